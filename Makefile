@@ -1,0 +1,47 @@
+# warcflow: the two commands a new machine needs are `make run` and `make test`.
+# Everything missing is installed on the way: a virtualenv with the Python
+# packages, Debian packages (ffmpeg, kcat), the Kafka jars and the S3 server.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: run test down status install system-deps services-install clean help
+
+help:
+	@echo "make run    install what is missing, start Kafka, S3 and the worker, say where to look"
+	@echo "make test   the full test suite (unit, integration on real Kafka and S3)"
+	@echo "make down   stop what 'make run' started"
+
+$(STAMP):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else "warcflow needs Python 3.11 or 3.12 (pywb does not support 3.13 yet)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+system-deps:
+	@infra/system-deps.sh
+
+services-install: $(STAMP)
+	@$(BIN)/warcflow install
+
+install: $(STAMP) system-deps services-install
+
+run: install
+	$(BIN)/warcflow up --agents
+
+down:
+	@if [ -x $(BIN)/warcflow ]; then $(BIN)/warcflow down; fi
+
+status: $(STAMP)
+	@$(BIN)/warcflow status
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean: down
+	rm -rf $(VENV) .warcflow
