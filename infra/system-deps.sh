@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Debian packages warcflow needs, installed only where missing:
+#   ffmpeg  media capture (ffmpeg, ffprobe)
+#   kcat    a plain Kafka client, used by the docs and tests as "any other client"
+# Java 17 and Maven (for the Kafka jars) are expected on the machine; this checks them.
+set -euo pipefail
+
+missing=()
+command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+command -v kcat >/dev/null || missing+=(kcat)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
+    echo "warcflow: please install: ${missing[*]} (apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "warcflow: installing Debian packages: ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+for tool in java mvn; do
+  command -v "$tool" >/dev/null || { echo "warcflow: '$tool' is missing; Kafka needs Java 17+ and Maven (apt-get install openjdk-17-jre-headless maven)" >&2; exit 1; }
+done
