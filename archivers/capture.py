@@ -1,0 +1,221 @@
+"""The capture protocol: request in, WARC + manifest in the store, idempotently.
+
+``PageArchiver.capture`` is the work function the capture agent calls; it knows
+nothing of Kafka. For one ``CaptureRequest`` (whose ``capture_id`` is
+deterministic, see ``archivers.keys``):
+
+1. If the manifest exists, the capture is done: return it (``created=False``).
+2. Fetch the page and its requisites; write a gzip WARC/1.1 to a spool:
+   ``warcinfo``, per exchange ``request`` + ``response``, then a ``metadata``
+   record holding everything the manifest needs except the store's facts.
+3. Put the WARC if absent. If it was already there (an earlier attempt stored
+   it, then died), the stored WARC wins: the manifest is rebuilt from it.
+4. Put the manifest if absent; if another attempt won, return that one.
+
+Outcome by the page's final HTTP status: 2xx/3xx → ``stored``; 4xx (not 408 or
+429) → WARC kept as evidence, manifest ``failed`` with reason ``http_<code>``;
+5xx, 408, 429 and network trouble → ``Retryable`` raised, nothing stored.
+Refusals before any byte is fetched (policy, invalid URL) raise ``Permanent``;
+the agent then calls ``record_failure`` so the URL's timeline shows the attempt.
+
+Invariant: for a capture id there is at most one manifest, and a ``stored``
+manifest's ``sha256``/``size`` are those of the WARC object under ``warc_key``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from archivers import keys
+from archivers.clock import iso, iso_seconds, utc_now
+from archivers.errors import FetchUnavailable, StoreUnavailable
+from archivers.fetcher import Fetcher
+from archivers.manifest import (
+    CAPTURE_METADATA_SCHEMA,
+    FAILED,
+    STORED,
+    Manifest,
+    manifest_from_metadata,
+    read_capture_metadata,
+)
+from archivers.page import PageCapture, capture_page
+from archivers.recording import DigestingSpool
+from archivers.store import ObjectStore
+from archivers.urls import canonical_url, surt
+from archivers.warcwriter import WarcWriter
+
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    """What to capture and where the request came from.
+
+    ``provenance`` names the source message (topic, partition, offset,
+    timestamp); ``request`` carries the submitter's request id, source, tags
+    and note. Both are copied verbatim into the WARC metadata and manifest.
+    """
+
+    capture_id: str
+    url: str
+    submitted_at: datetime
+    request: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    manifest: Manifest
+    created: bool
+
+
+class PageArchiver:
+    """Captures pages into an ``ObjectStore``. Safe to call concurrently."""
+
+    def __init__(self, fetcher: Fetcher, store: ObjectStore, *, agent: dict[str, str],
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.fetcher = fetcher
+        self.store = store
+        self.agent = agent
+        self.clock = clock
+
+    async def existing(self, request: CaptureRequest) -> Manifest | None:
+        key = keys.manifest_key(request.url, request.capture_id)
+        try:
+            data = await asyncio.to_thread(self.store.get_bytes, key)
+        except KeyError:
+            return None
+        return Manifest.from_json(data)
+
+    async def capture(self, request: CaptureRequest) -> CaptureResult:
+        done = await self.existing(request)
+        if done is not None:
+            return CaptureResult(done, created=False)
+        page = await capture_page(self.fetcher, request.url)
+        try:
+            status = page.final.status
+            if status >= 500 or status in RETRYABLE_STATUSES:
+                raise FetchUnavailable(
+                    f"{page.final.url} answered HTTP {status} {page.final.response.reason}",
+                    reason=f"http_{status}")
+            spool, meta = self._write_warc(request, page)
+        finally:
+            page.close()
+        try:
+            return await self._store(request, spool, meta)
+        finally:
+            spool.close()
+
+    async def record_failure(self, request: CaptureRequest, *, reason: str, message: str,
+                             attempts: list[dict[str, str]] | None = None) -> CaptureResult:
+        """Store a ``failed`` manifest (no WARC) so the attempt is on the URL's timeline."""
+        done = await self.existing(request)
+        if done is not None:
+            return CaptureResult(done, created=False)
+        manifest = Manifest(
+            **self._identity(request), status=FAILED, reason=reason, message=message,
+            finished_at=iso(self.clock()), attempts=list(attempts or []))
+        return await self._put_manifest(request, manifest)
+
+    def _identity(self, request: CaptureRequest) -> dict[str, Any]:
+        try:
+            canonical = canonical_url(request.url)
+            key = surt(request.url)
+        except ValueError:
+            canonical, key = None, ""
+        return {
+            "capture_id": request.capture_id,
+            "url": request.url,
+            "canonical_url": canonical,
+            "surt": key,
+            "submitted_at": iso(request.submitted_at),
+            "request": dict(request.request),
+            "provenance": dict(request.provenance),
+            "agent": dict(self.agent),
+        }
+
+    def _write_warc(self, request: CaptureRequest,
+                    page: PageCapture) -> tuple[DigestingSpool, dict[str, Any]]:
+        spool = DigestingSpool()
+        filename = keys.warc_key(request.capture_id).rsplit("/", 1)[-1]
+        writer = WarcWriter(spool, filename)
+        writer.write_warcinfo({
+            "software": f"{self.agent.get('name', 'warcflow')}/{self.agent.get('version', '?')}",
+            "format": "WARC File Format 1.1",
+            "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+            "isPartOf": request.capture_id,
+            "description": f"warcflow capture of {request.url}",
+        }, page.started_at)
+        final_response_id = None
+        for exchange in page.exchanges:
+            _request_id, response_id = writer.write_exchange(exchange)
+            if exchange is page.final:
+                final_response_id = response_id
+        status = page.final.status
+        failed = status >= 400
+        meta = {
+            "schema": CAPTURE_METADATA_SCHEMA,
+            **self._identity(request),
+            "status": FAILED if failed else STORED,
+            "reason": f"http_{status}" if failed else None,
+            "message": (f"the page answered HTTP {status} {page.final.response.reason}"
+                        if failed else None),
+            "final_url": page.final.url,
+            "http_status": status,
+            "redirects": [exchange.url for exchange in page.chain],
+            "fetched_at": iso(page.chain[0].started_at),
+            "finished_at": iso(page.finished_at or self.clock()),
+            "requisites": {"fetched": len(page.requisites),
+                           "failed": len(page.requisite_failures)},
+            "requisite_failures": page.requisite_failures,
+            "limits_hit": page.limits_hit,
+            "exchanges": [
+                {"url": e.url, "ip": e.ip, "status": e.status, "bytes": e.response.raw.size,
+                 "seconds": round(e.elapsed, 6), "truncated": e.response.truncated}
+                for e in page.exchanges
+            ],
+        }
+        writer.write_metadata(page.final.url, meta, self.clock(), final_response_id)
+        return spool, meta
+
+    async def _store(self, request: CaptureRequest, spool: DigestingSpool,
+                     meta: dict[str, Any]) -> CaptureResult:
+        key = keys.warc_key(request.capture_id)
+        stored = await asyncio.to_thread(
+            self.store.put_if_absent, key, spool.fileobj(), size=spool.size, sha256=spool.sha256,
+            content_type="application/warc")
+        if stored is None:
+            # An earlier attempt stored this capture's WARC and died before its
+            # manifest: the stored WARC is the one that counts, ours is dropped.
+            stored = await asyncio.to_thread(self.store.head, key)
+            if stored is None:
+                raise StoreUnavailable(f"{key} exists but cannot be read", reason="store_inconsistent")
+            meta = await asyncio.to_thread(self._stored_metadata, key)
+        manifest = manifest_from_metadata(
+            meta, warc_key=key, sha256=stored.sha256 or spool.sha256, size=stored.size,
+            stored_at=iso_seconds(stored.last_modified))
+        return await self._put_manifest(request, manifest)
+
+    def _stored_metadata(self, key: str) -> dict[str, Any]:
+        with self.store.open(key) as stream:
+            meta = read_capture_metadata(stream)
+        if meta is None:
+            raise StoreUnavailable(f"{key} has no capture metadata record", reason="store_inconsistent")
+        return meta
+
+    async def _put_manifest(self, request: CaptureRequest, manifest: Manifest) -> CaptureResult:
+        key = keys.manifest_key(request.url, request.capture_id)
+        body = manifest.to_json()
+        created = await asyncio.to_thread(
+            self.store.put_if_absent, key, io.BytesIO(body), size=len(body),
+            sha256=hashlib.sha256(body).hexdigest(), content_type="application/json")
+        if created is None:
+            existing = await self.existing(request)
+            if existing is not None:
+                return CaptureResult(existing, created=False)
+        return CaptureResult(manifest, created=True)

@@ -1,0 +1,73 @@
+"""The one exception tree of the capture side.
+
+Callers branch on two classes only:
+
+- ``Retryable``: the same work may succeed later (timeouts, connection resets,
+  HTTP 5xx/408/429, S3 unavailable). Agents send the message to a retry topic.
+- ``Permanent``: trying again cannot help (invalid URL, refused by the address
+  policy, HTTP 4xx, a limit exceeded). Agents record a failed capture.
+
+Every error carries ``reason``: a short, stable, machine-readable code
+(``policy_refused``, ``http_404``, ``timeout`` …) that ends up in events, manifests and
+the dead-letter topic; ``str(error)`` is the human sentence.
+
+    CaptureError
+    ├── Retryable
+    │   ├── FetchUnavailable      network trouble, timeouts, HTTP 5xx/408/429
+    │   └── StoreUnavailable      the S3 server did not answer or said 5xx
+    └── Permanent
+        ├── InvalidURL            not an http(s) URL we accept
+        ├── PolicyRefused         address policy said no (SSRF guard)
+        ├── HTTPRefused           HTTP 4xx other than 408/429 on the page itself
+        ├── LimitExceeded         size, redirect or header limit hit
+        └── StoreRefused          the S3 server refused the request (4xx)
+"""
+
+from __future__ import annotations
+
+
+class CaptureError(Exception):
+    """Base of every capture-side error. ``reason`` is a stable code."""
+
+    reason: str = "capture_error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class Retryable(CaptureError):
+    reason = "retryable"
+
+
+class Permanent(CaptureError):
+    reason = "permanent"
+
+
+class FetchUnavailable(Retryable):
+    reason = "fetch_unavailable"
+
+
+class StoreUnavailable(Retryable):
+    reason = "store_unavailable"
+
+
+class InvalidURL(Permanent):
+    reason = "invalid_url"
+
+
+class PolicyRefused(Permanent):
+    reason = "policy_refused"
+
+
+class HTTPRefused(Permanent):
+    reason = "http_refused"
+
+
+class LimitExceeded(Permanent):
+    reason = "limit_exceeded"
+
+
+class StoreRefused(Permanent):
+    reason = "store_refused"

@@ -1,0 +1,284 @@
+"""The recording HTTP/1.1 fetcher: safe by default, exact bytes kept.
+
+For each request the fetcher
+1. validates the URL (http/https only, see ``archivers.urls``);
+2. resolves the host once and checks every address against the address policy;
+3. connects to a checked address directly (the address is pinned: no second
+   lookup), with TLS and SNI for the original host name;
+4. sends a request it serialised itself (those exact bytes become the WARC
+   request record) and records every response byte as received (the WARC
+   response record), parsing the framing with h11;
+5. enforces limits: connect and read timeouts, a total deadline, header size
+   and response size. A response cut by the size limit is kept and marked
+   truncated rather than dropped, as WARC's ``WARC-Truncated`` allows.
+
+Redirects are followed by ``fetch_chain``; every hop goes through steps 1–5
+again, so a redirect to a private address is refused like a direct request.
+One connection per request (``Connection: close``): simple, and no response
+bytes can belong to a neighbour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+from urllib.parse import urljoin
+
+import h11
+
+from archivers.addresses import AddressPolicy, AllowRule, literal_address
+from archivers.clock import utc_now
+from archivers.errors import (
+    FetchUnavailable,
+    HTTPRefused,
+    InvalidURL,
+    LimitExceeded,
+    PolicyRefused,
+)
+from archivers.recording import RecordedResponse
+from archivers.resolver import Resolver, SystemResolver
+from archivers.urls import canonical_url, validate_url
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+DEFAULT_USER_AGENT = "Mozilla/5.0 (compatible; warcflow/0.1; evidence archiving)"
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Limits and policy of the fetcher. Times in seconds, sizes in bytes."""
+
+    allow: tuple[AllowRule, ...] = ()
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    total_timeout: float = 120.0
+    max_response_bytes: int = 64 * 1024 * 1024
+    max_header_bytes: int = 64 * 1024
+    max_redirects: int = 10
+    max_requisites: int = 150
+    requisite_concurrency: int = 6
+    user_agent: str = DEFAULT_USER_AGENT
+    verify_tls: bool = True
+
+
+@dataclass
+class Exchange:
+    """One HTTP request and its recorded response.
+
+    ``started_at`` is when the request was sent (the WARC-Date of both
+    records); ``ip`` is the address actually connected to.
+    """
+
+    url: str
+    ip: str
+    port: int
+    started_at: datetime
+    request_bytes: bytes
+    response: RecordedResponse
+    elapsed: float
+    limits_hit: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+    def redirect_target(self) -> str | None:
+        """Absolute URL of the Location header of a redirect, else None."""
+        location = self.response.header("location")
+        if self.status in REDIRECT_STATUSES and location:
+            return urljoin(self.url, location.strip())
+        return None
+
+    def close(self) -> None:
+        self.response.close()
+
+
+class Fetcher:
+    """Safe recording fetcher (see module docstring). Stateless between requests."""
+
+    def __init__(
+        self,
+        settings: FetchSettings,
+        resolver: Resolver | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.policy = AddressPolicy(settings.allow)
+        self.resolver = resolver or SystemResolver()
+        self.clock = clock
+        self._tls = ssl.create_default_context()
+        if not settings.verify_tls:
+            self._tls.check_hostname = False
+            self._tls.verify_mode = ssl.CERT_NONE
+        self._tls.set_alpn_protocols(["http/1.1"])
+
+    async def fetch(self, url: str, *, referer: str | None = None) -> Exchange:
+        """One request, no redirects followed. Raises CaptureError subclasses."""
+        url = canonical_url(url)
+        parts = validate_url(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = await self.resolver.resolve(host, port)
+        if not addresses:
+            raise FetchUnavailable(f"no address for {host}", reason="dns_failure")
+        for ip in addresses:
+            self.policy.check(host, ip, port)
+        deadline = time.monotonic() + self.settings.total_timeout
+        reader, writer, ip = await self._connect(parts.scheme, host, port, addresses)
+        try:
+            conn = h11.Connection(our_role=h11.CLIENT,
+                                  max_incomplete_event_size=self.settings.max_header_bytes)
+            request = self._request_bytes(conn, parts, referer)
+            started_at = self.clock()
+            t0 = time.monotonic()
+            writer.write(request)
+            await writer.drain()
+            response, limits = await self._read_response(conn, reader, deadline)
+            return Exchange(url, str(ip), port, started_at, request, response,
+                            time.monotonic() - t0, limits)
+        except (ConnectionError, OSError) as exc:
+            raise FetchUnavailable(f"connection to {host} failed: {exc}",
+                                   reason="connection_error") from None
+        finally:
+            writer.close()
+            try:
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+            except (asyncio.TimeoutError, ConnectionError, OSError, ssl.SSLError):
+                pass
+
+    async def fetch_chain(self, url: str, *, referer: str | None = None) -> list[Exchange]:
+        """Follow redirects up to ``max_redirects``; every hop is checked and kept.
+
+        The last exchange is the final response. A redirect limit hit leaves
+        the chain ending on a redirect, with ``limits_hit`` saying so.
+        """
+        chain: list[Exchange] = []
+        current = url
+        while True:
+            exchange = await self.fetch(current, referer=referer)
+            chain.append(exchange)
+            target = exchange.redirect_target()
+            if target is None:
+                return chain
+            if len(chain) > self.settings.max_redirects:
+                exchange.limits_hit.append(f"max_redirects={self.settings.max_redirects}")
+                return chain
+            try:
+                validate_url(target)
+            except InvalidURL as exc:
+                raise PolicyRefused(f"redirect from {current} to a URL that is refused: {exc}",
+                                    reason="redirect_refused") from None
+            current = target
+
+    async def _connect(self, scheme, host, port, addresses):
+        server_hostname = host if _is_name(host) else None
+        last_error: Exception | None = None
+        for ip in addresses:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(
+                        str(ip), port,
+                        ssl=self._tls if scheme == "https" else None,
+                        server_hostname=server_hostname if scheme == "https" else None,
+                        limit=self.settings.max_header_bytes,
+                    ),
+                    self.settings.connect_timeout,
+                )
+                return reader, writer, ip
+            except asyncio.TimeoutError:
+                last_error = FetchUnavailable(
+                    f"connecting to {host} ({ip}) timed out after {self.settings.connect_timeout:g} s",
+                    reason="connect_timeout")
+            except ssl.SSLCertVerificationError as exc:
+                raise HTTPRefused(f"TLS certificate of {host} does not verify: {exc.verify_message}",
+                                  reason="tls_certificate") from None
+            except (ConnectionError, OSError) as exc:
+                last_error = FetchUnavailable(f"cannot connect to {host} ({ip}): {exc}",
+                                              reason="connection_error")
+        assert last_error is not None
+        raise last_error
+
+    def _request_bytes(self, conn: h11.Connection, parts, referer: str | None) -> bytes:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host_header = parts.netloc
+        headers = [
+            ("Host", host_header),
+            ("User-Agent", self.settings.user_agent),
+            ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+            ("Accept-Encoding", "gzip, deflate"),
+            ("Accept-Language", "en-US,en;q=0.8,*;q=0.5"),
+            ("Connection", "close"),
+        ]
+        if referer:
+            headers.append(("Referer", referer))
+        return conn.send(h11.Request(method="GET", target=target, headers=headers)) + \
+            conn.send(h11.EndOfMessage())
+
+    async def _read_response(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                             deadline: float):
+        settings = self.settings
+        response = RecordedResponse()
+        limits: list[str] = []
+        try:
+            while True:
+                try:
+                    event = conn.next_event()
+                except h11.RemoteProtocolError as exc:
+                    if response.status:
+                        response.truncated = "disconnect"
+                        limits.append(f"incomplete response: {exc}")
+                        break
+                    if "exceeded" in str(exc) or "too long" in str(exc):
+                        raise LimitExceeded(
+                            f"response headers exceed {settings.max_header_bytes} bytes",
+                            reason="header_too_large") from None
+                    raise FetchUnavailable(f"malformed HTTP response: {exc}",
+                                           reason="http_protocol_error") from None
+                if event is h11.NEED_DATA:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise asyncio.TimeoutError
+                    data = await asyncio.wait_for(reader.read(64 * 1024),
+                                                  min(settings.read_timeout, remaining))
+                    if response.raw.size + len(data) > settings.max_response_bytes:
+                        data = data[: settings.max_response_bytes - response.raw.size]
+                        response.feed_raw(data)
+                        response.truncated = "length"
+                        limits.append(f"max_response_bytes={settings.max_response_bytes}")
+                        break
+                    response.feed_raw(data)
+                    conn.receive_data(data)
+                    continue
+                if isinstance(event, h11.InformationalResponse):
+                    continue
+                if isinstance(event, h11.Response):
+                    response.status = event.status_code
+                    response.reason = event.reason.decode("latin-1")
+                    response.http_version = event.http_version.decode("ascii")
+                    response.headers = [(k.decode("latin-1"), v.decode("latin-1"))
+                                        for k, v in event.headers.raw_items()]
+                elif isinstance(event, h11.Data):
+                    response.entity.write(bytes(event.data))
+                elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                    trailing, _closed = conn.trailing_data
+                    response.drop_tail(len(trailing))
+                    break
+        except asyncio.TimeoutError:
+            if not response.status:
+                response.close()
+                raise FetchUnavailable("the server did not answer in time",
+                                       reason="read_timeout") from None
+            response.truncated = "time"
+            limits.append("timeout while reading the body")
+        if response.header_size is None:
+            response.close()
+            raise FetchUnavailable("the server closed the connection without a response",
+                                   reason="empty_response")
+        return response, limits
+
+
+def _is_name(host: str) -> bool:
+    return literal_address(host) is None

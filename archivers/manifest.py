@@ -1,0 +1,126 @@
+"""The capture manifest: one JSON object per capture attempt's outcome.
+
+A manifest is written once, with put-if-absent, under
+``manifests/<url_hash>/<time>-<capture_id>.json``. It is derived data: for a
+stored capture everything in it comes from the WARC's ``metadata`` record plus
+what the S3 server says about the WARC object (size, SHA-256, LastModified), so
+any worker can rebuild it from the WARC alone after a crash
+(``manifest_from_warc``). Its JSON form is documented in docs/formats.md.
+
+Times are ISO 8601 UTC with microseconds, except ``stored_at``: the S3 server's
+LastModified, which S3 gives in whole seconds and is written without a fraction
+(``2026-11-25T10:43:13Z``). So the ordering fetched_at ≤ stored_at holds at
+one-second resolution: ``fetched_at`` truncated to the second ≤ ``stored_at``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, BinaryIO
+
+SCHEMA = "warcflow.manifest"
+VERSION = 1
+
+STORED = "stored"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    capture_id: str
+    url: str
+    surt: str
+    status: str
+    submitted_at: str
+    reason: str | None = None
+    message: str | None = None
+    canonical_url: str | None = None
+    final_url: str | None = None
+    http_status: int | None = None
+    redirects: list[str] = field(default_factory=list)
+    fetched_at: str | None = None
+    finished_at: str | None = None
+    stored_at: str | None = None
+    warc_key: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    requisites: dict[str, int] = field(default_factory=dict)
+    limits_hit: list[str] = field(default_factory=list)
+    request: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    agent: dict[str, str] = field(default_factory=dict)
+    attempts: list[dict[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> bytes:
+        doc = {"schema": SCHEMA, "version": VERSION, **asdict(self)}
+        return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "Manifest":
+        """Parse a manifest; ValueError with the reason if it is not one we can read."""
+        try:
+            doc = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"manifest is not JSON: {exc}") from None
+        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+            raise ValueError("not a warcflow manifest (schema field missing or wrong)")
+        if doc.get("version") != VERSION:
+            raise ValueError(f"manifest version {doc.get('version')!r} is not supported")
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in doc.items() if k in known})
+        except TypeError as exc:
+            raise ValueError(f"manifest is incomplete: {exc}") from None
+
+    def summary(self) -> dict[str, Any]:
+        """The object ``warcflow captures --json`` prints (docs/formats.md)."""
+        return {
+            "capture_id": self.capture_id,
+            "url": self.url,
+            "status": self.status,
+            "reason": self.reason,
+            "http_status": self.http_status,
+            "final_url": self.final_url,
+            "warc_key": self.warc_key,
+            "sha256": self.sha256,
+            "size": self.size,
+            "submitted_at": self.submitted_at,
+            "fetched_at": self.fetched_at,
+            "stored_at": self.stored_at,
+            "tags": list(self.request.get("tags", [])),
+        }
+
+
+def read_capture_metadata(stream: BinaryIO) -> dict[str, Any] | None:
+    """The JSON of the last warcflow capture ``metadata`` record in a WARC stream."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    found = None
+    for record in ArchiveIterator(stream):
+        if (record.rec_type == "metadata"
+                and record.rec_headers.get_header("Content-Type") == "application/json"):
+            try:
+                doc = json.loads(record.content_stream().read())
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if isinstance(doc, dict) and doc.get("schema") == CAPTURE_METADATA_SCHEMA:
+                found = doc
+    return found
+
+
+CAPTURE_METADATA_SCHEMA = "warcflow.capture-metadata"
+"""Schema name of the JSON block of the WARC ``metadata`` record a capture ends with."""
+
+
+def manifest_from_metadata(meta: dict[str, Any], *, warc_key: str, sha256: str, size: int,
+                           stored_at: str) -> Manifest:
+    """Join the WARC's capture metadata (which carries status and reason) with
+    the stored object's facts. ValueError if the metadata lacks a required field."""
+    known = {f.name for f in fields(Manifest)}
+    base = {k: v for k, v in meta.items() if k in known}
+    base.update(warc_key=warc_key, sha256=sha256, size=size, stored_at=stored_at)
+    try:
+        return Manifest(**base)
+    except TypeError as exc:
+        raise ValueError(f"capture metadata is incomplete: {exc}") from None

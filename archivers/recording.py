@@ -1,0 +1,146 @@
+"""A recorded HTTP response: the exact bytes received, spooled, hashed as they stream.
+
+``RecordedResponse`` is written to while the bytes arrive and read afterwards by
+the WARC writer. It keeps at most ``SPOOL_MEMORY`` bytes in memory and spills
+to a temporary file beyond that, so a large response never sits whole in RAM.
+
+Digests, as ``warcio check`` and wget compute them:
+- block digest: SHA-256 of every byte of the HTTP message as received
+  (status line, headers, body with its transfer framing);
+- payload digest: SHA-256 of the bytes after the header block's blank line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from typing import BinaryIO, Iterator
+
+SPOOL_MEMORY = 1024 * 1024
+"""Bytes of a spool kept in memory before it moves to a temporary file."""
+
+
+class DigestingSpool:
+    """Append-only byte spool that hashes what it is given (SHA-256)."""
+
+    def __init__(self) -> None:
+        self._file: BinaryIO = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # type: ignore[assignment]
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._sha256.update(data)
+        self.size += len(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+    def chunks(self, start: int = 0, size: int = 64 * 1024) -> Iterator[bytes]:
+        """Re-read the spooled bytes from ``start``; the spool stays appendable."""
+        self._file.seek(start)
+        while True:
+            data = self._file.read(size)
+            if not data:
+                break
+            yield data
+        self._file.seek(0, 2)
+
+    def fileobj(self) -> BinaryIO:
+        """The underlying file, rewound, for a reader that takes a file (boto3)."""
+        self._file.seek(0)
+        return self._file
+
+    def read_all(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes from the start, for parsing small documents."""
+        self._file.seek(0)
+        data = self._file.read(limit)
+        self._file.seek(0, 2)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class RecordedResponse:
+    """The raw bytes of one HTTP response plus what was parsed from them.
+
+    Invariants once ``finish()`` has run: ``raw.size == header_size + payload_size``;
+    ``raw.sha256`` is the block digest; ``payload_sha256`` covers
+    ``raw[header_size:]``; ``entity`` holds the body with transfer framing removed
+    (still content-encoded), at most what was received.
+    """
+
+    def __init__(self) -> None:
+        self.raw = DigestingSpool()
+        self.entity = DigestingSpool()
+        self.status = 0
+        self.reason = ""
+        self.http_version = "1.1"
+        self.headers: list[tuple[str, str]] = []
+        self.header_size: int | None = None
+        self.truncated: str | None = None
+        self._head = bytearray()
+        self._payload_sha256 = hashlib.sha256()
+
+    def feed_raw(self, data: bytes) -> None:
+        """Record bytes as they came off the connection."""
+        self.raw.write(data)
+        if self.header_size is not None:
+            self._payload_sha256.update(data)
+            return
+        start = len(self._head)
+        self._head += data
+        end = _header_end(self._head, max(0, start - 3))
+        if end is not None:
+            self.header_size = end
+            self._payload_sha256.update(bytes(self._head[end:]))
+            self._head = bytearray()
+
+    def drop_tail(self, count: int) -> None:
+        """Forget the last ``count`` raw bytes (read past the end of the message)."""
+        if count <= 0:
+            return
+        keep = self.raw.size - count
+        kept = DigestingSpool()
+        pending = keep
+        for chunk in self.raw.chunks():
+            kept.write(chunk[:pending])
+            pending -= min(pending, len(chunk))
+            if pending == 0:
+                break
+        self.raw.close()
+        self.raw = kept
+        self._payload_sha256 = hashlib.sha256()
+        if self.header_size is not None:
+            for chunk in self.raw.chunks(self.header_size):
+                self._payload_sha256.update(chunk)
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lname), None)
+
+    @property
+    def payload_sha256(self) -> str:
+        return self._payload_sha256.hexdigest()
+
+    @property
+    def payload_size(self) -> int:
+        return self.raw.size - (self.header_size or self.raw.size)
+
+    def close(self) -> None:
+        self.raw.close()
+        self.entity.close()
+
+
+def _header_end(buf: bytearray, start: int) -> int | None:
+    """Offset just past the blank line ending the header block, or None yet."""
+    candidates = []
+    crlf = buf.find(b"\n\r\n", start)
+    if crlf >= 0:
+        candidates.append(crlf + 3)
+    lf = buf.find(b"\n\n", start)
+    if lf >= 0:
+        candidates.append(lf + 2)
+    return min(candidates) if candidates else None

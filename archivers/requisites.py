@@ -1,0 +1,128 @@
+"""Find a page's requisites: the images, stylesheets, scripts and fonts it needs to replay.
+
+Pure functions over decoded text; no I/O. ``decoded_body`` undoes the
+Content-Encoding of a recorded response with a cap, so a compression bomb
+costs at most ``limit`` bytes of memory.
+
+Found in HTML: ``<img src srcset>``, ``<source srcset>`` of pictures,
+``<link rel=stylesheet|icon|preload|modulepreload href>``, ``<script src>``,
+``<video poster>``, ``<input type=image src>``, ``style`` attributes and
+``<style>`` blocks. Found in CSS: ``url(...)`` and ``@import``. Media sources
+(``<video src>``, ``<source src>``) are not requisites; media capture finds
+them. Only http(s) URLs are returned, resolved against ``<base href>`` or the
+document URL, deduplicated, in document order.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+from archivers.recording import RecordedResponse
+
+_CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""", re.I)
+_CSS_IMPORT = re.compile(r"""@import\s+(['"])([^'"]+)\1""", re.I)
+_LINK_RELS = {"stylesheet", "icon", "shortcut", "apple-touch-icon", "preload",
+              "modulepreload", "prefetch"}
+
+
+def decoded_body(response: RecordedResponse, limit: int) -> bytes:
+    """The entity body with gzip/deflate undone, at most ``limit`` bytes."""
+    data = response.entity.read_all(limit)
+    encoding = (response.header("content-encoding") or "").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        wbits = 47 if encoding != "deflate" else 15
+        try:
+            return zlib.decompressobj(wbits).decompress(data, limit)
+        except zlib.error:
+            try:
+                return zlib.decompressobj(-15).decompress(data, limit)
+            except zlib.error:
+                return b""
+    return data
+
+
+def content_type(response: RecordedResponse) -> str:
+    return (response.header("content-type") or "").split(";")[0].strip().lower()
+
+
+def _srcset_urls(value: str) -> list[str]:
+    return [item.strip().split()[0] for item in value.split(",") if item.strip()]
+
+
+class _PageParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.found: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k.lower(): (v or "") for k, v in attrs}
+        if tag == "base" and a.get("href") and self.base is None:
+            self.base = a["href"]
+        elif tag == "img":
+            self._add(a.get("src"))
+            self.found.extend(_srcset_urls(a.get("srcset", "")))
+        elif tag == "source" and a.get("srcset"):
+            self.found.extend(_srcset_urls(a["srcset"]))
+        elif tag == "link":
+            rels = set(a.get("rel", "").lower().split())
+            if rels & _LINK_RELS:
+                self._add(a.get("href"))
+        elif tag == "script":
+            self._add(a.get("src"))
+        elif tag == "video":
+            self._add(a.get("poster"))
+        elif tag == "input" and a.get("type", "").lower() == "image":
+            self._add(a.get("src"))
+        elif tag == "style":
+            self._in_style = True
+        if a.get("style"):
+            self.found.extend(css_urls(a["style"]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "style":
+            self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.found.extend(css_urls(data))
+
+    def _add(self, url: str | None) -> None:
+        if url and url.strip():
+            self.found.append(url.strip())
+
+
+def css_urls(text: str) -> list[str]:
+    """Raw URLs referenced by a stylesheet (``url(...)`` and ``@import``)."""
+    return [m.group(2).strip() for m in _CSS_IMPORT.finditer(text)] + \
+        [m.group(2).strip() for m in _CSS_URL.finditer(text)]
+
+
+def _absolute(base: str, found: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for raw in found:
+        url = urljoin(base, raw).split("#")[0]
+        if urlsplit(url).scheme in ("http", "https") and url not in seen:
+            seen[url] = None
+    return list(seen)
+
+
+def html_requisites(html: str, url: str) -> list[str]:
+    """Absolute http(s) URLs of the requisites of an HTML document at ``url``."""
+    parser = _PageParser()
+    try:
+        parser.feed(html)
+        parser.close()
+    except (AssertionError, ValueError):
+        pass  # keep what was found before the markup broke the parser
+    base = urljoin(url, parser.base) if parser.base else url
+    return _absolute(base, parser.found)
+
+
+def stylesheet_requisites(css: str, url: str) -> list[str]:
+    """Absolute http(s) URLs referenced by a stylesheet at ``url``."""
+    return _absolute(url, css_urls(css))

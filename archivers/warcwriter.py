@@ -1,0 +1,139 @@
+"""WARC/1.1 writer: one gzip member per record, SHA-256 digests, streamed.
+
+warcio's writer re-serialises HTTP headers from its parsed form; evidence needs
+the bytes exactly as received, so records are written here from the recorded
+spools and only *read* with warcio. The output is a ``DigestingSpool``, so the
+file's own SHA-256 and size are known the moment the last record is written,
+without reading it back.
+
+Record conventions (documented in docs/formats.md):
+- ``WARC-Date`` is when the request was sent, UTC, microseconds;
+- digests are ``sha256:<hex>`` (what ``sha256sum`` prints); the payload digest
+  covers the bytes after the HTTP header block as received, which is what
+  ``warcio check`` verifies;
+- request records point to their response with ``WARC-Concurrent-To``;
+- every record after the first names the file's ``warcinfo`` record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+import zlib
+from datetime import datetime
+from typing import Iterable
+
+from archivers.clock import iso
+from archivers.fetcher import Exchange
+from archivers.recording import DigestingSpool
+
+WARC_VERSION = "WARC/1.1"
+
+
+def new_record_id() -> str:
+    return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+class WarcWriter:
+    """Appends records to ``out``. Not thread-safe; one writer per WARC file."""
+
+    def __init__(self, out: DigestingSpool, filename: str) -> None:
+        self.out = out
+        self.filename = filename
+        self.warcinfo_id: str | None = None
+        self.records = 0
+
+    def write_record(
+        self,
+        warc_type: str,
+        headers: list[tuple[str, str]],
+        block: Iterable[bytes],
+        length: int,
+        block_sha256: str,
+        *,
+        content_type: str,
+        date: datetime,
+        record_id: str | None = None,
+    ) -> str:
+        """Write one record; return its WARC-Record-ID.
+
+        ``block`` must yield exactly ``length`` bytes whose SHA-256 is
+        ``block_sha256``; the writer trusts the caller (the spools computed it).
+        """
+        record_id = record_id or new_record_id()
+        head = [
+            ("WARC-Type", warc_type),
+            ("WARC-Record-ID", record_id),
+            ("WARC-Date", iso(date)),
+        ]
+        if self.warcinfo_id and warc_type != "warcinfo":
+            head.append(("WARC-Warcinfo-ID", self.warcinfo_id))
+        head += headers
+        head += [
+            ("WARC-Block-Digest", f"sha256:{block_sha256}"),
+            ("Content-Type", content_type),
+            ("Content-Length", str(length)),
+        ]
+        text = WARC_VERSION + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head) + "\r\n"
+        gz = zlib.compressobj(6, zlib.DEFLATED, 31)
+        self.out.write(gz.compress(text.encode("utf-8")))
+        written = 0
+        for chunk in block:
+            written += len(chunk)
+            self.out.write(gz.compress(chunk))
+        if written != length:
+            raise ValueError(f"record block was {written} bytes, announced {length}")
+        self.out.write(gz.compress(b"\r\n\r\n"))
+        self.out.write(gz.flush())
+        self.records += 1
+        return record_id
+
+    def write_warcinfo(self, fields: dict[str, str], date: datetime) -> str:
+        body = "".join(f"{k}: {v}\r\n" for k, v in fields.items() if v).encode("utf-8")
+        record_id = self.write_record(
+            "warcinfo", [("WARC-Filename", self.filename)], [body], len(body),
+            hashlib.sha256(body).hexdigest(), content_type="application/warc-fields", date=date)
+        self.warcinfo_id = record_id
+        return record_id
+
+    def write_exchange(self, exchange: Exchange) -> tuple[str, str]:
+        """Write the request and response records of ``exchange``; return their ids."""
+        response = exchange.response
+        response_id = new_record_id()
+        request_id = new_record_id()
+        target = [("WARC-Target-URI", exchange.url)]
+        request = exchange.request_bytes
+        self.write_record(
+            "request",
+            target + [
+                ("WARC-Concurrent-To", response_id),
+                ("WARC-IP-Address", exchange.ip),
+                ("WARC-Payload-Digest", f"sha256:{hashlib.sha256(b'').hexdigest()}"),
+            ],
+            [request], len(request), hashlib.sha256(request).hexdigest(),
+            content_type="application/http;msgtype=request",
+            date=exchange.started_at, record_id=request_id)
+        response_headers = target + [
+            ("WARC-Concurrent-To", request_id),
+            ("WARC-IP-Address", exchange.ip),
+            ("WARC-Payload-Digest", f"sha256:{response.payload_sha256}"),
+        ]
+        if response.truncated:
+            response_headers.append(("WARC-Truncated", response.truncated))
+        self.write_record(
+            "response", response_headers, response.raw.chunks(), response.raw.size,
+            response.raw.sha256, content_type="application/http;msgtype=response",
+            date=exchange.started_at, record_id=response_id)
+        return request_id, response_id
+
+    def write_metadata(self, uri: str, document: dict, date: datetime,
+                       concurrent_to: str | None) -> str:
+        """A ``metadata`` record whose block is ``document`` as JSON (UTF-8)."""
+        body = json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        headers = [("WARC-Target-URI", uri)]
+        if concurrent_to:
+            headers.append(("WARC-Concurrent-To", concurrent_to))
+        return self.write_record(
+            "metadata", headers, [body], len(body), hashlib.sha256(body).hexdigest(),
+            content_type="application/json", date=date)
