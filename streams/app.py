@@ -1,0 +1,79 @@
+"""The faust app: topics bound to the stage logic of ``streams.agents``.
+
+Each agent is a thin loop — take the raw message, hand it to the stage, which
+decides and produces every outcome before returning; faust then acks. Topic
+values are raw bytes (``value_serializer="raw"``) so that junk from any Kafka
+client reaches our decoder, and the dead-letter topic, instead of failing in
+faust's own deserialisation.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import faust
+
+from streams.agents.capture import CaptureStage
+from streams.records import SourceMessage
+from streams.settings import StreamSettings
+from streams.topics import TopicNames
+
+log = logging.getLogger("warcflow.worker")
+
+
+class FaustProducer:
+    """``Producer`` on faust's own (aiokafka) producer; waits for the broker's ack."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        producer = await self.app.maybe_start_producer()
+        await producer.send_and_wait(topic, key, value, partition=None, timestamp=None,
+                                     headers=None)
+
+
+def _source(message) -> SourceMessage:
+    headers = tuple((k, v) for k, v in (message.headers or []))
+    return SourceMessage(message.topic, message.partition, message.offset,
+                         int(message.timestamp * 1000), message.key, message.value, headers)
+
+
+def build_app(settings: StreamSettings, datadir: Path,
+              make_capture_stage: Callable[[FaustProducer], CaptureStage]) -> faust.App:
+    """A faust app running the capture agent and its retry agent."""
+    names = TopicNames(settings.topic_prefix)
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server}" for server in settings.bootstrap.split(",")],
+        store="memory://",
+        datadir=str(datadir),
+        web_enabled=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=1,
+        broker_commit_interval=1.0,
+    )
+    producer = FaustProducer(app)
+    stage = make_capture_stage(producer)
+
+    def raw(name: str):
+        return app.topic(name, key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw")
+
+    @app.agent(raw(names.ingest), name="capture", concurrency=settings.concurrency)
+    async def capture(stream):
+        async for event in stream.events():
+            await stage.on_ingest(_source(event.message))
+
+    @app.agent(raw(names.retry("capture")), name="capture-retry",
+               concurrency=settings.concurrency)
+    async def capture_retry(stream):
+        async for event in stream.events():
+            await stage.on_retry(_source(event.message))
+
+    return app

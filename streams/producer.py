@@ -1,0 +1,73 @@
+"""Submitting URLs to the ingest topic with kafka-python (CLI, viewer, scripts)."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from archivers.urls import surt
+from streams.records import SubmitRequest
+from streams.topics import TopicNames
+
+
+@dataclass(frozen=True)
+class Submitted:
+    request: SubmitRequest
+    partition: int
+    offset: int
+
+
+class SubmitError(Exception):
+    """The broker could not be reached or refused the messages."""
+
+
+def _reachable(server: str) -> bool:
+    host, _, port = server.strip().rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=3):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+class Submitter:
+    """Produces ``SubmitRequest``s keyed by SURT; waits for the broker's acks (acks=all)."""
+
+    def __init__(self, bootstrap: str, names: TopicNames, *, timeout: float = 30.0) -> None:
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError
+
+        self.names = names
+        self.timeout = timeout
+        servers = bootstrap.split(",")
+        if not any(_reachable(server) for server in servers):
+            # kafka-python would wait max_block_ms before saying so.
+            raise SubmitError(f"cannot reach the Kafka broker at {bootstrap}")
+        try:
+            self._producer = KafkaProducer(
+                bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=5,
+                client_id="warcflow-submit", max_block_ms=int(timeout * 1000),
+                request_timeout_ms=int(timeout * 1000))
+        except KafkaError as exc:
+            raise SubmitError(f"cannot reach the Kafka broker at {bootstrap}: {exc}") from None
+
+    def submit(self, requests: list[SubmitRequest]) -> list[Submitted]:
+        from kafka.errors import KafkaError
+
+        try:
+            futures = [
+                (request, self._producer.send(self.names.ingest, key=surt(request.url).encode("utf-8"),
+                                              value=request.to_json()))
+                for request in requests
+            ]
+            self._producer.flush(self.timeout)
+            done = []
+            for request, future in futures:
+                meta = future.get(self.timeout)
+                done.append(Submitted(request, meta.partition, meta.offset))
+            return done
+        except KafkaError as exc:
+            raise SubmitError(f"the broker did not accept the submission: {exc}") from None
+
+    def close(self) -> None:
+        self._producer.close(timeout=self.timeout)

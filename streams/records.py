@@ -1,0 +1,265 @@
+"""Message schemas on the warcflow topics, and the tolerant ingest decoder.
+
+Every JSON message carries ``"schema"`` (its type name) and ``"version"``.
+Readers refuse a version they do not know rather than guess. Times are ISO
+8601 UTC with microseconds (``archivers.clock.iso``). docs/formats.md is the
+reference; this module is the implementation.
+
+    topic                 key            value
+    warcflow.ingest       SURT of url    SubmitRequest, or a bare URL line (any Kafka client)
+    warcflow.retry.<st>   SURT of url    RetryRequest
+    warcflow.captures     SURT of url    CaptureStored | CaptureFailed
+    warcflow.dead-letter  source key     DeadLetter (original bytes + reason + history)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from archivers.clock import from_epoch_ms, iso, parse_iso
+from archivers.errors import InvalidURL
+from archivers.manifest import STORED, Manifest
+from archivers.urls import validate_url
+
+SUBMIT = "warcflow.SubmitRequest"
+RETRY = "warcflow.RetryRequest"
+CAPTURE_STORED = "warcflow.CaptureStored"
+CAPTURE_FAILED = "warcflow.CaptureFailed"
+DEAD_LETTER = "warcflow.DeadLetter"
+VERSION = 1
+
+MAX_TAGS = 32
+MAX_TAG_LENGTH = 100
+MAX_NOTE_LENGTH = 2000
+
+
+class Undecodable(Exception):
+    """A message that cannot be processed. ``reason`` is a stable code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SourceMessage:
+    """A consumed Kafka message, as the agents see it (faust-free)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    def coordinates(self) -> dict[str, Any]:
+        return {"topic": self.topic, "partition": self.partition, "offset": self.offset,
+                "timestamp": iso(from_epoch_ms(self.timestamp_ms))}
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    """A request to capture one URL. ``submitted_at`` is UTC-aware."""
+
+    url: str
+    submitted_at: datetime
+    request_id: str
+    source: str = "cli"
+    tags: tuple[str, ...] = ()
+    note: str | None = None
+
+    @classmethod
+    def new(cls, url: str, *, submitted_at: datetime, source: str = "cli",
+            tags: tuple[str, ...] = (), note: str | None = None) -> "SubmitRequest":
+        """A fresh request with a new request id; InvalidURL / ValueError on bad input."""
+        validate_url(url)
+        _check_tags(tags)
+        if note is not None and len(note) > MAX_NOTE_LENGTH:
+            raise ValueError(f"note is longer than {MAX_NOTE_LENGTH} characters")
+        return cls(url, submitted_at, str(uuid.uuid4()), source, tuple(tags), note)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SUBMIT, "version": VERSION, "url": self.url,
+                "submitted_at": iso(self.submitted_at), "request_id": self.request_id,
+                "source": self.source, "tags": list(self.tags), "note": self.note}
+
+    def to_json(self) -> bytes:
+        return _dumps(self.to_dict())
+
+    def describe(self) -> dict[str, Any]:
+        """The submitter's part, as copied into WARC metadata and manifests."""
+        return {"request_id": self.request_id, "source": self.source,
+                "tags": list(self.tags), "note": self.note}
+
+
+def _check_tags(tags) -> None:
+    if len(tags) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags")
+    for tag in tags:
+        if not isinstance(tag, str) or not tag or len(tag) > MAX_TAG_LENGTH:
+            raise ValueError(f"tag {tag!r} must be a non-empty string of at most "
+                             f"{MAX_TAG_LENGTH} characters")
+
+
+def _dumps(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _json_object(value: bytes | None, expected_schema: str) -> dict[str, Any]:
+    if not value:
+        raise Undecodable("empty", "the message has no value")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Undecodable("not_utf8", "the value is not UTF-8 text (binary data?)") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Undecodable("bad_json", f"the value is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise Undecodable("bad_json", "the JSON value is not an object")
+    if doc.get("schema") != expected_schema:
+        raise Undecodable("unknown_schema",
+                          f"schema {doc.get('schema')!r} is not {expected_schema!r}")
+    if doc.get("version") != VERSION:
+        raise Undecodable("unknown_version",
+                          f"{expected_schema} version {doc.get('version')!r} is not supported "
+                          f"(this warcflow reads version {VERSION})")
+    return doc
+
+
+def decode_submit(message: SourceMessage) -> SubmitRequest:
+    """Decode an ingest message: a ``SubmitRequest`` JSON or a bare URL line.
+
+    Raises ``Undecodable`` (reason, human message) for anything else: empty,
+    binary, malformed JSON, wrong schema or version, invalid URL or fields.
+    A bare URL line gets ``source="kafka"``, the message timestamp as
+    ``submitted_at`` and the message coordinates as its request id.
+    """
+    value = message.value or b""
+    stripped = value.strip()
+    if stripped.startswith(b"{"):
+        return _submit_from_json(_json_object(stripped, SUBMIT))
+    if not stripped:
+        raise Undecodable("empty", "the message has no value")
+    try:
+        line = stripped.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Undecodable("not_utf8", "the value is neither JSON nor a UTF-8 URL line") from None
+    if "\n" in line:
+        raise Undecodable("multiple_lines",
+                          "the value has several lines; send one URL per message")
+    try:
+        validate_url(line)
+    except InvalidURL as exc:
+        raise Undecodable("invalid_url", f"not a URL warcflow can capture: {exc}") from None
+    return SubmitRequest(
+        url=line, submitted_at=from_epoch_ms(message.timestamp_ms),
+        request_id=f"kafka:{message.topic}:{message.partition}:{message.offset}", source="kafka")
+
+
+def _submit_from_json(doc: dict[str, Any]) -> SubmitRequest:
+    url = doc.get("url")
+    if not isinstance(url, str):
+        raise Undecodable("missing_field", "SubmitRequest has no string field 'url'")
+    try:
+        validate_url(url)
+    except InvalidURL as exc:
+        raise Undecodable("invalid_url", f"not a URL warcflow can capture: {exc}") from None
+    try:
+        submitted_at = parse_iso(str(doc.get("submitted_at", "")))
+    except ValueError:
+        raise Undecodable("bad_field",
+                          "SubmitRequest.submitted_at must be an ISO 8601 time with offset") from None
+    request_id = doc.get("request_id")
+    if not isinstance(request_id, str) or not request_id or len(request_id) > 200:
+        raise Undecodable("bad_field", "SubmitRequest.request_id must be a non-empty string")
+    tags = doc.get("tags") or []
+    note = doc.get("note")
+    source = doc.get("source") or "kafka"
+    try:
+        if not isinstance(tags, list):
+            raise ValueError("tags must be a list of strings")
+        _check_tags(tags)
+        if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE_LENGTH):
+            raise ValueError(f"note must be a string of at most {MAX_NOTE_LENGTH} characters")
+        if not isinstance(source, str) or len(source) > 100:
+            raise ValueError("source must be a short string")
+    except ValueError as exc:
+        raise Undecodable("bad_field", f"SubmitRequest: {exc}") from None
+    return SubmitRequest(url, submitted_at, request_id, source, tuple(tags), note)
+
+
+@dataclass(frozen=True)
+class RetryRequest:
+    """A capture to try again after ``not_before``; same capture id as the first try."""
+
+    request: SubmitRequest
+    capture_id: str
+    origin: dict[str, Any]
+    attempt: int
+    not_before: datetime
+    attempts: tuple[dict[str, str], ...] = ()
+
+    def to_json(self) -> bytes:
+        return _dumps({"schema": RETRY, "version": VERSION, "request": self.request.to_dict(),
+                       "capture_id": self.capture_id, "origin": self.origin,
+                       "attempt": self.attempt, "not_before": iso(self.not_before),
+                       "attempts": list(self.attempts)})
+
+
+def decode_retry(message: SourceMessage) -> RetryRequest:
+    doc = _json_object(message.value, RETRY)
+    try:
+        inner = doc["request"]
+        request = _submit_from_json(_json_object(_dumps(inner), SUBMIT))
+        return RetryRequest(request, str(doc["capture_id"]), dict(doc["origin"]),
+                            int(doc["attempt"]), parse_iso(doc["not_before"]),
+                            tuple(dict(a) for a in doc.get("attempts", [])))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Undecodable("bad_field", f"RetryRequest is malformed: {exc}") from None
+
+
+def capture_event(manifest: Manifest, manifest_key: str) -> bytes:
+    """CaptureStored or CaptureFailed for a manifest (docs/formats.md)."""
+    schema = CAPTURE_STORED if manifest.status == STORED else CAPTURE_FAILED
+    doc = {"schema": schema, "version": VERSION, "manifest_key": manifest_key,
+           "surt": manifest.surt, "request_id": manifest.request.get("request_id"),
+           "source": manifest.provenance, "message": manifest.message,
+           "attempts": manifest.attempts, **manifest.summary()}
+    return _dumps(doc)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message that could not be processed: the original bytes, why, and when."""
+
+    stage: str
+    reason: str
+    message: str
+    source: SourceMessage
+    dead_at: datetime
+    attempts: tuple[dict[str, str], ...] = field(default=())
+
+    def to_json(self) -> bytes:
+        value = self.source.value or b""
+        try:
+            text: str | None = value.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        return _dumps({
+            "schema": DEAD_LETTER, "version": VERSION, "stage": self.stage,
+            "reason": self.reason, "message": self.message, "dead_at": iso(self.dead_at),
+            "source": self.source.coordinates(),
+            "key_b64": base64.b64encode(self.source.key or b"").decode("ascii"),
+            "value_b64": base64.b64encode(value).decode("ascii"),
+            "value_text": text,
+            "headers": [[k, base64.b64encode(v).decode("ascii")] for k, v in self.source.headers],
+            "attempts": list(self.attempts),
+        })

@@ -1,0 +1,39 @@
+"""Settings of the Kafka side, built once by the entry point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff. Times in seconds.
+
+    Attempt ``n`` (1-based) that fails transiently is retried after
+    ``min(max_delay, base_delay * 2**(n-1))`` ± 20 % jitter, until
+    ``max_attempts`` attempts in all have failed; then the message goes to the
+    dead-letter topic with the history of reasons.
+    """
+
+    max_attempts: int = 5
+    base_delay: float = 2.0
+    max_delay: float = 60.0
+
+    def delay(self, attempt: int, jitter: float = 0.0) -> float:
+        """Seconds to wait after failed attempt ``attempt``; ``jitter`` in [-1, 1]."""
+        raw = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return max(0.0, raw * (1 + 0.2 * jitter))
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = "warcflow"
+    partitions: int = 4
+    concurrency: int = 4
+    retry: RetryPolicy = RetryPolicy()
+
+    @property
+    def app_id(self) -> str:
+        """Faust app id, which is also the consumer group."""
+        return f"{self.topic_prefix}-agents"

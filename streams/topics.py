@@ -1,0 +1,79 @@
+"""Topic names and their creation.
+
+Names are ``<prefix>.ingest``, ``<prefix>.captures``, ``<prefix>.dead-letter``,
+``<prefix>.retry.<stage>`` and, for later stages, ``<prefix>.media`` and
+``<prefix>.liveness``; the prefix (default ``warcflow``) lets several
+deployments share one cluster. The event log and the dead-letter topic keep
+messages forever (``retention.ms=-1``): they are the record of what happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FOREVER = {"retention.ms": "-1"}
+WEEK = {"retention.ms": str(7 * 24 * 3600 * 1000)}
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    prefix: str = "warcflow"
+
+    @property
+    def ingest(self) -> str:
+        return f"{self.prefix}.ingest"
+
+    @property
+    def media(self) -> str:
+        return f"{self.prefix}.media"
+
+    @property
+    def captures(self) -> str:
+        return f"{self.prefix}.captures"
+
+    @property
+    def liveness(self) -> str:
+        return f"{self.prefix}.liveness"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.prefix}.dead-letter"
+
+    def retry(self, stage: str) -> str:
+        return f"{self.prefix}.retry.{stage}"
+
+    def all(self) -> dict[str, dict[str, str]]:
+        """Every topic warcflow uses, with its configuration overrides."""
+        return {
+            self.ingest: WEEK,
+            self.retry("capture"): WEEK,
+            self.media: WEEK,
+            self.captures: FOREVER,
+            self.liveness: FOREVER,
+            self.dead_letter: FOREVER,
+        }
+
+
+def ensure_topics(bootstrap: str, names: TopicNames, *, partitions: int,
+                  replication: int = 1, timeout: float = 30.0) -> list[str]:
+    """Create the missing topics; return the names created. Idempotent."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","),
+                             client_id="warcflow-admin",
+                             request_timeout_ms=int(timeout * 1000))
+    try:
+        existing = set(admin.list_topics())
+        wanted = [NewTopic(name, partitions, replication, topic_configs=config)
+                  for name, config in names.all().items() if name not in existing]
+        created = []
+        for topic in wanted:
+            try:
+                admin.create_topics([topic], timeout_ms=int(timeout * 1000))
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        admin.close()
