@@ -1,0 +1,3 @@
+from warcflow.cli import main
+
+raise SystemExit(main())

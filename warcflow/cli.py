@@ -1,0 +1,70 @@
+"""The ``warcflow`` command: parse arguments, build the settings once, dispatch."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from warcflow import __version__, exitcodes
+from warcflow.commands import captures, config, services, submit, worker
+from warcflow.output import error
+from warcflow.settings import SettingsError, load_settings
+
+DESCRIPTION = """\
+Archive social-media posts as evidence: URLs go on a Kafka topic, agents
+capture each page (WARC/1.1) into S3-compatible storage, and every capture
+can be listed, downloaded and checked.
+
+Quick start (local stack on 127.0.0.1, data in ./.warcflow):
+  warcflow up --agents                 start Kafka, S3 and the worker
+  warcflow submit https://example.org/post/1
+  warcflow captures https://example.org/post/1
+  warcflow down
+"""
+
+EPILOG = """\
+Settings come from WARCFLOW_* environment variables or a TOML file
+(--config); `warcflow config` lists them all.
+Exit codes: 0 ok, 1 failed, 2 invalid input, 3 service unavailable, 4 not found.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                        help="TOML settings file (default: $WARCFLOW_CONFIG)")
+    common.add_argument("--home", metavar="DIR", default=argparse.SUPPRESS,
+                        help="state directory (default: $WARCFLOW_HOME or ./.warcflow)")
+    parser = argparse.ArgumentParser(
+        prog="warcflow", description=DESCRIPTION, epilog=EPILOG, parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"warcflow {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for module in (services, worker, submit, captures, config):
+        module.add_parsers(sub, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    overrides = {}
+    if getattr(args, "home", None):
+        overrides["WARCFLOW_HOME"] = args.home
+    args.config = getattr(args, "config", None)
+    try:
+        settings = load_settings(os.environ, args.config, overrides)
+    except SettingsError as exc:
+        error(f"bad setting: {exc}")
+        return exitcodes.USAGE
+    for name in settings.unknown_env:
+        error(f"ignoring unknown environment variable {name} (see `warcflow config`)")
+    try:
+        return args.handler(args, settings)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

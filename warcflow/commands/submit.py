@@ -1,0 +1,88 @@
+"""``warcflow submit``: put URLs on the ingest topic."""
+
+from __future__ import annotations
+
+import sys
+
+from archivers.clock import iso, utc_now
+from archivers.errors import InvalidURL
+from archivers.urls import surt
+from streams.producer import SubmitError, Submitter
+from streams.records import SubmitRequest
+from warcflow import exitcodes, wiring
+from warcflow.output import error, print_json, progress
+from warcflow.settings import Settings
+
+
+def add_parsers(sub, common) -> None:
+    p = sub.add_parser(
+        "submit", parents=[common], help="submit URLs for capture",
+        description="Validate each URL and produce a SubmitRequest per URL to the ingest topic "
+                    "(key: the URL's SURT). All URLs are checked first: if any is refused "
+                    "(not http/https, no host, longer than 2048 characters, spaces, credentials) "
+                    "nothing is submitted and the exit code is 2.")
+    p.add_argument("urls", nargs="+", metavar="URL",
+                   help="URLs to capture; `-` reads one URL per line from standard input "
+                        "(blank lines and lines starting with # are skipped)")
+    p.add_argument("--tag", action="append", default=[], metavar="TAG",
+                   help="label the captures (repeatable), e.g. --tag kazan --tag case-17")
+    p.add_argument("--note", metavar="TEXT", help="free text kept with the capture")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON array of {request_id, url, surt, topic, partition, offset, "
+                        "submitted_at}")
+    p.set_defaults(handler=submit)
+
+
+def _read_urls(items: list[str]) -> list[tuple[str, str]]:
+    """(where, url) pairs; `where` names the argument or stdin line for error messages."""
+    out = []
+    for position, item in enumerate(items, 1):
+        if item == "-":
+            for number, line in enumerate(sys.stdin, 1):
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    out.append((f"stdin line {number}", line))
+        else:
+            out.append((f"argument {position}", item))
+    return out
+
+
+def submit(args, settings: Settings) -> int:
+    now = utc_now()
+    requests, problems = [], []
+    for where, url in _read_urls(args.urls):
+        try:
+            requests.append(SubmitRequest.new(url, submitted_at=now, tags=tuple(args.tag),
+                                              note=args.note))
+        except (InvalidURL, ValueError) as exc:
+            problems.append(f"{where}: {url!r}: {exc}")
+    if problems:
+        for problem in problems:
+            error(problem)
+        error(f"refused {len(problems)} of {len(problems) + len(requests)}; nothing was submitted")
+        return exitcodes.USAGE
+    if not requests:
+        error("no URLs to submit")
+        return exitcodes.USAGE
+    names = wiring.topic_names(settings)
+    try:
+        submitter = Submitter(settings.streams.bootstrap, names)
+        try:
+            done = submitter.submit(requests)
+        finally:
+            submitter.close()
+    except SubmitError as exc:
+        error(f"{exc} (is `warcflow up` running? WARCFLOW_KAFKA_BOOTSTRAP="
+              f"{settings.streams.bootstrap})")
+        return exitcodes.UNAVAILABLE
+    if args.json:
+        print_json([{"request_id": d.request.request_id, "url": d.request.url,
+                     "surt": surt(d.request.url), "topic": names.ingest,
+                     "partition": d.partition, "offset": d.offset,
+                     "submitted_at": iso(d.request.submitted_at)} for d in done])
+    else:
+        for d in done:
+            print(f"{d.request.request_id}  {d.request.url}")
+        progress(f"submitted {len(done)} URL{'s' if len(done) != 1 else ''} to {names.ingest}; "
+                 "follow with: warcflow captures URL")
+    return exitcodes.OK

@@ -1,0 +1,65 @@
+"""``warcflow worker``: run the agents in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from warcflow import exitcodes, wiring
+from warcflow.output import error, progress
+from warcflow.settings import Settings
+
+
+def add_parsers(sub, common) -> None:
+    p = sub.add_parser(
+        "worker", parents=[common], help="run the capture agents (foreground)",
+        description="Consume the ingest and retry topics and capture each URL into the bucket, "
+                    "publishing an event per capture on the captures topic. Several workers "
+                    "share the work by partition. Stops on Ctrl-C / SIGTERM after the current "
+                    "captures; an interrupted capture is redone by the next worker (the same "
+                    "capture id, so nothing is stored twice).")
+    p.set_defaults(handler=run)
+
+
+def logging_config(level: str) -> dict:
+    """Readable worker logs: our lines at ``level``; faust and Kafka clients only
+    warnings unless debugging. Times are UTC."""
+    quiet = "DEBUG" if level == "debug" else "WARNING"
+    return {
+        "merge": True,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                                 "datefmt": "%Y-%m-%dT%H:%M:%SZ"}},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "plain",
+                                 "stream": "ext://sys.stderr"}},
+        "loggers": {name: {"level": quiet} for name in ("faust", "aiokafka", "mode", "kafka")},
+    }
+
+
+def run(args, settings: Settings) -> int:
+    import faust
+
+    try:
+        created, bucket_created = wiring.ensure_topics_and_bucket(settings)
+    except Exception as exc:  # noqa: BLE001
+        error(f"cannot prepare topics and bucket (is `warcflow up` running?): {exc}")
+        return exitcodes.UNAVAILABLE
+    if created:
+        progress(f"created topics: {', '.join(created)}")
+    app = wiring.faust_app(settings)
+    log = logging.getLogger("warcflow.worker")
+
+    @app.on_partitions_assigned.connect
+    async def ready(app, assigned, **kwargs):  # noqa: ARG001
+        log.info("worker ready: %d partitions assigned, bucket %s at %s",
+                 len(assigned), settings.store.bucket, settings.store.endpoint or "AWS")
+
+    level = {"warning": "warn"}.get(settings.log_level, settings.log_level)
+    worker = faust.Worker(app, loglevel=level, quiet=True, redirect_stdouts=False,
+                          workdir=str(settings.home),
+                          logging_config=logging_config(settings.log_level))
+    logging.Formatter.converter = time.gmtime
+    progress(f"worker starting: Kafka {settings.streams.bootstrap}, topics "
+             f"{settings.streams.topic_prefix}.*, S3 {settings.store.endpoint} bucket "
+             f"{settings.store.bucket}")
+    worker.execute_from_commandline()
+    return exitcodes.OK

@@ -1,0 +1,270 @@
+"""Typed, frozen settings, read once at the entry point.
+
+Sources, later ones winning: built-in defaults < the TOML file (``--config`` or
+``WARCFLOW_CONFIG``) < ``WARCFLOW_*`` environment variables < command-line
+flags of a subcommand. Nothing below ``warcflow/`` reads ``os.environ``: each
+part gets the frozen settings type it defines (``FetchSettings``,
+``StoreSettings``, ``StreamSettings``, ``ServiceSettings``).
+
+``OPTIONS`` is the single table of every setting; docs/configuration.md is
+checked against it by the tests.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from archivers.addresses import AllowRule, parse_allow_list
+from archivers.fetcher import DEFAULT_USER_AGENT, FetchSettings
+from archivers.store import StoreSettings
+from infra.settings import ServiceSettings
+from streams.settings import RetryPolicy, StreamSettings
+
+
+class SettingsError(Exception):
+    """A setting has a value that cannot be used; the message names it."""
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not a boolean (use true or false)")
+
+
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if value <= 0:
+            raise ValueError(f"{text!r} must be greater than 0")
+        return value
+    return parse
+
+
+@dataclass(frozen=True)
+class Option:
+    env: str
+    toml: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+    secret: bool = False
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("WARCFLOW_HOME", "home", ".warcflow", Path,
+           "State directory of the local stack: data, logs, pid files."),
+    Option("WARCFLOW_CACHE", "cache", "~/.cache/warcflow", Path,
+           "Per-machine cache of downloaded and built services (Kafka jars, S3 server)."),
+    Option("WARCFLOW_LOG_LEVEL", "log_level", "info", str,
+           "Log level of the worker: debug, info, warn, error."),
+    Option("WARCFLOW_KAFKA_BOOTSTRAP", "kafka.bootstrap", "127.0.0.1:9092", str,
+           "Kafka bootstrap servers, comma-separated host:port. `warcflow up` listens here."),
+    Option("WARCFLOW_TOPIC_PREFIX", "kafka.topic_prefix", "warcflow", str,
+           "Prefix of every topic name and of the consumer group."),
+    Option("WARCFLOW_PARTITIONS", "kafka.partitions", "4", _positive(int),
+           "Partitions of topics warcflow creates (the most worker processes that share work)."),
+    Option("WARCFLOW_S3_ENDPOINT", "s3.endpoint", "http://127.0.0.1:9000", str,
+           "S3 endpoint URL. `warcflow up` listens here. Empty for AWS S3 itself."),
+    Option("WARCFLOW_S3_BUCKET", "s3.bucket", "warcflow", str,
+           "Bucket holding WARCs, manifests and media."),
+    Option("WARCFLOW_S3_ACCESS_KEY", "s3.access_key", "warcflow", str, "S3 access key."),
+    Option("WARCFLOW_S3_SECRET_KEY", "s3.secret_key", "warcflow-local-secret", str,
+           "S3 secret key.", secret=True),
+    Option("WARCFLOW_S3_REGION", "s3.region", "us-east-1", str, "S3 region name."),
+    Option("WARCFLOW_S3_SERVER_BIN", "s3.server_bin", "", str,
+           "A versitygw binary to use instead of building one (local stack only)."),
+    Option("WARCFLOW_FETCH_ALLOW", "fetch.allow", "", str,
+           "Address-policy allow-list: comma-separated IP:port, host:port or CIDR entries "
+           "that may be fetched although private or loopback (tests, private deployments)."),
+    Option("WARCFLOW_FETCH_CONNECT_TIMEOUT", "fetch.connect_timeout", "10", _positive(float),
+           "Seconds to wait for a TCP/TLS connection."),
+    Option("WARCFLOW_FETCH_READ_TIMEOUT", "fetch.read_timeout", "30", _positive(float),
+           "Seconds to wait for the next bytes of a response."),
+    Option("WARCFLOW_FETCH_TOTAL_TIMEOUT", "fetch.total_timeout", "120", _positive(float),
+           "Deadline in seconds for one whole response (slow-drip servers)."),
+    Option("WARCFLOW_FETCH_MAX_BYTES", "fetch.max_bytes", str(64 * 1024 * 1024), _positive(int),
+           "Largest response kept, in bytes; longer ones are kept truncated and marked."),
+    Option("WARCFLOW_FETCH_MAX_REDIRECTS", "fetch.max_redirects", "10", int,
+           "Redirects followed per request."),
+    Option("WARCFLOW_FETCH_MAX_REQUISITES", "fetch.max_requisites", "150", int,
+           "Page requisites (images, CSS, JS, fonts) fetched per page."),
+    Option("WARCFLOW_FETCH_USER_AGENT", "fetch.user_agent", DEFAULT_USER_AGENT, str,
+           "User-Agent header of the fetcher."),
+    Option("WARCFLOW_FETCH_VERIFY_TLS", "fetch.verify_tls", "true", _bool,
+           "Refuse pages whose TLS certificate does not verify."),
+    Option("WARCFLOW_WORKER_CONCURRENCY", "worker.concurrency", "4", _positive(int),
+           "Captures a worker process runs at the same time."),
+    Option("WARCFLOW_RETRY_ATTEMPTS", "retry.max_attempts", "5", _positive(int),
+           "Attempts of a capture that fails transiently before it is given up."),
+    Option("WARCFLOW_RETRY_BASE_DELAY", "retry.base_delay", "2", _positive(float),
+           "Seconds before the first retry; doubles each attempt."),
+    Option("WARCFLOW_RETRY_MAX_DELAY", "retry.max_delay", "60", _positive(float),
+           "Longest wait between two attempts, in seconds."),
+)
+
+_BY_ENV = {option.env: option for option in OPTIONS}
+
+
+def options_markdown() -> str:
+    """The settings table of docs/configuration.md (``python -m warcflow.settings``)."""
+    lines = ["| Variable | TOML key | Default | Meaning |", "|---|---|---|---|"]
+    for option in OPTIONS:
+        default = f"`{option.default}`" if option.default else "(empty)"
+        lines.append(f"| `{option.env}` | `{option.toml}` | {default} | {option.help} |")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every part's settings, composed. ``values`` keeps the parsed table by env name."""
+
+    home: Path
+    log_level: str
+    fetch: FetchSettings
+    store: StoreSettings
+    streams: StreamSettings
+    services: ServiceSettings
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]
+    unknown_env: tuple[str, ...] = ()
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Effective settings for ``warcflow config``; secrets masked."""
+        rows = []
+        for option in OPTIONS:
+            value = self.values[option.env]
+            shown = "********" if option.secret and value else (
+                str(value) if isinstance(value, Path) else value)
+            rows.append({"env": option.env, "toml": option.toml, "value": shown,
+                         "source": self.sources[option.env], "help": option.help})
+        return rows
+
+
+def _toml_values(path: Path) -> dict[str, str]:
+    try:
+        with open(path, "rb") as handle:
+            doc = tomllib.load(handle)
+    except OSError as exc:
+        raise SettingsError(f"cannot read the settings file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"the settings file {path} is not valid TOML: {exc}") from None
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, table: Mapping[str, Any]) -> None:
+        for key, value in table.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(name + ".", value)
+            else:
+                flat[name] = value
+
+    walk("", doc)
+    by_toml = {option.toml: option for option in OPTIONS}
+    unknown = sorted(set(flat) - set(by_toml))
+    if unknown:
+        raise SettingsError(f"unknown setting(s) in {path}: {', '.join(unknown)} "
+                            "(see `warcflow config` for the names)")
+    out = {}
+    for name, value in flat.items():
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        out[by_toml[name].env] = str(value)
+    return out
+
+
+def load_settings(environ: Mapping[str, str], config_file: str | None = None,
+                  overrides: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from the environment, an optional TOML file and overrides.
+
+    ``overrides`` maps env names to values from command-line flags.
+    Raises ``SettingsError`` naming the first setting that does not parse.
+    """
+    raw = {option.env: option.default for option in OPTIONS}
+    sources = {option.env: "default" for option in OPTIONS}
+    config_path = config_file or environ.get("WARCFLOW_CONFIG")
+    if config_path:
+        for env, value in _toml_values(Path(config_path).expanduser()).items():
+            raw[env], sources[env] = value, f"file {config_path}"
+    for env in _BY_ENV:
+        if env in environ:
+            raw[env], sources[env] = environ[env], "environment"
+    for env, value in (overrides or {}).items():
+        raw[env], sources[env] = value, "command line"
+    unknown_env = sorted(k for k in environ if k.startswith("WARCFLOW_") and k not in _BY_ENV
+                         and k != "WARCFLOW_CONFIG")
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        try:
+            values[option.env] = option.parse(raw[option.env])
+        except ValueError as exc:
+            raise SettingsError(f"{option.env} ({sources[option.env]}): {exc}") from None
+    try:
+        allow: tuple[AllowRule, ...] = parse_allow_list(values["WARCFLOW_FETCH_ALLOW"])
+    except ValueError as exc:
+        raise SettingsError(f"WARCFLOW_FETCH_ALLOW: {exc}") from None
+    if values["WARCFLOW_LOG_LEVEL"].lower() not in ("debug", "info", "warn", "warning", "error"):
+        raise SettingsError("WARCFLOW_LOG_LEVEL must be debug, info, warn or error")
+    if len(values["WARCFLOW_S3_BUCKET"]) < 3:
+        raise SettingsError("WARCFLOW_S3_BUCKET must be at least 3 characters (an S3 rule)")
+    home = values["WARCFLOW_HOME"].expanduser().absolute()
+    cache = values["WARCFLOW_CACHE"].expanduser().absolute()
+    server_bin = values["WARCFLOW_S3_SERVER_BIN"]
+    settings = Settings(
+        home=home,
+        log_level=values["WARCFLOW_LOG_LEVEL"].lower(),
+        fetch=FetchSettings(
+            allow=allow,
+            connect_timeout=values["WARCFLOW_FETCH_CONNECT_TIMEOUT"],
+            read_timeout=values["WARCFLOW_FETCH_READ_TIMEOUT"],
+            total_timeout=values["WARCFLOW_FETCH_TOTAL_TIMEOUT"],
+            max_response_bytes=values["WARCFLOW_FETCH_MAX_BYTES"],
+            max_redirects=values["WARCFLOW_FETCH_MAX_REDIRECTS"],
+            max_requisites=values["WARCFLOW_FETCH_MAX_REQUISITES"],
+            user_agent=values["WARCFLOW_FETCH_USER_AGENT"],
+            verify_tls=values["WARCFLOW_FETCH_VERIFY_TLS"],
+        ),
+        store=StoreSettings(
+            endpoint=values["WARCFLOW_S3_ENDPOINT"],
+            bucket=values["WARCFLOW_S3_BUCKET"],
+            access_key=values["WARCFLOW_S3_ACCESS_KEY"],
+            secret_key=values["WARCFLOW_S3_SECRET_KEY"],
+            region=values["WARCFLOW_S3_REGION"],
+        ),
+        streams=StreamSettings(
+            bootstrap=values["WARCFLOW_KAFKA_BOOTSTRAP"],
+            topic_prefix=values["WARCFLOW_TOPIC_PREFIX"],
+            partitions=values["WARCFLOW_PARTITIONS"],
+            concurrency=values["WARCFLOW_WORKER_CONCURRENCY"],
+            retry=RetryPolicy(
+                max_attempts=values["WARCFLOW_RETRY_ATTEMPTS"],
+                base_delay=values["WARCFLOW_RETRY_BASE_DELAY"],
+                max_delay=values["WARCFLOW_RETRY_MAX_DELAY"],
+            ),
+        ),
+        services=ServiceSettings(
+            home=home,
+            cache=cache,
+            kafka_bootstrap=values["WARCFLOW_KAFKA_BOOTSTRAP"].split(",")[0],
+            s3_endpoint=values["WARCFLOW_S3_ENDPOINT"],
+            s3_access_key=values["WARCFLOW_S3_ACCESS_KEY"],
+            s3_secret_key=values["WARCFLOW_S3_SECRET_KEY"],
+            s3_region=values["WARCFLOW_S3_REGION"],
+            s3_server_bin=Path(server_bin).expanduser() if server_bin else None,
+        ),
+        values=values,
+        sources=sources,
+        unknown_env=tuple(unknown_env),
+    )
+    return settings
+
+
+if __name__ == "__main__":
+    print(options_markdown(), end="")
