@@ -1,0 +1,59 @@
+"""Shared fixtures. Integration fixtures start real services only when a test asks."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support.site import TestSite
+from tests.support.stack import TestStack, WorkerProcess
+
+
+@pytest.fixture
+def site():
+    with TestSite() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def module_site():
+    with TestSite() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """Kafka (KRaft) and versitygw, started by infra/ on free ports, for the whole session."""
+    home = tmp_path_factory.mktemp("warcflow-home")
+    services = TestStack(home)
+    services.start()
+    try:
+        yield services
+    finally:
+        services.stop()
+
+
+@pytest.fixture(scope="module")
+def pipeline(stack, module_site, tmp_path_factory):
+    """A worker on its own topic prefix and bucket, allowed to fetch the module's test site.
+
+    Yields the environment for CLI calls; the worker is ``pipeline_worker``.
+    """
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    env = stack.env(
+        WARCFLOW_TOPIC_PREFIX=prefix,
+        WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
+        WARCFLOW_FETCH_ALLOW=module_site.allow,
+        WARCFLOW_RETRY_BASE_DELAY="0.3",
+        WARCFLOW_RETRY_MAX_DELAY="1",
+        WARCFLOW_RETRY_ATTEMPTS="3",
+        WARCFLOW_PARTITIONS="2",
+    )
+    log = Path(tmp_path_factory.mktemp("logs")) / "worker.log"
+    worker = WorkerProcess(env, log).start()
+    try:
+        yield {"env": env, "worker": worker, "prefix": prefix, "site": module_site}
+    finally:
+        worker.stop()

@@ -1,0 +1,150 @@
+"""A local test site: a social-media-like post with requisites, on 127.0.0.1.
+
+Served by a real HTTP server in a thread so the fetcher talks real HTTP. Pages
+can be changed or deleted while it runs (the original poster deleting a post),
+and every request is counted so tests can assert what was (not) fetched.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import threading
+import zlib
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A valid PNG of one colour, made here so no binary fixture is needed."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + bytes(rgb) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
+
+
+POST_TEXT = "Mobilized soldiers protest about conditions at a training ground near Kazan"
+
+POST_HTML = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Post 1</title>
+<link rel="stylesheet" href="/static/site.css">
+<script src="/static/app.js"></script></head>
+<body><article class="post"><p>{POST_TEXT}</p>
+<img src="/static/photo.png" alt="photo"></article></body></html>
+"""
+
+
+@dataclass
+class Route:
+    body: bytes
+    status: int = 200
+    content_type: str = "text/html; charset=utf-8"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    chunked: bool = False
+    gzip: bool = False
+    fail_first: int = 0  # answer 503 this many times before the real answer
+
+
+class TestSite:
+    """``with TestSite() as site: site.url("/post/1")``."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.routes: dict[str, Route] = {}
+        self.hits: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, 0), self._handler())
+        self._server.daemon_threads = True
+        self.host = host
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self.add_default_routes()
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def allow(self) -> str:
+        """The WARCFLOW_FETCH_ALLOW entry that lets the fetcher reach this site."""
+        return f"{self.host}:{self.port}"
+
+    def url(self, path: str) -> str:
+        return self.origin + path
+
+    def add_default_routes(self) -> None:
+        self.routes.update({
+            "/post/1": Route(POST_HTML.encode()),
+            "/static/site.css": Route(b"body { background: url(/static/bg.png) }\n",
+                                      content_type="text/css"),
+            "/static/app.js": Route(b"console.log('post');\n",
+                                    content_type="application/javascript"),
+            "/static/photo.png": Route(png(32, 24, (200, 40, 40)), content_type="image/png"),
+            "/static/bg.png": Route(png(8, 8, (240, 240, 240)), content_type="image/png"),
+            "/redirect/1": Route(b"", status=302, headers=[("Location", "/post/1")]),
+            "/gone": Route(b"<p>This post is unavailable</p>", status=404),
+            "/chunked": Route(POST_HTML.encode(), chunked=True),
+            "/gzip": Route(POST_HTML.encode(), gzip=True),
+        })
+
+    def delete(self, path: str) -> None:
+        """The poster deletes the post: from now on the path answers 404."""
+        with self._lock:
+            self.routes[path] = Route(b"<p>This post is unavailable</p>", status=404)
+
+    def count(self, path: str) -> int:
+        with self._lock:
+            return self.hits.get(path, 0)
+
+    def _handler(site):  # noqa: N805 - closes over the site
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_GET(self):  # noqa: N802
+                path = self.path.split("?")[0]
+                with site._lock:
+                    site.hits[path] = site.hits.get(path, 0) + 1
+                    route = site.routes.get(path)
+                    failing = route is not None and route.fail_first > 0
+                    if failing:
+                        route.fail_first -= 1
+                if route is None:
+                    route = Route(b"not found", status=404, content_type="text/plain")
+                if failing:
+                    route = Route(b"try later", status=503, content_type="text/plain")
+                body = gzip.compress(route.body) if route.gzip else route.body
+                self.send_response(route.status)
+                self.send_header("Content-Type", route.content_type)
+                for name, value in route.headers:
+                    self.send_header(name, value)
+                if route.gzip:
+                    self.send_header("Content-Encoding", "gzip")
+                if route.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for start in range(0, len(body), 100):
+                        part = body[start:start + 100]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
+        return Handler
+
+    def __enter__(self) -> "TestSite":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()

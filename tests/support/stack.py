@@ -1,0 +1,119 @@
+"""Real services for integration tests: the project's own infra code on free ports.
+
+``TestStack`` starts Kafka and versitygw exactly as ``warcflow up`` does, in a
+temporary state directory, and hands out environments for CLI subprocesses.
+``WorkerProcess`` runs ``warcflow worker`` as a real process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from infra.processes import free_port
+from infra.stack import LocalStack
+from warcflow.settings import Settings, load_settings
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def poll(fetch: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.2,
+         what: str = "condition") -> T:
+    """Call ``fetch`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = fetch()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last value: {last!r}")
+
+
+def base_env(home: Path, kafka_port: int, s3_port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARCFLOW_")}
+    env.update({
+        "WARCFLOW_HOME": str(home),
+        "WARCFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
+        "WARCFLOW_S3_ENDPOINT": f"http://127.0.0.1:{s3_port}",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra)
+    return env
+
+
+@dataclass
+class TestStack:
+    __test__ = False
+
+    home: Path
+    kafka_port: int = field(default_factory=free_port)
+    s3_port: int = field(default_factory=free_port)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return base_env(self.home, self.kafka_port, self.s3_port, **extra)
+
+    def settings(self, **extra: str) -> Settings:
+        return load_settings(self.env(**extra))
+
+    def start(self) -> None:
+        LocalStack(self.settings().services).up(lambda message: print(message, file=sys.stderr))
+
+    def stop(self) -> None:
+        LocalStack(self.settings().services).down()
+
+
+def cli(*args: str, env: dict[str, str], stdin: str | None = None,
+        timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``warcflow ARGS`` as a user would, capturing its output."""
+    return subprocess.run([sys.executable, "-m", "warcflow", *args], env=env, input=stdin,
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+class WorkerProcess:
+    """``warcflow worker`` in a subprocess; ``start`` returns once it has partitions."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 90.0) -> "WorkerProcess":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        start_size = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "warcflow", "worker"], env=self.env,
+                                     stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                     start_new_session=True)
+        log.close()
+
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log()}")
+            return "worker ready" in self.log()[start_size:]
+
+        poll(ready, timeout=timeout, what="the worker to get its partitions")
+        return self
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)

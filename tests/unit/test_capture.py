@@ -1,0 +1,188 @@
+"""Page capture into a WARC, through the capture protocol, on the in-package fake store.
+
+The site is a real loopback HTTP server; the store is ``MemoryStore`` (this is
+a unit test of archivers.capture; the integration tests use the real server).
+"""
+
+import asyncio
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import zlib
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from archivers import keys
+from archivers.addresses import parse_allow_list
+from archivers.capture import CaptureRequest, PageArchiver
+from archivers.clock import utc_now
+from archivers.errors import FetchUnavailable, PolicyRefused
+from archivers.fetcher import FetchSettings, Fetcher
+from archivers.store import MemoryStore
+from tests.support.site import POST_HTML, Route
+
+AGENT = {"name": "warcflow", "version": "test"}
+
+
+def make(site, **limits):
+    store = MemoryStore()
+    fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow), **limits))
+    return PageArchiver(fetcher, store, agent=AGENT), store
+
+
+def request_for(url, offset=1):
+    now = utc_now()
+    cid = keys.capture_id("warcflow.ingest", 0, offset, int(now.timestamp() * 1000))
+    return CaptureRequest(cid, url, now, request={"request_id": "r1", "tags": ["kazan"]},
+                          provenance={"topic": "warcflow.ingest", "partition": 0, "offset": offset})
+
+
+def records(data: bytes):
+    out = []
+    for record in ArchiveIterator(io.BytesIO(data), check_digests="raise"):
+        out.append((record.rec_type, record.rec_headers, record.content_stream().read()))
+    return out
+
+
+def test_page_and_requisites_are_captured_into_a_valid_warc(site, tmp_path):
+    archiver, store = make(site)
+    result = asyncio.run(archiver.capture(request_for(site.url("/post/1"))))
+    manifest = result.manifest
+    assert result.created and manifest.status == "stored" and manifest.http_status == 200
+    data = store.get_bytes(manifest.warc_key)
+    assert manifest.sha256 == hashlib.sha256(data).hexdigest() and manifest.size == len(data)
+
+    found = records(data)
+    assert [r[0] for r in found][:3] == ["warcinfo", "request", "response"]
+    assert found[-1][0] == "metadata"
+    responses = {h.get_header("WARC-Target-URI"): body for t, h, body in found if t == "response"}
+    assert responses[site.url("/post/1")] == POST_HTML.encode()
+    for path in ("/static/site.css", "/static/photo.png", "/static/app.js", "/static/bg.png"):
+        assert responses[site.url(path)] == site.routes[path].body
+    for rec_type, headers, _ in found:
+        assert headers.protocol == "WARC/1.1"
+        assert headers.get_header("WARC-Block-Digest").startswith("sha256:")
+        if rec_type in ("request", "response"):
+            assert headers.get_header("WARC-IP-Address") == "127.0.0.1"
+            assert headers.get_header("WARC-Payload-Digest").startswith("sha256:")
+            assert headers.get_header("WARC-Concurrent-To")
+            assert len(headers.get_header("WARC-Date")) == len("2026-11-25T10:00:00.000000Z")
+    meta = json.loads(found[-1][2])
+    assert meta["provenance"] == {"topic": "warcflow.ingest", "partition": 0, "offset": 1}
+    assert meta["request"]["tags"] == ["kazan"]
+    assert meta["requisites"] == {"fetched": 4, "failed": 0}
+
+    path = tmp_path / "capture.warc.gz"
+    path.write_bytes(data)
+    check = subprocess.run([sys.executable, "-m", "warcio.cli", "check", "-v", str(path)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.count("digest pass") == len(found)
+
+
+def test_every_record_is_its_own_gzip_member(site):
+    archiver, store = make(site)
+    manifest = asyncio.run(archiver.capture(request_for(site.url("/post/1")))).manifest
+    data = store.get_bytes(manifest.warc_key)
+    members, rest = 0, data
+    while rest:
+        member = zlib.decompressobj(31)
+        member.decompress(rest)
+        rest = member.unused_data
+        members += 1
+    assert members == len(records(data))
+
+
+def first_response_raw(data: bytes) -> tuple[bytes, bytes]:
+    """(payload as on the wire, payload as warcio decodes it) of the first response."""
+    for record in ArchiveIterator(io.BytesIO(data)):
+        if record.rec_type == "response":
+            raw = record.raw_stream.read()
+            break
+    for record in ArchiveIterator(io.BytesIO(data)):
+        if record.rec_type == "response":
+            return raw, record.content_stream().read()
+    raise AssertionError("no response record")
+
+
+def test_chunked_and_gzip_responses_keep_their_wire_bytes(site):
+    archiver, store = make(site)
+    chunked = asyncio.run(archiver.capture(request_for(site.url("/chunked"), 1))).manifest
+    raw, decoded = first_response_raw(store.get_bytes(chunked.warc_key))
+    assert raw.startswith(b"64\r\n") and raw.endswith(b"0\r\n\r\n")  # chunk framing kept
+    assert decoded == POST_HTML.encode()
+    gzipped = asyncio.run(archiver.capture(request_for(site.url("/gzip"), 2))).manifest
+    raw, decoded = first_response_raw(store.get_bytes(gzipped.warc_key))
+    assert gzip.decompress(raw) == POST_HTML.encode()  # stored compressed, as served
+    assert decoded == POST_HTML.encode()
+
+
+def test_redirects_are_followed_and_each_hop_recorded(site):
+    archiver, store = make(site)
+    manifest = asyncio.run(archiver.capture(request_for(site.url("/redirect/1")))).manifest
+    assert manifest.final_url == site.url("/post/1")
+    assert manifest.redirects == [site.url("/redirect/1"), site.url("/post/1")]
+    uris = [h.get_header("WARC-Target-URI") for t, h, _ in records(store.get_bytes(manifest.warc_key))
+            if t == "response"]
+    assert uris[:2] == [site.url("/redirect/1"), site.url("/post/1")]
+
+
+def test_same_request_twice_stores_one_capture(site):
+    archiver, store = make(site)
+    request = request_for(site.url("/post/1"))
+    first = asyncio.run(archiver.capture(request))
+    second = asyncio.run(archiver.capture(request))
+    assert first.created and not second.created
+    assert second.manifest == first.manifest
+    assert sum(1 for k in store.objects if k.startswith("warc/")) == 1
+    assert site.count("/post/1") == 1  # the second call did not even fetch
+
+
+def test_warc_stored_but_manifest_lost_is_recovered_from_the_warc(site):
+    archiver, store = make(site)
+    request = request_for(site.url("/post/1"))
+    first = asyncio.run(archiver.capture(request))
+    del store.objects[keys.manifest_key(request.url, request.capture_id)]  # crash before manifest
+    again = asyncio.run(archiver.capture(request))
+    assert again.created
+    assert again.manifest.sha256 == first.manifest.sha256
+    assert again.manifest.fetched_at == first.manifest.fetched_at  # from the stored WARC
+
+
+def test_http_404_is_kept_as_evidence_and_marked_failed(site):
+    archiver, store = make(site)
+    manifest = asyncio.run(archiver.capture(request_for(site.url("/gone")))).manifest
+    assert manifest.status == "failed" and manifest.reason == "http_404"
+    assert manifest.warc_key in store.objects
+
+
+def test_http_503_is_retryable_and_stores_nothing(site):
+    site.routes["/busy"] = Route(b"busy", status=503)
+    archiver, store = make(site)
+    with pytest.raises(FetchUnavailable) as caught:
+        asyncio.run(archiver.capture(request_for(site.url("/busy"))))
+    assert caught.value.reason == "http_503"
+    assert store.objects == {}
+
+
+def test_policy_refusal_is_permanent_and_recordable(site):
+    archiver, store = make(site)
+    request = request_for("http://127.0.0.1:1/private")
+    with pytest.raises(PolicyRefused) as caught:
+        asyncio.run(archiver.capture(request))
+    failed = asyncio.run(archiver.record_failure(request, reason=caught.value.reason,
+                                                 message=str(caught.value)))
+    assert failed.manifest.status == "failed" and failed.manifest.reason == "policy_refused"
+    assert failed.manifest.warc_key is None
+
+
+def test_refused_requisite_is_recorded_not_fatal(site):
+    site.routes["/post/2"] = Route(b'<img src="http://127.0.0.1:1/x.png"><p>text</p>')
+    archiver, store = make(site)
+    manifest = asyncio.run(archiver.capture(request_for(site.url("/post/2")))).manifest
+    assert manifest.status == "stored"
+    assert manifest.requisites == {"fetched": 0, "failed": 1}

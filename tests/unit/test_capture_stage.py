@@ -1,0 +1,177 @@
+"""The capture agent's routing (decode → capture → produce), without a broker.
+
+``RecordingProducer`` stands in for Kafka here; tests/integration runs the same
+stage on the real broker.
+"""
+
+import asyncio
+import json
+from datetime import timedelta
+
+from archivers.addresses import parse_allow_list
+from archivers.capture import PageArchiver
+from archivers.fetcher import FetchSettings, Fetcher
+from archivers.store import MemoryStore
+from streams.agents.capture import CaptureStage
+from streams.records import SourceMessage, SubmitRequest
+from streams.settings import RetryPolicy
+from streams.topics import TopicNames
+from archivers.clock import utc_now
+from tests.support.site import Route
+
+NAMES = TopicNames("wf")
+
+
+class RecordingProducer:
+    def __init__(self):
+        self.sent = []
+
+    async def send(self, topic, key, value):
+        self.sent.append((topic, key, json.loads(value)))
+
+    def on(self, topic):
+        return [value for t, _, value in self.sent if t == topic]
+
+
+class EventsSeen:
+    def __init__(self, producer):
+        self.producer = producer
+
+    async def contains(self, capture_id, since):
+        return any(e["capture_id"] == capture_id for e in self.producer.on(NAMES.captures))
+
+
+async def no_sleep(_seconds):
+    return None
+
+
+def make_stage(site, attempts=3):
+    store = MemoryStore()
+    archiver = PageArchiver(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))), store,
+                            agent={"name": "warcflow", "version": "test"})
+    producer = RecordingProducer()
+    stage = CaptureStage(archiver, producer, NAMES, RetryPolicy(attempts, 0.01, 0.05),
+                         EventsSeen(producer), sleep=no_sleep)
+    return stage, producer, store
+
+
+def ingest(value: bytes, offset=0) -> SourceMessage:
+    return SourceMessage(NAMES.ingest, 0, offset, int(utc_now().timestamp() * 1000), b"k", value)
+
+
+def submit(url: str) -> bytes:
+    return SubmitRequest.new(url, submitted_at=utc_now(), tags=("t",)).to_json()
+
+
+def as_message(topic, value: dict, offset=0) -> SourceMessage:
+    return SourceMessage(topic, 0, offset, int(utc_now().timestamp() * 1000), b"k",
+                         json.dumps(value).encode())
+
+
+def test_stored_capture_produces_one_event(site):
+    stage, producer, store = make_stage(site)
+    assert asyncio.run(stage.on_ingest(ingest(submit(site.url("/post/1"))))) == "stored"
+    [event] = producer.on(NAMES.captures)
+    assert event["schema"] == "warcflow.CaptureStored"
+    assert event["http_status"] == 200 and event["warc_key"] in store.objects
+    assert event["manifest_key"] in store.objects
+
+
+def test_junk_goes_to_the_dead_letter_topic_and_nothing_else(site):
+    stage, producer, store = make_stage(site)
+    assert asyncio.run(stage.on_ingest(ingest(b"\xff\x00junk", offset=5))) == "dead-letter"
+    [letter] = producer.on(NAMES.dead_letter)
+    assert letter["reason"] == "not_utf8" and letter["source"]["offset"] == 5
+    assert producer.on(NAMES.captures) == [] and store.objects == {}
+
+
+def test_redelivery_produces_no_second_event(site):
+    stage, producer, store = make_stage(site)
+    message = ingest(submit(site.url("/post/1")), offset=9)
+    asyncio.run(stage.on_ingest(message))
+    asyncio.run(stage.on_ingest(message))
+    assert len(producer.on(NAMES.captures)) == 1
+    assert sum(1 for k in store.objects if k.startswith("warc/")) == 1
+
+
+def test_redelivery_after_a_lost_event_produces_it(site):
+    stage, producer, store = make_stage(site)
+    message = ingest(submit(site.url("/post/1")), offset=9)
+    asyncio.run(stage.on_ingest(message))
+    producer.sent.clear()  # the crash happened before the event reached the broker
+    asyncio.run(stage.on_ingest(message))
+    assert len(producer.on(NAMES.captures)) == 1
+
+
+def test_transient_failure_is_retried_with_the_same_capture_id(site):
+    site.routes["/flaky"] = Route(b"<p>finally</p>", fail_first=1)
+    stage, producer, store = make_stage(site)
+    assert asyncio.run(stage.on_ingest(ingest(submit(site.url("/flaky"))))) == "retry"
+    [retry] = producer.on(NAMES.retry("capture"))
+    assert retry["attempt"] == 2 and retry["attempts"][0]["reason"] == "http_503"
+    assert asyncio.run(stage.on_retry(as_message(NAMES.retry("capture"), retry))) == "stored"
+    [event] = producer.on(NAMES.captures)
+    assert event["capture_id"] == retry["capture_id"]
+
+
+def test_exhausted_retries_end_in_failure_and_dead_letter_with_history(site):
+    site.routes["/down"] = Route(b"down", status=503)
+    stage, producer, store = make_stage(site, attempts=3)
+    outcome = asyncio.run(stage.on_ingest(ingest(submit(site.url("/down")), offset=3)))
+    while outcome == "retry":
+        retry = producer.on(NAMES.retry("capture"))[-1]
+        outcome = asyncio.run(stage.on_retry(as_message(NAMES.retry("capture"), retry)))
+    assert outcome == "failed"
+    [event] = producer.on(NAMES.captures)
+    assert event["schema"] == "warcflow.CaptureFailed"
+    assert event["reason"] == "retries_exhausted:http_503"
+    [letter] = producer.on(NAMES.dead_letter)
+    assert [a["reason"] for a in letter["attempts"]] == ["http_503"] * 3
+    assert letter["source"]["offset"] == 3  # the original ingest message, for replay
+    assert site.count("/down") == 3
+
+
+def test_permanent_failure_is_recorded_on_the_timeline(site):
+    stage, producer, store = make_stage(site)
+    outcome = asyncio.run(stage.on_ingest(ingest(submit("http://127.0.0.1:1/private"))))
+    assert outcome == "failed"
+    [event] = producer.on(NAMES.captures)
+    assert event["status"] == "failed" and event["reason"] == "policy_refused"
+    assert producer.on(NAMES.dead_letter) == []
+
+
+class FailingProducer(RecordingProducer):
+    def __init__(self, failures):
+        super().__init__()
+        self.failures = failures
+
+    async def send(self, topic, key, value):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("broker away")
+        await super().send(topic, key, value)
+
+
+def test_produce_failures_are_retried_until_the_broker_accepts(site):
+    stage, _, _ = make_stage(site)
+    stage.producer = FailingProducer(failures=3)
+    assert asyncio.run(stage.on_ingest(ingest(submit(site.url("/post/1"))))) == "stored"
+    assert len(stage.producer.on(NAMES.captures)) == 1
+
+
+def test_retry_waits_until_it_is_due(site):
+    stage, producer, store = make_stage(site)
+    waits = []
+
+    async def record_sleep(seconds):
+        waits.append(seconds)
+
+    stage.sleep = record_sleep
+    request = SubmitRequest.new(site.url("/post/1"), submitted_at=utc_now())
+    retry = {"schema": "warcflow.RetryRequest", "version": 1, "request": request.to_dict(),
+             "capture_id": "01M894TV61TJ0X30734E5QKMXK", "attempt": 2, "attempts": [],
+             "origin": {"topic": NAMES.ingest, "partition": 0, "offset": 1,
+                        "timestamp": "2026-11-25T10:43:13.000000Z"},
+             "not_before": (utc_now() + timedelta(seconds=0.04)).isoformat()}
+    assert asyncio.run(stage.on_retry(as_message(NAMES.retry("capture"), retry))) == "stored"
+    assert len(waits) == 1 and 0 < waits[0] <= 0.05

@@ -1,0 +1,80 @@
+"""Decoding of ingest messages: good ones pass, everything else says why."""
+
+import base64
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from streams.records import (
+    DeadLetter,
+    SourceMessage,
+    SubmitRequest,
+    Undecodable,
+    decode_retry,
+    decode_submit,
+)
+
+
+def message(value, offset=7):
+    return SourceMessage("warcflow.ingest", 1, offset, 1764000000123, b"key", value)
+
+
+def test_submit_request_round_trips():
+    request = SubmitRequest.new("https://example.com/p/1",
+                                submitted_at=datetime(2026, 11, 25, 10, 0, 0, 123456, timezone.utc),
+                                tags=("kazan",), note="shared by @tracker")
+    decoded = decode_submit(message(request.to_json()))
+    assert decoded == request
+    assert json.loads(request.to_json())["submitted_at"] == "2026-11-25T10:00:00.123456Z"
+
+
+def test_bare_url_line_from_any_client_is_accepted():
+    decoded = decode_submit(message(b"  https://example.com/post/9\n"))
+    assert decoded.url == "https://example.com/post/9"
+    assert decoded.source == "kafka"
+    assert decoded.request_id == "kafka:warcflow.ingest:1:7"
+    assert decoded.submitted_at == datetime.fromtimestamp(1764000000.123, timezone.utc)
+
+
+@pytest.mark.parametrize("value, reason", [
+    (b"", "empty"),
+    (None, "empty"),
+    (b"\x00\xff\xfe binary", "not_utf8"),
+    (b"{not json", "bad_json"),
+    (b"[1, 2]", "invalid_url"),
+    (b'{"schema": "something.else", "version": 1}', "unknown_schema"),
+    (b'{"schema": "warcflow.SubmitRequest", "version": 99, "url": "https://e.com/"}', "unknown_version"),
+    (b'{"schema": "warcflow.SubmitRequest", "version": 1}', "missing_field"),
+    (b'{"schema": "warcflow.SubmitRequest", "version": 1, "url": "ftp://e.com/", '
+     b'"submitted_at": "2026-11-25T10:00:00Z", "request_id": "r"}', "invalid_url"),
+    (b'{"schema": "warcflow.SubmitRequest", "version": 1, "url": "https://e.com/", '
+     b'"submitted_at": "yesterday", "request_id": "r"}', "bad_field"),
+    (b'{"schema": "warcflow.SubmitRequest", "version": 1, "url": "https://e.com/", '
+     b'"submitted_at": "2026-11-25T10:00:00Z", "request_id": "r", "tags": "x"}', "bad_field"),
+    (b"https://a.example/1\nhttps://b.example/2", "multiple_lines"),
+    (b"not a url", "invalid_url"),
+    (b"mailto:someone@example.com", "invalid_url"),
+])
+def test_junk_is_refused_with_a_reason(value, reason):
+    with pytest.raises(Undecodable) as caught:
+        decode_submit(message(value))
+    assert caught.value.reason == reason
+    assert str(caught.value)
+
+
+def test_dead_letter_keeps_the_original_bytes():
+    source = message(b"\x00\xff junk")
+    letter = DeadLetter("capture", "not_utf8", "binary", source,
+                        datetime(2026, 11, 25, tzinfo=timezone.utc))
+    doc = json.loads(letter.to_json())
+    assert base64.b64decode(doc["value_b64"]) == b"\x00\xff junk"
+    assert doc["value_text"] is None
+    assert doc["reason"] == "not_utf8"
+    assert doc["source"] == {"topic": "warcflow.ingest", "partition": 1, "offset": 7,
+                             "timestamp": "2025-11-24T16:00:00.123000Z"}
+
+
+def test_retry_request_with_junk_is_undecodable():
+    with pytest.raises(Undecodable):
+        decode_retry(message(b'{"schema": "warcflow.RetryRequest", "version": 1}'))
