@@ -1,0 +1,17 @@
+# The warcflow image used by docker-compose.yml (production shape).
+FROM python:3.11-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY warcflow ./warcflow
+COPY streams ./streams
+COPY archivers ./archivers
+COPY viewer ./viewer
+COPY infra ./infra
+RUN pip install --no-cache-dir . && useradd --system --home /var/lib/warcflow warcflow \
+ && mkdir -p /var/lib/warcflow && chown warcflow /var/lib/warcflow
+USER warcflow
+ENTRYPOINT ["warcflow"]
+CMD ["--help"]
