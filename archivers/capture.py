@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 from archivers import keys
 from archivers.clock import iso, iso_seconds, utc_now
-from archivers.errors import FetchUnavailable, StoreUnavailable
+from archivers.errors import FetchUnavailable, InvalidURL, StoreUnavailable
 from archivers.fetcher import Fetcher
 from archivers.manifest import (
     CAPTURE_METADATA_SCHEMA,
@@ -126,7 +126,7 @@ class PageArchiver:
         try:
             canonical = canonical_url(request.url)
             key = surt(request.url)
-        except ValueError:
+        except InvalidURL:
             canonical, key = None, ""
         return {
             "capture_id": request.capture_id,
