@@ -80,6 +80,7 @@ class Exchange:
     response: RecordedResponse
     elapsed: float
     limits_hit: list[str] = field(default_factory=list)
+    method: str = "GET"
 
     @property
     def status(self) -> int:
@@ -116,7 +117,14 @@ class Fetcher:
         self._tls.set_alpn_protocols(["http/1.1"])
 
     async def fetch(self, url: str, *, referer: str | None = None) -> Exchange:
-        """One request, no redirects followed. Raises CaptureError subclasses."""
+        """GET ``url`` as a browser would (default headers), no redirects followed."""
+        return await self.request(url, headers=self._default_headers(referer))
+
+    async def request(self, url: str, *, method: str = "GET",
+                      headers: list[tuple[str, str]] | None = None,
+                      body: bytes = b"") -> Exchange:
+        """One request with the caller's headers (``Host`` and ``Connection: close``
+        are set here). Raises CaptureError subclasses; never follows redirects."""
         url = canonical_url(url)
         parts = validate_url(url)
         host = parts.hostname or ""
@@ -131,14 +139,14 @@ class Fetcher:
         try:
             conn = h11.Connection(our_role=h11.CLIENT,
                                   max_incomplete_event_size=self.settings.max_header_bytes)
-            request = self._request_bytes(conn, parts, referer)
+            request = self._request_bytes(conn, parts, method, headers or [], body)
             started_at = self.clock()
             t0 = time.monotonic()
             writer.write(request)
             await writer.drain()
             response, limits = await self._read_response(conn, reader, deadline)
             return Exchange(url, str(ip), port, started_at, request, response,
-                            time.monotonic() - t0, limits)
+                            time.monotonic() - t0, limits, method=method)
         except (ConnectionError, OSError) as exc:
             raise FetchUnavailable(f"connection to {host} failed: {exc}",
                                    reason="connection_error") from None
@@ -201,21 +209,30 @@ class Fetcher:
         assert last_error is not None
         raise last_error
 
-    def _request_bytes(self, conn: h11.Connection, parts, referer: str | None) -> bytes:
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        host_header = parts.netloc
+    def _default_headers(self, referer: str | None) -> list[tuple[str, str]]:
         headers = [
-            ("Host", host_header),
             ("User-Agent", self.settings.user_agent),
             ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
             ("Accept-Encoding", "gzip, deflate"),
             ("Accept-Language", "en-US,en;q=0.8,*;q=0.5"),
-            ("Connection", "close"),
         ]
         if referer:
             headers.append(("Referer", referer))
-        return conn.send(h11.Request(method="GET", target=target, headers=headers)) + \
-            conn.send(h11.EndOfMessage())
+        return headers
+
+    def _request_bytes(self, conn: h11.Connection, parts, method: str,
+                       headers: list[tuple[str, str]], body: bytes) -> bytes:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        hop_by_hop = {"host", "connection", "content-length", "transfer-encoding", "keep-alive"}
+        all_headers = [("Host", parts.netloc)]
+        all_headers += [(k, v) for k, v in headers if k.lower() not in hop_by_hop]
+        if body or method in ("POST", "PUT", "PATCH"):
+            all_headers.append(("Content-Length", str(len(body))))
+        all_headers.append(("Connection", "close"))
+        data = conn.send(h11.Request(method=method, target=target, headers=all_headers))
+        if body:
+            data += conn.send(h11.Data(data=body))
+        return data + conn.send(h11.EndOfMessage())
 
     async def _read_response(self, conn: h11.Connection, reader: asyncio.StreamReader,
                              deadline: float):
@@ -260,8 +277,11 @@ class Fetcher:
                     response.http_version = event.http_version.decode("ascii")
                     response.headers = [(k.decode("latin-1"), v.decode("latin-1"))
                                         for k, v in event.headers.raw_items()]
+                    response.chunked = "chunked" in (
+                        response.header("transfer-encoding") or "").lower()
                 elif isinstance(event, h11.Data):
-                    response.entity.write(bytes(event.data))
+                    if response.chunked:
+                        response.entity.write(bytes(event.data))
                 elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
                     trailing, _closed = conn.trailing_data
                     response.drop_tail(len(trailing))

@@ -13,7 +13,9 @@ Digests, as ``warcio check`` and wget compute them:
 from __future__ import annotations
 
 import hashlib
+import io
 import tempfile
+import zlib
 from typing import BinaryIO, Iterator
 
 SPOOL_MEMORY = 1024 * 1024
@@ -47,17 +49,17 @@ class DigestingSpool:
             yield data
         self._file.seek(0, 2)
 
+    def read_range(self, start: int, length: int) -> bytes:
+        """``length`` bytes from ``start`` (small ranges: headers)."""
+        self._file.seek(start)
+        data = self._file.read(length)
+        self._file.seek(0, 2)
+        return data
+
     def fileobj(self) -> BinaryIO:
         """The underlying file, rewound, for a reader that takes a file (boto3)."""
         self._file.seek(0)
         return self._file
-
-    def read_all(self, limit: int) -> bytes:
-        """Up to ``limit`` bytes from the start, for parsing small documents."""
-        self._file.seek(0)
-        data = self._file.read(limit)
-        self._file.seek(0, 2)
-        return data
 
     def close(self) -> None:
         self._file.close()
@@ -66,10 +68,12 @@ class DigestingSpool:
 class RecordedResponse:
     """The raw bytes of one HTTP response plus what was parsed from them.
 
-    Invariants once ``finish()`` has run: ``raw.size == header_size + payload_size``;
+    Invariants once the response is read: ``raw.size == header_size + payload_size``;
     ``raw.sha256`` is the block digest; ``payload_sha256`` covers
-    ``raw[header_size:]``; ``entity`` holds the body with transfer framing removed
-    (still content-encoded), at most what was received.
+    ``raw[header_size:]``. The body with transfer framing removed (still
+    content-encoded) is ``body_chunks()``: the raw payload itself unless the
+    response was chunked, when it is kept separately in ``entity`` (so an
+    unchunked video is on disk once, not twice).
     """
 
     def __init__(self) -> None:
@@ -80,6 +84,7 @@ class RecordedResponse:
         self.http_version = "1.1"
         self.headers: list[tuple[str, str]] = []
         self.header_size: int | None = None
+        self.chunked = False
         self.truncated: str | None = None
         self._head = bytearray()
         self._payload_sha256 = hashlib.sha256()
@@ -117,6 +122,21 @@ class RecordedResponse:
             for chunk in self.raw.chunks(self.header_size):
                 self._payload_sha256.update(chunk)
 
+    def body_chunks(self, size: int = 64 * 1024) -> Iterator[bytes]:
+        """The entity body (transfer framing removed, content coding kept)."""
+        if self.chunked:
+            return self.entity.chunks(0, size)
+        return self.raw.chunks(self.header_size or self.raw.size, size)
+
+    def read_body(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes of ``body_chunks()``, for parsing small documents."""
+        out = bytearray()
+        for chunk in self.body_chunks():
+            out += chunk[: limit - len(out)]
+            if len(out) >= limit:
+                break
+        return bytes(out)
+
     def header(self, name: str) -> str | None:
         lname = name.lower()
         return next((v for k, v in self.headers if k.lower() == lname), None)
@@ -144,3 +164,37 @@ def _header_end(buf: bytearray, start: int) -> int | None:
     if lf >= 0:
         candidates.append(lf + 2)
     return min(candidates) if candidates else None
+
+
+class DecodingReader(io.RawIOBase):
+    """A file over body chunks, undoing gzip/deflate on the fly (bounded memory).
+
+    Reads of any size cost O(size): the current chunk is consumed through an
+    offset, never re-sliced (callers such as yt-dlp read in small blocks).
+    """
+
+    def __init__(self, chunks: Iterator[bytes], encoding: str) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+        self._offset = 0
+        encoding = encoding.strip().lower()
+        self._inflate = (zlib.decompressobj(47) if encoding in ("gzip", "x-gzip")
+                         else zlib.decompressobj(15) if encoding == "deflate" else None)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        while self._offset >= len(self._buffer):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                if self._inflate is not None:
+                    self._buffer, self._offset, self._inflate = self._inflate.flush(), 0, None
+                    continue
+                return 0
+            self._buffer = self._inflate.decompress(chunk) if self._inflate else chunk
+            self._offset = 0
+        n = min(len(target), len(self._buffer) - self._offset)
+        target[:n] = memoryview(self._buffer)[self._offset:self._offset + n]
+        self._offset += n
+        return n

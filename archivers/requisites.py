@@ -30,7 +30,7 @@ _LINK_RELS = {"stylesheet", "icon", "shortcut", "apple-touch-icon", "preload",
 
 def decoded_body(response: RecordedResponse, limit: int) -> bytes:
     """The entity body with gzip/deflate undone, at most ``limit`` bytes."""
-    data = response.entity.read_all(limit)
+    data = response.read_body(limit)
     encoding = (response.header("content-encoding") or "").strip().lower()
     if encoding in ("gzip", "x-gzip", "deflate"):
         wbits = 47 if encoding != "deflate" else 15

@@ -29,6 +29,23 @@ from archivers.fetcher import Exchange
 from archivers.recording import DigestingSpool
 
 WARC_VERSION = "WARC/1.1"
+REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+LARGE_BLOCK = 1024 * 1024
+"""Blocks at least this big get a compression level chosen by sniffing their
+first 64 KiB: media does not compress, and deflating it anyway would make gzip
+the bottleneck of a large capture (see ``_level``)."""
+
+
+def _level(first: bytes, length: int) -> int:
+    """gzip level for a block: 6 when small; for large blocks 1 if a sample
+    compresses by at least 5 %, else 0 (stored deflate blocks: still a valid
+    gzip member, at memcpy speed)."""
+    if length < LARGE_BLOCK:
+        return 6
+    sample = first[:65536]
+    if not sample:
+        return 1
+    return 1 if len(zlib.compress(sample, 1)) < 0.95 * len(sample) else 0
 
 
 def new_record_id() -> str:
@@ -76,10 +93,13 @@ class WarcWriter:
             ("Content-Length", str(length)),
         ]
         text = WARC_VERSION + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head) + "\r\n"
-        gz = zlib.compressobj(6, zlib.DEFLATED, 31)
+        chunks = iter(block)
+        first = next(chunks, b"")
+        gz = zlib.compressobj(_level(first, length), zlib.DEFLATED, 31)
         self.out.write(gz.compress(text.encode("utf-8")))
-        written = 0
-        for chunk in block:
+        written = len(first)
+        self.out.write(gz.compress(first))
+        for chunk in chunks:
             written += len(chunk)
             self.out.write(gz.compress(chunk))
         if written != length:
@@ -97,24 +117,23 @@ class WarcWriter:
         self.warcinfo_id = record_id
         return record_id
 
+    def _write_request(self, exchange: Exchange, response_id: str) -> str:
+        request = exchange.request_bytes
+        head, _, body = request.partition(b"\r\n\r\n")
+        return self.write_record(
+            "request",
+            [("WARC-Target-URI", exchange.url), ("WARC-Concurrent-To", response_id),
+             ("WARC-IP-Address", exchange.ip),
+             ("WARC-Payload-Digest", f"sha256:{hashlib.sha256(body).hexdigest()}")],
+            [request], len(request), hashlib.sha256(request).hexdigest(),
+            content_type="application/http;msgtype=request", date=exchange.started_at)
+
     def write_exchange(self, exchange: Exchange) -> tuple[str, str]:
         """Write the request and response records of ``exchange``; return their ids."""
         response = exchange.response
         response_id = new_record_id()
-        request_id = new_record_id()
-        target = [("WARC-Target-URI", exchange.url)]
-        request = exchange.request_bytes
-        self.write_record(
-            "request",
-            target + [
-                ("WARC-Concurrent-To", response_id),
-                ("WARC-IP-Address", exchange.ip),
-                ("WARC-Payload-Digest", f"sha256:{hashlib.sha256(b'').hexdigest()}"),
-            ],
-            [request], len(request), hashlib.sha256(request).hexdigest(),
-            content_type="application/http;msgtype=request",
-            date=exchange.started_at, record_id=request_id)
-        response_headers = target + [
+        request_id = self._write_request(exchange, response_id)
+        response_headers = [("WARC-Target-URI", exchange.url)] + [
             ("WARC-Concurrent-To", request_id),
             ("WARC-IP-Address", exchange.ip),
             ("WARC-Payload-Digest", f"sha256:{response.payload_sha256}"),
@@ -127,13 +146,46 @@ class WarcWriter:
             date=exchange.started_at, record_id=response_id)
         return request_id, response_id
 
+    def write_revisit(self, exchange: Exchange, *, refers_to_uri: str,
+                      refers_to_date: str) -> tuple[str, str]:
+        """Request record plus a ``revisit`` record (identical payload digest) in
+        place of the response: the HTTP header block only, pointing at the
+        earlier capture that holds the same payload. Returns (request id, revisit id)."""
+        response = exchange.response
+        revisit_id = new_record_id()
+        request_id = self._write_request(exchange, revisit_id)
+        head = response.raw.read_range(0, response.header_size or 0)
+        self.write_record(
+            "revisit",
+            [("WARC-Target-URI", exchange.url), ("WARC-Concurrent-To", request_id),
+             ("WARC-IP-Address", exchange.ip), ("WARC-Profile", REVISIT_PROFILE),
+             ("WARC-Refers-To-Target-URI", refers_to_uri),
+             ("WARC-Refers-To-Date", refers_to_date),
+             ("WARC-Payload-Digest", f"sha256:{response.payload_sha256}")],
+            [head], len(head), hashlib.sha256(head).hexdigest(),
+            content_type="application/http;msgtype=response",
+            date=exchange.started_at, record_id=revisit_id)
+        return request_id, revisit_id
+
+    def write_resource(self, uri: str, chunks: Iterable[bytes], length: int, sha256: str, *,
+                       content_type: str, date: datetime,
+                       refers_to: str | None = None) -> str:
+        """A ``resource`` record: a file warcflow made (a merged stream, a screenshot)."""
+        headers = [("WARC-Target-URI", uri), ("WARC-Payload-Digest", f"sha256:{sha256}")]
+        if refers_to:
+            headers.append(("WARC-Refers-To", refers_to))
+        return self.write_record("resource", headers, chunks, length, sha256,
+                                 content_type=content_type, date=date)
+
     def write_metadata(self, uri: str, document: dict, date: datetime,
-                       concurrent_to: str | None) -> str:
+                       concurrent_to: str | None = None, refers_to: str | None = None) -> str:
         """A ``metadata`` record whose block is ``document`` as JSON (UTF-8)."""
         body = json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8")
         headers = [("WARC-Target-URI", uri)]
         if concurrent_to:
             headers.append(("WARC-Concurrent-To", concurrent_to))
+        if refers_to:
+            headers.append(("WARC-Refers-To", refers_to))
         return self.write_record(
             "metadata", headers, [body], len(body), hashlib.sha256(body).hexdigest(),
             content_type="application/json", date=date)
