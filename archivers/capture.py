@@ -41,10 +41,12 @@ from archivers.manifest import (
     STORED,
     Manifest,
     manifest_from_metadata,
-    read_capture_metadata,
+    read_metadata_record,
 )
-from archivers.page import PageCapture, capture_page
+from archivers.discovery import FoundMedia
+from archivers.page import PARSE_LIMIT, PageCapture, capture_page
 from archivers.recording import DigestingSpool
+from archivers.requisites import content_type, decoded_body
 from archivers.store import ObjectStore
 from archivers.urls import canonical_url, surt
 from archivers.warcwriter import WarcWriter
@@ -78,11 +80,13 @@ class PageArchiver:
     """Captures pages into an ``ObjectStore``. Safe to call concurrently."""
 
     def __init__(self, fetcher: Fetcher, store: ObjectStore, *, agent: dict[str, str],
-                 clock: Callable[[], datetime] = utc_now) -> None:
+                 clock: Callable[[], datetime] = utc_now,
+                 find_media: Callable[[str, str], list[FoundMedia]] | None = None) -> None:
         self.fetcher = fetcher
         self.store = store
         self.agent = agent
         self.clock = clock
+        self.find_media = find_media
 
     async def existing(self, request: CaptureRequest) -> Manifest | None:
         key = keys.manifest_key(request.url, request.capture_id)
@@ -103,7 +107,8 @@ class PageArchiver:
                 raise FetchUnavailable(
                     f"{page.final.url} answered HTTP {status} {page.final.response.reason}",
                     reason=f"http_{status}")
-            spool, meta = self._write_warc(request, page)
+            found = await asyncio.to_thread(self._discover, page) if self.find_media else []
+            spool, meta = await asyncio.to_thread(self._write_warc, request, page, found)
         finally:
             page.close()
         try:
@@ -139,8 +144,16 @@ class PageArchiver:
             "agent": dict(self.agent),
         }
 
-    def _write_warc(self, request: CaptureRequest,
-                    page: PageCapture) -> tuple[DigestingSpool, dict[str, Any]]:
+    def _discover(self, page: PageCapture) -> list[FoundMedia]:
+        final = page.final
+        if final.status >= 400 or content_type(final.response) not in (
+                "text/html", "application/xhtml+xml"):
+            return []
+        html = decoded_body(final.response, PARSE_LIMIT).decode("utf-8", "replace")
+        return self.find_media(html, final.url)
+
+    def _write_warc(self, request: CaptureRequest, page: PageCapture,
+                    found: list[FoundMedia]) -> tuple[DigestingSpool, dict[str, Any]]:
         spool = DigestingSpool()
         filename = keys.warc_key(request.capture_id).rsplit("/", 1)[-1]
         writer = WarcWriter(spool, filename)
@@ -179,6 +192,9 @@ class PageArchiver:
                  "seconds": round(e.elapsed, 6), "truncated": e.response.truncated}
                 for e in page.exchanges
             ],
+            "page_record_id": final_response_id,
+            "media": [{**item.to_dict(), "media_id": keys.media_id(request.capture_id, item.url)}
+                      for item in found],
         }
         writer.write_metadata(page.final.url, meta, self.clock(), final_response_id)
         return spool, meta
@@ -203,7 +219,7 @@ class PageArchiver:
 
     def _stored_metadata(self, key: str) -> dict[str, Any]:
         with self.store.open(key) as stream:
-            meta = read_capture_metadata(stream)
+            meta = read_metadata_record(stream, CAPTURE_METADATA_SCHEMA)
         if meta is None:
             raise StoreUnavailable(f"{key} has no capture metadata record", reason="store_inconsistent")
         return meta

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from archivers import keys
-from archivers.manifest import Manifest
+from archivers.manifest import Manifest, MediaManifest
 from archivers.store import ObjectStore
 
 
@@ -20,3 +20,23 @@ def list_captures(store: ObjectStore, url: str, *, limit: int | None = None) -> 
         except (ValueError, KeyError):
             continue
     return out
+
+
+def list_media(store: ObjectStore, capture_id: str) -> list[MediaManifest]:
+    """Media manifests of one page capture, in media-id order."""
+    out = []
+    for key in sorted(store.list_keys(keys.media_manifest_prefix(capture_id))):
+        try:
+            out.append(MediaManifest.from_json(store.get_bytes(key)))
+        except (ValueError, KeyError):
+            continue
+    return out
+
+
+def media_object_key(store: ObjectStore, sha256: str) -> str | None:
+    """Key of the stored original with this digest (whatever its extension), or None."""
+    derived = (".poster.jpg", ".derived.mp4", ".json")
+    for key in store.list_keys(keys.media_prefix(sha256)):
+        if not key.endswith(derived):
+            return key
+    return None

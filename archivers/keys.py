@@ -11,6 +11,17 @@ time, and the id alone names its WARC:
     CDXJ index  = index/YYYY/MM/DD/<capture_id>.cdxj
 
 Listing ``manifests/<url_hash>/`` gives every capture of one URL in time order.
+
+Media found in a page get a media id of the same form: the parent capture's
+time, and a hash of (parent capture id, media URL), so producing the same
+media request twice cannot create two media captures. A media file is stored
+once per content, whatever page carried it:
+
+    media WARC     = warc/YYYY/MM/DD/<media_id>.warc.gz
+    media manifest = media-manifests/<parent_capture_id>/<media_id>.json
+    media file     = media/sha256/<aa>/<sha256>.<ext>         (aa: first two hex digits)
+    poster, derived copy, first-seen record
+                   = media/sha256/<aa>/<sha256>.poster.jpg | .derived.mp4 | .json
 """
 
 from __future__ import annotations
@@ -24,14 +35,23 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DECODE = {c: i for i, c in enumerate(_CROCKFORD)}
 
 
-def capture_id(topic: str, partition: int, offset: int, timestamp_ms: int) -> str:
-    """Deterministic ULID for the message at (topic, partition, offset)."""
+def _ulid(timestamp_ms: int, seed: str) -> str:
     if not 0 <= timestamp_ms < 2**48:
         raise ValueError(f"timestamp {timestamp_ms} ms is outside the ULID range")
-    seed = f"{topic}|{partition}|{offset}|{timestamp_ms}".encode("utf-8")
-    rest = int.from_bytes(hashlib.sha256(seed).digest()[:10], "big")
+    rest = int.from_bytes(hashlib.sha256(seed.encode("utf-8")).digest()[:10], "big")
     value = (timestamp_ms << 80) | rest
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def capture_id(topic: str, partition: int, offset: int, timestamp_ms: int) -> str:
+    """Deterministic ULID for the message at (topic, partition, offset)."""
+    return _ulid(timestamp_ms, f"{topic}|{partition}|{offset}|{timestamp_ms}")
+
+
+def media_id(parent_capture_id: str, media_url: str) -> str:
+    """Deterministic ULID of the media at ``media_url`` found in a page capture."""
+    millis = int(capture_time(parent_capture_id).timestamp() * 1000)
+    return _ulid(millis, f"media|{parent_capture_id.upper()}|{media_url}")
 
 
 def is_capture_id(text: str) -> bool:
@@ -65,3 +85,37 @@ def manifest_prefix(url: str) -> str:
 def manifest_key(url: str, capture: str) -> str:
     stamp = capture_time(capture).strftime("%Y%m%dT%H%M%SZ")
     return f"{manifest_prefix(url)}{stamp}-{capture.upper()}.json"
+
+
+def media_manifest_prefix(parent_capture_id: str) -> str:
+    return f"media-manifests/{parent_capture_id.upper()}/"
+
+
+def media_manifest_key(parent_capture_id: str, media: str) -> str:
+    return f"{media_manifest_prefix(parent_capture_id)}{media.upper()}.json"
+
+
+def _media_base(sha256: str) -> str:
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValueError(f"{sha256!r} is not a lower-case hex SHA-256")
+    return f"media/sha256/{sha256[:2]}/{sha256}"
+
+
+def media_key(sha256: str, ext: str) -> str:
+    return f"{_media_base(sha256)}.{ext}"
+
+
+def media_prefix(sha256: str) -> str:
+    return f"{_media_base(sha256)}."
+
+
+def poster_key(sha256: str) -> str:
+    return f"{_media_base(sha256)}.poster.jpg"
+
+
+def derived_key(sha256: str) -> str:
+    return f"{_media_base(sha256)}.derived.mp4"
+
+
+def first_seen_key(sha256: str) -> str:
+    return f"{_media_base(sha256)}.json"

@@ -51,6 +51,8 @@ class Manifest:
     provenance: dict[str, Any] = field(default_factory=dict)
     agent: dict[str, str] = field(default_factory=dict)
     attempts: list[dict[str, str]] = field(default_factory=list)
+    media: list[dict[str, str]] = field(default_factory=list)
+    page_record_id: str | None = None
 
     def to_json(self) -> bytes:
         doc = {"schema": SCHEMA, "version": VERSION, **asdict(self)}
@@ -92,8 +94,8 @@ class Manifest:
         }
 
 
-def read_capture_metadata(stream: BinaryIO) -> dict[str, Any] | None:
-    """The JSON of the last warcflow capture ``metadata`` record in a WARC stream."""
+def read_metadata_record(stream: BinaryIO, schema: str) -> dict[str, Any] | None:
+    """The JSON block of the last ``metadata`` record of ``schema`` in a WARC stream."""
     from warcio.archiveiterator import ArchiveIterator
 
     found = None
@@ -104,7 +106,7 @@ def read_capture_metadata(stream: BinaryIO) -> dict[str, Any] | None:
                 doc = json.loads(record.content_stream().read())
             except (UnicodeDecodeError, json.JSONDecodeError):
                 continue
-            if isinstance(doc, dict) and doc.get("schema") == CAPTURE_METADATA_SCHEMA:
+            if isinstance(doc, dict) and doc.get("schema") == schema:
                 found = doc
     return found
 
@@ -124,3 +126,91 @@ def manifest_from_metadata(meta: dict[str, Any], *, warc_key: str, sha256: str, 
         return Manifest(**base)
     except TypeError as exc:
         raise ValueError(f"capture metadata is incomplete: {exc}") from None
+
+
+MEDIA_SCHEMA = "warcflow.media-manifest"
+
+
+@dataclass(frozen=True)
+class MediaManifest:
+    """The outcome of one media capture (docs/formats.md), written once under
+    ``media-manifests/<parent_capture_id>/<media_id>.json``.
+
+    ``sha256``/``size``/``key`` describe the stored original (content-addressed,
+    shared by every capture of the same bytes); ``warc_*`` the media WARC of
+    this capture; ``derived`` a browser-playable copy when the original does not
+    play in browsers, with the method and exact ffmpeg command that made it.
+    """
+
+    media_id: str
+    parent_capture_id: str
+    page_url: str
+    source_url: str
+    kind: str
+    found_by: str
+    status: str
+    submitted_at: str
+    reason: str | None = None
+    message: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    key: str | None = None
+    ext: str | None = None
+    deduplicated: bool = False
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    container: str | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    bitrate: int | None = None
+    frame_rate: float | None = None
+    poster_key: str | None = None
+    derived: dict[str, Any] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    warc_key: str | None = None
+    warc_sha256: str | None = None
+    warc_size: int | None = None
+    fetched_at: str | None = None
+    finished_at: str | None = None
+    stored_at: str | None = None
+    exchanges: int = 0
+    limits_hit: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    request: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    agent: dict[str, str] = field(default_factory=dict)
+    attempts: list[dict[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> bytes:
+        doc = {"schema": MEDIA_SCHEMA, "version": VERSION, **asdict(self)}
+        return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "MediaManifest":
+        try:
+            doc = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"media manifest is not JSON: {exc}") from None
+        if not isinstance(doc, dict) or doc.get("schema") != MEDIA_SCHEMA:
+            raise ValueError("not a warcflow media manifest")
+        if doc.get("version") != VERSION:
+            raise ValueError(f"media manifest version {doc.get('version')!r} is not supported")
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in doc.items() if k in known})
+        except TypeError as exc:
+            raise ValueError(f"media manifest is incomplete: {exc}") from None
+
+    def summary(self) -> dict[str, Any]:
+        """One entry of a capture's ``media`` array in ``warcflow captures --json``."""
+        return {
+            "media_id": self.media_id, "source_url": self.source_url, "kind": self.kind,
+            "status": self.status, "reason": self.reason, "sha256": self.sha256,
+            "key": self.key, "size": self.size, "duration": self.duration,
+            "width": self.width, "height": self.height, "container": self.container,
+            "video_codec": self.video_codec, "audio_codec": self.audio_codec,
+            "poster_key": self.poster_key,
+            "derived_key": (self.derived or {}).get("key"),
+            "warc_key": self.warc_key, "deduplicated": self.deduplicated,
+        }

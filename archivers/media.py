@@ -1,0 +1,517 @@
+"""Media capture: the video in a post, at full quality, stored once per content.
+
+``MediaArchiver.capture`` is the media agent's work function (Kafka-free). For
+one ``MediaRequest`` (found in a page capture, see ``archivers.discovery``):
+
+1. If its manifest exists, it is done (``created=False``).
+2. Download into a private temporary directory:
+   - ``direct`` files with warcflow's fetcher;
+   - ``stream`` (HLS/DASH) and ``extractor`` pages with the fenced yt-dlp
+     (``archivers.ytdlp``): best quality, audio and video merged by remuxing,
+     never re-encoded. Every HTTP exchange of either path is recorded.
+3. ffprobe the file (container, codecs, duration, size, frame rate); refuse it
+   past ``max_duration``. Hash it (SHA-256, streamed).
+4. Store it content-addressed at ``media/sha256/<aa>/<digest>.<ext>`` unless
+   that object exists already (another post carried the same clip), plus a
+   JPEG poster and, when the original does not play in browsers, a derived MP4
+   (remuxed or transcoded; method and command recorded), both named by the
+   original's digest and made once.
+5. Write the media WARC: the recorded exchanges as request/response records
+   (so the page's own player replays), a ``resource`` record for a file that
+   yt-dlp assembled, and a ``metadata`` record with ffprobe's facts and
+   yt-dlp's info, pointing at the page's response record
+   (``WARC-Refers-To``). When the clip was stored before, the response that
+   carried it becomes a ``revisit`` record pointing at the first capture, so
+   reposts do not store the bytes again.
+6. Put the WARC if absent, then the manifest if absent (the commit point).
+
+Memory stays bounded whatever the file size: responses are spooled to disk as
+they arrive, the file is hashed and uploaded in parts from disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import logging
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from archivers import keys, mediafile
+from archivers.clock import iso, iso_seconds, utc_now
+from archivers.errors import (
+    CaptureError,
+    FetchUnavailable,
+    HTTPRefused,
+    LimitExceeded,
+    Permanent,
+    StoreUnavailable,
+)
+from archivers.fetcher import Exchange, Fetcher
+from archivers.manifest import FAILED, STORED, MediaManifest, read_metadata_record
+from archivers.recording import DecodingReader, DigestingSpool
+from archivers.store import ObjectStore
+from archivers.warcwriter import WarcWriter
+
+log = logging.getLogger("warcflow.media")
+
+MEDIA_METADATA_SCHEMA = "warcflow.media-metadata"
+MIME = {"mp4": "video/mp4", "m4a": "audio/mp4", "webm": "video/webm", "mkv": "video/x-matroska",
+        "ts": "video/mp2t", "mp3": "audio/mpeg", "ogg": "audio/ogg", "flv": "video/x-flv",
+        "avi": "video/x-msvideo", "wav": "audio/wav", "aac": "audio/aac"}
+INFO_FIELDS = ("id", "title", "fulltitle", "description", "uploader", "uploader_id",
+               "uploader_url", "channel", "channel_id", "channel_url", "upload_date", "timestamp",
+               "release_timestamp", "duration", "view_count", "like_count", "comment_count",
+               "repost_count", "webpage_url", "original_url", "extractor", "extractor_key",
+               "format_id", "format", "ext", "width", "height", "fps", "vcodec", "acodec", "tbr",
+               "filesize", "thumbnail", "tags", "categories", "location", "is_live", "was_live",
+               "availability", "age_limit")
+FORMAT_FIELDS = ("format_id", "ext", "width", "height", "fps", "vcodec", "acodec", "tbr",
+                 "protocol", "filesize")
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    """Limits of media capture. Bytes, seconds."""
+
+    max_bytes: int = 4 * 1024 ** 3
+    max_duration: float = 4 * 3600.0
+    timeout: float = 1800.0
+    per_page: int = 20
+    derive: bool = True
+
+
+@dataclass(frozen=True)
+class MediaRequest:
+    media_id: str
+    parent_capture_id: str
+    page_url: str
+    media_url: str
+    kind: str
+    found_by: str
+    submitted_at: datetime
+    parent_record_id: str | None = None
+    request: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MediaResult:
+    manifest: MediaManifest
+    created: bool
+
+
+@dataclass
+class _Download:
+    path: Path
+    exchanges: list[Exchange]
+    info: dict[str, Any] | None
+    started_at: datetime
+    limits: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for exchange in self.exchanges:
+            exchange.close()
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _file_chunks(path: Path):
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            yield chunk
+
+
+def trim_info(info: dict[str, Any]) -> dict[str, Any]:
+    """The evidence-relevant part of yt-dlp's info dict (no signed URLs, no headers)."""
+    out = {k: info[k] for k in INFO_FIELDS if info.get(k) is not None}
+    formats = info.get("formats") or []
+    out["formats"] = [{k: f[k] for k in FORMAT_FIELDS if f.get(k) is not None} for f in formats]
+    return out
+
+
+class MediaArchiver:
+    def __init__(self, fetcher: Fetcher, store: ObjectStore, settings: MediaSettings, *,
+                 agent: dict[str, str], clock: Callable[[], datetime] = utc_now,
+                 workdir: Path | None = None) -> None:
+        self.fetcher = fetcher
+        self.store = store
+        self.settings = settings
+        self.agent = agent
+        self.clock = clock
+        self.workdir = workdir
+
+    async def existing(self, request: MediaRequest) -> MediaManifest | None:
+        key = keys.media_manifest_key(request.parent_capture_id, request.media_id)
+        try:
+            data = await asyncio.to_thread(self.store.get_bytes, key)
+        except KeyError:
+            return None
+        return MediaManifest.from_json(data)
+
+    async def capture(self, request: MediaRequest) -> MediaResult:
+        done = await self.existing(request)
+        if done is not None:
+            return MediaResult(done, created=False)
+        if self.workdir:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="warcflow-media-", dir=self.workdir) as tmp:
+            workdir = Path(tmp)
+            t0 = time.perf_counter()
+            if request.kind == "direct":
+                download = await self._direct(request, workdir)
+            else:
+                download = await asyncio.to_thread(self._with_ytdlp, request, workdir)
+            download.timings["download"] = time.perf_counter() - t0
+            try:
+                return await self._store(request, download, workdir)
+            finally:
+                download.close()
+
+    async def record_failure(self, request: MediaRequest, *, reason: str, message: str,
+                             attempts: list[dict[str, str]] | None = None) -> MediaResult:
+        done = await self.existing(request)
+        if done is not None:
+            return MediaResult(done, created=False)
+        manifest = MediaManifest(**self._identity(request), status=FAILED, reason=reason,
+                                 message=message, finished_at=iso(self.clock()),
+                                 attempts=list(attempts or []))
+        return await self._put_manifest(request, manifest)
+
+    def _identity(self, request: MediaRequest) -> dict[str, Any]:
+        return {"media_id": request.media_id, "parent_capture_id": request.parent_capture_id,
+                "page_url": request.page_url, "source_url": request.media_url,
+                "kind": request.kind, "found_by": request.found_by,
+                "submitted_at": iso(request.submitted_at), "request": dict(request.request),
+                "provenance": dict(request.provenance), "agent": dict(self.agent)}
+
+    # -- download ---------------------------------------------------------------
+
+    async def _direct(self, request: MediaRequest, workdir: Path) -> _Download:
+        started = self.clock()
+        chain = await self.fetcher.fetch_chain(request.media_url, referer=request.page_url)
+        download = _Download(workdir / "download.bin", chain, None, started)
+        final = chain[-1]
+        try:
+            if final.response.truncated == "length":
+                raise LimitExceeded(f"{final.url} is larger than {self.settings.max_bytes} bytes",
+                                    reason="media_too_large")
+            if final.status >= 500 or final.status in (408, 429):
+                raise FetchUnavailable(f"{final.url} answered HTTP {final.status}",
+                                       reason=f"http_{final.status}")
+            if final.status >= 300:
+                raise HTTPRefused(f"{final.url} answered HTTP {final.status}",
+                                  reason=f"http_{final.status}")
+            reader = DecodingReader(final.response.body_chunks(),
+                                     final.response.header("content-encoding") or "")
+            with open(download.path, "wb") as out:
+                shutil.copyfileobj(io.BufferedReader(reader), out, 1024 * 1024)
+        except BaseException:
+            download.close()
+            raise
+        download.limits = [hit for e in chain for hit in e.limits_hit]
+        return download
+
+    def _with_ytdlp(self, request: MediaRequest, workdir: Path) -> _Download:
+        from archivers.ytdlp import FencedYoutubeDL, Recorder
+
+        recorder = Recorder(self.settings.max_bytes)
+        started = self.clock()
+        max_duration = self.settings.max_duration
+
+        def duration_filter(info, *, incomplete=False):
+            duration = info.get("duration")
+            if duration and duration > max_duration:
+                return f"duration {duration:.0f} s is over the limit of {max_duration:.0f} s"
+            return None
+
+        params = {
+            "format": "bestvideo*+bestaudio/best",
+            "merge_output_format": "mp4/mkv",
+            "outtmpl": {"default": "media.%(ext)s"},
+            "paths": {"home": str(workdir), "temp": str(workdir)},
+            "noplaylist": True, "playlist_items": "1",
+            "quiet": True, "no_warnings": True, "noprogress": True, "no_color": True,
+            "logger": _YtdlpLogger(),
+            "cachedir": False, "usenetrc": False, "netrc_cmd": None,
+            "external_downloader": {"default": "native"},
+            "max_filesize": self.settings.max_bytes,
+            "match_filter": duration_filter,
+            "socket_timeout": self.fetcher.settings.read_timeout,
+            "retries": 2, "fragment_retries": 3, "extractor_retries": 1,
+            "concurrent_fragment_downloads": 4,
+            "check_formats": False,
+            "writethumbnail": False, "writeinfojson": False, "writesubtitles": False,
+        }
+        try:
+            with FencedYoutubeDL(params, fetcher=self.fetcher, recorder=recorder) as ydl:
+                info = ydl.extract_info(request.media_url, download=True)
+                info = ydl.sanitize_info(info) if info else {}
+        except Exception as exc:  # noqa: BLE001 - yt-dlp raises many kinds
+            recorder.close()
+            raise _classify(exc, recorder) from None
+        download = _Download(workdir / "none", recorder.exchanges, trim_info(info), started)
+        files = [Path(d["filepath"]) for d in info.get("requested_downloads") or []
+                 if d.get("filepath")]
+        if not files or not files[0].exists():
+            download.close()
+            if recorder.refusals:
+                raise recorder.refusals[0]
+            duration = info.get("duration")
+            if duration and duration > max_duration:
+                raise LimitExceeded(f"the media lasts {duration:.0f} s, over the limit of "
+                                    f"{max_duration:.0f} s", reason="media_too_long")
+            raise Permanent("yt-dlp found no media to download (too large, or none)",
+                            reason="no_media")
+        download.path = files[0]
+        return download
+
+    # -- store ------------------------------------------------------------------
+
+    async def _store(self, request: MediaRequest, download: _Download,
+                     workdir: Path) -> MediaResult:
+        timings = download.timings
+        mark = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal mark
+            now = time.perf_counter()
+            timings[name] = round(now - mark, 3)
+            mark = now
+
+        facts = await asyncio.to_thread(mediafile.probe, download.path)
+        if facts.duration and facts.duration > self.settings.max_duration:
+            raise LimitExceeded(f"the media lasts {facts.duration:.0f} s, over the limit of "
+                                f"{self.settings.max_duration:.0f} s", reason="media_too_long")
+        sha256, size = await asyncio.to_thread(_hash_file, download.path)
+        if size > self.settings.max_bytes:
+            raise LimitExceeded(f"the media is {size} bytes, over the limit of "
+                                f"{self.settings.max_bytes}", reason="media_too_large")
+        ext = facts.ext()
+        lap("probe_and_hash")
+        media_key = keys.media_key(sha256, ext)
+        seen_before = await asyncio.to_thread(self.store.head, media_key) is not None
+        first_seen = await self._first_seen(sha256) if seen_before else None
+        # Three things at once: the file's upload, poster/derived copy, and the
+        # WARC's bulk (exchanges, merged file); the metadata record, which names
+        # the poster and the derived copy, is written when they are done.
+        upload = None
+        if not seen_before:
+            upload = asyncio.create_task(self._put_file(
+                media_key, download.path, MIME.get(ext, "application/octet-stream"),
+                sha256=sha256, size=size))
+        records = asyncio.create_task(asyncio.to_thread(
+            self._write_records, request, download, sha256, ext, first_seen))
+        try:
+            poster_key, derived = await asyncio.gather(
+                self._poster(download.path, facts, sha256, workdir),
+                self._derived(download.path, facts, sha256, workdir, first_seen))
+        finally:
+            writer, carrier = await records
+            if upload is not None:
+                await upload  # the WARC is never stored before the file it describes
+        spool = writer.out
+        timings["download"] = round(timings["download"], 3)
+        meta = {
+            "schema": MEDIA_METADATA_SCHEMA, **self._identity(request),
+            "status": STORED, "sha256": sha256, "size": size, "key": media_key, "ext": ext,
+            "deduplicated": seen_before, **facts.to_dict(), "poster_key": poster_key,
+            "derived": derived, "info": download.info or {},
+            "fetched_at": iso(download.exchanges[0].started_at if download.exchanges
+                              else download.started_at),
+            "finished_at": iso(self.clock()), "exchanges": len(download.exchanges),
+            "limits_hit": download.limits, "timings": timings,
+        }
+        writer.write_metadata(request.media_url, meta, self.clock(),
+                              refers_to=request.parent_record_id)
+        lap("poster_warc_and_media_upload")
+        try:
+            warc_key = keys.warc_key(request.media_id)
+            stored = await asyncio.to_thread(
+                self.store.put_if_absent, warc_key, spool.fileobj(), size=spool.size,
+                sha256=spool.sha256, content_type="application/warc")
+            if stored is None:
+                stored = await asyncio.to_thread(self.store.head, warc_key)
+                if stored is None:
+                    raise StoreUnavailable(f"{warc_key} exists but cannot be read",
+                                           reason="store_inconsistent")
+                meta = await asyncio.to_thread(self._stored_metadata, warc_key)
+            elif carrier is not None:
+                await self._put_json(keys.first_seen_key(sha256), {
+                    "sha256": sha256, "size": size, "key": media_key, "ext": ext,
+                    "media_id": request.media_id, "warc_key": warc_key, **carrier,
+                    "poster_key": poster_key, "derived": derived})
+        finally:
+            spool.close()
+        lap("warc_upload")
+        known = set(MediaManifest.__dataclass_fields__)
+        manifest = MediaManifest(**{k: v for k, v in meta.items() if k in known},
+                                 warc_key=warc_key, warc_sha256=stored.sha256 or spool.sha256,
+                                 warc_size=stored.size,
+                                 stored_at=iso_seconds(stored.last_modified))
+        return await self._put_manifest(request, manifest)
+
+    async def _first_seen(self, sha256: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(await asyncio.to_thread(self.store.get_bytes,
+                                                      keys.first_seen_key(sha256)))
+        except (KeyError, ValueError):
+            return None
+
+    async def _poster(self, path: Path, facts, sha256: str, workdir: Path) -> str | None:
+        if not facts.has_video:
+            return None
+        key = keys.poster_key(sha256)
+        if await asyncio.to_thread(self.store.head, key) is not None:
+            return key
+        out = workdir / "poster.jpg"
+        try:
+            await asyncio.to_thread(mediafile.poster, path, facts, out)
+        except Permanent as exc:
+            log.warning("no poster for %s: %s", sha256, exc)
+            return None
+        await self._put_file(key, out, "image/jpeg")
+        return key
+
+    async def _derived(self, path: Path, facts, sha256: str, workdir: Path,
+                       first_seen: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not self.settings.derive or facts.browser_playable():
+            return None
+        if first_seen and first_seen.get("derived"):
+            return first_seen["derived"]
+        out = workdir / "derived.mp4"
+        method, command = await asyncio.to_thread(mediafile.derive_playable, path, facts, out)
+        derived_facts = await asyncio.to_thread(mediafile.probe, out)
+        digest, size = await asyncio.to_thread(_hash_file, out)
+        key = keys.derived_key(sha256)
+        await self._put_file(key, out, "video/mp4")
+        return {"key": key, "sha256": digest, "size": size, "method": method,
+                "command": [Path(command[0]).name, *command[1:]], "derived_from": sha256,
+                "container": derived_facts.container, "video_codec": derived_facts.video_codec,
+                "audio_codec": derived_facts.audio_codec}
+
+    async def _put_file(self, key: str, path: Path, content_type: str, *,
+                        sha256: str | None = None, size: int | None = None) -> None:
+        if sha256 is None or size is None:
+            sha256, size = await asyncio.to_thread(_hash_file, path)
+        digest = sha256
+        with open(path, "rb") as handle:
+            await asyncio.to_thread(self.store.put_if_absent, key, handle, size=size,
+                                    sha256=digest, content_type=content_type)
+
+    async def _put_json(self, key: str, doc: dict[str, Any]) -> None:
+        body = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
+        await asyncio.to_thread(self.store.put_if_absent, key, io.BytesIO(body), size=len(body),
+                                sha256=hashlib.sha256(body).hexdigest(),
+                                content_type="application/json")
+
+    def _write_records(self, request: MediaRequest, download: _Download, sha256: str, ext: str,
+                       first_seen: dict[str, Any] | None):
+        """Write the media WARC up to its metadata record; return (writer, where the
+        payload first lives in it, or None)."""
+        spool = DigestingSpool()
+        writer = WarcWriter(spool, keys.warc_key(request.media_id).rsplit("/", 1)[-1])
+        writer.write_warcinfo({
+            "software": f"{self.agent.get('name', 'warcflow')}/{self.agent.get('version', '?')}",
+            "format": "WARC File Format 1.1",
+            "isPartOf": request.parent_capture_id,
+            "description": f"warcflow media capture of {request.media_url} "
+                           f"found in {request.page_url}",
+        }, download.started_at)
+        carrier = None
+        for exchange in download.exchanges:
+            carries = (exchange.response.payload_sha256 == sha256
+                       and 200 <= exchange.status < 300)
+            if carries and first_seen and first_seen.get("target_uri"):
+                writer.write_revisit(exchange, refers_to_uri=first_seen["target_uri"],
+                                     refers_to_date=first_seen["warc_date"])
+                continue
+            _request_id, response_id = writer.write_exchange(exchange)
+            if carries and carrier is None:
+                carrier = {"target_uri": exchange.url, "warc_date": iso(exchange.started_at),
+                           "record_id": response_id}
+        if carrier is None and first_seen is None:
+            # yt-dlp assembled the file (HLS/DASH merge): keep it whole, as made.
+            uri = f"urn:sha256:{sha256}"
+            date = self.clock()
+            size = download.path.stat().st_size
+            record_id = writer.write_resource(
+                uri, _file_chunks(download.path), size, sha256,
+                content_type=MIME.get(ext, "application/octet-stream"), date=date,
+                refers_to=request.parent_record_id)
+            carrier = {"target_uri": uri, "warc_date": iso(date), "record_id": record_id}
+        return writer, carrier
+
+    def _stored_metadata(self, key: str) -> dict[str, Any]:
+        with self.store.open(key) as stream:
+            meta = read_metadata_record(stream, MEDIA_METADATA_SCHEMA)
+        if meta is None:
+            raise StoreUnavailable(f"{key} has no media metadata record",
+                                   reason="store_inconsistent")
+        return meta
+
+    async def _put_manifest(self, request: MediaRequest, manifest: MediaManifest) -> MediaResult:
+        key = keys.media_manifest_key(request.parent_capture_id, request.media_id)
+        body = manifest.to_json()
+        created = await asyncio.to_thread(
+            self.store.put_if_absent, key, io.BytesIO(body), size=len(body),
+            sha256=hashlib.sha256(body).hexdigest(), content_type="application/json")
+        if created is None:
+            existing = await self.existing(request)
+            if existing is not None:
+                return MediaResult(existing, created=False)
+        return MediaResult(manifest, created=True)
+
+
+class _YtdlpLogger:
+    def debug(self, message: str) -> None:
+        if message.startswith("[debug] "):
+            log.debug("yt-dlp: %s", message)
+
+    def info(self, message: str) -> None:
+        log.debug("yt-dlp: %s", message)
+
+    def warning(self, message: str) -> None:
+        log.info("yt-dlp: %s", message)
+
+    def error(self, message: str) -> None:
+        log.info("yt-dlp: %s", message)
+
+
+_UNAVAILABLE = ("video unavailable", "this video is unavailable", "has been removed",
+                "private video", "not available", "no longer available", "deleted")
+
+
+def _classify(exc: Exception, recorder) -> CaptureError:
+    """Map what yt-dlp raised onto the capture error tree."""
+    if recorder.refusals:
+        return recorder.refusals[0]
+    text = str(exc)
+    lowered = text.lower()
+    status = re.search(r"http error (\d{3})", lowered)
+    if status:
+        code = int(status.group(1))
+        if code >= 500 or code in (408, 429):
+            return FetchUnavailable(f"yt-dlp: {text}", reason=f"http_{code}")
+        return HTTPRefused(f"yt-dlp: {text}", reason=f"http_{code}")
+    if "unsupported url" in lowered:
+        return Permanent(f"yt-dlp: {text}", reason="unsupported_url")
+    if any(marker in lowered for marker in _UNAVAILABLE):
+        return Permanent(f"yt-dlp: {text}", reason="media_unavailable")
+    return FetchUnavailable(f"yt-dlp: {text}", reason="ytdlp_error")

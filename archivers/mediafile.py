@@ -1,0 +1,155 @@
+"""Facts about a local media file, its poster frame and a browser-playable copy.
+
+ffprobe and ffmpeg (through ffmpeg-python) only ever open local files here:
+every call passes ``-protocol_whitelist file`` so a crafted playlist or
+container cannot make them fetch anything. Calls run with a time limit.
+
+``derive_playable`` never touches the original: it writes a new file and
+returns the exact ffmpeg command line, so each conversion is documented in the
+manifest (evidence practice: keep the original, record every conversion).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+
+from archivers.errors import Permanent
+
+FFMPEG_TIMEOUT = 1800
+"""Seconds any one ffmpeg/ffprobe run may take."""
+
+MP4_FAMILY = "mov,mp4,m4a,3gp,3g2,mj2"
+BROWSER_VIDEO_IN_MP4 = {"h264", "av1", "vp9"}
+BROWSER_AUDIO_IN_MP4 = {"aac", "mp3", "opus", "flac"}
+BROWSER_VIDEO_IN_WEBM = {"vp8", "vp9", "av1"}
+BROWSER_AUDIO_IN_WEBM = {"opus", "vorbis"}
+
+
+class NotMedia(Permanent):
+    reason = "not_media"
+
+
+@dataclass(frozen=True)
+class MediaFacts:
+    """What ffprobe says. ``duration`` in seconds, ``bitrate`` in bit/s."""
+
+    container: str
+    duration: float | None
+    width: int | None
+    height: int | None
+    video_codec: str | None
+    audio_codec: str | None
+    bitrate: int | None
+    frame_rate: float | None
+
+    @property
+    def has_video(self) -> bool:
+        return self.video_codec is not None
+
+    def ext(self) -> str:
+        """The file extension this container is stored under."""
+        if self.container == MP4_FAMILY:
+            return "mp4" if self.has_video else "m4a"
+        if self.container == "matroska,webm":
+            webm = (self.video_codec in BROWSER_VIDEO_IN_WEBM | {None}
+                    and self.audio_codec in BROWSER_AUDIO_IN_WEBM | {None})
+            return "webm" if webm else "mkv"
+        return {"mpegts": "ts", "mp3": "mp3", "ogg": "ogg", "flv": "flv", "avi": "avi",
+                "wav": "wav", "aac": "aac"}.get(self.container, "bin")
+
+    def browser_playable(self) -> bool:
+        if self.container == MP4_FAMILY:
+            return (self.video_codec in BROWSER_VIDEO_IN_MP4 | {None}
+                    and self.audio_codec in BROWSER_AUDIO_IN_MP4 | {None})
+        if self.container == "matroska,webm":
+            return self.ext() == "webm"
+        return self.container in ("mp3", "ogg") and not self.has_video
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _run(args: list[str]) -> None:
+    try:
+        done = subprocess.run(args, capture_output=True, timeout=FFMPEG_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise Permanent(f"ffmpeg took longer than {FFMPEG_TIMEOUT} s", reason="ffmpeg_timeout") from None
+    if done.returncode != 0:
+        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+        raise Permanent(f"ffmpeg failed: {' / '.join(tail)}", reason="ffmpeg_failed")
+
+
+def probe(path: Path) -> MediaFacts:
+    """ffprobe ``path``; ``NotMedia`` if it has no audio or video stream."""
+    try:
+        doc = ffmpeg.probe(str(path), protocol_whitelist="file")
+    except ffmpeg.Error as exc:
+        detail = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()[-1:]
+        raise NotMedia(f"not a media file ffprobe can read: {' '.join(detail)}") from None
+    streams = doc.get("streams", [])
+    video = next((s for s in streams if s.get("codec_type") == "video"
+                  and not s.get("disposition", {}).get("attached_pic")), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if video is None and audio is None:
+        raise NotMedia("the file has no audio or video stream")
+    fmt = doc.get("format", {})
+    duration = _number(fmt.get("duration")) or _number((video or audio or {}).get("duration"))
+    rate = None
+    if video and video.get("avg_frame_rate") not in (None, "0/0"):
+        try:
+            rate = round(float(Fraction(video["avg_frame_rate"])), 3)
+        except (ValueError, ZeroDivisionError):
+            rate = None
+    return MediaFacts(
+        container=fmt.get("format_name", "unknown"),
+        duration=round(duration, 3) if duration is not None else None,
+        width=video.get("width") if video else None,
+        height=video.get("height") if video else None,
+        video_codec=video.get("codec_name") if video else None,
+        audio_codec=audio.get("codec_name") if audio else None,
+        bitrate=int(fmt["bit_rate"]) if str(fmt.get("bit_rate", "")).isdigit() else None,
+        frame_rate=rate,
+    )
+
+
+def _number(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def poster(path: Path, facts: MediaFacts, out: Path) -> list[str]:
+    """Write a JPEG poster frame of ``path`` to ``out``; return the command used."""
+    at = min(1.0, (facts.duration or 0) / 3)
+    args = (ffmpeg.input(str(path), ss=at, protocol_whitelist="file")
+            .output(str(out), vframes=1, vf="scale='min(1280,iw)':-2", **{"q:v": 3})
+            .overwrite_output().compile())
+    _run(args)
+    return args
+
+
+def derive_playable(path: Path, facts: MediaFacts, out: Path) -> tuple[str, list[str]]:
+    """Write an MP4 browsers play to ``out``; return (method, command).
+
+    ``remux`` when the codecs are fine and only the container is not (no
+    re-encoding), ``transcode`` to H.264/AAC otherwise.
+    """
+    stream = ffmpeg.input(str(path), protocol_whitelist="file")
+    if facts.video_codec in ("h264", None) and facts.audio_codec in ("aac", "mp3", None):
+        method = "remux"
+        node = stream.output(str(out), c="copy", movflags="+faststart", f="mp4")
+    else:
+        method = "transcode"
+        node = stream.output(str(out), vcodec="libx264", preset="veryfast", crf=23,
+                             pix_fmt="yuv420p", acodec="aac", **{"b:a": "128k"},
+                             movflags="+faststart", f="mp4")
+    args = node.overwrite_output().compile()
+    _run(args)
+    return method, args
