@@ -16,6 +16,7 @@ from typing import Callable
 import faust
 
 from streams.agents.capture import CaptureStage
+from streams.agents.media import MediaStage
 from streams.records import SourceMessage
 from streams.settings import StreamSettings
 from streams.topics import TopicNames
@@ -42,8 +43,9 @@ def _source(message) -> SourceMessage:
 
 
 def build_app(settings: StreamSettings, datadir: Path,
-              make_capture_stage: Callable[[FaustProducer], CaptureStage]) -> faust.App:
-    """A faust app running the capture agent and its retry agent."""
+              make_capture_stage: Callable[[FaustProducer], CaptureStage],
+              make_media_stage: Callable[[FaustProducer], MediaStage]) -> faust.App:
+    """A faust app running the capture and media agents and their retry agents."""
     names = TopicNames(settings.topic_prefix)
     app = faust.App(
         settings.app_id,
@@ -60,6 +62,7 @@ def build_app(settings: StreamSettings, datadir: Path,
     )
     producer = FaustProducer(app)
     stage = make_capture_stage(producer)
+    media = make_media_stage(producer)
 
     def raw(name: str):
         return app.topic(name, key_type=bytes, value_type=bytes,
@@ -75,5 +78,16 @@ def build_app(settings: StreamSettings, datadir: Path,
     async def capture_retry(stream):
         async for event in stream.events():
             await stage.on_retry(_source(event.message))
+
+    @app.agent(raw(names.media), name="media", concurrency=settings.media_concurrency)
+    async def media_agent(stream):
+        async for event in stream.events():
+            await media.on_media(_source(event.message))
+
+    @app.agent(raw(names.retry("media")), name="media-retry",
+               concurrency=settings.media_concurrency)
+    async def media_retry(stream):
+        async for event in stream.events():
+            await media.on_retry(_source(event.message))
 
     return app

@@ -7,8 +7,9 @@ reference; this module is the implementation.
 
     topic                 key            value
     warcflow.ingest       SURT of url    SubmitRequest, or a bare URL line (any Kafka client)
+    warcflow.media        SURT of page   MediaRequest (from the capture agent)
     warcflow.retry.<st>   SURT of url    RetryRequest
-    warcflow.captures     SURT of url    CaptureStored | CaptureFailed
+    warcflow.captures     SURT of url    CaptureStored | CaptureFailed | MediaStored | MediaFailed
     warcflow.dead-letter  source key     DeadLetter (original bytes + reason + history)
 """
 
@@ -23,13 +24,18 @@ from typing import Any
 
 from archivers.clock import from_epoch_ms, iso, parse_iso
 from archivers.errors import InvalidURL
-from archivers.manifest import STORED, Manifest
+from archivers.keys import is_capture_id
+from archivers.manifest import STORED, Manifest, MediaManifest
+from archivers.media import MediaRequest
 from archivers.urls import validate_url
 
 SUBMIT = "warcflow.SubmitRequest"
 RETRY = "warcflow.RetryRequest"
+MEDIA_REQUEST = "warcflow.MediaRequest"
 CAPTURE_STORED = "warcflow.CaptureStored"
 CAPTURE_FAILED = "warcflow.CaptureFailed"
+MEDIA_STORED = "warcflow.MediaStored"
+MEDIA_FAILED = "warcflow.MediaFailed"
 DEAD_LETTER = "warcflow.DeadLetter"
 VERSION = 1
 
@@ -198,18 +204,24 @@ def _submit_from_json(doc: dict[str, Any]) -> SubmitRequest:
 
 @dataclass(frozen=True)
 class RetryRequest:
-    """A capture to try again after ``not_before``; same capture id as the first try."""
+    """Work to try again after ``not_before``; ``work_id`` (capture or media id)
+    stays the same on every attempt, so a retry can never create a second capture.
 
-    request: SubmitRequest
-    capture_id: str
+    ``payload`` is the work message as JSON (a SubmitRequest or MediaRequest
+    document); ``origin`` the coordinates of the message that started it.
+    """
+
+    stage: str
+    work_id: str
+    payload: dict[str, Any]
     origin: dict[str, Any]
     attempt: int
     not_before: datetime
     attempts: tuple[dict[str, str], ...] = ()
 
     def to_json(self) -> bytes:
-        return _dumps({"schema": RETRY, "version": VERSION, "request": self.request.to_dict(),
-                       "capture_id": self.capture_id, "origin": self.origin,
+        return _dumps({"schema": RETRY, "version": VERSION, "stage": self.stage,
+                       "work_id": self.work_id, "payload": self.payload, "origin": self.origin,
                        "attempt": self.attempt, "not_before": iso(self.not_before),
                        "attempts": list(self.attempts)})
 
@@ -217,13 +229,70 @@ class RetryRequest:
 def decode_retry(message: SourceMessage) -> RetryRequest:
     doc = _json_object(message.value, RETRY)
     try:
-        inner = doc["request"]
-        request = _submit_from_json(_json_object(_dumps(inner), SUBMIT))
-        return RetryRequest(request, str(doc["capture_id"]), dict(doc["origin"]),
-                            int(doc["attempt"]), parse_iso(doc["not_before"]),
+        return RetryRequest(str(doc["stage"]), str(doc["work_id"]), dict(doc["payload"]),
+                            dict(doc["origin"]), int(doc["attempt"]), parse_iso(doc["not_before"]),
                             tuple(dict(a) for a in doc.get("attempts", [])))
     except (KeyError, TypeError, ValueError) as exc:
         raise Undecodable("bad_field", f"RetryRequest is malformed: {exc}") from None
+
+
+def submit_from_payload(payload: dict[str, Any]) -> SubmitRequest:
+    """The SubmitRequest inside a retry's payload (Undecodable if it is not one)."""
+    return _submit_from_json(_json_object(_dumps(payload), SUBMIT))
+
+
+def media_request_json(request: MediaRequest) -> bytes:
+    """A MediaRequest message (docs/formats.md)."""
+    return _dumps(media_request_doc(request))
+
+
+def media_request_doc(request: MediaRequest) -> dict[str, Any]:
+    return {"schema": MEDIA_REQUEST, "version": VERSION, "media_id": request.media_id,
+            "parent_capture_id": request.parent_capture_id, "page_url": request.page_url,
+            "media_url": request.media_url, "kind": request.kind,
+            "found_by": request.found_by, "submitted_at": iso(request.submitted_at),
+            "parent_record_id": request.parent_record_id, "request": request.request}
+
+
+def decode_media(message: SourceMessage) -> MediaRequest:
+    """Decode a media-topic message; Undecodable with the reason otherwise."""
+    return media_from_payload(_json_object(message.value, MEDIA_REQUEST),
+                              provenance=message.coordinates())
+
+
+def media_from_payload(doc: dict[str, Any], *, provenance: dict[str, Any]) -> MediaRequest:
+    if doc.get("schema") != MEDIA_REQUEST or doc.get("version") != VERSION:
+        raise Undecodable("unknown_schema", "not a MediaRequest version 1")
+    try:
+        media_url = str(doc["media_url"])
+        validate_url(media_url)
+        kind = str(doc["kind"])
+        if kind not in ("direct", "stream", "extractor"):
+            raise ValueError(f"unknown kind {kind!r}")
+        if not is_capture_id(str(doc["media_id"])) or not is_capture_id(
+                str(doc["parent_capture_id"])):
+            raise ValueError("media_id and parent_capture_id must be capture ids")
+        return MediaRequest(
+            media_id=str(doc["media_id"]), parent_capture_id=str(doc["parent_capture_id"]),
+            page_url=str(doc["page_url"]), media_url=media_url, kind=kind,
+            found_by=str(doc.get("found_by") or ""), submitted_at=parse_iso(doc["submitted_at"]),
+            parent_record_id=doc.get("parent_record_id"), request=dict(doc.get("request") or {}),
+            provenance=provenance)
+    except InvalidURL as exc:
+        raise Undecodable("invalid_url", f"MediaRequest.media_url: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Undecodable("bad_field", f"MediaRequest is malformed: {exc}") from None
+
+
+def media_event(manifest: MediaManifest, manifest_key: str) -> bytes:
+    """MediaStored or MediaFailed for a media manifest (docs/formats.md)."""
+    schema = MEDIA_STORED if manifest.status == STORED else MEDIA_FAILED
+    doc = {"schema": schema, "version": VERSION, "manifest_key": manifest_key,
+           "capture_id": manifest.media_id, "parent_capture_id": manifest.parent_capture_id,
+           "page_url": manifest.page_url, "message": manifest.message,
+           "attempts": manifest.attempts, "info_title": manifest.info.get("title"),
+           **manifest.summary()}
+    return _dumps(doc)
 
 
 def capture_event(manifest: Manifest, manifest_key: str) -> bytes:

@@ -31,6 +31,7 @@ class StreamSettings:
     topic_prefix: str = "warcflow"
     partitions: int = 4
     concurrency: int = 4
+    media_concurrency: int = 2
     retry: RetryPolicy = RetryPolicy()
 
     @property

@@ -48,6 +48,7 @@ class TopicNames:
             self.ingest: WEEK,
             self.retry("capture"): WEEK,
             self.media: WEEK,
+            self.retry("media"): WEEK,
             self.captures: FOREVER,
             self.liveness: FOREVER,
             self.dead_letter: FOREVER,

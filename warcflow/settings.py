@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 
 from archivers.addresses import AllowRule, parse_allow_list
 from archivers.fetcher import DEFAULT_USER_AGENT, FetchSettings
+from archivers.media import MediaSettings
 from archivers.store import StoreSettings
 from infra.settings import ServiceSettings
 from streams.settings import RetryPolicy, StreamSettings
@@ -98,8 +99,20 @@ OPTIONS: tuple[Option, ...] = (
            "User-Agent header of the fetcher."),
     Option("WARCFLOW_FETCH_VERIFY_TLS", "fetch.verify_tls", "true", _bool,
            "Refuse pages whose TLS certificate does not verify."),
+    Option("WARCFLOW_MEDIA_MAX_BYTES", "media.max_bytes", str(4 * 1024 ** 3), _positive(int),
+           "Largest media file captured, in bytes; larger ones are refused (media_too_large)."),
+    Option("WARCFLOW_MEDIA_MAX_DURATION", "media.max_duration", "14400", _positive(float),
+           "Longest media captured, in seconds; longer ones are refused (media_too_long)."),
+    Option("WARCFLOW_MEDIA_TIMEOUT", "media.timeout", "1800", _positive(float),
+           "Deadline in seconds for one media response (a whole progressive download)."),
+    Option("WARCFLOW_MEDIA_PER_PAGE", "media.per_page", "20", int,
+           "Media items taken from one page (0: do not capture media)."),
+    Option("WARCFLOW_MEDIA_DERIVE", "media.derive", "true", _bool,
+           "Also store a browser-playable MP4 when the original does not play in browsers."),
     Option("WARCFLOW_WORKER_CONCURRENCY", "worker.concurrency", "4", _positive(int),
            "Captures a worker process runs at the same time."),
+    Option("WARCFLOW_MEDIA_CONCURRENCY", "worker.media_concurrency", "2", _positive(int),
+           "Media downloads a worker process runs at the same time."),
     Option("WARCFLOW_RETRY_ATTEMPTS", "retry.max_attempts", "5", _positive(int),
            "Attempts of a capture that fails transiently before it is given up."),
     Option("WARCFLOW_RETRY_BASE_DELAY", "retry.base_delay", "2", _positive(float),
@@ -127,6 +140,7 @@ class Settings:
     home: Path
     log_level: str
     fetch: FetchSettings
+    media: MediaSettings
     store: StoreSettings
     streams: StreamSettings
     services: ServiceSettings
@@ -231,6 +245,13 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             user_agent=values["WARCFLOW_FETCH_USER_AGENT"],
             verify_tls=values["WARCFLOW_FETCH_VERIFY_TLS"],
         ),
+        media=MediaSettings(
+            max_bytes=values["WARCFLOW_MEDIA_MAX_BYTES"],
+            max_duration=values["WARCFLOW_MEDIA_MAX_DURATION"],
+            timeout=values["WARCFLOW_MEDIA_TIMEOUT"],
+            per_page=values["WARCFLOW_MEDIA_PER_PAGE"],
+            derive=values["WARCFLOW_MEDIA_DERIVE"],
+        ),
         store=StoreSettings(
             endpoint=values["WARCFLOW_S3_ENDPOINT"],
             bucket=values["WARCFLOW_S3_BUCKET"],
@@ -243,6 +264,7 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             topic_prefix=values["WARCFLOW_TOPIC_PREFIX"],
             partitions=values["WARCFLOW_PARTITIONS"],
             concurrency=values["WARCFLOW_WORKER_CONCURRENCY"],
+            media_concurrency=values["WARCFLOW_MEDIA_CONCURRENCY"],
             retry=RetryPolicy(
                 max_attempts=values["WARCFLOW_RETRY_ATTEMPTS"],
                 base_delay=values["WARCFLOW_RETRY_BASE_DELAY"],

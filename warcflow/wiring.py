@@ -20,27 +20,49 @@ def store(settings: Settings):
     return S3Store(settings.store)
 
 
-def archiver(settings: Settings):
+def archiver(settings: Settings, object_store=None):
+    from functools import partial
+
     from archivers.capture import PageArchiver
+    from archivers.discovery import find_media
     from archivers.fetcher import Fetcher
 
-    return PageArchiver(Fetcher(settings.fetch), store(settings), agent=AGENT)
+    finder = partial(find_media, limit=settings.media.per_page) if settings.media.per_page else None
+    return PageArchiver(Fetcher(settings.fetch), object_store or store(settings), agent=AGENT,
+                        find_media=finder)
+
+
+def media_archiver(settings: Settings, object_store=None):
+    """Media use the page fetcher's policy with the media size and time limits."""
+    from dataclasses import replace
+
+    from archivers.fetcher import Fetcher
+    from archivers.media import MediaArchiver
+
+    fetch = replace(settings.fetch, max_response_bytes=settings.media.max_bytes,
+                    total_timeout=settings.media.timeout)
+    return MediaArchiver(Fetcher(fetch), object_store or store(settings), settings.media,
+                         agent=AGENT, workdir=settings.home / "tmp")
 
 
 def faust_app(settings: Settings):
-    """The faust app with the capture agents, wired to the real fetcher and store."""
+    """The faust app with the capture and media agents, wired to the real services."""
     from streams.agents.capture import CaptureStage
+    from streams.agents.media import MediaStage
     from streams.app import build_app
     from streams.eventlog import CaptureEventLog
 
     names = topic_names(settings)
-    page_archiver = archiver(settings)
+    object_store = store(settings)
+    page_archiver = archiver(settings, object_store)
+    media = media_archiver(settings, object_store)
     events = CaptureEventLog(settings.streams.bootstrap, names.captures)
+    retry = settings.streams.retry
 
-    def make_stage(producer):
-        return CaptureStage(page_archiver, producer, names, settings.streams.retry, events)
-
-    return build_app(settings.streams, settings.home / "faust", make_stage)
+    return build_app(
+        settings.streams, settings.home / "faust",
+        lambda producer: CaptureStage(page_archiver, producer, names, retry, events),
+        lambda producer: MediaStage(media, producer, names, retry, events))
 
 
 def ensure_topics_and_bucket(settings: Settings) -> tuple[list[str], bool]:

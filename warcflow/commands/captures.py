@@ -8,7 +8,7 @@ import sys
 import tempfile
 
 from archivers import keys
-from archivers.catalog import list_captures
+from archivers.catalog import list_captures, list_media, media_object_key
 from archivers.errors import CaptureError, InvalidURL
 from archivers.urls import validate_url
 from warcflow import exitcodes, wiring
@@ -28,10 +28,11 @@ def add_parsers(sub, common) -> None:
     p.set_defaults(handler=captures)
 
     p = sub.add_parser(
-        "get", parents=[common], help="download the WARC of a capture",
-        description="Download the WARC file of CAPTURE_ID, checking its SHA-256 against the "
-                    "stored value while writing. Exit 4 if there is no such capture.")
-    p.add_argument("capture_id", metavar="CAPTURE_ID")
+        "get", parents=[common], help="download the WARC of a capture, or a media file",
+        description="Download the WARC file of CAPTURE_ID (a page or media capture id), or "
+                    "with sha256:DIGEST the stored media file of that digest, checking its "
+                    "SHA-256 while writing. Exit 4 if there is no such capture or file.")
+    p.add_argument("capture_id", metavar="CAPTURE_ID|sha256:DIGEST")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="where to write the WARC (`-` for standard output)")
     p.set_defaults(handler=get)
@@ -48,19 +49,33 @@ def captures(args, settings: Settings) -> int:
     except CaptureError as exc:
         error(f"{exc} (is the S3 server at {settings.store.endpoint} running?)")
         return exitcodes.UNAVAILABLE
-    summaries = [m.summary() for m in found]
+    store = wiring.store(settings)
+    try:
+        summaries = [{**m.summary(),
+                      "media": [media.summary() for media in list_media(store, m.capture_id)]}
+                     for m in found]
+    except CaptureError as exc:
+        error(str(exc))
+        return exitcodes.UNAVAILABLE
     if args.json:
         print_json(summaries)
         return exitcodes.OK
     if not summaries:
         progress(f"no captures of {args.url} yet")
         return exitcodes.OK
-    print(table(
-        ("CAPTURE ID", "STATUS", "HTTP", "FETCHED (UTC)", "STORED (UTC)", "SIZE", "SHA-256 / REASON"),
-        [(s["capture_id"], s["status"], s["http_status"], _short_time(s["fetched_at"]),
-          _short_time(s["stored_at"]), human_size(s["size"]),
-          (s["sha256"][:16] + "…") if s["status"] == "stored" else s["reason"])
-         for s in summaries]))
+    rows = []
+    for s in summaries:
+        rows.append((s["capture_id"], s["status"], s["http_status"], _short_time(s["fetched_at"]),
+                     _short_time(s["stored_at"]), human_size(s["size"]),
+                     (s["sha256"][:16] + "…") if s["status"] == "stored" else s["reason"]))
+        for media in s["media"]:
+            shape = (f"{media['width']}x{media['height']} " if media["width"] else "") + (
+                f"{media['duration']:.1f} s" if media["duration"] else "")
+            rows.append(("  media " + media["media_id"][-8:], media["status"], media["kind"],
+                         shape or None, media["source_url"], human_size(media["size"]),
+                         (media["sha256"][:16] + "…") if media["sha256"] else media["reason"]))
+    print(table(("CAPTURE ID", "STATUS", "HTTP", "FETCHED (UTC)", "STORED (UTC)", "SIZE",
+                 "SHA-256 / REASON"), rows))
     return exitcodes.OK
 
 
@@ -69,15 +84,24 @@ def _short_time(value: str | None) -> str | None:
 
 
 def get(args, settings: Settings) -> int:
-    if not keys.is_capture_id(args.capture_id):
-        error(f"{args.capture_id!r} is not a capture id (26 characters, as `captures` prints)")
+    wanted = args.capture_id
+    digest_text = wanted.lower().removeprefix("sha256:")
+    is_digest = wanted.lower().startswith("sha256:")
+    if is_digest and (len(digest_text) != 64 or any(c not in "0123456789abcdef"
+                                                    for c in digest_text)):
+        error(f"{wanted!r} is not sha256: followed by 64 hex digits")
+        return exitcodes.USAGE
+    if not is_digest and not keys.is_capture_id(wanted):
+        error(f"{wanted!r} is not a capture id (26 characters, as `captures` prints) "
+              "or sha256:DIGEST")
         return exitcodes.USAGE
     store = wiring.store(settings)
-    key = keys.warc_key(args.capture_id)
     try:
-        head = store.head(key)
+        key = media_object_key(store, digest_text) if is_digest else keys.warc_key(wanted)
+        head = store.head(key) if key else None
         if head is None:
-            error(f"no WARC for capture {args.capture_id} (looked for s3://{store.bucket}/{key})")
+            error(f"no media file with {wanted}" if is_digest else
+                  f"no WARC for capture {wanted} (looked for s3://{store.bucket}/{key})")
             return exitcodes.NOT_FOUND
         stream = store.open(key)
     except CaptureError as exc:
