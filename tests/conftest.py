@@ -7,8 +7,22 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.media import MediaSet, make_media
 from tests.support.site import TestSite
 from tests.support.stack import TestStack, WorkerProcess
+
+
+@pytest.fixture(scope="session")
+def media_set(tmp_path_factory) -> MediaSet:
+    """Clips generated with ffmpeg once per session (see tests/support/media.py)."""
+    return make_media(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture
+def canary():
+    """A server nothing may reach: tests assert its hit count stays 0."""
+    with TestSite() as running:
+        yield running
 
 
 @pytest.fixture

@@ -11,8 +11,10 @@ import gzip
 import struct
 import threading
 import zlib
+import mimetypes
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
@@ -40,13 +42,14 @@ POST_HTML = f"""<!doctype html>
 
 @dataclass
 class Route:
-    body: bytes
+    body: bytes = b""
     status: int = 200
     content_type: str = "text/html; charset=utf-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
     chunked: bool = False
     gzip: bool = False
     fail_first: int = 0  # answer 503 this many times before the real answer
+    file: Path | None = None  # stream this file instead of ``body`` (large media)
 
 
 class TestSite:
@@ -92,6 +95,17 @@ class TestSite:
             "/gzip": Route(POST_HTML.encode(), gzip=True),
         })
 
+    def serve_dir(self, prefix: str, directory: Path) -> None:
+        """Serve every file under ``directory`` at ``prefix`` + its relative path."""
+        types = {".m3u8": "application/vnd.apple.mpegurl", ".mpd": "application/dash+xml",
+                 ".ts": "video/mp2t", ".m4s": "video/iso.segment", ".mkv": "video/x-matroska",
+                 ".webm": "video/webm", ".mp4": "video/mp4"}
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                kind = types.get(path.suffix) or mimetypes.guess_type(path.name)[0]
+                self.routes[prefix + path.relative_to(directory).as_posix()] = Route(
+                    file=path, content_type=kind or "application/octet-stream")
+
     def delete(self, path: str) -> None:
         """The poster deletes the post: from now on the path answers 404."""
         with self._lock:
@@ -120,6 +134,9 @@ class TestSite:
                     route = Route(b"not found", status=404, content_type="text/plain")
                 if failing:
                     route = Route(b"try later", status=503, content_type="text/plain")
+                if route.file is not None:
+                    self._send_file(route)
+                    return
                 body = gzip.compress(route.body) if route.gzip else route.body
                 self.send_response(route.status)
                 self.send_header("Content-Type", route.content_type)
@@ -138,6 +155,19 @@ class TestSite:
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)
+
+            def _send_file(self, route):
+                size = route.file.stat().st_size
+                self.send_response(200)
+                self.send_header("Content-Type", route.content_type)
+                self.send_header("Content-Length", str(size))
+                self.end_headers()
+                with open(route.file, "rb") as handle:
+                    while chunk := handle.read(1024 * 1024):
+                        try:
+                            self.wfile.write(chunk)
+                        except (BrokenPipeError, ConnectionResetError):
+                            return
 
         return Handler
 

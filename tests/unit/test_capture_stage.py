@@ -111,7 +111,7 @@ def test_transient_failure_is_retried_with_the_same_capture_id(site):
     assert retry["attempt"] == 2 and retry["attempts"][0]["reason"] == "http_503"
     assert asyncio.run(stage.on_retry(as_message(NAMES.retry("capture"), retry))) == "stored"
     [event] = producer.on(NAMES.captures)
-    assert event["capture_id"] == retry["capture_id"]
+    assert event["capture_id"] == retry["work_id"]
 
 
 def test_exhausted_retries_end_in_failure_and_dead_letter_with_history(site):
@@ -168,8 +168,9 @@ def test_retry_waits_until_it_is_due(site):
 
     stage.sleep = record_sleep
     request = SubmitRequest.new(site.url("/post/1"), submitted_at=utc_now())
-    retry = {"schema": "warcflow.RetryRequest", "version": 1, "request": request.to_dict(),
-             "capture_id": "01M894TV61TJ0X30734E5QKMXK", "attempt": 2, "attempts": [],
+    retry = {"schema": "warcflow.RetryRequest", "version": 1, "stage": "capture",
+             "payload": request.to_dict(),
+             "work_id": "01M894TV61TJ0X30734E5QKMXK", "attempt": 2, "attempts": [],
              "origin": {"topic": NAMES.ingest, "partition": 0, "offset": 1,
                         "timestamp": "2026-11-25T10:43:13.000000Z"},
              "not_before": (utc_now() + timedelta(seconds=0.04)).isoformat()}

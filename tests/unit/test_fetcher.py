@@ -15,12 +15,6 @@ def run(coro):
     return asyncio.run(coro)
 
 
-@pytest.fixture
-def canary():
-    with TestSite() as running:
-        yield running
-
-
 def total_hits(server: TestSite) -> int:
     return sum(server.hits.values())
 

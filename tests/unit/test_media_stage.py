@@ -1,0 +1,75 @@
+"""The capture stage hands media to the media stage; the media stage routes outcomes."""
+
+import asyncio
+import json
+from functools import partial
+
+from archivers.addresses import parse_allow_list
+from archivers.capture import PageArchiver
+from archivers.discovery import find_media
+from archivers.fetcher import FetchSettings, Fetcher
+from archivers.media import MediaArchiver, MediaSettings
+from archivers.store import MemoryStore
+from streams.agents.capture import CaptureStage
+from streams.agents.media import MediaStage
+from streams.settings import RetryPolicy
+from tests.support import media as testmedia
+from tests.unit.test_capture_stage import NAMES, EventsSeen, RecordingProducer, ingest, no_sleep, submit
+from streams.records import SourceMessage
+from archivers.clock import utc_now
+
+
+def stages(site):
+    store = MemoryStore()
+    fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
+    pages = PageArchiver(fetcher, store, agent={"name": "warcflow", "version": "test"},
+                         find_media=partial(find_media, recognises=lambda url: False))
+    media = MediaArchiver(fetcher, store, MediaSettings(), agent={"name": "warcflow"})
+    producer = RecordingProducer()
+    events = EventsSeen(producer)
+    policy = RetryPolicy(2, 0.01, 0.02)
+    return (CaptureStage(pages, producer, NAMES, policy, events, sleep=no_sleep),
+            MediaStage(media, producer, NAMES, policy, events, sleep=no_sleep), producer, store)
+
+
+def as_media_message(sent_value: dict, offset: int) -> SourceMessage:
+    return SourceMessage(NAMES.media, 0, offset, int(utc_now().timestamp() * 1000), b"k",
+                         json.dumps(sent_value).encode())
+
+
+def test_found_media_become_requests_before_the_page_event(site, media_set, canary):
+    testmedia.install(site, media_set, canary.origin)
+    capture, media, producer, store = stages(site)
+    assert asyncio.run(capture.on_ingest(ingest(submit(site.url("/post/og-video"))))) == "stored"
+    topics = [topic for topic, _, _ in producer.sent]
+    assert topics == [NAMES.media, NAMES.captures]
+    [request] = producer.on(NAMES.media)
+    [page_event] = producer.on(NAMES.captures)
+    assert request["parent_capture_id"] == page_event["capture_id"]
+    assert request["media_url"] == site.url("/media/clip.mp4")
+    assert request["kind"] == "direct" and request["found_by"] == "og:video"
+    assert request["parent_record_id"].startswith("<urn:uuid:")
+
+    assert asyncio.run(media.on_media(as_media_message(request, 0))) == "stored"
+    media_event = producer.on(NAMES.captures)[-1]
+    assert media_event["schema"] == "warcflow.MediaStored"
+    assert media_event["parent_capture_id"] == page_event["capture_id"]
+    assert media_event["width"] == 320 and media_event["duration"] > 2.9
+    assert media_event["source_url"] == site.url("/media/clip.mp4")
+    # redelivered: nothing new
+    assert asyncio.run(media.on_media(as_media_message(request, 0))) == "stored"
+    assert len(producer.on(NAMES.captures)) == 2
+
+
+def test_refused_media_is_a_recorded_failure_and_junk_is_dead_lettered(site, media_set, canary):
+    testmedia.install(site, media_set, canary.origin)
+    capture, media, producer, store = stages(site)
+    asyncio.run(capture.on_ingest(ingest(submit(site.url("/post/private-media")))))
+    [request] = producer.on(NAMES.media)
+    assert asyncio.run(media.on_media(as_media_message(request, 1))) == "failed"
+    event = producer.on(NAMES.captures)[-1]
+    assert event["schema"] == "warcflow.MediaFailed" and event["reason"] == "policy_refused"
+    assert sum(canary.hits.values()) == 0
+    junk = SourceMessage(NAMES.media, 0, 2, 0, None, b'{"schema": "warcflow.MediaRequest"}')
+    assert asyncio.run(media.on_media(junk)) == "dead-letter"
+    assert producer.on(NAMES.dead_letter)[-1]["stage"] == "media"
