@@ -8,11 +8,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: run test down status install system-deps services-install clean help
+.PHONY: run test bench down status install system-deps services-install clean help
 
 help:
 	@echo "make run    install what is missing, start Kafka, S3 and the worker, say where to look"
 	@echo "make test   the full test suite (unit, integration on real Kafka and S3)"
+	@echo "make bench  benchmarks against peer tools, ratios printed, JSON in benchmarks/results/"
 	@echo "make down   stop what 'make run' started"
 
 $(STAMP):
@@ -42,6 +43,9 @@ status: $(STAMP)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean: down
 	rm -rf $(VENV) .warcflow
