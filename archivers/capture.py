@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from archivers import keys
+from archivers.cdxj import IndexEntry, store_index
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.errors import FetchUnavailable, InvalidURL, StoreUnavailable
 from archivers.fetcher import Fetcher
@@ -108,11 +109,11 @@ class PageArchiver:
                     f"{page.final.url} answered HTTP {status} {page.final.response.reason}",
                     reason=f"http_{status}")
             found = await asyncio.to_thread(self._discover, page) if self.find_media else []
-            spool, meta = await asyncio.to_thread(self._write_warc, request, page, found)
+            spool, meta, entries = await asyncio.to_thread(self._write_warc, request, page, found)
         finally:
             page.close()
         try:
-            return await self._store(request, spool, meta)
+            return await self._store(request, spool, meta, entries)
         finally:
             spool.close()
 
@@ -152,8 +153,8 @@ class PageArchiver:
         html = decoded_body(final.response, PARSE_LIMIT).decode("utf-8", "replace")
         return self.find_media(html, final.url)
 
-    def _write_warc(self, request: CaptureRequest, page: PageCapture,
-                    found: list[FoundMedia]) -> tuple[DigestingSpool, dict[str, Any]]:
+    def _write_warc(self, request: CaptureRequest, page: PageCapture, found: list[FoundMedia]
+                    ) -> tuple[DigestingSpool, dict[str, Any], list[IndexEntry]]:
         spool = DigestingSpool()
         filename = keys.warc_key(request.capture_id).rsplit("/", 1)[-1]
         writer = WarcWriter(spool, filename)
@@ -197,10 +198,10 @@ class PageArchiver:
                       for item in found],
         }
         writer.write_metadata(page.final.url, meta, self.clock(), final_response_id)
-        return spool, meta
+        return spool, meta, writer.index_entries
 
     async def _store(self, request: CaptureRequest, spool: DigestingSpool,
-                     meta: dict[str, Any]) -> CaptureResult:
+                     meta: dict[str, Any], entries: list[IndexEntry] | None) -> CaptureResult:
         key = keys.warc_key(request.capture_id)
         stored = await asyncio.to_thread(
             self.store.put_if_absent, key, spool.fileobj(), size=spool.size, sha256=spool.sha256,
@@ -212,6 +213,8 @@ class PageArchiver:
             if stored is None:
                 raise StoreUnavailable(f"{key} exists but cannot be read", reason="store_inconsistent")
             meta = await asyncio.to_thread(self._stored_metadata, key)
+            entries = None
+        await store_index(self.store, keys.index_key(request.capture_id), key, entries)
         manifest = manifest_from_metadata(
             meta, warc_key=key, sha256=stored.sha256 or spool.sha256, size=stored.size,
             stored_at=iso_seconds(stored.last_modified))

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from archivers import keys, mediafile
+from archivers.cdxj import store_index
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.errors import (
     CaptureError,
@@ -346,13 +347,16 @@ class MediaArchiver:
             stored = await asyncio.to_thread(
                 self.store.put_if_absent, warc_key, spool.fileobj(), size=spool.size,
                 sha256=spool.sha256, content_type="application/warc")
+            stored_now = stored is not None
             if stored is None:
                 stored = await asyncio.to_thread(self.store.head, warc_key)
                 if stored is None:
                     raise StoreUnavailable(f"{warc_key} exists but cannot be read",
                                            reason="store_inconsistent")
                 meta = await asyncio.to_thread(self._stored_metadata, warc_key)
-            elif carrier is not None:
+            await store_index(self.store, keys.index_key(request.media_id), warc_key,
+                              writer.index_entries if stored_now else None)
+            if stored_now and carrier is not None:
                 await self._put_json(keys.first_seen_key(sha256), {
                     "sha256": sha256, "size": size, "key": media_key, "ext": ext,
                     "media_id": request.media_id, "warc_key": warc_key, **carrier,

@@ -21,7 +21,7 @@ import base64
 import hashlib
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import BinaryIO, Iterator, Protocol
 
 from archivers.clock import utc_now
@@ -67,8 +67,9 @@ class ObjectStore(Protocol):
     def get_bytes(self, key: str) -> bytes:
         """Whole content of a small object (manifests); KeyError if absent."""
 
-    def open(self, key: str) -> BinaryIO:
-        """A readable stream of the object; KeyError if absent."""
+    def open(self, key: str, byte_range: tuple[int, int] | None = None) -> BinaryIO:
+        """A readable stream of the object (bytes ``start..end`` inclusive if given);
+        KeyError if absent."""
 
     def list_keys(self, prefix: str) -> Iterator[str]:
         """Keys under ``prefix`` in lexical order."""
@@ -206,17 +207,18 @@ class S3Store:
             raise _translate(exc, key) from None
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc, key) from None
-        return StoredObject(key, r["ContentLength"], r["LastModified"],
+        return StoredObject(key, r["ContentLength"], r["LastModified"].astimezone(timezone.utc),
                             r.get("Metadata", {}).get("sha256"), r.get("VersionId"))
 
     def get_bytes(self, key):
         return self.open(key).read()
 
-    def open(self, key):
+    def open(self, key, byte_range=None):
         from botocore.exceptions import ClientError
 
+        extra = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else {}
         try:
-            return self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            return self._client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
         except ClientError as exc:
             if _code(exc) in ("NoSuchKey", "NotFound") or _status(exc) == 404:
                 raise KeyError(key) from None
@@ -295,10 +297,13 @@ class MemoryStore:
     def get_bytes(self, key):
         return self.objects[key].data
 
-    def open(self, key):
+    def open(self, key, byte_range=None):
         import io
 
-        return io.BytesIO(self.objects[key].data)
+        data = self.objects[key].data
+        if byte_range:
+            data = data[byte_range[0]:byte_range[1] + 1]
+        return io.BytesIO(data)
 
     def list_keys(self, prefix):
         return iter(sorted(k for k in self.objects if k.startswith(prefix)))

@@ -24,6 +24,7 @@ import zlib
 from datetime import datetime
 from typing import Iterable
 
+from archivers.cdxj import IndexEntry
 from archivers.clock import iso
 from archivers.fetcher import Exchange
 from archivers.recording import DigestingSpool
@@ -48,6 +49,10 @@ def _level(first: bytes, length: int) -> int:
     return 1 if len(zlib.compress(sample, 1)) < 0.95 * len(sample) else 0
 
 
+def _mime(content_type: str | None) -> str:
+    return (content_type or "unk").split(";")[0].strip().lower() or "unk"
+
+
 def new_record_id() -> str:
     return f"<urn:uuid:{uuid.uuid4()}>"
 
@@ -60,6 +65,7 @@ class WarcWriter:
         self.filename = filename
         self.warcinfo_id: str | None = None
         self.records = 0
+        self.index_entries: list[IndexEntry] = []
 
     def write_record(
         self,
@@ -72,6 +78,7 @@ class WarcWriter:
         content_type: str,
         date: datetime,
         record_id: str | None = None,
+        index: tuple[str, str | None] | None = None,
     ) -> str:
         """Write one record; return its WARC-Record-ID.
 
@@ -79,6 +86,7 @@ class WarcWriter:
         ``block_sha256``; the writer trusts the caller (the spools computed it).
         """
         record_id = record_id or new_record_id()
+        offset = self.out.size
         head = [
             ("WARC-Type", warc_type),
             ("WARC-Record-ID", record_id),
@@ -107,6 +115,11 @@ class WarcWriter:
         self.out.write(gz.compress(b"\r\n\r\n"))
         self.out.write(gz.flush())
         self.records += 1
+        if index is not None:
+            uri = dict(headers).get("WARC-Target-URI", "")
+            digest = dict(headers).get("WARC-Payload-Digest")
+            self.index_entries.append(IndexEntry(uri, iso(date), warc_type, index[0], index[1],
+                                                 digest, offset, self.out.size - offset))
         return record_id
 
     def write_warcinfo(self, fields: dict[str, str], date: datetime) -> str:
@@ -143,7 +156,8 @@ class WarcWriter:
         self.write_record(
             "response", response_headers, response.raw.chunks(), response.raw.size,
             response.raw.sha256, content_type="application/http;msgtype=response",
-            date=exchange.started_at, record_id=response_id)
+            date=exchange.started_at, record_id=response_id,
+            index=(_mime(response.header("content-type")), str(response.status)))
         return request_id, response_id
 
     def write_revisit(self, exchange: Exchange, *, refers_to_uri: str,
@@ -164,7 +178,8 @@ class WarcWriter:
              ("WARC-Payload-Digest", f"sha256:{response.payload_sha256}")],
             [head], len(head), hashlib.sha256(head).hexdigest(),
             content_type="application/http;msgtype=response",
-            date=exchange.started_at, record_id=revisit_id)
+            date=exchange.started_at, record_id=revisit_id,
+            index=("warc/revisit", str(response.status)))
         return request_id, revisit_id
 
     def write_resource(self, uri: str, chunks: Iterable[bytes], length: int, sha256: str, *,
@@ -175,7 +190,8 @@ class WarcWriter:
         if refers_to:
             headers.append(("WARC-Refers-To", refers_to))
         return self.write_record("resource", headers, chunks, length, sha256,
-                                 content_type=content_type, date=date)
+                                 content_type=content_type, date=date,
+                                 index=(_mime(content_type), None))
 
     def write_metadata(self, uri: str, document: dict, date: datetime,
                        concurrent_to: str | None = None, refers_to: str | None = None) -> str:

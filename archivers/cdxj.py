@@ -1,0 +1,120 @@
+"""CDXJ index lines for a WARC, in pywb's format, so any pywb can replay it.
+
+One line per replayable record (``response``, ``revisit``, ``resource``):
+
+    <SURT key> <14-digit timestamp> {"url", "mime", "status", "digest", "length", "offset", "filename"}
+
+The key is the IA-style SURT that pywb itself computes for a lookup
+(``surt.surt``, lower-cased), not warcflow's case-preserving grouping key;
+``filename`` is the WARC's S3 key, so pywb finds the record at
+``archive_paths`` + filename, by a range request of ``length`` bytes from
+``offset``. ``WarcWriter`` records offsets as it writes (``index_entries``);
+``cdxj_from_warc`` reads them back from a stored WARC, for recovery and
+rebuilds. Both give the same lines for the same file (tested).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import BinaryIO, Iterable
+
+import surt as surtlib
+
+INDEXED = ("response", "revisit", "resource")
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """Where one record sits in a WARC file, and what pywb needs to know of it."""
+
+    url: str
+    warc_date: str
+    rec_type: str
+    mime: str
+    status: str | None
+    digest: str | None
+    offset: int
+    length: int
+
+
+def timestamp14(warc_date: str) -> str:
+    """``2026-11-25T10:43:13.819042Z`` → ``20261125104313``."""
+    return "".join(c for c in warc_date if c.isdigit())[:14]
+
+
+def cdx_key(url: str) -> str:
+    """The lookup key pywb computes for ``url``."""
+    return surtlib.surt(url)
+
+
+def line(entry: IndexEntry, filename: str) -> str:
+    fields = {"url": entry.url, "mime": entry.mime}
+    if entry.status:
+        fields["status"] = entry.status
+    if entry.digest:
+        fields["digest"] = entry.digest
+    fields.update(length=str(entry.length), offset=str(entry.offset), filename=filename)
+    return f"{cdx_key(entry.url)} {timestamp14(entry.warc_date)} {json.dumps(fields)}"
+
+
+def cdxj(entries: Iterable[IndexEntry], filename: str) -> bytes:
+    """Sorted CDXJ text (UTF-8) for the replayable entries of one WARC file."""
+    lines = sorted(line(e, filename) for e in entries if e.rec_type in INDEXED)
+    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+
+
+def _mime(content_type: str | None) -> str:
+    return (content_type or "unk").split(";")[0].strip().lower() or "unk"
+
+
+def cdxj_from_warc(stream: BinaryIO, filename: str) -> bytes:
+    """Index a stored WARC by reading it (the slow path: recovery, rebuild)."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    entries = []
+    iterator = ArchiveIterator(stream)
+    for record in iterator:
+        if record.rec_type not in INDEXED:
+            continue
+        headers = record.rec_headers
+        if record.rec_type == "revisit":
+            mime, status = "warc/revisit", None
+            if record.http_headers:
+                status = record.http_headers.get_statuscode()
+        elif record.rec_type == "response" and record.http_headers:
+            mime = _mime(record.http_headers.get_header("Content-Type"))
+            status = record.http_headers.get_statuscode()
+        else:
+            mime, status = _mime(headers.get_header("Content-Type")), None
+        iterator.read_to_end(record)
+        entries.append(IndexEntry(
+            headers.get_header("WARC-Target-URI"), headers.get_header("WARC-Date"),
+            record.rec_type, mime, status, headers.get_header("WARC-Payload-Digest"),
+            iterator.get_record_offset(), iterator.get_record_length()))
+    return cdxj(entries, filename)
+
+
+async def store_index(store, index_key: str, warc_key: str,
+                      entries: list[IndexEntry] | None) -> None:
+    """Put the CDXJ of ``warc_key`` at ``index_key`` unless it is there already.
+
+    ``entries`` are the writer's (the fast path); None means the WARC was
+    written by an earlier attempt, so it is read back and indexed.
+    """
+    import asyncio
+    import hashlib
+    import io
+
+    if await asyncio.to_thread(store.head, index_key) is not None:
+        return
+    if entries is None:
+        def read() -> bytes:
+            with store.open(warc_key) as stream:
+                return cdxj_from_warc(stream, warc_key)
+        data = await asyncio.to_thread(read)
+    else:
+        data = cdxj(entries, warc_key)
+    await asyncio.to_thread(store.put_if_absent, index_key, io.BytesIO(data), size=len(data),
+                            sha256=hashlib.sha256(data).hexdigest(),
+                            content_type="application/cdxj")

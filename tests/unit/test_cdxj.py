@@ -1,0 +1,49 @@
+"""The replay index lines: the writer's, the re-read ones and pywb's own indexer agree."""
+
+import asyncio
+import io
+import subprocess
+import sys
+
+from archivers.addresses import parse_allow_list
+from archivers.cdxj import cdxj, cdxj_from_warc, timestamp14
+from archivers.clock import utc_now
+from archivers.fetcher import FetchSettings, Fetcher
+from archivers.page import capture_page
+from archivers.recording import DigestingSpool
+from archivers.warcwriter import WarcWriter
+
+
+def write_warc(site, path):
+    fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
+    page = asyncio.run(capture_page(fetcher, site.url("/redirect/1")))
+    spool = DigestingSpool()
+    writer = WarcWriter(spool, "x.warc.gz")
+    writer.write_warcinfo({"software": "test"}, utc_now())
+    for exchange in page.exchanges:
+        writer.write_exchange(exchange)
+    writer.write_resource("urn:sha256:" + "0" * 64, [b"made"], 4, "0" * 64,
+                          content_type="video/mp4", date=utc_now())
+    data = b"".join(spool.chunks())
+    return writer, data
+
+
+def test_writer_index_equals_reading_the_file_and_pywbs_indexer(site, tmp_path):
+    writer, data = write_warc(site, tmp_path)
+    from_writer = cdxj(writer.index_entries, "warc/x.warc.gz")
+    assert from_writer == cdxj_from_warc(io.BytesIO(data), "warc/x.warc.gz")
+    path = tmp_path / "x.warc.gz"
+    path.write_bytes(data)
+    pywb = subprocess.run([sys.executable, "-m", "pywb.indexer.cdxindexer", "-j", "-s", str(path)],
+                          capture_output=True, text=True, check=True).stdout
+    ours = from_writer.decode().replace('"filename": "warc/x.warc.gz"', '"filename": "x.warc.gz"')
+    assert sorted(ours.splitlines()) == sorted(line for line in pywb.splitlines() if line)
+
+
+def test_lines_are_sorted_keyed_like_pywb_and_skip_requests(site, tmp_path):
+    writer, _ = write_warc(site, tmp_path)
+    lines = cdxj(writer.index_entries, "f").decode().splitlines()
+    assert lines == sorted(lines)
+    assert len(lines) == 7  # 6 responses (redirect, page, 4 requisites) + 1 resource
+    assert any(line.startswith("1,0,0,127:") and "/post/1 " in line for line in lines)
+    assert timestamp14("2026-11-25T10:43:13.819042Z") == "20261125104313"
