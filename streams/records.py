@@ -104,6 +104,22 @@ class SubmitRequest:
                 "tags": list(self.tags), "note": self.note}
 
 
+def submit_requests(items: list[tuple[str, str]], *, submitted_at: datetime, source: str,
+                    tags: tuple[str, ...] = (), note: str | None = None
+                    ) -> tuple[list[SubmitRequest], list[str]]:
+    """Validate (where, url) pairs for submission: the requests, and one problem
+    line per refused URL ("where: 'url': why"). Callers submit nothing when
+    there is any problem, so a batch is all or nothing."""
+    requests, problems = [], []
+    for where, url in items:
+        try:
+            requests.append(SubmitRequest.new(url, submitted_at=submitted_at, source=source,
+                                              tags=tags, note=note))
+        except (InvalidURL, ValueError) as exc:
+            problems.append(f"{where}: {url!r}: {exc}")
+    return requests, problems
+
+
 def _check_tags(tags) -> None:
     if len(tags) > MAX_TAGS:
         raise ValueError(f"at most {MAX_TAGS} tags")

@@ -12,7 +12,6 @@ import io
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition

@@ -5,10 +5,9 @@ from __future__ import annotations
 import sys
 
 from archivers.clock import iso, utc_now
-from archivers.errors import InvalidURL
 from archivers.urls import surt
 from streams.producer import SubmitError, Submitter
-from streams.records import SubmitRequest
+from streams.records import submit_requests
 from warcflow import exitcodes, wiring
 from warcflow.output import error, print_json, progress
 from warcflow.settings import Settings
@@ -48,14 +47,8 @@ def _read_urls(items: list[str]) -> list[tuple[str, str]]:
 
 
 def submit(args, settings: Settings) -> int:
-    now = utc_now()
-    requests, problems = [], []
-    for where, url in _read_urls(args.urls):
-        try:
-            requests.append(SubmitRequest.new(url, submitted_at=now, tags=tuple(args.tag),
-                                              note=args.note))
-        except (InvalidURL, ValueError) as exc:
-            problems.append(f"{where}: {url!r}: {exc}")
+    requests, problems = submit_requests(_read_urls(args.urls), submitted_at=utc_now(),
+                                         source="cli", tags=tuple(args.tag), note=args.note)
     if problems:
         for problem in problems:
             error(problem)
