@@ -1,6 +1,6 @@
 # warcflow: the two commands a new machine needs are `make run` and `make test`.
 # Everything missing is installed on the way: a virtualenv with the Python
-# packages, Debian packages (ffmpeg, kcat), the Kafka jars and the S3 server.
+# packages, Debian packages (ffmpeg, kcat, chromium), the Kafka jars and the S3 server.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,8 +11,8 @@ PYTEST_ARGS ?=
 .PHONY: run test bench down status install system-deps services-install clean help
 
 help:
-	@echo "make run    install what is missing, start Kafka, S3 and the worker, say where to look"
-	@echo "make test   the full test suite (unit, integration on real Kafka and S3)"
+	@echo "make run    install what is missing, start Kafka, S3, the worker and the viewer, say where to look"
+	@echo "make test   the full test suite (unit, integration on real Kafka and S3, browser)"
 	@echo "make bench  benchmarks against peer tools, ratios printed, JSON in benchmarks/results/"
 	@echo "make down   stop what 'make run' started"
 

@@ -2,12 +2,14 @@
 # Debian packages warcflow needs, installed only where missing:
 #   ffmpeg  media capture (ffmpeg, ffprobe)
 #   kcat    a plain Kafka client, used by the docs and tests as "any other client"
+#   chromium  the viewer's browser test (Playwright drives /usr/bin/chromium, headless)
 # Java 17 and Maven (for the Kafka jars) are expected on the machine; this checks them.
 set -euo pipefail
 
 missing=()
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 command -v kcat >/dev/null || missing+=(kcat)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from warcflow import __version__, exitcodes
-from warcflow.commands import captures, config, services, submit, worker
+from warcflow.commands import captures, config, services, submit, viewer, worker
 from warcflow.output import error
 from warcflow.settings import SettingsError, load_settings
 
@@ -17,9 +18,10 @@ capture each page (WARC/1.1) into S3-compatible storage, and every capture
 can be listed, downloaded and checked.
 
 Quick start (local stack on 127.0.0.1, data in ./.warcflow):
-  warcflow up --agents                 start Kafka, S3 and the worker
+  warcflow up --agents                 start Kafka, S3, the worker and the viewer
   warcflow submit https://example.org/post/1
   warcflow captures https://example.org/post/1
+  open http://127.0.0.1:8080/          the viewer: timelines, replay, media, evidence
   warcflow down
 """
 
@@ -41,12 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"warcflow {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for module in (services, worker, submit, captures, config):
+    for module in (services, worker, viewer, submit, captures, config):
         module.add_parsers(sub, common)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    # `warcflow captures URL | head` should end quietly, as other commands do.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
     args = parser.parse_args(argv)
     overrides = {}

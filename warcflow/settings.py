@@ -13,6 +13,7 @@ checked against it by the tests.
 from __future__ import annotations
 
 import tomllib
+from urllib.parse import urlsplit
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -23,6 +24,7 @@ from archivers.media import MediaSettings
 from archivers.store import StoreSettings
 from infra.settings import ServiceSettings
 from streams.settings import RetryPolicy, StreamSettings
+from viewer.settings import ViewerSettings
 
 
 class SettingsError(Exception):
@@ -113,6 +115,17 @@ OPTIONS: tuple[Option, ...] = (
            "Captures a worker process runs at the same time."),
     Option("WARCFLOW_MEDIA_CONCURRENCY", "worker.media_concurrency", "2", _positive(int),
            "Media downloads a worker process runs at the same time."),
+    Option("WARCFLOW_VIEWER_HOST", "viewer.host", "127.0.0.1", str,
+           "Address the viewer and the replay server listen on."),
+    Option("WARCFLOW_VIEWER_PORT", "viewer.port", "8080", _positive(int),
+           "Port of the viewer (web pages, JSON API, Memento)."),
+    Option("WARCFLOW_REPLAY_PORT", "viewer.replay_port", "8090", _positive(int),
+           "Port of the replay server (pywb), a separate origin."),
+    Option("WARCFLOW_VIEWER_URL", "viewer.public_url", "", str,
+           "URL browsers use for the viewer (default http://HOST:PORT)."),
+    Option("WARCFLOW_REPLAY_URL", "viewer.replay_url", "", str,
+           "URL browsers use for replay (default http://localhost:REPLAY_PORT). Must be "
+           "another host name than the viewer's, so archived pages cannot reach its cookies."),
     Option("WARCFLOW_RETRY_ATTEMPTS", "retry.max_attempts", "5", _positive(int),
            "Attempts of a capture that fails transiently before it is given up."),
     Option("WARCFLOW_RETRY_BASE_DELAY", "retry.base_delay", "2", _positive(float),
@@ -141,6 +154,7 @@ class Settings:
     log_level: str
     fetch: FetchSettings
     media: MediaSettings
+    viewer: ViewerSettings
     store: StoreSettings
     streams: StreamSettings
     services: ServiceSettings
@@ -226,6 +240,13 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
         raise SettingsError(f"WARCFLOW_FETCH_ALLOW: {exc}") from None
     if values["WARCFLOW_LOG_LEVEL"].lower() not in ("debug", "info", "warn", "warning", "error"):
         raise SettingsError("WARCFLOW_LOG_LEVEL must be debug, info, warn or error")
+    viewer_host = urlsplit(values["WARCFLOW_VIEWER_URL"] or
+                           f"http://{values['WARCFLOW_VIEWER_HOST']}").hostname
+    replay_host = urlsplit(values["WARCFLOW_REPLAY_URL"] or "http://localhost").hostname
+    if viewer_host == replay_host:
+        raise SettingsError("WARCFLOW_REPLAY_URL must use another host name than the viewer "
+                            f"({viewer_host}): cookies ignore ports, so archived pages could "
+                            "reach the viewer's")
     if len(values["WARCFLOW_S3_BUCKET"]) < 3:
         raise SettingsError("WARCFLOW_S3_BUCKET must be at least 3 characters (an S3 rule)")
     home = values["WARCFLOW_HOME"].expanduser().absolute()
@@ -251,6 +272,15 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             timeout=values["WARCFLOW_MEDIA_TIMEOUT"],
             per_page=values["WARCFLOW_MEDIA_PER_PAGE"],
             derive=values["WARCFLOW_MEDIA_DERIVE"],
+        ),
+        viewer=ViewerSettings(
+            state_dir=home / "viewer",
+            host=values["WARCFLOW_VIEWER_HOST"],
+            port=values["WARCFLOW_VIEWER_PORT"],
+            replay_host=values["WARCFLOW_VIEWER_HOST"],
+            replay_port=values["WARCFLOW_REPLAY_PORT"],
+            public_url=values["WARCFLOW_VIEWER_URL"],
+            replay_url=values["WARCFLOW_REPLAY_URL"],
         ),
         store=StoreSettings(
             endpoint=values["WARCFLOW_S3_ENDPOINT"],

@@ -72,3 +72,11 @@ def ensure_topics_and_bucket(settings: Settings) -> tuple[list[str], bool]:
     created = ensure_topics(settings.streams.bootstrap, topic_names(settings),
                             partitions=settings.streams.partitions)
     return created, store(settings).ensure_bucket(object_lock=True)
+
+
+def viewer(settings: Settings):
+    """The viewer (app, catalog feed, replay server) from the settings."""
+    from viewer.server import Viewer
+
+    return Viewer(settings.viewer, settings.store, settings.streams.bootstrap,
+                  topic_names(settings))

@@ -77,8 +77,11 @@ def cli(*args: str, env: dict[str, str], stdin: str | None = None,
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
-class WorkerProcess:
-    """``warcflow worker`` in a subprocess; ``start`` returns once it has partitions."""
+class AgentProcess:
+    """``warcflow COMMAND`` in a subprocess; ``start`` returns once it logs ``ready``."""
+
+    command = "worker"
+    ready = "worker ready"
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.env = env
@@ -89,17 +92,18 @@ class WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         start_size = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "warcflow", "worker"], env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "warcflow", self.command], env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
                                      start_new_session=True)
         log.close()
 
         def ready() -> bool:
             if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log()}")
-            return "worker ready" in self.log()[start_size:]
+                raise AssertionError(f"{self.command} exited with {self.proc.returncode}:\n"
+                                     f"{self.log()}")
+            return self.ready in self.log()[start_size:]
 
-        poll(ready, timeout=timeout, what="the worker to get its partitions")
+        poll(ready, timeout=timeout, what=f"the {self.command} to be ready")
         return self
 
     def log(self) -> str:
@@ -109,6 +113,7 @@ class WorkerProcess:
             return ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        """Stop it (and its children: the viewer's replay server) and wait."""
         if self.proc is None or self.proc.poll() is not None:
             return
         os.killpg(self.proc.pid, sig)
@@ -117,3 +122,11 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+
+class WorkerProcess(AgentProcess):
+    command, ready = "worker", "worker ready"
+
+
+class ViewerProcess(AgentProcess):
+    command, ready = "viewer", "viewer ready"

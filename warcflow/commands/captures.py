@@ -11,6 +11,7 @@ from archivers import keys
 from archivers.catalog import list_captures, list_media, media_object_key
 from archivers.errors import CaptureError, InvalidURL
 from archivers.urls import validate_url
+from viewer.views import capture_object
 from warcflow import exitcodes, wiring
 from warcflow.output import error, human_size, print_json, progress, table
 from warcflow.settings import Settings
@@ -50,10 +51,10 @@ def captures(args, settings: Settings) -> int:
         error(f"{exc} (is the S3 server at {settings.store.endpoint} running?)")
         return exitcodes.UNAVAILABLE
     store = wiring.store(settings)
+    viewer = settings.viewer
     try:
-        summaries = [{**m.summary(),
-                      "media": [media.summary() for media in list_media(store, m.capture_id)]}
-                     for m in found]
+        summaries = [capture_object(m, list_media(store, m.capture_id), viewer.replay_base,
+                                    viewer.collection) for m in found]
     except CaptureError as exc:
         error(str(exc))
         return exitcodes.UNAVAILABLE

@@ -27,7 +27,8 @@ def add_parsers(sub, common) -> None:
                     "with their data under WARCFLOW_HOME; create the topics and the bucket; wait "
                     "until both answer. Already running services are left alone.")
     p.add_argument("--agents", action="store_true",
-                   help="also start `warcflow worker` in the background (log in HOME/logs)")
+                   help="also start `warcflow worker` and `warcflow viewer` in the background "
+                        "(logs in HOME/logs)")
     p.add_argument("--json", action="store_true", help="print the status as JSON when done")
     p.set_defaults(handler=up)
 
@@ -47,10 +48,19 @@ def add_parsers(sub, common) -> None:
     p.set_defaults(handler=status)
 
 
-def worker_process(settings: Settings) -> ManagedProcess:
+def agent_process(settings: Settings, name: str) -> ManagedProcess:
+    """The background ``warcflow NAME`` of this state directory (worker, viewer)."""
     home = settings.home
-    return ManagedProcess("worker", home / "run", home / "logs" / "worker.log",
-                          marker=f"--home {home} worker")
+    return ManagedProcess(name, home / "run", home / "logs" / f"{name}.log",
+                          marker=f"--home {home} {name}")
+
+
+def worker_process(settings: Settings) -> ManagedProcess:
+    return agent_process(settings, "worker")
+
+
+def viewer_process(settings: Settings) -> ManagedProcess:
+    return agent_process(settings, "viewer")
 
 
 def install(args, settings: Settings) -> int:
@@ -79,9 +89,10 @@ def up(args, settings: Settings) -> int:
     if bucket_created:
         progress(f"created bucket {settings.store.bucket} (Object Lock enabled)")
     if args.agents:
-        code = _start_worker(settings, args.config)
-        if code != exitcodes.OK:
-            return code
+        for name, ready in (("worker", "worker ready"), ("viewer", "viewer ready")):
+            code = _start_agent(settings, args.config, name, ready)
+            if code != exitcodes.OK:
+                return code
     report = _status(settings)
     if args.json:
         print_json(report)
@@ -91,48 +102,47 @@ def up(args, settings: Settings) -> int:
         print("Submit a URL:     warcflow submit https://example.org/post/1")
         print("See its captures: warcflow captures https://example.org/post/1")
         if args.agents:
-            print(f"Worker log:       {report['worker']['log']}")
+            print(f"Viewer:           {settings.viewer.viewer_base}/")
+            print(f"Logs:             {report['worker']['log']}, {report['viewer']['log']}")
         else:
-            print("Run the agents:   warcflow worker")
+            print("Run the agents:   warcflow worker   and   warcflow viewer")
         print("Stop everything:  warcflow down")
     return exitcodes.OK
 
 
-def _start_worker(settings: Settings, config: str | None) -> int:
-    process = worker_process(settings)
+def _start_agent(settings: Settings, config: str | None, name: str, ready: str) -> int:
+    process = agent_process(settings, name)
     if process.pid() is not None:
-        progress("worker already running")
+        progress(f"{name} already running")
         return exitcodes.OK
     argv = [sys.executable, "-m", "warcflow"]
     if config:
         argv += ["--config", config]
-    argv += ["--home", str(settings.home), "worker"]
+    argv += ["--home", str(settings.home), name]
     pid = process.start(argv)
-    progress(f"started the worker (pid {pid}); log: {process.log_path}")
+    progress(f"started the {name} (pid {pid}); log: {process.log_path}")
     try:
-        wait_until(lambda: process.pid() is None or _worker_ready(process), timeout=60,
-                   what="the worker to join its consumer group", on_fail=process.log_tail)
+        wait_until(lambda: process.pid() is None or _logged_since_start(process, ready),
+                   timeout=90, what=f"the {name} to be ready", on_fail=process.log_tail)
     except ServiceError as exc:
         error(str(exc))
         return exitcodes.UNAVAILABLE
     if process.pid() is None:
-        error("the worker exited during start-up. " + process.log_tail())
+        error(f"the {name} exited during start-up. " + process.log_tail())
         return exitcodes.UNAVAILABLE
     return exitcodes.OK
 
 
-def _worker_ready(process: ManagedProcess) -> bool:
+def _logged_since_start(process: ManagedProcess, text: str) -> bool:
     try:
-        return "worker ready" in process.log_path.read_text(errors="replace").rsplit(
-            "--- worker starting", 1)[-1]
+        return text in process.log_path.read_text(errors="replace").rsplit(
+            f"--- {process.name} starting", 1)[-1]
     except OSError:
         return False
 
 
 def down(args, settings: Settings) -> int:
-    stopped = []
-    if worker_process(settings).stop():
-        stopped.append("worker")
+    stopped = [name for name in ("viewer", "worker") if agent_process(settings, name).stop()]
     stopped += LocalStack(settings.services).down()
     if args.json:
         print_json({"stopped": stopped})
@@ -145,6 +155,12 @@ def _status(settings: Settings) -> dict:
     report = LocalStack(settings.services).status()
     worker = worker_process(settings)
     report["worker"] = {"pid": worker.pid(), "log": str(worker.log_path)}
+    viewer = viewer_process(settings)
+    report["viewer"] = {"pid": viewer.pid(), "log": str(viewer.log_path),
+                        "address": settings.viewer.viewer_base,
+                        "replay": settings.viewer.replay_base,
+                        "answering": _answers(f"http://{settings.viewer.host}:"
+                                              f"{settings.viewer.port}/healthz")}
     report["home"] = str(settings.home)
     report["bucket"] = settings.store.bucket
     report["topic_prefix"] = settings.streams.topic_prefix
@@ -165,10 +181,22 @@ def _print_status(report: dict) -> None:
          report["s3"]["log"]),
         ("worker", "running" if report["worker"]["pid"] else "stopped", "-",
          report["worker"]["pid"], report["worker"]["log"]),
+        ("viewer", state(report["viewer"]), report["viewer"]["address"],
+         report["viewer"]["pid"], report["viewer"]["log"]),
     ]
     print(table(("SERVICE", "STATE", "ADDRESS", "PID", "LOG"), rows))
     print(f"state directory: {report['home']}   bucket: {report['bucket']}   "
           f"topics: {report['topic_prefix']}.*")
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def status(args, settings: Settings) -> int:

@@ -1,0 +1,183 @@
+"""The viewer's JSON API and pages, in-process, over captures made on the real
+broker and S3 server; replay through the real pywb server reading from S3."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.request
+from email.utils import format_datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from archivers.clock import parse_iso
+from archivers.store import S3Store
+from tests.integration.test_pipeline import read_topic
+from tests.support import media as testmedia
+from tests.support.site import Route, TestSite
+from tests.support.stack import cli, poll
+from viewer.server import Viewer
+from viewer.views import replay_url
+from warcflow import wiring
+from warcflow.settings import load_settings
+
+pytestmark = pytest.mark.integration
+
+KAZAN = testmedia.post(
+    "Mobilized soldiers protest near Kazan",
+    '<video src="/media/clip.webm" autoplay muted loop playsinline></video>')
+
+
+@pytest.fixture(scope="module")
+def viewer_env(pipeline, media_set, tmp_path_factory):
+    """The module's pipeline plus an in-process viewer (catalog fed from the topic)."""
+    site = pipeline["site"]
+    with TestSite() as canary:
+        testmedia.install(site, media_set, canary.origin)
+    site.routes["/post/kazan"] = Route(KAZAN)
+    from infra.processes import free_port
+    env = {**pipeline["env"], "WARCFLOW_VIEWER_PORT": str(free_port()),
+           "WARCFLOW_REPLAY_PORT": str(free_port()),
+           "WARCFLOW_HOME": str(tmp_path_factory.mktemp("viewer-home"))}
+    viewer: Viewer = wiring.viewer(load_settings(env))
+    viewer.start_feed()
+    viewer.start_replay()
+    viewer_app = viewer.app()
+    with TestClient(viewer_app) as client:
+        # the replay server looks up its index on the viewer's port: serve it for real
+        import threading
+
+        import uvicorn
+        server = uvicorn.Server(uvicorn.Config(viewer_app, host="127.0.0.1",
+                                               port=int(env["WARCFLOW_VIEWER_PORT"]),
+                                               log_level="warning", lifespan="off"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        viewer.wait_for_replay()
+        try:
+            yield {**pipeline, "env": env, "client": client, "viewer": viewer}
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            viewer.stop()
+
+
+def captured(env, client, url, media=0):
+    """Submit ``url`` and wait until the viewer's API shows it with ``media`` media done."""
+    assert cli("submit", url, env=env).returncode == 0
+
+    def ready():
+        found = client.get("/api/captures", params={"url": url}).json()
+        if found and len(found[0]["media"]) >= media:
+            return found
+        return None
+    return poll(ready, timeout=90, interval=0.5, what=f"the viewer to show {url}")
+
+
+def test_api_returns_what_the_cli_prints_plus_replay_links(viewer_env):
+    env, client, site = viewer_env["env"], viewer_env["client"], viewer_env["site"]
+    url = site.url("/post/kazan")
+    api = captured(env, client, url, media=1)
+    printed = json.loads(cli("captures", url, "--json", env=env).stdout)
+    assert api == printed
+    [capture] = api
+    replay_base = viewer_env["viewer"].settings.replay_base
+    assert capture["replay_url"] == replay_url(replay_base, "warcflow", url, capture["fetched_at"])
+    assert capture["replay_url"].startswith("http://localhost:")  # not the viewer's host
+    assert capture["media"][0]["video_codec"] == "vp9"
+
+    detail = client.get(f"/api/captures/{capture['capture_id']}").json()
+    assert detail["capture"] == capture
+    assert detail["manifest"]["provenance"]["topic"].endswith(".ingest")
+    assert detail["media"][0]["sha256"] == capture["media"][0]["sha256"]
+    assert client.get("/api/captures/01M894TV61TJ0X30734E5QKMXX").status_code == 404
+    assert client.get("/api/captures", params={"url": "ftp://x/"}).status_code == 400
+
+    hits = client.get("/api/search", params={"q": "kazan"}).json()
+    assert [h["url"] for h in hits] == [url]
+    openapi = client.get("/openapi.json").json()
+    assert "/api/captures" in openapi["paths"] and "/api/submit" in openapi["paths"]
+
+
+def test_pages_show_the_timeline_the_capture_and_its_evidence(viewer_env):
+    env, client, site = viewer_env["env"], viewer_env["client"], viewer_env["site"]
+    url = site.url("/post/kazan")
+    [capture] = captured(env, client, url, media=1)[:1]
+    timeline = client.get("/url", params={"u": url})
+    assert timeline.status_code == 200 and f"/capture/{capture['capture_id']}" in timeline.text
+    page = client.get(f"/capture/{capture['capture_id']}")
+    assert page.status_code == 200
+    for fact in (capture["sha256"], capture["warc_key"], capture["media"][0]["sha256"],
+                 capture["replay_url"], "320×240"):
+        assert fact in page.text, fact
+    csp = page.headers["content-security-policy"]
+    assert "frame-src http://localhost:" in csp and "script-src 'self'" in csp
+    assert client.get("/").status_code == 200
+    assert "kazan" in client.get("/search", params={"q": "kazan"}).text
+
+
+def test_files_download_with_ranges_and_digests(viewer_env, media_set):
+    env, client, site = viewer_env["env"], viewer_env["client"], viewer_env["site"]
+    [capture] = captured(env, client, site.url("/post/webm"), media=1)[:1]
+    media = capture["media"][0]
+    original = media_set.path("clip.webm").read_bytes()
+    whole = client.get(f"/media/{media['sha256']}")
+    assert whole.content == original and whole.headers["content-type"] == "video/webm"
+    part = client.get(f"/media/{media['sha256']}", headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == original[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(original)}"
+    assert client.get(f"/media/{media['sha256']}/poster").content[:3] == b"\xff\xd8\xff"
+    warc = client.get(f"/capture/{capture['capture_id']}/warc")
+    assert hashlib.sha256(warc.content).hexdigest() == capture["sha256"]
+    assert client.get(f"/media/{'0' * 64}").status_code == 404
+
+
+def test_memento_timemap_and_timegate(viewer_env):
+    env, client, site = viewer_env["env"], viewer_env["client"], viewer_env["site"]
+    url = site.url("/chunked")
+    captured(env, client, url)
+    found = captured(env, client, url)
+    while len(found) < 2:
+        found = client.get("/api/captures", params={"url": url}).json()
+    older, newer = found[-1], found[0]
+    timemap = client.get(f"/timemap/link/{url}")
+    assert timemap.headers["content-type"].startswith("application/link-format")
+    assert f'<{url}>; rel="original"' in timemap.text
+    assert timemap.text.count('memento"; datetime=') == 2
+    assert older["replay_url"] in timemap.text and newer["replay_url"] in timemap.text
+    gate = client.get(f"/timegate/{url}", follow_redirects=False)
+    assert gate.status_code == 302 and gate.headers["location"] == newer["replay_url"]
+    assert gate.headers["vary"] == "accept-datetime"
+    when = format_datetime(parse_iso(older["fetched_at"]), usegmt=True)
+    gate = client.get(f"/timegate/{url}", headers={"Accept-Datetime": when},
+                      follow_redirects=False)
+    assert gate.headers["location"] == older["replay_url"]
+
+
+def test_submit_api_validates_like_the_cli(viewer_env):
+    env, client, site, prefix = (viewer_env["env"], viewer_env["client"], viewer_env["site"],
+                                 viewer_env["prefix"])
+    before = len(read_topic(env, f"{prefix}.ingest"))
+    refused = client.post("/api/submit", json={"urls": [site.url("/gzip"), "file:///etc/passwd"]})
+    assert refused.status_code == 400
+    assert any("only http and https" in e for e in refused.json()["errors"])
+    assert len(read_topic(env, f"{prefix}.ingest")) == before
+    form = client.post("/submit", data={"urls": "not a url", "tags": "", "note": ""})
+    assert form.status_code == 400 and "Nothing was submitted" in form.text
+    accepted = client.post("/api/submit", json={"urls": [site.url("/gzip")], "tags": ["api"]})
+    assert accepted.status_code == 202 and accepted.json()[0]["url"] == site.url("/gzip")
+    poll(lambda: client.get("/api/captures", params={"url": site.url("/gzip")}).json(),
+         timeout=60, what="the submitted URL to be captured")
+
+
+def test_replay_serves_the_archived_bytes_from_s3(viewer_env):
+    env, client, site = viewer_env["env"], viewer_env["client"], viewer_env["site"]
+    [capture] = captured(env, client, site.url("/post/1"))[:1]
+    raw_url = replay_url(viewer_env["viewer"].settings.replay_base, "warcflow",
+                         site.url("/static/photo.png"), capture["fetched_at"], original=True)
+    with urllib.request.urlopen(raw_url, timeout=10) as response:
+        assert response.read() == site.routes["/static/photo.png"].body
+        assert response.headers["Memento-Datetime"]
+    store = S3Store(load_settings(env).store)
+    assert store.head(capture["warc_key"]) is not None  # read from here, by range requests

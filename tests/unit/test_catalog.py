@@ -1,0 +1,67 @@
+"""The viewer's catalog, fed events by hand with manifests in the fake store."""
+
+import asyncio
+import json
+
+from archivers import keys
+from archivers.addresses import parse_allow_list
+from archivers.capture import CaptureRequest, PageArchiver
+from archivers.clock import utc_now
+from archivers.fetcher import FetchSettings, Fetcher
+from archivers.store import MemoryStore
+from streams.records import capture_event
+from viewer.catalog import Catalog
+
+
+def captured(site, store, path, offset):
+    archiver = PageArchiver(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))), store,
+                            agent={"name": "warcflow", "version": "test"})
+    now = utc_now()
+    cid = keys.capture_id("t", 0, offset, int(now.timestamp() * 1000))
+    manifest = asyncio.run(archiver.capture(CaptureRequest(cid, site.url(path), now))).manifest
+    return json.loads(capture_event(manifest, keys.manifest_key(manifest.url, cid)))
+
+
+def test_events_fill_captures_and_the_replay_index(site, tmp_path):
+    store, catalog = MemoryStore(), Catalog(tmp_path / "c.sqlite")
+    first = captured(site, store, "/post/1", 1)
+    second = captured(site, store, "/post/1", 2)
+    gone = captured(site, store, "/gone", 3)
+    for offset, event in enumerate([first, second, gone]):
+        catalog.apply(0, offset, event, store)
+    assert catalog.offsets() == {0: 3}
+    found = catalog.captures_of(site.url("/post/1"))
+    assert [c["capture_id"] for c in found] == [second["capture_id"], first["capture_id"]]
+    assert catalog.capture(gone["capture_id"])["reason"] == "http_404"
+    from archivers.cdxj import cdx_key
+    lines = list(catalog.cdx(cdx_key(site.url("/post/1")), cdx_key(site.url("/post/1")) + "!"))
+    assert len(lines) == 2 and all('"filename": "warc/' in line for line in lines)
+    everything = list(catalog.cdx(cdx_key(site.url("/")).split(")")[0] + ")",
+                                  cdx_key(site.url("/")).split(")")[0] + ")\uffff"))
+    assert len(everything) == 2 * 5 + 1  # page + 4 requisites, twice; the 404 once
+
+
+def test_applying_an_event_again_changes_nothing(site, tmp_path):
+    store, catalog = MemoryStore(), Catalog(tmp_path / "c.sqlite")
+    event = captured(site, store, "/post/1", 1)
+    catalog.apply(0, 0, event, store)
+    before = catalog.counts()
+    catalog.apply(0, 0, event, store)
+    assert catalog.counts() == before and catalog.offsets() == {0: 1}
+
+
+def test_unknown_events_only_move_the_offset(tmp_path):
+    catalog = Catalog(tmp_path / "c.sqlite")
+    catalog.apply(2, 41, {"schema": "something.else"}, MemoryStore())
+    catalog.apply(2, 42, None, MemoryStore())
+    assert catalog.offsets() == {2: 43} and catalog.counts()["captures"] == 0
+
+
+def test_search_by_substring_and_by_host_prefix(site, tmp_path):
+    store, catalog = MemoryStore(), Catalog(tmp_path / "c.sqlite")
+    for offset, path in enumerate(["/post/1", "/gzip", "/chunked"]):
+        catalog.apply(0, offset, captured(site, store, path, offset), store)
+    assert [r["url"] for r in catalog.search("gzip")] == [site.url("/gzip")]
+    assert len(catalog.search(f"127.0.0.1:{site.port}")) == 3
+    assert catalog.search("nothing-like-this") == []
+    assert catalog.search("50%_") == []  # LIKE wildcards are literal

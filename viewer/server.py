@@ -1,0 +1,156 @@
+"""Running the viewer: the web app, the catalog feed, and the replay server beside it.
+
+``Viewer`` composes the parts from typed settings (the entry point builds them):
+the SQLite catalog under ``state_dir``, a thread following the captures topic
+into it, the FastAPI app served by uvicorn, and the pywb replay server as a
+child process on its own origin, stopped with the viewer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+
+from archivers.clock import utc_now
+from archivers.store import S3Store, StoreSettings
+from streams.feed import CaptureFeed, FeedEvent
+from streams.producer import Submitter
+from streams.records import submit_requests
+from streams.topics import TopicNames
+from viewer.app import create_app
+from viewer.catalog import Catalog
+from viewer.settings import ViewerSettings
+
+log = logging.getLogger("warcflow.viewer")
+
+REPLAY_CSP = ("default-src 'unsafe-eval' 'unsafe-inline' 'self' data: blob: mediastream: "
+              "ws: wss:; form-action 'self'; frame-ancestors 'self' {viewer}")
+
+
+@dataclass
+class Viewer:
+    settings: ViewerSettings
+    store_settings: StoreSettings
+    bootstrap: str
+    names: TopicNames
+
+    def __post_init__(self) -> None:
+        self.store = S3Store(self.store_settings)
+        self.catalog = Catalog(self.settings.state_dir / "catalog.sqlite")
+        self.feed = CaptureFeed(self.bootstrap, self.names.captures)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._replay: subprocess.Popen | None = None
+        self._submitter: Submitter | None = None
+        self._submit_lock = threading.Lock()
+
+    # -- parts ------------------------------------------------------------------
+
+    def submit(self, urls: list[str], tags: tuple[str, ...], note: str | None) -> list[dict]:
+        """Validate all, then produce all (like ``warcflow submit``); ValueError lists
+        every refused URL and nothing is produced."""
+        requests, problems = submit_requests(
+            [(f"URL {n}", url) for n, url in enumerate(urls, 1)], submitted_at=utc_now(),
+            source="viewer", tags=tags, note=note)
+        if problems or not requests:
+            raise ValueError("\n".join(problems) or "no URLs given")
+        with self._submit_lock:
+            if self._submitter is None:
+                self._submitter = Submitter(self.bootstrap, self.names)
+            done = self._submitter.submit(requests)
+        return [{"request_id": d.request.request_id, "url": d.request.url,
+                 "topic": self.names.ingest, "partition": d.partition, "offset": d.offset}
+                for d in done]
+
+    def app(self):
+        return create_app(self.settings, self.catalog, self.store, self.submit)
+
+    def _apply(self, item: FeedEvent) -> None:
+        self.catalog.apply(item.partition, item.offset, item.event, self.store)
+
+    def start_feed(self) -> None:
+        self._thread = threading.Thread(
+            target=self.feed.follow, name="capture-feed", daemon=True,
+            args=(self.catalog.offsets, self._apply, self._stop.is_set))
+        self._thread.start()
+
+    def start_replay(self) -> None:
+        config = {
+            "host": self.settings.replay_host, "port": self.settings.replay_port,
+            "collection": self.settings.collection,
+            "cdx_url": f"http://{_connect_host(self.settings.host)}:{self.settings.port}/cdx",
+            "csp": REPLAY_CSP.format(viewer=self.settings.viewer_base),
+            "s3": {"endpoint": self.store_settings.endpoint, "bucket": self.store_settings.bucket,
+                   "access_key": self.store_settings.access_key,
+                   "secret_key": self.store_settings.secret_key,
+                   "region": self.store_settings.region},
+        }
+        path = self.settings.state_dir / "replay.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the S3 key
+        with os.fdopen(fd, "w") as handle:
+            json.dump(config, handle)
+        self._replay = subprocess.Popen([sys.executable, "-m", "viewer.replay", "--config",
+                                         str(path)], stdin=subprocess.DEVNULL)
+
+    def wait_for_replay(self, timeout: float = 60.0) -> None:
+        url = f"http://{_connect_host(self.settings.replay_host)}:{self.settings.replay_port}/"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._replay is not None and self._replay.poll() is not None:
+                raise RuntimeError(f"the replay server exited with {self._replay.returncode}")
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"the replay server did not answer on {url} within {timeout:g} s")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._replay is not None and self._replay.poll() is None:
+            self._replay.terminate()
+            try:
+                self._replay.wait(10)
+            except subprocess.TimeoutExpired:
+                self._replay.kill()
+        if self._submitter is not None:
+            self._submitter.close()
+        self.feed.close()
+
+    # -- the whole thing ----------------------------------------------------------
+
+    def serve(self) -> None:
+        """Run until interrupted: feed, replay, and the app on host:port (blocking)."""
+        import uvicorn
+
+        self.start_feed()
+        self.start_replay()
+        try:
+            server = uvicorn.Server(uvicorn.Config(
+                self.app(), host=self.settings.host, port=self.settings.port,
+                log_level="warning", access_log=False, lifespan="off"))
+            threading.Thread(target=self._announce, daemon=True).start()
+            server.run()
+        finally:
+            self.stop()
+
+    def _announce(self) -> None:
+        try:
+            self.wait_for_replay()
+        except RuntimeError as exc:
+            log.error("%s", exc)
+            return
+        log.info("viewer ready: %s/ (replay %s/, catalog %s)", self.settings.viewer_base,
+                 self.settings.replay_base, self.catalog.counts())
+
+
+def _connect_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)

@@ -1,0 +1,35 @@
+"""Settings of the viewer and the replay server, built once by the entry point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ViewerSettings:
+    """Where the viewer and the replay server listen, and how browsers reach them.
+
+    ``public_url`` and ``replay_url`` are what pages link to. They must be
+    different *sites* (host names, not just ports: cookies ignore ports), so
+    that archived pages, which run on the replay origin, can never read or
+    use the viewer's cookies. Locally: 127.0.0.1 for the viewer, localhost for
+    replay; in production two domains.
+    """
+
+    state_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    replay_host: str = "127.0.0.1"
+    replay_port: int = 8090
+    public_url: str = ""
+    replay_url: str = ""
+    collection: str = "warcflow"
+
+    @property
+    def viewer_base(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def replay_base(self) -> str:
+        return (self.replay_url or f"http://localhost:{self.replay_port}").rstrip("/")

@@ -1,0 +1,46 @@
+"""The objects the viewer's API and ``warcflow captures --json`` print, and replay links.
+
+One function builds a capture object from a manifest and its media manifests,
+so the CLI and ``GET /api/captures`` return the same thing (docs/formats.md),
+each with a ``replay_url``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from archivers.cdxj import timestamp14
+from archivers.manifest import Manifest, MediaManifest
+
+
+def replay_url(replay_base: str, collection: str, url: str, when: str | None, *,
+               original: bool = False) -> str:
+    """pywb URL replaying ``url`` as captured at ``when`` (a WARC date).
+
+    ``original=True`` gives the ``id_`` form: the archived bytes as they were
+    served, not rewritten.
+    """
+    stamp = timestamp14(when) if when else ""
+    return f"{replay_base}/{collection}/{stamp}{'id_' if original else ''}/{url}"
+
+
+def capture_object(manifest: dict[str, Any] | Manifest, media: list[dict[str, Any]],
+                   replay_base: str, collection: str) -> dict[str, Any]:
+    m = manifest if isinstance(manifest, Manifest) else Manifest(**{
+        k: v for k, v in manifest.items() if k in Manifest.__dataclass_fields__})
+    out = m.summary()
+    out["replay_url"] = (replay_url(replay_base, collection, m.final_url or m.url, m.fetched_at)
+                         if m.warc_key else None)
+    out["media"] = [media_object(item) for item in media]
+    return out
+
+
+def media_object(manifest: dict[str, Any] | MediaManifest) -> dict[str, Any]:
+    m = manifest if isinstance(manifest, MediaManifest) else MediaManifest(**{
+        k: v for k, v in manifest.items() if k in MediaManifest.__dataclass_fields__})
+    return m.summary()
+
+
+def quote_url(url: str) -> str:
+    return quote(url, safe="")
