@@ -35,6 +35,8 @@ LARGE_BLOCK = 1024 * 1024
 """Blocks at least this big get a compression level chosen by sniffing their
 first 64 KiB: media does not compress, and deflating it anyway would make gzip
 the bottleneck of a large capture (see ``_level``)."""
+METADATA_URN = "urn:warcflow:metadata:"
+"""Prefix of the target URI of warcflow's metadata records; the described URL follows."""
 
 
 def _level(first: bytes, length: int) -> int:
@@ -195,9 +197,15 @@ class WarcWriter:
 
     def write_metadata(self, uri: str, document: dict, date: datetime,
                        concurrent_to: str | None = None, refers_to: str | None = None) -> str:
-        """A ``metadata`` record whose block is ``document`` as JSON (UTF-8)."""
+        """A ``metadata`` record about ``uri`` whose block is ``document`` as JSON (UTF-8).
+
+        Its ``WARC-Target-URI`` is ``urn:warcflow:metadata:<uri>``, not ``uri``
+        itself (as Browsertrix does with ``urn:pageinfo:``): pywb's indexer
+        indexes metadata records that are not ``application/warc-fields``, and
+        at the same second it would replay this JSON in place of the page.
+        """
         body = json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8")
-        headers = [("WARC-Target-URI", uri)]
+        headers = [("WARC-Target-URI", METADATA_URN + uri)]
         if concurrent_to:
             headers.append(("WARC-Concurrent-To", concurrent_to))
         if refers_to:

@@ -24,8 +24,15 @@ def write_warc(site, path):
         writer.write_exchange(exchange)
     writer.write_resource("urn:sha256:" + "0" * 64, [b"made"], 4, "0" * 64,
                           content_type="video/mp4", date=utc_now())
+    writer.write_metadata(page.final.url, {"schema": "warcflow.capture-metadata"}, utc_now())
     data = b"".join(spool.chunks())
     return writer, data
+
+
+def pywb_index(path) -> list[str]:
+    out = subprocess.run([sys.executable, "-m", "pywb.indexer.cdxindexer", "-j", "-s", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if line]
 
 
 def test_writer_index_equals_reading_the_file_and_pywbs_indexer(site, tmp_path):
@@ -34,10 +41,24 @@ def test_writer_index_equals_reading_the_file_and_pywbs_indexer(site, tmp_path):
     assert from_writer == cdxj_from_warc(io.BytesIO(data), "warc/x.warc.gz")
     path = tmp_path / "x.warc.gz"
     path.write_bytes(data)
-    pywb = subprocess.run([sys.executable, "-m", "pywb.indexer.cdxindexer", "-j", "-s", str(path)],
-                          capture_output=True, text=True, check=True).stdout
     ours = from_writer.decode().replace('"filename": "warc/x.warc.gz"', '"filename": "x.warc.gz"')
-    assert sorted(ours.splitlines()) == sorted(line for line in pywb.splitlines() if line)
+    # pywb's indexer also lists the metadata record, under its own urn: key
+    theirs = [line for line in pywb_index(path) if not line.startswith("urn:warcflow:metadata:")]
+    assert sorted(ours.splitlines()) == sorted(theirs)
+
+
+def test_stock_pywb_replays_the_page_not_the_capture_metadata(site, tmp_path):
+    """A WARC handed to someone else's pywb (or wb-manager) replays the page: the
+    JSON metadata record about it is indexed under another key, so it never
+    shadows the page's response at the same second."""
+    _, data = write_warc(site, tmp_path)
+    path = tmp_path / "x.warc.gz"
+    path.write_bytes(data)
+    lines = pywb_index(path)
+    page_key = "1,0,0,127:%d)/post/1 " % site.port
+    page_lines = [line for line in lines if line.startswith(page_key)]
+    assert page_lines and all('"mime": "text/html"' in line for line in page_lines), page_lines
+    assert any(line.startswith("urn:warcflow:metadata:") for line in lines)
 
 
 def test_lines_are_sorted_keyed_like_pywb_and_skip_requests(site, tmp_path):
