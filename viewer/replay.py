@@ -24,6 +24,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
+import socket  # noqa: E402
 from urllib.parse import urlencode, urlsplit  # noqa: E402
 
 import requests  # noqa: E402
@@ -138,8 +139,20 @@ def main(argv=None) -> None:
     })
     logging.getLogger("replay").warning("replay of collection %s on http://%s:%s",
                                         collection, config["host"], config["port"])
+    class NoDelayHandler(RequestURIWSGIHandler):
+        """pywb's handler with TCP_NODELAY: gevent writes a response's headers and
+        body separately, and on a keep-alive connection Nagle's algorithm then
+        holds the body until the browser's delayed ACK (about 40 ms a request)."""
+
+        def __init__(self, sock, address, server, *args, **kwargs):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass  # not TCP (a test's socketpair)
+            super().__init__(sock, address, server, *args, **kwargs)
+
     GeventServer(app, port=config["port"], hostname=config["host"],
-                 handler_class=RequestURIWSGIHandler, direct=True)  # serves until killed
+                 handler_class=NoDelayHandler, direct=True)  # serves until killed
 
 
 if __name__ == "__main__":

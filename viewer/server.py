@@ -98,7 +98,8 @@ class Viewer:
         with os.fdopen(fd, "w") as handle:
             json.dump(config, handle)
         self._replay = subprocess.Popen([sys.executable, "-m", "viewer.replay", "--config",
-                                         str(path)], stdin=subprocess.DEVNULL)
+                                         str(path)], stdin=subprocess.DEVNULL,
+                                        preexec_fn=_die_with_parent)
 
     def wait_for_replay(self, timeout: float = 60.0) -> None:
         url = f"http://{_connect_host(self.settings.replay_host)}:{self.settings.replay_port}/"
@@ -150,6 +151,19 @@ class Viewer:
             return
         log.info("viewer ready: %s/ (replay %s/, catalog %s)", self.settings.viewer_base,
                  self.settings.replay_base, self.catalog.counts())
+
+
+def _die_with_parent() -> None:
+    """In the replay child, before exec: get SIGTERM when the viewer process dies,
+    however it dies (uvicorn re-raises SIGTERM after its shutdown, which skips
+    ``finally`` blocks), so no replay server outlives its viewer. Linux only."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _connect_host(host: str) -> str:
