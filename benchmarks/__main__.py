@@ -15,6 +15,7 @@ from benchmarks import harness
 
 BENCHMARKS = {
     "media": "HLS capture: warcflow's media agent vs yt-dlp",
+    "replay": "replay latency: warcflow from S3 vs pywb from local disk",
 }
 
 
@@ -47,6 +48,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"peak RSS: media agent {result['warcflow_peak_rss_mib']} MiB, "
                   f"yt-dlp {result['ytdlp_command_peak_rss_mib']} MiB; phases "
                   + json.dumps(result["warcflow_phases_median"]))
+        elif name == "replay":
+            from benchmarks.replay import bench
+            result = bench(args.runs, log=lambda message: print(message, flush=True))
+            for kind, row in result["per_kind"].items():
+                print(f"{kind:22} warcflow p50 {row['warcflow']['p50_ms']:7.1f} ms "
+                      f"p95 {row['warcflow']['p95_ms']:7.1f} ms | pywb local p50 "
+                      f"{row['pywb_local']['p50_ms']:7.1f} ms p95 {row['pywb_local']['p95_ms']:7.1f}"
+                      f" ms | ratio p50 {row['ratio_p50']:.2f}x p95 {row['ratio_p95']:.2f}x")
+            every = result["all"]
+            print(f"all requests: ratio warcflow / pywb local p50 {every['ratio_p50']:.2f}x, "
+                  f"p95 {every['ratio_p95']:.2f}x")
         path = harness.save(result, name)
         print(f"results: {path.relative_to(harness.ROOT)}")
     from benchmarks import report
