@@ -112,12 +112,10 @@ class KafkaBroker:
             return
         cluster_id_file = self.dir / "cluster.id"
         if not cluster_id_file.exists():
-            # What `StorageTool random-uuid` prints: 16 random bytes, base64url, unpadded.
-            cluster_id_file.write_text(
-                base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") + "\n")
+            cluster_id_file.write_text(_random_cluster_id() + "\n")
         cluster_id = cluster_id_file.read_text().strip()
         result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)),
+            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(properties)),
             capture_output=True, text=True)
         if result.returncode != 0:
             raise ServiceError("formatting the Kafka log directory failed:\n"
@@ -163,3 +161,13 @@ class KafkaBroker:
 
     def stop(self) -> bool:
         return self.process.stop(timeout=30.0)
+
+
+def _random_cluster_id() -> str:
+    """What ``StorageTool random-uuid`` prints: 16 random bytes, base64url, unpadded;
+    like Kafka's ``Uuid.randomUuid``, never one starting with "-" (a command line
+    would read it as an option)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
