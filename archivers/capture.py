@@ -231,9 +231,9 @@ class PageArchiver:
         key = keys.manifest_key(request.url, request.capture_id)
         body = manifest.to_json()
         created = await asyncio.to_thread(
-            self.store.put_if_absent, key, io.BytesIO(body), size=len(body),
+            self.store.put_new, key, io.BytesIO(body), size=len(body),
             sha256=hashlib.sha256(body).hexdigest(), content_type="application/json")
-        if created is None:
+        if not created:
             existing = await self.existing(request)
             if existing is not None:
                 return CaptureResult(existing, created=False)

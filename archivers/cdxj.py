@@ -106,15 +106,16 @@ async def store_index(store, index_key: str, warc_key: str,
     import hashlib
     import io
 
-    if await asyncio.to_thread(store.head, index_key) is not None:
-        return
     if entries is None:
+        if await asyncio.to_thread(store.head, index_key) is not None:
+            return  # indexed by the attempt that wrote the WARC: do not read it again
+
         def read() -> bytes:
             with store.open(warc_key) as stream:
                 return cdxj_from_warc(stream, warc_key)
         data = await asyncio.to_thread(read)
     else:
         data = cdxj(entries, warc_key)
-    await asyncio.to_thread(store.put_if_absent, index_key, io.BytesIO(data), size=len(data),
+    await asyncio.to_thread(store.put_new, index_key, io.BytesIO(data), size=len(data),
                             sha256=hashlib.sha256(data).hexdigest(),
                             content_type="application/cdxj")

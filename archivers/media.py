@@ -416,12 +416,12 @@ class MediaArchiver:
             sha256, size = await asyncio.to_thread(_hash_file, path)
         digest = sha256
         with open(path, "rb") as handle:
-            await asyncio.to_thread(self.store.put_if_absent, key, handle, size=size,
+            await asyncio.to_thread(self.store.put_new, key, handle, size=size,
                                     sha256=digest, content_type=content_type)
 
     async def _put_json(self, key: str, doc: dict[str, Any]) -> None:
         body = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
-        await asyncio.to_thread(self.store.put_if_absent, key, io.BytesIO(body), size=len(body),
+        await asyncio.to_thread(self.store.put_new, key, io.BytesIO(body), size=len(body),
                                 sha256=hashlib.sha256(body).hexdigest(),
                                 content_type="application/json")
 
@@ -474,9 +474,9 @@ class MediaArchiver:
         key = keys.media_manifest_key(request.parent_capture_id, request.media_id)
         body = manifest.to_json()
         created = await asyncio.to_thread(
-            self.store.put_if_absent, key, io.BytesIO(body), size=len(body),
+            self.store.put_new, key, io.BytesIO(body), size=len(body),
             sha256=hashlib.sha256(body).hexdigest(), content_type="application/json")
-        if created is None:
+        if not created:
             existing = await self.existing(request)
             if existing is not None:
                 return MediaResult(existing, created=False)

@@ -57,9 +57,18 @@ class StoredObject:
 class ObjectStore(Protocol):
     bucket: str
 
+    def put_new(self, key: str, body: BinaryIO, *, size: int, sha256: str,
+                content_type: str) -> bool:
+        """Store ``body`` under ``key`` unless the key exists; False if it existed.
+
+        One request for a small object: no read-back. The server checks the
+        SHA-256 on the way in, so a True means these exact bytes are stored.
+        """
+
     def put_if_absent(self, key: str, body: BinaryIO, *, size: int, sha256: str,
                       content_type: str) -> StoredObject | None:
-        """Store ``body`` under ``key`` unless the key exists; None if it existed."""
+        """``put_new`` then the server's facts about the object (its time of
+        storage, for the audit trail); None if the key existed."""
 
     def head(self, key: str) -> StoredObject | None:
         """Facts about ``key``, or None if there is no such object."""
@@ -133,6 +142,15 @@ class S3Store:
             raise _translate(exc, f"bucket {self.bucket}") from None
 
     def put_if_absent(self, key, body, *, size, sha256, content_type):
+        if not self.put_new(key, body, size=size, sha256=sha256, content_type=content_type):
+            return None
+        stored = self.head(key)
+        if stored is None:
+            raise StoreUnavailable(f"{key} was written but cannot be read back",
+                                   reason="store_inconsistent")
+        return stored
+
+    def put_new(self, key, body, *, size, sha256, content_type):
         from botocore.exceptions import ClientError
 
         try:
@@ -147,15 +165,11 @@ class S3Store:
         except ClientError as exc:
             if _status(exc) in (412, 409) or _code(exc) in ("PreconditionFailed",
                                                             "ConditionalRequestConflict"):
-                return None
+                return False
             raise _translate(exc, key) from None
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc, key) from None
-        stored = self.head(key)
-        if stored is None:
-            raise StoreUnavailable(f"{key} was written but cannot be read back",
-                                   reason="store_inconsistent")
-        return stored
+        return True
 
     def _put_multipart(self, key, body, *, size, sha256, content_type) -> None:
         if self.head(key) is not None:
@@ -278,15 +292,20 @@ class MemoryStore:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def put_if_absent(self, key, body, *, size, sha256, content_type):
+        if not self.put_new(key, body, size=size, sha256=sha256, content_type=content_type):
+            return None
+        return self.head(key)
+
+    def put_new(self, key, body, *, size, sha256, content_type):
         body.seek(0)
         data = body.read()
         if hashlib.sha256(data).hexdigest() != sha256 or len(data) != size:
             raise StoreRefused(f"checksum mismatch for {key}", reason="store_checksum")
         with self._lock:
             if key in self.objects:
-                return None
+                return False
             self.objects[key] = _MemoryObject(data, utc_now(), sha256)
-        return self.head(key)
+        return True
 
     def head(self, key):
         item = self.objects.get(key)
