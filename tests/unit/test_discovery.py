@@ -53,3 +53,23 @@ def test_real_extractors_know_platform_urls_but_not_plain_pages():
     assert extractor_recognises("https://www.youtube.com/watch?v=dQw4w9WgXcQ")
     assert extractor_recognises("https://x.com/someone/status/1579465932136505346")
     assert not extractor_recognises("http://127.0.0.1:8080/post/1")
+
+
+def test_the_host_filter_agrees_with_asking_every_extractor():
+    # yt-dlp's own test URLs for every extractor, and plain pages: the filtered
+    # lookup must say exactly what asking all 1,600 extractors says.
+    from archivers import discovery
+
+    urls = ["http://127.0.0.1:8000/post/1", "https://example.org/a/b?c=d", "HTTP://Example.ORG/x",
+            "https://mastodon.social/@user/109", "https://t.me/s/channel"]
+    for ie in discovery._extractors():
+        for case in (getattr(ie, "_TESTS", None) or [])[:1]:
+            if isinstance(case, dict) and isinstance(case.get("url"), str):
+                urls.append(case["url"])
+    assert len(urls) > 1000
+    disagree = [url for url in urls
+                if discovery.extractor_recognises.__wrapped__(url)
+                != any(ie.suitable(url) for ie in discovery._extractors())]
+    assert disagree == []
+    assert discovery.extractor_recognises("https://www.youtube.com/watch?v=BaW_jenozKc")
+    assert not discovery.extractor_recognises("http://127.0.0.1:8000/post/1")
