@@ -17,6 +17,7 @@ import faust
 
 from streams.agents.capture import CaptureStage
 from streams.agents.media import MediaStage
+from streams.offsets import install as install_offset_rule
 from streams.records import SourceMessage
 from streams.settings import StreamSettings
 from streams.topics import TopicNames
@@ -46,6 +47,7 @@ def build_app(settings: StreamSettings, datadir: Path,
               make_capture_stage: Callable[[FaustProducer], CaptureStage],
               make_media_stage: Callable[[FaustProducer], MediaStage]) -> faust.App:
     """A faust app running the capture and media agents and their retry agents."""
+    install_offset_rule()  # agents run concurrently: commit only below the first in flight
     names = TopicNames(settings.topic_prefix)
     app = faust.App(
         settings.app_id,
