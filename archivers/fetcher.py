@@ -12,6 +12,11 @@ For each request the fetcher
    and response size. A response cut by the size limit is kept and marked
    truncated rather than dropped, as WARC's ``WARC-Truncated`` allows.
 
+Every request holds a connection slot of the worker's ``HostGate`` (a global
+bound, a per-host bound and a per-host delay between request starts, see
+``archivers.politeness``) while its connection is open; yt-dlp's handler,
+which runs each request on an event loop of its own thread, bounds itself.
+
 Redirects are followed by ``fetch_chain``; every hop goes through steps 1–5
 again, so a redirect to a private address is refused like a direct request.
 One connection per request (``Connection: close``): simple, and no response
@@ -32,6 +37,7 @@ import h11
 
 from archivers.addresses import AddressPolicy, AllowRule, literal_address
 from archivers.clock import utc_now
+from archivers.politeness import HostGate, PolitenessSettings
 from archivers.errors import (
     FetchUnavailable,
     HTTPRefused,
@@ -62,6 +68,8 @@ class FetchSettings:
     requisite_concurrency: int = 6
     user_agent: str = DEFAULT_USER_AGENT
     verify_tls: bool = True
+    politeness: PolitenessSettings | None = PolitenessSettings()
+    """Connection bounds of the fetcher's requests (``archivers.politeness``); None: none."""
 
 
 @dataclass
@@ -105,11 +113,15 @@ class Fetcher:
         settings: FetchSettings,
         resolver: Resolver | None = None,
         clock: Callable[[], datetime] = utc_now,
+        gate: HostGate | None = None,
     ) -> None:
+        """``gate``: one shared by the fetchers of a process, so that its bounds
+        hold for all their captures; default a gate of its own."""
         self.settings = settings
         self.policy = AddressPolicy(settings.allow)
         self.resolver = resolver or SystemResolver()
         self.clock = clock
+        self.gate = gate or (HostGate(settings.politeness) if settings.politeness else None)
         self._tls = ssl.create_default_context()
         if not settings.verify_tls:
             self._tls.check_hostname = False
@@ -122,9 +134,13 @@ class Fetcher:
 
     async def request(self, url: str, *, method: str = "GET",
                       headers: list[tuple[str, str]] | None = None,
-                      body: bytes = b"") -> Exchange:
+                      body: bytes = b"", gated: bool = True) -> Exchange:
         """One request with the caller's headers (``Host`` and ``Connection: close``
-        are set here). Raises CaptureError subclasses; never follows redirects."""
+        are set here). Raises CaptureError subclasses; never follows redirects.
+
+        ``gated=False`` skips the connection gate, for callers that run requests
+        on event loops of their own threads (yt-dlp's handler) and bound themselves.
+        """
         url = canonical_url(url)
         parts = validate_url(url)
         host = parts.hostname or ""
@@ -134,6 +150,13 @@ class Fetcher:
             raise FetchUnavailable(f"no address for {host}", reason="dns_failure")
         for ip in addresses:
             self.policy.check(host, ip, port)
+        if self.gate is None or not gated:
+            return await self._exchange(url, parts, host, port, addresses, method, headers, body)
+        async with self.gate.slot(host.lower()):
+            return await self._exchange(url, parts, host, port, addresses, method, headers, body)
+
+    async def _exchange(self, url, parts, host, port, addresses, method, headers, body
+                        ) -> Exchange:
         deadline = time.monotonic() + self.settings.total_timeout
         reader, writer, ip = await self._connect(parts.scheme, host, port, addresses)
         try:

@@ -116,8 +116,10 @@ class WarcflowRH(RequestHandler):
             if probe.get_header("Cookie"):
                 sent["Cookie"] = probe.get_header("Cookie")
             try:
+                # a loop of this thread's own: the worker's connection gate
+                # belongs to the worker's loop (media concurrency bounds these)
                 exchange = asyncio.run(self.fetcher.request(
-                    url, method=method, headers=list(sent.items()), body=body))
+                    url, method=method, headers=list(sent.items()), body=body, gated=False))
             except Permanent as exc:
                 self.recorder.refuse(exc)
                 raise RequestError(f"warcflow refused {url}: {exc}") from None

@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 from archivers.addresses import AllowRule, parse_allow_list
 from archivers.fetcher import DEFAULT_USER_AGENT, FetchSettings
 from archivers.media import MediaSettings
+from archivers.politeness import PolitenessSettings
 from archivers.store import StoreSettings
 from infra.settings import ServiceSettings
 from streams.settings import RetryPolicy, StreamSettings
@@ -47,6 +48,13 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
             raise ValueError(f"{text!r} must be greater than 0")
         return value
     return parse
+
+
+def _not_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError(f"{text!r} must be 0 or more")
+    return value
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,12 @@ OPTIONS: tuple[Option, ...] = (
            "User-Agent header of the fetcher."),
     Option("WARCFLOW_FETCH_VERIFY_TLS", "fetch.verify_tls", "true", _bool,
            "Refuse pages whose TLS certificate does not verify."),
+    Option("WARCFLOW_FETCH_MAX_CONNECTIONS", "fetch.max_connections", "64", _positive(int),
+           "Requests a worker process has open at once, over all hosts."),
+    Option("WARCFLOW_FETCH_PER_HOST", "fetch.per_host", "8", _positive(int),
+           "Requests a worker process has open at once to one host."),
+    Option("WARCFLOW_FETCH_HOST_DELAY", "fetch.host_delay", "0", _not_negative,
+           "Least seconds between the starts of two requests to one host (politeness)."),
     Option("WARCFLOW_MEDIA_MAX_BYTES", "media.max_bytes", str(4 * 1024 ** 3), _positive(int),
            "Largest media file captured, in bytes; larger ones are refused (media_too_large)."),
     Option("WARCFLOW_MEDIA_MAX_DURATION", "media.max_duration", "14400", _positive(float),
@@ -111,8 +125,9 @@ OPTIONS: tuple[Option, ...] = (
            "Media items taken from one page (0: do not capture media)."),
     Option("WARCFLOW_MEDIA_DERIVE", "media.derive", "true", _bool,
            "Also store a browser-playable MP4 when the original does not play in browsers."),
-    Option("WARCFLOW_WORKER_CONCURRENCY", "worker.concurrency", "4", _positive(int),
-           "Captures a worker process runs at the same time."),
+    Option("WARCFLOW_WORKER_CONCURRENCY", "worker.concurrency", "16", _positive(int),
+           "Captures a worker process runs at the same time (their requests share the "
+           "WARCFLOW_FETCH_* connection bounds)."),
     Option("WARCFLOW_MEDIA_CONCURRENCY", "worker.media_concurrency", "2", _positive(int),
            "Media downloads a worker process runs at the same time."),
     Option("WARCFLOW_VIEWER_HOST", "viewer.host", "127.0.0.1", str,
@@ -265,6 +280,10 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             max_requisites=values["WARCFLOW_FETCH_MAX_REQUISITES"],
             user_agent=values["WARCFLOW_FETCH_USER_AGENT"],
             verify_tls=values["WARCFLOW_FETCH_VERIFY_TLS"],
+            politeness=PolitenessSettings(
+                total=values["WARCFLOW_FETCH_MAX_CONNECTIONS"],
+                per_host=values["WARCFLOW_FETCH_PER_HOST"],
+                host_delay=values["WARCFLOW_FETCH_HOST_DELAY"]),
         ),
         media=MediaSettings(
             max_bytes=values["WARCFLOW_MEDIA_MAX_BYTES"],

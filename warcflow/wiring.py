@@ -28,8 +28,8 @@ def archiver(settings: Settings, object_store=None):
     from archivers.fetcher import Fetcher
 
     finder = partial(find_media, limit=settings.media.per_page) if settings.media.per_page else None
-    return PageArchiver(Fetcher(settings.fetch), object_store or store(settings), agent=AGENT,
-                        find_media=finder)
+    return PageArchiver(Fetcher(settings.fetch),
+                        object_store or store(settings), agent=AGENT, find_media=finder)
 
 
 def media_archiver(settings: Settings, object_store=None):
@@ -41,8 +41,8 @@ def media_archiver(settings: Settings, object_store=None):
 
     fetch = replace(settings.fetch, max_response_bytes=settings.media.max_bytes,
                     total_timeout=settings.media.timeout)
-    return MediaArchiver(Fetcher(fetch), object_store or store(settings), settings.media,
-                         agent=AGENT, workdir=settings.home / "tmp")
+    return MediaArchiver(Fetcher(fetch), object_store or store(settings),
+                         settings.media, agent=AGENT, workdir=settings.home / "tmp")
 
 
 def faust_app(settings: Settings):

@@ -70,3 +70,15 @@ def test_the_names_the_issue_promises_exist():
     names = {option.env for option in OPTIONS}
     assert {"WARCFLOW_HOME", "WARCFLOW_KAFKA_BOOTSTRAP", "WARCFLOW_S3_ENDPOINT",
             "WARCFLOW_S3_BUCKET", "WARCFLOW_FETCH_ALLOW"} <= names
+
+
+def test_connection_bounds_reach_the_fetcher(tmp_path):
+    from archivers.fetcher import Fetcher
+
+    settings = load_settings({"WARCFLOW_HOME": str(tmp_path), "WARCFLOW_FETCH_PER_HOST": "2",
+                              "WARCFLOW_FETCH_MAX_CONNECTIONS": "10",
+                              "WARCFLOW_FETCH_HOST_DELAY": "0.5"})
+    gate = Fetcher(settings.fetch).gate
+    assert (gate.settings.total, gate.settings.per_host, gate.settings.host_delay) == (10, 2, 0.5)
+    with pytest.raises(SettingsError, match="WARCFLOW_FETCH_HOST_DELAY"):
+        load_settings({"WARCFLOW_HOME": str(tmp_path), "WARCFLOW_FETCH_HOST_DELAY": "-1"})
