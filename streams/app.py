@@ -61,6 +61,12 @@ def build_app(settings: StreamSettings, datadir: Path,
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1,
         broker_commit_interval=1.0,
+        # A worker killed without leaving the group holds its partitions until
+        # the broker gives up on it: 15 s, not faust's 60, so a crashed worker's
+        # share moves on (or its restart joins) quickly. Heartbeats come from a
+        # background task; captures never block the event loop that long.
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
     )
     producer = FaustProducer(app)
     stage = make_capture_stage(producer)

@@ -69,5 +69,18 @@ class Submitter:
         except KafkaError as exc:
             raise SubmitError(f"the broker did not accept the submission: {exc}") from None
 
+    def resend(self, topic: str, key: bytes | None, value: bytes,
+               headers: list[tuple[str, bytes]]) -> tuple[int, int]:
+        """Produce one message as it is (a dead letter's original); (partition, offset)."""
+        from kafka.errors import KafkaError
+
+        try:
+            future = self._producer.send(topic, key=key, value=value, headers=headers)
+            self._producer.flush(self.timeout)
+            meta = future.get(self.timeout)
+            return meta.partition, meta.offset
+        except KafkaError as exc:
+            raise SubmitError(f"the broker did not accept the message: {exc}") from None
+
     def close(self) -> None:
         self._producer.close(timeout=self.timeout)

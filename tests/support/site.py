@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import struct
 import threading
+import time
 import zlib
 import mimetypes
 from dataclasses import dataclass, field
@@ -52,16 +53,21 @@ class Route:
     file: Path | None = None  # stream this file instead of ``body`` (large media)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops connections under a concurrent crawl
+
+
 class TestSite:
     """``with TestSite() as site: site.url("/post/1")``."""
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", *, delay: float = 0.0) -> None:
+        self.delay = delay  # seconds added before every answer (a distant server's latency)
         self.routes: dict[str, Route] = {}
         self.hits: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, 0), self._handler())
+        self._server = _Server((host, 0), self._handler())
         self._server.daemon_threads = True
         self.host = host
         self.port = self._server.server_address[1]
@@ -118,12 +124,17 @@ class TestSite:
     def _handler(site):  # noqa: N805 - closes over the site
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body are written separately: without TCP_NODELAY, a
+            # keep-alive client waits ~40 ms a response for Nagle + delayed ACK.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # keep test output quiet
                 pass
 
             def do_GET(self):  # noqa: N802
                 path = self.path.split("?")[0]
+                if site.delay:
+                    time.sleep(site.delay)  # the test server's latency, not synchronisation
                 with site._lock:
                     site.hits[path] = site.hits.get(path, 0) + 1
                     route = site.routes.get(path)

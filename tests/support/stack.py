@@ -101,10 +101,21 @@ class AgentProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.command} exited with {self.proc.returncode}:\n"
                                      f"{self.log()}")
-            return self.ready in self.log()[start_size:]
+            # bytes, not characters: the log has multi-byte text ("→") before start_size
+            return self.ready.encode() in self.log_bytes()[start_size:]
 
-        poll(ready, timeout=timeout, what=f"the {self.command} to be ready")
+        try:
+            poll(ready, timeout=timeout, what=f"the {self.command} to be ready")
+        except BaseException:
+            self.stop(signal.SIGKILL)  # never leave a half-started agent behind
+            raise
         return self
+
+    def log_bytes(self) -> bytes:
+        try:
+            return self.log_path.read_bytes()
+        except OSError:
+            return b""
 
     def log(self) -> str:
         try:
