@@ -10,7 +10,8 @@ faust commits the offset once the handler returns:
     Retryable error               → ``<prefix>.retry.<stage>`` with attempt + 1, until
                                     RetryPolicy.max_attempts; then a recorded failure
                                     (``retries_exhausted:<reason>``) and a dead letter
-                                    carrying every attempt's reason
+                                    carrying every attempt's reason. Attempts that met
+                                    an S3 outage do not count: they wait it out
     junk / unexpected exception   → ``<prefix>.dead-letter`` with the reason
 
 Nothing here raises: producing is retried until the broker accepts it.
@@ -36,6 +37,23 @@ from streams.topics import TopicNames
 log = logging.getLogger("warcflow.agents")
 
 PRODUCE_BACKOFF_MAX = 30.0
+OUTAGE_REASONS = frozenset({"store_unavailable"})
+"""Failure reasons that are warcflow's own infrastructure, not the captured site."""
+
+
+def collapse_outages(history: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Keep a long outage's run of attempts as its first and latest record, the
+    latest with ``repeated``: how many attempts it stands for. A retry message
+    stays small however long the outage lasts."""
+    run = 0
+    while run < len(history) and history[-1 - run].get("reason") in OUTAGE_REASONS:
+        run += 1
+    if run <= 2:
+        return history
+    first, rest = history[-run], history[-run + 1:]
+    latest = dict(rest[-1])
+    latest["repeated"] = str(sum(int(record.get("repeated", "1")) for record in rest))
+    return history[:-run] + [first, latest]
 
 
 class Producer(Protocol):
@@ -118,7 +136,12 @@ class Router:
 
     async def _retry_or_give_up(self, origin: SourceMessage, job: Job, attempt: int,
                                 history: list[dict[str, str]], exc: CaptureError) -> str:
-        if attempt < self.retry.max_attempts:
+        # Our own store being down says nothing about the URL, and giving up could
+        # not even be recorded: such attempts wait (backoff capped at max_delay)
+        # as long as the outage lasts, and only the others count towards giving up.
+        spent = sum(1 for record in history if record.get("reason") not in OUTAGE_REASONS)
+        if exc.reason in OUTAGE_REASONS or spent < self.retry.max_attempts:
+            history = collapse_outages(history)
             delay = self.retry.delay(attempt, random.uniform(-1, 1))
             log.warning("%s %s of %s: attempt %d failed (%s); retry in %.1f s", job.stage,
                         job.work_id, job.url, attempt, exc, delay)

@@ -176,3 +176,36 @@ def test_retry_waits_until_it_is_due(site):
              "not_before": (utc_now() + timedelta(seconds=0.04)).isoformat()}
     assert asyncio.run(stage.on_retry(as_message(NAMES.retry("capture"), retry))) == "stored"
     assert len(waits) == 1 and 0 < waits[0] <= 0.05
+
+
+class DownStore(MemoryStore):
+    """An S3 server that is unreachable for the first ``outage`` writes."""
+
+    def __init__(self, outage: int):
+        super().__init__()
+        self.outage = outage
+
+    def put_if_absent(self, *args, **kwargs):
+        from archivers.errors import StoreUnavailable
+
+        if self.outage > 0:
+            self.outage -= 1
+            raise StoreUnavailable("S3 not reachable (test)", reason="store_unavailable")
+        return super().put_if_absent(*args, **kwargs)
+
+
+def test_an_s3_outage_is_waited_out_not_counted_as_failed_attempts(site):
+    site.routes["/flaky"] = Route(b"<p>up</p>", fail_first=1)
+    stage, producer, _ = make_stage(site, attempts=3)
+    stage.archiver.store = store = DownStore(outage=12)  # longer than 3 attempts
+    outcome = asyncio.run(stage.on_ingest(ingest(submit(site.url("/flaky")))))
+    while outcome == "retry":
+        retry = producer.on(NAMES.retry("capture"))[-1]
+        outcome = asyncio.run(stage.on_retry(as_message(NAMES.retry("capture"), retry)))
+    assert outcome == "stored" and producer.on(NAMES.dead_letter) == []
+    [event] = producer.on(NAMES.captures)
+    assert event["warc_key"] in store.objects
+    history = producer.on(NAMES.retry("capture"))[-1]["attempts"]
+    assert [h["reason"] for h in history] == ["http_503", "store_unavailable", "store_unavailable"]
+    assert history[-1]["repeated"] == "11"  # 12 attempts met the outage: the first, and 11 more
+    assert len(producer.on(NAMES.retry("capture"))) == 13
