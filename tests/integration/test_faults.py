@@ -156,3 +156,24 @@ def test_dead_letters_are_listed_and_replayed_once_the_site_is_back(faulty):
     report = poll(lambda: reconciled(env), timeout=60, what="every submission accounted for")
     assert report["counts"] == {"stored": 1, "failed": 1, "dead-letter": 1, "pending": 0}
     assert len(json.loads(cli("dlq", "list", "--json", env=env).stdout)) == 2  # unchanged
+
+
+def test_captures_survive_a_broker_restart(faulty):
+    """The broker stops mid-batch (clean shutdown, data kept) and comes back."""
+    from infra.kafka import KafkaBroker
+
+    env, site = faulty["env"], faulty["site"]
+    urls = add_pages(site, "broker", 30)
+    store = S3Store(load_settings(env).store)
+    assert cli("submit", *urls, env=env).returncode == 0
+    poll(lambda: len(list(store.list_keys("warc/"))) >= 3, timeout=60, interval=0.05,
+         what="the first captures")
+    broker = KafkaBroker(load_settings(env).services)
+    assert broker.stop()
+    broker.start(lambda message: None)
+    report = poll(lambda: reconciled(env), timeout=240, interval=2.0,
+                  what="every submission to have an outcome after the restart")
+    assert report["counts"]["stored"] == 30, report["counts"]
+    assert report["duplicates"] == []
+    stored_objects_are_all_captures(env, urls)
+    assert faulty["worker"].proc.poll() is None  # the worker rode it out
