@@ -19,6 +19,7 @@ scripts only from itself.
 
 from __future__ import annotations
 
+import hmac
 import re
 from datetime import timezone
 from email.utils import format_datetime, parsedate_to_datetime
@@ -86,6 +87,15 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
             raise HTTPException(400, f"not a URL warcflow captures: {exc}") from None
         return url
 
+    def token_ok(request: Request, form_token: str = "") -> bool:
+        """Submitting needs the token when one is set (settings insist on one when
+        the viewer listens beyond loopback)."""
+        if not settings.token:
+            return True
+        header = request.headers.get("authorization", "")
+        given = header[7:].strip() if header.lower().startswith("bearer ") else form_token
+        return hmac.compare_digest(given.encode(), settings.token.encode())
+
     def capture_or_404(capture_id: str) -> dict[str, Any]:
         manifest = catalog.capture(capture_id) if keys.is_capture_id(capture_id) else None
         if manifest is None:
@@ -123,22 +133,28 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
 
     @app.get("/submit", response_class=HTMLResponse, include_in_schema=False)
     def submit_form(request: Request):
-        return page(request, "submit.html", errors=[], done=[], urls="", tags="", note="")
+        return page(request, "submit.html", errors=[], done=[], urls="", tags="", note="",
+                    token_required=bool(settings.token))
 
     @app.post("/submit", response_class=HTMLResponse, include_in_schema=False)
     def submit_post(request: Request, urls: str = Form(""), tags: str = Form(""),
-                    note: str = Form("")):
+                    note: str = Form(""), token: str = Form("")):
+        if not token_ok(request, token):
+            return page(request, "submit.html", status=401, errors=["wrong or missing token"],
+                        done=[], urls=urls, tags=tags, note=note, token_required=True)
         lines = [line.strip() for line in urls.splitlines() if line.strip()]
         tag_list = tuple(t.strip() for t in tags.split(",") if t.strip())
         try:
             done = submit(lines, tag_list, note.strip() or None)
         except ValueError as exc:
             return page(request, "submit.html", status=400, errors=str(exc).splitlines(),
-                        done=[], urls=urls, tags=tags, note=note)
+                        done=[], urls=urls, tags=tags, note=note,
+                        token_required=bool(settings.token))
         except CaptureError as exc:
             return page(request, "submit.html", status=503, errors=[str(exc)], done=[],
-                        urls=urls, tags=tags, note=note)
-        return page(request, "submit.html", errors=[], done=done, urls="", tags="", note="")
+                        urls=urls, tags=tags, note=note, token_required=bool(settings.token))
+        return page(request, "submit.html", errors=[], done=done, urls="", tags="", note="",
+                    token_required=bool(settings.token))
 
     # -- JSON API -------------------------------------------------------------------
 
@@ -162,9 +178,15 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
 
     @app.post("/api/submit", status_code=202, summary="Submit URLs for capture",
               description="Validates like `warcflow submit`: if any URL is refused, nothing "
-                          "is submitted and the answer is 400 with every problem.")
-    def api_submit(urls: list[str] = Body(..., embed=True), tags: list[str] = Body([], embed=True),
+                          "is submitted and the answer is 400 with every problem. When the "
+                          "viewer has a token (WARCFLOW_VIEWER_TOKEN), send it as "
+                          "`Authorization: Bearer TOKEN`; without it the answer is 401.")
+    def api_submit(request: Request, urls: list[str] = Body(..., embed=True),
+                   tags: list[str] = Body([], embed=True),
                    note: str | None = Body(None, embed=True)):
+        if not token_ok(request):
+            return JSONResponse({"errors": ["wrong or missing token"]}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
         try:
             return submit(urls, tuple(tags), note)
         except ValueError as exc:

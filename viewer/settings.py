@@ -25,6 +25,9 @@ class ViewerSettings:
     public_url: str = ""
     replay_url: str = ""
     collection: str = "warcflow"
+    token: str = ""
+    """Required (``Authorization: Bearer``, or the form's token field) to submit,
+    when set; ``load_settings`` insists on one when the viewer listens beyond loopback."""
 
     @property
     def viewer_base(self) -> str:
@@ -33,3 +36,7 @@ class ViewerSettings:
     @property
     def replay_base(self) -> str:
         return (self.replay_url or f"http://localhost:{self.replay_port}").rstrip("/")
+
+    @property
+    def loopback_only(self) -> bool:
+        return self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")

@@ -136,6 +136,9 @@ OPTIONS: tuple[Option, ...] = (
            "Port of the viewer (web pages, JSON API, Memento)."),
     Option("WARCFLOW_REPLAY_PORT", "viewer.replay_port", "8090", _positive(int),
            "Port of the replay server (pywb), a separate origin."),
+    Option("WARCFLOW_VIEWER_TOKEN", "viewer.token", "", str,
+           "Token the viewer requires to submit URLs (Authorization: Bearer TOKEN); "
+           "required when WARCFLOW_VIEWER_HOST is not loopback.", secret=True),
     Option("WARCFLOW_VIEWER_URL", "viewer.public_url", "", str,
            "URL browsers use for the viewer (default http://HOST:PORT)."),
     Option("WARCFLOW_REPLAY_URL", "viewer.replay_url", "", str,
@@ -262,6 +265,13 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
         raise SettingsError("WARCFLOW_REPLAY_URL must use another host name than the viewer "
                             f"({viewer_host}): cookies ignore ports, so archived pages could "
                             "reach the viewer's")
+    if (values["WARCFLOW_VIEWER_HOST"] not in ("127.0.0.1", "::1", "localhost")
+            and not values["WARCFLOW_VIEWER_HOST"].startswith("127.")
+            and len(values["WARCFLOW_VIEWER_TOKEN"]) < 16):
+        raise SettingsError(
+            f"WARCFLOW_VIEWER_HOST is {values['WARCFLOW_VIEWER_HOST']}, beyond loopback: set "
+            "WARCFLOW_VIEWER_TOKEN (16 characters or more, e.g. `openssl rand -hex 24`) so that "
+            "only holders of it can submit URLs")
     if len(values["WARCFLOW_S3_BUCKET"]) < 3:
         raise SettingsError("WARCFLOW_S3_BUCKET must be at least 3 characters (an S3 rule)")
     home = values["WARCFLOW_HOME"].expanduser().absolute()
@@ -299,6 +309,7 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             replay_host=values["WARCFLOW_VIEWER_HOST"],
             replay_port=values["WARCFLOW_REPLAY_PORT"],
             public_url=values["WARCFLOW_VIEWER_URL"],
+            token=values["WARCFLOW_VIEWER_TOKEN"],
             replay_url=values["WARCFLOW_REPLAY_URL"],
         ),
         store=StoreSettings(

@@ -19,7 +19,8 @@ def add_parsers(sub, common) -> None:
                     "TimeGate and TimeMap) and, on its own origin, the pywb replay server reading "
                     "WARC records from S3. Follows the captures topic into a local catalog "
                     "(HOME/viewer/catalog.sqlite; delete it to rebuild). Binds 127.0.0.1 unless "
-                    "--host says otherwise.")
+                    "--host says otherwise; beyond loopback it requires WARCFLOW_VIEWER_TOKEN, "
+                    "which submitting then needs.")
     p.add_argument("--host", help="listen address (default WARCFLOW_VIEWER_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, help="viewer port (default WARCFLOW_VIEWER_PORT, 8080)")
     p.add_argument("--replay-port", type=int,
@@ -36,6 +37,11 @@ def run(args, settings: Settings) -> int:
     if args.replay_port:
         viewer_settings = replace(viewer_settings, replay_port=args.replay_port)
     settings = replace(settings, viewer=viewer_settings)
+    if not viewer_settings.loopback_only and len(viewer_settings.token) < 16:
+        error(f"listening on {viewer_settings.host}, beyond loopback: set WARCFLOW_VIEWER_TOKEN "
+              "(16 characters or more, e.g. `openssl rand -hex 24`) so that only holders of "
+              "it can submit URLs")
+        return exitcodes.USAGE
     logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         datefmt="%Y-%m-%dT%H:%M:%SZ")
