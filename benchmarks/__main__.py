@@ -14,6 +14,7 @@ import sys
 from benchmarks import harness
 
 BENCHMARKS = {
+    "pages": "page capture throughput, latency and scale-out: warcflow vs wget and warcio",
     "media": "HLS capture: warcflow's media agent vs yt-dlp",
     "replay": "replay latency: warcflow from S3 vs pywb from local disk",
 }
@@ -37,7 +38,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
     for name in names:
         print(f"== {name}: {BENCHMARKS[name]}", flush=True)
-        if name == "media":
+        if name == "pages":
+            from benchmarks.pages import bench
+            result = bench(args.runs, log=lambda message: print(message, flush=True))
+            for label, row in result["throughput"].items():
+                rate = row["pages_per_s"]
+                peers = "".join(f" | {name} {rate[name]:.1f}" for name in ("wget", "warcio")
+                                if name in rate)
+                print(f"{label}: pages/s warcflow {rate['warcflow']:.1f}{peers} | ratio "
+                      f"warcflow/wget {row['ratio_over_wget']:.2f}x"
+                      + (f", warcflow/warcio {row['ratio_over_warcio']:.2f}x"
+                         if "ratio_over_warcio" in row else ""))
+            lat = result["latency"]
+            print(f"submit → event: p50 {lat['p50_s']:.3f} s, p95 {lat['p95_s']:.3f} s, "
+                  f"p99 {lat['p99_s']:.3f} s")
+            print("scale-out: " + ", ".join(
+                f"{n} worker(s) {rate:.1f} pages/s ({result['scale_out']['factor'][n]:.2f}x)"
+                for n, rate in result["scale_out"]["pages_per_s"].items()))
+        elif name == "media":
             from benchmarks.media import bench
             result = bench(args.runs, log=lambda message: print(message, flush=True))
             print(f"warcflow media agent {result['warcflow_seconds_median']:.2f} s | "
