@@ -10,6 +10,7 @@ faust's own deserialisation.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -17,6 +18,7 @@ import faust
 
 from streams.agents.capture import CaptureStage
 from streams.agents.media import MediaStage
+from streams.metrics import Metrics
 from streams.offsets import install as install_offset_rule
 from streams.records import SourceMessage
 from streams.settings import StreamSettings
@@ -45,8 +47,11 @@ def _source(message) -> SourceMessage:
 
 def build_app(settings: StreamSettings, datadir: Path,
               make_capture_stage: Callable[[FaustProducer], CaptureStage],
-              make_media_stage: Callable[[FaustProducer], MediaStage]) -> faust.App:
-    """A faust app running the capture and media agents and their retry agents."""
+              make_media_stage: Callable[[FaustProducer], MediaStage],
+              metrics: Metrics | None = None) -> faust.App:
+    """A faust app running the capture and media agents and their retry agents;
+    each message's outcome and time go to ``metrics``."""
+    metrics = metrics or Metrics()
     install_offset_rule()  # agents run concurrently: commit only below the first in flight
     names = TopicNames(settings.topic_prefix)
     app = faust.App(
@@ -79,23 +84,29 @@ def build_app(settings: StreamSettings, datadir: Path,
     @app.agent(raw(names.ingest), name="capture", concurrency=settings.concurrency)
     async def capture(stream):
         async for event in stream.events():
-            await stage.on_ingest(_source(event.message))
+            start = time.monotonic()
+            outcome = await stage.on_ingest(_source(event.message))
+            metrics.observe("capture", outcome, time.monotonic() - start)
 
     @app.agent(raw(names.retry("capture")), name="capture-retry",
                concurrency=settings.concurrency)
     async def capture_retry(stream):
         async for event in stream.events():
-            await stage.on_retry(_source(event.message))
+            outcome = await stage.on_retry(_source(event.message))
+            metrics.observe("capture", outcome, None)  # its time includes the backoff
 
     @app.agent(raw(names.media), name="media", concurrency=settings.media_concurrency)
     async def media_agent(stream):
         async for event in stream.events():
-            await media.on_media(_source(event.message))
+            start = time.monotonic()
+            outcome = await media.on_media(_source(event.message))
+            metrics.observe("media", outcome, time.monotonic() - start)
 
     @app.agent(raw(names.retry("media")), name="media-retry",
                concurrency=settings.media_concurrency)
     async def media_retry(stream):
         async for event in stream.events():
-            await media.on_retry(_source(event.message))
+            outcome = await media.on_retry(_source(event.message))
+            metrics.observe("media", outcome, None)  # its time includes the backoff
 
     return app

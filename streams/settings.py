@@ -33,6 +33,8 @@ class StreamSettings:
     concurrency: int = 16
     media_concurrency: int = 2
     retry: RetryPolicy = RetryPolicy()
+    metrics_address: str = ""
+    """HOST:PORT of the worker's /metrics and /healthz; empty: not served."""
 
     @property
     def app_id(self) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.media import MediaSet, make_media
 from tests.support.site import TestSite
+from infra.processes import free_port
 from tests.support.stack import TestStack, WorkerProcess
 
 
@@ -64,6 +65,7 @@ def pipeline(stack, module_site, tmp_path_factory):
         WARCFLOW_RETRY_MAX_DELAY="1",
         WARCFLOW_RETRY_ATTEMPTS="3",
         WARCFLOW_PARTITIONS="2",
+        WARCFLOW_WORKER_METRICS=f"127.0.0.1:{free_port()}",
     )
     log = Path(tmp_path_factory.mktemp("logs")) / "worker.log"
     worker = WorkerProcess(env, log).start()

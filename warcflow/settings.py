@@ -50,6 +50,16 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
+def _address(text: str) -> str:
+    """HOST:PORT (HOST may be empty, a name, IPv4, or [IPv6]), or empty."""
+    if not text:
+        return ""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not HOST:PORT")
+    return text
+
+
 def _not_negative(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -128,6 +138,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("WARCFLOW_WORKER_CONCURRENCY", "worker.concurrency", "16", _positive(int),
            "Captures a worker process runs at the same time (their requests share the "
            "WARCFLOW_FETCH_* connection bounds)."),
+    Option("WARCFLOW_WORKER_METRICS", "worker.metrics", "", _address,
+           "HOST:PORT where `warcflow worker` serves /metrics (Prometheus) and /healthz; "
+           "empty: not served (`warcflow up --agents` uses 127.0.0.1:9464)."),
     Option("WARCFLOW_MEDIA_CONCURRENCY", "worker.media_concurrency", "2", _positive(int),
            "Media downloads a worker process runs at the same time."),
     Option("WARCFLOW_VIEWER_HOST", "viewer.host", "127.0.0.1", str,
@@ -325,6 +338,7 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             partitions=values["WARCFLOW_PARTITIONS"],
             concurrency=values["WARCFLOW_WORKER_CONCURRENCY"],
             media_concurrency=values["WARCFLOW_MEDIA_CONCURRENCY"],
+            metrics_address=values["WARCFLOW_WORKER_METRICS"],
             retry=RetryPolicy(
                 max_attempts=values["WARCFLOW_RETRY_ATTEMPTS"],
                 base_delay=values["WARCFLOW_RETRY_BASE_DELAY"],

@@ -45,8 +45,9 @@ def media_archiver(settings: Settings, object_store=None):
                          settings.media, agent=AGENT, workdir=settings.home / "tmp")
 
 
-def faust_app(settings: Settings):
-    """The faust app with the capture and media agents, wired to the real services."""
+def faust_app(settings: Settings, metrics=None):
+    """The faust app with the capture and media agents, wired to the real services;
+    they count into ``metrics`` (``streams.metrics.Metrics``)."""
     from streams.agents.capture import CaptureStage
     from streams.agents.media import MediaStage
     from streams.app import build_app
@@ -61,8 +62,10 @@ def faust_app(settings: Settings):
 
     return build_app(
         settings.streams, settings.home / "faust",
-        lambda producer: CaptureStage(page_archiver, producer, names, retry, events),
-        lambda producer: MediaStage(media, producer, names, retry, events))
+        lambda producer: CaptureStage(page_archiver, producer, names, retry, events,
+                                      metrics=metrics),
+        lambda producer: MediaStage(media, producer, names, retry, events, metrics=metrics),
+        metrics)
 
 
 def ensure_topics_and_bucket(settings: Settings) -> tuple[list[str], bool]:

@@ -89,6 +89,8 @@ class CaptureStage(Router):
                                 m.stored_at or m.finished_at or m.submitted_at, job.key,
                                 capture_event(m, keys.manifest_key(m.url, m.capture_id)))
         if m.status == STORED:
+            if result.created:
+                self.metrics.stored("capture", m.size)
             log.info("captured %s → s3://%s/%s (HTTP %s, %s bytes, %d media)%s", m.url,
                      self.archiver.store.bucket, m.warc_key, m.http_status, m.size,
                      len(m.media), "" if result.created else " [already stored]")

@@ -66,6 +66,8 @@ class MediaStage(Router):
                                 m.stored_at or m.finished_at or m.submitted_at, job.key,
                                 media_event(m, key))
         if m.status == STORED:
+            if result.created and not m.deduplicated:
+                self.metrics.stored("media", m.size)
             log.info("media %s → s3://%s/%s (%s, %sx%s, %.1f s, %s bytes%s)", m.source_url,
                      self.archiver.store.bucket, m.key, m.container, m.width, m.height,
                      m.duration or 0, m.size, ", already stored" if m.deduplicated else "")

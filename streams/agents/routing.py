@@ -30,6 +30,7 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from archivers.clock import iso, parse_iso, utc_now
 from archivers.errors import CaptureError, Permanent, Retryable
+from streams.metrics import Metrics
 from streams.records import DeadLetter, RetryRequest, SourceMessage
 from streams.settings import RetryPolicy
 from streams.topics import TopicNames
@@ -86,7 +87,9 @@ class Router:
 
     def __init__(self, producer: Producer, names: TopicNames, retry: RetryPolicy,
                  events: EventLog, *, clock: Callable[[], datetime] = utc_now,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 metrics: Metrics | None = None) -> None:
+        self.metrics = metrics or Metrics()
         self.producer = producer
         self.names = names
         self.retry = retry
@@ -122,6 +125,7 @@ class Router:
         try:
             result = await job.run()
         except Permanent as exc:
+            self.metrics.failure(job.stage, exc.reason)
             log.warning("%s %s of %s failed: %s", job.stage, job.work_id, job.url, exc)
             record = self.attempt_record(attempt, exc.reason, str(exc))
             try:
@@ -130,6 +134,7 @@ class Router:
                 return await self._retry_or_give_up(origin, job, attempt, history + [record],
                                                     store_exc)
         except Retryable as exc:
+            self.metrics.failure(job.stage, exc.reason)
             record = self.attempt_record(attempt, exc.reason, str(exc))
             return await self._retry_or_give_up(origin, job, attempt, history + [record], exc)
         return await self.on_result(job, result)
@@ -175,6 +180,7 @@ class Router:
                           stage: str | None = None) -> str:
         log.warning("dead-letter: %s at %s/%d/%d: %s", reason, message.topic,
                     message.partition, message.offset, text)
+        self.metrics.dead_letter(stage or self.stage_name, reason)
         letter = DeadLetter(stage or self.stage_name, reason, text, message, self.clock(),
                             tuple(attempts or ()))
         await self.send(self.names.dead_letter, message.key, letter.to_json())

@@ -218,3 +218,31 @@ def test_redelivered_message_gives_one_capture(pipeline):
     assert site.count("/gzip") == hits  # found done: not even fetched again
     assert len(read_topic(env, f"{prefix}.dead-letter")) == letters_before
     assert "internal error" not in worker.log()
+
+
+def test_the_worker_reports_metrics_and_health(pipeline):
+    """What Prometheus and an orchestrator see: outcomes, bytes, lag, health."""
+    import urllib.request
+
+    env, site = pipeline["env"], pipeline["site"]
+    base = f"http://{env['WARCFLOW_WORKER_METRICS']}"
+    url = site.url("/post/1?metrics")
+    producer = KafkaProducer(bootstrap_servers=env["WARCFLOW_KAFKA_BOOTSTRAP"], acks="all")
+    producer.send(f"{pipeline['prefix']}.ingest", value=b"\xff\xfe junk").get(10)
+    producer.close()
+    assert cli("submit", url, env=env).returncode == 0
+    wait_for_capture(env, url)
+
+    def scrape() -> str:
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as answer:
+            return answer.read().decode()
+
+    text = poll(lambda: (lambda t: t if 'outcome="stored",stage="capture"' in t and
+                         "warcflow_consumer_lag{" in t else None)(scrape()),
+                timeout=30, what="metrics with a stored capture and the lag")
+    assert 'warcflow_stored_bytes_total{stage="capture"}' in text
+    assert 'warcflow_dead_letters_total{reason="not_utf8",stage="capture"}' in text
+    assert 'warcflow_handle_seconds_bucket{le="+Inf",stage="capture"}' in text
+    with urllib.request.urlopen(base + "/healthz", timeout=10) as answer:
+        health = json.loads(answer.read())
+    assert answer.status == 200 and health["status"] == "ok" and health["handled"]["stored"] >= 1

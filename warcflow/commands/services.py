@@ -55,6 +55,11 @@ def agent_process(settings: Settings, name: str) -> ManagedProcess:
                           marker=f"--home {home} {name}")
 
 
+def worker_metrics(settings: Settings) -> str:
+    """Where the background worker serves /metrics and /healthz."""
+    return settings.streams.metrics_address or "127.0.0.1:9464"
+
+
 def worker_process(settings: Settings) -> ManagedProcess:
     return agent_process(settings, "worker")
 
@@ -119,6 +124,8 @@ def _start_agent(settings: Settings, config: str | None, name: str, ready: str) 
     if config:
         argv += ["--config", config]
     argv += ["--home", str(settings.home), name]
+    if name == "worker":
+        argv += ["--metrics", worker_metrics(settings)]
     pid = process.start(argv)
     progress(f"started the {name} (pid {pid}); log: {process.log_path}")
     try:
@@ -154,7 +161,10 @@ def down(args, settings: Settings) -> int:
 def _status(settings: Settings) -> dict:
     report = LocalStack(settings.services).status()
     worker = worker_process(settings)
-    report["worker"] = {"pid": worker.pid(), "log": str(worker.log_path)}
+    metrics = worker_metrics(settings)
+    report["worker"] = {"pid": worker.pid(), "log": str(worker.log_path),
+                        "address": f"http://{metrics}/metrics",
+                        "answering": bool(worker.pid()) and _answers(f"http://{metrics}/healthz")}
     viewer = viewer_process(settings)
     report["viewer"] = {"pid": viewer.pid(), "log": str(viewer.log_path),
                         "address": settings.viewer.viewer_base,
@@ -179,7 +189,7 @@ def _print_status(report: dict) -> None:
          report["kafka"]["log"]),
         ("s3", state(report["s3"]), report["s3"]["address"], report["s3"]["pid"],
          report["s3"]["log"]),
-        ("worker", "running" if report["worker"]["pid"] else "stopped", "-",
+        ("worker", state(report["worker"]), report["worker"]["address"],
          report["worker"]["pid"], report["worker"]["log"]),
         ("viewer", state(report["viewer"]), report["viewer"]["address"],
          report["viewer"]["pid"], report["viewer"]["log"]),

@@ -18,6 +18,9 @@ def add_parsers(sub, common) -> None:
                     "share the work by partition. Stops on Ctrl-C / SIGTERM after the current "
                     "captures; an interrupted capture is redone by the next worker (the same "
                     "capture id, so nothing is stored twice).")
+    p.add_argument("--metrics", metavar="HOST:PORT",
+                   help="serve /metrics (Prometheus) and /healthz there "
+                        "(default WARCFLOW_WORKER_METRICS; empty: not served)")
     p.set_defaults(handler=run)
 
 
@@ -45,13 +48,33 @@ def run(args, settings: Settings) -> int:
         return exitcodes.UNAVAILABLE
     if created:
         progress(f"created topics: {', '.join(created)}")
-    app = wiring.faust_app(settings)
+    from streams.metrics import Metrics
+    from streams.observe import ObservabilityServer, lag_from_kafka
+
+    metrics = Metrics()
+    app = wiring.faust_app(settings, metrics)
     log = logging.getLogger("warcflow.worker")
+    state = {"ready": False, "partitions": 0, "assigned_at": None}
 
     @app.on_partitions_assigned.connect
     async def ready(app, assigned, **kwargs):  # noqa: ARG001
+        state.update(ready=True, partitions=len(assigned), assigned_at=time.time())
         log.info("worker ready: %d partitions assigned, bucket %s at %s",
                  len(assigned), settings.store.bucket, settings.store.endpoint or "AWS")
+
+    if args.metrics or settings.streams.metrics_address:
+        address = args.metrics or settings.streams.metrics_address
+        metrics.follow_lag(lag_from_kafka(settings.streams.bootstrap, settings.streams.app_id))
+
+        def health() -> dict:
+            return {"status": "ok" if state["ready"] else "starting",
+                    "partitions": state["partitions"], "handled": metrics.totals(),
+                    "uptime_s": round(time.time() - metrics.started, 1)}
+        try:
+            ObservabilityServer(address, metrics, health).start()
+        except OSError as exc:
+            error(f"cannot serve metrics on {address}: {exc}")
+            return exitcodes.UNAVAILABLE
 
     level = {"warning": "warn"}.get(settings.log_level, settings.log_level)
     worker = faust.Worker(app, loglevel=level, quiet=True, redirect_stdouts=False,

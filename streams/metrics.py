@@ -1,0 +1,100 @@
+"""What a worker counts, for Prometheus: messages, outcomes, failures, bytes, time, lag.
+
+One ``Metrics`` per worker process, in its own registry (nothing global), so
+tests can make as many as they like. Names follow Prometheus conventions
+(``_total`` counters, ``_seconds`` histograms); every series has a ``stage``
+label (``capture``, ``media``). docs/operations.md lists them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800)
+
+Lag = Callable[[], Iterable[tuple[str, int, int]]]
+"""(topic, partition, messages behind) for each partition of the worker's group."""
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.handled = Counter("warcflow_messages", "Messages handled, by outcome "
+                               "(stored, failed, retry, dead-letter)", ["stage", "outcome"],
+                               registry=r)
+        self.failures = Counter("warcflow_attempt_failures", "Failed attempts, by reason "
+                                "(http_503, store_unavailable, policy_refused, …)",
+                                ["stage", "reason"], registry=r)
+        self.dead_letters = Counter("warcflow_dead_letters", "Messages sent to the "
+                                    "dead-letter topic, by reason", ["stage", "reason"],
+                                    registry=r)
+        self.stored_bytes = Counter("warcflow_stored_bytes", "Bytes of WARCs and media "
+                                    "stored", ["stage"], registry=r)
+        self.seconds = Histogram("warcflow_handle_seconds", "Time to handle one message "
+                                 "(first attempts), from taking it to its outcome produced",
+                                 ["stage"],
+                                 buckets=SECONDS_BUCKETS, registry=r)
+        self._lag: Lag | None = None
+        self._lag_cache: tuple[float, list] = (0.0, [])
+        r.register(_LagCollector(self))
+        self.started = time.time()
+
+    def observe(self, stage: str, outcome: str, seconds: float | None) -> None:
+        """One message handled; ``seconds`` None for retries (their wait is backoff)."""
+        self.handled.labels(stage, outcome).inc()
+        if seconds is not None:
+            self.seconds.labels(stage).observe(seconds)
+
+    def failure(self, stage: str, reason: str) -> None:
+        self.failures.labels(stage, reason.split(":", 1)[0]).inc()
+
+    def dead_letter(self, stage: str, reason: str) -> None:
+        self.dead_letters.labels(stage, reason).inc()
+
+    def stored(self, stage: str, size: int | None) -> None:
+        if size:
+            self.stored_bytes.labels(stage).inc(size)
+
+    def follow_lag(self, lag: Lag) -> None:
+        """Report consumer lag on each scrape (computed at most every 5 s)."""
+        self._lag = lag
+
+    def lag(self) -> list:
+        if self._lag is None:
+            return []
+        at, cached = self._lag_cache
+        if time.monotonic() - at > 5:
+            try:
+                cached = list(self._lag())
+            except Exception:  # noqa: BLE001 - a scrape must not fail on a broker hiccup
+                cached = []
+            self._lag_cache = (time.monotonic(), cached)
+        return cached
+
+    def totals(self) -> dict[str, int]:
+        """Messages handled by outcome, over all stages (for /healthz)."""
+        out: dict[str, int] = {}
+        for metric in self.handled.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    outcome = sample.labels["outcome"]
+                    out[outcome] = out.get(outcome, 0) + int(sample.value)
+        return out
+
+
+class _LagCollector:
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self):
+        family = GaugeMetricFamily("warcflow_consumer_lag", "Messages not yet consumed by "
+                                   "the workers' group, per partition", labels=["topic",
+                                                                                 "partition"])
+        for topic, partition, behind in self.metrics.lag():
+            family.add_metric([topic, str(partition)], behind)
+        yield family
