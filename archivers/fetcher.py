@@ -290,6 +290,15 @@ class Fetcher:
                         limits.append(f"max_response_bytes={settings.max_response_bytes}")
                         break
                     response.feed_raw(data)
+                    head = (response.header_size if response.header_size is not None
+                            else response.raw.size)
+                    if not response.status and head > settings.max_header_bytes:
+                        # h11 only checks an event still incomplete; a header block
+                        # that arrives whole in big reads must be measured here
+                        response.close()
+                        raise LimitExceeded(
+                            f"response headers exceed {settings.max_header_bytes} bytes",
+                            reason="header_too_large")
                     conn.receive_data(data)
                     continue
                 if isinstance(event, h11.InformationalResponse):

@@ -53,17 +53,21 @@ class PageCapture:
             exchange.close()
 
 
-def _links(exchange: Exchange) -> list[str]:
+def _links(exchange: Exchange, limits_hit: list[str]) -> list[str]:
+    """Requisites named by an HTML or CSS response; a body decoding to more than
+    ``PARSE_LIMIT`` (a decompression bomb, or just huge) is searched only that
+    far, and ``limits_hit`` says so."""
     kind = content_type(exchange.response)
-    if exchange.status >= 400:
+    if exchange.status >= 400 or kind not in ("text/html", "application/xhtml+xml", "text/css"):
         return []
-    if kind in ("text/html", "application/xhtml+xml"):
-        text = decoded_body(exchange.response, PARSE_LIMIT).decode("utf-8", "replace")
-        return html_requisites(text, exchange.url)
+    data = decoded_body(exchange.response, PARSE_LIMIT)
+    if len(data) >= PARSE_LIMIT:
+        limits_hit.append(f"parse_limit={PARSE_LIMIT}: requisites of {exchange.url} looked "
+                          "for in the first bytes of its decoded body only")
+    text = data.decode("utf-8", "replace")
     if kind == "text/css":
-        text = decoded_body(exchange.response, PARSE_LIMIT).decode("utf-8", "replace")
         return stylesheet_requisites(text, exchange.url)
-    return []
+    return html_requisites(text, exchange.url)
 
 
 async def capture_page(fetcher: Fetcher, url: str) -> PageCapture:
@@ -87,7 +91,7 @@ async def _fetch_requisites(fetcher: Fetcher, page: PageCapture) -> None:
     seen = {exchange.url for exchange in page.chain}
     semaphore = asyncio.Semaphore(settings.requisite_concurrency)
     budget = settings.max_requisites
-    wave = _links(page.final)
+    wave = _links(page.final, page.limits_hit)
     referer = page.final.url
 
     async def one(link: str) -> list[Exchange]:
@@ -114,6 +118,6 @@ async def _fetch_requisites(fetcher: Fetcher, page: PageCapture) -> None:
             for exchange in chain:
                 page.limits_hit.extend(exchange.limits_hit)
             if chain:
-                wave.extend(_links(chain[-1]))
+                wave.extend(_links(chain[-1], page.limits_hit))
         if not wave or budget <= 0:
             break

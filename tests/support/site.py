@@ -51,6 +51,7 @@ class Route:
     gzip: bool = False
     fail_first: int = 0  # answer 503 this many times before the real answer
     file: Path | None = None  # stream this file instead of ``body`` (large media)
+    drip: float = 0.0  # seconds between 100-byte pieces of the body (a slow-drip server)
 
 
 class _Server(ThreadingHTTPServer):
@@ -165,7 +166,16 @@ class TestSite:
                 else:
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    if route.drip:
+                        for start in range(0, len(body), 100):
+                            try:
+                                self.wfile.write(body[start:start + 100])
+                                self.wfile.flush()
+                            except (BrokenPipeError, ConnectionResetError):
+                                return
+                            time.sleep(route.drip)  # the server is slow on purpose
+                    else:
+                        self.wfile.write(body)
 
             def _send_file(self, route):
                 size = route.file.stat().st_size
