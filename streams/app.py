@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 import faust
 
@@ -81,32 +81,24 @@ def build_app(settings: StreamSettings, datadir: Path,
         return app.topic(name, key_type=bytes, value_type=bytes,
                          key_serializer="raw", value_serializer="raw")
 
-    @app.agent(raw(names.ingest), name="capture", concurrency=settings.concurrency)
-    async def capture(stream):
-        async for event in stream.events():
-            start = time.monotonic()
-            outcome = await stage.on_ingest(_source(event.message))
-            metrics.observe("capture", outcome, time.monotonic() - start)
+    def agent(topic: str, name: str, stage_name: str, concurrency: int,
+              handle: Callable[[SourceMessage], Awaitable[str]], timed: bool) -> None:
+        """Take each message, let the stage decide and produce its outcome, then
+        (on return) faust acks it. Retries are not timed: their wait is backoff."""
+        async def run(stream):
+            async for event in stream.events():
+                start = time.monotonic()
+                outcome = await handle(_source(event.message))
+                metrics.observe(stage_name, outcome, time.monotonic() - start if timed else None)
 
-    @app.agent(raw(names.retry("capture")), name="capture-retry",
-               concurrency=settings.concurrency)
-    async def capture_retry(stream):
-        async for event in stream.events():
-            outcome = await stage.on_retry(_source(event.message))
-            metrics.observe("capture", outcome, None)  # its time includes the backoff
+        run.__name__ = run.__qualname__ = name.replace("-", "_")
+        app.agent(raw(topic), name=name, concurrency=concurrency)(run)
 
-    @app.agent(raw(names.media), name="media", concurrency=settings.media_concurrency)
-    async def media_agent(stream):
-        async for event in stream.events():
-            start = time.monotonic()
-            outcome = await media.on_media(_source(event.message))
-            metrics.observe("media", outcome, time.monotonic() - start)
-
-    @app.agent(raw(names.retry("media")), name="media-retry",
-               concurrency=settings.media_concurrency)
-    async def media_retry(stream):
-        async for event in stream.events():
-            outcome = await media.on_retry(_source(event.message))
-            metrics.observe("media", outcome, None)  # its time includes the backoff
+    agent(names.ingest, "capture", "capture", settings.concurrency, stage.on_ingest, True)
+    agent(names.retry("capture"), "capture-retry", "capture", settings.concurrency,
+          stage.on_retry, False)
+    agent(names.media, "media", "media", settings.media_concurrency, media.on_media, True)
+    agent(names.retry("media"), "media-retry", "media", settings.media_concurrency,
+          media.on_retry, False)
 
     return app

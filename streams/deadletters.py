@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from streams.records import SourceMessage, Undecodable, decode_media, decode_submit
-from streams.topicreader import Record
 from streams.topics import TopicNames
 
 REPLAY_HEADER = "warcflow-replay-of"
@@ -86,7 +85,7 @@ class DeadLetterEntry:
                 "replayable": topic is not None, "replay_note": None if topic else why}
 
 
-def parse(records: Iterable[Record]) -> list[DeadLetterEntry]:
+def parse(records: Iterable[SourceMessage]) -> list[DeadLetterEntry]:
     """Dead-letter entries from the topic's records; a record that is not one
     (any client can write to the topic) is shown as reason ``not_a_dead_letter``."""
     out = []

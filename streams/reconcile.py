@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from streams.deadletters import DeadLetterEntry
-from streams.records import CAPTURE_FAILED, CAPTURE_STORED
-from streams.topicreader import Record
+from streams.records import CAPTURE_FAILED, CAPTURE_STORED, SourceMessage
 
 TERMINAL = ("stored", "failed", "dead-letter")
 
@@ -74,7 +73,7 @@ def _key(coords: Any) -> tuple[str, int, int] | None:
         return None
 
 
-def reconcile(ingest: Iterable[Record], events: Iterable[Record],
+def reconcile(ingest: Iterable[SourceMessage], events: Iterable[SourceMessage],
               dead: Iterable[DeadLetterEntry], *, until_ms: int | None = None) -> Report:
     """Match ``ingest`` records (those up to ``until_ms``) with ``events`` from the
     captures topic and ``dead`` letters."""
@@ -86,7 +85,7 @@ def reconcile(ingest: Iterable[Record], events: Iterable[Record],
             url = json.loads(record.value or b"").get("url")
         except (ValueError, AttributeError):
             url = None
-        accounts[record.coordinates] = Account(record.topic, record.partition, record.offset,
+        accounts[(record.topic, record.partition, record.offset)] = Account(record.topic, record.partition, record.offset,
                                                record.timestamp_ms, url if isinstance(url, str)
                                                else None)
     outcomes: dict[tuple[str, int, int], set[str]] = defaultdict(set)

@@ -7,23 +7,9 @@ committed, so reading never disturbs the agents.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator
 
-
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-    @property
-    def coordinates(self) -> tuple[str, int, int]:
-        return (self.topic, self.partition, self.offset)
+from streams.records import SourceMessage
 
 
 class TopicUnavailable(Exception):
@@ -31,7 +17,7 @@ class TopicUnavailable(Exception):
 
 
 def read_topic(bootstrap: str, topic: str, *, since_ms: int | None = None,
-               timeout: float = 30.0) -> Iterator[Record]:
+               timeout: float = 30.0) -> Iterator[SourceMessage]:
     """Each record of ``topic`` from ``since_ms`` (broker timestamps; default the
     beginning) to the end offsets as they were when reading began, partition by
     partition in offset order. Raises TopicUnavailable."""
@@ -66,8 +52,8 @@ def read_topic(bootstrap: str, topic: str, *, since_ms: int | None = None,
             for tp, records in batch.items():
                 for r in records:
                     if r.offset < ends[tp]:
-                        yield Record(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value,
-                                     tuple((k, v) for k, v in (r.headers or [])))
+                        yield SourceMessage(r.topic, r.partition, r.offset, r.timestamp, r.key,
+                                            r.value, tuple((k, v) for k, v in (r.headers or [])))
                 if consumer.position(tp) >= ends[tp]:
                     todo.discard(tp)
                     consumer.pause(tp)
