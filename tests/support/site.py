@@ -63,12 +63,12 @@ class TestSite:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, host: str = "127.0.0.1", *, delay: float = 0.0) -> None:
+    def __init__(self, host: str = "127.0.0.1", *, port: int = 0, delay: float = 0.0) -> None:
         self.delay = delay  # seconds added before every answer (a distant server's latency)
         self.routes: dict[str, Route] = {}
         self.hits: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._server = _Server((host, 0), self._handler())
+        self._server = _Server((host, port), self._handler())
         self._server.daemon_threads = True
         self.host = host
         self.port = self._server.server_address[1]
