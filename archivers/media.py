@@ -185,6 +185,33 @@ class MediaArchiver:
             finally:
                 download.close()
 
+    async def rehearse(self, url: str) -> dict[str, Any]:
+        """The extractor canary: download and probe ``url`` exactly as a capture
+        would (the fenced yt-dlp for streams and pages it knows), store nothing.
+        Facts of what came down, or a ``CaptureError`` saying why not."""
+        from archivers.discovery import extractor_recognises, media_kind
+
+        kind = "extractor" if extractor_recognises(url) else media_kind(url)
+        request = MediaRequest(media_id="canary", parent_capture_id="canary", page_url=url,
+                               media_url=url, kind=kind, found_by="canary",
+                               submitted_at=self.clock())
+        if self.workdir:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="warcflow-canary-", dir=self.workdir) as tmp:
+            t0 = time.perf_counter()
+            if kind == "direct":
+                download = await self._direct(request, Path(tmp))
+            else:
+                download = await asyncio.to_thread(self._with_ytdlp, request, Path(tmp))
+            try:
+                facts = await asyncio.to_thread(mediafile.probe, download.path)
+                size = download.path.stat().st_size
+            finally:
+                download.close()
+        return {"url": url, "kind": kind, "seconds": round(time.perf_counter() - t0, 3),
+                "size": size, "duration": facts.duration, "container": facts.container,
+                "video_codec": facts.video_codec}
+
     async def record_failure(self, request: MediaRequest, *, reason: str, message: str,
                              attempts: list[dict[str, str]] | None = None) -> MediaResult:
         done = await self.existing(request)

@@ -18,6 +18,7 @@ import faust
 
 from streams.agents.capture import CaptureStage
 from streams.agents.media import MediaStage
+from streams.canary import run_canary
 from streams.metrics import Metrics
 from streams.offsets import install as install_offset_rule
 from streams.records import SourceMessage
@@ -100,5 +101,10 @@ def build_app(settings: StreamSettings, datadir: Path,
     agent(names.media, "media", "media", settings.media_concurrency, media.on_media, True)
     agent(names.retry("media"), "media-retry", "media", settings.media_concurrency,
           media.on_retry, False)
+
+    if settings.canary_url:
+        @app.timer(interval=settings.canary_every, name="extractor-canary")
+        async def extractor_canary():
+            await run_canary(media.archiver.rehearse, settings.canary_url, metrics)
 
     return app

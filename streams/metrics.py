@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800)
@@ -39,6 +39,12 @@ class Metrics:
                                  "(first attempts), from taking it to its outcome produced",
                                  ["stage"],
                                  buckets=SECONDS_BUCKETS, registry=r)
+        self.canary_ok = Gauge("warcflow_canary_ok", "1 if the last extractor canary "
+                               "capture worked, 0 if not", registry=r)
+        self.canary_last_ok = Gauge("warcflow_canary_last_ok_timestamp_seconds", "When the "
+                                    "extractor canary last worked (Unix time)", registry=r)
+        self.canary_runs = Counter("warcflow_canary_runs", "Extractor canary runs, by outcome",
+                                   ["outcome"], registry=r)
         self._lag: Lag | None = None
         self._lag_cache: tuple[float, list] = (0.0, [])
         r.register(_LagCollector(self))
@@ -59,6 +65,12 @@ class Metrics:
     def stored(self, stage: str, size: int | None) -> None:
         if size:
             self.stored_bytes.labels(stage).inc(size)
+
+    def canary(self, ok: bool) -> None:
+        self.canary_ok.set(1 if ok else 0)
+        self.canary_runs.labels("ok" if ok else "failed").inc()
+        if ok:
+            self.canary_last_ok.set(time.time())
 
     def follow_lag(self, lag: Lag) -> None:
         """Report consumer lag on each scrape (computed at most every 5 s)."""

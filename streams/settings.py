@@ -35,6 +35,10 @@ class StreamSettings:
     retry: RetryPolicy = RetryPolicy()
     metrics_address: str = ""
     """HOST:PORT of the worker's /metrics and /healthz; empty: not served."""
+    canary_url: str = ""
+    """A known video the worker captures (and discards) every ``canary_every``
+    seconds to notice a broken extractor; empty: no canary."""
+    canary_every: float = 3600.0
 
     @property
     def app_id(self) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from archivers.addresses import AllowRule, parse_allow_list
+from archivers.errors import InvalidURL
 from archivers.fetcher import DEFAULT_USER_AGENT, FetchSettings
 from archivers.media import MediaSettings
 from archivers.politeness import PolitenessSettings
@@ -141,6 +142,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("WARCFLOW_WORKER_METRICS", "worker.metrics", "", _address,
            "HOST:PORT where `warcflow worker` serves /metrics (Prometheus) and /healthz; "
            "empty: not served (`warcflow up --agents` uses 127.0.0.1:9464)."),
+    Option("WARCFLOW_CANARY_URL", "worker.canary_url", "", str,
+           "A known video URL the worker captures (storing nothing) on a schedule, so a broken "
+           "yt-dlp extractor shows in warcflow_canary_ok and the log; empty: no canary."),
+    Option("WARCFLOW_CANARY_EVERY", "worker.canary_every", "3600", _positive(float),
+           "Seconds between two canary captures."),
     Option("WARCFLOW_MEDIA_CONCURRENCY", "worker.media_concurrency", "2", _positive(int),
            "Media downloads a worker process runs at the same time."),
     Option("WARCFLOW_VIEWER_HOST", "viewer.host", "127.0.0.1", str,
@@ -285,6 +291,12 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             f"WARCFLOW_VIEWER_HOST is {values['WARCFLOW_VIEWER_HOST']}, beyond loopback: set "
             "WARCFLOW_VIEWER_TOKEN (16 characters or more, e.g. `openssl rand -hex 24`) so that "
             "only holders of it can submit URLs")
+    if values["WARCFLOW_CANARY_URL"]:
+        from archivers.urls import validate_url
+        try:
+            validate_url(values["WARCFLOW_CANARY_URL"])
+        except InvalidURL as exc:
+            raise SettingsError(f"WARCFLOW_CANARY_URL: {exc}") from None
     if len(values["WARCFLOW_S3_BUCKET"]) < 3:
         raise SettingsError("WARCFLOW_S3_BUCKET must be at least 3 characters (an S3 rule)")
     home = values["WARCFLOW_HOME"].expanduser().absolute()
@@ -339,6 +351,8 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             concurrency=values["WARCFLOW_WORKER_CONCURRENCY"],
             media_concurrency=values["WARCFLOW_MEDIA_CONCURRENCY"],
             metrics_address=values["WARCFLOW_WORKER_METRICS"],
+            canary_url=values["WARCFLOW_CANARY_URL"],
+            canary_every=values["WARCFLOW_CANARY_EVERY"],
             retry=RetryPolicy(
                 max_attempts=values["WARCFLOW_RETRY_ATTEMPTS"],
                 base_delay=values["WARCFLOW_RETRY_BASE_DELAY"],

@@ -15,6 +15,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archivers import keys, mediafile
 from archivers.addresses import parse_allow_list
 from archivers.clock import utc_now
+from archivers.errors import CaptureError
 from archivers.fetcher import FetchSettings, Fetcher
 from archivers.media import MediaArchiver, MediaRequest, MediaSettings
 from archivers.store import MemoryStore
@@ -182,3 +183,14 @@ def test_probe_reads_the_generated_clips(media_set):
     assert facts.ext() == "webm" and facts.browser_playable()
     mkv = mediafile.probe(media_set.path("clip-mpeg4.mkv"))
     assert mkv.ext() == "mkv" and not mkv.browser_playable()
+
+
+def test_the_canary_rehearses_a_capture_and_stores_nothing(media_site):
+    arch = archiver(media_site)
+    facts = asyncio.run(arch.rehearse(media_site.url("/media/hls/stream.m3u8")))
+    assert facts["kind"] == "stream" and facts["video_codec"] == "h264"
+    assert facts["duration"] == pytest.approx(3.0, abs=0.2) and facts["size"] > 0
+    assert arch.store.objects == {}
+    media_site.delete("/media/hls/stream.m3u8")
+    with pytest.raises(CaptureError):
+        asyncio.run(arch.rehearse(media_site.url("/media/hls/stream.m3u8")))

@@ -82,3 +82,12 @@ def test_connection_bounds_reach_the_fetcher(tmp_path):
     assert (gate.settings.total, gate.settings.per_host, gate.settings.host_delay) == (10, 2, 0.5)
     with pytest.raises(SettingsError, match="WARCFLOW_FETCH_HOST_DELAY"):
         load_settings({"WARCFLOW_HOME": str(tmp_path), "WARCFLOW_FETCH_HOST_DELAY": "-1"})
+
+
+def test_a_canary_url_must_be_capturable(tmp_path):
+    with pytest.raises(SettingsError, match="WARCFLOW_CANARY_URL"):
+        load_settings({"WARCFLOW_HOME": str(tmp_path), "WARCFLOW_CANARY_URL": "ftp://x.example/"})
+    settings = load_settings({"WARCFLOW_HOME": str(tmp_path),
+                              "WARCFLOW_CANARY_URL": "https://v.example/clip"})
+    assert settings.streams.canary_url == "https://v.example/clip"
+    assert settings.streams.canary_every == 3600
