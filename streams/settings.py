@@ -30,6 +30,7 @@ class StreamSettings:
     bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = "warcflow"
     partitions: int = 4
+    replication: int = 1
     concurrency: int = 16
     media_concurrency: int = 2
     retry: RetryPolicy = RetryPolicy()

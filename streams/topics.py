@@ -57,7 +57,12 @@ class TopicNames:
 
 def ensure_topics(bootstrap: str, names: TopicNames, *, partitions: int,
                   replication: int = 1, timeout: float = 30.0) -> list[str]:
-    """Create the missing topics; return the names created. Idempotent."""
+    """Create the missing topics; return the names created. Idempotent.
+
+    With ``replication`` of 3 or more, ``min.insync.replicas`` is one less, so
+    that with the producers' acks=all a message is on two brokers before it
+    counts as sent, and one broker can be down without stopping anything.
+    """
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
@@ -66,7 +71,8 @@ def ensure_topics(bootstrap: str, names: TopicNames, *, partitions: int,
                              request_timeout_ms=int(timeout * 1000))
     try:
         existing = set(admin.list_topics())
-        wanted = [NewTopic(name, partitions, replication, topic_configs=config)
+        durability = {"min.insync.replicas": str(replication - 1)} if replication >= 3 else {}
+        wanted = [NewTopic(name, partitions, replication, topic_configs={**config, **durability})
                   for name, config in names.all().items() if name not in existing]
         created = []
         for topic in wanted:

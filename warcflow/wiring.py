@@ -73,7 +73,8 @@ def ensure_topics_and_bucket(settings: Settings) -> tuple[list[str], bool]:
     from streams.topics import ensure_topics
 
     created = ensure_topics(settings.streams.bootstrap, topic_names(settings),
-                            partitions=settings.streams.partitions)
+                            partitions=settings.streams.partitions,
+                            replication=settings.streams.replication)
     return created, store(settings).ensure_bucket(object_lock=True)
 
 

@@ -91,3 +91,9 @@ def test_a_canary_url_must_be_capturable(tmp_path):
                               "WARCFLOW_CANARY_URL": "https://v.example/clip"})
     assert settings.streams.canary_url == "https://v.example/clip"
     assert settings.streams.canary_every == 3600
+
+
+def test_replication_reaches_the_topics_and_the_agents(tmp_path):
+    settings = load_settings({"WARCFLOW_HOME": str(tmp_path), "WARCFLOW_REPLICATION": "3"})
+    assert settings.streams.replication == 3
+    assert load_settings({"WARCFLOW_HOME": str(tmp_path)}).streams.replication == 1
