@@ -77,7 +77,7 @@ def test_a_worker_killed_again_and_again_loses_and_duplicates_nothing(faulty):
     urls = add_pages(site, "kill", 60)
     assert cli("submit", *urls, env=env).returncode == 0
     store = S3Store(load_settings(env).store)
-    for round_ in range(3):
+    for round_ in range(5):
         # kill -9 while captures are in every phase: fetching, uploading, publishing
         floor = len(list(store.list_keys("warc/")))
         poll(lambda: len(list(store.list_keys("warc/"))) >= min(floor + 4 + round_, 60),
