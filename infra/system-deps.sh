@@ -4,6 +4,7 @@
 #   kcat    a plain Kafka client, used by the docs and tests as "any other client"
 #   chromium  the viewer's browser test (Playwright drives /usr/bin/chromium, headless)
 #   wget    the peer tool of the page benchmark (make bench: wget --warc-file)
+#   openssl the local RFC 3161 time-stamping authority and token checks (infra/tsa.py)
 # Java 17 and Maven (for the Kafka jars) are expected on the machine; this checks them.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 command -v kcat >/dev/null || missing+=(kcat)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v wget >/dev/null || missing+=(wget)
+command -v openssl >/dev/null || missing+=(openssl)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
