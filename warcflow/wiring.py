@@ -2,10 +2,44 @@
 
 from __future__ import annotations
 
+import functools
+
 from warcflow import __version__
 from warcflow.settings import Settings
 
 AGENT = {"name": "warcflow", "version": __version__}
+
+
+def agent_info(settings: Settings) -> dict[str, str]:
+    """Who made a capture, as every capture's metadata records it (Berkeley Protocol
+    para 153: the method, its tools and their versions): warcflow, yt-dlp and
+    ffmpeg versions, and a SHA-256 of the settings that shape a capture (the
+    WARCFLOW_FETCH_* and WARCFLOW_MEDIA_* ones, secrets masked), so captures
+    made the same way say so."""
+    import hashlib
+    import json
+
+    method = {row["env"]: row["value"] for row in settings.describe()
+              if row["env"].startswith(("WARCFLOW_FETCH_", "WARCFLOW_MEDIA_"))}
+    digest = hashlib.sha256(json.dumps(method, sort_keys=True, default=str).encode())
+    return {**AGENT, **_tool_versions(), "settings_sha256": digest.hexdigest()}
+
+
+@functools.lru_cache(maxsize=1)
+def _tool_versions() -> dict[str, str]:
+    import subprocess
+
+    try:
+        from yt_dlp.version import __version__ as yt_dlp_version
+    except ImportError:  # pragma: no cover - a dependency
+        yt_dlp_version = "?"
+    try:
+        first = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True,
+                               timeout=20).stdout.splitlines()[0]
+        ffmpeg_version = first.split(" version ", 1)[1].split(" ", 1)[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        ffmpeg_version = "?"
+    return {"yt_dlp": yt_dlp_version, "ffmpeg": ffmpeg_version}
 
 
 def topic_names(settings: Settings):
@@ -29,7 +63,8 @@ def archiver(settings: Settings, object_store=None):
 
     finder = partial(find_media, limit=settings.media.per_page) if settings.media.per_page else None
     return PageArchiver(Fetcher(settings.fetch),
-                        object_store or store(settings), agent=AGENT, find_media=finder)
+                        object_store or store(settings), agent=agent_info(settings),
+                        find_media=finder)
 
 
 def media_archiver(settings: Settings, object_store=None):
@@ -42,7 +77,8 @@ def media_archiver(settings: Settings, object_store=None):
     fetch = replace(settings.fetch, max_response_bytes=settings.media.max_bytes,
                     total_timeout=settings.media.timeout)
     return MediaArchiver(Fetcher(fetch), object_store or store(settings),
-                         settings.media, agent=AGENT, workdir=settings.home / "tmp")
+                         settings.media, agent=agent_info(settings),
+                         workdir=settings.home / "tmp")
 
 
 def faust_app(settings: Settings, metrics=None):

@@ -97,6 +97,9 @@ def test_submitted_post_is_captured_as_a_valid_warc(pipeline, tmp_path):
     assert responses[site.url("/static/photo.png")] == site.routes["/static/photo.png"].body
     assert responses[site.url("/static/bg.png")] == site.routes["/static/bg.png"].body  # via CSS
     assert meta["request"]["note"] == "shared by a war tracker"
+    agent = meta["agent"]  # the method and its tools, for the record
+    assert agent["name"] == "warcflow" and agent["yt_dlp"] and agent["ffmpeg"] != "?"
+    assert len(agent["settings_sha256"]) == 64
     assert meta["provenance"]["topic"] == f"{prefix}.ingest"
     assert meta["provenance"]["partition"] == submitted["partition"]
     assert meta["provenance"]["offset"] == submitted["offset"]

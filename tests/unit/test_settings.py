@@ -97,3 +97,15 @@ def test_replication_reaches_the_topics_and_the_agents(tmp_path):
     settings = load_settings({"WARCFLOW_HOME": str(tmp_path), "WARCFLOW_REPLICATION": "3"})
     assert settings.streams.replication == 3
     assert load_settings({"WARCFLOW_HOME": str(tmp_path)}).streams.replication == 1
+
+
+def test_captures_record_their_tools_and_a_digest_of_the_method(tmp_path):
+    from warcflow import wiring
+
+    base = {"WARCFLOW_HOME": str(tmp_path)}
+    info = wiring.agent_info(load_settings(base))
+    assert info["name"] == "warcflow" and info["yt_dlp"] and info["ffmpeg"] != "?"
+    same = wiring.agent_info(load_settings({**base, "WARCFLOW_VIEWER_PORT": "9999"}))
+    other = wiring.agent_info(load_settings({**base, "WARCFLOW_FETCH_MAX_BYTES": "1000"}))
+    assert same["settings_sha256"] == info["settings_sha256"]  # not part of the method
+    assert other["settings_sha256"] != info["settings_sha256"]
