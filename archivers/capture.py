@@ -36,6 +36,7 @@ from archivers.cdxj import IndexEntry, store_index
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.errors import FetchUnavailable, InvalidURL, StoreUnavailable
 from archivers.fetcher import Fetcher
+from archivers.outcome import outcome_fields
 from archivers.manifest import (
     CAPTURE_METADATA_SCHEMA,
     FAILED,
@@ -125,7 +126,8 @@ class PageArchiver:
             return CaptureResult(done, created=False)
         manifest = Manifest(
             **self._identity(request), status=FAILED, reason=reason, message=message,
-            finished_at=iso(self.clock()), attempts=list(attempts or []))
+            finished_at=iso(self.clock()), attempts=list(attempts or []),
+            **outcome_fields({"status": FAILED, "reason": reason}))
         return await self._put_manifest(request, manifest)
 
     def _identity(self, request: CaptureRequest) -> dict[str, Any]:
@@ -197,6 +199,7 @@ class PageArchiver:
             "media": [{**item.to_dict(), "media_id": keys.media_id(request.capture_id, item.url)}
                       for item in found],
         }
+        meta.update(outcome_fields(meta))
         writer.write_metadata(page.final.url, meta, self.clock(), final_response_id)
         return spool, meta, writer.index_entries
 

@@ -19,6 +19,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, BinaryIO
 
+from archivers.outcome import outcome_fields
+
 SCHEMA = "warcflow.manifest"
 VERSION = 1
 
@@ -53,6 +55,8 @@ class Manifest:
     attempts: list[dict[str, str]] = field(default_factory=list)
     media: list[dict[str, str]] = field(default_factory=list)
     page_record_id: str | None = None
+    outcome: str | None = None
+    missing: list[str] = field(default_factory=list)
 
     def to_json(self) -> bytes:
         doc = {"schema": SCHEMA, "version": VERSION, **asdict(self)}
@@ -91,6 +95,9 @@ class Manifest:
             "fetched_at": self.fetched_at,
             "stored_at": self.stored_at,
             "tags": list(self.request.get("tags", [])),
+            # manifests written before outcome classes get theirs on reading
+            **({"outcome": self.outcome, "missing": list(self.missing)} if self.outcome
+               else outcome_fields(asdict(self))),
         }
 
 

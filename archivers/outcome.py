@@ -1,0 +1,59 @@
+"""What became of a capture attempt, in the words an investigator uses.
+
+``status`` says stored or failed; the outcome class says why, so a timeline
+can show "deleted" or "login wall" rather than an HTTP code:
+
+    ok            stored, every requisite fetched, no limit hit
+    partial       stored, with ``missing`` saying what is not there
+    login_wall    the page answered 401/403, or the capture landed on a login page
+    deleted       404 or 410: the post is gone (liveness rechecks confirm it over time)
+    geo_blocked   451 Unavailable For Legal Reasons
+    rate_limited  429, even after the retries
+    refused       warcflow's own policy refused it (address, scheme, redirect)
+    failed        anything else (network trouble, 5xx after the retries, …)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+LOGIN_PATH = re.compile(r"/(log-?in|sign-?in|accounts/login|i/flow/login)(/|$)", re.I)
+REFUSED = {"policy_refused", "redirect_refused", "invalid_url"}
+
+
+def classify(status: str, reason: str | None, http_status: int | None,
+             final_url: str | None, requisites: dict[str, int] | None,
+             limits_hit: list[str] | None) -> tuple[str, list[str]]:
+    """(outcome class, what is missing) for a capture's facts."""
+    if status == "stored":
+        if final_url and LOGIN_PATH.search(urlsplit(final_url).path):
+            return "login_wall", [f"the page redirected to a login page: {final_url}"]
+        missing = []
+        failed = (requisites or {}).get("failed", 0)
+        if failed:
+            missing.append(f"{failed} page requisite(s) could not be fetched")
+        missing.extend(limits_hit or [])
+        return ("partial", missing) if missing else ("ok", [])
+    base = (reason or "").rsplit(":", 1)[-1]
+    code = http_status or (int(base[5:]) if re.fullmatch(r"http_\d{3}", base) else None)
+    if code in (404, 410):
+        return "deleted", []
+    if code == 451:
+        return "geo_blocked", []
+    if code == 429:
+        return "rate_limited", []
+    if code in (401, 403):
+        return "login_wall", []
+    if base in REFUSED:
+        return "refused", []
+    return "failed", []
+
+
+def outcome_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """``outcome`` and ``missing`` for a manifest-like dict."""
+    outcome, missing = classify(doc.get("status", ""), doc.get("reason"),
+                                doc.get("http_status"), doc.get("final_url"),
+                                doc.get("requisites"), doc.get("limits_hit"))
+    return {"outcome": outcome, "missing": missing}
