@@ -117,6 +117,15 @@ def test_pages_show_the_timeline_the_capture_and_its_evidence(viewer_env):
     assert "kazan" in client.get("/search", params={"q": "kazan"}).text
 
 
+def test_a_deleted_post_is_called_deleted_on_its_timeline(viewer_env):
+    env, client, site = viewer_env["env"], viewer_env["client"], viewer_env["site"]
+    url = site.url("/gone?viewer")
+    [capture] = captured(env, client, url)
+    assert capture["status"] == "failed" and capture["outcome"] == "deleted"
+    timeline = client.get("/url", params={"u": url}).text
+    assert 'class="outcome outcome-deleted"' in timeline and ">deleted<" in timeline
+
+
 def test_files_download_with_ranges_and_digests(viewer_env, media_set):
     env, client, site = viewer_env["env"], viewer_env["client"], viewer_env["site"]
     [capture] = captured(env, client, site.url("/post/webm"), media=1)[:1]
