@@ -224,8 +224,8 @@ def bench(runs: int, *, pages: int = 300, delay_ms: int = 50, latency_samples: i
         with TestSite() as site:
             pipeline = Pipeline(work, site.allow)
             log("pages: starting Kafka, S3 and one worker")
-            pipeline.start()
             try:
+                pipeline.start()  # inside: a half-started stack is stopped too
                 pipeline.scale(1)
                 pipeline.capture(fresh(site, 10))  # warm-up: connections, topic metadata
                 for label, delay in ((f"{delay_ms} ms site", delay_ms / 1000), ("0 ms site", 0.0)):
