@@ -174,16 +174,22 @@ class MediaArchiver:
             self.workdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="warcflow-media-", dir=self.workdir) as tmp:
             workdir = Path(tmp)
-            t0 = time.perf_counter()
-            if request.kind == "direct":
-                download = await self._direct(request, workdir)
-            else:
-                download = await asyncio.to_thread(self._with_ytdlp, request, workdir)
-            download.timings["download"] = time.perf_counter() - t0
+            download = await self._download(request, workdir)
             try:
                 return await self._store(request, download, workdir)
             finally:
                 download.close()
+
+    async def _download(self, request: MediaRequest, workdir: Path) -> _Download:
+        """Fetch the media into ``workdir``: direct files by the fetcher, streams and
+        pages by the fenced yt-dlp. Times itself in ``timings["download"]``."""
+        t0 = time.perf_counter()
+        if request.kind == "direct":
+            download = await self._direct(request, workdir)
+        else:
+            download = await asyncio.to_thread(self._with_ytdlp, request, workdir)
+        download.timings["download"] = time.perf_counter() - t0
+        return download
 
     async def rehearse(self, url: str) -> dict[str, Any]:
         """The extractor canary: download and probe ``url`` exactly as a capture
@@ -198,17 +204,13 @@ class MediaArchiver:
         if self.workdir:
             self.workdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="warcflow-canary-", dir=self.workdir) as tmp:
-            t0 = time.perf_counter()
-            if kind == "direct":
-                download = await self._direct(request, Path(tmp))
-            else:
-                download = await asyncio.to_thread(self._with_ytdlp, request, Path(tmp))
+            download = await self._download(request, Path(tmp))
             try:
                 facts = await asyncio.to_thread(mediafile.probe, download.path)
                 size = download.path.stat().st_size
             finally:
                 download.close()
-        return {"url": url, "kind": kind, "seconds": round(time.perf_counter() - t0, 3),
+        return {"url": url, "kind": kind, "seconds": round(download.timings["download"], 3),
                 "size": size, "duration": facts.duration, "container": facts.container,
                 "video_codec": facts.video_codec}
 
