@@ -12,7 +12,7 @@ For each request the fetcher
    and response size. A response cut by the size limit is kept and marked
    truncated rather than dropped, as WARC's ``WARC-Truncated`` allows.
 
-Every request holds a connection slot of the worker's ``HostGate`` (a global
+Every request holds a connection slot of the fetcher's ``HostGate`` (a global
 bound, a per-host bound and a per-host delay between request starts, see
 ``archivers.politeness``) while its connection is open; yt-dlp's handler,
 which runs each request on an event loop of its own thread, bounds itself.
@@ -68,8 +68,8 @@ class FetchSettings:
     requisite_concurrency: int = 6
     user_agent: str = DEFAULT_USER_AGENT
     verify_tls: bool = True
-    politeness: PolitenessSettings | None = PolitenessSettings()
-    """Connection bounds of the fetcher's requests (``archivers.politeness``); None: none."""
+    politeness: PolitenessSettings = PolitenessSettings()
+    """Connection bounds of the fetcher's requests (``archivers.politeness``)."""
 
 
 @dataclass
@@ -113,15 +113,12 @@ class Fetcher:
         settings: FetchSettings,
         resolver: Resolver | None = None,
         clock: Callable[[], datetime] = utc_now,
-        gate: HostGate | None = None,
     ) -> None:
-        """``gate``: one shared by the fetchers of a process, so that its bounds
-        hold for all their captures; default a gate of its own."""
         self.settings = settings
         self.policy = AddressPolicy(settings.allow)
         self.resolver = resolver or SystemResolver()
         self.clock = clock
-        self.gate = gate or (HostGate(settings.politeness) if settings.politeness else None)
+        self.gate = HostGate(settings.politeness)
         self._tls = ssl.create_default_context()
         if not settings.verify_tls:
             self._tls.check_hostname = False
@@ -150,7 +147,7 @@ class Fetcher:
             raise FetchUnavailable(f"no address for {host}", reason="dns_failure")
         for ip in addresses:
             self.policy.check(host, ip, port)
-        if self.gate is None or not gated:
+        if not gated:
             return await self._exchange(url, parts, host, port, addresses, method, headers, body)
         async with self.gate.slot(host.lower()):
             return await self._exchange(url, parts, host, port, addresses, method, headers, body)
