@@ -74,7 +74,7 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
     def page(request: Request, name: str, status: int = 200, **context):
         return templates.TemplateResponse(request, name, {
             "replay_base": replay_base, "collection": coll, "counts": catalog.counts(),
-            **context}, status_code=status)
+            "token_required": bool(settings.token), **context}, status_code=status)
 
     def objects_for(url: str) -> list[dict[str, Any]]:
         return [capture_object(m, catalog.media_of(m["capture_id"]), replay_base, coll)
@@ -133,28 +133,25 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
 
     @app.get("/submit", response_class=HTMLResponse, include_in_schema=False)
     def submit_form(request: Request):
-        return page(request, "submit.html", errors=[], done=[], urls="", tags="", note="",
-                    token_required=bool(settings.token))
+        return page(request, "submit.html", errors=[], done=[], urls="", tags="", note="")
 
     @app.post("/submit", response_class=HTMLResponse, include_in_schema=False)
     def submit_post(request: Request, urls: str = Form(""), tags: str = Form(""),
                     note: str = Form(""), token: str = Form("")):
         if not token_ok(request, token):
             return page(request, "submit.html", status=401, errors=["wrong or missing token"],
-                        done=[], urls=urls, tags=tags, note=note, token_required=True)
+                        done=[], urls=urls, tags=tags, note=note)
         lines = [line.strip() for line in urls.splitlines() if line.strip()]
         tag_list = tuple(t.strip() for t in tags.split(",") if t.strip())
         try:
             done = submit(lines, tag_list, note.strip() or None)
         except ValueError as exc:
             return page(request, "submit.html", status=400, errors=str(exc).splitlines(),
-                        done=[], urls=urls, tags=tags, note=note,
-                        token_required=bool(settings.token))
+                        done=[], urls=urls, tags=tags, note=note)
         except CaptureError as exc:
             return page(request, "submit.html", status=503, errors=[str(exc)], done=[],
-                        urls=urls, tags=tags, note=note, token_required=bool(settings.token))
-        return page(request, "submit.html", errors=[], done=done, urls="", tags="", note="",
-                    token_required=bool(settings.token))
+                        urls=urls, tags=tags, note=note)
+        return page(request, "submit.html", errors=[], done=done, urls="", tags="", note="")
 
     # -- JSON API -------------------------------------------------------------------
 

@@ -40,3 +40,12 @@ class ViewerSettings:
     @property
     def loopback_only(self) -> bool:
         return self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")
+
+    def token_problem(self) -> str | None:
+        """Why these settings may not serve, or None: beyond loopback, submitting
+        must need a token of 16 characters or more."""
+        if self.loopback_only or len(self.token) >= 16:
+            return None
+        return (f"listening on {self.host}, beyond loopback: set WARCFLOW_VIEWER_TOKEN "
+                "(16 characters or more, e.g. `openssl rand -hex 24`) so that only holders "
+                "of it can submit URLs")

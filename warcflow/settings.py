@@ -287,13 +287,6 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
         raise SettingsError("WARCFLOW_REPLAY_URL must use another host name than the viewer "
                             f"({viewer_host}): cookies ignore ports, so archived pages could "
                             "reach the viewer's")
-    if (values["WARCFLOW_VIEWER_HOST"] not in ("127.0.0.1", "::1", "localhost")
-            and not values["WARCFLOW_VIEWER_HOST"].startswith("127.")
-            and len(values["WARCFLOW_VIEWER_TOKEN"]) < 16):
-        raise SettingsError(
-            f"WARCFLOW_VIEWER_HOST is {values['WARCFLOW_VIEWER_HOST']}, beyond loopback: set "
-            "WARCFLOW_VIEWER_TOKEN (16 characters or more, e.g. `openssl rand -hex 24`) so that "
-            "only holders of it can submit URLs")
     if values["WARCFLOW_CANARY_URL"]:
         from archivers.urls import validate_url
         try:
@@ -377,6 +370,9 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
         sources=sources,
         unknown_env=tuple(unknown_env),
     )
+    problem = settings.viewer.token_problem()
+    if problem:
+        raise SettingsError(problem)
     return settings
 
 

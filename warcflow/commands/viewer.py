@@ -37,10 +37,9 @@ def run(args, settings: Settings) -> int:
     if args.replay_port:
         viewer_settings = replace(viewer_settings, replay_port=args.replay_port)
     settings = replace(settings, viewer=viewer_settings)
-    if not viewer_settings.loopback_only and len(viewer_settings.token) < 16:
-        error(f"listening on {viewer_settings.host}, beyond loopback: set WARCFLOW_VIEWER_TOKEN "
-              "(16 characters or more, e.g. `openssl rand -hex 24`) so that only holders of "
-              "it can submit URLs")
+    problem = viewer_settings.token_problem()
+    if problem:
+        error(problem)
         return exitcodes.USAGE
     logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
