@@ -2,8 +2,8 @@
 
 A small threaded HTTP server beside the faust event loop, so a scrape never
 waits on a capture. ``/healthz`` answers 200 once the worker has joined its
-consumer group and got its partitions (``ready``), 503 before and while it
-stops; the body says which, with the counts of what it has handled.
+consumer group and got its partitions (``ready``), 503 until then; the body
+says which, with the counts of what it has handled.
 """
 
 from __future__ import annotations

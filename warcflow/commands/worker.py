@@ -54,11 +54,11 @@ def run(args, settings: Settings) -> int:
     metrics = Metrics()
     app = wiring.faust_app(settings, metrics)
     log = logging.getLogger("warcflow.worker")
-    state = {"ready": False, "partitions": 0, "assigned_at": None}
+    state = {"ready": False, "partitions": 0}
 
     @app.on_partitions_assigned.connect
     async def ready(app, assigned, **kwargs):  # noqa: ARG001
-        state.update(ready=True, partitions=len(assigned), assigned_at=time.time())
+        state.update(ready=True, partitions=len(assigned))
         log.info("worker ready: %d partitions assigned, bucket %s at %s",
                  len(assigned), settings.store.bucket, settings.store.endpoint or "AWS")
 
