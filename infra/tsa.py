@@ -4,13 +4,13 @@ Production asks two or more public TSAs to timestamp each signed tree head; a
 local stack, and the tests, run this one so everything works without a
 network. It makes, once, under its directory: a root certificate and a TSA
 certificate (EC P-256, ``extendedKeyUsage=critical,timeStamping``) and the
-``openssl ts`` configuration. A token it issues verifies with the standard
-command, which is what an auditor runs:
+``openssl ts`` configuration. A token it issues carries the TSA certificate
+and verifies with the standard command, which is what an auditor runs
+(``archivers.rfc3161.verify_token`` runs the same):
 
-    openssl ts -verify -digest HEX -in token.tsr -CAfile root.pem -untrusted tsa.pem
+    openssl ts -verify -digest HEX -in token.tsr -CAfile root.pem
 
-Invariant: ``verify(digest, stamp(digest))`` returns the token's time, UTC;
-for any other digest, or a token from another authority, it raises.
+``name`` and ``ca_pem()`` make it a ledger ``Stamper``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 CONFIG = """\
@@ -107,40 +106,26 @@ class LocalTSA:
             query = Path(tmp) / "q.tsq"
             _run(["openssl", "ts", "-query", "-digest", digest_hex, "-sha256", "-cert",
                   "-out", str(query)], self.dir)
+            return self.reply(query.read_bytes())
+
+    def reply(self, query: bytes) -> bytes:
+        """The DER response to a DER time-stamp query (what an HTTP TSA answers)."""
+        self.ensure()
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "q.tsq").write_bytes(query)
             reply = Path(tmp) / "r.tsr"
-            _run(["openssl", "ts", "-reply", "-config", "tsa.cnf", "-queryfile", str(query),
-                  "-out", str(reply)], self.dir)
+            _run(["openssl", "ts", "-reply", "-config", "tsa.cnf", "-queryfile",
+                  str(Path(tmp) / "q.tsq"), "-out", str(reply)], self.dir)
             return reply.read_bytes()
 
-    def verify(self, digest_hex: str, token: bytes) -> datetime:
+    name = "local"
+
+    def ca_pem(self) -> bytes:
+        """The root certificate its tokens verify against."""
         self.ensure()
-        return verify_token(digest_hex, token, self.root_pem, self.tsa_pem)
+        return self.root_pem.read_bytes()
 
 
 def _check_digest(digest_hex: str) -> None:
     if not re.fullmatch(r"[0-9a-f]{64}", digest_hex):
         raise TSAError(f"not a SHA-256 hex digest: {digest_hex!r}")
-
-
-def verify_token(digest_hex: str, token: bytes, root_pem: Path, tsa_pem: Path | None = None
-                 ) -> datetime:
-    """Verify an RFC 3161 token for ``digest_hex`` against ``root_pem`` (any TSA);
-    return the time it states, UTC. Raises TSAError if it does not verify."""
-    _check_digest(digest_hex)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "t.tsr"
-        path.write_bytes(token)
-        argv = ["openssl", "ts", "-verify", "-digest", digest_hex, "-in", str(path),
-                "-CAfile", str(root_pem)]
-        if tsa_pem is not None:
-            argv += ["-untrusted", str(tsa_pem)]
-        out = _run(argv, Path(tmp))
-        if b"Verification: OK" not in out:
-            raise TSAError(out.decode("utf-8", "replace").strip())
-        text = _run(["openssl", "ts", "-reply", "-in", str(path), "-text"], Path(tmp))
-    match = re.search(rb"Time stamp: (.+)", text)
-    if not match:
-        raise TSAError("the token states no time")
-    stamp = match.group(1).decode().strip().replace(" GMT", "")
-    return datetime.strptime(re.sub(r"\s+", " ", stamp), "%b %d %H:%M:%S %Y").replace(
-        tzinfo=timezone.utc)

@@ -1,12 +1,16 @@
-"""The local RFC 3161 TSA: tokens an auditor verifies with openssl, and forgeries they reject."""
+"""RFC 3161 tokens: the local TSA's verify with openssl; forgeries are rejected;
+a TSA reached over HTTP is asked and its token checked before it is kept."""
 
 import hashlib
 import subprocess
+import threading
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from infra.tsa import LocalTSA, TSAError, verify_token
+from archivers.rfc3161 import HttpStamper, TokenInvalid, verify_token
+from infra.tsa import LocalTSA, TSAError
 
 DIGEST = hashlib.sha256(b"signed tree head 5").hexdigest()
 
@@ -19,28 +23,27 @@ def tsa(tmp_path_factory):
 
 
 def test_a_token_states_the_time_and_verifies(tsa):
-    token = tsa.stamp(DIGEST)
-    stated = tsa.verify(DIGEST, token)
+    stated = verify_token(DIGEST, tsa.stamp(DIGEST), tsa.ca_pem())
     assert abs(stated - datetime.now(timezone.utc)) < timedelta(minutes=1)
 
 
-def test_openssl_alone_verifies_it(tsa, tmp_path):
+def test_openssl_alone_verifies_it_with_the_root_only(tsa, tmp_path):
     (tmp_path / "token.tsr").write_bytes(tsa.stamp(DIGEST))
     done = subprocess.run(["openssl", "ts", "-verify", "-digest", DIGEST, "-in", "token.tsr",
-                           "-CAfile", str(tsa.root_pem), "-untrusted", str(tsa.tsa_pem)],
+                           "-CAfile", str(tsa.root_pem)],
                           cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0 and "Verification: OK" in done.stdout
 
 
 def test_a_token_for_other_data_or_from_another_authority_is_refused(tsa, tmp_path):
     token = tsa.stamp(DIGEST)
-    with pytest.raises(TSAError):
-        tsa.verify(hashlib.sha256(b"something else").hexdigest(), token)
+    with pytest.raises(TokenInvalid):
+        verify_token(hashlib.sha256(b"something else").hexdigest(), token, tsa.ca_pem())
     other = LocalTSA(tmp_path / "other")
-    with pytest.raises(TSAError):
-        verify_token(DIGEST, other.stamp(DIGEST), tsa.root_pem, tsa.tsa_pem)
-    with pytest.raises(TSAError):
-        tsa.verify(DIGEST, token[:-10] + b"\0" * 10)  # damaged
+    with pytest.raises(TokenInvalid):
+        verify_token(DIGEST, other.stamp(DIGEST), tsa.ca_pem())
+    with pytest.raises(TokenInvalid):
+        verify_token(DIGEST, token[:-10] + b"\0" * 10, tsa.ca_pem())  # damaged
 
 
 def test_the_authority_is_made_once(tsa):
@@ -49,3 +52,35 @@ def test_the_authority_is_made_once(tsa):
     assert tsa.tsa_pem.read_bytes() == before
     with pytest.raises(TSAError):
         tsa.stamp("not a digest")
+
+
+@pytest.fixture
+def http_tsa(tsa):
+    """The local TSA behind a real HTTP server on 127.0.0.1, as a public TSA is reached."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            reply = tsa.reply(body)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/timestamp-reply")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/tsr"
+    server.shutdown()
+
+
+def test_an_http_tsa_is_asked_and_its_token_checked(tsa, http_tsa, tmp_path):
+    (tmp_path / "root.pem").write_bytes(tsa.ca_pem())
+    stamper = HttpStamper("test-tsa", http_tsa, tmp_path / "root.pem")
+    token = stamper.stamp(DIGEST)
+    assert verify_token(DIGEST, token, tsa.ca_pem())
+    (tmp_path / "wrong.pem").write_bytes(LocalTSA(tmp_path / "x").ca_pem())
+    with pytest.raises(TokenInvalid):  # a TSA whose tokens do not chain to the configured CA
+        HttpStamper("test-tsa", http_tsa, tmp_path / "wrong.pem").stamp(DIGEST)

@@ -1,0 +1,353 @@
+"""The custody ledger: an append-only Merkle log of stored objects and custody events.
+
+Every leaf is one ``Entry``: what happened (a capture or media stored, a
+recheck, a fixity run, an export, a download through the viewer), when, by
+whom, and the SHA-256 of every object involved. The entry's canonical JSON is
+the leaf data (RFC 9162: ``leaf = SHA-256(0x00 || data)``), stored as is, so
+anyone can re-hash it. Layout under ``ledger/`` in the bucket (every object
+written once, put-if-absent, under Object Lock where the server has it):
+
+    ledger/entries/<index>.json          the leaf data, index zero-padded to 12 digits
+    ledger/by-capture/<capture_id>/<index>.json   the same bytes, listed per capture
+    ledger/tiles/<k>.bin                 leaf hashes k*256 .. k*256+255, once all exist
+    ledger/heads/<size>.json             a signed tree head (archivers.treehead)
+    ledger/tokens/<size>/<n>-<tsa>.tsr   RFC 3161 tokens over SHA-256(head file bytes)
+    ledger/consistency/<old>-<new>.json  consistency proof between two published heads
+    ledger/keys/<key_id>.pem             the head-signing public key (also an entry)
+    ledger/tsa/<name>-<fingerprint>.pem  the certificate a TSA's tokens verify against
+
+Invariants: entry ``i`` is at ``ledger/entries/<i>.json`` and nowhere else;
+entries are only added, at the next free index (a put-if-absent that fails
+means another writer got there first: reload and try again); a head of size
+``n`` commits to entries ``0 .. n-1``; ``event_id`` is unique among the
+entries this process has seen, so a redelivered event is not appended twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterator, Protocol, Sequence
+
+from archivers import merkle
+from archivers.clock import iso, utc_now
+from archivers.store import ObjectStore
+from archivers.treehead import HeadSigner, TreeHead, public_pem
+
+log = logging.getLogger("warcflow.ledger")
+
+ENTRY_SCHEMA = "warcflow.LedgerEntry"
+TILE = 256
+PREFIX = "ledger/"
+
+EVENTS = ("capture", "media", "recheck", "fixity", "export", "download", "key")
+
+
+def entry_key(index: int) -> str:
+    return f"ledger/entries/{index:012d}.json"
+
+
+def capture_entries_prefix(capture_id: str) -> str:
+    return f"ledger/by-capture/{capture_id}/"
+
+
+def head_key(size: int) -> str:
+    return f"ledger/heads/{size:012d}.json"
+
+
+def tokens_prefix(size: int) -> str:
+    return f"ledger/tokens/{size:012d}/"
+
+
+def tile_key(k: int) -> str:
+    return f"ledger/tiles/{k:08d}.bin"
+
+
+def consistency_key(old: int, new: int) -> str:
+    return f"ledger/consistency/{old:012d}-{new:012d}.json"
+
+
+def public_key_key(key_id: str) -> str:
+    return f"ledger/keys/{key_id}.pem"
+
+
+def canonical(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class ObjectDigest:
+    """An object the entry vouches for: its key, SHA-256, size and S3 version."""
+
+    key: str
+    sha256: str
+    size: int
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CustodyEvent:
+    """Something to record, before it has a place in the log.
+
+    ``event_id`` names it uniquely (a redelivery carries the same id);
+    ``at`` is when it happened, UTC ISO; ``who`` the person or component.
+    """
+
+    event: str
+    event_id: str
+    at: str
+    who: str
+    capture_id: str | None = None
+    url: str | None = None
+    objects: tuple[ObjectDigest, ...] = ()
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.event not in EVENTS:
+            raise ValueError(f"unknown custody event {self.event!r}")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A custody event at its place in the log. ``data`` is the leaf data."""
+
+    index: int
+    recorded_at: str
+    event: CustodyEvent
+
+    def doc(self) -> dict[str, Any]:
+        e = self.event
+        return {"schema": ENTRY_SCHEMA, "index": self.index, "recorded_at": self.recorded_at,
+                "event": e.event, "event_id": e.event_id, "at": e.at, "who": e.who,
+                "capture_id": e.capture_id, "url": e.url,
+                "objects": [asdict(o) for o in e.objects], "detail": e.detail}
+
+    @property
+    def data(self) -> bytes:
+        return canonical(self.doc())
+
+    @property
+    def leaf(self) -> bytes:
+        return merkle.leaf_hash(self.data)
+
+    @classmethod
+    def from_data(cls, data: bytes) -> "Entry":
+        """Parse stored leaf data; ValueError if it is not an entry or not canonical."""
+        try:
+            doc = json.loads(data)
+            if doc.get("schema") != ENTRY_SCHEMA:
+                raise ValueError("not a ledger entry")
+            event = CustodyEvent(
+                event=doc["event"], event_id=doc["event_id"], at=doc["at"], who=doc["who"],
+                capture_id=doc.get("capture_id"), url=doc.get("url"),
+                objects=tuple(ObjectDigest(**o) for o in doc.get("objects", [])),
+                detail=dict(doc.get("detail") or {}))
+            entry = cls(int(doc["index"]), str(doc["recorded_at"]), event)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a readable ledger entry: {exc}") from None
+        if entry.data != data:
+            raise ValueError(f"ledger entry {entry.index} is not in canonical form "
+                             "(edited after it was written?)")
+        return entry
+
+
+class Stamper(Protocol):
+    """A time-stamping authority: ``name``, ``ca_pem`` (what its tokens verify
+    against) and ``stamp(sha256_hex) -> DER token``."""
+
+    name: str
+
+    def ca_pem(self) -> bytes: ...
+
+    def stamp(self, digest_hex: str) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class PublishedHead:
+    head: TreeHead
+    key: str
+    sha256: str  # of the head file's bytes: what the tokens stamp
+    tokens: tuple[str, ...]  # keys of the stored tokens
+    problems: tuple[str, ...] = ()  # TSAs that did not answer
+
+
+def _put(store: ObjectStore, key: str, data: bytes, content_type: str) -> bool:
+    return store.put_new(key, io.BytesIO(data), size=len(data),
+                         sha256=hashlib.sha256(data).hexdigest(), content_type=content_type)
+
+
+class Ledger:
+    """The single writer's view of the log: every leaf hash, in memory.
+
+    Not thread-safe: one ledger agent (one partition, concurrency 1) calls it.
+    """
+
+    def __init__(self, store: ObjectStore, signer: HeadSigner | None = None,
+                 stampers: Sequence[Stamper] = (), clock: Callable[[], datetime] = utc_now
+                 ) -> None:
+        self.store = store
+        self.signer = signer
+        self.stampers = tuple(stampers)
+        self.clock = clock
+        self.hashes: list[bytes] = []
+        self._ids: dict[str, int] = {}
+        self._loaded = False
+
+    # -- reading --------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the leaf hashes back: whole tiles, then the entries after them."""
+        self.hashes = list(read_leaf_hashes(self.store, self._ids))
+        self._loaded = True
+        log.info("ledger loaded: %d entries", len(self.hashes))
+
+    @property
+    def size(self) -> int:
+        return len(self.hashes)
+
+    # -- writing --------------------------------------------------------------
+
+    def append(self, event: CustodyEvent) -> Entry | None:
+        """Append ``event`` at the next index; None if its id is already in the log."""
+        if not self._loaded:
+            self.load()
+        if event.event_id in self._ids:
+            self._index_for_capture(event, self._ids[event.event_id])
+            return None
+        while True:
+            entry = Entry(self.size, iso(self.clock()), event)
+            if _put(self.store, entry_key(entry.index), entry.data, "application/json"):
+                break
+            log.warning("ledger entry %d exists (another writer?): reloading", entry.index)
+            self.load()
+            if event.event_id in self._ids:
+                return None
+        self.hashes.append(entry.leaf)
+        self._ids[event.event_id] = entry.index
+        self._index_for_capture(event, entry.index, entry.data)
+        if self.size % TILE == 0:
+            k = self.size // TILE - 1
+            _put(self.store, tile_key(k), b"".join(self.hashes[k * TILE:]), "application/octet-stream")
+        return entry
+
+    def _index_for_capture(self, event: CustodyEvent, index: int,
+                           data: bytes | None = None) -> None:
+        """List entry ``index`` under its capture (again, after a crash between the two)."""
+        if event.capture_id:
+            key = capture_entries_prefix(event.capture_id) + f"{index:012d}.json"
+            if data is None:
+                if self.store.head(key) is not None:
+                    return
+                data = self.store.get_bytes(entry_key(index))
+            _put(self.store, key, data, "application/json")
+
+    def publish_key(self) -> Entry | None:
+        """Publish the signing public key and record it in the log (once per key)."""
+        if self.signer is None:
+            return None
+        pem = public_pem(self.signer.public)
+        _put(self.store, public_key_key(self.signer.key_id), pem, "application/x-pem-file")
+        fingerprint = hashlib.sha256(pem).hexdigest()
+        return self.append(CustodyEvent(
+            event="key", event_id=f"key:{self.signer.key_id}", at=iso(self.clock()),
+            who="ledger", objects=(ObjectDigest(public_key_key(self.signer.key_id),
+                                                fingerprint, len(pem)),),
+            detail={"key_id": self.signer.key_id, "algorithm": "Ed25519",
+                    "public_key_pem": pem.decode("ascii"), "pem_sha256": fingerprint}))
+
+    def publish_head(self) -> PublishedHead | None:
+        """Sign the current root, store it, have every TSA stamp it, and store the
+        consistency proof from the previous head. None when nothing is new."""
+        if self.signer is None:
+            raise RuntimeError("the ledger has no signing key")
+        if not self._loaded:
+            self.load()
+        if self.size == 0:
+            return None
+        previous = latest_head(self.store)
+        if previous is not None and previous.size >= self.size:
+            return None
+        head = self.signer.sign(self.size, merkle.root(self.hashes), self.clock())
+        data = head.to_json()
+        key = head_key(head.size)
+        if not _put(self.store, key, data, "application/json"):
+            return None
+        digest = hashlib.sha256(data).hexdigest()
+        tokens, problems = [], []
+        for n, stamper in enumerate(self.stampers):
+            try:
+                token = stamper.stamp(digest)
+            except Exception as exc:  # noqa: BLE001 - one TSA down must not stop the others
+                problems.append(f"{stamper.name}: {exc}")
+                log.warning("TSA %s did not stamp head %d: %s", stamper.name, head.size, exc)
+                continue
+            token_key = tokens_prefix(head.size) + f"{n}-{stamper.name}.tsr"
+            _put(self.store, token_key, token, "application/timestamp-reply")
+            ca = stamper.ca_pem()
+            _put(self.store, tsa_cert_key(stamper.name, ca), ca, "application/x-pem-file")
+            tokens.append(token_key)
+        if previous is not None and previous.size > 0:
+            proof = merkle.consistency_proof(self.hashes, previous.size, head.size)
+            _put(self.store, consistency_key(previous.size, head.size), canonical(
+                {"old_size": previous.size, "new_size": head.size, "old_root": previous.root,
+                 "new_root": head.root, "proof": [p.hex() for p in proof]}), "application/json")
+        log.info("ledger head %d published (%d TSA tokens)", head.size, len(tokens))
+        return PublishedHead(head, key, digest, tuple(tokens), tuple(problems))
+
+
+def tsa_cert_key(name: str, ca_pem: bytes) -> str:
+    return f"ledger/tsa/{name}-{hashlib.sha256(ca_pem).hexdigest()[:16]}.pem"
+
+
+def read_leaf_hashes(store: ObjectStore, ids: dict[str, int] | None = None) -> Iterator[bytes]:
+    """Every leaf hash in index order. Entries after the last tile are read and
+    checked (their ``event_id`` goes into ``ids``); a gap ends the log."""
+    size = 0
+    for key in store.list_keys("ledger/tiles/"):
+        data = store.get_bytes(key)
+        if key != tile_key(size // TILE) or len(data) != TILE * 32:
+            raise ValueError(f"{key}: not the tile expected at leaf {size}")
+        for i in range(TILE):
+            yield data[i * 32:(i + 1) * 32]
+        size += TILE
+    for key in store.list_keys("ledger/entries/"):
+        index = int(key.rsplit("/", 1)[1].split(".")[0])
+        if index < size:
+            continue
+        if index != size:
+            raise ValueError(f"ledger entry {size} is missing (found {key})")
+        data = store.get_bytes(key)
+        entry = Entry.from_data(data)
+        if ids is not None:
+            ids[entry.event.event_id] = entry.index
+        yield merkle.leaf_hash(data)
+        size += 1
+
+
+def latest_head(store: ObjectStore) -> TreeHead | None:
+    last = None
+    for key in store.list_keys("ledger/heads/"):
+        last = key
+    return TreeHead.from_json(store.get_bytes(last)) if last else None
+
+
+def heads(store: ObjectStore) -> list[str]:
+    return list(store.list_keys("ledger/heads/"))
+
+
+def covering_head_key(store: ObjectStore, index: int) -> str | None:
+    """The first published head that includes entry ``index``."""
+    for key in store.list_keys("ledger/heads/"):
+        if int(key.rsplit("/", 1)[1].split(".")[0]) > index:
+            return key
+    return None
+
+
+def capture_entries(store: ObjectStore, capture_id: str) -> list[Entry]:
+    """The entries recorded for one capture, in log order (parsed, not yet verified)."""
+    return [Entry.from_data(store.get_bytes(key))
+            for key in store.list_keys(capture_entries_prefix(capture_id))]

@@ -1,0 +1,113 @@
+"""The custody ledger on the in-package store fake: append-only, reloadable,
+signed heads stamped by a TSA, one entry per event however often it arrives."""
+
+import hashlib
+import json
+
+import pytest
+
+from archivers import ledger as L
+from archivers import merkle
+from archivers.rfc3161 import verify_token
+from archivers.store import MemoryStore
+from archivers.treehead import HeadSigner, TreeHead, verify_head
+from infra.tsa import LocalTSA
+
+
+def event(n: int, capture: str | None = "01KCAPTURE0000000000000000") -> L.CustodyEvent:
+    return L.CustodyEvent("capture", f"stored:{n}", "2026-11-25T10:00:00.000000Z", "test",
+                          capture_id=capture, url=f"https://example.org/{n}",
+                          objects=(L.ObjectDigest(f"warc/{n}", hashlib.sha256(b"%d" % n).hexdigest(), 1),))
+
+
+@pytest.fixture(scope="module")
+def tsa(tmp_path_factory):
+    return LocalTSA(tmp_path_factory.mktemp("tsa"))
+
+
+@pytest.fixture
+def signer(tmp_path):
+    return HeadSigner.from_file(tmp_path / "key.pem")
+
+
+def test_entries_are_appended_once_and_listed_per_capture():
+    store = MemoryStore()
+    ledger = L.Ledger(store)
+    first = ledger.append(event(1))
+    assert first.index == 0 and ledger.append(event(1)) is None  # redelivered: not twice
+    ledger.append(event(2, capture="01KOTHER00000000000000000"))
+    assert ledger.size == 2
+    assert [e.event.event_id for e in L.capture_entries(store, "01KCAPTURE0000000000000000")] == ["stored:1"]
+    assert store.get_bytes(L.entry_key(0)) == first.data
+    assert merkle.leaf_hash(first.data) == first.leaf
+
+
+def test_a_second_writer_never_overwrites_an_entry():
+    store = MemoryStore()
+    one, two = L.Ledger(store), L.Ledger(store)
+    one.append(event(1))
+    two.load()
+    one.append(event(2))  # two's view is now stale
+    entry = two.append(event(3))
+    assert entry.index == 2
+    assert [L.Entry.from_data(store.get_bytes(L.entry_key(i))).event.event_id
+            for i in range(3)] == ["stored:1", "stored:2", "stored:3"]
+    assert two.append(event(2)) is None  # seen on reload
+
+
+def test_reload_reads_tiles_and_the_tail():
+    store = MemoryStore()
+    ledger = L.Ledger(store)
+    for n in range(L.TILE + 5):
+        ledger.append(event(n, capture=None))
+    assert L.tile_key(0) in store.objects
+    again = L.Ledger(store)
+    again.load()
+    assert again.hashes == ledger.hashes
+    assert again.append(event(L.TILE + 1, capture=None)) is None
+
+
+def test_an_edited_entry_is_refused_on_reading():
+    store = MemoryStore()
+    L.Ledger(store).append(event(1))
+    data = store.get_bytes(L.entry_key(0))
+    with pytest.raises(ValueError, match="canonical"):
+        L.Entry.from_data(data.replace(b'"who":"test"', b'"who": "test"'))
+
+
+def test_heads_are_signed_stamped_and_consistent(signer, tsa):
+    store = MemoryStore()
+    ledger = L.Ledger(store, signer, [tsa])
+    ledger.publish_key()
+    ledger.append(event(1))
+    first = ledger.publish_head()
+    assert first.head.size == 2 and ledger.publish_head() is None  # nothing new
+    ledger.append(event(2))
+    second = ledger.publish_head()
+    pem = store.get_bytes(L.public_key_key(signer.key_id))
+    head = TreeHead.from_json(store.get_bytes(L.head_key(3)))
+    assert verify_head(head, pem) and head.root == merkle.root(ledger.hashes).hex()
+    token = store.get_bytes(second.tokens[0])
+    assert verify_token(hashlib.sha256(store.get_bytes(second.key)).hexdigest(), token, tsa.ca_pem())
+    proof = json.loads(store.get_bytes(L.consistency_key(2, 3)))
+    assert merkle.verify_consistency(2, 3, bytes.fromhex(first.head.root), bytes.fromhex(head.root),
+                                     [bytes.fromhex(p) for p in proof["proof"]])
+    key_entry = L.Entry.from_data(store.get_bytes(L.entry_key(0)))
+    assert key_entry.event.event == "key" and key_entry.event.detail["key_id"] == signer.key_id
+    assert L.covering_head_key(store, 2) == L.head_key(3)
+
+
+def test_one_tsa_down_does_not_stop_the_head(signer, tsa):
+    class Down:
+        name = "down"
+
+        def ca_pem(self):
+            return b""
+
+        def stamp(self, digest_hex):
+            raise OSError("connection refused")
+
+    ledger = L.Ledger(MemoryStore(), signer, [Down(), tsa])
+    ledger.append(event(1))
+    published = ledger.publish_head()
+    assert len(published.tokens) == 1 and "down: connection refused" in published.problems[0]
