@@ -21,7 +21,7 @@ import base64
 import hashlib
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import BinaryIO, Iterator, Protocol
 
 from archivers.clock import utc_now
@@ -41,6 +41,17 @@ class StoreSettings:
     region: str = "us-east-1"
     multipart_threshold: int = 64 * _MiB
     part_size: int = 16 * _MiB
+    lock_mode: str = ""
+    """Object Lock mode for every write-once object: ``GOVERNANCE``,
+    ``COMPLIANCE`` or empty (none). Needs a bucket made with Object Lock."""
+    lock_days: int = 3650
+
+    def retention(self) -> dict[str, object]:
+        """The put arguments that lock a new object until now + ``lock_days``."""
+        if not self.lock_mode:
+            return {}
+        return {"ObjectLockMode": self.lock_mode,
+                "ObjectLockRetainUntilDate": utc_now() + timedelta(days=self.lock_days)}
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,13 @@ class ObjectStore(Protocol):
     def open(self, key: str, byte_range: tuple[int, int] | None = None) -> BinaryIO:
         """A readable stream of the object (bytes ``start..end`` inclusive if given);
         KeyError if absent."""
+
+    def put_state(self, key: str, data: bytes, *, content_type: str = "application/json"
+                  ) -> None:
+        """Overwrite ``key`` with ``data``: mutable state (liveness), never evidence."""
+
+    def versions(self, key: str) -> list[dict]:
+        """Every stored version of ``key``, newest first (empty without versioning)."""
 
     def list_keys(self, prefix: str) -> Iterator[str]:
         """Keys under ``prefix`` in lexical order."""
@@ -161,7 +179,7 @@ class S3Store:
                 self._client.put_object(
                     Bucket=self.bucket, Key=key, Body=body, ContentLength=size,
                     ChecksumSHA256=_b64(sha256), IfNoneMatch="*", ContentType=content_type,
-                    Metadata={"sha256": sha256})
+                    Metadata={"sha256": sha256}, **self.settings.retention())
         except ClientError as exc:
             if _status(exc) in (412, 409) or _code(exc) in ("PreconditionFailed",
                                                             "ConditionalRequestConflict"):
@@ -179,7 +197,7 @@ class S3Store:
                                "ResponseMetadata": {"HTTPStatusCode": 412}}, "PutObject")
         upload = self._client.create_multipart_upload(
             Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256", ContentType=content_type,
-            Metadata={"sha256": sha256})
+            Metadata={"sha256": sha256}, **self.settings.retention())
         upload_id = upload["UploadId"]
         parts = []
         whole = hashlib.sha256()
@@ -209,6 +227,32 @@ class S3Store:
             except Exception:  # noqa: BLE001 - the original error matters more
                 pass
             raise
+
+    def put_state(self, key, data: bytes, *, content_type="application/json") -> None:
+        """Overwrite ``key``: for mutable state (liveness), never for evidence."""
+        try:
+            self._client.put_object(Bucket=self.bucket, Key=key, Body=data,
+                                    ChecksumSHA256=_b64(hashlib.sha256(data).hexdigest()),
+                                    ContentType=content_type)
+        except Exception as exc:  # noqa: BLE001
+            raise _translate(exc, key) from None
+
+    def versions(self, key) -> list[dict]:
+        """Every version of ``key``, newest first: version_id, last_modified, size,
+        latest, delete_marker. Empty where the bucket keeps no versions."""
+        try:
+            r = self._client.list_object_versions(Bucket=self.bucket, Prefix=key)
+        except Exception as exc:  # noqa: BLE001
+            raise _translate(exc, key) from None
+        found = [{"version_id": v.get("VersionId"), "size": v.get("Size"),
+                  "last_modified": v["LastModified"].astimezone(timezone.utc),
+                  "latest": v.get("IsLatest", False), "delete_marker": False}
+                 for v in r.get("Versions", []) if v["Key"] == key]
+        found += [{"version_id": v.get("VersionId"), "size": 0,
+                   "last_modified": v["LastModified"].astimezone(timezone.utc),
+                   "latest": v.get("IsLatest", False), "delete_marker": True}
+                  for v in r.get("DeleteMarkers", []) if v["Key"] == key]
+        return sorted(found, key=lambda v: v["last_modified"], reverse=True)
 
     def head(self, key):
         from botocore.exceptions import ClientError
@@ -306,6 +350,12 @@ class MemoryStore:
                 return False
             self.objects[key] = _MemoryObject(data, utc_now(), sha256)
         return True
+
+    def put_state(self, key, data: bytes, *, content_type="application/json") -> None:
+        self.objects[key] = _MemoryObject(data, utc_now(), hashlib.sha256(data).hexdigest())
+
+    def versions(self, key) -> list[dict]:
+        return []
 
     def head(self, key):
         item = self.objects.get(key)

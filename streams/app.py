@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
 
 import faust
 
 from streams.agents.capture import CaptureStage
+from streams.agents.custody import CustodyFeed, LedgerStage
+from streams.agents.liveness import RecheckStage
 from streams.agents.media import MediaStage
 from streams.canary import run_canary
+from streams.custody import head_request_json
 from streams.metrics import Metrics
 from streams.offsets import install as install_offset_rule
 from streams.records import SourceMessage
@@ -46,12 +50,24 @@ def _source(message) -> SourceMessage:
                          int(message.timestamp * 1000), message.key, message.value, headers)
 
 
+@dataclass(frozen=True)
+class CustodyParts:
+    """The custody side's stages, and the fixity run (blocking; returns a summary)."""
+
+    feed: CustodyFeed
+    ledger: LedgerStage
+    recheck: RecheckStage
+    fixity: Callable[[], Awaitable[str]]
+
+
 def build_app(settings: StreamSettings, datadir: Path,
               make_capture_stage: Callable[[FaustProducer], CaptureStage],
               make_media_stage: Callable[[FaustProducer], MediaStage],
-              metrics: Metrics | None = None) -> faust.App:
-    """A faust app running the capture and media agents and their retry agents;
-    each message's outcome and time go to ``metrics``."""
+              metrics: Metrics | None = None,
+              make_custody: Callable[[FaustProducer], CustodyParts] | None = None) -> faust.App:
+    """A faust app running the capture and media agents and their retry agents,
+    and (``make_custody``) the custody feed, the ledger, the recheck agent and
+    the leader's timers; each message's outcome and time go to ``metrics``."""
     metrics = metrics or Metrics()
     install_offset_rule()  # agents run concurrently: commit only below the first in flight
     names = TopicNames(settings.topic_prefix)
@@ -101,6 +117,30 @@ def build_app(settings: StreamSettings, datadir: Path,
     agent(names.media, "media", "media", settings.media_concurrency, media.on_media, True)
     agent(names.retry("media"), "media-retry", "media", settings.media_concurrency,
           media.on_retry, False)
+
+    if make_custody is not None:
+        custody = make_custody(producer)
+        agent(names.captures, "custody-feed", "custody", settings.concurrency,
+              custody.feed.on_capture_event, False)
+        agent(names.custody, "ledger", "ledger", 1, custody.ledger.on_custody, False)
+        agent(names.recheck, "recheck", "recheck", settings.concurrency,
+              custody.recheck.on_recheck, True)
+
+        @app.timer(interval=settings.head_every, on_leader=True, name="ledger-head")
+        async def ledger_head():
+            await producer.send(names.custody, b"", head_request_json(
+                custody.ledger.clock(), "schedule"))
+
+        tick = min(30.0, max(1.0, settings.recheck_delays[0] / 2))
+
+        @app.timer(interval=tick, on_leader=True, name="recheck-schedule")
+        async def recheck_schedule():
+            await custody.recheck.due_rechecks()
+
+        if settings.fixity_every > 0:
+            @app.timer(interval=settings.fixity_every, on_leader=True, name="fixity")
+            async def fixity():
+                log.info("scheduled fixity run: %s", await custody.fixity())
 
     if settings.canary_url:
         @app.timer(interval=settings.canary_every, name="extractor-canary")

@@ -40,6 +40,13 @@ class StreamSettings:
     """A known video the worker captures (and discards) every ``canary_every``
     seconds to notice a broken extractor; empty: no canary."""
     canary_every: float = 3600.0
+    head_every: float = 60.0
+    """Seconds between two signed ledger heads (only when entries were added)."""
+    fixity_every: float = 86400.0
+    """Seconds between two scheduled fixity runs over every capture; 0: never."""
+    recheck_delays: tuple[float, ...] = (300.0, 3600.0, 21600.0, 86400.0, 604800.0)
+    """Seconds from capture to the first recheck, then between rechecks (last repeats)."""
+    recapture_on_change: bool = False
 
     @property
     def app_id(self) -> str:

@@ -1,8 +1,9 @@
 """Topic names and their creation.
 
 Names are ``<prefix>.ingest``, ``<prefix>.captures``, ``<prefix>.dead-letter``,
-``<prefix>.retry.<stage>`` and, for later stages, ``<prefix>.media`` and
-``<prefix>.liveness``; the prefix (default ``warcflow``) lets several
+``<prefix>.retry.<stage>``, ``<prefix>.media``, ``<prefix>.liveness``,
+``<prefix>.recheck`` and ``<prefix>.custody`` (one partition: the ledger's
+single writer); the prefix (default ``warcflow``) lets several
 deployments share one cluster. The event log and the dead-letter topic keep
 messages forever (``retention.ms=-1``): they are the record of what happened.
 """
@@ -36,6 +37,15 @@ class TopicNames:
         return f"{self.prefix}.liveness"
 
     @property
+    def custody(self) -> str:
+        """Custody events for the ledger: one partition, so one writer, in order."""
+        return f"{self.prefix}.custody"
+
+    @property
+    def recheck(self) -> str:
+        return f"{self.prefix}.recheck"
+
+    @property
     def dead_letter(self) -> str:
         return f"{self.prefix}.dead-letter"
 
@@ -51,8 +61,14 @@ class TopicNames:
             self.retry("media"): WEEK,
             self.captures: FOREVER,
             self.liveness: FOREVER,
+            self.custody: FOREVER,
+            self.recheck: WEEK,
             self.dead_letter: FOREVER,
         }
+
+    def partitions(self, name: str, default: int) -> int:
+        """Partitions of topic ``name``: one for the ledger's input, else ``default``."""
+        return 1 if name == self.custody else default
 
 
 def ensure_topics(bootstrap: str, names: TopicNames, *, partitions: int,
@@ -72,7 +88,7 @@ def ensure_topics(bootstrap: str, names: TopicNames, *, partitions: int,
     try:
         existing = set(admin.list_topics())
         durability = {"min.insync.replicas": str(replication - 1)} if replication >= 3 else {}
-        wanted = [NewTopic(name, partitions, replication, topic_configs={**config, **durability})
+        wanted = [NewTopic(name, names.partitions(name, partitions), replication, topic_configs={**config, **durability})
                   for name, config in names.all().items() if name not in existing]
         created = []
         for topic in wanted:

@@ -8,7 +8,16 @@ import signal
 import sys
 
 from warcflow import __version__, exitcodes
-from warcflow.commands import captures, config, dlq, services, submit, viewer, worker
+from warcflow.commands import (
+    captures,
+    config,
+    custody,
+    dlq,
+    services,
+    submit,
+    viewer,
+    worker,
+)
 from warcflow.output import error
 from warcflow.settings import SettingsError, load_settings
 
@@ -43,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"warcflow {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for module in (services, worker, viewer, submit, captures, dlq, config):
+    for module in (services, worker, viewer, submit, captures, custody, dlq, config):
         module.add_parsers(sub, common)
     return parser
 

@@ -51,6 +51,38 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
+def _lock_mode(text: str) -> str:
+    value = text.strip().upper()
+    if value in ("", "OFF", "NONE"):
+        return ""
+    if value not in ("GOVERNANCE", "COMPLIANCE"):
+        raise ValueError(f"{text!r} is not governance, compliance or off")
+    return value
+
+
+def _delays(text: str) -> tuple[float, ...]:
+    values = tuple(float(part) for part in text.split(",") if part.strip())
+    if not values or any(v <= 0 for v in values):
+        raise ValueError(f"{text!r} is not a list of positive seconds")
+    return values
+
+
+def _tsa_list(text: str) -> tuple[tuple[str, str], ...]:
+    """``local`` or ``URL CAFILE`` entries → (url or "local", cafile) pairs."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if part == "local":
+            out.append(("local", ""))
+            continue
+        url, _, cafile = part.partition(" ")
+        if not url.startswith(("http://", "https://")) or not cafile.strip():
+            raise ValueError(f"{part!r} is not `local` or `URL CAFILE`")
+        out.append((url, cafile.strip()))
+    return tuple(out)
+
+
 def _address(text: str) -> str:
     """HOST:PORT (HOST may be empty, a name, IPv4, or [IPv6]), or empty."""
     if not text:
@@ -102,6 +134,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("WARCFLOW_S3_SECRET_KEY", "s3.secret_key", "warcflow-local-secret", str,
            "S3 secret key.", secret=True),
     Option("WARCFLOW_S3_REGION", "s3.region", "us-east-1", str, "S3 region name."),
+    Option("WARCFLOW_S3_LOCK_MODE", "s3.lock_mode", "governance", _lock_mode,
+           "Object Lock on every stored capture, media and ledger object: governance, "
+           "compliance or off. The bucket is made with Object Lock; a locked object's "
+           "versions cannot be deleted until the retention ends."),
+    Option("WARCFLOW_S3_LOCK_DAYS", "s3.lock_days", "3650", _positive(int),
+           "Days a stored object stays locked."),
     Option("WARCFLOW_S3_SERVER_BIN", "s3.server_bin", "", str,
            "A versitygw binary to use instead of building one (local stack only)."),
     Option("WARCFLOW_FETCH_ALLOW", "fetch.allow", "", str,
@@ -152,6 +190,22 @@ OPTIONS: tuple[Option, ...] = (
            "Seconds between two canary captures."),
     Option("WARCFLOW_MEDIA_CONCURRENCY", "worker.media_concurrency", "2", _positive(int),
            "Media downloads a worker process runs at the same time."),
+    Option("WARCFLOW_LEDGER_KEY", "ledger.key", "", str,
+           "PEM file of the Ed25519 key that signs ledger heads (made, mode 0600, if missing; "
+           "default HOME/ledger/head-key.pem). Every worker that can hold the ledger needs it."),
+    Option("WARCFLOW_LEDGER_HEAD_EVERY", "ledger.head_every", "60", _positive(float),
+           "Seconds between two signed ledger heads (only when entries were added)."),
+    Option("WARCFLOW_TSA", "ledger.tsa", "local", _tsa_list,
+           "Time-stamping authorities that stamp each ledger head, comma-separated: `local` "
+           "(an OpenSSL TSA under HOME/tsa, for offline use) or `URL CAFILE` (an RFC 3161 "
+           "TSA and the CA certificate its tokens chain to). Use two or more in production."),
+    Option("WARCFLOW_FIXITY_EVERY", "ledger.fixity_every", "86400", _not_negative,
+           "Seconds between two scheduled fixity runs (re-hash every stored object); 0: never."),
+    Option("WARCFLOW_RECHECK_DELAYS", "liveness.delays", "300,3600,21600,86400,604800",
+           _delays, "Seconds from a capture to the first recheck of its original, then between "
+           "rechecks (the last repeats), each ± 10 % jitter."),
+    Option("WARCFLOW_RECHECK_RECAPTURE", "liveness.recapture", "false", _bool,
+           "Capture the URL again when a recheck finds the original changed."),
     Option("WARCFLOW_VIEWER_HOST", "viewer.host", "127.0.0.1", str,
            "Address the viewer and the replay server listen on."),
     Option("WARCFLOW_VIEWER_PORT", "viewer.port", "8080", _positive(int),
@@ -339,6 +393,8 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             access_key=values["WARCFLOW_S3_ACCESS_KEY"],
             secret_key=values["WARCFLOW_S3_SECRET_KEY"],
             region=values["WARCFLOW_S3_REGION"],
+            lock_mode=values["WARCFLOW_S3_LOCK_MODE"],
+            lock_days=values["WARCFLOW_S3_LOCK_DAYS"],
         ),
         streams=StreamSettings(
             bootstrap=values["WARCFLOW_KAFKA_BOOTSTRAP"],
@@ -350,6 +406,10 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             metrics_address=values["WARCFLOW_WORKER_METRICS"],
             canary_url=values["WARCFLOW_CANARY_URL"],
             canary_every=values["WARCFLOW_CANARY_EVERY"],
+            head_every=values["WARCFLOW_LEDGER_HEAD_EVERY"],
+            fixity_every=values["WARCFLOW_FIXITY_EVERY"],
+            recheck_delays=values["WARCFLOW_RECHECK_DELAYS"],
+            recapture_on_change=values["WARCFLOW_RECHECK_RECAPTURE"],
             retry=RetryPolicy(
                 max_attempts=values["WARCFLOW_RETRY_ATTEMPTS"],
                 base_delay=values["WARCFLOW_RETRY_BASE_DELAY"],

@@ -101,7 +101,81 @@ def faust_app(settings: Settings, metrics=None):
         lambda producer: CaptureStage(page_archiver, producer, names, retry, events,
                                       metrics=metrics),
         lambda producer: MediaStage(media, producer, names, retry, events, metrics=metrics),
-        metrics)
+        metrics,
+        lambda producer: custody_parts(settings, object_store, producer, events, metrics))
+
+
+def custody_parts(settings: Settings, object_store, producer, events, metrics):
+    """The custody feed, the ledger, the recheck agent and the fixity run."""
+    import asyncio
+
+    from archivers import fixity
+    from archivers.clock import utc_now
+    from archivers.fetcher import Fetcher
+    from archivers.liveness import Schedule
+    from streams.agents.custody import CustodyFeed, LedgerStage
+    from streams.agents.liveness import RecheckStage
+    from streams.app import CustodyParts
+    from streams.custody import custody_json
+
+    names = topic_names(settings)
+    retry = settings.streams.retry
+    schedule = Schedule(settings.streams.recheck_delays)
+    common = (producer, names, retry, events)
+    loop: list = []
+
+    def emit(event) -> None:  # from the fixity thread onto the worker's loop
+        asyncio.run_coroutine_threadsafe(
+            producer.send(names.custody, (event.capture_id or "").encode(),
+                          custody_json(event)), loop[0]).result(120)
+
+    def run_fixity() -> str:
+        totals = fixity.run(object_store, emit, who="schedule", clock=utc_now)
+        return (f"{totals['captures']} captures: {totals['ok']} objects ok, "
+                f"{totals['mismatch']} changed, {totals['missing']} missing")
+
+    async def scheduled_fixity() -> str:
+        loop[:] = [asyncio.get_running_loop()]
+        return await asyncio.to_thread(run_fixity)
+
+    return CustodyParts(
+        feed=CustodyFeed(object_store, schedule, *common, metrics=metrics),
+        ledger=LedgerStage(ledger(settings, object_store), *common, metrics=metrics),
+        recheck=RecheckStage(Fetcher(settings.fetch), object_store, schedule,
+                             settings.streams.recapture_on_change, *common, metrics=metrics),
+        fixity=scheduled_fixity)
+
+
+def ledger_key_path(settings: Settings):
+    configured = settings.values["WARCFLOW_LEDGER_KEY"]
+    from pathlib import Path
+
+    return Path(configured).expanduser() if configured else settings.home / "ledger" / "head-key.pem"
+
+
+def stampers(settings: Settings) -> list:
+    """The configured TSAs: the local OpenSSL one and/or RFC 3161 TSAs over HTTP."""
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    from archivers.rfc3161 import HttpStamper
+    from infra.tsa import LocalTSA
+
+    out = []
+    for url, cafile in settings.values["WARCFLOW_TSA"]:
+        if url == "local":
+            out.append(LocalTSA(settings.home / "tsa"))
+        else:
+            out.append(HttpStamper(urlsplit(url).hostname or "tsa", url, Path(cafile)))
+    return out
+
+
+def ledger(settings: Settings, object_store=None):
+    from archivers.ledger import Ledger
+    from archivers.treehead import HeadSigner
+
+    return Ledger(object_store or store(settings), HeadSigner.from_file(ledger_key_path(settings)),
+                  stampers(settings))
 
 
 def ensure_topics_and_bucket(settings: Settings) -> tuple[list[str], bool]:

@@ -1,0 +1,331 @@
+"""The audit of one capture: is it what was captured, when it says, and unchanged?
+
+``audit_capture`` runs every check ``warcflow audit`` reports, each a named
+``Check`` with ``ok`` and a detail that names the object and what differs:
+
+- ``object <key>``: the object exists and its SHA-256 is the manifest's (the
+  WARC, each media original and media WARC); on a mismatch the detail says
+  which S3 versions exist (Object Lock keeps the original version);
+- ``records <key>``: every WARC record's block and payload digests verify;
+- ``ledger <id>``: the ledger has an entry for the capture (or media) whose
+  object digests are today's, manifest included;
+- ``inclusion <id>``: that entry is in a signed tree head (RFC 9162 proof
+  against the head's root) and the head's Ed25519 signature verifies;
+- ``tsa <name>``: each RFC 3161 token over the head verifies against its CA;
+- ``order``: submitted_at ≤ WARC-Date ≤ stored_at ≤ head time ≤ TSA time
+  (S3 and TSA times have whole seconds: compared at that resolution);
+- ``fixity``: the last fixity run found every object unchanged (none yet: ok);
+- ``liveness``: never fails; says what the rechecks saw.
+
+Invariant: the capture is ``ok`` only when every check is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from archivers import keys, merkle
+from archivers.catalog import list_media
+from archivers.clock import parse_iso
+from archivers.fixity import sha256_of
+from archivers.ledger import (
+    Entry,
+    capture_entries,
+    covering_head_key,
+    public_key_key,
+    read_leaf_hashes,
+    tokens_prefix,
+)
+from archivers.liveness import LivenessState, state_key
+from archivers.manifest import STORED, Manifest, MediaManifest
+from archivers.rfc3161 import TokenInvalid, verify_token
+from archivers.store import ObjectStore
+from archivers.treehead import TreeHead, verify_head
+
+SECOND = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Report:
+    capture_id: str
+    url: str
+    checks: list[Check] = field(default_factory=list)
+    items: dict[str, bool] = field(default_factory=dict)
+    liveness: dict[str, Any] | None = None
+    custody: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def add(self, name: str, ok: bool, detail: str) -> None:
+        self.checks.append(Check(name, ok, detail))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"capture_id": self.capture_id, "url": self.url, "ok": self.ok,
+                "checks": [asdict(c) for c in self.checks], "items": self.items,
+                "liveness": self.liveness, "custody": self.custody}
+
+
+@dataclass
+class Trust:
+    """What the audit trusts: the head-signing public keys (PEM by key id) and the
+    TSA CA certificates (PEM by TSA name). Missing ones are read from the ledger
+    in the bucket, and the detail says so."""
+
+    public_keys: dict[str, bytes] = field(default_factory=dict)
+    tsa_cas: dict[str, bytes] = field(default_factory=dict)
+
+
+class LeafCache:
+    """Leaf hashes read once per audit run (all captures share them)."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self._hashes: list[bytes] | None = None
+
+    @property
+    def hashes(self) -> list[bytes]:
+        if self._hashes is None:
+            self._hashes = list(read_leaf_hashes(self.store))
+        return self._hashes
+
+
+def _versions_note(store: ObjectStore, key: str) -> str:
+    versions = store.versions(key)
+    if len(versions) <= 1:
+        return ""
+    kinds = ", ".join(f"{v['version_id']} ({'delete marker' if v['delete_marker'] else v['size']})"
+                      f" at {v['last_modified']:%Y-%m-%dT%H:%M:%SZ}" for v in versions)
+    return f"; versions newest first: {kinds} (earlier versions are kept under Object Lock)"
+
+
+def check_object(report: Report, store: ObjectStore, key: str, expected: str) -> None:
+    actual = sha256_of(store, key)
+    if actual is None:
+        report.add(f"object {key}", False, "missing" + _versions_note(store, key))
+    elif actual != expected:
+        report.add(f"object {key}", False, f"SHA-256 is {actual}, the manifest says {expected}"
+                   + _versions_note(store, key))
+    else:
+        report.add(f"object {key}", True, f"sha256 {actual}")
+
+
+def check_records(report: Report, store: ObjectStore, key: str) -> list[str]:
+    """Verify every record digest of a WARC; return its WARC-Dates."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    dates, problems, count = [], [], 0
+    try:
+        stream = store.open(key)
+    except KeyError:
+        return []
+    try:
+        for record in ArchiveIterator(stream, check_digests=True):
+            count += 1
+            record.content_stream().read()
+            dates.append(record.rec_headers.get_header("WARC-Date"))
+            if record.digest_checker.passed is False:
+                problems.append(f"record {count} ({record.rec_headers.get_header('WARC-Type')} "
+                                f"{record.rec_headers.get_header('WARC-Target-URI')}): "
+                                + "; ".join(record.digest_checker.problems))
+    except Exception as exc:  # noqa: BLE001 - a damaged gzip member or header
+        problems.append(f"unreadable after record {count}: {exc}")
+    finally:
+        stream.close()
+    report.add(f"records {key}", not problems,
+               "; ".join(problems) if problems else f"{count} record digests verify")
+    return dates
+
+
+def _ledger_entry(entries: list[Entry], kind: str) -> Entry | None:
+    found = [e for e in entries if e.event.event == kind]
+    return found[0] if found else None
+
+
+def check_ledger(report: Report, store: ObjectStore, work_id: str, kind: str,
+                 current: dict[str, str], leaves: LeafCache, trust: Trust
+                 ) -> datetime | None:
+    """The ledger entry for ``work_id`` matches ``current`` digests and is in a
+    signed, stamped head. The head's time (for the ordering check), or None."""
+    entries = capture_entries(store, work_id)
+    entry = _ledger_entry(entries, kind)
+    if entry is None:
+        report.add(f"ledger {work_id}", False, "no ledger entry for it (the custody feed has "
+                   "not recorded it yet, or it was removed)")
+        return None
+    recorded = {o.key: o.sha256 for o in entry.event.objects}
+    differs = [f"{key}: ledger {recorded.get(key)}, now {sha}" for key, sha in current.items()
+               if recorded.get(key) != sha]
+    report.add(f"ledger {work_id}", not differs,
+               "; ".join(differs) if differs else
+               f"entry {entry.index} records {len(recorded)} object digests, as stored now")
+    stored_entry = store.get_bytes(f"ledger/entries/{entry.index:012d}.json")
+    head_key = covering_head_key(store, entry.index)
+    if head_key is None:
+        report.add(f"inclusion {work_id}", False, f"entry {entry.index} is not yet covered by a "
+                   "signed head (heads are published every WARCFLOW_LEDGER_HEAD_EVERY seconds; "
+                   "`warcflow ledger head` publishes one now)")
+        return None
+    head_bytes = store.get_bytes(head_key)
+    head = TreeHead.from_json(head_bytes)
+    hashes = leaves.hashes
+    if head.size > len(hashes):
+        report.add(f"inclusion {work_id}", False, f"head {head.size} is larger than the log "
+                   f"({len(hashes)} entries): entries are missing")
+        return None
+    leaf = merkle.leaf_hash(stored_entry)
+    proof = merkle.inclusion_proof(hashes, entry.index, head.size)
+    included = (stored_entry == entry.data and hashes[entry.index] == leaf
+                and merkle.root(hashes[:head.size]).hex() == head.root
+                and merkle.verify_inclusion(leaf, entry.index, head.size, proof,
+                                            bytes.fromhex(head.root)))
+    pem = trust.public_keys.get(head.key_id)
+    source = "pinned key"
+    if pem is None:
+        try:
+            pem, source = store.get_bytes(public_key_key(head.key_id)), "key published in the ledger"
+        except KeyError:
+            pem = None
+    signed = pem is not None and verify_head(head, pem)
+    report.add(f"inclusion {work_id}", included and signed,
+               f"entry {entry.index} in head {head.size} (root {head.root[:16]}…, "
+               f"{head.timestamp}); proof {'verifies' if included else 'DOES NOT verify'}; "
+               f"signature by {head.key_id[:16]}… {'verifies' if signed else 'DOES NOT verify'}"
+               f" ({source})")
+    digest = hashlib.sha256(head_bytes).hexdigest()
+    latest = parse_iso(head.timestamp)
+    tokens = list(store.list_keys(tokens_prefix(head.size)))
+    if not tokens:
+        report.add(f"tsa head {head.size}", False, "no RFC 3161 token for the head")
+    for token_key in tokens:
+        name = token_key.rsplit("/", 1)[1].split("-", 1)[1].removesuffix(".tsr")
+        ca = trust.tsa_cas.get(name)
+        where = "configured CA"
+        if ca is None:
+            where = "CA published in the ledger"
+            ca = next((store.get_bytes(k) for k in store.list_keys(f"ledger/tsa/{name}-")), None)
+        try:
+            if ca is None:
+                raise TokenInvalid("no CA certificate for this TSA")
+            stamped = verify_token(digest, store.get_bytes(token_key), ca)
+            report.add(f"tsa {name} head {head.size}", True,
+                       f"token verifies ({where}); stamped {stamped:%Y-%m-%dT%H:%M:%SZ}")
+            latest = max(latest, stamped)
+            if stamped + SECOND < parse_iso(head.timestamp).replace(microsecond=0):
+                report.add(f"order tsa {name}", False, "the token is older than the head")
+        except TokenInvalid as exc:
+            report.add(f"tsa {name} head {head.size}", False, f"{token_key}: {exc}")
+    return parse_iso(head.timestamp)
+
+
+def check_order(report: Report, name: str, submitted: str | None, dates: list[str],
+                stored: str | None, head_time: datetime | None) -> None:
+    """submitted ≤ every WARC-Date ≤ stored (second) ≤ head time."""
+    problems = []
+    sub = parse_iso(submitted) if submitted else None
+    warc = sorted(parse_iso(d) for d in dates if d)
+    st = parse_iso(stored) if stored else None
+    if sub and warc and warc[0] < sub:
+        problems.append(f"WARC-Date {warc[0].isoformat()} is before submission {submitted}")
+    if st and warc and warc[-1].replace(microsecond=0) > st:
+        problems.append(f"WARC-Date {warc[-1].isoformat()} is after storage {stored}")
+    if st and head_time and st > head_time:
+        problems.append(f"stored {stored} after the covering head {head_time.isoformat()}")
+    report.add(f"order {name}", not problems, "; ".join(problems) or
+               f"submitted {submitted} ≤ WARC-Date {warc[0].isoformat() if warc else '?'}"
+               f"…{warc[-1].isoformat() if warc else '?'} ≤ stored {stored}"
+               + (f" ≤ head {head_time.isoformat()}" if head_time else ""))
+
+
+def manifest_digest(store: ObjectStore, key: str) -> str | None:
+    return sha256_of(store, key)
+
+
+def audit_capture(store: ObjectStore, manifest: Manifest, *, trust: Trust | None = None,
+                  leaves: LeafCache | None = None) -> Report:
+    trust = trust or Trust()
+    leaves = leaves or LeafCache(store)
+    report = Report(manifest.capture_id, manifest.url)
+    mkey = keys.manifest_key(manifest.url, manifest.capture_id)
+    current = {mkey: manifest_digest(store, mkey) or "missing"}
+    dates: list[str] = []
+    if manifest.status == STORED and manifest.warc_key and manifest.sha256:
+        check_object(report, store, manifest.warc_key, manifest.sha256)
+        dates = check_records(report, store, manifest.warc_key)
+        current[manifest.warc_key] = sha256_of(store, manifest.warc_key) or "missing"
+    head_time = check_ledger(report, store, manifest.capture_id, "capture", current, leaves, trust)
+    if manifest.status == STORED:
+        check_order(report, manifest.capture_id, manifest.submitted_at, dates, manifest.stored_at,
+                    head_time)
+    media_items = list_media(store, manifest.capture_id)
+    for media in media_items:
+        audit_media(report, store, media, leaves, trust)
+    check_fixity(report, store, manifest.capture_id)
+    report.liveness = liveness_of(store, manifest.url)
+    report.add("liveness", True, describe_liveness(report.liveness))
+    report.items = {"url": True,
+                    "html": bool(manifest.status == STORED and manifest.http_status),
+                    "screenshot": bool(getattr(manifest, "screenshot_key", None)),
+                    "media": any(m.status == STORED for m in media_items)}
+    report.custody = [e.doc() for e in capture_entries(store, manifest.capture_id)]
+    return report
+
+
+def audit_media(report: Report, store: ObjectStore, media: MediaManifest, leaves: LeafCache,
+                trust: Trust) -> None:
+    mkey = keys.media_manifest_key(media.parent_capture_id, media.media_id)
+    current = {mkey: manifest_digest(store, mkey) or "missing"}
+    dates: list[str] = []
+    if media.status == STORED:
+        if media.key and media.sha256:
+            check_object(report, store, media.key, media.sha256)
+            current[media.key] = sha256_of(store, media.key) or "missing"
+        if media.warc_key and media.warc_sha256:
+            check_object(report, store, media.warc_key, media.warc_sha256)
+            dates = check_records(report, store, media.warc_key)
+            current[media.warc_key] = sha256_of(store, media.warc_key) or "missing"
+    head_time = check_ledger(report, store, media.media_id, "media", current, leaves, trust)
+    if media.status == STORED:
+        check_order(report, media.media_id, media.submitted_at, dates, media.stored_at, head_time)
+
+
+def check_fixity(report: Report, store: ObjectStore, capture_id: str) -> None:
+    runs = [e for e in capture_entries(store, capture_id) if e.event.event == "fixity"]
+    if not runs:
+        report.add("fixity", True, "no fixity run yet")
+        return
+    last = runs[-1]
+    bad = [o for o in last.event.detail.get("objects", []) if o.get("status") != "ok"]
+    report.add("fixity", not bad, f"last run {last.event.at}: " + (
+        "; ".join(f"{o['key']} {o['status']}" for o in bad) if bad else
+        f"{len(last.event.detail.get('objects', []))} objects unchanged"))
+
+
+def liveness_of(store: ObjectStore, url: str) -> dict[str, Any] | None:
+    try:
+        return LivenessState.from_json(store.get_bytes(state_key(url))).summary()
+    except (KeyError, ValueError):
+        return None
+
+
+def describe_liveness(summary: dict[str, Any] | None) -> str:
+    if not summary:
+        return "not rechecked yet"
+    text = f"original {summary['state']} ({summary['checks']} checks)"
+    if summary.get("last_seen_alive"):
+        text += f"; last seen alive {summary['last_seen_alive']}"
+    if summary.get("first_seen_gone"):
+        text += f"; first seen gone {summary['first_seen_gone']}"
+    return text
+

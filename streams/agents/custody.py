@@ -1,0 +1,186 @@
+"""The custody stages: capture events → custody events → the ledger.
+
+``CustodyFeed`` (any worker, every partition of ``warcflow.captures``) turns
+each capture or media event into a ``CustodyEvent`` naming every stored object
+with the SHA-256 and version the S3 server holds, and produces it to
+``warcflow.custody``; for a stored page it also starts the URL's liveness
+record (first recheck soon). ``LedgerStage`` is the ledger's single writer:
+``warcflow.custody`` has one partition and the agent a concurrency of one, so
+exactly one worker appends, in topic order.
+
+A redelivered capture event yields the same ``event_id`` (``stored:<id>``), so
+the ledger does not append it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from typing import Any, Callable
+
+from archivers import keys
+from archivers.cdxj import cdx_key
+from archivers.clock import iso
+from archivers.errors import StoreUnavailable
+from archivers.ledger import CustodyEvent, Ledger, ObjectDigest
+from archivers.liveness import LivenessState, Schedule, state_key
+from archivers.store import ObjectStore
+from streams.agents.routing import Router
+from streams.custody import custody_json, decode_custody
+from streams.records import (
+    CAPTURE_FAILED,
+    CAPTURE_STORED,
+    MEDIA_FAILED,
+    MEDIA_STORED,
+    SourceMessage,
+    Undecodable,
+)
+
+log = logging.getLogger("warcflow.custody")
+
+STORE_BACKOFF_MAX = 30.0
+
+
+def object_digest(store: ObjectStore, key: str) -> ObjectDigest | None:
+    """What the server holds under ``key`` now (hashed if it kept no SHA-256)."""
+    head = store.head(key)
+    if head is None:
+        return None
+    sha256 = head.sha256
+    if not sha256:
+        digest = hashlib.sha256()
+        stream = store.open(key)
+        try:
+            while chunk := stream.read(1024 * 1024):
+                digest.update(chunk)
+        finally:
+            stream.close()
+        sha256 = digest.hexdigest()
+    return ObjectDigest(key, sha256, head.size, head.version_id)
+
+
+def event_objects(doc: dict[str, Any]) -> list[str]:
+    """The object keys a capture or media event stands for."""
+    found = [doc.get("warc_key"), doc.get("manifest_key")]
+    if doc["schema"] == CAPTURE_STORED:
+        found.append(keys.index_key(doc["capture_id"]))
+    if doc["schema"] == MEDIA_STORED:
+        found += [doc.get("key"), doc.get("poster_key"), doc.get("derived_key")]
+    if doc.get("screenshot_key"):
+        found.append(doc["screenshot_key"])
+    return [k for k in found if k]
+
+
+def page_digest(store: ObjectStore, capture_id: str, url: str) -> str | None:
+    """The payload SHA-256 (hex) of the page's 200 response, from its CDXJ index."""
+    try:
+        data = store.get_bytes(keys.index_key(capture_id))
+    except KeyError:
+        return None
+    wanted = cdx_key(url)
+    for line in data.decode("utf-8", "replace").splitlines():
+        key, _, rest = line.partition(" ")
+        if key != wanted:
+            continue
+        fields = json.loads(rest.partition(" ")[2])
+        if str(fields.get("status")) == "200" and fields.get("digest"):
+            return str(fields["digest"]).removeprefix("sha256:")
+    return None
+
+
+class CustodyFeed(Router):
+    stage_name = "custody"
+
+    def __init__(self, store: ObjectStore, schedule: Schedule, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.store = store
+        self.schedule = schedule
+
+    async def on_capture_event(self, message: SourceMessage) -> str:
+        try:
+            doc = json.loads(message.value or b"")
+            if not isinstance(doc, dict) or doc.get("schema") not in (
+                    CAPTURE_STORED, CAPTURE_FAILED, MEDIA_STORED, MEDIA_FAILED):
+                raise ValueError("not a capture or media event")
+            capture_id = str(doc["capture_id"])
+        except (ValueError, KeyError, UnicodeDecodeError) as exc:
+            return await self.dead_letter(message, "bad_event", f"captures topic: {exc}")
+        event = await _with_store(lambda: self._custody_event(doc, capture_id), self.sleep)
+        await self.send(self.names.custody, capture_id.encode(), custody_json(event))
+        if doc["schema"] == CAPTURE_STORED:
+            await _with_store(lambda: self._start_liveness(doc), self.sleep)
+        return "recorded"
+
+    def _custody_event(self, doc: dict[str, Any], capture_id: str) -> CustodyEvent:
+        objects = tuple(o for o in (object_digest(self.store, k) for k in event_objects(doc)) if o)
+        media = doc["schema"] in (MEDIA_STORED, MEDIA_FAILED)
+        detail = {k: doc.get(k) for k in (
+            "status", "reason", "outcome", "http_status", "submitted_at", "fetched_at",
+            "stored_at", "manifest_key", "request_id", "parent_capture_id", "source_url")
+            if doc.get(k) is not None}
+        return CustodyEvent(
+            event="media" if media else "capture", event_id=f"stored:{capture_id}",
+            at=doc.get("stored_at") or doc.get("finished_at") or iso(self.clock()),
+            who=str(doc.get("operator") or "warcflow-worker"), capture_id=capture_id,
+            url=doc.get("page_url") if media else doc.get("url"), objects=objects, detail=detail)
+
+    def _start_liveness(self, doc: dict[str, Any]) -> None:
+        url = str(doc["url"])
+        key = state_key(url)
+        try:
+            state = LivenessState.from_json(self.store.get_bytes(key))
+        except KeyError:
+            state = LivenessState(url)
+        if doc["capture_id"] in state.captures:
+            return
+        state.captures.append(str(doc["capture_id"]))
+        digest = page_digest(self.store, str(doc["capture_id"]), doc.get("final_url") or url)
+        if digest and state.state == "unknown":
+            state.baseline_digest = digest
+        if state.next_check_at is None:
+            state.next_check_at = iso(self.schedule.next(0, self.clock()))
+        self.store.put_state(key, state.to_json())
+
+
+class LedgerStage(Router):
+    """The single writer of the ledger (see the module docstring)."""
+
+    stage_name = "ledger"
+
+    def __init__(self, ledger: Ledger, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.ledger = ledger
+        self._key_published = False
+
+    async def on_custody(self, message: SourceMessage) -> str:
+        try:
+            event = decode_custody(message.value)
+        except Undecodable as exc:
+            return await self.dead_letter(message, exc.reason, str(exc))
+        if event is None:
+            head = await _with_store(self._publish, self.sleep)
+            return "head" if head else "no-change"
+        entry = await _with_store(lambda: self.ledger.append(event), self.sleep)
+        return "appended" if entry else "duplicate"
+
+    def _publish(self):
+        if not self._key_published:
+            self.ledger.publish_key()
+            self._key_published = True
+        return self.ledger.publish_head()
+
+
+async def _with_store(work: Callable[[], Any], sleep) -> Any:
+    """Run blocking S3 work off the loop; while the store is down, wait and try again
+    (the message is not acknowledged until it is done, so nothing is lost)."""
+    delay = 0.5
+    while True:
+        try:
+            return await asyncio.to_thread(work)
+        except StoreUnavailable as exc:
+            log.warning("store unavailable (%s); trying again in %.1f s", exc, delay)
+            await sleep(delay)
+            delay = min(delay * 2, STORE_BACKOFF_MAX)
+

@@ -1,0 +1,105 @@
+"""The recheck stage and its scheduler: when did the original vanish?
+
+``RecheckStage`` (``warcflow.recheck``, keyed by SURT, so one worker at a time
+owns a URL's state) fetches the original, folds the check into the URL's
+``LivenessState``, schedules the next look (``archivers.liveness.Schedule``),
+publishes a ``LivenessEvent`` on ``warcflow.liveness`` and a ``recheck``
+custody event for the ledger; when the page changed and re-capture is on, it
+submits the URL again. ``due_rechecks`` is the leader's periodic scan of the
+states for checks that are due.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+
+from archivers.clock import iso
+from archivers.fetcher import Fetcher
+from archivers.ledger import CustodyEvent
+from archivers.liveness import LivenessState, Schedule, check, due, state_key
+from archivers.store import ObjectStore
+from archivers.urls import surt
+from streams.agents.custody import _with_store
+from streams.agents.routing import Router
+from streams.custody import custody_json, decode_recheck, liveness_json, recheck_json
+from streams.records import SourceMessage, SubmitRequest, Undecodable
+
+log = logging.getLogger("warcflow.liveness")
+
+REQUEUE_AFTER = 900.0
+"""Seconds before the scheduler asks again for a check it already queued."""
+
+
+class RecheckStage(Router):
+    stage_name = "recheck"
+
+    def __init__(self, fetcher: Fetcher, store: ObjectStore, schedule: Schedule,
+                 recapture_on_change: bool, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fetcher = fetcher
+        self.store = store
+        self.schedule = schedule
+        self.recapture_on_change = recapture_on_change
+        self._queued: dict[str, float] = {}
+
+    async def on_recheck(self, message: SourceMessage) -> str:
+        try:
+            request = decode_recheck(message.value)
+        except Undecodable as exc:
+            return await self.dead_letter(message, exc.reason, str(exc))
+        url = request["url"]
+        key = state_key(url)
+        state = await _with_store(lambda: self._load(key, url), self.sleep)
+        result = await check(self.fetcher, url, state.baseline_digest, self.clock())
+        state.record(result)
+        state.next_check_at = iso(self.schedule.next(state.checks, self.clock()))
+        await _with_store(lambda: self.store.put_state(key, state.to_json()), self.sleep)
+        self._queued.pop(url, None)
+        summary = state.summary()
+        await self.send(self.names.liveness, surt(url).encode(), liveness_json(url, result, summary))
+        latest = state.captures[-1] if state.captures else None
+        await self.send(self.names.custody, (latest or "").encode(), custody_json(CustodyEvent(
+            event="recheck", event_id=f"recheck:{message.topic}:{message.partition}:{message.offset}",
+            at=result.at, who=request["by"], capture_id=latest, url=url,
+            detail={**asdict(result), "captures": list(state.captures),
+                    "last_seen_alive": state.last_seen_alive,
+                    "first_seen_gone": state.first_seen_gone})))
+        if result.state == "changed" and self.recapture_on_change:
+            again = SubmitRequest.new(url, submitted_at=self.clock(), source="recheck",
+                                      tags=("changed",))
+            await self.send(self.names.ingest, surt(url).encode(), again.to_json())
+        log.info("recheck %s: %s (%s)", url, result.state, result.reason)
+        return result.state
+
+    def _load(self, key: str, url: str) -> LivenessState:
+        try:
+            return LivenessState.from_json(self.store.get_bytes(key))
+        except KeyError:
+            return LivenessState(url)
+
+    async def due_rechecks(self) -> int:
+        """Queue a recheck for every URL whose check is due; the number queued."""
+        now = self.clock()
+        states = await _with_store(lambda: list(self._states()), self.sleep)
+        queued = 0
+        for state in states:
+            if not due(state, now):
+                continue
+            if time.monotonic() - self._queued.get(state.url, -REQUEUE_AFTER) < REQUEUE_AFTER:
+                continue
+            self._queued[state.url] = time.monotonic()
+            await self.send(self.names.recheck, surt(state.url).encode(),
+                            recheck_json(state.url, now, "schedule"))
+            queued += 1
+        return queued
+
+    def _states(self):
+        for key in self.store.list_keys("liveness/"):
+            try:
+                yield LivenessState.from_json(self.store.get_bytes(key))
+            except (KeyError, ValueError):
+                continue
+
+

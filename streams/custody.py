@@ -1,0 +1,81 @@
+"""Messages of the custody side (docs/formats.md):
+
+    topic                 key                 value
+    warcflow.custody      capture id or ""    CustodyEvent | HeadRequest   (one partition: one writer)
+    warcflow.recheck      SURT of url         RecheckRequest
+    warcflow.liveness     SURT of url         LivenessEvent
+
+A ``CustodyEvent`` becomes one ledger entry (``archivers.ledger``): produced
+by the custody feed for every capture event, and by the CLI and viewer for
+exports and downloads, by the recheck and fixity runs for theirs. A
+``HeadRequest`` asks the ledger agent to publish a signed head now.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from archivers.clock import iso
+from archivers.ledger import CustodyEvent, ObjectDigest
+from archivers.liveness import Check
+from streams.records import VERSION, Undecodable, _dumps, _json_object
+
+CUSTODY_EVENT = "warcflow.CustodyEvent"
+HEAD_REQUEST = "warcflow.HeadRequest"
+RECHECK_REQUEST = "warcflow.RecheckRequest"
+LIVENESS_EVENT = "warcflow.LivenessEvent"
+
+
+def custody_json(event: CustodyEvent) -> bytes:
+    return _dumps({"schema": CUSTODY_EVENT, "version": VERSION, "event": event.event,
+                   "event_id": event.event_id, "at": event.at, "who": event.who,
+                   "capture_id": event.capture_id, "url": event.url,
+                   "objects": [asdict(o) for o in event.objects], "detail": event.detail})
+
+
+def head_request_json(requested_at: datetime, by: str) -> bytes:
+    return _dumps({"schema": HEAD_REQUEST, "version": VERSION,
+                   "requested_at": iso(requested_at), "by": by})
+
+
+def decode_custody(value: bytes | None) -> CustodyEvent | None:
+    """A CustodyEvent, or None for a HeadRequest; Undecodable for anything else."""
+    try:
+        doc = json.loads(value or b"")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = None
+    if isinstance(doc, dict) and doc.get("schema") == HEAD_REQUEST:
+        _json_object(value, HEAD_REQUEST)
+        return None
+    doc = _json_object(value, CUSTODY_EVENT)
+    try:
+        return CustodyEvent(
+            event=str(doc["event"]), event_id=str(doc["event_id"]), at=str(doc["at"]),
+            who=str(doc["who"]), capture_id=doc.get("capture_id"), url=doc.get("url"),
+            objects=tuple(ObjectDigest(str(o["key"]), str(o["sha256"]), int(o["size"]),
+                                       o.get("version_id")) for o in doc.get("objects", [])),
+            detail=dict(doc.get("detail") or {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Undecodable("bad_field", f"CustodyEvent is malformed: {exc}") from None
+
+
+def recheck_json(url: str, requested_at: datetime, by: str) -> bytes:
+    return _dumps({"schema": RECHECK_REQUEST, "version": VERSION, "url": url,
+                   "requested_at": iso(requested_at), "by": by})
+
+
+def decode_recheck(value: bytes | None) -> dict[str, Any]:
+    doc = _json_object(value, RECHECK_REQUEST)
+    if not isinstance(doc.get("url"), str) or not isinstance(doc.get("by"), str):
+        raise Undecodable("bad_field", "RecheckRequest needs string fields url and by")
+    return doc
+
+
+def liveness_json(url: str, check: Check, state: dict[str, Any]) -> bytes:
+    return _dumps({"schema": LIVENESS_EVENT, "version": VERSION, "url": url,
+                   "check": asdict(check), "state": state["state"],
+                   "last_seen_alive": state["last_seen_alive"],
+                   "first_seen_gone": state["first_seen_gone"]})

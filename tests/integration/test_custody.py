@@ -1,0 +1,161 @@
+"""The Kazan scenario on the real broker and S3: a post with a clip is captured,
+then deleted by its poster; the recheck marks it gone with times; the capture
+still audits clean (ledger inclusion, signed head, TSA token) and its export
+verifies offline. Then tampering: every change is caught and named.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from archivers.store import S3Store
+from tests.integration.test_media import media_of
+from tests.support import media as testmedia
+from tests.support.site import Route, TestSite
+from tests.support.stack import WorkerProcess, cli, poll
+from warcflow.settings import load_settings
+
+pytestmark = pytest.mark.integration
+
+POST = "/post/kazan"
+KAZAN = (b"<html><head><title>Mobilized soldiers protest in Kazan</title>"
+         b'<meta property="og:video" content="/media/clip.mp4"></head>'
+         b"<body><article><p>Mobilized soldiers protest in Kazan</p></article></body></html>")
+
+
+@pytest.fixture(scope="module")
+def custody(stack, media_set, tmp_path_factory):
+    with TestSite() as site:
+        testmedia.install(site, media_set, "http://127.0.0.1:9")
+        site.routes[POST] = Route(KAZAN)
+        prefix = f"k{uuid.uuid4().hex[:8]}"
+        env = stack.env(
+            WARCFLOW_TOPIC_PREFIX=prefix, WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
+            WARCFLOW_FETCH_ALLOW=site.allow, WARCFLOW_PARTITIONS="2",
+            WARCFLOW_LEDGER_HEAD_EVERY="2", WARCFLOW_RECHECK_DELAYS="2,3600",
+            WARCFLOW_RETRY_BASE_DELAY="0.3", WARCFLOW_RETRY_MAX_DELAY="1")
+        log = Path(tmp_path_factory.mktemp("logs")) / "worker.log"
+        worker = WorkerProcess(env, log).start()
+        try:
+            yield {"env": env, "site": site, "prefix": prefix, "worker": worker,
+                   "home": stack.home}
+        finally:
+            worker.stop()
+
+
+def run_json(*args, env, ok=(0,)):
+    done = cli(*args, "--json", env=env)
+    assert done.returncode in ok, (done.returncode, done.stdout, done.stderr)
+    return json.loads(done.stdout)
+
+
+def audited(env, target):
+    """Audit until the capture is in a signed head (heads come every 2 s here)."""
+    def clean():
+        report = run_json("audit", target, env=env, ok=(0, 1))
+        return report if report["ok"] else None
+    return poll(clean, timeout=60, interval=1, what=f"a clean audit of {target}")
+
+
+def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, tmp_path):
+    env, site = custody["env"], custody["site"]
+    url = site.url(POST)
+    assert cli("submit", url, "--tag", "kazan", env=env).returncode == 0
+    capture = media_of(env, url)
+    [media] = capture["media"]
+    assert capture["status"] == "stored" and media["status"] == "stored"
+
+    report = audited(env, url)
+    [one] = report["captures"]
+    names = {c["name"] for c in one["checks"]}
+    assert f"object {capture['warc_key']}" in names and f"object {media['key']}" in names
+    assert f"records {capture['warc_key']}" in names
+    assert f"inclusion {capture['capture_id']}" in names and f"inclusion {media['media_id']}" in names
+    assert any(n.startswith("tsa local head") for n in names)
+    assert any(n == f"order {capture['capture_id']}" for n in names)
+    assert one["items"]["url"] and one["items"]["html"] and one["items"]["media"]
+    assert {e["event"] for e in one["custody"]} >= {"capture"}
+
+    # The first recheck comes on its own, soon after the capture: alive.
+    alive = poll(lambda: (lambda s: s if s.get("state") == "alive" else None)(
+        run_json("liveness", url, env=env, ok=(0, 4)) if cli("liveness", url, env=env).returncode == 0
+        else {}), timeout=60, interval=1, what="a first recheck")
+    assert alive["last_seen_alive"] and alive["first_seen_gone"] is None
+
+    site.delete(POST)  # the poster deletes it
+    gone = run_json("recheck", url, env=env)
+    assert gone["state"] == "gone" and gone["history"][-1]["http_status"] == 404
+    assert gone["last_seen_alive"] < gone["first_seen_gone"]
+    again = run_json("recheck", url, env=env)
+    assert again["first_seen_gone"] == gone["first_seen_gone"]  # the first time it was seen gone
+
+    # Deleted at the source, still here, and still provable.
+    warc = tmp_path / "kazan.warc.gz"
+    assert cli("get", capture["capture_id"], "-o", str(warc), env=env).returncode == 0
+    assert b"Mobilized soldiers protest in Kazan" in __import__("gzip").decompress(warc.read_bytes())
+    final = audited(env, capture["capture_id"])
+    assert "first seen gone" in next(c["detail"] for c in final["captures"][0]["checks"]
+                                     if c["name"] == "liveness")
+    assert {e["event"] for e in final["captures"][0]["custody"]} >= {"capture", "recheck"}
+
+
+def _store(env):
+    return S3Store(load_settings(env).store)
+
+
+def test_a_locked_capture_object_cannot_be_deleted(custody):
+    env, site = custody["env"], custody["site"]
+    url = site.url("/post/1")
+    assert cli("submit", url, env=env).returncode == 0
+    capture = poll(lambda: run_json("captures", url, env=env), timeout=60, what="a capture")[0]
+    store = _store(env)
+    version = store.head(capture["warc_key"]).version_id
+    from botocore.exceptions import ClientError
+    with pytest.raises(ClientError, match="AccessDenied"):
+        store.client.delete_object(Bucket=store.bucket, Key=capture["warc_key"], VersionId=version)
+    assert store.head(capture["warc_key"]).version_id == version
+
+
+def test_tampering_is_detected_and_named(custody):
+    env, site = custody["env"], custody["site"]
+    url = site.url("/chunked")
+    assert cli("submit", url, env=env).returncode == 0
+    capture = poll(lambda: run_json("captures", url, env=env), timeout=60, what="a capture")[0]
+    audited(env, url)
+    store = _store(env)
+
+    # 1. A new version of the WARC (what Object Lock still allows): named, with its versions.
+    original = store.get_bytes(capture["warc_key"])
+    forged = bytearray(original)
+    forged[len(forged) // 2] ^= 0x01
+    store.client.put_object(Bucket=store.bucket, Key=capture["warc_key"], Body=bytes(forged))
+    report = run_json("audit", capture["capture_id"], env=env, ok=(1,))
+    failed = {c["name"]: c["detail"] for c in report["captures"][0]["checks"] if not c["ok"]}
+    assert f"object {capture['warc_key']}" in failed
+    assert "Object Lock" in failed[f"object {capture['warc_key']}"]
+    fixity = cli("fixity", "--capture", capture["capture_id"], env=env)
+    assert fixity.returncode == 1 and capture["warc_key"] in fixity.stdout
+
+    # 2. The manifest rewritten (a new version): the ledger's digest no longer matches.
+    key = capture["warc_key"]
+    store.client.put_object(Bucket=store.bucket, Key=key, Body=original)  # WARC restored
+    manifest_key = next(k for k in store.list_keys("manifests/") if capture["capture_id"] in k)
+    doc = json.loads(store.get_bytes(manifest_key))
+    doc["submitted_at"] = "2020-01-01T00:00:00.000000Z"
+    store.client.put_object(Bucket=store.bucket, Key=manifest_key, Body=json.dumps(doc).encode())
+    report = run_json("audit", capture["capture_id"], env=env, ok=(1,))
+    failed = {c["name"]: c["detail"] for c in report["captures"][0]["checks"] if not c["ok"]}
+    assert manifest_key in failed[f"ledger {capture['capture_id']}"]
+
+    # 3. A byte changed behind S3's back, in the server's data directory.
+    data_file = custody["home"] / "s3" / "data" / store.bucket / capture["warc_key"]
+    raw = bytearray(data_file.read_bytes())
+    raw[-40] ^= 0x01
+    data_file.write_bytes(bytes(raw))
+    report = run_json("audit", capture["capture_id"], env=env, ok=(1,))
+    failed = {c["name"] for c in report["captures"][0]["checks"] if not c["ok"]}
+    assert f"object {capture['warc_key']}" in failed

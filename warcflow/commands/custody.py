@@ -1,0 +1,296 @@
+"""``warcflow audit | recheck | liveness | fixity | ledger``: proof and custody."""
+
+from __future__ import annotations
+
+import getpass
+import time
+
+from archivers import keys
+from archivers.audit import LeafCache, Trust, audit_capture, describe_liveness
+from archivers.catalog import list_captures
+from archivers.clock import utc_now
+from archivers.errors import CaptureError
+from archivers.ledger import capture_entries, latest_head
+from archivers.liveness import LivenessState, state_key
+from archivers.manifest import CAPTURE_METADATA_SCHEMA, Manifest, read_metadata_record
+from archivers.urls import surt
+from streams.custody import custody_json, head_request_json, recheck_json
+from streams.producer import SubmitError, Submitter
+from warcflow import exitcodes, wiring
+from warcflow.output import error, print_json, progress
+from warcflow.settings import Settings
+
+
+def add_parsers(sub, common) -> None:
+    p = sub.add_parser(
+        "audit", parents=[common], help="prove a capture is intact, dated and in the ledger",
+        description="For each capture of URL (or the one capture ID): the stored objects exist "
+                    "and match their manifest's SHA-256; every WARC record digest verifies; "
+                    "submitted ≤ WARC-Date ≤ stored ≤ the covering ledger head's time; the "
+                    "ledger entry's inclusion proof verifies against a signed head; each TSA "
+                    "token verifies; the last fixity run; the liveness history; the Berkeley "
+                    "Protocol para 155 items present. Exit 0 only when every check holds, 1 "
+                    "when one fails (each failure names the object and the check), 4 if there "
+                    "is no such capture.")
+    p.add_argument("target", metavar="URL|CAPTURE_ID")
+    p.add_argument("--public-key", metavar="PEM", action="append", default=[],
+                   help="trust this head-signing public key (else the one the ledger publishes)")
+    p.add_argument("--json", action="store_true",
+                   help='print {"ok", "captures": [{"capture_id", "ok", "checks": [{"name", '
+                        '"ok", "detail"}], "items", "liveness", "custody"}]}')
+    p.set_defaults(handler=audit)
+
+    p = sub.add_parser(
+        "recheck", parents=[common], help="look at a captured original again, now",
+        description="Queue a recheck of URL for the recheck agent (a running worker) and wait "
+                    "for its result: alive, changed, gone (404/410 or an 'unavailable' page) or "
+                    "unknown. Exit 0 when the check ran, 3 if no worker answered in time.")
+    p.add_argument("url", metavar="URL")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
+    p.add_argument("--no-wait", action="store_true", help="queue it and return")
+    p.add_argument("--json", action="store_true", help="print the liveness record as JSON")
+    p.set_defaults(handler=recheck)
+
+    p = sub.add_parser(
+        "liveness", parents=[common], help="when was the original last seen alive, first seen gone",
+        description="Print what the rechecks of URL found: state (alive, changed, gone or "
+                    "unknown), last_seen_alive, first_seen_gone, the next check and the history. "
+                    "Exit 4 if URL was never captured and rechecked.")
+    p.add_argument("url", metavar="URL")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=liveness)
+
+    p = sub.add_parser(
+        "fixity", parents=[common], help="re-hash stored objects now and record the result",
+        description="Re-read every stored capture's objects (or one capture's), compare their "
+                    "SHA-256 with the manifests and record one fixity event per capture in the "
+                    "ledger. The worker also runs this every WARCFLOW_FIXITY_EVERY seconds. "
+                    "Exit 0 if every object is unchanged, 1 if one changed or is missing.")
+    p.add_argument("--capture", metavar="CAPTURE_ID", help="only this capture")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=fixity)
+
+    p = sub.add_parser("ledger", help="the custody ledger's signed heads",
+                       description="The ledger is an append-only Merkle log of every stored "
+                                   "object's digest and every custody event (docs/formats.md).")
+    actions = p.add_subparsers(title="actions", metavar="ACTION", required=True)
+    q = actions.add_parser("head", parents=[common], help="publish a signed head now, and show it",
+                           description="Ask the ledger agent for a signed, time-stamped head of "
+                                       "everything recorded so far and wait for it (heads are "
+                                       "also published every WARCFLOW_LEDGER_HEAD_EVERY s).")
+    q.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(handler=ledger_head)
+
+
+def who(settings: Settings) -> str:
+    try:
+        return f"{getpass.getuser()} (cli)"
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "cli"
+
+
+def find_manifests(store, target: str) -> list[Manifest]:
+    """Captures of a URL, newest first, or the one capture with this id."""
+    if not keys.is_capture_id(target):
+        return list_captures(store, target)
+    entries = capture_entries(store, target)
+    url = next((e.event.url for e in entries if e.event.url), None)
+    if url is None:
+        try:
+            meta = read_metadata_record(store.open(keys.warc_key(target)), CAPTURE_METADATA_SCHEMA)
+            url = meta.get("url") if meta else None
+        except KeyError:
+            return []
+    if url is None:
+        return []
+    try:
+        return [Manifest.from_json(store.get_bytes(keys.manifest_key(url, target)))]
+    except (KeyError, ValueError):
+        return []
+
+
+def audit(args, settings: Settings) -> int:
+    from archivers.treehead import key_id
+    from cryptography.hazmat.primitives import serialization
+
+    store = wiring.store(settings)
+    trust = Trust()
+    for path in args.public_key:
+        pem = open(path, "rb").read()
+        trust.public_keys[key_id(serialization.load_pem_public_key(pem))] = pem
+    for stamper in wiring.stampers(settings):
+        try:
+            trust.tsa_cas[stamper.name] = stamper.ca_pem()
+        except OSError:
+            pass
+    try:
+        manifests = find_manifests(store, args.target)
+        if not manifests:
+            error(f"no capture of {args.target}")
+            return exitcodes.NOT_FOUND
+        leaves = LeafCache(store)
+        reports = []
+        for manifest in manifests:
+            if not args.json:
+                progress(f"auditing {manifest.capture_id} ({manifest.url}) …")
+            reports.append(audit_capture(store, manifest, trust=trust, leaves=leaves))
+    except CaptureError as exc:
+        error(str(exc))
+        return exitcodes.UNAVAILABLE
+    ok = all(r.ok for r in reports)
+    if args.json:
+        print_json({"ok": ok, "captures": [r.to_dict() for r in reports]})
+    else:
+        for report in reports:
+            print(f"{report.capture_id}  {report.url}  {'OK' if report.ok else 'FAILED'}")
+            for check in report.checks:
+                print(f"  {'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+            items = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in report.items.items())
+            print(f"  para 155 items: {items}")
+            print(f"  custody: {len(report.custody)} ledger entries")
+    return exitcodes.OK if ok else exitcodes.FAILED
+
+
+def _submitter(settings: Settings) -> Submitter:
+    return Submitter(settings.streams.bootstrap, wiring.topic_names(settings))
+
+
+def _read_state(store, url: str) -> LivenessState | None:
+    try:
+        return LivenessState.from_json(store.get_bytes(state_key(url)))
+    except KeyError:
+        return None
+
+
+def _print_liveness(state: LivenessState, as_json: bool) -> None:
+    if as_json:
+        print_json(state.summary())
+        return
+    print(f"{state.url}\n  {describe_liveness(state.summary())}")
+    if state.next_check_at:
+        print(f"  next check {state.next_check_at}")
+    for check in state.history[-20:]:
+        print(f"  {check['at']}  {check['state']:<8} {check.get('http_status') or '-':>4}  "
+              f"{check.get('reason') or ''}")
+
+
+def recheck(args, settings: Settings) -> int:
+    store = wiring.store(settings)
+    names = wiring.topic_names(settings)
+    try:
+        before = _read_state(store, args.url)
+        submitter = _submitter(settings)
+        try:
+            submitter.resend(names.recheck, surt(args.url).encode(),
+                             recheck_json(args.url, utc_now(), who(settings)), [])
+        finally:
+            submitter.close()
+    except (SubmitError, CaptureError) as exc:
+        error(str(exc))
+        return exitcodes.UNAVAILABLE
+    if args.no_wait:
+        progress(f"recheck of {args.url} queued")
+        return exitcodes.OK
+    seen = before.checks if before else 0
+    if not args.json:
+        progress(f"recheck of {args.url} queued; waiting for a worker …")
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        state = _read_state(store, args.url)
+        if state and state.checks > seen:
+            _print_liveness(state, args.json)
+            return exitcodes.OK
+        time.sleep(0.3)
+    error(f"no worker rechecked {args.url} within {args.timeout:g} s (is `warcflow worker` running?)")
+    return exitcodes.UNAVAILABLE
+
+
+def liveness(args, settings: Settings) -> int:
+    try:
+        state = _read_state(wiring.store(settings), args.url)
+    except CaptureError as exc:
+        error(str(exc))
+        return exitcodes.UNAVAILABLE
+    if state is None:
+        error(f"no liveness record for {args.url} (never captured, or not yet rechecked)")
+        return exitcodes.NOT_FOUND
+    _print_liveness(state, args.json)
+    return exitcodes.OK
+
+
+def fixity(args, settings: Settings) -> int:
+    from archivers import fixity as fx
+
+    store = wiring.store(settings)
+    names = wiring.topic_names(settings)
+    try:
+        submitter = _submitter(settings)
+    except SubmitError as exc:
+        error(str(exc))
+        return exitcodes.UNAVAILABLE
+
+    def emit(event) -> None:
+        submitter.resend(names.custody, (event.capture_id or "").encode(), custody_json(event), [])
+        if not args.json:
+            progress(f"{event.capture_id}: {'ok' if event.detail['ok'] else 'CHANGED'}")
+    try:
+        totals = fx.run(store, emit, who=who(settings), clock=utc_now, only=args.capture)
+    except (CaptureError, SubmitError) as exc:
+        error(str(exc))
+        return exitcodes.UNAVAILABLE
+    finally:
+        submitter.close()
+    if args.json:
+        print_json(totals)
+    else:
+        print(f"{totals['captures']} captures: {totals['ok']} objects unchanged, "
+              f"{totals['mismatch']} changed, {totals['missing']} missing")
+        for bad in totals["failed"]:
+            print(f"  {bad['status'].upper()} {bad['key']} (capture {bad['capture_id']}): "
+                  f"expected {bad['expected']}, found {bad['actual']}")
+    if args.capture and totals["captures"] == 0:
+        error(f"no stored capture {args.capture}")
+        return exitcodes.NOT_FOUND
+    return exitcodes.OK if not totals["failed"] else exitcodes.FAILED
+
+
+def ledger_head(args, settings: Settings) -> int:
+    store = wiring.store(settings)
+    names = wiring.topic_names(settings)
+    try:
+        asked = utc_now()
+        submitter = _submitter(settings)
+        try:
+            submitter.resend(names.custody, b"", head_request_json(asked, who(settings)), [])
+        finally:
+            submitter.close()
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline:
+            head = latest_head(store)
+            if head is not None and head.size >= _log_size(store):
+                break  # covers everything recorded (a new head, or nothing was new)
+            time.sleep(0.3)
+        else:
+            error(f"no head within {args.timeout:g} s (is `warcflow worker` running?)")
+            return exitcodes.UNAVAILABLE
+    except (SubmitError, CaptureError) as exc:
+        error(str(exc))
+        return exitcodes.UNAVAILABLE
+    doc = {"size": head.size, "root": head.root, "timestamp": head.timestamp,
+           "key_id": head.key_id,
+           "tokens": list(store.list_keys(f"ledger/tokens/{head.size:012d}/"))}
+    if args.json:
+        print_json(doc)
+    else:
+        print(f"head {head.size}: root {head.root}\n  signed {head.timestamp} by key {head.key_id}"
+              f"\n  {len(doc['tokens'])} TSA token(s)")
+    return exitcodes.OK
+
+
+def _log_size(store) -> int:
+    last = None
+    for last in store.list_keys("ledger/entries/"):
+        pass
+    return int(last.rsplit("/", 1)[1].split(".")[0]) + 1 if last else 0
+
