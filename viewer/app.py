@@ -35,8 +35,9 @@ from fastapi.templating import Jinja2Templates
 from archivers import keys
 from archivers.catalog import media_object_key
 from archivers.cdxj import cdx_key
-from archivers.clock import parse_iso
+from archivers.clock import iso, parse_iso, utc_now
 from archivers.errors import CaptureError, InvalidURL
+from archivers.ledger import CustodyEvent, ObjectDigest
 from archivers.urls import validate_url
 from viewer.catalog import Catalog
 from viewer.settings import ViewerSettings
@@ -49,9 +50,11 @@ CHUNK = 1024 * 1024
 
 
 def create_app(settings: ViewerSettings, catalog: Catalog, store,
-               submit: Callable[[list[str], tuple[str, ...], str | None], list[dict]]) -> FastAPI:
+               submit: Callable[[list[str], tuple[str, ...], str | None], list[dict]],
+               record: Callable[[CustodyEvent], None] = lambda event: None) -> FastAPI:
     """The viewer app. ``submit(urls, tags, note)`` validates and produces to ingest,
-    raising ValueError (with every problem) when any URL is refused."""
+    raising ValueError (with every problem) when any URL is refused; ``record(event)``
+    puts a custody event (a download of evidence) on the ledger's topic."""
     app = FastAPI(title="warcflow viewer", version="1", docs_url="/api/docs", redoc_url=None,
                   description="Captures of social-media posts: timelines, capture facts, "
                               "replay links, media files, Memento. See docs/api.md.")
@@ -102,6 +105,8 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
             raise HTTPException(404, f"no capture {capture_id}")
         return manifest
 
+    audits = AuditCache(store)
+
     # -- pages ----------------------------------------------------------------------
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -129,7 +134,14 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
                                manifest.get("fetched_at"), original=True)
                     if manifest.get("warc_key") else None)
         return page(request, "capture.html", capture=view, manifest=manifest, media=media,
-                    original_url=original)
+                    original_url=original, proof=audits.get(manifest))
+
+    @app.get("/api/captures/{capture_id}/audit",
+             summary="Audit one capture: digests, ledger inclusion, signed head, TSA tokens",
+             description="The object `warcflow audit CAPTURE_ID --json` prints for it "
+                         "(cached for a few minutes).")
+    def api_audit(capture_id: str):
+        return audits.get(capture_or_404(capture_id))
 
     @app.get("/submit", response_class=HTMLResponse, include_in_schema=False)
     def submit_form(request: Request):
@@ -207,14 +219,33 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
         if not keys.is_capture_id(capture_id):
             raise HTTPException(404, "not a capture id")
         key = keys.warc_key(capture_id)
-        return _stream(store, key, request, "application/warc",
-                       attachment=f"{capture_id.upper()}.warc.gz")
+        response = _stream(store, key, request, "application/warc",
+                           attachment=f"{capture_id.upper()}.warc.gz")
+        downloaded(request, capture_id.upper(), key)
+        return response
 
     @app.get("/media/{sha256}", summary="The stored original media file (Range supported)")
     def media_file(sha256: str, request: Request):
         key = _media_key(store, sha256)
-        return _stream(store, key, request, MIME.get(key.rsplit(".", 1)[-1],
-                                                     "application/octet-stream"))
+        response = _stream(store, key, request, MIME.get(key.rsplit(".", 1)[-1],
+                                                         "application/octet-stream"))
+        downloaded(request, None, key)
+        return response
+
+    def downloaded(request: Request, capture_id: str | None, key: str) -> None:
+        """A custody event for a download of evidence; a player's later range
+        requests (not from byte 0) are the same viewing, not recorded again."""
+        wanted = request.headers.get("range", "")
+        if wanted and not wanted.replace(" ", "").startswith("bytes=0-"):
+            return
+        client = request.client.host if request.client else "?"
+        head = store.head(key)
+        at = iso(utc_now())
+        record(CustodyEvent(
+            event="download", event_id=f"download:{key}:{at}", at=at,
+            who=f"viewer client {client}", capture_id=capture_id, url=None,
+            objects=(ObjectDigest(key, head.sha256 or "", head.size, head.version_id),)
+            if head else (), detail={"path": request.url.path}))
 
     @app.get("/media/{sha256}/derived", summary="The browser-playable copy, if one was made")
     def media_derived(sha256: str, request: Request):
@@ -296,6 +327,35 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/x-cdxj")
 
     return app
+
+
+class AuditCache:
+    """Audit results by capture id, kept ``ttl`` seconds (an audit re-reads every
+    object, so a page view should not redo it each time)."""
+
+    def __init__(self, store, ttl: float = 300.0) -> None:
+        self.store = store
+        self.ttl = ttl
+        self._done: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def get(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        import time
+
+        from archivers.audit import audit_capture
+        from archivers.manifest import Manifest
+
+        capture_id = manifest["capture_id"]
+        cached = self._done.get(capture_id)
+        if cached and time.monotonic() - cached[0] < self.ttl:
+            return cached[1]
+        m = Manifest(**{k: v for k, v in manifest.items() if k in Manifest.__dataclass_fields__})
+        try:
+            result = audit_capture(self.store, m).to_dict()
+        except Exception as exc:  # noqa: BLE001 - the page still shows, with the reason
+            return {"capture_id": capture_id, "ok": False, "error": str(exc), "checks": [],
+                    "items": {}, "liveness": None, "custody": []}
+        self._done[capture_id] = (time.monotonic(), result)
+        return result
 
 
 def _q(text: str) -> str:

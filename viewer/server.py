@@ -69,8 +69,22 @@ class Viewer:
                  "topic": self.names.ingest, "partition": d.partition, "offset": d.offset}
                 for d in done]
 
+    def record(self, event) -> None:
+        """Put a custody event (a download) on the ledger's topic; a broker that is
+        down costs the record, never the download (logged)."""
+        from streams.custody import custody_json
+
+        try:
+            with self._submit_lock:
+                if self._submitter is None:
+                    self._submitter = Submitter(self.bootstrap, self.names)
+                self._submitter.resend(self.names.custody, (event.capture_id or "").encode(),
+                                       custody_json(event), [])
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not record custody event %s: %s", event.event_id, exc)
+
     def app(self):
-        return create_app(self.settings, self.catalog, self.store, self.submit)
+        return create_app(self.settings, self.catalog, self.store, self.submit, self.record)
 
     def _apply(self, item: FeedEvent) -> None:
         self.catalog.apply(item.partition, item.offset, item.event, self.store)

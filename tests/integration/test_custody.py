@@ -6,17 +6,22 @@ verifies offline. Then tampering: every change is caught and named.
 
 from __future__ import annotations
 
+import gzip
 import json
+import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
 from archivers.store import S3Store
+from infra.processes import free_port
 from tests.integration.test_media import media_of
 from tests.support import media as testmedia
 from tests.support.site import Route, TestSite
 from tests.support.stack import WorkerProcess, cli, poll
+from tests.support.viewer import running_viewer
+from viewer.views import replay_url
 from warcflow.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -96,11 +101,31 @@ def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, tmp_path
     # Deleted at the source, still here, and still provable.
     warc = tmp_path / "kazan.warc.gz"
     assert cli("get", capture["capture_id"], "-o", str(warc), env=env).returncode == 0
-    assert b"Mobilized soldiers protest in Kazan" in __import__("gzip").decompress(warc.read_bytes())
+    assert b"Mobilized soldiers protest in Kazan" in gzip.decompress(warc.read_bytes())
     final = audited(env, capture["capture_id"])
     assert "first seen gone" in next(c["detail"] for c in final["captures"][0]["checks"]
                                      if c["name"] == "liveness")
     assert {e["event"] for e in final["captures"][0]["custody"]} >= {"capture", "recheck"}
+
+    # The viewer: replays the deleted post, shows the audit, custody and liveness,
+    # and a download through it is a custody event.
+    viewer_env = {**env, "WARCFLOW_VIEWER_PORT": str(free_port()),
+                  "WARCFLOW_REPLAY_PORT": str(free_port()),
+                  "WARCFLOW_HOME": str(tmp_path / "viewer-home")}
+    with running_viewer(viewer_env) as (viewer, client):
+        poll(lambda: client.get("/api/captures", params={"url": url}).json(), timeout=30,
+             what="the viewer's catalog")
+        html = client.get(f"/capture/{capture['capture_id']}").text
+        assert "first seen gone" in html and "every check holds" in html
+        assert "Original <strong>gone</strong>" in html
+        raw = replay_url(viewer.settings.replay_base, "warcflow", url, capture["fetched_at"],
+                         original=True)
+        with urllib.request.urlopen(raw, timeout=10) as response:
+            assert b"Mobilized soldiers protest in Kazan" in response.read()
+        assert client.get(f"/capture/{capture['capture_id']}/warc").status_code == 200
+    poll(lambda: any(e["event"] == "download" for e in run_json(
+        "audit", capture["capture_id"], env=env, ok=(0, 1))["captures"][0]["custody"]),
+        timeout=30, what="the download in the ledger")
 
 
 def _store(env):

@@ -9,7 +9,6 @@ import urllib.request
 from email.utils import format_datetime
 
 import pytest
-from fastapi.testclient import TestClient
 
 from archivers.clock import parse_iso
 from archivers.store import S3Store
@@ -17,9 +16,8 @@ from tests.integration.test_pipeline import read_topic
 from tests.support import media as testmedia
 from tests.support.site import Route, TestSite
 from tests.support.stack import cli, poll
-from viewer.server import Viewer
+from tests.support.viewer import running_viewer
 from viewer.views import replay_url
-from warcflow import wiring
 from warcflow.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -40,27 +38,8 @@ def viewer_env(pipeline, media_set, tmp_path_factory):
     env = {**pipeline["env"], "WARCFLOW_VIEWER_PORT": str(free_port()),
            "WARCFLOW_REPLAY_PORT": str(free_port()),
            "WARCFLOW_HOME": str(tmp_path_factory.mktemp("viewer-home"))}
-    viewer: Viewer = wiring.viewer(load_settings(env))
-    viewer.start_feed()
-    viewer.start_replay()
-    viewer_app = viewer.app()
-    with TestClient(viewer_app) as client:
-        # the replay server looks up its index on the viewer's port: serve it for real
-        import threading
-
-        import uvicorn
-        server = uvicorn.Server(uvicorn.Config(viewer_app, host="127.0.0.1",
-                                               port=int(env["WARCFLOW_VIEWER_PORT"]),
-                                               log_level="warning", lifespan="off"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        viewer.wait_for_replay()
-        try:
-            yield {**pipeline, "env": env, "client": client, "viewer": viewer}
-        finally:
-            server.should_exit = True
-            thread.join(10)
-            viewer.stop()
+    with running_viewer(env) as (viewer, client):
+        yield {**pipeline, "env": env, "client": client, "viewer": viewer}
 
 
 def captured(env, client, url, media=0):
