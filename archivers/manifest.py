@@ -95,6 +95,9 @@ class Manifest:
             "fetched_at": self.fetched_at,
             "stored_at": self.stored_at,
             "tags": list(self.request.get("tags", [])),
+            "operator": self.request.get("operator"),
+            "case_id": self.request.get("case_id"),
+            "purpose": self.request.get("purpose"),
             # manifests written before outcome classes get theirs on reading
             **({"outcome": self.outcome, "missing": list(self.missing)} if self.outcome
                else outcome_fields(asdict(self))),

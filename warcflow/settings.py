@@ -85,6 +85,9 @@ OPTIONS: tuple[Option, ...] = (
            "Per-machine cache of downloaded and built services (Kafka jars, S3 server)."),
     Option("WARCFLOW_LOG_LEVEL", "log_level", "info", str,
            "Log level of the worker: debug, info, warn, error."),
+    Option("WARCFLOW_OPERATOR", "submit.operator", "", str,
+           "Who submits, as `warcflow submit` records it in each capture (`--operator` wins); "
+           "empty: the login user name."),
     Option("WARCFLOW_KAFKA_BOOTSTRAP", "kafka.bootstrap", "127.0.0.1:9092", str,
            "Kafka bootstrap servers, comma-separated host:port. `warcflow up` listens here."),
     Option("WARCFLOW_TOPIC_PREFIX", "kafka.topic_prefix", "warcflow", str,
@@ -192,6 +195,8 @@ class Settings:
 
     home: Path
     log_level: str
+    operator: str
+    """The operator ``warcflow submit`` records (WARCFLOW_OPERATOR); empty: the login user."""
     fetch: FetchSettings
     media: MediaSettings
     viewer: ViewerSettings
@@ -301,6 +306,7 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
     settings = Settings(
         home=home,
         log_level=values["WARCFLOW_LOG_LEVEL"].lower(),
+        operator=values["WARCFLOW_OPERATOR"].strip(),
         fetch=FetchSettings(
             allow=allow,
             connect_timeout=values["WARCFLOW_FETCH_CONNECT_TIMEOUT"],

@@ -186,3 +186,22 @@ def test_refused_requisite_is_recorded_not_fatal(site):
     manifest = asyncio.run(archiver.capture(request_for(site.url("/post/2")))).manifest
     assert manifest.status == "stored"
     assert manifest.requisites == {"fetched": 0, "failed": 1}
+
+
+def test_who_asked_for_which_case_and_why_is_in_the_warc_manifest_and_summary(site):
+    from streams.records import SubmitRequest
+
+    archiver, store = make(site)
+    submitted = SubmitRequest.new(site.url("/post/1"), submitted_at=utc_now(), tags=("kazan",),
+                                  operator="anna", case_id="KZN-17", purpose="protest footage")
+    plain = request_for(submitted.url)
+    request = CaptureRequest(plain.capture_id, submitted.url, submitted.submitted_at,
+                             request=submitted.describe(), provenance=plain.provenance)
+    manifest = asyncio.run(archiver.capture(request)).manifest
+    meta = json.loads(records(store.get_bytes(manifest.warc_key))[-1][2])
+    for doc in (meta["request"], manifest.request):
+        assert (doc["operator"], doc["case_id"], doc["purpose"]) == (
+            "anna", "KZN-17", "protest footage")
+    summary = manifest.summary()
+    assert (summary["operator"], summary["case_id"], summary["purpose"]) == (
+        "anna", "KZN-17", "protest footage")
