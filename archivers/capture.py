@@ -47,6 +47,7 @@ from archivers.manifest import (
 )
 from archivers.discovery import FoundMedia
 from archivers.page import PARSE_LIMIT, PageCapture, capture_page
+from archivers.postmeta import post_from_html
 from archivers.recording import DigestingSpool
 from archivers.requisites import content_type, decoded_body
 from archivers.store import ObjectStore
@@ -109,8 +110,9 @@ class PageArchiver:
                 raise FetchUnavailable(
                     f"{page.final.url} answered HTTP {status} {page.final.response.reason}",
                     reason=f"http_{status}")
-            found = await asyncio.to_thread(self._discover, page) if self.find_media else []
-            spool, meta, entries = await asyncio.to_thread(self._write_warc, request, page, found)
+            found, post = await asyncio.to_thread(self._inspect, page)
+            spool, meta, entries = await asyncio.to_thread(self._write_warc, request, page,
+                                                           found, post)
         finally:
             page.close()
         try:
@@ -147,15 +149,19 @@ class PageArchiver:
             "agent": dict(self.agent),
         }
 
-    def _discover(self, page: PageCapture) -> list[FoundMedia]:
+    def _inspect(self, page: PageCapture) -> tuple[list[FoundMedia], dict[str, Any] | None]:
+        """(media found in the final page, the post's identity as the page states
+        it); nothing for an error page or a response that is not HTML."""
         final = page.final
         if final.status >= 400 or content_type(final.response) not in (
                 "text/html", "application/xhtml+xml"):
-            return []
+            return [], None
         html = decoded_body(final.response, PARSE_LIMIT).decode("utf-8", "replace")
-        return self.find_media(html, final.url)
+        found = self.find_media(html, final.url) if self.find_media else []
+        return found, post_from_html(html, final.url)
 
-    def _write_warc(self, request: CaptureRequest, page: PageCapture, found: list[FoundMedia]
+    def _write_warc(self, request: CaptureRequest, page: PageCapture, found: list[FoundMedia],
+                    post: dict[str, Any] | None
                     ) -> tuple[DigestingSpool, dict[str, Any], list[IndexEntry]]:
         spool = DigestingSpool()
         filename = keys.warc_key(request.capture_id).rsplit("/", 1)[-1]
@@ -196,6 +202,7 @@ class PageArchiver:
                 for e in page.exchanges
             ],
             "page_record_id": final_response_id,
+            "post": post,
             "media": [{**item.to_dict(), "media_id": keys.media_id(request.capture_id, item.url)}
                       for item in found],
         }

@@ -57,6 +57,8 @@ class Manifest:
     page_record_id: str | None = None
     outcome: str | None = None
     missing: list[str] = field(default_factory=list)
+    post: dict[str, Any] | None = None
+    """The post's identity as the page states it (``archivers.postmeta``), or None."""
 
     def to_json(self) -> bytes:
         doc = {"schema": SCHEMA, "version": VERSION, **asdict(self)}
@@ -98,6 +100,7 @@ class Manifest:
             "operator": self.request.get("operator"),
             "case_id": self.request.get("case_id"),
             "purpose": self.request.get("purpose"),
+            "post": self.post,
             # manifests written before outcome classes get theirs on reading
             **({"outcome": self.outcome, "missing": list(self.missing)} if self.outcome
                else outcome_fields(asdict(self))),
@@ -191,6 +194,8 @@ class MediaManifest:
     provenance: dict[str, Any] = field(default_factory=dict)
     agent: dict[str, str] = field(default_factory=dict)
     attempts: list[dict[str, str]] = field(default_factory=list)
+    post: dict[str, Any] | None = None
+    """The post's identity as yt-dlp's info states it (``archivers.postmeta``), or None."""
 
     def to_json(self) -> bytes:
         doc = {"schema": MEDIA_SCHEMA, "version": VERSION, **asdict(self)}

@@ -205,3 +205,21 @@ def test_who_asked_for_which_case_and_why_is_in_the_warc_manifest_and_summary(si
     summary = manifest.summary()
     assert (summary["operator"], summary["case_id"], summary["purpose"]) == (
         "anna", "KZN-17", "protest footage")
+
+
+def test_the_posts_own_identity_is_kept_apart_from_the_capture_time(site):
+    site.routes["/status/1593012345678901234"] = Route(
+        b'<html><head><meta property="og:url" content="/status/1593012345678901234">'
+        b'<meta property="article:published_time" content="2022-11-16T19:04:05+03:00">'
+        b'<meta name="author" content="War Tracker"></head>'
+        b"<body><article><p>Kazan</p></article></body></html>")
+    archiver, store = make(site)
+    manifest = asyncio.run(archiver.capture(
+        request_for(site.url("/status/1593012345678901234")))).manifest
+    post = manifest.post
+    assert (post["id"], post["author"], post["published_at"]) == (
+        "1593012345678901234", "War Tracker", "2022-11-16T16:04:05.000000Z")
+    assert post["source"] == "page" and manifest.fetched_at > "2026"  # capture time apart
+    meta = json.loads(records(store.get_bytes(manifest.warc_key))[-1][2])
+    assert meta["post"] == post and manifest.summary()["post"] == post
+    assert asyncio.run(archiver.capture(request_for(site.url("/gone"), 2))).manifest.post is None
