@@ -52,7 +52,7 @@ from archivers.recording import DigestingSpool
 from archivers.requisites import content_type, decoded_body
 from archivers.store import ObjectStore
 from archivers.urls import canonical_url, surt
-from archivers.warcwriter import WarcWriter
+from archivers.warcwriter import TLS_URN, WarcWriter
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 
@@ -178,6 +178,12 @@ class PageArchiver:
             _request_id, response_id = writer.write_exchange(exchange)
             if exchange is page.final:
                 final_response_id = response_id
+            if exchange.tls is not None and any(exchange is hop for hop in page.chain):
+                # the page's own connections (each redirect hop has one):
+                # the chain they showed, tied to the response they carried
+                writer.write_metadata(
+                    exchange.url, exchange.tls.document(exchange.url, exchange.ip, exchange.port),
+                    exchange.started_at, response_id, urn=TLS_URN)
         status = page.final.status
         failed = status >= 400
         meta = {
@@ -202,6 +208,9 @@ class PageArchiver:
                 for e in page.exchanges
             ],
             "page_record_id": final_response_id,
+            "network": {"local_address": page.final.local_address,
+                        "remote_address": page.final.remote_address},
+            "tls": page.final.tls.summary() if page.final.tls else None,
             "post": post,
             "media": [{**item.to_dict(), "media_id": keys.media_id(request.capture_id, item.url)}
                       for item in found],

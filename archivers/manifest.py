@@ -59,6 +59,11 @@ class Manifest:
     missing: list[str] = field(default_factory=list)
     post: dict[str, Any] | None = None
     """The post's identity as the page states it (``archivers.postmeta``), or None."""
+    network: dict[str, str | None] | None = None
+    """``local_address`` (the outgoing ``ip:port``) and ``remote_address`` of the
+    connection that fetched the final page."""
+    tls: dict[str, Any] | None = None
+    """TLS facts of that connection (``archivers.tlsinfo.TLSInfo.summary``); None for http."""
 
     def to_json(self) -> bytes:
         doc = {"schema": SCHEMA, "version": VERSION, **asdict(self)}

@@ -126,6 +126,9 @@ OPTIONS: tuple[Option, ...] = (
            "User-Agent header of the fetcher."),
     Option("WARCFLOW_FETCH_VERIFY_TLS", "fetch.verify_tls", "true", _bool,
            "Refuse pages whose TLS certificate does not verify."),
+    Option("WARCFLOW_FETCH_CA_FILE", "fetch.ca_file", "", str,
+           "A PEM file of CA certificates the fetcher trusts besides the system's (a private "
+           "CA, tests); empty: the system's only."),
     Option("WARCFLOW_FETCH_MAX_CONNECTIONS", "fetch.max_connections", "64", _positive(int),
            "Requests a worker process has open at once, over all hosts."),
     Option("WARCFLOW_FETCH_PER_HOST", "fetch.per_host", "8", _positive(int),
@@ -298,6 +301,11 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             validate_url(values["WARCFLOW_CANARY_URL"])
         except InvalidURL as exc:
             raise SettingsError(f"WARCFLOW_CANARY_URL: {exc}") from None
+    ca_file = values["WARCFLOW_FETCH_CA_FILE"]
+    if ca_file:
+        ca_file = str(Path(ca_file).expanduser())
+        if not Path(ca_file).is_file():
+            raise SettingsError(f"WARCFLOW_FETCH_CA_FILE: {ca_file} is not a file")
     if len(values["WARCFLOW_S3_BUCKET"]) < 3:
         raise SettingsError("WARCFLOW_S3_BUCKET must be at least 3 characters (an S3 rule)")
     home = values["WARCFLOW_HOME"].expanduser().absolute()
@@ -317,6 +325,7 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             max_requisites=values["WARCFLOW_FETCH_MAX_REQUISITES"],
             user_agent=values["WARCFLOW_FETCH_USER_AGENT"],
             verify_tls=values["WARCFLOW_FETCH_VERIFY_TLS"],
+            ca_file=ca_file or None,
             politeness=PolitenessSettings(
                 total=values["WARCFLOW_FETCH_MAX_CONNECTIONS"],
                 per_host=values["WARCFLOW_FETCH_PER_HOST"],

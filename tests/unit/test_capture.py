@@ -223,3 +223,55 @@ def test_the_posts_own_identity_is_kept_apart_from_the_capture_time(site):
     meta = json.loads(records(store.get_bytes(manifest.warc_key))[-1][2])
     assert meta["post"] == post and manifest.summary()["post"] == post
     assert asyncio.run(archiver.capture(request_for(site.url("/gone"), 2))).manifest.post is None
+
+
+def test_the_tls_chain_of_the_captures_own_connection_is_in_the_warc(tmp_path):
+    from archivers.resolver import StaticResolver
+    from tests.support.site import TestSite
+    from tests.support.tlscerts import make_pki
+
+    pki = make_pki(tmp_path, names=("post.example.test",))
+    with TestSite(tls=pki.server_context()) as site:
+        fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow),
+                                        ca_file=str(pki.ca_file)),
+                          resolver=StaticResolver({"post.example.test": ["127.0.0.1"]}))
+        archiver = PageArchiver(fetcher, MemoryStore(), agent=AGENT)
+        url = f"https://post.example.test:{site.port}/redirect/1"
+        manifest = asyncio.run(archiver.capture(request_for(url))).manifest
+        # one TLS handshake per request the server answered: no extra connection
+        # was opened to look at certificates
+        assert site.handshakes == len(site.clients) == 2 + 4  # two hops, four requisites
+        page_client = dict(site.clients)["/post/1"]
+    data = archiver.store.get_bytes(manifest.warc_key)
+    found = records(data)
+    responses = {h.get_header("WARC-Record-ID"): h.get_header("WARC-Target-URI")
+                 for t, h, _ in found if t == "response"}
+    tls = [(h, json.loads(body)) for t, h, body in found if t == "metadata"
+           and h.get_header("WARC-Target-URI").startswith("urn:warcflow:tls:")]
+    hops = [url, f"https://post.example.test:{site.port}/post/1"]
+    assert [h.get_header("WARC-Target-URI") for h, _ in tls] == [f"urn:warcflow:tls:{u}"
+                                                                 for u in hops]
+    expected = [hashlib.sha256(der).hexdigest() for der in (pki.leaf, pki.intermediate, pki.root)]
+    for (headers, doc), hop in zip(tls, hops):
+        assert responses[headers.get_header("WARC-Concurrent-To")] == hop
+        assert headers.get_header("Content-Type") == "application/json"
+        assert [c["sha256"] for c in doc["certificates"]] == expected  # exactly the server's chain
+        assert doc["chain_source"] == "verified" and doc["sni"] == "post.example.test"
+        assert doc["version"].startswith("TLSv1.") and doc["cipher"]
+        leaf = doc["certificates"][0]
+        assert "CN=post.example.test" in leaf["subject"]
+        assert "intermediate" in leaf["issuer"] and leaf["pem"].startswith("-----BEGIN CERT")
+        assert leaf["not_before"] < leaf["not_after"]
+    assert manifest.tls["chain_sha256"] == expected and manifest.tls["version"].startswith("TLS")
+    # the page's connection, as the server saw it from the other end
+    assert manifest.network == {"local_address": page_client,
+                                "remote_address": f"127.0.0.1:{site.port}"}
+
+
+def test_plain_http_has_an_address_but_no_tls(site):
+    archiver, store = make(site)
+    manifest = asyncio.run(archiver.capture(request_for(site.url("/post/1")))).manifest
+    assert manifest.tls is None
+    assert manifest.network["local_address"] == dict(site.clients)["/post/1"]
+    assert not any((h.get_header("WARC-Target-URI") or "").startswith("urn:warcflow:tls:")
+                   for t, h, _ in records(store.get_bytes(manifest.warc_key)))
