@@ -36,6 +36,7 @@ from archivers.cdxj import IndexEntry, store_index
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.errors import FetchUnavailable, InvalidURL, StoreUnavailable
 from archivers.fetcher import Fetcher
+from archivers.items import items
 from archivers.outcome import outcome_fields
 from archivers.manifest import (
     CAPTURE_METADATA_SCHEMA,
@@ -55,6 +56,7 @@ from archivers.urls import canonical_url, surt
 from archivers.warcwriter import TLS_URN, WarcWriter
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
+HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ class PageArchiver:
         manifest = Manifest(
             **self._identity(request), status=FAILED, reason=reason, message=message,
             finished_at=iso(self.clock()), attempts=list(attempts or []),
+            items=items(html=False, media=False),
             **outcome_fields({"status": FAILED, "reason": reason}))
         return await self._put_manifest(request, manifest)
 
@@ -153,8 +156,7 @@ class PageArchiver:
         """(media found in the final page, the post's identity as the page states
         it); nothing for an error page or a response that is not HTML."""
         final = page.final
-        if final.status >= 400 or content_type(final.response) not in (
-                "text/html", "application/xhtml+xml"):
+        if final.status >= 400 or content_type(final.response) not in HTML_TYPES:
             return [], None
         html = decoded_body(final.response, PARSE_LIMIT).decode("utf-8", "replace")
         found = self.find_media(html, final.url) if self.find_media else []
@@ -212,6 +214,8 @@ class PageArchiver:
                         "remote_address": page.final.remote_address},
             "tls": page.final.tls.summary() if page.final.tls else None,
             "post": post,
+            "items": items(html=not failed and content_type(page.final.response) in HTML_TYPES,
+                           media=bool(found)),
             "media": [{**item.to_dict(), "media_id": keys.media_id(request.capture_id, item.url)}
                       for item in found],
         }

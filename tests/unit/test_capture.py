@@ -275,3 +275,42 @@ def test_plain_http_has_an_address_but_no_tls(site):
     assert manifest.network["local_address"] == dict(site.clients)["/post/1"]
     assert not any((h.get_header("WARC-Target-URI") or "").startswith("urn:warcflow:tls:")
                    for t, h, _ in records(store.get_bytes(manifest.warc_key)))
+
+
+def test_para_155_items_say_what_the_capture_holds(site):
+    from archivers.discovery import find_media
+    from archivers.manifest import Manifest
+
+    site.routes["/post/video"] = Route(
+        b'<html><head><meta property="og:video" content="/media/clip.mp4"></head>'
+        b"<body><p>clip</p></body></html>")
+    site.routes["/data.json"] = Route(b'{"a": 1}', content_type="application/json")
+    store = MemoryStore()
+    archiver = PageArchiver(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))), store,
+                            agent=AGENT, find_media=find_media)
+
+    def summary_items(path, offset):
+        manifest = asyncio.run(archiver.capture(request_for(site.url(path), offset))).manifest
+        meta = json.loads(records(store.get_bytes(manifest.warc_key))[-1][2])
+        assert meta["items"] == manifest.items
+        return manifest.summary()["items"]
+
+    assert summary_items("/post/1", 1) == {"url": True, "html": True, "screenshot": False,
+                                           "media": False}
+    assert summary_items("/post/video", 2) == {"url": True, "html": True, "screenshot": False,
+                                               "media": True}
+    assert summary_items("/gone", 3)["html"] is False  # a 404 page is not the post's HTML
+    assert summary_items("/data.json", 4)["html"] is False
+    refused = request_for("http://127.0.0.1:1/private", 5)
+    failed = asyncio.run(archiver.record_failure(refused, reason="policy_refused", message="no"))
+    assert failed.manifest.summary()["items"] == {"url": True, "html": False,
+                                                  "screenshot": False, "media": False}
+    # manifests from before items existed, and a screenshot added by browser capture
+    old = Manifest(capture_id="c", url="https://e.example/", surt="e", status="stored",
+                   submitted_at="2026-11-25T10:00:00.000000Z", warc_key="warc/x.warc.gz",
+                   media=[{"media_id": "m"}])
+    assert old.summary()["items"] == {"url": True, "html": True, "screenshot": False,
+                                      "media": True}
+    shot = Manifest.from_json(old.to_json().replace(b'"screenshot_key": null',
+                                                    b'"screenshot_key": "shots/c.png"'))
+    assert shot.summary()["items"]["screenshot"] is True
