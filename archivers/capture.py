@@ -6,7 +6,9 @@ deterministic, see ``archivers.keys``):
 
 1. If the manifest exists, the capture is done: return it (``created=False``).
 2. Fetch the page and its requisites; write a gzip WARC/1.1 to a spool:
-   ``warcinfo``, per exchange ``request`` + ``response``, then a ``metadata``
+   ``warcinfo``, per exchange ``request`` + ``response`` (for each TLS hop of
+   the page itself, then a ``metadata`` record of that connection's
+   certificate chain, ``urn:warcflow:tls:<url>``), then a ``metadata``
    record holding everything the manifest needs except the store's facts.
 3. Put the WARC if absent. If it was already there (an earlier attempt stored
    it, then died), the stored WARC wins: the manifest is rebuilt from it.
@@ -64,8 +66,9 @@ class CaptureRequest:
     """What to capture and where the request came from.
 
     ``provenance`` names the source message (topic, partition, offset,
-    timestamp); ``request`` carries the submitter's request id, source, tags
-    and note. Both are copied verbatim into the WARC metadata and manifest.
+    timestamp); ``request`` carries the submitter's request id, source, tags,
+    note, operator, case id and purpose. Both are copied verbatim into the WARC
+    metadata and manifest.
     """
 
     capture_id: str
