@@ -31,6 +31,7 @@ from archivers import keys, merkle
 from archivers.catalog import list_media
 from archivers.clock import parse_iso
 from archivers.fixity import sha256_of
+from archivers.items import items_of
 from archivers.ledger import (
     Entry,
     capture_entries,
@@ -119,6 +120,12 @@ def check_object(report: Report, store: ObjectStore, key: str, expected: str) ->
                    + _versions_note(store, key))
     else:
         report.add(f"object {key}", True, f"sha256 {actual}")
+
+
+def check_object_exists(report: Report, store: ObjectStore, key: str) -> None:
+    head = store.head(key)
+    report.add(f"object {key}", head is not None,
+               f"sha256 {head.sha256}" if head else "missing" + _versions_note(store, key))
 
 
 def check_records(report: Report, store: ObjectStore, key: str) -> list[str]:
@@ -274,10 +281,11 @@ def audit_capture(store: ObjectStore, manifest: Manifest, *, trust: Trust | None
     check_fixity(report, store, manifest.capture_id)
     report.liveness = liveness_of(store, manifest.url)
     report.add("liveness", True, describe_liveness(report.liveness))
-    report.items = {"url": True,
-                    "html": bool(manifest.status == STORED and manifest.http_status),
-                    "screenshot": bool(getattr(manifest, "screenshot_key", None)),
+    report.items = {**items_of(asdict(manifest)),
+                    # at audit time "media" means stored, not just found
                     "media": any(m.status == STORED for m in media_items)}
+    if manifest.screenshot_key:
+        check_object_exists(report, store, manifest.screenshot_key)
     report.custody = [e.doc() for e in capture_entries(store, manifest.capture_id)]
     return report
 

@@ -6,7 +6,9 @@ deterministic, see ``archivers.keys``):
 
 1. If the manifest exists, the capture is done: return it (``created=False``).
 2. Fetch the page and its requisites; write a gzip WARC/1.1 to a spool:
-   ``warcinfo``, per exchange ``request`` + ``response``, then a ``metadata``
+   ``warcinfo``, per exchange ``request`` + ``response`` (for each TLS hop of
+   the page itself, then a ``metadata`` record of that connection's
+   certificate chain, ``urn:warcflow:tls:<url>``), then a ``metadata``
    record holding everything the manifest needs except the store's facts.
 3. Put the WARC if absent. If it was already there (an earlier attempt stored
    it, then died), the stored WARC wins: the manifest is rebuilt from it.
@@ -36,6 +38,7 @@ from archivers.cdxj import IndexEntry, store_index
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.errors import FetchUnavailable, InvalidURL, StoreUnavailable
 from archivers.fetcher import Fetcher
+from archivers.items import items
 from archivers.outcome import outcome_fields
 from archivers.manifest import (
     CAPTURE_METADATA_SCHEMA,
@@ -47,13 +50,15 @@ from archivers.manifest import (
 )
 from archivers.discovery import FoundMedia
 from archivers.page import PARSE_LIMIT, PageCapture, capture_page
+from archivers.postmeta import post_from_html
 from archivers.recording import DigestingSpool
 from archivers.requisites import content_type, decoded_body
 from archivers.store import ObjectStore
 from archivers.urls import canonical_url, surt
-from archivers.warcwriter import WarcWriter
+from archivers.warcwriter import TLS_URN, WarcWriter
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
+HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,9 @@ class CaptureRequest:
     """What to capture and where the request came from.
 
     ``provenance`` names the source message (topic, partition, offset,
-    timestamp); ``request`` carries the submitter's request id, source, tags
-    and note. Both are copied verbatim into the WARC metadata and manifest.
+    timestamp); ``request`` carries the submitter's request id, source, tags,
+    note, operator, case id and purpose. Both are copied verbatim into the WARC
+    metadata and manifest.
     """
 
     capture_id: str
@@ -109,8 +115,9 @@ class PageArchiver:
                 raise FetchUnavailable(
                     f"{page.final.url} answered HTTP {status} {page.final.response.reason}",
                     reason=f"http_{status}")
-            found = await asyncio.to_thread(self._discover, page) if self.find_media else []
-            spool, meta, entries = await asyncio.to_thread(self._write_warc, request, page, found)
+            found, post = await asyncio.to_thread(self._inspect, page)
+            spool, meta, entries = await asyncio.to_thread(self._write_warc, request, page,
+                                                           found, post)
         finally:
             page.close()
         try:
@@ -127,6 +134,7 @@ class PageArchiver:
         manifest = Manifest(
             **self._identity(request), status=FAILED, reason=reason, message=message,
             finished_at=iso(self.clock()), attempts=list(attempts or []),
+            items=items(html=False, media=False),
             **outcome_fields({"status": FAILED, "reason": reason}))
         return await self._put_manifest(request, manifest)
 
@@ -147,15 +155,18 @@ class PageArchiver:
             "agent": dict(self.agent),
         }
 
-    def _discover(self, page: PageCapture) -> list[FoundMedia]:
+    def _inspect(self, page: PageCapture) -> tuple[list[FoundMedia], dict[str, Any] | None]:
+        """(media found in the final page, the post's identity as the page states
+        it); nothing for an error page or a response that is not HTML."""
         final = page.final
-        if final.status >= 400 or content_type(final.response) not in (
-                "text/html", "application/xhtml+xml"):
-            return []
+        if final.status >= 400 or content_type(final.response) not in HTML_TYPES:
+            return [], None
         html = decoded_body(final.response, PARSE_LIMIT).decode("utf-8", "replace")
-        return self.find_media(html, final.url)
+        found = self.find_media(html, final.url) if self.find_media else []
+        return found, post_from_html(html, final.url)
 
-    def _write_warc(self, request: CaptureRequest, page: PageCapture, found: list[FoundMedia]
+    def _write_warc(self, request: CaptureRequest, page: PageCapture, found: list[FoundMedia],
+                    post: dict[str, Any] | None
                     ) -> tuple[DigestingSpool, dict[str, Any], list[IndexEntry]]:
         spool = DigestingSpool()
         filename = keys.warc_key(request.capture_id).rsplit("/", 1)[-1]
@@ -172,6 +183,12 @@ class PageArchiver:
             _request_id, response_id = writer.write_exchange(exchange)
             if exchange is page.final:
                 final_response_id = response_id
+            if exchange.tls is not None and any(exchange is hop for hop in page.chain):
+                # the page's own connections (each redirect hop has one):
+                # the chain they showed, tied to the response they carried
+                writer.write_metadata(
+                    exchange.url, exchange.tls.document(exchange.url, exchange.ip, exchange.port),
+                    exchange.started_at, response_id, urn=TLS_URN)
         status = page.final.status
         failed = status >= 400
         meta = {
@@ -196,6 +213,12 @@ class PageArchiver:
                 for e in page.exchanges
             ],
             "page_record_id": final_response_id,
+            "network": {"local_address": page.final.local_address,
+                        "remote_address": page.final.remote_address},
+            "tls": page.final.tls.summary() if page.final.tls else None,
+            "post": post,
+            "items": items(html=not failed and content_type(page.final.response) in HTML_TYPES,
+                           media=bool(found)),
             "media": [{**item.to_dict(), "media_id": keys.media_id(request.capture_id, item.url)}
                       for item in found],
         }

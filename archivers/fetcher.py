@@ -47,6 +47,7 @@ from archivers.errors import (
 )
 from archivers.recording import RecordedResponse
 from archivers.resolver import Resolver, SystemResolver
+from archivers.tlsinfo import TLSInfo
 from archivers.urls import canonical_url, validate_url
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -68,6 +69,8 @@ class FetchSettings:
     requisite_concurrency: int = 6
     user_agent: str = DEFAULT_USER_AGENT
     verify_tls: bool = True
+    ca_file: str | None = None
+    """A PEM file of CA certificates trusted besides the system's (a private CA, tests)."""
     politeness: PolitenessSettings = PolitenessSettings()
     """Connection bounds of the fetcher's requests (``archivers.politeness``)."""
 
@@ -89,6 +92,14 @@ class Exchange:
     elapsed: float
     limits_hit: list[str] = field(default_factory=list)
     method: str = "GET"
+    local_address: str | None = None
+    """``ip:port`` this end of the connection had (the outgoing address), if known."""
+    tls: TLSInfo | None = None
+    """The TLS facts of this exchange's own connection (https only)."""
+
+    @property
+    def remote_address(self) -> str:
+        return _address(self.ip, self.port)
 
     @property
     def status(self) -> int:
@@ -120,6 +131,8 @@ class Fetcher:
         self.clock = clock
         self.gate = HostGate(settings.politeness)
         self._tls = ssl.create_default_context()
+        if settings.ca_file:
+            self._tls.load_verify_locations(cafile=settings.ca_file)
         if not settings.verify_tls:
             self._tls.check_hostname = False
             self._tls.verify_mode = ssl.CERT_NONE
@@ -157,6 +170,7 @@ class Fetcher:
         deadline = time.monotonic() + self.settings.total_timeout
         reader, writer, ip = await self._connect(parts.scheme, host, port, addresses)
         try:
+            local_address, tls = _connection_facts(writer, host)
             conn = h11.Connection(our_role=h11.CLIENT,
                                   max_incomplete_event_size=self.settings.max_header_bytes)
             request = self._request_bytes(conn, parts, method, headers or [], body)
@@ -166,7 +180,8 @@ class Fetcher:
             await writer.drain()
             response, limits = await self._read_response(conn, reader, deadline)
             return Exchange(url, str(ip), port, started_at, request, response,
-                            time.monotonic() - t0, limits, method=method)
+                            time.monotonic() - t0, limits, method=method,
+                            local_address=local_address, tls=tls)
         except (ConnectionError, OSError) as exc:
             raise FetchUnavailable(f"connection to {host} failed: {exc}",
                                    reason="connection_error") from None
@@ -331,3 +346,18 @@ class Fetcher:
 
 def _is_name(host: str) -> bool:
     return literal_address(host) is None
+
+
+def _address(ip: str, port: int) -> str:
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def _connection_facts(writer: asyncio.StreamWriter, host: str
+                      ) -> tuple[str | None, TLSInfo | None]:
+    """(local ``ip:port``, TLS facts) of the connection just opened: read from
+    the very socket and TLS object that will carry the request."""
+    sockname = writer.get_extra_info("sockname")
+    local = _address(str(sockname[0]), int(sockname[1])) if sockname else None
+    sslobj = writer.get_extra_info("ssl_object")
+    tls = TLSInfo.from_ssl_object(sslobj, host if _is_name(host) else None) if sslobj else None
+    return local, tls

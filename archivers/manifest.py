@@ -19,6 +19,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, BinaryIO
 
+from archivers.items import items_of
 from archivers.outcome import outcome_fields
 
 SCHEMA = "warcflow.manifest"
@@ -57,6 +58,17 @@ class Manifest:
     page_record_id: str | None = None
     outcome: str | None = None
     missing: list[str] = field(default_factory=list)
+    post: dict[str, Any] | None = None
+    """The post's identity as the page states it (``archivers.postmeta``), or None."""
+    network: dict[str, str | None] | None = None
+    """``local_address`` (the outgoing ``ip:port``) and ``remote_address`` of the
+    connection that fetched the final page."""
+    tls: dict[str, Any] | None = None
+    """TLS facts of that connection (``archivers.tlsinfo.TLSInfo.summary``); None for http."""
+    items: dict[str, bool] | None = None
+    """Berkeley Protocol para 155 items the capture has (``archivers.items``)."""
+    screenshot_key: str | None = None
+    """S3 key of the capture's full-page screenshot, once browser capture made one."""
 
     def to_json(self) -> bytes:
         doc = {"schema": SCHEMA, "version": VERSION, **asdict(self)}
@@ -93,8 +105,14 @@ class Manifest:
             "size": self.size,
             "submitted_at": self.submitted_at,
             "fetched_at": self.fetched_at,
+            "finished_at": self.finished_at,
             "stored_at": self.stored_at,
             "tags": list(self.request.get("tags", [])),
+            "operator": self.request.get("operator"),
+            "case_id": self.request.get("case_id"),
+            "purpose": self.request.get("purpose"),
+            "post": self.post,
+            "items": items_of(asdict(self)),
             # manifests written before outcome classes get theirs on reading
             **({"outcome": self.outcome, "missing": list(self.missing)} if self.outcome
                else outcome_fields(asdict(self))),
@@ -188,6 +206,8 @@ class MediaManifest:
     provenance: dict[str, Any] = field(default_factory=dict)
     agent: dict[str, str] = field(default_factory=dict)
     attempts: list[dict[str, str]] = field(default_factory=list)
+    post: dict[str, Any] | None = None
+    """The post's identity as yt-dlp's info states it (``archivers.postmeta``), or None."""
 
     def to_json(self) -> bytes:
         doc = {"schema": MEDIA_SCHEMA, "version": VERSION, **asdict(self)}

@@ -58,6 +58,7 @@ from archivers.errors import (
 )
 from archivers.fetcher import Exchange, Fetcher
 from archivers.manifest import FAILED, STORED, MediaManifest, read_metadata_record
+from archivers.postmeta import post_from_info
 from archivers.recording import DecodingReader, DigestingSpool
 from archivers.store import ObjectStore
 from archivers.warcwriter import WarcWriter
@@ -367,6 +368,7 @@ class MediaArchiver:
                               else download.started_at),
             "finished_at": iso(self.clock()), "exchanges": len(download.exchanges),
             "limits_hit": download.limits, "timings": timings,
+            "post": post_from_info(download.info),
         }
         writer.write_metadata(request.media_url, meta, self.clock(),
                               refers_to=request.parent_record_id)

@@ -37,6 +37,8 @@ first 64 KiB: media does not compress, and deflating it anyway would make gzip
 the bottleneck of a large capture (see ``_level``)."""
 METADATA_URN = "urn:warcflow:metadata:"
 """Prefix of the target URI of warcflow's metadata records; the described URL follows."""
+TLS_URN = "urn:warcflow:tls:"
+"""Prefix of the target URI of the metadata record holding a connection's TLS facts."""
 
 
 def _level(first: bytes, length: int) -> int:
@@ -196,16 +198,18 @@ class WarcWriter:
                                  index=(_mime(content_type), None))
 
     def write_metadata(self, uri: str, document: dict, date: datetime,
-                       concurrent_to: str | None = None, refers_to: str | None = None) -> str:
+                       concurrent_to: str | None = None, refers_to: str | None = None, *,
+                       urn: str = METADATA_URN) -> str:
         """A ``metadata`` record about ``uri`` whose block is ``document`` as JSON (UTF-8).
 
         Its ``WARC-Target-URI`` is ``urn:warcflow:metadata:<uri>``, not ``uri``
         itself (as Browsertrix does with ``urn:pageinfo:``): pywb's indexer
         indexes metadata records that are not ``application/warc-fields``, and
         at the same second it would replay this JSON in place of the page.
+        ``urn`` is the prefix (``TLS_URN`` for a connection's TLS facts).
         """
         body = json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8")
-        headers = [("WARC-Target-URI", METADATA_URN + uri)]
+        headers = [("WARC-Target-URI", urn + uri)]
         if concurrent_to:
             headers.append(("WARC-Concurrent-To", concurrent_to))
         if refers_to:

@@ -42,6 +42,9 @@ VERSION = 1
 MAX_TAGS = 32
 MAX_TAG_LENGTH = 100
 MAX_NOTE_LENGTH = 2000
+MAX_CONTEXT_LENGTH = 200
+"""Most characters of each of ``operator``, ``case_id`` and ``purpose``."""
+CONTEXT_FIELDS = ("operator", "case_id", "purpose")
 
 
 class Undecodable(Exception):
@@ -71,7 +74,13 @@ class SourceMessage:
 
 @dataclass(frozen=True)
 class SubmitRequest:
-    """A request to capture one URL. ``submitted_at`` is UTC-aware."""
+    """A request to capture one URL. ``submitted_at`` is UTC-aware.
+
+    The submission context (who asked, for which case, why: Berkeley Protocol
+    para 167) is ``operator``, ``case_id`` and ``purpose``; each is None or a
+    non-empty string of at most ``MAX_CONTEXT_LENGTH`` characters. Messages
+    written before these fields existed decode with them None.
+    """
 
     url: str
     submitted_at: datetime
@@ -79,21 +88,28 @@ class SubmitRequest:
     source: str = "cli"
     tags: tuple[str, ...] = ()
     note: str | None = None
+    operator: str | None = None
+    case_id: str | None = None
+    purpose: str | None = None
 
     @classmethod
     def new(cls, url: str, *, submitted_at: datetime, source: str = "cli",
-            tags: tuple[str, ...] = (), note: str | None = None) -> "SubmitRequest":
+            tags: tuple[str, ...] = (), note: str | None = None, operator: str | None = None,
+            case_id: str | None = None, purpose: str | None = None) -> "SubmitRequest":
         """A fresh request with a new request id; InvalidURL / ValueError on bad input."""
         validate_url(url)
         _check_tags(tags)
         if note is not None and len(note) > MAX_NOTE_LENGTH:
             raise ValueError(f"note is longer than {MAX_NOTE_LENGTH} characters")
-        return cls(url, submitted_at, str(uuid.uuid4()), source, tuple(tags), note)
+        _check_context({"operator": operator, "case_id": case_id, "purpose": purpose})
+        return cls(url, submitted_at, str(uuid.uuid4()), source, tuple(tags), note,
+                   operator, case_id, purpose)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SUBMIT, "version": VERSION, "url": self.url,
                 "submitted_at": iso(self.submitted_at), "request_id": self.request_id,
-                "source": self.source, "tags": list(self.tags), "note": self.note}
+                "source": self.source, "tags": list(self.tags), "note": self.note,
+                "operator": self.operator, "case_id": self.case_id, "purpose": self.purpose}
 
     def to_json(self) -> bytes:
         return _dumps(self.to_dict())
@@ -101,23 +117,40 @@ class SubmitRequest:
     def describe(self) -> dict[str, Any]:
         """The submitter's part, as copied into WARC metadata and manifests."""
         return {"request_id": self.request_id, "source": self.source,
-                "tags": list(self.tags), "note": self.note}
+                "tags": list(self.tags), "note": self.note, "operator": self.operator,
+                "case_id": self.case_id, "purpose": self.purpose}
 
 
 def submit_requests(items: list[tuple[str, str]], *, submitted_at: datetime, source: str,
-                    tags: tuple[str, ...] = (), note: str | None = None
-                    ) -> tuple[list[SubmitRequest], list[str]]:
+                    tags: tuple[str, ...] = (), note: str | None = None,
+                    operator: str | None = None, case_id: str | None = None,
+                    purpose: str | None = None) -> tuple[list[SubmitRequest], list[str]]:
     """Validate (where, url) pairs for submission: the requests, and one problem
     line per refused URL ("where: 'url': why"). Callers submit nothing when
-    there is any problem, so a batch is all or nothing."""
+    there is any problem, so a batch is all or nothing. A bad ``operator``,
+    ``case_id`` or ``purpose`` is one problem for the whole batch."""
+    try:
+        _check_context({"operator": operator, "case_id": case_id, "purpose": purpose})
+    except ValueError as exc:
+        return [], [str(exc)]
     requests, problems = [], []
     for where, url in items:
         try:
             requests.append(SubmitRequest.new(url, submitted_at=submitted_at, source=source,
-                                              tags=tags, note=note))
+                                              tags=tags, note=note, operator=operator,
+                                              case_id=case_id, purpose=purpose))
         except (InvalidURL, ValueError) as exc:
             problems.append(f"{where}: {url!r}: {exc}")
     return requests, problems
+
+
+def _check_context(context: dict[str, Any]) -> None:
+    for name, value in context.items():
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_CONTEXT_LENGTH:
+            raise ValueError(f"{name} must be a non-empty string of at most "
+                             f"{MAX_CONTEXT_LENGTH} characters")
 
 
 def _check_tags(tags) -> None:
@@ -213,9 +246,11 @@ def _submit_from_json(doc: dict[str, Any]) -> SubmitRequest:
             raise ValueError(f"note must be a string of at most {MAX_NOTE_LENGTH} characters")
         if not isinstance(source, str) or len(source) > 100:
             raise ValueError("source must be a short string")
+        context = {name: doc.get(name) for name in CONTEXT_FIELDS}
+        _check_context(context)
     except ValueError as exc:
         raise Undecodable("bad_field", f"SubmitRequest: {exc}") from None
-    return SubmitRequest(url, submitted_at, request_id, source, tuple(tags), note)
+    return SubmitRequest(url, submitted_at, request_id, source, tuple(tags), note, **context)
 
 
 @dataclass(frozen=True)

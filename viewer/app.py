@@ -50,11 +50,12 @@ CHUNK = 1024 * 1024
 
 
 def create_app(settings: ViewerSettings, catalog: Catalog, store,
-               submit: Callable[[list[str], tuple[str, ...], str | None], list[dict]],
+               submit: Callable[..., list[dict]],
                record: Callable[[CustodyEvent], None] = lambda event: None) -> FastAPI:
-    """The viewer app. ``submit(urls, tags, note)`` validates and produces to ingest,
-    raising ValueError (with every problem) when any URL is refused; ``record(event)``
-    puts a custody event (a download of evidence) on the ledger's topic."""
+    """The viewer app. ``submit(urls, tags, note, operator=, case_id=, purpose=)``
+    validates and produces to ingest, raising ValueError (with every problem)
+    when any URL or field is refused; ``record(event)`` puts a custody event (a
+    download of evidence) on the ledger's topic."""
     app = FastAPI(title="warcflow viewer", version="1", docs_url="/api/docs", redoc_url=None,
                   description="Captures of social-media posts: timelines, capture facts, "
                               "replay links, media files, Memento. See docs/api.md.")
@@ -143,27 +144,34 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
     def api_audit(capture_id: str):
         return audits.get(capture_or_404(capture_id))
 
+    blank_form = {"urls": "", "tags": "", "note": "", "operator": "", "case_id": "",
+                  "purpose": ""}
+
     @app.get("/submit", response_class=HTMLResponse, include_in_schema=False)
     def submit_form(request: Request):
-        return page(request, "submit.html", errors=[], done=[], urls="", tags="", note="")
+        return page(request, "submit.html", errors=[], done=[], **blank_form)
 
     @app.post("/submit", response_class=HTMLResponse, include_in_schema=False)
     def submit_post(request: Request, urls: str = Form(""), tags: str = Form(""),
-                    note: str = Form(""), token: str = Form("")):
+                    note: str = Form(""), operator: str = Form(""), case_id: str = Form(""),
+                    purpose: str = Form(""), token: str = Form("")):
+        form = {"urls": urls, "tags": tags, "note": note, "operator": operator,
+                "case_id": case_id, "purpose": purpose}
         if not token_ok(request, token):
             return page(request, "submit.html", status=401, errors=["wrong or missing token"],
-                        done=[], urls=urls, tags=tags, note=note)
+                        done=[], **form)
         lines = [line.strip() for line in urls.splitlines() if line.strip()]
         tag_list = tuple(t.strip() for t in tags.split(",") if t.strip())
         try:
-            done = submit(lines, tag_list, note.strip() or None)
+            done = submit(lines, tag_list, note.strip() or None,
+                          operator=operator.strip() or None, case_id=case_id.strip() or None,
+                          purpose=purpose.strip() or None)
         except ValueError as exc:
             return page(request, "submit.html", status=400, errors=str(exc).splitlines(),
-                        done=[], urls=urls, tags=tags, note=note)
+                        done=[], **form)
         except CaptureError as exc:
-            return page(request, "submit.html", status=503, errors=[str(exc)], done=[],
-                        urls=urls, tags=tags, note=note)
-        return page(request, "submit.html", errors=[], done=done, urls="", tags="", note="")
+            return page(request, "submit.html", status=503, errors=[str(exc)], done=[], **form)
+        return page(request, "submit.html", errors=[], done=done, **blank_form)
 
     # -- JSON API -------------------------------------------------------------------
 
@@ -192,12 +200,16 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
                           "`Authorization: Bearer TOKEN`; without it the answer is 401.")
     def api_submit(request: Request, urls: list[str] = Body(..., embed=True),
                    tags: list[str] = Body([], embed=True),
-                   note: str | None = Body(None, embed=True)):
+                   note: str | None = Body(None, embed=True),
+                   operator: str | None = Body(None, embed=True),
+                   case_id: str | None = Body(None, embed=True),
+                   purpose: str | None = Body(None, embed=True)):
         if not token_ok(request):
             return JSONResponse({"errors": ["wrong or missing token"]}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
         try:
-            return submit(urls, tuple(tags), note)
+            return submit(urls, tuple(tags), note, operator=operator, case_id=case_id,
+                          purpose=purpose)
         except ValueError as exc:
             return JSONResponse({"errors": str(exc).splitlines()}, status_code=400)
         except CaptureError as exc:

@@ -53,12 +53,16 @@ class Viewer:
 
     # -- parts ------------------------------------------------------------------
 
-    def submit(self, urls: list[str], tags: tuple[str, ...], note: str | None) -> list[dict]:
+    def submit(self, urls: list[str], tags: tuple[str, ...], note: str | None, *,
+               operator: str | None = None, case_id: str | None = None,
+               purpose: str | None = None) -> list[dict]:
         """Validate all, then produce all (like ``warcflow submit``); ValueError lists
-        every refused URL and nothing is produced."""
+        every refused URL and nothing is produced. The operator is who the form
+        or API caller says it is (the viewer has no accounts to know better)."""
         requests, problems = submit_requests(
             [(f"URL {n}", url) for n, url in enumerate(urls, 1)], submitted_at=utc_now(),
-            source="viewer", tags=tags, note=note)
+            source="viewer", tags=tags, note=note, operator=operator, case_id=case_id,
+            purpose=purpose)
         if problems or not requests:
             raise ValueError("\n".join(problems) or "no URLs given")
         with self._submit_lock:

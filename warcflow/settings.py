@@ -117,6 +117,9 @@ OPTIONS: tuple[Option, ...] = (
            "Per-machine cache of downloaded and built services (Kafka jars, S3 server)."),
     Option("WARCFLOW_LOG_LEVEL", "log_level", "info", str,
            "Log level of the worker: debug, info, warn, error."),
+    Option("WARCFLOW_OPERATOR", "submit.operator", "", str,
+           "Who submits, as `warcflow submit` records it in each capture (`--operator` wins); "
+           "empty: the login user name."),
     Option("WARCFLOW_KAFKA_BOOTSTRAP", "kafka.bootstrap", "127.0.0.1:9092", str,
            "Kafka bootstrap servers, comma-separated host:port. `warcflow up` listens here."),
     Option("WARCFLOW_TOPIC_PREFIX", "kafka.topic_prefix", "warcflow", str,
@@ -161,6 +164,9 @@ OPTIONS: tuple[Option, ...] = (
            "User-Agent header of the fetcher."),
     Option("WARCFLOW_FETCH_VERIFY_TLS", "fetch.verify_tls", "true", _bool,
            "Refuse pages whose TLS certificate does not verify."),
+    Option("WARCFLOW_FETCH_CA_FILE", "fetch.ca_file", "", str,
+           "A PEM file of CA certificates the fetcher trusts besides the system's (a private "
+           "CA, tests); empty: the system's only."),
     Option("WARCFLOW_FETCH_MAX_CONNECTIONS", "fetch.max_connections", "64", _positive(int),
            "Requests a worker process has open at once, over all hosts."),
     Option("WARCFLOW_FETCH_PER_HOST", "fetch.per_host", "8", _positive(int),
@@ -246,6 +252,8 @@ class Settings:
 
     home: Path
     log_level: str
+    operator: str
+    """The operator ``warcflow submit`` records (WARCFLOW_OPERATOR); empty: the login user."""
     fetch: FetchSettings
     media: MediaSettings
     viewer: ViewerSettings
@@ -347,6 +355,11 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             validate_url(values["WARCFLOW_CANARY_URL"])
         except InvalidURL as exc:
             raise SettingsError(f"WARCFLOW_CANARY_URL: {exc}") from None
+    ca_file = values["WARCFLOW_FETCH_CA_FILE"]
+    if ca_file:
+        ca_file = str(Path(ca_file).expanduser())
+        if not Path(ca_file).is_file():
+            raise SettingsError(f"WARCFLOW_FETCH_CA_FILE: {ca_file} is not a file")
     if len(values["WARCFLOW_S3_BUCKET"]) < 3:
         raise SettingsError("WARCFLOW_S3_BUCKET must be at least 3 characters (an S3 rule)")
     home = values["WARCFLOW_HOME"].expanduser().absolute()
@@ -355,6 +368,7 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
     settings = Settings(
         home=home,
         log_level=values["WARCFLOW_LOG_LEVEL"].lower(),
+        operator=values["WARCFLOW_OPERATOR"].strip(),
         fetch=FetchSettings(
             allow=allow,
             connect_timeout=values["WARCFLOW_FETCH_CONNECT_TIMEOUT"],
@@ -365,6 +379,7 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             max_requisites=values["WARCFLOW_FETCH_MAX_REQUISITES"],
             user_agent=values["WARCFLOW_FETCH_USER_AGENT"],
             verify_tls=values["WARCFLOW_FETCH_VERIFY_TLS"],
+            ca_file=ca_file or None,
             politeness=PolitenessSettings(
                 total=values["WARCFLOW_FETCH_MAX_CONNECTIONS"],
                 per_host=values["WARCFLOW_FETCH_PER_HOST"],

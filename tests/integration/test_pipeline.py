@@ -64,8 +64,9 @@ def events_for(env, prefix, capture_id):
 def test_submitted_post_is_captured_as_a_valid_warc(pipeline, tmp_path):
     env, site, prefix = pipeline["env"], pipeline["site"], pipeline["prefix"]
     url = site.url("/post/1")
-    result = cli("submit", url, "--tag", "kazan", "--note", "shared by a war tracker", "--json",
-                 env=env)
+    result = cli("submit", url, "--tag", "kazan", "--note", "shared by a war tracker",
+                 "--case", "KZN-17", "--purpose", "mobilisation protests", "--json",
+                 env={**env, "WARCFLOW_OPERATOR": "anna"})
     assert result.returncode == 0, result.stderr
     [submitted] = json.loads(result.stdout)
     assert submitted["topic"] == f"{prefix}.ingest" and submitted["url"] == url
@@ -73,6 +74,10 @@ def test_submitted_post_is_captured_as_a_valid_warc(pipeline, tmp_path):
     [capture] = wait_for_capture(env, url)
     assert capture["status"] == "stored" and capture["http_status"] == 200
     assert capture["tags"] == ["kazan"]
+    assert (capture["operator"], capture["case_id"], capture["purpose"]) == (
+        "anna", "KZN-17", "mobilisation protests")
+    assert capture["items"] == {"url": True, "html": True, "screenshot": False, "media": False}
+    assert capture["fetched_at"] <= capture["finished_at"]
     assert capture["submitted_at"] <= capture["fetched_at"]
     assert capture["fetched_at"][:19] <= capture["stored_at"][:19]  # S3 keeps whole seconds
 
@@ -97,6 +102,9 @@ def test_submitted_post_is_captured_as_a_valid_warc(pipeline, tmp_path):
     assert responses[site.url("/static/photo.png")] == site.routes["/static/photo.png"].body
     assert responses[site.url("/static/bg.png")] == site.routes["/static/bg.png"].body  # via CSS
     assert meta["request"]["note"] == "shared by a war tracker"
+    assert meta["request"]["operator"] == "anna" and meta["request"]["case_id"] == "KZN-17"
+    assert meta["network"]["remote_address"] == f"127.0.0.1:{site.port}"
+    assert meta["network"]["local_address"] in {a for p, a in site.clients if p == "/post/1"}
     agent = meta["agent"]  # the method and its tools, for the record
     assert agent["name"] == "warcflow" and agent["yt_dlp"] and agent["ffmpeg"] != "?"
     assert len(agent["settings_sha256"]) == 64
@@ -169,6 +177,7 @@ def test_deleted_post_and_flaky_server_have_clear_outcomes(pipeline):
     assert cli("submit", site.url("/gone"), site.url("/flaky"), env=env).returncode == 0
     [gone] = wait_for_capture(env, site.url("/gone"))
     assert gone["status"] == "failed" and gone["reason"] == "http_404" and gone["warc_key"]
+    assert gone["items"]["html"] is False  # the 404 page is kept, but it is not the post
     [flaky] = wait_for_capture(env, site.url("/flaky"), timeout=60)
     assert flaky["status"] == "stored"
     assert site.count("/flaky") == 3  # two 503s, then the capture
@@ -181,6 +190,8 @@ def test_refused_address_is_a_recorded_failure(pipeline):
     [capture] = wait_for_capture(env, url)
     assert capture["status"] == "failed" and capture["reason"] == "policy_refused"
     assert capture["warc_key"] is None
+    assert capture["items"] == {"url": True, "html": False, "screenshot": False,
+                                "media": False}  # the failed attempt is a record too
 
 
 def test_redelivered_message_gives_one_capture(pipeline):

@@ -8,6 +8,7 @@ and every request is counted so tests can assert what was (not) fetched.
 from __future__ import annotations
 
 import gzip
+import ssl
 import struct
 import threading
 import time
@@ -56,6 +57,17 @@ class Route:
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # the default 5 drops connections under a concurrent crawl
+    tls: ssl.SSLContext | None = None
+    handshakes = 0
+
+    def finish_request(self, request, client_address):
+        if self.tls is not None:
+            # the handshake in the connection's own thread, counted: a test can
+            # tell how many TLS connections a capture opened
+            request = self.tls.wrap_socket(request, server_side=True)
+            with self.lock:
+                self.handshakes += 1
+        super().finish_request(request, client_address)
 
 
 class TestSite:
@@ -63,12 +75,16 @@ class TestSite:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, host: str = "127.0.0.1", *, port: int = 0, delay: float = 0.0) -> None:
+    def __init__(self, host: str = "127.0.0.1", *, port: int = 0, delay: float = 0.0,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.delay = delay  # seconds added before every answer (a distant server's latency)
         self.routes: dict[str, Route] = {}
         self.hits: dict[str, int] = {}
+        self.clients: list[tuple[str, str]] = []  # (path, client ip:port) of every request
         self._lock = threading.Lock()
         self._server = _Server((host, port), self._handler())
+        self._server.tls = tls
+        self._server.lock = self._lock
         self._server.daemon_threads = True
         self.host = host
         self.port = self._server.server_address[1]
@@ -77,7 +93,13 @@ class TestSite:
 
     @property
     def origin(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._server.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def handshakes(self) -> int:
+        """TLS handshakes the server completed (one per connection)."""
+        with self._lock:
+            return self._server.handshakes
 
     @property
     def allow(self) -> str:
@@ -138,6 +160,7 @@ class TestSite:
                     time.sleep(site.delay)  # the test server's latency, not synchronisation
                 with site._lock:
                     site.hits[path] = site.hits.get(path, 0) + 1
+                    site.clients.append((path, "%s:%s" % self.client_address[:2]))
                     route = site.routes.get(path)
                     failing = route is not None and route.fail_first > 0
                     if failing:

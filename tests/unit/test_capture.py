@@ -186,3 +186,131 @@ def test_refused_requisite_is_recorded_not_fatal(site):
     manifest = asyncio.run(archiver.capture(request_for(site.url("/post/2")))).manifest
     assert manifest.status == "stored"
     assert manifest.requisites == {"fetched": 0, "failed": 1}
+
+
+def test_who_asked_for_which_case_and_why_is_in_the_warc_manifest_and_summary(site):
+    from streams.records import SubmitRequest
+
+    archiver, store = make(site)
+    submitted = SubmitRequest.new(site.url("/post/1"), submitted_at=utc_now(), tags=("kazan",),
+                                  operator="anna", case_id="KZN-17", purpose="protest footage")
+    plain = request_for(submitted.url)
+    request = CaptureRequest(plain.capture_id, submitted.url, submitted.submitted_at,
+                             request=submitted.describe(), provenance=plain.provenance)
+    manifest = asyncio.run(archiver.capture(request)).manifest
+    meta = json.loads(records(store.get_bytes(manifest.warc_key))[-1][2])
+    for doc in (meta["request"], manifest.request):
+        assert (doc["operator"], doc["case_id"], doc["purpose"]) == (
+            "anna", "KZN-17", "protest footage")
+    summary = manifest.summary()
+    assert (summary["operator"], summary["case_id"], summary["purpose"]) == (
+        "anna", "KZN-17", "protest footage")
+
+
+def test_the_posts_own_identity_is_kept_apart_from_the_capture_time(site):
+    site.routes["/status/1593012345678901234"] = Route(
+        b'<html><head><meta property="og:url" content="/status/1593012345678901234">'
+        b'<meta property="article:published_time" content="2022-11-16T19:04:05+03:00">'
+        b'<meta name="author" content="War Tracker"></head>'
+        b"<body><article><p>Kazan</p></article></body></html>")
+    archiver, store = make(site)
+    manifest = asyncio.run(archiver.capture(
+        request_for(site.url("/status/1593012345678901234")))).manifest
+    post = manifest.post
+    assert (post["id"], post["author"], post["published_at"]) == (
+        "1593012345678901234", "War Tracker", "2022-11-16T16:04:05.000000Z")
+    assert post["source"] == "page" and manifest.fetched_at > "2026"  # capture time apart
+    meta = json.loads(records(store.get_bytes(manifest.warc_key))[-1][2])
+    assert meta["post"] == post and manifest.summary()["post"] == post
+    assert asyncio.run(archiver.capture(request_for(site.url("/gone"), 2))).manifest.post is None
+
+
+def test_the_tls_chain_of_the_captures_own_connection_is_in_the_warc(tmp_path):
+    from archivers.resolver import StaticResolver
+    from tests.support.site import TestSite
+    from tests.support.tlscerts import make_pki
+
+    pki = make_pki(tmp_path, names=("post.example.test",))
+    with TestSite(tls=pki.server_context()) as site:
+        fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow),
+                                        ca_file=str(pki.ca_file)),
+                          resolver=StaticResolver({"post.example.test": ["127.0.0.1"]}))
+        archiver = PageArchiver(fetcher, MemoryStore(), agent=AGENT)
+        url = f"https://post.example.test:{site.port}/redirect/1"
+        manifest = asyncio.run(archiver.capture(request_for(url))).manifest
+        # one TLS handshake per request the server answered: no extra connection
+        # was opened to look at certificates
+        assert site.handshakes == len(site.clients) == 2 + 4  # two hops, four requisites
+        page_client = dict(site.clients)["/post/1"]
+    data = archiver.store.get_bytes(manifest.warc_key)
+    found = records(data)
+    responses = {h.get_header("WARC-Record-ID"): h.get_header("WARC-Target-URI")
+                 for t, h, _ in found if t == "response"}
+    tls = [(h, json.loads(body)) for t, h, body in found if t == "metadata"
+           and h.get_header("WARC-Target-URI").startswith("urn:warcflow:tls:")]
+    hops = [url, f"https://post.example.test:{site.port}/post/1"]
+    assert [h.get_header("WARC-Target-URI") for h, _ in tls] == [f"urn:warcflow:tls:{u}"
+                                                                 for u in hops]
+    expected = [hashlib.sha256(der).hexdigest() for der in (pki.leaf, pki.intermediate, pki.root)]
+    for (headers, doc), hop in zip(tls, hops):
+        assert responses[headers.get_header("WARC-Concurrent-To")] == hop
+        assert headers.get_header("Content-Type") == "application/json"
+        assert [c["sha256"] for c in doc["certificates"]] == expected  # exactly the server's chain
+        assert doc["chain_source"] == "verified" and doc["sni"] == "post.example.test"
+        assert doc["version"].startswith("TLSv1.") and doc["cipher"]
+        leaf = doc["certificates"][0]
+        assert "CN=post.example.test" in leaf["subject"]
+        assert "intermediate" in leaf["issuer"] and leaf["pem"].startswith("-----BEGIN CERT")
+        assert leaf["not_before"] < leaf["not_after"]
+    assert manifest.tls["chain_sha256"] == expected and manifest.tls["version"].startswith("TLS")
+    # the page's connection, as the server saw it from the other end
+    assert manifest.network == {"local_address": page_client,
+                                "remote_address": f"127.0.0.1:{site.port}"}
+
+
+def test_plain_http_has_an_address_but_no_tls(site):
+    archiver, store = make(site)
+    manifest = asyncio.run(archiver.capture(request_for(site.url("/post/1")))).manifest
+    assert manifest.tls is None
+    assert manifest.network["local_address"] == dict(site.clients)["/post/1"]
+    assert not any((h.get_header("WARC-Target-URI") or "").startswith("urn:warcflow:tls:")
+                   for t, h, _ in records(store.get_bytes(manifest.warc_key)))
+
+
+def test_para_155_items_say_what_the_capture_holds(site):
+    from archivers.discovery import find_media
+    from archivers.manifest import Manifest
+
+    site.routes["/post/video"] = Route(
+        b'<html><head><meta property="og:video" content="/media/clip.mp4"></head>'
+        b"<body><p>clip</p></body></html>")
+    site.routes["/data.json"] = Route(b'{"a": 1}', content_type="application/json")
+    store = MemoryStore()
+    archiver = PageArchiver(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))), store,
+                            agent=AGENT, find_media=find_media)
+
+    def summary_items(path, offset):
+        manifest = asyncio.run(archiver.capture(request_for(site.url(path), offset))).manifest
+        meta = json.loads(records(store.get_bytes(manifest.warc_key))[-1][2])
+        assert meta["items"] == manifest.items
+        return manifest.summary()["items"]
+
+    assert summary_items("/post/1", 1) == {"url": True, "html": True, "screenshot": False,
+                                           "media": False}
+    assert summary_items("/post/video", 2) == {"url": True, "html": True, "screenshot": False,
+                                               "media": True}
+    assert summary_items("/gone", 3)["html"] is False  # a 404 page is not the post's HTML
+    assert summary_items("/data.json", 4)["html"] is False
+    refused = request_for("http://127.0.0.1:1/private", 5)
+    failed = asyncio.run(archiver.record_failure(refused, reason="policy_refused", message="no"))
+    assert failed.manifest.summary()["items"] == {"url": True, "html": False,
+                                                  "screenshot": False, "media": False}
+    # manifests from before items existed, and a screenshot added by browser capture
+    old = Manifest(capture_id="c", url="https://e.example/", surt="e", status="stored",
+                   submitted_at="2026-11-25T10:00:00.000000Z", warc_key="warc/x.warc.gz",
+                   media=[{"media_id": "m"}])
+    assert old.summary()["items"] == {"url": True, "html": True, "screenshot": False,
+                                      "media": True}
+    shot = Manifest.from_json(old.to_json().replace(b'"screenshot_key": null',
+                                                    b'"screenshot_key": "shots/c.png"'))
+    assert shot.summary()["items"]["screenshot"] is True

@@ -112,3 +112,27 @@ def test_connection_refused_is_retryable():
     fetcher = Fetcher(FetchSettings(allow=parse_allow_list(f"127.0.0.1:{port}")))
     with pytest.raises(FetchUnavailable):
         run(fetcher.fetch(f"http://127.0.0.1:{port}/"))
+
+
+def test_a_private_ca_is_trusted_only_when_configured(tmp_path):
+    import hashlib
+
+    from archivers.errors import HTTPRefused
+    from tests.support.tlscerts import make_pki
+
+    pki = make_pki(tmp_path)
+    with TestSite(tls=pki.server_context()) as server:
+        allow = parse_allow_list(server.allow)
+        with pytest.raises(HTTPRefused) as caught:
+            run(Fetcher(FetchSettings(allow=allow)).fetch(server.url("/post/1")))
+        assert caught.value.reason == "tls_certificate"
+        trusted = run(Fetcher(FetchSettings(allow=allow, ca_file=str(pki.ca_file)))
+                      .fetch(server.url("/post/1")))
+        unverified = run(Fetcher(FetchSettings(allow=allow, verify_tls=False))
+                         .fetch(server.url("/post/1")))
+    assert trusted.status == 200 and trusted.tls.chain_source == "verified"
+    assert trusted.tls.sni is None  # an IP literal has no server name to send
+    # without verification the chain is the one the server sent: no root
+    assert unverified.tls.chain_source == "unverified"
+    assert unverified.tls.chain_sha256 == [hashlib.sha256(d).hexdigest()
+                                           for d in (pki.leaf, pki.intermediate)]

@@ -63,6 +63,7 @@ def test_direct_mp4_is_stored_content_addressed_with_facts_and_poster(media_site
     assert (m.width, m.height) == (320, 240) and m.duration == pytest.approx(3.0, abs=0.1)
     assert m.video_codec == "h264" and m.audio_codec == "aac" and m.frame_rate == 25
     assert m.derived is None  # plays in browsers as it is
+    assert m.post is None  # a bare file states nothing about its post
     assert arch.store.get_bytes(m.poster_key)[:3] == b"\xff\xd8\xff"  # a JPEG
     records = warc_records(arch.store, m.warc_key)
     response = next(body for t, h, body in records if t == "response")
@@ -101,6 +102,10 @@ def test_hls_is_merged_without_reencoding_and_every_segment_recorded(media_site)
     resource = next((h, body) for t, h, body in records if t == "resource")
     assert resource[0].get_header("WARC-Target-URI") == f"urn:sha256:{m.sha256}"
     assert hashlib.sha256(resource[1]).hexdigest() == m.sha256
+    # the post's identity as yt-dlp reported it, in the manifest and the WARC metadata
+    assert m.post["source"] == "yt-dlp" and m.post["id"] == m.info["id"] == "stream"
+    meta = json.loads(next(body for t, h, body in records if t == "metadata"))
+    assert meta["post"] == m.post
 
 
 def test_dash_audio_and_video_are_merged(media_site):

@@ -13,6 +13,7 @@ from streams.records import (
     Undecodable,
     decode_retry,
     decode_submit,
+    submit_requests,
 )
 
 
@@ -27,6 +28,41 @@ def test_submit_request_round_trips():
     decoded = decode_submit(message(request.to_json()))
     assert decoded == request
     assert json.loads(request.to_json())["submitted_at"] == "2026-11-25T10:00:00.123456Z"
+
+
+def test_submission_context_round_trips_into_the_capture_record():
+    request = SubmitRequest.new("https://example.com/p/1", submitted_at=datetime.now(timezone.utc),
+                                operator="anna", case_id="KZN-17",
+                                purpose="mobilisation protests, Kazan")
+    decoded = decode_submit(message(request.to_json()))
+    assert decoded == request
+    described = decoded.describe()
+    assert (described["operator"], described["case_id"], described["purpose"]) == (
+        "anna", "KZN-17", "mobilisation protests, Kazan")
+
+
+def test_a_message_from_before_the_submission_context_still_decodes():
+    old = (b'{"schema": "warcflow.SubmitRequest", "version": 1, "url": "https://e.com/p", '
+           b'"submitted_at": "2026-11-25T10:00:00Z", "request_id": "r", "source": "cli", '
+           b'"tags": ["kazan"], "note": null}')
+    decoded = decode_submit(message(old))
+    assert decoded.tags == ("kazan",)
+    assert (decoded.operator, decoded.case_id, decoded.purpose) == (None, None, None)
+    assert decoded.describe()["operator"] is None
+
+
+@pytest.mark.parametrize("field, value", [("operator", ""), ("case_id", "x" * 201),
+                                          ("purpose", ["a list"]), ("operator", 7)])
+def test_bad_submission_context_is_refused(field, value):
+    doc = {"schema": "warcflow.SubmitRequest", "version": 1, "url": "https://e.com/p",
+           "submitted_at": "2026-11-25T10:00:00Z", "request_id": "r", field: value}
+    with pytest.raises(Undecodable) as caught:
+        decode_submit(message(json.dumps(doc).encode()))
+    assert caught.value.reason == "bad_field" and field in str(caught.value)
+    requests, problems = submit_requests([("argument 1", "https://e.com/p")],
+                                         submitted_at=datetime.now(timezone.utc), source="cli",
+                                         **{field: value})
+    assert requests == [] and field in problems[0]
 
 
 def test_bare_url_line_from_any_client_is_accepted():

@@ -109,3 +109,14 @@ def test_captures_record_their_tools_and_a_digest_of_the_method(tmp_path):
     other = wiring.agent_info(load_settings({**base, "WARCFLOW_FETCH_MAX_BYTES": "1000"}))
     assert same["settings_sha256"] == info["settings_sha256"]  # not part of the method
     assert other["settings_sha256"] != info["settings_sha256"]
+
+
+def test_the_operator_defaults_to_the_setting_then_the_login_user(tmp_path):
+    import getpass
+
+    from warcflow.commands.submit import default_operator
+
+    named = load_settings({"WARCFLOW_HOME": str(tmp_path), "WARCFLOW_OPERATOR": "anna"})
+    assert default_operator(named) == "anna"
+    unnamed = load_settings({"WARCFLOW_HOME": str(tmp_path)})
+    assert default_operator(unnamed) == getpass.getuser()

@@ -11,16 +11,31 @@ from warcflow.settings import SettingsError, load_settings
 TOKEN = "s3cret-token-for-tests-0123456789"
 
 
-def client(tmp_path, token=""):
+def client(tmp_path, token="", contexts=None):
     submitted = []
 
-    def submit(urls, tags, note):
+    def submit(urls, tags, note, **context):
         submitted.extend(urls)
+        if contexts is not None:
+            contexts.append(context)
         return [{"url": u, "request_id": "r"} for u in urls]
 
     app = create_app(ViewerSettings(state_dir=tmp_path, token=token),
                      Catalog(tmp_path / "catalog.sqlite"), store=None, submit=submit)
     return TestClient(app), submitted
+
+
+def test_operator_case_and_purpose_reach_the_submission(tmp_path):
+    contexts = []
+    web, _ = client(tmp_path, contexts=contexts)
+    body = {"urls": ["https://a.example/1"], "operator": "anna", "case_id": "KZN-17",
+            "purpose": "protests"}
+    assert web.post("/api/submit", json=body).status_code == 202
+    form = web.post("/submit", data={"urls": "https://a.example/2", "operator": " bo ",
+                                     "case_id": "", "purpose": "check"})
+    assert form.status_code == 200 and 'name="case_id"' in web.get("/submit").text
+    assert contexts == [{"operator": "anna", "case_id": "KZN-17", "purpose": "protests"},
+                        {"operator": "bo", "case_id": None, "purpose": "check"}]
 
 
 def test_without_a_token_setting_submitting_is_open(tmp_path):

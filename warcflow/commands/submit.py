@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 
 from archivers.clock import iso, utc_now
@@ -26,6 +27,12 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--tag", action="append", default=[], metavar="TAG",
                    help="label the captures (repeatable), e.g. --tag kazan --tag case-17")
     p.add_argument("--note", metavar="TEXT", help="free text kept with the capture")
+    p.add_argument("--operator", metavar="NAME",
+                   help="who submits, kept with the capture (default WARCFLOW_OPERATOR, else "
+                        "the login user name)")
+    p.add_argument("--case", dest="case_id", metavar="ID",
+                   help="the case or investigation the captures belong to")
+    p.add_argument("--purpose", metavar="TEXT", help="why these URLs are captured")
     p.add_argument("--json", action="store_true",
                    help="print a JSON array of {request_id, url, surt, topic, partition, offset, "
                         "submitted_at}")
@@ -46,9 +53,21 @@ def _read_urls(items: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+def default_operator(settings: Settings) -> str | None:
+    """WARCFLOW_OPERATOR, else the login user name, else None (no user database)."""
+    if settings.operator:
+        return settings.operator
+    try:
+        return getpass.getuser() or None
+    except (OSError, KeyError, ImportError):
+        return None
+
+
 def submit(args, settings: Settings) -> int:
-    requests, problems = submit_requests(_read_urls(args.urls), submitted_at=utc_now(),
-                                         source="cli", tags=tuple(args.tag), note=args.note)
+    requests, problems = submit_requests(
+        _read_urls(args.urls), submitted_at=utc_now(), source="cli", tags=tuple(args.tag),
+        note=args.note, operator=args.operator or default_operator(settings),
+        case_id=args.case_id, purpose=args.purpose)
     if problems:
         for problem in problems:
             error(problem)
