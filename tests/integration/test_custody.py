@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 import urllib.request
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from archivers.store import S3Store
 from infra.processes import free_port
+from infra.tsa import LocalTSA
 from tests.integration.test_media import media_of
 from tests.support import media as testmedia
 from tests.support.site import Route, TestSite
@@ -33,7 +36,33 @@ KAZAN = (b"<html><head><title>Mobilized soldiers protest in Kazan</title>"
 
 
 @pytest.fixture(scope="module")
-def custody(stack, media_set, tmp_path_factory):
+def http_tsa(tmp_path_factory):
+    """A second, independent TSA reached over HTTP on 127.0.0.1 (production lists
+    two or more): its own root, so its tokens verify only against its own CA."""
+    authority = LocalTSA(tmp_path_factory.mktemp("http-tsa"))
+    ca = authority.dir / "ca.pem"
+    ca.write_bytes(authority.ca_pem())
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            reply = authority.reply(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/timestamp-reply")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/tsr {ca}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def custody(stack, media_set, http_tsa, tmp_path_factory):
     with TestSite() as site:
         testmedia.install(site, media_set, "http://127.0.0.1:9")
         site.routes[POST] = Route(KAZAN)
@@ -42,6 +71,7 @@ def custody(stack, media_set, tmp_path_factory):
             WARCFLOW_TOPIC_PREFIX=prefix, WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
             WARCFLOW_FETCH_ALLOW=site.allow, WARCFLOW_PARTITIONS="2",
             WARCFLOW_LEDGER_HEAD_EVERY="2", WARCFLOW_RECHECK_DELAYS="2,3600",
+            WARCFLOW_TSA=f"local,{http_tsa}",
             WARCFLOW_RETRY_BASE_DELAY="0.3", WARCFLOW_RETRY_MAX_DELAY="1")
         log = Path(tmp_path_factory.mktemp("logs")) / "worker.log"
         worker = WorkerProcess(env, log).start()
@@ -62,8 +92,13 @@ def audited(env, target):
     """Audit until the capture is in a signed head (heads come every 2 s here)."""
     def clean():
         report = run_json("audit", target, env=env, ok=(0, 1))
+        last.append([c for r in report["captures"] for c in r["checks"] if not c["ok"]])
         return report if report["ok"] else None
-    return poll(clean, timeout=60, interval=1, what=f"a clean audit of {target}")
+    last: list = []
+    try:
+        return poll(clean, timeout=60, interval=1, what=f"a clean audit of {target}")
+    except AssertionError:
+        raise AssertionError(f"audit of {target} still fails: {last[-1]}") from None
 
 
 def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, tmp_path):
@@ -81,6 +116,7 @@ def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, tmp_path
     assert f"records {capture['warc_key']}" in names
     assert f"inclusion {capture['capture_id']}" in names and f"inclusion {media['media_id']}" in names
     assert any(n.startswith("tsa local head") for n in names)
+    assert any(n.startswith("tsa 127.0.0.1 head") for n in names)  # both TSAs stamped it
     assert any(n == f"order {capture['capture_id']}" for n in names)
     assert one["items"]["url"] and one["items"]["html"] and one["items"]["media"]
     assert {e["event"] for e in one["custody"]} >= {"capture"}
@@ -90,6 +126,10 @@ def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, tmp_path
         run_json("liveness", url, env=env, ok=(0, 4)) if cli("liveness", url, env=env).returncode == 0
         else {}), timeout=60, interval=1, what="a first recheck")
     assert alive["last_seen_alive"] and alive["first_seen_gone"] is None
+
+    site.routes[POST] = Route(KAZAN.replace(b"</article>", b"<p>12 comments</p></article>"))
+    changed = run_json("recheck", url, env=env)
+    assert changed["state"] == "changed" and changed["first_seen_gone"] is None
 
     site.delete(POST)  # the poster deletes it
     gone = run_json("recheck", url, env=env)
@@ -184,3 +224,28 @@ def test_tampering_is_detected_and_named(custody):
     report = run_json("audit", capture["capture_id"], env=env, ok=(1,))
     failed = {c["name"] for c in report["captures"][0]["checks"] if not c["ok"]}
     assert f"object {capture['warc_key']}" in failed
+
+
+def test_a_forged_head_or_media_file_is_detected(custody):
+    env, site = custody["env"], custody["site"]
+    [capture] = run_json("captures", site.url(POST), env=env)
+    [media] = capture["media"]
+    store = _store(env)
+
+    # A new version of the clip itself.
+    clip = store.get_bytes(media["key"])
+    store.client.put_object(Bucket=store.bucket, Key=media["key"], Body=clip[:-1] + b"\0")
+    report = run_json("audit", capture["capture_id"], env=env, ok=(1,))
+    failed = {c["name"] for c in report["captures"][0]["checks"] if not c["ok"]}
+    assert f"object {media['key']}" in failed
+    store.client.put_object(Bucket=store.bucket, Key=media["key"], Body=clip)
+
+    # Every head rewritten with another root: the proofs and signatures no longer hold.
+    for key in store.list_keys("ledger/heads/"):
+        head = json.loads(store.get_bytes(key))
+        head["root"] = "00" * 32
+        store.client.put_object(Bucket=store.bucket, Key=key, Body=json.dumps(head).encode())
+    report = run_json("audit", capture["capture_id"], env=env, ok=(1,))
+    failed = {c["name"]: c["detail"] for c in report["captures"][0]["checks"] if not c["ok"]}
+    assert "DOES NOT verify" in failed[f"inclusion {capture['capture_id']}"]
+    assert any(name.startswith("tsa ") for name in failed)  # tokens stamped the real head
