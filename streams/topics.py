@@ -1,10 +1,11 @@
 """Topic names and their creation.
 
 Names are ``<prefix>.ingest``, ``<prefix>.captures``, ``<prefix>.dead-letter``,
-``<prefix>.retry.<stage>`` and, for later stages, ``<prefix>.media`` and
-``<prefix>.liveness``; the prefix (default ``warcflow``) lets several
+``<prefix>.retry.<stage>``, ``<prefix>.media``, ``<prefix>.liveness`` and the
+watchers' ``<prefix>.watches`` and ``<prefix>.watch-seen``; the prefix (default ``warcflow``) lets several
 deployments share one cluster. The event log and the dead-letter topic keep
 messages forever (``retention.ms=-1``): they are the record of what happened.
+The watchers' two topics are compacted: the latest value per key is their state.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 FOREVER = {"retention.ms": "-1"}
 WEEK = {"retention.ms": str(7 * 24 * 3600 * 1000)}
+COMPACTED = {"cleanup.policy": "compact"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,14 @@ class TopicNames:
     def dead_letter(self) -> str:
         return f"{self.prefix}.dead-letter"
 
+    @property
+    def watches(self) -> str:
+        return f"{self.prefix}.watches"
+
+    @property
+    def watch_seen(self) -> str:
+        return f"{self.prefix}.watch-seen"
+
     def retry(self, stage: str) -> str:
         return f"{self.prefix}.retry.{stage}"
 
@@ -52,6 +62,8 @@ class TopicNames:
             self.captures: FOREVER,
             self.liveness: FOREVER,
             self.dead_letter: FOREVER,
+            self.watches: COMPACTED,
+            self.watch_seen: COMPACTED,
         }
 
 
