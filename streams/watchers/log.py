@@ -42,8 +42,15 @@ class WatchLog:
         self._consumer, self._partitions = consumer, tps
 
     def catch_up(self, book: WatchBook) -> int:
-        """Apply every record up to the current end offsets to ``book`` (blocking);
-        the number applied. TopicUnavailable if the broker does not answer."""
+        """Apply every new record up to the current end offsets to ``book``
+        (blocking); the number applied."""
+        return apply(book, self.read_new())
+
+    def read_new(self) -> list[tuple[str, bytes | None, bytes | None]]:
+        """The records (topic, key, value) after those read before, up to the
+        current end offsets (blocking; a worker calls it in a thread and applies
+        the records on its event loop). TopicUnavailable if the broker does not
+        answer."""
         from kafka.errors import KafkaError
 
         try:
@@ -51,20 +58,15 @@ class WatchLog:
                 self._open()
             consumer = self._consumer
             ends = consumer.end_offsets(self._partitions)
-            applied = 0
+            records = []
             deadline = time.monotonic() + self.timeout
             while any(consumer.position(tp) < ends[tp] for tp in self._partitions):
                 if time.monotonic() > deadline:
                     raise TopicUnavailable(f"reading the watch topics stalled for "
                                            f"{self.timeout:g} s")
-                for tp, records in consumer.poll(timeout_ms=1000).items():
-                    for r in records:
-                        if tp.topic == self.names.watches:
-                            book.apply_watch(r.key, r.value)
-                        else:
-                            book.apply_seen(r.key, r.value)
-                        applied += 1
-            return applied
+                for tp, batch in consumer.poll(timeout_ms=1000).items():
+                    records += [(tp.topic, r.key, r.value) for r in batch]
+            return records
         except KafkaError as exc:
             self.close()
             raise TopicUnavailable(f"reading the watch topics: {exc}") from None
@@ -78,6 +80,16 @@ class WatchLog:
                 self._consumer.close()
             finally:
                 self._consumer = None
+
+
+def apply(book: WatchBook, records) -> int:
+    """Apply (topic, key, value) records of either watch topic to ``book``."""
+    for topic, key, value in records:
+        if topic.endswith(".watches"):
+            book.apply_watch(key, value)
+        else:
+            book.apply_seen(key, value)
+    return len(records)
 
 
 def read_book(bootstrap: str, names: TopicNames, configured: tuple[Watch, ...] = (), *,

@@ -76,10 +76,13 @@ class WatchRunner:
         self.clock = clock
         self.monotonic = monotonic
         self._due: dict[str, _Due] = {}
+        self._running: dict[str, asyncio.Future] = {}
         self._slots = asyncio.Semaphore(concurrency)
 
-    async def tick(self) -> list[str]:
-        """Poll every due watch; the ids polled. Never raises."""
+    async def tick(self, *, wait: bool = True) -> list[str]:
+        """Start a poll of every due watch not already being polled; the ids
+        started. ``wait``: return once those polls are done (the worker's timer
+        does not wait, so a slow source never holds up the others). Never raises."""
         try:
             await self.refresh(self.book)
         except Exception as exc:  # noqa: BLE001 - without the seen state, polling could resubmit
@@ -91,8 +94,16 @@ class WatchRunner:
         watches = self.book.watches()
         for gone in set(self._due) - {w.id for w in watches}:
             del self._due[gone]
-        due = [w for w in watches if self._due.setdefault(w.id, _Due()).at <= now]
-        await asyncio.gather(*(self._guarded(w) for w in due))
+        due = [w for w in watches if w.id not in self._running
+               and self._due.setdefault(w.id, _Due()).at <= now]
+        started = []
+        for watch in due:
+            task = asyncio.ensure_future(self._guarded(watch))
+            self._running[watch.id] = task
+            task.add_done_callback(lambda _, wid=watch.id: self._running.pop(wid, None))
+            started.append(task)
+        if wait and started:
+            await asyncio.gather(*started)
         return [w.id for w in due]
 
     async def _guarded(self, watch: Watch) -> None:
@@ -173,4 +184,4 @@ def attach(app, runner: WatchRunner, interval: float = TICK_SECONDS) -> None:
 
     @app.timer(interval=interval, on_leader=True, name="watchers")
     async def watchers():
-        await runner.tick()
+        await runner.tick(wait=False)

@@ -284,3 +284,36 @@ def test_unreadable_watch_state_means_no_polling():
     runner = WatchRunner(WatchBook((watch,)), refresh, source.fetch, broker, NAMES,
                          WatchSettings(), metrics=Metrics())
     assert run(runner.tick()) == [] and source.fetches == 0
+
+
+def test_a_slow_source_holds_up_neither_the_timer_nor_itself_twice():
+    slow = new_watch("feed", "https://slow.example/feed", every=1)
+    quick = new_watch("feed", "https://src.example/feed", every=1)
+    source, broker, clock = Source(), Broker(), Clock()
+    source.bodies[quick.url] = rss("/1")
+    release = None
+
+    async def fetch(url):
+        if url == slow.url:
+            await release.wait()
+            return rss("/slow")
+        return await source.fetch(url)
+
+    async def scenario():
+        nonlocal release
+        release = asyncio.Event()
+
+        async def refresh(book):
+            return None
+        runner = WatchRunner(WatchBook((slow, quick)), refresh, fetch, broker, NAMES,
+                             WatchSettings(), clock=lambda: NOW, monotonic=clock)
+        assert sorted(await runner.tick(wait=False)) == sorted([slow.id, quick.id])
+        await runner._running[quick.id]  # the quick poll ends; the slow one hangs on
+        clock.now += 5
+        assert await runner.tick(wait=False) == [quick.id]  # the slow one is still running
+        release.set()
+        await asyncio.gather(*runner._running.values())
+        return [d["url"] for d in broker.submitted()]
+
+    urls = run(scenario())
+    assert urls.count("https://src.example/1") == 1 and "https://src.example/slow" in urls
