@@ -129,8 +129,11 @@ def test_new_posts_are_submitted_once_across_a_worker_restart(watched):
 
 
 def test_a_broken_source_is_counted_and_retried_and_remove_stops_a_watch(watched):
-    env, site, sources, worker = (watched["env"], watched["site"], watched["sources"],
-                                  watched["worker"])
+    site, sources, worker = watched["site"], watched["sources"], watched["worker"]
+    from_settings = {"kind": "sitemap", "url": site.url(sources.sitemap), "every": 0.5,
+                     "tags": ["from-settings"]}
+    env = dict(watched["env"], WARCFLOW_WATCHES=json.dumps([from_settings]))
+    worker.env = env
     sources.publish(1)
     worker.start()
     broken = cli("watch", "add", "feed", site.url("/broken.xml"), "--every", "0.5", env=env)
@@ -147,11 +150,19 @@ def test_a_broken_source_is_counted_and_retried_and_remove_stops_a_watch(watched
     assert worker.proc.poll() is None  # the worker is unharmed
     wait_for_urls(env, watched["prefix"], sources.expected(1)["feed"])
 
+    # the settings' watch runs beside the topic's, and is removed in the settings only
+    [page] = [d for d in wait_for_urls(env, watched["prefix"], sources.expected(1)["sitemap"])
+              if d["url"] in sources.expected(1)["sitemap"]]
+    assert page["tags"] == ["from-settings"]
+    settings_id = page["source"].removeprefix("watch:")
+    assert cli("watch", "remove", settings_id, env=env).returncode == 2
+
     removed = cli("watch", "remove", watch_id, env=env)
     assert removed.returncode == 0, removed.stderr
     assert cli("watch", "remove", watch_id, env=env).returncode == 4  # gone already
     listed = json.loads(cli("watch", "list", "--json", env=env).stdout)
-    assert [w["url"] for w in listed] == [site.url(sources.feed)]
+    assert sorted((w["url"], w["origin"], w["seen"]) for w in listed) == [
+        (site.url(sources.feed), "topic", 1), (site.url(sources.sitemap), "settings", 1)]
     # once the worker has seen the removal, the broken feed is no longer fetched
     wait_for_polls(site, [sources.feed], more=2)
     after = site.count("/broken.xml")
