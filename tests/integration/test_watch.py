@@ -181,3 +181,33 @@ def test_watch_commands_refuse_bad_input_and_an_absent_broker(stack):
     away = dict(env, WARCFLOW_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}")
     result = cli("watch", "list", env=away)
     assert result.returncode == 3 and "cannot reach" in result.stderr
+
+
+def test_with_two_workers_one_polls_and_the_other_takes_over(watched, tmp_path):
+    env, site, prefix, sources = (watched["env"], watched["site"], watched["prefix"],
+                                  watched["sources"])
+    first = watched["worker"]
+    second = WorkerProcess(dict(env, WARCFLOW_WORKER_METRICS=f"127.0.0.1:{free_port()}"),
+                           tmp_path / "second.log")
+    sources.publish(1, 2)
+    first.start()
+    try:
+        second.start()
+        added = cli("watch", "add", "feed", site.url(sources.feed), "--every", "0.5", env=env)
+        assert added.returncode == 0, added.stderr
+        watch_id = added.stdout.split()[0]
+        wait_for_urls(env, prefix, sources.expected(1)["feed"] | sources.expected(2)["feed"])
+        wait_for_polls(site, [sources.feed], more=3)
+        polling = [w for w in (first, second) if f"watch {watch_id}" in w.log()]
+        assert len(polling) == 1  # the group's leader only
+
+        polling[0].stop()  # the leader goes; the other worker takes the lead
+        [other] = [w for w in (first, second) if w is not polling[0]]
+        sources.publish(3)
+        wait_for_urls(env, prefix, sources.expected(3)["feed"], timeout=90)
+        wait_for_polls(site, [sources.feed], more=2)
+        urls = Counter(d["url"] for d in watch_submissions(env, prefix))
+        assert urls == Counter({site.url(f"/posts/{n}"): 1 for n in (1, 2, 3)})
+        assert f"watch {watch_id}" in other.log()
+    finally:
+        second.stop()
