@@ -156,8 +156,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("WARCFLOW_MEDIA_CONCURRENCY", "worker.media_concurrency", "2", _positive(int),
            "Media downloads a worker process runs at the same time."),
     Option("WARCFLOW_WATCHERS", "watch.enabled", "true", _bool,
-           "Run the watchers in `warcflow worker` (on the leader of the workers' group "
-           "only, so one worker polls each watch); false: this worker never polls."),
+           "Run the watchers in `warcflow worker`: the worker that leads the workers' "
+           "group polls every watch. Give all workers the same value (false on the "
+           "leader means no polling)."),
     Option("WARCFLOW_WATCHES", "watch.sources", "", str,
            "Watches from the settings, polled besides those added with `warcflow watch add`: "
            "a JSON array of {\"kind\", \"url\", \"every\", \"tags\", \"pattern\"} "

@@ -11,8 +11,8 @@ from streams.watchers.definitions import Watch
 class WatchSettings:
     """Times in seconds.
 
-    ``enabled``: this worker runs the watchers (on the consumer group's leader
-    only, so one worker polls). ``watches``: watches from the settings
+    ``enabled``: this worker runs the watchers when it leads the consumer group
+    (only the leader polls, so all workers should agree on it). ``watches``: watches from the settings
     (``WARCFLOW_WATCHES``), polled besides those on the watches topic.
     ``min_every``: the shortest period a watch may have. ``max_backoff``: the
     longest wait after failed polls (never less than the watch's period).
