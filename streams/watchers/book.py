@@ -34,6 +34,9 @@ class WatchBook:
         except InvalidWatch as exc:
             log.warning("ignoring watch record %r: %s", name, exc)
             return
+        if watch.id != name:  # a tombstone for its key could never remove it
+            log.warning("ignoring watch record %r: its value is watch %s", name, watch.id)
+            return
         self._topic[watch.id] = watch
 
     def apply_seen(self, key: bytes | None, value: bytes | None) -> None:

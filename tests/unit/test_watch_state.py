@@ -82,6 +82,8 @@ def test_the_book_replays_the_topics():
     book = WatchBook((configured,))
     book.apply_watch(feed.id.encode(), feed.to_json())
     book.apply_watch(b"junk", b"{not json")  # ignored, logged
+    stray = new_watch("feed", "https://elsewhere.example/feed", every=60)
+    book.apply_watch(b"other-key", stray.to_json())  # a key no tombstone of it would match
     assert {w.id for w in book.watches()} == {feed.id, configured.id}
     book.apply_watch(feed.id.encode(), None)  # tombstone
     book.apply_watch(configured.id.encode(), None)  # settings watches stay
