@@ -147,3 +147,16 @@ def test_parsers_raise_nothing_but_malformed_source(data):
         except MalformedSource:
             continue
         assert all(i.url.startswith(("http://", "https://")) for i in items)
+
+
+def test_links_in_a_json_api_answer():
+    pattern = re.compile(r"^https://mastodon\.example/@tracker/\d+$")
+    items = parse_links(body("mastodon-statuses.json"),
+                        "https://mastodon.example/api/v1/accounts/1/statuses", pattern)
+    assert [i.url for i in items] == ["https://mastodon.example/@tracker/113500000000000002",
+                                      "https://mastodon.example/@tracker/113500000000000001"]
+
+
+def test_absurdly_nested_json_is_no_links_not_a_crash():
+    deep = b"[" * 200_000 + b"]" * 200_000
+    assert parse_links(deep, "https://x.example/", re.compile(".")) == []

@@ -17,7 +17,8 @@ kinds:
   telegram  a public Telegram channel (https://t.me/CHANNEL or https://t.me/s/CHANNEL):
             each post https://t.me/CHANNEL/ID, and its photos and videos
   sitemap   a sitemap or sitemap index (one level): each page URL
-  links     an HTML page: each link whose absolute URL matches --pattern REGEX
+  links     an HTML page (or a JSON API answer, e.g. Mastodon's statuses): each
+            link (each URL string) whose absolute URL matches --pattern REGEX
             (Python re.search; anchor with ^...$ to match whole URLs)
 
 The worker polls each watch every --every seconds. Its first poll submits every
