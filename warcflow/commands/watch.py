@@ -30,20 +30,22 @@ worker restarts too (docs/cli.md).
 
 def add_parsers(sub, common) -> None:
     from argparse import RawDescriptionHelpFormatter
+    from textwrap import fill
 
     p = sub.add_parser(
         "watch", help="watch sources (feeds, Telegram channels, sitemaps, pages) for new posts",
-        description="Watches are kept on the watches topic; `warcflow worker` polls them and "
-                    "submits each new post URL once to the ingest topic. Watches can also come "
-                    "from the settings (WARCFLOW_WATCHES).",
+        description=fill("Watches are kept on the watches topic; `warcflow worker` polls them "
+                         "and submits each new post URL once to the ingest topic. Watches can "
+                         "also come from the settings (WARCFLOW_WATCHES).", 78),
         epilog=KIND_HELP, formatter_class=RawDescriptionHelpFormatter)
     actions = p.add_subparsers(title="actions", metavar="ACTION", required=True)
 
     q = actions.add_parser(
         "add", parents=[common], help="watch a source",
-        description="Add a watch (or update the period and tags of the same source: a watch's "
-                    "id is derived from its kind, URL and pattern). Exit 2 if the kind, URL, "
-                    "period or pattern cannot be used, 3 if Kafka cannot be reached.",
+        description=fill("Add a watch (or update the period and tags of the same source: a "
+                         "watch's id is derived from its kind, URL and pattern). Exit 2 if the "
+                         "kind, URL, period or pattern cannot be used, 3 if Kafka cannot be "
+                         "reached.", 78),
         epilog=KIND_HELP, formatter_class=RawDescriptionHelpFormatter)
     q.add_argument("kind", choices=KINDS, metavar="KIND", help=", ".join(KINDS))
     q.add_argument("url", metavar="URL", help="the feed, channel, sitemap or page to poll")
