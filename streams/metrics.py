@@ -3,7 +3,8 @@
 One ``Metrics`` per worker process, in its own registry (nothing global), so
 tests can make as many as they like. Names follow Prometheus conventions
 (``_total`` counters, ``_seconds`` histograms); every series has a ``stage``
-label (``capture``, ``media``). docs/operations.md lists them.
+label (``capture``, ``media``), the watchers' a ``kind`` label. docs/operations.md
+lists them.
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ class Metrics:
                                     "extractor canary last worked (Unix time)", registry=r)
         self.canary_runs = Counter("warcflow_canary_runs", "Extractor canary runs, by outcome",
                                    ["outcome"], registry=r)
+        self.watch_polls = Counter("warcflow_watch_polls", "Polls of watched sources, by "
+                                   "kind and outcome (ok, failed)", ["kind", "outcome"],
+                                   registry=r)
+        self.watch_failures = Counter("warcflow_watch_failures", "Failed polls of watched "
+                                      "sources, by kind and reason (http_503, not_xml, …)",
+                                      ["kind", "reason"], registry=r)
+        self.watch_submitted = Counter("warcflow_watch_submitted", "URLs submitted to the "
+                                       "ingest topic by watchers, by kind", ["kind"], registry=r)
         self._lag: Lag | None = None
         self._lag_cache: tuple[float, list] = (0.0, [])
         r.register(_LagCollector(self))
@@ -71,6 +80,15 @@ class Metrics:
         self.canary_runs.labels("ok" if ok else "failed").inc()
         if ok:
             self.canary_last_ok.set(time.time())
+
+    def watch_poll(self, kind: str, outcome: str, reason: str | None = None) -> None:
+        """One poll of a watch (``kind`` ``all`` when the watch state could not be read)."""
+        self.watch_polls.labels(kind, outcome).inc()
+        if reason:
+            self.watch_failures.labels(kind, reason).inc()
+
+    def watch_items(self, kind: str, submitted: int) -> None:
+        self.watch_submitted.labels(kind).inc(submitted)
 
     def follow_lag(self, lag: Lag) -> None:
         """Report consumer lag on each scrape (computed at most every 5 s)."""

@@ -2,10 +2,12 @@
 
 Names are ``<prefix>.ingest``, ``<prefix>.captures``, ``<prefix>.dead-letter``,
 ``<prefix>.retry.<stage>``, ``<prefix>.media``, ``<prefix>.liveness``,
-``<prefix>.recheck`` and ``<prefix>.custody`` (one partition: the ledger's
-single writer); the prefix (default ``warcflow``) lets several
+``<prefix>.recheck``, ``<prefix>.custody`` (one partition: the ledger's
+single writer) and the watchers' ``<prefix>.watches`` and
+``<prefix>.watch-seen``; the prefix (default ``warcflow``) lets several
 deployments share one cluster. The event log and the dead-letter topic keep
 messages forever (``retention.ms=-1``): they are the record of what happened.
+The watchers' two topics are compacted: the latest value per key is their state.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 FOREVER = {"retention.ms": "-1"}
 WEEK = {"retention.ms": str(7 * 24 * 3600 * 1000)}
+COMPACTED = {"cleanup.policy": "compact"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,14 @@ class TopicNames:
     def dead_letter(self) -> str:
         return f"{self.prefix}.dead-letter"
 
+    @property
+    def watches(self) -> str:
+        return f"{self.prefix}.watches"
+
+    @property
+    def watch_seen(self) -> str:
+        return f"{self.prefix}.watch-seen"
+
     def retry(self, stage: str) -> str:
         return f"{self.prefix}.retry.{stage}"
 
@@ -64,6 +75,8 @@ class TopicNames:
             self.custody: FOREVER,
             self.recheck: WEEK,
             self.dead_letter: FOREVER,
+            self.watches: COMPACTED,
+            self.watch_seen: COMPACTED,
         }
 
     def partitions(self, name: str, default: int) -> int:

@@ -16,6 +16,7 @@ from warcflow.commands import (
     services,
     submit,
     viewer,
+    watch,
     worker,
 )
 from warcflow.output import error
@@ -29,6 +30,7 @@ can be listed, downloaded and checked.
 Quick start (local stack on 127.0.0.1, data in ./.warcflow):
   warcflow up --agents                 start Kafka, S3, the worker and the viewer
   warcflow submit https://example.org/post/1
+  warcflow watch add feed https://example.org/feed.xml   submit each new post
   warcflow captures https://example.org/post/1
   open http://127.0.0.1:8080/          the viewer: timelines, replay, media, evidence
   warcflow down
@@ -52,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"warcflow {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for module in (services, worker, viewer, submit, captures, custody, dlq, config):
+    for module in (services, worker, viewer, submit, watch, captures, custody, dlq, config):
         module.add_parsers(sub, common)
     return parser
 

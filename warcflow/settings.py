@@ -12,6 +12,7 @@ checked against it by the tests.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from urllib.parse import urlsplit
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from archivers.politeness import PolitenessSettings
 from archivers.store import StoreSettings
 from infra.settings import ServiceSettings
 from streams.settings import RetryPolicy, StreamSettings
+from streams.watchers.definitions import InvalidWatch, watches_from_setting
+from streams.watchers.settings import WatchSettings
 from viewer.settings import ViewerSettings
 
 
@@ -212,6 +215,20 @@ OPTIONS: tuple[Option, ...] = (
            "rechecks (the last repeats), each ± 10 % jitter."),
     Option("WARCFLOW_RECHECK_RECAPTURE", "liveness.recapture", "false", _bool,
            "Capture the URL again when a recheck finds the original changed."),
+    Option("WARCFLOW_WATCHERS", "watch.enabled", "true", _bool,
+           "Run the watchers in `warcflow worker`: the worker that leads the workers' "
+           "group polls every watch. Give all workers the same value (false on the "
+           "leader means no polling)."),
+    Option("WARCFLOW_WATCHES", "watch.sources", "", str,
+           "Watches from the settings, polled besides those added with `warcflow watch add`: "
+           "a JSON array of {\"kind\", \"url\", \"every\", \"tags\", \"pattern\"} "
+           "objects (in TOML also `[[watch.sources]]` tables)."),
+    Option("WARCFLOW_WATCH_MIN_EVERY", "watch.min_every", "60", _positive(float),
+           "Shortest period of a watch, in seconds (politeness towards the watched sites)."),
+    Option("WARCFLOW_WATCH_MAX_BACKOFF", "watch.max_backoff", "3600", _positive(float),
+           "Longest wait in seconds before polling a watch again after failed polls."),
+    Option("WARCFLOW_WATCH_MAX_ITEMS", "watch.max_items", "500", _positive(int),
+           "URLs a watch submits per poll at most; the rest wait for its next polls."),
     Option("WARCFLOW_VIEWER_HOST", "viewer.host", "127.0.0.1", str,
            "Address the viewer and the replay server listen on."),
     Option("WARCFLOW_VIEWER_PORT", "viewer.port", "8080", _positive(int),
@@ -260,6 +277,7 @@ class Settings:
     store: StoreSettings
     streams: StreamSettings
     services: ServiceSettings
+    watch: WatchSettings
     values: Mapping[str, Any]
     sources: Mapping[str, str]
     unknown_env: tuple[str, ...] = ()
@@ -302,7 +320,9 @@ def _toml_values(path: Path) -> dict[str, str]:
                             "(see `warcflow config` for the names)")
     out = {}
     for name, value in flat.items():
-        if isinstance(value, list):
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            value = json.dumps(value)  # an array of tables ([[watch.sources]])
+        elif isinstance(value, list):
             value = ",".join(str(v) for v in value)
         elif isinstance(value, bool):
             value = "true" if value else "false"
@@ -362,6 +382,11 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             raise SettingsError(f"WARCFLOW_FETCH_CA_FILE: {ca_file} is not a file")
     if len(values["WARCFLOW_S3_BUCKET"]) < 3:
         raise SettingsError("WARCFLOW_S3_BUCKET must be at least 3 characters (an S3 rule)")
+    try:
+        configured_watches = watches_from_setting(
+            values["WARCFLOW_WATCHES"], min_every=values["WARCFLOW_WATCH_MIN_EVERY"])
+    except InvalidWatch as exc:
+        raise SettingsError(f"WARCFLOW_WATCHES: {exc}") from None
     home = values["WARCFLOW_HOME"].expanduser().absolute()
     cache = values["WARCFLOW_CACHE"].expanduser().absolute()
     server_bin = values["WARCFLOW_S3_SERVER_BIN"]
@@ -440,6 +465,13 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             s3_secret_key=values["WARCFLOW_S3_SECRET_KEY"],
             s3_region=values["WARCFLOW_S3_REGION"],
             s3_server_bin=Path(server_bin).expanduser() if server_bin else None,
+        ),
+        watch=WatchSettings(
+            enabled=values["WARCFLOW_WATCHERS"],
+            watches=configured_watches,
+            min_every=values["WARCFLOW_WATCH_MIN_EVERY"],
+            max_backoff=values["WARCFLOW_WATCH_MAX_BACKOFF"],
+            max_items=values["WARCFLOW_WATCH_MAX_ITEMS"],
         ),
         values=values,
         sources=sources,

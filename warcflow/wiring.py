@@ -96,13 +96,50 @@ def faust_app(settings: Settings, metrics=None):
     events = CaptureEventLog(settings.streams.bootstrap, names.captures)
     retry = settings.streams.retry
 
-    return build_app(
+    app = build_app(
         settings.streams, settings.home / "faust",
         lambda producer: CaptureStage(page_archiver, producer, names, retry, events,
                                       metrics=metrics),
         lambda producer: MediaStage(media, producer, names, retry, events, metrics=metrics),
         metrics,
         lambda producer: custody_parts(settings, object_store, producer, events, metrics))
+    if settings.watch.enabled:
+        from streams.app import FaustProducer
+        from streams.watchers.runner import attach
+
+        attach(app, watch_runner(settings, FaustProducer(app), metrics))
+    return app
+
+
+def watch_runner(settings: Settings, producer, metrics=None):
+    """The watchers' runner: the book followed from the watch topics, sources
+    fetched by a fetcher of its own under the page fetcher's address policy."""
+    import asyncio
+
+    from archivers.fetcher import Fetcher
+    from streams.watchers.book import WatchBook
+    from streams.watchers.kinds import fetch_body
+    from streams.watchers.log import WatchLog, apply
+    from streams.watchers.runner import WatchRunner
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = topic_names(settings)
+    fetcher = Fetcher(settings.fetch)
+    watch_log = WatchLog(settings.streams.bootstrap, names)
+    # its own thread: the default executor is busy with the captures' S3 calls
+    reader = ThreadPoolExecutor(1, thread_name_prefix="watch-log")
+
+    async def fetch(url: str) -> bytes:
+        return await fetch_body(fetcher, url, settings.fetch.max_response_bytes)
+
+    async def refresh(book: WatchBook) -> None:
+        # read in a thread, applied here: polls read the book on this loop
+        loop = asyncio.get_running_loop()
+        apply(book, await loop.run_in_executor(reader, watch_log.read_new))
+
+    return WatchRunner(WatchBook(settings.watch.watches), refresh, fetch, producer, names,
+                       settings.watch, metrics=metrics)
 
 
 def custody_parts(settings: Settings, object_store, producer, events, metrics):

@@ -1,0 +1,194 @@
+"""``warcflow watch add|list|remove``: the sources the worker watches for new posts."""
+
+from __future__ import annotations
+
+from archivers.clock import iso, utc_now
+from streams.producer import SubmitError, Submitter
+from streams.topicreader import TopicUnavailable
+from streams.watchers.definitions import KINDS, InvalidWatch, Watch, new_watch
+from streams.watchers.log import read_book
+from warcflow import exitcodes, wiring
+from warcflow.output import error, print_json, progress, table
+from warcflow.settings import Settings
+
+KIND_HELP = """\
+kinds:
+  feed      an RSS 2.0, RSS 1.0 or Atom feed: each item's link (and enclosures)
+  telegram  a public Telegram channel (https://t.me/CHANNEL or https://t.me/s/CHANNEL):
+            each post https://t.me/CHANNEL/ID, and its photos and videos
+  sitemap   a sitemap or sitemap index (one level): each page URL
+  links     an HTML page (or a JSON API answer, e.g. Mastodon's statuses): each
+            link (each URL string) whose absolute URL matches --pattern REGEX
+            (Python re.search; anchor with ^...$ to match whole URLs)
+
+The worker polls each watch every --every seconds. Its first poll submits every
+item the source lists then; later polls submit only items it has not seen. Each
+item is submitted once, with source "watch:ID" and the watch's tags, across
+worker restarts too (docs/cli.md).
+"""
+
+
+def add_parsers(sub, common) -> None:
+    from argparse import RawDescriptionHelpFormatter
+    from textwrap import fill
+
+    p = sub.add_parser(
+        "watch", help="watch sources (feeds, Telegram channels, sitemaps, pages) for new posts",
+        description=fill("Watches are kept on the watches topic; `warcflow worker` polls them "
+                         "and submits each new post URL once to the ingest topic. Watches can "
+                         "also come from the settings (WARCFLOW_WATCHES).", 78),
+        epilog=KIND_HELP, formatter_class=RawDescriptionHelpFormatter)
+    actions = p.add_subparsers(title="actions", metavar="ACTION", required=True)
+
+    q = actions.add_parser(
+        "add", parents=[common], help="watch a source",
+        description=fill("Add a watch (or update the period and tags of the same source: a "
+                         "watch's id is derived from its kind, URL and pattern). Exit 2 if the "
+                         "kind, URL, period or pattern cannot be used, 3 if Kafka cannot be "
+                         "reached.", 78),
+        epilog=KIND_HELP, formatter_class=RawDescriptionHelpFormatter)
+    q.add_argument("kind", choices=KINDS, metavar="KIND", help=", ".join(KINDS))
+    q.add_argument("url", metavar="URL", help="the feed, channel, sitemap or page to poll")
+    q.add_argument("--every", type=float, default=300.0, metavar="SECONDS",
+                   help="seconds between polls (default 300; at least WARCFLOW_WATCH_MIN_EVERY)")
+    q.add_argument("--tag", action="append", default=[], metavar="TAG",
+                   help="label the captures of what it finds (repeatable)")
+    q.add_argument("--pattern", default="", metavar="REGEX",
+                   help="links watches: the URLs to take (required for links, refused otherwise)")
+    q.add_argument("--json", action="store_true", help="print the watch as a JSON object")
+    q.set_defaults(handler=add)
+
+    q = actions.add_parser(
+        "list", parents=[common], help="list the watches",
+        description="Every watch: from the watches topic (origin `topic`) and from "
+                    "WARCFLOW_WATCHES (origin `settings`), with how many items each has seen "
+                    "(submitted). Exit 3 if Kafka cannot be reached.")
+    q.add_argument("--json", action="store_true", help="print a JSON array of watches")
+    q.set_defaults(handler=list_watches)
+
+    q = actions.add_parser(
+        "remove", parents=[common], help="stop watching a source",
+        description="Remove a watch added with `watch add` (a tombstone on the watches topic); "
+                    "the worker stops polling it. What it has seen is kept, so adding the same "
+                    "source again does not resubmit old items. Exit 4 if there is no such "
+                    "watch, 2 if it comes from the settings (remove it there).")
+    q.add_argument("id", metavar="ID", help="a watch id from `watch list`")
+    q.add_argument("--json", action="store_true", help="print the removed watch as JSON")
+    q.set_defaults(handler=remove)
+
+
+def describe(watch: Watch, seen: int | None = None) -> dict:
+    row = {"id": watch.id, "kind": watch.kind, "url": watch.url, "every": watch.every,
+           "tags": list(watch.tags), "pattern": watch.pattern or None,
+           "added_at": iso(watch.added_at) if watch.added_at else None, "origin": watch.origin,
+           "source": watch.source}
+    if seen is not None:
+        row["seen"] = seen
+    return row
+
+
+def _prepare(settings: Settings) -> bool:
+    """Create the watch topics if missing; False (after saying why) if Kafka is away."""
+    from streams.producer import _reachable
+    from streams.topics import ensure_topics
+
+    bootstrap = settings.streams.bootstrap
+    try:
+        if not any(_reachable(server) for server in bootstrap.split(",")):
+            raise ConnectionError(f"cannot reach the Kafka broker at {bootstrap}")
+        ensure_topics(bootstrap, wiring.topic_names(settings),
+                      partitions=settings.streams.partitions,
+                      replication=settings.streams.replication)
+        return True
+    except Exception as exc:  # noqa: BLE001 - any client error means the same to the user
+        error(f"{exc} (is `warcflow up` running? WARCFLOW_KAFKA_BOOTSTRAP={bootstrap})")
+        return False
+
+
+def _book(settings: Settings, *, with_seen: bool = False):
+    return read_book(settings.streams.bootstrap, wiring.topic_names(settings),
+                     settings.watch.watches, with_seen=with_seen)
+
+
+def add(args, settings: Settings) -> int:
+    try:
+        watch = new_watch(args.kind, args.url, every=args.every, tags=tuple(args.tag),
+                          pattern=args.pattern, added_at=utc_now(),
+                          min_every=settings.watch.min_every)
+    except InvalidWatch as exc:
+        error(str(exc))
+        return exitcodes.USAGE
+    if not _prepare(settings):
+        return exitcodes.UNAVAILABLE
+    names = wiring.topic_names(settings)
+    try:
+        known = _book(settings).get(watch.id)
+        submitter = Submitter(settings.streams.bootstrap, names)
+        try:
+            partition, offset = submitter.resend(names.watches, watch.id.encode(),
+                                                 watch.to_json(), [])
+        finally:
+            submitter.close()
+    except (SubmitError, TopicUnavailable) as exc:
+        error(f"{exc} (is `warcflow up` running?)")
+        return exitcodes.UNAVAILABLE
+    if args.json:
+        print_json({**describe(watch), "topic": names.watches, "partition": partition,
+                    "offset": offset})
+    else:
+        print(f"{watch.id}  {watch.kind}  {watch.url}")
+        verb = "updated" if known is not None and known.origin == "topic" else "added"
+        progress(f"{verb} watch {watch.id}: polled every {watch.every:g} s by `warcflow worker`"
+                 + ("" if known else "; its first poll submits what the source lists now"))
+    return exitcodes.OK
+
+
+def list_watches(args, settings: Settings) -> int:
+    if not _prepare(settings):
+        return exitcodes.UNAVAILABLE
+    try:
+        book = _book(settings, with_seen=True)
+    except TopicUnavailable as exc:
+        error(f"{exc} (is `warcflow up` running?)")
+        return exitcodes.UNAVAILABLE
+    rows = [describe(w, book.seen_count(w.id)) for w in book.watches()]
+    if args.json:
+        print_json(rows)
+        return exitcodes.OK
+    if not rows:
+        progress("no watches; add one with: warcflow watch add KIND URL")
+        return exitcodes.OK
+    print(table(["ID", "KIND", "EVERY", "SEEN", "ORIGIN", "TAGS", "URL"],
+                [(r["id"], r["kind"], f"{r['every']:g}s", r["seen"], r["origin"],
+                  ",".join(r["tags"]) or None,
+                  r["url"] + (f"  ~ {r['pattern']}" if r["pattern"] else "")) for r in rows]))
+    return exitcodes.OK
+
+
+def remove(args, settings: Settings) -> int:
+    if not _prepare(settings):
+        return exitcodes.UNAVAILABLE
+    names = wiring.topic_names(settings)
+    try:
+        book = _book(settings)
+        watch = book.get(args.id)
+        if watch is None:
+            error(f"no watch {args.id} (ids come from `warcflow watch list`)")
+            return exitcodes.NOT_FOUND
+        if watch.origin != "topic":
+            error(f"watch {args.id} comes from WARCFLOW_WATCHES; remove it from the settings")
+            return exitcodes.USAGE
+        submitter = Submitter(settings.streams.bootstrap, names)
+        try:
+            submitter.resend(names.watches, watch.id.encode(), None, [])
+        finally:
+            submitter.close()
+    except (SubmitError, TopicUnavailable) as exc:
+        error(f"{exc} (is `warcflow up` running?)")
+        return exitcodes.UNAVAILABLE
+    if args.json:
+        print_json({**describe(watch), "removed": True})
+    else:
+        print(f"{watch.id}  removed  {watch.url}")
+        progress(f"removed watch {watch.id}; the worker stops polling it")
+    return exitcodes.OK
