@@ -5,7 +5,9 @@ address policy and limits), follows redirects, and classifies what it sees:
 
 - ``gone``: HTTP 404 or 410, or a page whose text says the post is
   unavailable (``GONE_MARKERS``: the wording platforms use for removed posts
-  and videos), or a redirect chain that ends on one of those;
+  and videos), or a redirect chain that ends on one of those; or, for a URL a
+  platform's yt-dlp extractor claims, yt-dlp saying the video is unavailable
+  or removed (``EXTRACTOR_GONE``);
 - ``changed``: served, but its payload digest differs from the last one seen
   (the capture's own, at first);
 - ``alive``: served with the same payload digest;
@@ -30,7 +32,7 @@ import random
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from archivers.clock import iso, parse_iso
 from archivers.errors import CaptureError
@@ -57,6 +59,34 @@ GONE_MARKERS = (
 """Case-insensitive patterns of the "removed" pages of common platforms."""
 
 _MARKERS = re.compile("|".join(f"(?:{m})" for m in GONE_MARKERS), re.IGNORECASE)
+
+
+EXTRACTOR_GONE = re.compile(
+    r"video unavailable|this video (is|has been) (no longer available|removed|deleted)"
+    r"|removed by the uploader|account (has been )?(terminated|suspended)|private video"
+    r"|this (post|tweet|video) (is|was) (deleted|unavailable|no longer available)"
+    r"|content (isn't|is not) available|no longer available", re.IGNORECASE)
+"""What yt-dlp's extractors say of a removed video (their error messages)."""
+
+
+def extractor_verdict(error: str | None) -> tuple[str, str] | None:
+    """(state, reason) from yt-dlp's attempt at a platform URL: None when it found
+    the video (the page check stands), ``gone`` when its error says removed."""
+    if error is None:
+        return None
+    match = EXTRACTOR_GONE.search(error)
+    if match:
+        return "gone", f"yt-dlp: {match.group(0)}"
+    return None
+
+
+def combine(page: Check, extractor_error: str | None) -> Check:
+    """A page that still answers while the platform's extractor says the video is
+    gone is gone (platforms often answer 200 with a shell page)."""
+    verdict = extractor_verdict(extractor_error)
+    if verdict is None or page.state == "gone":
+        return page
+    return Check(page.at, verdict[0], page.http_status, page.final_url, page.digest, verdict[1])
 
 
 def state_key(url: str) -> str:
@@ -152,8 +182,18 @@ def classify(status: int, text: str, digest: str, baseline: str | None) -> tuple
     return "unknown", f"http_{status}"
 
 
-async def check(fetcher: Fetcher, url: str, baseline: str | None, now: datetime) -> Check:
-    """Fetch ``url`` now and classify it against ``baseline`` (a payload SHA-256 hex)."""
+async def check(fetcher: Fetcher, url: str, baseline: str | None, now: datetime,
+                extractor: Callable[[str], Awaitable[str | None]] | None = None) -> Check:
+    """Fetch ``url`` now and classify it against ``baseline`` (a payload SHA-256 hex);
+    ``extractor(url)`` (for URLs a platform extractor claims) returns yt-dlp's
+    error, or None if it found the video (``combine``)."""
+    page = await _page_check(fetcher, url, baseline, now)
+    if extractor is None:
+        return page
+    return combine(page, await extractor(url))
+
+
+async def _page_check(fetcher: Fetcher, url: str, baseline: str | None, now: datetime) -> Check:
     try:
         chain = await fetcher.fetch_chain(url)
     except CaptureError as exc:

@@ -259,6 +259,30 @@ class MediaArchiver:
         download.limits = [hit for e in chain for hit in e.limits_hit]
         return download
 
+    async def availability(self, url: str) -> str | None:
+        """Ask yt-dlp (fenced, no download) for the video at ``url``: None if it
+        finds one, else its error message (``archivers.liveness.extractor_verdict``
+        reads it)."""
+        return await asyncio.to_thread(self._probe, url)
+
+    def _probe(self, url: str) -> str | None:
+        from archivers.ytdlp import FencedYoutubeDL, Recorder
+
+        recorder = Recorder(1024 * 1024)
+        params = {"quiet": True, "no_warnings": True, "noprogress": True, "no_color": True,
+                  "logger": _YtdlpLogger(), "cachedir": False, "usenetrc": False,
+                  "noplaylist": True, "playlist_items": "1", "skip_download": True,
+                  "socket_timeout": self.fetcher.settings.read_timeout,
+                  "extractor_retries": 1}
+        try:
+            with FencedYoutubeDL(params, fetcher=self.fetcher, recorder=recorder) as ydl:
+                ydl.extract_info(url, download=False)
+            return None
+        except Exception as exc:  # noqa: BLE001 - yt-dlp raises many kinds; its words matter
+            return str(exc)
+        finally:
+            recorder.close()
+
     def _with_ytdlp(self, request: MediaRequest, workdir: Path) -> _Download:
         from archivers.ytdlp import FencedYoutubeDL, Recorder
 

@@ -102,7 +102,8 @@ def faust_app(settings: Settings, metrics=None):
                                       metrics=metrics),
         lambda producer: MediaStage(media, producer, names, retry, events, metrics=metrics),
         metrics,
-        lambda producer: custody_parts(settings, object_store, producer, events, metrics))
+        lambda producer: custody_parts(settings, object_store, producer, events, metrics,
+                                       media.availability))
     if settings.watch.enabled:
         from streams.app import FaustProducer
         from streams.watchers.runner import attach
@@ -142,8 +143,9 @@ def watch_runner(settings: Settings, producer, metrics=None):
                        settings.watch, metrics=metrics)
 
 
-def custody_parts(settings: Settings, object_store, producer, events, metrics):
-    """The custody feed, the ledger, the recheck agent and the fixity run."""
+def custody_parts(settings: Settings, object_store, producer, events, metrics, extractor=None):
+    """The custody feed, the ledger, the recheck agent (asking ``extractor`` about
+    platform video URLs) and the fixity run."""
     import asyncio
 
     from archivers import fixity
@@ -179,7 +181,8 @@ def custody_parts(settings: Settings, object_store, producer, events, metrics):
         feed=CustodyFeed(object_store, schedule, *common, metrics=metrics),
         ledger=LedgerStage(ledger(settings, object_store), *common, metrics=metrics),
         recheck=RecheckStage(Fetcher(settings.fetch), object_store, schedule,
-                             settings.streams.recapture_on_change, *common, metrics=metrics),
+                             settings.streams.recapture_on_change, *common,
+                             extractor=extractor, metrics=metrics),
         fixity=scheduled_fixity)
 
 

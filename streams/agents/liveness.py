@@ -14,8 +14,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
+from typing import Awaitable, Callable
 
 from archivers.clock import iso
+from archivers.discovery import extractor_recognises
 from archivers.fetcher import Fetcher
 from archivers.ledger import CustodyEvent
 from archivers.liveness import LivenessState, Schedule, check, due, state_key
@@ -36,9 +38,12 @@ class RecheckStage(Router):
     stage_name = "recheck"
 
     def __init__(self, fetcher: Fetcher, store: ObjectStore, schedule: Schedule,
-                 recapture_on_change: bool, *args, **kwargs) -> None:
+                 recapture_on_change: bool, *args,
+                 extractor: Callable[[str], Awaitable[str | None]] | None = None,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fetcher = fetcher
+        self.extractor = extractor
         self.store = store
         self.schedule = schedule
         self.recapture_on_change = recapture_on_change
@@ -52,7 +57,8 @@ class RecheckStage(Router):
         url = request["url"]
         key = state_key(url)
         state = await _with_store(lambda: self._load(key, url), self.sleep)
-        result = await check(self.fetcher, url, state.baseline_digest, self.clock())
+        platform = self.extractor if self.extractor and extractor_recognises(url) else None
+        result = await check(self.fetcher, url, state.baseline_digest, self.clock(), platform)
         state.record(result)
         state.next_check_at = iso(self.schedule.next(state.checks, self.clock()))
         await _with_store(lambda: self.store.put_state(key, state.to_json()), self.sleep)

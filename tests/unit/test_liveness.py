@@ -40,3 +40,21 @@ def test_schedule_backs_off_with_jitter():
     first = (schedule.next(0, now, rng) - now).total_seconds()
     later = (schedule.next(7, now, rng) - now).total_seconds()
     assert 54 <= first <= 66 and 3240 <= later <= 3960
+
+
+def test_a_platform_extractor_saying_removed_makes_it_gone():
+    from archivers.liveness import combine, extractor_verdict
+
+    page = Check("2026-11-25T10:00:00.000000Z", "alive", 200, digest="d0", reason="same payload")
+    # messages as yt-dlp's extractors raise them
+    for message in ("ERROR: [youtube] dQw4w9WgXcQ: Video unavailable. This video has been "
+                    "removed by the uploader",
+                    "ERROR: [youtube] abc: Private video. Sign in if you've been granted access",
+                    "ERROR: [twitter] 123: This tweet is unavailable",
+                    "ERROR: [TikTok] 7: This post is no longer available"):
+        gone = combine(page, message)
+        assert gone.state == "gone" and gone.reason.startswith("yt-dlp: "), message
+        assert gone.http_status == 200  # the page itself still answered
+    assert combine(page, None) == page  # it found the video
+    assert combine(page, "ERROR: Unable to download webpage: timed out") == page
+    assert extractor_verdict("HTTP Error 429: Too Many Requests") is None
