@@ -57,6 +57,13 @@ class Manifest:
     page_record_id: str | None = None
     outcome: str | None = None
     missing: list[str] = field(default_factory=list)
+    mode: str = "static"
+    """How the page was captured: ``static`` (the fetcher alone; every manifest
+    written before modes existed) or ``browser`` (``archivers.browser``)."""
+    screenshot_key: str | None = None
+    screenshot: dict[str, Any] = field(default_factory=dict)
+    """Browser captures: the screenshot's ``url``, ``taken_at``, ``sha256``,
+    ``size``, ``width``, ``height``, ``warc_uri`` and ``record_id`` (its WARC record)."""
 
     def to_json(self) -> bytes:
         doc = {"schema": SCHEMA, "version": VERSION, **asdict(self)}
@@ -95,6 +102,8 @@ class Manifest:
             "fetched_at": self.fetched_at,
             "stored_at": self.stored_at,
             "tags": list(self.request.get("tags", [])),
+            "mode": self.mode,
+            "screenshot_key": self.screenshot_key,
             # manifests written before outcome classes get theirs on reading
             **({"outcome": self.outcome, "missing": list(self.missing)} if self.outcome
                else outcome_fields(asdict(self))),
