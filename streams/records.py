@@ -27,6 +27,7 @@ from archivers.errors import InvalidURL
 from archivers.keys import is_capture_id
 from archivers.manifest import STORED, Manifest, MediaManifest
 from archivers.media import MediaRequest
+from archivers.modes import AUTO, MODES
 from archivers.urls import validate_url
 
 SUBMIT = "warcflow.SubmitRequest"
@@ -71,7 +72,11 @@ class SourceMessage:
 
 @dataclass(frozen=True)
 class SubmitRequest:
-    """A request to capture one URL. ``submitted_at`` is UTC-aware."""
+    """A request to capture one URL. ``submitted_at`` is UTC-aware.
+
+    ``mode`` is ``static``, ``browser`` or ``auto`` (``archivers.modes``); a
+    message without it (written before modes existed) means ``auto``.
+    """
 
     url: str
     submitted_at: datetime
@@ -79,21 +84,25 @@ class SubmitRequest:
     source: str = "cli"
     tags: tuple[str, ...] = ()
     note: str | None = None
+    mode: str = AUTO
 
     @classmethod
     def new(cls, url: str, *, submitted_at: datetime, source: str = "cli",
-            tags: tuple[str, ...] = (), note: str | None = None) -> "SubmitRequest":
+            tags: tuple[str, ...] = (), note: str | None = None,
+            mode: str = AUTO) -> "SubmitRequest":
         """A fresh request with a new request id; InvalidURL / ValueError on bad input."""
         validate_url(url)
         _check_tags(tags)
         if note is not None and len(note) > MAX_NOTE_LENGTH:
             raise ValueError(f"note is longer than {MAX_NOTE_LENGTH} characters")
-        return cls(url, submitted_at, str(uuid.uuid4()), source, tuple(tags), note)
+        _check_mode(mode)
+        return cls(url, submitted_at, str(uuid.uuid4()), source, tuple(tags), note, mode)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SUBMIT, "version": VERSION, "url": self.url,
                 "submitted_at": iso(self.submitted_at), "request_id": self.request_id,
-                "source": self.source, "tags": list(self.tags), "note": self.note}
+                "source": self.source, "tags": list(self.tags), "note": self.note,
+                "mode": self.mode}
 
     def to_json(self) -> bytes:
         return _dumps(self.to_dict())
@@ -101,11 +110,11 @@ class SubmitRequest:
     def describe(self) -> dict[str, Any]:
         """The submitter's part, as copied into WARC metadata and manifests."""
         return {"request_id": self.request_id, "source": self.source,
-                "tags": list(self.tags), "note": self.note}
+                "tags": list(self.tags), "note": self.note, "mode": self.mode}
 
 
 def submit_requests(items: list[tuple[str, str]], *, submitted_at: datetime, source: str,
-                    tags: tuple[str, ...] = (), note: str | None = None
+                    tags: tuple[str, ...] = (), note: str | None = None, mode: str = AUTO
                     ) -> tuple[list[SubmitRequest], list[str]]:
     """Validate (where, url) pairs for submission: the requests, and one problem
     line per refused URL ("where: 'url': why"). Callers submit nothing when
@@ -114,10 +123,15 @@ def submit_requests(items: list[tuple[str, str]], *, submitted_at: datetime, sou
     for where, url in items:
         try:
             requests.append(SubmitRequest.new(url, submitted_at=submitted_at, source=source,
-                                              tags=tags, note=note))
+                                              tags=tags, note=note, mode=mode))
         except (InvalidURL, ValueError) as exc:
             problems.append(f"{where}: {url!r}: {exc}")
     return requests, problems
+
+
+def _check_mode(mode) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
 
 
 def _check_tags(tags) -> None:
@@ -205,7 +219,9 @@ def _submit_from_json(doc: dict[str, Any]) -> SubmitRequest:
     tags = doc.get("tags") or []
     note = doc.get("note")
     source = doc.get("source") or "kafka"
+    mode = doc.get("mode") or AUTO
     try:
+        _check_mode(mode)
         if not isinstance(tags, list):
             raise ValueError("tags must be a list of strings")
         _check_tags(tags)
@@ -215,7 +231,7 @@ def _submit_from_json(doc: dict[str, Any]) -> SubmitRequest:
             raise ValueError("source must be a short string")
     except ValueError as exc:
         raise Undecodable("bad_field", f"SubmitRequest: {exc}") from None
-    return SubmitRequest(url, submitted_at, request_id, source, tuple(tags), note)
+    return SubmitRequest(url, submitted_at, request_id, source, tuple(tags), note, mode)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ A FastAPI app (OpenAPI at ``/openapi.json``, interactive docs at ``/api/docs``):
     pages      /  /search  /url?u=URL  /capture/{id}  /submit
     JSON API   /api/captures?url=URL  /api/captures/{id}  /api/search?q=  /api/submit
                /api/status
-    files      /capture/{id}/warc  /media/{sha256}  /media/{sha256}/derived
+    files      /capture/{id}/warc  /capture/{id}/screenshot  /media/{sha256}  /media/{sha256}/derived
                /media/{sha256}/poster            (Range requests supported)
     Memento    /timegate/{URL}  /timemap/link/{URL}          (RFC 7089)
     replay     /cdx   pywb-style CDX lookups, used by the replay server
@@ -49,9 +49,9 @@ CHUNK = 1024 * 1024
 
 
 def create_app(settings: ViewerSettings, catalog: Catalog, store,
-               submit: Callable[[list[str], tuple[str, ...], str | None], list[dict]]) -> FastAPI:
-    """The viewer app. ``submit(urls, tags, note)`` validates and produces to ingest,
-    raising ValueError (with every problem) when any URL is refused."""
+               submit: Callable[..., list[dict]]) -> FastAPI:
+    """The viewer app. ``submit(urls, tags, note, mode=...)`` validates and produces to
+    ingest, raising ValueError (with every problem) when any URL is refused."""
     app = FastAPI(title="warcflow viewer", version="1", docs_url="/api/docs", redoc_url=None,
                   description="Captures of social-media posts: timelines, capture facts, "
                               "replay links, media files, Memento. See docs/api.md.")
@@ -133,25 +133,27 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
 
     @app.get("/submit", response_class=HTMLResponse, include_in_schema=False)
     def submit_form(request: Request):
-        return page(request, "submit.html", errors=[], done=[], urls="", tags="", note="")
+        return page(request, "submit.html", errors=[], done=[], urls="", tags="", note="",
+                    mode="auto")
 
     @app.post("/submit", response_class=HTMLResponse, include_in_schema=False)
     def submit_post(request: Request, urls: str = Form(""), tags: str = Form(""),
-                    note: str = Form(""), token: str = Form("")):
+                    note: str = Form(""), token: str = Form(""), mode: str = Form("auto")):
         if not token_ok(request, token):
             return page(request, "submit.html", status=401, errors=["wrong or missing token"],
-                        done=[], urls=urls, tags=tags, note=note)
+                        done=[], urls=urls, tags=tags, note=note, mode=mode)
         lines = [line.strip() for line in urls.splitlines() if line.strip()]
         tag_list = tuple(t.strip() for t in tags.split(",") if t.strip())
         try:
-            done = submit(lines, tag_list, note.strip() or None)
+            done = submit(lines, tag_list, note.strip() or None, mode=mode)
         except ValueError as exc:
             return page(request, "submit.html", status=400, errors=str(exc).splitlines(),
-                        done=[], urls=urls, tags=tags, note=note)
+                        done=[], urls=urls, tags=tags, note=note, mode=mode)
         except CaptureError as exc:
             return page(request, "submit.html", status=503, errors=[str(exc)], done=[],
-                        urls=urls, tags=tags, note=note)
-        return page(request, "submit.html", errors=[], done=done, urls="", tags="", note="")
+                        urls=urls, tags=tags, note=note, mode=mode)
+        return page(request, "submit.html", errors=[], done=done, urls="", tags="", note="",
+                    mode="auto")
 
     # -- JSON API -------------------------------------------------------------------
 
@@ -180,12 +182,15 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
                           "`Authorization: Bearer TOKEN`; without it the answer is 401.")
     def api_submit(request: Request, urls: list[str] = Body(..., embed=True),
                    tags: list[str] = Body([], embed=True),
-                   note: str | None = Body(None, embed=True)):
+                   note: str | None = Body(None, embed=True),
+                   mode: str = Body("auto", embed=True,
+                                    description="static, browser or auto (the site rules "
+                                                "decide)")):
         if not token_ok(request):
             return JSONResponse({"errors": ["wrong or missing token"]}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
         try:
-            return submit(urls, tuple(tags), note)
+            return submit(urls, tuple(tags), note, mode=mode)
         except ValueError as exc:
             return JSONResponse({"errors": str(exc).splitlines()}, status_code=400)
         except CaptureError as exc:
@@ -209,6 +214,18 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
         key = keys.warc_key(capture_id)
         return _stream(store, key, request, "application/warc",
                        attachment=f"{capture_id.upper()}.warc.gz")
+
+    @app.get("/capture/{capture_id}/screenshot", summary="The screenshot of a browser capture",
+             description="The full-page PNG taken when the page was captured (also a "
+                         "`resource` record in the capture's WARC). Served as image/png "
+                         "with a policy that lets nothing in it run.")
+    def screenshot(capture_id: str, request: Request):
+        if not keys.is_capture_id(capture_id):
+            raise HTTPException(404, "not a capture id")
+        response = _stream(store, keys.screenshot_key(capture_id), request, "image/png")
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response.headers["Cache-Control"] = "private, max-age=86400, immutable"
+        return response
 
     @app.get("/media/{sha256}", summary="The stored original media file (Range supported)")
     def media_file(sha256: str, request: Request):

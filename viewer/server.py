@@ -53,12 +53,13 @@ class Viewer:
 
     # -- parts ------------------------------------------------------------------
 
-    def submit(self, urls: list[str], tags: tuple[str, ...], note: str | None) -> list[dict]:
+    def submit(self, urls: list[str], tags: tuple[str, ...], note: str | None,
+               mode: str = "auto") -> list[dict]:
         """Validate all, then produce all (like ``warcflow submit``); ValueError lists
-        every refused URL and nothing is produced."""
+        every refused URL (or a bad ``mode``) and nothing is produced."""
         requests, problems = submit_requests(
             [(f"URL {n}", url) for n, url in enumerate(urls, 1)], submitted_at=utc_now(),
-            source="viewer", tags=tags, note=note)
+            source="viewer", tags=tags, note=note, mode=mode)
         if problems or not requests:
             raise ValueError("\n".join(problems) or "no URLs given")
         with self._submit_lock:
@@ -66,7 +67,7 @@ class Viewer:
                 self._submitter = Submitter(self.bootstrap, self.names)
             done = self._submitter.submit(requests)
         return [{"request_id": d.request.request_id, "url": d.request.url,
-                 "topic": self.names.ingest, "partition": d.partition, "offset": d.offset}
+                 "mode": d.request.mode, "topic": self.names.ingest, "partition": d.partition, "offset": d.offset}
                 for d in done]
 
     def app(self):

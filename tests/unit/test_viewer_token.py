@@ -14,7 +14,7 @@ TOKEN = "s3cret-token-for-tests-0123456789"
 def client(tmp_path, token=""):
     submitted = []
 
-    def submit(urls, tags, note):
+    def submit(urls, tags, note, mode="auto"):
         submitted.extend(urls)
         return [{"url": u, "request_id": "r"} for u in urls]
 
