@@ -70,8 +70,20 @@ DROPPED_RESPONSE_HEADERS = frozenset({
 DROPPED_REQUEST_HEADERS = frozenset({
     "accept-encoding", "host", "connection", "content-length", "transfer-encoding",
     "keep-alive", "upgrade"})
+RENDERED_TYPES = frozenset({"text/html", "application/xhtml+xml", ""})
+"""Content types of a page the browser renders (none given: browsers sniff); others
+are kept as fetched."""
 QUIET = 0.5
 """Seconds without a request in flight that count as network quiet."""
+SCROLL_STEP = """() => new Promise(done => {
+  window.scrollBy(0, window.innerHeight);
+  const bottom = window.scrollY + window.innerHeight >=
+                 document.documentElement.scrollHeight - 2;
+  // scroll events and intersection observers run with the next frames (a page
+  // that gets no frames still goes on after 200 ms)
+  requestAnimationFrame(() => requestAnimationFrame(() => done(bottom)));
+  setTimeout(() => done(bottom), 200);
+})"""
 SCREENSHOT_URN = "urn:warcflow:screenshot:"
 """Prefix of the target URI of a screenshot's ``resource`` record; the page URL follows."""
 
@@ -170,7 +182,8 @@ async def capture_in_browser(browser: Browser, fetcher: Fetcher, url: str) -> Br
 
     Raises CaptureError if the page itself fails, like ``capture_page``; a
     final answer of HTTP 5xx, 408, 425, 429 or a redirect the limit stopped is
-    returned without rendering (the caller decides).
+    returned without rendering (the caller decides), and so is one that is not
+    an HTML document (an image, a PDF: stored as fetched, without a screenshot).
     """
     started_at = fetcher.clock()
     chain = await fetcher.fetch_chain(url)
@@ -178,7 +191,8 @@ async def capture_in_browser(browser: Browser, fetcher: Fetcher, url: str) -> Br
     for exchange in chain:
         page.limits_hit.extend(exchange.limits_hit)
     final = page.final
-    if final.status >= 500 or final.status in (408, 425, 429) or final.redirect_target():
+    if (final.status >= 500 or final.status in (408, 425, 429) or final.redirect_target()
+            or content_type(final.response) not in RENDERED_TYPES):
         page.finished_at = fetcher.clock()
         return page
     session = _Session(browser.settings, fetcher, page)
@@ -245,10 +259,7 @@ class _Session:
         """Scroll a viewport at a time to the bottom (at most ``scroll_steps``),
         letting the network settle after each, so lazy content loads; then back up."""
         for _step in range(self.settings.scroll_steps):
-            at_bottom = await page.evaluate(
-                "() => { window.scrollBy(0, window.innerHeight);"
-                " return window.scrollY + window.innerHeight >="
-                " document.documentElement.scrollHeight - 2; }")
+            at_bottom = await page.evaluate(SCROLL_STEP)
             await self.settle()
             if at_bottom:
                 break
@@ -259,8 +270,11 @@ class _Session:
         await self.settle()
 
     async def settle(self) -> None:
-        """Wait until no request has been in flight for ``QUIET`` seconds, at most
-        ``idle_timeout`` (polled: the condition is the handler's counters)."""
+        """Wait until no request has been in flight for ``QUIET`` seconds, counted
+        from now at the earliest (what was just done may start requests a moment
+        later), at most ``idle_timeout`` (polled: the condition is the handler's
+        counters)."""
+        self.last_activity = max(self.last_activity, time.monotonic())
         deadline = time.monotonic() + self.settings.idle_timeout
         while time.monotonic() < deadline:
             if self.in_flight == 0 and time.monotonic() - self.last_activity >= QUIET:

@@ -181,3 +181,31 @@ def test_a_crashed_browser_is_launched_again(site, canary):
     first, second = asyncio.run(twice())
     assert first.manifest.status == second.manifest.status == "stored"
     assert archiver.browser.launches == 2
+
+
+def test_a_redelivered_capture_keeps_the_screenshot_of_the_stored_warc(site, canary):
+    """An attempt stored the WARC and died before the screenshot object and the
+    manifest: the next attempt's own screenshot is dropped with its WARC, and the
+    object is the stored WARC's resource record."""
+    jsposts.install(site, canary.origin)
+    archiver, store = make(site)
+    request = request_for(site.url("/post/js"))
+    first = asyncio.run(capture(archiver, request)).manifest
+    original = store.get_bytes(first.screenshot_key)
+    del store.objects[first.screenshot_key]
+    del store.objects[keys.manifest_key(first.url, first.capture_id)]
+    again, store2 = make(site)
+    again.store = store
+    second = asyncio.run(capture(again, request))
+    assert second.created and second.manifest.sha256 == first.sha256
+    assert store.get_bytes(second.manifest.screenshot_key) == original
+    assert second.manifest.screenshot == first.screenshot
+
+
+def test_a_non_html_page_is_kept_as_fetched_without_a_screenshot(site, canary):
+    jsposts.install(site, canary.origin)
+    archiver, store = make(site)
+    manifest = asyncio.run(capture(archiver, request_for(site.url("/img/lazy.png")))).manifest
+    assert manifest.status == "stored" and manifest.mode == "browser"
+    assert manifest.screenshot_key is None and manifest.outcome == "ok"
+    assert not any(k.startswith("screenshots/") for k in store.objects)

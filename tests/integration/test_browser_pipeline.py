@@ -133,6 +133,10 @@ def test_a_script_rendered_post_is_captured_with_its_screenshot(browser_stack, t
     store = S3Store(load_settings(env).store)
     png = store.get_bytes(capture["screenshot_key"])
     assert resources == [png]  # the S3 object is the WARC's resource record
+    shot = tmp_path / "shot.png"
+    assert cli("get", capture["capture_id"], "--screenshot", "-o", str(shot),
+               env=env).returncode == 0
+    assert shot.read_bytes() == png
     seen = jsposts.colours(png)
     assert len(seen) > 3 and max(seen.values()) < sum(seen.values()), "a blank screenshot"
     assert seen.get((0x12, 0x3d, 0x7a), 0) > 50, "the rendered post is not in the screenshot"

@@ -95,3 +95,46 @@ def test_capture_json_says_the_mode_and_old_manifests_are_static():
     ).to_json())
     assert shot.summary()["mode"] == "browser"
     assert shot.summary()["screenshot_key"].endswith(".png")
+
+
+def _archiver(site, sites):
+    from archivers.addresses import parse_allow_list
+    from archivers.capture import PageArchiver
+    from archivers.fetcher import FetchSettings, Fetcher
+    from archivers.store import MemoryStore
+
+    fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
+    return PageArchiver(fetcher, MemoryStore(), agent={"name": "warcflow"},
+                        browser=None, browser_sites=sites)
+
+
+def _request(url, mode):
+    from archivers import keys
+    from archivers.capture import CaptureRequest
+
+    cid = keys.capture_id("warcflow.ingest", 0, 1, int(WHEN.timestamp() * 1000))
+    return CaptureRequest(cid, url, WHEN, mode=mode)
+
+
+def test_without_a_browser_site_rules_fall_back_to_static_and_say_so(site):
+    import asyncio
+
+    archiver = _archiver(site, (site.allow,))
+    manifest = asyncio.run(archiver.capture(_request(site.url("/post/1"), "auto"))).manifest
+    assert manifest.status == "stored" and manifest.mode == "static"
+    assert manifest.outcome == "partial"
+    assert any("WARCFLOW_BROWSER_SITES" in line for line in manifest.missing)
+
+
+def test_without_a_browser_an_explicit_browser_capture_fails_permanently(site):
+    import asyncio
+
+    from archivers.errors import Permanent
+
+    archiver = _archiver(site, ())
+    with pytest.raises(Permanent) as refused:
+        asyncio.run(archiver.capture(_request(site.url("/post/1"), "browser")))
+    assert refused.value.reason == "browser_unavailable"
+    failed = asyncio.run(archiver.record_failure(_request(site.url("/post/1"), "browser"),
+                                                 reason="browser_unavailable", message="x"))
+    assert failed.manifest.mode == "browser" and failed.manifest.status == "failed"
