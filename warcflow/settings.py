@@ -231,7 +231,8 @@ class Settings:
         for option in OPTIONS:
             value = self.values[option.env]
             shown = "********" if option.secret and value else (
-                str(value) if isinstance(value, Path) else value)
+                str(value) if isinstance(value, Path) else
+                ",".join(value) if isinstance(value, tuple) else value)
             rows.append({"env": option.env, "toml": option.toml, "value": shown,
                          "source": self.sources[option.env], "help": option.help})
         return rows
