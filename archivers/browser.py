@@ -84,6 +84,9 @@ SCROLL_STEP = """() => new Promise(done => {
   requestAnimationFrame(() => requestAnimationFrame(() => done(bottom)));
   setTimeout(() => done(bottom), 200);
 })"""
+MAX_MEDIA_REQUESTS = 100
+"""Most media URLs kept from one page's requests (the archiver takes at most
+WARCFLOW_MEDIA_PER_PAGE of them with the DOM's finds)."""
 SCREENSHOT_URN = "urn:warcflow:screenshot:"
 """Prefix of the target URI of a screenshot's ``resource`` record; the page URL follows."""
 
@@ -361,7 +364,7 @@ class _Session:
 
     def _found(self, url: str, found_by: str, mime: str) -> None:
         url = url.split("#")[0]
-        if url not in self.seen_media:
+        if url not in self.seen_media and len(self.seen_media) < MAX_MEDIA_REQUESTS:
             self.seen_media.add(url)
             self.capture.media_requests.append(FoundMedia(url, media_kind(url, mime), found_by))
 

@@ -98,7 +98,8 @@ class PageArchiver:
     def __init__(self, fetcher: Fetcher, store: ObjectStore, *, agent: dict[str, str],
                  clock: Callable[[], datetime] = utc_now,
                  find_media: Callable[[str, str], list[FoundMedia]] | None = None,
-                 browser: Browser | None = None, browser_sites: tuple[str, ...] = ()) -> None:
+                 browser: Browser | None = None, browser_sites: tuple[str, ...] = (),
+                 media_limit: int = 20) -> None:
         self.fetcher = fetcher
         self.store = store
         self.agent = agent
@@ -106,6 +107,9 @@ class PageArchiver:
         self.find_media = find_media
         self.browser = browser
         self.browser_sites = browser_sites
+        self.media_limit = media_limit
+        """Most media items taken from one page (``find_media`` applies it to its own
+        finds; a browser capture's media requests count towards it too)."""
 
     def mode_for(self, request: CaptureRequest) -> str:
         """``static`` or ``browser``: what ``capture`` will do for ``request``."""
@@ -192,7 +196,8 @@ class PageArchiver:
             # the rendered DOM holds what scripts added; the requests, what they loaded
             found = self.find_media(page.dom[:PARSE_LIMIT], final.url) if page.dom else []
             known = {item.url for item in found}
-            return found + [item for item in page.media_requests if item.url not in known]
+            extra = [item for item in page.media_requests if item.url not in known]
+            return (found + extra)[:self.media_limit]
         html = decoded_body(final.response, PARSE_LIMIT).decode("utf-8", "replace")
         return self.find_media(html, final.url)
 

@@ -66,7 +66,8 @@ def archiver(settings: Settings, object_store=None):
     return PageArchiver(Fetcher(settings.fetch),
                         object_store or store(settings), agent=agent_info(settings),
                         find_media=finder, browser=browser(settings),
-                        browser_sites=settings.browser.sites)
+                        browser_sites=settings.browser.sites,
+                        media_limit=settings.media.per_page)
 
 
 def browser(settings: Settings):
