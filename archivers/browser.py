@@ -149,20 +149,22 @@ class Browser:
             self.launches += 1
             return self._browser
 
+    def slot(self) -> asyncio.Semaphore:
+        """One of ``concurrency`` places to render a page; hold it around ``context``."""
+        return self._slots
+
     @asynccontextmanager
     async def context(self) -> AsyncIterator[Any]:
-        """A fresh browser context (own cookies, cache, storage), closed after use;
-        waits for one of ``concurrency`` slots."""
-        async with self._slots:
-            browser = await self._running()
-            context = await browser.new_context(
-                viewport={"width": self.settings.viewport_width,
-                          "height": self.settings.viewport_height},
-                service_workers="block", accept_downloads=False, java_script_enabled=True)
-            try:
-                yield context
-            finally:
-                await self._quietly(context.close())
+        """A fresh browser context (own cookies, cache, storage), closed after use."""
+        browser = await self._running()
+        context = await browser.new_context(
+            viewport={"width": self.settings.viewport_width,
+                      "height": self.settings.viewport_height},
+            service_workers="block", accept_downloads=False, java_script_enabled=True)
+        try:
+            yield context
+        finally:
+            await self._quietly(context.close())
 
     async def close(self) -> None:
         if self._browser is not None:
@@ -200,7 +202,8 @@ async def capture_in_browser(browser: Browser, fetcher: Fetcher, url: str) -> Br
         return page
     session = _Session(browser.settings, fetcher, page)
     try:
-        await asyncio.wait_for(session.run(browser), browser.settings.timeout)
+        async with browser.slot():  # waiting for a place is not part of the deadline
+            await asyncio.wait_for(session.run(browser), browser.settings.timeout)
     except asyncio.TimeoutError:
         session.closed = True
         page.close()

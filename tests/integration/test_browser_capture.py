@@ -14,6 +14,7 @@ uses the real broker and S3 server); the site and the browser are real.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
@@ -209,3 +210,37 @@ def test_a_non_html_page_is_kept_as_fetched_without_a_screenshot(site, canary):
     assert manifest.status == "stored" and manifest.mode == "browser"
     assert manifest.screenshot_key is None and manifest.outcome == "ok"
     assert not any(k.startswith("screenshots/") for k in store.objects)
+
+
+def test_browser_captures_wait_for_a_place_without_losing_their_deadline(site, canary):
+    """At most ``concurrency`` pages render at once; a capture's deadline covers its
+    own rendering, not the wait for a place."""
+    jsposts.install(site, canary.origin)
+    archiver, _store = make(site, concurrency=1, timeout=6.0)
+    browser = archiver.browser
+    opened, most = [0], [0]
+    plain = browser.context
+
+    @contextlib.asynccontextmanager
+    async def counted():
+        async with plain() as context:
+            opened[0] += 1
+            most[0] = max(most[0], opened[0])
+            try:
+                yield context
+            finally:
+                opened[0] -= 1
+
+    browser.context = counted
+
+    async def three():
+        try:
+            return await asyncio.gather(*(archiver.capture(
+                request_for(site.url("/post/js"), offset=n)) for n in range(3)))
+        finally:
+            await browser.close()
+
+    results = asyncio.run(three())
+    assert [r.manifest.status for r in results] == ["stored"] * 3
+    assert all(r.manifest.screenshot_key for r in results)
+    assert most[0] == 1
