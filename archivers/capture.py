@@ -15,6 +15,8 @@ deterministic, see ``archivers.keys``):
 Outcome by the page's final HTTP status: 2xx/3xx → ``stored``; 4xx (not 408 or
 429) → WARC kept as evidence, manifest ``failed`` with reason ``http_<code>``;
 5xx, 408, 429 and network trouble → ``Retryable`` raised, nothing stored.
+Refusals before any byte is fetched (policy, invalid URL) raise ``Permanent``;
+the agent then calls ``record_failure`` so the URL's timeline shows the attempt.
 
 Mode (``archivers.modes``): the request's ``mode`` and the site rules choose
 ``static`` (``capture_page``) or ``browser`` (``capture_in_browser``: the
@@ -25,8 +27,6 @@ without a browser fails ``browser_unavailable``; one chosen by a site rule is
 made statically, and ``limits_hit`` says so. The screenshot object in S3 is
 always the one in the WARC that counts (re-extracted from a WARC an earlier
 attempt stored).
-Refusals before any byte is fetched (policy, invalid URL) raise ``Permanent``;
-the agent then calls ``record_failure`` so the URL's timeline shows the attempt.
 
 Invariant: for a capture id there is at most one manifest, and a ``stored``
 manifest's ``sha256``/``size`` are those of the WARC object under ``warc_key``.
