@@ -244,3 +244,12 @@ def test_browser_captures_wait_for_a_place_without_losing_their_deadline(site, c
     assert [r.manifest.status for r in results] == ["stored"] * 3
     assert all(r.manifest.screenshot_key for r in results)
     assert most[0] == 1
+
+
+def test_a_deleted_post_is_kept_as_evidence_with_its_screenshot(site, canary):
+    jsposts.install(site, canary.origin)
+    archiver, store = make(site)
+    manifest = asyncio.run(capture(archiver, request_for(site.url("/gone")))).manifest
+    assert manifest.status == "failed" and manifest.outcome == "deleted"
+    assert manifest.reason == "http_404" and manifest.warc_key
+    assert jsposts.colours(store.get_bytes(manifest.screenshot_key))
