@@ -1,7 +1,10 @@
 # The warcflow image used by docker-compose.yml (production shape).
+# chromium: browser captures (WARCFLOW_BROWSER_EXECUTABLE=/usr/bin/chromium, driven by
+# Playwright; no Playwright-bundled browser is downloaded); the fonts render posts' text.
 FROM python:3.11-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg ca-certificates \
+ && apt-get install -y --no-install-recommends ffmpeg ca-certificates chromium \
+      fonts-liberation fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./

@@ -20,6 +20,16 @@ Outcome by the page's final HTTP status: 2xx/3xx → ``stored``; 4xx (not 408 or
 Refusals before any byte is fetched (policy, invalid URL) raise ``Permanent``;
 the agent then calls ``record_failure`` so the URL's timeline shows the attempt.
 
+Mode (``archivers.modes``): the request's ``mode`` and the site rules choose
+``static`` (``capture_page``) or ``browser`` (``capture_in_browser``: the
+browser's requests are the requisites, and a full-page PNG is written as a
+``resource`` record after the exchanges and stored under
+``keys.screenshot_key``). A browser capture asked for explicitly on a worker
+without a browser fails ``browser_unavailable``; one chosen by a site rule is
+made statically, and ``limits_hit`` says so. The screenshot object in S3 is
+always the one in the WARC that counts (re-extracted from a WARC an earlier
+attempt stored).
+
 Invariant: for a capture id there is at most one manifest, and a ``stored``
 manifest's ``sha256``/``size`` are those of the WARC object under ``warc_key``.
 """
@@ -36,7 +46,8 @@ from typing import Any, Callable
 from archivers import keys
 from archivers.cdxj import IndexEntry, store_index
 from archivers.clock import iso, iso_seconds, utc_now
-from archivers.errors import FetchUnavailable, InvalidURL, StoreUnavailable
+from archivers.browser import SCREENSHOT_URN, Browser, BrowserCapture, capture_in_browser
+from archivers.errors import FetchUnavailable, InvalidURL, Permanent, StoreUnavailable
 from archivers.fetcher import Fetcher
 from archivers.items import items
 from archivers.outcome import outcome_fields
@@ -49,6 +60,7 @@ from archivers.manifest import (
     read_metadata_record,
 )
 from archivers.discovery import FoundMedia
+from archivers.modes import AUTO, BROWSER, STATIC, choose_mode
 from archivers.page import PARSE_LIMIT, PageCapture, capture_page
 from archivers.postmeta import post_from_html
 from archivers.recording import DigestingSpool
@@ -76,6 +88,8 @@ class CaptureRequest:
     submitted_at: datetime
     request: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    mode: str = AUTO
+    """The mode asked for: ``static``, ``browser`` or ``auto`` (``archivers.modes``)."""
 
 
 @dataclass(frozen=True)
@@ -89,12 +103,26 @@ class PageArchiver:
 
     def __init__(self, fetcher: Fetcher, store: ObjectStore, *, agent: dict[str, str],
                  clock: Callable[[], datetime] = utc_now,
-                 find_media: Callable[[str, str], list[FoundMedia]] | None = None) -> None:
+                 find_media: Callable[[str, str], list[FoundMedia]] | None = None,
+                 browser: Browser | None = None, browser_sites: tuple[str, ...] = (),
+                 media_limit: int = 20) -> None:
         self.fetcher = fetcher
         self.store = store
         self.agent = agent
         self.clock = clock
         self.find_media = find_media
+        self.browser = browser
+        self.browser_sites = browser_sites
+        self.media_limit = media_limit
+        """Most media items taken from one page (``find_media`` applies it to its own
+        finds; a browser capture's media requests count towards it too)."""
+
+    def mode_for(self, request: CaptureRequest) -> str:
+        """``static`` or ``browser``: what ``capture`` will do for ``request``."""
+        mode = choose_mode(request.mode, request.url, self.browser_sites)
+        if mode == BROWSER and self.browser is None and request.mode != BROWSER:
+            return STATIC
+        return mode
 
     async def existing(self, request: CaptureRequest) -> Manifest | None:
         key = keys.manifest_key(request.url, request.capture_id)
@@ -108,7 +136,18 @@ class PageArchiver:
         done = await self.existing(request)
         if done is not None:
             return CaptureResult(done, created=False)
-        page = await capture_page(self.fetcher, request.url)
+        mode = self.mode_for(request)
+        if mode == BROWSER:
+            if self.browser is None:
+                raise Permanent("a browser capture was asked for, but this worker has no browser "
+                                "(WARCFLOW_BROWSER_EXECUTABLE)", reason="browser_unavailable")
+            page: PageCapture = await capture_in_browser(self.browser, self.fetcher, request.url)
+        else:
+            page = await capture_page(self.fetcher, request.url)
+            if choose_mode(request.mode, request.url, self.browser_sites) == BROWSER:
+                page.limits_hit.append("a site rule (WARCFLOW_BROWSER_SITES) asks for the "
+                                       "browser, but this worker has none: captured statically")
+        screenshot = page.screenshot if isinstance(page, BrowserCapture) else None
         try:
             status = page.final.status
             if status >= 500 or status in RETRYABLE_STATUSES:
@@ -117,11 +156,11 @@ class PageArchiver:
                     reason=f"http_{status}")
             found, post = await asyncio.to_thread(self._inspect, page)
             spool, meta, entries = await asyncio.to_thread(self._write_warc, request, page,
-                                                           found, post)
+                                                           found, post, mode)
         finally:
             page.close()
         try:
-            return await self._store(request, spool, meta, entries)
+            return await self._store(request, spool, meta, entries, screenshot)
         finally:
             spool.close()
 
@@ -134,7 +173,7 @@ class PageArchiver:
         manifest = Manifest(
             **self._identity(request), status=FAILED, reason=reason, message=message,
             finished_at=iso(self.clock()), attempts=list(attempts or []),
-            items=items(html=False, media=False),
+            items=items(html=False, media=False), mode=self.mode_for(request),
             **outcome_fields({"status": FAILED, "reason": reason}))
         return await self._put_manifest(request, manifest)
 
@@ -161,12 +200,22 @@ class PageArchiver:
         final = page.final
         if final.status >= 400 or content_type(final.response) not in HTML_TYPES:
             return [], None
+        if isinstance(page, BrowserCapture):
+            # the rendered DOM holds what scripts added; the requests, what they loaded
+            dom = page.dom[:PARSE_LIMIT] if page.dom else ""
+            post = post_from_html(dom, final.url) if dom else None
+            if not self.find_media:
+                return [], post
+            found = self.find_media(dom, final.url) if dom else []
+            known = {item.url for item in found}
+            extra = [item for item in page.media_requests if item.url not in known]
+            return (found + extra)[:self.media_limit], post
         html = decoded_body(final.response, PARSE_LIMIT).decode("utf-8", "replace")
         found = self.find_media(html, final.url) if self.find_media else []
         return found, post_from_html(html, final.url)
 
     def _write_warc(self, request: CaptureRequest, page: PageCapture, found: list[FoundMedia],
-                    post: dict[str, Any] | None
+                    post: dict[str, Any] | None, mode: str = STATIC
                     ) -> tuple[DigestingSpool, dict[str, Any], list[IndexEntry]]:
         spool = DigestingSpool()
         filename = keys.warc_key(request.capture_id).rsplit("/", 1)[-1]
@@ -189,6 +238,7 @@ class PageArchiver:
                 writer.write_metadata(
                     exchange.url, exchange.tls.document(exchange.url, exchange.ip, exchange.port),
                     exchange.started_at, response_id, urn=TLS_URN)
+        screenshot = self._write_screenshot(writer, page, final_response_id)
         status = page.final.status
         failed = status >= 400
         meta = {
@@ -218,16 +268,37 @@ class PageArchiver:
             "tls": page.final.tls.summary() if page.final.tls else None,
             "post": post,
             "items": items(html=not failed and content_type(page.final.response) in HTML_TYPES,
-                           media=bool(found)),
+                           media=bool(found), screenshot=bool(screenshot)),
             "media": [{**item.to_dict(), "media_id": keys.media_id(request.capture_id, item.url)}
                       for item in found],
+            "mode": mode,
+            "screenshot_key": keys.screenshot_key(request.capture_id) if screenshot else None,
+            "screenshot": screenshot,
         }
         meta.update(outcome_fields(meta))
         writer.write_metadata(page.final.url, meta, self.clock(), final_response_id)
         return spool, meta, writer.index_entries
 
+    @staticmethod
+    def _write_screenshot(writer: WarcWriter, page: PageCapture,
+                          final_response_id: str | None) -> dict[str, Any]:
+        """The screenshot's ``resource`` record; its facts for the metadata ({} if none)."""
+        if not isinstance(page, BrowserCapture) or not page.screenshot:
+            return {}
+        png = page.screenshot
+        digest = hashlib.sha256(png).hexdigest()
+        uri = SCREENSHOT_URN + page.final.url
+        taken_at = page.screenshot_at or page.finished_at or page.started_at
+        record_id = writer.write_resource(uri, [png], len(png), digest, content_type="image/png",
+                                          date=taken_at, refers_to=final_response_id)
+        width, height = page.screenshot_size or (None, None)
+        return {"url": page.final.url, "taken_at": iso(taken_at), "sha256": digest,
+                "size": len(png), "width": width, "height": height, "content_type": "image/png",
+                "warc_uri": uri, "record_id": record_id}
+
     async def _store(self, request: CaptureRequest, spool: DigestingSpool,
-                     meta: dict[str, Any], entries: list[IndexEntry] | None) -> CaptureResult:
+                     meta: dict[str, Any], entries: list[IndexEntry] | None,
+                     screenshot: bytes | None = None) -> CaptureResult:
         key = keys.warc_key(request.capture_id)
         stored = await asyncio.to_thread(
             self.store.put_if_absent, key, spool.fileobj(), size=spool.size, sha256=spool.sha256,
@@ -240,11 +311,35 @@ class PageArchiver:
                 raise StoreUnavailable(f"{key} exists but cannot be read", reason="store_inconsistent")
             meta = await asyncio.to_thread(self._stored_metadata, key)
             entries = None
+            screenshot = None  # the stored WARC's own screenshot counts, not ours
+        if meta.get("screenshot_key"):
+            await asyncio.to_thread(self._put_screenshot, key, meta, screenshot)
         await store_index(self.store, keys.index_key(request.capture_id), key, entries)
         manifest = manifest_from_metadata(
             meta, warc_key=key, sha256=stored.sha256 or spool.sha256, size=stored.size,
             stored_at=iso_seconds(stored.last_modified))
         return await self._put_manifest(request, manifest)
+
+    def _put_screenshot(self, warc_key: str, meta: dict[str, Any], png: bytes | None) -> None:
+        """Store the screenshot object unless there; ``png`` None: take it from the WARC."""
+        target = meta["screenshot_key"]
+        if self.store.head(target) is not None:
+            return
+        if png is None:
+            png = self._screenshot_from_warc(warc_key, meta["screenshot"].get("record_id"))
+        self.store.put_new(target, io.BytesIO(png), size=len(png),
+                           sha256=hashlib.sha256(png).hexdigest(), content_type="image/png")
+
+    def _screenshot_from_warc(self, warc_key: str, record_id: str | None) -> bytes:
+        from warcio.archiveiterator import ArchiveIterator
+
+        with self.store.open(warc_key) as stream:
+            for record in ArchiveIterator(stream):
+                if (record.rec_type == "resource"
+                        and record.rec_headers.get_header("WARC-Record-ID") == record_id):
+                    return record.content_stream().read()
+        raise StoreUnavailable(f"{warc_key} has no screenshot record {record_id}",
+                               reason="store_inconsistent")
 
     def _stored_metadata(self, key: str) -> dict[str, Any]:
         with self.store.open(key) as stream:

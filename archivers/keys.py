@@ -9,6 +9,7 @@ time, and the id alone names its WARC:
     WARC        = warc/YYYY/MM/DD/<capture_id>.warc.gz            (date of the id's time, UTC)
     manifest    = manifests/<url_hash>/<YYYYmmddTHHMMSSZ>-<capture_id>.json
     CDXJ index  = index/YYYY/MM/DD/<capture_id>.cdxj
+    screenshot  = screenshots/YYYY/MM/DD/<capture_id>.png        (browser captures)
 
 Listing ``manifests/<url_hash>/`` gives every capture of one URL in time order.
 
@@ -76,6 +77,12 @@ def warc_key(capture: str) -> str:
 def index_key(capture: str) -> str:
     day = capture_time(capture).strftime("%Y/%m/%d")
     return f"index/{day}/{capture.upper()}.cdxj"
+
+
+def screenshot_key(capture: str) -> str:
+    """The full-page PNG of a browser capture (also a ``resource`` record in its WARC)."""
+    day = capture_time(capture).strftime("%Y/%m/%d")
+    return f"screenshots/{day}/{capture.upper()}.png"
 
 
 def manifest_prefix(url: str) -> str:

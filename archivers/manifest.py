@@ -67,8 +67,14 @@ class Manifest:
     """TLS facts of that connection (``archivers.tlsinfo.TLSInfo.summary``); None for http."""
     items: dict[str, bool] | None = None
     """Berkeley Protocol para 155 items the capture has (``archivers.items``)."""
+    mode: str = "static"
+    """How the page was captured: ``static`` (the fetcher alone; every manifest
+    written before modes existed) or ``browser`` (``archivers.browser``)."""
     screenshot_key: str | None = None
-    """S3 key of the capture's full-page screenshot, once browser capture made one."""
+    """S3 key of the capture's full-page screenshot (browser captures)."""
+    screenshot: dict[str, Any] = field(default_factory=dict)
+    """Browser captures: the screenshot's ``url``, ``taken_at``, ``sha256``,
+    ``size``, ``width``, ``height``, ``warc_uri`` and ``record_id`` (its WARC record)."""
 
     def to_json(self) -> bytes:
         doc = {"schema": SCHEMA, "version": VERSION, **asdict(self)}
@@ -113,6 +119,8 @@ class Manifest:
             "purpose": self.request.get("purpose"),
             "post": self.post,
             "items": items_of(asdict(self)),
+            "mode": self.mode,
+            "screenshot_key": self.screenshot_key,
             # manifests written before outcome classes get theirs on reading
             **({"outcome": self.outcome, "missing": list(self.missing)} if self.outcome
                else outcome_fields(asdict(self))),

@@ -2,7 +2,8 @@
 # Debian packages warcflow needs, installed only where missing:
 #   ffmpeg  media capture (ffmpeg, ffprobe)
 #   kcat    a plain Kafka client, used by the docs and tests as "any other client"
-#   chromium  the viewer's browser test (Playwright drives /usr/bin/chromium, headless)
+#   chromium  browser captures and the viewer's browser test (Playwright drives
+#             /usr/bin/chromium, headless)
 #   wget    the peer tool of the page benchmark (make bench: wget --warc-file)
 #   openssl the local RFC 3161 time-stamping authority and token checks (infra/tsa.py)
 # Java 17 and Maven (for the Kafka jars) are expected on the machine; this checks them.

@@ -27,6 +27,7 @@ from archivers.errors import InvalidURL
 from archivers.keys import is_capture_id
 from archivers.manifest import STORED, Manifest, MediaManifest
 from archivers.media import MediaRequest
+from archivers.modes import AUTO, MODES
 from archivers.urls import validate_url
 
 SUBMIT = "warcflow.SubmitRequest"
@@ -80,6 +81,9 @@ class SubmitRequest:
     para 167) is ``operator``, ``case_id`` and ``purpose``; each is None or a
     non-empty string of at most ``MAX_CONTEXT_LENGTH`` characters. Messages
     written before these fields existed decode with them None.
+
+    ``mode`` is ``static``, ``browser`` or ``auto`` (``archivers.modes``); a
+    message without it (written before modes existed) means ``auto``.
     """
 
     url: str
@@ -91,25 +95,29 @@ class SubmitRequest:
     operator: str | None = None
     case_id: str | None = None
     purpose: str | None = None
+    mode: str = AUTO
 
     @classmethod
     def new(cls, url: str, *, submitted_at: datetime, source: str = "cli",
             tags: tuple[str, ...] = (), note: str | None = None, operator: str | None = None,
-            case_id: str | None = None, purpose: str | None = None) -> "SubmitRequest":
+            case_id: str | None = None, purpose: str | None = None,
+            mode: str = AUTO) -> "SubmitRequest":
         """A fresh request with a new request id; InvalidURL / ValueError on bad input."""
         validate_url(url)
         _check_tags(tags)
         if note is not None and len(note) > MAX_NOTE_LENGTH:
             raise ValueError(f"note is longer than {MAX_NOTE_LENGTH} characters")
         _check_context({"operator": operator, "case_id": case_id, "purpose": purpose})
+        _check_mode(mode)
         return cls(url, submitted_at, str(uuid.uuid4()), source, tuple(tags), note,
-                   operator, case_id, purpose)
+                   operator, case_id, purpose, mode)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SUBMIT, "version": VERSION, "url": self.url,
                 "submitted_at": iso(self.submitted_at), "request_id": self.request_id,
                 "source": self.source, "tags": list(self.tags), "note": self.note,
-                "operator": self.operator, "case_id": self.case_id, "purpose": self.purpose}
+                "operator": self.operator, "case_id": self.case_id, "purpose": self.purpose,
+                "mode": self.mode}
 
     def to_json(self) -> bytes:
         return _dumps(self.to_dict())
@@ -118,13 +126,14 @@ class SubmitRequest:
         """The submitter's part, as copied into WARC metadata and manifests."""
         return {"request_id": self.request_id, "source": self.source,
                 "tags": list(self.tags), "note": self.note, "operator": self.operator,
-                "case_id": self.case_id, "purpose": self.purpose}
+                "case_id": self.case_id, "purpose": self.purpose, "mode": self.mode}
 
 
 def submit_requests(items: list[tuple[str, str]], *, submitted_at: datetime, source: str,
                     tags: tuple[str, ...] = (), note: str | None = None,
                     operator: str | None = None, case_id: str | None = None,
-                    purpose: str | None = None) -> tuple[list[SubmitRequest], list[str]]:
+                    purpose: str | None = None, mode: str = AUTO
+                    ) -> tuple[list[SubmitRequest], list[str]]:
     """Validate (where, url) pairs for submission: the requests, and one problem
     line per refused URL ("where: 'url': why"). Callers submit nothing when
     there is any problem, so a batch is all or nothing. A bad ``operator``,
@@ -138,7 +147,7 @@ def submit_requests(items: list[tuple[str, str]], *, submitted_at: datetime, sou
         try:
             requests.append(SubmitRequest.new(url, submitted_at=submitted_at, source=source,
                                               tags=tags, note=note, operator=operator,
-                                              case_id=case_id, purpose=purpose))
+                                              case_id=case_id, purpose=purpose, mode=mode))
         except (InvalidURL, ValueError) as exc:
             problems.append(f"{where}: {url!r}: {exc}")
     return requests, problems
@@ -151,6 +160,11 @@ def _check_context(context: dict[str, Any]) -> None:
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_CONTEXT_LENGTH:
             raise ValueError(f"{name} must be a non-empty string of at most "
                              f"{MAX_CONTEXT_LENGTH} characters")
+
+
+def _check_mode(mode) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
 
 
 def _check_tags(tags) -> None:
@@ -238,7 +252,9 @@ def _submit_from_json(doc: dict[str, Any]) -> SubmitRequest:
     tags = doc.get("tags") or []
     note = doc.get("note")
     source = doc.get("source") or "kafka"
+    mode = doc.get("mode") or AUTO
     try:
+        _check_mode(mode)
         if not isinstance(tags, list):
             raise ValueError("tags must be a list of strings")
         _check_tags(tags)
@@ -250,7 +266,8 @@ def _submit_from_json(doc: dict[str, Any]) -> SubmitRequest:
         _check_context(context)
     except ValueError as exc:
         raise Undecodable("bad_field", f"SubmitRequest: {exc}") from None
-    return SubmitRequest(url, submitted_at, request_id, source, tuple(tags), note, **context)
+    return SubmitRequest(url, submitted_at, request_id, source, tuple(tags), note, **context,
+                         mode=mode)
 
 
 @dataclass(frozen=True)

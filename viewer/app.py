@@ -5,7 +5,7 @@ A FastAPI app (OpenAPI at ``/openapi.json``, interactive docs at ``/api/docs``):
     pages      /  /search  /url?u=URL  /capture/{id}  /submit
     JSON API   /api/captures?url=URL  /api/captures/{id}  /api/search?q=  /api/submit
                /api/status
-    files      /capture/{id}/warc  /media/{sha256}  /media/{sha256}/derived
+    files      /capture/{id}/warc  /capture/{id}/screenshot  /media/{sha256}  /media/{sha256}/derived
                /media/{sha256}/poster            (Range requests supported)
     Memento    /timegate/{URL}  /timemap/link/{URL}          (RFC 7089)
     replay     /cdx   pywb-style CDX lookups, used by the replay server
@@ -52,10 +52,10 @@ CHUNK = 1024 * 1024
 def create_app(settings: ViewerSettings, catalog: Catalog, store,
                submit: Callable[..., list[dict]],
                record: Callable[[CustodyEvent], None] = lambda event: None) -> FastAPI:
-    """The viewer app. ``submit(urls, tags, note, operator=, case_id=, purpose=)``
-    validates and produces to ingest, raising ValueError (with every problem)
-    when any URL or field is refused; ``record(event)`` puts a custody event (a
-    download of evidence) on the ledger's topic."""
+    """The viewer app. ``submit(urls, tags, note, operator=, case_id=, purpose=,
+    mode=)`` validates and produces to ingest, raising ValueError (with every
+    problem) when any URL or field is refused; ``record(event)`` puts a custody
+    event (a download of evidence) on the ledger's topic."""
     app = FastAPI(title="warcflow viewer", version="1", docs_url="/api/docs", redoc_url=None,
                   description="Captures of social-media posts: timelines, capture facts, "
                               "replay links, media files, Memento. See docs/api.md.")
@@ -145,7 +145,7 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
         return audits.get(capture_or_404(capture_id))
 
     blank_form = {"urls": "", "tags": "", "note": "", "operator": "", "case_id": "",
-                  "purpose": ""}
+                  "purpose": "", "mode": "auto"}
 
     @app.get("/submit", response_class=HTMLResponse, include_in_schema=False)
     def submit_form(request: Request):
@@ -154,9 +154,9 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
     @app.post("/submit", response_class=HTMLResponse, include_in_schema=False)
     def submit_post(request: Request, urls: str = Form(""), tags: str = Form(""),
                     note: str = Form(""), operator: str = Form(""), case_id: str = Form(""),
-                    purpose: str = Form(""), token: str = Form("")):
+                    purpose: str = Form(""), token: str = Form(""), mode: str = Form("auto")):
         form = {"urls": urls, "tags": tags, "note": note, "operator": operator,
-                "case_id": case_id, "purpose": purpose}
+                "case_id": case_id, "purpose": purpose, "mode": mode}
         if not token_ok(request, token):
             return page(request, "submit.html", status=401, errors=["wrong or missing token"],
                         done=[], **form)
@@ -165,7 +165,7 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
         try:
             done = submit(lines, tag_list, note.strip() or None,
                           operator=operator.strip() or None, case_id=case_id.strip() or None,
-                          purpose=purpose.strip() or None)
+                          purpose=purpose.strip() or None, mode=mode)
         except ValueError as exc:
             return page(request, "submit.html", status=400, errors=str(exc).splitlines(),
                         done=[], **form)
@@ -203,13 +203,16 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
                    note: str | None = Body(None, embed=True),
                    operator: str | None = Body(None, embed=True),
                    case_id: str | None = Body(None, embed=True),
-                   purpose: str | None = Body(None, embed=True)):
+                   purpose: str | None = Body(None, embed=True),
+                   mode: str = Body("auto", embed=True,
+                                    description="static, browser or auto (the site rules "
+                                                "decide)")):
         if not token_ok(request):
             return JSONResponse({"errors": ["wrong or missing token"]}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
         try:
             return submit(urls, tuple(tags), note, operator=operator, case_id=case_id,
-                          purpose=purpose)
+                          purpose=purpose, mode=mode)
         except ValueError as exc:
             return JSONResponse({"errors": str(exc).splitlines()}, status_code=400)
         except CaptureError as exc:
@@ -234,6 +237,18 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
         response = _stream(store, key, request, "application/warc",
                            attachment=f"{capture_id.upper()}.warc.gz")
         downloaded(request, capture_id.upper(), key)
+        return response
+
+    @app.get("/capture/{capture_id}/screenshot", summary="The screenshot of a browser capture",
+             description="The full-page PNG taken when the page was captured (also a "
+                         "`resource` record in the capture's WARC). Served as image/png "
+                         "with a policy that lets nothing in it run.")
+    def screenshot(capture_id: str, request: Request):
+        if not keys.is_capture_id(capture_id):
+            raise HTTPException(404, "not a capture id")
+        response = _stream(store, keys.screenshot_key(capture_id), request, "image/png")
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response.headers["Cache-Control"] = "private, max-age=86400, immutable"
         return response
 
     @app.get("/media/{sha256}", summary="The stored original media file (Range supported)")

@@ -55,14 +55,15 @@ class Viewer:
 
     def submit(self, urls: list[str], tags: tuple[str, ...], note: str | None, *,
                operator: str | None = None, case_id: str | None = None,
-               purpose: str | None = None) -> list[dict]:
+               purpose: str | None = None, mode: str = "auto") -> list[dict]:
         """Validate all, then produce all (like ``warcflow submit``); ValueError lists
-        every refused URL and nothing is produced. The operator is who the form
-        or API caller says it is (the viewer has no accounts to know better)."""
+        every refused URL (or a bad field or ``mode``) and nothing is produced. The
+        operator is who the form or API caller says it is (the viewer has no
+        accounts to know better)."""
         requests, problems = submit_requests(
             [(f"URL {n}", url) for n, url in enumerate(urls, 1)], submitted_at=utc_now(),
             source="viewer", tags=tags, note=note, operator=operator, case_id=case_id,
-            purpose=purpose)
+            purpose=purpose, mode=mode)
         if problems or not requests:
             raise ValueError("\n".join(problems) or "no URLs given")
         with self._submit_lock:
@@ -70,7 +71,7 @@ class Viewer:
                 self._submitter = Submitter(self.bootstrap, self.names)
             done = self._submitter.submit(requests)
         return [{"request_id": d.request.request_id, "url": d.request.url,
-                 "topic": self.names.ingest, "partition": d.partition, "offset": d.offset}
+                 "mode": d.request.mode, "topic": self.names.ingest, "partition": d.partition, "offset": d.offset}
                 for d in done]
 
     def record(self, event) -> None:

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from archivers.addresses import AllowRule, parse_allow_list
+from archivers.browser import BrowserSettings
 from archivers.errors import InvalidURL
 from archivers.fetcher import DEFAULT_USER_AGENT, FetchSettings
 from archivers.media import MediaSettings
+from archivers.modes import SCRIPT_HEAVY_SITES, parse_sites
 from archivers.politeness import PolitenessSettings
 from archivers.store import StoreSettings
 from infra.settings import ServiceSettings
@@ -229,6 +231,26 @@ OPTIONS: tuple[Option, ...] = (
            "Longest wait in seconds before polling a watch again after failed polls."),
     Option("WARCFLOW_WATCH_MAX_ITEMS", "watch.max_items", "500", _positive(int),
            "URLs a watch submits per poll at most; the rest wait for its next polls."),
+    Option("WARCFLOW_BROWSER_EXECUTABLE", "browser.executable", "/usr/bin/chromium", str,
+           "Chromium binary for browser captures (Debian's `chromium`); empty or missing: "
+           "no browser, so site rules fall back to static captures and `--browser` "
+           "submissions fail with browser_unavailable."),
+    Option("WARCFLOW_BROWSER_SITES", "browser.sites", ",".join(SCRIPT_HEAVY_SITES), parse_sites,
+           "Site rules: comma-separated hosts (each matching its subdomains too) or host:port "
+           "whose pages are captured in the browser when a submission's mode is `auto`. "
+           "The default lists platforms whose posts render by script; empty: static unless "
+           "asked."),
+    Option("WARCFLOW_BROWSER_CONCURRENCY", "browser.concurrency", "2", _positive(int),
+           "Browser captures a worker process runs at the same time (one Chromium, a fresh "
+           "context per capture)."),
+    Option("WARCFLOW_BROWSER_TIMEOUT", "browser.timeout", "90", _positive(float),
+           "Deadline in seconds for rendering one page, scrolling and the screenshot; "
+           "past it the capture is retried (browser_timeout)."),
+    Option("WARCFLOW_BROWSER_IDLE_TIMEOUT", "browser.idle_timeout", "5", _positive(float),
+           "Most seconds waited for the load event, and for network quiet after it and "
+           "after each scroll."),
+    Option("WARCFLOW_BROWSER_SCROLL_STEPS", "browser.scroll_steps", "8", int,
+           "Viewports scrolled down to trigger lazy loading (0: no scrolling)."),
     Option("WARCFLOW_VIEWER_HOST", "viewer.host", "127.0.0.1", str,
            "Address the viewer and the replay server listen on."),
     Option("WARCFLOW_VIEWER_PORT", "viewer.port", "8080", _positive(int),
@@ -273,6 +295,7 @@ class Settings:
     """The operator ``warcflow submit`` records (WARCFLOW_OPERATOR); empty: the login user."""
     fetch: FetchSettings
     media: MediaSettings
+    browser: BrowserSettings
     viewer: ViewerSettings
     store: StoreSettings
     streams: StreamSettings
@@ -288,7 +311,10 @@ class Settings:
         for option in OPTIONS:
             value = self.values[option.env]
             shown = "********" if option.secret and value else (
-                str(value) if isinstance(value, Path) else value)
+                str(value) if isinstance(value, Path) else
+                ",".join(" ".join(v).strip() if isinstance(v, tuple) else f"{v:g}"
+                         if isinstance(v, float) else str(v) for v in value)
+                if isinstance(value, tuple) else value)
             rows.append({"env": option.env, "toml": option.toml, "value": shown,
                          "source": self.sources[option.env], "help": option.help})
         return rows
@@ -416,6 +442,14 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             timeout=values["WARCFLOW_MEDIA_TIMEOUT"],
             per_page=values["WARCFLOW_MEDIA_PER_PAGE"],
             derive=values["WARCFLOW_MEDIA_DERIVE"],
+        ),
+        browser=BrowserSettings(
+            executable=values["WARCFLOW_BROWSER_EXECUTABLE"],
+            sites=values["WARCFLOW_BROWSER_SITES"],
+            concurrency=values["WARCFLOW_BROWSER_CONCURRENCY"],
+            timeout=values["WARCFLOW_BROWSER_TIMEOUT"],
+            idle_timeout=values["WARCFLOW_BROWSER_IDLE_TIMEOUT"],
+            scroll_steps=max(0, values["WARCFLOW_BROWSER_SCROLL_STEPS"]),
         ),
         viewer=ViewerSettings(
             state_dir=home / "viewer",

@@ -14,13 +14,14 @@ def agent_info(settings: Settings) -> dict[str, str]:
     """Who made a capture, as every capture's metadata records it (Berkeley Protocol
     para 153: the method, its tools and their versions): warcflow, yt-dlp and
     ffmpeg versions, and a SHA-256 of the settings that shape a capture (the
-    WARCFLOW_FETCH_* and WARCFLOW_MEDIA_* ones, secrets masked), so captures
-    made the same way say so."""
+    WARCFLOW_FETCH_*, WARCFLOW_MEDIA_* and WARCFLOW_BROWSER_* ones, secrets
+    masked), so captures made the same way say so."""
     import hashlib
     import json
 
     method = {row["env"]: row["value"] for row in settings.describe()
-              if row["env"].startswith(("WARCFLOW_FETCH_", "WARCFLOW_MEDIA_"))}
+              if row["env"].startswith(("WARCFLOW_FETCH_", "WARCFLOW_MEDIA_",
+                                        "WARCFLOW_BROWSER_"))}
     digest = hashlib.sha256(json.dumps(method, sort_keys=True, default=str).encode())
     return {**AGENT, **_tool_versions(), "settings_sha256": digest.hexdigest()}
 
@@ -64,7 +65,21 @@ def archiver(settings: Settings, object_store=None):
     finder = partial(find_media, limit=settings.media.per_page) if settings.media.per_page else None
     return PageArchiver(Fetcher(settings.fetch),
                         object_store or store(settings), agent=agent_info(settings),
-                        find_media=finder)
+                        find_media=finder, browser=browser(settings),
+                        browser_sites=settings.browser.sites,
+                        media_limit=settings.media.per_page)
+
+
+def browser(settings: Settings):
+    """The worker's browser, or None when WARCFLOW_BROWSER_EXECUTABLE names no program."""
+    import os
+
+    from archivers.browser import Browser
+
+    executable = settings.browser.executable
+    if not executable or not os.access(executable, os.X_OK):
+        return None
+    return Browser(settings.browser)
 
 
 def media_archiver(settings: Settings, object_store=None):

@@ -66,7 +66,8 @@ class CaptureStage(Router):
     def _job(self, request: SubmitRequest, capture_id: str, provenance: dict) -> Job:
         capture = CaptureRequest(capture_id=capture_id, url=request.url,
                                  submitted_at=request.submitted_at,
-                                 request=request.describe(), provenance=provenance)
+                                 request=request.describe(), provenance=provenance,
+                                 mode=request.mode)
 
         async def fail(reason: str, text: str, attempts: list) -> CaptureResult:
             return await self.archiver.record_failure(capture, reason=reason, message=text,

@@ -34,8 +34,9 @@ def test_operator_case_and_purpose_reach_the_submission(tmp_path):
     form = web.post("/submit", data={"urls": "https://a.example/2", "operator": " bo ",
                                      "case_id": "", "purpose": "check"})
     assert form.status_code == 200 and 'name="case_id"' in web.get("/submit").text
-    assert contexts == [{"operator": "anna", "case_id": "KZN-17", "purpose": "protests"},
-                        {"operator": "bo", "case_id": None, "purpose": "check"}]
+    assert contexts == [
+        {"operator": "anna", "case_id": "KZN-17", "purpose": "protests", "mode": "auto"},
+        {"operator": "bo", "case_id": None, "purpose": "check", "mode": "auto"}]
 
 
 def test_without_a_token_setting_submitting_is_open(tmp_path):

@@ -36,6 +36,8 @@ def add_parsers(sub, common) -> None:
     p.add_argument("capture_id", metavar="CAPTURE_ID|sha256:DIGEST")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="where to write the WARC (`-` for standard output)")
+    p.add_argument("--screenshot", action="store_true",
+                   help="the full-page screenshot (PNG) of a browser capture instead of its WARC")
     p.set_defaults(handler=get)
 
 
@@ -69,6 +71,8 @@ def captures(args, settings: Settings) -> int:
         rows.append((s["capture_id"], s["status"], s["http_status"], _short_time(s["fetched_at"]),
                      _short_time(s["stored_at"]), human_size(s["size"]),
                      (s["sha256"][:16] + "…") if s["status"] == "stored" else s["reason"]))
+        if s.get("screenshot_key"):
+            rows.append(("  screenshot", "browser", None, None, None, None, s["screenshot_key"]))
         for media in s["media"]:
             shape = (f"{media['width']}x{media['height']} " if media["width"] else "") + (
                 f"{media['duration']:.1f} s" if media["duration"] else "")
@@ -96,13 +100,18 @@ def get(args, settings: Settings) -> int:
         error(f"{wanted!r} is not a capture id (26 characters, as `captures` prints) "
               "or sha256:DIGEST")
         return exitcodes.USAGE
+    if is_digest and args.screenshot:
+        error("--screenshot takes a capture id, not a digest")
+        return exitcodes.USAGE
     store = wiring.store(settings)
+    what = "screenshot" if args.screenshot else "WARC"
     try:
-        key = media_object_key(store, digest_text) if is_digest else keys.warc_key(wanted)
+        key = (media_object_key(store, digest_text) if is_digest else
+               keys.screenshot_key(wanted) if args.screenshot else keys.warc_key(wanted))
         head = store.head(key) if key else None
         if head is None:
             error(f"no media file with {wanted}" if is_digest else
-                  f"no WARC for capture {wanted} (looked for s3://{store.bucket}/{key})")
+                  f"no {what} for capture {wanted} (looked for s3://{store.bucket}/{key})")
             return exitcodes.NOT_FOUND
         stream = store.open(key)
     except CaptureError as exc:

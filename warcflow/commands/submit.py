@@ -6,6 +6,7 @@ import getpass
 import sys
 
 from archivers.clock import iso, utc_now
+from archivers.modes import AUTO, MODES
 from archivers.urls import surt
 from streams.producer import SubmitError, Submitter
 from streams.records import submit_requests
@@ -33,9 +34,19 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--case", dest="case_id", metavar="ID",
                    help="the case or investigation the captures belong to")
     p.add_argument("--purpose", metavar="TEXT", help="why these URLs are captured")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--browser", dest="mode", action="store_const", const="browser",
+                      help="capture in headless Chromium (scripts run, lazy content scrolled "
+                           "into view, full-page screenshot), whatever the site rules say")
+    mode.add_argument("--static", dest="mode", action="store_const", const="static",
+                      help="capture with the fetcher alone, whatever the site rules say")
+    mode.add_argument("--mode", choices=MODES, dest="mode",
+                      help="static, browser or auto (default: auto, the site rules "
+                           "WARCFLOW_BROWSER_SITES decide)")
+    p.set_defaults(mode=AUTO)
     p.add_argument("--json", action="store_true",
-                   help="print a JSON array of {request_id, url, surt, topic, partition, offset, "
-                        "submitted_at}")
+                   help="print a JSON array of {request_id, url, surt, mode, topic, partition, "
+                        "offset, submitted_at}")
     p.set_defaults(handler=submit)
 
 
@@ -67,7 +78,7 @@ def submit(args, settings: Settings) -> int:
     requests, problems = submit_requests(
         _read_urls(args.urls), submitted_at=utc_now(), source="cli", tags=tuple(args.tag),
         note=args.note, operator=args.operator or default_operator(settings),
-        case_id=args.case_id, purpose=args.purpose)
+        case_id=args.case_id, purpose=args.purpose, mode=args.mode)
     if problems:
         for problem in problems:
             error(problem)
@@ -89,7 +100,8 @@ def submit(args, settings: Settings) -> int:
         return exitcodes.UNAVAILABLE
     if args.json:
         print_json([{"request_id": d.request.request_id, "url": d.request.url,
-                     "surt": surt(d.request.url), "topic": names.ingest,
+                     "surt": surt(d.request.url), "mode": d.request.mode,
+                     "topic": names.ingest,
                      "partition": d.partition, "offset": d.offset,
                      "submitted_at": iso(d.request.submitted_at)} for d in done])
     else:
