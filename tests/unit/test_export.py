@@ -69,19 +69,35 @@ def _media(store, manifest):
     return mm, mkey
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _screenshot(store, manifest):
+    """The manifest as the screenshot branch writes it: with ``screenshot_key``."""
+    key = f"screenshots/{manifest.capture_id}.png"
+    _put(store, key, PNG, "image/png")
+    mkey = keys.manifest_key(manifest.url, manifest.capture_id)
+    doc = json.loads(store.get_bytes(mkey))
+    doc["screenshot_key"] = key
+    del store.objects[mkey]
+    _put(store, mkey, json.dumps(doc, indent=1, sort_keys=True).encode(), "application/json")
+    return key
+
+
 @pytest.fixture
-def captured(site, tsa, tmp_path):
+def captured(site, tsa, tmp_path, request):
     store = MemoryStore()
     archiver = PageArchiver(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))), store,
                             agent={"name": "warcflow", "version": "test"})
     now = utc_now()
     cid = keys.capture_id("t", 0, 1, int(now.timestamp() * 1000))
     manifest = asyncio.run(archiver.capture(CaptureRequest(cid, site.url("/post/1"), now))).manifest
+    shot = _screenshot(store, manifest) if getattr(request, "param", None) == "screenshot" else None
     mm, mm_key = _media(store, manifest)
     ledger = Ledger(store, HeadSigner.from_file(tmp_path / "head-key.pem"), [tsa])
     ledger.publish_key()
     page_doc = {"schema": CAPTURE_STORED, "capture_id": cid, "warc_key": manifest.warc_key,
-                "manifest_key": keys.manifest_key(manifest.url, cid)}
+                "manifest_key": keys.manifest_key(manifest.url, cid), "screenshot_key": shot}
     media_doc = {"schema": MEDIA_STORED, "capture_id": mm.media_id, "warc_key": mm.warc_key,
                  "manifest_key": mm_key, "key": mm.key}
     for kind, work, url, doc in (("capture", cid, manifest.url, page_doc),
@@ -213,3 +229,38 @@ def test_wacz_validate_accepts_the_package(captured, tmp_path):
     # wacz 0.6 prints its verdict and exits 0 either way: both are asserted
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Validation succeeded" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("captured", ["screenshot"], indirect=True)
+def test_a_screenshot_is_shown_with_its_url_and_time(captured, tmp_path):
+    _, manifest, _, _ = captured
+    out = _export(captured, tmp_path / "post.wacz")
+    cid = manifest.capture_id
+    with zipfile.ZipFile(out.path) as zf:
+        assert zf.read(f"warcflow/{cid}.screenshot.png") == PNG
+        report = zf.read("warcflow/report.html").decode()
+    assert f'<img src="{cid}.screenshot.png"' in report
+    assert f"Screenshot of {manifest.url}, captured {manifest.fetched_at} UTC" in report
+    result = verify_package(out.path)
+    assert result.ok, _failed(result)
+    assert "records 4 object digests" in next(c.detail for c in result.checks
+                                              if c.name == f"ledger {cid}")
+
+
+def test_the_verify_command_exits_by_the_result(captured, tmp_path, capsys, monkeypatch):
+    import signal
+
+    from warcflow.cli import main
+
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # main() resets SIGPIPE: not here
+    out = _export(captured, tmp_path / "post.wacz")
+    assert main(["verify", str(out.path), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["ok"] and shown["fingerprints"]["export_key"] == captured[3].fingerprint
+    forged = tmp_path / "forged.wacz"
+    _rewrite(out.path, forged, "pages/pages.jsonl", lambda d: d.replace(b"json-pages", b"jsom-pages"))
+    assert main(["verify", str(forged)]) == 1
+    assert "FAIL resource pages/pages.jsonl" in capsys.readouterr().out
+    junk = tmp_path / "junk.wacz"
+    junk.write_bytes(b"PK not really")
+    assert main(["verify", str(junk)]) == 2
