@@ -31,6 +31,7 @@ class Context:
     liveness: dict[str, Any]
     manifests: list[Manifest]
     export_key_sha256: str
+    proofs: dict[int, dict[str, Any]]  # entry index -> its inclusion proof
 
 
 def _e(value: Any) -> str:
@@ -110,13 +111,20 @@ def html_report(ctx: Context) -> str:
         for index in sorted(set(indices)):
             entry = entries[index]
             head = heads.get(entry["head"] or "")
-            tokens = "<br>".join(f"{_e(t['tsa'])}: <code>{_e(t['path'])}</code>"
-                                 for t in (head or {}).get("tokens", []))
+            tokens = "<br>".join(f"{_e(t['tsa'])}: <code>{_e(t['path'])}</code>, stamped "
+                                 f"{_e(t.get('stamped'))}" for t in (head or {}).get("tokens", []))
+            proof = ctx.proofs.get(index)
+            shown = (f"<code>{_e(entry['proof'])}</code><br>leaf <code>{_e(proof['leaf_hash'])}"
+                     f"</code><br>path " + " ".join(f"<code>{_e(p)}</code>"
+                                                   for p in proof["audit_path"])
+                     + f"<br>root <code>{_e(proof['root'])}</code>") if proof else \
+                "not yet in a signed head"
+            signed = (f"<code>{_e(head['path'])}</code> size {_e(head['size'])}, "
+                      f"{_e(head['timestamp'])}, key {_e(head['key_id'])}") if head else "-"
             parts.append(
                 f"<tr><td>{_e(index)} {_e(entry['event'])} <code>{_e(entry['path'])}</code></td>"
-                f"<td><code>{_e(entry['proof'] or 'not yet in a signed head')}</code></td>"
-                f"<td>{'<code>' + _e(head['path']) + '</code> size ' + _e(head['size']) + ', ' + _e(head['timestamp']) + ', key ' + _e(head['key_id']) if head else '-'}</td>"  # noqa: E501
-                f"<td>{tokens or '-'}</td></tr>")
+                f"<td>{shown}</td>"
+                f"<td>{signed}</td><td>{tokens or '-'}</td></tr>")
         parts.append("</table>")
     parts.append("<h2>Keys</h2><table>" + _rows(
         [(f"ledger key {k['key_id']}", f"<code>{_e(k['path'])}</code> SHA-256 of the PEM "

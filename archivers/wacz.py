@@ -35,6 +35,7 @@ in datapackage.json with its SHA-256 and size; the digest file signs that.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import json
@@ -50,6 +51,7 @@ from typing import Any, BinaryIO
 from archivers import keys, merkle
 from archivers.audit import LeafCache, Trust, audit_capture
 from archivers.catalog import list_media
+from archivers.clock import iso_seconds
 from archivers.cdxj import cdxj_from_warc
 from archivers.exportkey import ExportSigner
 from archivers.ledger import (
@@ -62,6 +64,7 @@ from archivers.ledger import (
 )
 from archivers.liveness import state_key
 from archivers.manifest import STORED, Manifest
+from archivers.rfc3161 import TokenInvalid, token_time
 from archivers.store import ObjectStore
 from archivers.treehead import TreeHead
 
@@ -160,6 +163,7 @@ class Collected:
     pages: list[dict[str, Any]] = field(default_factory=list)
     audits: dict[str, dict[str, Any]] = field(default_factory=dict)
     liveness: dict[str, Any] = field(default_factory=dict)
+    proofs: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def doc(self, created: str, software: str) -> dict[str, Any]:
         return {"schema": SCHEMA, "version": VERSION, "created": created, "software": software,
@@ -263,6 +267,7 @@ class _Builder:
                     record["proof"] = f"{DIR}proof-{index:012d}.json"
                     record["head"] = proof["head"]
                     self.w.add_bytes(record["proof"], json.dumps(proof, indent=1).encode())
+                    self.c.proofs[index] = proof
             self.c.entries[index] = record
         return out
 
@@ -273,8 +278,6 @@ class _Builder:
             return None  # entries are missing from the log: the audit says so
         if head.size in self.c.heads:
             return head
-        import base64
-
         path = f"{DIR}head-{head.size:012d}.json"
         self.w.add_bytes(path, data)
         self.w.add_bytes(f"{DIR}head-{head.size:012d}.signed.bin", head.signing_input())
@@ -285,7 +288,13 @@ class _Builder:
             tsa = base.split("-", 1)[1].removesuffix(".tsr")
             token_path = f"{DIR}token-{head.size:012d}-{base}"
             self.w.add_bytes(token_path, self.store.get_bytes(token_key), compress=False)
-            tokens.append({"path": token_path, "tsa": tsa, "ca": self.tsa_cas(tsa)})
+            token = self.store.get_bytes(token_key)
+            try:
+                stamped = iso_seconds(token_time(token))
+            except TokenInvalid:
+                stamped = None
+            tokens.append({"path": token_path, "tsa": tsa, "ca": self.tsa_cas(tsa),
+                           "stamped": stamped})
         self.c.heads[head.size] = {"size": head.size, "path": path, "key_id": head.key_id,
                                    "timestamp": head.timestamp,
                                    "signed": f"{DIR}head-{head.size:012d}.signed.bin",
@@ -393,7 +402,8 @@ def export(store: ObjectStore, manifests: list[Manifest], out: Path, signer: Exp
         index = c.doc(created_text, software)
         context = report.Context(title=title, created=created_text, software=software,
                                  index=index, audits=c.audits, liveness=c.liveness,
-                                 manifests=manifests, export_key_sha256=signer.fingerprint)
+                                 manifests=manifests, export_key_sha256=signer.fingerprint,
+                                 proofs=c.proofs)
         writer.add_bytes(f"{DIR}report.html", report.html_report(context).encode())
         writer.add_bytes(f"{DIR}VERIFY.md", report.verify_md(context).encode())
         writer.add_bytes(INDEX, json.dumps(index, indent=1, ensure_ascii=False).encode())
