@@ -134,8 +134,11 @@ def verify_package(path: Path, *, public_keys: list[bytes] | None = None,
         if index_bytes is None:
             v.add("custody", False, f"no {INDEX}: not a warcflow export, nothing to prove")
             return v
-        index = json.loads(index_bytes)
-        _custody(v, zf, r, index, public_keys or [], tsa_cas or [])
+        try:
+            _custody(v, zf, r, json.loads(index_bytes), public_keys or [], tsa_cas or [])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            v.add("custody", False, f"{INDEX} is not readable ({type(exc).__name__}: {exc}): "
+                  "the proofs cannot be followed")
         return v
 
 

@@ -84,14 +84,26 @@ def _screenshot(store, manifest):
     return key
 
 
-@pytest.fixture
-def captured(site, tsa, tmp_path, request):
-    store = MemoryStore()
+def _capture(site, store, offset=1):
     archiver = PageArchiver(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))), store,
                             agent={"name": "warcflow", "version": "test"})
     now = utc_now()
-    cid = keys.capture_id("t", 0, 1, int(now.timestamp() * 1000))
-    manifest = asyncio.run(archiver.capture(CaptureRequest(cid, site.url("/post/1"), now))).manifest
+    cid = keys.capture_id("t", 0, offset, int(now.timestamp() * 1000))
+    return asyncio.run(archiver.capture(CaptureRequest(cid, site.url("/post/1"), now))).manifest
+
+
+def _record(ledger, store, kind, work, url, doc):
+    """The custody event the custody feed makes of a capture or media event."""
+    objects = tuple(object_digest(store, k) for k in event_objects(doc))
+    ledger.append(CustodyEvent(kind, f"stored:{work}", iso(utc_now()), "test", capture_id=work,
+                               url=url, objects=objects))
+
+
+@pytest.fixture
+def captured(site, tsa, tmp_path, request):
+    store = MemoryStore()
+    manifest = _capture(site, store)
+    cid = manifest.capture_id
     shot = _screenshot(store, manifest) if getattr(request, "param", None) == "screenshot" else None
     mm, mm_key = _media(store, manifest)
     ledger = Ledger(store, HeadSigner.from_file(tmp_path / "head-key.pem"), [tsa])
@@ -100,11 +112,8 @@ def captured(site, tsa, tmp_path, request):
                 "manifest_key": keys.manifest_key(manifest.url, cid), "screenshot_key": shot}
     media_doc = {"schema": MEDIA_STORED, "capture_id": mm.media_id, "warc_key": mm.warc_key,
                  "manifest_key": mm_key, "key": mm.key}
-    for kind, work, url, doc in (("capture", cid, manifest.url, page_doc),
-                                 ("media", mm.media_id, manifest.url, media_doc)):
-        objects = tuple(object_digest(store, k) for k in event_objects(doc))
-        ledger.append(CustodyEvent(kind, f"stored:{work}", iso(utc_now()), "test", capture_id=work,
-                                   url=url, objects=objects))
+    _record(ledger, store, "capture", cid, manifest.url, page_doc)
+    _record(ledger, store, "media", mm.media_id, manifest.url, media_doc)
     ledger.publish_head()
     state = LivenessState(manifest.url, captures=[cid])
     store.put_state(state_key(manifest.url), state.to_json())
@@ -171,14 +180,14 @@ def test_the_package_verifies_offline_and_holds_the_evidence(captured, tmp_path)
         assert audit["ok"] and audit["capture_id"] == cid
 
 
-@pytest.mark.parametrize("member", ["warc", "manifest", "head", "datapackage.json"])
+@pytest.mark.parametrize("member", ["warc", "manifest", "head", "datapackage.json", "custody"])
 def test_one_changed_byte_is_caught_and_named(captured, tmp_path, member):
     _, manifest, _, _ = captured
     out = _export(captured, tmp_path / "post.wacz")
     name = {"warc": f"archive/{manifest.capture_id}.warc.gz",
             "manifest": f"warcflow/{manifest.capture_id}.manifest.json",
             "head": "warcflow/head-000000000003.json",
-            "datapackage.json": "datapackage.json"}[member]
+            "datapackage.json": "datapackage.json", "custody": "warcflow/custody.json"}[member]
     forged = tmp_path / "forged.wacz"
     _rewrite(out.path, forged, name, _flip)
     result = verify_package(forged)
@@ -264,3 +273,36 @@ def test_the_verify_command_exits_by_the_result(captured, tmp_path, capsys, monk
     junk = tmp_path / "junk.wacz"
     junk.write_bytes(b"PK not really")
     assert main(["verify", str(junk)]) == 2
+
+
+def test_every_capture_of_a_url_goes_into_one_package(site, tsa, tmp_path):
+    store = MemoryStore()
+    ledger = Ledger(store, HeadSigner.from_file(tmp_path / "head-key.pem"), [tsa])
+    manifests = []
+    for offset in (1, 2):
+        m = _capture(site, store, offset)
+        _record(ledger, store, "capture", m.capture_id, m.url,
+                {"schema": CAPTURE_STORED, "capture_id": m.capture_id, "warc_key": m.warc_key,
+                 "manifest_key": keys.manifest_key(m.url, m.capture_id)})
+        manifests.insert(0, m)  # newest first, as the command passes them
+    ledger.append(CustodyEvent("recheck", "recheck:1", iso(utc_now()), "test",
+                               capture_id=manifests[0].capture_id))
+    ledger.publish_key()  # the head comes after this: the recheck entry is covered
+    ledger.publish_head()
+    ledger.append(CustodyEvent("fixity", "fixity:1", iso(utc_now()), "test",
+                               capture_id=manifests[0].capture_id))  # after the last head
+    out = export(store, manifests, tmp_path / "all.wacz",
+                 ExportSigner.from_file(tmp_path / "export-key.pem"), software="warcflow test",
+                 version="test", created=utc_now())
+    assert out.captures == tuple(m.capture_id for m in manifests) and out.uncovered == (4,)
+    result = verify_package(out.path)
+    assert result.ok, _failed(result)
+    late = next(c for c in result.checks if c.name == "inclusion 4")
+    assert "recorded after the last head" in late.detail
+    with zipfile.ZipFile(out.path) as zf:
+        pages = zf.read("pages/pages.jsonl").decode().splitlines()
+        cdxj = zf.read("indexes/index.cdxj").decode()
+        package = json.loads(zf.read("datapackage.json"))
+    assert [json.loads(p)["id"] for p in pages[1:]] == [m.capture_id for m in manifests]
+    assert all(f'"filename": "archive/{m.capture_id}.warc.gz"' in cdxj for m in manifests)
+    assert package["mainPageURL"] == manifests[0].url
