@@ -13,6 +13,7 @@ from warcflow.commands import (
     config,
     custody,
     dlq,
+    export,
     services,
     submit,
     viewer,
@@ -54,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"warcflow {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for module in (services, worker, viewer, submit, watch, captures, custody, dlq, config):
+    for module in (services, worker, viewer, submit, watch, captures, custody, export, dlq,
+                   config):
         module.add_parsers(sub, common)
     return parser
 

@@ -147,6 +147,32 @@ def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, tmp_path
                                      if c["name"] == "liveness")
     assert {e["event"] for e in final["captures"][0]["custody"]} >= {"capture", "recheck"}
 
+    # Exported, it proves itself with nothing but the file: no S3, no Kafka, another home.
+    wacz = tmp_path / "kazan.wacz"
+    exported = run_json("export", url, "-o", str(wacz), env=env)
+    assert exported["captures"] == [capture["capture_id"]]
+    offline = {**env, "WARCFLOW_S3_ENDPOINT": "http://127.0.0.1:9",
+               "WARCFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:9",
+               "WARCFLOW_HOME": str(tmp_path / "elsewhere")}
+    checked = run_json("verify", str(wacz), env=offline)
+    assert checked["ok"], [c for c in checked["checks"] if not c["ok"]]
+    names = {c["name"] for c in checked["checks"]}
+    assert {f"records archive/{capture['capture_id']}.warc.gz",
+            f"records archive/{media['media_id']}.warc.gz", f"ledger {capture['capture_id']}",
+            f"ledger {media['media_id']}", f"order {capture['capture_id']}",
+            "datapackage-digest"} <= names
+    assert any(n.startswith("tsa local head") for n in names)
+    assert checked["fingerprints"]["export_key"] == exported["export_key_sha256"]
+    import zipfile
+    with zipfile.ZipFile(wacz) as zf:
+        report = zf.read("warcflow/report.html").decode()
+        assert "Mobilized soldiers protest in Kazan" in report and gone["first_seen_gone"] in report
+        assert zf.read(f"warcflow/{media['sha256']}.mp4") == _store(env).get_bytes(media["key"])
+    # ... and the export itself is in the ledger.
+    poll(lambda: "export" in {e["event"] for e in run_json(
+        "audit", capture["capture_id"], env=env, ok=(0, 1))["captures"][0]["custody"]},
+        timeout=60, interval=1, what="the export custody event")
+
     # The viewer: replays the deleted post, shows the audit, custody and liveness,
     # and a download through it is a custody event.
     viewer_env = {**env, "WARCFLOW_VIEWER_PORT": str(free_port()),

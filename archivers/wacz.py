@@ -1,0 +1,441 @@
+"""The export package: one or more captures as a signed WACZ 1.1.1 file, with their proofs.
+
+A WACZ is a ZIP (WARCs and media stored, not deflated, so replay tools can
+seek in them) that any WACZ tool replays, plus a ``warcflow/`` folder with
+everything needed to check the evidence offline (docs/formats.md, "Export
+package (WACZ)"):
+
+    archive/<id>.warc.gz            the page WARC and each media WARC (exact stored bytes)
+    indexes/index.cdxj              CDXJ of every WARC, ``filename`` = the archive/ name
+    pages/pages.jsonl               json-pages-1.0: one line per captured page
+    datapackage.json                every other file's path, sha256 and size
+    datapackage-digest.json         SHA-256 of datapackage.json, signed (archivers.exportkey)
+    warcflow/custody.json           the map the verifier follows: captures, S3 key → file,
+                                    entries, proofs, heads, tokens, keys
+    warcflow/<id>.manifest.json     page manifest; <media_id>.media-manifest.json each media's
+    warcflow/<id>.cdxj              the CDXJ index as stored (it is in the ledger entry)
+    warcflow/<sha256>.<ext>         media originals (and .poster.jpg, .derived.mp4)
+    warcflow/entry-<index>.json     the capture's ledger entries, exact stored bytes
+    warcflow/proof-<index>.json     RFC 9162 inclusion proof of the entry in its covering head
+    warcflow/head-<size>.json       that signed head; .signed.bin / .sig: its Ed25519
+                                    signing input and raw signature, for openssl
+    warcflow/token-<size>-<n>-<tsa>.tsr   RFC 3161 tokens over SHA-256 of the head file
+    warcflow/tsa-<name>-<fp>.pem    the certificate each TSA's tokens verify against
+    warcflow/ledger-key-<key_id>.pem      the head-signing public key
+    warcflow/<id>.liveness.json, <id>.audit.json, report.html, VERIFY.md, SHA256SUMS
+
+Every file sits exactly one folder deep: WACZ validators (py-wacz) name files
+by their last two path parts. Objects are streamed from the store into the
+ZIP and hashed on the way (a WARC goes through a spooled temporary file,
+since it is read three times: copied, indexed, and searched for the title).
+
+Invariant: every file in the ZIP except the two datapackage files is listed
+in datapackage.json with its SHA-256 and size; the digest file signs that.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import os
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from archivers import keys, merkle
+from archivers.audit import LeafCache, Trust, audit_capture
+from archivers.catalog import list_media
+from archivers.clock import iso_seconds
+from archivers.cdxj import cdxj_from_warc
+from archivers.exportkey import ExportSigner
+from archivers.ledger import (
+    Entry,
+    capture_entries,
+    covering_head_key,
+    entry_key,
+    public_key_key,
+    tokens_prefix,
+)
+from archivers.liveness import state_key
+from archivers.manifest import STORED, Manifest
+from archivers.rfc3161 import TokenInvalid, token_time
+from archivers.store import ObjectStore
+from archivers.treehead import TreeHead
+
+WACZ_VERSION = "1.1.1"
+SCHEMA = "warcflow.export"
+VERSION = 1
+DIR = "warcflow/"
+INDEX = DIR + "custody.json"
+CHUNK = 1024 * 1024
+SPOOL = 8 * CHUNK
+TITLE_SCAN = 256 * 1024
+PAGES_FORMAT = "json-pages-1.0"
+
+
+def resource_name(path: str) -> str:
+    """A Frictionless resource name (lower-case, ``-._`` only) for a package path."""
+    return re.sub(r"[^a-z0-9._-]", "-", path.rsplit("/", 1)[-1].lower())
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class PackageWriter:
+    """A ZIP being written: every file added is hashed and listed as a resource."""
+
+    def __init__(self, path: Path, created: datetime) -> None:
+        self.path = path
+        self.tmp = path.with_name(path.name + ".part")
+        self.zip = zipfile.ZipFile(self.tmp, "w", allowZip64=True)
+        self.date_time = created.astimezone(timezone.utc).timetuple()[:6]
+        self.resources: list[dict[str, Any]] = []
+
+    def _info(self, path: str, compress: bool) -> zipfile.ZipInfo:
+        if any(r["path"] == path for r in self.resources):
+            raise ValueError(f"{path} is already in the package")
+        info = zipfile.ZipInfo(path, self.date_time)
+        info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+        info.external_attr = 0o644 << 16
+        return info
+
+    def add_bytes(self, path: str, data: bytes, *, compress: bool = True,
+                  listed: bool = True) -> str:
+        self.zip.writestr(self._info(path, compress), data)
+        digest = sha256_hex(data)
+        if listed:
+            self.resources.append({"name": resource_name(path), "path": path,
+                                   "hash": f"sha256:{digest}", "bytes": len(data)})
+        return digest
+
+    def add_stream(self, path: str, stream: BinaryIO, *, compress: bool = False) -> str:
+        """Copy ``stream`` in chunks (bounded memory); the SHA-256 of what was copied."""
+        digest, size = hashlib.sha256(), 0
+        with self.zip.open(self._info(path, compress), "w", force_zip64=True) as out:
+            while chunk := stream.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        self.resources.append({"name": resource_name(path), "path": path,
+                               "hash": f"sha256:{digest.hexdigest()}", "bytes": size})
+        return digest.hexdigest()
+
+    def close(self, ok: bool) -> None:
+        self.zip.close()
+        if ok:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def page_title(stream: BinaryIO, url: str) -> str | None:
+    """The <title> of the first HTML response for ``url`` in a WARC (first 256 KiB)."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    for record in ArchiveIterator(stream):
+        if (record.rec_type == "response" and record.http_headers
+                and record.rec_headers.get_header("WARC-Target-URI") == url
+                and "html" in (record.http_headers.get_header("Content-Type") or "")):
+            text = record.content_stream().read(TITLE_SCAN).decode("utf-8", "replace")
+            match = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+            return html.unescape(" ".join(match.group(1).split())) if match else None
+    return None
+
+
+@dataclass
+class Collected:
+    """What goes into warcflow/custody.json, gathered while writing."""
+
+    captures: list[dict[str, Any]] = field(default_factory=list)
+    objects: dict[str, str] = field(default_factory=dict)  # S3 key -> package path
+    entries: dict[int, dict[str, Any]] = field(default_factory=dict)
+    heads: dict[int, dict[str, Any]] = field(default_factory=dict)
+    keys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tsa: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cdxj: list[str] = field(default_factory=list)
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    audits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    liveness: dict[str, Any] = field(default_factory=dict)
+    proofs: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def doc(self, created: str, software: str) -> dict[str, Any]:
+        return {"schema": SCHEMA, "version": VERSION, "created": created, "software": software,
+                "captures": self.captures, "objects": self.objects,
+                "entries": [self.entries[i] for i in sorted(self.entries)],
+                "heads": [self.heads[s] for s in sorted(self.heads)],
+                "keys": list(self.keys.values()), "tsa": list(self.tsa.values())}
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    sha256: str  # of the whole package file
+    size: int
+    datapackage_sha256: str
+    export_key_sha256: str
+    captures: tuple[str, ...]
+    files: int
+    uncovered: tuple[int, ...]  # entries not in a signed head yet
+
+
+def _wrapped(kind: str, of: str, doc: dict[str, Any]) -> bytes:
+    """A record under one key: Frictionless validators would take a top-level
+    ``checks`` field (audit results, liveness records) for a checklist."""
+    return json.dumps({"schema": f"warcflow.export.{kind}", "of": of, kind: doc}, indent=1,
+                      ensure_ascii=False).encode()
+
+
+class _Builder:
+    def __init__(self, store: ObjectStore, writer: PackageWriter, trust: Trust) -> None:
+        self.store = store
+        self.w = writer
+        self.trust = trust
+        self.leaves = LeafCache(store)
+        self.c = Collected()
+
+    def object(self, key: str, path: str) -> str:
+        """Stream stored object ``key`` into the package at ``path``."""
+        if key in self.c.objects:
+            return self.c.objects[key]
+        stream = self.store.open(key)
+        try:
+            compress = path.endswith((".json", ".cdxj", ".html"))
+            self.w.add_stream(path, stream, compress=compress)
+        finally:
+            stream.close()
+        self.c.objects[key] = path
+        return path
+
+    def warc(self, key: str, name: str, page_url: str | None = None) -> tuple[str, str | None]:
+        """A WARC into archive/: copied, indexed and (for a page) its title found."""
+        path = f"archive/{name}.warc.gz"
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL) as spool:
+            source = self.store.open(key)
+            try:
+                while chunk := source.read(CHUNK):
+                    spool.write(chunk)
+            finally:
+                source.close()
+            spool.seek(0)
+            self.c.cdxj += cdxj_from_warc(spool, path).decode("utf-8").splitlines()
+            title = None
+            if page_url:
+                spool.seek(0)
+                title = page_title(spool, page_url)
+            spool.seek(0)
+            self.w.add_stream(path, spool)
+        self.c.objects[key] = path
+        return path, title
+
+    def optional(self, key: str | None, path: str) -> str | None:
+        if not key or self.store.head(key) is None:
+            return None
+        return self.object(key, path)
+
+    def ledger(self, work_id: str) -> list[int]:
+        """The entries of ``work_id``, each with its proof against its covering head."""
+        out = []
+        for entry in capture_entries(self.store, work_id):
+            index = entry.index
+            out.append(index)
+            if index in self.c.entries:
+                continue
+            data = self.store.get_bytes(entry_key(index))
+            Entry.from_data(data)  # refuses an entry that is not canonical
+            path = f"{DIR}entry-{index:012d}.json"
+            self.w.add_bytes(path, data)
+            record: dict[str, Any] = {"index": index, "work_id": work_id,
+                                      "event": entry.event.event, "path": path,
+                                      "proof": None, "head": None}
+            head_key = covering_head_key(self.store, index)
+            if head_key is not None:
+                head = self.head(head_key)
+                if head is not None:
+                    hashes = self.leaves.hashes
+                    proof = {"index": index, "size": head.size,
+                             "leaf_hash": merkle.leaf_hash(data).hex(),
+                             "audit_path": [p.hex() for p in merkle.inclusion_proof(
+                                 hashes, index, head.size)],
+                             "root": head.root, "head": self.c.heads[head.size]["path"]}
+                    record["proof"] = f"{DIR}proof-{index:012d}.json"
+                    record["head"] = proof["head"]
+                    self.w.add_bytes(record["proof"], json.dumps(proof, indent=1).encode())
+                    self.c.proofs[index] = proof
+            self.c.entries[index] = record
+        return out
+
+    def head(self, key: str) -> TreeHead | None:
+        data = self.store.get_bytes(key)
+        head = TreeHead.from_json(data)
+        if head.size > len(self.leaves.hashes):
+            return None  # entries are missing from the log: the audit says so
+        if head.size in self.c.heads:
+            return head
+        path = f"{DIR}head-{head.size:012d}.json"
+        self.w.add_bytes(path, data)
+        self.w.add_bytes(f"{DIR}head-{head.size:012d}.signed.bin", head.signing_input())
+        self.w.add_bytes(f"{DIR}head-{head.size:012d}.sig", base64.b64decode(head.signature))
+        tokens = []
+        for token_key in self.store.list_keys(tokens_prefix(head.size)):
+            base = token_key.rsplit("/", 1)[1]
+            tsa = base.split("-", 1)[1].removesuffix(".tsr")
+            token_path = f"{DIR}token-{head.size:012d}-{base}"
+            self.w.add_bytes(token_path, self.store.get_bytes(token_key), compress=False)
+            token = self.store.get_bytes(token_key)
+            try:
+                stamped = iso_seconds(token_time(token))
+            except TokenInvalid:
+                stamped = None
+            tokens.append({"path": token_path, "tsa": tsa, "ca": self.tsa_cas(tsa),
+                           "stamped": stamped})
+        self.c.heads[head.size] = {"size": head.size, "path": path, "key_id": head.key_id,
+                                   "timestamp": head.timestamp,
+                                   "signed": f"{DIR}head-{head.size:012d}.signed.bin",
+                                   "signature": f"{DIR}head-{head.size:012d}.sig",
+                                   "tokens": tokens,
+                                   "public_key": self.public_key(head.key_id)}
+        return head
+
+    def tsa_cas(self, name: str) -> list[str]:
+        if name not in self.c.tsa:
+            paths = []
+            found = [(k, self.store.get_bytes(k)) for k in self.store.list_keys(f"ledger/tsa/{name}-")]
+            if not found and name in self.trust.tsa_cas:
+                found = [(f"ledger/tsa/{name}-configured.pem", self.trust.tsa_cas[name])]
+            for key, pem in found:
+                path = f"{DIR}tsa-{key.rsplit('/', 1)[1]}"
+                self.w.add_bytes(path, pem)
+                paths.append(path)
+            self.c.tsa[name] = {"name": name, "paths": paths}
+        return self.c.tsa[name]["paths"]
+
+    def public_key(self, key_id: str) -> str | None:
+        if key_id not in self.c.keys:
+            try:
+                pem = self.store.get_bytes(public_key_key(key_id))
+            except KeyError:
+                return None
+            path = f"{DIR}ledger-key-{key_id}.pem"
+            self.w.add_bytes(path, pem)
+            self.c.keys[key_id] = {"key_id": key_id, "path": path, "sha256": sha256_hex(pem)}
+        return self.c.keys[key_id]["path"]
+
+    def capture(self, manifest: Manifest) -> dict[str, Any]:
+        cid = manifest.capture_id
+        mkey = keys.manifest_key(manifest.url, cid)
+        raw = json.loads(self.store.get_bytes(mkey))
+        item: dict[str, Any] = {"capture_id": cid, "url": manifest.url,
+                                "manifest": self.object(mkey, f"{DIR}{cid}.manifest.json"),
+                                "warc": None, "title": None, "screenshot": None, "media": []}
+        if manifest.status == STORED and manifest.warc_key:
+            item["warc"], item["title"] = self.warc(manifest.warc_key, cid,
+                                                    manifest.final_url or manifest.url)
+            self.optional(keys.index_key(cid), f"{DIR}{cid}.cdxj")
+        shot = raw.get("screenshot_key")
+        if shot:
+            ext = shot.rsplit(".", 1)[-1] if "." in shot.rsplit("/", 1)[-1] else "png"
+            item["screenshot"] = self.optional(shot, f"{DIR}{cid}.screenshot.{ext}")
+        for media in list_media(self.store, cid):
+            mm = keys.media_manifest_key(cid, media.media_id)
+            one = {"media_id": media.media_id, "source_url": media.source_url,
+                   "status": media.status, "sha256": media.sha256,
+                   "manifest": self.object(mm, f"{DIR}{media.media_id}.media-manifest.json"),
+                   "warc": None, "original": None}
+            if media.status == STORED:
+                if media.warc_key:
+                    one["warc"], _ = self.warc(media.warc_key, media.media_id)
+                if media.key:
+                    one["original"] = self.object(media.key, DIR + media.key.rsplit("/", 1)[1])
+                for extra in (media.poster_key, (media.derived or {}).get("key")):
+                    if extra:
+                        self.optional(extra, DIR + extra.rsplit("/", 1)[1])
+            one["entries"] = self.ledger(media.media_id)
+            item["media"].append(one)
+        item["entries"] = self.ledger(cid)
+        try:
+            liveness = json.loads(self.store.get_bytes(state_key(manifest.url)))
+            item["liveness"] = f"{DIR}{cid}.liveness.json"
+            self.w.add_bytes(item["liveness"], _wrapped("liveness", state_key(manifest.url),
+                                                        liveness))
+            self.c.liveness[cid] = liveness
+        except KeyError:
+            item["liveness"] = None
+        audit = audit_capture(self.store, manifest, trust=self.trust, leaves=self.leaves).to_dict()
+        item["audit"] = f"{DIR}{cid}.audit.json"
+        self.w.add_bytes(item["audit"], _wrapped("audit", cid, audit))
+        self.c.audits[cid] = audit
+        self.c.pages.append({"id": cid, "url": manifest.final_url or manifest.url,
+                             "ts": manifest.fetched_at or manifest.submitted_at,
+                             "title": item["title"] or manifest.url})
+        self.c.captures.append(item)
+        return item
+
+
+def export(store: ObjectStore, manifests: list[Manifest], out: Path, signer: ExportSigner, *,
+           software: str, version: str, created: datetime, trust: Trust | None = None,
+           title: str | None = None) -> Exported:
+    """Write the captures ``manifests`` (newest first) to ``out`` as a signed WACZ.
+
+    The file appears at ``out`` only when complete (written beside it, then renamed).
+    """
+    from archivers import report
+
+    if not manifests:
+        raise ValueError("nothing to export")
+    created_text = created.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    writer = PackageWriter(out, created)
+    done = False
+    try:
+        builder = _Builder(store, writer, trust or Trust())
+        for manifest in manifests:
+            builder.capture(manifest)
+        c = builder.c
+        main = manifests[0]
+        title = title or f"{main.url} ({len(manifests)} capture{'s' if len(manifests) > 1 else ''})"
+        index = c.doc(created_text, software)
+        context = report.Context(title=title, created=created_text, software=software,
+                                 index=index, audits=c.audits, liveness=c.liveness,
+                                 manifests=manifests, export_key_sha256=signer.fingerprint,
+                                 proofs=c.proofs)
+        writer.add_bytes(f"{DIR}report.html", report.html_report(context).encode())
+        writer.add_bytes(f"{DIR}VERIFY.md", report.verify_md(context).encode())
+        writer.add_bytes(INDEX, json.dumps(index, indent=1, ensure_ascii=False).encode())
+        writer.add_bytes("indexes/index.cdxj", ("\n".join(sorted(c.cdxj)) + "\n").encode())
+        pages = [{"format": PAGES_FORMAT, "id": "pages", "title": title}] + c.pages
+        writer.add_bytes("pages/pages.jsonl", "".join(
+            json.dumps(p, ensure_ascii=False) + "\n" for p in pages).encode())
+        sums = "".join(f"{r['hash'].removeprefix('sha256:')}  {r['path']}\n"
+                       for r in writer.resources)
+        writer.add_bytes(f"{DIR}SHA256SUMS", sums.encode())
+        package = {"profile": "data-package", "wacz_version": WACZ_VERSION,
+                   "title": title, "description": "warcflow evidence export",
+                   "created": created_text, "modified": created_text,
+                   "software": software, "mainPageURL": main.final_url or main.url,
+                   "mainPageDate": main.fetched_at or main.submitted_at,
+                   "resources": list(writer.resources)}
+        package_bytes = json.dumps(package, indent=2, ensure_ascii=False).encode()
+        package_sha = sha256_hex(package_bytes)
+        writer.add_bytes("datapackage.json", package_bytes, listed=False)
+        hash_text = f"sha256:{package_sha}"
+        digest = {"path": "datapackage.json", "hash": hash_text,
+                  "signedData": signer.signed_data(hash_text, created_text, software, version)}
+        writer.add_bytes("datapackage-digest.json", json.dumps(digest, indent=2).encode(),
+                         listed=False)
+        files = len(writer.resources) + 2
+        done = True
+    finally:
+        writer.close(done)
+    whole = hashlib.sha256()
+    with open(out, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            whole.update(chunk)
+    uncovered = tuple(i for i, e in sorted(c.entries.items()) if e["proof"] is None)
+    return Exported(out, whole.hexdigest(), out.stat().st_size, package_sha, signer.fingerprint,
+                    tuple(m.capture_id for m in manifests), files, uncovered)

@@ -1,0 +1,384 @@
+"""Verifying an export package offline: nothing but the file (and optional pins).
+
+``verify_package`` opens the ZIP and runs every check ``warcflow verify``
+reports, each a named ``Check`` (as ``warcflow audit``'s) whose detail names
+the file and what differs:
+
+- ``zip``: WACZ 1.1.1 structure (datapackage.json, datapackage-digest.json,
+  archive/*.warc.gz stored uncompressed, indexes/, pages/pages.jsonl with its
+  json-pages-1.0 header, every file listed and every listed file present);
+- ``datapackage-digest``: the SHA-256 of datapackage.json is the signed one and
+  the ECDSA signature verifies with the included key (fingerprint printed);
+- ``resource <path>``: each file's SHA-256 and size are datapackage.json's;
+- ``records <path>``: every WARC record's block and payload digests verify;
+- ``ledger <id>``: each capture/media entry's object digests are the files';
+- ``inclusion <index>``: each entry's RFC 9162 proof gives its head's root;
+- ``head <size>``: the head's Ed25519 signature verifies with the included
+  public key, or the pinned one (``public_keys``), and its fingerprint shows;
+- ``tsa <name> head <size>``: each RFC 3161 token verifies against the included
+  CA (or the pinned ``tsa_cas``) over the SHA-256 of the head file;
+- ``order <id>``: submitted ≤ WARC-Date ≤ stored ≤ covering head time.
+
+No store, no broker: only the file and ``openssl`` (for the tokens).
+Invariant: ``ok`` only when every check holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from archivers import merkle
+from archivers.audit import SECOND, Check, check_order, check_records
+from archivers.clock import parse_iso
+from archivers.exportkey import fingerprint, verify_signed_data
+from archivers.ledger import Entry
+from archivers.manifest import Manifest, MediaManifest
+from archivers.rfc3161 import TokenInvalid, verify_token
+from archivers.treehead import TreeHead, key_id, verify_head
+from archivers.wacz import INDEX, PAGES_FORMAT, WACZ_VERSION
+
+STORED_EVENTS = ("capture", "media")
+INDEX_NAMES = ("indexes/index.cdxj", "indexes/index.cdx", "indexes/index.cdx.gz",
+               "indexes/index.idx")
+
+
+class NotAWacz(Exception):
+    """The file is not a ZIP with a readable datapackage.json."""
+
+
+@dataclass
+class Verification:
+    path: str
+    checks: list[Check] = field(default_factory=list)
+    fingerprints: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def add(self, name: str, ok: bool, detail: str) -> None:
+        self.checks.append(Check(name, ok, detail))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.path, "ok": self.ok, "fingerprints": self.fingerprints,
+                "checks": [asdict(c) for c in self.checks]}
+
+
+class ZipObjects:
+    """The package's files behind the one method ``check_records`` uses."""
+
+    def __init__(self, zf: zipfile.ZipFile) -> None:
+        self.zf = zf
+
+    def open(self, name: str) -> BinaryIO:
+        return self.zf.open(name)  # KeyError when absent, as a store's
+
+
+class _Reader:
+    def __init__(self, zf: zipfile.ZipFile) -> None:
+        self.zf = zf
+        self.names = set(zf.namelist())
+        self._sha: dict[str, tuple[str, int] | None] = {}
+
+    def digest(self, name: str) -> tuple[str, int] | None:
+        """(SHA-256 hex, size) of a member, streamed; None if absent or unreadable."""
+        if name not in self._sha:
+            try:
+                h, size = hashlib.sha256(), 0
+                with self.zf.open(name) as stream:
+                    while chunk := stream.read(1024 * 1024):
+                        h.update(chunk)
+                        size += len(chunk)
+                self._sha[name] = (h.hexdigest(), size)
+            except (KeyError, zipfile.BadZipFile, OSError, EOFError):
+                self._sha[name] = None
+        return self._sha[name]
+
+    def read(self, name: str) -> bytes | None:
+        try:
+            return self.zf.read(name)
+        except (KeyError, zipfile.BadZipFile, OSError, EOFError):
+            return None
+
+
+def verify_package(path: Path, *, public_keys: list[bytes] | None = None,
+                   tsa_cas: list[bytes] | None = None) -> Verification:
+    """Every check on the package at ``path``; NotAWacz if it is not one at all."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise NotAWacz(f"{path} is not a ZIP file: {exc}") from None
+    with zf:
+        r = _Reader(zf)
+        raw = r.read("datapackage.json")
+        if raw is None:
+            raise NotAWacz(f"{path} has no readable datapackage.json: not a WACZ")
+        v = Verification(str(path))
+        try:
+            package = json.loads(raw)
+            resources = list(package["resources"])
+        except (ValueError, KeyError, TypeError) as exc:
+            v.add("zip", False, f"datapackage.json is not a readable data package ({exc})")
+            _digest(v, r, raw, {})
+            return v
+        _structure(v, zf, r, package, resources)
+        _digest(v, r, raw, package)
+        for res in resources:
+            _resource(v, r, res)
+        index_bytes = r.read(INDEX)
+        if index_bytes is None:
+            v.add("custody", False, f"no {INDEX}: not a warcflow export, nothing to prove")
+            return v
+        try:
+            _custody(v, zf, r, json.loads(index_bytes), public_keys or [], tsa_cas or [])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            v.add("custody", False, f"{INDEX} is not readable ({type(exc).__name__}: {exc}): "
+                  "the proofs cannot be followed")
+        return v
+
+
+def _structure(v: Verification, zf: zipfile.ZipFile, r: _Reader, package: dict[str, Any],
+               resources: list[dict[str, Any]]) -> None:
+    problems = []
+    names = [i.filename for i in zf.infolist()]
+    if len(names) != len(set(names)):
+        problems.append("a file name appears twice")
+    bad = [n for n in names if n.startswith("/") or ".." in n.split("/")]
+    if bad:
+        problems.append(f"unsafe paths {bad}")
+    if package.get("wacz_version") != WACZ_VERSION:
+        problems.append(f"wacz_version is {package.get('wacz_version')!r}, not {WACZ_VERSION}")
+    if package.get("profile") != "data-package":
+        problems.append("profile is not data-package")
+    if "datapackage-digest.json" not in r.names:
+        problems.append("datapackage-digest.json is missing")
+    warcs = [i for i in zf.infolist() if i.filename.startswith("archive/")
+             and i.filename.endswith((".warc", ".warc.gz"))]
+    if not warcs:
+        problems.append("no archive/*.warc.gz")
+    problems += [f"{i.filename} is compressed in the ZIP (WACZ stores WARCs)" for i in warcs
+                 if i.compress_type != zipfile.ZIP_STORED]
+    if not any(n in r.names for n in INDEX_NAMES):
+        problems.append("no index in indexes/")
+    pages = r.read("pages/pages.jsonl")
+    try:
+        header = json.loads(pages.split(b"\n", 1)[0]) if pages else None
+    except ValueError:
+        header = None
+    if not header or header.get("format") != PAGES_FORMAT:
+        problems.append(f"pages/pages.jsonl is missing or lacks its {PAGES_FORMAT} header")
+    listed = {res.get("path") for res in resources}
+    unlisted = sorted(set(names) - listed - {"datapackage.json", "datapackage-digest.json"})
+    if unlisted:
+        problems.append(f"not listed in datapackage.json: {', '.join(unlisted)}")
+    missing = sorted(p for p in listed if p not in r.names)
+    if missing:
+        problems.append(f"listed but not in the ZIP: {', '.join(map(str, missing))}")
+    v.add("zip", not problems, "; ".join(problems) or
+          f"WACZ {WACZ_VERSION}: {len(names)} files, {len(warcs)} WARCs, every file listed")
+
+
+def _digest(v: Verification, r: _Reader, raw: bytes, package: dict[str, Any]) -> None:
+    name = "datapackage-digest"
+    try:
+        digest = json.loads(r.read("datapackage-digest.json") or b"")
+        signed = dict(digest["signedData"])
+    except (ValueError, KeyError, TypeError):
+        v.add(name, False, "datapackage-digest.json is missing or unreadable")
+        return
+    actual = f"sha256:{hashlib.sha256(raw).hexdigest()}"
+    problems = []
+    if digest.get("hash") != actual:
+        problems.append(f"datapackage.json has SHA-256 {actual}, the digest file says "
+                        f"{digest.get('hash')} (datapackage.json changed)")
+    if signed.get("hash") != digest.get("hash"):
+        problems.append("signedData.hash is not the digest file's hash")
+    if signed.get("created") != package.get("created"):
+        problems.append("signedData.created differs from datapackage.json's created")
+    if not verify_signed_data(signed):
+        problems.append("the ECDSA signature does not verify with the included publicKey")
+    try:
+        import base64
+
+        fp = fingerprint(base64.b64decode(signed.get("publicKey", "")))
+        v.fingerprints["export_key"] = fp
+    except ValueError:
+        fp = "?"
+    v.add(name, not problems, "; ".join(problems) or
+          f"datapackage.json {actual} signed {signed.get('created')} by export key "
+          f"SHA-256 {fp} (compare with the archive's published fingerprint)")
+
+
+def _resource(v: Verification, r: _Reader, res: dict[str, Any]) -> None:
+    path = str(res.get("path"))
+    found = r.digest(path)
+    if found is None:
+        v.add(f"resource {path}", False, "missing or unreadable in the ZIP (damaged: bad CRC?)")
+        return
+    sha, size = found
+    expected = str(res.get("hash", "")).removeprefix("sha256:")
+    problems = []
+    if sha != expected:
+        problems.append(f"SHA-256 is {sha}, datapackage.json says {expected}")
+    if size != res.get("bytes"):
+        problems.append(f"size is {size}, datapackage.json says {res.get('bytes')}")
+    v.add(f"resource {path}", not problems, "; ".join(problems) or f"sha256 {sha}, {size} bytes")
+
+
+def _custody(v: Verification, zf: zipfile.ZipFile, r: _Reader, index: dict[str, Any],
+             pinned: list[bytes], tsa_cas: list[bytes]) -> None:
+    objects: dict[str, str] = index.get("objects", {})
+    head_times = _heads(v, r, index, pinned, tsa_cas)
+    entry_heads: dict[tuple[str, str], str | None] = {}
+    for e in index.get("entries", []):
+        _entry(v, r, e, objects)
+        if e["event"] in STORED_EVENTS:
+            entry_heads[(e["work_id"], e["event"])] = e.get("head")
+    store = ZipObjects(zf)
+    for item in index.get("captures", []):
+        raw = r.read(item["manifest"]) or b""
+        try:
+            manifest = Manifest.from_json(raw)
+        except ValueError as exc:
+            v.add(f"order {item['capture_id']}", False, f"{item['manifest']}: {exc}")
+            continue
+        dates = check_records(v, store, item["warc"]) if item.get("warc") else []
+        head = entry_heads.get((manifest.capture_id, "capture"))
+        if item.get("warc"):
+            check_order(v, manifest.capture_id, manifest.submitted_at, dates, manifest.stored_at,
+                        head_times.get(head) if head else None)
+        for media in item.get("media", []):
+            try:
+                mm = MediaManifest.from_json(r.read(media["manifest"]) or b"")
+            except ValueError as exc:
+                v.add(f"order {media['media_id']}", False, f"{media['manifest']}: {exc}")
+                continue
+            mdates = check_records(v, store, media["warc"]) if media.get("warc") else []
+            mhead = entry_heads.get((mm.media_id, "media"))
+            if media.get("warc"):
+                check_order(v, mm.media_id, mm.submitted_at, mdates, mm.stored_at,
+                            head_times.get(mhead) if mhead else None)
+
+
+def _entry(v: Verification, r: _Reader, e: dict[str, Any], objects: dict[str, str]) -> None:
+    index, path = e["index"], e["path"]
+    data = r.read(path)
+    try:
+        entry = Entry.from_data(data or b"")
+        if entry.index != index:
+            raise ValueError(f"it says it is entry {entry.index}")
+    except ValueError as exc:
+        v.add(f"ledger entry {index}", False, f"{path}: {exc}")
+        return
+    if e["event"] in STORED_EVENTS:
+        problems = []
+        for o in entry.event.objects:
+            where = objects.get(o.key)
+            found = r.digest(where) if where else None
+            if where is None:
+                problems.append(f"{o.key} is not in the package")
+            elif found is None or found[0] != o.sha256:
+                problems.append(f"{where} ({o.key}): SHA-256 "
+                                f"{found[0] if found else 'unreadable'}, the ledger says {o.sha256}")
+        v.add(f"ledger {e['work_id']}", not problems, "; ".join(problems) or
+              f"entry {index} ({path}) records {len(entry.event.objects)} object digests, "
+              "equal to the files here")
+    if not e.get("proof"):
+        stored = e["event"] in STORED_EVENTS
+        v.add(f"inclusion {index}", not stored, f"{path} is not yet in a signed head" + (
+            " (export again after `warcflow ledger head`)" if stored else
+            " (recorded after the last head)"))
+        return
+    try:
+        proof = json.loads(r.read(e["proof"]) or b"")
+        head = TreeHead.from_json(r.read(proof["head"]) or b"")
+        leaf = merkle.leaf_hash(data)
+        path_hashes = [bytes.fromhex(p) for p in proof["audit_path"]]
+        ok = (proof["index"] == index and proof["size"] == head.size
+              and proof["leaf_hash"] == leaf.hex() and proof["root"] == head.root
+              and merkle.verify_inclusion(leaf, index, head.size, path_hashes,
+                                          bytes.fromhex(head.root)))
+        v.add(f"inclusion {index}", ok,
+              f"{path} in {proof['head']} (size {head.size}, root {head.root[:16]}…): "
+              f"{e['proof']} {'verifies' if ok else 'DOES NOT verify'}")
+    except (ValueError, KeyError, TypeError) as exc:
+        v.add(f"inclusion {index}", False, f"{e['proof']}: unreadable proof or head ({exc})")
+
+
+def _heads(v: Verification, r: _Reader, index: dict[str, Any], pinned: list[bytes],
+           tsa_cas: list[bytes]) -> dict[str, Any]:
+    """Check every head's signature and tokens; the head times by head path."""
+    from cryptography.hazmat.primitives import serialization
+
+    pins = {}
+    for pem in pinned:
+        pins[key_id(serialization.load_pem_public_key(pem))] = pem
+    keys = {k["key_id"]: k for k in index.get("keys", [])}
+    times = {}
+    for h in index.get("heads", []):
+        name = f"head {h['size']}"
+        data = r.read(h["path"]) or b""
+        head = None
+        try:
+            head = TreeHead.from_json(data)
+        except ValueError as exc:
+            v.add(name, False, f"{h['path']}: {exc}")
+        digest = hashlib.sha256(data).hexdigest()
+        if not h.get("tokens"):
+            v.add(f"tsa {name}", False, f"no RFC 3161 token for {h['path']}")
+        for t in h.get("tokens", []):
+            _token(v, r, t, h, head, digest, tsa_cas)
+        if head is None:
+            continue
+        times[h["path"]] = parse_iso(head.timestamp)
+        info = keys.get(head.key_id)
+        pem = r.read(info["path"]) if info else None
+        if pins:
+            source = "pinned key"
+            if head.key_id not in pins:
+                v.add(name, False, f"{h['path']} is signed by key {head.key_id}, not by the "
+                      "pinned key (--public-key)")
+                continue
+            pem = pins[head.key_id]
+        else:
+            source = f"key included as {info['path']}" if info else "no key included"
+        if pem is not None:
+            v.fingerprints[head.key_id] = hashlib.sha256(pem).hexdigest()
+        signed = pem is not None and verify_head(head, pem)
+        side = r.read(h.get("signed", "")) if h.get("signed") else None
+        problems = [] if signed else [f"the Ed25519 signature DOES NOT verify ({source})"]
+        if side is not None and side != head.signing_input():
+            problems.append(f"{h['signed']} is not the head's signing input")
+        v.add(name, not problems, "; ".join(problems) or
+              f"{h['path']} ({head.timestamp}) signed by key {head.key_id}, PEM SHA-256 "
+              f"{v.fingerprints.get(head.key_id)} ({source}; compare with the published one)")
+    return times
+
+
+def _token(v: Verification, r: _Reader, t: dict[str, Any], h: dict[str, Any],
+           head: TreeHead | None,
+           digest: str, tsa_cas: list[bytes]) -> None:
+    name = f"tsa {t['tsa']} head {h['size']}"
+    token = r.read(t["path"])
+    cas = [(c, "pinned CA (--tsa-ca)") for c in tsa_cas] or [
+        (r.read(p), f"CA included as {p}") for p in t.get("ca", [])]
+    reasons = []
+    for ca, where in cas:
+        if token is None or ca is None:
+            continue
+        try:
+            stamped = verify_token(digest, token, ca)
+        except TokenInvalid as exc:
+            reasons.append(str(exc))
+            continue
+        late = head is not None and (
+            stamped + SECOND < parse_iso(head.timestamp).replace(microsecond=0))
+        v.add(name, not late, f"{t['path']} over SHA-256 of {h['path']} verifies ({where}); "
+              f"stamped {stamped:%Y-%m-%dT%H:%M:%SZ}" + (" BEFORE the head's time" if late else ""))
+        return
+    v.add(name, False, f"{t['path']}: " + ("; ".join(reasons) or "token or CA missing"))

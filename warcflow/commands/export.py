@@ -1,0 +1,157 @@
+"""``warcflow export | verify``: a capture as a signed WACZ with its proofs, checked offline."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from archivers.clock import iso, utc_now
+from archivers.errors import CaptureError
+from archivers.manifest import STORED
+from streams.producer import SubmitError
+from warcflow import __version__, exitcodes, wiring
+from warcflow.commands.custody import _submitter, find_manifests, who
+from warcflow.output import error, print_json, progress
+from warcflow.settings import Settings
+
+
+def add_parsers(sub, common) -> None:
+    p = sub.add_parser(
+        "export", parents=[common], help="write a capture and its proofs as a signed WACZ file",
+        description="Write the capture ID (or the newest stored capture of URL; --all: every "
+                    "capture of URL) to FILE as a WACZ 1.1.1 package that any WACZ tool replays: "
+                    "the page and media WARCs, a CDXJ index and pages list, plus a warcflow/ "
+                    "folder with the manifests, media originals, ledger entries with their "
+                    "inclusion proofs, the signed heads, TSA tokens and certificates, the ledger "
+                    "public key, the liveness record, the audit result, report.html and "
+                    "VERIFY.md. datapackage-digest.json is signed with the export key "
+                    "(HOME/ledger/export-key.pem, ECDSA P-256, made on first use). Each exported "
+                    "capture gets an `export` event in the ledger. Exit 4 if there is no such "
+                    "capture, 3 if S3 or Kafka cannot be reached.")
+    p.add_argument("target", metavar="CAPTURE_ID|URL")
+    p.add_argument("-o", "--output", metavar="FILE", required=True, type=Path,
+                   help="the .wacz file to write (replaced if it exists)")
+    p.add_argument("--all", action="store_true", help="every capture of URL, not just the newest")
+    p.add_argument("--json", action="store_true",
+                   help='print {"file", "sha256", "size", "datapackage_sha256", '
+                        '"export_key_sha256", "captures", "files", "uncovered"}')
+    p.set_defaults(handler=export)
+
+    p = sub.add_parser(
+        "verify", parents=[common], help="check an exported WACZ offline",
+        description="Check FILE with nothing but the file: WACZ structure; the signature of "
+                    "datapackage-digest.json; every file's SHA-256 and size; every WARC record "
+                    "digest; the ledger entries' digests equal the files; each inclusion proof "
+                    "against its signed head; each head's Ed25519 signature (the key's "
+                    "fingerprint is printed: compare it with the published one, or pin it with "
+                    "--public-key); each RFC 3161 token; submitted ≤ WARC-Date ≤ stored ≤ head "
+                    "time. Needs no S3 or Kafka. Exit 0 when every check holds, 1 when one "
+                    "fails, 2 if FILE is not a WACZ.")
+    p.add_argument("file", metavar="FILE", type=Path)
+    p.add_argument("--public-key", metavar="PEM", action="append", default=[], type=Path,
+                   help="the ledger's head-signing public key to trust (else the included one)")
+    p.add_argument("--tsa-ca", metavar="PEM", action="append", default=[], type=Path,
+                   help="a TSA CA certificate to trust (else the included ones)")
+    p.add_argument("--json", action="store_true",
+                   help='print {"ok", "file", "fingerprints", "checks": [{"name", "ok", "detail"}]}')
+    p.set_defaults(handler=verify)
+
+
+def export_key_path(settings: Settings) -> Path:
+    return settings.home / "ledger" / "export-key.pem"
+
+
+def export(args, settings: Settings) -> int:
+    from archivers.audit import Trust
+    from archivers.exportkey import ExportSigner
+    from archivers.ledger import CustodyEvent, ObjectDigest
+    from archivers.wacz import export as write_package
+    from streams.custody import custody_json
+
+    store = wiring.store(settings)
+    trust = Trust()
+    for stamper in wiring.stampers(settings):
+        try:
+            trust.tsa_cas[stamper.name] = stamper.ca_pem()
+        except OSError:
+            pass
+    try:
+        found = find_manifests(store, args.target)
+        manifests = [m for m in found if m.status == STORED]
+        if not args.all:
+            manifests = manifests[:1]
+        if not manifests:
+            error(f"no stored capture of {args.target}" + (
+                f" ({found[0].status}: {found[0].reason})" if found else ""))
+            return exitcodes.NOT_FOUND
+        signer = ExportSigner.from_file(export_key_path(settings))
+        if not args.json:
+            progress(f"exporting {len(manifests)} capture(s) of {manifests[0].url} …")
+        out = write_package(store, manifests, args.output, signer,
+                            software=f"warcflow {__version__}", version=__version__,
+                            created=utc_now(), trust=trust)
+    except CaptureError as exc:
+        error(str(exc))
+        return exitcodes.UNAVAILABLE
+    summary = {"file": str(out.path), "sha256": out.sha256, "size": out.size,
+               "datapackage_sha256": out.datapackage_sha256,
+               "export_key_sha256": out.export_key_sha256, "captures": list(out.captures),
+               "files": out.files, "uncovered": list(out.uncovered)}
+    names = wiring.topic_names(settings)
+    batch = uuid.uuid4().hex
+    try:
+        submitter = _submitter(settings)
+        try:
+            for manifest in manifests:
+                event = CustodyEvent(
+                    "export", f"export:{manifest.capture_id}:{batch}", iso(utc_now()),
+                    who(settings), capture_id=manifest.capture_id, url=manifest.url,
+                    objects=(ObjectDigest(out.path.name, out.sha256, out.size),),
+                    detail={"file": str(out.path.absolute()),
+                            "datapackage_sha256": out.datapackage_sha256,
+                            "export_key_sha256": out.export_key_sha256,
+                            "captures": list(out.captures)})
+                submitter.resend(names.custody, manifest.capture_id.encode(),
+                                 custody_json(event), [])
+        finally:
+            submitter.close()
+    except SubmitError as exc:
+        error(f"{out.path} is written, but its export could not be recorded in the ledger: {exc}")
+        return exitcodes.UNAVAILABLE
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"{out.path}: {out.files} files, {out.size} bytes, sha256 {out.sha256}\n"
+              f"  captures: {', '.join(out.captures)}\n"
+              f"  export key SHA-256 {out.export_key_sha256}\n"
+              f"  check it with: warcflow verify {out.path}")
+    if out.uncovered:
+        progress(f"ledger entries {', '.join(map(str, out.uncovered))} are not in a signed head "
+                 "yet: `warcflow ledger head`, then export again, to include their proofs")
+    return exitcodes.OK
+
+
+def verify(args, settings: Settings) -> int:
+    from archivers.waczcheck import NotAWacz, verify_package
+
+    try:
+        pins = [p.read_bytes() for p in args.public_key]
+        cas = [p.read_bytes() for p in args.tsa_ca]
+    except OSError as exc:
+        error(str(exc))
+        return exitcodes.USAGE
+    try:
+        result = verify_package(args.file, public_keys=pins, tsa_cas=cas)
+    except NotAWacz as exc:
+        error(str(exc))
+        return exitcodes.USAGE
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print(f"{result.path}  {'OK' if result.ok else 'FAILED'}")
+        for check in result.checks:
+            print(f"  {'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+        for name, fp in result.fingerprints.items():
+            label = "export key" if name == "export_key" else f"ledger key {name}"
+            print(f"  {label} SHA-256: {fp}")
+    return exitcodes.OK if result.ok else exitcodes.FAILED
