@@ -152,7 +152,8 @@ def audit(args, settings: Settings) -> int:
     return exitcodes.OK if ok else exitcodes.FAILED
 
 
-def _submitter(settings: Settings) -> Submitter:
+def custody_producer(settings: Settings) -> Submitter:
+    """A producer for the custody, recheck and ingest topics (fixity, export, recheck)."""
     return Submitter(settings.streams.bootstrap, wiring.topic_names(settings))
 
 
@@ -180,7 +181,7 @@ def recheck(args, settings: Settings) -> int:
     names = wiring.topic_names(settings)
     try:
         before = _read_state(store, args.url)
-        submitter = _submitter(settings)
+        submitter = custody_producer(settings)
         try:
             submitter.resend(names.recheck, surt(args.url).encode(),
                              recheck_json(args.url, utc_now(), who(settings)), [])
@@ -225,7 +226,7 @@ def fixity(args, settings: Settings) -> int:
     store = wiring.store(settings)
     names = wiring.topic_names(settings)
     try:
-        submitter = _submitter(settings)
+        submitter = custody_producer(settings)
     except SubmitError as exc:
         error(str(exc))
         return exitcodes.UNAVAILABLE
@@ -260,7 +261,7 @@ def ledger_head(args, settings: Settings) -> int:
     names = wiring.topic_names(settings)
     try:
         asked = utc_now()
-        submitter = _submitter(settings)
+        submitter = custody_producer(settings)
         try:
             submitter.resend(names.custody, b"", head_request_json(asked, who(settings)), [])
         finally:

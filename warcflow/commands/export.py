@@ -10,7 +10,7 @@ from archivers.errors import CaptureError
 from archivers.manifest import STORED
 from streams.producer import SubmitError
 from warcflow import __version__, exitcodes, wiring
-from warcflow.commands.custody import _submitter, find_manifests, who
+from warcflow.commands.custody import custody_producer, find_manifests, who
 from warcflow.output import error, print_json, progress
 from warcflow.settings import Settings
 
@@ -100,7 +100,7 @@ def export(args, settings: Settings) -> int:
     names = wiring.topic_names(settings)
     batch = uuid.uuid4().hex
     try:
-        submitter = _submitter(settings)
+        submitter = custody_producer(settings)
         try:
             for manifest in manifests:
                 event = CustodyEvent(
