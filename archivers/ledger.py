@@ -246,18 +246,22 @@ class Ledger:
             _put(self.store, key, data, "application/json")
 
     def publish_key(self) -> Entry | None:
-        """Publish the signing public key and record it in the log (once per key)."""
+        """Record the signing public key in the log, then publish it under
+        ``ledger/keys/`` (once per key: a published key was recorded first)."""
         if self.signer is None:
             return None
+        key = public_key_key(self.signer.key_id)
+        if self.store.head(key) is not None:
+            return None
         pem = public_pem(self.signer.public)
-        _put(self.store, public_key_key(self.signer.key_id), pem, "application/x-pem-file")
         fingerprint = hashlib.sha256(pem).hexdigest()
-        return self.append(CustodyEvent(
+        entry = self.append(CustodyEvent(
             event="key", event_id=f"key:{self.signer.key_id}", at=iso(self.clock()),
-            who="ledger", objects=(ObjectDigest(public_key_key(self.signer.key_id),
-                                                fingerprint, len(pem)),),
+            who="ledger", objects=(ObjectDigest(key, fingerprint, len(pem)),),
             detail={"key_id": self.signer.key_id, "algorithm": "Ed25519",
                     "public_key_pem": pem.decode("ascii"), "pem_sha256": fingerprint}))
+        _put(self.store, key, pem, "application/x-pem-file")
+        return entry
 
     def publish_head(self) -> PublishedHead | None:
         """Sign the current root, store it, have every TSA stamp it, and store the

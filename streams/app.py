@@ -135,7 +135,10 @@ def build_app(settings: StreamSettings, datadir: Path,
 
         @app.timer(interval=tick, on_leader=True, name="recheck-schedule")
         async def recheck_schedule():
-            await custody.recheck.due_rechecks()
+            try:
+                await custody.recheck.due_rechecks()
+            except Exception:  # noqa: BLE001 - the next tick tries again
+                log.exception("recheck scheduling failed")
 
         if settings.fixity_every > 0:
             @app.timer(interval=settings.fixity_every, on_leader=True, name="fixity")

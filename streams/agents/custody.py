@@ -99,6 +99,9 @@ class CustodyFeed(Router):
         self.schedule = schedule
 
     async def on_capture_event(self, message: SourceMessage) -> str:
+        return await self.shielded(message, self._on_capture_event)
+
+    async def _on_capture_event(self, message: SourceMessage) -> str:
         try:
             doc = json.loads(message.value or b"")
             if not isinstance(doc, dict) or doc.get("schema") not in (
@@ -155,6 +158,9 @@ class LedgerStage(Router):
         self._key_published = False
 
     async def on_custody(self, message: SourceMessage) -> str:
+        return await self.shielded(message, self._on_custody)
+
+    async def _on_custody(self, message: SourceMessage) -> str:
         try:
             event = decode_custody(message.value)
         except Undecodable as exc:

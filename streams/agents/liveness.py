@@ -50,6 +50,9 @@ class RecheckStage(Router):
         self._queued: dict[str, float] = {}
 
     async def on_recheck(self, message: SourceMessage) -> str:
+        return await self.shielded(message, self._on_recheck)
+
+    async def _on_recheck(self, message: SourceMessage) -> str:
         try:
             request = decode_recheck(message.value)
         except Undecodable as exc:

@@ -175,6 +175,18 @@ class Router:
             return
         await self.send(self.names.captures, key, event)
 
+    async def shielded(self, message: SourceMessage,
+                       handle: Callable[[SourceMessage], Awaitable[str]]) -> str:
+        """``handle(message)``; an unexpected error dead-letters the message (the
+        traceback logged) instead of ending the agent."""
+        try:
+            return await handle(message)
+        except Exception as exc:  # noqa: BLE001 - an agent must never die on one message
+            log.error("internal error on %s/%d/%d: %s", message.topic, message.partition,
+                      message.offset, traceback.format_exc())
+            return await self.dead_letter(message, "internal_error",
+                                          f"{type(exc).__name__}: {exc}")
+
     async def dead_letter(self, message: SourceMessage, reason: str, text: str, *,
                           attempts: list[dict[str, str]] | None = None,
                           stage: str | None = None) -> str:
