@@ -247,6 +247,7 @@ def _custody(v: Verification, zf: zipfile.ZipFile, r: _Reader, index: dict[str, 
         except ValueError as exc:
             v.add(f"order {item['capture_id']}", False, f"{item['manifest']}: {exc}")
             continue
+        _required_entry(v, entry_heads, manifest.capture_id, "capture")
         dates = check_records(v, store, item["warc"]) if item.get("warc") else []
         head = entry_heads.get((manifest.capture_id, "capture"))
         if item.get("warc"):
@@ -258,11 +259,21 @@ def _custody(v: Verification, zf: zipfile.ZipFile, r: _Reader, index: dict[str, 
             except ValueError as exc:
                 v.add(f"order {media['media_id']}", False, f"{media['manifest']}: {exc}")
                 continue
+            _required_entry(v, entry_heads, mm.media_id, "media")
             mdates = check_records(v, store, media["warc"]) if media.get("warc") else []
             mhead = entry_heads.get((mm.media_id, "media"))
             if media.get("warc"):
                 check_order(v, mm.media_id, mm.submitted_at, mdates, mm.stored_at,
                             head_times.get(mhead) if mhead else None)
+
+
+def _required_entry(v: Verification, entry_heads: dict, work_id: str, event: str) -> None:
+    """Every packaged capture and media must have its ledger entry here: without
+    one nothing ties its files to the signed log (a re-signed package could
+    otherwise simply leave the entry out)."""
+    if (work_id, event) not in entry_heads:
+        v.add(f"ledger {work_id}", False, f"the package has no {event} entry of the ledger "
+              "for it: its files are not tied to a signed head")
 
 
 def _entry(v: Verification, r: _Reader, e: dict[str, Any], objects: dict[str, str]) -> None:

@@ -306,3 +306,21 @@ def test_every_capture_of_a_url_goes_into_one_package(site, tsa, tmp_path):
     assert [json.loads(p)["id"] for p in pages[1:]] == [m.capture_id for m in manifests]
     assert all(f'"filename": "archive/{m.capture_id}.warc.gz"' in cdxj for m in manifests)
     assert package["mainPageURL"] == manifests[0].url
+
+
+def test_a_capture_whose_ledger_entry_is_left_out_is_not_proven(captured, tmp_path):
+    # a forger who re-signs the package could drop the entries that tie the files
+    # to the signed log; every packaged capture must have its entry
+    _, manifest, _, _ = captured
+    out = _export(captured, tmp_path / "post.wacz")
+
+    def drop(data: bytes) -> bytes:
+        index = json.loads(data)
+        index["entries"] = [e for e in index["entries"]
+                            if e.get("work_id") != manifest.capture_id]
+        return json.dumps(index).encode()
+
+    forged = tmp_path / "forged.wacz"
+    _rewrite(out.path, forged, "warcflow/custody.json", drop)
+    failed = _failed(verify_package(forged))
+    assert "no capture entry" in failed[f"ledger {manifest.capture_id}"]
