@@ -7,13 +7,17 @@
   WARC, each media original and media WARC); on a mismatch the detail says
   which S3 versions exist (Object Lock keeps the original version);
 - ``records <key>``: every WARC record's block and payload digests verify;
-- ``ledger <id>``: the ledger has an entry for the capture (or media) whose
-  object digests are today's, manifest included;
+- ``ledger <id>``: the ledger has an entry for the capture (or media) and
+  every object it records (WARC, manifest, index, media, poster, screenshot)
+  re-hashes to the digest recorded;
+- ``media <id>``: every media item the page manifest lists has its media
+  manifest (a removed one is named);
 - ``inclusion <id>``: that entry is in a signed tree head (RFC 9162 proof
   against the head's root) and the head's Ed25519 signature verifies;
 - ``tsa <name>``: each RFC 3161 token over the head verifies against its CA;
-- ``order``: submitted_at ≤ WARC-Date ≤ stored_at ≤ head time ≤ TSA time
-  (S3 and TSA times have whole seconds: compared at that resolution);
+- ``order``: submitted_at ≤ WARC-Date ≤ stored_at ≤ head time (S3 keeps
+  whole seconds: compared at that resolution); a TSA token stating a time
+  before the head's fails ``order tsa <name>``;
 - ``fixity``: the last fixity run found every object unchanged (none yet: ok);
 - ``liveness``: never fails; says what the rechecks saw.
 
@@ -23,6 +27,7 @@ Invariant: the capture is ``ok`` only when every check is.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -172,11 +177,14 @@ def check_ledger(report: Report, store: ObjectStore, work_id: str, kind: str,
                    "not recorded it yet, or it was removed)")
         return None
     recorded = {o.key: o.sha256 for o in entry.event.objects}
-    differs = [f"{key}: ledger {recorded.get(key)}, now {sha}" for key, sha in current.items()
+    now = {key: current.get(key) or sha256_of(store, key) or "missing" for key in recorded}
+    now.update(current)
+    differs = [f"{key}: ledger {recorded.get(key)}, now {sha}" for key, sha in now.items()
                if recorded.get(key) != sha]
     report.add(f"ledger {work_id}", not differs,
                "; ".join(differs) if differs else
-               f"entry {entry.index} records {len(recorded)} object digests, as stored now")
+               f"entry {entry.index} records {len(recorded)} object digests, as stored now "
+               "(each re-hashed)")
     stored_entry = store.get_bytes(f"ledger/entries/{entry.index:012d}.json")
     head_key = covering_head_key(store, entry.index)
     if head_key is None:
@@ -211,7 +219,6 @@ def check_ledger(report: Report, store: ObjectStore, work_id: str, kind: str,
                f"signature by {head.key_id[:16]}… {'verifies' if signed else 'DOES NOT verify'}"
                f" ({source})")
     digest = hashlib.sha256(head_bytes).hexdigest()
-    latest = parse_iso(head.timestamp)
     tokens = list(store.list_keys(tokens_prefix(head.size)))
     if not tokens:
         report.add(f"tsa head {head.size}", False, "no RFC 3161 token for the head")
@@ -221,14 +228,15 @@ def check_ledger(report: Report, store: ObjectStore, work_id: str, kind: str,
         where = "configured CA"
         if ca is None:
             where = "CA published in the ledger"
-            ca = next((store.get_bytes(k) for k in store.list_keys(f"ledger/tsa/{name}-")), None)
+            ca = next((store.get_bytes(k) for k in store.list_keys(f"ledger/tsa/{name}-")
+                       if re.fullmatch(rf"ledger/tsa/{re.escape(name)}-[0-9a-f]{{16}}\.pem", k)),
+                      None)
         try:
             if ca is None:
                 raise TokenInvalid("no CA certificate for this TSA")
             stamped = verify_token(digest, store.get_bytes(token_key), ca)
             report.add(f"tsa {name} head {head.size}", True,
                        f"token verifies ({where}); stamped {stamped:%Y-%m-%dT%H:%M:%SZ}")
-            latest = max(latest, stamped)
             if stamped + SECOND < parse_iso(head.timestamp).replace(microsecond=0):
                 report.add(f"order tsa {name}", False, "the token is older than the head")
         except TokenInvalid as exc:
@@ -278,6 +286,12 @@ def audit_capture(store: ObjectStore, manifest: Manifest, *, trust: Trust | None
     media_items = list_media(store, manifest.capture_id)
     for media in media_items:
         audit_media(report, store, media, leaves, trust)
+    have = {m.media_id for m in media_items}
+    for item in manifest.media:
+        if item.get("media_id") and item["media_id"] not in have:
+            report.add(f"media {item['media_id']}", False,
+                       f"found in the page ({item.get('url')}) but there is no readable media "
+                       "manifest: not captured yet, or removed")
     check_fixity(report, store, manifest.capture_id)
     report.liveness = liveness_of(store, manifest.url)
     report.add("liveness", True, describe_liveness(report.liveness))

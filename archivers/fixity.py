@@ -1,8 +1,10 @@
 """Fixity: re-hash stored objects and compare with what was recorded at capture.
 
 The expected SHA-256 of each object comes from its capture's manifest (the
-WARC, the media original and the media WARC); a manifest's own digest comes
-from the ledger. ``check_capture`` streams each object (bounded memory) and
+WARC, the media original and the media WARC). Fixity therefore notices bytes
+that rot or change behind the manifests' back; a manifest rewritten together
+with its object is ``warcflow audit``'s to catch (it checks every object and
+the manifest against the ledger). ``check_capture`` streams each object (bounded memory) and
 says, per object, ``ok``, ``mismatch`` (with the digest found) or ``missing``.
 Results go into the ledger as ``fixity`` custody events; ``warcflow audit``
 shows the last one.

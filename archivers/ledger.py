@@ -203,6 +203,11 @@ class Ledger:
         """Read the leaf hashes back: whole tiles, then the entries after them."""
         self.hashes = list(read_leaf_hashes(self.store, self._ids))
         self._loaded = True
+        have = set(self.store.list_keys("ledger/tiles/"))
+        for k in range(len(self.hashes) // TILE):
+            if tile_key(k) not in have:
+                _put(self.store, tile_key(k), b"".join(self.hashes[k * TILE:(k + 1) * TILE]),
+                     "application/octet-stream")
         log.info("ledger loaded: %d entries", len(self.hashes))
 
     @property
@@ -224,7 +229,8 @@ class Ledger:
                 break
             log.warning("ledger entry %d exists (another writer?): reloading", entry.index)
             self.load()
-            if event.event_id in self._ids:
+            if event.event_id in self._ids:  # ours, written by an attempt that then failed
+                self._index_for_capture(event, self._ids[event.event_id])
                 return None
         self.hashes.append(entry.leaf)
         self._ids[event.event_id] = entry.index
@@ -274,26 +280,13 @@ class Ledger:
             return None
         previous = latest_head(self.store)
         if previous is not None and previous.size >= self.size:
-            return None
+            return self._restamp(previous)
         head = self.signer.sign(self.size, merkle.root(self.hashes), self.clock())
         data = head.to_json()
         key = head_key(head.size)
         if not _put(self.store, key, data, "application/json"):
             return None
-        digest = hashlib.sha256(data).hexdigest()
-        tokens, problems = [], []
-        for n, stamper in enumerate(self.stampers):
-            try:
-                token = stamper.stamp(digest)
-            except Exception as exc:  # noqa: BLE001 - one TSA down must not stop the others
-                problems.append(f"{stamper.name}: {exc}")
-                log.warning("TSA %s did not stamp head %d: %s", stamper.name, head.size, exc)
-                continue
-            token_key = tokens_prefix(head.size) + f"{n}-{stamper.name}.tsr"
-            _put(self.store, token_key, token, "application/timestamp-reply")
-            ca = stamper.ca_pem()
-            _put(self.store, tsa_cert_key(stamper.name, ca), ca, "application/x-pem-file")
-            tokens.append(token_key)
+        digest, tokens, problems = self._stamp(head.size, data)
         if previous is not None and previous.size > 0:
             proof = merkle.consistency_proof(self.hashes, previous.size, head.size)
             _put(self.store, consistency_key(previous.size, head.size), canonical(
@@ -303,18 +296,50 @@ class Ledger:
         return PublishedHead(head, key, digest, tuple(tokens), tuple(problems))
 
 
+    def _stamp(self, size: int, data: bytes) -> tuple[str, list[str], list[str]]:
+        """Have every TSA stamp the head file ``data``: (its SHA-256, token keys, problems)."""
+        digest = hashlib.sha256(data).hexdigest()
+        tokens, problems = [], []
+        for n, stamper in enumerate(self.stampers):
+            try:
+                token = stamper.stamp(digest)
+            except Exception as exc:  # noqa: BLE001 - one TSA down must not stop the others
+                problems.append(f"{stamper.name}: {exc}")
+                log.warning("TSA %s did not stamp head %d: %s", stamper.name, size, exc)
+                continue
+            token_key = tokens_prefix(size) + f"{n}-{stamper.name}.tsr"
+            _put(self.store, token_key, token, "application/timestamp-reply")
+            ca = stamper.ca_pem()
+            _put(self.store, tsa_cert_key(stamper.name, ca), ca, "application/x-pem-file")
+            tokens.append(token_key)
+        return digest, tokens, problems
+
+    def _restamp(self, head: TreeHead) -> PublishedHead | None:
+        """Nothing new, but if no TSA stamped the latest head (all were down, or the
+        writer died in between), stamp it now; else None."""
+        if not self.stampers or any(True for _ in self.store.list_keys(tokens_prefix(head.size))):
+            return None
+        key = head_key(head.size)
+        digest, tokens, problems = self._stamp(head.size, self.store.get_bytes(key))
+        log.info("ledger head %d stamped again (%d TSA tokens)", head.size, len(tokens))
+        return PublishedHead(head, key, digest, tuple(tokens), tuple(problems))
+
+
 def tsa_cert_key(name: str, ca_pem: bytes) -> str:
     return f"ledger/tsa/{name}-{hashlib.sha256(ca_pem).hexdigest()[:16]}.pem"
 
 
 def read_leaf_hashes(store: ObjectStore, ids: dict[str, int] | None = None) -> Iterator[bytes]:
     """Every leaf hash in index order. Entries after the last tile are read and
-    checked (their ``event_id`` goes into ``ids``); a gap ends the log."""
+    checked (their ``event_id`` goes into ``ids``). A missing tile is read from
+    its entries instead; a missing entry is an error."""
     size = 0
     for key in store.list_keys("ledger/tiles/"):
+        if key != tile_key(size // TILE):
+            break  # a tile never written (the writer died): the entries say the rest
         data = store.get_bytes(key)
-        if key != tile_key(size // TILE) or len(data) != TILE * 32:
-            raise ValueError(f"{key}: not the tile expected at leaf {size}")
+        if len(data) != TILE * 32:
+            raise ValueError(f"{key}: not a tile of {TILE} leaf hashes")
         for i in range(TILE):
             yield data[i * 32:(i + 1) * 32]
         size += TILE

@@ -234,11 +234,11 @@ def _custody(v: Verification, zf: zipfile.ZipFile, r: _Reader, index: dict[str, 
              pinned: list[bytes], tsa_cas: list[bytes]) -> None:
     objects: dict[str, str] = index.get("objects", {})
     head_times = _heads(v, r, index, pinned, tsa_cas)
-    entry_heads: dict[tuple[str, str], str | None] = {}
+    entry_heads: dict[tuple[str, str], tuple[str | None, set[str]]] = {}
     for e in index.get("entries", []):
-        _entry(v, r, e, objects)
-        if e["event"] in STORED_EVENTS:
-            entry_heads[(e["work_id"], e["event"])] = e.get("head")
+        found = _entry(v, r, e, objects, head_times)
+        if found is not None and found[1] in STORED_EVENTS:
+            entry_heads[(found[0], found[1])] = (e.get("head"), found[2])
     store = ZipObjects(zf)
     for item in index.get("captures", []):
         raw = r.read(item["manifest"]) or b""
@@ -247,9 +247,10 @@ def _custody(v: Verification, zf: zipfile.ZipFile, r: _Reader, index: dict[str, 
         except ValueError as exc:
             v.add(f"order {item['capture_id']}", False, f"{item['manifest']}: {exc}")
             continue
-        _required_entry(v, entry_heads, manifest.capture_id, "capture")
+        _required_entry(v, entry_heads, manifest.capture_id, "capture",
+                        [item["manifest"], item.get("warc")])
         dates = check_records(v, store, item["warc"]) if item.get("warc") else []
-        head = entry_heads.get((manifest.capture_id, "capture"))
+        head = entry_heads.get((manifest.capture_id, "capture"), (None,))[0]
         if item.get("warc"):
             check_order(v, manifest.capture_id, manifest.submitted_at, dates, manifest.stored_at,
                         head_times.get(head) if head else None)
@@ -259,34 +260,52 @@ def _custody(v: Verification, zf: zipfile.ZipFile, r: _Reader, index: dict[str, 
             except ValueError as exc:
                 v.add(f"order {media['media_id']}", False, f"{media['manifest']}: {exc}")
                 continue
-            _required_entry(v, entry_heads, mm.media_id, "media")
+            _required_entry(v, entry_heads, mm.media_id, "media",
+                            [media["manifest"], media.get("warc")])
             mdates = check_records(v, store, media["warc"]) if media.get("warc") else []
-            mhead = entry_heads.get((mm.media_id, "media"))
+            mhead = entry_heads.get((mm.media_id, "media"), (None,))[0]
             if media.get("warc"):
                 check_order(v, mm.media_id, mm.submitted_at, mdates, mm.stored_at,
                             head_times.get(mhead) if mhead else None)
 
 
-def _required_entry(v: Verification, entry_heads: dict, work_id: str, event: str) -> None:
-    """Every packaged capture and media must have its ledger entry here: without
-    one nothing ties its files to the signed log (a re-signed package could
-    otherwise simply leave the entry out)."""
+def _required_entry(v: Verification, entry_heads: dict, work_id: str, event: str,
+                    files: list[str | None]) -> None:
+    """Every packaged capture and media must have its ledger entry here, and that
+    entry must vouch for its manifest and WARC: otherwise nothing ties these
+    files to the signed log (a re-signed package could leave the entry out, or
+    pass off another capture's entry)."""
     if (work_id, event) not in entry_heads:
         v.add(f"ledger {work_id}", False, f"the package has no {event} entry of the ledger "
               "for it: its files are not tied to a signed head")
+        return
+    vouched = entry_heads[(work_id, event)][1]
+    loose = [f for f in files if f and f not in vouched]
+    if loose:
+        v.add(f"ledger {work_id}", False, f"its ledger entry does not vouch for "
+              f"{', '.join(loose)}")
 
 
-def _entry(v: Verification, r: _Reader, e: dict[str, Any], objects: dict[str, str]) -> None:
+def _entry(v: Verification, r: _Reader, e: dict[str, Any], objects: dict[str, str],
+           head_times: dict[str, Any]) -> tuple[str | None, str, set[str]] | None:
+    """Check one packaged entry; (its capture id, its event, the package files it
+    vouches for) as the signed entry itself says, or None if it is unreadable.
+    The package's index describing the entry is not trusted for any of these."""
     index, path = e["index"], e["path"]
     data = r.read(path)
     try:
         entry = Entry.from_data(data or b"")
         if entry.index != index:
             raise ValueError(f"it says it is entry {entry.index}")
-    except ValueError as exc:
+        if (entry.event.capture_id, entry.event.event) != (e["work_id"], e["event"]):
+            raise ValueError(f"it is the {entry.event.event} entry of {entry.event.capture_id}, "
+                             f"not what the package index says ({e['event']} of {e['work_id']})")
+    except (ValueError, KeyError) as exc:
         v.add(f"ledger entry {index}", False, f"{path}: {exc}")
-        return
-    if e["event"] in STORED_EVENTS:
+        return None
+    vouched = {objects[o.key] for o in entry.event.objects if o.key in objects}
+    found_as = (entry.event.capture_id, entry.event.event, vouched)
+    if entry.event.event in STORED_EVENTS:
         problems = []
         for o in entry.event.objects:
             where = objects.get(o.key)
@@ -296,17 +315,21 @@ def _entry(v: Verification, r: _Reader, e: dict[str, Any], objects: dict[str, st
             elif found is None or found[0] != o.sha256:
                 problems.append(f"{where} ({o.key}): SHA-256 "
                                 f"{found[0] if found else 'unreadable'}, the ledger says {o.sha256}")
-        v.add(f"ledger {e['work_id']}", not problems, "; ".join(problems) or
+        v.add(f"ledger {entry.event.capture_id}", not problems, "; ".join(problems) or
               f"entry {index} ({path}) records {len(entry.event.objects)} object digests, "
               "equal to the files here")
     if not e.get("proof"):
-        stored = e["event"] in STORED_EVENTS
+        stored = entry.event.event in STORED_EVENTS
         v.add(f"inclusion {index}", not stored, f"{path} is not yet in a signed head" + (
             " (export again after `warcflow ledger head`)" if stored else
             " (recorded after the last head)"))
-        return
+        return found_as
     try:
         proof = json.loads(r.read(e["proof"]) or b"")
+        if proof["head"] != e.get("head") or proof["head"] not in head_times:
+            v.add(f"inclusion {index}", False, f"{e['proof']} is against {proof['head']}, "
+                  "which is not a head of this package whose signature verifies")
+            return found_as
         head = TreeHead.from_json(r.read(proof["head"]) or b"")
         leaf = merkle.leaf_hash(data)
         path_hashes = [bytes.fromhex(p) for p in proof["audit_path"]]
@@ -319,11 +342,13 @@ def _entry(v: Verification, r: _Reader, e: dict[str, Any], objects: dict[str, st
               f"{e['proof']} {'verifies' if ok else 'DOES NOT verify'}")
     except (ValueError, KeyError, TypeError) as exc:
         v.add(f"inclusion {index}", False, f"{e['proof']}: unreadable proof or head ({exc})")
+    return found_as
 
 
 def _heads(v: Verification, r: _Reader, index: dict[str, Any], pinned: list[bytes],
            tsa_cas: list[bytes]) -> dict[str, Any]:
-    """Check every head's signature and tokens; the head times by head path."""
+    """Check every head's signature and tokens; the times of the heads whose
+    signature verifies, by path (only those can vouch for an entry)."""
     from cryptography.hazmat.primitives import serialization
 
     pins = {}
@@ -346,7 +371,6 @@ def _heads(v: Verification, r: _Reader, index: dict[str, Any], pinned: list[byte
             _token(v, r, t, h, head, digest, tsa_cas)
         if head is None:
             continue
-        times[h["path"]] = parse_iso(head.timestamp)
         info = keys.get(head.key_id)
         pem = r.read(info["path"]) if info else None
         if pins:
@@ -368,6 +392,8 @@ def _heads(v: Verification, r: _Reader, index: dict[str, Any], pinned: list[byte
         v.add(name, not problems, "; ".join(problems) or
               f"{h['path']} ({head.timestamp}) signed by key {head.key_id}, PEM SHA-256 "
               f"{v.fingerprints.get(head.key_id)} ({source}; compare with the published one)")
+        if not problems:
+            times[h["path"]] = parse_iso(head.timestamp)
     return times
 
 

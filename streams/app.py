@@ -128,8 +128,11 @@ def build_app(settings: StreamSettings, datadir: Path,
 
         @app.timer(interval=settings.head_every, on_leader=True, name="ledger-head")
         async def ledger_head():
-            await producer.send(names.custody, b"", head_request_json(
-                custody.ledger.clock(), "schedule"))
+            try:
+                await producer.send(names.custody, b"", head_request_json(
+                    custody.ledger.clock(), "schedule"))
+            except Exception:  # noqa: BLE001 - the next tick asks again
+                log.exception("could not ask for a ledger head")
 
         tick = min(30.0, max(1.0, settings.recheck_delays[0] / 2))
 
@@ -143,7 +146,10 @@ def build_app(settings: StreamSettings, datadir: Path,
         if settings.fixity_every > 0:
             @app.timer(interval=settings.fixity_every, on_leader=True, name="fixity")
             async def fixity():
-                log.info("scheduled fixity run: %s", await custody.fixity())
+                try:
+                    log.info("scheduled fixity run: %s", await custody.fixity())
+                except Exception:  # noqa: BLE001 - S3 or Kafka down: the next run retries
+                    log.exception("scheduled fixity run failed")
 
     if settings.canary_url:
         @app.timer(interval=settings.canary_every, name="extractor-canary")

@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import sys
+import queue
 import threading
 import time
 import urllib.request
@@ -49,6 +50,8 @@ class Viewer:
         self._thread: threading.Thread | None = None
         self._replay: subprocess.Popen | None = None
         self._submitter: Submitter | None = None
+        self._records: queue.Queue = queue.Queue(maxsize=10000)
+        self._recorder: threading.Thread | None = None
         self._submit_lock = threading.Lock()
 
     # -- parts ------------------------------------------------------------------
@@ -75,8 +78,24 @@ class Viewer:
                 for d in done]
 
     def record(self, event) -> None:
-        """Put a custody event (a download) on the ledger's topic; a broker that is
-        down costs the record, never the download (logged)."""
+        """Queue a custody event (a download) for the ledger's topic; the response
+        never waits for the broker (``_send_records`` sends them in order)."""
+        with self._submit_lock:
+            if self._recorder is None:
+                self._recorder = threading.Thread(target=self._send_records,
+                                                  name="custody-records", daemon=True)
+                self._recorder.start()
+        try:
+            self._records.put_nowait(event)
+        except queue.Full:  # the broker has been down a while
+            log.warning("custody queue full: download %s not recorded", event.event_id)
+
+    def _send_records(self) -> None:
+        while True:
+            self._send_record(self._records.get())
+
+    def _send_record(self, event) -> None:
+        """A broker that is down costs the record, never the download (logged)."""
         from streams.custody import custody_json
 
         try:

@@ -2,8 +2,9 @@
 
 ElementTree never fetches external entities; the remaining danger is entity
 expansion (billion laughs). Feeds and sitemaps have no business declaring
-entities, so a document with an ``<!ENTITY`` declaration is refused outright
-rather than expanded. A UTF-8 byte-order mark and leading whitespace are
+entities, so a document with an entity declaration is refused outright
+rather than expanded: expat itself reports the declarations, whatever the
+document's encoding (a byte search alone misses UTF-16). A UTF-8 byte-order mark and leading whitespace are
 tolerated, as feed readers do.
 """
 
@@ -23,12 +24,36 @@ def parse_xml(body: bytes, what: str) -> ET.Element:
     data = body.lstrip(b"\xef\xbb\xbf").lstrip()
     if not data:
         raise MalformedSource("not_xml", f"the {what} is empty")
-    if _ENTITY.search(data):
+    if _ENTITY.search(data) or _declares_entities(data):
         raise MalformedSource("unsafe_xml", f"the {what} declares XML entities; refused")
     try:
         return ET.fromstring(data)
     except ET.ParseError as exc:
         raise MalformedSource("not_xml", f"the {what} is not well-formed XML: {exc}") from None
+
+
+class _Declared(Exception):
+    pass
+
+
+def _declares_entities(data: bytes) -> bool:
+    """Does expat see an entity declaration (internal or external, any encoding)?
+    Malformed documents answer False here and fail in the real parse."""
+    from xml.parsers import expat
+
+    def refuse(*_args) -> None:
+        raise _Declared
+
+    parser = expat.ParserCreate()
+    parser.EntityDeclHandler = refuse
+    parser.UnparsedEntityDeclHandler = refuse
+    try:
+        parser.Parse(data, True)
+    except _Declared:
+        return True
+    except expat.ExpatError:
+        return False
+    return False
 
 
 def local(tag: object) -> str:

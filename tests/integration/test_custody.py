@@ -251,6 +251,13 @@ def test_tampering_is_detected_and_named(custody):
     failed = {c["name"] for c in report["captures"][0]["checks"] if not c["ok"]}
     assert f"object {capture['warc_key']}" in failed
 
+    # 4. The manifest deleted (a delete marker: Object Lock keeps the versions):
+    #    still a named failure, not "no such capture".
+    store.client.delete_object(Bucket=store.bucket, Key=manifest_key)
+    report = run_json("audit", capture["capture_id"], env=env, ok=(1,))
+    failed = {c["name"]: c["detail"] for c in report["captures"][0]["checks"] if not c["ok"]}
+    assert "missing or unreadable" in failed["manifest"]
+
 
 def test_a_forged_head_or_media_file_is_detected(custody):
     env, site = custody["env"], custody["site"]

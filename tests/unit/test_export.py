@@ -324,3 +324,28 @@ def test_a_capture_whose_ledger_entry_is_left_out_is_not_proven(captured, tmp_pa
     _rewrite(out.path, forged, "warcflow/custody.json", drop)
     failed = _failed(verify_package(forged))
     assert "no capture entry" in failed[f"ledger {manifest.capture_id}"]
+
+
+@pytest.mark.parametrize("lie", ["relabelled", "unsigned head"])
+def test_the_package_index_is_not_trusted_for_what_the_entries_say(captured, tmp_path, lie):
+    _, manifest, _, _ = captured
+    out = _export(captured, tmp_path / "post.wacz")
+
+    def edit(data: bytes) -> bytes:
+        index = json.loads(data)
+        for e in index["entries"]:
+            if e.get("work_id") == manifest.capture_id and e["event"] == "capture":
+                if lie == "relabelled":
+                    e["work_id"] = "01KOTHERCAPTURE00000000000"
+                else:  # a proof against a head nobody signed
+                    e["head"] = "warcflow/head-999999999999.json"
+        return json.dumps(index).encode()
+
+    forged = tmp_path / "forged.wacz"
+    _rewrite(out.path, forged, "warcflow/custody.json", edit)
+    failed = _failed(verify_package(forged))
+    if lie == "relabelled":
+        assert any("not what the package index says" in d for d in failed.values()), failed
+    else:
+        assert any("not a head of this package whose signature verifies" in d
+                   for d in failed.values()), failed

@@ -111,3 +111,34 @@ def test_one_tsa_down_does_not_stop_the_head(signer, tsa):
     ledger.append(event(1))
     published = ledger.publish_head()
     assert len(published.tokens) == 1 and "down: connection refused" in published.problems[0]
+
+
+def test_a_tile_never_written_is_read_from_its_entries_and_written_on_load():
+    store = MemoryStore()
+    ledger = L.Ledger(store)
+    for n in range(2 * L.TILE + 3):
+        ledger.append(event(n, capture=None))
+    del store.objects[L.tile_key(0)]  # the writer died before writing it
+    again = L.Ledger(store)
+    again.load()
+    assert again.hashes == ledger.hashes and L.tile_key(0) in store.objects
+
+
+def test_a_head_no_tsa_stamped_is_stamped_when_they_are_back(signer, tsa):
+    class Down:
+        name = "down"
+
+        def ca_pem(self):
+            return b""
+
+        def stamp(self, digest_hex):
+            raise OSError("connection refused")
+
+    store = MemoryStore()
+    ledger = L.Ledger(store, signer, [Down()])
+    ledger.append(event(1))
+    assert ledger.publish_head().tokens == ()
+    ledger.stampers = (tsa,)
+    again = ledger.publish_head()  # nothing new, but the head had no token
+    assert again is not None and len(again.tokens) == 1
+    assert ledger.publish_head() is None

@@ -120,6 +120,12 @@ def test_entity_declarations_are_refused_not_expanded():
     with pytest.raises(MalformedSource) as caught:
         parse_feed((CORPUS / "bad" / "billion-laughs.xml").read_bytes(), "https://x.example/")
     assert caught.value.reason == "unsafe_xml"
+    # the same in UTF-16, where no byte reads "<!ENTITY"
+    utf16 = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE rss [<!ENTITY a "aaaa">'
+             '<!ENTITY b "&a;&a;&a;">]><rss><channel><title>&b;</title></channel></rss>')
+    with pytest.raises(MalformedSource) as caught:
+        parse_feed(utf16.encode("utf-16"), "https://x.example/")
+    assert caught.value.reason == "unsafe_xml"
 
 
 def test_a_sitemap_is_not_a_feed_and_a_feed_is_not_a_sitemap():

@@ -6,7 +6,7 @@ import getpass
 import time
 
 from archivers import keys
-from archivers.audit import LeafCache, Trust, audit_capture, describe_liveness
+from archivers.audit import LeafCache, Report, Trust, audit_capture, describe_liveness
 from archivers.catalog import list_captures
 from archivers.clock import utc_now
 from archivers.errors import CaptureError
@@ -110,6 +110,21 @@ def find_manifests(store, target: str) -> list[Manifest]:
         return []
 
 
+def lost_capture(store, target: str) -> Report | None:
+    """A capture the ledger records but whose manifest is gone or unreadable: a
+    failed audit naming it (deleting evidence must not look like "no capture")."""
+    if not keys.is_capture_id(target):
+        return None
+    entries = [e for e in capture_entries(store, target) if e.event.event in ("capture", "media")]
+    if not entries:
+        return None
+    report = Report(target.upper(), entries[0].event.url or "?")
+    manifest_key = entries[0].event.detail.get("manifest_key") or "its manifest"
+    report.add("manifest", False, f"the ledger records this capture (entry {entries[0].index}) "
+               f"but {manifest_key} is missing or unreadable")
+    return report
+
+
 def audit(args, settings: Settings) -> int:
     from archivers.treehead import key_id
     from cryptography.hazmat.primitives import serialization
@@ -126,11 +141,14 @@ def audit(args, settings: Settings) -> int:
             pass
     try:
         manifests = find_manifests(store, args.target)
-        if not manifests:
-            error(f"no capture of {args.target}")
-            return exitcodes.NOT_FOUND
-        leaves = LeafCache(store)
         reports = []
+        if not manifests:
+            lost = lost_capture(store, args.target)
+            if lost is None:
+                error(f"no capture of {args.target}")
+                return exitcodes.NOT_FOUND
+            reports.append(lost)
+        leaves = LeafCache(store)
         for manifest in manifests:
             if not args.json:
                 progress(f"auditing {manifest.capture_id} ({manifest.url}) …")
