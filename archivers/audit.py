@@ -263,17 +263,13 @@ def check_order(report: Report, name: str, submitted: str | None, dates: list[st
                + (f" ≤ head {head_time.isoformat()}" if head_time else ""))
 
 
-def manifest_digest(store: ObjectStore, key: str) -> str | None:
-    return sha256_of(store, key)
-
-
 def audit_capture(store: ObjectStore, manifest: Manifest, *, trust: Trust | None = None,
                   leaves: LeafCache | None = None) -> Report:
     trust = trust or Trust()
     leaves = leaves or LeafCache(store)
     report = Report(manifest.capture_id, manifest.url)
     mkey = keys.manifest_key(manifest.url, manifest.capture_id)
-    current = {mkey: manifest_digest(store, mkey) or "missing"}
+    current = {mkey: sha256_of(store, mkey) or "missing"}
     dates: list[str] = []
     if manifest.status == STORED and manifest.warc_key and manifest.sha256:
         check_object(report, store, manifest.warc_key, manifest.sha256)
@@ -307,7 +303,7 @@ def audit_capture(store: ObjectStore, manifest: Manifest, *, trust: Trust | None
 def audit_media(report: Report, store: ObjectStore, media: MediaManifest, leaves: LeafCache,
                 trust: Trust) -> None:
     mkey = keys.media_manifest_key(media.parent_capture_id, media.media_id)
-    current = {mkey: manifest_digest(store, mkey) or "missing"}
+    current = {mkey: sha256_of(store, mkey) or "missing"}
     dates: list[str] = []
     if media.status == STORED:
         if media.key and media.sha256:

@@ -110,10 +110,10 @@ class CustodyFeed(Router):
             capture_id = str(doc["capture_id"])
         except (ValueError, KeyError, UnicodeDecodeError) as exc:
             return await self.dead_letter(message, "bad_event", f"captures topic: {exc}")
-        event = await _with_store(lambda: self._custody_event(doc, capture_id), self.sleep)
+        event = await with_store(lambda: self._custody_event(doc, capture_id), self.sleep)
         await self.send(self.names.custody, capture_id.encode(), custody_json(event))
         if doc["schema"] == CAPTURE_STORED:
-            await _with_store(lambda: self._start_liveness(doc), self.sleep)
+            await with_store(lambda: self._start_liveness(doc), self.sleep)
         return "recorded"
 
     def _custody_event(self, doc: dict[str, Any], capture_id: str) -> CustodyEvent:
@@ -166,9 +166,9 @@ class LedgerStage(Router):
         except Undecodable as exc:
             return await self.dead_letter(message, exc.reason, str(exc))
         if event is None:
-            head = await _with_store(self._publish, self.sleep)
+            head = await with_store(self._publish, self.sleep)
             return "head" if head else "no-change"
-        entry = await _with_store(lambda: self.ledger.append(event), self.sleep)
+        entry = await with_store(lambda: self.ledger.append(event), self.sleep)
         return "appended" if entry else "duplicate"
 
     def _publish(self):
@@ -178,7 +178,7 @@ class LedgerStage(Router):
         return self.ledger.publish_head()
 
 
-async def _with_store(work: Callable[[], Any], sleep) -> Any:
+async def with_store(work: Callable[[], Any], sleep) -> Any:
     """Run blocking S3 work off the loop; while the store is down, wait and try again
     (the message is not acknowledged until it is done, so nothing is lost)."""
     delay = 0.5

@@ -23,7 +23,7 @@ from archivers.ledger import CustodyEvent
 from archivers.liveness import LivenessState, Schedule, check, due, state_key
 from archivers.store import ObjectStore
 from archivers.urls import surt
-from streams.agents.custody import _with_store
+from streams.agents.custody import with_store
 from streams.agents.routing import Router
 from streams.custody import custody_json, decode_recheck, liveness_json, recheck_json
 from streams.records import SourceMessage, SubmitRequest, Undecodable
@@ -59,12 +59,12 @@ class RecheckStage(Router):
             return await self.dead_letter(message, exc.reason, str(exc))
         url = request["url"]
         key = state_key(url)
-        state = await _with_store(lambda: self._load(key, url), self.sleep)
+        state = await with_store(lambda: self._load(key, url), self.sleep)
         platform = self.extractor if self.extractor and extractor_recognises(url) else None
         result = await check(self.fetcher, url, state.baseline_digest, self.clock(), platform)
         state.record(result)
         state.next_check_at = iso(self.schedule.next(state.checks, self.clock()))
-        await _with_store(lambda: self.store.put_state(key, state.to_json()), self.sleep)
+        await with_store(lambda: self.store.put_state(key, state.to_json()), self.sleep)
         self._queued.pop(url, None)
         summary = state.summary()
         await self.send(self.names.liveness, surt(url).encode(), liveness_json(url, result, summary))
@@ -91,7 +91,7 @@ class RecheckStage(Router):
     async def due_rechecks(self) -> int:
         """Queue a recheck for every URL whose check is due; the number queued."""
         now = self.clock()
-        states = await _with_store(lambda: list(self._states()), self.sleep)
+        states = await with_store(lambda: list(self._states()), self.sleep)
         queued = 0
         for state in states:
             if not due(state, now):

@@ -125,13 +125,14 @@ def lost_capture(store, target: str) -> Report | None:
     return report
 
 
-def audit(args, settings: Settings) -> int:
+def configured_trust(settings: Settings, public_keys=()) -> Trust:
+    """What audits trust beyond the bucket: pinned head-signing keys (PEM files)
+    and the CA certificates of the configured TSAs."""
     from archivers.treehead import key_id
     from cryptography.hazmat.primitives import serialization
 
-    store = wiring.store(settings)
     trust = Trust()
-    for path in args.public_key:
+    for path in public_keys:
         pem = open(path, "rb").read()
         trust.public_keys[key_id(serialization.load_pem_public_key(pem))] = pem
     for stamper in wiring.stampers(settings):
@@ -139,6 +140,12 @@ def audit(args, settings: Settings) -> int:
             trust.tsa_cas[stamper.name] = stamper.ca_pem()
         except OSError:
             pass
+    return trust
+
+
+def audit(args, settings: Settings) -> int:
+    store = wiring.store(settings)
+    trust = configured_trust(settings, args.public_key)
     try:
         manifests = find_manifests(store, args.target)
         reports = []

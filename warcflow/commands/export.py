@@ -10,7 +10,7 @@ from archivers.errors import CaptureError
 from archivers.manifest import STORED
 from streams.producer import SubmitError
 from warcflow import __version__, exitcodes, wiring
-from warcflow.commands.custody import custody_producer, find_manifests, who
+from warcflow.commands.custody import configured_trust, custody_producer, find_manifests, who
 from warcflow.output import error, print_json, progress
 from warcflow.settings import Settings
 
@@ -62,19 +62,13 @@ def export_key_path(settings: Settings) -> Path:
 
 
 def export(args, settings: Settings) -> int:
-    from archivers.audit import Trust
     from archivers.exportkey import ExportSigner
     from archivers.ledger import CustodyEvent, ObjectDigest
     from archivers.wacz import export as write_package
     from streams.custody import custody_json
 
     store = wiring.store(settings)
-    trust = Trust()
-    for stamper in wiring.stampers(settings):
-        try:
-            trust.tsa_cas[stamper.name] = stamper.ca_pem()
-        except OSError:
-            pass
+    trust = configured_trust(settings)
     try:
         found = find_manifests(store, args.target)
         manifests = [m for m in found if m.status == STORED]
