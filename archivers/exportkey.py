@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+
+from archivers.keyfile import private_key
 
 CURVE_BYTES = 32
 
@@ -57,18 +58,8 @@ class ExportSigner:
     @classmethod
     def from_file(cls, path: Path) -> "ExportSigner":
         """The key in ``path`` (PEM), made there (mode 0600) if there is none."""
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption())
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise ValueError(f"{path} does not hold an ECDSA private key")
-        return cls(key)
+        return cls(private_key(path, lambda: ec.generate_private_key(ec.SECP256R1()),
+                               ec.EllipticCurvePrivateKey, "ECDSA"))
 
     def signed_data(self, hash_text: str, created: str, software: str, version: str
                     ) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from archivers.clock import iso
+from archivers.keyfile import private_key
 
 SCHEMA = "warcflow.TreeHead"
 
@@ -81,18 +81,7 @@ class HeadSigner:
     @classmethod
     def from_file(cls, path: Path) -> "HeadSigner":
         """The key in ``path`` (PEM), made there (mode 0600) if there is none."""
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pem = Ed25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption())
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} does not hold an Ed25519 private key")
-        return cls(key)
+        return cls(private_key(path, Ed25519PrivateKey.generate, Ed25519PrivateKey, "Ed25519"))
 
     def sign(self, size: int, root: bytes, at: datetime) -> TreeHead:
         head = TreeHead(size, root.hex(), iso(at), self.key_id)
