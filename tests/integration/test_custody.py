@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
 import urllib.request
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from tests.integration.test_media import media_of
 from tests.support import media as testmedia
 from tests.support.site import Route, TestSite
 from tests.support.stack import WorkerProcess, cli, poll
+from tests.support.tsa import http_tsa as serve
 from tests.support.viewer import running_viewer
 from viewer.views import replay_url
 from warcflow.settings import load_settings
@@ -43,22 +42,8 @@ def http_tsa(tmp_path_factory):
     ca = authority.dir / "ca.pem"
     ca.write_bytes(authority.ca_pem())
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            reply = authority.reply(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/timestamp-reply")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/tsr {ca}"
-    server.shutdown()
+    with serve(authority) as url:
+        yield f"{url} {ca}"
 
 
 @pytest.fixture(scope="module")

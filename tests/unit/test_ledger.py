@@ -20,6 +20,18 @@ def event(n: int, capture: str | None = "01KCAPTURE0000000000000000") -> L.Custo
                           objects=(L.ObjectDigest(f"warc/{n}", hashlib.sha256(b"%d" % n).hexdigest(), 1),))
 
 
+class Down:
+    """A TSA that does not answer."""
+
+    name = "down"
+
+    def ca_pem(self):
+        return b""
+
+    def stamp(self, digest_hex):
+        raise OSError("connection refused")
+
+
 @pytest.fixture(scope="module")
 def tsa(tmp_path_factory):
     return LocalTSA(tmp_path_factory.mktemp("tsa"))
@@ -98,15 +110,6 @@ def test_heads_are_signed_stamped_and_consistent(signer, tsa):
 
 
 def test_one_tsa_down_does_not_stop_the_head(signer, tsa):
-    class Down:
-        name = "down"
-
-        def ca_pem(self):
-            return b""
-
-        def stamp(self, digest_hex):
-            raise OSError("connection refused")
-
     ledger = L.Ledger(MemoryStore(), signer, [Down(), tsa])
     ledger.append(event(1))
     published = ledger.publish_head()
@@ -125,15 +128,6 @@ def test_a_tile_never_written_is_read_from_its_entries_and_written_on_load():
 
 
 def test_a_head_no_tsa_stamped_is_stamped_when_they_are_back(signer, tsa):
-    class Down:
-        name = "down"
-
-        def ca_pem(self):
-            return b""
-
-        def stamp(self, digest_hex):
-            raise OSError("connection refused")
-
     store = MemoryStore()
     ledger = L.Ledger(store, signer, [Down()])
     ledger.append(event(1))

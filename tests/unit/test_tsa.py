@@ -3,14 +3,13 @@ a TSA reached over HTTP is asked and its token checked before it is kept."""
 
 import hashlib
 import subprocess
-import threading
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from archivers.rfc3161 import HttpStamper, TokenInvalid, verify_token
 from infra.tsa import LocalTSA, TSAError
+from tests.support.tsa import http_tsa as serve
 
 DIGEST = hashlib.sha256(b"signed tree head 5").hexdigest()
 
@@ -57,23 +56,8 @@ def test_the_authority_is_made_once(tsa):
 @pytest.fixture
 def http_tsa(tsa):
     """The local TSA behind a real HTTP server on 127.0.0.1, as a public TSA is reached."""
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            reply = tsa.reply(body)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/timestamp-reply")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/tsr"
-    server.shutdown()
+    with serve(tsa) as url:
+        yield url
 
 
 def test_an_http_tsa_is_asked_and_its_token_checked(tsa, http_tsa, tmp_path):
