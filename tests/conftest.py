@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -56,17 +55,9 @@ def pipeline(stack, module_site, tmp_path_factory):
 
     Yields the environment for CLI calls; the worker is ``pipeline_worker``.
     """
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    env = stack.env(
-        WARCFLOW_TOPIC_PREFIX=prefix,
-        WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
-        WARCFLOW_FETCH_ALLOW=module_site.allow,
-        WARCFLOW_RETRY_BASE_DELAY="0.3",
-        WARCFLOW_RETRY_MAX_DELAY="1",
-        WARCFLOW_RETRY_ATTEMPTS="3",
-        WARCFLOW_PARTITIONS="2",
-        WARCFLOW_WORKER_METRICS=f"127.0.0.1:{free_port()}",
-    )
+    env = stack.agent_env("t", module_site.allow,
+                          WARCFLOW_WORKER_METRICS=f"127.0.0.1:{free_port()}")
+    prefix = env["WARCFLOW_TOPIC_PREFIX"]
     log = Path(tmp_path_factory.mktemp("logs")) / "worker.log"
     worker = WorkerProcess(env, log).start()
     try:

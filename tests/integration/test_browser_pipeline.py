@@ -16,9 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import time
 import urllib.request
-import uuid
 from pathlib import Path
 from urllib.parse import quote_plus
 
@@ -29,6 +27,7 @@ from archivers.store import S3Store
 from infra.processes import free_port
 from tests.support import jsposts
 from tests.support.site import TestSite
+from tests.e2e.test_browser import replay_frame
 from tests.support.stack import ViewerProcess, WorkerProcess, cli, poll
 from warcflow.settings import load_settings
 
@@ -51,15 +50,8 @@ def browser_stack(stack, module_site, canary_site, media_set, tmp_path_factory):
         pytest.fail("Debian's chromium is missing: `make test` installs it (infra/system-deps.sh)")
     jsposts.install(module_site, canary_site.origin)
     module_site.serve_dir("/media/", media_set.root)
-    prefix = f"b{uuid.uuid4().hex[:8]}"
-    env = stack.env(
-        WARCFLOW_TOPIC_PREFIX=prefix,
-        WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
-        WARCFLOW_FETCH_ALLOW=module_site.allow,
-        WARCFLOW_RETRY_BASE_DELAY="0.3",
-        WARCFLOW_RETRY_MAX_DELAY="1",
-        WARCFLOW_RETRY_ATTEMPTS="3",
-        WARCFLOW_PARTITIONS="2",
+    env = stack.agent_env(
+        "b", module_site.allow,
         WARCFLOW_BROWSER_EXECUTABLE=CHROMIUM,
         WARCFLOW_BROWSER_IDLE_TIMEOUT="3",
         WARCFLOW_HOME=str(tmp_path_factory.mktemp("browser-worker-home")),
@@ -162,17 +154,6 @@ def test_the_browser_cannot_reach_a_server_outside_the_allow_list(browser_stack)
     assert capture["status"] == "stored" and capture["outcome"] == "partial"
     assert "3 page requisite(s) could not be fetched" in capture["missing"]
     assert canary.hits == {}, f"the canary server was reached: {canary.hits}"
-
-
-def replay_frame(page, timeout: float = 30.0):
-    """pywb's inner ``mp_`` frame inside the viewer's iframe (polled, with a deadline)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        frame = next((f for f in page.frames if "mp_/" in f.url), None)
-        if frame is not None:
-            return frame
-        page.wait_for_timeout(100)
-    raise AssertionError(f"no replay frame after {timeout:g} s: {[f.url for f in page.frames]}")
 
 
 def test_the_viewer_shows_the_screenshot_and_replays_the_rendered_post(browser_stack):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
@@ -51,13 +50,10 @@ def custody(stack, media_set, http_tsa, tmp_path_factory):
     with TestSite() as site:
         testmedia.install(site, media_set, "http://127.0.0.1:9")
         site.routes[POST] = Route(KAZAN)
-        prefix = f"k{uuid.uuid4().hex[:8]}"
-        env = stack.env(
-            WARCFLOW_TOPIC_PREFIX=prefix, WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
-            WARCFLOW_FETCH_ALLOW=site.allow, WARCFLOW_PARTITIONS="2",
-            WARCFLOW_LEDGER_HEAD_EVERY="2", WARCFLOW_RECHECK_DELAYS="2,3600",
-            WARCFLOW_TSA=f"local,{http_tsa}",
-            WARCFLOW_RETRY_BASE_DELAY="0.3", WARCFLOW_RETRY_MAX_DELAY="1")
+        env = stack.agent_env(
+            "k", site.allow, WARCFLOW_LEDGER_HEAD_EVERY="2", WARCFLOW_RECHECK_DELAYS="2,3600",
+            WARCFLOW_TSA=f"local,{http_tsa}")
+        prefix = env["WARCFLOW_TOPIC_PREFIX"]
         log = Path(tmp_path_factory.mktemp("logs")) / "worker.log"
         worker = WorkerProcess(env, log).start()
         try:

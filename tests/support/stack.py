@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -59,6 +60,15 @@ class TestStack:
 
     def env(self, **extra: str) -> dict[str, str]:
         return base_env(self.home, self.kafka_port, self.s3_port, **extra)
+
+    def agent_env(self, letter: str, allow: str, **extra: str) -> dict[str, str]:
+        """An environment for a worker of its own: a fresh topic prefix (starting
+        with ``letter``) and bucket, the test site(s) ``allow``ed, quick retries."""
+        prefix = f"{letter}{uuid.uuid4().hex[:8]}"
+        return self.env(WARCFLOW_TOPIC_PREFIX=prefix, WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
+                        WARCFLOW_FETCH_ALLOW=allow, WARCFLOW_RETRY_BASE_DELAY="0.3",
+                        WARCFLOW_RETRY_MAX_DELAY="1", WARCFLOW_RETRY_ATTEMPTS="3",
+                        WARCFLOW_PARTITIONS="2", **extra)
 
     def settings(self, **extra: str) -> Settings:
         return load_settings(self.env(**extra))
