@@ -364,8 +364,12 @@ def latest_head(store: ObjectStore) -> TreeHead | None:
     return TreeHead.from_json(store.get_bytes(last)) if last else None
 
 
-def heads(store: ObjectStore) -> list[str]:
-    return list(store.list_keys("ledger/heads/"))
+def log_size(store: ObjectStore) -> int:
+    """How many entries the log holds (one past the last entry's index)."""
+    last = None
+    for last in store.list_keys("ledger/entries/"):
+        pass
+    return int(last.rsplit("/", 1)[1].split(".")[0]) + 1 if last else 0
 
 
 def covering_head_key(store: ObjectStore, index: int) -> str | None:

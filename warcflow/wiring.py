@@ -176,21 +176,18 @@ def custody_parts(settings: Settings, object_store, producer, events, metrics, e
     retry = settings.streams.retry
     schedule = Schedule(settings.streams.recheck_delays)
     common = (producer, names, retry, events)
-    loop: list = []
+    async def scheduled_fixity() -> str:
+        loop = asyncio.get_running_loop()
 
-    def emit(event) -> None:  # from the fixity thread onto the worker's loop
-        asyncio.run_coroutine_threadsafe(
-            producer.send(names.custody, (event.capture_id or "").encode(),
-                          custody_json(event)), loop[0]).result(120)
+        def emit(event) -> None:  # from the fixity thread onto the worker's loop
+            asyncio.run_coroutine_threadsafe(
+                producer.send(names.custody, (event.capture_id or "").encode(),
+                              custody_json(event)), loop).result(120)
 
-    def run_fixity() -> str:
-        totals = fixity.run(object_store, emit, who="schedule", clock=utc_now)
+        totals = await asyncio.to_thread(fixity.run, object_store, emit, who="schedule",
+                                         clock=utc_now)
         return (f"{totals['captures']} captures: {totals['ok']} objects ok, "
                 f"{totals['mismatch']} changed, {totals['missing']} missing")
-
-    async def scheduled_fixity() -> str:
-        loop[:] = [asyncio.get_running_loop()]
-        return await asyncio.to_thread(run_fixity)
 
     return CustodyParts(
         feed=CustodyFeed(object_store, schedule, *common, metrics=metrics),

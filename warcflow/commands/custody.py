@@ -10,7 +10,7 @@ from archivers.audit import LeafCache, Report, Trust, audit_capture, describe_li
 from archivers.catalog import list_captures
 from archivers.clock import utc_now
 from archivers.errors import CaptureError
-from archivers.ledger import capture_entries, latest_head
+from archivers.ledger import capture_entries, latest_head, log_size
 from archivers.liveness import LivenessState, state_key
 from archivers.manifest import CAPTURE_METADATA_SCHEMA, Manifest, read_metadata_record
 from archivers.urls import surt
@@ -294,7 +294,7 @@ def ledger_head(args, settings: Settings) -> int:
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
             head = latest_head(store)
-            if head is not None and head.size >= _log_size(store):
+            if head is not None and head.size >= log_size(store):
                 break  # covers everything recorded (a new head, or nothing was new)
             time.sleep(0.3)
         else:
@@ -312,11 +312,4 @@ def ledger_head(args, settings: Settings) -> int:
         print(f"head {head.size}: root {head.root}\n  signed {head.timestamp} by key {head.key_id}"
               f"\n  {len(doc['tokens'])} TSA token(s)")
     return exitcodes.OK
-
-
-def _log_size(store) -> int:
-    last = None
-    for last in store.list_keys("ledger/entries/"):
-        pass
-    return int(last.rsplit("/", 1)[1].split(".")[0]) + 1 if last else 0
 
