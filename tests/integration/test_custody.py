@@ -192,6 +192,14 @@ def test_a_locked_capture_object_cannot_be_deleted(custody):
     assert store.head(capture["warc_key"]).version_id == version
 
 
+def test_a_head_on_demand_covers_everything_recorded(custody):
+    env = custody["env"]
+    entries = list(_store(env).list_keys("ledger/entries/"))  # recorded before asking
+    head = run_json("ledger", "head", env=env)
+    assert head["size"] >= len(entries) > 0 and head["key_id"]
+    assert len(head["tokens"]) == 2  # the local TSA and the one over HTTP
+
+
 def test_tampering_is_detected_and_named(custody):
     env, site = custody["env"], custody["site"]
     url = site.url("/chunked")
