@@ -270,8 +270,8 @@ class Ledger:
         return entry
 
     def publish_head(self) -> PublishedHead | None:
-        """Sign the current root, store it, have every TSA stamp it, and store the
-        consistency proof from the previous head. None when nothing is new."""
+        """Sign the current root, have every TSA stamp it, store the consistency
+        proof from the previous head, then the head. None when nothing is new."""
         if self.signer is None:
             raise RuntimeError("the ledger has no signing key")
         if not self._loaded:
@@ -284,14 +284,18 @@ class Ledger:
         head = self.signer.sign(self.size, merkle.root(self.hashes), self.clock())
         data = head.to_json()
         key = head_key(head.size)
-        if not _put(self.store, key, data, "application/json"):
-            return None
+        # Tokens and proof first, the head last: a head anyone can see is complete.
+        # (Two writers signing the same size at once could mix their tokens; the
+        # single-writer design rules that out, and an audit would name it.)
         digest, tokens, problems = self._stamp(head.size, data)
         if previous is not None and previous.size > 0:
             proof = merkle.consistency_proof(self.hashes, previous.size, head.size)
             _put(self.store, consistency_key(previous.size, head.size), canonical(
                 {"old_size": previous.size, "new_size": head.size, "old_root": previous.root,
                  "new_root": head.root, "proof": [p.hex() for p in proof]}), "application/json")
+        if not _put(self.store, key, data, "application/json"):
+            log.warning("ledger head %d exists already (another writer?)", head.size)
+            return None
         log.info("ledger head %d published (%d TSA tokens)", head.size, len(tokens))
         return PublishedHead(head, key, digest, tuple(tokens), tuple(problems))
 

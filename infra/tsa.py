@@ -72,11 +72,23 @@ class LocalTSA:
         return self.dir / "tsa.pem"
 
     def ensure(self) -> None:
-        """Make the keys, certificates and configuration once. Idempotent."""
+        """Make the keys, certificates and configuration once. Idempotent, and safe
+        when several processes (a worker, a CLI) get there at once: each builds in a
+        folder of its own, and the first to rename it into place wins."""
         if (self.dir / "tsa.cnf").exists():
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        d = self.dir
+        self.dir.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.dir.parent, prefix=".tsa-") as tmp:
+            built = Path(tmp) / "tsa"
+            self._make(built)
+            try:
+                built.rename(self.dir)
+            except OSError:
+                if not (self.dir / "tsa.cnf").exists():
+                    raise
+
+    def _make(self, d: Path) -> None:
+        d.mkdir()
         _run(["openssl", "ecparam", "-genkey", "-name", "prime256v1", "-noout",
               "-out", "root.key"], d)
         _run(["openssl", "req", "-new", "-x509", "-key", "root.key", "-days", "3650",
@@ -96,7 +108,7 @@ class LocalTSA:
         (d / "serial").write_text("01\n")
         (d / "root.key").chmod(0o600)
         (d / "tsa.key").chmod(0o600)
-        (d / "tsa.cnf").write_text(CONFIG.format(dir=d))
+        (d / "tsa.cnf").write_text(CONFIG.format(dir=self.dir))
 
     def stamp(self, digest_hex: str) -> bytes:
         """A DER time-stamp response (RFC 3161) for a SHA-256 digest."""

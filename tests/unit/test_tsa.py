@@ -3,6 +3,7 @@ a TSA reached over HTTP is asked and its token checked before it is kept."""
 
 import hashlib
 import subprocess
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -68,3 +69,16 @@ def test_an_http_tsa_is_asked_and_its_token_checked(tsa, http_tsa, tmp_path):
     (tmp_path / "wrong.pem").write_bytes(LocalTSA(tmp_path / "x").ca_pem())
     with pytest.raises(TokenInvalid):  # a TSA whose tokens do not chain to the configured CA
         HttpStamper("test-tsa", http_tsa, tmp_path / "wrong.pem").stamp(DIGEST)
+
+
+def test_processes_making_the_authority_at_once_agree_on_one(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(8) as pool:
+        roots = list(pool.map(_root_of, [str(tmp_path / "shared")] * 8))
+    assert len(set(roots)) == 1
+    assert verify_token(DIGEST, LocalTSA(tmp_path / "shared").stamp(DIGEST), roots[0])
+
+
+def _root_of(directory: str) -> bytes:
+    return LocalTSA(Path(directory)).ca_pem()
