@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 
 from archivers.discovery import STREAM_TYPES, FoundMedia, media_kind
 from archivers.errors import CaptureError, FetchUnavailable, InvalidURL, Permanent, PolicyRefused
-from archivers.fetcher import Exchange, Fetcher
+from archivers.net.fetcher import Exchange, Fetcher
 from archivers.page import PageCapture
 from archivers.requisites import content_type, decoded_body
 from archivers.urls import canonical_url, validate_url

@@ -48,7 +48,7 @@ from archivers.cdxj import IndexEntry, store_index
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.browser import SCREENSHOT_URN, Browser, BrowserCapture, capture_in_browser
 from archivers.errors import FetchUnavailable, InvalidURL, Permanent, StoreUnavailable
-from archivers.fetcher import Fetcher
+from archivers.net.fetcher import Fetcher
 from archivers.items import items
 from archivers.outcome import outcome_fields
 from archivers.manifest import (
@@ -63,7 +63,7 @@ from archivers.discovery import FoundMedia
 from archivers.modes import AUTO, BROWSER, STATIC, choose_mode
 from archivers.page import PARSE_LIMIT, PageCapture, capture_page
 from archivers.postmeta import post_from_html
-from archivers.recording import DigestingSpool
+from archivers.net.recording import DigestingSpool
 from archivers.requisites import content_type, decoded_body
 from archivers.store import ObjectStore
 from archivers.urls import canonical_url, surt

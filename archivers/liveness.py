@@ -36,8 +36,8 @@ from typing import Any, Awaitable, Callable
 
 from archivers.clock import iso, parse_iso
 from archivers.errors import CaptureError
-from archivers.fetcher import Fetcher
-from archivers.recording import DecodingReader
+from archivers.net.fetcher import Fetcher
+from archivers.net.recording import DecodingReader
 from archivers.urls import url_hash
 
 SCHEMA = "warcflow.liveness"

@@ -56,10 +56,10 @@ from archivers.errors import (
     Permanent,
     StoreUnavailable,
 )
-from archivers.fetcher import Exchange, Fetcher
+from archivers.net.fetcher import Exchange, Fetcher
 from archivers.manifest import FAILED, STORED, MediaManifest, read_metadata_record
 from archivers.postmeta import post_from_info
-from archivers.recording import DecodingReader, DigestingSpool
+from archivers.net.recording import DecodingReader, DigestingSpool
 from archivers.store import ObjectStore
 from archivers.warcwriter import WarcWriter
 

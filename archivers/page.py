@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from archivers.errors import CaptureError
-from archivers.fetcher import Exchange, Fetcher
+from archivers.net.fetcher import Exchange, Fetcher
 from archivers.requisites import (
     content_type,
     decoded_body,

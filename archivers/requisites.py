@@ -20,7 +20,7 @@ import zlib
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-from archivers.recording import RecordedResponse
+from archivers.net.recording import RecordedResponse
 
 _CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""", re.I)
 _CSS_IMPORT = re.compile(r"""@import\s+(['"])([^'"]+)\1""", re.I)

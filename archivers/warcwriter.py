@@ -26,8 +26,8 @@ from typing import Iterable
 
 from archivers.cdxj import IndexEntry
 from archivers.clock import iso
-from archivers.fetcher import Exchange
-from archivers.recording import DigestingSpool
+from archivers.net.fetcher import Exchange
+from archivers.net.recording import DigestingSpool
 
 WARC_VERSION = "WARC/1.1"
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"

@@ -27,8 +27,8 @@ from yt_dlp.networking.common import RequestHandler, Response
 from yt_dlp.networking.exceptions import HTTPError, RequestError, TransportError
 
 from archivers.errors import CaptureError, LimitExceeded, Permanent
-from archivers.fetcher import Exchange, Fetcher
-from archivers.recording import DecodingReader
+from archivers.net.fetcher import Exchange, Fetcher
+from archivers.net.recording import DecodingReader
 from archivers.urls import validate_url
 
 

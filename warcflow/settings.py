@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from archivers.addresses import AllowRule, parse_allow_list
+from archivers.net.addresses import AllowRule, parse_allow_list
 from archivers.browser import BrowserSettings
 from archivers.errors import InvalidURL
-from archivers.fetcher import DEFAULT_USER_AGENT, FetchSettings
+from archivers.net.fetcher import DEFAULT_USER_AGENT, FetchSettings
 from archivers.media import MediaSettings
 from archivers.modes import SCRIPT_HEAVY_SITES, parse_sites
-from archivers.politeness import PolitenessSettings
+from archivers.net.politeness import PolitenessSettings
 from archivers.store import StoreSettings
 from infra.settings import ServiceSettings
 from streams.settings import RetryPolicy, StreamSettings

@@ -60,7 +60,7 @@ def archiver(settings: Settings, object_store=None):
 
     from archivers.capture import PageArchiver
     from archivers.discovery import find_media
-    from archivers.fetcher import Fetcher
+    from archivers.net.fetcher import Fetcher
 
     finder = partial(find_media, limit=settings.media.per_page) if settings.media.per_page else None
     return PageArchiver(Fetcher(settings.fetch),
@@ -86,7 +86,7 @@ def media_archiver(settings: Settings, object_store=None):
     """Media use the page fetcher's policy with the media size and time limits."""
     from dataclasses import replace
 
-    from archivers.fetcher import Fetcher
+    from archivers.net.fetcher import Fetcher
     from archivers.media import MediaArchiver
 
     fetch = replace(settings.fetch, max_response_bytes=settings.media.max_bytes,
@@ -132,7 +132,7 @@ def watch_runner(settings: Settings, producer, metrics=None):
     fetched by a fetcher of its own under the page fetcher's address policy."""
     import asyncio
 
-    from archivers.fetcher import Fetcher
+    from archivers.net.fetcher import Fetcher
     from streams.watchers.book import WatchBook
     from streams.watchers.kinds import fetch_body
     from streams.watchers.log import WatchLog, apply
@@ -165,7 +165,7 @@ def custody_parts(settings: Settings, object_store, producer, events, metrics, e
 
     from archivers import fixity
     from archivers.clock import utc_now
-    from archivers.fetcher import Fetcher
+    from archivers.net.fetcher import Fetcher
     from archivers.liveness import Schedule
     from streams.agents.custody import CustodyFeed, LedgerStage
     from streams.agents.liveness import RecheckStage

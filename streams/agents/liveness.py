@@ -18,7 +18,7 @@ from typing import Awaitable, Callable
 
 from archivers.clock import iso
 from archivers.discovery import extractor_recognises
-from archivers.fetcher import Fetcher
+from archivers.net.fetcher import Fetcher
 from archivers.ledger import CustodyEvent
 from archivers.liveness import LivenessState, Schedule, check, due, state_key
 from archivers.store import ObjectStore

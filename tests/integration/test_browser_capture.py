@@ -24,13 +24,13 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archivers import keys
-from archivers.addresses import parse_allow_list
+from archivers.net.addresses import parse_allow_list
 from archivers.browser import Browser, BrowserSettings
 from archivers.capture import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
 from archivers.discovery import find_media
 from archivers.errors import FetchUnavailable
-from archivers.fetcher import FetchSettings, Fetcher
+from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store import MemoryStore
 from tests.support import jsposts
 

@@ -51,7 +51,7 @@ def main() -> None:
     from archivers.browser import Browser, BrowserSettings
     from archivers.capture import CaptureRequest, PageArchiver
     from archivers.clock import utc_now
-    from archivers.fetcher import FetchSettings, Fetcher
+    from archivers.net.fetcher import Fetcher, FetchSettings
     from archivers.manifest import CAPTURE_METADATA_SCHEMA, read_metadata_record
     from archivers.store import MemoryStore
     from tests.support.site import Route, TestSite

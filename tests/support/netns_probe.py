@@ -53,7 +53,7 @@ async def outcome(fetcher, url: str) -> str:
 
 def main() -> None:
     setup(sys.argv[1])
-    from archivers.fetcher import FetchSettings, Fetcher
+    from archivers.net.fetcher import Fetcher, FetchSettings
     from tests.support.site import Route, TestSite
 
     canary_url = f"http://evil.test:{PORT}/secret"

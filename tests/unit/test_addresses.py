@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from archivers.addresses import AddressPolicy, AllowRule, literal_address, parse_allow_list
+from archivers.net.addresses import AddressPolicy, AllowRule, literal_address, parse_allow_list
 from archivers.errors import PolicyRefused
 
 REFUSED = [

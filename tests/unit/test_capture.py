@@ -17,11 +17,11 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archivers import keys
-from archivers.addresses import parse_allow_list
+from archivers.net.addresses import parse_allow_list
 from archivers.capture import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
 from archivers.errors import FetchUnavailable, PolicyRefused
-from archivers.fetcher import FetchSettings, Fetcher
+from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store import MemoryStore
 from tests.support.site import POST_HTML, Route
 
@@ -226,7 +226,7 @@ def test_the_posts_own_identity_is_kept_apart_from_the_capture_time(site):
 
 
 def test_the_tls_chain_of_the_captures_own_connection_is_in_the_warc(tmp_path):
-    from archivers.resolver import StaticResolver
+    from archivers.net.resolver import StaticResolver
     from tests.support.site import TestSite
     from tests.support.tlscerts import make_pki
 

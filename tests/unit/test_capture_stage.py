@@ -8,9 +8,9 @@ import asyncio
 import json
 from datetime import timedelta
 
-from archivers.addresses import parse_allow_list
+from archivers.net.addresses import parse_allow_list
 from archivers.capture import PageArchiver
-from archivers.fetcher import FetchSettings, Fetcher
+from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store import MemoryStore
 from streams.agents.capture import CaptureStage
 from streams.records import SourceMessage, SubmitRequest

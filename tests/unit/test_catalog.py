@@ -4,10 +4,10 @@ import asyncio
 import json
 
 from archivers import keys
-from archivers.addresses import parse_allow_list
+from archivers.net.addresses import parse_allow_list
 from archivers.capture import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
-from archivers.fetcher import FetchSettings, Fetcher
+from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store import MemoryStore
 from streams.records import capture_event
 from viewer.catalog import Catalog

@@ -5,12 +5,12 @@ import io
 import subprocess
 import sys
 
-from archivers.addresses import parse_allow_list
+from archivers.net.addresses import parse_allow_list
 from archivers.cdxj import cdxj, cdxj_from_warc, timestamp14
 from archivers.clock import utc_now
-from archivers.fetcher import FetchSettings, Fetcher
+from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.page import capture_page
-from archivers.recording import DigestingSpool
+from archivers.net.recording import DigestingSpool
 from archivers.warcwriter import WarcWriter
 
 

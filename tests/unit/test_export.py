@@ -16,11 +16,11 @@ import pytest
 from warcio.warcwriter import WARCWriter
 
 from archivers import keys
-from archivers.addresses import parse_allow_list
+from archivers.net.addresses import parse_allow_list
 from archivers.capture import CaptureRequest, PageArchiver
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.exportkey import ExportSigner, verify_signed_data
-from archivers.fetcher import FetchSettings, Fetcher
+from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.ledger import CustodyEvent, Ledger
 from archivers.liveness import LivenessState, state_key
 from archivers.manifest import MediaManifest

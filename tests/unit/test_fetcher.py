@@ -4,10 +4,10 @@ import asyncio
 
 import pytest
 
-from archivers.addresses import parse_allow_list
+from archivers.net.addresses import parse_allow_list
 from archivers.errors import FetchUnavailable, PolicyRefused
-from archivers.fetcher import FetchSettings, Fetcher
-from archivers.resolver import StaticResolver
+from archivers.net.fetcher import Fetcher, FetchSettings
+from archivers.net.resolver import StaticResolver
 from tests.support.site import Route, TestSite
 
 

@@ -13,10 +13,10 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archivers import keys, mediafile
-from archivers.addresses import parse_allow_list
+from archivers.net.addresses import parse_allow_list
 from archivers.clock import utc_now
 from archivers.errors import CaptureError
-from archivers.fetcher import FetchSettings, Fetcher
+from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.media import MediaArchiver, MediaRequest, MediaSettings
 from archivers.store import MemoryStore
 from tests.support import media as testmedia

@@ -4,10 +4,10 @@ import asyncio
 import json
 from functools import partial
 
-from archivers.addresses import parse_allow_list
+from archivers.net.addresses import parse_allow_list
 from archivers.capture import PageArchiver
 from archivers.discovery import find_media
-from archivers.fetcher import FetchSettings, Fetcher
+from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.media import MediaArchiver, MediaSettings
 from archivers.store import MemoryStore
 from streams.agents.capture import CaptureStage

@@ -98,9 +98,9 @@ def test_capture_json_says_the_mode_and_old_manifests_are_static():
 
 
 def _archiver(site, sites):
-    from archivers.addresses import parse_allow_list
+    from archivers.net.addresses import parse_allow_list
     from archivers.capture import PageArchiver
-    from archivers.fetcher import FetchSettings, Fetcher
+    from archivers.net.fetcher import Fetcher, FetchSettings
     from archivers.store import MemoryStore
 
     fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))

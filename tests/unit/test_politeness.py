@@ -3,7 +3,7 @@
 import asyncio
 import time
 
-from archivers.politeness import HostGate, PolitenessSettings
+from archivers.net.politeness import HostGate, PolitenessSettings
 
 
 def run_requests(gate: HostGate, hosts: list[str], hold: float = 0.02):

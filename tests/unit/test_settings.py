@@ -73,7 +73,7 @@ def test_the_names_the_issue_promises_exist():
 
 
 def test_connection_bounds_reach_the_fetcher(tmp_path):
-    from archivers.fetcher import Fetcher
+    from archivers.net.fetcher import Fetcher
 
     settings = load_settings({"WARCFLOW_HOME": str(tmp_path), "WARCFLOW_FETCH_PER_HOST": "2",
                               "WARCFLOW_FETCH_MAX_CONNECTIONS": "10",

@@ -7,10 +7,10 @@ import json
 from fastapi.testclient import TestClient
 
 from archivers import keys
-from archivers.addresses import parse_allow_list
+from archivers.net.addresses import parse_allow_list
 from archivers.capture import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
-from archivers.fetcher import FetchSettings, Fetcher
+from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store import MemoryStore
 from streams.records import SubmitRequest, capture_event
 from tests.support.site import Route

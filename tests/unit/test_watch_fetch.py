@@ -10,9 +10,9 @@ import gzip
 
 import pytest
 
-from archivers.addresses import parse_allow_list
+from archivers.net.addresses import parse_allow_list
 from archivers.errors import FetchUnavailable, HTTPRefused, PolicyRefused, Retryable
-from archivers.fetcher import FetchSettings, Fetcher
+from archivers.net.fetcher import Fetcher, FetchSettings
 from streams.watchers.definitions import new_watch
 from streams.watchers.kinds import fetch_body, read_items
 from tests.support.site import Route

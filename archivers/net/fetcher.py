@@ -35,9 +35,9 @@ from urllib.parse import urljoin
 
 import h11
 
-from archivers.addresses import AddressPolicy, AllowRule, literal_address
+from archivers.net.addresses import AddressPolicy, AllowRule, literal_address
 from archivers.clock import utc_now
-from archivers.politeness import HostGate, PolitenessSettings
+from archivers.net.politeness import HostGate, PolitenessSettings
 from archivers.errors import (
     FetchUnavailable,
     HTTPRefused,
@@ -45,9 +45,9 @@ from archivers.errors import (
     LimitExceeded,
     PolicyRefused,
 )
-from archivers.recording import RecordedResponse
-from archivers.resolver import Resolver, SystemResolver
-from archivers.tlsinfo import TLSInfo
+from archivers.net.recording import RecordedResponse
+from archivers.net.resolver import Resolver, SystemResolver
+from archivers.net.tlsinfo import TLSInfo
 from archivers.urls import canonical_url, validate_url
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})

@@ -12,7 +12,7 @@ import ipaddress
 import socket
 from typing import Mapping, Protocol, Sequence
 
-from archivers.addresses import IPAddress, literal_address
+from archivers.net.addresses import IPAddress, literal_address
 from archivers.errors import FetchUnavailable, InvalidURL
 
 
