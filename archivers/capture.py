@@ -44,7 +44,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from archivers import keys
-from archivers.cdxj import IndexEntry, store_index
+from archivers.warc.cdxj import IndexEntry, store_index
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.browser import SCREENSHOT_URN, Browser, BrowserCapture, capture_in_browser
 from archivers.errors import FetchUnavailable, InvalidURL, Permanent, StoreUnavailable
@@ -67,7 +67,7 @@ from archivers.net.recording import DigestingSpool
 from archivers.requisites import content_type, decoded_body
 from archivers.store import ObjectStore
 from archivers.urls import canonical_url, surt
-from archivers.warcwriter import TLS_URN, WarcWriter
+from archivers.warc.writer import TLS_URN, WarcWriter
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 HTML_TYPES = ("text/html", "application/xhtml+xml")

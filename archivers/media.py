@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from archivers import keys, mediafile
-from archivers.cdxj import store_index
+from archivers.warc.cdxj import store_index
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.errors import (
     CaptureError,
@@ -61,7 +61,7 @@ from archivers.manifest import FAILED, STORED, MediaManifest, read_metadata_reco
 from archivers.postmeta import post_from_info
 from archivers.net.recording import DecodingReader, DigestingSpool
 from archivers.store import ObjectStore
-from archivers.warcwriter import WarcWriter
+from archivers.warc.writer import WarcWriter
 
 log = logging.getLogger("warcflow.media")
 

@@ -52,7 +52,7 @@ from archivers import keys, merkle
 from archivers.audit import LeafCache, Trust, audit_capture
 from archivers.catalog import list_media
 from archivers.clock import iso_seconds
-from archivers.cdxj import cdxj_from_warc
+from archivers.warc.cdxj import cdxj_from_warc
 from archivers.exportkey import ExportSigner
 from archivers.ledger import (
     Entry,

@@ -34,7 +34,7 @@ from fastapi.templating import Jinja2Templates
 
 from archivers import keys
 from archivers.catalog import media_object_key
-from archivers.cdxj import cdx_key
+from archivers.warc.cdxj import cdx_key
 from archivers.clock import iso, parse_iso, utc_now
 from archivers.errors import CaptureError, InvalidURL
 from archivers.ledger import CustodyEvent, ObjectDigest

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from archivers.cdxj import timestamp14
+from archivers.warc.cdxj import timestamp14
 from archivers.manifest import Manifest, MediaManifest
 
 

@@ -21,7 +21,7 @@ import logging
 from typing import Any, Callable
 
 from archivers import keys
-from archivers.cdxj import cdx_key
+from archivers.warc.cdxj import cdx_key
 from archivers.clock import iso
 from archivers.errors import StoreUnavailable
 from archivers.ledger import CustodyEvent, Ledger, ObjectDigest

@@ -33,7 +33,7 @@ def test_events_fill_captures_and_the_replay_index(site, tmp_path):
     found = catalog.captures_of(site.url("/post/1"))
     assert [c["capture_id"] for c in found] == [second["capture_id"], first["capture_id"]]
     assert catalog.capture(gone["capture_id"])["reason"] == "http_404"
-    from archivers.cdxj import cdx_key
+    from archivers.warc.cdxj import cdx_key
     lines = list(catalog.cdx(cdx_key(site.url("/post/1")), cdx_key(site.url("/post/1")) + "!"))
     assert len(lines) == 2 and all('"filename": "warc/' in line for line in lines)
     everything = list(catalog.cdx(cdx_key(site.url("/")).split(")")[0] + ")",

@@ -6,12 +6,12 @@ import subprocess
 import sys
 
 from archivers.net.addresses import parse_allow_list
-from archivers.cdxj import cdxj, cdxj_from_warc, timestamp14
+from archivers.warc.cdxj import cdxj, cdxj_from_warc, timestamp14
 from archivers.clock import utc_now
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.page import capture_page
 from archivers.net.recording import DigestingSpool
-from archivers.warcwriter import WarcWriter
+from archivers.warc.writer import WarcWriter
 
 
 def write_warc(site, path):

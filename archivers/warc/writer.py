@@ -24,7 +24,7 @@ import zlib
 from datetime import datetime
 from typing import Iterable
 
-from archivers.cdxj import IndexEntry
+from archivers.warc.cdxj import IndexEntry
 from archivers.clock import iso
 from archivers.net.fetcher import Exchange
 from archivers.net.recording import DigestingSpool
