@@ -32,7 +32,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from archivers import keys, merkle
+from archivers import merkle
+from archivers.store import layout
 from archivers.catalog import list_media
 from archivers.clock import parse_iso
 from archivers.fixity import sha256_of
@@ -48,7 +49,7 @@ from archivers.ledger import (
 from archivers.liveness import LivenessState, state_key
 from archivers.manifest import STORED, Manifest, MediaManifest
 from archivers.rfc3161 import TokenInvalid, verify_token
-from archivers.store import ObjectStore
+from archivers.store.s3 import ObjectStore
 from archivers.treehead import TreeHead, verify_head
 
 SECOND = timedelta(seconds=1)
@@ -268,7 +269,7 @@ def audit_capture(store: ObjectStore, manifest: Manifest, *, trust: Trust | None
     trust = trust or Trust()
     leaves = leaves or LeafCache(store)
     report = Report(manifest.capture_id, manifest.url)
-    mkey = keys.manifest_key(manifest.url, manifest.capture_id)
+    mkey = layout.manifest_key(manifest.url, manifest.capture_id)
     current = {mkey: sha256_of(store, mkey) or "missing"}
     dates: list[str] = []
     if manifest.status == STORED and manifest.warc_key and manifest.sha256:
@@ -302,7 +303,7 @@ def audit_capture(store: ObjectStore, manifest: Manifest, *, trust: Trust | None
 
 def audit_media(report: Report, store: ObjectStore, media: MediaManifest, leaves: LeafCache,
                 trust: Trust) -> None:
-    mkey = keys.media_manifest_key(media.parent_capture_id, media.media_id)
+    mkey = layout.media_manifest_key(media.parent_capture_id, media.media_id)
     current = {mkey: sha256_of(store, mkey) or "missing"}
     dates: list[str] = []
     if media.status == STORED:

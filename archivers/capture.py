@@ -24,7 +24,7 @@ Mode (``archivers.modes``): the request's ``mode`` and the site rules choose
 ``static`` (``capture_page``) or ``browser`` (``capture_in_browser``: the
 browser's requests are the requisites, and a full-page PNG is written as a
 ``resource`` record after the exchanges and stored under
-``keys.screenshot_key``). A browser capture asked for explicitly on a worker
+``layout.screenshot_key``). A browser capture asked for explicitly on a worker
 without a browser fails ``browser_unavailable``; one chosen by a site rule is
 made statically, and ``limits_hit`` says so. The screenshot object in S3 is
 always the one in the WARC that counts (re-extracted from a WARC an earlier
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from archivers import keys
+from archivers.store import layout
 from archivers.warc.cdxj import IndexEntry, store_index
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.browser import SCREENSHOT_URN, Browser, BrowserCapture, capture_in_browser
@@ -65,7 +65,7 @@ from archivers.page import PARSE_LIMIT, PageCapture, capture_page
 from archivers.postmeta import post_from_html
 from archivers.net.recording import DigestingSpool
 from archivers.requisites import content_type, decoded_body
-from archivers.store import ObjectStore
+from archivers.store.s3 import ObjectStore
 from archivers.urls import canonical_url, surt
 from archivers.warc.writer import TLS_URN, WarcWriter
 
@@ -125,7 +125,7 @@ class PageArchiver:
         return mode
 
     async def existing(self, request: CaptureRequest) -> Manifest | None:
-        key = keys.manifest_key(request.url, request.capture_id)
+        key = layout.manifest_key(request.url, request.capture_id)
         try:
             data = await asyncio.to_thread(self.store.get_bytes, key)
         except KeyError:
@@ -218,7 +218,7 @@ class PageArchiver:
                     post: dict[str, Any] | None, mode: str = STATIC
                     ) -> tuple[DigestingSpool, dict[str, Any], list[IndexEntry]]:
         spool = DigestingSpool()
-        filename = keys.warc_key(request.capture_id).rsplit("/", 1)[-1]
+        filename = layout.warc_key(request.capture_id).rsplit("/", 1)[-1]
         writer = WarcWriter(spool, filename)
         writer.write_warcinfo({
             "software": f"{self.agent.get('name', 'warcflow')}/{self.agent.get('version', '?')}",
@@ -269,10 +269,10 @@ class PageArchiver:
             "post": post,
             "items": items(html=not failed and content_type(page.final.response) in HTML_TYPES,
                            media=bool(found), screenshot=bool(screenshot)),
-            "media": [{**item.to_dict(), "media_id": keys.media_id(request.capture_id, item.url)}
+            "media": [{**item.to_dict(), "media_id": layout.media_id(request.capture_id, item.url)}
                       for item in found],
             "mode": mode,
-            "screenshot_key": keys.screenshot_key(request.capture_id) if screenshot else None,
+            "screenshot_key": layout.screenshot_key(request.capture_id) if screenshot else None,
             "screenshot": screenshot,
         }
         meta.update(outcome_fields(meta))
@@ -299,7 +299,7 @@ class PageArchiver:
     async def _store(self, request: CaptureRequest, spool: DigestingSpool,
                      meta: dict[str, Any], entries: list[IndexEntry] | None,
                      screenshot: bytes | None = None) -> CaptureResult:
-        key = keys.warc_key(request.capture_id)
+        key = layout.warc_key(request.capture_id)
         stored = await asyncio.to_thread(
             self.store.put_if_absent, key, spool.fileobj(), size=spool.size, sha256=spool.sha256,
             content_type="application/warc")
@@ -314,7 +314,7 @@ class PageArchiver:
             screenshot = None  # the stored WARC's own screenshot counts, not ours
         if meta.get("screenshot_key"):
             await asyncio.to_thread(self._put_screenshot, key, meta, screenshot)
-        await store_index(self.store, keys.index_key(request.capture_id), key, entries)
+        await store_index(self.store, layout.index_key(request.capture_id), key, entries)
         manifest = manifest_from_metadata(
             meta, warc_key=key, sha256=stored.sha256 or spool.sha256, size=stored.size,
             stored_at=iso_seconds(stored.last_modified))
@@ -349,7 +349,7 @@ class PageArchiver:
         return meta
 
     async def _put_manifest(self, request: CaptureRequest, manifest: Manifest) -> CaptureResult:
-        key = keys.manifest_key(request.url, request.capture_id)
+        key = layout.manifest_key(request.url, request.capture_id)
         body = manifest.to_json()
         created = await asyncio.to_thread(
             self.store.put_new, key, io.BytesIO(body), size=len(body),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from archivers import keys
+from archivers.store import layout
 from archivers.manifest import Manifest, MediaManifest
-from archivers.store import ObjectStore
+from archivers.store.s3 import ObjectStore
 
 
 def list_captures(store: ObjectStore, url: str, *, limit: int | None = None) -> list[Manifest]:
@@ -12,7 +12,7 @@ def list_captures(store: ObjectStore, url: str, *, limit: int | None = None) -> 
 
     A manifest that cannot be parsed is skipped here; ``warcflow audit`` reports it.
     """
-    found = sorted(store.list_keys(keys.manifest_prefix(url)), reverse=True)
+    found = sorted(store.list_keys(layout.manifest_prefix(url)), reverse=True)
     out = []
     for key in found[:limit] if limit else found:
         try:
@@ -25,7 +25,7 @@ def list_captures(store: ObjectStore, url: str, *, limit: int | None = None) -> 
 def list_media(store: ObjectStore, capture_id: str) -> list[MediaManifest]:
     """Media manifests of one page capture, in media-id order."""
     out = []
-    for key in sorted(store.list_keys(keys.media_manifest_prefix(capture_id))):
+    for key in sorted(store.list_keys(layout.media_manifest_prefix(capture_id))):
         try:
             out.append(MediaManifest.from_json(store.get_bytes(key)))
         except (ValueError, KeyError):
@@ -36,7 +36,7 @@ def list_media(store: ObjectStore, capture_id: str) -> list[MediaManifest]:
 def media_object_key(store: ObjectStore, sha256: str) -> str | None:
     """Key of the stored original with this digest (whatever its extension), or None."""
     derived = (".poster.jpg", ".derived.mp4", ".json")
-    for key in store.list_keys(keys.media_prefix(sha256)):
+    for key in store.list_keys(layout.media_prefix(sha256)):
         if not key.endswith(derived):
             return key
     return None

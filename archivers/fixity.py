@@ -16,10 +16,10 @@ import hashlib
 from dataclasses import asdict, dataclass
 from typing import Iterator
 
-from archivers import keys
+from archivers.store import layout
 from archivers.catalog import list_media
 from archivers.manifest import STORED, Manifest
-from archivers.store import ObjectStore
+from archivers.store.s3 import ObjectStore
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def summary(results: list[ObjectFixity]) -> dict:
 
 
 def manifest_key_of(manifest: Manifest) -> str:
-    return keys.manifest_key(manifest.url, manifest.capture_id)
+    return layout.manifest_key(manifest.url, manifest.capture_id)
 
 
 def fixity_event(manifest: Manifest, results: list[ObjectFixity], at: str, who: str):

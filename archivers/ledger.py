@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from archivers import merkle
 from archivers.clock import iso, utc_now
-from archivers.store import ObjectStore
+from archivers.store.s3 import ObjectStore
 from archivers.treehead import HeadSigner, TreeHead, public_pem
 
 log = logging.getLogger("warcflow.ledger")

@@ -45,7 +45,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from archivers import keys, mediafile
+from archivers import mediafile
+from archivers.store import layout
 from archivers.warc.cdxj import store_index
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.errors import (
@@ -60,7 +61,7 @@ from archivers.net.fetcher import Exchange, Fetcher
 from archivers.manifest import FAILED, STORED, MediaManifest, read_metadata_record
 from archivers.postmeta import post_from_info
 from archivers.net.recording import DecodingReader, DigestingSpool
-from archivers.store import ObjectStore
+from archivers.store.s3 import ObjectStore
 from archivers.warc.writer import WarcWriter
 
 log = logging.getLogger("warcflow.media")
@@ -160,7 +161,7 @@ class MediaArchiver:
         self.workdir = workdir
 
     async def existing(self, request: MediaRequest) -> MediaManifest | None:
-        key = keys.media_manifest_key(request.parent_capture_id, request.media_id)
+        key = layout.media_manifest_key(request.parent_capture_id, request.media_id)
         try:
             data = await asyncio.to_thread(self.store.get_bytes, key)
         except KeyError:
@@ -360,7 +361,7 @@ class MediaArchiver:
                                 f"{self.settings.max_bytes}", reason="media_too_large")
         ext = facts.ext()
         lap("probe_and_hash")
-        media_key = keys.media_key(sha256, ext)
+        media_key = layout.media_key(sha256, ext)
         seen_before = await asyncio.to_thread(self.store.head, media_key) is not None
         first_seen = await self._first_seen(sha256) if seen_before else None
         # Three things at once: the file's upload, poster/derived copy, and the
@@ -398,7 +399,7 @@ class MediaArchiver:
                               refers_to=request.parent_record_id)
         lap("poster_warc_and_media_upload")
         try:
-            warc_key = keys.warc_key(request.media_id)
+            warc_key = layout.warc_key(request.media_id)
             stored = await asyncio.to_thread(
                 self.store.put_if_absent, warc_key, spool.fileobj(), size=spool.size,
                 sha256=spool.sha256, content_type="application/warc")
@@ -409,10 +410,10 @@ class MediaArchiver:
                     raise StoreUnavailable(f"{warc_key} exists but cannot be read",
                                            reason="store_inconsistent")
                 meta = await asyncio.to_thread(self._stored_metadata, warc_key)
-            await store_index(self.store, keys.index_key(request.media_id), warc_key,
+            await store_index(self.store, layout.index_key(request.media_id), warc_key,
                               writer.index_entries if stored_now else None)
             if stored_now and carrier is not None:
-                await self._put_json(keys.first_seen_key(sha256), {
+                await self._put_json(layout.first_seen_key(sha256), {
                     "sha256": sha256, "size": size, "key": media_key, "ext": ext,
                     "media_id": request.media_id, "warc_key": warc_key, **carrier,
                     "poster_key": poster_key, "derived": derived})
@@ -429,14 +430,14 @@ class MediaArchiver:
     async def _first_seen(self, sha256: str) -> dict[str, Any] | None:
         try:
             return json.loads(await asyncio.to_thread(self.store.get_bytes,
-                                                      keys.first_seen_key(sha256)))
+                                                      layout.first_seen_key(sha256)))
         except (KeyError, ValueError):
             return None
 
     async def _poster(self, path: Path, facts, sha256: str, workdir: Path) -> str | None:
         if not facts.has_video:
             return None
-        key = keys.poster_key(sha256)
+        key = layout.poster_key(sha256)
         if await asyncio.to_thread(self.store.head, key) is not None:
             return key
         out = workdir / "poster.jpg"
@@ -458,7 +459,7 @@ class MediaArchiver:
         method, command = await asyncio.to_thread(mediafile.derive_playable, path, facts, out)
         derived_facts = await asyncio.to_thread(mediafile.probe, out)
         digest, size = await asyncio.to_thread(_hash_file, out)
-        key = keys.derived_key(sha256)
+        key = layout.derived_key(sha256)
         await self._put_file(key, out, "video/mp4")
         return {"key": key, "sha256": digest, "size": size, "method": method,
                 "command": [Path(command[0]).name, *command[1:]], "derived_from": sha256,
@@ -485,7 +486,7 @@ class MediaArchiver:
         """Write the media WARC up to its metadata record; return (writer, where the
         payload first lives in it, or None)."""
         spool = DigestingSpool()
-        writer = WarcWriter(spool, keys.warc_key(request.media_id).rsplit("/", 1)[-1])
+        writer = WarcWriter(spool, layout.warc_key(request.media_id).rsplit("/", 1)[-1])
         writer.write_warcinfo({
             "software": f"{self.agent.get('name', 'warcflow')}/{self.agent.get('version', '?')}",
             "format": "WARC File Format 1.1",
@@ -526,7 +527,7 @@ class MediaArchiver:
         return meta
 
     async def _put_manifest(self, request: MediaRequest, manifest: MediaManifest) -> MediaResult:
-        key = keys.media_manifest_key(request.parent_capture_id, request.media_id)
+        key = layout.media_manifest_key(request.parent_capture_id, request.media_id)
         body = manifest.to_json()
         created = await asyncio.to_thread(
             self.store.put_new, key, io.BytesIO(body), size=len(body),

@@ -48,7 +48,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from archivers import keys, merkle
+from archivers import merkle
+from archivers.store import layout
 from archivers.audit import LeafCache, Trust, audit_capture
 from archivers.catalog import list_media
 from archivers.clock import iso_seconds
@@ -65,7 +66,7 @@ from archivers.ledger import (
 from archivers.liveness import state_key
 from archivers.manifest import STORED, Manifest
 from archivers.rfc3161 import TokenInvalid, token_time
-from archivers.store import ObjectStore
+from archivers.store.s3 import ObjectStore
 from archivers.treehead import TreeHead
 
 WACZ_VERSION = "1.1.1"
@@ -329,7 +330,7 @@ class _Builder:
 
     def capture(self, manifest: Manifest) -> dict[str, Any]:
         cid = manifest.capture_id
-        mkey = keys.manifest_key(manifest.url, cid)
+        mkey = layout.manifest_key(manifest.url, cid)
         raw = json.loads(self.store.get_bytes(mkey))
         item: dict[str, Any] = {"capture_id": cid, "url": manifest.url,
                                 "manifest": self.object(mkey, f"{DIR}{cid}.manifest.json"),
@@ -337,13 +338,13 @@ class _Builder:
         if manifest.status == STORED and manifest.warc_key:
             item["warc"], item["title"] = self.warc(manifest.warc_key, cid,
                                                     manifest.final_url or manifest.url)
-            self.optional(keys.index_key(cid), f"{DIR}{cid}.cdxj")
+            self.optional(layout.index_key(cid), f"{DIR}{cid}.cdxj")
         shot = raw.get("screenshot_key")
         if shot:
             ext = shot.rsplit(".", 1)[-1] if "." in shot.rsplit("/", 1)[-1] else "png"
             item["screenshot"] = self.optional(shot, f"{DIR}{cid}.screenshot.{ext}")
         for media in list_media(self.store, cid):
-            mm = keys.media_manifest_key(cid, media.media_id)
+            mm = layout.media_manifest_key(cid, media.media_id)
             one = {"media_id": media.media_id, "source_url": media.source_url,
                    "status": media.status, "sha256": media.sha256,
                    "manifest": self.object(mm, f"{DIR}{media.media_id}.media-manifest.json"),

@@ -62,7 +62,7 @@ def _capture(env: dict[str, str], url: str, catalog_dir: Path):
     """Capture ``url`` with warcflow's code into S3 and enter it into a viewer catalog."""
     import asyncio
 
-    from archivers import keys
+    from archivers.store import layout
     from archivers.capture import CaptureRequest
     from archivers.clock import utc_now
     from viewer.catalog import Catalog
@@ -73,13 +73,13 @@ def _capture(env: dict[str, str], url: str, catalog_dir: Path):
     store = wiring.store(settings)
     store.ensure_bucket()
     now = utc_now()
-    capture_id = keys.capture_id("bench.ingest", 0, 0, int(now.timestamp() * 1000))
+    capture_id = layout.capture_id("bench.ingest", 0, 0, int(now.timestamp() * 1000))
     result = asyncio.run(wiring.archiver(settings, store).capture(
         CaptureRequest(capture_id, url, now)))
     manifest = result.manifest
     catalog = Catalog(catalog_dir / "catalog.sqlite")
     catalog.apply(0, 0, {"schema": "warcflow.CaptureStored",
-                         "manifest_key": keys.manifest_key(url, capture_id)}, store)
+                         "manifest_key": layout.manifest_key(url, capture_id)}, store)
     return manifest, store
 
 

@@ -32,7 +32,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from archivers import keys
+from archivers.store import layout
 from archivers.catalog import media_object_key
 from archivers.warc.cdxj import cdx_key
 from archivers.clock import iso, parse_iso, utc_now
@@ -101,7 +101,7 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
         return hmac.compare_digest(given.encode(), settings.token.encode())
 
     def capture_or_404(capture_id: str) -> dict[str, Any]:
-        manifest = catalog.capture(capture_id) if keys.is_capture_id(capture_id) else None
+        manifest = catalog.capture(capture_id) if layout.is_capture_id(capture_id) else None
         if manifest is None:
             raise HTTPException(404, f"no capture {capture_id}")
         return manifest
@@ -231,9 +231,9 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
 
     @app.get("/capture/{capture_id}/warc", summary="Download the WARC of a capture")
     def download_warc(capture_id: str, request: Request):
-        if not keys.is_capture_id(capture_id):
+        if not layout.is_capture_id(capture_id):
             raise HTTPException(404, "not a capture id")
-        key = keys.warc_key(capture_id)
+        key = layout.warc_key(capture_id)
         response = _stream(store, key, request, "application/warc",
                            attachment=f"{capture_id.upper()}.warc.gz")
         downloaded(request, capture_id.upper(), key)
@@ -244,9 +244,9 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
                          "`resource` record in the capture's WARC). Served as image/png "
                          "with a policy that lets nothing in it run.")
     def screenshot(capture_id: str, request: Request):
-        if not keys.is_capture_id(capture_id):
+        if not layout.is_capture_id(capture_id):
             raise HTTPException(404, "not a capture id")
-        response = _stream(store, keys.screenshot_key(capture_id), request, "image/png")
+        response = _stream(store, layout.screenshot_key(capture_id), request, "image/png")
         response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
         response.headers["Cache-Control"] = "private, max-age=86400, immutable"
         return response
@@ -277,12 +277,12 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
     @app.get("/media/{sha256}/derived", summary="The browser-playable copy, if one was made")
     def media_derived(sha256: str, request: Request):
         _check_digest(sha256)
-        return _stream(store, keys.derived_key(sha256), request, "video/mp4")
+        return _stream(store, layout.derived_key(sha256), request, "video/mp4")
 
     @app.get("/media/{sha256}/poster", summary="The poster frame (JPEG)")
     def media_poster(sha256: str, request: Request):
         _check_digest(sha256)
-        return _stream(store, keys.poster_key(sha256), request, "image/jpeg")
+        return _stream(store, layout.poster_key(sha256), request, "image/jpeg")
 
     # -- Memento (RFC 7089) ---------------------------------------------------------
 

@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from archivers import keys
+from archivers.store import layout
 from archivers.manifest import Manifest, MediaManifest
 from archivers.urls import surt as warcflow_surt
 
@@ -108,7 +108,7 @@ class Catalog:
         lines = None
         if has_warc:
             try:
-                lines = store.get_bytes(keys.index_key(source)).decode().splitlines()
+                lines = store.get_bytes(layout.index_key(source)).decode().splitlines()
             except KeyError:
                 lines = []
         return table, record, source, lines

@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from archivers.clock import utc_now
-from archivers.store import S3Store, StoreSettings
+from archivers.store.s3 import S3Store, StoreSettings
 from streams.feed import CaptureFeed, FeedEvent
 from streams.producer import Submitter
 from streams.records import submit_requests

@@ -50,7 +50,7 @@ def topic_names(settings: Settings):
 
 
 def store(settings: Settings):
-    from archivers.store import S3Store
+    from archivers.store.s3 import S3Store
 
     return S3Store(settings.store)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from archivers import keys
+from archivers.store import layout
 from archivers.capture import CaptureRequest, CaptureResult, PageArchiver
 from archivers.clock import parse_iso
 from archivers.manifest import STORED
@@ -46,7 +46,7 @@ class CaptureStage(Router):
             request = decode_submit(message)
         except Undecodable as exc:
             return await self.dead_letter(message, exc.reason, str(exc))
-        capture_id = keys.capture_id(message.topic, message.partition, message.offset,
+        capture_id = layout.capture_id(message.topic, message.partition, message.offset,
                                      message.timestamp_ms)
         return await self.guarded(message, lambda: self._job(request, capture_id,
                                                              message.coordinates()))
@@ -88,7 +88,7 @@ class CaptureStage(Router):
                 await self.send(self.names.media, job.key, media_request_json(media))
         await self.publish_once(m.capture_id, result.created,
                                 m.stored_at or m.finished_at or m.submitted_at, job.key,
-                                capture_event(m, keys.manifest_key(m.url, m.capture_id)))
+                                capture_event(m, layout.manifest_key(m.url, m.capture_id)))
         if m.status == STORED:
             if result.created:
                 self.metrics.stored("capture", m.size)

@@ -20,13 +20,13 @@ import json
 import logging
 from typing import Any, Callable
 
-from archivers import keys
+from archivers.store import layout
 from archivers.warc.cdxj import cdx_key
 from archivers.clock import iso
 from archivers.errors import StoreUnavailable
 from archivers.ledger import CustodyEvent, Ledger, ObjectDigest
 from archivers.liveness import LivenessState, Schedule, state_key
-from archivers.store import ObjectStore
+from archivers.store.s3 import ObjectStore
 from streams.agents.routing import Router
 from streams.custody import custody_json, decode_custody
 from streams.records import (
@@ -65,7 +65,7 @@ def event_objects(doc: dict[str, Any]) -> list[str]:
     """The object keys a capture or media event stands for."""
     found = [doc.get("warc_key"), doc.get("manifest_key")]
     if doc["schema"] == CAPTURE_STORED:
-        found.append(keys.index_key(doc["capture_id"]))
+        found.append(layout.index_key(doc["capture_id"]))
     if doc["schema"] == MEDIA_STORED:
         found += [doc.get("key"), doc.get("poster_key"), doc.get("derived_key")]
     if doc.get("screenshot_key"):
@@ -76,7 +76,7 @@ def event_objects(doc: dict[str, Any]) -> list[str]:
 def page_digest(store: ObjectStore, capture_id: str, url: str) -> str | None:
     """The payload SHA-256 (hex) of the page's 200 response, from its CDXJ index."""
     try:
-        data = store.get_bytes(keys.index_key(capture_id))
+        data = store.get_bytes(layout.index_key(capture_id))
     except KeyError:
         return None
     wanted = cdx_key(url)

@@ -21,7 +21,7 @@ from archivers.discovery import extractor_recognises
 from archivers.net.fetcher import Fetcher
 from archivers.ledger import CustodyEvent
 from archivers.liveness import LivenessState, Schedule, check, due, state_key
-from archivers.store import ObjectStore
+from archivers.store.s3 import ObjectStore
 from archivers.urls import surt
 from streams.agents.custody import with_store
 from streams.agents.routing import Router

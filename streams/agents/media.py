@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from archivers import keys
+from archivers.store import layout
 from archivers.manifest import STORED
 from archivers.media import MediaArchiver, MediaRequest, MediaResult
 from archivers.urls import surt
@@ -61,7 +61,7 @@ class MediaStage(Router):
 
     async def on_result(self, job: Job, result: MediaResult) -> str:
         m = result.manifest
-        key = keys.media_manifest_key(m.parent_capture_id, m.media_id)
+        key = layout.media_manifest_key(m.parent_capture_id, m.media_id)
         await self.publish_once(m.media_id, result.created,
                                 m.stored_at or m.finished_at or m.submitted_at, job.key,
                                 media_event(m, key))

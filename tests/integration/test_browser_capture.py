@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archivers import keys
+from archivers.store import layout
 from archivers.net.addresses import parse_allow_list
 from archivers.browser import Browser, BrowserSettings
 from archivers.capture import CaptureRequest, PageArchiver
@@ -31,7 +31,7 @@ from archivers.clock import utc_now
 from archivers.discovery import find_media
 from archivers.errors import FetchUnavailable
 from archivers.net.fetcher import Fetcher, FetchSettings
-from archivers.store import MemoryStore
+from archivers.store.s3 import MemoryStore
 from tests.support import jsposts
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,7 @@ def make(site, *, sites=(), **browser):
 
 def request_for(url, mode="browser", offset=1):
     now = utc_now()
-    cid = keys.capture_id("warcflow.ingest", 0, offset, int(now.timestamp() * 1000))
+    cid = layout.capture_id("warcflow.ingest", 0, offset, int(now.timestamp() * 1000))
     return CaptureRequest(cid, url, now, request={"request_id": "r1", "mode": mode},
                           provenance={"topic": "warcflow.ingest", "partition": 0,
                                       "offset": offset}, mode=mode)
@@ -106,7 +106,7 @@ def test_a_script_rendered_post_is_captured_with_what_its_scripts_fetched(site, 
     assert site.url(jsposts.JS_VIDEO) not in responses
 
     # the screenshot: a resource record in the WARC and its own object, the same bytes
-    assert manifest.summary()["screenshot_key"] == keys.screenshot_key(manifest.capture_id)
+    assert manifest.summary()["screenshot_key"] == layout.screenshot_key(manifest.capture_id)
     png = store.get_bytes(manifest.screenshot_key)
     [shot] = [(h, body) for kind, h, body in found if kind == "resource"]
     assert shot[1] == png and shot[0].get_header("Content-Type") == "image/png"
@@ -194,7 +194,7 @@ def test_a_redelivered_capture_keeps_the_screenshot_of_the_stored_warc(site, can
     first = asyncio.run(capture(archiver, request)).manifest
     original = store.get_bytes(first.screenshot_key)
     del store.objects[first.screenshot_key]
-    del store.objects[keys.manifest_key(first.url, first.capture_id)]
+    del store.objects[layout.manifest_key(first.url, first.capture_id)]
     again, store2 = make(site)
     again.store = store
     second = asyncio.run(capture(again, request))

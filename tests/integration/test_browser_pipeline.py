@@ -23,7 +23,7 @@ from urllib.parse import quote_plus
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archivers.store import S3Store
+from archivers.store.s3 import S3Store
 from infra.processes import free_port
 from tests.support import jsposts
 from tests.support.site import TestSite

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from archivers.store import S3Store
+from archivers.store.s3 import S3Store
 from infra.processes import free_port
 from infra.tsa import LocalTSA
 from tests.integration.test_media import media_of

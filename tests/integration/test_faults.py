@@ -17,7 +17,7 @@ import pytest
 from kafka import KafkaProducer
 
 from archivers.catalog import list_captures
-from archivers.store import S3Store
+from archivers.store.s3 import S3Store
 from infra.s3server import S3Server
 from tests.support.site import Route, TestSite
 from tests.support.stack import WorkerProcess, cli, poll

@@ -131,7 +131,7 @@ def test_reposts_of_the_same_clip_share_one_media_object(media_pipeline, tmp_pat
     assert first["source_url"] != second["source_url"]
     assert first["sha256"] == second["sha256"] and first["key"] == second["key"]
     assert second["deduplicated"] is True
-    from archivers.store import S3Store
+    from archivers.store.s3 import S3Store
     from warcflow.settings import load_settings
     store = S3Store(load_settings(env).store)
     originals = [k for k in store.list_keys(first["key"].rsplit(".", 1)[0])

@@ -55,7 +55,7 @@ def test_a_1_gib_video_is_captured_with_bounded_memory(stack, media_set, tmp_pat
     (tmp_path / "big.mp4").unlink()
     assert large["status"] == "stored" and large["size"] == size > GIB
     assert large["duration"] == pytest.approx(3.0, abs=0.1) and large["width"] == 320
-    from archivers.store import S3Store
+    from archivers.store.s3 import S3Store
     from warcflow.settings import load_settings
     store = S3Store(load_settings(env).store)
     assert store.head(large["key"]).size == size

@@ -17,8 +17,8 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from warcio.archiveiterator import ArchiveIterator
 
-from archivers import keys
-from archivers.store import S3Store
+from archivers.store import layout
+from archivers.store.s3 import S3Store
 from tests.support.site import POST_HTML
 from tests.support.stack import cli, poll
 from warcflow.settings import load_settings
@@ -227,7 +227,7 @@ def test_redelivered_message_gives_one_capture(pipeline):
     assert len(events_for(env, prefix, capture["capture_id"])) == 1
     store = S3Store(load_settings(env).store)
     versions = store.client.list_object_versions(Bucket=store.bucket,
-                                                 Prefix=keys.warc_key(capture["capture_id"]))
+                                                 Prefix=layout.warc_key(capture["capture_id"]))
     assert len(versions.get("Versions", [])) == 1
     assert site.count("/gzip") == hits  # found done: not even fetched again
     assert len(read_topic(env, f"{prefix}.dead-letter")) == letters_before

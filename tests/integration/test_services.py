@@ -7,7 +7,7 @@ import json
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from archivers.store import S3Store
+from archivers.store.s3 import S3Store
 from tests.support.stack import TestStack, cli
 from warcflow.settings import load_settings
 

@@ -11,7 +11,7 @@ from email.utils import format_datetime
 import pytest
 
 from archivers.clock import parse_iso
-from archivers.store import S3Store
+from archivers.store.s3 import S3Store
 from tests.integration.test_pipeline import read_topic
 from tests.support import media as testmedia
 from tests.support.site import Route, TestSite

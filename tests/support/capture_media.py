@@ -20,7 +20,7 @@ import os
 import time
 from pathlib import Path
 
-from archivers import keys
+from archivers.store import layout
 from archivers.clock import utc_now
 from archivers.media import MediaRequest
 from warcflow import wiring
@@ -40,8 +40,8 @@ def capture_once(url: str, kind: str, environ: dict[str, str]) -> dict:
     store.ensure_bucket()
     archiver = wiring.media_archiver(settings, store)
     now = utc_now()
-    parent = keys.capture_id("bench", 0, time.monotonic_ns() % 10**9, int(now.timestamp() * 1000))
-    request = MediaRequest(keys.media_id(parent, url), parent, url, url, kind, "benchmark", now)
+    parent = layout.capture_id("bench", 0, time.monotonic_ns() % 10**9, int(now.timestamp() * 1000))
+    request = MediaRequest(layout.media_id(parent, url), parent, url, url, kind, "benchmark", now)
     start = time.perf_counter()
     result = asyncio.run(archiver.capture(request))
     seconds = time.perf_counter() - start

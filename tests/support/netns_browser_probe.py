@@ -47,13 +47,13 @@ var x = new XMLHttpRequest(); x.open("GET", "http://evil.test:{PORT}/xhr"); x.se
 
 def main() -> None:
     setup(sys.argv[1])
-    from archivers import keys
+    from archivers.store import layout
     from archivers.browser import Browser, BrowserSettings
     from archivers.capture import CaptureRequest, PageArchiver
     from archivers.clock import utc_now
     from archivers.net.fetcher import Fetcher, FetchSettings
     from archivers.manifest import CAPTURE_METADATA_SCHEMA, read_metadata_record
-    from archivers.store import MemoryStore
+    from archivers.store.s3 import MemoryStore
     from tests.support.site import Route, TestSite
 
     with TestSite("127.0.0.1", port=PORT) as canary, TestSite(PUBLIC, port=PORT) as site:
@@ -66,7 +66,7 @@ def main() -> None:
             agent={"name": "warcflow"},
             browser=Browser(BrowserSettings(idle_timeout=2, timeout=60)))
         now = utc_now()
-        request = CaptureRequest(keys.capture_id("probe", 0, 0, int(now.timestamp() * 1000)),
+        request = CaptureRequest(layout.capture_id("probe", 0, 0, int(now.timestamp() * 1000)),
                                  f"http://public.test:{PORT}/post", now, mode="browser")
 
         async def run():

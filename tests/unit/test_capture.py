@@ -16,13 +16,13 @@ import zlib
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archivers import keys
+from archivers.store import layout
 from archivers.net.addresses import parse_allow_list
 from archivers.capture import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
 from archivers.errors import FetchUnavailable, PolicyRefused
 from archivers.net.fetcher import Fetcher, FetchSettings
-from archivers.store import MemoryStore
+from archivers.store.s3 import MemoryStore
 from tests.support.site import POST_HTML, Route
 
 AGENT = {"name": "warcflow", "version": "test"}
@@ -36,7 +36,7 @@ def make(site, **limits):
 
 def request_for(url, offset=1):
     now = utc_now()
-    cid = keys.capture_id("warcflow.ingest", 0, offset, int(now.timestamp() * 1000))
+    cid = layout.capture_id("warcflow.ingest", 0, offset, int(now.timestamp() * 1000))
     return CaptureRequest(cid, url, now, request={"request_id": "r1", "tags": ["kazan"]},
                           provenance={"topic": "warcflow.ingest", "partition": 0, "offset": offset})
 
@@ -146,7 +146,7 @@ def test_warc_stored_but_manifest_lost_is_recovered_from_the_warc(site):
     archiver, store = make(site)
     request = request_for(site.url("/post/1"))
     first = asyncio.run(archiver.capture(request))
-    del store.objects[keys.manifest_key(request.url, request.capture_id)]  # crash before manifest
+    del store.objects[layout.manifest_key(request.url, request.capture_id)]  # crash before manifest
     again = asyncio.run(archiver.capture(request))
     assert again.created
     assert again.manifest.sha256 == first.manifest.sha256

@@ -11,7 +11,7 @@ from datetime import timedelta
 from archivers.net.addresses import parse_allow_list
 from archivers.capture import PageArchiver
 from archivers.net.fetcher import Fetcher, FetchSettings
-from archivers.store import MemoryStore
+from archivers.store.s3 import MemoryStore
 from streams.agents.capture import CaptureStage
 from streams.records import SourceMessage, SubmitRequest
 from streams.settings import RetryPolicy

@@ -3,12 +3,12 @@
 import asyncio
 import json
 
-from archivers import keys
+from archivers.store import layout
 from archivers.net.addresses import parse_allow_list
 from archivers.capture import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
 from archivers.net.fetcher import Fetcher, FetchSettings
-from archivers.store import MemoryStore
+from archivers.store.s3 import MemoryStore
 from streams.records import capture_event
 from viewer.catalog import Catalog
 
@@ -17,9 +17,9 @@ def captured(site, store, path, offset):
     archiver = PageArchiver(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))), store,
                             agent={"name": "warcflow", "version": "test"})
     now = utc_now()
-    cid = keys.capture_id("t", 0, offset, int(now.timestamp() * 1000))
+    cid = layout.capture_id("t", 0, offset, int(now.timestamp() * 1000))
     manifest = asyncio.run(archiver.capture(CaptureRequest(cid, site.url(path), now))).manifest
-    return json.loads(capture_event(manifest, keys.manifest_key(manifest.url, cid)))
+    return json.loads(capture_event(manifest, layout.manifest_key(manifest.url, cid)))
 
 
 def test_events_fill_captures_and_the_replay_index(site, tmp_path):

@@ -6,10 +6,10 @@ import hashlib
 import io
 import json
 
-from archivers import keys
+from archivers.store import layout
 from archivers.ledger import Ledger, capture_entries
 from archivers.liveness import Schedule
-from archivers.store import MemoryStore
+from archivers.store.s3 import MemoryStore
 from streams.agents.custody import CustodyFeed, LedgerStage
 from streams.records import SourceMessage
 from streams.settings import RetryPolicy
@@ -17,7 +17,7 @@ from streams.topics import TopicNames
 from tests.unit.test_capture_stage import EventsSeen, RecordingProducer, no_sleep
 
 NAMES = TopicNames("t")
-CAPTURE = keys.capture_id("t.ingest", 0, 7, 1764064800000)
+CAPTURE = layout.capture_id("t.ingest", 0, 7, 1764064800000)
 
 
 def message(value: bytes, offset=0, topic="t.captures") -> SourceMessage:

@@ -15,7 +15,7 @@ import zipfile
 import pytest
 from warcio.warcwriter import WARCWriter
 
-from archivers import keys
+from archivers.store import layout
 from archivers.net.addresses import parse_allow_list
 from archivers.capture import CaptureRequest, PageArchiver
 from archivers.clock import iso, iso_seconds, utc_now
@@ -24,7 +24,7 @@ from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.ledger import CustodyEvent, Ledger
 from archivers.liveness import LivenessState, state_key
 from archivers.manifest import MediaManifest
-from archivers.store import MemoryStore
+from archivers.store.s3 import MemoryStore
 from archivers.treehead import HeadSigner
 from archivers.wacz import export
 from archivers.waczcheck import NotAWacz, verify_package
@@ -47,24 +47,24 @@ def _put(store, key, data, kind="application/octet-stream"):
 
 def _media(store, manifest):
     """A stored media capture of the page, as the media stage leaves it."""
-    media_id = keys.media_id(manifest.capture_id, "http://127.0.0.1/clip.mp4")
+    media_id = layout.media_id(manifest.capture_id, "http://127.0.0.1/clip.mp4")
     sha = hashlib.sha256(CLIP).hexdigest()
-    _put(store, keys.media_key(sha, "mp4"), CLIP)
+    _put(store, layout.media_key(sha, "mp4"), CLIP)
     warc = io.BytesIO()
     writer = WARCWriter(warc, gzip=True)
     writer.write_record(writer.create_warc_record(
         "http://127.0.0.1/clip.mp4", "resource", payload=io.BytesIO(CLIP),
         warc_content_type="video/mp4",
         warc_headers_dict={"WARC-Date": iso(utc_now())}))
-    warc_key = keys.warc_key(media_id)
+    warc_key = layout.warc_key(media_id)
     _put(store, warc_key, warc.getvalue())
     stored = iso_seconds(utc_now())
     mm = MediaManifest(media_id, manifest.capture_id, manifest.url, "http://127.0.0.1/clip.mp4",
                        "video", "og:video", "stored", manifest.submitted_at, sha256=sha,
-                       size=len(CLIP), key=keys.media_key(sha, "mp4"), ext="mp4",
+                       size=len(CLIP), key=layout.media_key(sha, "mp4"), ext="mp4",
                        warc_key=warc_key, warc_sha256=hashlib.sha256(warc.getvalue()).hexdigest(),
                        warc_size=len(warc.getvalue()), stored_at=stored)
-    mkey = keys.media_manifest_key(manifest.capture_id, media_id)
+    mkey = layout.media_manifest_key(manifest.capture_id, media_id)
     _put(store, mkey, mm.to_json())
     return mm, mkey
 
@@ -76,7 +76,7 @@ def _screenshot(store, manifest):
     """The manifest as the screenshot branch writes it: with ``screenshot_key``."""
     key = f"screenshots/{manifest.capture_id}.png"
     _put(store, key, PNG, "image/png")
-    mkey = keys.manifest_key(manifest.url, manifest.capture_id)
+    mkey = layout.manifest_key(manifest.url, manifest.capture_id)
     doc = json.loads(store.get_bytes(mkey))
     doc["screenshot_key"] = key
     del store.objects[mkey]
@@ -88,7 +88,7 @@ def _capture(site, store, offset=1):
     archiver = PageArchiver(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))), store,
                             agent={"name": "warcflow", "version": "test"})
     now = utc_now()
-    cid = keys.capture_id("t", 0, offset, int(now.timestamp() * 1000))
+    cid = layout.capture_id("t", 0, offset, int(now.timestamp() * 1000))
     return asyncio.run(archiver.capture(CaptureRequest(cid, site.url("/post/1"), now))).manifest
 
 
@@ -109,7 +109,7 @@ def captured(site, tsa, tmp_path, request):
     ledger = Ledger(store, HeadSigner.from_file(tmp_path / "head-key.pem"), [tsa])
     ledger.publish_key()
     page_doc = {"schema": CAPTURE_STORED, "capture_id": cid, "warc_key": manifest.warc_key,
-                "manifest_key": keys.manifest_key(manifest.url, cid), "screenshot_key": shot}
+                "manifest_key": layout.manifest_key(manifest.url, cid), "screenshot_key": shot}
     media_doc = {"schema": MEDIA_STORED, "capture_id": mm.media_id, "warc_key": mm.warc_key,
                  "manifest_key": mm_key, "key": mm.key}
     _record(ledger, store, "capture", cid, manifest.url, page_doc)
@@ -283,7 +283,7 @@ def test_every_capture_of_a_url_goes_into_one_package(site, tsa, tmp_path):
         m = _capture(site, store, offset)
         _record(ledger, store, "capture", m.capture_id, m.url,
                 {"schema": CAPTURE_STORED, "capture_id": m.capture_id, "warc_key": m.warc_key,
-                 "manifest_key": keys.manifest_key(m.url, m.capture_id)})
+                 "manifest_key": layout.manifest_key(m.url, m.capture_id)})
         manifests.insert(0, m)  # newest first, as the command passes them
     ledger.append(CustodyEvent("recheck", "recheck:1", iso(utc_now()), "test",
                                capture_id=manifests[0].capture_id))

@@ -9,7 +9,7 @@ import pytest
 from archivers import ledger as L
 from archivers import merkle
 from archivers.rfc3161 import verify_token
-from archivers.store import MemoryStore
+from archivers.store.s3 import MemoryStore
 from archivers.treehead import HeadSigner, TreeHead, verify_head
 from infra.tsa import LocalTSA
 

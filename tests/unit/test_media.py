@@ -12,13 +12,14 @@ import json
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archivers import keys, mediafile
+from archivers import mediafile
+from archivers.store import layout
 from archivers.net.addresses import parse_allow_list
 from archivers.clock import utc_now
 from archivers.errors import CaptureError
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.media import MediaArchiver, MediaRequest, MediaSettings
-from archivers.store import MemoryStore
+from archivers.store.s3 import MemoryStore
 from tests.support import media as testmedia
 
 
@@ -35,9 +36,9 @@ def archiver(site, store=None, **settings):
 
 
 def request(site, path, kind="direct", page="/post/1", parent=None):
-    parent = parent or keys.capture_id("t", 0, hash(page) % 10_000, int(utc_now().timestamp() * 1000))
+    parent = parent or layout.capture_id("t", 0, hash(page) % 10_000, int(utc_now().timestamp() * 1000))
     url = site.url(path)
-    return MediaRequest(keys.media_id(parent, url), parent, site.url(page), url, kind,
+    return MediaRequest(layout.media_id(parent, url), parent, site.url(page), url, kind,
                         "test", utc_now(), parent_record_id="<urn:uuid:page>")
 
 
@@ -58,7 +59,7 @@ def test_direct_mp4_is_stored_content_addressed_with_facts_and_poster(media_site
     original = media_set.path("clip.mp4").read_bytes()
     assert m.status == "stored" and m.kind == "direct"
     assert m.sha256 == hashlib.sha256(original).hexdigest() and m.size == len(original)
-    assert m.key == keys.media_key(m.sha256, "mp4")
+    assert m.key == layout.media_key(m.sha256, "mp4")
     assert arch.store.get_bytes(m.key) == original  # the bytes as served, not re-encoded
     assert (m.width, m.height) == (320, 240) and m.duration == pytest.approx(3.0, abs=0.1)
     assert m.video_codec == "h264" and m.audio_codec == "aac" and m.frame_rate == 25

@@ -9,7 +9,7 @@ from archivers.capture import PageArchiver
 from archivers.discovery import find_media
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.media import MediaArchiver, MediaSettings
-from archivers.store import MemoryStore
+from archivers.store.s3 import MemoryStore
 from streams.agents.capture import CaptureStage
 from streams.agents.media import MediaStage
 from streams.settings import RetryPolicy

@@ -101,7 +101,7 @@ def _archiver(site, sites):
     from archivers.net.addresses import parse_allow_list
     from archivers.capture import PageArchiver
     from archivers.net.fetcher import Fetcher, FetchSettings
-    from archivers.store import MemoryStore
+    from archivers.store.s3 import MemoryStore
 
     fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
     return PageArchiver(fetcher, MemoryStore(), agent={"name": "warcflow"},
@@ -109,10 +109,10 @@ def _archiver(site, sites):
 
 
 def _request(url, mode):
-    from archivers import keys
+    from archivers.store import layout
     from archivers.capture import CaptureRequest
 
-    cid = keys.capture_id("warcflow.ingest", 0, 1, int(WHEN.timestamp() * 1000))
+    cid = layout.capture_id("warcflow.ingest", 0, 1, int(WHEN.timestamp() * 1000))
     return CaptureRequest(cid, url, WHEN, mode=mode)
 
 

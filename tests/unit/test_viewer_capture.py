@@ -6,12 +6,12 @@ import json
 
 from fastapi.testclient import TestClient
 
-from archivers import keys
+from archivers.store import layout
 from archivers.net.addresses import parse_allow_list
 from archivers.capture import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
 from archivers.net.fetcher import Fetcher, FetchSettings
-from archivers.store import MemoryStore
+from archivers.store.s3 import MemoryStore
 from streams.records import SubmitRequest, capture_event
 from tests.support.site import Route
 from viewer.app import create_app
@@ -30,11 +30,11 @@ def test_the_capture_page_shows_the_capture_record(site, tmp_path):
     submitted = SubmitRequest.new(site.url("/status/8841"), submitted_at=utc_now(),
                                   operator="anna", case_id="KZN-17", purpose="protest footage")
     now = utc_now()
-    request = CaptureRequest(keys.capture_id("warcflow.ingest", 0, 1, int(now.timestamp() * 1000)),
+    request = CaptureRequest(layout.capture_id("warcflow.ingest", 0, 1, int(now.timestamp() * 1000)),
                              submitted.url, now, request=submitted.describe())
     manifest = asyncio.run(archiver.capture(request)).manifest
     catalog = Catalog(tmp_path / "catalog.sqlite")
-    event = capture_event(manifest, keys.manifest_key(manifest.url, manifest.capture_id))
+    event = capture_event(manifest, layout.manifest_key(manifest.url, manifest.capture_id))
     catalog.apply(0, 0, json.loads(event), store)
     web = TestClient(create_app(ViewerSettings(state_dir=tmp_path), catalog, store,
                                 submit=lambda *a, **k: []))

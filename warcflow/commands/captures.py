@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 
-from archivers import keys
+from archivers.store import layout
 from archivers.catalog import list_captures, list_media, media_object_key
 from archivers.errors import CaptureError, InvalidURL
 from archivers.urls import validate_url
@@ -96,7 +96,7 @@ def get(args, settings: Settings) -> int:
                                                     for c in digest_text)):
         error(f"{wanted!r} is not sha256: followed by 64 hex digits")
         return exitcodes.USAGE
-    if not is_digest and not keys.is_capture_id(wanted):
+    if not is_digest and not layout.is_capture_id(wanted):
         error(f"{wanted!r} is not a capture id (26 characters, as `captures` prints) "
               "or sha256:DIGEST")
         return exitcodes.USAGE
@@ -107,7 +107,7 @@ def get(args, settings: Settings) -> int:
     what = "screenshot" if args.screenshot else "WARC"
     try:
         key = (media_object_key(store, digest_text) if is_digest else
-               keys.screenshot_key(wanted) if args.screenshot else keys.warc_key(wanted))
+               layout.screenshot_key(wanted) if args.screenshot else layout.warc_key(wanted))
         head = store.head(key) if key else None
         if head is None:
             error(f"no media file with {wanted}" if is_digest else

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import time
 
-from archivers import keys
+from archivers.store import layout
 from archivers.audit import LeafCache, Report, Trust, audit_capture, describe_liveness
 from archivers.catalog import list_captures
 from archivers.clock import utc_now
@@ -92,20 +92,20 @@ def who(settings: Settings) -> str:
 
 def find_manifests(store, target: str) -> list[Manifest]:
     """Captures of a URL, newest first, or the one capture with this id."""
-    if not keys.is_capture_id(target):
+    if not layout.is_capture_id(target):
         return list_captures(store, target)
     entries = capture_entries(store, target)
     url = next((e.event.url for e in entries if e.event.url), None)
     if url is None:
         try:
-            meta = read_metadata_record(store.open(keys.warc_key(target)), CAPTURE_METADATA_SCHEMA)
+            meta = read_metadata_record(store.open(layout.warc_key(target)), CAPTURE_METADATA_SCHEMA)
             url = meta.get("url") if meta else None
         except KeyError:
             return []
     if url is None:
         return []
     try:
-        return [Manifest.from_json(store.get_bytes(keys.manifest_key(url, target)))]
+        return [Manifest.from_json(store.get_bytes(layout.manifest_key(url, target)))]
     except (KeyError, ValueError):
         return []
 
@@ -113,7 +113,7 @@ def find_manifests(store, target: str) -> list[Manifest]:
 def lost_capture(store, target: str) -> Report | None:
     """A capture the ledger records but whose manifest is gone or unreadable: a
     failed audit naming it (deleting evidence must not look like "no capture")."""
-    if not keys.is_capture_id(target):
+    if not layout.is_capture_id(target):
         return None
     entries = [e for e in capture_entries(store, target) if e.event.event in ("capture", "media")]
     if not entries:
