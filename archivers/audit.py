@@ -34,10 +34,10 @@ from typing import Any
 
 from archivers import merkle
 from archivers.store import layout
-from archivers.catalog import list_media
+from archivers.manifests.catalog import list_media
 from archivers.clock import parse_iso
 from archivers.fixity import sha256_of
-from archivers.items import items_of
+from archivers.manifests.items import items_of
 from archivers.ledger import (
     Entry,
     capture_entries,
@@ -47,7 +47,7 @@ from archivers.ledger import (
     tokens_prefix,
 )
 from archivers.liveness import LivenessState, state_key
-from archivers.manifest import STORED, Manifest, MediaManifest
+from archivers.manifests.manifest import Manifest, MediaManifest, STORED
 from archivers.rfc3161 import TokenInvalid, verify_token
 from archivers.store.s3 import ObjectStore
 from archivers.treehead import TreeHead, verify_head

@@ -49,13 +49,13 @@ from archivers.clock import iso, iso_seconds, utc_now
 from archivers.browser import SCREENSHOT_URN, Browser, BrowserCapture, capture_in_browser
 from archivers.errors import FetchUnavailable, InvalidURL, Permanent, StoreUnavailable
 from archivers.net.fetcher import Fetcher
-from archivers.items import items
-from archivers.outcome import outcome_fields
-from archivers.manifest import (
+from archivers.manifests.items import items
+from archivers.manifests.outcome import outcome_fields
+from archivers.manifests.manifest import (
     CAPTURE_METADATA_SCHEMA,
     FAILED,
-    STORED,
     Manifest,
+    STORED,
     manifest_from_metadata,
     read_metadata_record,
 )

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from typing import Iterator
 
 from archivers.store import layout
-from archivers.catalog import list_media
-from archivers.manifest import STORED, Manifest
+from archivers.manifests.catalog import list_media
+from archivers.manifests.manifest import Manifest, STORED
 from archivers.store.s3 import ObjectStore
 
 

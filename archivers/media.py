@@ -58,7 +58,7 @@ from archivers.errors import (
     StoreUnavailable,
 )
 from archivers.net.fetcher import Exchange, Fetcher
-from archivers.manifest import FAILED, STORED, MediaManifest, read_metadata_record
+from archivers.manifests.manifest import FAILED, MediaManifest, STORED, read_metadata_record
 from archivers.postmeta import post_from_info
 from archivers.net.recording import DecodingReader, DigestingSpool
 from archivers.store.s3 import ObjectStore

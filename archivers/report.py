@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from archivers.manifest import Manifest
+from archivers.manifests.manifest import Manifest
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ from typing import Any, BinaryIO
 from archivers import merkle
 from archivers.store import layout
 from archivers.audit import LeafCache, Trust, audit_capture
-from archivers.catalog import list_media
+from archivers.manifests.catalog import list_media
 from archivers.clock import iso_seconds
 from archivers.warc.cdxj import cdxj_from_warc
 from archivers.exportkey import ExportSigner
@@ -64,7 +64,7 @@ from archivers.ledger import (
     tokens_prefix,
 )
 from archivers.liveness import state_key
-from archivers.manifest import STORED, Manifest
+from archivers.manifests.manifest import Manifest, STORED
 from archivers.rfc3161 import TokenInvalid, token_time
 from archivers.store.s3 import ObjectStore
 from archivers.treehead import TreeHead

@@ -37,7 +37,7 @@ from archivers.audit import SECOND, Check, check_order, check_records
 from archivers.clock import parse_iso
 from archivers.exportkey import fingerprint, verify_signed_data
 from archivers.ledger import Entry
-from archivers.manifest import Manifest, MediaManifest
+from archivers.manifests.manifest import Manifest, MediaManifest
 from archivers.rfc3161 import TokenInvalid, verify_token
 from archivers.treehead import TreeHead, key_id, verify_head
 from archivers.wacz import INDEX, PAGES_FORMAT, WACZ_VERSION

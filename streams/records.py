@@ -25,7 +25,7 @@ from typing import Any
 from archivers.clock import from_epoch_ms, iso, parse_iso
 from archivers.errors import InvalidURL
 from archivers.store.layout import is_capture_id
-from archivers.manifest import STORED, Manifest, MediaManifest
+from archivers.manifests.manifest import Manifest, MediaManifest, STORED
 from archivers.media import MediaRequest
 from archivers.modes import AUTO, MODES
 from archivers.urls import validate_url

@@ -33,7 +33,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from archivers.store import layout
-from archivers.catalog import media_object_key
+from archivers.manifests.catalog import media_object_key
 from archivers.warc.cdxj import cdx_key
 from archivers.clock import iso, parse_iso, utc_now
 from archivers.errors import CaptureError, InvalidURL
@@ -394,7 +394,7 @@ class AuditCache:
 
     def _audit(self, manifest: dict[str, Any]) -> dict[str, Any]:
         from archivers.audit import audit_capture
-        from archivers.manifest import Manifest
+        from archivers.manifests.manifest import Manifest
 
         m = Manifest(**{k: v for k, v in manifest.items() if k in Manifest.__dataclass_fields__})
         try:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from archivers.store import layout
-from archivers.manifest import Manifest, MediaManifest
+from archivers.manifests.manifest import Manifest, MediaManifest
 from archivers.urls import surt as warcflow_surt
 
 SCHEMA = """

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from archivers.warc.cdxj import timestamp14
-from archivers.manifest import Manifest, MediaManifest
+from archivers.manifests.manifest import Manifest, MediaManifest
 
 
 def replay_url(replay_base: str, collection: str, url: str, when: str | None, *,

@@ -15,7 +15,7 @@ import logging
 from archivers.store import layout
 from archivers.capture import CaptureRequest, CaptureResult, PageArchiver
 from archivers.clock import parse_iso
-from archivers.manifest import STORED
+from archivers.manifests.manifest import STORED
 from archivers.media import MediaRequest
 from archivers.urls import surt
 from streams.agents.routing import Job, Router, origin_message

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from archivers.store import layout
-from archivers.manifest import STORED
+from archivers.manifests.manifest import STORED
 from archivers.media import MediaArchiver, MediaRequest, MediaResult
 from archivers.urls import surt
 from streams.agents.routing import Job, Router, origin_message

@@ -52,7 +52,7 @@ def main() -> None:
     from archivers.capture import CaptureRequest, PageArchiver
     from archivers.clock import utc_now
     from archivers.net.fetcher import Fetcher, FetchSettings
-    from archivers.manifest import CAPTURE_METADATA_SCHEMA, read_metadata_record
+    from archivers.manifests.manifest import CAPTURE_METADATA_SCHEMA, read_metadata_record
     from archivers.store.s3 import MemoryStore
     from tests.support.site import Route, TestSite
 

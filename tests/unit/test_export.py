@@ -23,7 +23,7 @@ from archivers.exportkey import ExportSigner, verify_signed_data
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.ledger import CustodyEvent, Ledger
 from archivers.liveness import LivenessState, state_key
-from archivers.manifest import MediaManifest
+from archivers.manifests.manifest import MediaManifest
 from archivers.store.s3 import MemoryStore
 from archivers.treehead import HeadSigner
 from archivers.wacz import export

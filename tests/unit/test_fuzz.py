@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from archivers.errors import InvalidURL
-from archivers.manifest import Manifest, read_metadata_record
+from archivers.manifests.manifest import Manifest, read_metadata_record
 from archivers.urls import canonical_url, surt, validate_url
 from streams.records import SourceMessage, Undecodable, decode_submit
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from archivers.manifest import Manifest
+from archivers.manifests.manifest import Manifest
 from archivers.modes import SCRIPT_HEAVY_SITES, choose_mode, matches, parse_sites
 from streams.records import SourceMessage, SubmitRequest, Undecodable, decode_submit, \
     submit_requests

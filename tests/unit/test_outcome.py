@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from archivers.errors import PolicyRefused
-from archivers.outcome import classify
+from archivers.manifests.outcome import classify
 from tests.support.site import Route
 from tests.unit.test_capture import make, request_for
 

@@ -7,12 +7,12 @@ import time
 
 from archivers.store import layout
 from archivers.audit import LeafCache, Report, Trust, audit_capture, describe_liveness
-from archivers.catalog import list_captures
+from archivers.manifests.catalog import list_captures
 from archivers.clock import utc_now
 from archivers.errors import CaptureError
 from archivers.ledger import capture_entries, latest_head, log_size
 from archivers.liveness import LivenessState, state_key
-from archivers.manifest import CAPTURE_METADATA_SCHEMA, Manifest, read_metadata_record
+from archivers.manifests.manifest import CAPTURE_METADATA_SCHEMA, Manifest, read_metadata_record
 from archivers.urls import surt
 from streams.custody import custody_json, head_request_json, recheck_json
 from streams.producer import SubmitError, Submitter

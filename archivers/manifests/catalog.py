@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from archivers.store import layout
-from archivers.manifest import Manifest, MediaManifest
+from archivers.manifests.manifest import Manifest, MediaManifest
 from archivers.store.s3 import ObjectStore
 
 

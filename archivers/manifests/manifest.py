@@ -19,8 +19,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, BinaryIO
 
-from archivers.items import items_of
-from archivers.outcome import outcome_fields
+from archivers.manifests.items import items_of
+from archivers.manifests.outcome import outcome_fields
 
 SCHEMA = "warcflow.manifest"
 VERSION = 1
