@@ -46,11 +46,11 @@ from datetime import datetime
 from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
 
-from archivers.discovery import STREAM_TYPES, FoundMedia, media_kind
+from archivers.extract.media import FoundMedia, STREAM_TYPES, media_kind
 from archivers.errors import CaptureError, FetchUnavailable, InvalidURL, Permanent, PolicyRefused
 from archivers.net.fetcher import Exchange, Fetcher
 from archivers.page import PageCapture
-from archivers.requisites import content_type, decoded_body
+from archivers.extract.requisites import content_type, decoded_body
 from archivers.urls import canonical_url, validate_url
 
 log = logging.getLogger("warcflow.browser")

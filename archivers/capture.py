@@ -59,12 +59,12 @@ from archivers.manifests.manifest import (
     manifest_from_metadata,
     read_metadata_record,
 )
-from archivers.discovery import FoundMedia
+from archivers.extract.media import FoundMedia
 from archivers.modes import AUTO, BROWSER, STATIC, choose_mode
 from archivers.page import PARSE_LIMIT, PageCapture, capture_page
-from archivers.postmeta import post_from_html
+from archivers.extract.post import post_from_html
 from archivers.net.recording import DigestingSpool
-from archivers.requisites import content_type, decoded_body
+from archivers.extract.requisites import content_type, decoded_body
 from archivers.store.s3 import ObjectStore
 from archivers.urls import canonical_url, surt
 from archivers.warc.writer import TLS_URN, WarcWriter

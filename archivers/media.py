@@ -59,7 +59,7 @@ from archivers.errors import (
 )
 from archivers.net.fetcher import Exchange, Fetcher
 from archivers.manifests.manifest import FAILED, MediaManifest, STORED, read_metadata_record
-from archivers.postmeta import post_from_info
+from archivers.extract.post import post_from_info
 from archivers.net.recording import DecodingReader, DigestingSpool
 from archivers.store.s3 import ObjectStore
 from archivers.warc.writer import WarcWriter
@@ -197,7 +197,7 @@ class MediaArchiver:
         """The extractor canary: download and probe ``url`` exactly as a capture
         would (the fenced yt-dlp for streams and pages it knows), store nothing.
         Facts of what came down, or a ``CaptureError`` saying why not."""
-        from archivers.discovery import extractor_recognises, media_kind
+        from archivers.extract.media import extractor_recognises, media_kind
 
         kind = "extractor" if extractor_recognises(url) else media_kind(url)
         request = MediaRequest(media_id="canary", parent_capture_id="canary", page_url=url,

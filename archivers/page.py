@@ -20,7 +20,7 @@ from datetime import datetime
 
 from archivers.errors import CaptureError
 from archivers.net.fetcher import Exchange, Fetcher
-from archivers.requisites import (
+from archivers.extract.requisites import (
     content_type,
     decoded_body,
     html_requisites,

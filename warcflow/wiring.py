@@ -59,7 +59,7 @@ def archiver(settings: Settings, object_store=None):
     from functools import partial
 
     from archivers.capture import PageArchiver
-    from archivers.discovery import find_media
+    from archivers.extract.media import find_media
     from archivers.net.fetcher import Fetcher
 
     finder = partial(find_media, limit=settings.media.per_page) if settings.media.per_page else None

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from typing import Awaitable, Callable
 
 from archivers.clock import iso
-from archivers.discovery import extractor_recognises
+from archivers.extract.media import extractor_recognises
 from archivers.net.fetcher import Fetcher
 from archivers.ledger import CustodyEvent
 from archivers.liveness import LivenessState, Schedule, check, due, state_key

@@ -49,7 +49,7 @@ async def fetch_body(fetcher, url: str, limit: int) -> bytes:
     the address policy, redirects re-checked). An HTTP error status, a redirect
     limit or a truncated body raise the capture side's errors."""
     from archivers.errors import FetchUnavailable, HTTPRefused, LimitExceeded
-    from archivers.requisites import decoded_body
+    from archivers.extract.requisites import decoded_body
 
     chain = await fetcher.fetch_chain(url)
     try:

@@ -28,7 +28,7 @@ from archivers.net.addresses import parse_allow_list
 from archivers.browser import Browser, BrowserSettings
 from archivers.capture import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
-from archivers.discovery import find_media
+from archivers.extract.media import find_media
 from archivers.errors import FetchUnavailable
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store.s3 import MemoryStore

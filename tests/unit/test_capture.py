@@ -278,7 +278,7 @@ def test_plain_http_has_an_address_but_no_tls(site):
 
 
 def test_para_155_items_say_what_the_capture_holds(site):
-    from archivers.discovery import find_media
+    from archivers.extract.media import find_media
     from archivers.manifests.manifest import Manifest
 
     site.routes["/post/video"] = Route(

@@ -1,4 +1,4 @@
-from archivers.discovery import find_media
+from archivers.extract.media import find_media
 
 PAGE = "https://example.org/post/1"
 
@@ -49,7 +49,7 @@ def test_no_schemes_but_http_and_a_limit():
 
 
 def test_real_extractors_know_platform_urls_but_not_plain_pages():
-    from archivers.discovery import extractor_recognises
+    from archivers.extract.media import extractor_recognises
     assert extractor_recognises("https://www.youtube.com/watch?v=dQw4w9WgXcQ")
     assert extractor_recognises("https://x.com/someone/status/1579465932136505346")
     assert not extractor_recognises("http://127.0.0.1:8080/post/1")
@@ -58,7 +58,7 @@ def test_real_extractors_know_platform_urls_but_not_plain_pages():
 def test_the_host_filter_agrees_with_asking_every_extractor():
     # yt-dlp's own test URLs for every extractor, and plain pages: the filtered
     # lookup must say exactly what asking all 1,600 extractors says.
-    from archivers import discovery
+    from archivers.extract import media as discovery
 
     urls = ["http://127.0.0.1:8000/post/1", "https://example.org/a/b?c=d", "HTTP://Example.ORG/x",
             "https://mastodon.social/@user/109", "https://t.me/s/channel"]

@@ -6,7 +6,7 @@ from functools import partial
 
 from archivers.net.addresses import parse_allow_list
 from archivers.capture import PageArchiver
-from archivers.discovery import find_media
+from archivers.extract.media import find_media
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.media import MediaArchiver, MediaSettings
 from archivers.store.s3 import MemoryStore

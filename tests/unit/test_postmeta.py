@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from archivers import postmeta
-from archivers.postmeta import post_from_html, post_from_info
+from archivers.extract import post as postmeta
+from archivers.extract.post import post_from_html, post_from_info
 
 POSTS = Path(__file__).parent.parent / "corpus" / "posts"
 
