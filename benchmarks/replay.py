@@ -63,7 +63,7 @@ def _capture(env: dict[str, str], url: str, catalog_dir: Path):
     import asyncio
 
     from archivers.store import layout
-    from archivers.capture import CaptureRequest
+    from archivers.capture.archiver import CaptureRequest
     from archivers.clock import utc_now
     from viewer.catalog import Catalog
     from warcflow import wiring

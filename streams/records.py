@@ -27,7 +27,7 @@ from archivers.errors import InvalidURL
 from archivers.store.layout import is_capture_id
 from archivers.manifests.manifest import Manifest, MediaManifest, STORED
 from archivers.media import MediaRequest
-from archivers.modes import AUTO, MODES
+from archivers.capture.modes import AUTO, MODES
 from archivers.urls import validate_url
 
 SUBMIT = "warcflow.SubmitRequest"

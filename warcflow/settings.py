@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from archivers.net.addresses import AllowRule, parse_allow_list
-from archivers.browser import BrowserSettings
+from archivers.capture.browser import BrowserSettings
 from archivers.errors import InvalidURL
 from archivers.net.fetcher import DEFAULT_USER_AGENT, FetchSettings
 from archivers.media import MediaSettings
-from archivers.modes import SCRIPT_HEAVY_SITES, parse_sites
+from archivers.capture.modes import SCRIPT_HEAVY_SITES, parse_sites
 from archivers.net.politeness import PolitenessSettings
 from archivers.store.s3 import StoreSettings
 from infra.settings import ServiceSettings

@@ -58,7 +58,7 @@ def store(settings: Settings):
 def archiver(settings: Settings, object_store=None):
     from functools import partial
 
-    from archivers.capture import PageArchiver
+    from archivers.capture.archiver import PageArchiver
     from archivers.extract.media import find_media
     from archivers.net.fetcher import Fetcher
 
@@ -74,7 +74,7 @@ def browser(settings: Settings):
     """The worker's browser, or None when WARCFLOW_BROWSER_EXECUTABLE names no program."""
     import os
 
-    from archivers.browser import Browser
+    from archivers.capture.browser import Browser
 
     executable = settings.browser.executable
     if not executable or not os.access(executable, os.X_OK):

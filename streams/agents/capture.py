@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from archivers.store import layout
-from archivers.capture import CaptureRequest, CaptureResult, PageArchiver
+from archivers.capture.archiver import CaptureRequest, CaptureResult, PageArchiver
 from archivers.clock import parse_iso
 from archivers.manifests.manifest import STORED
 from archivers.media import MediaRequest

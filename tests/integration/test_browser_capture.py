@@ -25,8 +25,8 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archivers.store import layout
 from archivers.net.addresses import parse_allow_list
-from archivers.browser import Browser, BrowserSettings
-from archivers.capture import CaptureRequest, PageArchiver
+from archivers.capture.browser import Browser, BrowserSettings
+from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
 from archivers.extract.media import find_media
 from archivers.errors import FetchUnavailable

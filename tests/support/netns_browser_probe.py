@@ -48,8 +48,8 @@ var x = new XMLHttpRequest(); x.open("GET", "http://evil.test:{PORT}/xhr"); x.se
 def main() -> None:
     setup(sys.argv[1])
     from archivers.store import layout
-    from archivers.browser import Browser, BrowserSettings
-    from archivers.capture import CaptureRequest, PageArchiver
+    from archivers.capture.browser import Browser, BrowserSettings
+    from archivers.capture.archiver import CaptureRequest, PageArchiver
     from archivers.clock import utc_now
     from archivers.net.fetcher import Fetcher, FetchSettings
     from archivers.manifests.manifest import CAPTURE_METADATA_SCHEMA, read_metadata_record

@@ -18,7 +18,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archivers.store import layout
 from archivers.net.addresses import parse_allow_list
-from archivers.capture import CaptureRequest, PageArchiver
+from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
 from archivers.errors import FetchUnavailable, PolicyRefused
 from archivers.net.fetcher import Fetcher, FetchSettings

@@ -9,7 +9,7 @@ import json
 from datetime import timedelta
 
 from archivers.net.addresses import parse_allow_list
-from archivers.capture import PageArchiver
+from archivers.capture.archiver import PageArchiver
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store.s3 import MemoryStore
 from streams.agents.capture import CaptureStage

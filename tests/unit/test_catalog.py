@@ -5,7 +5,7 @@ import json
 
 from archivers.store import layout
 from archivers.net.addresses import parse_allow_list
-from archivers.capture import CaptureRequest, PageArchiver
+from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store.s3 import MemoryStore

@@ -9,7 +9,7 @@ from archivers.net.addresses import parse_allow_list
 from archivers.warc.cdxj import cdxj, cdxj_from_warc, timestamp14
 from archivers.clock import utc_now
 from archivers.net.fetcher import Fetcher, FetchSettings
-from archivers.page import capture_page
+from archivers.capture.static import capture_page
 from archivers.net.recording import DigestingSpool
 from archivers.warc.writer import WarcWriter
 

@@ -17,7 +17,7 @@ from warcio.warcwriter import WARCWriter
 
 from archivers.store import layout
 from archivers.net.addresses import parse_allow_list
-from archivers.capture import CaptureRequest, PageArchiver
+from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.exportkey import ExportSigner, verify_signed_data
 from archivers.net.fetcher import Fetcher, FetchSettings

@@ -13,7 +13,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archivers.errors import LimitExceeded
-from archivers.page import PARSE_LIMIT
+from archivers.capture.static import PARSE_LIMIT
 from tests.support.site import Route
 from tests.unit.test_capture import make, request_for
 

@@ -5,7 +5,7 @@ import json
 from functools import partial
 
 from archivers.net.addresses import parse_allow_list
-from archivers.capture import PageArchiver
+from archivers.capture.archiver import PageArchiver
 from archivers.extract.media import find_media
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.media import MediaArchiver, MediaSettings

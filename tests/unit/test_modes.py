@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from archivers.manifests.manifest import Manifest
-from archivers.modes import SCRIPT_HEAVY_SITES, choose_mode, matches, parse_sites
+from archivers.capture.modes import SCRIPT_HEAVY_SITES, choose_mode, matches, parse_sites
 from streams.records import SourceMessage, SubmitRequest, Undecodable, decode_submit, \
     submit_requests
 from warcflow.settings import SettingsError, load_settings
@@ -99,7 +99,7 @@ def test_capture_json_says_the_mode_and_old_manifests_are_static():
 
 def _archiver(site, sites):
     from archivers.net.addresses import parse_allow_list
-    from archivers.capture import PageArchiver
+    from archivers.capture.archiver import PageArchiver
     from archivers.net.fetcher import Fetcher, FetchSettings
     from archivers.store.s3 import MemoryStore
 
@@ -110,7 +110,7 @@ def _archiver(site, sites):
 
 def _request(url, mode):
     from archivers.store import layout
-    from archivers.capture import CaptureRequest
+    from archivers.capture.archiver import CaptureRequest
 
     cid = layout.capture_id("warcflow.ingest", 0, 1, int(WHEN.timestamp() * 1000))
     return CaptureRequest(cid, url, WHEN, mode=mode)

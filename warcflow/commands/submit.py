@@ -6,7 +6,7 @@ import getpass
 import sys
 
 from archivers.clock import iso, utc_now
-from archivers.modes import AUTO, MODES
+from archivers.capture.modes import AUTO, MODES
 from archivers.urls import surt
 from streams.producer import SubmitError, Submitter
 from streams.records import submit_requests

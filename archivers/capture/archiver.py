@@ -46,7 +46,7 @@ from typing import Any, Callable
 from archivers.store import layout
 from archivers.warc.cdxj import IndexEntry, store_index
 from archivers.clock import iso, iso_seconds, utc_now
-from archivers.browser import SCREENSHOT_URN, Browser, BrowserCapture, capture_in_browser
+from archivers.capture.browser import Browser, BrowserCapture, SCREENSHOT_URN, capture_in_browser
 from archivers.errors import FetchUnavailable, InvalidURL, Permanent, StoreUnavailable
 from archivers.net.fetcher import Fetcher
 from archivers.manifests.items import items
@@ -60,8 +60,8 @@ from archivers.manifests.manifest import (
     read_metadata_record,
 )
 from archivers.extract.media import FoundMedia
-from archivers.modes import AUTO, BROWSER, STATIC, choose_mode
-from archivers.page import PARSE_LIMIT, PageCapture, capture_page
+from archivers.capture.modes import AUTO, BROWSER, STATIC, choose_mode
+from archivers.capture.static import PageCapture, PARSE_LIMIT, capture_page
 from archivers.extract.post import post_from_html
 from archivers.net.recording import DigestingSpool
 from archivers.extract.requisites import content_type, decoded_body

@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 from archivers.extract.media import FoundMedia, STREAM_TYPES, media_kind
 from archivers.errors import CaptureError, FetchUnavailable, InvalidURL, Permanent, PolicyRefused
 from archivers.net.fetcher import Exchange, Fetcher
-from archivers.page import PageCapture
+from archivers.capture.static import PageCapture
 from archivers.extract.requisites import content_type, decoded_body
 from archivers.urls import canonical_url, validate_url
 
