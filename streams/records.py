@@ -26,7 +26,7 @@ from archivers.clock import from_epoch_ms, iso, parse_iso
 from archivers.errors import InvalidURL
 from archivers.store.layout import is_capture_id
 from archivers.manifests.manifest import Manifest, MediaManifest, STORED
-from archivers.media import MediaRequest
+from archivers.media.archiver import MediaRequest
 from archivers.capture.modes import AUTO, MODES
 from archivers.urls import validate_url
 

@@ -23,7 +23,7 @@ from archivers.net.addresses import AllowRule, parse_allow_list
 from archivers.capture.browser import BrowserSettings
 from archivers.errors import InvalidURL
 from archivers.net.fetcher import DEFAULT_USER_AGENT, FetchSettings
-from archivers.media import MediaSettings
+from archivers.media.archiver import MediaSettings
 from archivers.capture.modes import SCRIPT_HEAVY_SITES, parse_sites
 from archivers.net.politeness import PolitenessSettings
 from archivers.store.s3 import StoreSettings

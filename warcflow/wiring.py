@@ -87,7 +87,7 @@ def media_archiver(settings: Settings, object_store=None):
     from dataclasses import replace
 
     from archivers.net.fetcher import Fetcher
-    from archivers.media import MediaArchiver
+    from archivers.media.archiver import MediaArchiver
 
     fetch = replace(settings.fetch, max_response_bytes=settings.media.max_bytes,
                     total_timeout=settings.media.timeout)

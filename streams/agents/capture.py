@@ -16,7 +16,7 @@ from archivers.store import layout
 from archivers.capture.archiver import CaptureRequest, CaptureResult, PageArchiver
 from archivers.clock import parse_iso
 from archivers.manifests.manifest import STORED
-from archivers.media import MediaRequest
+from archivers.media.archiver import MediaRequest
 from archivers.urls import surt
 from streams.agents.routing import Job, Router, origin_message
 from streams.records import (

@@ -10,7 +10,7 @@ import logging
 
 from archivers.store import layout
 from archivers.manifests.manifest import STORED
-from archivers.media import MediaArchiver, MediaRequest, MediaResult
+from archivers.media.archiver import MediaArchiver, MediaRequest, MediaResult
 from archivers.urls import surt
 from streams.agents.routing import Job, Router, origin_message
 from streams.records import (

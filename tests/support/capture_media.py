@@ -22,7 +22,7 @@ from pathlib import Path
 
 from archivers.store import layout
 from archivers.clock import utc_now
-from archivers.media import MediaRequest
+from archivers.media.archiver import MediaRequest
 from warcflow import wiring
 from warcflow.settings import load_settings
 

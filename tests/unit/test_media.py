@@ -12,13 +12,13 @@ import json
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archivers import mediafile
+from archivers.media import ffmpeg
 from archivers.store import layout
 from archivers.net.addresses import parse_allow_list
 from archivers.clock import utc_now
 from archivers.errors import CaptureError
 from archivers.net.fetcher import Fetcher, FetchSettings
-from archivers.media import MediaArchiver, MediaRequest, MediaSettings
+from archivers.media.archiver import MediaArchiver, MediaRequest, MediaSettings
 from archivers.store.s3 import MemoryStore
 from tests.support import media as testmedia
 
@@ -169,7 +169,7 @@ def test_size_and_duration_caps_refuse_the_media(media_site):
 
 
 def test_a_page_is_not_media(media_site):
-    from archivers.mediafile import NotMedia
+    from archivers.media.ffmpeg import NotMedia
     with pytest.raises(NotMedia):
         capture(archiver(media_site), request(media_site, "/post/1"))
 
@@ -185,9 +185,9 @@ def test_redelivered_request_finds_its_manifest(media_site):
 
 
 def test_probe_reads_the_generated_clips(media_set):
-    facts = mediafile.probe(media_set.path("clip.webm"))
+    facts = ffmpeg.probe(media_set.path("clip.webm"))
     assert facts.ext() == "webm" and facts.browser_playable()
-    mkv = mediafile.probe(media_set.path("clip-mpeg4.mkv"))
+    mkv = ffmpeg.probe(media_set.path("clip-mpeg4.mkv"))
     assert mkv.ext() == "mkv" and not mkv.browser_playable()
 
 

@@ -8,7 +8,7 @@ from archivers.net.addresses import parse_allow_list
 from archivers.capture.archiver import PageArchiver
 from archivers.extract.media import find_media
 from archivers.net.fetcher import Fetcher, FetchSettings
-from archivers.media import MediaArchiver, MediaSettings
+from archivers.media.archiver import MediaArchiver, MediaSettings
 from archivers.store.s3 import MemoryStore
 from streams.agents.capture import CaptureStage
 from streams.agents.media import MediaStage

@@ -45,7 +45,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from archivers import mediafile
+from archivers.media import ffmpeg
 from archivers.store import layout
 from archivers.warc.cdxj import store_index
 from archivers.clock import iso, iso_seconds, utc_now
@@ -208,7 +208,7 @@ class MediaArchiver:
         with tempfile.TemporaryDirectory(prefix="warcflow-canary-", dir=self.workdir) as tmp:
             download = await self._download(request, Path(tmp))
             try:
-                facts = await asyncio.to_thread(mediafile.probe, download.path)
+                facts = await asyncio.to_thread(ffmpeg.probe, download.path)
                 size = download.path.stat().st_size
             finally:
                 download.close()
@@ -267,7 +267,7 @@ class MediaArchiver:
         return await asyncio.to_thread(self._probe, url)
 
     def _probe(self, url: str) -> str | None:
-        from archivers.ytdlp import FencedYoutubeDL, Recorder
+        from archivers.media.ytdlp import FencedYoutubeDL, Recorder
 
         recorder = Recorder(1024 * 1024)
         params = {"quiet": True, "no_warnings": True, "noprogress": True, "no_color": True,
@@ -285,7 +285,7 @@ class MediaArchiver:
             recorder.close()
 
     def _with_ytdlp(self, request: MediaRequest, workdir: Path) -> _Download:
-        from archivers.ytdlp import FencedYoutubeDL, Recorder
+        from archivers.media.ytdlp import FencedYoutubeDL, Recorder
 
         recorder = Recorder(self.settings.max_bytes)
         started = self.clock()
@@ -351,7 +351,7 @@ class MediaArchiver:
             timings[name] = round(now - mark, 3)
             mark = now
 
-        facts = await asyncio.to_thread(mediafile.probe, download.path)
+        facts = await asyncio.to_thread(ffmpeg.probe, download.path)
         if facts.duration and facts.duration > self.settings.max_duration:
             raise LimitExceeded(f"the media lasts {facts.duration:.0f} s, over the limit of "
                                 f"{self.settings.max_duration:.0f} s", reason="media_too_long")
@@ -442,7 +442,7 @@ class MediaArchiver:
             return key
         out = workdir / "poster.jpg"
         try:
-            await asyncio.to_thread(mediafile.poster, path, facts, out)
+            await asyncio.to_thread(ffmpeg.poster, path, facts, out)
         except Permanent as exc:
             log.warning("no poster for %s: %s", sha256, exc)
             return None
@@ -456,8 +456,8 @@ class MediaArchiver:
         if first_seen and first_seen.get("derived"):
             return first_seen["derived"]
         out = workdir / "derived.mp4"
-        method, command = await asyncio.to_thread(mediafile.derive_playable, path, facts, out)
-        derived_facts = await asyncio.to_thread(mediafile.probe, out)
+        method, command = await asyncio.to_thread(ffmpeg.derive_playable, path, facts, out)
+        derived_facts = await asyncio.to_thread(ffmpeg.probe, out)
         digest, size = await asyncio.to_thread(_hash_file, out)
         key = layout.derived_key(sha256)
         await self._put_file(key, out, "video/mp4")
