@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from archivers.keyfile import private_key
+from archivers.custody.keyfile import private_key
 
 CURVE_BYTES = 32
 

@@ -48,14 +48,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from archivers import merkle
+from archivers.custody import merkle
 from archivers.store import layout
-from archivers.audit import LeafCache, Trust, audit_capture
+from archivers.custody.audit import LeafCache, Trust, audit_capture
 from archivers.manifests.catalog import list_media
 from archivers.clock import iso_seconds
 from archivers.warc.cdxj import cdxj_from_warc
 from archivers.exportkey import ExportSigner
-from archivers.ledger import (
+from archivers.custody.ledger import (
     Entry,
     capture_entries,
     covering_head_key,
@@ -63,11 +63,11 @@ from archivers.ledger import (
     public_key_key,
     tokens_prefix,
 )
-from archivers.liveness import state_key
+from archivers.custody.liveness import state_key
 from archivers.manifests.manifest import Manifest, STORED
-from archivers.rfc3161 import TokenInvalid, token_time
+from archivers.custody.rfc3161 import TokenInvalid, token_time
 from archivers.store.s3 import ObjectStore
-from archivers.treehead import TreeHead
+from archivers.custody.treehead import TreeHead
 
 WACZ_VERSION = "1.1.1"
 SCHEMA = "warcflow.export"

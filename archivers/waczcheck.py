@@ -32,14 +32,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from archivers import merkle
-from archivers.audit import SECOND, Check, check_order, check_records
+from archivers.custody import merkle
+from archivers.custody.audit import Check, SECOND, check_order, check_records
 from archivers.clock import parse_iso
 from archivers.exportkey import fingerprint, verify_signed_data
-from archivers.ledger import Entry
+from archivers.custody.ledger import Entry
 from archivers.manifests.manifest import Manifest, MediaManifest
-from archivers.rfc3161 import TokenInvalid, verify_token
-from archivers.treehead import TreeHead, key_id, verify_head
+from archivers.custody.rfc3161 import TokenInvalid, verify_token
+from archivers.custody.treehead import TreeHead, key_id, verify_head
 from archivers.wacz import INDEX, PAGES_FORMAT, WACZ_VERSION
 
 STORED_EVENTS = ("capture", "media")

@@ -19,8 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from archivers.clock import iso
-from archivers.ledger import CustodyEvent, ObjectDigest
-from archivers.liveness import Check
+from archivers.custody.ledger import CustodyEvent, ObjectDigest
+from archivers.custody.liveness import Check
 from streams.records import VERSION, Undecodable, _dumps, _json_object
 
 CUSTODY_EVENT = "warcflow.CustodyEvent"

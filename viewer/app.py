@@ -37,7 +37,7 @@ from archivers.manifests.catalog import media_object_key
 from archivers.warc.cdxj import cdx_key
 from archivers.clock import iso, parse_iso, utc_now
 from archivers.errors import CaptureError, InvalidURL
-from archivers.ledger import CustodyEvent, ObjectDigest
+from archivers.custody.ledger import CustodyEvent, ObjectDigest
 from archivers.urls import validate_url
 from viewer.catalog import Catalog
 from viewer.settings import ViewerSettings
@@ -393,7 +393,7 @@ class AuditCache:
             return result
 
     def _audit(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        from archivers.audit import audit_capture
+        from archivers.custody.audit import audit_capture
         from archivers.manifests.manifest import Manifest
 
         m = Manifest(**{k: v for k, v in manifest.items() if k in Manifest.__dataclass_fields__})

@@ -163,10 +163,10 @@ def custody_parts(settings: Settings, object_store, producer, events, metrics, e
     platform video URLs) and the fixity run."""
     import asyncio
 
-    from archivers import fixity
+    from archivers.custody import fixity
     from archivers.clock import utc_now
     from archivers.net.fetcher import Fetcher
-    from archivers.liveness import Schedule
+    from archivers.custody.liveness import Schedule
     from streams.agents.custody import CustodyFeed, LedgerStage
     from streams.agents.liveness import RecheckStage
     from streams.app import CustodyParts
@@ -210,7 +210,7 @@ def stampers(settings: Settings) -> list:
     from pathlib import Path
     from urllib.parse import urlsplit
 
-    from archivers.rfc3161 import HttpStamper
+    from archivers.custody.rfc3161 import HttpStamper
     from infra.tsa import LocalTSA
 
     out = []
@@ -223,8 +223,8 @@ def stampers(settings: Settings) -> list:
 
 
 def ledger(settings: Settings, object_store=None):
-    from archivers.ledger import Ledger
-    from archivers.treehead import HeadSigner
+    from archivers.custody.ledger import Ledger
+    from archivers.custody.treehead import HeadSigner
 
     return Ledger(object_store or store(settings), HeadSigner.from_file(ledger_key_path(settings)),
                   stampers(settings))

@@ -24,8 +24,8 @@ from archivers.store import layout
 from archivers.warc.cdxj import cdx_key
 from archivers.clock import iso
 from archivers.errors import StoreUnavailable
-from archivers.ledger import CustodyEvent, Ledger, ObjectDigest
-from archivers.liveness import LivenessState, Schedule, state_key
+from archivers.custody.ledger import CustodyEvent, Ledger, ObjectDigest
+from archivers.custody.liveness import LivenessState, Schedule, state_key
 from archivers.store.s3 import ObjectStore
 from streams.agents.routing import Router
 from streams.custody import custody_json, decode_custody

@@ -19,8 +19,8 @@ from typing import Awaitable, Callable
 from archivers.clock import iso
 from archivers.extract.media import extractor_recognises
 from archivers.net.fetcher import Fetcher
-from archivers.ledger import CustodyEvent
-from archivers.liveness import LivenessState, Schedule, check, due, state_key
+from archivers.custody.ledger import CustodyEvent
+from archivers.custody.liveness import LivenessState, Schedule, check, due, state_key
 from archivers.store.s3 import ObjectStore
 from archivers.urls import surt
 from streams.agents.custody import with_store

@@ -7,8 +7,8 @@ import io
 import json
 
 from archivers.store import layout
-from archivers.ledger import Ledger, capture_entries
-from archivers.liveness import Schedule
+from archivers.custody.ledger import Ledger, capture_entries
+from archivers.custody.liveness import Schedule
 from archivers.store.s3 import MemoryStore
 from streams.agents.custody import CustodyFeed, LedgerStage
 from streams.records import SourceMessage

@@ -21,11 +21,11 @@ from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.exportkey import ExportSigner, verify_signed_data
 from archivers.net.fetcher import Fetcher, FetchSettings
-from archivers.ledger import CustodyEvent, Ledger
-from archivers.liveness import LivenessState, state_key
+from archivers.custody.ledger import CustodyEvent, Ledger
+from archivers.custody.liveness import LivenessState, state_key
 from archivers.manifests.manifest import MediaManifest
 from archivers.store.s3 import MemoryStore
-from archivers.treehead import HeadSigner
+from archivers.custody.treehead import HeadSigner
 from archivers.wacz import export
 from archivers.waczcheck import NotAWacz, verify_package
 from infra.tsa import LocalTSA
@@ -219,7 +219,7 @@ def test_a_byte_flipped_in_the_zip_itself_is_named(captured, tmp_path):
 def test_a_pinned_key_that_did_not_sign_the_heads_fails(captured, tmp_path):
     out = _export(captured, tmp_path / "post.wacz")
     other = HeadSigner.from_file(tmp_path / "other.pem")
-    from archivers.treehead import public_pem
+    from archivers.custody.treehead import public_pem
     failed = _failed(verify_package(out.path, public_keys=[public_pem(other.public)]))
     assert "not by the pinned key" in failed["head 3"]
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from archivers import ledger as L
-from archivers import merkle
-from archivers.rfc3161 import verify_token
+from archivers.custody import ledger as L
+from archivers.custody import merkle
+from archivers.custody.rfc3161 import verify_token
 from archivers.store.s3 import MemoryStore
-from archivers.treehead import HeadSigner, TreeHead, verify_head
+from archivers.custody.treehead import HeadSigner, TreeHead, verify_head
 from infra.tsa import LocalTSA
 
 

@@ -3,7 +3,7 @@
 import random
 from datetime import datetime, timezone
 
-from archivers.liveness import Check, LivenessState, Schedule, classify
+from archivers.custody.liveness import Check, LivenessState, Schedule, classify
 
 
 def test_classification():
@@ -43,7 +43,7 @@ def test_schedule_backs_off_with_jitter():
 
 
 def test_a_platform_extractor_saying_removed_makes_it_gone():
-    from archivers.liveness import combine, extractor_verdict
+    from archivers.custody.liveness import combine, extractor_verdict
 
     page = Check("2026-11-25T10:00:00.000000Z", "alive", 200, digest="d0", reason="same payload")
     # messages as yt-dlp's extractors raise them

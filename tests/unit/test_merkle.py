@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from archivers import merkle
+from archivers.custody import merkle
 
 # The Certificate Transparency reference implementation's test leaves and the
 # roots of their first 1..8 (certificate-transparency-go, merkle tests).

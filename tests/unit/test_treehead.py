@@ -6,8 +6,8 @@ import subprocess
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from archivers import merkle
-from archivers.treehead import HeadSigner, TreeHead, public_pem, verify_head
+from archivers.custody import merkle
+from archivers.custody.treehead import HeadSigner, TreeHead, public_pem, verify_head
 
 AT = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 

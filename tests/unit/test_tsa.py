@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from archivers.rfc3161 import HttpStamper, TokenInvalid, verify_token
+from archivers.custody.rfc3161 import HttpStamper, TokenInvalid, verify_token
 from infra.tsa import LocalTSA, TSAError
 from tests.support.tsa import http_tsa as serve
 

@@ -6,12 +6,12 @@ import getpass
 import time
 
 from archivers.store import layout
-from archivers.audit import LeafCache, Report, Trust, audit_capture, describe_liveness
+from archivers.custody.audit import LeafCache, Report, Trust, audit_capture, describe_liveness
 from archivers.manifests.catalog import list_captures
 from archivers.clock import utc_now
 from archivers.errors import CaptureError
-from archivers.ledger import capture_entries, latest_head, log_size
-from archivers.liveness import LivenessState, state_key
+from archivers.custody.ledger import capture_entries, latest_head, log_size
+from archivers.custody.liveness import LivenessState, state_key
 from archivers.manifests.manifest import CAPTURE_METADATA_SCHEMA, Manifest, read_metadata_record
 from archivers.urls import surt
 from streams.custody import custody_json, head_request_json, recheck_json
@@ -128,7 +128,7 @@ def lost_capture(store, target: str) -> Report | None:
 def configured_trust(settings: Settings, public_keys=()) -> Trust:
     """What audits trust beyond the bucket: pinned head-signing keys (PEM files)
     and the CA certificates of the configured TSAs."""
-    from archivers.treehead import key_id
+    from archivers.custody.treehead import key_id
     from cryptography.hazmat.primitives import serialization
 
     trust = Trust()
@@ -248,7 +248,7 @@ def liveness(args, settings: Settings) -> int:
 
 
 def fixity(args, settings: Settings) -> int:
-    from archivers import fixity as fx
+    from archivers.custody import fixity as fx
 
     store = wiring.store(settings)
     names = wiring.topic_names(settings)

@@ -63,7 +63,7 @@ def export_key_path(settings: Settings) -> Path:
 
 def export(args, settings: Settings) -> int:
     from archivers.exportkey import ExportSigner
-    from archivers.ledger import CustodyEvent, ObjectDigest
+    from archivers.custody.ledger import CustodyEvent, ObjectDigest
     from archivers.wacz import export as write_package
     from streams.custody import custody_json
 

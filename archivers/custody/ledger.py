@@ -33,10 +33,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
-from archivers import merkle
+from archivers.custody import merkle
 from archivers.clock import iso, utc_now
 from archivers.store.s3 import ObjectStore
-from archivers.treehead import HeadSigner, TreeHead, public_pem
+from archivers.custody.treehead import HeadSigner, TreeHead, public_pem
 
 log = logging.getLogger("warcflow.ledger")
 

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from archivers.clock import iso
-from archivers.keyfile import private_key
+from archivers.custody.keyfile import private_key
 
 SCHEMA = "warcflow.TreeHead"
 

@@ -32,13 +32,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from archivers import merkle
+from archivers.custody import merkle
 from archivers.store import layout
 from archivers.manifests.catalog import list_media
 from archivers.clock import parse_iso
-from archivers.fixity import sha256_of
+from archivers.custody.fixity import sha256_of
 from archivers.manifests.items import items_of
-from archivers.ledger import (
+from archivers.custody.ledger import (
     Entry,
     capture_entries,
     covering_head_key,
@@ -46,11 +46,11 @@ from archivers.ledger import (
     read_leaf_hashes,
     tokens_prefix,
 )
-from archivers.liveness import LivenessState, state_key
+from archivers.custody.liveness import LivenessState, state_key
 from archivers.manifests.manifest import Manifest, MediaManifest, STORED
-from archivers.rfc3161 import TokenInvalid, verify_token
+from archivers.custody.rfc3161 import TokenInvalid, verify_token
 from archivers.store.s3 import ObjectStore
-from archivers.treehead import TreeHead, verify_head
+from archivers.custody.treehead import TreeHead, verify_head
 
 SECOND = timedelta(seconds=1)
 

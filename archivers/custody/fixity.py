@@ -89,7 +89,7 @@ def manifest_key_of(manifest: Manifest) -> str:
 
 def fixity_event(manifest: Manifest, results: list[ObjectFixity], at: str, who: str):
     """The custody event recording one capture's fixity check."""
-    from archivers.ledger import CustodyEvent
+    from archivers.custody.ledger import CustodyEvent
 
     return CustodyEvent(event="fixity", event_id=f"fixity:{manifest.capture_id}:{at}", at=at,
                         who=who, capture_id=manifest.capture_id, url=manifest.url,
