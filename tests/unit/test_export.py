@@ -19,15 +19,15 @@ from archivers.store import layout
 from archivers.net.addresses import parse_allow_list
 from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.clock import iso, iso_seconds, utc_now
-from archivers.exportkey import ExportSigner, verify_signed_data
+from archivers.export.signer import ExportSigner, verify_signed_data
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.custody.ledger import CustodyEvent, Ledger
 from archivers.custody.liveness import LivenessState, state_key
 from archivers.manifests.manifest import MediaManifest
 from archivers.store.s3 import MemoryStore
 from archivers.custody.treehead import HeadSigner
-from archivers.wacz import export
-from archivers.waczcheck import NotAWacz, verify_package
+from archivers.export.wacz import export
+from archivers.export.verify import NotAWacz, verify_package
 from infra.tsa import LocalTSA
 from streams.agents.custody import event_objects, object_digest
 from streams.records import CAPTURE_STORED, MEDIA_STORED

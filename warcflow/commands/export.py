@@ -62,9 +62,9 @@ def export_key_path(settings: Settings) -> Path:
 
 
 def export(args, settings: Settings) -> int:
-    from archivers.exportkey import ExportSigner
+    from archivers.export.signer import ExportSigner
     from archivers.custody.ledger import CustodyEvent, ObjectDigest
-    from archivers.wacz import export as write_package
+    from archivers.export.wacz import export as write_package
     from streams.custody import custody_json
 
     store = wiring.store(settings)
@@ -126,7 +126,7 @@ def export(args, settings: Settings) -> int:
 
 
 def verify(args, settings: Settings) -> int:
-    from archivers.waczcheck import NotAWacz, verify_package
+    from archivers.export.verify import NotAWacz, verify_package
 
     try:
         pins = [p.read_bytes() for p in args.public_key]

@@ -35,12 +35,12 @@ from typing import Any, BinaryIO
 from archivers.custody import merkle
 from archivers.custody.audit import Check, SECOND, check_order, check_records
 from archivers.clock import parse_iso
-from archivers.exportkey import fingerprint, verify_signed_data
+from archivers.export.signer import fingerprint, verify_signed_data
 from archivers.custody.ledger import Entry
 from archivers.manifests.manifest import Manifest, MediaManifest
 from archivers.custody.rfc3161 import TokenInvalid, verify_token
 from archivers.custody.treehead import TreeHead, key_id, verify_head
-from archivers.wacz import INDEX, PAGES_FORMAT, WACZ_VERSION
+from archivers.export.wacz import INDEX, PAGES_FORMAT, WACZ_VERSION
 
 STORED_EVENTS = ("capture", "media")
 INDEX_NAMES = ("indexes/index.cdxj", "indexes/index.cdx", "indexes/index.cdx.gz",

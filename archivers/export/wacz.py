@@ -54,7 +54,7 @@ from archivers.custody.audit import LeafCache, Trust, audit_capture
 from archivers.manifests.catalog import list_media
 from archivers.clock import iso_seconds
 from archivers.warc.cdxj import cdxj_from_warc
-from archivers.exportkey import ExportSigner
+from archivers.export.signer import ExportSigner
 from archivers.custody.ledger import (
     Entry,
     capture_entries,
@@ -386,7 +386,7 @@ def export(store: ObjectStore, manifests: list[Manifest], out: Path, signer: Exp
 
     The file appears at ``out`` only when complete (written beside it, then renamed).
     """
-    from archivers import report
+    from archivers.export import report
 
     if not manifests:
         raise ValueError("nothing to export")
