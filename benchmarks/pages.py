@@ -137,7 +137,7 @@ class Pipeline:
     def capture(self, urls: list[str], timeout: float = 900.0) -> tuple[float, dict]:
         """Submit ``urls``; seconds from submit to the last event, and the event per URL."""
         from archivers.clock import utc_now
-        from streams.records import SubmitRequest
+        from streams.messages.capture import SubmitRequest
 
         requests = [SubmitRequest.new(url, submitted_at=utc_now(), source="bench")
                     for url in urls]

@@ -22,10 +22,10 @@ from streams.agents.custody import CustodyFeed, LedgerStage
 from streams.agents.liveness import RecheckStage
 from streams.agents.media import MediaStage
 from streams.canary import run_canary
-from streams.custody import head_request_json
+from streams.messages.custody import head_request_json
 from streams.metrics import Metrics
 from streams.offsets import install as install_offset_rule
-from streams.records import SourceMessage
+from streams.messages.capture import SourceMessage
 from streams.settings import StreamSettings
 from streams.topics import TopicNames
 

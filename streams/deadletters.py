@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from streams.records import SourceMessage, Undecodable, decode_media, decode_submit
+from streams.messages.capture import SourceMessage, Undecodable, decode_media, decode_submit
 from streams.topics import TopicNames
 
 REPLAY_HEADER = "warcflow-replay-of"

@@ -6,7 +6,7 @@ import socket
 from dataclasses import dataclass
 
 from archivers.urls import surt
-from streams.records import SubmitRequest
+from streams.messages.capture import SubmitRequest
 from streams.topics import TopicNames
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from streams.deadletters import DeadLetterEntry
-from streams.records import CAPTURE_FAILED, CAPTURE_STORED, SourceMessage
+from streams.messages.capture import CAPTURE_FAILED, CAPTURE_STORED, SourceMessage
 
 TERMINAL = ("stored", "failed", "dead-letter")
 

@@ -23,7 +23,7 @@ from archivers.clock import utc_now
 from archivers.store.s3 import S3Store, StoreSettings
 from streams.feed import CaptureFeed, FeedEvent
 from streams.producer import Submitter
-from streams.records import submit_requests
+from streams.messages.capture import submit_requests
 from streams.topics import TopicNames
 from viewer.app import create_app
 from viewer.catalog import Catalog
@@ -96,7 +96,7 @@ class Viewer:
 
     def _send_record(self, event) -> None:
         """A broker that is down costs the record, never the download (logged)."""
-        from streams.custody import custody_json
+        from streams.messages.custody import custody_json
 
         try:
             with self._submit_lock:

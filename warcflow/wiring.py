@@ -170,7 +170,7 @@ def custody_parts(settings: Settings, object_store, producer, events, metrics, e
     from streams.agents.custody import CustodyFeed, LedgerStage
     from streams.agents.liveness import RecheckStage
     from streams.app import CustodyParts
-    from streams.custody import custody_json
+    from streams.messages.custody import custody_json
 
     names = topic_names(settings)
     retry = settings.streams.retry

@@ -19,7 +19,7 @@ from archivers.manifests.manifest import STORED
 from archivers.media.archiver import MediaRequest
 from archivers.urls import surt
 from streams.agents.routing import Job, Router, origin_message
-from streams.records import (
+from streams.messages.capture import (
     SourceMessage,
     SubmitRequest,
     Undecodable,

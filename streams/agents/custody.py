@@ -28,8 +28,8 @@ from archivers.custody.ledger import CustodyEvent, Ledger, ObjectDigest
 from archivers.custody.liveness import LivenessState, Schedule, state_key
 from archivers.store.s3 import ObjectStore
 from streams.agents.routing import Router
-from streams.custody import custody_json, decode_custody
-from streams.records import (
+from streams.messages.custody import custody_json, decode_custody
+from streams.messages.capture import (
     CAPTURE_FAILED,
     CAPTURE_STORED,
     MEDIA_FAILED,

@@ -25,8 +25,8 @@ from archivers.store.s3 import ObjectStore
 from archivers.urls import surt
 from streams.agents.custody import with_store
 from streams.agents.routing import Router
-from streams.custody import custody_json, decode_recheck, liveness_json, recheck_json
-from streams.records import SourceMessage, SubmitRequest, Undecodable
+from streams.messages.custody import custody_json, decode_recheck, liveness_json, recheck_json
+from streams.messages.capture import SourceMessage, SubmitRequest, Undecodable
 
 log = logging.getLogger("warcflow.liveness")
 

@@ -13,7 +13,7 @@ from archivers.manifests.manifest import STORED
 from archivers.media.archiver import MediaArchiver, MediaRequest, MediaResult
 from archivers.urls import surt
 from streams.agents.routing import Job, Router, origin_message
-from streams.records import (
+from streams.messages.capture import (
     SourceMessage,
     Undecodable,
     decode_media,

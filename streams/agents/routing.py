@@ -31,7 +31,7 @@ from typing import Any, Awaitable, Callable, Protocol
 from archivers.clock import iso, parse_iso, utc_now
 from archivers.errors import CaptureError, Permanent, Retryable
 from streams.metrics import Metrics
-from streams.records import DeadLetter, RetryRequest, SourceMessage
+from streams.messages.capture import DeadLetter, RetryRequest, SourceMessage
 from streams.settings import RetryPolicy
 from streams.topics import TopicNames
 

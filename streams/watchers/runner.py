@@ -29,7 +29,7 @@ from typing import Awaitable, Callable, Protocol
 from archivers.clock import utc_now
 from archivers.errors import CaptureError, InvalidURL
 from archivers.urls import surt
-from streams.records import SubmitRequest
+from streams.messages.capture import SubmitRequest
 from streams.topics import TopicNames
 from streams.watchers.book import WatchBook
 from streams.watchers.definitions import Watch, seen_key, seen_record

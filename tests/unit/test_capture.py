@@ -189,7 +189,7 @@ def test_refused_requisite_is_recorded_not_fatal(site):
 
 
 def test_who_asked_for_which_case_and_why_is_in_the_warc_manifest_and_summary(site):
-    from streams.records import SubmitRequest
+    from streams.messages.capture import SubmitRequest
 
     archiver, store = make(site)
     submitted = SubmitRequest.new(site.url("/post/1"), submitted_at=utc_now(), tags=("kazan",),

@@ -13,7 +13,7 @@ from archivers.capture.archiver import PageArchiver
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store.s3 import MemoryStore
 from streams.agents.capture import CaptureStage
-from streams.records import SourceMessage, SubmitRequest
+from streams.messages.capture import SourceMessage, SubmitRequest
 from streams.settings import RetryPolicy
 from streams.topics import TopicNames
 from archivers.clock import utc_now

@@ -9,7 +9,7 @@ from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store.s3 import MemoryStore
-from streams.records import capture_event
+from streams.messages.capture import capture_event
 from viewer.catalog import Catalog
 
 

@@ -15,7 +15,7 @@ from streams.agents.media import MediaStage
 from streams.settings import RetryPolicy
 from tests.support import media as testmedia
 from tests.unit.test_capture_stage import NAMES, EventsSeen, RecordingProducer, ingest, no_sleep, submit
-from streams.records import SourceMessage
+from streams.messages.capture import SourceMessage
 from archivers.clock import utc_now
 
 

@@ -8,8 +8,13 @@ import pytest
 
 from archivers.manifests.manifest import Manifest
 from archivers.capture.modes import SCRIPT_HEAVY_SITES, choose_mode, matches, parse_sites
-from streams.records import SourceMessage, SubmitRequest, Undecodable, decode_submit, \
-    submit_requests
+from streams.messages.capture import (
+    SourceMessage,
+    SubmitRequest,
+    Undecodable,
+    decode_submit,
+    submit_requests,
+)
 from warcflow.settings import SettingsError, load_settings
 
 WHEN = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)

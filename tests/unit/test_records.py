@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from streams.records import (
+from streams.messages.capture import (
     DeadLetter,
     SourceMessage,
     SubmitRequest,

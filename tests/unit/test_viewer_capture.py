@@ -12,7 +12,7 @@ from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store.s3 import MemoryStore
-from streams.records import SubmitRequest, capture_event
+from streams.messages.capture import SubmitRequest, capture_event
 from tests.support.site import Route
 from viewer.app import create_app
 from viewer.catalog import Catalog

@@ -65,7 +65,7 @@ def export(args, settings: Settings) -> int:
     from archivers.export.signer import ExportSigner
     from archivers.custody.ledger import CustodyEvent, ObjectDigest
     from archivers.export.wacz import export as write_package
-    from streams.custody import custody_json
+    from streams.messages.custody import custody_json
 
     store = wiring.store(settings)
     trust = configured_trust(settings)

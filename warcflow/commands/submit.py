@@ -9,7 +9,7 @@ from archivers.clock import iso, utc_now
 from archivers.capture.modes import AUTO, MODES
 from archivers.urls import surt
 from streams.producer import SubmitError, Submitter
-from streams.records import submit_requests
+from streams.messages.capture import submit_requests
 from warcflow import exitcodes, wiring
 from warcflow.output import error, print_json, progress
 from warcflow.settings import Settings

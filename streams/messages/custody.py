@@ -21,7 +21,7 @@ from typing import Any
 from archivers.clock import iso
 from archivers.custody.ledger import CustodyEvent, ObjectDigest
 from archivers.custody.liveness import Check
-from streams.records import VERSION, Undecodable, _dumps, _json_object
+from streams.messages.capture import Undecodable, VERSION, _dumps, _json_object
 
 CUSTODY_EVENT = "warcflow.CustodyEvent"
 HEAD_REQUEST = "warcflow.HeadRequest"
