@@ -82,7 +82,7 @@ class Pipeline:
     def start(self) -> None:
         from kafka import KafkaConsumer, TopicPartition
 
-        from streams.producer import Submitter
+        from streams.clients.producer import Submitter
         from streams.topics import TopicNames
         from warcflow import wiring
 

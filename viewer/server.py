@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from archivers.clock import utc_now
 from archivers.store.s3 import S3Store, StoreSettings
-from streams.feed import CaptureFeed, FeedEvent
-from streams.producer import Submitter
+from streams.clients.feed import CaptureFeed, FeedEvent
+from streams.clients.producer import Submitter
 from streams.messages.capture import submit_requests
 from streams.topics import TopicNames
 from viewer.app import create_app

@@ -102,7 +102,7 @@ def faust_app(settings: Settings, metrics=None):
     from streams.agents.capture import CaptureStage
     from streams.agents.media import MediaStage
     from streams.app import build_app
-    from streams.eventlog import CaptureEventLog
+    from streams.clients.eventlog import CaptureEventLog
 
     names = topic_names(settings)
     object_store = store(settings)

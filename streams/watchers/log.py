@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from streams.topicreader import TopicUnavailable, read_topic
+from streams.clients.reader import TopicUnavailable, read_topic
 from streams.topics import TopicNames
 from streams.watchers.book import WatchBook
 from streams.watchers.definitions import Watch

@@ -18,7 +18,7 @@ from collections import Counter
 import pytest
 
 from infra.processes import free_port
-from streams.topicreader import read_topic
+from streams.clients.reader import read_topic
 from tests.support.site import TestSite
 from tests.support.sources import Sources
 from tests.support.stack import WorkerProcess, cli, poll

@@ -15,7 +15,7 @@ from archivers.custody.liveness import LivenessState, state_key
 from archivers.manifests.manifest import CAPTURE_METADATA_SCHEMA, Manifest, read_metadata_record
 from archivers.urls import surt
 from streams.messages.custody import custody_json, head_request_json, recheck_json
-from streams.producer import SubmitError, Submitter
+from streams.clients.producer import SubmitError, Submitter
 from warcflow import exitcodes, wiring
 from warcflow.output import error, print_json, progress
 from warcflow.settings import Settings

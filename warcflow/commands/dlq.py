@@ -6,9 +6,9 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from streams.deadletters import REPLAY_HEADER, DeadLetterEntry, parse
-from streams.producer import SubmitError, Submitter
+from streams.clients.producer import SubmitError, Submitter
 from streams.reconcile import reconcile as account
-from streams.topicreader import TopicUnavailable, read_topic
+from streams.clients.reader import TopicUnavailable, read_topic
 from warcflow import exitcodes, wiring
 from warcflow.output import error, print_json, progress, table
 from warcflow.settings import Settings

@@ -8,7 +8,7 @@ from pathlib import Path
 from archivers.clock import iso, utc_now
 from archivers.errors import CaptureError
 from archivers.manifests.manifest import STORED
-from streams.producer import SubmitError
+from streams.clients.producer import SubmitError
 from warcflow import __version__, exitcodes, wiring
 from warcflow.commands.custody import configured_trust, custody_producer, find_manifests, who
 from warcflow.output import error, print_json, progress

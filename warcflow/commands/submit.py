@@ -8,7 +8,7 @@ import sys
 from archivers.clock import iso, utc_now
 from archivers.capture.modes import AUTO, MODES
 from archivers.urls import surt
-from streams.producer import SubmitError, Submitter
+from streams.clients.producer import SubmitError, Submitter
 from streams.messages.capture import submit_requests
 from warcflow import exitcodes, wiring
 from warcflow.output import error, print_json, progress

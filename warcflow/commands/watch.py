@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from archivers.clock import iso, utc_now
-from streams.producer import SubmitError, Submitter
-from streams.topicreader import TopicUnavailable
+from streams.clients.producer import SubmitError, Submitter
+from streams.clients.reader import TopicUnavailable
 from streams.watchers.definitions import KINDS, InvalidWatch, Watch, new_watch
 from streams.watchers.log import read_book
 from warcflow import exitcodes, wiring
@@ -89,7 +89,7 @@ def describe(watch: Watch, seen: int | None = None) -> dict:
 
 def _prepare(settings: Settings) -> bool:
     """Create the watch topics if missing; False (after saying why) if Kafka is away."""
-    from streams.producer import _reachable
+    from streams.clients.producer import _reachable
     from streams.topics import ensure_topics
 
     bootstrap = settings.streams.bootstrap
