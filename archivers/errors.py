@@ -3,24 +3,28 @@
 Callers branch on two classes only:
 
 - ``Retryable``: the same work may succeed later (timeouts, connection resets,
-  HTTP 5xx/408/429, S3 unavailable). Agents send the message to a retry topic.
+  HTTP 5xx/408/425/429, S3 unavailable). Agents send the message to a retry topic.
 - ``Permanent``: trying again cannot help (invalid URL, refused by the address
   policy, HTTP 4xx, a limit exceeded). Agents record a failed capture.
 
 Every error carries ``reason``: a short, stable, machine-readable code
-(``policy_refused``, ``http_404``, ``timeout`` …) that ends up in events, manifests and
-the dead-letter topic; ``str(error)`` is the human sentence.
+(``policy_refused``, ``http_404``, ``connect_timeout``, ``read_timeout`` …) that ends
+up in events, manifests and the dead-letter topic; ``str(error)`` is the human sentence.
 
     CaptureError
     ├── Retryable
-    │   ├── FetchUnavailable      network trouble, timeouts, HTTP 5xx/408/429
+    │   ├── FetchUnavailable      network trouble, timeouts, HTTP 5xx/408/425/429
     │   └── StoreUnavailable      the S3 server did not answer or said 5xx
     └── Permanent
         ├── InvalidURL            not an http(s) URL we accept
         ├── PolicyRefused         address policy said no (SSRF guard)
-        ├── HTTPRefused           HTTP 4xx other than 408/429 on the page itself
+        ├── HTTPRefused           any other HTTP 4xx (or 3xx where a body was due)
         ├── LimitExceeded         size, redirect or header limit hit
-        └── StoreRefused          the S3 server refused the request (4xx)
+        ├── StoreRefused          the S3 server refused the request (4xx)
+        └── NotMedia              ffprobe found no media (archivers.media.ffmpeg)
+
+Whether an HTTP status is worth another try is decided in one place,
+``retryable_status``; ``http_error`` turns a status into the right error.
 """
 
 from __future__ import annotations
@@ -71,3 +75,19 @@ class LimitExceeded(Permanent):
 
 class StoreRefused(Permanent):
     reason = "store_refused"
+
+
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+"""The 4xx statuses that mean "not now" rather than "no": timeout, too early, too many."""
+
+
+def retryable_status(status: int) -> bool:
+    """True for a status worth another try later: 5xx, 408, 425 and 429."""
+    return status >= 500 or status in RETRYABLE_STATUSES
+
+
+def http_error(status: int, message: str) -> CaptureError:
+    """The error for an HTTP status that ends an attempt: ``FetchUnavailable``
+    (retry) when ``retryable_status``, else ``HTTPRefused``; reason ``http_<status>``."""
+    kind = FetchUnavailable if retryable_status(status) else HTTPRefused
+    return kind(message, reason=f"http_{status}")

@@ -25,7 +25,7 @@ from streams.canary import run_canary
 from streams.messages.custody import head_request_json
 from streams.metrics import Metrics
 from streams.offsets import install as install_offset_rule
-from streams.messages.capture import SourceMessage
+from streams.messages.base import SourceMessage
 from streams.settings import StreamSettings
 from streams.topics import TopicNames
 

@@ -18,7 +18,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from streams.messages.capture import SourceMessage, Undecodable, decode_media, decode_submit
+from streams.messages.base import SourceMessage, Undecodable
+from streams.messages.capture import decode_media, decode_submit
 from streams.topics import TopicNames
 
 REPLAY_HEADER = "warcflow-replay-of"

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from streams.deadletters import DeadLetterEntry
-from streams.messages.capture import CAPTURE_FAILED, CAPTURE_STORED, SourceMessage
+from streams.messages.base import SourceMessage
+from streams.messages.capture import CAPTURE_FAILED, CAPTURE_STORED
 
 TERMINAL = ("stored", "failed", "dead-letter")
 

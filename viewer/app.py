@@ -396,7 +396,7 @@ class AuditCache:
         from archivers.custody.audit import audit_capture
         from archivers.manifests.manifest import Manifest
 
-        m = Manifest(**{k: v for k, v in manifest.items() if k in Manifest.__dataclass_fields__})
+        m = Manifest.from_dict(manifest)
         try:
             return audit_capture(self.store, m).to_dict()
         except Exception as exc:  # noqa: BLE001 - the page still shows, with the reason

@@ -20,7 +20,8 @@ import urllib.request
 from dataclasses import dataclass
 
 from archivers.clock import utc_now
-from archivers.store.s3 import S3Store, StoreSettings
+from archivers.store.base import StoreSettings
+from archivers.store.s3 import S3Store
 from streams.clients.feed import CaptureFeed, FeedEvent
 from streams.clients.producer import Submitter
 from streams.messages.capture import submit_requests

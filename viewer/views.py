@@ -27,8 +27,7 @@ def replay_url(replay_base: str, collection: str, url: str, when: str | None, *,
 
 def capture_object(manifest: dict[str, Any] | Manifest, media: list[dict[str, Any]],
                    replay_base: str, collection: str) -> dict[str, Any]:
-    m = manifest if isinstance(manifest, Manifest) else Manifest(**{
-        k: v for k, v in manifest.items() if k in Manifest.__dataclass_fields__})
+    m = manifest if isinstance(manifest, Manifest) else Manifest.from_dict(manifest)
     out = m.summary()
     out["replay_url"] = (replay_url(replay_base, collection, m.final_url or m.url, m.fetched_at)
                          if m.warc_key else None)
@@ -37,8 +36,7 @@ def capture_object(manifest: dict[str, Any] | Manifest, media: list[dict[str, An
 
 
 def media_object(manifest: dict[str, Any] | MediaManifest) -> dict[str, Any]:
-    m = manifest if isinstance(manifest, MediaManifest) else MediaManifest(**{
-        k: v for k, v in manifest.items() if k in MediaManifest.__dataclass_fields__})
+    m = manifest if isinstance(manifest, MediaManifest) else MediaManifest.from_dict(manifest)
     return m.summary()
 
 

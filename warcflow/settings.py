@@ -26,7 +26,7 @@ from archivers.net.fetcher import DEFAULT_USER_AGENT, FetchSettings
 from archivers.media.archiver import MediaSettings
 from archivers.capture.modes import SCRIPT_HEAVY_SITES, parse_sites
 from archivers.net.politeness import PolitenessSettings
-from archivers.store.s3 import StoreSettings
+from archivers.store.base import StoreSettings
 from infra.settings import ServiceSettings
 from streams.settings import RetryPolicy, StreamSettings
 from streams.watchers.definitions import InvalidWatch, watches_from_setting

@@ -14,9 +14,10 @@ deterministic, see ``archivers.keys``):
    it, then died), the stored WARC wins: the manifest is rebuilt from it.
 4. Put the manifest if absent; if another attempt won, return that one.
 
-Outcome by the page's final HTTP status: 2xx/3xx → ``stored``; 4xx (not 408 or
-429) → WARC kept as evidence, manifest ``failed`` with reason ``http_<code>``;
-5xx, 408, 429 and network trouble → ``Retryable`` raised, nothing stored.
+Outcome by the page's final HTTP status: 2xx/3xx → ``stored``; 4xx (not 408,
+425 or 429) → WARC kept as evidence, manifest ``failed`` with reason
+``http_<code>``; 5xx, 408, 425, 429 (``archivers.errors.retryable_status``) and
+network trouble → ``Retryable`` raised, nothing stored.
 Refusals before any byte is fetched (policy, invalid URL) raise ``Permanent``;
 the agent then calls ``record_failure`` so the URL's timeline shows the attempt.
 
@@ -47,7 +48,7 @@ from archivers.store import layout
 from archivers.warc.cdxj import IndexEntry, store_index
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.capture.browser import Browser, BrowserCapture, SCREENSHOT_URN, capture_in_browser
-from archivers.errors import FetchUnavailable, InvalidURL, Permanent, StoreUnavailable
+from archivers.errors import http_error, retryable_status, InvalidURL, Permanent, StoreUnavailable
 from archivers.net.fetcher import Fetcher
 from archivers.manifests.items import items
 from archivers.manifests.outcome import outcome_fields
@@ -64,12 +65,11 @@ from archivers.capture.modes import AUTO, BROWSER, STATIC, choose_mode
 from archivers.capture.static import PageCapture, PARSE_LIMIT, capture_page
 from archivers.extract.post import post_from_html
 from archivers.net.recording import DigestingSpool
-from archivers.extract.requisites import content_type, decoded_body
-from archivers.store.s3 import ObjectStore
+from archivers.net.recording import content_type, decoded_body
+from archivers.store.base import ObjectStore
 from archivers.urls import canonical_url, surt
 from archivers.warc.writer import TLS_URN, WarcWriter
 
-RETRYABLE_STATUSES = frozenset({408, 425, 429})
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
@@ -150,10 +150,9 @@ class PageArchiver:
         screenshot = page.screenshot if isinstance(page, BrowserCapture) else None
         try:
             status = page.final.status
-            if status >= 500 or status in RETRYABLE_STATUSES:
-                raise FetchUnavailable(
-                    f"{page.final.url} answered HTTP {status} {page.final.response.reason}",
-                    reason=f"http_{status}")
+            if retryable_status(status):
+                raise http_error(
+                    status, f"{page.final.url} answered HTTP {status} {page.final.response.reason}")
             found, post = await asyncio.to_thread(self._inspect, page)
             spool, meta, entries = await asyncio.to_thread(self._write_warc, request, page,
                                                            found, post, mode)

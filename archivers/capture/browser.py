@@ -47,10 +47,11 @@ from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
 
 from archivers.extract.media import FoundMedia, STREAM_TYPES, media_kind
-from archivers.errors import CaptureError, FetchUnavailable, InvalidURL, Permanent, PolicyRefused
-from archivers.net.fetcher import Exchange, Fetcher
+from archivers.errors import retryable_status, CaptureError, FetchUnavailable, InvalidURL, Permanent, PolicyRefused
+from archivers.net.fetcher import Fetcher
+from archivers.net.recording import Exchange
 from archivers.capture.static import PageCapture
-from archivers.extract.requisites import content_type, decoded_body
+from archivers.net.recording import content_type, decoded_body
 from archivers.urls import canonical_url, validate_url
 
 log = logging.getLogger("warcflow.browser")
@@ -196,7 +197,7 @@ async def capture_in_browser(browser: Browser, fetcher: Fetcher, url: str) -> Br
     for exchange in chain:
         page.limits_hit.extend(exchange.limits_hit)
     final = page.final
-    if (final.status >= 500 or final.status in (408, 425, 429) or final.redirect_target()
+    if (retryable_status(final.status) or final.redirect_target()
             or content_type(final.response) not in RENDERED_TYPES):
         page.finished_at = fetcher.clock()
         return page

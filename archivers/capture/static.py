@@ -19,13 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from archivers.errors import CaptureError
-from archivers.net.fetcher import Exchange, Fetcher
-from archivers.extract.requisites import (
-    content_type,
-    decoded_body,
-    html_requisites,
-    stylesheet_requisites,
-)
+from archivers.net.fetcher import Fetcher
+from archivers.net.recording import Exchange
+from archivers.extract.requisites import html_requisites, stylesheet_requisites
+from archivers.net.recording import content_type, decoded_body
 
 PARSE_LIMIT = 8 * 1024 * 1024
 """Most bytes of a decoded HTML or CSS document read to look for requisites."""

@@ -49,7 +49,7 @@ from archivers.custody.ledger import (
 from archivers.custody.liveness import LivenessState, state_key
 from archivers.manifests.manifest import Manifest, MediaManifest, STORED
 from archivers.custody.rfc3161 import TokenInvalid, verify_token
-from archivers.store.s3 import ObjectStore
+from archivers.store.base import ObjectStore
 from archivers.custody.treehead import TreeHead, verify_head
 
 SECOND = timedelta(seconds=1)

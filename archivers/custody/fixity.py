@@ -19,7 +19,7 @@ from typing import Iterator
 from archivers.store import layout
 from archivers.manifests.catalog import list_media
 from archivers.manifests.manifest import Manifest, STORED
-from archivers.store.s3 import ObjectStore
+from archivers.store.base import ObjectStore
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from archivers.custody import merkle
 from archivers.clock import iso, utc_now
-from archivers.store.s3 import ObjectStore
+from archivers.store.base import ObjectStore
 from archivers.custody.treehead import HeadSigner, TreeHead, public_pem
 
 log = logging.getLogger("warcflow.ledger")

@@ -7,7 +7,7 @@ address policy and limits), follows redirects, and classifies what it sees:
   unavailable (``GONE_MARKERS``: the wording platforms use for removed posts
   and videos), or a redirect chain that ends on one of those; or, for a URL a
   platform's yt-dlp extractor claims, yt-dlp saying the video is unavailable
-  or removed (``EXTRACTOR_GONE``);
+  or removed (the verdict ``archivers.media.ytdlp.extractor_verdict`` hands in);
 - ``changed``: served, but its payload digest differs from the last one seen
   (the capture's own, at first);
 - ``alive``: served with the same payload digest;
@@ -44,7 +44,6 @@ SCHEMA = "warcflow.liveness"
 HISTORY = 200
 MARKER_SCAN_BYTES = 512 * 1024
 GONE_STATUSES = (404, 410)
-STATES = ("alive", "changed", "gone", "unknown")
 
 GONE_MARKERS = (
     r"this video is (no longer )?unavailable",
@@ -61,29 +60,10 @@ GONE_MARKERS = (
 _MARKERS = re.compile("|".join(f"(?:{m})" for m in GONE_MARKERS), re.IGNORECASE)
 
 
-EXTRACTOR_GONE = re.compile(
-    r"video unavailable|this video (is|has been) (no longer available|removed|deleted)"
-    r"|removed by the uploader|account (has been )?(terminated|suspended)|private video"
-    r"|this (post|tweet|video) (is|was) (deleted|unavailable|no longer available)"
-    r"|content (isn't|is not) available|no longer available", re.IGNORECASE)
-"""What yt-dlp's extractors say of a removed video (their error messages)."""
-
-
-def extractor_verdict(error: str | None) -> tuple[str, str] | None:
-    """(state, reason) from yt-dlp's attempt at a platform URL: None when it found
-    the video (the page check stands), ``gone`` when its error says removed."""
-    if error is None:
-        return None
-    match = EXTRACTOR_GONE.search(error)
-    if match:
-        return "gone", f"yt-dlp: {match.group(0)}"
-    return None
-
-
-def combine(page: Check, extractor_error: str | None) -> Check:
+def combine(page: Check, verdict: tuple[str, str] | None) -> Check:
     """A page that still answers while the platform's extractor says the video is
-    gone is gone (platforms often answer 200 with a shell page)."""
-    verdict = extractor_verdict(extractor_error)
+    gone is gone (platforms often answer 200 with a shell page). ``verdict`` is
+    the extractor's ``(state, reason)``, or None when it says nothing of removal."""
     if verdict is None or page.state == "gone":
         return page
     return Check(page.at, verdict[0], page.http_status, page.final_url, page.digest, verdict[1])
@@ -183,10 +163,11 @@ def classify(status: int, text: str, digest: str, baseline: str | None) -> tuple
 
 
 async def check(fetcher: Fetcher, url: str, baseline: str | None, now: datetime,
-                extractor: Callable[[str], Awaitable[str | None]] | None = None) -> Check:
+                extractor: Callable[[str], Awaitable[tuple[str, str] | None]] | None = None
+                ) -> Check:
     """Fetch ``url`` now and classify it against ``baseline`` (a payload SHA-256 hex);
-    ``extractor(url)`` (for URLs a platform extractor claims) returns yt-dlp's
-    error, or None if it found the video (``combine``)."""
+    ``extractor(url)`` (for URLs a platform extractor claims) returns its verdict,
+    ``("gone", reason)`` or None (``combine``)."""
     page = await _page_check(fetcher, url, baseline, now)
     if extractor is None:
         return page

@@ -66,7 +66,7 @@ from archivers.custody.ledger import (
 from archivers.custody.liveness import state_key
 from archivers.manifests.manifest import Manifest, STORED
 from archivers.custody.rfc3161 import TokenInvalid, token_time
-from archivers.store.s3 import ObjectStore
+from archivers.store.base import ObjectStore
 from archivers.custody.treehead import TreeHead
 
 WACZ_VERSION = "1.1.1"

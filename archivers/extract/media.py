@@ -5,7 +5,7 @@ Sources, in this order of trust: the page's own metadata (``og:video``,
 ``<video src>``/``<audio src>`` and their ``<source>`` children, links to media
 files (``.mp4 .webm .mov .mkv .m4v .m3u8 .mpd``), embedded players
 (``<iframe src>``) and the page URL itself when a yt-dlp extractor (other than
-the generic one) recognises them.
+the generic one) recognises them (the caller hands in ``recognises``).
 
 Each find has a ``kind`` that decides how it is fetched:
 - ``direct``: one file, fetched by warcflow's fetcher (``.mp4``, ``.webm`` …);
@@ -15,8 +15,8 @@ Each find has a ``kind`` that decides how it is fetched:
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
+from typing import Callable
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
@@ -77,14 +77,14 @@ class _MediaParser(HTMLParser):
             self._media_stack.pop()
 
 
-def find_media(html: str, page_url: str, *, limit: int = 20,
-               recognises=None) -> list[FoundMedia]:
+def find_media(html: str, page_url: str, *, recognises: Callable[[str], bool],
+               limit: int = 20) -> list[FoundMedia]:
     """Media referenced by an HTML page, deduplicated, at most ``limit``.
 
     ``recognises(url) -> bool`` says whether a yt-dlp extractor handles a URL
-    (default: ``extractor_recognises``); it decides about iframes and the page.
+    (``archivers.media.ytdlp.extractor_recognises``, handed in by the wiring:
+    this module knows nothing of yt-dlp); it decides about iframes and the page.
     """
-    recognises = recognises or extractor_recognises
     parser = _MediaParser()
     try:
         parser.feed(html)
@@ -107,52 +107,3 @@ def find_media(html: str, page_url: str, *, limit: int = 20,
     return list(out.values())[:limit]
 
 
-@functools.lru_cache(maxsize=1)
-def _extractors():
-    from yt_dlp.extractor import gen_extractor_classes
-
-    return [ie for ie in gen_extractor_classes() if ie.ie_key() != "Generic" and ie.working()]
-
-
-@functools.lru_cache(maxsize=1)
-def _url_patterns() -> list[tuple[type, tuple | None]]:
-    """Each extractor with its ``_VALID_URL`` compiled for partial matching, or
-    None for those that decide in their own ``suitable`` (always asked)."""
-    import regex
-
-    out = []
-    for ie in _extractors():
-        valid = ie._VALID_URL
-        if "suitable" in ie.__dict__ or not valid:
-            out.append((ie, None if valid is not False else ()))
-            continue
-        try:
-            out.append((ie, tuple(regex.compile(p) for p in
-                                  (valid if isinstance(valid, (list, tuple)) else [valid]))))
-        except Exception:  # noqa: BLE001 - a pattern the regex module reads differently
-            out.append((ie, None))
-    return out
-
-
-@functools.lru_cache(maxsize=1024)
-def _candidates(origin: str) -> tuple[type, ...]:
-    """The extractors that could claim some URL starting with ``origin``.
-
-    yt-dlp's URL patterns are anchored at the start, so a pattern that cannot
-    match even a prefix of ``scheme://host[:port]`` cannot match any URL of that
-    origin (the ``regex`` module's partial matching decides that). About 1 in 20
-    extractors remain for a typical host; asking all 1,600 for every page cost
-    a capture worker a fifth of its CPU.
-    """
-    return tuple(ie for ie, patterns in _url_patterns()
-                 if patterns is None or any(p.match(origin, partial=True) for p in patterns))
-
-
-@functools.lru_cache(maxsize=4096)
-def extractor_recognises(url: str) -> bool:
-    """True if a specific (non-generic) yt-dlp extractor claims ``url``."""
-    parts = urlsplit(url)
-    cut = len(parts.scheme) + 3
-    # the URL's own first characters, so the filter sees exactly what the patterns will
-    origin = url[:cut + len(parts.netloc)] if url[cut - 3:cut] == "://" else ""
-    return any(ie.suitable(url) for ie in _candidates(origin))

@@ -1,8 +1,7 @@
 """Find a page's requisites: the images, stylesheets, scripts and fonts it needs to replay.
 
-Pure functions over decoded text; no I/O. ``decoded_body`` undoes the
-Content-Encoding of a recorded response with a cap, so a compression bomb
-costs at most ``limit`` bytes of memory.
+Pure functions over decoded text (``archivers.net.recording.decoded_body``
+gives it, capped); no I/O.
 
 Found in HTML: ``<img src srcset>``, ``<source srcset>`` of pictures,
 ``<link rel=stylesheet|icon|preload|modulepreload href>``, ``<script src>``,
@@ -16,36 +15,14 @@ document URL, deduplicated, in document order.
 from __future__ import annotations
 
 import re
-import zlib
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-from archivers.net.recording import RecordedResponse
 
 _CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""", re.I)
 _CSS_IMPORT = re.compile(r"""@import\s+(['"])([^'"]+)\1""", re.I)
 _LINK_RELS = {"stylesheet", "icon", "shortcut", "apple-touch-icon", "preload",
               "modulepreload", "prefetch"}
-
-
-def decoded_body(response: RecordedResponse, limit: int) -> bytes:
-    """The entity body with gzip/deflate undone, at most ``limit`` bytes."""
-    data = response.read_body(limit)
-    encoding = (response.header("content-encoding") or "").strip().lower()
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        wbits = 47 if encoding != "deflate" else 15
-        try:
-            return zlib.decompressobj(wbits).decompress(data, limit)
-        except zlib.error:
-            try:
-                return zlib.decompressobj(-15).decompress(data, limit)
-            except zlib.error:
-                return b""
-    return data
-
-
-def content_type(response: RecordedResponse) -> str:
-    return (response.header("content-type") or "").split(";")[0].strip().lower()
 
 
 def _srcset_urls(value: str) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from archivers.store import layout
 from archivers.manifests.manifest import Manifest, MediaManifest
-from archivers.store.s3 import ObjectStore
+from archivers.store.base import ObjectStore
 
 
 def list_captures(store: ObjectStore, url: str, *, limit: int | None = None) -> list[Manifest]:

@@ -5,7 +5,7 @@ A manifest is written once, with put-if-absent, under
 stored capture everything in it comes from the WARC's ``metadata`` record plus
 what the S3 server says about the WARC object (size, SHA-256, LastModified), so
 any worker can rebuild it from the WARC alone after a crash
-(``manifest_from_warc``). Its JSON form is documented in docs/formats.md.
+(``read_metadata_record`` + ``manifest_from_metadata``). Its JSON form is documented in docs/formats.md.
 
 Times are ISO 8601 UTC with microseconds, except ``stored_at``: the S3 server's
 LastModified, which S3 gives in whole seconds and is written without a fraction
@@ -91,6 +91,12 @@ class Manifest:
             raise ValueError("not a warcflow manifest (schema field missing or wrong)")
         if doc.get("version") != VERSION:
             raise ValueError(f"manifest version {doc.get('version')!r} is not supported")
+        return cls.from_dict(doc)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> "Manifest":
+        """A manifest from its fields (keys it does not know are ignored: newer
+        writers may add some); ValueError if a required one is missing."""
         known = {f.name for f in fields(cls)}
         try:
             return cls(**{k: v for k, v in doc.items() if k in known})
@@ -152,13 +158,8 @@ def manifest_from_metadata(meta: dict[str, Any], *, warc_key: str, sha256: str, 
                            stored_at: str) -> Manifest:
     """Join the WARC's capture metadata (which carries status and reason) with
     the stored object's facts. ValueError if the metadata lacks a required field."""
-    known = {f.name for f in fields(Manifest)}
-    base = {k: v for k, v in meta.items() if k in known}
-    base.update(warc_key=warc_key, sha256=sha256, size=size, stored_at=stored_at)
-    try:
-        return Manifest(**base)
-    except TypeError as exc:
-        raise ValueError(f"capture metadata is incomplete: {exc}") from None
+    return Manifest.from_dict({**meta, "warc_key": warc_key, "sha256": sha256, "size": size,
+                               "stored_at": stored_at})
 
 
 MEDIA_SCHEMA = "warcflow.media-manifest"
@@ -231,6 +232,12 @@ class MediaManifest:
             raise ValueError("not a warcflow media manifest")
         if doc.get("version") != VERSION:
             raise ValueError(f"media manifest version {doc.get('version')!r} is not supported")
+        return cls.from_dict(doc)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> "MediaManifest":
+        """A media manifest from its fields (unknown keys ignored); ValueError if
+        a required one is missing."""
         known = {f.name for f in fields(cls)}
         try:
             return cls(**{k: v for k, v in doc.items() if k in known})

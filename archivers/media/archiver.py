@@ -36,7 +36,6 @@ import hashlib
 import io
 import json
 import logging
-import re
 import shutil
 import tempfile
 import time
@@ -50,18 +49,17 @@ from archivers.store import layout
 from archivers.warc.cdxj import store_index
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.errors import (
-    CaptureError,
-    FetchUnavailable,
-    HTTPRefused,
+    http_error,
     LimitExceeded,
     Permanent,
     StoreUnavailable,
 )
-from archivers.net.fetcher import Exchange, Fetcher
+from archivers.net.fetcher import Fetcher
+from archivers.net.recording import Exchange
 from archivers.manifests.manifest import FAILED, MediaManifest, STORED, read_metadata_record
 from archivers.extract.post import post_from_info
 from archivers.net.recording import DecodingReader, DigestingSpool
-from archivers.store.s3 import ObjectStore
+from archivers.store.base import ObjectStore
 from archivers.warc.writer import WarcWriter
 
 log = logging.getLogger("warcflow.media")
@@ -70,15 +68,6 @@ MEDIA_METADATA_SCHEMA = "warcflow.media-metadata"
 MIME = {"mp4": "video/mp4", "m4a": "audio/mp4", "webm": "video/webm", "mkv": "video/x-matroska",
         "ts": "video/mp2t", "mp3": "audio/mpeg", "ogg": "audio/ogg", "flv": "video/x-flv",
         "avi": "video/x-msvideo", "wav": "audio/wav", "aac": "audio/aac"}
-INFO_FIELDS = ("id", "title", "fulltitle", "description", "uploader", "uploader_id",
-               "uploader_url", "channel", "channel_id", "channel_url", "upload_date", "timestamp",
-               "release_timestamp", "duration", "view_count", "like_count", "comment_count",
-               "repost_count", "webpage_url", "original_url", "extractor", "extractor_key",
-               "format_id", "format", "ext", "width", "height", "fps", "vcodec", "acodec", "tbr",
-               "filesize", "thumbnail", "tags", "categories", "location", "is_live", "was_live",
-               "availability", "age_limit")
-FORMAT_FIELDS = ("format_id", "ext", "width", "height", "fps", "vcodec", "acodec", "tbr",
-                 "protocol", "filesize")
 
 
 @dataclass(frozen=True)
@@ -141,14 +130,6 @@ def _file_chunks(path: Path):
             yield chunk
 
 
-def trim_info(info: dict[str, Any]) -> dict[str, Any]:
-    """The evidence-relevant part of yt-dlp's info dict (no signed URLs, no headers)."""
-    out = {k: info[k] for k in INFO_FIELDS if info.get(k) is not None}
-    formats = info.get("formats") or []
-    out["formats"] = [{k: f[k] for k in FORMAT_FIELDS if f.get(k) is not None} for f in formats]
-    return out
-
-
 class MediaArchiver:
     def __init__(self, fetcher: Fetcher, store: ObjectStore, settings: MediaSettings, *,
                  agent: dict[str, str], clock: Callable[[], datetime] = utc_now,
@@ -197,7 +178,8 @@ class MediaArchiver:
         """The extractor canary: download and probe ``url`` exactly as a capture
         would (the fenced yt-dlp for streams and pages it knows), store nothing.
         Facts of what came down, or a ``CaptureError`` saying why not."""
-        from archivers.extract.media import extractor_recognises, media_kind
+        from archivers.extract.media import media_kind
+        from archivers.media.ytdlp import extractor_recognises
 
         kind = "extractor" if extractor_recognises(url) else media_kind(url)
         request = MediaRequest(media_id="canary", parent_capture_id="canary", page_url=url,
@@ -244,12 +226,8 @@ class MediaArchiver:
             if final.response.truncated == "length":
                 raise LimitExceeded(f"{final.url} is larger than {self.settings.max_bytes} bytes",
                                     reason="media_too_large")
-            if final.status >= 500 or final.status in (408, 429):
-                raise FetchUnavailable(f"{final.url} answered HTTP {final.status}",
-                                       reason=f"http_{final.status}")
             if final.status >= 300:
-                raise HTTPRefused(f"{final.url} answered HTTP {final.status}",
-                                  reason=f"http_{final.status}")
+                raise http_error(final.status, f"{final.url} answered HTTP {final.status}")
             reader = DecodingReader(final.response.body_chunks(),
                                      final.response.header("content-encoding") or "")
             with open(download.path, "wb") as out:
@@ -260,83 +238,22 @@ class MediaArchiver:
         download.limits = [hit for e in chain for hit in e.limits_hit]
         return download
 
-    async def availability(self, url: str) -> str | None:
-        """Ask yt-dlp (fenced, no download) for the video at ``url``: None if it
-        finds one, else its error message (``archivers.liveness.extractor_verdict``
-        reads it)."""
-        return await asyncio.to_thread(self._probe, url)
+    async def availability(self, url: str) -> tuple[str, str] | None:
+        """Ask yt-dlp (fenced, no download) for the video at ``url``: ``("gone",
+        reason)`` when its extractor says the video was removed, else None
+        (``archivers.media.ytdlp.extractor_verdict``; the recheck combines it)."""
+        from archivers.media import ytdlp
 
-    def _probe(self, url: str) -> str | None:
-        from archivers.media.ytdlp import FencedYoutubeDL, Recorder
-
-        recorder = Recorder(1024 * 1024)
-        params = {"quiet": True, "no_warnings": True, "noprogress": True, "no_color": True,
-                  "logger": _YtdlpLogger(), "cachedir": False, "usenetrc": False,
-                  "noplaylist": True, "playlist_items": "1", "skip_download": True,
-                  "socket_timeout": self.fetcher.settings.read_timeout,
-                  "extractor_retries": 1}
-        try:
-            with FencedYoutubeDL(params, fetcher=self.fetcher, recorder=recorder) as ydl:
-                ydl.extract_info(url, download=False)
-            return None
-        except Exception as exc:  # noqa: BLE001 - yt-dlp raises many kinds; its words matter
-            return str(exc)
-        finally:
-            recorder.close()
+        return ytdlp.extractor_verdict(await asyncio.to_thread(ytdlp.probe, self.fetcher, url))
 
     def _with_ytdlp(self, request: MediaRequest, workdir: Path) -> _Download:
-        from archivers.media.ytdlp import FencedYoutubeDL, Recorder
+        from archivers.media import ytdlp
 
-        recorder = Recorder(self.settings.max_bytes)
         started = self.clock()
-        max_duration = self.settings.max_duration
-
-        def duration_filter(info, *, incomplete=False):
-            duration = info.get("duration")
-            if duration and duration > max_duration:
-                return f"duration {duration:.0f} s is over the limit of {max_duration:.0f} s"
-            return None
-
-        params = {
-            "format": "bestvideo*+bestaudio/best",
-            "merge_output_format": "mp4/mkv",
-            "outtmpl": {"default": "media.%(ext)s"},
-            "paths": {"home": str(workdir), "temp": str(workdir)},
-            "noplaylist": True, "playlist_items": "1",
-            "quiet": True, "no_warnings": True, "noprogress": True, "no_color": True,
-            "logger": _YtdlpLogger(),
-            "cachedir": False, "usenetrc": False, "netrc_cmd": None,
-            "external_downloader": {"default": "native"},
-            "max_filesize": self.settings.max_bytes,
-            "match_filter": duration_filter,
-            "socket_timeout": self.fetcher.settings.read_timeout,
-            "retries": 2, "fragment_retries": 3, "extractor_retries": 1,
-            "concurrent_fragment_downloads": 4,
-            "check_formats": False,
-            "writethumbnail": False, "writeinfojson": False, "writesubtitles": False,
-        }
-        try:
-            with FencedYoutubeDL(params, fetcher=self.fetcher, recorder=recorder) as ydl:
-                info = ydl.extract_info(request.media_url, download=True)
-                info = ydl.sanitize_info(info) if info else {}
-        except Exception as exc:  # noqa: BLE001 - yt-dlp raises many kinds
-            recorder.close()
-            raise _classify(exc, recorder) from None
-        download = _Download(workdir / "none", recorder.exchanges, trim_info(info), started)
-        files = [Path(d["filepath"]) for d in info.get("requested_downloads") or []
-                 if d.get("filepath")]
-        if not files or not files[0].exists():
-            download.close()
-            if recorder.refusals:
-                raise recorder.refusals[0]
-            duration = info.get("duration")
-            if duration and duration > max_duration:
-                raise LimitExceeded(f"the media lasts {duration:.0f} s, over the limit of "
-                                    f"{max_duration:.0f} s", reason="media_too_long")
-            raise Permanent("yt-dlp found no media to download (too large, or none)",
-                            reason="no_media")
-        download.path = files[0]
-        return download
+        got = ytdlp.download(self.fetcher, request.media_url, workdir,
+                             max_bytes=self.settings.max_bytes,
+                             max_duration=self.settings.max_duration)
+        return _Download(got.path, got.exchanges, got.info, started)
 
     # -- store ------------------------------------------------------------------
 
@@ -420,11 +337,9 @@ class MediaArchiver:
         finally:
             spool.close()
         lap("warc_upload")
-        known = set(MediaManifest.__dataclass_fields__)
-        manifest = MediaManifest(**{k: v for k, v in meta.items() if k in known},
-                                 warc_key=warc_key, warc_sha256=stored.sha256 or spool.sha256,
-                                 warc_size=stored.size,
-                                 stored_at=iso_seconds(stored.last_modified))
+        manifest = MediaManifest.from_dict({
+            **meta, "warc_key": warc_key, "warc_sha256": stored.sha256 or spool.sha256,
+            "warc_size": stored.size, "stored_at": iso_seconds(stored.last_modified)})
         return await self._put_manifest(request, manifest)
 
     async def _first_seen(self, sha256: str) -> dict[str, Any] | None:
@@ -539,39 +454,3 @@ class MediaArchiver:
         return MediaResult(manifest, created=True)
 
 
-class _YtdlpLogger:
-    def debug(self, message: str) -> None:
-        if message.startswith("[debug] "):
-            log.debug("yt-dlp: %s", message)
-
-    def info(self, message: str) -> None:
-        log.debug("yt-dlp: %s", message)
-
-    def warning(self, message: str) -> None:
-        log.info("yt-dlp: %s", message)
-
-    def error(self, message: str) -> None:
-        log.info("yt-dlp: %s", message)
-
-
-_UNAVAILABLE = ("video unavailable", "this video is unavailable", "has been removed",
-                "private video", "not available", "no longer available", "deleted")
-
-
-def _classify(exc: Exception, recorder) -> CaptureError:
-    """Map what yt-dlp raised onto the capture error tree."""
-    if recorder.refusals:
-        return recorder.refusals[0]
-    text = str(exc)
-    lowered = text.lower()
-    status = re.search(r"http error (\d{3})", lowered)
-    if status:
-        code = int(status.group(1))
-        if code >= 500 or code in (408, 429):
-            return FetchUnavailable(f"yt-dlp: {text}", reason=f"http_{code}")
-        return HTTPRefused(f"yt-dlp: {text}", reason=f"http_{code}")
-    if "unsupported url" in lowered:
-        return Permanent(f"yt-dlp: {text}", reason="unsupported_url")
-    if any(marker in lowered for marker in _UNAVAILABLE):
-        return Permanent(f"yt-dlp: {text}", reason="media_unavailable")
-    return FetchUnavailable(f"yt-dlp: {text}", reason="ytdlp_error")

@@ -12,6 +12,11 @@ original page's player replays.
 Other ways out are closed: downloads use yt-dlp's native downloaders only (no
 ffmpeg or aria2c fetching URLs; ffmpeg only ever sees local files), no netrc,
 no ``exec`` post-processor, no cache directory, no plugins' handlers.
+
+This is the one module that knows yt-dlp: its options (``download``,
+``probe``), its info dict (``trim_info``), its extractor registry
+(``extractor_recognises``) and its error wording (``classify``,
+``extractor_verdict``).
 """
 
 from __future__ import annotations
@@ -19,17 +24,36 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import logging
+import re
 import threading
 import urllib.request
+from dataclasses import dataclass
 from email.message import Message
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
 from yt_dlp import YoutubeDL
 from yt_dlp.networking.common import RequestHandler, Response
 from yt_dlp.networking.exceptions import HTTPError, RequestError, TransportError
 
-from archivers.errors import CaptureError, LimitExceeded, Permanent
-from archivers.net.fetcher import Exchange, Fetcher
-from archivers.net.recording import DecodingReader
+from archivers.errors import CaptureError, FetchUnavailable, LimitExceeded, Permanent, http_error
+from archivers.net.fetcher import Fetcher
+from archivers.net.recording import DecodingReader, Exchange
 from archivers.urls import validate_url
+
+log = logging.getLogger("warcflow.ytdlp")
+
+INFO_FIELDS = ("id", "title", "fulltitle", "description", "uploader", "uploader_id",
+               "uploader_url", "channel", "channel_id", "channel_url", "upload_date", "timestamp",
+               "release_timestamp", "duration", "view_count", "like_count", "comment_count",
+               "repost_count", "webpage_url", "original_url", "extractor", "extractor_key",
+               "format_id", "format", "ext", "width", "height", "fps", "vcodec", "acodec", "tbr",
+               "filesize", "thumbnail", "tags", "categories", "location", "is_live", "was_live",
+               "availability", "age_limit")
+FORMAT_FIELDS = ("format_id", "ext", "width", "height", "fps", "vcodec", "acodec", "tbr",
+                 "protocol", "filesize")
 
 
 class Recorder:
@@ -181,3 +205,196 @@ class FencedYoutubeDL(YoutubeDL):
         handler.fetcher, handler.recorder = self._warcflow
         return director
 
+@dataclass
+class Downloaded:
+    """What ``download`` brought: the file yt-dlp wrote, every exchange, the trimmed info."""
+
+    path: Path
+    exchanges: list[Exchange]
+    info: dict[str, Any]
+
+
+def download(fetcher: Fetcher, url: str, workdir: Path, *, max_bytes: int,
+             max_duration: float) -> Downloaded:
+    """Download the best-quality media of ``url`` into ``workdir`` with the fenced
+    yt-dlp (blocking). Raises ``CaptureError`` saying why not (``classify``)."""
+    recorder = Recorder(max_bytes)
+
+    def duration_filter(info, *, incomplete=False):
+        duration = info.get("duration")
+        if duration and duration > max_duration:
+            return f"duration {duration:.0f} s is over the limit of {max_duration:.0f} s"
+        return None
+
+    params = {
+        "format": "bestvideo*+bestaudio/best",
+        "merge_output_format": "mp4/mkv",
+        "outtmpl": {"default": "media.%(ext)s"},
+        "paths": {"home": str(workdir), "temp": str(workdir)},
+        "noplaylist": True, "playlist_items": "1",
+        "quiet": True, "no_warnings": True, "noprogress": True, "no_color": True,
+        "logger": _Logger(),
+        "cachedir": False, "usenetrc": False, "netrc_cmd": None,
+        "external_downloader": {"default": "native"},
+        "max_filesize": max_bytes,
+        "match_filter": duration_filter,
+        "socket_timeout": fetcher.settings.read_timeout,
+        "retries": 2, "fragment_retries": 3, "extractor_retries": 1,
+        "concurrent_fragment_downloads": 4,
+        "check_formats": False,
+        "writethumbnail": False, "writeinfojson": False, "writesubtitles": False,
+    }
+    try:
+        with FencedYoutubeDL(params, fetcher=fetcher, recorder=recorder) as ydl:
+            info = ydl.extract_info(url, download=True)
+            info = ydl.sanitize_info(info) if info else {}
+    except Exception as exc:  # noqa: BLE001 - yt-dlp raises many kinds
+        recorder.close()
+        raise classify(exc, recorder) from None
+    files = [Path(d["filepath"]) for d in info.get("requested_downloads") or []
+             if d.get("filepath")]
+    if not files or not files[0].exists():
+        recorder.close()
+        if recorder.refusals:
+            raise recorder.refusals[0]
+        duration = info.get("duration")
+        if duration and duration > max_duration:
+            raise LimitExceeded(f"the media lasts {duration:.0f} s, over the limit of "
+                                f"{max_duration:.0f} s", reason="media_too_long")
+        raise Permanent("yt-dlp found no media to download (too large, or none)",
+                        reason="no_media")
+    return Downloaded(files[0], recorder.exchanges, trim_info(info))
+
+
+def probe(fetcher: Fetcher, url: str) -> str | None:
+    """Ask the fenced yt-dlp about ``url`` without downloading (blocking): None if
+    it finds a video, else its error message (``extractor_verdict`` reads it)."""
+    recorder = Recorder(1024 * 1024)
+    params = {"quiet": True, "no_warnings": True, "noprogress": True, "no_color": True,
+              "logger": _Logger(), "cachedir": False, "usenetrc": False,
+              "noplaylist": True, "playlist_items": "1", "skip_download": True,
+              "socket_timeout": fetcher.settings.read_timeout,
+              "extractor_retries": 1}
+    try:
+        with FencedYoutubeDL(params, fetcher=fetcher, recorder=recorder) as ydl:
+            ydl.extract_info(url, download=False)
+        return None
+    except Exception as exc:  # noqa: BLE001 - yt-dlp raises many kinds; its words matter
+        return str(exc)
+    finally:
+        recorder.close()
+
+
+def trim_info(info: dict[str, Any]) -> dict[str, Any]:
+    """The evidence-relevant part of yt-dlp's info dict (no signed URLs, no headers)."""
+    out = {k: info[k] for k in INFO_FIELDS if info.get(k) is not None}
+    formats = info.get("formats") or []
+    out["formats"] = [{k: f[k] for k in FORMAT_FIELDS if f.get(k) is not None} for f in formats]
+    return out
+
+
+class _Logger:
+    def debug(self, message: str) -> None:
+        if message.startswith("[debug] "):
+            log.debug("yt-dlp: %s", message)
+
+    def info(self, message: str) -> None:
+        log.debug("yt-dlp: %s", message)
+
+    def warning(self, message: str) -> None:
+        log.info("yt-dlp: %s", message)
+
+    def error(self, message: str) -> None:
+        log.info("yt-dlp: %s", message)
+
+
+def classify(exc: Exception, recorder: Recorder) -> CaptureError:
+    """Map what yt-dlp raised onto the capture error tree."""
+    if recorder.refusals:
+        return recorder.refusals[0]
+    text = str(exc)
+    lowered = text.lower()
+    status = re.search(r"http error (\d{3})", lowered)
+    if status:
+        return http_error(int(status.group(1)), f"yt-dlp: {text}")
+    if "unsupported url" in lowered:
+        return Permanent(f"yt-dlp: {text}", reason="unsupported_url")
+    if REMOVED.search(text) or NOT_DOWNLOADABLE.search(text):
+        return Permanent(f"yt-dlp: {text}", reason="media_unavailable")
+    return FetchUnavailable(f"yt-dlp: {text}", reason="ytdlp_error")
+
+
+REMOVED = re.compile(
+    r"video unavailable|this video (is|has been) (no longer available|removed|deleted)"
+    r"|removed by the uploader|account (has been )?(terminated|suspended)|private video"
+    r"|this (post|tweet|video) (is|was) (deleted|unavailable|no longer available)"
+    r"|content (isn't|is not) available|no longer available|has been removed"
+    r"|this video is unavailable", re.IGNORECASE)
+"""What yt-dlp's extractors say of a removed video (their error messages): the
+one list, for the media capture's failure reason and the recheck's verdict."""
+
+NOT_DOWNLOADABLE = re.compile(r"not available|deleted", re.IGNORECASE)
+"""Further wording that makes a download permanently impossible (a format or
+file the site does not offer), without saying the post was removed."""
+
+
+def extractor_verdict(error: str | None) -> tuple[str, str] | None:
+    """(state, reason) from yt-dlp's attempt at a platform URL: None when it found
+    the video (the page check stands), ``gone`` when its error says removed."""
+    if error is None:
+        return None
+    match = REMOVED.search(error)
+    if match:
+        return "gone", f"yt-dlp: {match.group(0)}"
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _extractors():
+    from yt_dlp.extractor import gen_extractor_classes
+
+    return [ie for ie in gen_extractor_classes() if ie.ie_key() != "Generic" and ie.working()]
+
+
+@functools.lru_cache(maxsize=1)
+def _url_patterns() -> list[tuple[type, tuple | None]]:
+    """Each extractor with its ``_VALID_URL`` compiled for partial matching, or
+    None for those that decide in their own ``suitable`` (always asked)."""
+    import regex
+
+    out = []
+    for ie in _extractors():
+        valid = ie._VALID_URL
+        if "suitable" in ie.__dict__ or not valid:
+            out.append((ie, None if valid is not False else ()))
+            continue
+        try:
+            out.append((ie, tuple(regex.compile(p) for p in
+                                  (valid if isinstance(valid, (list, tuple)) else [valid]))))
+        except Exception:  # noqa: BLE001 - a pattern the regex module reads differently
+            out.append((ie, None))
+    return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _candidates(origin: str) -> tuple[type, ...]:
+    """The extractors that could claim some URL starting with ``origin``.
+
+    yt-dlp's URL patterns are anchored at the start, so a pattern that cannot
+    match even a prefix of ``scheme://host[:port]`` cannot match any URL of that
+    origin (the ``regex`` module's partial matching decides that). About 1 in 20
+    extractors remain for a typical host; asking all 1,600 for every page cost
+    a capture worker a fifth of its CPU.
+    """
+    return tuple(ie for ie, patterns in _url_patterns()
+                 if patterns is None or any(p.match(origin, partial=True) for p in patterns))
+
+
+@functools.lru_cache(maxsize=4096)
+def extractor_recognises(url: str) -> bool:
+    """True if a specific (non-generic) yt-dlp extractor claims ``url``."""
+    parts = urlsplit(url)
+    cut = len(parts.scheme) + 3
+    # the URL's own first characters, so the filter sees exactly what the patterns will
+    origin = url[:cut + len(parts.netloc)] if url[cut - 3:cut] == "://" else ""
+    return any(ie.suitable(url) for ie in _candidates(origin))

@@ -28,10 +28,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
-from urllib.parse import urljoin
 
 import h11
 
@@ -45,12 +44,11 @@ from archivers.errors import (
     LimitExceeded,
     PolicyRefused,
 )
-from archivers.net.recording import RecordedResponse
+from archivers.net.recording import Exchange, RecordedResponse, address
 from archivers.net.resolver import Resolver, SystemResolver
 from archivers.net.tlsinfo import TLSInfo
 from archivers.urls import canonical_url, validate_url
 
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_USER_AGENT = "Mozilla/5.0 (compatible; warcflow/0.1; evidence archiving)"
 
 
@@ -73,47 +71,6 @@ class FetchSettings:
     """A PEM file of CA certificates trusted besides the system's (a private CA, tests)."""
     politeness: PolitenessSettings = PolitenessSettings()
     """Connection bounds of the fetcher's requests (``archivers.politeness``)."""
-
-
-@dataclass
-class Exchange:
-    """One HTTP request and its recorded response.
-
-    ``started_at`` is when the request was sent (the WARC-Date of both
-    records); ``ip`` is the address actually connected to.
-    """
-
-    url: str
-    ip: str
-    port: int
-    started_at: datetime
-    request_bytes: bytes
-    response: RecordedResponse
-    elapsed: float
-    limits_hit: list[str] = field(default_factory=list)
-    method: str = "GET"
-    local_address: str | None = None
-    """``ip:port`` this end of the connection had (the outgoing address), if known."""
-    tls: TLSInfo | None = None
-    """The TLS facts of this exchange's own connection (https only)."""
-
-    @property
-    def remote_address(self) -> str:
-        return _address(self.ip, self.port)
-
-    @property
-    def status(self) -> int:
-        return self.response.status
-
-    def redirect_target(self) -> str | None:
-        """Absolute URL of the Location header of a redirect, else None."""
-        location = self.response.header("location")
-        if self.status in REDIRECT_STATUSES and location:
-            return urljoin(self.url, location.strip())
-        return None
-
-    def close(self) -> None:
-        self.response.close()
 
 
 class Fetcher:
@@ -348,16 +305,12 @@ def _is_name(host: str) -> bool:
     return literal_address(host) is None
 
 
-def _address(ip: str, port: int) -> str:
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-
-
 def _connection_facts(writer: asyncio.StreamWriter, host: str
                       ) -> tuple[str | None, TLSInfo | None]:
     """(local ``ip:port``, TLS facts) of the connection just opened: read from
     the very socket and TLS object that will carry the request."""
     sockname = writer.get_extra_info("sockname")
-    local = _address(str(sockname[0]), int(sockname[1])) if sockname else None
+    local = address(str(sockname[0]), int(sockname[1])) if sockname else None
     sslobj = writer.get_extra_info("ssl_object")
     tls = TLSInfo.from_ssl_object(sslobj, host if _is_name(host) else None) if sslobj else None
     return local, tls

@@ -16,8 +16,14 @@ import hashlib
 import io
 import tempfile
 import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import BinaryIO, Iterator
+from urllib.parse import urljoin
 
+from archivers.net.tlsinfo import TLSInfo
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 SPOOL_MEMORY = 1024 * 1024
 """Bytes of a spool kept in memory before it moves to a temporary file."""
 
@@ -198,3 +204,69 @@ class DecodingReader(io.RawIOBase):
         target[:n] = memoryview(self._buffer)[self._offset:self._offset + n]
         self._offset += n
         return n
+
+
+@dataclass
+class Exchange:
+    """One HTTP request and its recorded response.
+
+    ``started_at`` is when the request was sent (the WARC-Date of both
+    records); ``ip`` is the address actually connected to.
+    """
+
+    url: str
+    ip: str
+    port: int
+    started_at: datetime
+    request_bytes: bytes
+    response: RecordedResponse
+    elapsed: float
+    limits_hit: list[str] = field(default_factory=list)
+    method: str = "GET"
+    local_address: str | None = None
+    """``ip:port`` this end of the connection had (the outgoing address), if known."""
+    tls: TLSInfo | None = None
+    """The TLS facts of this exchange's own connection (https only)."""
+
+    @property
+    def remote_address(self) -> str:
+        return address(self.ip, self.port)
+
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+    def redirect_target(self) -> str | None:
+        """Absolute URL of the Location header of a redirect, else None."""
+        location = self.response.header("location")
+        if self.status in REDIRECT_STATUSES and location:
+            return urljoin(self.url, location.strip())
+        return None
+
+    def close(self) -> None:
+        self.response.close()
+
+
+def decoded_body(response: RecordedResponse, limit: int) -> bytes:
+    """The entity body with gzip/deflate undone, at most ``limit`` bytes."""
+    data = response.read_body(limit)
+    encoding = (response.header("content-encoding") or "").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        wbits = 47 if encoding != "deflate" else 15
+        try:
+            return zlib.decompressobj(wbits).decompress(data, limit)
+        except zlib.error:
+            try:
+                return zlib.decompressobj(-15).decompress(data, limit)
+            except zlib.error:
+                return b""
+    return data
+
+
+def content_type(response: RecordedResponse) -> str:
+    return (response.header("content-type") or "").split(";")[0].strip().lower()
+
+
+def address(ip: str, port: int) -> str:
+    """``ip:port``, IPv6 in brackets."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"

@@ -1,13 +1,8 @@
-"""Object storage: a small interface, the boto3 implementation, an in-package fake.
-
-Writes are "put if absent" (``If-None-Match: *``) with a SHA-256 checksum the
-server verifies, so a redelivered message can never replace a stored capture
-and a corrupted upload is refused. Some servers check the condition before
-the write rather than atomically; the capture protocol does not rest on it
-alone (see ``archivers.capture``).
+"""``ObjectStore`` on any S3-compatible server via boto3 (``archivers.store.base``).
 
 Objects larger than ``multipart_threshold`` go up in parts read from the spool
-one at a time, so memory stays bounded by the part size.
+one at a time, so memory stays bounded by the part size. ``client`` is the one
+boto3 client factory: the viewer's replay process uses it too.
 
 Errors map onto the capture error tree: unreachable server, timeouts, 5xx,
 throttling and misconfiguration (no bucket, bad keys) are ``StoreUnavailable``
@@ -19,120 +14,44 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import BinaryIO, Iterator, Protocol
+from datetime import timezone
 
-from archivers.clock import utc_now
 from archivers.errors import StoreRefused, StoreUnavailable
-
-_MiB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class StoreSettings:
-    """Where captures are stored. ``endpoint`` empty means AWS itself."""
-
-    endpoint: str = "http://127.0.0.1:9000"
-    bucket: str = "warcflow"
-    access_key: str = "warcflow"
-    secret_key: str = "warcflow-local-secret"
-    region: str = "us-east-1"
-    multipart_threshold: int = 64 * _MiB
-    part_size: int = 16 * _MiB
-    lock_mode: str = ""
-    """Object Lock mode for every write-once object: ``GOVERNANCE``,
-    ``COMPLIANCE`` or empty (none). Needs a bucket made with Object Lock."""
-    lock_days: int = 3650
-
-    def retention(self) -> dict[str, object]:
-        """The put arguments that lock a new object until now + ``lock_days``."""
-        if not self.lock_mode:
-            return {}
-        return {"ObjectLockMode": self.lock_mode,
-                "ObjectLockRetainUntilDate": utc_now() + timedelta(days=self.lock_days)}
+from archivers.store.base import StoredObject, StoreSettings, b64_digest
 
 
-@dataclass(frozen=True)
-class StoredObject:
-    """What the server says about a stored object. ``last_modified`` is UTC-aware."""
+def client(settings: StoreSettings, *, max_pool_connections: int = 32):
+    """A boto3 S3 client for ``settings``: path-style addressing, checksums only
+    where required (S3-compatible servers that predate boto3's default trailing
+    checksums keep working), bounded retries and timeouts."""
+    import boto3
+    from botocore.config import Config
 
-    key: str
-    size: int
-    last_modified: datetime
-    sha256: str | None = None
-    version_id: str | None = None
-
-
-class ObjectStore(Protocol):
-    bucket: str
-
-    def put_new(self, key: str, body: BinaryIO, *, size: int, sha256: str,
-                content_type: str) -> bool:
-        """Store ``body`` under ``key`` unless the key exists; False if it existed.
-
-        One request for a small object: no read-back. The server checks the
-        SHA-256 on the way in, so a True means these exact bytes are stored.
-        """
-
-    def put_if_absent(self, key: str, body: BinaryIO, *, size: int, sha256: str,
-                      content_type: str) -> StoredObject | None:
-        """``put_new`` then the server's facts about the object (its time of
-        storage, for the audit trail); None if the key existed."""
-
-    def head(self, key: str) -> StoredObject | None:
-        """Facts about ``key``, or None if there is no such object."""
-
-    def get_bytes(self, key: str) -> bytes:
-        """Whole content of a small object (manifests); KeyError if absent."""
-
-    def open(self, key: str, byte_range: tuple[int, int] | None = None) -> BinaryIO:
-        """A readable stream of the object (bytes ``start..end`` inclusive if given);
-        KeyError if absent."""
-
-    def put_state(self, key: str, data: bytes, *, content_type: str = "application/json"
-                  ) -> None:
-        """Overwrite ``key`` with ``data``: mutable state (liveness), never evidence."""
-
-    def versions(self, key: str) -> list[dict]:
-        """Every stored version of ``key``, newest first (empty without versioning)."""
-
-    def list_keys(self, prefix: str) -> Iterator[str]:
-        """Keys under ``prefix`` in lexical order."""
-
-
-def _b64(hex_digest: str) -> str:
-    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=settings.endpoint or None,
+        aws_access_key_id=settings.access_key,
+        aws_secret_access_key=settings.secret_key,
+        region_name=settings.region,
+        config=Config(
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+            max_pool_connections=max_pool_connections,
+        ),
+    )
 
 
 class S3Store:
     """``ObjectStore`` on any S3-compatible server via boto3."""
 
     def __init__(self, settings: StoreSettings) -> None:
-        import boto3
-        from botocore.config import Config
-
         self.settings = settings
         self.bucket = settings.bucket
-        self._client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=settings.endpoint or None,
-            aws_access_key_id=settings.access_key,
-            aws_secret_access_key=settings.secret_key,
-            region_name=settings.region,
-            config=Config(
-                s3={"addressing_style": "path"},
-                # Explicit, so S3-compatible servers that predate boto3's
-                # default trailing checksums (boto3 >= 1.36) keep working.
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-                retries={"max_attempts": 3, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=60,
-                max_pool_connections=32,
-            ),
-        )
+        self._client = client(settings)
 
     @property
     def client(self):
@@ -178,7 +97,7 @@ class S3Store:
                 body.seek(0)
                 self._client.put_object(
                     Bucket=self.bucket, Key=key, Body=body, ContentLength=size,
-                    ChecksumSHA256=_b64(sha256), IfNoneMatch="*", ContentType=content_type,
+                    ChecksumSHA256=b64_digest(sha256), IfNoneMatch="*", ContentType=content_type,
                     Metadata={"sha256": sha256}, **self.settings.retention())
         except ClientError as exc:
             if _status(exc) in (412, 409) or _code(exc) in ("PreconditionFailed",
@@ -232,7 +151,7 @@ class S3Store:
         """Overwrite ``key``: for mutable state (liveness), never for evidence."""
         try:
             self._client.put_object(Bucket=self.bucket, Key=key, Body=data,
-                                    ChecksumSHA256=_b64(hashlib.sha256(data).hexdigest()),
+                                    ChecksumSHA256=b64_digest(hashlib.sha256(data).hexdigest()),
                                     ContentType=content_type)
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc, key) from None
@@ -318,61 +237,3 @@ def _translate(exc: Exception, what: str) -> Exception:
             return StoreUnavailable(f"S3 {code or status} on {what}", reason="store_unavailable")
         return StoreRefused(f"S3 refused {what}: {code or status}", reason="store_refused")
     return StoreUnavailable(f"S3 not reachable for {what}: {exc}", reason="store_unavailable")
-
-
-@dataclass
-class _MemoryObject:
-    data: bytes
-    last_modified: datetime
-    sha256: str
-
-
-@dataclass
-class MemoryStore:
-    """In-package fake ``ObjectStore`` for unit tests of one module. Not for integration."""
-
-    bucket: str = "memory"
-    objects: dict[str, _MemoryObject] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def put_if_absent(self, key, body, *, size, sha256, content_type):
-        if not self.put_new(key, body, size=size, sha256=sha256, content_type=content_type):
-            return None
-        return self.head(key)
-
-    def put_new(self, key, body, *, size, sha256, content_type):
-        body.seek(0)
-        data = body.read()
-        if hashlib.sha256(data).hexdigest() != sha256 or len(data) != size:
-            raise StoreRefused(f"checksum mismatch for {key}", reason="store_checksum")
-        with self._lock:
-            if key in self.objects:
-                return False
-            self.objects[key] = _MemoryObject(data, utc_now(), sha256)
-        return True
-
-    def put_state(self, key, data: bytes, *, content_type="application/json") -> None:
-        self.objects[key] = _MemoryObject(data, utc_now(), hashlib.sha256(data).hexdigest())
-
-    def versions(self, key) -> list[dict]:
-        return []
-
-    def head(self, key):
-        item = self.objects.get(key)
-        if item is None:
-            return None
-        return StoredObject(key, len(item.data), item.last_modified, item.sha256)
-
-    def get_bytes(self, key):
-        return self.objects[key].data
-
-    def open(self, key, byte_range=None):
-        import io
-
-        data = self.objects[key].data
-        if byte_range:
-            data = data[byte_range[0]:byte_range[1] + 1]
-        return io.BytesIO(data)
-
-    def list_keys(self, prefix):
-        return iter(sorted(k for k in self.objects if k.startswith(prefix)))

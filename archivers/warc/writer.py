@@ -26,7 +26,7 @@ from typing import Iterable
 
 from archivers.warc.cdxj import IndexEntry
 from archivers.clock import iso
-from archivers.net.fetcher import Exchange
+from archivers.net.recording import Exchange
 from archivers.net.recording import DigestingSpool
 
 WARC_VERSION = "WARC/1.1"

@@ -19,10 +19,9 @@ from archivers.manifests.manifest import STORED
 from archivers.media.archiver import MediaRequest
 from archivers.urls import surt
 from streams.agents.routing import Job, Router, origin_message
+from streams.messages.base import SourceMessage, Undecodable
 from streams.messages.capture import (
-    SourceMessage,
     SubmitRequest,
-    Undecodable,
     capture_event,
     decode_retry,
     decode_submit,

@@ -26,17 +26,11 @@ from archivers.clock import iso
 from archivers.errors import StoreUnavailable
 from archivers.custody.ledger import CustodyEvent, Ledger, ObjectDigest
 from archivers.custody.liveness import LivenessState, Schedule, state_key
-from archivers.store.s3 import ObjectStore
+from archivers.store.base import ObjectStore
 from streams.agents.routing import Router
 from streams.messages.custody import custody_json, decode_custody
-from streams.messages.capture import (
-    CAPTURE_FAILED,
-    CAPTURE_STORED,
-    MEDIA_FAILED,
-    MEDIA_STORED,
-    SourceMessage,
-    Undecodable,
-)
+from streams.messages.base import SourceMessage, Undecodable
+from streams.messages.capture import CAPTURE_FAILED, CAPTURE_STORED, MEDIA_FAILED, MEDIA_STORED
 
 log = logging.getLogger("warcflow.custody")
 

@@ -17,16 +17,17 @@ from dataclasses import asdict
 from typing import Awaitable, Callable
 
 from archivers.clock import iso
-from archivers.extract.media import extractor_recognises
+from archivers.media.ytdlp import extractor_recognises
 from archivers.net.fetcher import Fetcher
 from archivers.custody.ledger import CustodyEvent
 from archivers.custody.liveness import LivenessState, Schedule, check, due, state_key
-from archivers.store.s3 import ObjectStore
+from archivers.store.base import ObjectStore
 from archivers.urls import surt
 from streams.agents.custody import with_store
 from streams.agents.routing import Router
 from streams.messages.custody import custody_json, decode_recheck, liveness_json, recheck_json
-from streams.messages.capture import SourceMessage, SubmitRequest, Undecodable
+from streams.messages.base import SourceMessage, Undecodable
+from streams.messages.capture import SubmitRequest
 
 log = logging.getLogger("warcflow.liveness")
 

@@ -13,9 +13,8 @@ from archivers.manifests.manifest import STORED
 from archivers.media.archiver import MediaArchiver, MediaRequest, MediaResult
 from archivers.urls import surt
 from streams.agents.routing import Job, Router, origin_message
+from streams.messages.base import SourceMessage, Undecodable
 from streams.messages.capture import (
-    SourceMessage,
-    Undecodable,
     decode_media,
     decode_retry,
     media_event,

@@ -31,7 +31,8 @@ from typing import Any, Awaitable, Callable, Protocol
 from archivers.clock import iso, parse_iso, utc_now
 from archivers.errors import CaptureError, Permanent, Retryable
 from streams.metrics import Metrics
-from streams.messages.capture import DeadLetter, RetryRequest, SourceMessage
+from streams.messages.base import SourceMessage
+from streams.messages.capture import DeadLetter, RetryRequest
 from streams.settings import RetryPolicy
 from streams.topics import TopicNames
 

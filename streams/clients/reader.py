@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from streams.messages.capture import SourceMessage
+from streams.messages.base import SourceMessage
 
 
 class TopicUnavailable(Exception):

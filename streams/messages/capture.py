@@ -1,7 +1,6 @@
-"""Message schemas on the warcflow topics, and the tolerant ingest decoder.
+"""Message schemas of the capture side's topics, and the tolerant ingest decoder.
 
-Every JSON message carries ``"schema"`` (its type name) and ``"version"``.
-Readers refuse a version they do not know rather than guess. Times are ISO
+The envelope every message shares is ``streams.messages.base``. Times are ISO
 8601 UTC with microseconds (``archivers.clock.iso``). docs/formats.md is the
 reference; this module is the implementation.
 
@@ -16,7 +15,6 @@ reference; this module is the implementation.
 from __future__ import annotations
 
 import base64
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +27,7 @@ from archivers.manifests.manifest import Manifest, MediaManifest, STORED
 from archivers.media.archiver import MediaRequest
 from archivers.capture.modes import AUTO, MODES
 from archivers.urls import validate_url
+from streams.messages.base import VERSION, SourceMessage, Undecodable, dumps, json_object
 
 SUBMIT = "warcflow.SubmitRequest"
 RETRY = "warcflow.RetryRequest"
@@ -38,7 +37,6 @@ CAPTURE_FAILED = "warcflow.CaptureFailed"
 MEDIA_STORED = "warcflow.MediaStored"
 MEDIA_FAILED = "warcflow.MediaFailed"
 DEAD_LETTER = "warcflow.DeadLetter"
-VERSION = 1
 
 MAX_TAGS = 32
 MAX_TAG_LENGTH = 100
@@ -46,31 +44,6 @@ MAX_NOTE_LENGTH = 2000
 MAX_CONTEXT_LENGTH = 200
 """Most characters of each of ``operator``, ``case_id`` and ``purpose``."""
 CONTEXT_FIELDS = ("operator", "case_id", "purpose")
-
-
-class Undecodable(Exception):
-    """A message that cannot be processed. ``reason`` is a stable code."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class SourceMessage:
-    """A consumed Kafka message, as the agents see it (faust-free)."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-    def coordinates(self) -> dict[str, Any]:
-        return {"topic": self.topic, "partition": self.partition, "offset": self.offset,
-                "timestamp": iso(from_epoch_ms(self.timestamp_ms))}
 
 
 @dataclass(frozen=True)
@@ -120,7 +93,7 @@ class SubmitRequest:
                 "mode": self.mode}
 
     def to_json(self) -> bytes:
-        return _dumps(self.to_dict())
+        return dumps(self.to_dict())
 
     def describe(self) -> dict[str, Any]:
         """The submitter's part, as copied into WARC metadata and manifests."""
@@ -176,33 +149,6 @@ def _check_tags(tags) -> None:
                              f"{MAX_TAG_LENGTH} characters")
 
 
-def _dumps(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _json_object(value: bytes | None, expected_schema: str) -> dict[str, Any]:
-    if not value:
-        raise Undecodable("empty", "the message has no value")
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Undecodable("not_utf8", "the value is not UTF-8 text (binary data?)") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise Undecodable("bad_json", f"the value is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise Undecodable("bad_json", "the JSON value is not an object")
-    if doc.get("schema") != expected_schema:
-        raise Undecodable("unknown_schema",
-                          f"schema {doc.get('schema')!r} is not {expected_schema!r}")
-    if doc.get("version") != VERSION:
-        raise Undecodable("unknown_version",
-                          f"{expected_schema} version {doc.get('version')!r} is not supported "
-                          f"(this warcflow reads version {VERSION})")
-    return doc
-
-
 def decode_submit(message: SourceMessage) -> SubmitRequest:
     """Decode an ingest message: a ``SubmitRequest`` JSON or a bare URL line.
 
@@ -214,7 +160,7 @@ def decode_submit(message: SourceMessage) -> SubmitRequest:
     value = message.value or b""
     stripped = value.strip()
     if stripped.startswith(b"{"):
-        return _submit_from_json(_json_object(stripped, SUBMIT))
+        return _submit_from_json(json_object(stripped, SUBMIT))
     if not stripped:
         raise Undecodable("empty", "the message has no value")
     try:
@@ -288,14 +234,14 @@ class RetryRequest:
     attempts: tuple[dict[str, str], ...] = ()
 
     def to_json(self) -> bytes:
-        return _dumps({"schema": RETRY, "version": VERSION, "stage": self.stage,
+        return dumps({"schema": RETRY, "version": VERSION, "stage": self.stage,
                        "work_id": self.work_id, "payload": self.payload, "origin": self.origin,
                        "attempt": self.attempt, "not_before": iso(self.not_before),
                        "attempts": list(self.attempts)})
 
 
 def decode_retry(message: SourceMessage) -> RetryRequest:
-    doc = _json_object(message.value, RETRY)
+    doc = json_object(message.value, RETRY)
     try:
         return RetryRequest(str(doc["stage"]), str(doc["work_id"]), dict(doc["payload"]),
                             dict(doc["origin"]), int(doc["attempt"]), parse_iso(doc["not_before"]),
@@ -306,12 +252,12 @@ def decode_retry(message: SourceMessage) -> RetryRequest:
 
 def submit_from_payload(payload: dict[str, Any]) -> SubmitRequest:
     """The SubmitRequest inside a retry's payload (Undecodable if it is not one)."""
-    return _submit_from_json(_json_object(_dumps(payload), SUBMIT))
+    return _submit_from_json(json_object(dumps(payload), SUBMIT))
 
 
 def media_request_json(request: MediaRequest) -> bytes:
     """A MediaRequest message (docs/formats.md)."""
-    return _dumps(media_request_doc(request))
+    return dumps(media_request_doc(request))
 
 
 def media_request_doc(request: MediaRequest) -> dict[str, Any]:
@@ -324,7 +270,7 @@ def media_request_doc(request: MediaRequest) -> dict[str, Any]:
 
 def decode_media(message: SourceMessage) -> MediaRequest:
     """Decode a media-topic message; Undecodable with the reason otherwise."""
-    return media_from_payload(_json_object(message.value, MEDIA_REQUEST),
+    return media_from_payload(json_object(message.value, MEDIA_REQUEST),
                               provenance=message.coordinates())
 
 
@@ -360,7 +306,7 @@ def media_event(manifest: MediaManifest, manifest_key: str) -> bytes:
            "page_url": manifest.page_url, "message": manifest.message,
            "attempts": manifest.attempts, "info_title": manifest.info.get("title"),
            **manifest.summary()}
-    return _dumps(doc)
+    return dumps(doc)
 
 
 def capture_event(manifest: Manifest, manifest_key: str) -> bytes:
@@ -370,7 +316,7 @@ def capture_event(manifest: Manifest, manifest_key: str) -> bytes:
            "surt": manifest.surt, "request_id": manifest.request.get("request_id"),
            "source": manifest.provenance, "message": manifest.message,
            "attempts": manifest.attempts, **manifest.summary()}
-    return _dumps(doc)
+    return dumps(doc)
 
 
 @dataclass(frozen=True)
@@ -390,7 +336,7 @@ class DeadLetter:
             text: str | None = value.decode("utf-8")
         except UnicodeDecodeError:
             text = None
-        return _dumps({
+        return dumps({
             "schema": DEAD_LETTER, "version": VERSION, "stage": self.stage,
             "reason": self.reason, "message": self.message, "dead_at": iso(self.dead_at),
             "source": self.source.coordinates(),

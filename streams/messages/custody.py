@@ -21,7 +21,7 @@ from typing import Any
 from archivers.clock import iso
 from archivers.custody.ledger import CustodyEvent, ObjectDigest
 from archivers.custody.liveness import Check
-from streams.messages.capture import Undecodable, VERSION, _dumps, _json_object
+from streams.messages.base import Undecodable, VERSION, dumps, json_object
 
 CUSTODY_EVENT = "warcflow.CustodyEvent"
 HEAD_REQUEST = "warcflow.HeadRequest"
@@ -30,14 +30,14 @@ LIVENESS_EVENT = "warcflow.LivenessEvent"
 
 
 def custody_json(event: CustodyEvent) -> bytes:
-    return _dumps({"schema": CUSTODY_EVENT, "version": VERSION, "event": event.event,
+    return dumps({"schema": CUSTODY_EVENT, "version": VERSION, "event": event.event,
                    "event_id": event.event_id, "at": event.at, "who": event.who,
                    "capture_id": event.capture_id, "url": event.url,
                    "objects": [asdict(o) for o in event.objects], "detail": event.detail})
 
 
 def head_request_json(requested_at: datetime, by: str) -> bytes:
-    return _dumps({"schema": HEAD_REQUEST, "version": VERSION,
+    return dumps({"schema": HEAD_REQUEST, "version": VERSION,
                    "requested_at": iso(requested_at), "by": by})
 
 
@@ -48,9 +48,9 @@ def decode_custody(value: bytes | None) -> CustodyEvent | None:
     except (UnicodeDecodeError, json.JSONDecodeError):
         doc = None
     if isinstance(doc, dict) and doc.get("schema") == HEAD_REQUEST:
-        _json_object(value, HEAD_REQUEST)
+        json_object(value, HEAD_REQUEST)
         return None
-    doc = _json_object(value, CUSTODY_EVENT)
+    doc = json_object(value, CUSTODY_EVENT)
     try:
         return CustodyEvent(
             event=str(doc["event"]), event_id=str(doc["event_id"]), at=str(doc["at"]),
@@ -63,19 +63,19 @@ def decode_custody(value: bytes | None) -> CustodyEvent | None:
 
 
 def recheck_json(url: str, requested_at: datetime, by: str) -> bytes:
-    return _dumps({"schema": RECHECK_REQUEST, "version": VERSION, "url": url,
+    return dumps({"schema": RECHECK_REQUEST, "version": VERSION, "url": url,
                    "requested_at": iso(requested_at), "by": by})
 
 
 def decode_recheck(value: bytes | None) -> dict[str, Any]:
-    doc = _json_object(value, RECHECK_REQUEST)
+    doc = json_object(value, RECHECK_REQUEST)
     if not isinstance(doc.get("url"), str) or not isinstance(doc.get("by"), str):
         raise Undecodable("bad_field", "RecheckRequest needs string fields url and by")
     return doc
 
 
 def liveness_json(url: str, check: Check, state: dict[str, Any]) -> bytes:
-    return _dumps({"schema": LIVENESS_EVENT, "version": VERSION, "url": url,
+    return dumps({"schema": LIVENESS_EVENT, "version": VERSION, "url": url,
                    "check": asdict(check), "state": state["state"],
                    "last_seen_alive": state["last_seen_alive"],
                    "first_seen_gone": state["first_seen_gone"]})

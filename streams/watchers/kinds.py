@@ -48,17 +48,15 @@ async def fetch_body(fetcher, url: str, limit: int) -> bytes:
     """The decoded body of ``url`` through ``fetcher`` (``archivers.fetcher.Fetcher``:
     the address policy, redirects re-checked). An HTTP error status, a redirect
     limit or a truncated body raise the capture side's errors."""
-    from archivers.errors import FetchUnavailable, HTTPRefused, LimitExceeded
-    from archivers.extract.requisites import decoded_body
+    from archivers.errors import LimitExceeded, http_error
+    from archivers.net.recording import decoded_body
 
     chain = await fetcher.fetch_chain(url)
     try:
         final = chain[-1]
         status = final.status
-        if status in (408, 429) or status >= 500:
-            raise FetchUnavailable(f"{final.url} answered HTTP {status}", reason=f"http_{status}")
         if status >= 400:
-            raise HTTPRefused(f"{final.url} answered HTTP {status}", reason=f"http_{status}")
+            raise http_error(status, f"{final.url} answered HTTP {status}")
         if final.redirect_target():
             raise LimitExceeded(f"{url} redirects too often", reason="max_redirects")
         if final.response.truncated:

@@ -31,7 +31,7 @@ from archivers.clock import utc_now
 from archivers.extract.media import find_media
 from archivers.errors import FetchUnavailable
 from archivers.net.fetcher import Fetcher, FetchSettings
-from archivers.store.s3 import MemoryStore
+from archivers.store.memory import MemoryStore
 from tests.support import jsposts
 
 pytestmark = pytest.mark.integration

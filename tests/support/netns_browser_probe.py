@@ -53,7 +53,7 @@ def main() -> None:
     from archivers.clock import utc_now
     from archivers.net.fetcher import Fetcher, FetchSettings
     from archivers.manifests.manifest import CAPTURE_METADATA_SCHEMA, read_metadata_record
-    from archivers.store.s3 import MemoryStore
+    from archivers.store.memory import MemoryStore
     from tests.support.site import Route, TestSite
 
     with TestSite("127.0.0.1", port=PORT) as canary, TestSite(PUBLIC, port=PORT) as site:

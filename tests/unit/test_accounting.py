@@ -8,7 +8,7 @@ import pytest
 
 from streams.deadletters import DeadLetterEntry, parse
 from streams.reconcile import reconcile
-from streams.messages.capture import SourceMessage as Record
+from streams.messages.base import SourceMessage as Record
 from streams.topics import TopicNames
 from warcflow.commands.dlq import parse_when
 

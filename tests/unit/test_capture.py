@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import zlib
+from functools import partial
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
@@ -22,7 +23,7 @@ from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
 from archivers.errors import FetchUnavailable, PolicyRefused
 from archivers.net.fetcher import Fetcher, FetchSettings
-from archivers.store.s3 import MemoryStore
+from archivers.store.memory import MemoryStore
 from tests.support.site import POST_HTML, Route
 
 AGENT = {"name": "warcflow", "version": "test"}
@@ -280,6 +281,7 @@ def test_plain_http_has_an_address_but_no_tls(site):
 def test_para_155_items_say_what_the_capture_holds(site):
     from archivers.extract.media import find_media
     from archivers.manifests.manifest import Manifest
+    from archivers.media.ytdlp import extractor_recognises
 
     site.routes["/post/video"] = Route(
         b'<html><head><meta property="og:video" content="/media/clip.mp4"></head>'
@@ -287,7 +289,7 @@ def test_para_155_items_say_what_the_capture_holds(site):
     site.routes["/data.json"] = Route(b'{"a": 1}', content_type="application/json")
     store = MemoryStore()
     archiver = PageArchiver(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))), store,
-                            agent=AGENT, find_media=find_media)
+                            agent=AGENT, find_media=partial(find_media, recognises=extractor_recognises))
 
     def summary_items(path, offset):
         manifest = asyncio.run(archiver.capture(request_for(site.url(path), offset))).manifest

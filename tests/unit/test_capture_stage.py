@@ -11,9 +11,10 @@ from datetime import timedelta
 from archivers.net.addresses import parse_allow_list
 from archivers.capture.archiver import PageArchiver
 from archivers.net.fetcher import Fetcher, FetchSettings
-from archivers.store.s3 import MemoryStore
+from archivers.store.memory import MemoryStore
 from streams.agents.capture import CaptureStage
-from streams.messages.capture import SourceMessage, SubmitRequest
+from streams.messages.base import SourceMessage
+from streams.messages.capture import SubmitRequest
 from streams.settings import RetryPolicy
 from streams.topics import TopicNames
 from archivers.clock import utc_now

@@ -8,7 +8,7 @@ from archivers.net.addresses import parse_allow_list
 from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
 from archivers.net.fetcher import Fetcher, FetchSettings
-from archivers.store.s3 import MemoryStore
+from archivers.store.memory import MemoryStore
 from streams.messages.capture import capture_event
 from viewer.catalog import Catalog
 

@@ -9,9 +9,9 @@ import json
 from archivers.store import layout
 from archivers.custody.ledger import Ledger, capture_entries
 from archivers.custody.liveness import Schedule
-from archivers.store.s3 import MemoryStore
+from archivers.store.memory import MemoryStore
 from streams.agents.custody import CustodyFeed, LedgerStage
-from streams.messages.capture import SourceMessage
+from streams.messages.base import SourceMessage
 from streams.settings import RetryPolicy
 from streams.topics import TopicNames
 from tests.unit.test_capture_stage import EventsSeen, RecordingProducer, no_sleep

@@ -24,7 +24,7 @@ from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.custody.ledger import CustodyEvent, Ledger
 from archivers.custody.liveness import LivenessState, state_key
 from archivers.manifests.manifest import MediaManifest
-from archivers.store.s3 import MemoryStore
+from archivers.store.memory import MemoryStore
 from archivers.custody.treehead import HeadSigner
 from archivers.export.wacz import export
 from archivers.export.verify import NotAWacz, verify_package

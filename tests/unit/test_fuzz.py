@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from archivers.errors import InvalidURL
 from archivers.manifests.manifest import Manifest, read_metadata_record
 from archivers.urls import canonical_url, surt, validate_url
-from streams.messages.capture import SourceMessage, Undecodable, decode_submit
+from streams.messages.base import SourceMessage, Undecodable
+from streams.messages.capture import decode_submit
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "messages"
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

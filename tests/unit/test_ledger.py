@@ -9,7 +9,7 @@ import pytest
 from archivers.custody import ledger as L
 from archivers.custody import merkle
 from archivers.custody.rfc3161 import verify_token
-from archivers.store.s3 import MemoryStore
+from archivers.store.memory import MemoryStore
 from archivers.custody.treehead import HeadSigner, TreeHead, verify_head
 from infra.tsa import LocalTSA
 

@@ -43,7 +43,8 @@ def test_schedule_backs_off_with_jitter():
 
 
 def test_a_platform_extractor_saying_removed_makes_it_gone():
-    from archivers.custody.liveness import combine, extractor_verdict
+    from archivers.custody.liveness import combine
+    from archivers.media.ytdlp import extractor_verdict
 
     page = Check("2026-11-25T10:00:00.000000Z", "alive", 200, digest="d0", reason="same payload")
     # messages as yt-dlp's extractors raise them
@@ -52,9 +53,9 @@ def test_a_platform_extractor_saying_removed_makes_it_gone():
                     "ERROR: [youtube] abc: Private video. Sign in if you've been granted access",
                     "ERROR: [twitter] 123: This tweet is unavailable",
                     "ERROR: [TikTok] 7: This post is no longer available"):
-        gone = combine(page, message)
+        gone = combine(page, extractor_verdict(message))
         assert gone.state == "gone" and gone.reason.startswith("yt-dlp: "), message
         assert gone.http_status == 200  # the page itself still answered
-    assert combine(page, None) == page  # it found the video
-    assert combine(page, "ERROR: Unable to download webpage: timed out") == page
+    assert combine(page, extractor_verdict(None)) == page  # it found the video
+    assert combine(page, extractor_verdict("ERROR: Unable to download webpage: timed out")) == page
     assert extractor_verdict("HTTP Error 429: Too Many Requests") is None

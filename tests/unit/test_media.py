@@ -19,7 +19,7 @@ from archivers.clock import utc_now
 from archivers.errors import CaptureError
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.media.archiver import MediaArchiver, MediaRequest, MediaSettings
-from archivers.store.s3 import MemoryStore
+from archivers.store.memory import MemoryStore
 from tests.support import media as testmedia
 
 

@@ -9,13 +9,13 @@ from archivers.capture.archiver import PageArchiver
 from archivers.extract.media import find_media
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.media.archiver import MediaArchiver, MediaSettings
-from archivers.store.s3 import MemoryStore
+from archivers.store.memory import MemoryStore
 from streams.agents.capture import CaptureStage
 from streams.agents.media import MediaStage
 from streams.settings import RetryPolicy
 from tests.support import media as testmedia
 from tests.unit.test_capture_stage import NAMES, EventsSeen, RecordingProducer, ingest, no_sleep, submit
-from streams.messages.capture import SourceMessage
+from streams.messages.base import SourceMessage
 from archivers.clock import utc_now
 
 

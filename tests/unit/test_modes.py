@@ -8,13 +8,8 @@ import pytest
 
 from archivers.manifests.manifest import Manifest
 from archivers.capture.modes import SCRIPT_HEAVY_SITES, choose_mode, matches, parse_sites
-from streams.messages.capture import (
-    SourceMessage,
-    SubmitRequest,
-    Undecodable,
-    decode_submit,
-    submit_requests,
-)
+from streams.messages.base import SourceMessage, Undecodable
+from streams.messages.capture import SubmitRequest, decode_submit, submit_requests
 from warcflow.settings import SettingsError, load_settings
 
 WHEN = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
@@ -106,7 +101,7 @@ def _archiver(site, sites):
     from archivers.net.addresses import parse_allow_list
     from archivers.capture.archiver import PageArchiver
     from archivers.net.fetcher import Fetcher, FetchSettings
-    from archivers.store.s3 import MemoryStore
+    from archivers.store.memory import MemoryStore
 
     fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
     return PageArchiver(fetcher, MemoryStore(), agent={"name": "warcflow"},

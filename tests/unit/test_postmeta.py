@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from archivers.extract import post as postmeta
-from archivers.extract.post import post_from_html, post_from_info
+from archivers.extract import post as post_module
+from archivers.extract.post import MAX_VALUE, post_from_html, post_from_info
 
 POSTS = Path(__file__).parent.parent / "corpus" / "posts"
 
@@ -54,8 +54,8 @@ def test_pages_without_claims_or_broken_give_none(html):
 
 def test_parsing_is_bounded(monkeypatch):
     huge = '<meta name="author" content="' + "a" * 10_000 + '">'
-    assert len(post_from_html(huge, "https://e.example/")["author"]) == postmeta.MAX_VALUE
-    monkeypatch.setattr(postmeta, "PARSE_LIMIT", 1000)
+    assert len(post_from_html(huge, "https://e.example/")["author"]) == MAX_VALUE
+    monkeypatch.setattr(post_module, "PARSE_LIMIT", 1000)
     late = "<p>" + "x" * 2000 + '</p><meta name="author" content="too late">'
     assert post_from_html(late, "https://e.example/") is None
 

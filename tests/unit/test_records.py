@@ -6,11 +6,10 @@ from datetime import datetime, timezone
 
 import pytest
 
+from streams.messages.base import SourceMessage, Undecodable
 from streams.messages.capture import (
     DeadLetter,
-    SourceMessage,
     SubmitRequest,
-    Undecodable,
     decode_retry,
     decode_submit,
     submit_requests,

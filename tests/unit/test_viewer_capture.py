@@ -11,7 +11,7 @@ from archivers.net.addresses import parse_allow_list
 from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
 from archivers.net.fetcher import Fetcher, FetchSettings
-from archivers.store.s3 import MemoryStore
+from archivers.store.memory import MemoryStore
 from streams.messages.capture import SubmitRequest, capture_event
 from tests.support.site import Route
 from viewer.app import create_app

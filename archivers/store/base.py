@@ -1,0 +1,101 @@
+"""Object storage: the interface every backend implements, and its value types.
+
+Writes are "put if absent" (``If-None-Match: *``) with a SHA-256 checksum the
+server verifies, so a redelivered message can never replace a stored capture
+and a corrupted upload is refused. Some servers check the condition before
+the write rather than atomically; the capture protocol does not rest on it
+alone (see ``archivers.manifests.commit``).
+
+Backends: ``archivers.store.s3.S3Store`` (any S3-compatible server, boto3) and
+``archivers.store.memory.MemoryStore`` (the in-package fake for unit tests of
+one module). A new backend is one module here implementing ``ObjectStore``,
+plus one line in ``warcflow.wiring.store`` choosing it.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import BinaryIO, Iterator, Protocol
+
+from archivers.clock import utc_now
+
+_MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where captures are stored. ``endpoint`` empty means AWS itself."""
+
+    endpoint: str = "http://127.0.0.1:9000"
+    bucket: str = "warcflow"
+    access_key: str = "warcflow"
+    secret_key: str = "warcflow-local-secret"
+    region: str = "us-east-1"
+    multipart_threshold: int = 64 * _MiB
+    part_size: int = 16 * _MiB
+    lock_mode: str = ""
+    """Object Lock mode for every write-once object: ``GOVERNANCE``,
+    ``COMPLIANCE`` or empty (none). Needs a bucket made with Object Lock."""
+    lock_days: int = 3650
+
+    def retention(self) -> dict[str, object]:
+        """The put arguments that lock a new object until now + ``lock_days``."""
+        if not self.lock_mode:
+            return {}
+        return {"ObjectLockMode": self.lock_mode,
+                "ObjectLockRetainUntilDate": utc_now() + timedelta(days=self.lock_days)}
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What the server says about a stored object. ``last_modified`` is UTC-aware."""
+
+    key: str
+    size: int
+    last_modified: datetime
+    sha256: str | None = None
+    version_id: str | None = None
+
+
+class ObjectStore(Protocol):
+    bucket: str
+
+    def put_new(self, key: str, body: BinaryIO, *, size: int, sha256: str,
+                content_type: str) -> bool:
+        """Store ``body`` under ``key`` unless the key exists; False if it existed.
+
+        One request for a small object: no read-back. The server checks the
+        SHA-256 on the way in, so a True means these exact bytes are stored.
+        """
+
+    def put_if_absent(self, key: str, body: BinaryIO, *, size: int, sha256: str,
+                      content_type: str) -> StoredObject | None:
+        """``put_new`` then the server's facts about the object (its time of
+        storage, for the audit trail); None if the key existed."""
+
+    def head(self, key: str) -> StoredObject | None:
+        """Facts about ``key``, or None if there is no such object."""
+
+    def get_bytes(self, key: str) -> bytes:
+        """Whole content of a small object (manifests); KeyError if absent."""
+
+    def open(self, key: str, byte_range: tuple[int, int] | None = None) -> BinaryIO:
+        """A readable stream of the object (bytes ``start..end`` inclusive if given);
+        KeyError if absent."""
+
+    def put_state(self, key: str, data: bytes, *, content_type: str = "application/json"
+                  ) -> None:
+        """Overwrite ``key`` with ``data``: mutable state (liveness), never evidence."""
+
+    def versions(self, key: str) -> list[dict]:
+        """Every stored version of ``key``, newest first (empty without versioning)."""
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """Keys under ``prefix`` in lexical order."""
+
+
+def b64_digest(hex_digest: str) -> str:
+    """A hex SHA-256 as the base64 the S3 checksum headers carry."""
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
