@@ -8,9 +8,9 @@ the viewer's asyncio process. Two pieces are warcflow's:
   ``/cdx`` endpoint (the merged index of every capture), since pywb cannot
   read indexes from S3. It returns plain CDXJ lines, so pywb loads each record
   itself from ``archive_paths`` (``s3://bucket/``) + the line's ``filename``;
-- ``WarcflowS3Loader`` does those loads with range requests through a boto3
-  client configured like the rest of warcflow (endpoint, keys, checksum
-  settings), without pywb's silent fallback to anonymous requests.
+- ``WarcflowS3Loader`` does those loads with range requests through the boto3
+  client every part of warcflow uses (``archivers.store.s3.client``: endpoint,
+  keys, checksum settings), without pywb's silent fallback to anonymous requests.
 
 Archived pages get pywb's replay Content-Security-Policy, tightened: they may
 load only from the replay origin and may be framed only by the viewer.
@@ -94,16 +94,10 @@ class WarcflowS3Loader(BaseLoader):
 
 
 def configure(s3: dict) -> None:
-    import boto3
-    from botocore.config import Config
+    from archivers.store.base import StoreSettings
+    from archivers.store.s3 import client
 
-    WarcflowS3Loader.client = boto3.session.Session().client(
-        "s3", endpoint_url=s3["endpoint"] or None, aws_access_key_id=s3["access_key"],
-        aws_secret_access_key=s3["secret_key"], region_name=s3["region"],
-        config=Config(s3={"addressing_style": "path"},
-                      request_checksum_calculation="when_required",
-                      response_checksum_validation="when_required",
-                      max_pool_connections=32, retries={"max_attempts": 3, "mode": "standard"}))
+    WarcflowS3Loader.client = client(StoreSettings(**s3))
     BlockLoader.init_default_loaders()
     BlockLoader.loaders["s3"] = WarcflowS3Loader
 

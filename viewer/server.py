@@ -20,8 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from archivers.clock import utc_now
-from archivers.store.base import StoreSettings
-from archivers.store.s3 import S3Store
+from archivers.store.base import ObjectStore, StoreSettings
 from streams.clients.feed import CaptureFeed, FeedEvent
 from streams.clients.producer import Submitter
 from streams.messages.capture import submit_requests
@@ -38,13 +37,17 @@ REPLAY_CSP = ("default-src 'unsafe-eval' 'unsafe-inline' 'self' data: blob: medi
 
 @dataclass
 class Viewer:
+    """The viewer's parts. ``store`` serves the app and the catalog (built by the
+    entry point's wiring); ``store_settings`` are handed to the replay child,
+    which makes its own client (``archivers.store.s3.client``) in its process."""
+
     settings: ViewerSettings
+    store: ObjectStore
     store_settings: StoreSettings
     bootstrap: str
     names: TopicNames
 
     def __post_init__(self) -> None:
-        self.store = S3Store(self.store_settings)
         self.catalog = Catalog(self.settings.state_dir / "catalog.sqlite")
         self.feed = CaptureFeed(self.bootstrap, self.names.captures)
         self._stop = threading.Event()
@@ -129,7 +132,7 @@ class Viewer:
             "s3": {"endpoint": self.store_settings.endpoint, "bucket": self.store_settings.bucket,
                    "access_key": self.store_settings.access_key,
                    "secret_key": self.store_settings.secret_key,
-                   "region": self.store_settings.region},
+                   "region": self.store_settings.region},  # StoreSettings fields
         }
         path = self.settings.state_dir / "replay.json"
         path.parent.mkdir(parents=True, exist_ok=True)

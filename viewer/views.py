@@ -8,10 +8,11 @@ each with a ``replay_url``.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from archivers.warc.cdxj import timestamp14
+from archivers.errors import InvalidURL
 from archivers.manifests.manifest import Manifest, MediaManifest
+from archivers.urls import validate_url
 
 
 def replay_url(replay_base: str, collection: str, url: str, when: str | None, *,
@@ -40,5 +41,12 @@ def media_object(manifest: dict[str, Any] | MediaManifest) -> dict[str, Any]:
     return m.summary()
 
 
-def quote_url(url: str) -> str:
-    return quote(url, safe="")
+def checked_url(url: str) -> str:
+    """``url`` if warcflow can capture it; HTTP 400 saying why not otherwise."""
+    from fastapi import HTTPException
+
+    try:
+        validate_url(url)
+    except InvalidURL as exc:
+        raise HTTPException(400, f"not a URL warcflow captures: {exc}") from None
+    return url

@@ -246,5 +246,5 @@ def viewer(settings: Settings):
     """The viewer (app, catalog feed, replay server) from the settings."""
     from viewer.server import Viewer
 
-    return Viewer(settings.viewer, settings.store, settings.streams.bootstrap,
+    return Viewer(settings.viewer, store(settings), settings.store, settings.streams.bootstrap,
                   topic_names(settings))

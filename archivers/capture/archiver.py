@@ -14,6 +14,9 @@ deterministic, see ``archivers.keys``):
    it, then died), the stored WARC wins: the manifest is rebuilt from it.
 4. Put the manifest if absent; if another attempt won, return that one.
 
+Steps 1, 3 and 4 are the commit protocol page and media capture share
+(``archivers.manifests.commit``).
+
 Outcome by the page's final HTTP status: 2xx/3xx → ``stored``; 4xx (not 408,
 425 or 429) → WARC kept as evidence, manifest ``failed`` with reason
 ``http_<code>``; 5xx, 408, 425, 429 (``archivers.errors.retryable_status``) and
@@ -52,13 +55,13 @@ from archivers.errors import http_error, retryable_status, InvalidURL, Permanent
 from archivers.net.fetcher import Fetcher
 from archivers.manifests.items import items
 from archivers.manifests.outcome import outcome_fields
+from archivers.manifests.commit import put_manifest, put_warc, read_manifest
 from archivers.manifests.manifest import (
     CAPTURE_METADATA_SCHEMA,
     FAILED,
     Manifest,
     STORED,
     manifest_from_metadata,
-    read_metadata_record,
 )
 from archivers.extract.media import FoundMedia
 from archivers.capture.modes import AUTO, BROWSER, STATIC, choose_mode
@@ -68,7 +71,7 @@ from archivers.net.recording import DigestingSpool
 from archivers.net.recording import content_type, decoded_body
 from archivers.store.base import ObjectStore
 from archivers.urls import canonical_url, surt
-from archivers.warc.writer import TLS_URN, WarcWriter
+from archivers.warc.writer import TLS_URN, WarcWriter, warcinfo_fields
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -125,12 +128,8 @@ class PageArchiver:
         return mode
 
     async def existing(self, request: CaptureRequest) -> Manifest | None:
-        key = layout.manifest_key(request.url, request.capture_id)
-        try:
-            data = await asyncio.to_thread(self.store.get_bytes, key)
-        except KeyError:
-            return None
-        return Manifest.from_json(data)
+        return await read_manifest(self.store, layout.manifest_key(request.url, request.capture_id),
+                                   Manifest.from_json)
 
     async def capture(self, request: CaptureRequest) -> CaptureResult:
         done = await self.existing(request)
@@ -219,13 +218,9 @@ class PageArchiver:
         spool = DigestingSpool()
         filename = layout.warc_key(request.capture_id).rsplit("/", 1)[-1]
         writer = WarcWriter(spool, filename)
-        writer.write_warcinfo({
-            "software": f"{self.agent.get('name', 'warcflow')}/{self.agent.get('version', '?')}",
-            "format": "WARC File Format 1.1",
-            "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
-            "isPartOf": request.capture_id,
-            "description": f"warcflow capture of {request.url}",
-        }, page.started_at)
+        writer.write_warcinfo(warcinfo_fields(self.agent, part_of=request.capture_id,
+                                              description=f"warcflow capture of {request.url}"),
+                              page.started_at)
         final_response_id = None
         for exchange in page.exchanges:
             _request_id, response_id = writer.write_exchange(exchange)
@@ -299,17 +294,10 @@ class PageArchiver:
                      meta: dict[str, Any], entries: list[IndexEntry] | None,
                      screenshot: bytes | None = None) -> CaptureResult:
         key = layout.warc_key(request.capture_id)
-        stored = await asyncio.to_thread(
-            self.store.put_if_absent, key, spool.fileobj(), size=spool.size, sha256=spool.sha256,
-            content_type="application/warc")
-        if stored is None:
-            # An earlier attempt stored this capture's WARC and died before its
-            # manifest: the stored WARC is the one that counts, ours is dropped.
-            stored = await asyncio.to_thread(self.store.head, key)
-            if stored is None:
-                raise StoreUnavailable(f"{key} exists but cannot be read", reason="store_inconsistent")
-            meta = await asyncio.to_thread(self._stored_metadata, key)
-            entries = None
+        commit = await put_warc(self.store, key, spool, CAPTURE_METADATA_SCHEMA)
+        stored = commit.stored
+        if commit.meta is not None:  # an earlier attempt's WARC counts, and its record
+            meta, entries = commit.meta, None
             screenshot = None  # the stored WARC's own screenshot counts, not ours
         if meta.get("screenshot_key"):
             await asyncio.to_thread(self._put_screenshot, key, meta, screenshot)
@@ -340,21 +328,8 @@ class PageArchiver:
         raise StoreUnavailable(f"{warc_key} has no screenshot record {record_id}",
                                reason="store_inconsistent")
 
-    def _stored_metadata(self, key: str) -> dict[str, Any]:
-        with self.store.open(key) as stream:
-            meta = read_metadata_record(stream, CAPTURE_METADATA_SCHEMA)
-        if meta is None:
-            raise StoreUnavailable(f"{key} has no capture metadata record", reason="store_inconsistent")
-        return meta
-
     async def _put_manifest(self, request: CaptureRequest, manifest: Manifest) -> CaptureResult:
-        key = layout.manifest_key(request.url, request.capture_id)
-        body = manifest.to_json()
-        created = await asyncio.to_thread(
-            self.store.put_new, key, io.BytesIO(body), size=len(body),
-            sha256=hashlib.sha256(body).hexdigest(), content_type="application/json")
-        if not created:
-            existing = await self.existing(request)
-            if existing is not None:
-                return CaptureResult(existing, created=False)
-        return CaptureResult(manifest, created=True)
+        counted, created = await put_manifest(
+            self.store, layout.manifest_key(request.url, request.capture_id), manifest,
+            Manifest.from_json)
+        return CaptureResult(counted, created)

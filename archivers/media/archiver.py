@@ -23,7 +23,8 @@ one ``MediaRequest`` (found in a page capture, see ``archivers.discovery``):
    (``WARC-Refers-To``). When the clip was stored before, the response that
    carried it becomes a ``revisit`` record pointing at the first capture, so
    reposts do not store the bytes again.
-6. Put the WARC if absent, then the manifest if absent (the commit point).
+6. Put the WARC if absent, then the manifest if absent (the commit point):
+   the protocol page capture shares (``archivers.manifests.commit``).
 
 Memory stays bounded whatever the file size: responses are spooled to disk as
 they arrive, the file is hashed and uploaded in parts from disk.
@@ -52,22 +53,19 @@ from archivers.errors import (
     http_error,
     LimitExceeded,
     Permanent,
-    StoreUnavailable,
 )
 from archivers.net.fetcher import Fetcher
 from archivers.net.recording import Exchange
-from archivers.manifests.manifest import FAILED, MediaManifest, STORED, read_metadata_record
+from archivers.manifests.commit import put_manifest, put_warc, read_manifest
+from archivers.manifests.manifest import FAILED, MediaManifest, STORED
 from archivers.extract.post import post_from_info
 from archivers.net.recording import DecodingReader, DigestingSpool
 from archivers.store.base import ObjectStore
-from archivers.warc.writer import WarcWriter
+from archivers.warc.writer import WarcWriter, warcinfo_fields
 
 log = logging.getLogger("warcflow.media")
 
 MEDIA_METADATA_SCHEMA = "warcflow.media-metadata"
-MIME = {"mp4": "video/mp4", "m4a": "audio/mp4", "webm": "video/webm", "mkv": "video/x-matroska",
-        "ts": "video/mp2t", "mp3": "audio/mpeg", "ogg": "audio/ogg", "flv": "video/x-flv",
-        "avi": "video/x-msvideo", "wav": "audio/wav", "aac": "audio/aac"}
 
 
 @dataclass(frozen=True)
@@ -142,12 +140,9 @@ class MediaArchiver:
         self.workdir = workdir
 
     async def existing(self, request: MediaRequest) -> MediaManifest | None:
-        key = layout.media_manifest_key(request.parent_capture_id, request.media_id)
-        try:
-            data = await asyncio.to_thread(self.store.get_bytes, key)
-        except KeyError:
-            return None
-        return MediaManifest.from_json(data)
+        return await read_manifest(
+            self.store, layout.media_manifest_key(request.parent_capture_id, request.media_id),
+            MediaManifest.from_json)
 
     async def capture(self, request: MediaRequest) -> MediaResult:
         done = await self.existing(request)
@@ -287,7 +282,7 @@ class MediaArchiver:
         upload = None
         if not seen_before:
             upload = asyncio.create_task(self._put_file(
-                media_key, download.path, MIME.get(ext, "application/octet-stream"),
+                media_key, download.path, layout.media_type(ext),
                 sha256=sha256, size=size))
         records = asyncio.create_task(asyncio.to_thread(
             self._write_records, request, download, sha256, ext, first_seen))
@@ -317,16 +312,10 @@ class MediaArchiver:
         lap("poster_warc_and_media_upload")
         try:
             warc_key = layout.warc_key(request.media_id)
-            stored = await asyncio.to_thread(
-                self.store.put_if_absent, warc_key, spool.fileobj(), size=spool.size,
-                sha256=spool.sha256, content_type="application/warc")
-            stored_now = stored is not None
-            if stored is None:
-                stored = await asyncio.to_thread(self.store.head, warc_key)
-                if stored is None:
-                    raise StoreUnavailable(f"{warc_key} exists but cannot be read",
-                                           reason="store_inconsistent")
-                meta = await asyncio.to_thread(self._stored_metadata, warc_key)
+            commit = await put_warc(self.store, warc_key, spool, MEDIA_METADATA_SCHEMA)
+            stored, stored_now = commit.stored, commit.ours
+            if commit.meta is not None:  # an earlier attempt's WARC counts, and its record
+                meta = commit.meta
             await store_index(self.store, layout.index_key(request.media_id), warc_key,
                               writer.index_entries if stored_now else None)
             if stored_now and carrier is not None:
@@ -402,13 +391,10 @@ class MediaArchiver:
         payload first lives in it, or None)."""
         spool = DigestingSpool()
         writer = WarcWriter(spool, layout.warc_key(request.media_id).rsplit("/", 1)[-1])
-        writer.write_warcinfo({
-            "software": f"{self.agent.get('name', 'warcflow')}/{self.agent.get('version', '?')}",
-            "format": "WARC File Format 1.1",
-            "isPartOf": request.parent_capture_id,
-            "description": f"warcflow media capture of {request.media_url} "
-                           f"found in {request.page_url}",
-        }, download.started_at)
+        writer.write_warcinfo(warcinfo_fields(
+            self.agent, part_of=request.parent_capture_id,
+            description=f"warcflow media capture of {request.media_url} "
+                        f"found in {request.page_url}"), download.started_at)
         carrier = None
         for exchange in download.exchanges:
             carries = (exchange.response.payload_sha256 == sha256
@@ -428,29 +414,15 @@ class MediaArchiver:
             size = download.path.stat().st_size
             record_id = writer.write_resource(
                 uri, _file_chunks(download.path), size, sha256,
-                content_type=MIME.get(ext, "application/octet-stream"), date=date,
+                content_type=layout.media_type(ext), date=date,
                 refers_to=request.parent_record_id)
             carrier = {"target_uri": uri, "warc_date": iso(date), "record_id": record_id}
         return writer, carrier
 
-    def _stored_metadata(self, key: str) -> dict[str, Any]:
-        with self.store.open(key) as stream:
-            meta = read_metadata_record(stream, MEDIA_METADATA_SCHEMA)
-        if meta is None:
-            raise StoreUnavailable(f"{key} has no media metadata record",
-                                   reason="store_inconsistent")
-        return meta
-
     async def _put_manifest(self, request: MediaRequest, manifest: MediaManifest) -> MediaResult:
-        key = layout.media_manifest_key(request.parent_capture_id, request.media_id)
-        body = manifest.to_json()
-        created = await asyncio.to_thread(
-            self.store.put_new, key, io.BytesIO(body), size=len(body),
-            sha256=hashlib.sha256(body).hexdigest(), content_type="application/json")
-        if not created:
-            existing = await self.existing(request)
-            if existing is not None:
-                return MediaResult(existing, created=False)
-        return MediaResult(manifest, created=True)
+        counted, created = await put_manifest(
+            self.store, layout.media_manifest_key(request.parent_capture_id, request.media_id),
+            manifest, MediaManifest.from_json)
+        return MediaResult(counted, created)
 
 

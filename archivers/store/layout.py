@@ -126,3 +126,15 @@ def derived_key(sha256: str) -> str:
 
 def first_seen_key(sha256: str) -> str:
     return f"{_media_base(sha256)}.json"
+
+
+MEDIA_TYPES = {"mp4": "video/mp4", "m4a": "audio/mp4", "webm": "video/webm",
+               "mkv": "video/x-matroska", "ts": "video/mp2t", "mp3": "audio/mpeg",
+               "ogg": "audio/ogg", "flv": "video/x-flv", "avi": "video/x-msvideo",
+               "wav": "audio/wav", "aac": "audio/aac", "jpg": "image/jpeg"}
+"""Content type of a media object by its extension (``media_key``'s ``ext``; posters are jpg)."""
+
+
+def media_type(key: str) -> str:
+    """Content type of the media object ``key`` (or extension), by its extension."""
+    return MEDIA_TYPES.get(key.rsplit(".", 1)[-1].lower(), "application/octet-stream")

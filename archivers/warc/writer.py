@@ -61,6 +61,18 @@ def new_record_id() -> str:
     return f"<urn:uuid:{uuid.uuid4()}>"
 
 
+def warcinfo_fields(agent: dict[str, str], *, part_of: str, description: str) -> dict[str, str]:
+    """The ``warcinfo`` record's fields of every warcflow WARC: the software that
+    wrote it (``agent``'s name and version), the format, and what it is part of."""
+    return {
+        "software": f"{agent.get('name', 'warcflow')}/{agent.get('version', '?')}",
+        "format": "WARC File Format 1.1",
+        "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+        "isPartOf": part_of,
+        "description": description,
+    }
+
+
 class WarcWriter:
     """Appends records to ``out``. Not thread-safe; one writer per WARC file."""
 

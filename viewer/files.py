@@ -1,0 +1,138 @@
+"""The evidence files the viewer serves: WARCs, screenshots, media, posters, derived copies.
+
+    /capture/{id}/warc  /capture/{id}/screenshot  /media/{sha256}
+    /media/{sha256}/derived  /media/{sha256}/poster
+
+Each is streamed from the store in chunks (never whole in memory), with
+single-range requests for video seeking, ``Last-Modified`` and a ``Digest``
+header of the stored object. A download of evidence (a WARC or a media
+original, from byte 0) is a custody event (``record``).
+"""
+
+from __future__ import annotations
+
+import re
+from email.utils import format_datetime
+from typing import Callable
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import Response, StreamingResponse
+
+from archivers.clock import iso, utc_now
+from archivers.custody.ledger import CustodyEvent, ObjectDigest
+from archivers.manifests.catalog import media_object_key
+from archivers.store import layout
+from archivers.store.base import ObjectStore, b64_digest
+
+CHUNK = 1024 * 1024
+"""Bytes read from the store per chunk of a response."""
+
+
+def add_routes(app: FastAPI, store: ObjectStore, record: Callable[[CustodyEvent], None]) -> None:
+    """The file routes of the viewer app (see the module docstring)."""
+    @app.get("/capture/{capture_id}/warc", summary="Download the WARC of a capture")
+    def download_warc(capture_id: str, request: Request):
+        if not layout.is_capture_id(capture_id):
+            raise HTTPException(404, "not a capture id")
+        key = layout.warc_key(capture_id)
+        response = _stream(store, key, request, "application/warc",
+                           attachment=f"{capture_id.upper()}.warc.gz")
+        downloaded(request, capture_id.upper(), key)
+        return response
+
+    @app.get("/capture/{capture_id}/screenshot", summary="The screenshot of a browser capture",
+             description="The full-page PNG taken when the page was captured (also a "
+                         "`resource` record in the capture's WARC). Served as image/png "
+                         "with a policy that lets nothing in it run.")
+    def screenshot(capture_id: str, request: Request):
+        if not layout.is_capture_id(capture_id):
+            raise HTTPException(404, "not a capture id")
+        response = _stream(store, layout.screenshot_key(capture_id), request, "image/png")
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response.headers["Cache-Control"] = "private, max-age=86400, immutable"
+        return response
+
+    @app.get("/media/{sha256}", summary="The stored original media file (Range supported)")
+    def media_file(sha256: str, request: Request):
+        key = _media_key(store, sha256)
+        response = _stream(store, key, request, layout.media_type(key))
+        downloaded(request, None, key)
+        return response
+
+    def downloaded(request: Request, capture_id: str | None, key: str) -> None:
+        """A custody event for a download of evidence; a player's later range
+        requests (not from byte 0) are the same viewing, not recorded again."""
+        wanted = request.headers.get("range", "")
+        if wanted and not wanted.replace(" ", "").startswith("bytes=0-"):
+            return
+        client = request.client.host if request.client else "?"
+        head = store.head(key)
+        at = iso(utc_now())
+        record(CustodyEvent(
+            event="download", event_id=f"download:{key}:{at}", at=at,
+            who=f"viewer client {client}", capture_id=capture_id, url=None,
+            objects=(ObjectDigest(key, head.sha256 or "", head.size, head.version_id),)
+            if head else (), detail={"path": request.url.path}))
+
+    @app.get("/media/{sha256}/derived", summary="The browser-playable copy, if one was made")
+    def media_derived(sha256: str, request: Request):
+        _check_digest(sha256)
+        return _stream(store, layout.derived_key(sha256), request, "video/mp4")
+
+    @app.get("/media/{sha256}/poster", summary="The poster frame (JPEG)")
+    def media_poster(sha256: str, request: Request):
+        _check_digest(sha256)
+        return _stream(store, layout.poster_key(sha256), request, "image/jpeg")
+
+
+def _check_digest(sha256: str) -> None:
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise HTTPException(404, "not a SHA-256 digest")
+
+
+def _media_key(store, sha256: str) -> str:
+    _check_digest(sha256)
+    key = media_object_key(store, sha256)
+    if key is None:
+        raise HTTPException(404, f"no media file sha256:{sha256}")
+    return key
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+
+
+def _stream(store, key: str, request: Request, content_type: str, *,
+            attachment: str | None = None) -> Response:
+    """An S3 object as an HTTP response, with single-range requests (video seeking)."""
+    head = store.head(key)
+    if head is None:
+        raise HTTPException(404, f"nothing stored at {key}")
+    size = head.size
+    headers = {"Accept-Ranges": "bytes", "Last-Modified": format_datetime(head.last_modified,
+                                                                         usegmt=True)}
+    if head.sha256:
+        headers["Digest"] = f"sha-256={b64_digest(head.sha256)}"
+    if attachment:
+        headers["Content-Disposition"] = f'attachment; filename="{attachment}"'
+    wanted = _RANGE.match(request.headers.get("range", "").strip())
+    if wanted and size:
+        first, last = wanted.groups()
+        start = int(first) if first else max(0, size - int(last))
+        end = min(int(last), size - 1) if first and last else size - 1
+        if start > end or start >= size:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        headers["Content-Length"] = str(end - start + 1)
+        body = store.open(key, (start, end))
+        return StreamingResponse(_chunks(body), status_code=206, media_type=content_type,
+                                 headers=headers)
+    headers["Content-Length"] = str(size)
+    return StreamingResponse(_chunks(store.open(key)), media_type=content_type, headers=headers)
+
+
+def _chunks(body):
+    try:
+        while chunk := body.read(CHUNK):
+            yield chunk
+    finally:
+        body.close()
