@@ -46,7 +46,7 @@ class Account:
 
 
 @dataclass
-class Report:
+class Reconciliation:
     accounts: list[Account]
 
     @property
@@ -75,7 +75,7 @@ def _key(coords: Any) -> tuple[str, int, int] | None:
 
 
 def reconcile(ingest: Iterable[SourceMessage], events: Iterable[SourceMessage],
-              dead: Iterable[DeadLetterEntry], *, until_ms: int | None = None) -> Report:
+              dead: Iterable[DeadLetterEntry], *, until_ms: int | None = None) -> Reconciliation:
     """Match ``ingest`` records (those up to ``until_ms``) with ``events`` from the
     captures topic and ``dead`` letters."""
     accounts: dict[tuple[str, int, int], Account] = {}
@@ -112,5 +112,5 @@ def reconcile(ingest: Iterable[SourceMessage], events: Iterable[SourceMessage],
     for key, account in accounts.items():
         found = outcomes.get(key, set())
         account.outcome = next((name for name in TERMINAL if name in found), "pending")
-    return Report(sorted(accounts.values(), key=lambda a: (a.timestamp_ms, a.partition,
+    return Reconciliation(sorted(accounts.values(), key=lambda a: (a.timestamp_ms, a.partition,
                                                            a.offset)))

@@ -20,7 +20,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from archivers.clock import iso, utc_now
 from archivers.custody.ledger import CustodyEvent, ObjectDigest
-from archivers.manifests.catalog import media_object_key
+from archivers.manifests.listing import media_object_key
 from archivers.store import layout
 from archivers.store.base import ObjectStore, b64_digest
 

@@ -248,3 +248,41 @@ def viewer(settings: Settings):
 
     return Viewer(settings.viewer, store(settings), settings.store, settings.streams.bootstrap,
                   topic_names(settings))
+
+
+def who(settings: Settings) -> str:
+    """Who a command acts as, in custody events (``<login> (cli)``)."""
+    import getpass
+
+    try:
+        return f"{getpass.getuser()} (cli)"
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "cli"
+
+
+def configured_trust(settings: Settings, public_keys=()):
+    """What audits trust beyond the bucket: pinned head-signing keys (PEM files)
+    and the CA certificates of the configured TSAs."""
+    from cryptography.hazmat.primitives import serialization
+
+    from archivers.custody.audit import Trust
+    from archivers.custody.treehead import key_id
+    from infra.tsa import TSAError
+
+    trust = Trust()
+    for path in public_keys:
+        pem = open(path, "rb").read()
+        trust.public_keys[key_id(serialization.load_pem_public_key(pem))] = pem
+    for stamper in stampers(settings):
+        try:
+            trust.tsa_cas[stamper.name] = stamper.ca_pem()
+        except (OSError, TSAError):
+            pass  # not to be had here: the CA the ledger published is used, and said so
+    return trust
+
+
+def custody_producer(settings: Settings):
+    """A producer for the custody, recheck and ingest topics (fixity, export, recheck)."""
+    from streams.clients.producer import Submitter
+
+    return Submitter(settings.streams.bootstrap, topic_names(settings))

@@ -53,7 +53,7 @@ from archivers.clock import iso, iso_seconds, utc_now
 from archivers.capture.browser import Browser, BrowserCapture, SCREENSHOT_URN, capture_in_browser
 from archivers.errors import http_error, retryable_status, InvalidURL, Permanent, StoreUnavailable
 from archivers.net.fetcher import Fetcher
-from archivers.manifests.items import items
+from archivers.manifests.berkeley import items
 from archivers.manifests.outcome import outcome_fields
 from archivers.manifests.commit import put_manifest, put_warc, read_manifest
 from archivers.manifests.manifest import (

@@ -34,10 +34,10 @@ from typing import Any
 
 from archivers.custody import merkle
 from archivers.store import layout
-from archivers.manifests.catalog import list_media
+from archivers.manifests.listing import list_captures, list_media
 from archivers.clock import parse_iso
 from archivers.custody.fixity import sha256_of
-from archivers.manifests.items import items_of
+from archivers.manifests.berkeley import items_of
 from archivers.custody.ledger import (
     Entry,
     capture_entries,
@@ -47,7 +47,13 @@ from archivers.custody.ledger import (
     tokens_prefix,
 )
 from archivers.custody.liveness import LivenessState, state_key
-from archivers.manifests.manifest import Manifest, MediaManifest, STORED
+from archivers.manifests.manifest import (
+    CAPTURE_METADATA_SCHEMA,
+    STORED,
+    Manifest,
+    MediaManifest,
+    read_metadata_record,
+)
 from archivers.custody.rfc3161 import TokenInvalid, verify_token
 from archivers.store.base import ObjectStore
 from archivers.custody.treehead import TreeHead, verify_head
@@ -348,3 +354,37 @@ def describe_liveness(summary: dict[str, Any] | None) -> str:
         text += f"; first seen gone {summary['first_seen_gone']}"
     return text
 
+
+def find_manifests(store, target: str) -> list[Manifest]:
+    """Captures of a URL, newest first, or the one capture with this id."""
+    if not layout.is_capture_id(target):
+        return list_captures(store, target)
+    entries = capture_entries(store, target)
+    url = next((e.event.url for e in entries if e.event.url), None)
+    if url is None:
+        try:
+            meta = read_metadata_record(store.open(layout.warc_key(target)), CAPTURE_METADATA_SCHEMA)
+            url = meta.get("url") if meta else None
+        except KeyError:
+            return []
+    if url is None:
+        return []
+    try:
+        return [Manifest.from_json(store.get_bytes(layout.manifest_key(url, target)))]
+    except (KeyError, ValueError):
+        return []
+
+
+def lost_capture(store, target: str) -> Report | None:
+    """A capture the ledger records but whose manifest is gone or unreadable: a
+    failed audit naming it (deleting evidence must not look like "no capture")."""
+    if not layout.is_capture_id(target):
+        return None
+    entries = [e for e in capture_entries(store, target) if e.event.event in ("capture", "media")]
+    if not entries:
+        return None
+    report = Report(target.upper(), entries[0].event.url or "?")
+    manifest_key = entries[0].event.detail.get("manifest_key") or "its manifest"
+    report.add("manifest", False, f"the ledger records this capture (entry {entries[0].index}) "
+               f"but {manifest_key} is missing or unreadable")
+    return report

@@ -16,9 +16,9 @@ import hashlib
 from dataclasses import asdict, dataclass
 from typing import Iterator
 
-from archivers.store import layout
-from archivers.manifests.catalog import list_media
+from archivers.manifests.listing import list_media
 from archivers.manifests.manifest import Manifest, STORED
+from archivers.custody.ledger import CustodyEvent, ObjectDigest
 from archivers.store.base import ObjectStore
 
 
@@ -43,6 +43,18 @@ def sha256_of(store: ObjectStore, key: str) -> str | None:
     finally:
         stream.close()
     return digest.hexdigest()
+
+
+def object_digest(store: ObjectStore, key: str) -> ObjectDigest | None:
+    """What the server holds under ``key`` now: size, version and SHA-256 (the
+    server's recorded one, else hashed here); None if there is no such object."""
+    head = store.head(key)
+    if head is None:
+        return None
+    sha256 = head.sha256 or sha256_of(store, key)
+    if sha256 is None:
+        return None
+    return ObjectDigest(key, sha256, head.size, head.version_id)
 
 
 def expected_objects(store: ObjectStore, manifest: Manifest) -> list[tuple[str, str]]:
@@ -83,14 +95,9 @@ def summary(results: list[ObjectFixity]) -> dict:
             "objects": [asdict(r) for r in results]}
 
 
-def manifest_key_of(manifest: Manifest) -> str:
-    return layout.manifest_key(manifest.url, manifest.capture_id)
-
-
-def fixity_event(manifest: Manifest, results: list[ObjectFixity], at: str, who: str):
+def fixity_event(manifest: Manifest, results: list[ObjectFixity], at: str,
+                 who: str) -> CustodyEvent:
     """The custody event recording one capture's fixity check."""
-    from archivers.custody.ledger import CustodyEvent
-
     return CustodyEvent(event="fixity", event_id=f"fixity:{manifest.capture_id}:{at}", at=at,
                         who=who, capture_id=manifest.capture_id, url=manifest.url,
                         detail=summary(results))

@@ -42,7 +42,6 @@ log = logging.getLogger("warcflow.ledger")
 
 ENTRY_SCHEMA = "warcflow.LedgerEntry"
 TILE = 256
-PREFIX = "ledger/"
 
 EVENTS = ("capture", "media", "recheck", "fixity", "export", "download", "key")
 
@@ -330,7 +329,12 @@ class Ledger:
 
 
 def tsa_cert_key(name: str, ca_pem: bytes) -> str:
-    return f"ledger/tsa/{name}-{hashlib.sha256(ca_pem).hexdigest()[:16]}.pem"
+    return f"{tsa_cert_prefix(name)}{hashlib.sha256(ca_pem).hexdigest()[:16]}.pem"
+
+
+def tsa_cert_prefix(name: str) -> str:
+    """Where the certificates of the TSA called ``name`` are listed."""
+    return f"ledger/tsa/{name}-"
 
 
 def read_leaf_hashes(store: ObjectStore, ids: dict[str, int] | None = None) -> Iterator[bytes]:

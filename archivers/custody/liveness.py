@@ -38,7 +38,10 @@ from archivers.clock import iso, parse_iso
 from archivers.errors import CaptureError
 from archivers.net.fetcher import Fetcher
 from archivers.net.recording import DecodingReader
+from archivers.store import layout
+from archivers.store.base import ObjectStore
 from archivers.urls import url_hash
+from archivers.warc.cdxj import page_digest
 
 SCHEMA = "warcflow.liveness"
 HISTORY = 200
@@ -60,13 +63,13 @@ GONE_MARKERS = (
 _MARKERS = re.compile("|".join(f"(?:{m})" for m in GONE_MARKERS), re.IGNORECASE)
 
 
-def combine(page: Check, verdict: tuple[str, str] | None) -> Check:
+def combine(page: Observation, verdict: tuple[str, str] | None) -> Observation:
     """A page that still answers while the platform's extractor says the video is
     gone is gone (platforms often answer 200 with a shell page). ``verdict`` is
     the extractor's ``(state, reason)``, or None when it says nothing of removal."""
     if verdict is None or page.state == "gone":
         return page
-    return Check(page.at, verdict[0], page.http_status, page.final_url, page.digest, verdict[1])
+    return Observation(page.at, verdict[0], page.http_status, page.final_url, page.digest, verdict[1])
 
 
 def state_key(url: str) -> str:
@@ -74,7 +77,7 @@ def state_key(url: str) -> str:
 
 
 @dataclass(frozen=True)
-class Check:
+class Observation:
     """One look at the original."""
 
     at: str
@@ -110,7 +113,7 @@ class LivenessState:
         doc.pop("schema")
         return cls(**doc)
 
-    def record(self, check: Check) -> None:
+    def record(self, check: Observation) -> None:
         """Fold one check into the state (see the module's invariants)."""
         self.checks += 1
         self.last_checked = check.at
@@ -148,7 +151,7 @@ class Schedule:
         return now + timedelta(seconds=max(1.0, delay * (1 + spread)))
 
 
-def classify(status: int, text: str, digest: str, baseline: str | None) -> tuple[str, str]:
+def classify_response(status: int, text: str, digest: str, baseline: str | None) -> tuple[str, str]:
     """(state, reason) for a final response."""
     if status in GONE_STATUSES:
         return "gone", f"http_{status}"
@@ -164,7 +167,7 @@ def classify(status: int, text: str, digest: str, baseline: str | None) -> tuple
 
 async def check(fetcher: Fetcher, url: str, baseline: str | None, now: datetime,
                 extractor: Callable[[str], Awaitable[tuple[str, str] | None]] | None = None
-                ) -> Check:
+                ) -> Observation:
     """Fetch ``url`` now and classify it against ``baseline`` (a payload SHA-256 hex);
     ``extractor(url)`` (for URLs a platform extractor claims) returns its verdict,
     ``("gone", reason)`` or None (``combine``)."""
@@ -174,17 +177,17 @@ async def check(fetcher: Fetcher, url: str, baseline: str | None, now: datetime,
     return combine(page, await extractor(url))
 
 
-async def _page_check(fetcher: Fetcher, url: str, baseline: str | None, now: datetime) -> Check:
+async def _page_check(fetcher: Fetcher, url: str, baseline: str | None, now: datetime) -> Observation:
     try:
         chain = await fetcher.fetch_chain(url)
     except CaptureError as exc:
-        return Check(iso(now), "unknown", reason=f"{exc.reason}: {exc}")
+        return Observation(iso(now), "unknown", reason=f"{exc.reason}: {exc}")
     try:
         final = chain[-1]
         text = _text(final.response)
         digest = final.response.payload_sha256
-        state, reason = classify(final.status, text, digest, baseline)
-        return Check(iso(now), state, final.status, final.url, digest, reason)
+        state, reason = classify_response(final.status, text, digest, baseline)
+        return Observation(iso(now), state, final.status, final.url, digest, reason)
     finally:
         for exchange in chain:
             exchange.close()
@@ -206,3 +209,27 @@ def _text(response) -> str:
 
 def due(state: LivenessState, now: datetime) -> bool:
     return state.next_check_at is None or parse_iso(state.next_check_at) <= now
+
+
+def begin(store: ObjectStore, url: str, capture_id: str, final_url: str | None,
+          schedule: Schedule, now: datetime) -> None:
+    """Start (or extend) ``url``'s liveness record for a new stored capture
+    (blocking): the capture listed once, the page's own payload digest as the
+    baseline while nothing was seen yet, the first check ``schedule``d."""
+    key = state_key(url)
+    try:
+        state = LivenessState.from_json(store.get_bytes(key))
+    except KeyError:
+        state = LivenessState(url)
+    if capture_id in state.captures:
+        return
+    state.captures.append(capture_id)
+    try:
+        digest = page_digest(store.get_bytes(layout.index_key(capture_id)), final_url or url)
+    except KeyError:
+        digest = None
+    if digest and state.state == "unknown":
+        state.baseline_digest = digest
+    if state.next_check_at is None:
+        state.next_check_at = iso(schedule.next(0, now))
+    store.put_state(key, state.to_json())

@@ -51,7 +51,7 @@ from typing import Any, BinaryIO
 from archivers.custody import merkle
 from archivers.store import layout
 from archivers.custody.audit import LeafCache, Trust, audit_capture
-from archivers.manifests.catalog import list_media
+from archivers.manifests.listing import list_media
 from archivers.clock import iso_seconds
 from archivers.warc.cdxj import cdxj_from_warc
 from archivers.export.signer import ExportSigner
@@ -62,6 +62,7 @@ from archivers.custody.ledger import (
     entry_key,
     public_key_key,
     tokens_prefix,
+    tsa_cert_prefix,
 )
 from archivers.custody.liveness import state_key
 from archivers.manifests.manifest import Manifest, STORED
@@ -307,9 +308,9 @@ class _Builder:
     def tsa_cas(self, name: str) -> list[str]:
         if name not in self.c.tsa:
             paths = []
-            found = [(k, self.store.get_bytes(k)) for k in self.store.list_keys(f"ledger/tsa/{name}-")]
+            found = [(k, self.store.get_bytes(k)) for k in self.store.list_keys(tsa_cert_prefix(name))]
             if not found and name in self.trust.tsa_cas:
-                found = [(f"ledger/tsa/{name}-configured.pem", self.trust.tsa_cas[name])]
+                found = [(f"{tsa_cert_prefix(name)}configured.pem", self.trust.tsa_cas[name])]
             for key, pem in found:
                 path = f"{DIR}tsa-{key.rsplit('/', 1)[1]}"
                 self.w.add_bytes(path, pem)

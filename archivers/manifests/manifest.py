@@ -19,7 +19,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, BinaryIO
 
-from archivers.manifests.items import items_of
+from archivers.manifests.berkeley import items_of
 from archivers.manifests.outcome import outcome_fields
 
 SCHEMA = "warcflow.manifest"

@@ -15,7 +15,7 @@ no ``exec`` post-processor, no cache directory, no plugins' handlers.
 
 This is the one module that knows yt-dlp: its options (``download``,
 ``probe``), its info dict (``trim_info``), its extractor registry
-(``extractor_recognises``) and its error wording (``classify``,
+(``extractor_recognises``) and its error wording (``capture_error``,
 ``extractor_verdict``).
 """
 
@@ -217,7 +217,7 @@ class Downloaded:
 def download(fetcher: Fetcher, url: str, workdir: Path, *, max_bytes: int,
              max_duration: float) -> Downloaded:
     """Download the best-quality media of ``url`` into ``workdir`` with the fenced
-    yt-dlp (blocking). Raises ``CaptureError`` saying why not (``classify``)."""
+    yt-dlp (blocking). Raises ``CaptureError`` saying why not (``capture_error``)."""
     recorder = Recorder(max_bytes)
 
     def duration_filter(info, *, incomplete=False):
@@ -250,7 +250,7 @@ def download(fetcher: Fetcher, url: str, workdir: Path, *, max_bytes: int,
             info = ydl.sanitize_info(info) if info else {}
     except Exception as exc:  # noqa: BLE001 - yt-dlp raises many kinds
         recorder.close()
-        raise classify(exc, recorder) from None
+        raise capture_error(exc, recorder) from None
     files = [Path(d["filepath"]) for d in info.get("requested_downloads") or []
              if d.get("filepath")]
     if not files or not files[0].exists():
@@ -308,7 +308,7 @@ class _Logger:
         log.info("yt-dlp: %s", message)
 
 
-def classify(exc: Exception, recorder: Recorder) -> CaptureError:
+def capture_error(exc: Exception, recorder: Recorder) -> CaptureError:
     """Map what yt-dlp raised onto the capture error tree."""
     if recorder.refusals:
         return recorder.refusals[0]

@@ -119,3 +119,16 @@ async def store_index(store, index_key: str, warc_key: str,
     await asyncio.to_thread(store.put_new, index_key, io.BytesIO(data), size=len(data),
                             sha256=hashlib.sha256(data).hexdigest(),
                             content_type="application/cdxj")
+
+
+def page_digest(index: bytes, url: str) -> str | None:
+    """The payload SHA-256 (hex) of ``url``'s 200 response in a CDXJ ``index``, or None."""
+    wanted = cdx_key(url)
+    for line in index.decode("utf-8", "replace").splitlines():
+        key, _, rest = line.partition(" ")
+        if key != wanted:
+            continue
+        fields = json.loads(rest.partition(" ")[2])
+        if str(fields.get("status")) == "200" and fields.get("digest"):
+            return str(fields["digest"]).removeprefix("sha256:")
+    return None

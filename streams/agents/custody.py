@@ -14,45 +14,24 @@ the ledger does not append it twice.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
 import logging
-from typing import Any, Callable
+from typing import Any
 
 from archivers.store import layout
-from archivers.warc.cdxj import cdx_key
 from archivers.clock import iso
-from archivers.errors import StoreUnavailable
-from archivers.custody.ledger import CustodyEvent, Ledger, ObjectDigest
-from archivers.custody.liveness import LivenessState, Schedule, state_key
+from archivers.custody.ledger import CustodyEvent, Ledger
+from archivers.custody import liveness
+from archivers.custody.fixity import object_digest
+from archivers.custody.liveness import Schedule
 from archivers.store.base import ObjectStore
-from streams.agents.routing import Router
+from streams.agents.routing import Router, with_store
 from streams.messages.custody import custody_json, decode_custody
 from streams.messages.base import SourceMessage, Undecodable
 from streams.messages.capture import CAPTURE_FAILED, CAPTURE_STORED, MEDIA_FAILED, MEDIA_STORED
 
 log = logging.getLogger("warcflow.custody")
 
-STORE_BACKOFF_MAX = 30.0
-
-
-def object_digest(store: ObjectStore, key: str) -> ObjectDigest | None:
-    """What the server holds under ``key`` now (hashed if it kept no SHA-256)."""
-    head = store.head(key)
-    if head is None:
-        return None
-    sha256 = head.sha256
-    if not sha256:
-        digest = hashlib.sha256()
-        stream = store.open(key)
-        try:
-            while chunk := stream.read(1024 * 1024):
-                digest.update(chunk)
-        finally:
-            stream.close()
-        sha256 = digest.hexdigest()
-    return ObjectDigest(key, sha256, head.size, head.version_id)
 
 
 def event_objects(doc: dict[str, Any]) -> list[str]:
@@ -65,23 +44,6 @@ def event_objects(doc: dict[str, Any]) -> list[str]:
     if doc.get("screenshot_key"):
         found.append(doc["screenshot_key"])
     return [k for k in found if k]
-
-
-def page_digest(store: ObjectStore, capture_id: str, url: str) -> str | None:
-    """The payload SHA-256 (hex) of the page's 200 response, from its CDXJ index."""
-    try:
-        data = store.get_bytes(layout.index_key(capture_id))
-    except KeyError:
-        return None
-    wanted = cdx_key(url)
-    for line in data.decode("utf-8", "replace").splitlines():
-        key, _, rest = line.partition(" ")
-        if key != wanted:
-            continue
-        fields = json.loads(rest.partition(" ")[2])
-        if str(fields.get("status")) == "200" and fields.get("digest"):
-            return str(fields["digest"]).removeprefix("sha256:")
-    return None
 
 
 class CustodyFeed(Router):
@@ -107,7 +69,9 @@ class CustodyFeed(Router):
         event = await with_store(lambda: self._custody_event(doc, capture_id), self.sleep)
         await self.send(self.names.custody, capture_id.encode(), custody_json(event))
         if doc["schema"] == CAPTURE_STORED:
-            await with_store(lambda: self._start_liveness(doc), self.sleep)
+            await with_store(lambda: liveness.begin(
+                self.store, str(doc["url"]), capture_id, doc.get("final_url"), self.schedule,
+                self.clock()), self.sleep)
         return "recorded"
 
     def _custody_event(self, doc: dict[str, Any], capture_id: str) -> CustodyEvent:
@@ -122,24 +86,6 @@ class CustodyFeed(Router):
             at=doc.get("stored_at") or doc.get("finished_at") or iso(self.clock()),
             who=str(doc.get("operator") or "warcflow-worker"), capture_id=capture_id,
             url=doc.get("page_url") if media else doc.get("url"), objects=objects, detail=detail)
-
-    def _start_liveness(self, doc: dict[str, Any]) -> None:
-        url = str(doc["url"])
-        key = state_key(url)
-        try:
-            state = LivenessState.from_json(self.store.get_bytes(key))
-        except KeyError:
-            state = LivenessState(url)
-        if doc["capture_id"] in state.captures:
-            return
-        state.captures.append(str(doc["capture_id"]))
-        digest = page_digest(self.store, str(doc["capture_id"]), doc.get("final_url") or url)
-        if digest and state.state == "unknown":
-            state.baseline_digest = digest
-        if state.next_check_at is None:
-            state.next_check_at = iso(self.schedule.next(0, self.clock()))
-        self.store.put_state(key, state.to_json())
-
 
 class LedgerStage(Router):
     """The single writer of the ledger (see the module docstring)."""
@@ -170,17 +116,3 @@ class LedgerStage(Router):
             self.ledger.publish_key()
             self._key_published = True
         return self.ledger.publish_head()
-
-
-async def with_store(work: Callable[[], Any], sleep) -> Any:
-    """Run blocking S3 work off the loop; while the store is down, wait and try again
-    (the message is not acknowledged until it is done, so nothing is lost)."""
-    delay = 0.5
-    while True:
-        try:
-            return await asyncio.to_thread(work)
-        except StoreUnavailable as exc:
-            log.warning("store unavailable (%s); trying again in %.1f s", exc, delay)
-            await sleep(delay)
-            delay = min(delay * 2, STORE_BACKOFF_MAX)
-

@@ -23,8 +23,7 @@ from archivers.custody.ledger import CustodyEvent
 from archivers.custody.liveness import LivenessState, Schedule, check, due, state_key
 from archivers.store.base import ObjectStore
 from archivers.urls import surt
-from streams.agents.custody import with_store
-from streams.agents.routing import Router
+from streams.agents.routing import Router, with_store
 from streams.messages.custody import custody_json, decode_recheck, liveness_json, recheck_json
 from streams.messages.base import SourceMessage, Undecodable
 from streams.messages.capture import SubmitRequest

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, Protocol
 
 from archivers.clock import iso, parse_iso, utc_now
-from archivers.errors import CaptureError, Permanent, Retryable
+from archivers.errors import CaptureError, Permanent, Retryable, StoreUnavailable
 from streams.metrics import Metrics
 from streams.messages.base import SourceMessage
 from streams.messages.capture import DeadLetter, RetryRequest
@@ -39,6 +39,7 @@ from streams.topics import TopicNames
 log = logging.getLogger("warcflow.agents")
 
 PRODUCE_BACKOFF_MAX = 30.0
+STORE_BACKOFF_MAX = 30.0
 OUTAGE_REASONS = frozenset({"store_unavailable"})
 """Failure reasons that are warcflow's own infrastructure, not the captured site."""
 
@@ -226,3 +227,17 @@ def origin_message(retry: RetryRequest, message: SourceMessage) -> SourceMessage
                              json.dumps(retry.payload, sort_keys=True).encode("utf-8"))
     except (KeyError, TypeError, ValueError):
         return message
+
+
+async def with_store(work: Callable[[], Any], sleep) -> Any:
+    """Run blocking S3 work off the loop; while the store is down, wait and try again
+    (the message is not acknowledged until it is done, so nothing is lost)."""
+    delay = 0.5
+    while True:
+        try:
+            return await asyncio.to_thread(work)
+        except StoreUnavailable as exc:
+            log.warning("store unavailable (%s); trying again in %.1f s", exc, delay)
+            await sleep(delay)
+            delay = min(delay * 2, STORE_BACKOFF_MAX)
+

@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping
 
+from streams.clients.reader import TopicReader
+
 log = logging.getLogger("warcflow.feed")
 
 
@@ -27,38 +29,22 @@ class CaptureFeed:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
-        self._consumer = None
-
-    def _open(self, start: Mapping[int, int]):
-        from kafka import KafkaConsumer, TopicPartition
-
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap.split(","),
-                                 enable_auto_commit=False, group_id=None,
-                                 client_id="warcflow-viewer-feed")
-        partitions = consumer.partitions_for_topic(self.topic) or set()
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        for tp in tps:
-            if tp.partition in start:
-                consumer.seek(tp, start[tp.partition])
-            else:
-                consumer.seek_to_beginning(tp)
-        return consumer
+        self._reader: TopicReader | None = None
 
     def poll(self, start: Mapping[int, int], timeout: float = 1.0) -> Iterator[FeedEvent]:
         """Events after ``start`` (partition → next offset) that arrive within ``timeout``."""
-        if self._consumer is None:
-            self._consumer = self._open(start)
-        batches = self._consumer.poll(timeout_ms=int(timeout * 1000))
-        for tp, records in sorted(batches.items(), key=lambda item: item[0].partition):
-            for record in records:
-                try:
-                    event = json.loads(record.value)
-                except (TypeError, ValueError):
-                    log.warning("skipping a non-JSON message at %s/%d/%d", tp.topic,
-                                tp.partition, record.offset)
-                    event = None
-                yield FeedEvent(tp.partition, record.offset, event)
+        if self._reader is None:
+            self._reader = TopicReader(
+                self.bootstrap, (self.topic,), client_id="warcflow-viewer-feed",
+                start={(self.topic, p): offset for p, offset in start.items()})
+        for record in self._reader.poll(timeout):
+            try:
+                event = json.loads(record.value or b"")
+            except (TypeError, ValueError):
+                log.warning("skipping a non-JSON message at %s/%d/%d", record.topic,
+                            record.partition, record.offset)
+                event = None
+            yield FeedEvent(record.partition, record.offset, event)
 
     def follow(self, start: Callable[[], Mapping[int, int]], handle: Callable[[FeedEvent], None],
                stopped: Callable[[], bool], timeout: float = 1.0) -> None:
@@ -82,8 +68,6 @@ class CaptureFeed:
                 delay = min(delay * 2, 30.0)
 
     def close(self) -> None:
-        if self._consumer is not None:
-            try:
-                self._consumer.close()
-            finally:
-                self._consumer = None
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()

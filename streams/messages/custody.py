@@ -20,7 +20,7 @@ from typing import Any
 
 from archivers.clock import iso
 from archivers.custody.ledger import CustodyEvent, ObjectDigest
-from archivers.custody.liveness import Check
+from archivers.custody.liveness import Observation
 from streams.messages.base import Undecodable, VERSION, dumps, json_object
 
 CUSTODY_EVENT = "warcflow.CustodyEvent"
@@ -74,7 +74,7 @@ def decode_recheck(value: bytes | None) -> dict[str, Any]:
     return doc
 
 
-def liveness_json(url: str, check: Check, state: dict[str, Any]) -> bytes:
+def liveness_json(url: str, check: Observation, state: dict[str, Any]) -> bytes:
     return dumps({"schema": LIVENESS_EVENT, "version": VERSION, "url": url,
                    "check": asdict(check), "state": state["state"],
                    "last_seen_alive": state["last_seen_alive"],

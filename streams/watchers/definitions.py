@@ -21,8 +21,8 @@ from typing import Any
 from archivers.clock import iso, parse_iso
 from archivers.errors import InvalidURL
 from archivers.urls import validate_url
+from streams.watchers.kinds import KINDS
 
-KINDS = ("feed", "telegram", "sitemap", "links")
 WATCH = "warcflow.Watch"
 WATCH_SEEN = "warcflow.WatchSeen"
 VERSION = 1
@@ -79,29 +79,29 @@ def new_watch(kind: str, url: str, *, every: float, tags: tuple[str, ...] = (),
               pattern: str = "", added_at: datetime | None = None,
               min_every: float = 0.0, origin: str = "topic") -> Watch:
     """A validated Watch; InvalidWatch saying what is wrong otherwise."""
-    if kind not in KINDS:
+    rule = KINDS.get(kind)
+    if rule is None:
         raise InvalidWatch(f"unknown kind {kind!r} (use one of {', '.join(KINDS)})")
     try:
         validate_url(url)
     except InvalidURL as exc:
         raise InvalidWatch(f"URL {url!r}: {exc}") from None
-    if kind == "telegram":
-        from streams.watchers.telegram import channel_preview_url
-        url = channel_preview_url(url)
+    url = rule.canonical_url(url)
     if not isinstance(every, (int, float)) or isinstance(every, bool) or not every > 0:
         raise InvalidWatch(f"every must be a number of seconds greater than 0, not {every!r}")
     if every < min_every:
         raise InvalidWatch(f"every is {every:g} s; the least allowed is {min_every:g} s "
                            "(WARCFLOW_WATCH_MIN_EVERY)")
-    if kind == "links":
+    if rule.takes_pattern:
         if not pattern:
-            raise InvalidWatch("a links watch needs a pattern (--pattern REGEX)")
+            raise InvalidWatch(f"a {kind} watch needs a pattern (--pattern REGEX)")
         try:
             re.compile(pattern)
         except re.error as exc:
             raise InvalidWatch(f"pattern {pattern!r} is not a regular expression: {exc}") from None
     elif pattern:
-        raise InvalidWatch(f"only links watches take a pattern, not {kind}")
+        takers = ", ".join(name for name, k in KINDS.items() if k.takes_pattern)
+        raise InvalidWatch(f"only {takers} watches take a pattern, not {kind}")
     tags = tuple(tags)
     if len(tags) > MAX_TAGS or any(not isinstance(t, str) or not t or len(t) > MAX_TAG_LENGTH
                                    for t in tags):

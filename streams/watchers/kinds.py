@@ -1,4 +1,10 @@
-"""Each watch kind's way from a URL to its items: fetch, then the kind's parser.
+"""Each watch kind's way from a URL to its items: the one table of kinds.
+
+A watch kind is one parser module (pure: bytes in, ``Item`` list out) plus
+one row of ``KINDS`` here: its name, the line ``warcflow watch add --help``
+shows, how to read it (fetch, then parse), whether it takes a ``pattern``
+and how its URL is normalised. ``streams.watchers.definitions`` validates
+watches against this table; nothing else names the kinds.
 
 ``Fetch`` is the only I/O: an async callable returning a URL's body (the
 worker's is ``fetch_body`` over the address-policy fetcher). A sitemap index
@@ -7,14 +13,17 @@ costs one fetch per child sitemap, at most ``MAX_CHILD_SITEMAPS``.
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Awaitable, Callable
 
-from streams.watchers.definitions import Watch
 from streams.watchers.feeds import parse_feed
 from streams.watchers.items import Item, MalformedSource, dedupe
 from streams.watchers.links import parse_links
 from streams.watchers.sitemaps import parse_sitemap
-from streams.watchers.telegram import parse_channel
+from streams.watchers.telegram import channel_preview_url, parse_channel
+
+if TYPE_CHECKING:
+    from streams.watchers.definitions import Watch
 
 Fetch = Callable[[str], Awaitable[bytes]]
 
@@ -22,26 +31,63 @@ MAX_CHILD_SITEMAPS = 50
 """Child sitemaps read from one sitemap index, in the order it lists them."""
 
 
-async def read_items(watch: Watch, fetch: Fetch) -> list[Item]:
+@dataclass(frozen=True)
+class Kind:
+    """One kind of watch: how its source is read and what a definition needs."""
+
+    name: str
+    help: str
+    """What it watches and what it submits, for ``warcflow watch add --help``."""
+    read: Callable[["Watch", Fetch], Awaitable[list[Item]]]
+    takes_pattern: bool = False
+    """True: a ``pattern`` is required (and applied by ``read``); False: refused."""
+    canonical_url: Callable[[str], str] = lambda url: url  # noqa: E731
+    """The URL actually polled, from the URL the user gave."""
+
+
+async def _feed(watch: "Watch", fetch: Fetch) -> list[Item]:
+    return parse_feed(await fetch(watch.url), watch.url)
+
+
+async def _telegram(watch: "Watch", fetch: Fetch) -> list[Item]:
+    return parse_channel(await fetch(watch.url), watch.url)
+
+
+async def _links(watch: "Watch", fetch: Fetch) -> list[Item]:
+    return parse_links(await fetch(watch.url), watch.url, watch.compiled())
+
+
+async def _sitemap(watch: "Watch", fetch: Fetch) -> list[Item]:
+    sitemap = parse_sitemap(await fetch(watch.url), watch.url)
+    items = list(sitemap.pages)
+    for child in sitemap.sitemaps[:MAX_CHILD_SITEMAPS]:
+        try:
+            items += parse_sitemap(await fetch(child), child).pages  # one level only
+        except MalformedSource as exc:
+            raise MalformedSource(exc.reason, f"child sitemap {child}: {exc}") from None
+    return dedupe(items)
+
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (
+    Kind("feed", "an RSS 2.0, RSS 1.0 or Atom feed: each item's link (and enclosures)", _feed),
+    Kind("telegram", "a public Telegram channel (https://t.me/CHANNEL or https://t.me/s/CHANNEL):\n"
+                     "each post https://t.me/CHANNEL/ID, and its photos and videos", _telegram,
+         canonical_url=channel_preview_url),
+    Kind("sitemap", "a sitemap or sitemap index (one level): each page URL", _sitemap),
+    Kind("links", "an HTML page (or a JSON API answer, e.g. Mastodon's statuses): each\n"
+                  "link (each URL string) whose absolute URL matches --pattern REGEX\n"
+                  "(Python re.search; anchor with ^...$ to match whole URLs)", _links,
+         takes_pattern=True),
+)}
+
+
+async def read_items(watch: "Watch", fetch: Fetch) -> list[Item]:
     """The items ``watch``'s source lists now. Raises what ``fetch`` raises
     (``archivers.errors.CaptureError``) and MalformedSource."""
-    body = await fetch(watch.url)
-    if watch.kind == "feed":
-        return parse_feed(body, watch.url)
-    if watch.kind == "telegram":
-        return parse_channel(body, watch.url)
-    if watch.kind == "links":
-        return parse_links(body, watch.url, watch.compiled())
-    if watch.kind == "sitemap":
-        sitemap = parse_sitemap(body, watch.url)
-        items = list(sitemap.pages)
-        for child in sitemap.sitemaps[:MAX_CHILD_SITEMAPS]:
-            try:
-                items += parse_sitemap(await fetch(child), child).pages  # one level only
-            except MalformedSource as exc:
-                raise MalformedSource(exc.reason, f"child sitemap {child}: {exc}") from None
-        return dedupe(items)
-    raise MalformedSource("unknown_kind", f"no parser for watch kind {watch.kind!r}")
+    kind = KINDS.get(watch.kind)
+    if kind is None:
+        raise MalformedSource("unknown_kind", f"no parser for watch kind {watch.kind!r}")
+    return await kind.read(watch, fetch)
 
 
 async def fetch_body(fetcher, url: str, limit: int) -> bytes:

@@ -16,7 +16,7 @@ import uuid
 import pytest
 from kafka import KafkaProducer
 
-from archivers.manifests.catalog import list_captures
+from archivers.manifests.listing import list_captures
 from archivers.store.s3 import S3Store
 from infra.s3server import S3Server
 from tests.support.site import Route, TestSite

@@ -29,7 +29,8 @@ from archivers.custody.treehead import HeadSigner
 from archivers.export.wacz import export
 from archivers.export.verify import NotAWacz, verify_package
 from infra.tsa import LocalTSA
-from streams.agents.custody import event_objects, object_digest
+from archivers.custody.fixity import object_digest
+from streams.agents.custody import event_objects
 from streams.messages.capture import CAPTURE_STORED, MEDIA_STORED
 
 CLIP = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40

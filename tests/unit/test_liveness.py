@@ -3,32 +3,32 @@
 import random
 from datetime import datetime, timezone
 
-from archivers.custody.liveness import Check, LivenessState, Schedule, classify
+from archivers.custody.liveness import LivenessState, Observation, Schedule, classify_response
 
 
 def test_classification():
-    assert classify(404, "", "d1", "d0") == ("gone", "http_404")
-    assert classify(410, "", "d1", None)[0] == "gone"
-    state, reason = classify(200, "<h1>This video is unavailable</h1>", "d1", "d0")
+    assert classify_response(404, "", "d1", "d0") == ("gone", "http_404")
+    assert classify_response(410, "", "d1", None)[0] == "gone"
+    state, reason = classify_response(200, "<h1>This video is unavailable</h1>", "d1", "d0")
     assert state == "gone" and "unavailable" in reason
-    assert classify(200, "<p>Sorry, this page isn't available.</p>", "d", None)[0] == "gone"
-    assert classify(200, "a post", "d1", "d0") == ("changed", "payload digest differs")
-    assert classify(200, "a post", "d0", "d0") == ("alive", "same payload")
-    assert classify(503, "", "d", "d")[0] == "unknown"
-    assert classify(429, "", "d", "d")[0] == "unknown"
+    assert classify_response(200, "<p>Sorry, this page isn't available.</p>", "d", None)[0] == "gone"
+    assert classify_response(200, "a post", "d1", "d0") == ("changed", "payload digest differs")
+    assert classify_response(200, "a post", "d0", "d0") == ("alive", "same payload")
+    assert classify_response(503, "", "d", "d")[0] == "unknown"
+    assert classify_response(429, "", "d", "d")[0] == "unknown"
 
 
 def test_dates_move_only_on_what_they_mean():
     state = LivenessState("https://example.org/p", baseline_digest="d0")
-    state.record(Check("2026-11-25T10:00:00.000000Z", "alive", 200, digest="d0"))
-    state.record(Check("2026-11-25T11:00:00.000000Z", "unknown", 503))
+    state.record(Observation("2026-11-25T10:00:00.000000Z", "alive", 200, digest="d0"))
+    state.record(Observation("2026-11-25T11:00:00.000000Z", "unknown", 503))
     assert state.state == "alive" and state.last_seen_alive == "2026-11-25T10:00:00.000000Z"
-    state.record(Check("2026-11-25T12:00:00.000000Z", "gone", 404))
-    state.record(Check("2026-11-25T13:00:00.000000Z", "gone", 404))
+    state.record(Observation("2026-11-25T12:00:00.000000Z", "gone", 404))
+    state.record(Observation("2026-11-25T13:00:00.000000Z", "gone", 404))
     assert state.first_seen_gone == "2026-11-25T12:00:00.000000Z"  # the first, not the last
     assert state.last_seen_alive == "2026-11-25T10:00:00.000000Z"
     assert state.checks == 4 and len(state.history) == 4
-    state.record(Check("2026-11-25T14:00:00.000000Z", "changed", 200, digest="d2"))
+    state.record(Observation("2026-11-25T14:00:00.000000Z", "changed", 200, digest="d2"))
     assert state.first_seen_gone is None and state.baseline_digest == "d2"  # it came back
     assert LivenessState.from_json(state.to_json()) == state
 
@@ -46,7 +46,7 @@ def test_a_platform_extractor_saying_removed_makes_it_gone():
     from archivers.custody.liveness import combine
     from archivers.media.ytdlp import extractor_verdict
 
-    page = Check("2026-11-25T10:00:00.000000Z", "alive", 200, digest="d0", reason="same payload")
+    page = Observation("2026-11-25T10:00:00.000000Z", "alive", 200, digest="d0", reason="same payload")
     # messages as yt-dlp's extractors raise them
     for message in ("ERROR: [youtube] dQw4w9WgXcQ: Video unavailable. This video has been "
                     "removed by the uploader",

@@ -8,7 +8,7 @@ import sys
 import tempfile
 
 from archivers.store import layout
-from archivers.manifests.catalog import list_captures, list_media, media_object_key
+from archivers.manifests.listing import list_captures, list_media, media_object_key
 from archivers.errors import CaptureError, InvalidURL
 from archivers.urls import validate_url
 from viewer.views import capture_object

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import getpass
 import time
 
-from archivers.store import layout
-from archivers.custody.audit import LeafCache, Report, Trust, audit_capture, describe_liveness
-from archivers.manifests.catalog import list_captures
+from archivers.custody.audit import (
+    LeafCache,
+    audit_capture,
+    describe_liveness,
+    find_manifests,
+    lost_capture,
+)
 from archivers.clock import utc_now
 from archivers.errors import CaptureError
-from archivers.custody.ledger import capture_entries, latest_head, log_size
+from archivers.custody.ledger import latest_head, log_size, tokens_prefix
 from archivers.custody.liveness import LivenessState, state_key
-from archivers.manifests.manifest import CAPTURE_METADATA_SCHEMA, Manifest, read_metadata_record
 from archivers.urls import surt
 from streams.messages.custody import custody_json, head_request_json, recheck_json
-from streams.clients.producer import SubmitError, Submitter
+from streams.clients.producer import SubmitError
 from warcflow import exitcodes, wiring
 from warcflow.output import error, print_json, progress
 from warcflow.settings import Settings
@@ -83,71 +85,9 @@ def add_parsers(sub, common) -> None:
     q.set_defaults(handler=ledger_head)
 
 
-def who(settings: Settings) -> str:
-    try:
-        return f"{getpass.getuser()} (cli)"
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "cli"
-
-
-def find_manifests(store, target: str) -> list[Manifest]:
-    """Captures of a URL, newest first, or the one capture with this id."""
-    if not layout.is_capture_id(target):
-        return list_captures(store, target)
-    entries = capture_entries(store, target)
-    url = next((e.event.url for e in entries if e.event.url), None)
-    if url is None:
-        try:
-            meta = read_metadata_record(store.open(layout.warc_key(target)), CAPTURE_METADATA_SCHEMA)
-            url = meta.get("url") if meta else None
-        except KeyError:
-            return []
-    if url is None:
-        return []
-    try:
-        return [Manifest.from_json(store.get_bytes(layout.manifest_key(url, target)))]
-    except (KeyError, ValueError):
-        return []
-
-
-def lost_capture(store, target: str) -> Report | None:
-    """A capture the ledger records but whose manifest is gone or unreadable: a
-    failed audit naming it (deleting evidence must not look like "no capture")."""
-    if not layout.is_capture_id(target):
-        return None
-    entries = [e for e in capture_entries(store, target) if e.event.event in ("capture", "media")]
-    if not entries:
-        return None
-    report = Report(target.upper(), entries[0].event.url or "?")
-    manifest_key = entries[0].event.detail.get("manifest_key") or "its manifest"
-    report.add("manifest", False, f"the ledger records this capture (entry {entries[0].index}) "
-               f"but {manifest_key} is missing or unreadable")
-    return report
-
-
-def configured_trust(settings: Settings, public_keys=()) -> Trust:
-    """What audits trust beyond the bucket: pinned head-signing keys (PEM files)
-    and the CA certificates of the configured TSAs."""
-    from archivers.custody.treehead import key_id
-    from cryptography.hazmat.primitives import serialization
-
-    trust = Trust()
-    for path in public_keys:
-        pem = open(path, "rb").read()
-        trust.public_keys[key_id(serialization.load_pem_public_key(pem))] = pem
-    from infra.tsa import TSAError
-
-    for stamper in wiring.stampers(settings):
-        try:
-            trust.tsa_cas[stamper.name] = stamper.ca_pem()
-        except (OSError, TSAError):
-            pass  # not to be had here: the CA the ledger published is used, and said so
-    return trust
-
-
 def audit(args, settings: Settings) -> int:
     store = wiring.store(settings)
-    trust = configured_trust(settings, args.public_key)
+    trust = wiring.configured_trust(settings, args.public_key)
     try:
         manifests = find_manifests(store, args.target)
         reports = []
@@ -179,11 +119,6 @@ def audit(args, settings: Settings) -> int:
     return exitcodes.OK if ok else exitcodes.FAILED
 
 
-def custody_producer(settings: Settings) -> Submitter:
-    """A producer for the custody, recheck and ingest topics (fixity, export, recheck)."""
-    return Submitter(settings.streams.bootstrap, wiring.topic_names(settings))
-
-
 def _read_state(store, url: str) -> LivenessState | None:
     try:
         return LivenessState.from_json(store.get_bytes(state_key(url)))
@@ -208,10 +143,10 @@ def recheck(args, settings: Settings) -> int:
     names = wiring.topic_names(settings)
     try:
         before = _read_state(store, args.url)
-        submitter = custody_producer(settings)
+        submitter = wiring.custody_producer(settings)
         try:
             submitter.resend(names.recheck, surt(args.url).encode(),
-                             recheck_json(args.url, utc_now(), who(settings)), [])
+                             recheck_json(args.url, utc_now(), wiring.who(settings)), [])
         finally:
             submitter.close()
     except (SubmitError, CaptureError) as exc:
@@ -253,7 +188,7 @@ def fixity(args, settings: Settings) -> int:
     store = wiring.store(settings)
     names = wiring.topic_names(settings)
     try:
-        submitter = custody_producer(settings)
+        submitter = wiring.custody_producer(settings)
     except SubmitError as exc:
         error(str(exc))
         return exitcodes.UNAVAILABLE
@@ -263,7 +198,7 @@ def fixity(args, settings: Settings) -> int:
         if not args.json:
             progress(f"{event.capture_id}: {'ok' if event.detail['ok'] else 'CHANGED'}")
     try:
-        totals = fx.run(store, emit, who=who(settings), clock=utc_now, only=args.capture)
+        totals = fx.run(store, emit, who=wiring.who(settings), clock=utc_now, only=args.capture)
     except (CaptureError, SubmitError) as exc:
         error(str(exc))
         return exitcodes.UNAVAILABLE
@@ -288,9 +223,9 @@ def ledger_head(args, settings: Settings) -> int:
     names = wiring.topic_names(settings)
     try:
         asked = utc_now()
-        submitter = custody_producer(settings)
+        submitter = wiring.custody_producer(settings)
         try:
-            submitter.resend(names.custody, b"", head_request_json(asked, who(settings)), [])
+            submitter.resend(names.custody, b"", head_request_json(asked, wiring.who(settings)), [])
         finally:
             submitter.close()
         deadline = time.monotonic() + args.timeout
@@ -307,7 +242,7 @@ def ledger_head(args, settings: Settings) -> int:
         return exitcodes.UNAVAILABLE
     doc = {"size": head.size, "root": head.root, "timestamp": head.timestamp,
            "key_id": head.key_id,
-           "tokens": list(store.list_keys(f"ledger/tokens/{head.size:012d}/"))}
+           "tokens": list(store.list_keys(tokens_prefix(head.size)))}
     if args.json:
         print_json(doc)
     else:

@@ -10,7 +10,7 @@ from archivers.errors import CaptureError
 from archivers.manifests.manifest import STORED
 from streams.clients.producer import SubmitError
 from warcflow import __version__, exitcodes, wiring
-from warcflow.commands.custody import configured_trust, custody_producer, find_manifests, who
+from archivers.custody.audit import find_manifests
 from warcflow.output import error, print_json, progress
 from warcflow.settings import Settings
 
@@ -68,7 +68,7 @@ def export(args, settings: Settings) -> int:
     from streams.messages.custody import custody_json
 
     store = wiring.store(settings)
-    trust = configured_trust(settings)
+    trust = wiring.configured_trust(settings)
     try:
         found = find_manifests(store, args.target)
         manifests = [m for m in found if m.status == STORED]
@@ -94,12 +94,12 @@ def export(args, settings: Settings) -> int:
     names = wiring.topic_names(settings)
     batch = uuid.uuid4().hex
     try:
-        submitter = custody_producer(settings)
+        submitter = wiring.custody_producer(settings)
         try:
             for manifest in manifests:
                 event = CustodyEvent(
                     "export", f"export:{manifest.capture_id}:{batch}", iso(utc_now()),
-                    who(settings), capture_id=manifest.capture_id, url=manifest.url,
+                    wiring.who(settings), capture_id=manifest.capture_id, url=manifest.url,
                     objects=(ObjectDigest(out.path.name, out.sha256, out.size),),
                     detail={"file": str(out.path.absolute()),
                             "datapackage_sha256": out.datapackage_sha256,

@@ -5,22 +5,23 @@ from __future__ import annotations
 from archivers.clock import iso, utc_now
 from streams.clients.producer import SubmitError, Submitter
 from streams.clients.reader import TopicUnavailable
-from streams.watchers.definitions import KINDS, InvalidWatch, Watch, new_watch
+from streams.watchers.definitions import InvalidWatch, Watch, new_watch
+from streams.watchers.kinds import KINDS
 from streams.watchers.log import read_book
 from warcflow import exitcodes, wiring
 from warcflow.output import error, print_json, progress, table
 from warcflow.settings import Settings
 
-KIND_HELP = """\
-kinds:
-  feed      an RSS 2.0, RSS 1.0 or Atom feed: each item's link (and enclosures)
-  telegram  a public Telegram channel (https://t.me/CHANNEL or https://t.me/s/CHANNEL):
-            each post https://t.me/CHANNEL/ID, and its photos and videos
-  sitemap   a sitemap or sitemap index (one level): each page URL
-  links     an HTML page (or a JSON API answer, e.g. Mastodon's statuses): each
-            link (each URL string) whose absolute URL matches --pattern REGEX
-            (Python re.search; anchor with ^...$ to match whole URLs)
+def _kind_help() -> str:
+    lines = ["kinds:"]
+    for kind in KINDS.values():
+        first, *rest = kind.help.splitlines()
+        lines.append(f"  {kind.name:<9} {first}")
+        lines += [f"  {'':<9} {more}" for more in rest]
+    return "\n".join(lines) + "\n\n"
 
+
+KIND_HELP = _kind_help() + """\
 The worker polls each watch every --every seconds. Its first poll submits every
 item the source lists then; later polls submit only items it has not seen. Each
 item is submitted once, with source "watch:ID" and the watch's tags, across
@@ -47,7 +48,7 @@ def add_parsers(sub, common) -> None:
                          "kind, URL, period or pattern cannot be used, 3 if Kafka cannot be "
                          "reached.", 78),
         epilog=KIND_HELP, formatter_class=RawDescriptionHelpFormatter)
-    q.add_argument("kind", choices=KINDS, metavar="KIND", help=", ".join(KINDS))
+    q.add_argument("kind", choices=list(KINDS), metavar="KIND", help=", ".join(KINDS))
     q.add_argument("url", metavar="URL", help="the feed, channel, sitemap or page to poll")
     q.add_argument("--every", type=float, default=300.0, metavar="SECONDS",
                    help="seconds between polls (default 300; at least WARCFLOW_WATCH_MIN_EVERY)")
