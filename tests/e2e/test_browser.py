@@ -10,7 +10,6 @@ Screenshots go to tests/artifacts/ (kept by CI, not committed).
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote_plus
@@ -20,11 +19,11 @@ import pytest
 from infra.processes import free_port
 from tests.support import media as testmedia
 from tests.support.site import Route, TestSite
+from tests.support.observe import ARTIFACTS, replay_frame
 from tests.support.stack import ViewerProcess, cli, poll
 
 pytestmark = pytest.mark.integration
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "viewer-session-s3cr3t"
 
@@ -84,21 +83,6 @@ def captured(env, base, url, media=0):
             found = json.load(answer)
         return found if found and len(found[0]["media"]) >= media else None
     return poll(done, timeout=90, interval=0.5, what=f"the viewer to show {url}")[0]
-
-
-def replay_frame(page, timeout: float = 30.0):
-    """The frame showing the archived page: pywb's inner ``mp_`` frame, inside its top
-    frame, inside the viewer's iframe. Polls with a deadline; Playwright's own
-    ``wait_for_timeout`` between looks lets it process the frames' events."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        frame = next((f for f in page.frames if "mp_/" in f.url), None)
-        if frame is not None:
-            return frame
-        page.wait_for_timeout(100)
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "no-replay-frame.png"), full_page=True)
-    raise AssertionError(f"no replay frame after {timeout:g} s: {[f.url for f in page.frames]}")
 
 
 def test_deleted_post_replays_with_its_video_playing(running_viewer, browser):

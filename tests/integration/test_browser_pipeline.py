@@ -27,7 +27,7 @@ from archivers.store.s3 import S3Store
 from infra.processes import free_port
 from tests.support import jsposts
 from tests.support.site import TestSite
-from tests.e2e.test_browser import replay_frame
+from tests.support.observe import replay_frame
 from tests.support.stack import ViewerProcess, WorkerProcess, cli, poll
 from warcflow.settings import load_settings
 

@@ -16,7 +16,7 @@ import pytest
 from archivers.store.s3 import S3Store
 from infra.processes import free_port
 from infra.tsa import LocalTSA
-from tests.integration.test_media import media_of
+from tests.support.observe import media_of
 from tests.support import media as testmedia
 from tests.support.site import Route, TestSite
 from tests.support.stack import WorkerProcess, cli, poll

@@ -17,7 +17,7 @@ import sys
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from tests.integration.test_pipeline import events_for, read_topic
+from tests.support.observe import events_for, media_of, read_topic
 from tests.support import media as testmedia
 from tests.support.site import TestSite
 from tests.support.stack import cli, poll
@@ -35,18 +35,6 @@ def module_canary():
 def media_pipeline(pipeline, media_set, module_canary):
     testmedia.install(pipeline["site"], media_set, module_canary.origin)
     return pipeline
-
-
-def media_of(env, url, count=1, timeout=90):
-    """Poll until the newest capture of ``url`` has ``count`` finished media entries."""
-    def done():
-        result = cli("captures", url, "--json", env=env)
-        assert result.returncode == 0, result.stderr
-        found = json.loads(result.stdout)
-        if found and len(found[0]["media"]) >= count:
-            return found[0]
-        return None
-    return poll(done, timeout=timeout, interval=0.5, what=f"media of {url}")
 
 
 def submit(env, *urls):

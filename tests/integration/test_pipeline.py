@@ -19,6 +19,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archivers.store import layout
 from archivers.store.s3 import S3Store
+from tests.support.observe import events_for, read_topic
 from tests.support.site import POST_HTML
 from tests.support.stack import cli, poll
 from warcflow.settings import load_settings
@@ -35,30 +36,6 @@ def captures(env, url):
 def wait_for_capture(env, url, count=1, timeout=60):
     return poll(lambda: (lambda found: found if len(found) >= count else None)(captures(env, url)),
                 timeout=timeout, what=f"{count} capture(s) of {url}")
-
-
-def read_topic(env, topic) -> list:
-    """Every message on ``topic`` so far (a fresh consumer, no group)."""
-    bootstrap = env["WARCFLOW_KAFKA_BOOTSTRAP"]
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             consumer_timeout_ms=2000)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        out = []
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            for records in consumer.poll(timeout_ms=1000).values():
-                out.extend(records)
-        return out
-    finally:
-        consumer.close()
-
-
-def events_for(env, prefix, capture_id):
-    return [json.loads(m.value) for m in read_topic(env, f"{prefix}.captures")
-            if json.loads(m.value)["capture_id"] == capture_id]
 
 
 def test_submitted_post_is_captured_as_a_valid_warc(pipeline, tmp_path):

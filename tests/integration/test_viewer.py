@@ -12,7 +12,7 @@ import pytest
 
 from archivers.clock import parse_iso
 from archivers.store.s3 import S3Store
-from tests.integration.test_pipeline import read_topic
+from tests.support.observe import read_topic
 from tests.support import media as testmedia
 from tests.support.site import Route, TestSite
 from tests.support.stack import cli, poll

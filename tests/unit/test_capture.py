@@ -24,22 +24,8 @@ from archivers.clock import utc_now
 from archivers.errors import FetchUnavailable, PolicyRefused
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store.memory import MemoryStore
+from tests.support.pages import AGENT, make, request_for
 from tests.support.site import POST_HTML, Route
-
-AGENT = {"name": "warcflow", "version": "test"}
-
-
-def make(site, **limits):
-    store = MemoryStore()
-    fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow), **limits))
-    return PageArchiver(fetcher, store, agent=AGENT), store
-
-
-def request_for(url, offset=1):
-    now = utc_now()
-    cid = layout.capture_id("warcflow.ingest", 0, offset, int(now.timestamp() * 1000))
-    return CaptureRequest(cid, url, now, request={"request_id": "r1", "tags": ["kazan"]},
-                          provenance={"topic": "warcflow.ingest", "partition": 0, "offset": offset})
 
 
 def records(data: bytes):

@@ -5,68 +5,20 @@ stage on the real broker.
 """
 
 import asyncio
-import json
 from datetime import timedelta
 
-from archivers.net.addresses import parse_allow_list
-from archivers.capture.archiver import PageArchiver
-from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store.memory import MemoryStore
-from streams.agents.capture import CaptureStage
-from streams.messages.base import SourceMessage
 from streams.messages.capture import SubmitRequest
-from streams.settings import RetryPolicy
-from streams.topics import TopicNames
 from archivers.clock import utc_now
 from tests.support.site import Route
-
-NAMES = TopicNames("wf")
-
-
-class RecordingProducer:
-    def __init__(self):
-        self.sent = []
-
-    async def send(self, topic, key, value):
-        self.sent.append((topic, key, json.loads(value)))
-
-    def on(self, topic):
-        return [value for t, _, value in self.sent if t == topic]
-
-
-class EventsSeen:
-    def __init__(self, producer):
-        self.producer = producer
-
-    async def contains(self, capture_id, since):
-        return any(e["capture_id"] == capture_id for e in self.producer.on(NAMES.captures))
-
-
-async def no_sleep(_seconds):
-    return None
-
-
-def make_stage(site, attempts=3):
-    store = MemoryStore()
-    archiver = PageArchiver(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))), store,
-                            agent={"name": "warcflow", "version": "test"})
-    producer = RecordingProducer()
-    stage = CaptureStage(archiver, producer, NAMES, RetryPolicy(attempts, 0.01, 0.05),
-                         EventsSeen(producer), sleep=no_sleep)
-    return stage, producer, store
-
-
-def ingest(value: bytes, offset=0) -> SourceMessage:
-    return SourceMessage(NAMES.ingest, 0, offset, int(utc_now().timestamp() * 1000), b"k", value)
-
-
-def submit(url: str) -> bytes:
-    return SubmitRequest.new(url, submitted_at=utc_now(), tags=("t",)).to_json()
-
-
-def as_message(topic, value: dict, offset=0) -> SourceMessage:
-    return SourceMessage(topic, 0, offset, int(utc_now().timestamp() * 1000), b"k",
-                         json.dumps(value).encode())
+from tests.support.stages import (
+    NAMES,
+    RecordingProducer,
+    as_message,
+    ingest,
+    make_stage,
+    submit,
+)
 
 
 def test_stored_capture_produces_one_event(site):

@@ -14,7 +14,7 @@ from streams.agents.custody import CustodyFeed, LedgerStage
 from streams.messages.base import SourceMessage
 from streams.settings import RetryPolicy
 from streams.topics import TopicNames
-from tests.unit.test_capture_stage import EventsSeen, RecordingProducer, no_sleep
+from tests.support.stages import EventsSeen, RecordingProducer, no_sleep
 
 NAMES = TopicNames("t")
 CAPTURE = layout.capture_id("t.ingest", 0, 7, 1764064800000)

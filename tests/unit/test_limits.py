@@ -15,7 +15,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archivers.errors import LimitExceeded
 from archivers.capture.static import PARSE_LIMIT
 from tests.support.site import Route
-from tests.unit.test_capture import make, request_for
+from tests.support.pages import make, request_for
 
 
 def capture(archiver, url):

@@ -14,7 +14,7 @@ from streams.agents.capture import CaptureStage
 from streams.agents.media import MediaStage
 from streams.settings import RetryPolicy
 from tests.support import media as testmedia
-from tests.unit.test_capture_stage import NAMES, EventsSeen, RecordingProducer, ingest, no_sleep, submit
+from tests.support.stages import NAMES, EventsSeen, RecordingProducer, ingest, no_sleep, submit
 from streams.messages.base import SourceMessage
 from archivers.clock import utc_now
 

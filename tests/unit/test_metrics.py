@@ -9,7 +9,7 @@ from prometheus_client import generate_latest
 
 from streams.metrics import Metrics
 from streams.observe import ObservabilityServer
-from tests.unit.test_capture_stage import NAMES, ingest, make_stage, submit
+from tests.support.stages import NAMES, ingest, make_stage, submit
 from tests.support.site import Route
 
 

@@ -7,7 +7,7 @@ import pytest
 from archivers.errors import PolicyRefused
 from archivers.manifests.outcome import classify
 from tests.support.site import Route
-from tests.unit.test_capture import make, request_for
+from tests.support.pages import make, request_for
 
 
 @pytest.mark.parametrize("status, reason, code, final, expected", [

@@ -1,0 +1,66 @@
+"""Stage tests without a broker: a recording producer, the event log over it, messages.
+
+``RecordingProducer`` stands in for Kafka in unit tests of one stage;
+tests/integration runs the same stages on the real broker.
+"""
+
+import json
+
+from archivers.capture.archiver import PageArchiver
+from archivers.clock import utc_now
+from archivers.net.addresses import parse_allow_list
+from archivers.net.fetcher import Fetcher, FetchSettings
+from archivers.store.memory import MemoryStore
+from streams.agents.capture import CaptureStage
+from streams.messages.base import SourceMessage
+from streams.messages.capture import SubmitRequest
+from streams.settings import RetryPolicy
+from streams.topics import TopicNames
+
+NAMES = TopicNames("wf")
+
+
+class RecordingProducer:
+    def __init__(self):
+        self.sent = []
+
+    async def send(self, topic, key, value):
+        self.sent.append((topic, key, json.loads(value)))
+
+    def on(self, topic):
+        return [value for t, _, value in self.sent if t == topic]
+
+
+class EventsSeen:
+    def __init__(self, producer):
+        self.producer = producer
+
+    async def contains(self, capture_id, since):
+        return any(e["capture_id"] == capture_id for e in self.producer.on(NAMES.captures))
+
+
+async def no_sleep(_seconds):
+    return None
+
+
+def make_stage(site, attempts=3):
+    store = MemoryStore()
+    archiver = PageArchiver(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))), store,
+                            agent={"name": "warcflow", "version": "test"})
+    producer = RecordingProducer()
+    stage = CaptureStage(archiver, producer, NAMES, RetryPolicy(attempts, 0.01, 0.05),
+                         EventsSeen(producer), sleep=no_sleep)
+    return stage, producer, store
+
+
+def ingest(value: bytes, offset=0) -> SourceMessage:
+    return SourceMessage(NAMES.ingest, 0, offset, int(utc_now().timestamp() * 1000), b"k", value)
+
+
+def submit(url: str) -> bytes:
+    return SubmitRequest.new(url, submitted_at=utc_now(), tags=("t",)).to_json()
+
+
+def as_message(topic, value: dict, offset=0) -> SourceMessage:
+    return SourceMessage(topic, 0, offset, int(utc_now().timestamp() * 1000), b"k",
+                         json.dumps(value).encode())
