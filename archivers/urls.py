@@ -27,9 +27,7 @@ MAX_URL_LENGTH = 2048
 """Longest URL accepted, in characters (the sitemap protocol's limit)."""
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_UNRESERVED = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
-)
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 # Underscores are not valid in host names but do occur in the wild; accept them.
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _PCT = re.compile(r"%([0-9A-Fa-f]{2})")

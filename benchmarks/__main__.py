@@ -21,14 +21,22 @@ BENCHMARKS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", metavar="NAME",
-                        help=f"which to run (default all: {', '.join(BENCHMARKS)})")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"which to run (default all: {', '.join(BENCHMARKS)})",
+    )
     parser.add_argument("--runs", type=int, default=3, help="measured runs per tool (default 3)")
     args = parser.parse_args(argv)
     if args.names == ["report"]:
         from benchmarks import report
+
         report.write()
         print(f"wrote {report.PAGE.relative_to(harness.ROOT)}")
         return 0
@@ -40,46 +48,70 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {name}: {BENCHMARKS[name]}", flush=True)
         if name == "pages":
             from benchmarks.pages import bench
+
             result = bench(args.runs, log=lambda message: print(message, flush=True))
             for label, row in result["throughput"].items():
                 rate = row["pages_per_s"]
-                peers = "".join(f" | {name} {rate[name]:.1f}" for name in ("wget", "warcio")
-                                if name in rate)
-                print(f"{label}: pages/s warcflow {rate['warcflow']:.1f}{peers} | ratio "
-                      f"warcflow/wget {row['ratio_over_wget']:.2f}x"
-                      + (f", warcflow/warcio {row['ratio_over_warcio']:.2f}x"
-                         if "ratio_over_warcio" in row else ""))
+                peers = "".join(
+                    f" | {name} {rate[name]:.1f}" for name in ("wget", "warcio") if name in rate
+                )
+                print(
+                    f"{label}: pages/s warcflow {rate['warcflow']:.1f}{peers} | ratio "
+                    f"warcflow/wget {row['ratio_over_wget']:.2f}x"
+                    + (
+                        f", warcflow/warcio {row['ratio_over_warcio']:.2f}x"
+                        if "ratio_over_warcio" in row
+                        else ""
+                    )
+                )
             lat = result["latency"]
-            print(f"submit → event: p50 {lat['p50_s']:.3f} s, p95 {lat['p95_s']:.3f} s, "
-                  f"p99 {lat['p99_s']:.3f} s")
-            print("scale-out: " + ", ".join(
-                f"{n} worker(s) {rate:.1f} pages/s ({result['scale_out']['factor'][n]:.2f}x)"
-                for n, rate in result["scale_out"]["pages_per_s"].items()))
+            print(
+                f"submit → event: p50 {lat['p50_s']:.3f} s, p95 {lat['p95_s']:.3f} s, "
+                f"p99 {lat['p99_s']:.3f} s"
+            )
+            print(
+                "scale-out: "
+                + ", ".join(
+                    f"{n} worker(s) {rate:.1f} pages/s ({result['scale_out']['factor'][n]:.2f}x)"
+                    for n, rate in result["scale_out"]["pages_per_s"].items()
+                )
+            )
         elif name == "media":
             from benchmarks.media import bench
+
             result = bench(args.runs, log=lambda message: print(message, flush=True))
-            print(f"warcflow media agent {result['warcflow_seconds_median']:.2f} s | "
-                  f"yt-dlp command {result['ytdlp_command_seconds_median']:.2f} s | "
-                  f"ratio {result['ratio_warcflow_over_ytdlp_command']:.2f}x  "
-                  f"(yt-dlp API warm {result['ytdlp_api_warm_seconds_median']:.2f} s, "
-                  f"ratio {result['ratio_warcflow_over_ytdlp_api_warm']:.2f}x)")
-            print(f"peak RSS: media agent {result['warcflow_peak_rss_mib']} MiB, "
-                  f"yt-dlp {result['ytdlp_command_peak_rss_mib']} MiB; phases "
-                  + json.dumps(result["warcflow_phases_median"]))
+            print(
+                f"warcflow media agent {result['warcflow_seconds_median']:.2f} s | "
+                f"yt-dlp command {result['ytdlp_command_seconds_median']:.2f} s | "
+                f"ratio {result['ratio_warcflow_over_ytdlp_command']:.2f}x  "
+                f"(yt-dlp API warm {result['ytdlp_api_warm_seconds_median']:.2f} s, "
+                f"ratio {result['ratio_warcflow_over_ytdlp_api_warm']:.2f}x)"
+            )
+            print(
+                f"peak RSS: media agent {result['warcflow_peak_rss_mib']} MiB, "
+                f"yt-dlp {result['ytdlp_command_peak_rss_mib']} MiB; phases "
+                + json.dumps(result["warcflow_phases_median"])
+            )
         elif name == "replay":
             from benchmarks.replay import bench
+
             result = bench(args.runs, log=lambda message: print(message, flush=True))
             for kind, row in result["per_kind"].items():
-                print(f"{kind:22} warcflow p50 {row['warcflow']['p50_ms']:7.1f} ms "
-                      f"p95 {row['warcflow']['p95_ms']:7.1f} ms | pywb local p50 "
-                      f"{row['pywb_local']['p50_ms']:7.1f} ms p95 {row['pywb_local']['p95_ms']:7.1f}"
-                      f" ms | ratio p50 {row['ratio_p50']:.2f}x p95 {row['ratio_p95']:.2f}x")
+                print(
+                    f"{kind:22} warcflow p50 {row['warcflow']['p50_ms']:7.1f} ms "
+                    f"p95 {row['warcflow']['p95_ms']:7.1f} ms | pywb local p50 "
+                    f"{row['pywb_local']['p50_ms']:7.1f} ms p95 {row['pywb_local']['p95_ms']:7.1f}"
+                    f" ms | ratio p50 {row['ratio_p50']:.2f}x p95 {row['ratio_p95']:.2f}x"
+                )
             every = result["all"]
-            print(f"all requests: ratio warcflow / pywb local p50 {every['ratio_p50']:.2f}x, "
-                  f"p95 {every['ratio_p95']:.2f}x")
+            print(
+                f"all requests: ratio warcflow / pywb local p50 {every['ratio_p50']:.2f}x, "
+                f"p95 {every['ratio_p95']:.2f}x"
+            )
         path = harness.save(result, name)
         print(f"results: {path.relative_to(harness.ROOT)}")
     from benchmarks import report
+
     report.write()
     print(f"updated {report.PAGE.relative_to(harness.ROOT)} (commit it with the code it measures)")
     return 0

@@ -17,10 +17,10 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -33,16 +33,20 @@ class Run:
     output: str = ""
 
 
-def run_measured(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path = ROOT,
-                 timeout: float = 1800) -> Run:
+def run_measured(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    timeout: float = 1800,
+) -> Run:
     """Run ``argv`` to completion: wall seconds, its own peak RSS (``wait4``), stdout.
 
     Raises RuntimeError with the end of stderr if it fails or times out.
     """
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
-        proc = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=subprocess.PIPE,
-                                stderr=errors)
+        proc = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=errors)
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
         try:
@@ -70,36 +74,49 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
 
     def ratios(self) -> list[float]:
-        return [x.seconds / y.seconds for x, y in zip(self.a, self.b)]
+        return [x.seconds / y.seconds for x, y in zip(self.a, self.b, strict=False)]
 
     def summary(self) -> dict:
         return {
-            "name": self.name, "a": self.a_label, "b": self.b_label,
+            "name": self.name,
+            "a": self.a_label,
+            "b": self.b_label,
             "a_seconds_median": statistics.median(r.seconds for r in self.a),
             "b_seconds_median": statistics.median(r.seconds for r in self.b),
             "a_peak_rss_mib_max": max(r.peak_rss_mib for r in self.a),
             "b_peak_rss_mib_max": max(r.peak_rss_mib for r in self.b),
             "ratio_a_over_b_median": statistics.median(self.ratios()),
             "ratios": [round(r, 3) for r in self.ratios()],
-            "runs": len(self.a), "notes": self.notes,
+            "runs": len(self.a),
+            "notes": self.notes,
         }
 
 
-def paired(comparison: Comparison, a: Callable[[int], Run], b: Callable[[int], Run],
-           runs: int, log: Callable[[str], None] = print) -> Comparison:
+def paired(
+    comparison: Comparison,
+    a: Callable[[int], Run],
+    b: Callable[[int], Run],
+    runs: int,
+    log: Callable[[str], None] = print,
+) -> Comparison:
     for i in range(runs):
         comparison.a.append(a(i))
         comparison.b.append(b(i))
-        log(f"  run {i + 1}/{runs}: {comparison.a_label} {comparison.a[-1].seconds:.2f} s, "
-            f"{comparison.b_label} {comparison.b[-1].seconds:.2f} s")
+        log(
+            f"  run {i + 1}/{runs}: {comparison.a_label} {comparison.a[-1].seconds:.2f} s, "
+            f"{comparison.b_label} {comparison.b[-1].seconds:.2f} s"
+        )
     return comparison
 
 
 def machine() -> dict:
-    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-            "cpus": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(),
-            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3)}
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3),
+    }
 
 
 def save(results: dict, name: str) -> Path:

@@ -33,8 +33,10 @@ from pathlib import Path
 
 from benchmarks.harness import run_measured
 
-TEXT = ("Footage shared by several accounts shows a crowd in a courtyard; the poster "
-        "says it was filmed this morning. ") * 20
+TEXT = (
+    "Footage shared by several accounts shows a crowd in a courtyard; the poster "
+    "says it was filmed this morning. "
+) * 20
 
 
 def add_pages(site, prefix: str, count: int) -> list[str]:
@@ -45,13 +47,17 @@ def add_pages(site, prefix: str, count: int) -> list[str]:
     urls = []
     for i in range(count):
         base = f"/{prefix}/p{i}"
-        site.routes[base] = Route((
-            f'<!doctype html><html><head><meta charset="utf-8"><title>Post {i}</title>'
-            f'<link rel="stylesheet" href="{base}.css"></head><body><article>'
-            f'<h1>Post {i}</h1><p>{TEXT}</p><img src="{base}.png" alt="photo">'
-            f'</article></body></html>').encode())
-        site.routes[base + ".css"] = Route(b"article { font: 16px serif; color: #222 }\n",
-                                           content_type="text/css")
+        site.routes[base] = Route(
+            (
+                f'<!doctype html><html><head><meta charset="utf-8"><title>Post {i}</title>'
+                f'<link rel="stylesheet" href="{base}.css"></head><body><article>'
+                f'<h1>Post {i}</h1><p>{TEXT}</p><img src="{base}.png" alt="photo">'
+                f"</article></body></html>"
+            ).encode()
+        )
+        site.routes[base + ".css"] = Route(
+            b"article { font: 16px serif; color: #222 }\n", content_type="text/css"
+        )
         site.routes[base + ".png"] = Route(image, content_type="image/png")
         urls.append(site.url(base))
     return urls
@@ -73,8 +79,9 @@ class Pipeline:
         self.stack = TestStack(work / "home", free_port(), free_port())
         self.env = self.stack.env(WARCFLOW_FETCH_ALLOW=site_allow, WARCFLOW_PARTITIONS="8")
         self.base_env = self.env
-        self.settings = self.stack.settings(WARCFLOW_FETCH_ALLOW=site_allow,
-                                            WARCFLOW_PARTITIONS="8")
+        self.settings = self.stack.settings(
+            WARCFLOW_FETCH_ALLOW=site_allow, WARCFLOW_PARTITIONS="8"
+        )
         self.workers: list = []
         self.submitter = None
         self.consumer = None
@@ -91,8 +98,9 @@ class Pipeline:
         names = TopicNames(self.settings.streams.topic_prefix)
         bootstrap = self.settings.streams.bootstrap
         self.submitter = Submitter(bootstrap, names)
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None,
-                                      enable_auto_commit=False)
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap.split(","), group_id=None, enable_auto_commit=False
+        )
         parts = self.consumer.partitions_for_topic(names.captures) or set()
         self.consumer.assign([TopicPartition(names.captures, p) for p in sorted(parts)])
         self.consumer.seek_to_end()
@@ -114,8 +122,9 @@ class Pipeline:
         while len(self.workers) < count:
             n = len(self.workers)
             # a worker that was stopped may hold the group until its session ends
-            self.workers.append(WorkerProcess(self.env, self.work / f"worker{n}.log")
-                                .start(timeout=180))
+            self.workers.append(
+                WorkerProcess(self.env, self.work / f"worker{n}.log").start(timeout=180)
+            )
         self._wait_stable(count)
 
     def _wait_stable(self, members: int, timeout: float = 120.0) -> None:
@@ -127,7 +136,10 @@ class Pipeline:
             while time.monotonic() < deadline:
                 app_id = self.settings.streams.app_id
                 group = admin.describe_groups([app_id]).get(app_id) or {}
-                if group.get("group_state") == "Stable" and len(group.get("members") or ()) == members:
+                if (
+                    group.get("group_state") == "Stable"
+                    and len(group.get("members") or ()) == members
+                ):
                     return
                 time.sleep(0.5)
             raise RuntimeError(f"the consumer group did not settle with {members} members")
@@ -139,8 +151,7 @@ class Pipeline:
         from archivers.clock import utc_now
         from streams.messages.capture import SubmitRequest
 
-        requests = [SubmitRequest.new(url, submitted_at=utc_now(), source="bench")
-                    for url in urls]
+        requests = [SubmitRequest.new(url, submitted_at=utc_now(), source="bench") for url in urls]
         wanted = {r.request_id: r.url for r in requests}
         start = time.time()
         self.submitter.submit(requests)
@@ -149,8 +160,10 @@ class Pipeline:
         deadline = time.monotonic() + timeout
         while len(events) < len(wanted):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{len(wanted) - len(events)} of {len(wanted)} captures "
-                                   f"had no event after {timeout:g} s")
+                raise RuntimeError(
+                    f"{len(wanted) - len(events)} of {len(wanted)} captures "
+                    f"had no event after {timeout:g} s"
+                )
             for records in self.consumer.poll(timeout_ms=200).values():
                 for record in records:
                     doc = json.loads(record.value)
@@ -186,9 +199,23 @@ def _peer_wget(urls: list[str], work: Path) -> float:
     work.mkdir(parents=True)
     listing = work / "urls.txt"
     listing.write_text("\n".join(urls) + "\n")
-    run = run_measured(["wget", "--warc-file", str(work / "wget"), "--page-requisites",
-                        "-e", "robots=off", "--no-verbose", "--no-warc-keep-log",
-                        "-i", str(listing), "-P", str(work / "files")], timeout=1800)
+    run = run_measured(
+        [
+            "wget",
+            "--warc-file",
+            str(work / "wget"),
+            "--page-requisites",
+            "-e",
+            "robots=off",
+            "--no-verbose",
+            "--no-warc-keep-log",
+            "-i",
+            str(listing),
+            "-P",
+            str(work / "files"),
+        ],
+        timeout=1800,
+    )
     return run.seconds
 
 
@@ -196,16 +223,31 @@ def _peer_warcio(urls: list[str], work: Path) -> float:
     work.mkdir(parents=True)
     listing = work / "urls.txt"
     listing.write_text("\n".join(urls) + "\n")
-    run = run_measured([sys.executable, "-m", "benchmarks.warcio_loop", str(listing),
-                        str(work / "warcio.warc.gz")], timeout=1800)
+    run = run_measured(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.warcio_loop",
+            str(listing),
+            str(work / "warcio.warc.gz"),
+        ],
+        timeout=1800,
+    )
     done = json.loads(run.output.strip().splitlines()[-1])
     if done["requests"] != 3 * len(urls):
         raise RuntimeError(f"warcio loop made {done['requests']} requests, not {3 * len(urls)}")
     return run.seconds
 
 
-def bench(runs: int, *, pages: int = 300, delay_ms: int = 50, latency_samples: int = 30,
-          scale: tuple[int, ...] = (1, 2, 4), log=print) -> dict:
+def bench(
+    runs: int,
+    *,
+    pages: int = 300,
+    delay_ms: int = 50,
+    latency_samples: int = 30,
+    scale: tuple[int, ...] = (1, 2, 4),
+    log=print,
+) -> dict:
     from tests.support.site import TestSite
     from warcflow.settings import load_settings
 
@@ -237,13 +279,18 @@ def bench(runs: int, *, pages: int = 300, delay_ms: int = 50, latency_samples: i
                         seconds, _ = pipeline.capture(fresh(site, pages))
                         busy.append((pipeline.cpu_seconds() - cpu) / seconds)
                         rows["warcflow"].append(pages / seconds)
-                        rows["wget"].append(pages / _peer_wget(fresh(site, pages),
-                                                               work / f"wget{next(counter)}"))
-                        rows["warcio"].append(pages / _peer_warcio(
-                            fresh(site, pages), work / f"warcio{next(counter)}"))
-                        log(f"  {label}, run {run + 1}/{runs}: pages/s warcflow "
+                        rows["wget"].append(
+                            pages / _peer_wget(fresh(site, pages), work / f"wget{next(counter)}")
+                        )
+                        rows["warcio"].append(
+                            pages
+                            / _peer_warcio(fresh(site, pages), work / f"warcio{next(counter)}")
+                        )
+                        log(
+                            f"  {label}, run {run + 1}/{runs}: pages/s warcflow "
                             f"{rows['warcflow'][-1]:.1f}, wget {rows['wget'][-1]:.1f}, "
-                            f"warcio loop {rows['warcio'][-1]:.1f}")
+                            f"warcio loop {rows['warcio'][-1]:.1f}"
+                        )
                     med = {name: statistics.median(values) for name, values in rows.items()}
                     throughput[label] = {
                         "pages_per_s": {name: round(value, 2) for name, value in med.items()},
@@ -251,9 +298,12 @@ def bench(runs: int, *, pages: int = 300, delay_ms: int = 50, latency_samples: i
                         "ratio_over_warcio": round(med["warcflow"] / med["warcio"], 2),
                         "worker_cpu_cores": round(statistics.median(busy), 2),
                         "worker_cpu_ms_per_page": round(
-                            1000 * statistics.median(busy) / med["warcflow"], 1),
-                        "runs": {name: [round(v, 2) for v in values]
-                                 for name, values in rows.items()}}
+                            1000 * statistics.median(busy) / med["warcflow"], 1
+                        ),
+                        "runs": {
+                            name: [round(v, 2) for v in values] for name, values in rows.items()
+                        },
+                    }
 
                 # the same 50 ms site with twice the default connections per host
                 site.delay = delay_ms / 1000
@@ -261,7 +311,7 @@ def bench(runs: int, *, pages: int = 300, delay_ms: int = 50, latency_samples: i
                 pipeline.scale(1, WARCFLOW_FETCH_PER_HOST=str(2 * per_host))
                 pipeline.capture(fresh(site, 10))
                 values = []
-                for run in range(runs):
+                for _run in range(runs):
                     cpu = pipeline.cpu_seconds()
                     seconds, _ = pipeline.capture(fresh(site, pages))
                     values.append((pages / seconds, (pipeline.cpu_seconds() - cpu) / seconds))
@@ -273,7 +323,8 @@ def bench(runs: int, *, pages: int = 300, delay_ms: int = 50, latency_samples: i
                     "ratio_over_wget": round(rate / wget_rate, 2),
                     "worker_cpu_cores": round(cores, 2),
                     "worker_cpu_ms_per_page": round(1000 * cores / rate, 1),
-                    "settings": {"WARCFLOW_FETCH_PER_HOST": 2 * per_host}}
+                    "settings": {"WARCFLOW_FETCH_PER_HOST": 2 * per_host},
+                }
                 log(f"  {label}: warcflow {rate:.1f} pages/s ({rate / wget_rate:.1f}x wget)")
                 pipeline.scale(1)
 
@@ -283,12 +334,16 @@ def bench(runs: int, *, pages: int = 300, delay_ms: int = 50, latency_samples: i
                 for _ in range(latency_samples):
                     seconds, _ = pipeline.capture(fresh(site, 1))
                     latencies.append(seconds)
-                latency = {"p50_s": round(percentile(latencies, 0.5), 3),
-                           "p95_s": round(percentile(latencies, 0.95), 3),
-                           "p99_s": round(percentile(latencies, 0.99), 3),
-                           "samples": len(latencies)}
-                log(f"  submit → event p50 {latency['p50_s']:.3f} s, p95 {latency['p95_s']:.3f}"
-                    f" s, p99 {latency['p99_s']:.3f} s")
+                latency = {
+                    "p50_s": round(percentile(latencies, 0.5), 3),
+                    "p95_s": round(percentile(latencies, 0.95), 3),
+                    "p99_s": round(percentile(latencies, 0.99), 3),
+                    "samples": len(latencies),
+                }
+                log(
+                    f"  submit → event p50 {latency['p50_s']:.3f} s, p95 {latency['p95_s']:.3f}"
+                    f" s, p99 {latency['p99_s']:.3f} s"
+                )
 
                 site.delay = delay_ms / 1000
                 scaling: dict[str, float] = {}
@@ -296,8 +351,7 @@ def bench(runs: int, *, pages: int = 300, delay_ms: int = 50, latency_samples: i
                     log(f"pages: scale-out, {workers} worker process(es), {delay_ms} ms site")
                     pipeline.scale(workers)
                     pipeline.capture(fresh(site, 4 * workers))  # every worker warm
-                    values = [pages / pipeline.capture(fresh(site, pages))[0]
-                              for _ in range(runs)]
+                    values = [pages / pipeline.capture(fresh(site, pages))[0] for _ in range(runs)]
                     scaling[str(workers)] = round(statistics.median(values), 2)
                     log(f"  {workers} worker(s): {scaling[str(workers)]:.1f} pages/s")
             finally:
@@ -308,13 +362,20 @@ def bench(runs: int, *, pages: int = 300, delay_ms: int = 50, latency_samples: i
     one = scaling[str(scale[0])]
     return {
         "name": f"{pages} pages with 2 requisites each (3 requests a page)",
-        "runs": runs, "pages": pages, "delay_ms": delay_ms,
-        "defaults": {"concurrency": concurrency, "per_host": per_host,
-                     "requisite_concurrency": requisites},
+        "runs": runs,
+        "pages": pages,
+        "delay_ms": delay_ms,
+        "defaults": {
+            "concurrency": concurrency,
+            "per_host": per_host,
+            "requisite_concurrency": requisites,
+        },
         "throughput": throughput,
         "latency": latency,
-        "scale_out": {"pages_per_s": scaling,
-                      "factor": {k: round(v / one, 2) for k, v in scaling.items()}},
+        "scale_out": {
+            "pages_per_s": scaling,
+            "factor": {k: round(v / one, 2) for k, v in scaling.items()},
+        },
         "notes": [
             "warcflow: submit (kafka-python, acks=all) → worker (faust, default settings: "
             f"{concurrency} captures at a time per worker, {per_host} connections per host, "

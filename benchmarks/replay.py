@@ -21,6 +21,8 @@ over all: p50 and p95 in milliseconds, and the ratios warcflow / pywb.
 
 from __future__ import annotations
 
+import functools
+import operator
 import random
 import shutil
 import statistics
@@ -32,9 +34,12 @@ from pathlib import Path
 
 import requests
 
-KINDS = {"page (mp_)": ("/post/1", "mp_"), "page original (id_)": ("/post/1", "id_"),
-         "small image (mp_)": ("/static/photo.png", "mp_"),
-         "1 MB image (mp_)": ("/static/big.png", "mp_")}
+KINDS = {
+    "page (mp_)": ("/post/1", "mp_"),
+    "page original (id_)": ("/post/1", "id_"),
+    "small image (mp_)": ("/static/photo.png", "mp_"),
+    "1 MB image (mp_)": ("/static/big.png", "mp_"),
+}
 CONNECTIONS = ("keep-alive", "new connection")
 
 
@@ -62,9 +67,9 @@ def _capture(env: dict[str, str], url: str, catalog_dir: Path):
     """Capture ``url`` with warcflow's code into S3 and enter it into a viewer catalog."""
     import asyncio
 
-    from archivers.store import layout
     from archivers.capture.archiver import CaptureRequest
     from archivers.clock import utc_now
+    from archivers.store import layout
     from viewer.catalog import Catalog
     from warcflow import wiring
     from warcflow.settings import load_settings
@@ -74,12 +79,17 @@ def _capture(env: dict[str, str], url: str, catalog_dir: Path):
     store.ensure_bucket()
     now = utc_now()
     capture_id = layout.capture_id("bench.ingest", 0, 0, int(now.timestamp() * 1000))
-    result = asyncio.run(wiring.archiver(settings, store).capture(
-        CaptureRequest(capture_id, url, now)))
+    result = asyncio.run(
+        wiring.archiver(settings, store).capture(CaptureRequest(capture_id, url, now))
+    )
     manifest = result.manifest
     catalog = Catalog(catalog_dir / "catalog.sqlite")
-    catalog.apply(0, 0, {"schema": "warcflow.CaptureStored",
-                         "manifest_key": layout.manifest_key(url, capture_id)}, store)
+    catalog.apply(
+        0,
+        0,
+        {"schema": "warcflow.CaptureStored", "manifest_key": layout.manifest_key(url, capture_id)},
+        store,
+    )
     return manifest, store
 
 
@@ -100,8 +110,11 @@ def bench(runs: int, *, requests_per_kind: int = 200, log=print) -> dict:
             # 1 MB that does not compress (a photo's worth of bytes; content is not decoded)
             big = random.Random(7).randbytes(1_000_000)
             site.routes["/static/big.png"] = Route(big, content_type="image/png")
-            site.routes["/post/1"] = Route(site.routes["/post/1"].body.replace(
-                b'alt="photo">', b'alt="photo"><img src="/static/big.png" alt="big">'))
+            site.routes["/post/1"] = Route(
+                site.routes["/post/1"].body.replace(
+                    b'alt="photo">', b'alt="photo"><img src="/static/big.png" alt="big">'
+                )
+            )
             env = {**env, "WARCFLOW_FETCH_ALLOW": site.allow, "WARCFLOW_MEDIA_PER_PAGE": "0"}
             url = site.url("/post/1")
             log("replay: capturing the test post into S3 with warcflow")
@@ -119,25 +132,51 @@ def bench(runs: int, *, requests_per_kind: int = 200, log=print) -> dict:
             finally:
                 body.close()
             bindir = Path(sys.executable).parent
-            subprocess.run([str(bindir / "wb-manager"), "init", "bench"], cwd=pywb_root,
-                           check=True, capture_output=True)
-            subprocess.run([str(bindir / "wb-manager"), "add", "bench", str(warc)],
-                           cwd=pywb_root, check=True, capture_output=True)
+            subprocess.run(
+                [str(bindir / "wb-manager"), "init", "bench"],
+                cwd=pywb_root,
+                check=True,
+                capture_output=True,
+            )
+            subprocess.run(
+                [str(bindir / "wb-manager"), "add", "bench", str(warc)],
+                cwd=pywb_root,
+                check=True,
+                capture_output=True,
+            )
             pywb_port, viewer_port, replay_port = free_port(), free_port(), free_port()
-            procs.append(subprocess.Popen(
-                [str(bindir / "wayback"), "-p", str(pywb_port), "-b", "127.0.0.1"],
-                cwd=pywb_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.replay_viewer", str(work / "viewer"),
-                 str(viewer_port), str(replay_port)], env=env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [str(bindir / "wayback"), "-p", str(pywb_port), "-b", "127.0.0.1"],
+                    cwd=pywb_root,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.replay_viewer",
+                        str(work / "viewer"),
+                        str(viewer_port),
+                        str(replay_port),
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             _wait(f"http://127.0.0.1:{pywb_port}/", procs[0], "pywb (wayback)")
             _wait(f"http://127.0.0.1:{viewer_port}/healthz", procs[1], "the viewer")
             _wait(f"http://127.0.0.1:{replay_port}/", procs[1], "the replay server")
             site.delete("/post/1")  # replay must not need the original
 
-            bases = {"warcflow": f"http://127.0.0.1:{replay_port}/warcflow",
-                     "pywb": f"http://127.0.0.1:{pywb_port}/bench"}
+            bases = {
+                "warcflow": f"http://127.0.0.1:{replay_port}/warcflow",
+                "pywb": f"http://127.0.0.1:{pywb_port}/bench",
+            }
             sessions = {name: requests.Session() for name in bases}
             expected: dict[str, int] = {}
 
@@ -158,13 +197,16 @@ def bench(runs: int, *, requests_per_kind: int = 200, log=print) -> dict:
                     # the same bytes from both (rewritten HTML differs by host names)
                     size = expected.setdefault(what, len(body))
                     if size != len(body):
-                        raise RuntimeError(f"{name} gave {len(body)} bytes for {kind}, "
-                                           f"the other {size}")
+                        raise RuntimeError(
+                            f"{name} gave {len(body)} bytes for {kind}, the other {size}"
+                        )
                 return seconds
 
             kinds = [f"{what}, {connection}" for connection in CONNECTIONS for what in KINDS]
-            log(f"replay: warm-up, then {runs} x {requests_per_kind} requests per kind and "
-                "server, alternating")
+            log(
+                f"replay: warm-up, then {runs} x {requests_per_kind} requests per kind and "
+                "server, alternating"
+            )
             for kind in kinds:
                 for name in bases:
                     for _ in range(10):
@@ -176,10 +218,14 @@ def bench(runs: int, *, requests_per_kind: int = 200, log=print) -> dict:
                     for kind in kinds:
                         for name in bases:
                             times[name][kind].append(get(name, kind))
-                log(f"  run {round_ + 1}/{runs}: warcflow p50 "
-                    f"{1000 * statistics.median(sum(times['warcflow'].values(), [])):.1f} ms, "
-                    f"pywb local p50 "
-                    f"{1000 * statistics.median(sum(times['pywb'].values(), [])):.1f} ms")
+                ours, theirs = (
+                    1000 * statistics.median(functools.reduce(operator.iadd, times[k].values(), []))
+                    for k in ("warcflow", "pywb")
+                )
+                log(
+                    f"  run {round_ + 1}/{runs}: warcflow p50 {ours:.1f} ms, "
+                    f"pywb local p50 {theirs:.1f} ms"
+                )
     finally:
         for proc in procs:
             proc.terminate()
@@ -192,23 +238,37 @@ def bench(runs: int, *, requests_per_kind: int = 200, log=print) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
     def figures(values: list[float]) -> dict:
-        return {"p50_ms": round(1000 * percentile(values, 0.5), 2),
-                "p95_ms": round(1000 * percentile(values, 0.95), 2), "n": len(values)}
+        return {
+            "p50_ms": round(1000 * percentile(values, 0.5), 2),
+            "p95_ms": round(1000 * percentile(values, 0.95), 2),
+            "n": len(values),
+        }
 
-    per_kind = {kind: {"warcflow": figures(times["warcflow"][kind]),
-                       "pywb_local": figures(times["pywb"][kind])} for kind in kinds}
+    per_kind = {
+        kind: {
+            "warcflow": figures(times["warcflow"][kind]),
+            "pywb_local": figures(times["pywb"][kind]),
+        }
+        for kind in kinds
+    }
     for row in per_kind.values():
         row["ratio_p50"] = round(row["warcflow"]["p50_ms"] / row["pywb_local"]["p50_ms"], 2)
         row["ratio_p95"] = round(row["warcflow"]["p95_ms"] / row["pywb_local"]["p95_ms"], 2)
-    every = {name: figures(sum(times[name].values(), [])) for name in times}
+    every = {
+        name: figures(functools.reduce(operator.iadd, times[name].values(), [])) for name in times
+    }
     return {
         "name": "Replay latency of one capture: warcflow from S3 vs pywb from local disk",
-        "runs": runs, "requests_per_kind_per_run": requests_per_kind,
+        "runs": runs,
+        "requests_per_kind_per_run": requests_per_kind,
         "warc_bytes": manifest.size,
         "per_kind": per_kind,
-        "all": {"warcflow": every["warcflow"], "pywb_local": every["pywb"],
-                "ratio_p50": round(every["warcflow"]["p50_ms"] / every["pywb"]["p50_ms"], 2),
-                "ratio_p95": round(every["warcflow"]["p95_ms"] / every["pywb"]["p95_ms"], 2)},
+        "all": {
+            "warcflow": every["warcflow"],
+            "pywb_local": every["pywb"],
+            "ratio_p50": round(every["warcflow"]["p50_ms"] / every["pywb"]["p50_ms"], 2),
+            "ratio_p95": round(every["warcflow"]["p95_ms"] / every["pywb"]["p95_ms"], 2),
+        },
         "notes": [
             "warcflow: `warcflow viewer`'s replay process (pywb 2.x with warcflow's index "
             "source and S3 loader): index lookup over HTTP to the viewer's SQLite catalog, "

@@ -24,15 +24,23 @@ def main() -> None:
 
     state, port, replay_port = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     settings = load_settings(dict(os.environ))
-    settings = replace(settings, viewer=replace(settings.viewer, state_dir=state, port=port,
-                                                replay_port=replay_port))
+    settings = replace(
+        settings,
+        viewer=replace(settings.viewer, state_dir=state, port=port, replay_port=replay_port),
+    )
     viewer = wiring.viewer(settings)
     viewer.start_replay()
     try:
         viewer.wait_for_replay()
         print("ready", flush=True)
-        uvicorn.run(viewer.app(), host="127.0.0.1", port=port, log_level="warning",
-                    access_log=False, lifespan="off")
+        uvicorn.run(
+            viewer.app(),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
     finally:
         viewer.stop()
 

@@ -14,10 +14,9 @@ import json
 import re
 import sys
 
+import requests
 from warcio.capture_http import capture_http  # before requests, which it patches
-
-import requests  # noqa: E402
-from warcio.warcwriter import WARCWriter  # noqa: E402
+from warcio.warcwriter import WARCWriter
 
 LINK = re.compile(r'<(?:link[^>]+href|img[^>]+src|script[^>]+src)="([^"]+)"')
 

@@ -17,9 +17,15 @@ import yt_dlp
 def main(url: str, repeat: int, fragments: int) -> None:
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as folder:
-            params = {"outtmpl": {"default": "media.%(ext)s"}, "paths": {"home": folder},
-                      "quiet": True, "no_warnings": True, "noprogress": True,
-                      "cachedir": False, "concurrent_fragment_downloads": fragments}
+            params = {
+                "outtmpl": {"default": "media.%(ext)s"},
+                "paths": {"home": folder},
+                "quiet": True,
+                "no_warnings": True,
+                "noprogress": True,
+                "cachedir": False,
+                "concurrent_fragment_downloads": fragments,
+            }
             start = time.perf_counter()
             with yt_dlp.YoutubeDL(params) as ydl:
                 ydl.extract_info(url, download=True)

@@ -17,9 +17,9 @@ import base64
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 from infra.processes import (
     ManagedProcess,
@@ -40,8 +40,12 @@ class KafkaBroker:
         self.dir = settings.home / "kafka"
         self.data_dir = self.dir / "data"
         self.host, self.port = host_port(settings.kafka_bootstrap)
-        self.process = ManagedProcess("kafka", settings.home / "run", settings.home / "logs" /
-                                      "kafka.log", marker=str(self.dir / "server.properties"))
+        self.process = ManagedProcess(
+            "kafka",
+            settings.home / "run",
+            settings.home / "logs" / "kafka.log",
+            marker=str(self.dir / "server.properties"),
+        )
 
     @property
     def libs(self) -> Path:
@@ -55,30 +59,52 @@ class KafkaBroker:
             return
         for tool in ("java", "mvn"):
             if shutil.which(tool) is None:
-                raise ServiceError(f"`{tool}` is not on PATH; Kafka needs Java 17+ and Maven "
-                                   "(Debian: apt-get install openjdk-17-jre-headless maven)")
-        progress(f"fetching Apache Kafka {self.settings.kafka_version} jars from Maven Central "
-                 f"into {self.libs} (once per machine, about a minute)")
+                raise ServiceError(
+                    f"`{tool}` is not on PATH; Kafka needs Java 17+ and Maven "
+                    "(Debian: apt-get install openjdk-17-jre-headless maven)"
+                )
+        progress(
+            f"fetching Apache Kafka {self.settings.kafka_version} jars from Maven Central "
+            f"into {self.libs} (once per machine, about a minute)"
+        )
         pom = resources.files("infra").joinpath("kafka/pom.xml")
         tmp = self.libs.with_name("libs.partial")
         shutil.rmtree(tmp, ignore_errors=True)
         with resources.as_file(pom) as pom_path:
             result = subprocess.run(
-                ["mvn", "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
-                 "-DincludeScope=runtime", f"-DoutputDirectory={tmp}",
-                 f"-Dkafka.version={self.settings.kafka_version}"],
-                capture_output=True, text=True)
+                [
+                    "mvn",
+                    "-q",
+                    "-B",
+                    "-f",
+                    str(pom_path),
+                    "dependency:copy-dependencies",
+                    "-DincludeScope=runtime",
+                    f"-DoutputDirectory={tmp}",
+                    f"-Dkafka.version={self.settings.kafka_version}",
+                ],
+                capture_output=True,
+                text=True,
+            )
         if result.returncode != 0:
-            raise ServiceError("Maven could not fetch the Kafka jars:\n"
-                               + (result.stdout + result.stderr)[-3000:])
+            raise ServiceError(
+                "Maven could not fetch the Kafka jars:\n" + (result.stdout + result.stderr)[-3000:]
+            )
         shutil.rmtree(self.libs, ignore_errors=True)
         tmp.rename(self.libs)
         (self.libs / ".complete").write_text(self.settings.kafka_version + "\n")
 
     def _java(self, *args: str) -> list[str]:
         log4j = resources.files("infra").joinpath("kafka/log4j.properties")
-        return ["java", f"-Xmx{self.settings.kafka_heap}", "-Xms128m",
-                f"-Dlog4j.configuration=file:{log4j}", "-cp", f"{self.libs}/*", *args]
+        return [
+            "java",
+            f"-Xmx{self.settings.kafka_heap}",
+            "-Xms128m",
+            f"-Dlog4j.configuration=file:{log4j}",
+            "-cp",
+            f"{self.libs}/*",
+            *args,
+        ]
 
     def _write_properties(self) -> Path:
         controller = free_port(self.host)
@@ -103,8 +129,10 @@ class KafkaBroker:
         }
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / "server.properties"
-        path.write_text("# written by warcflow infra/kafka.py at each start\n"
-                        + "".join(f"{k}={v}\n" for k, v in props.items()))
+        path.write_text(
+            "# written by warcflow infra/kafka.py at each start\n"
+            + "".join(f"{k}={v}\n" for k, v in props.items())
+        )
         return path
 
     def _format_once(self, properties: Path) -> None:
@@ -115,11 +143,21 @@ class KafkaBroker:
             cluster_id_file.write_text(_random_cluster_id() + "\n")
         cluster_id = cluster_id_file.read_text().strip()
         result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(properties)),
-            capture_output=True, text=True)
+            self._java(
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={cluster_id}",
+                "-c",
+                str(properties),
+            ),
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
-            raise ServiceError("formatting the Kafka log directory failed:\n"
-                               + (result.stdout + result.stderr)[-3000:])
+            raise ServiceError(
+                "formatting the Kafka log directory failed:\n"
+                + (result.stdout + result.stderr)[-3000:]
+            )
 
     def answering(self, timeout: float = 2.0) -> bool:
         """True if the broker answers a metadata request on the bootstrap address."""
@@ -129,8 +167,9 @@ class KafkaBroker:
         from kafka.errors import KafkaError
 
         try:
-            admin = KafkaAdminClient(bootstrap_servers=f"{self.host}:{self.port}",
-                                     request_timeout_ms=int(timeout * 1000))
+            admin = KafkaAdminClient(
+                bootstrap_servers=f"{self.host}:{self.port}", request_timeout_ms=int(timeout * 1000)
+            )
             try:
                 admin.list_topics()
                 return True
@@ -146,15 +185,20 @@ class KafkaBroker:
         if port_open(self.host, self.port):
             raise ServiceError(
                 f"{self.host}:{self.port} is already in use by a process warcflow did not start; "
-                "stop it or set WARCFLOW_KAFKA_BOOTSTRAP to another port")
+                "stop it or set WARCFLOW_KAFKA_BOOTSTRAP to another port"
+            )
         self.install(progress)
         properties = self._write_properties()
         self._format_once(properties)
         progress(f"starting Kafka {self.settings.kafka_version} on {self.host}:{self.port}")
         self.process.start(self._java("kafka.Kafka", str(properties)))
-        wait_until(lambda: self.process.pid() is None or self.answering(), timeout=timeout,
-                   interval=0.5, what=f"Kafka answering on {self.host}:{self.port}",
-                   on_fail=self.process.log_tail)
+        wait_until(
+            lambda: self.process.pid() is None or self.answering(),
+            timeout=timeout,
+            interval=0.5,
+            what=f"Kafka answering on {self.host}:{self.port}",
+            on_fail=self.process.log_tail,
+        )
         if self.process.pid() is None:
             raise ServiceError("Kafka exited during start-up. " + self.process.log_tail())
         return True

@@ -14,10 +14,10 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 
@@ -47,8 +47,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0.2,
-               what: str, on_fail: Callable[[], str] = lambda: "") -> None:
+def wait_until(
+    check: Callable[[], bool],
+    *,
+    timeout: float,
+    interval: float = 0.2,
+    what: str,
+    on_fail: Callable[[], str] = lambda: "",
+) -> None:
     """Poll ``check`` until it is true or ``timeout`` seconds pass (then ServiceError)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -87,29 +93,43 @@ class ManagedProcess:
             return None
         return pid
 
-    def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-              cwd: Path | None = None) -> int:
+    def start(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> int:
         if self.marker not in " ".join(argv):
             raise ValueError(f"the command of {self.name} must contain its marker {self.marker}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            log.write(f"\n--- {self.name} starting at {datetime.now(timezone.utc).isoformat()}\n"
-                      .encode())
+            log.write(f"\n--- {self.name} starting at {datetime.now(UTC).isoformat()}\n".encode())
             log.flush()
             proc = subprocess.Popen(
-                list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True)
-        self.pid_file.write_text(json.dumps({
-            "pid": proc.pid, "marker": self.marker, "log": str(self.log_path),
-            "started_at": datetime.now(timezone.utc).isoformat()}))
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(
+            json.dumps(
+                {
+                    "pid": proc.pid,
+                    "marker": self.marker,
+                    "log": str(self.log_path),
+                    "started_at": datetime.now(UTC).isoformat(),
+                }
+            )
+        )
         # Until the child has exec'd, /proc shows our own command line; wait so
         # that pid() does not mistake the new process for a stranger.
         deadline = time.monotonic() + 10
         while proc.poll() is None and time.monotonic() < deadline:
             try:
                 if self.marker in Path(f"/proc/{proc.pid}/cmdline").read_bytes().replace(
-                        b"\0", b" ").decode(errors="replace"):
+                    b"\0", b" "
+                ).decode(errors="replace"):
                     break
             except OSError:
                 break

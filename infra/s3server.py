@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import subprocess
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from infra.gotoolchain import go_binary
 from infra.processes import ManagedProcess, ServiceError, host_port, port_open, wait_until
@@ -29,9 +29,12 @@ class S3Server:
         self.settings = settings
         self.dir = settings.home / "s3"
         self.host, self.port = host_port(settings.s3_endpoint)
-        self.process = ManagedProcess("s3", settings.home / "run",
-                                      settings.home / "logs" / "s3.log",
-                                      marker=str(self.dir / "data"))
+        self.process = ManagedProcess(
+            "s3",
+            settings.home / "run",
+            settings.home / "logs" / "s3.log",
+            marker=str(self.dir / "data"),
+        )
 
     @property
     def binary(self) -> Path:
@@ -46,19 +49,32 @@ class S3Server:
         if self.installed():
             return
         if self.settings.s3_server_bin:
-            raise ServiceError(f"WARCFLOW_S3_SERVER_BIN points at {self.binary}, "
-                               "which is not an executable file")
+            raise ServiceError(
+                f"WARCFLOW_S3_SERVER_BIN points at {self.binary}, which is not an executable file"
+            )
         go = go_binary(self.settings.cache, progress)
         target = self.binary.parent
-        progress(f"building versitygw {self.settings.versitygw_version} with `go install` into "
-                 f"{target} (once per machine, a few minutes)")
-        env = {**os.environ, "CGO_ENABLED": "0", "GOBIN": str(target),
-               "GOFLAGS": "-buildvcs=false", "GOTOOLCHAIN": "local"}
+        progress(
+            f"building versitygw {self.settings.versitygw_version} with `go install` into "
+            f"{target} (once per machine, a few minutes)"
+        )
+        env = {
+            **os.environ,
+            "CGO_ENABLED": "0",
+            "GOBIN": str(target),
+            "GOFLAGS": "-buildvcs=false",
+            "GOTOOLCHAIN": "local",
+        }
         result = subprocess.run(
             [go, "install", f"{MODULE}@{self.settings.versitygw_version}"],
-            capture_output=True, text=True, env=env)
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         if result.returncode != 0 or not self.installed():
-            raise ServiceError("building versitygw failed:\n" + (result.stdout + result.stderr)[-3000:])
+            raise ServiceError(
+                "building versitygw failed:\n" + (result.stdout + result.stderr)[-3000:]
+            )
 
     def answering(self) -> bool:
         if not port_open(self.host, self.port):
@@ -75,22 +91,42 @@ class S3Server:
         if port_open(self.host, self.port):
             raise ServiceError(
                 f"{self.host}:{self.port} is already in use by a process warcflow did not start; "
-                "stop it or set WARCFLOW_S3_ENDPOINT to another port")
+                "stop it or set WARCFLOW_S3_ENDPOINT to another port"
+            )
         self.install(progress)
         for sub in ("data", "versions", "iam"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "ROOT_ACCESS_KEY": self.settings.s3_access_key,
-               "ROOT_SECRET_KEY": self.settings.s3_secret_key}
+        env = {
+            **os.environ,
+            "ROOT_ACCESS_KEY": self.settings.s3_access_key,
+            "ROOT_SECRET_KEY": self.settings.s3_secret_key,
+        }
         progress(f"starting versitygw {self.settings.versitygw_version} on {self.host}:{self.port}")
-        self.process.start([
-            str(self.binary), "--port", f"{self.host}:{self.port}",
-            "--region", self.settings.s3_region, "--iam-dir", str(self.dir / "iam"),
-            "--health", "/healthz", "--quiet",
-            "posix", "--versioning-dir", str(self.dir / "versions"), str(self.dir / "data"),
-        ], env=env)
-        wait_until(lambda: self.process.pid() is None or self.answering(), timeout=timeout,
-                   what=f"the S3 server answering on {self.host}:{self.port}",
-                   on_fail=self.process.log_tail)
+        self.process.start(
+            [
+                str(self.binary),
+                "--port",
+                f"{self.host}:{self.port}",
+                "--region",
+                self.settings.s3_region,
+                "--iam-dir",
+                str(self.dir / "iam"),
+                "--health",
+                "/healthz",
+                "--quiet",
+                "posix",
+                "--versioning-dir",
+                str(self.dir / "versions"),
+                str(self.dir / "data"),
+            ],
+            env=env,
+        )
+        wait_until(
+            lambda: self.process.pid() is None or self.answering(),
+            timeout=timeout,
+            what=f"the S3 server answering on {self.host}:{self.port}",
+            on_fail=self.process.log_tail,
+        )
         if self.process.pid() is None:
             raise ServiceError("the S3 server exited during start-up. " + self.process.log_tail())
         return True

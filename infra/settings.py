@@ -23,7 +23,7 @@ class ServiceSettings:
     kafka_bootstrap: str = "127.0.0.1:9092"
     s3_endpoint: str = "http://127.0.0.1:9000"
     s3_access_key: str = "warcflow"
-    s3_secret_key: str = "warcflow-local-secret"
+    s3_secret_key: str = "warcflow-local-secret"  # noqa: S105 - the local stack's default
     s3_region: str = "us-east-1"
     s3_server_bin: Path | None = None
     kafka_version: str = KAFKA_VERSION

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from infra.kafka import KafkaBroker
 from infra.s3server import S3Server
@@ -32,8 +33,9 @@ class LocalStack:
 
     def down(self) -> list[str]:
         """Stop the processes this stack started (by pid file); return their names."""
-        return [name for name, service in (("kafka", self.kafka), ("s3", self.s3))
-                if service.stop()]
+        return [
+            name for name, service in (("kafka", self.kafka), ("s3", self.s3)) if service.stop()
+        ]
 
     def status(self) -> dict[str, Any]:
         return {

@@ -54,8 +54,9 @@ def _run(argv: list[str], cwd: Path, data: bytes | None = None) -> bytes:
     except FileNotFoundError:
         raise TSAError("openssl is not installed") from None
     if done.returncode != 0:
-        raise TSAError(f"{' '.join(argv[:3])}: "
-                       f"{done.stderr.decode('utf-8', 'replace').strip()[-500:]}")
+        raise TSAError(
+            f"{' '.join(argv[:3])}: {done.stderr.decode('utf-8', 'replace').strip()[-500:]}"
+        )
     return done.stdout
 
 
@@ -89,22 +90,74 @@ class LocalTSA:
 
     def _make(self, d: Path) -> None:
         d.mkdir()
-        _run(["openssl", "ecparam", "-genkey", "-name", "prime256v1", "-noout",
-              "-out", "root.key"], d)
-        _run(["openssl", "req", "-new", "-x509", "-key", "root.key", "-days", "3650",
-              "-subj", "/CN=warcflow local TSA root", "-out", "root.pem",
-              "-addext", "basicConstraints=critical,CA:TRUE",
-              "-addext", "keyUsage=critical,keyCertSign,cRLSign"], d)
-        _run(["openssl", "ecparam", "-genkey", "-name", "prime256v1", "-noout",
-              "-out", "tsa.key"], d)
-        _run(["openssl", "req", "-new", "-key", "tsa.key", "-subj",
-              "/CN=warcflow local TSA", "-out", "tsa.csr"], d)
-        (d / "tsa.ext").write_text("basicConstraints=critical,CA:FALSE\n"
-                                   "keyUsage=critical,digitalSignature\n"
-                                   "extendedKeyUsage=critical,timeStamping\n")
-        _run(["openssl", "x509", "-req", "-in", "tsa.csr", "-CA", "root.pem", "-CAkey",
-              "root.key", "-CAcreateserial", "-days", "3650", "-extfile", "tsa.ext",
-              "-out", "tsa.pem"], d)
+        _run(
+            ["openssl", "ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", "root.key"],
+            d,
+        )
+        _run(
+            [
+                "openssl",
+                "req",
+                "-new",
+                "-x509",
+                "-key",
+                "root.key",
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=warcflow local TSA root",
+                "-out",
+                "root.pem",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+            d,
+        )
+        _run(
+            ["openssl", "ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", "tsa.key"], d
+        )
+        _run(
+            [
+                "openssl",
+                "req",
+                "-new",
+                "-key",
+                "tsa.key",
+                "-subj",
+                "/CN=warcflow local TSA",
+                "-out",
+                "tsa.csr",
+            ],
+            d,
+        )
+        (d / "tsa.ext").write_text(
+            "basicConstraints=critical,CA:FALSE\n"
+            "keyUsage=critical,digitalSignature\n"
+            "extendedKeyUsage=critical,timeStamping\n"
+        )
+        _run(
+            [
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                "tsa.csr",
+                "-CA",
+                "root.pem",
+                "-CAkey",
+                "root.key",
+                "-CAcreateserial",
+                "-days",
+                "3650",
+                "-extfile",
+                "tsa.ext",
+                "-out",
+                "tsa.pem",
+            ],
+            d,
+        )
         (d / "serial").write_text("01\n")
         (d / "root.key").chmod(0o600)
         (d / "tsa.key").chmod(0o600)
@@ -116,8 +169,20 @@ class LocalTSA:
         _check_digest(digest_hex)
         with tempfile.TemporaryDirectory() as tmp:
             query = Path(tmp) / "q.tsq"
-            _run(["openssl", "ts", "-query", "-digest", digest_hex, "-sha256", "-cert",
-                  "-out", str(query)], self.dir)
+            _run(
+                [
+                    "openssl",
+                    "ts",
+                    "-query",
+                    "-digest",
+                    digest_hex,
+                    "-sha256",
+                    "-cert",
+                    "-out",
+                    str(query),
+                ],
+                self.dir,
+            )
             return self.reply(query.read_bytes())
 
     def reply(self, query: bytes) -> bytes:
@@ -126,8 +191,20 @@ class LocalTSA:
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "q.tsq").write_bytes(query)
             reply = Path(tmp) / "r.tsr"
-            _run(["openssl", "ts", "-reply", "-config", "tsa.cnf", "-queryfile",
-                  str(Path(tmp) / "q.tsq"), "-out", str(reply)], self.dir)
+            _run(
+                [
+                    "openssl",
+                    "ts",
+                    "-reply",
+                    "-config",
+                    "tsa.cnf",
+                    "-queryfile",
+                    str(Path(tmp) / "q.tsq"),
+                    "-out",
+                    str(reply),
+                ],
+                self.dir,
+            )
             return reply.read_bytes()
 
     name = "local"

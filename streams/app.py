@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable
 
 import faust
 
@@ -22,10 +22,10 @@ from streams.agents.custody import CustodyFeed, LedgerStage
 from streams.agents.liveness import RecheckStage
 from streams.agents.media import MediaStage
 from streams.canary import run_canary
+from streams.messages.base import SourceMessage
 from streams.messages.custody import head_request_json
 from streams.metrics import Metrics
 from streams.offsets import install as install_offset_rule
-from streams.messages.base import SourceMessage
 from streams.settings import StreamSettings
 from streams.topics import TopicNames
 
@@ -40,14 +40,22 @@ class FaustProducer:
 
     async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
         producer = await self.app.maybe_start_producer()
-        await producer.send_and_wait(topic, key, value, partition=None, timestamp=None,
-                                     headers=None)
+        await producer.send_and_wait(
+            topic, key, value, partition=None, timestamp=None, headers=None
+        )
 
 
 def _source(message) -> SourceMessage:
     headers = tuple((k, v) for k, v in (message.headers or []))
-    return SourceMessage(message.topic, message.partition, message.offset,
-                         int(message.timestamp * 1000), message.key, message.value, headers)
+    return SourceMessage(
+        message.topic,
+        message.partition,
+        message.offset,
+        int(message.timestamp * 1000),
+        message.key,
+        message.value,
+        headers,
+    )
 
 
 @dataclass(frozen=True)
@@ -60,11 +68,14 @@ class CustodyParts:
     fixity: Callable[[], Awaitable[str]]
 
 
-def build_app(settings: StreamSettings, datadir: Path,
-              make_capture_stage: Callable[[FaustProducer], CaptureStage],
-              make_media_stage: Callable[[FaustProducer], MediaStage],
-              metrics: Metrics | None = None,
-              make_custody: Callable[[FaustProducer], CustodyParts] | None = None) -> faust.App:
+def build_app(
+    settings: StreamSettings,
+    datadir: Path,
+    make_capture_stage: Callable[[FaustProducer], CaptureStage],
+    make_media_stage: Callable[[FaustProducer], MediaStage],
+    metrics: Metrics | None = None,
+    make_custody: Callable[[FaustProducer], CustodyParts] | None = None,
+) -> faust.App:
     """A faust app running the capture and media agents and their retry agents,
     and (``make_custody``) the custody feed, the ledger, the recheck agent and
     the leader's timers; each message's outcome and time go to ``metrics``."""
@@ -95,13 +106,21 @@ def build_app(settings: StreamSettings, datadir: Path,
     media = make_media_stage(producer)
 
     def raw(name: str):
-        return app.topic(name, key_type=bytes, value_type=bytes,
-                         key_serializer="raw", value_serializer="raw")
+        return app.topic(
+            name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
 
-    def agent(topic: str, name: str, stage_name: str, concurrency: int,
-              handle: Callable[[SourceMessage], Awaitable[str]], timed: bool) -> None:
+    def agent(
+        topic: str,
+        name: str,
+        stage_name: str,
+        concurrency: int,
+        handle: Callable[[SourceMessage], Awaitable[str]],
+        timed: bool,
+    ) -> None:
         """Take each message, let the stage decide and produce its outcome, then
         (on return) faust acks it. Retries are not timed: their wait is backoff."""
+
         async def run(stream):
             async for event in stream.events():
                 start = time.monotonic()
@@ -112,26 +131,51 @@ def build_app(settings: StreamSettings, datadir: Path,
         app.agent(raw(topic), name=name, concurrency=concurrency)(run)
 
     agent(names.ingest, "capture", "capture", settings.concurrency, stage.on_ingest, True)
-    agent(names.retry("capture"), "capture-retry", "capture", settings.concurrency,
-          stage.on_retry, False)
+    agent(
+        names.retry("capture"),
+        "capture-retry",
+        "capture",
+        settings.concurrency,
+        stage.on_retry,
+        False,
+    )
     agent(names.media, "media", "media", settings.media_concurrency, media.on_media, True)
-    agent(names.retry("media"), "media-retry", "media", settings.media_concurrency,
-          media.on_retry, False)
+    agent(
+        names.retry("media"),
+        "media-retry",
+        "media",
+        settings.media_concurrency,
+        media.on_retry,
+        False,
+    )
 
     if make_custody is not None:
         custody = make_custody(producer)
-        agent(names.captures, "custody-feed", "custody", settings.concurrency,
-              custody.feed.on_capture_event, False)
+        agent(
+            names.captures,
+            "custody-feed",
+            "custody",
+            settings.concurrency,
+            custody.feed.on_capture_event,
+            False,
+        )
         agent(names.custody, "ledger", "ledger", 1, custody.ledger.on_custody, False)
-        agent(names.recheck, "recheck", "recheck", settings.concurrency,
-              custody.recheck.on_recheck, True)
+        agent(
+            names.recheck,
+            "recheck",
+            "recheck",
+            settings.concurrency,
+            custody.recheck.on_recheck,
+            True,
+        )
 
         @app.timer(interval=settings.head_every, on_leader=True, name="ledger-head")
         async def ledger_head():
             try:
-                await producer.send(names.custody, b"", head_request_json(
-                    custody.ledger.clock(), "schedule"))
-            except Exception:  # noqa: BLE001 - the next tick asks again
+                await producer.send(
+                    names.custody, b"", head_request_json(custody.ledger.clock(), "schedule")
+                )
+            except Exception:
                 log.exception("could not ask for a ledger head")
 
         tick = min(30.0, max(1.0, settings.recheck_delays[0] / 2))
@@ -140,18 +184,20 @@ def build_app(settings: StreamSettings, datadir: Path,
         async def recheck_schedule():
             try:
                 await custody.recheck.due_rechecks()
-            except Exception:  # noqa: BLE001 - the next tick tries again
+            except Exception:
                 log.exception("recheck scheduling failed")
 
         if settings.fixity_every > 0:
+
             @app.timer(interval=settings.fixity_every, on_leader=True, name="fixity")
             async def fixity():
                 try:
                     log.info("scheduled fixity run: %s", await custody.fixity())
-                except Exception:  # noqa: BLE001 - S3 or Kafka down: the next run retries
+                except Exception:
                     log.exception("scheduled fixity run failed")
 
     if settings.canary_url:
+
         @app.timer(interval=settings.canary_every, name="extractor-canary")
         async def extractor_canary():
             await run_canary(media.archiver.rehearse, settings.canary_url, metrics)

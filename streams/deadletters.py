@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from streams.messages.base import SourceMessage, Undecodable
 from streams.messages.capture import decode_media, decode_submit
@@ -79,11 +80,18 @@ class DeadLetterEntry:
 
     def summary(self, names: TopicNames) -> dict[str, Any]:
         topic, why = self.replay_target(names)
-        return {"id": self.id, "stage": self.stage, "reason": self.reason,
-                "message": self.doc.get("message"), "dead_at": self.doc.get("dead_at"),
-                "url": self.url, "source": self.source,
-                "attempts": self.doc.get("attempts") or [],
-                "replayable": topic is not None, "replay_note": None if topic else why}
+        return {
+            "id": self.id,
+            "stage": self.stage,
+            "reason": self.reason,
+            "message": self.doc.get("message"),
+            "dead_at": self.doc.get("dead_at"),
+            "url": self.url,
+            "source": self.source,
+            "attempts": self.doc.get("attempts") or [],
+            "replayable": topic is not None,
+            "replay_note": None if topic else why,
+        }
 
 
 def parse(records: Iterable[SourceMessage]) -> list[DeadLetterEntry]:
@@ -96,8 +104,11 @@ def parse(records: Iterable[SourceMessage]) -> list[DeadLetterEntry]:
             if not isinstance(doc, dict):
                 raise ValueError
         except ValueError:
-            doc = {"stage": "?", "reason": "not_a_dead_letter",
-                   "message": "a record on the dead-letter topic that is not a dead letter",
-                   "value_b64": base64.b64encode(record.value or b"").decode("ascii")}
+            doc = {
+                "stage": "?",
+                "reason": "not_a_dead_letter",
+                "message": "a record on the dead-letter topic that is not a dead letter",
+                "value_b64": base64.b64encode(record.value or b"").decode("ascii"),
+            }
         out.append(DeadLetterEntry(record.partition, record.offset, doc))
     return out

@@ -10,7 +10,7 @@ lists them.
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -25,35 +25,65 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.handled = Counter("warcflow_messages", "Messages handled, by outcome "
-                               "(stored, failed, retry, dead-letter)", ["stage", "outcome"],
-                               registry=r)
-        self.failures = Counter("warcflow_attempt_failures", "Failed attempts, by reason "
-                                "(http_503, store_unavailable, policy_refused, …)",
-                                ["stage", "reason"], registry=r)
-        self.dead_letters = Counter("warcflow_dead_letters", "Messages sent to the "
-                                    "dead-letter topic, by reason", ["stage", "reason"],
-                                    registry=r)
-        self.stored_bytes = Counter("warcflow_stored_bytes", "Bytes of WARCs and media "
-                                    "stored", ["stage"], registry=r)
-        self.seconds = Histogram("warcflow_handle_seconds", "Time to handle one message "
-                                 "(first attempts), from taking it to its outcome produced",
-                                 ["stage"],
-                                 buckets=SECONDS_BUCKETS, registry=r)
-        self.canary_ok = Gauge("warcflow_canary_ok", "1 if the last extractor canary "
-                               "capture worked, 0 if not", registry=r)
-        self.canary_last_ok = Gauge("warcflow_canary_last_ok_timestamp_seconds", "When the "
-                                    "extractor canary last worked (Unix time)", registry=r)
-        self.canary_runs = Counter("warcflow_canary_runs", "Extractor canary runs, by outcome",
-                                   ["outcome"], registry=r)
-        self.watch_polls = Counter("warcflow_watch_polls", "Polls of watched sources, by "
-                                   "kind and outcome (ok, failed)", ["kind", "outcome"],
-                                   registry=r)
-        self.watch_failures = Counter("warcflow_watch_failures", "Failed polls of watched "
-                                      "sources, by kind and reason (http_503, not_xml, …)",
-                                      ["kind", "reason"], registry=r)
-        self.watch_submitted = Counter("warcflow_watch_submitted", "URLs submitted to the "
-                                       "ingest topic by watchers, by kind", ["kind"], registry=r)
+        self.handled = Counter(
+            "warcflow_messages",
+            "Messages handled, by outcome (stored, failed, retry, dead-letter)",
+            ["stage", "outcome"],
+            registry=r,
+        )
+        self.failures = Counter(
+            "warcflow_attempt_failures",
+            "Failed attempts, by reason (http_503, store_unavailable, policy_refused, …)",
+            ["stage", "reason"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "warcflow_dead_letters",
+            "Messages sent to the dead-letter topic, by reason",
+            ["stage", "reason"],
+            registry=r,
+        )
+        self.stored_bytes = Counter(
+            "warcflow_stored_bytes", "Bytes of WARCs and media stored", ["stage"], registry=r
+        )
+        self.seconds = Histogram(
+            "warcflow_handle_seconds",
+            "Time to handle one message (first attempts), from taking it to its outcome produced",
+            ["stage"],
+            buckets=SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.canary_ok = Gauge(
+            "warcflow_canary_ok",
+            "1 if the last extractor canary capture worked, 0 if not",
+            registry=r,
+        )
+        self.canary_last_ok = Gauge(
+            "warcflow_canary_last_ok_timestamp_seconds",
+            "When the extractor canary last worked (Unix time)",
+            registry=r,
+        )
+        self.canary_runs = Counter(
+            "warcflow_canary_runs", "Extractor canary runs, by outcome", ["outcome"], registry=r
+        )
+        self.watch_polls = Counter(
+            "warcflow_watch_polls",
+            "Polls of watched sources, by kind and outcome (ok, failed)",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.watch_failures = Counter(
+            "warcflow_watch_failures",
+            "Failed polls of watched sources, by kind and reason (http_503, not_xml, …)",
+            ["kind", "reason"],
+            registry=r,
+        )
+        self.watch_submitted = Counter(
+            "warcflow_watch_submitted",
+            "URLs submitted to the ingest topic by watchers, by kind",
+            ["kind"],
+            registry=r,
+        )
         self._lag: Lag | None = None
         self._lag_cache: tuple[float, list] = (0.0, [])
         r.register(_LagCollector(self))
@@ -122,9 +152,11 @@ class _LagCollector:
         self.metrics = metrics
 
     def collect(self):
-        family = GaugeMetricFamily("warcflow_consumer_lag", "Messages not yet consumed by "
-                                   "the workers' group, per partition", labels=["topic",
-                                                                                 "partition"])
+        family = GaugeMetricFamily(
+            "warcflow_consumer_lag",
+            "Messages not yet consumed by the workers' group, per partition",
+            labels=["topic", "partition"],
+        )
         for topic, partition, behind in self.metrics.lag():
             family.add_metric([topic, str(partition)], behind)
         yield family

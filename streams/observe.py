@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -23,25 +23,34 @@ log = logging.getLogger("warcflow.worker")
 
 def lag_from_kafka(bootstrap: str, group: str, timeout: float = 5.0):
     """A ``Lag`` function: end offsets minus the group's committed offsets (kafka-python)."""
+
     def lag():
         from kafka import KafkaAdminClient, KafkaConsumer
 
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","),
-                                 request_timeout_ms=int(timeout * 1000))
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap.split(","), request_timeout_ms=int(timeout * 1000)
+        )
         try:
             committed = admin.list_group_offsets({group: None}).get(group) or {}
         finally:
             admin.close()
         if not committed:
             return []
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None,
-                                 request_timeout_ms=int(timeout * 1000) + 1000)
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap.split(","),
+            group_id=None,
+            request_timeout_ms=int(timeout * 1000) + 1000,
+        )
         try:
             ends = consumer.end_offsets(list(committed))
         finally:
             consumer.close()
-        return [(tp.topic, tp.partition, max(0, ends[tp] - meta.offset))
-                for tp, meta in sorted(committed.items()) if tp in ends and meta.offset >= 0]
+        return [
+            (tp.topic, tp.partition, max(0, ends[tp] - meta.offset))
+            for tp, meta in sorted(committed.items())
+            if tp in ends and meta.offset >= 0
+        ]
+
     return lag
 
 
@@ -56,11 +65,14 @@ class ObservabilityServer:
             def log_message(self, *args):  # scrapes are not worth a log line
                 pass
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 path = self.path.split("?")[0]
                 if path == "/metrics":
-                    body, kind, code = (generate_latest(server.metrics.registry),
-                                        CONTENT_TYPE_LATEST, 200)
+                    body, kind, code = (
+                        generate_latest(server.metrics.registry),
+                        CONTENT_TYPE_LATEST,
+                        200,
+                    )
                 elif path == "/healthz":
                     doc = server.health()
                     body = json.dumps(doc, indent=1).encode()
@@ -76,13 +88,15 @@ class ObservabilityServer:
         self._server = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), Handler)
         self._server.daemon_threads = True
         self.address = f"{host or '127.0.0.1'}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="warcflow-observe")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="warcflow-observe"
+        )
 
     def start(self) -> None:
         self._thread.start()
-        log.info("metrics on http://%s/metrics, health on http://%s/healthz",
-                 self.address, self.address)
+        log.info(
+            "metrics on http://%s/metrics, health on http://%s/healthz", self.address, self.address
+        )
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -21,7 +21,7 @@ message of that partition that was delivered and not acked.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from faust.transport.consumer import Consumer
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from streams.deadletters import DeadLetterEntry
 from streams.messages.base import SourceMessage
@@ -39,10 +40,17 @@ class Account:
     dead_letters: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"topic": self.topic, "partition": self.partition, "offset": self.offset,
-                "timestamp_ms": self.timestamp_ms, "url": self.url, "outcome": self.outcome,
-                "capture_ids": sorted(self.capture_ids), "events": self.events,
-                "dead_letters": self.dead_letters}
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp_ms": self.timestamp_ms,
+            "url": self.url,
+            "outcome": self.outcome,
+            "capture_ids": sorted(self.capture_ids),
+            "events": self.events,
+            "dead_letters": self.dead_letters,
+        }
 
 
 @dataclass
@@ -74,8 +82,13 @@ def _key(coords: Any) -> tuple[str, int, int] | None:
         return None
 
 
-def reconcile(ingest: Iterable[SourceMessage], events: Iterable[SourceMessage],
-              dead: Iterable[DeadLetterEntry], *, until_ms: int | None = None) -> Reconciliation:
+def reconcile(
+    ingest: Iterable[SourceMessage],
+    events: Iterable[SourceMessage],
+    dead: Iterable[DeadLetterEntry],
+    *,
+    until_ms: int | None = None,
+) -> Reconciliation:
     """Match ``ingest`` records (those up to ``until_ms``) with ``events`` from the
     captures topic and ``dead`` letters."""
     accounts: dict[tuple[str, int, int], Account] = {}
@@ -86,9 +99,13 @@ def reconcile(ingest: Iterable[SourceMessage], events: Iterable[SourceMessage],
             url = json.loads(record.value or b"").get("url")
         except (ValueError, AttributeError):
             url = None
-        accounts[(record.topic, record.partition, record.offset)] = Account(record.topic, record.partition, record.offset,
-                                               record.timestamp_ms, url if isinstance(url, str)
-                                               else None)
+        accounts[(record.topic, record.partition, record.offset)] = Account(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.timestamp_ms,
+            url if isinstance(url, str) else None,
+        )
     outcomes: dict[tuple[str, int, int], set[str]] = defaultdict(set)
     for record in events:
         try:
@@ -112,5 +129,6 @@ def reconcile(ingest: Iterable[SourceMessage], events: Iterable[SourceMessage],
     for key, account in accounts.items():
         found = outcomes.get(key, set())
         account.outcome = next((name for name in TERMINAL if name in found), "pending")
-    return Reconciliation(sorted(accounts.values(), key=lambda a: (a.timestamp_ms, a.partition,
-                                                           a.offset)))
+    return Reconciliation(
+        sorted(accounts.values(), key=lambda a: (a.timestamp_ms, a.partition, a.offset))
+    )

@@ -84,8 +84,14 @@ class TopicNames:
         return 1 if name == self.custody else default
 
 
-def ensure_topics(bootstrap: str, names: TopicNames, *, partitions: int,
-                  replication: int = 1, timeout: float = 30.0) -> list[str]:
+def ensure_topics(
+    bootstrap: str,
+    names: TopicNames,
+    *,
+    partitions: int,
+    replication: int = 1,
+    timeout: float = 30.0,
+) -> list[str]:
     """Create the missing topics; return the names created. Idempotent.
 
     With ``replication`` of 3 or more, ``min.insync.replicas`` is one less, so
@@ -95,14 +101,24 @@ def ensure_topics(bootstrap: str, names: TopicNames, *, partitions: int,
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","),
-                             client_id="warcflow-admin",
-                             request_timeout_ms=int(timeout * 1000))
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap.split(","),
+        client_id="warcflow-admin",
+        request_timeout_ms=int(timeout * 1000),
+    )
     try:
         existing = set(admin.list_topics())
         durability = {"min.insync.replicas": str(replication - 1)} if replication >= 3 else {}
-        wanted = [NewTopic(name, names.partitions(name, partitions), replication, topic_configs={**config, **durability})
-                  for name, config in names.all().items() if name not in existing]
+        wanted = [
+            NewTopic(
+                name,
+                names.partitions(name, partitions),
+                replication,
+                topic_configs={**config, **durability},
+            )
+            for name, config in names.all().items()
+            if name not in existing
+        ]
         created = []
         for topic in wanted:
             try:

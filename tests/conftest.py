@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from infra.processes import free_port
 from tests.support.media import MediaSet, make_media
 from tests.support.site import TestSite
-from infra.processes import free_port
 from tests.support.stack import TestStack, WorkerProcess
 
 
@@ -55,8 +55,9 @@ def pipeline(stack, module_site, tmp_path_factory):
 
     Yields the environment for CLI calls; the worker is ``pipeline_worker``.
     """
-    env = stack.agent_env("t", module_site.allow,
-                          WARCFLOW_WORKER_METRICS=f"127.0.0.1:{free_port()}")
+    env = stack.agent_env(
+        "t", module_site.allow, WARCFLOW_WORKER_METRICS=f"127.0.0.1:{free_port()}"
+    )
     prefix = env["WARCFLOW_TOPIC_PREFIX"]
     log = Path(tmp_path_factory.mktemp("logs")) / "worker.log"
     worker = WorkerProcess(env, log).start()

@@ -5,8 +5,8 @@ A FastAPI app (OpenAPI at ``/openapi.json``, interactive docs at ``/api/docs``):
     pages      /  /search  /url?u=URL  /capture/{id}  /submit
     JSON API   /api/captures?url=URL  /api/captures/{id}  /api/search?q=  /api/submit
                /api/status
-    files      /capture/{id}/warc  /capture/{id}/screenshot  /media/{sha256}  /media/{sha256}/derived
-               /media/{sha256}/poster            (Range requests supported)
+    files      /capture/{id}/warc  /capture/{id}/screenshot  /media/{sha256}
+               /media/{sha256}/derived  /media/{sha256}/poster   (Range requests supported)
     Memento    /timegate/{URL}  /timemap/link/{URL}          (RFC 7089)
     replay     /cdx   pywb-style CDX lookups, used by the replay server
     health     /healthz
@@ -20,43 +20,55 @@ scripts only from itself.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import Body, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from archivers.custody.ledger import CustodyEvent
+from archivers.errors import CaptureError
 from archivers.store import layout
 from archivers.warc.cdxj import cdx_key
-from archivers.errors import CaptureError
-from archivers.custody.ledger import CustodyEvent
-from viewer.catalog import Catalog
-from viewer.settings import ViewerSettings
 from viewer import files, memento
 from viewer.audits import AuditCache
+from viewer.catalog import Catalog
+from viewer.settings import ViewerSettings
 from viewer.views import capture_object, checked_url, replay_url
 
 HERE = Path(__file__).parent
 
 
-def create_app(settings: ViewerSettings, catalog: Catalog, store,
-               submit: Callable[..., list[dict]],
-               record: Callable[[CustodyEvent], None] = lambda event: None) -> FastAPI:
+def create_app(
+    settings: ViewerSettings,
+    catalog: Catalog,
+    store,
+    submit: Callable[..., list[dict]],
+    record: Callable[[CustodyEvent], None] = lambda event: None,
+) -> FastAPI:
     """The viewer app. ``submit(urls, tags, note, operator=, case_id=, purpose=,
     mode=)`` validates and produces to ingest, raising ValueError (with every
     problem) when any URL or field is refused; ``record(event)`` puts a custody
     event (a download of evidence) on the ledger's topic."""
-    app = FastAPI(title="warcflow viewer", version="1", docs_url="/api/docs", redoc_url=None,
-                  description="Captures of social-media posts: timelines, capture facts, "
-                              "replay links, media files, Memento. See docs/api.md.")
+    app = FastAPI(
+        title="warcflow viewer",
+        version="1",
+        docs_url="/api/docs",
+        redoc_url=None,
+        description="Captures of social-media posts: timelines, capture facts, "
+        "replay links, media files, Memento. See docs/api.md.",
+    )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     replay_base, coll = settings.replay_base, settings.collection
-    csp = ("default-src 'self'; img-src 'self' data:; media-src 'self'; "
-           f"frame-src {replay_base}; script-src 'self'; style-src 'self'; object-src 'none'; "
-           "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+    csp = (
+        "default-src 'self'; img-src 'self' data:; media-src 'self'; "
+        f"frame-src {replay_base}; script-src 'self'; style-src 'self'; object-src 'none'; "
+        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    )
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -68,13 +80,24 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
         return response
 
     def page(request: Request, name: str, status: int = 200, **context):
-        return templates.TemplateResponse(request, name, {
-            "replay_base": replay_base, "collection": coll, "counts": catalog.counts(),
-            "token_required": bool(settings.token), **context}, status_code=status)
+        return templates.TemplateResponse(
+            request,
+            name,
+            {
+                "replay_base": replay_base,
+                "collection": coll,
+                "counts": catalog.counts(),
+                "token_required": bool(settings.token),
+                **context,
+            },
+            status_code=status,
+        )
 
     def objects_for(url: str) -> list[dict[str, Any]]:
-        return [capture_object(m, catalog.media_of(m["capture_id"]), replay_base, coll)
-                for m in catalog.captures_of(url)]
+        return [
+            capture_object(m, catalog.media_of(m["capture_id"]), replay_base, coll)
+            for m in catalog.captures_of(url)
+        ]
 
     def token_ok(request: Request, form_token: str = "") -> bool:
         """Submitting needs the token when one is set (settings insist on one when
@@ -108,62 +131,123 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
     @app.get("/url", response_class=HTMLResponse, include_in_schema=False)
     def timeline(request: Request, u: str):
         checked_url(u)
-        return page(request, "timeline.html", url=u, captures=objects_for(u),
-                    timemap=f"/timemap/link/{u}", timegate=f"/timegate/{u}")
+        return page(
+            request,
+            "timeline.html",
+            url=u,
+            captures=objects_for(u),
+            timemap=f"/timemap/link/{u}",
+            timegate=f"/timegate/{u}",
+        )
 
     @app.get("/capture/{capture_id}", response_class=HTMLResponse, include_in_schema=False)
     def capture_page(request: Request, capture_id: str):
         manifest = capture_or_404(capture_id)
         media = catalog.media_of(manifest["capture_id"])
         view = capture_object(manifest, media, replay_base, coll)
-        original = (replay_url(replay_base, coll, manifest.get("final_url") or manifest["url"],
-                               manifest.get("fetched_at"), original=True)
-                    if manifest.get("warc_key") else None)
-        return page(request, "capture.html", capture=view, manifest=manifest, media=media,
-                    original_url=original, proof=audits.get(manifest))
+        original = (
+            replay_url(
+                replay_base,
+                coll,
+                manifest.get("final_url") or manifest["url"],
+                manifest.get("fetched_at"),
+                original=True,
+            )
+            if manifest.get("warc_key")
+            else None
+        )
+        return page(
+            request,
+            "capture.html",
+            capture=view,
+            manifest=manifest,
+            media=media,
+            original_url=original,
+            proof=audits.get(manifest),
+        )
 
-    @app.get("/api/captures/{capture_id}/audit",
-             summary="Audit one capture: digests, ledger inclusion, signed head, TSA tokens",
-             description="The object `warcflow audit CAPTURE_ID --json` prints for it "
-                         "(cached for a few minutes).")
+    @app.get(
+        "/api/captures/{capture_id}/audit",
+        summary="Audit one capture: digests, ledger inclusion, signed head, TSA tokens",
+        description="The object `warcflow audit CAPTURE_ID --json` prints for it "
+        "(cached for a few minutes).",
+    )
     def api_audit(capture_id: str):
         return audits.get(capture_or_404(capture_id))
 
-    blank_form = {"urls": "", "tags": "", "note": "", "operator": "", "case_id": "",
-                  "purpose": "", "mode": "auto"}
+    blank_form = {
+        "urls": "",
+        "tags": "",
+        "note": "",
+        "operator": "",
+        "case_id": "",
+        "purpose": "",
+        "mode": "auto",
+    }
 
     @app.get("/submit", response_class=HTMLResponse, include_in_schema=False)
     def submit_form(request: Request):
         return page(request, "submit.html", errors=[], done=[], **blank_form)
 
     @app.post("/submit", response_class=HTMLResponse, include_in_schema=False)
-    def submit_post(request: Request, urls: str = Form(""), tags: str = Form(""),
-                    note: str = Form(""), operator: str = Form(""), case_id: str = Form(""),
-                    purpose: str = Form(""), token: str = Form(""), mode: str = Form("auto")):
-        form = {"urls": urls, "tags": tags, "note": note, "operator": operator,
-                "case_id": case_id, "purpose": purpose, "mode": mode}
+    def submit_post(
+        request: Request,
+        urls: str = Form(""),
+        tags: str = Form(""),
+        note: str = Form(""),
+        operator: str = Form(""),
+        case_id: str = Form(""),
+        purpose: str = Form(""),
+        token: str = Form(""),
+        mode: str = Form("auto"),
+    ):
+        form = {
+            "urls": urls,
+            "tags": tags,
+            "note": note,
+            "operator": operator,
+            "case_id": case_id,
+            "purpose": purpose,
+            "mode": mode,
+        }
         if not token_ok(request, token):
-            return page(request, "submit.html", status=401, errors=["wrong or missing token"],
-                        done=[], **form)
+            return page(
+                request,
+                "submit.html",
+                status=401,
+                errors=["wrong or missing token"],
+                done=[],
+                **form,
+            )
         lines = [line.strip() for line in urls.splitlines() if line.strip()]
         tag_list = tuple(t.strip() for t in tags.split(",") if t.strip())
         try:
-            done = submit(lines, tag_list, note.strip() or None,
-                          operator=operator.strip() or None, case_id=case_id.strip() or None,
-                          purpose=purpose.strip() or None, mode=mode)
+            done = submit(
+                lines,
+                tag_list,
+                note.strip() or None,
+                operator=operator.strip() or None,
+                case_id=case_id.strip() or None,
+                purpose=purpose.strip() or None,
+                mode=mode,
+            )
         except ValueError as exc:
-            return page(request, "submit.html", status=400, errors=str(exc).splitlines(),
-                        done=[], **form)
+            return page(
+                request, "submit.html", status=400, errors=str(exc).splitlines(), done=[], **form
+            )
         except CaptureError as exc:
             return page(request, "submit.html", status=503, errors=[str(exc)], done=[], **form)
         return page(request, "submit.html", errors=[], done=done, **blank_form)
 
     # -- JSON API -------------------------------------------------------------------
 
-    @app.get("/api/captures", summary="Every capture of a URL, newest first",
-             description="The same objects as `warcflow captures URL --json`, each with a "
-                         "`replay_url`; forms of one page (http/https, www, query order) are "
-                         "the same page.")
+    @app.get(
+        "/api/captures",
+        summary="Every capture of a URL, newest first",
+        description="The same objects as `warcflow captures URL --json`, each with a "
+        "`replay_url`; forms of one page (http/https, www, query order) are "
+        "the same page.",
+    )
     def api_captures(url: str = Query(..., description="the post's URL, any form")):
         return objects_for(checked_url(url))
 
@@ -171,33 +255,53 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
     def api_capture(capture_id: str):
         manifest = capture_or_404(capture_id)
         media = catalog.media_of(manifest["capture_id"])
-        return {"capture": capture_object(manifest, media, replay_base, coll),
-                "manifest": manifest, "media": media}
+        return {
+            "capture": capture_object(manifest, media, replay_base, coll),
+            "manifest": manifest,
+            "media": media,
+        }
 
     @app.get("/api/search", summary="Captured URLs matching text or a host/path prefix")
     def api_search(q: str = Query(..., min_length=1), limit: int = Query(50, ge=1, le=500)):
         return catalog.search(q, limit)
 
-    @app.post("/api/submit", status_code=202, summary="Submit URLs for capture",
-              description="Validates like `warcflow submit`: if any URL is refused, nothing "
-                          "is submitted and the answer is 400 with every problem. When the "
-                          "viewer has a token (WARCFLOW_VIEWER_TOKEN), send it as "
-                          "`Authorization: Bearer TOKEN`; without it the answer is 401.")
-    def api_submit(request: Request, urls: list[str] = Body(..., embed=True),
-                   tags: list[str] = Body([], embed=True),
-                   note: str | None = Body(None, embed=True),
-                   operator: str | None = Body(None, embed=True),
-                   case_id: str | None = Body(None, embed=True),
-                   purpose: str | None = Body(None, embed=True),
-                   mode: str = Body("auto", embed=True,
-                                    description="static, browser or auto (the site rules "
-                                                "decide)")):
+    @app.post(
+        "/api/submit",
+        status_code=202,
+        summary="Submit URLs for capture",
+        description="Validates like `warcflow submit`: if any URL is refused, nothing "
+        "is submitted and the answer is 400 with every problem. When the "
+        "viewer has a token (WARCFLOW_VIEWER_TOKEN), send it as "
+        "`Authorization: Bearer TOKEN`; without it the answer is 401.",
+    )
+    def api_submit(
+        request: Request,
+        urls: list[str] = Body(..., embed=True),
+        tags: list[str] = Body([], embed=True),
+        note: str | None = Body(None, embed=True),
+        operator: str | None = Body(None, embed=True),
+        case_id: str | None = Body(None, embed=True),
+        purpose: str | None = Body(None, embed=True),
+        mode: str = Body(
+            "auto", embed=True, description="static, browser or auto (the site rules decide)"
+        ),
+    ):
         if not token_ok(request):
-            return JSONResponse({"errors": ["wrong or missing token"]}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})
+            return JSONResponse(
+                {"errors": ["wrong or missing token"]},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         try:
-            return submit(urls, tuple(tags), note, operator=operator, case_id=case_id,
-                          purpose=purpose, mode=mode)
+            return submit(
+                urls,
+                tuple(tags),
+                note,
+                operator=operator,
+                case_id=case_id,
+                purpose=purpose,
+                mode=mode,
+            )
         except ValueError as exc:
             return JSONResponse({"errors": str(exc).splitlines()}, status_code=400)
         except CaptureError as exc:
@@ -205,8 +309,12 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
 
     @app.get("/api/status", summary="Catalog size and feed position")
     def api_status():
-        return {"counts": catalog.counts(), "feed_offsets": catalog.offsets(),
-                "replay": replay_base, "collection": coll}
+        return {
+            "counts": catalog.counts(),
+            "feed_offsets": catalog.offsets(),
+            "replay": replay_base,
+            "collection": coll,
+        }
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():
@@ -218,8 +326,13 @@ def create_app(settings: ViewerSettings, catalog: Catalog, store,
     # -- the replay server's index ---------------------------------------------------
 
     @app.get("/cdx", include_in_schema=False)
-    def cdx(url: str | None = None, key: str | None = None, end_key: str | None = None,
-            matchType: str = "exact", limit: int = 10000):  # noqa: N803 - pywb's name
+    def cdx(
+        url: str | None = None,
+        key: str | None = None,
+        end_key: str | None = None,
+        matchType: str = "exact",
+        limit: int = 10000,
+    ):
         """CDXJ lines for pywb: by ``key``/``end_key`` as pywb computes them, or by ``url``."""
         if key is None:
             if not url:

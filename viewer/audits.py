@@ -48,5 +48,12 @@ class AuditCache:
         try:
             return audit_capture(self.store, m).to_dict()
         except Exception as exc:  # noqa: BLE001 - the page still shows, with the reason
-            return {"capture_id": manifest["capture_id"], "ok": False, "error": str(exc),
-                    "checks": [], "items": {}, "liveness": None, "custody": []}
+            return {
+                "capture_id": manifest["capture_id"],
+                "ok": False,
+                "error": str(exc),
+                "checks": [],
+                "items": {},
+                "liveness": None,
+                "custody": [],
+            }

@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from archivers.store import layout
 from archivers.manifests.manifest import Manifest, MediaManifest
+from archivers.store import layout
 from archivers.urls import surt as warcflow_surt
 
 SCHEMA = """
@@ -78,8 +79,10 @@ class Catalog:
                         db.execute("INSERT OR REPLACE INTO media VALUES (?,?,?,?,?)", record)
                     if cdx_lines is not None:
                         db.execute("DELETE FROM cdx WHERE source = ?", (cdx_source,))
-                        db.executemany("INSERT INTO cdx VALUES (?,?,?,?)",
-                                       [(*_split(line), cdx_source) for line in cdx_lines])
+                        db.executemany(
+                            "INSERT INTO cdx VALUES (?,?,?,?)",
+                            [(*_split(line), cdx_source) for line in cdx_lines],
+                        )
                 db.execute("INSERT OR REPLACE INTO offsets VALUES (?, ?)", (partition, offset + 1))
                 db.execute("COMMIT")
             except BaseException:
@@ -89,20 +92,36 @@ class Catalog:
     def _rows_for(self, event: dict, store):
         schema = event.get("schema", "")
         manifest_key = event.get("manifest_key")
-        if not manifest_key or schema not in ("warcflow.CaptureStored", "warcflow.CaptureFailed",
-                                              "warcflow.MediaStored", "warcflow.MediaFailed"):
+        if not manifest_key or schema not in (
+            "warcflow.CaptureStored",
+            "warcflow.CaptureFailed",
+            "warcflow.MediaStored",
+            "warcflow.MediaFailed",
+        ):
             return None
         data = store.get_bytes(manifest_key)
         if schema.startswith("warcflow.Capture"):
             manifest = Manifest.from_json(data)
-            record = (manifest.capture_id, manifest.url, manifest.surt or warcflow_surt(manifest.url),
-                      manifest.status, manifest.submitted_at, manifest.fetched_at, data.decode())
+            record = (
+                manifest.capture_id,
+                manifest.url,
+                manifest.surt or warcflow_surt(manifest.url),
+                manifest.status,
+                manifest.submitted_at,
+                manifest.fetched_at,
+                data.decode(),
+            )
             source, table = manifest.capture_id, "captures"
             has_warc = manifest.warc_key is not None
         else:
             media = MediaManifest.from_json(data)
-            record = (media.media_id, media.parent_capture_id, media.status, media.sha256,
-                      data.decode())
+            record = (
+                media.media_id,
+                media.parent_capture_id,
+                media.status,
+                media.sha256,
+                data.decode(),
+            )
             source, table = media.media_id, "media"
             has_warc = media.warc_key is not None
         lines = None
@@ -125,20 +144,24 @@ class Catalog:
 
     def capture(self, capture_id: str) -> dict[str, Any] | None:
         with self._lock:
-            row = self._db.execute("SELECT manifest FROM captures WHERE capture_id = ?",
-                                   (capture_id.upper(),)).fetchone()
+            row = self._db.execute(
+                "SELECT manifest FROM captures WHERE capture_id = ?", (capture_id.upper(),)
+            ).fetchone()
         return json.loads(row[0]) if row else None
 
     def media_of(self, capture_id: str) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self._db.execute("SELECT manifest FROM media WHERE parent_capture_id = ? "
-                                    "ORDER BY media_id", (capture_id.upper(),))
+            rows = self._db.execute(
+                "SELECT manifest FROM media WHERE parent_capture_id = ? ORDER BY media_id",
+                (capture_id.upper(),),
+            )
             return [json.loads(row[0]) for row in rows]
 
     def media_by_digest(self, sha256: str) -> dict[str, Any] | None:
         with self._lock:
-            row = self._db.execute("SELECT manifest FROM media WHERE sha256 = ? LIMIT 1",
-                                   (sha256,)).fetchone()
+            row = self._db.execute(
+                "SELECT manifest FROM media WHERE sha256 = ? LIMIT 1", (sha256,)
+            ).fetchone()
         return json.loads(row[0]) if row else None
 
     def search(self, text: str, limit: int = 50) -> list[dict[str, Any]]:
@@ -149,9 +172,12 @@ class Catalog:
             prefix = warcflow_surt(text if "://" in text else f"https://{text}").rstrip("/")
         except Exception:  # noqa: BLE001 - not URL-like: substring search only
             prefix = None
-        sql = ("SELECT url, surt, COUNT(*), MAX(capture_id) FROM captures "
-               "WHERE url LIKE ? ESCAPE '\\' " + ("OR surt >= ? AND surt < ? " if prefix else "")
-               + "GROUP BY surt ORDER BY MAX(capture_id) DESC LIMIT ?")
+        sql = (  # constant pieces; every value is a bound parameter
+            "SELECT url, surt, COUNT(*), MAX(capture_id) FROM captures "  # noqa: S608
+            "WHERE url LIKE ? ESCAPE '\\' "
+            + ("OR surt >= ? AND surt < ? " if prefix else "")
+            + "GROUP BY surt ORDER BY MAX(capture_id) DESC LIMIT ?"
+        )
         like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         params: list[Any] = [like]
         if prefix:
@@ -159,13 +185,16 @@ class Catalog:
         params.append(limit)
         with self._lock:
             rows = list(self._db.execute(sql, params))
-        return [{"url": url, "surt": key, "captures": count, "latest_capture_id": latest}
-                for url, key, count, latest in rows]
+        return [
+            {"url": url, "surt": key, "captures": count, "latest_capture_id": latest}
+            for url, key, count, latest in rows
+        ]
 
     def recent(self, limit: int = 30) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self._db.execute("SELECT manifest FROM captures ORDER BY capture_id DESC "
-                                    "LIMIT ?", (limit,))
+            rows = self._db.execute(
+                "SELECT manifest FROM captures ORDER BY capture_id DESC LIMIT ?", (limit,)
+            )
             return [json.loads(row[0]) for row in rows]
 
     def cdx(self, key: str, end_key: str | None = None, *, limit: int = 10000) -> Iterator[str]:
@@ -173,19 +202,28 @@ class Catalog:
         in key and time order."""
         with self._lock:
             if end_key is None:
-                rows = list(self._db.execute(
-                    "SELECT line FROM cdx WHERE key = ? ORDER BY key, timestamp LIMIT ?",
-                    (key, limit)))
+                rows = list(
+                    self._db.execute(
+                        "SELECT line FROM cdx WHERE key = ? ORDER BY key, timestamp LIMIT ?",
+                        (key, limit),
+                    )
+                )
             else:
-                rows = list(self._db.execute(
-                    "SELECT line FROM cdx WHERE key >= ? AND key < ? ORDER BY key, timestamp "
-                    "LIMIT ?", (key, end_key, limit)))
+                rows = list(
+                    self._db.execute(
+                        "SELECT line FROM cdx WHERE key >= ? AND key < ? ORDER BY key, timestamp "
+                        "LIMIT ?",
+                        (key, end_key, limit),
+                    )
+                )
         return iter(row[0] for row in rows)
 
     def counts(self) -> dict[str, int]:
         with self._lock:
-            return {table: self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-                    for table in ("captures", "media", "cdx")}
+            return {
+                table: self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608
+                for table in ("captures", "media", "cdx")
+            }
 
     def close(self) -> None:
         with self._lock:

@@ -12,8 +12,8 @@ original, from byte 0) is a custody event (``record``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from email.utils import format_datetime
-from typing import Callable
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
@@ -30,20 +30,25 @@ CHUNK = 1024 * 1024
 
 def add_routes(app: FastAPI, store: ObjectStore, record: Callable[[CustodyEvent], None]) -> None:
     """The file routes of the viewer app (see the module docstring)."""
+
     @app.get("/capture/{capture_id}/warc", summary="Download the WARC of a capture")
     def download_warc(capture_id: str, request: Request):
         if not layout.is_capture_id(capture_id):
             raise HTTPException(404, "not a capture id")
         key = layout.warc_key(capture_id)
-        response = _stream(store, key, request, "application/warc",
-                           attachment=f"{capture_id.upper()}.warc.gz")
+        response = _stream(
+            store, key, request, "application/warc", attachment=f"{capture_id.upper()}.warc.gz"
+        )
         downloaded(request, capture_id.upper(), key)
         return response
 
-    @app.get("/capture/{capture_id}/screenshot", summary="The screenshot of a browser capture",
-             description="The full-page PNG taken when the page was captured (also a "
-                         "`resource` record in the capture's WARC). Served as image/png "
-                         "with a policy that lets nothing in it run.")
+    @app.get(
+        "/capture/{capture_id}/screenshot",
+        summary="The screenshot of a browser capture",
+        description="The full-page PNG taken when the page was captured (also a "
+        "`resource` record in the capture's WARC). Served as image/png "
+        "with a policy that lets nothing in it run.",
+    )
     def screenshot(capture_id: str, request: Request):
         if not layout.is_capture_id(capture_id):
             raise HTTPException(404, "not a capture id")
@@ -68,11 +73,20 @@ def add_routes(app: FastAPI, store: ObjectStore, record: Callable[[CustodyEvent]
         client = request.client.host if request.client else "?"
         head = store.head(key)
         at = iso(utc_now())
-        record(CustodyEvent(
-            event="download", event_id=f"download:{key}:{at}", at=at,
-            who=f"viewer client {client}", capture_id=capture_id, url=None,
-            objects=(ObjectDigest(key, head.sha256 or "", head.size, head.version_id),)
-            if head else (), detail={"path": request.url.path}))
+        record(
+            CustodyEvent(
+                event="download",
+                event_id=f"download:{key}:{at}",
+                at=at,
+                who=f"viewer client {client}",
+                capture_id=capture_id,
+                url=None,
+                objects=(ObjectDigest(key, head.sha256 or "", head.size, head.version_id),)
+                if head
+                else (),
+                detail={"path": request.url.path},
+            )
+        )
 
     @app.get("/media/{sha256}/derived", summary="The browser-playable copy, if one was made")
     def media_derived(sha256: str, request: Request):
@@ -101,15 +115,18 @@ def _media_key(store, sha256: str) -> str:
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
-def _stream(store, key: str, request: Request, content_type: str, *,
-            attachment: str | None = None) -> Response:
+def _stream(
+    store, key: str, request: Request, content_type: str, *, attachment: str | None = None
+) -> Response:
     """An S3 object as an HTTP response, with single-range requests (video seeking)."""
     head = store.head(key)
     if head is None:
         raise HTTPException(404, f"nothing stored at {key}")
     size = head.size
-    headers = {"Accept-Ranges": "bytes", "Last-Modified": format_datetime(head.last_modified,
-                                                                         usegmt=True)}
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Last-Modified": format_datetime(head.last_modified, usegmt=True),
+    }
     if head.sha256:
         headers["Digest"] = f"sha-256={b64_digest(head.sha256)}"
     if attachment:
@@ -124,8 +141,9 @@ def _stream(store, key: str, request: Request, content_type: str, *,
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         headers["Content-Length"] = str(end - start + 1)
         body = store.open(key, (start, end))
-        return StreamingResponse(_chunks(body), status_code=206, media_type=content_type,
-                                 headers=headers)
+        return StreamingResponse(
+            _chunks(body), status_code=206, media_type=content_type, headers=headers
+        )
     headers["Content-Length"] = str(size)
     return StreamingResponse(_chunks(store.open(key)), media_type=content_type, headers=headers)
 

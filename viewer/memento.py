@@ -1,12 +1,12 @@
 """Memento (RFC 7089) over the catalog: a TimeMap and a TimeGate for every captured URL.
 
-    /timemap/link/{URL}   every memento of URL (application/link-format)
-    /timegate/{URL}       302 to the memento closest to Accept-Datetime (newest without)
+/timemap/link/{URL}   every memento of URL (application/link-format)
+/timegate/{URL}       302 to the memento closest to Accept-Datetime (newest without)
 """
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
@@ -33,10 +33,13 @@ def add_routes(app: FastAPI, catalog: Catalog, settings: ViewerSettings) -> None
         if not found:
             raise HTTPException(404, f"no mementos of {url}")
         base = settings.viewer_base
-        lines = [f'<{url}>; rel="original"',
-                 f'<{base}/timemap/link/{url}>; rel="self"; type="application/link-format"; '
-                 f'from="{_http_date(found[0]["fetched_at"])}"; until="{_http_date(found[-1]["fetched_at"])}"',
-                 f'<{base}/timegate/{url}>; rel="timegate"']
+        lines = [
+            f'<{url}>; rel="original"',
+            f'<{base}/timemap/link/{url}>; rel="self"; type="application/link-format"; '
+            f'from="{_http_date(found[0]["fetched_at"])}"; '
+            f'until="{_http_date(found[-1]["fetched_at"])}"',
+            f'<{base}/timegate/{url}>; rel="timegate"',
+        ]
         for i, m in enumerate(found):
             rel = "memento"
             if i == 0:
@@ -47,8 +50,11 @@ def add_routes(app: FastAPI, catalog: Catalog, settings: ViewerSettings) -> None
             lines.append(f'<{target}>; rel="{rel}"; datetime="{_http_date(m["fetched_at"])}"')
         return PlainTextResponse(",\n".join(lines) + "\n", media_type="application/link-format")
 
-    @app.get("/timegate/{url:path}", summary="Memento TimeGate: redirect to the closest capture",
-             description="Honours `Accept-Datetime` (RFC 1123); without it, the newest capture.")
+    @app.get(
+        "/timegate/{url:path}",
+        summary="Memento TimeGate: redirect to the closest capture",
+        description="Honours `Accept-Datetime` (RFC 1123); without it, the newest capture.",
+    )
     def timegate(url: str, request: Request):
         url = _full_url(url, request)
         found = mementos(checked_url(url))
@@ -61,16 +67,23 @@ def add_routes(app: FastAPI, catalog: Catalog, settings: ViewerSettings) -> None
             except (TypeError, ValueError):
                 raise HTTPException(400, "Accept-Datetime must be an RFC 1123 date") from None
             if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-            best = min(found, key=lambda m: abs((parse_iso(m["fetched_at"]) - when).total_seconds()))
+                when = when.replace(tzinfo=UTC)
+            best = min(
+                found, key=lambda m: abs((parse_iso(m["fetched_at"]) - when).total_seconds())
+            )
         else:
             best = found[-1]
         target = replay_url(replay_base, coll, best.get("final_url") or url, best["fetched_at"])
         base = settings.viewer_base
-        return Response(status_code=302, headers={
-            "Location": target, "Vary": "accept-datetime",
-            "Link": f'<{url}>; rel="original", <{base}/timemap/link/{url}>; rel="timemap"; '
-                    f'type="application/link-format"'})
+        return Response(
+            status_code=302,
+            headers={
+                "Location": target,
+                "Vary": "accept-datetime",
+                "Link": f'<{url}>; rel="original", <{base}/timemap/link/{url}>; rel="timemap"; '
+                f'type="application/link-format"',
+            },
+        )
 
 
 def _full_url(url: str, request: Request) -> str:
@@ -81,4 +94,4 @@ def _full_url(url: str, request: Request) -> str:
 
 
 def _http_date(when: str) -> str:
-    return format_datetime(parse_iso(when).astimezone(timezone.utc), usegmt=True)
+    return format_datetime(parse_iso(when).astimezone(UTC), usegmt=True)

@@ -16,7 +16,7 @@ Archived pages get pywb's replay Content-Security-Policy, tightened: they may
 load only from the replay origin and may be framed only by the viewer.
 """
 
-from gevent.monkey import patch_all  # noqa: I001 - must come first
+from gevent.monkey import patch_all
 
 patch_all()
 
@@ -28,10 +28,10 @@ import socket  # noqa: E402
 from urllib.parse import urlencode, urlsplit  # noqa: E402
 
 import requests  # noqa: E402
-from pywb.utils.loaders import BlockLoader, BaseLoader  # noqa: E402
+from pywb.utils.loaders import BaseLoader, BlockLoader  # noqa: E402
+from pywb.utils.wbexception import NotFoundException  # noqa: E402
 from pywb.warcserver.index.cdxobject import CDXObject  # noqa: E402
 from pywb.warcserver.index.indexsource import BaseIndexSource  # noqa: E402
-from pywb.utils.wbexception import NotFoundException  # noqa: E402
 
 PREFIX = "warcflow+"
 
@@ -60,7 +60,7 @@ class WarcflowIndexSource(BaseIndexSource):
     @classmethod
     def init_from_string(cls, value):
         if isinstance(value, str) and value.startswith(PREFIX):
-            return cls(value[len(PREFIX):])
+            return cls(value[len(PREFIX) :])
         return None
 
     @classmethod
@@ -89,8 +89,9 @@ class WarcflowS3Loader(BaseLoader):
         if offset or length not in (-1, None):
             end = "" if length in (-1, None) else str(offset + length - 1)
             extra["Range"] = f"bytes={offset}-{end}"
-        return self.client.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"),
-                                      **extra)["Body"]
+        return self.client.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"), **extra)[
+            "Body"
+        ]
 
 
 def configure(s3: dict) -> None:
@@ -108,8 +109,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     with open(args.config) as handle:
         config = json.load(handle)
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)-7s replay: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)-7s replay: %(message)s"
+    )
     configure(config["s3"])
 
     from pywb.apps.frontendapp import FrontEndApp
@@ -122,17 +124,24 @@ def main(argv=None) -> None:
     empty = os.path.join(os.path.dirname(os.path.abspath(args.config)), "pywb.yaml")
     with open(empty, "w") as handle:
         handle.write("# settings come from viewer/replay.py; this file is intentionally empty\n")
-    app = FrontEndApp(config_file=empty, custom_config={
-        "collections": {collection: {
-            "index": f"{PREFIX}{config['cdx_url']}",
-            "archive_paths": f"s3://{config['s3']['bucket']}/",
-        }},
-        "framed_replay": True,
-        "enable_memento": True,
-        "csp-header": config["csp"],
-    })
-    logging.getLogger("replay").warning("replay of collection %s on http://%s:%s",
-                                        collection, config["host"], config["port"])
+    app = FrontEndApp(
+        config_file=empty,
+        custom_config={
+            "collections": {
+                collection: {
+                    "index": f"{PREFIX}{config['cdx_url']}",
+                    "archive_paths": f"s3://{config['s3']['bucket']}/",
+                }
+            },
+            "framed_replay": True,
+            "enable_memento": True,
+            "csp-header": config["csp"],
+        },
+    )
+    logging.getLogger("replay").warning(
+        "replay of collection %s on http://%s:%s", collection, config["host"], config["port"]
+    )
+
     class NoDelayHandler(RequestURIWSGIHandler):
         """pywb's handler with TCP_NODELAY: gevent writes a response's headers and
         body separately, and on a keep-alive connection Nagle's algorithm then
@@ -145,8 +154,9 @@ def main(argv=None) -> None:
                 pass  # not TCP (a test's socketpair)
             super().__init__(sock, address, server, *args, **kwargs)
 
-    GeventServer(app, port=config["port"], hostname=config["host"],
-                 handler_class=NoDelayHandler, direct=True)  # serves until killed
+    GeventServer(
+        app, port=config["port"], hostname=config["host"], handler_class=NoDelayHandler, direct=True
+    )  # serves until killed
 
 
 if __name__ == "__main__":

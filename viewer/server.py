@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import subprocess
 import sys
-import queue
 import threading
 import time
 import urllib.request
@@ -31,8 +31,10 @@ from viewer.settings import ViewerSettings
 
 log = logging.getLogger("warcflow.viewer")
 
-REPLAY_CSP = ("default-src 'unsafe-eval' 'unsafe-inline' 'self' data: blob: mediastream: "
-              "ws: wss:; form-action 'self'; frame-ancestors 'self' {viewer}")
+REPLAY_CSP = (
+    "default-src 'unsafe-eval' 'unsafe-inline' 'self' data: blob: mediastream: "
+    "ws: wss:; form-action 'self'; frame-ancestors 'self' {viewer}"
+)
 
 
 @dataclass
@@ -60,34 +62,58 @@ class Viewer:
 
     # -- parts ------------------------------------------------------------------
 
-    def submit(self, urls: list[str], tags: tuple[str, ...], note: str | None, *,
-               operator: str | None = None, case_id: str | None = None,
-               purpose: str | None = None, mode: str = "auto") -> list[dict]:
+    def submit(
+        self,
+        urls: list[str],
+        tags: tuple[str, ...],
+        note: str | None,
+        *,
+        operator: str | None = None,
+        case_id: str | None = None,
+        purpose: str | None = None,
+        mode: str = "auto",
+    ) -> list[dict]:
         """Validate all, then produce all (like ``warcflow submit``); ValueError lists
         every refused URL (or a bad field or ``mode``) and nothing is produced. The
         operator is who the form or API caller says it is (the viewer has no
         accounts to know better)."""
         requests, problems = submit_requests(
-            [(f"URL {n}", url) for n, url in enumerate(urls, 1)], submitted_at=utc_now(),
-            source="viewer", tags=tags, note=note, operator=operator, case_id=case_id,
-            purpose=purpose, mode=mode)
+            [(f"URL {n}", url) for n, url in enumerate(urls, 1)],
+            submitted_at=utc_now(),
+            source="viewer",
+            tags=tags,
+            note=note,
+            operator=operator,
+            case_id=case_id,
+            purpose=purpose,
+            mode=mode,
+        )
         if problems or not requests:
             raise ValueError("\n".join(problems) or "no URLs given")
         with self._submit_lock:
             if self._submitter is None:
                 self._submitter = Submitter(self.bootstrap, self.names)
             done = self._submitter.submit(requests)
-        return [{"request_id": d.request.request_id, "url": d.request.url,
-                 "mode": d.request.mode, "topic": self.names.ingest, "partition": d.partition, "offset": d.offset}
-                for d in done]
+        return [
+            {
+                "request_id": d.request.request_id,
+                "url": d.request.url,
+                "mode": d.request.mode,
+                "topic": self.names.ingest,
+                "partition": d.partition,
+                "offset": d.offset,
+            }
+            for d in done
+        ]
 
     def record(self, event) -> None:
         """Queue a custody event (a download) for the ledger's topic; the response
         never waits for the broker (``_send_records`` sends them in order)."""
         with self._submit_lock:
             if self._recorder is None:
-                self._recorder = threading.Thread(target=self._send_records,
-                                                  name="custody-records", daemon=True)
+                self._recorder = threading.Thread(
+                    target=self._send_records, name="custody-records", daemon=True
+                )
                 self._recorder.start()
         try:
             self._records.put_nowait(event)
@@ -106,8 +132,9 @@ class Viewer:
             with self._submit_lock:
                 if self._submitter is None:
                     self._submitter = Submitter(self.bootstrap, self.names)
-                self._submitter.resend(self.names.custody, (event.capture_id or "").encode(),
-                                       custody_json(event), [])
+                self._submitter.resend(
+                    self.names.custody, (event.capture_id or "").encode(), custody_json(event), []
+                )
         except Exception as exc:  # noqa: BLE001
             log.warning("could not record custody event %s: %s", event.event_id, exc)
 
@@ -119,29 +146,38 @@ class Viewer:
 
     def start_feed(self) -> None:
         self._thread = threading.Thread(
-            target=self.feed.follow, name="capture-feed", daemon=True,
-            args=(self.catalog.offsets, self._apply, self._stop.is_set))
+            target=self.feed.follow,
+            name="capture-feed",
+            daemon=True,
+            args=(self.catalog.offsets, self._apply, self._stop.is_set),
+        )
         self._thread.start()
 
     def start_replay(self) -> None:
         config = {
-            "host": self.settings.replay_host, "port": self.settings.replay_port,
+            "host": self.settings.replay_host,
+            "port": self.settings.replay_port,
             "collection": self.settings.collection,
             "cdx_url": f"http://{_connect_host(self.settings.host)}:{self.settings.port}/cdx",
             "csp": REPLAY_CSP.format(viewer=self.settings.viewer_base),
-            "s3": {"endpoint": self.store_settings.endpoint, "bucket": self.store_settings.bucket,
-                   "access_key": self.store_settings.access_key,
-                   "secret_key": self.store_settings.secret_key,
-                   "region": self.store_settings.region},  # StoreSettings fields
+            "s3": {
+                "endpoint": self.store_settings.endpoint,
+                "bucket": self.store_settings.bucket,
+                "access_key": self.store_settings.access_key,
+                "secret_key": self.store_settings.secret_key,
+                "region": self.store_settings.region,
+            },  # StoreSettings fields
         }
         path = self.settings.state_dir / "replay.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the S3 key
         with os.fdopen(fd, "w") as handle:
             json.dump(config, handle)
-        self._replay = subprocess.Popen([sys.executable, "-m", "viewer.replay", "--config",
-                                         str(path)], stdin=subprocess.DEVNULL,
-                                        preexec_fn=_die_with_parent)
+        self._replay = subprocess.Popen(
+            [sys.executable, "-m", "viewer.replay", "--config", str(path)],
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
 
     def wait_for_replay(self, timeout: float = 60.0) -> None:
         url = f"http://{_connect_host(self.settings.replay_host)}:{self.settings.replay_port}/"
@@ -177,9 +213,16 @@ class Viewer:
         self.start_feed()
         self.start_replay()
         try:
-            server = uvicorn.Server(uvicorn.Config(
-                self.app(), host=self.settings.host, port=self.settings.port,
-                log_level="warning", access_log=False, lifespan="off"))
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    self.app(),
+                    host=self.settings.host,
+                    port=self.settings.port,
+                    log_level="warning",
+                    access_log=False,
+                    lifespan="off",
+                )
+            )
             threading.Thread(target=self._announce, daemon=True).start()
             server.run()
         finally:
@@ -191,8 +234,12 @@ class Viewer:
         except RuntimeError as exc:
             log.error("%s", exc)
             return
-        log.info("viewer ready: %s/ (replay %s/, catalog %s)", self.settings.viewer_base,
-                 self.settings.replay_base, self.catalog.counts())
+        log.info(
+            "viewer ready: %s/ (replay %s/, catalog %s)",
+            self.settings.viewer_base,
+            self.settings.replay_base,
+            self.catalog.counts(),
+        )
 
 
 def _die_with_parent() -> None:
@@ -209,4 +256,4 @@ def _die_with_parent() -> None:
 
 
 def _connect_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+    return "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)  # noqa: S104

@@ -46,6 +46,8 @@ class ViewerSettings:
         must need a token of 16 characters or more."""
         if self.loopback_only or len(self.token) >= 16:
             return None
-        return (f"listening on {self.host}, beyond loopback: set WARCFLOW_VIEWER_TOKEN "
-                "(16 characters or more, e.g. `openssl rand -hex 24`) so that only holders "
-                "of it can submit URLs")
+        return (
+            f"listening on {self.host}, beyond loopback: set WARCFLOW_VIEWER_TOKEN "
+            "(16 characters or more, e.g. `openssl rand -hex 24`) so that only holders "
+            "of it can submit URLs"
+        )

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from archivers.warc.cdxj import timestamp14
 from archivers.errors import InvalidURL
 from archivers.manifests.manifest import Manifest, MediaManifest
 from archivers.urls import validate_url
+from archivers.warc.cdxj import timestamp14
 
 
-def replay_url(replay_base: str, collection: str, url: str, when: str | None, *,
-               original: bool = False) -> str:
+def replay_url(
+    replay_base: str, collection: str, url: str, when: str | None, *, original: bool = False
+) -> str:
     """pywb URL replaying ``url`` as captured at ``when`` (a WARC date).
 
     ``original=True`` gives the ``id_`` form: the archived bytes as they were
@@ -26,12 +27,19 @@ def replay_url(replay_base: str, collection: str, url: str, when: str | None, *,
     return f"{replay_base}/{collection}/{stamp}{'id_' if original else ''}/{url}"
 
 
-def capture_object(manifest: dict[str, Any] | Manifest, media: list[dict[str, Any]],
-                   replay_base: str, collection: str) -> dict[str, Any]:
+def capture_object(
+    manifest: dict[str, Any] | Manifest,
+    media: list[dict[str, Any]],
+    replay_base: str,
+    collection: str,
+) -> dict[str, Any]:
     m = manifest if isinstance(manifest, Manifest) else Manifest.from_dict(manifest)
     out = m.summary()
-    out["replay_url"] = (replay_url(replay_base, collection, m.final_url or m.url, m.fetched_at)
-                         if m.warc_key else None)
+    out["replay_url"] = (
+        replay_url(replay_base, collection, m.final_url or m.url, m.fetched_at)
+        if m.warc_key
+        else None
+    )
     out["media"] = [media_object(item) for item in media]
     return out
 

@@ -46,17 +46,28 @@ Exit codes: 0 ok, 1 failed, 2 invalid input, 3 service unavailable, 4 not found.
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
-                        help="TOML settings file (default: $WARCFLOW_CONFIG)")
-    common.add_argument("--home", metavar="DIR", default=argparse.SUPPRESS,
-                        help="state directory (default: $WARCFLOW_HOME or ./.warcflow)")
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="TOML settings file (default: $WARCFLOW_CONFIG)",
+    )
+    common.add_argument(
+        "--home",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="state directory (default: $WARCFLOW_HOME or ./.warcflow)",
+    )
     parser = argparse.ArgumentParser(
-        prog="warcflow", description=DESCRIPTION, epilog=EPILOG, parents=[common],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="warcflow",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"warcflow {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for module in (services, worker, viewer, submit, watch, captures, custody, export, dlq,
-                   config):
+    for module in (services, worker, viewer, submit, watch, captures, custody, export, dlq, config):
         module.add_parsers(sub, common)
     return parser
 

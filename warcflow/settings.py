@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import json
 import tomllib
-from urllib.parse import urlsplit
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
 
-from archivers.net.addresses import AllowRule, parse_allow_list
 from archivers.capture.browser import BrowserSettings
-from archivers.errors import InvalidURL
-from archivers.net.fetcher import DEFAULT_USER_AGENT, FetchSettings
-from archivers.media.archiver import MediaSettings
 from archivers.capture.modes import SCRIPT_HEAVY_SITES, parse_sites
+from archivers.errors import InvalidURL
+from archivers.media.archiver import MediaSettings
+from archivers.net.addresses import AllowRule, parse_allow_list
+from archivers.net.fetcher import DEFAULT_USER_AGENT, FetchSettings
 from archivers.net.politeness import PolitenessSettings
 from archivers.store.base import StoreSettings
 from infra.settings import ServiceSettings
@@ -53,6 +54,7 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
         if value <= 0:
             raise ValueError(f"{text!r} must be greater than 0")
         return value
+
     return parse
 
 
@@ -92,7 +94,7 @@ def _address(text: str) -> str:
     """HOST:PORT (HOST may be empty, a name, IPv4, or [IPv6]), or empty."""
     if not text:
         return ""
-    host, sep, port = text.rpartition(":")
+    _host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{text!r} is not HOST:PORT")
     return text
@@ -116,161 +118,478 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("WARCFLOW_HOME", "home", ".warcflow", Path,
-           "State directory of the local stack: data, logs, pid files."),
-    Option("WARCFLOW_CACHE", "cache", "~/.cache/warcflow", Path,
-           "Per-machine cache of downloaded and built services (Kafka jars, S3 server)."),
-    Option("WARCFLOW_LOG_LEVEL", "log_level", "info", str,
-           "Log level of the worker: debug, info, warn, error."),
-    Option("WARCFLOW_OPERATOR", "submit.operator", "", str,
-           "Who submits, as `warcflow submit` records it in each capture (`--operator` wins); "
-           "empty: the login user name."),
-    Option("WARCFLOW_KAFKA_BOOTSTRAP", "kafka.bootstrap", "127.0.0.1:9092", str,
-           "Kafka bootstrap servers, comma-separated host:port. `warcflow up` listens here."),
-    Option("WARCFLOW_TOPIC_PREFIX", "kafka.topic_prefix", "warcflow", str,
-           "Prefix of every topic name and of the consumer group."),
-    Option("WARCFLOW_PARTITIONS", "kafka.partitions", "4", _positive(int),
-           "Partitions of topics warcflow creates (the most worker processes that share work)."),
-    Option("WARCFLOW_REPLICATION", "kafka.replication", "1", _positive(int),
-           "Replication factor of the topics warcflow creates (3 on a real cluster; then "
-           "min.insync.replicas is 2)."),
-    Option("WARCFLOW_S3_ENDPOINT", "s3.endpoint", "http://127.0.0.1:9000", str,
-           "S3 endpoint URL. `warcflow up` listens here. Empty for AWS S3 itself."),
-    Option("WARCFLOW_S3_BUCKET", "s3.bucket", "warcflow", str,
-           "Bucket holding WARCs, manifests and media."),
+    Option(
+        "WARCFLOW_HOME",
+        "home",
+        ".warcflow",
+        Path,
+        "State directory of the local stack: data, logs, pid files.",
+    ),
+    Option(
+        "WARCFLOW_CACHE",
+        "cache",
+        "~/.cache/warcflow",
+        Path,
+        "Per-machine cache of downloaded and built services (Kafka jars, S3 server).",
+    ),
+    Option(
+        "WARCFLOW_LOG_LEVEL",
+        "log_level",
+        "info",
+        str,
+        "Log level of the worker: debug, info, warn, error.",
+    ),
+    Option(
+        "WARCFLOW_OPERATOR",
+        "submit.operator",
+        "",
+        str,
+        "Who submits, as `warcflow submit` records it in each capture (`--operator` wins); "
+        "empty: the login user name.",
+    ),
+    Option(
+        "WARCFLOW_KAFKA_BOOTSTRAP",
+        "kafka.bootstrap",
+        "127.0.0.1:9092",
+        str,
+        "Kafka bootstrap servers, comma-separated host:port. `warcflow up` listens here.",
+    ),
+    Option(
+        "WARCFLOW_TOPIC_PREFIX",
+        "kafka.topic_prefix",
+        "warcflow",
+        str,
+        "Prefix of every topic name and of the consumer group.",
+    ),
+    Option(
+        "WARCFLOW_PARTITIONS",
+        "kafka.partitions",
+        "4",
+        _positive(int),
+        "Partitions of topics warcflow creates (the most worker processes that share work).",
+    ),
+    Option(
+        "WARCFLOW_REPLICATION",
+        "kafka.replication",
+        "1",
+        _positive(int),
+        "Replication factor of the topics warcflow creates (3 on a real cluster; then "
+        "min.insync.replicas is 2).",
+    ),
+    Option(
+        "WARCFLOW_S3_ENDPOINT",
+        "s3.endpoint",
+        "http://127.0.0.1:9000",
+        str,
+        "S3 endpoint URL. `warcflow up` listens here. Empty for AWS S3 itself.",
+    ),
+    Option(
+        "WARCFLOW_S3_BUCKET",
+        "s3.bucket",
+        "warcflow",
+        str,
+        "Bucket holding WARCs, manifests and media.",
+    ),
     Option("WARCFLOW_S3_ACCESS_KEY", "s3.access_key", "warcflow", str, "S3 access key."),
-    Option("WARCFLOW_S3_SECRET_KEY", "s3.secret_key", "warcflow-local-secret", str,
-           "S3 secret key.", secret=True),
+    Option(
+        "WARCFLOW_S3_SECRET_KEY",
+        "s3.secret_key",
+        "warcflow-local-secret",
+        str,
+        "S3 secret key.",
+        secret=True,
+    ),
     Option("WARCFLOW_S3_REGION", "s3.region", "us-east-1", str, "S3 region name."),
-    Option("WARCFLOW_S3_LOCK_MODE", "s3.lock_mode", "governance", _lock_mode,
-           "Object Lock on every stored capture, media and ledger object: governance, "
-           "compliance or off. The bucket is made with Object Lock; a locked object's "
-           "versions cannot be deleted until the retention ends."),
-    Option("WARCFLOW_S3_LOCK_DAYS", "s3.lock_days", "3650", _positive(int),
-           "Days a stored object stays locked."),
-    Option("WARCFLOW_S3_SERVER_BIN", "s3.server_bin", "", str,
-           "A versitygw binary to use instead of building one (local stack only)."),
-    Option("WARCFLOW_FETCH_ALLOW", "fetch.allow", "", str,
-           "Address-policy allow-list: comma-separated IP:port, host:port or CIDR entries "
-           "that may be fetched although private or loopback (tests, private deployments)."),
-    Option("WARCFLOW_FETCH_CONNECT_TIMEOUT", "fetch.connect_timeout", "10", _positive(float),
-           "Seconds to wait for a TCP/TLS connection."),
-    Option("WARCFLOW_FETCH_READ_TIMEOUT", "fetch.read_timeout", "30", _positive(float),
-           "Seconds to wait for the next bytes of a response."),
-    Option("WARCFLOW_FETCH_TOTAL_TIMEOUT", "fetch.total_timeout", "120", _positive(float),
-           "Deadline in seconds for one whole response (slow-drip servers)."),
-    Option("WARCFLOW_FETCH_MAX_BYTES", "fetch.max_bytes", str(64 * 1024 * 1024), _positive(int),
-           "Largest response kept, in bytes; longer ones are kept truncated and marked."),
-    Option("WARCFLOW_FETCH_MAX_REDIRECTS", "fetch.max_redirects", "10", int,
-           "Redirects followed per request."),
-    Option("WARCFLOW_FETCH_MAX_REQUISITES", "fetch.max_requisites", "150", int,
-           "Page requisites (images, CSS, JS, fonts) fetched per page."),
-    Option("WARCFLOW_FETCH_USER_AGENT", "fetch.user_agent", DEFAULT_USER_AGENT, str,
-           "User-Agent header of the fetcher."),
-    Option("WARCFLOW_FETCH_VERIFY_TLS", "fetch.verify_tls", "true", _bool,
-           "Refuse pages whose TLS certificate does not verify."),
-    Option("WARCFLOW_FETCH_CA_FILE", "fetch.ca_file", "", str,
-           "A PEM file of CA certificates the fetcher trusts besides the system's (a private "
-           "CA, tests); empty: the system's only."),
-    Option("WARCFLOW_FETCH_MAX_CONNECTIONS", "fetch.max_connections", "64", _positive(int),
-           "Requests a worker process has open at once, over all hosts."),
-    Option("WARCFLOW_FETCH_PER_HOST", "fetch.per_host", "8", _positive(int),
-           "Requests a worker process has open at once to one host."),
-    Option("WARCFLOW_FETCH_HOST_DELAY", "fetch.host_delay", "0", _not_negative,
-           "Least seconds between the starts of two requests to one host (politeness)."),
-    Option("WARCFLOW_MEDIA_MAX_BYTES", "media.max_bytes", str(4 * 1024 ** 3), _positive(int),
-           "Largest media file captured, in bytes; larger ones are refused (media_too_large)."),
-    Option("WARCFLOW_MEDIA_MAX_DURATION", "media.max_duration", "14400", _positive(float),
-           "Longest media captured, in seconds; longer ones are refused (media_too_long)."),
-    Option("WARCFLOW_MEDIA_TIMEOUT", "media.timeout", "1800", _positive(float),
-           "Deadline in seconds for one media response (a whole progressive download)."),
-    Option("WARCFLOW_MEDIA_PER_PAGE", "media.per_page", "20", int,
-           "Media items taken from one page (0: do not capture media)."),
-    Option("WARCFLOW_MEDIA_DERIVE", "media.derive", "true", _bool,
-           "Also store a browser-playable MP4 when the original does not play in browsers."),
-    Option("WARCFLOW_WORKER_CONCURRENCY", "worker.concurrency", "16", _positive(int),
-           "Captures a worker process runs at the same time (their requests share the "
-           "WARCFLOW_FETCH_* connection bounds)."),
-    Option("WARCFLOW_WORKER_METRICS", "worker.metrics", "", _address,
-           "HOST:PORT where `warcflow worker` serves /metrics (Prometheus) and /healthz; "
-           "empty: not served (`warcflow up --agents` uses 127.0.0.1:9464)."),
-    Option("WARCFLOW_CANARY_URL", "worker.canary_url", "", str,
-           "A known video URL the worker captures (storing nothing) on a schedule, so a broken "
-           "yt-dlp extractor shows in warcflow_canary_ok and the log; empty: no canary."),
-    Option("WARCFLOW_CANARY_EVERY", "worker.canary_every", "3600", _positive(float),
-           "Seconds between two canary captures."),
-    Option("WARCFLOW_MEDIA_CONCURRENCY", "worker.media_concurrency", "2", _positive(int),
-           "Media downloads a worker process runs at the same time."),
-    Option("WARCFLOW_LEDGER_KEY", "ledger.key", "", str,
-           "PEM file of the Ed25519 key that signs ledger heads (made, mode 0600, if missing; "
-           "default HOME/ledger/head-key.pem). Every worker that can hold the ledger needs it."),
-    Option("WARCFLOW_LEDGER_HEAD_EVERY", "ledger.head_every", "60", _positive(float),
-           "Seconds between two signed ledger heads (only when entries were added)."),
-    Option("WARCFLOW_TSA", "ledger.tsa", "local", _tsa_list,
-           "Time-stamping authorities that stamp each ledger head, comma-separated: `local` "
-           "(an OpenSSL TSA under HOME/tsa, for offline use) or `URL CAFILE` (an RFC 3161 "
-           "TSA and the CA certificate its tokens chain to). Use two or more in production."),
-    Option("WARCFLOW_FIXITY_EVERY", "ledger.fixity_every", "86400", _not_negative,
-           "Seconds between two scheduled fixity runs (re-hash every stored object); 0: never."),
-    Option("WARCFLOW_RECHECK_DELAYS", "liveness.delays", "300,3600,21600,86400,604800",
-           _delays, "Seconds from a capture to the first recheck of its original, then between "
-           "rechecks (the last repeats), each ± 10 % jitter."),
-    Option("WARCFLOW_RECHECK_RECAPTURE", "liveness.recapture", "false", _bool,
-           "Capture the URL again when a recheck finds the original changed."),
-    Option("WARCFLOW_WATCHERS", "watch.enabled", "true", _bool,
-           "Run the watchers in `warcflow worker`: the worker that leads the workers' "
-           "group polls every watch. Give all workers the same value (false on the "
-           "leader means no polling)."),
-    Option("WARCFLOW_WATCHES", "watch.sources", "", str,
-           "Watches from the settings, polled besides those added with `warcflow watch add`: "
-           "a JSON array of {\"kind\", \"url\", \"every\", \"tags\", \"pattern\"} "
-           "objects (in TOML also `[[watch.sources]]` tables)."),
-    Option("WARCFLOW_WATCH_MIN_EVERY", "watch.min_every", "60", _positive(float),
-           "Shortest period of a watch, in seconds (politeness towards the watched sites)."),
-    Option("WARCFLOW_WATCH_MAX_BACKOFF", "watch.max_backoff", "3600", _positive(float),
-           "Longest wait in seconds before polling a watch again after failed polls."),
-    Option("WARCFLOW_WATCH_MAX_ITEMS", "watch.max_items", "500", _positive(int),
-           "URLs a watch submits per poll at most; the rest wait for its next polls."),
-    Option("WARCFLOW_BROWSER_EXECUTABLE", "browser.executable", "/usr/bin/chromium", str,
-           "Chromium binary for browser captures (Debian's `chromium`); empty or missing: "
-           "no browser, so site rules fall back to static captures and `--browser` "
-           "submissions fail with browser_unavailable."),
-    Option("WARCFLOW_BROWSER_SITES", "browser.sites", ",".join(SCRIPT_HEAVY_SITES), parse_sites,
-           "Site rules: comma-separated hosts (each matching its subdomains too) or host:port "
-           "whose pages are captured in the browser when a submission's mode is `auto`. "
-           "The default lists platforms whose posts render by script; empty: static unless "
-           "asked."),
-    Option("WARCFLOW_BROWSER_CONCURRENCY", "browser.concurrency", "2", _positive(int),
-           "Browser captures a worker process runs at the same time (one Chromium, a fresh "
-           "context per capture)."),
-    Option("WARCFLOW_BROWSER_TIMEOUT", "browser.timeout", "90", _positive(float),
-           "Deadline in seconds for rendering one page, scrolling and the screenshot; "
-           "past it the capture is retried (browser_timeout)."),
-    Option("WARCFLOW_BROWSER_IDLE_TIMEOUT", "browser.idle_timeout", "5", _positive(float),
-           "Most seconds waited for the load event, and for network quiet after it and "
-           "after each scroll."),
-    Option("WARCFLOW_BROWSER_SCROLL_STEPS", "browser.scroll_steps", "8", int,
-           "Viewports scrolled down to trigger lazy loading (0: no scrolling)."),
-    Option("WARCFLOW_VIEWER_HOST", "viewer.host", "127.0.0.1", str,
-           "Address the viewer and the replay server listen on."),
-    Option("WARCFLOW_VIEWER_PORT", "viewer.port", "8080", _positive(int),
-           "Port of the viewer (web pages, JSON API, Memento)."),
-    Option("WARCFLOW_REPLAY_PORT", "viewer.replay_port", "8090", _positive(int),
-           "Port of the replay server (pywb), a separate origin."),
-    Option("WARCFLOW_VIEWER_TOKEN", "viewer.token", "", str,
-           "Token the viewer requires to submit URLs (Authorization: Bearer TOKEN); "
-           "required when WARCFLOW_VIEWER_HOST is not loopback.", secret=True),
-    Option("WARCFLOW_VIEWER_URL", "viewer.public_url", "", str,
-           "URL browsers use for the viewer (default http://HOST:PORT)."),
-    Option("WARCFLOW_REPLAY_URL", "viewer.replay_url", "", str,
-           "URL browsers use for replay (default http://localhost:REPLAY_PORT). Must be "
-           "another host name than the viewer's, so archived pages cannot reach its cookies."),
-    Option("WARCFLOW_RETRY_ATTEMPTS", "retry.max_attempts", "5", _positive(int),
-           "Attempts of a capture that fails transiently before it is given up."),
-    Option("WARCFLOW_RETRY_BASE_DELAY", "retry.base_delay", "2", _positive(float),
-           "Seconds before the first retry; doubles each attempt."),
-    Option("WARCFLOW_RETRY_MAX_DELAY", "retry.max_delay", "60", _positive(float),
-           "Longest wait between two attempts, in seconds."),
+    Option(
+        "WARCFLOW_S3_LOCK_MODE",
+        "s3.lock_mode",
+        "governance",
+        _lock_mode,
+        "Object Lock on every stored capture, media and ledger object: governance, "
+        "compliance or off. The bucket is made with Object Lock; a locked object's "
+        "versions cannot be deleted until the retention ends.",
+    ),
+    Option(
+        "WARCFLOW_S3_LOCK_DAYS",
+        "s3.lock_days",
+        "3650",
+        _positive(int),
+        "Days a stored object stays locked.",
+    ),
+    Option(
+        "WARCFLOW_S3_SERVER_BIN",
+        "s3.server_bin",
+        "",
+        str,
+        "A versitygw binary to use instead of building one (local stack only).",
+    ),
+    Option(
+        "WARCFLOW_FETCH_ALLOW",
+        "fetch.allow",
+        "",
+        str,
+        "Address-policy allow-list: comma-separated IP:port, host:port or CIDR entries "
+        "that may be fetched although private or loopback (tests, private deployments).",
+    ),
+    Option(
+        "WARCFLOW_FETCH_CONNECT_TIMEOUT",
+        "fetch.connect_timeout",
+        "10",
+        _positive(float),
+        "Seconds to wait for a TCP/TLS connection.",
+    ),
+    Option(
+        "WARCFLOW_FETCH_READ_TIMEOUT",
+        "fetch.read_timeout",
+        "30",
+        _positive(float),
+        "Seconds to wait for the next bytes of a response.",
+    ),
+    Option(
+        "WARCFLOW_FETCH_TOTAL_TIMEOUT",
+        "fetch.total_timeout",
+        "120",
+        _positive(float),
+        "Deadline in seconds for one whole response (slow-drip servers).",
+    ),
+    Option(
+        "WARCFLOW_FETCH_MAX_BYTES",
+        "fetch.max_bytes",
+        str(64 * 1024 * 1024),
+        _positive(int),
+        "Largest response kept, in bytes; longer ones are kept truncated and marked.",
+    ),
+    Option(
+        "WARCFLOW_FETCH_MAX_REDIRECTS",
+        "fetch.max_redirects",
+        "10",
+        int,
+        "Redirects followed per request.",
+    ),
+    Option(
+        "WARCFLOW_FETCH_MAX_REQUISITES",
+        "fetch.max_requisites",
+        "150",
+        int,
+        "Page requisites (images, CSS, JS, fonts) fetched per page.",
+    ),
+    Option(
+        "WARCFLOW_FETCH_USER_AGENT",
+        "fetch.user_agent",
+        DEFAULT_USER_AGENT,
+        str,
+        "User-Agent header of the fetcher.",
+    ),
+    Option(
+        "WARCFLOW_FETCH_VERIFY_TLS",
+        "fetch.verify_tls",
+        "true",
+        _bool,
+        "Refuse pages whose TLS certificate does not verify.",
+    ),
+    Option(
+        "WARCFLOW_FETCH_CA_FILE",
+        "fetch.ca_file",
+        "",
+        str,
+        "A PEM file of CA certificates the fetcher trusts besides the system's (a private "
+        "CA, tests); empty: the system's only.",
+    ),
+    Option(
+        "WARCFLOW_FETCH_MAX_CONNECTIONS",
+        "fetch.max_connections",
+        "64",
+        _positive(int),
+        "Requests a worker process has open at once, over all hosts.",
+    ),
+    Option(
+        "WARCFLOW_FETCH_PER_HOST",
+        "fetch.per_host",
+        "8",
+        _positive(int),
+        "Requests a worker process has open at once to one host.",
+    ),
+    Option(
+        "WARCFLOW_FETCH_HOST_DELAY",
+        "fetch.host_delay",
+        "0",
+        _not_negative,
+        "Least seconds between the starts of two requests to one host (politeness).",
+    ),
+    Option(
+        "WARCFLOW_MEDIA_MAX_BYTES",
+        "media.max_bytes",
+        str(4 * 1024**3),
+        _positive(int),
+        "Largest media file captured, in bytes; larger ones are refused (media_too_large).",
+    ),
+    Option(
+        "WARCFLOW_MEDIA_MAX_DURATION",
+        "media.max_duration",
+        "14400",
+        _positive(float),
+        "Longest media captured, in seconds; longer ones are refused (media_too_long).",
+    ),
+    Option(
+        "WARCFLOW_MEDIA_TIMEOUT",
+        "media.timeout",
+        "1800",
+        _positive(float),
+        "Deadline in seconds for one media response (a whole progressive download).",
+    ),
+    Option(
+        "WARCFLOW_MEDIA_PER_PAGE",
+        "media.per_page",
+        "20",
+        int,
+        "Media items taken from one page (0: do not capture media).",
+    ),
+    Option(
+        "WARCFLOW_MEDIA_DERIVE",
+        "media.derive",
+        "true",
+        _bool,
+        "Also store a browser-playable MP4 when the original does not play in browsers.",
+    ),
+    Option(
+        "WARCFLOW_WORKER_CONCURRENCY",
+        "worker.concurrency",
+        "16",
+        _positive(int),
+        "Captures a worker process runs at the same time (their requests share the "
+        "WARCFLOW_FETCH_* connection bounds).",
+    ),
+    Option(
+        "WARCFLOW_WORKER_METRICS",
+        "worker.metrics",
+        "",
+        _address,
+        "HOST:PORT where `warcflow worker` serves /metrics (Prometheus) and /healthz; "
+        "empty: not served (`warcflow up --agents` uses 127.0.0.1:9464).",
+    ),
+    Option(
+        "WARCFLOW_CANARY_URL",
+        "worker.canary_url",
+        "",
+        str,
+        "A known video URL the worker captures (storing nothing) on a schedule, so a broken "
+        "yt-dlp extractor shows in warcflow_canary_ok and the log; empty: no canary.",
+    ),
+    Option(
+        "WARCFLOW_CANARY_EVERY",
+        "worker.canary_every",
+        "3600",
+        _positive(float),
+        "Seconds between two canary captures.",
+    ),
+    Option(
+        "WARCFLOW_MEDIA_CONCURRENCY",
+        "worker.media_concurrency",
+        "2",
+        _positive(int),
+        "Media downloads a worker process runs at the same time.",
+    ),
+    Option(
+        "WARCFLOW_LEDGER_KEY",
+        "ledger.key",
+        "",
+        str,
+        "PEM file of the Ed25519 key that signs ledger heads (made, mode 0600, if missing; "
+        "default HOME/ledger/head-key.pem). Every worker that can hold the ledger needs it.",
+    ),
+    Option(
+        "WARCFLOW_LEDGER_HEAD_EVERY",
+        "ledger.head_every",
+        "60",
+        _positive(float),
+        "Seconds between two signed ledger heads (only when entries were added).",
+    ),
+    Option(
+        "WARCFLOW_TSA",
+        "ledger.tsa",
+        "local",
+        _tsa_list,
+        "Time-stamping authorities that stamp each ledger head, comma-separated: `local` "
+        "(an OpenSSL TSA under HOME/tsa, for offline use) or `URL CAFILE` (an RFC 3161 "
+        "TSA and the CA certificate its tokens chain to). Use two or more in production.",
+    ),
+    Option(
+        "WARCFLOW_FIXITY_EVERY",
+        "ledger.fixity_every",
+        "86400",
+        _not_negative,
+        "Seconds between two scheduled fixity runs (re-hash every stored object); 0: never.",
+    ),
+    Option(
+        "WARCFLOW_RECHECK_DELAYS",
+        "liveness.delays",
+        "300,3600,21600,86400,604800",
+        _delays,
+        "Seconds from a capture to the first recheck of its original, then between "
+        "rechecks (the last repeats), each ± 10 % jitter.",
+    ),
+    Option(
+        "WARCFLOW_RECHECK_RECAPTURE",
+        "liveness.recapture",
+        "false",
+        _bool,
+        "Capture the URL again when a recheck finds the original changed.",
+    ),
+    Option(
+        "WARCFLOW_WATCHERS",
+        "watch.enabled",
+        "true",
+        _bool,
+        "Run the watchers in `warcflow worker`: the worker that leads the workers' "
+        "group polls every watch. Give all workers the same value (false on the "
+        "leader means no polling).",
+    ),
+    Option(
+        "WARCFLOW_WATCHES",
+        "watch.sources",
+        "",
+        str,
+        "Watches from the settings, polled besides those added with `warcflow watch add`: "
+        'a JSON array of {"kind", "url", "every", "tags", "pattern"} '
+        "objects (in TOML also `[[watch.sources]]` tables).",
+    ),
+    Option(
+        "WARCFLOW_WATCH_MIN_EVERY",
+        "watch.min_every",
+        "60",
+        _positive(float),
+        "Shortest period of a watch, in seconds (politeness towards the watched sites).",
+    ),
+    Option(
+        "WARCFLOW_WATCH_MAX_BACKOFF",
+        "watch.max_backoff",
+        "3600",
+        _positive(float),
+        "Longest wait in seconds before polling a watch again after failed polls.",
+    ),
+    Option(
+        "WARCFLOW_WATCH_MAX_ITEMS",
+        "watch.max_items",
+        "500",
+        _positive(int),
+        "URLs a watch submits per poll at most; the rest wait for its next polls.",
+    ),
+    Option(
+        "WARCFLOW_BROWSER_EXECUTABLE",
+        "browser.executable",
+        "/usr/bin/chromium",
+        str,
+        "Chromium binary for browser captures (Debian's `chromium`); empty or missing: "
+        "no browser, so site rules fall back to static captures and `--browser` "
+        "submissions fail with browser_unavailable.",
+    ),
+    Option(
+        "WARCFLOW_BROWSER_SITES",
+        "browser.sites",
+        ",".join(SCRIPT_HEAVY_SITES),
+        parse_sites,
+        "Site rules: comma-separated hosts (each matching its subdomains too) or host:port "
+        "whose pages are captured in the browser when a submission's mode is `auto`. "
+        "The default lists platforms whose posts render by script; empty: static unless "
+        "asked.",
+    ),
+    Option(
+        "WARCFLOW_BROWSER_CONCURRENCY",
+        "browser.concurrency",
+        "2",
+        _positive(int),
+        "Browser captures a worker process runs at the same time (one Chromium, a fresh "
+        "context per capture).",
+    ),
+    Option(
+        "WARCFLOW_BROWSER_TIMEOUT",
+        "browser.timeout",
+        "90",
+        _positive(float),
+        "Deadline in seconds for rendering one page, scrolling and the screenshot; "
+        "past it the capture is retried (browser_timeout).",
+    ),
+    Option(
+        "WARCFLOW_BROWSER_IDLE_TIMEOUT",
+        "browser.idle_timeout",
+        "5",
+        _positive(float),
+        "Most seconds waited for the load event, and for network quiet after it and "
+        "after each scroll.",
+    ),
+    Option(
+        "WARCFLOW_BROWSER_SCROLL_STEPS",
+        "browser.scroll_steps",
+        "8",
+        int,
+        "Viewports scrolled down to trigger lazy loading (0: no scrolling).",
+    ),
+    Option(
+        "WARCFLOW_VIEWER_HOST",
+        "viewer.host",
+        "127.0.0.1",
+        str,
+        "Address the viewer and the replay server listen on.",
+    ),
+    Option(
+        "WARCFLOW_VIEWER_PORT",
+        "viewer.port",
+        "8080",
+        _positive(int),
+        "Port of the viewer (web pages, JSON API, Memento).",
+    ),
+    Option(
+        "WARCFLOW_REPLAY_PORT",
+        "viewer.replay_port",
+        "8090",
+        _positive(int),
+        "Port of the replay server (pywb), a separate origin.",
+    ),
+    Option(
+        "WARCFLOW_VIEWER_TOKEN",
+        "viewer.token",
+        "",
+        str,
+        "Token the viewer requires to submit URLs (Authorization: Bearer TOKEN); "
+        "required when WARCFLOW_VIEWER_HOST is not loopback.",
+        secret=True,
+    ),
+    Option(
+        "WARCFLOW_VIEWER_URL",
+        "viewer.public_url",
+        "",
+        str,
+        "URL browsers use for the viewer (default http://HOST:PORT).",
+    ),
+    Option(
+        "WARCFLOW_REPLAY_URL",
+        "viewer.replay_url",
+        "",
+        str,
+        "URL browsers use for replay (default http://localhost:REPLAY_PORT). Must be "
+        "another host name than the viewer's, so archived pages cannot reach its cookies.",
+    ),
+    Option(
+        "WARCFLOW_RETRY_ATTEMPTS",
+        "retry.max_attempts",
+        "5",
+        _positive(int),
+        "Attempts of a capture that fails transiently before it is given up.",
+    ),
+    Option(
+        "WARCFLOW_RETRY_BASE_DELAY",
+        "retry.base_delay",
+        "2",
+        _positive(float),
+        "Seconds before the first retry; doubles each attempt.",
+    ),
+    Option(
+        "WARCFLOW_RETRY_MAX_DELAY",
+        "retry.max_delay",
+        "60",
+        _positive(float),
+        "Longest wait between two attempts, in seconds.",
+    ),
 )
 
 _BY_ENV = {option.env: option for option in OPTIONS}
@@ -310,13 +629,33 @@ class Settings:
         rows = []
         for option in OPTIONS:
             value = self.values[option.env]
-            shown = "********" if option.secret and value else (
-                str(value) if isinstance(value, Path) else
-                ",".join(" ".join(v).strip() if isinstance(v, tuple) else f"{v:g}"
-                         if isinstance(v, float) else str(v) for v in value)
-                if isinstance(value, tuple) else value)
-            rows.append({"env": option.env, "toml": option.toml, "value": shown,
-                         "source": self.sources[option.env], "help": option.help})
+            shown = (
+                "********"
+                if option.secret and value
+                else (
+                    str(value)
+                    if isinstance(value, Path)
+                    else ",".join(
+                        " ".join(v).strip()
+                        if isinstance(v, tuple)
+                        else f"{v:g}"
+                        if isinstance(v, float)
+                        else str(v)
+                        for v in value
+                    )
+                    if isinstance(value, tuple)
+                    else value
+                )
+            )
+            rows.append(
+                {
+                    "env": option.env,
+                    "toml": option.toml,
+                    "value": shown,
+                    "source": self.sources[option.env],
+                    "help": option.help,
+                }
+            )
         return rows
 
 
@@ -342,8 +681,10 @@ def _toml_values(path: Path) -> dict[str, str]:
     by_toml = {option.toml: option for option in OPTIONS}
     unknown = sorted(set(flat) - set(by_toml))
     if unknown:
-        raise SettingsError(f"unknown setting(s) in {path}: {', '.join(unknown)} "
-                            "(see `warcflow config` for the names)")
+        raise SettingsError(
+            f"unknown setting(s) in {path}: {', '.join(unknown)} "
+            "(see `warcflow config` for the names)"
+        )
     out = {}
     for name, value in flat.items():
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
@@ -356,8 +697,11 @@ def _toml_values(path: Path) -> dict[str, str]:
     return out
 
 
-def load_settings(environ: Mapping[str, str], config_file: str | None = None,
-                  overrides: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    environ: Mapping[str, str],
+    config_file: str | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> Settings:
     """Build the settings from the environment, an optional TOML file and overrides.
 
     ``overrides`` maps env names to values from command-line flags.
@@ -374,8 +718,11 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             raw[env], sources[env] = environ[env], "environment"
     for env, value in (overrides or {}).items():
         raw[env], sources[env] = value, "command line"
-    unknown_env = sorted(k for k in environ if k.startswith("WARCFLOW_") and k not in _BY_ENV
-                         and k != "WARCFLOW_CONFIG")
+    unknown_env = sorted(
+        k
+        for k in environ
+        if k.startswith("WARCFLOW_") and k not in _BY_ENV and k != "WARCFLOW_CONFIG"
+    )
     values: dict[str, Any] = {}
     for option in OPTIONS:
         try:
@@ -388,15 +735,19 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
         raise SettingsError(f"WARCFLOW_FETCH_ALLOW: {exc}") from None
     if values["WARCFLOW_LOG_LEVEL"].lower() not in ("debug", "info", "warn", "warning", "error"):
         raise SettingsError("WARCFLOW_LOG_LEVEL must be debug, info, warn or error")
-    viewer_host = urlsplit(values["WARCFLOW_VIEWER_URL"] or
-                           f"http://{values['WARCFLOW_VIEWER_HOST']}").hostname
+    viewer_host = urlsplit(
+        values["WARCFLOW_VIEWER_URL"] or f"http://{values['WARCFLOW_VIEWER_HOST']}"
+    ).hostname
     replay_host = urlsplit(values["WARCFLOW_REPLAY_URL"] or "http://localhost").hostname
     if viewer_host == replay_host:
-        raise SettingsError("WARCFLOW_REPLAY_URL must use another host name than the viewer "
-                            f"({viewer_host}): cookies ignore ports, so archived pages could "
-                            "reach the viewer's")
+        raise SettingsError(
+            "WARCFLOW_REPLAY_URL must use another host name than the viewer "
+            f"({viewer_host}): cookies ignore ports, so archived pages could "
+            "reach the viewer's"
+        )
     if values["WARCFLOW_CANARY_URL"]:
         from archivers.urls import validate_url
+
         try:
             validate_url(values["WARCFLOW_CANARY_URL"])
         except InvalidURL as exc:
@@ -410,7 +761,8 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
         raise SettingsError("WARCFLOW_S3_BUCKET must be at least 3 characters (an S3 rule)")
     try:
         configured_watches = watches_from_setting(
-            values["WARCFLOW_WATCHES"], min_every=values["WARCFLOW_WATCH_MIN_EVERY"])
+            values["WARCFLOW_WATCHES"], min_every=values["WARCFLOW_WATCH_MIN_EVERY"]
+        )
     except InvalidWatch as exc:
         raise SettingsError(f"WARCFLOW_WATCHES: {exc}") from None
     home = values["WARCFLOW_HOME"].expanduser().absolute()
@@ -434,7 +786,8 @@ def load_settings(environ: Mapping[str, str], config_file: str | None = None,
             politeness=PolitenessSettings(
                 total=values["WARCFLOW_FETCH_MAX_CONNECTIONS"],
                 per_host=values["WARCFLOW_FETCH_PER_HOST"],
-                host_delay=values["WARCFLOW_FETCH_HOST_DELAY"]),
+                host_delay=values["WARCFLOW_FETCH_HOST_DELAY"],
+            ),
         ),
         media=MediaSettings(
             max_bytes=values["WARCFLOW_MEDIA_MAX_BYTES"],

@@ -19,9 +19,11 @@ def agent_info(settings: Settings) -> dict[str, str]:
     import hashlib
     import json
 
-    method = {row["env"]: row["value"] for row in settings.describe()
-              if row["env"].startswith(("WARCFLOW_FETCH_", "WARCFLOW_MEDIA_",
-                                        "WARCFLOW_BROWSER_"))}
+    method = {
+        row["env"]: row["value"]
+        for row in settings.describe()
+        if row["env"].startswith(("WARCFLOW_FETCH_", "WARCFLOW_MEDIA_", "WARCFLOW_BROWSER_"))
+    }
     digest = hashlib.sha256(json.dumps(method, sort_keys=True, default=str).encode())
     return {**AGENT, **_tool_versions(), "settings_sha256": digest.hexdigest()}
 
@@ -35,8 +37,9 @@ def _tool_versions() -> dict[str, str]:
     except ImportError:  # pragma: no cover - a dependency
         yt_dlp_version = "?"
     try:
-        first = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True,
-                               timeout=20).stdout.splitlines()[0]
+        first = subprocess.run(
+            ["ffmpeg", "-version"], capture_output=True, text=True, timeout=20
+        ).stdout.splitlines()[0]
         ffmpeg_version = first.split(" version ", 1)[1].split(" ", 1)[0]
     except (OSError, IndexError, subprocess.SubprocessError):
         ffmpeg_version = "?"
@@ -63,13 +66,20 @@ def archiver(settings: Settings, object_store=None):
     from archivers.media.ytdlp import extractor_recognises
     from archivers.net.fetcher import Fetcher
 
-    finder = (partial(find_media, limit=settings.media.per_page, recognises=extractor_recognises)
-              if settings.media.per_page else None)
-    return PageArchiver(Fetcher(settings.fetch),
-                        object_store or store(settings), agent=agent_info(settings),
-                        find_media=finder, browser=browser(settings),
-                        browser_sites=settings.browser.sites,
-                        media_limit=settings.media.per_page)
+    finder = (
+        partial(find_media, limit=settings.media.per_page, recognises=extractor_recognises)
+        if settings.media.per_page
+        else None
+    )
+    return PageArchiver(
+        Fetcher(settings.fetch),
+        object_store or store(settings),
+        agent=agent_info(settings),
+        find_media=finder,
+        browser=browser(settings),
+        browser_sites=settings.browser.sites,
+        media_limit=settings.media.per_page,
+    )
 
 
 def browser(settings: Settings):
@@ -88,14 +98,21 @@ def media_archiver(settings: Settings, object_store=None):
     """Media use the page fetcher's policy with the media size and time limits."""
     from dataclasses import replace
 
-    from archivers.net.fetcher import Fetcher
     from archivers.media.archiver import MediaArchiver
+    from archivers.net.fetcher import Fetcher
 
-    fetch = replace(settings.fetch, max_response_bytes=settings.media.max_bytes,
-                    total_timeout=settings.media.timeout)
-    return MediaArchiver(Fetcher(fetch), object_store or store(settings),
-                         settings.media, agent=agent_info(settings),
-                         workdir=settings.home / "tmp")
+    fetch = replace(
+        settings.fetch,
+        max_response_bytes=settings.media.max_bytes,
+        total_timeout=settings.media.timeout,
+    )
+    return MediaArchiver(
+        Fetcher(fetch),
+        object_store or store(settings),
+        settings.media,
+        agent=agent_info(settings),
+        workdir=settings.home / "tmp",
+    )
 
 
 def faust_app(settings: Settings, metrics=None):
@@ -114,13 +131,17 @@ def faust_app(settings: Settings, metrics=None):
     retry = settings.streams.retry
 
     app = build_app(
-        settings.streams, settings.home / "faust",
-        lambda producer: CaptureStage(page_archiver, producer, names, retry, events,
-                                      metrics=metrics),
+        settings.streams,
+        settings.home / "faust",
+        lambda producer: CaptureStage(
+            page_archiver, producer, names, retry, events, metrics=metrics
+        ),
         lambda producer: MediaStage(media, producer, names, retry, events, metrics=metrics),
         metrics,
-        lambda producer: custody_parts(settings, object_store, producer, events, metrics,
-                                       media.availability))
+        lambda producer: custody_parts(
+            settings, object_store, producer, events, metrics, media.availability
+        ),
+    )
     if settings.watch.enabled:
         from streams.app import FaustProducer
         from streams.watchers.runner import attach
@@ -133,14 +154,13 @@ def watch_runner(settings: Settings, producer, metrics=None):
     """The watchers' runner: the book followed from the watch topics, sources
     fetched by a fetcher of its own under the page fetcher's address policy."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from archivers.net.fetcher import Fetcher
     from streams.watchers.book import WatchBook
     from streams.watchers.kinds import fetch_body
     from streams.watchers.log import WatchLog, apply
     from streams.watchers.runner import WatchRunner
-
-    from concurrent.futures import ThreadPoolExecutor
 
     names = topic_names(settings)
     fetcher = Fetcher(settings.fetch)
@@ -156,8 +176,15 @@ def watch_runner(settings: Settings, producer, metrics=None):
         loop = asyncio.get_running_loop()
         apply(book, await loop.run_in_executor(reader, watch_log.read_new))
 
-    return WatchRunner(WatchBook(settings.watch.watches), refresh, fetch, producer, names,
-                       settings.watch, metrics=metrics)
+    return WatchRunner(
+        WatchBook(settings.watch.watches),
+        refresh,
+        fetch,
+        producer,
+        names,
+        settings.watch,
+        metrics=metrics,
+    )
 
 
 def custody_parts(settings: Settings, object_store, producer, events, metrics, extractor=None):
@@ -165,10 +192,10 @@ def custody_parts(settings: Settings, object_store, producer, events, metrics, e
     platform video URLs) and the fixity run."""
     import asyncio
 
-    from archivers.custody import fixity
     from archivers.clock import utc_now
-    from archivers.net.fetcher import Fetcher
+    from archivers.custody import fixity
     from archivers.custody.liveness import Schedule
+    from archivers.net.fetcher import Fetcher
     from streams.agents.custody import CustodyFeed, LedgerStage
     from streams.agents.liveness import RecheckStage
     from streams.app import CustodyParts
@@ -178,33 +205,49 @@ def custody_parts(settings: Settings, object_store, producer, events, metrics, e
     retry = settings.streams.retry
     schedule = Schedule(settings.streams.recheck_delays)
     common = (producer, names, retry, events)
+
     async def scheduled_fixity() -> str:
         loop = asyncio.get_running_loop()
 
         def emit(event) -> None:  # from the fixity thread onto the worker's loop
             asyncio.run_coroutine_threadsafe(
-                producer.send(names.custody, (event.capture_id or "").encode(),
-                              custody_json(event)), loop).result(120)
+                producer.send(
+                    names.custody, (event.capture_id or "").encode(), custody_json(event)
+                ),
+                loop,
+            ).result(120)
 
-        totals = await asyncio.to_thread(fixity.run, object_store, emit, who="schedule",
-                                         clock=utc_now)
-        return (f"{totals['captures']} captures: {totals['ok']} objects ok, "
-                f"{totals['mismatch']} changed, {totals['missing']} missing")
+        totals = await asyncio.to_thread(
+            fixity.run, object_store, emit, who="schedule", clock=utc_now
+        )
+        return (
+            f"{totals['captures']} captures: {totals['ok']} objects ok, "
+            f"{totals['mismatch']} changed, {totals['missing']} missing"
+        )
 
     return CustodyParts(
         feed=CustodyFeed(object_store, schedule, *common, metrics=metrics),
         ledger=LedgerStage(ledger(settings, object_store), *common, metrics=metrics),
-        recheck=RecheckStage(Fetcher(settings.fetch), object_store, schedule,
-                             settings.streams.recapture_on_change, *common,
-                             extractor=extractor, metrics=metrics),
-        fixity=scheduled_fixity)
+        recheck=RecheckStage(
+            Fetcher(settings.fetch),
+            object_store,
+            schedule,
+            settings.streams.recapture_on_change,
+            *common,
+            extractor=extractor,
+            metrics=metrics,
+        ),
+        fixity=scheduled_fixity,
+    )
 
 
 def ledger_key_path(settings: Settings):
     configured = settings.values["WARCFLOW_LEDGER_KEY"]
     from pathlib import Path
 
-    return Path(configured).expanduser() if configured else settings.home / "ledger" / "head-key.pem"
+    return (
+        Path(configured).expanduser() if configured else settings.home / "ledger" / "head-key.pem"
+    )
 
 
 def stampers(settings: Settings) -> list:
@@ -228,17 +271,23 @@ def ledger(settings: Settings, object_store=None):
     from archivers.custody.ledger import Ledger
     from archivers.custody.treehead import HeadSigner
 
-    return Ledger(object_store or store(settings), HeadSigner.from_file(ledger_key_path(settings)),
-                  stampers(settings))
+    return Ledger(
+        object_store or store(settings),
+        HeadSigner.from_file(ledger_key_path(settings)),
+        stampers(settings),
+    )
 
 
 def ensure_topics_and_bucket(settings: Settings) -> tuple[list[str], bool]:
     """Create missing topics and the bucket; return (topics created, bucket created)."""
     from streams.topics import ensure_topics
 
-    created = ensure_topics(settings.streams.bootstrap, topic_names(settings),
-                            partitions=settings.streams.partitions,
-                            replication=settings.streams.replication)
+    created = ensure_topics(
+        settings.streams.bootstrap,
+        topic_names(settings),
+        partitions=settings.streams.partitions,
+        replication=settings.streams.replication,
+    )
     return created, store(settings).ensure_bucket(object_lock=True)
 
 
@@ -246,8 +295,13 @@ def viewer(settings: Settings):
     """The viewer (app, catalog feed, replay server) from the settings."""
     from viewer.server import Viewer
 
-    return Viewer(settings.viewer, store(settings), settings.store, settings.streams.bootstrap,
-                  topic_names(settings))
+    return Viewer(
+        settings.viewer,
+        store(settings),
+        settings.store,
+        settings.streams.bootstrap,
+        topic_names(settings),
+    )
 
 
 def who(settings: Settings) -> str:

@@ -43,34 +43,34 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
-from archivers.store import layout
-from archivers.warc.cdxj import IndexEntry, store_index
+from archivers.capture.browser import SCREENSHOT_URN, Browser, BrowserCapture, capture_in_browser
+from archivers.capture.modes import AUTO, BROWSER, STATIC, choose_mode
+from archivers.capture.static import PARSE_LIMIT, PageCapture, capture_page
 from archivers.clock import iso, iso_seconds, utc_now
-from archivers.capture.browser import Browser, BrowserCapture, SCREENSHOT_URN, capture_in_browser
-from archivers.errors import http_error, retryable_status, InvalidURL, Permanent, StoreUnavailable
-from archivers.net.fetcher import Fetcher
+from archivers.errors import InvalidURL, Permanent, StoreUnavailable, http_error, retryable_status
+from archivers.extract.media import FoundMedia
+from archivers.extract.post import post_from_html
 from archivers.manifests.berkeley import items
-from archivers.manifests.outcome import outcome_fields
 from archivers.manifests.commit import put_manifest, put_warc, read_manifest
 from archivers.manifests.manifest import (
     CAPTURE_METADATA_SCHEMA,
     FAILED,
-    Manifest,
     STORED,
+    Manifest,
     manifest_from_metadata,
 )
-from archivers.extract.media import FoundMedia
-from archivers.capture.modes import AUTO, BROWSER, STATIC, choose_mode
-from archivers.capture.static import PageCapture, PARSE_LIMIT, capture_page
-from archivers.extract.post import post_from_html
-from archivers.net.recording import DigestingSpool
-from archivers.net.recording import content_type, decoded_body
+from archivers.manifests.outcome import outcome_fields
+from archivers.net.fetcher import Fetcher
+from archivers.net.recording import DigestingSpool, content_type, decoded_body
+from archivers.store import layout
 from archivers.store.base import ObjectStore
 from archivers.urls import canonical_url, surt
+from archivers.warc.cdxj import IndexEntry, store_index
 from archivers.warc.writer import TLS_URN, WarcWriter, warcinfo_fields
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -104,11 +104,18 @@ class CaptureResult:
 class PageArchiver:
     """Captures pages into an ``ObjectStore``. Safe to call concurrently."""
 
-    def __init__(self, fetcher: Fetcher, store: ObjectStore, *, agent: dict[str, str],
-                 clock: Callable[[], datetime] = utc_now,
-                 find_media: Callable[[str, str], list[FoundMedia]] | None = None,
-                 browser: Browser | None = None, browser_sites: tuple[str, ...] = (),
-                 media_limit: int = 20) -> None:
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        store: ObjectStore,
+        *,
+        agent: dict[str, str],
+        clock: Callable[[], datetime] = utc_now,
+        find_media: Callable[[str, str], list[FoundMedia]] | None = None,
+        browser: Browser | None = None,
+        browser_sites: tuple[str, ...] = (),
+        media_limit: int = 20,
+    ) -> None:
         self.fetcher = fetcher
         self.store = store
         self.agent = agent
@@ -128,8 +135,9 @@ class PageArchiver:
         return mode
 
     async def existing(self, request: CaptureRequest) -> Manifest | None:
-        return await read_manifest(self.store, layout.manifest_key(request.url, request.capture_id),
-                                   Manifest.from_json)
+        return await read_manifest(
+            self.store, layout.manifest_key(request.url, request.capture_id), Manifest.from_json
+        )
 
     async def capture(self, request: CaptureRequest) -> CaptureResult:
         done = await self.existing(request)
@@ -138,23 +146,30 @@ class PageArchiver:
         mode = self.mode_for(request)
         if mode == BROWSER:
             if self.browser is None:
-                raise Permanent("a browser capture was asked for, but this worker has no browser "
-                                "(WARCFLOW_BROWSER_EXECUTABLE)", reason="browser_unavailable")
+                raise Permanent(
+                    "a browser capture was asked for, but this worker has no browser "
+                    "(WARCFLOW_BROWSER_EXECUTABLE)",
+                    reason="browser_unavailable",
+                )
             page: PageCapture = await capture_in_browser(self.browser, self.fetcher, request.url)
         else:
             page = await capture_page(self.fetcher, request.url)
             if choose_mode(request.mode, request.url, self.browser_sites) == BROWSER:
-                page.limits_hit.append("a site rule (WARCFLOW_BROWSER_SITES) asks for the "
-                                       "browser, but this worker has none: captured statically")
+                page.limits_hit.append(
+                    "a site rule (WARCFLOW_BROWSER_SITES) asks for the "
+                    "browser, but this worker has none: captured statically"
+                )
         screenshot = page.screenshot if isinstance(page, BrowserCapture) else None
         try:
             status = page.final.status
             if retryable_status(status):
                 raise http_error(
-                    status, f"{page.final.url} answered HTTP {status} {page.final.response.reason}")
+                    status, f"{page.final.url} answered HTTP {status} {page.final.response.reason}"
+                )
             found, post = await asyncio.to_thread(self._inspect, page)
-            spool, meta, entries = await asyncio.to_thread(self._write_warc, request, page,
-                                                           found, post, mode)
+            spool, meta, entries = await asyncio.to_thread(
+                self._write_warc, request, page, found, post, mode
+            )
         finally:
             page.close()
         try:
@@ -162,17 +177,29 @@ class PageArchiver:
         finally:
             spool.close()
 
-    async def record_failure(self, request: CaptureRequest, *, reason: str, message: str,
-                             attempts: list[dict[str, str]] | None = None) -> CaptureResult:
+    async def record_failure(
+        self,
+        request: CaptureRequest,
+        *,
+        reason: str,
+        message: str,
+        attempts: list[dict[str, str]] | None = None,
+    ) -> CaptureResult:
         """Store a ``failed`` manifest (no WARC) so the attempt is on the URL's timeline."""
         done = await self.existing(request)
         if done is not None:
             return CaptureResult(done, created=False)
         manifest = Manifest(
-            **self._identity(request), status=FAILED, reason=reason, message=message,
-            finished_at=iso(self.clock()), attempts=list(attempts or []),
-            items=items(html=False, media=False), mode=self.mode_for(request),
-            **outcome_fields({"status": FAILED, "reason": reason}))
+            **self._identity(request),
+            status=FAILED,
+            reason=reason,
+            message=message,
+            finished_at=iso(self.clock()),
+            attempts=list(attempts or []),
+            items=items(html=False, media=False),
+            mode=self.mode_for(request),
+            **outcome_fields({"status": FAILED, "reason": reason}),
+        )
         return await self._put_manifest(request, manifest)
 
     def _identity(self, request: CaptureRequest) -> dict[str, Any]:
@@ -207,20 +234,30 @@ class PageArchiver:
             found = self.find_media(dom, final.url) if dom else []
             known = {item.url for item in found}
             extra = [item for item in page.media_requests if item.url not in known]
-            return (found + extra)[:self.media_limit], post
+            return (found + extra)[: self.media_limit], post
         html = decoded_body(final.response, PARSE_LIMIT).decode("utf-8", "replace")
         found = self.find_media(html, final.url) if self.find_media else []
         return found, post_from_html(html, final.url)
 
-    def _write_warc(self, request: CaptureRequest, page: PageCapture, found: list[FoundMedia],
-                    post: dict[str, Any] | None, mode: str = STATIC
-                    ) -> tuple[DigestingSpool, dict[str, Any], list[IndexEntry]]:
+    def _write_warc(
+        self,
+        request: CaptureRequest,
+        page: PageCapture,
+        found: list[FoundMedia],
+        post: dict[str, Any] | None,
+        mode: str = STATIC,
+    ) -> tuple[DigestingSpool, dict[str, Any], list[IndexEntry]]:
         spool = DigestingSpool()
         filename = layout.warc_key(request.capture_id).rsplit("/", 1)[-1]
         writer = WarcWriter(spool, filename)
-        writer.write_warcinfo(warcinfo_fields(self.agent, part_of=request.capture_id,
-                                              description=f"warcflow capture of {request.url}"),
-                              page.started_at)
+        writer.write_warcinfo(
+            warcinfo_fields(
+                self.agent,
+                part_of=request.capture_id,
+                description=f"warcflow capture of {request.url}",
+            ),
+            page.started_at,
+        )
         final_response_id = None
         for exchange in page.exchanges:
             _request_id, response_id = writer.write_exchange(exchange)
@@ -230,8 +267,12 @@ class PageArchiver:
                 # the page's own connections (each redirect hop has one):
                 # the chain they showed, tied to the response they carried
                 writer.write_metadata(
-                    exchange.url, exchange.tls.document(exchange.url, exchange.ip, exchange.port),
-                    exchange.started_at, response_id, urn=TLS_URN)
+                    exchange.url,
+                    exchange.tls.document(exchange.url, exchange.ip, exchange.port),
+                    exchange.started_at,
+                    response_id,
+                    urn=TLS_URN,
+                )
         screenshot = self._write_screenshot(writer, page, final_response_id)
         status = page.final.status
         failed = status >= 400
@@ -240,31 +281,44 @@ class PageArchiver:
             **self._identity(request),
             "status": FAILED if failed else STORED,
             "reason": f"http_{status}" if failed else None,
-            "message": (f"the page answered HTTP {status} {page.final.response.reason}"
-                        if failed else None),
+            "message": (
+                f"the page answered HTTP {status} {page.final.response.reason}" if failed else None
+            ),
             "final_url": page.final.url,
             "http_status": status,
             "redirects": [exchange.url for exchange in page.chain],
             "fetched_at": iso(page.chain[0].started_at),
             "finished_at": iso(page.finished_at or self.clock()),
-            "requisites": {"fetched": len(page.requisites),
-                           "failed": len(page.requisite_failures)},
+            "requisites": {"fetched": len(page.requisites), "failed": len(page.requisite_failures)},
             "requisite_failures": page.requisite_failures,
             "limits_hit": page.limits_hit,
             "exchanges": [
-                {"url": e.url, "ip": e.ip, "status": e.status, "bytes": e.response.raw.size,
-                 "seconds": round(e.elapsed, 6), "truncated": e.response.truncated}
+                {
+                    "url": e.url,
+                    "ip": e.ip,
+                    "status": e.status,
+                    "bytes": e.response.raw.size,
+                    "seconds": round(e.elapsed, 6),
+                    "truncated": e.response.truncated,
+                }
                 for e in page.exchanges
             ],
             "page_record_id": final_response_id,
-            "network": {"local_address": page.final.local_address,
-                        "remote_address": page.final.remote_address},
+            "network": {
+                "local_address": page.final.local_address,
+                "remote_address": page.final.remote_address,
+            },
             "tls": page.final.tls.summary() if page.final.tls else None,
             "post": post,
-            "items": items(html=not failed and content_type(page.final.response) in HTML_TYPES,
-                           media=bool(found), screenshot=bool(screenshot)),
-            "media": [{**item.to_dict(), "media_id": layout.media_id(request.capture_id, item.url)}
-                      for item in found],
+            "items": items(
+                html=not failed and content_type(page.final.response) in HTML_TYPES,
+                media=bool(found),
+                screenshot=bool(screenshot),
+            ),
+            "media": [
+                {**item.to_dict(), "media_id": layout.media_id(request.capture_id, item.url)}
+                for item in found
+            ],
             "mode": mode,
             "screenshot_key": layout.screenshot_key(request.capture_id) if screenshot else None,
             "screenshot": screenshot,
@@ -274,8 +328,9 @@ class PageArchiver:
         return spool, meta, writer.index_entries
 
     @staticmethod
-    def _write_screenshot(writer: WarcWriter, page: PageCapture,
-                          final_response_id: str | None) -> dict[str, Any]:
+    def _write_screenshot(
+        writer: WarcWriter, page: PageCapture, final_response_id: str | None
+    ) -> dict[str, Any]:
         """The screenshot's ``resource`` record; its facts for the metadata ({} if none)."""
         if not isinstance(page, BrowserCapture) or not page.screenshot:
             return {}
@@ -283,16 +338,36 @@ class PageArchiver:
         digest = hashlib.sha256(png).hexdigest()
         uri = SCREENSHOT_URN + page.final.url
         taken_at = page.screenshot_at or page.finished_at or page.started_at
-        record_id = writer.write_resource(uri, [png], len(png), digest, content_type="image/png",
-                                          date=taken_at, refers_to=final_response_id)
+        record_id = writer.write_resource(
+            uri,
+            [png],
+            len(png),
+            digest,
+            content_type="image/png",
+            date=taken_at,
+            refers_to=final_response_id,
+        )
         width, height = page.screenshot_size or (None, None)
-        return {"url": page.final.url, "taken_at": iso(taken_at), "sha256": digest,
-                "size": len(png), "width": width, "height": height, "content_type": "image/png",
-                "warc_uri": uri, "record_id": record_id}
+        return {
+            "url": page.final.url,
+            "taken_at": iso(taken_at),
+            "sha256": digest,
+            "size": len(png),
+            "width": width,
+            "height": height,
+            "content_type": "image/png",
+            "warc_uri": uri,
+            "record_id": record_id,
+        }
 
-    async def _store(self, request: CaptureRequest, spool: DigestingSpool,
-                     meta: dict[str, Any], entries: list[IndexEntry] | None,
-                     screenshot: bytes | None = None) -> CaptureResult:
+    async def _store(
+        self,
+        request: CaptureRequest,
+        spool: DigestingSpool,
+        meta: dict[str, Any],
+        entries: list[IndexEntry] | None,
+        screenshot: bytes | None = None,
+    ) -> CaptureResult:
         key = layout.warc_key(request.capture_id)
         commit = await put_warc(self.store, key, spool, CAPTURE_METADATA_SCHEMA)
         stored = commit.stored
@@ -303,8 +378,12 @@ class PageArchiver:
             await asyncio.to_thread(self._put_screenshot, key, meta, screenshot)
         await store_index(self.store, layout.index_key(request.capture_id), key, entries)
         manifest = manifest_from_metadata(
-            meta, warc_key=key, sha256=stored.sha256 or spool.sha256, size=stored.size,
-            stored_at=iso_seconds(stored.last_modified))
+            meta,
+            warc_key=key,
+            sha256=stored.sha256 or spool.sha256,
+            size=stored.size,
+            stored_at=iso_seconds(stored.last_modified),
+        )
         return await self._put_manifest(request, manifest)
 
     def _put_screenshot(self, warc_key: str, meta: dict[str, Any], png: bytes | None) -> None:
@@ -314,22 +393,33 @@ class PageArchiver:
             return
         if png is None:
             png = self._screenshot_from_warc(warc_key, meta["screenshot"].get("record_id"))
-        self.store.put_new(target, io.BytesIO(png), size=len(png),
-                           sha256=hashlib.sha256(png).hexdigest(), content_type="image/png")
+        self.store.put_new(
+            target,
+            io.BytesIO(png),
+            size=len(png),
+            sha256=hashlib.sha256(png).hexdigest(),
+            content_type="image/png",
+        )
 
     def _screenshot_from_warc(self, warc_key: str, record_id: str | None) -> bytes:
         from warcio.archiveiterator import ArchiveIterator
 
         with self.store.open(warc_key) as stream:
             for record in ArchiveIterator(stream):
-                if (record.rec_type == "resource"
-                        and record.rec_headers.get_header("WARC-Record-ID") == record_id):
+                if (
+                    record.rec_type == "resource"
+                    and record.rec_headers.get_header("WARC-Record-ID") == record_id
+                ):
                     return record.content_stream().read()
-        raise StoreUnavailable(f"{warc_key} has no screenshot record {record_id}",
-                               reason="store_inconsistent")
+        raise StoreUnavailable(
+            f"{warc_key} has no screenshot record {record_id}", reason="store_inconsistent"
+        )
 
     async def _put_manifest(self, request: CaptureRequest, manifest: Manifest) -> CaptureResult:
         counted, created = await put_manifest(
-            self.store, layout.manifest_key(request.url, request.capture_id), manifest,
-            Manifest.from_json)
+            self.store,
+            layout.manifest_key(request.url, request.capture_id),
+            manifest,
+            Manifest.from_json,
+        )
         return CaptureResult(counted, created)

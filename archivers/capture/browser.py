@@ -40,18 +40,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
-from archivers.extract.media import FoundMedia, STREAM_TYPES, media_kind
-from archivers.errors import retryable_status, CaptureError, FetchUnavailable, InvalidURL, Permanent, PolicyRefused
-from archivers.net.fetcher import Fetcher
-from archivers.net.recording import Exchange
 from archivers.capture.static import PageCapture
-from archivers.net.recording import content_type, decoded_body
+from archivers.errors import (
+    CaptureError,
+    FetchUnavailable,
+    InvalidURL,
+    Permanent,
+    PolicyRefused,
+    retryable_status,
+)
+from archivers.extract.media import STREAM_TYPES, FoundMedia, media_kind
+from archivers.net.fetcher import Fetcher
+from archivers.net.recording import Exchange, content_type, decoded_body
 from archivers.urls import canonical_url, validate_url
 
 log = logging.getLogger("warcflow.browser")
@@ -60,17 +67,36 @@ DEAD_PROXY = "http://127.0.0.1:9"
 """Where Chromium would send a request that escaped interception: the discard
 port on loopback, where nothing listens; such a request fails."""
 LAUNCH_ARGS = (
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-quic", "--dns-prefetch-disable", "--no-pings",
-    "--mute-audio", "--hide-scrollbars", f"--proxy-server={DEAD_PROXY}",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-quic",
+    "--dns-prefetch-disable",
+    "--no-pings",
+    "--mute-audio",
+    "--hide-scrollbars",
+    f"--proxy-server={DEAD_PROXY}",
     "--proxy-bypass-list=<-loopback>",
 )
-DROPPED_RESPONSE_HEADERS = frozenset({
-    "content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"})
-DROPPED_REQUEST_HEADERS = frozenset({
-    "accept-encoding", "host", "connection", "content-length", "transfer-encoding",
-    "keep-alive", "upgrade"})
+DROPPED_RESPONSE_HEADERS = frozenset(
+    {"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"}
+)
+DROPPED_REQUEST_HEADERS = frozenset(
+    {
+        "accept-encoding",
+        "host",
+        "connection",
+        "content-length",
+        "transfer-encoding",
+        "keep-alive",
+        "upgrade",
+    }
+)
 RENDERED_TYPES = frozenset({"text/html", "application/xhtml+xml", ""})
 """Content types of a page the browser renders (none given: browsers sniff); others
 are kept as fetched."""
@@ -145,8 +171,8 @@ class Browser:
 
                 self._playwright = await async_playwright().start()
             self._browser = await self._playwright.chromium.launch(
-                executable_path=self.settings.executable, headless=True,
-                args=list(LAUNCH_ARGS))
+                executable_path=self.settings.executable, headless=True, args=list(LAUNCH_ARGS)
+            )
             self.launches += 1
             return self._browser
 
@@ -159,9 +185,14 @@ class Browser:
         """A fresh browser context (own cookies, cache, storage), closed after use."""
         browser = await self._running()
         context = await browser.new_context(
-            viewport={"width": self.settings.viewport_width,
-                      "height": self.settings.viewport_height},
-            service_workers="block", accept_downloads=False, java_script_enabled=True)
+            viewport={
+                "width": self.settings.viewport_width,
+                "height": self.settings.viewport_height,
+            },
+            service_workers="block",
+            accept_downloads=False,
+            java_script_enabled=True,
+        )
         try:
             yield context
         finally:
@@ -179,7 +210,7 @@ class Browser:
     async def _quietly(awaitable) -> None:
         try:
             await asyncio.wait_for(awaitable, 10)
-        except Exception:  # noqa: BLE001 - closing something that may be dead already
+        except Exception:  # noqa: BLE001, S110 - closing something that may be dead already
             pass
 
 
@@ -197,19 +228,24 @@ async def capture_in_browser(browser: Browser, fetcher: Fetcher, url: str) -> Br
     for exchange in chain:
         page.limits_hit.extend(exchange.limits_hit)
     final = page.final
-    if (retryable_status(final.status) or final.redirect_target()
-            or content_type(final.response) not in RENDERED_TYPES):
+    if (
+        retryable_status(final.status)
+        or final.redirect_target()
+        or content_type(final.response) not in RENDERED_TYPES
+    ):
         page.finished_at = fetcher.clock()
         return page
     session = _Session(browser.settings, fetcher, page)
     try:
         async with browser.slot():  # waiting for a place is not part of the deadline
             await asyncio.wait_for(session.run(browser), browser.settings.timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         session.closed = True
         page.close()
-        raise FetchUnavailable(f"the browser capture of {final.url} took longer than "
-                               f"{browser.settings.timeout:g} s", reason="browser_timeout") from None
+        raise FetchUnavailable(
+            f"the browser capture of {final.url} took longer than {browser.settings.timeout:g} s",
+            reason="browser_timeout",
+        ) from None
     except CaptureError:
         session.closed = True
         page.close()
@@ -217,8 +253,9 @@ async def capture_in_browser(browser: Browser, fetcher: Fetcher, url: str) -> Br
     except Exception as exc:  # noqa: BLE001 - Playwright's errors: a crashed or hung browser
         session.closed = True
         page.close()
-        raise FetchUnavailable(f"the browser failed on {final.url}: {exc}".splitlines()[0],
-                               reason="browser_error") from None
+        raise FetchUnavailable(
+            f"the browser failed on {final.url}: {exc}".splitlines()[0], reason="browser_error"
+        ) from None
     page.finished_at = fetcher.clock()
     return page
 
@@ -249,13 +286,15 @@ class _Session:
         async with browser.context() as context:
             await context.route("**/*", self.handle)
             page = await context.new_page()
-            await page.goto(capture.final.url, wait_until="domcontentloaded",
-                            timeout=settings.timeout * 1000)
+            await page.goto(
+                capture.final.url, wait_until="domcontentloaded", timeout=settings.timeout * 1000
+            )
             try:
                 await page.wait_for_load_state("load", timeout=settings.idle_timeout * 1000)
             except Exception:  # noqa: BLE001 - Playwright's TimeoutError: go on with what loaded
                 capture.limits_hit.append(
-                    f"browser: the load event did not fire within {settings.idle_timeout:g} s")
+                    f"browser: the load event did not fire within {settings.idle_timeout:g} s"
+                )
             await self.settle()
             await self.scroll(page)
             capture.dom = await page.content()
@@ -272,7 +311,8 @@ class _Session:
                 break
         else:
             self.capture.limits_hit.append(
-                f"browser: scrolled {self.settings.scroll_steps} viewports, not to the bottom")
+                f"browser: scrolled {self.settings.scroll_steps} viewports, not to the bottom"
+            )
         await page.evaluate("() => window.scrollTo(0, 0)")
         await self.settle()
 
@@ -293,13 +333,18 @@ class _Session:
         width, height = await page.evaluate(
             "() => [document.documentElement.clientWidth,"
             " Math.max(document.documentElement.scrollHeight, document.body ?"
-            " document.body.scrollHeight : 0)]")
-        shot: dict[str, Any] = {"type": "png", "full_page": True,
-                                "timeout": settings.timeout * 1000}
+            " document.body.scrollHeight : 0)]"
+        )
+        shot: dict[str, Any] = {
+            "type": "png",
+            "full_page": True,
+            "timeout": settings.timeout * 1000,
+        }
         if height > settings.max_screenshot_height:
             self.capture.limits_hit.append(
                 f"max_screenshot_height={settings.max_screenshot_height}: the page is "
-                f"{height} px tall")
+                f"{height} px tall"
+            )
             height = settings.max_screenshot_height
             shot["clip"] = {"x": 0, "y": 0, "width": width, "height": height}
         self.capture.screenshot_at = self.fetcher.clock()
@@ -326,8 +371,11 @@ class _Session:
         if urlsplit(url).scheme not in ("http", "https"):
             await route.abort("blockedbyclient")
             return
-        if (not self.main_served and request.is_navigation_request()
-                and _same_url(url, capture.final.url)):
+        if (
+            not self.main_served
+            and request.is_navigation_request()
+            and _same_url(url, capture.final.url)
+        ):
             self.main_served = True  # fetched already, with its redirects
             await self._fulfill(route, capture.final)
             return
@@ -339,8 +387,9 @@ class _Session:
             await route.abort("aborted")
             return
         if self.budget <= 0:
-            capture.limits_hit.append(f"max_requisites={self.fetcher.settings.max_requisites}: "
-                                      f"{url} not fetched")
+            capture.limits_hit.append(
+                f"max_requisites={self.fetcher.settings.max_requisites}: {url} not fetched"
+            )
             await route.abort("blockedbyclient")
             return
         self.budget -= 1
@@ -349,7 +398,8 @@ class _Session:
             chain = await self._follow(url, request.method, headers, request.post_data_buffer)
         except CaptureError as exc:
             capture.requisite_failures.append(
-                {"url": url, "reason": exc.reason, "message": str(exc)})
+                {"url": url, "reason": exc.reason, "message": str(exc)}
+            )
             await route.abort("blockedbyclient" if isinstance(exc, Permanent) else "failed")
             return
         if self.closed:  # the capture ended while this request ran: not part of it
@@ -384,30 +434,34 @@ class _Session:
         headers.append(("Accept-Encoding", "gzip, deflate"))
         return headers
 
-    async def _follow(self, url: str, method: str, headers: list[tuple[str, str]],
-                      body: bytes | None) -> list[Exchange]:
+    async def _follow(
+        self, url: str, method: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> list[Exchange]:
         """The request and its redirects, each hop checked and recorded."""
         chain: list[Exchange] = []
         current, body = url, body or b""
         try:
             while True:
-                exchange = await self.fetcher.request(current, method=method, headers=headers,
-                                                      body=body)
+                exchange = await self.fetcher.request(
+                    current, method=method, headers=headers, body=body
+                )
                 chain.append(exchange)
                 target = exchange.redirect_target()
                 if target is None:
                     return chain
                 if len(chain) > self.fetcher.settings.max_redirects:
                     exchange.limits_hit.append(
-                        f"max_redirects={self.fetcher.settings.max_redirects}")
+                        f"max_redirects={self.fetcher.settings.max_redirects}"
+                    )
                     return chain
                 try:
                     validate_url(target)
                 except InvalidURL as exc:
-                    raise PolicyRefused(f"redirect from {current} to a URL that is refused: "
-                                        f"{exc}", reason="redirect_refused") from None
-                if exchange.status == 303 or (exchange.status in (301, 302)
-                                              and method == "POST"):
+                    raise PolicyRefused(
+                        f"redirect from {current} to a URL that is refused: {exc}",
+                        reason="redirect_refused",
+                    ) from None
+                if exchange.status == 303 or (exchange.status in (301, 302) and method == "POST"):
                     method, body = "GET", b""
                 current = target
         except BaseException:

@@ -26,8 +26,18 @@ AUTO = "auto"
 MODES = (STATIC, BROWSER, AUTO)
 
 SCRIPT_HEAVY_SITES = (
-    "x.com", "twitter.com", "instagram.com", "facebook.com", "threads.net", "threads.com",
-    "tiktok.com", "bsky.app", "linkedin.com", "vk.com", "ok.ru", "weibo.com",
+    "x.com",
+    "twitter.com",
+    "instagram.com",
+    "facebook.com",
+    "threads.net",
+    "threads.com",
+    "tiktok.com",
+    "bsky.app",
+    "linkedin.com",
+    "vk.com",
+    "ok.ru",
+    "weibo.com",
 )
 """Default site rules: platforms whose posts render by script (an almost empty
 HTML shell when fetched statically)."""

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from archivers.errors import CaptureError
-from archivers.net.fetcher import Fetcher
-from archivers.net.recording import Exchange
 from archivers.extract.requisites import html_requisites, stylesheet_requisites
-from archivers.net.recording import content_type, decoded_body
+from archivers.net.fetcher import Fetcher
+from archivers.net.recording import Exchange, content_type, decoded_body
 
 PARSE_LIMIT = 8 * 1024 * 1024
 """Most bytes of a decoded HTML or CSS document read to look for requisites."""
@@ -59,8 +58,10 @@ def _links(exchange: Exchange, limits_hit: list[str]) -> list[str]:
         return []
     data = decoded_body(exchange.response, PARSE_LIMIT)
     if len(data) >= PARSE_LIMIT:
-        limits_hit.append(f"parse_limit={PARSE_LIMIT}: requisites of {exchange.url} looked "
-                          "for in the first bytes of its decoded body only")
+        limits_hit.append(
+            f"parse_limit={PARSE_LIMIT}: requisites of {exchange.url} looked "
+            "for in the first bytes of its decoded body only"
+        )
     text = data.decode("utf-8", "replace")
     if kind == "text/css":
         return stylesheet_requisites(text, exchange.url)
@@ -97,14 +98,16 @@ async def _fetch_requisites(fetcher: Fetcher, page: PageCapture) -> None:
                 return await fetcher.fetch_chain(link, referer=referer)
             except CaptureError as exc:
                 page.requisite_failures.append(
-                    {"url": link, "reason": exc.reason, "message": str(exc)})
+                    {"url": link, "reason": exc.reason, "message": str(exc)}
+                )
                 return []
 
     for _depth in range(2):
         todo = [link for link in dict.fromkeys(wave) if link not in seen]
         if len(todo) > budget:
             page.limits_hit.append(
-                f"max_requisites={settings.max_requisites}: {len(todo) - budget} not fetched")
+                f"max_requisites={settings.max_requisites}: {len(todo) - budget} not fetched"
+            )
             todo = todo[:budget]
         budget -= len(todo)
         seen.update(todo)

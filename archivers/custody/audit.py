@@ -32,12 +32,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from archivers.custody import merkle
-from archivers.store import layout
-from archivers.manifests.listing import list_captures, list_media
 from archivers.clock import parse_iso
+from archivers.custody import merkle
 from archivers.custody.fixity import sha256_of
-from archivers.manifests.berkeley import items_of
 from archivers.custody.ledger import (
     Entry,
     capture_entries,
@@ -47,6 +44,10 @@ from archivers.custody.ledger import (
     tokens_prefix,
 )
 from archivers.custody.liveness import LivenessState, state_key
+from archivers.custody.rfc3161 import TokenInvalid, verify_token
+from archivers.custody.treehead import TreeHead, verify_head
+from archivers.manifests.berkeley import items_of
+from archivers.manifests.listing import list_captures, list_media
 from archivers.manifests.manifest import (
     CAPTURE_METADATA_SCHEMA,
     STORED,
@@ -54,9 +55,8 @@ from archivers.manifests.manifest import (
     MediaManifest,
     read_metadata_record,
 )
-from archivers.custody.rfc3161 import TokenInvalid, verify_token
+from archivers.store import layout
 from archivers.store.base import ObjectStore
-from archivers.custody.treehead import TreeHead, verify_head
 
 SECOND = timedelta(seconds=1)
 
@@ -85,9 +85,15 @@ class Report:
         self.checks.append(Check(name, ok, detail))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"capture_id": self.capture_id, "url": self.url, "ok": self.ok,
-                "checks": [asdict(c) for c in self.checks], "items": self.items,
-                "liveness": self.liveness, "custody": self.custody}
+        return {
+            "capture_id": self.capture_id,
+            "url": self.url,
+            "ok": self.ok,
+            "checks": [asdict(c) for c in self.checks],
+            "items": self.items,
+            "liveness": self.liveness,
+            "custody": self.custody,
+        }
 
 
 @dataclass
@@ -118,8 +124,11 @@ def _versions_note(store: ObjectStore, key: str) -> str:
     versions = store.versions(key)
     if len(versions) <= 1:
         return ""
-    kinds = ", ".join(f"{v['version_id']} ({'delete marker' if v['delete_marker'] else v['size']})"
-                      f" at {v['last_modified']:%Y-%m-%dT%H:%M:%SZ}" for v in versions)
+    kinds = ", ".join(
+        f"{v['version_id']} ({'delete marker' if v['delete_marker'] else v['size']})"
+        f" at {v['last_modified']:%Y-%m-%dT%H:%M:%SZ}"
+        for v in versions
+    )
     return f"; versions newest first: {kinds} (earlier versions are kept under Object Lock)"
 
 
@@ -128,16 +137,22 @@ def check_object(report: Report, store: ObjectStore, key: str, expected: str) ->
     if actual is None:
         report.add(f"object {key}", False, "missing" + _versions_note(store, key))
     elif actual != expected:
-        report.add(f"object {key}", False, f"SHA-256 is {actual}, the manifest says {expected}"
-                   + _versions_note(store, key))
+        report.add(
+            f"object {key}",
+            False,
+            f"SHA-256 is {actual}, the manifest says {expected}" + _versions_note(store, key),
+        )
     else:
         report.add(f"object {key}", True, f"sha256 {actual}")
 
 
 def check_object_exists(report: Report, store: ObjectStore, key: str) -> None:
     head = store.head(key)
-    report.add(f"object {key}", head is not None,
-               f"sha256 {head.sha256}" if head else "missing" + _versions_note(store, key))
+    report.add(
+        f"object {key}",
+        head is not None,
+        f"sha256 {head.sha256}" if head else "missing" + _versions_note(store, key),
+    )
 
 
 def check_records(report: Report, store: ObjectStore, key: str) -> list[str]:
@@ -155,15 +170,20 @@ def check_records(report: Report, store: ObjectStore, key: str) -> list[str]:
             record.content_stream().read()
             dates.append(record.rec_headers.get_header("WARC-Date"))
             if record.digest_checker.passed is False:
-                problems.append(f"record {count} ({record.rec_headers.get_header('WARC-Type')} "
-                                f"{record.rec_headers.get_header('WARC-Target-URI')}): "
-                                + "; ".join(record.digest_checker.problems))
+                problems.append(
+                    f"record {count} ({record.rec_headers.get_header('WARC-Type')} "
+                    f"{record.rec_headers.get_header('WARC-Target-URI')}): "
+                    + "; ".join(record.digest_checker.problems)
+                )
     except Exception as exc:  # noqa: BLE001 - a damaged gzip member or header
         problems.append(f"unreadable after record {count}: {exc}")
     finally:
         stream.close()
-    report.add(f"records {key}", not problems,
-               "; ".join(problems) if problems else f"{count} record digests verify")
+    report.add(
+        f"records {key}",
+        not problems,
+        "; ".join(problems) if problems else f"{count} record digests verify",
+    )
     return dates
 
 
@@ -172,59 +192,90 @@ def _ledger_entry(entries: list[Entry], kind: str) -> Entry | None:
     return found[0] if found else None
 
 
-def check_ledger(report: Report, store: ObjectStore, work_id: str, kind: str,
-                 current: dict[str, str], leaves: LeafCache, trust: Trust
-                 ) -> datetime | None:
+def check_ledger(
+    report: Report,
+    store: ObjectStore,
+    work_id: str,
+    kind: str,
+    current: dict[str, str],
+    leaves: LeafCache,
+    trust: Trust,
+) -> datetime | None:
     """The ledger entry for ``work_id`` matches ``current`` digests and is in a
     signed, stamped head. The head's time (for the ordering check), or None."""
     entries = capture_entries(store, work_id)
     entry = _ledger_entry(entries, kind)
     if entry is None:
-        report.add(f"ledger {work_id}", False, "no ledger entry for it (the custody feed has "
-                   "not recorded it yet, or it was removed)")
+        report.add(
+            f"ledger {work_id}",
+            False,
+            "no ledger entry for it (the custody feed has not recorded it yet, or it was removed)",
+        )
         return None
     recorded = {o.key: o.sha256 for o in entry.event.objects}
     now = {key: current.get(key) or sha256_of(store, key) or "missing" for key in recorded}
     now.update(current)
-    differs = [f"{key}: ledger {recorded.get(key)}, now {sha}" for key, sha in now.items()
-               if recorded.get(key) != sha]
-    report.add(f"ledger {work_id}", not differs,
-               "; ".join(differs) if differs else
-               f"entry {entry.index} records {len(recorded)} object digests, as stored now "
-               "(each re-hashed)")
+    differs = [
+        f"{key}: ledger {recorded.get(key)}, now {sha}"
+        for key, sha in now.items()
+        if recorded.get(key) != sha
+    ]
+    report.add(
+        f"ledger {work_id}",
+        not differs,
+        "; ".join(differs)
+        if differs
+        else f"entry {entry.index} records {len(recorded)} object digests, as stored now "
+        "(each re-hashed)",
+    )
     stored_entry = store.get_bytes(f"ledger/entries/{entry.index:012d}.json")
     head_key = covering_head_key(store, entry.index)
     if head_key is None:
-        report.add(f"inclusion {work_id}", False, f"entry {entry.index} is not yet covered by a "
-                   "signed head (heads are published every WARCFLOW_LEDGER_HEAD_EVERY seconds; "
-                   "`warcflow ledger head` publishes one now)")
+        report.add(
+            f"inclusion {work_id}",
+            False,
+            f"entry {entry.index} is not yet covered by a "
+            "signed head (heads are published every WARCFLOW_LEDGER_HEAD_EVERY seconds; "
+            "`warcflow ledger head` publishes one now)",
+        )
         return None
     head_bytes = store.get_bytes(head_key)
     head = TreeHead.from_json(head_bytes)
     hashes = leaves.hashes
     if head.size > len(hashes):
-        report.add(f"inclusion {work_id}", False, f"head {head.size} is larger than the log "
-                   f"({len(hashes)} entries): entries are missing")
+        report.add(
+            f"inclusion {work_id}",
+            False,
+            f"head {head.size} is larger than the log ({len(hashes)} entries): entries are missing",
+        )
         return None
     leaf = merkle.leaf_hash(stored_entry)
     proof = merkle.inclusion_proof(hashes, entry.index, head.size)
-    included = (stored_entry == entry.data and hashes[entry.index] == leaf
-                and merkle.root(hashes[:head.size]).hex() == head.root
-                and merkle.verify_inclusion(leaf, entry.index, head.size, proof,
-                                            bytes.fromhex(head.root)))
+    included = (
+        stored_entry == entry.data
+        and hashes[entry.index] == leaf
+        and merkle.root(hashes[: head.size]).hex() == head.root
+        and merkle.verify_inclusion(leaf, entry.index, head.size, proof, bytes.fromhex(head.root))
+    )
     pem = trust.public_keys.get(head.key_id)
     source = "pinned key"
     if pem is None:
         try:
-            pem, source = store.get_bytes(public_key_key(head.key_id)), "key published in the ledger"
+            pem, source = (
+                store.get_bytes(public_key_key(head.key_id)),
+                "key published in the ledger",
+            )
         except KeyError:
             pem = None
     signed = pem is not None and verify_head(head, pem)
-    report.add(f"inclusion {work_id}", included and signed,
-               f"entry {entry.index} in head {head.size} (root {head.root[:16]}…, "
-               f"{head.timestamp}); proof {'verifies' if included else 'DOES NOT verify'}; "
-               f"signature by {head.key_id[:16]}… {'verifies' if signed else 'DOES NOT verify'}"
-               f" ({source})")
+    report.add(
+        f"inclusion {work_id}",
+        included and signed,
+        f"entry {entry.index} in head {head.size} (root {head.root[:16]}…, "
+        f"{head.timestamp}); proof {'verifies' if included else 'DOES NOT verify'}; "
+        f"signature by {head.key_id[:16]}… {'verifies' if signed else 'DOES NOT verify'}"
+        f" ({source})",
+    )
     digest = hashlib.sha256(head_bytes).hexdigest()
     tokens = list(store.list_keys(tokens_prefix(head.size)))
     if not tokens:
@@ -235,15 +286,23 @@ def check_ledger(report: Report, store: ObjectStore, work_id: str, kind: str,
         where = "configured CA"
         if ca is None:
             where = "CA published in the ledger"
-            ca = next((store.get_bytes(k) for k in store.list_keys(f"ledger/tsa/{name}-")
-                       if re.fullmatch(rf"ledger/tsa/{re.escape(name)}-[0-9a-f]{{16}}\.pem", k)),
-                      None)
+            ca = next(
+                (
+                    store.get_bytes(k)
+                    for k in store.list_keys(f"ledger/tsa/{name}-")
+                    if re.fullmatch(rf"ledger/tsa/{re.escape(name)}-[0-9a-f]{{16}}\.pem", k)
+                ),
+                None,
+            )
         try:
             if ca is None:
                 raise TokenInvalid("no CA certificate for this TSA")
             stamped = verify_token(digest, store.get_bytes(token_key), ca)
-            report.add(f"tsa {name} head {head.size}", True,
-                       f"token verifies ({where}); stamped {stamped:%Y-%m-%dT%H:%M:%SZ}")
+            report.add(
+                f"tsa {name} head {head.size}",
+                True,
+                f"token verifies ({where}); stamped {stamped:%Y-%m-%dT%H:%M:%SZ}",
+            )
             if stamped + SECOND < parse_iso(head.timestamp).replace(microsecond=0):
                 report.add(f"order tsa {name}", False, "the token is older than the head")
         except TokenInvalid as exc:
@@ -251,8 +310,14 @@ def check_ledger(report: Report, store: ObjectStore, work_id: str, kind: str,
     return parse_iso(head.timestamp)
 
 
-def check_order(report: Report, name: str, submitted: str | None, dates: list[str],
-                stored: str | None, head_time: datetime | None) -> None:
+def check_order(
+    report: Report,
+    name: str,
+    submitted: str | None,
+    dates: list[str],
+    stored: str | None,
+    head_time: datetime | None,
+) -> None:
     """submitted ≤ every WARC-Date ≤ stored (second) ≤ head time."""
     problems = []
     sub = parse_iso(submitted) if submitted else None
@@ -264,14 +329,23 @@ def check_order(report: Report, name: str, submitted: str | None, dates: list[st
         problems.append(f"WARC-Date {warc[-1].isoformat()} is after storage {stored}")
     if st and head_time and st > head_time:
         problems.append(f"stored {stored} after the covering head {head_time.isoformat()}")
-    report.add(f"order {name}", not problems, "; ".join(problems) or
-               f"submitted {submitted} ≤ WARC-Date {warc[0].isoformat() if warc else '?'}"
-               f"…{warc[-1].isoformat() if warc else '?'} ≤ stored {stored}"
-               + (f" ≤ head {head_time.isoformat()}" if head_time else ""))
+    report.add(
+        f"order {name}",
+        not problems,
+        "; ".join(problems)
+        or f"submitted {submitted} ≤ WARC-Date {warc[0].isoformat() if warc else '?'}"
+        f"…{warc[-1].isoformat() if warc else '?'} ≤ stored {stored}"
+        + (f" ≤ head {head_time.isoformat()}" if head_time else ""),
+    )
 
 
-def audit_capture(store: ObjectStore, manifest: Manifest, *, trust: Trust | None = None,
-                  leaves: LeafCache | None = None) -> Report:
+def audit_capture(
+    store: ObjectStore,
+    manifest: Manifest,
+    *,
+    trust: Trust | None = None,
+    leaves: LeafCache | None = None,
+) -> Report:
     trust = trust or Trust()
     leaves = leaves or LeafCache(store)
     report = Report(manifest.capture_id, manifest.url)
@@ -284,31 +358,38 @@ def audit_capture(store: ObjectStore, manifest: Manifest, *, trust: Trust | None
         current[manifest.warc_key] = sha256_of(store, manifest.warc_key) or "missing"
     head_time = check_ledger(report, store, manifest.capture_id, "capture", current, leaves, trust)
     if manifest.status == STORED:
-        check_order(report, manifest.capture_id, manifest.submitted_at, dates, manifest.stored_at,
-                    head_time)
+        check_order(
+            report, manifest.capture_id, manifest.submitted_at, dates, manifest.stored_at, head_time
+        )
     media_items = list_media(store, manifest.capture_id)
     for media in media_items:
         audit_media(report, store, media, leaves, trust)
     have = {m.media_id for m in media_items}
     for item in manifest.media:
         if item.get("media_id") and item["media_id"] not in have:
-            report.add(f"media {item['media_id']}", False,
-                       f"found in the page ({item.get('url')}) but there is no readable media "
-                       "manifest: not captured yet, or removed")
+            report.add(
+                f"media {item['media_id']}",
+                False,
+                f"found in the page ({item.get('url')}) but there is no readable media "
+                "manifest: not captured yet, or removed",
+            )
     check_fixity(report, store, manifest.capture_id)
     report.liveness = liveness_of(store, manifest.url)
     report.add("liveness", True, describe_liveness(report.liveness))
-    report.items = {**items_of(asdict(manifest)),
-                    # at audit time "media" means stored, not just found
-                    "media": any(m.status == STORED for m in media_items)}
+    report.items = {
+        **items_of(asdict(manifest)),
+        # at audit time "media" means stored, not just found
+        "media": any(m.status == STORED for m in media_items),
+    }
     if manifest.screenshot_key:
         check_object_exists(report, store, manifest.screenshot_key)
     report.custody = [e.doc() for e in capture_entries(store, manifest.capture_id)]
     return report
 
 
-def audit_media(report: Report, store: ObjectStore, media: MediaManifest, leaves: LeafCache,
-                trust: Trust) -> None:
+def audit_media(
+    report: Report, store: ObjectStore, media: MediaManifest, leaves: LeafCache, trust: Trust
+) -> None:
     mkey = layout.media_manifest_key(media.parent_capture_id, media.media_id)
     current = {mkey: sha256_of(store, mkey) or "missing"}
     dates: list[str] = []
@@ -332,9 +413,16 @@ def check_fixity(report: Report, store: ObjectStore, capture_id: str) -> None:
         return
     last = runs[-1]
     bad = [o for o in last.event.detail.get("objects", []) if o.get("status") != "ok"]
-    report.add("fixity", not bad, f"last run {last.event.at}: " + (
-        "; ".join(f"{o['key']} {o['status']}" for o in bad) if bad else
-        f"{len(last.event.detail.get('objects', []))} objects unchanged"))
+    report.add(
+        "fixity",
+        not bad,
+        f"last run {last.event.at}: "
+        + (
+            "; ".join(f"{o['key']} {o['status']}" for o in bad)
+            if bad
+            else f"{len(last.event.detail.get('objects', []))} objects unchanged"
+        ),
+    )
 
 
 def liveness_of(store: ObjectStore, url: str) -> dict[str, Any] | None:
@@ -363,7 +451,9 @@ def find_manifests(store, target: str) -> list[Manifest]:
     url = next((e.event.url for e in entries if e.event.url), None)
     if url is None:
         try:
-            meta = read_metadata_record(store.open(layout.warc_key(target)), CAPTURE_METADATA_SCHEMA)
+            meta = read_metadata_record(
+                store.open(layout.warc_key(target)), CAPTURE_METADATA_SCHEMA
+            )
             url = meta.get("url") if meta else None
         except KeyError:
             return []
@@ -385,6 +475,10 @@ def lost_capture(store, target: str) -> Report | None:
         return None
     report = Report(target.upper(), entries[0].event.url or "?")
     manifest_key = entries[0].event.detail.get("manifest_key") or "its manifest"
-    report.add("manifest", False, f"the ledger records this capture (entry {entries[0].index}) "
-               f"but {manifest_key} is missing or unreadable")
+    report.add(
+        "manifest",
+        False,
+        f"the ledger records this capture (entry {entries[0].index}) "
+        f"but {manifest_key} is missing or unreadable",
+    )
     return report

@@ -13,12 +13,12 @@ shows the last one.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Iterator
 
-from archivers.manifests.listing import list_media
-from archivers.manifests.manifest import Manifest, STORED
 from archivers.custody.ledger import CustodyEvent, ObjectDigest
+from archivers.manifests.listing import list_media
+from archivers.manifests.manifest import STORED, Manifest
 from archivers.store.base import ObjectStore
 
 
@@ -91,16 +91,22 @@ def all_manifests(store: ObjectStore) -> Iterator[Manifest]:
 
 
 def summary(results: list[ObjectFixity]) -> dict:
-    return {"ok": all(r.status == "ok" for r in results),
-            "objects": [asdict(r) for r in results]}
+    return {"ok": all(r.status == "ok" for r in results), "objects": [asdict(r) for r in results]}
 
 
-def fixity_event(manifest: Manifest, results: list[ObjectFixity], at: str,
-                 who: str) -> CustodyEvent:
+def fixity_event(
+    manifest: Manifest, results: list[ObjectFixity], at: str, who: str
+) -> CustodyEvent:
     """The custody event recording one capture's fixity check."""
-    return CustodyEvent(event="fixity", event_id=f"fixity:{manifest.capture_id}:{at}", at=at,
-                        who=who, capture_id=manifest.capture_id, url=manifest.url,
-                        detail=summary(results))
+    return CustodyEvent(
+        event="fixity",
+        event_id=f"fixity:{manifest.capture_id}:{at}",
+        at=at,
+        who=who,
+        capture_id=manifest.capture_id,
+        url=manifest.url,
+        detail=summary(results),
+    )
 
 
 def run(store: ObjectStore, emit, *, who: str, clock, only: str | None = None) -> dict:

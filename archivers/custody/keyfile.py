@@ -7,8 +7,9 @@ a file holding another kind of key is refused rather than replaced.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from cryptography.hazmat.primitives import serialization
 
@@ -20,9 +21,11 @@ def private_key(path: Path, generate: Callable[[], K], kind: type, what: str) ->
     there is none; ValueError if the file holds something other than a ``kind``."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        pem = generate().private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption())
+        pem = generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(pem)

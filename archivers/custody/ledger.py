@@ -29,14 +29,15 @@ import hashlib
 import io
 import json
 import logging
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
-from archivers.custody import merkle
 from archivers.clock import iso, utc_now
-from archivers.store.base import ObjectStore
+from archivers.custody import merkle
 from archivers.custody.treehead import HeadSigner, TreeHead, public_pem
+from archivers.store.base import ObjectStore
 
 log = logging.getLogger("warcflow.ledger")
 
@@ -120,10 +121,19 @@ class Entry:
 
     def doc(self) -> dict[str, Any]:
         e = self.event
-        return {"schema": ENTRY_SCHEMA, "index": self.index, "recorded_at": self.recorded_at,
-                "event": e.event, "event_id": e.event_id, "at": e.at, "who": e.who,
-                "capture_id": e.capture_id, "url": e.url,
-                "objects": [asdict(o) for o in e.objects], "detail": e.detail}
+        return {
+            "schema": ENTRY_SCHEMA,
+            "index": self.index,
+            "recorded_at": self.recorded_at,
+            "event": e.event,
+            "event_id": e.event_id,
+            "at": e.at,
+            "who": e.who,
+            "capture_id": e.capture_id,
+            "url": e.url,
+            "objects": [asdict(o) for o in e.objects],
+            "detail": e.detail,
+        }
 
     @property
     def data(self) -> bytes:
@@ -134,23 +144,30 @@ class Entry:
         return merkle.leaf_hash(self.data)
 
     @classmethod
-    def from_data(cls, data: bytes) -> "Entry":
+    def from_data(cls, data: bytes) -> Entry:
         """Parse stored leaf data; ValueError if it is not an entry or not canonical."""
         try:
             doc = json.loads(data)
             if doc.get("schema") != ENTRY_SCHEMA:
                 raise ValueError("not a ledger entry")
             event = CustodyEvent(
-                event=doc["event"], event_id=doc["event_id"], at=doc["at"], who=doc["who"],
-                capture_id=doc.get("capture_id"), url=doc.get("url"),
+                event=doc["event"],
+                event_id=doc["event_id"],
+                at=doc["at"],
+                who=doc["who"],
+                capture_id=doc.get("capture_id"),
+                url=doc.get("url"),
                 objects=tuple(ObjectDigest(**o) for o in doc.get("objects", [])),
-                detail=dict(doc.get("detail") or {}))
+                detail=dict(doc.get("detail") or {}),
+            )
             entry = cls(int(doc["index"]), str(doc["recorded_at"]), event)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a readable ledger entry: {exc}") from None
         if entry.data != data:
-            raise ValueError(f"ledger entry {entry.index} is not in canonical form "
-                             "(edited after it was written?)")
+            raise ValueError(
+                f"ledger entry {entry.index} is not in canonical form "
+                "(edited after it was written?)"
+            )
         return entry
 
 
@@ -175,8 +192,13 @@ class PublishedHead:
 
 
 def _put(store: ObjectStore, key: str, data: bytes, content_type: str) -> bool:
-    return store.put_new(key, io.BytesIO(data), size=len(data),
-                         sha256=hashlib.sha256(data).hexdigest(), content_type=content_type)
+    return store.put_new(
+        key,
+        io.BytesIO(data),
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        content_type=content_type,
+    )
 
 
 class Ledger:
@@ -185,9 +207,13 @@ class Ledger:
     Not thread-safe: one ledger agent (one partition, concurrency 1) calls it.
     """
 
-    def __init__(self, store: ObjectStore, signer: HeadSigner | None = None,
-                 stampers: Sequence[Stamper] = (), clock: Callable[[], datetime] = utc_now
-                 ) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        signer: HeadSigner | None = None,
+        stampers: Sequence[Stamper] = (),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.store = store
         self.signer = signer
         self.stampers = tuple(stampers)
@@ -205,8 +231,12 @@ class Ledger:
         have = set(self.store.list_keys("ledger/tiles/"))
         for k in range(len(self.hashes) // TILE):
             if tile_key(k) not in have:
-                _put(self.store, tile_key(k), b"".join(self.hashes[k * TILE:(k + 1) * TILE]),
-                     "application/octet-stream")
+                _put(
+                    self.store,
+                    tile_key(k),
+                    b"".join(self.hashes[k * TILE : (k + 1) * TILE]),
+                    "application/octet-stream",
+                )
         log.info("ledger loaded: %d entries", len(self.hashes))
 
     @property
@@ -236,11 +266,17 @@ class Ledger:
         self._index_for_capture(event, entry.index, entry.data)
         if self.size % TILE == 0:
             k = self.size // TILE - 1
-            _put(self.store, tile_key(k), b"".join(self.hashes[k * TILE:]), "application/octet-stream")
+            _put(
+                self.store,
+                tile_key(k),
+                b"".join(self.hashes[k * TILE :]),
+                "application/octet-stream",
+            )
         return entry
 
-    def _index_for_capture(self, event: CustodyEvent, index: int,
-                           data: bytes | None = None) -> None:
+    def _index_for_capture(
+        self, event: CustodyEvent, index: int, data: bytes | None = None
+    ) -> None:
         """List entry ``index`` under its capture (again, after a crash between the two)."""
         if event.capture_id:
             key = capture_entries_prefix(event.capture_id) + f"{index:012d}.json"
@@ -260,11 +296,21 @@ class Ledger:
             return None
         pem = public_pem(self.signer.public)
         fingerprint = hashlib.sha256(pem).hexdigest()
-        entry = self.append(CustodyEvent(
-            event="key", event_id=f"key:{self.signer.key_id}", at=iso(self.clock()),
-            who="ledger", objects=(ObjectDigest(key, fingerprint, len(pem)),),
-            detail={"key_id": self.signer.key_id, "algorithm": "Ed25519",
-                    "public_key_pem": pem.decode("ascii"), "pem_sha256": fingerprint}))
+        entry = self.append(
+            CustodyEvent(
+                event="key",
+                event_id=f"key:{self.signer.key_id}",
+                at=iso(self.clock()),
+                who="ledger",
+                objects=(ObjectDigest(key, fingerprint, len(pem)),),
+                detail={
+                    "key_id": self.signer.key_id,
+                    "algorithm": "Ed25519",
+                    "public_key_pem": pem.decode("ascii"),
+                    "pem_sha256": fingerprint,
+                },
+            )
+        )
         _put(self.store, key, pem, "application/x-pem-file")
         return entry
 
@@ -289,15 +335,25 @@ class Ledger:
         digest, tokens, problems = self._stamp(head.size, data)
         if previous is not None and previous.size > 0:
             proof = merkle.consistency_proof(self.hashes, previous.size, head.size)
-            _put(self.store, consistency_key(previous.size, head.size), canonical(
-                {"old_size": previous.size, "new_size": head.size, "old_root": previous.root,
-                 "new_root": head.root, "proof": [p.hex() for p in proof]}), "application/json")
+            _put(
+                self.store,
+                consistency_key(previous.size, head.size),
+                canonical(
+                    {
+                        "old_size": previous.size,
+                        "new_size": head.size,
+                        "old_root": previous.root,
+                        "new_root": head.root,
+                        "proof": [p.hex() for p in proof],
+                    }
+                ),
+                "application/json",
+            )
         if not _put(self.store, key, data, "application/json"):
             log.warning("ledger head %d exists already (another writer?)", head.size)
             return None
         log.info("ledger head %d published (%d TSA tokens)", head.size, len(tokens))
         return PublishedHead(head, key, digest, tuple(tokens), tuple(problems))
-
 
     def _stamp(self, size: int, data: bytes) -> tuple[str, list[str], list[str]]:
         """Have every TSA stamp the head file ``data``: (its SHA-256, token keys, problems)."""
@@ -349,7 +405,7 @@ def read_leaf_hashes(store: ObjectStore, ids: dict[str, int] | None = None) -> I
         if len(data) != TILE * 32:
             raise ValueError(f"{key}: not a tile of {TILE} leaf hashes")
         for i in range(TILE):
-            yield data[i * 32:(i + 1) * 32]
+            yield data[i * 32 : (i + 1) * 32]
         size += TILE
     for key in store.list_keys("ledger/entries/"):
         index = int(key.rsplit("/", 1)[1].split(".")[0])
@@ -375,8 +431,8 @@ def latest_head(store: ObjectStore) -> TreeHead | None:
 def log_size(store: ObjectStore) -> int:
     """How many entries the log holds (one past the last entry's index)."""
     last = None
-    for last in store.list_keys("ledger/entries/"):
-        pass
+    for key in store.list_keys("ledger/entries/"):
+        last = key
     return int(last.rsplit("/", 1)[1].split(".")[0]) + 1 if last else 0
 
 
@@ -390,5 +446,7 @@ def covering_head_key(store: ObjectStore, index: int) -> str | None:
 
 def capture_entries(store: ObjectStore, capture_id: str) -> list[Entry]:
     """The entries recorded for one capture, in log order (parsed, not yet verified)."""
-    return [Entry.from_data(store.get_bytes(key))
-            for key in store.list_keys(capture_entries_prefix(capture_id))]
+    return [
+        Entry.from_data(store.get_bytes(key))
+        for key in store.list_keys(capture_entries_prefix(capture_id))
+    ]

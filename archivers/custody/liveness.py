@@ -30,9 +30,10 @@ import io
 import json
 import random
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from archivers.clock import iso, parse_iso
 from archivers.errors import CaptureError
@@ -69,7 +70,9 @@ def combine(page: Observation, verdict: tuple[str, str] | None) -> Observation:
     the extractor's ``(state, reason)``, or None when it says nothing of removal."""
     if verdict is None or page.state == "gone":
         return page
-    return Observation(page.at, verdict[0], page.http_status, page.final_url, page.digest, verdict[1])
+    return Observation(
+        page.at, verdict[0], page.http_status, page.final_url, page.digest, verdict[1]
+    )
 
 
 def state_key(url: str) -> str:
@@ -102,11 +105,12 @@ class LivenessState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> bytes:
-        return json.dumps({"schema": SCHEMA, **asdict(self)}, indent=1, sort_keys=True,
-                          ensure_ascii=False).encode("utf-8")
+        return json.dumps(
+            {"schema": SCHEMA, **asdict(self)}, indent=1, sort_keys=True, ensure_ascii=False
+        ).encode("utf-8")
 
     @classmethod
-    def from_json(cls, data: bytes) -> "LivenessState":
+    def from_json(cls, data: bytes) -> LivenessState:
         doc = json.loads(data)
         if doc.get("schema") != SCHEMA:
             raise ValueError("not a warcflow liveness state")
@@ -117,7 +121,7 @@ class LivenessState:
         """Fold one check into the state (see the module's invariants)."""
         self.checks += 1
         self.last_checked = check.at
-        self.history = (self.history + [asdict(check)])[-HISTORY:]
+        self.history = ([*self.history, asdict(check)])[-HISTORY:]
         if check.state == "unknown":
             return
         self.state = check.state
@@ -131,10 +135,17 @@ class LivenessState:
 
     def summary(self) -> dict[str, Any]:
         """What ``warcflow liveness --json`` prints."""
-        return {"url": self.url, "state": self.state, "last_seen_alive": self.last_seen_alive,
-                "first_seen_gone": self.first_seen_gone, "last_checked": self.last_checked,
-                "next_check_at": self.next_check_at, "checks": self.checks,
-                "captures": list(self.captures), "history": list(self.history)}
+        return {
+            "url": self.url,
+            "state": self.state,
+            "last_seen_alive": self.last_seen_alive,
+            "first_seen_gone": self.first_seen_gone,
+            "last_checked": self.last_checked,
+            "next_check_at": self.next_check_at,
+            "checks": self.checks,
+            "captures": list(self.captures),
+            "history": list(self.history),
+        }
 
 
 @dataclass(frozen=True)
@@ -165,9 +176,13 @@ def classify_response(status: int, text: str, digest: str, baseline: str | None)
     return "unknown", f"http_{status}"
 
 
-async def check(fetcher: Fetcher, url: str, baseline: str | None, now: datetime,
-                extractor: Callable[[str], Awaitable[tuple[str, str] | None]] | None = None
-                ) -> Observation:
+async def check(
+    fetcher: Fetcher,
+    url: str,
+    baseline: str | None,
+    now: datetime,
+    extractor: Callable[[str], Awaitable[tuple[str, str] | None]] | None = None,
+) -> Observation:
     """Fetch ``url`` now and classify it against ``baseline`` (a payload SHA-256 hex);
     ``extractor(url)`` (for URLs a platform extractor claims) returns its verdict,
     ``("gone", reason)`` or None (``combine``)."""
@@ -177,7 +192,9 @@ async def check(fetcher: Fetcher, url: str, baseline: str | None, now: datetime,
     return combine(page, await extractor(url))
 
 
-async def _page_check(fetcher: Fetcher, url: str, baseline: str | None, now: datetime) -> Observation:
+async def _page_check(
+    fetcher: Fetcher, url: str, baseline: str | None, now: datetime
+) -> Observation:
     try:
         chain = await fetcher.fetch_chain(url)
     except CaptureError as exc:
@@ -201,7 +218,8 @@ def _text(response) -> str:
     else:
         try:
             data = io.BufferedReader(DecodingReader(response.body_chunks(), encoding)).read(
-                MARKER_SCAN_BYTES)
+                MARKER_SCAN_BYTES
+            )
         except Exception:  # noqa: BLE001 - a broken coding: scan nothing
             data = b""
     return data.decode("utf-8", "replace")
@@ -211,8 +229,14 @@ def due(state: LivenessState, now: datetime) -> bool:
     return state.next_check_at is None or parse_iso(state.next_check_at) <= now
 
 
-def begin(store: ObjectStore, url: str, capture_id: str, final_url: str | None,
-          schedule: Schedule, now: datetime) -> None:
+def begin(
+    store: ObjectStore,
+    url: str,
+    capture_id: str,
+    final_url: str | None,
+    schedule: Schedule,
+    now: datetime,
+) -> None:
     """Start (or extend) ``url``'s liveness record for a new stored capture
     (blocking): the capture listed once, the page's own payload digest as the
     baseline while nothing was seen yet, the first check ``schedule``d."""

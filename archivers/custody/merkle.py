@@ -20,7 +20,7 @@ consistency_proof(leaves, m, n))`` hold for every 0 <= i < n and 0 < m <= n.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -59,14 +59,15 @@ def inclusion_proof(leaves: Sequence[bytes], index: int, size: int) -> list[byte
             return []
         k = _split(len(tree))
         if m < k:
-            return path(m, tree[:k]) + [root(tree[k:])]
-        return path(m - k, tree[k:]) + [root(tree[:k])]
+            return [*path(m, tree[:k]), root(tree[k:])]
+        return [*path(m - k, tree[k:]), root(tree[:k])]
 
     return path(index, leaves[:size])
 
 
-def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
-                     expected_root: bytes) -> bool:
+def verify_inclusion(
+    leaf: bytes, index: int, size: int, proof: Sequence[bytes], expected_root: bytes
+) -> bool:
     """RFC 9162 section 2.1.3.2: does ``proof`` put leaf hash ``leaf`` at ``index``
     of a tree of ``size`` with root ``expected_root``?"""
     if not 0 <= index < size:
@@ -99,14 +100,15 @@ def consistency_proof(leaves: Sequence[bytes], old: int, new: int) -> list[bytes
             return [] if complete else [root(tree)]
         k = _split(n)
         if m <= k:
-            return subproof(m, tree[:k], complete) + [root(tree[k:])]
-        return subproof(m - k, tree[k:], False) + [root(tree[:k])]
+            return [*subproof(m, tree[:k], complete), root(tree[k:])]
+        return [*subproof(m - k, tree[k:], False), root(tree[:k])]
 
     return subproof(old, leaves[:new], True)
 
 
-def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes,
-                       proof: Sequence[bytes]) -> bool:
+def verify_consistency(
+    old: int, new: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> bool:
     """RFC 9162 section 2.1.4.2: is the tree of ``new`` leaves an extension of the old one?"""
     if not 0 < old <= new:
         return False
@@ -114,7 +116,7 @@ def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes,
         return not proof and old_root == new_root
     proof = list(proof)
     if old & (old - 1) == 0:  # a power of two: the old root is the first node
-        proof = [old_root] + proof
+        proof = [old_root, *proof]
     if not proof:
         return False
     fn, sn = old - 1, new - 1

@@ -42,22 +42,33 @@ class TreeHead:
     signature: str = ""  # base64 Ed25519 over signing_input()
 
     def signing_input(self) -> bytes:
-        doc = {"schema": SCHEMA, "size": self.size, "root": self.root,
-               "timestamp": self.timestamp, "key_id": self.key_id}
+        doc = {
+            "schema": SCHEMA,
+            "size": self.size,
+            "root": self.root,
+            "timestamp": self.timestamp,
+            "key_id": self.key_id,
+        }
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
     def to_json(self) -> bytes:
-        return json.dumps({"schema": SCHEMA, **asdict(self)}, sort_keys=True,
-                          indent=1).encode("utf-8")
+        return json.dumps({"schema": SCHEMA, **asdict(self)}, sort_keys=True, indent=1).encode(
+            "utf-8"
+        )
 
     @classmethod
-    def from_json(cls, data: bytes) -> "TreeHead":
+    def from_json(cls, data: bytes) -> TreeHead:
         try:
             doc = json.loads(data)
             if doc.get("schema") != SCHEMA:
                 raise ValueError("not a warcflow tree head")
-            return cls(int(doc["size"]), str(doc["root"]), str(doc["timestamp"]),
-                       str(doc["key_id"]), str(doc["signature"]))
+            return cls(
+                int(doc["size"]),
+                str(doc["root"]),
+                str(doc["timestamp"]),
+                str(doc["key_id"]),
+                str(doc["signature"]),
+            )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a readable tree head: {exc}") from None
 
@@ -68,8 +79,9 @@ def key_id(public: Ed25519PublicKey) -> str:
 
 
 def public_pem(public: Ed25519PublicKey) -> bytes:
-    return public.public_bytes(serialization.Encoding.PEM,
-                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 class HeadSigner:
@@ -79,15 +91,20 @@ class HeadSigner:
         self.key_id = key_id(self.public)
 
     @classmethod
-    def from_file(cls, path: Path) -> "HeadSigner":
+    def from_file(cls, path: Path) -> HeadSigner:
         """The key in ``path`` (PEM), made there (mode 0600) if there is none."""
         return cls(private_key(path, Ed25519PrivateKey.generate, Ed25519PrivateKey, "Ed25519"))
 
     def sign(self, size: int, root: bytes, at: datetime) -> TreeHead:
         head = TreeHead(size, root.hex(), iso(at), self.key_id)
         signature = self._private.sign(head.signing_input())
-        return TreeHead(head.size, head.root, head.timestamp, head.key_id,
-                        base64.b64encode(signature).decode("ascii"))
+        return TreeHead(
+            head.size,
+            head.root,
+            head.timestamp,
+            head.key_id,
+            base64.b64encode(signature).decode("ascii"),
+        )
 
 
 def verify_head(head: TreeHead, public_key_pem: bytes) -> bool:

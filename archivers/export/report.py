@@ -57,11 +57,13 @@ border:1px solid #ccc}figcaption{font-size:.9em;color:#444}"""
 
 
 def html_report(ctx: Context) -> str:
-    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(ctx.title)}"
-             f"</title><style>{STYLE}</style></head><body><h1>{_e(ctx.title)}</h1>",
-             f"<p>Exported {_e(ctx.created)} (UTC) by {_e(ctx.software)}. Export key "
-             f"SHA-256 <code>{_e(ctx.export_key_sha256)}</code>. VERIFY.md says how to check "
-             "every statement below with standard tools.</p>"]
+    parts = [
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(ctx.title)}"
+        f"</title><style>{STYLE}</style></head><body><h1>{_e(ctx.title)}</h1>",
+        f"<p>Exported {_e(ctx.created)} (UTC) by {_e(ctx.software)}. Export key "
+        f"SHA-256 <code>{_e(ctx.export_key_sha256)}</code>. VERIFY.md says how to check "
+        "every statement below with standard tools.</p>",
+    ]
     entries = {e["index"]: e for e in ctx.index["entries"]}
     heads = {h["path"]: h for h in ctx.index["heads"]}
     by_id = {m.capture_id: m for m in ctx.manifests}
@@ -70,67 +72,141 @@ def html_report(ctx: Context) -> str:
         audit = ctx.audits.get(m.capture_id, {})
         parts.append(f"<h2>{_e(m.url)}</h2>")
         if item.get("screenshot"):
-            parts.append(f"<figure><img src=\"{_e(_rel(item['screenshot']))}\" alt=\"screenshot\">"
-                         f"<figcaption>Screenshot of {_e(m.url)}, captured "
-                         f"{_e(m.fetched_at)} UTC (capture {_e(m.capture_id)})</figcaption>"
-                         "</figure>")
-        parts.append("<table>" + _rows([
-            ("capture id", _e(m.capture_id)), ("title", _e(item.get("title"))),
-            ("final URL", _e(m.final_url)), ("HTTP status", _e(m.http_status)),
-            ("outcome", _e(m.outcome or m.status) + (f" (missing: {_e(', '.join(m.missing))})"
-                                                    if m.missing else "")),
-            ("submitted (UTC)", _e(m.submitted_at)), ("fetched (UTC)", _e(m.fetched_at)),
-            ("stored (UTC)", _e(m.stored_at)),
-            ("WARC", f"<code>{_e(item.get('warc'))}</code> sha256 <code>{_e(m.sha256)}</code>"),
-            ("audit at export", "<span class=ok>all checks hold</span>" if audit.get("ok")
-             else "<span class=fail>some checks failed (see the audit file)</span>"),
-        ]) + "</table>")
-        parts.append("<h3>Berkeley Protocol para 155 items</h3><table>" + _rows(
-            [(k, "yes" if v else "no") for k, v in (audit.get("items") or {}).items()]) + "</table>")
+            parts.append(
+                f'<figure><img src="{_e(_rel(item["screenshot"]))}" alt="screenshot">'
+                f"<figcaption>Screenshot of {_e(m.url)}, captured "
+                f"{_e(m.fetched_at)} UTC (capture {_e(m.capture_id)})</figcaption>"
+                "</figure>"
+            )
+        parts.append(
+            "<table>"
+            + _rows(
+                [
+                    ("capture id", _e(m.capture_id)),
+                    ("title", _e(item.get("title"))),
+                    ("final URL", _e(m.final_url)),
+                    ("HTTP status", _e(m.http_status)),
+                    (
+                        "outcome",
+                        _e(m.outcome or m.status)
+                        + (f" (missing: {_e(', '.join(m.missing))})" if m.missing else ""),
+                    ),
+                    ("submitted (UTC)", _e(m.submitted_at)),
+                    ("fetched (UTC)", _e(m.fetched_at)),
+                    ("stored (UTC)", _e(m.stored_at)),
+                    (
+                        "WARC",
+                        f"<code>{_e(item.get('warc'))}</code> sha256 <code>{_e(m.sha256)}</code>",
+                    ),
+                    (
+                        "audit at export",
+                        "<span class=ok>all checks hold</span>"
+                        if audit.get("ok")
+                        else "<span class=fail>some checks failed (see the audit file)</span>",
+                    ),
+                ]
+            )
+            + "</table>"
+        )
+        parts.append(
+            "<h3>Berkeley Protocol para 155 items</h3><table>"
+            + _rows([(k, "yes" if v else "no") for k, v in (audit.get("items") or {}).items()])
+            + "</table>"
+        )
         if item["media"]:
-            parts.append("<h3>Media</h3><table><tr><th>source</th><th>status</th><th>SHA-256</th>"
-                         "<th>file</th></tr>" + "".join(
-                f"<tr><td>{_e(x['source_url'])}</td><td>{_e(x['status'])}</td>"
-                f"<td><code>{_e(x['sha256'])}</code></td><td><code>{_e(x.get('original'))}"
-                "</code></td></tr>" for x in item["media"]) + "</table>")
+            parts.append(
+                "<h3>Media</h3><table><tr><th>source</th><th>status</th><th>SHA-256</th>"
+                "<th>file</th></tr>"
+                + "".join(
+                    f"<tr><td>{_e(x['source_url'])}</td><td>{_e(x['status'])}</td>"
+                    f"<td><code>{_e(x['sha256'])}</code></td><td><code>{_e(x.get('original'))}"
+                    "</code></td></tr>"
+                    for x in item["media"]
+                )
+                + "</table>"
+            )
         live = ctx.liveness.get(m.capture_id)
-        parts.append("<h3>Is the original still there?</h3><table>" + _rows([
-            ("state", _e(live.get("state") if live else "not rechecked")),
-            ("last seen alive (UTC)", _e(live.get("last_seen_alive") if live else None)),
-            ("first seen gone (UTC)", _e(live.get("first_seen_gone") if live else None)),
-            ("checks", _e(live.get("checks") if live else 0))]) + "</table>")
-        parts.append("<h3>Custody events</h3><table><tr><th>#</th><th>event</th><th>at (UTC)</th>"
-                     "<th>who</th><th>objects (SHA-256)</th></tr>" + "".join(
-            f"<tr><td>{_e(c['index'])}</td><td>{_e(c['event'])}</td><td>{_e(c['at'])}</td>"
-            f"<td>{_e(c['who'])}</td><td>" + "<br>".join(
-                f"{_e(o['key'])} <code>{_e(o['sha256'])}</code>" for o in c["objects"])
-            + "</td></tr>" for c in audit.get("custody", [])) + "</table>")
+        parts.append(
+            "<h3>Is the original still there?</h3><table>"
+            + _rows(
+                [
+                    ("state", _e(live.get("state") if live else "not rechecked")),
+                    ("last seen alive (UTC)", _e(live.get("last_seen_alive") if live else None)),
+                    ("first seen gone (UTC)", _e(live.get("first_seen_gone") if live else None)),
+                    ("checks", _e(live.get("checks") if live else 0)),
+                ]
+            )
+            + "</table>"
+        )
+        parts.append(
+            "<h3>Custody events</h3><table><tr><th>#</th><th>event</th><th>at (UTC)</th>"
+            "<th>who</th><th>objects (SHA-256)</th></tr>"
+            + "".join(
+                f"<tr><td>{_e(c['index'])}</td><td>{_e(c['event'])}</td><td>{_e(c['at'])}</td>"
+                f"<td>{_e(c['who'])}</td><td>"
+                + "<br>".join(
+                    f"{_e(o['key'])} <code>{_e(o['sha256'])}</code>" for o in c["objects"]
+                )
+                + "</td></tr>"
+                for c in audit.get("custody", [])
+            )
+            + "</table>"
+        )
         indices = item["entries"] + [i for x in item["media"] for i in x.get("entries", [])]
-        parts.append("<h3>Proofs</h3><table><tr><th>entry</th><th>inclusion proof</th>"
-                     "<th>signed head</th><th>time-stamps</th></tr>")
+        parts.append(
+            "<h3>Proofs</h3><table><tr><th>entry</th><th>inclusion proof</th>"
+            "<th>signed head</th><th>time-stamps</th></tr>"
+        )
         for index in sorted(set(indices)):
             entry = entries[index]
             head = heads.get(entry["head"] or "")
-            tokens = "<br>".join(f"{_e(t['tsa'])}: <code>{_e(t['path'])}</code>, stamped "
-                                 f"{_e(t.get('stamped'))}" for t in (head or {}).get("tokens", []))
+            tokens = "<br>".join(
+                f"{_e(t['tsa'])}: <code>{_e(t['path'])}</code>, stamped {_e(t.get('stamped'))}"
+                for t in (head or {}).get("tokens", [])
+            )
             proof = ctx.proofs.get(index)
-            shown = (f"<code>{_e(entry['proof'])}</code><br>leaf <code>{_e(proof['leaf_hash'])}"
-                     f"</code><br>path " + " ".join(f"<code>{_e(p)}</code>"
-                                                   for p in proof["audit_path"])
-                     + f"<br>root <code>{_e(proof['root'])}</code>") if proof else \
-                "not yet in a signed head"
-            signed = (f"<code>{_e(head['path'])}</code> size {_e(head['size'])}, "
-                      f"{_e(head['timestamp'])}, key {_e(head['key_id'])}") if head else "-"
+            shown = (
+                (
+                    f"<code>{_e(entry['proof'])}</code><br>leaf <code>{_e(proof['leaf_hash'])}"
+                    f"</code><br>path "
+                    + " ".join(f"<code>{_e(p)}</code>" for p in proof["audit_path"])
+                    + f"<br>root <code>{_e(proof['root'])}</code>"
+                )
+                if proof
+                else "not yet in a signed head"
+            )
+            signed = (
+                (
+                    f"<code>{_e(head['path'])}</code> size {_e(head['size'])}, "
+                    f"{_e(head['timestamp'])}, key {_e(head['key_id'])}"
+                )
+                if head
+                else "-"
+            )
             parts.append(
                 f"<tr><td>{_e(index)} {_e(entry['event'])} <code>{_e(entry['path'])}</code></td>"
                 f"<td>{shown}</td>"
-                f"<td>{signed}</td><td>{tokens or '-'}</td></tr>")
+                f"<td>{signed}</td><td>{tokens or '-'}</td></tr>"
+            )
         parts.append("</table>")
-    parts.append("<h2>Keys</h2><table>" + _rows(
-        [(f"ledger key {k['key_id']}", f"<code>{_e(k['path'])}</code> SHA-256 of the PEM "
-          f"<code>{_e(k['sha256'])}</code>") for k in ctx.index["keys"]]
-        + [(f"TSA {t['name']}", "<br>".join(f"<code>{_e(p)}</code>" for p in t["paths"]))
-           for t in ctx.index["tsa"]]) + "</table></body></html>\n")
+    parts.append(
+        "<h2>Keys</h2><table>"
+        + _rows(
+            [
+                (
+                    f"ledger key {k['key_id']}",
+                    f"<code>{_e(k['path'])}</code> SHA-256 of the PEM "
+                    f"<code>{_e(k['sha256'])}</code>",
+                )
+                for k in ctx.index["keys"]
+            ]
+            + [
+                (f"TSA {t['name']}", "<br>".join(f"<code>{_e(p)}</code>" for p in t["paths"]))
+                for t in ctx.index["tsa"]
+            ]
+        )
+        + "</table></body></html>\n"
+    )
     return "".join(parts)
 
 
@@ -144,7 +220,7 @@ def verify_md(ctx: Context) -> str:
         "```sh\nunzip -q FILE.wacz -d package && cd package\n```\n",
         "## 1. Every file is the one the package lists\n",
         "```sh\nsha256sum -c warcflow/SHA256SUMS\n"
-        "jq -r '.resources[] | \"\\(.hash | ltrimstr(\"sha256:\"))  \\(.path)\"' datapackage.json"
+        'jq -r \'.resources[] | "\\(.hash | ltrimstr("sha256:"))  \\(.path)"\' datapackage.json'
         " | sha256sum -c\n```\n",
         "## 2. datapackage.json is the one the export key signed\n",
         "```sh\nsha256sum datapackage.json            # equals .hash in datapackage-digest.json\n"
@@ -156,21 +232,26 @@ def verify_md(ctx: Context) -> str:
         "jq -r .signedData.signature datapackage-digest.json | base64 -d > sig.raw  # r||s\n"
         "r=$(head -c 32 sig.raw | od -An -tx1 | tr -d ' \\n'); "
         "s=$(tail -c 32 sig.raw | od -An -tx1 | tr -d ' \\n')\n"
-        "printf 'asn1=SEQUENCE:sig\\n[sig]\\nr=INTEGER:0x%s\\ns=INTEGER:0x%s\\n' \"$r\" \"$s\""
+        'printf \'asn1=SEQUENCE:sig\\n[sig]\\nr=INTEGER:0x%s\\ns=INTEGER:0x%s\\n\' "$r" "$s"'
         " > sig.cnf\nopenssl asn1parse -genconf sig.cnf -noout -out sig.der\n"
         "jq -j .signedData.hash datapackage-digest.json | "
         "openssl dgst -sha256 -verify export-key.pem -signature sig.der\n```\n",
         "## 3. The ledger heads are signed by the archive's key\n",
         "Compare the key's SHA-256 with the one the archive publishes; then, per head:\n",
-        "```sh"]
+        "```sh",
+    ]
     for k in ctx.index["keys"]:
         lines.append(f"sha256sum {k['path']}   # {k['sha256']}")
     for h in heads:
         key = h.get("public_key") or "warcflow/ledger-key-<key_id>.pem"
-        lines.append(f"cat {h['signed']}; echo    # the head's fields as canonical JSON "
-                     f"(compare with {h['path']})")
-        lines.append(f"openssl pkeyutl -verify -pubin -inkey {key} -rawin "
-                     f"-in {h['signed']} -sigfile {h['signature']}")
+        lines.append(
+            f"cat {h['signed']}; echo    # the head's fields as canonical JSON "
+            f"(compare with {h['path']})"
+        )
+        lines.append(
+            f"openssl pkeyutl -verify -pubin -inkey {key} -rawin "
+            f"-in {h['signed']} -sigfile {h['signature']}"
+        )
     lines += ["```\n", "## 4. Each head was time-stamped (RFC 3161)\n", "```sh"]
     for h in heads:
         for t in h["tokens"]:
@@ -182,10 +263,13 @@ def verify_md(ctx: Context) -> str:
         "## 5. Each custody entry is in its signed head (RFC 9162 inclusion proof)\n",
         "`warcflow/proof-<index>.json` gives `index`, `size`, `leaf_hash` and `audit_path`.",
         "The leaf hash is SHA-256 of one 0x00 byte followed by the entry file's bytes:\n",
-        "```sh"]
+        "```sh",
+    ]
     for e in ctx.index["entries"]:
-        lines.append(f"(printf '\\000'; cat {e['path']}) | sha256sum   # leaf_hash in "
-                     f"{e['proof'] or '(not yet in a signed head)'}")
+        lines.append(
+            f"(printf '\\000'; cat {e['path']}) | sha256sum   # leaf_hash in "
+            f"{e['proof'] or '(not yet in a signed head)'}"
+        )
     lines += [
         "```\n",
         "Folding the audit path into the leaf hash (RFC 9162 section 2.1.3.2: node = SHA-256(0x01",
@@ -215,5 +299,6 @@ def verify_md(ctx: Context) -> str:
         "## 7. Dates\n",
         "`submitted_at` (manifest) ≤ every WARC-Date ≤ `stored_at` (manifest, whole seconds) ≤",
         "the covering head's `timestamp` ≤ the time-stamp token's time.",
-        "`zcat archive/*.warc.gz | grep -a '^WARC-Date'` lists the WARC-Dates.\n"]
+        "`zcat archive/*.warc.gz | grep -a '^WARC-Date'` lists the WARC-Dates.\n",
+    ]
     return "\n".join(lines) + "\n"

@@ -38,8 +38,9 @@ CURVE_BYTES = 32
 
 
 def public_der(public: ec.EllipticCurvePublicKey) -> bytes:
-    return public.public_bytes(serialization.Encoding.DER,
-                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    return public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def fingerprint(public_key_der: bytes) -> str:
@@ -56,20 +57,32 @@ class ExportSigner:
         self.fingerprint = fingerprint(self.public_der)
 
     @classmethod
-    def from_file(cls, path: Path) -> "ExportSigner":
+    def from_file(cls, path: Path) -> ExportSigner:
         """The key in ``path`` (PEM), made there (mode 0600) if there is none."""
-        return cls(private_key(path, lambda: ec.generate_private_key(ec.SECP256R1()),
-                               ec.EllipticCurvePrivateKey, "ECDSA"))
+        return cls(
+            private_key(
+                path,
+                lambda: ec.generate_private_key(ec.SECP256R1()),
+                ec.EllipticCurvePrivateKey,
+                "ECDSA",
+            )
+        )
 
-    def signed_data(self, hash_text: str, created: str, software: str, version: str
-                    ) -> dict[str, Any]:
+    def signed_data(
+        self, hash_text: str, created: str, software: str, version: str
+    ) -> dict[str, Any]:
         """The anonymous ``signedData`` over ``hash_text`` (``sha256:<hex>``)."""
         der = self._private.sign(hash_text.encode("utf-8"), ec.ECDSA(hashes.SHA256()))
         r, s = decode_dss_signature(der)
         raw = r.to_bytes(CURVE_BYTES, "big") + s.to_bytes(CURVE_BYTES, "big")
-        return {"hash": hash_text, "created": created, "software": software, "version": version,
-                "signature": base64.b64encode(raw).decode("ascii"),
-                "publicKey": base64.b64encode(self.public_der).decode("ascii")}
+        return {
+            "hash": hash_text,
+            "created": created,
+            "software": software,
+            "version": version,
+            "signature": base64.b64encode(raw).decode("ascii"),
+            "publicKey": base64.b64encode(self.public_der).decode("ascii"),
+        }
 
 
 def verify_signed_data(signed: dict[str, Any]) -> bool:
@@ -79,8 +92,9 @@ def verify_signed_data(signed: dict[str, Any]) -> bool:
         raw = base64.b64decode(signed["signature"])
         if not isinstance(public, ec.EllipticCurvePublicKey) or len(raw) != 2 * CURVE_BYTES:
             return False
-        der = encode_dss_signature(int.from_bytes(raw[:CURVE_BYTES], "big"),
-                                   int.from_bytes(raw[CURVE_BYTES:], "big"))
+        der = encode_dss_signature(
+            int.from_bytes(raw[:CURVE_BYTES], "big"), int.from_bytes(raw[CURVE_BYTES:], "big")
+        )
         public.verify(der, str(signed["hash"]).encode("utf-8"), ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, KeyError, TypeError, ValueError):
         return False

@@ -32,19 +32,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from archivers.custody import merkle
-from archivers.custody.audit import Check, SECOND, check_order, check_records
 from archivers.clock import parse_iso
-from archivers.export.signer import fingerprint, verify_signed_data
+from archivers.custody import merkle
+from archivers.custody.audit import SECOND, Check, check_order, check_records
 from archivers.custody.ledger import Entry
-from archivers.manifests.manifest import Manifest, MediaManifest
 from archivers.custody.rfc3161 import TokenInvalid, verify_token
 from archivers.custody.treehead import TreeHead, key_id, verify_head
+from archivers.export.signer import fingerprint, verify_signed_data
 from archivers.export.wacz import INDEX, PAGES_FORMAT, WACZ_VERSION
+from archivers.manifests.manifest import Manifest, MediaManifest
 
 STORED_EVENTS = ("capture", "media")
-INDEX_NAMES = ("indexes/index.cdxj", "indexes/index.cdx", "indexes/index.cdx.gz",
-               "indexes/index.idx")
+INDEX_NAMES = (
+    "indexes/index.cdxj",
+    "indexes/index.cdx",
+    "indexes/index.cdx.gz",
+    "indexes/index.idx",
+)
 
 
 class NotAWacz(Exception):
@@ -65,8 +69,12 @@ class Verification:
         self.checks.append(Check(name, ok, detail))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.path, "ok": self.ok, "fingerprints": self.fingerprints,
-                "checks": [asdict(c) for c in self.checks]}
+        return {
+            "file": self.path,
+            "ok": self.ok,
+            "fingerprints": self.fingerprints,
+            "checks": [asdict(c) for c in self.checks],
+        }
 
 
 class ZipObjects:
@@ -106,8 +114,9 @@ class _Reader:
             return None
 
 
-def verify_package(path: Path, *, public_keys: list[bytes] | None = None,
-                   tsa_cas: list[bytes] | None = None) -> Verification:
+def verify_package(
+    path: Path, *, public_keys: list[bytes] | None = None, tsa_cas: list[bytes] | None = None
+) -> Verification:
     """Every check on the package at ``path``; NotAWacz if it is not one at all."""
     try:
         zf = zipfile.ZipFile(path)
@@ -137,13 +146,22 @@ def verify_package(path: Path, *, public_keys: list[bytes] | None = None,
         try:
             _custody(v, zf, r, json.loads(index_bytes), public_keys or [], tsa_cas or [])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            v.add("custody", False, f"{INDEX} is not readable ({type(exc).__name__}: {exc}): "
-                  "the proofs cannot be followed")
+            v.add(
+                "custody",
+                False,
+                f"{INDEX} is not readable ({type(exc).__name__}: {exc}): "
+                "the proofs cannot be followed",
+            )
         return v
 
 
-def _structure(v: Verification, zf: zipfile.ZipFile, r: _Reader, package: dict[str, Any],
-               resources: list[dict[str, Any]]) -> None:
+def _structure(
+    v: Verification,
+    zf: zipfile.ZipFile,
+    r: _Reader,
+    package: dict[str, Any],
+    resources: list[dict[str, Any]],
+) -> None:
     problems = []
     names = [i.filename for i in zf.infolist()]
     if len(names) != len(set(names)):
@@ -157,12 +175,18 @@ def _structure(v: Verification, zf: zipfile.ZipFile, r: _Reader, package: dict[s
         problems.append("profile is not data-package")
     if "datapackage-digest.json" not in r.names:
         problems.append("datapackage-digest.json is missing")
-    warcs = [i for i in zf.infolist() if i.filename.startswith("archive/")
-             and i.filename.endswith((".warc", ".warc.gz"))]
+    warcs = [
+        i
+        for i in zf.infolist()
+        if i.filename.startswith("archive/") and i.filename.endswith((".warc", ".warc.gz"))
+    ]
     if not warcs:
         problems.append("no archive/*.warc.gz")
-    problems += [f"{i.filename} is compressed in the ZIP (WACZ stores WARCs)" for i in warcs
-                 if i.compress_type != zipfile.ZIP_STORED]
+    problems += [
+        f"{i.filename} is compressed in the ZIP (WACZ stores WARCs)"
+        for i in warcs
+        if i.compress_type != zipfile.ZIP_STORED
+    ]
     if not any(n in r.names for n in INDEX_NAMES):
         problems.append("no index in indexes/")
     pages = r.read("pages/pages.jsonl")
@@ -179,8 +203,12 @@ def _structure(v: Verification, zf: zipfile.ZipFile, r: _Reader, package: dict[s
     missing = sorted(p for p in listed if p not in r.names)
     if missing:
         problems.append(f"listed but not in the ZIP: {', '.join(map(str, missing))}")
-    v.add("zip", not problems, "; ".join(problems) or
-          f"WACZ {WACZ_VERSION}: {len(names)} files, {len(warcs)} WARCs, every file listed")
+    v.add(
+        "zip",
+        not problems,
+        "; ".join(problems)
+        or f"WACZ {WACZ_VERSION}: {len(names)} files, {len(warcs)} WARCs, every file listed",
+    )
 
 
 def _digest(v: Verification, r: _Reader, raw: bytes, package: dict[str, Any]) -> None:
@@ -194,8 +222,10 @@ def _digest(v: Verification, r: _Reader, raw: bytes, package: dict[str, Any]) ->
     actual = f"sha256:{hashlib.sha256(raw).hexdigest()}"
     problems = []
     if digest.get("hash") != actual:
-        problems.append(f"datapackage.json has SHA-256 {actual}, the digest file says "
-                        f"{digest.get('hash')} (datapackage.json changed)")
+        problems.append(
+            f"datapackage.json has SHA-256 {actual}, the digest file says "
+            f"{digest.get('hash')} (datapackage.json changed)"
+        )
     if signed.get("hash") != digest.get("hash"):
         problems.append("signedData.hash is not the digest file's hash")
     if signed.get("created") != package.get("created"):
@@ -209,9 +239,13 @@ def _digest(v: Verification, r: _Reader, raw: bytes, package: dict[str, Any]) ->
         v.fingerprints["export_key"] = fp
     except ValueError:
         fp = "?"
-    v.add(name, not problems, "; ".join(problems) or
-          f"datapackage.json {actual} signed {signed.get('created')} by export key "
-          f"SHA-256 {fp} (compare with the archive's published fingerprint)")
+    v.add(
+        name,
+        not problems,
+        "; ".join(problems)
+        or f"datapackage.json {actual} signed {signed.get('created')} by export key "
+        f"SHA-256 {fp} (compare with the archive's published fingerprint)",
+    )
 
 
 def _resource(v: Verification, r: _Reader, res: dict[str, Any]) -> None:
@@ -230,8 +264,14 @@ def _resource(v: Verification, r: _Reader, res: dict[str, Any]) -> None:
     v.add(f"resource {path}", not problems, "; ".join(problems) or f"sha256 {sha}, {size} bytes")
 
 
-def _custody(v: Verification, zf: zipfile.ZipFile, r: _Reader, index: dict[str, Any],
-             pinned: list[bytes], tsa_cas: list[bytes]) -> None:
+def _custody(
+    v: Verification,
+    zf: zipfile.ZipFile,
+    r: _Reader,
+    index: dict[str, Any],
+    pinned: list[bytes],
+    tsa_cas: list[bytes],
+) -> None:
     objects: dict[str, str] = index.get("objects", {})
     head_times = _heads(v, r, index, pinned, tsa_cas)
     entry_heads: dict[tuple[str, str], tuple[str | None, set[str]]] = {}
@@ -247,47 +287,70 @@ def _custody(v: Verification, zf: zipfile.ZipFile, r: _Reader, index: dict[str, 
         except ValueError as exc:
             v.add(f"order {item['capture_id']}", False, f"{item['manifest']}: {exc}")
             continue
-        _required_entry(v, entry_heads, manifest.capture_id, "capture",
-                        [item["manifest"], item.get("warc")])
+        _required_entry(
+            v, entry_heads, manifest.capture_id, "capture", [item["manifest"], item.get("warc")]
+        )
         dates = check_records(v, store, item["warc"]) if item.get("warc") else []
         head = entry_heads.get((manifest.capture_id, "capture"), (None,))[0]
         if item.get("warc"):
-            check_order(v, manifest.capture_id, manifest.submitted_at, dates, manifest.stored_at,
-                        head_times.get(head) if head else None)
+            check_order(
+                v,
+                manifest.capture_id,
+                manifest.submitted_at,
+                dates,
+                manifest.stored_at,
+                head_times.get(head) if head else None,
+            )
         for media in item.get("media", []):
             try:
                 mm = MediaManifest.from_json(r.read(media["manifest"]) or b"")
             except ValueError as exc:
                 v.add(f"order {media['media_id']}", False, f"{media['manifest']}: {exc}")
                 continue
-            _required_entry(v, entry_heads, mm.media_id, "media",
-                            [media["manifest"], media.get("warc")])
+            _required_entry(
+                v, entry_heads, mm.media_id, "media", [media["manifest"], media.get("warc")]
+            )
             mdates = check_records(v, store, media["warc"]) if media.get("warc") else []
             mhead = entry_heads.get((mm.media_id, "media"), (None,))[0]
             if media.get("warc"):
-                check_order(v, mm.media_id, mm.submitted_at, mdates, mm.stored_at,
-                            head_times.get(mhead) if mhead else None)
+                check_order(
+                    v,
+                    mm.media_id,
+                    mm.submitted_at,
+                    mdates,
+                    mm.stored_at,
+                    head_times.get(mhead) if mhead else None,
+                )
 
 
-def _required_entry(v: Verification, entry_heads: dict, work_id: str, event: str,
-                    files: list[str | None]) -> None:
+def _required_entry(
+    v: Verification, entry_heads: dict, work_id: str, event: str, files: list[str | None]
+) -> None:
     """Every packaged capture and media must have its ledger entry here, and that
     entry must vouch for its manifest and WARC: otherwise nothing ties these
     files to the signed log (a re-signed package could leave the entry out, or
     pass off another capture's entry)."""
     if (work_id, event) not in entry_heads:
-        v.add(f"ledger {work_id}", False, f"the package has no {event} entry of the ledger "
-              "for it: its files are not tied to a signed head")
+        v.add(
+            f"ledger {work_id}",
+            False,
+            f"the package has no {event} entry of the ledger "
+            "for it: its files are not tied to a signed head",
+        )
         return
     vouched = entry_heads[(work_id, event)][1]
     loose = [f for f in files if f and f not in vouched]
     if loose:
-        v.add(f"ledger {work_id}", False, f"its ledger entry does not vouch for "
-              f"{', '.join(loose)}")
+        v.add(f"ledger {work_id}", False, f"its ledger entry does not vouch for {', '.join(loose)}")
 
 
-def _entry(v: Verification, r: _Reader, e: dict[str, Any], objects: dict[str, str],
-           head_times: dict[str, Any]) -> tuple[str | None, str, set[str]] | None:
+def _entry(
+    v: Verification,
+    r: _Reader,
+    e: dict[str, Any],
+    objects: dict[str, str],
+    head_times: dict[str, Any],
+) -> tuple[str | None, str, set[str]] | None:
     """Check one packaged entry; (its capture id, its event, the package files it
     vouches for) as the signed entry itself says, or None if it is unreadable.
     The package's index describing the entry is not trusted for any of these."""
@@ -298,8 +361,10 @@ def _entry(v: Verification, r: _Reader, e: dict[str, Any], objects: dict[str, st
         if entry.index != index:
             raise ValueError(f"it says it is entry {entry.index}")
         if (entry.event.capture_id, entry.event.event) != (e["work_id"], e["event"]):
-            raise ValueError(f"it is the {entry.event.event} entry of {entry.event.capture_id}, "
-                             f"not what the package index says ({e['event']} of {e['work_id']})")
+            raise ValueError(
+                f"it is the {entry.event.event} entry of {entry.event.capture_id}, "
+                f"not what the package index says ({e['event']} of {e['work_id']})"
+            )
     except (ValueError, KeyError) as exc:
         v.add(f"ledger entry {index}", False, f"{path}: {exc}")
         return None
@@ -313,40 +378,66 @@ def _entry(v: Verification, r: _Reader, e: dict[str, Any], objects: dict[str, st
             if where is None:
                 problems.append(f"{o.key} is not in the package")
             elif found is None or found[0] != o.sha256:
-                problems.append(f"{where} ({o.key}): SHA-256 "
-                                f"{found[0] if found else 'unreadable'}, the ledger says {o.sha256}")
-        v.add(f"ledger {entry.event.capture_id}", not problems, "; ".join(problems) or
-              f"entry {index} ({path}) records {len(entry.event.objects)} object digests, "
-              "equal to the files here")
+                problems.append(
+                    f"{where} ({o.key}): SHA-256 "
+                    f"{found[0] if found else 'unreadable'}, the ledger says {o.sha256}"
+                )
+        v.add(
+            f"ledger {entry.event.capture_id}",
+            not problems,
+            "; ".join(problems)
+            or f"entry {index} ({path}) records {len(entry.event.objects)} object digests, "
+            "equal to the files here",
+        )
     if not e.get("proof"):
         stored = entry.event.event in STORED_EVENTS
-        v.add(f"inclusion {index}", not stored, f"{path} is not yet in a signed head" + (
-            " (export again after `warcflow ledger head`)" if stored else
-            " (recorded after the last head)"))
+        v.add(
+            f"inclusion {index}",
+            not stored,
+            f"{path} is not yet in a signed head"
+            + (
+                " (export again after `warcflow ledger head`)"
+                if stored
+                else " (recorded after the last head)"
+            ),
+        )
         return found_as
     try:
         proof = json.loads(r.read(e["proof"]) or b"")
         if proof["head"] != e.get("head") or proof["head"] not in head_times:
-            v.add(f"inclusion {index}", False, f"{e['proof']} is against {proof['head']}, "
-                  "which is not a head of this package whose signature verifies")
+            v.add(
+                f"inclusion {index}",
+                False,
+                f"{e['proof']} is against {proof['head']}, "
+                "which is not a head of this package whose signature verifies",
+            )
             return found_as
         head = TreeHead.from_json(r.read(proof["head"]) or b"")
         leaf = merkle.leaf_hash(data)
         path_hashes = [bytes.fromhex(p) for p in proof["audit_path"]]
-        ok = (proof["index"] == index and proof["size"] == head.size
-              and proof["leaf_hash"] == leaf.hex() and proof["root"] == head.root
-              and merkle.verify_inclusion(leaf, index, head.size, path_hashes,
-                                          bytes.fromhex(head.root)))
-        v.add(f"inclusion {index}", ok,
-              f"{path} in {proof['head']} (size {head.size}, root {head.root[:16]}…): "
-              f"{e['proof']} {'verifies' if ok else 'DOES NOT verify'}")
+        ok = (
+            proof["index"] == index
+            and proof["size"] == head.size
+            and proof["leaf_hash"] == leaf.hex()
+            and proof["root"] == head.root
+            and merkle.verify_inclusion(
+                leaf, index, head.size, path_hashes, bytes.fromhex(head.root)
+            )
+        )
+        v.add(
+            f"inclusion {index}",
+            ok,
+            f"{path} in {proof['head']} (size {head.size}, root {head.root[:16]}…): "
+            f"{e['proof']} {'verifies' if ok else 'DOES NOT verify'}",
+        )
     except (ValueError, KeyError, TypeError) as exc:
         v.add(f"inclusion {index}", False, f"{e['proof']}: unreadable proof or head ({exc})")
     return found_as
 
 
-def _heads(v: Verification, r: _Reader, index: dict[str, Any], pinned: list[bytes],
-           tsa_cas: list[bytes]) -> dict[str, Any]:
+def _heads(
+    v: Verification, r: _Reader, index: dict[str, Any], pinned: list[bytes], tsa_cas: list[bytes]
+) -> dict[str, Any]:
     """Check every head's signature and tokens; the times of the heads whose
     signature verifies, by path (only those can vouch for an entry)."""
     from cryptography.hazmat.primitives import serialization
@@ -376,8 +467,12 @@ def _heads(v: Verification, r: _Reader, index: dict[str, Any], pinned: list[byte
         if pins:
             source = "pinned key"
             if head.key_id not in pins:
-                v.add(name, False, f"{h['path']} is signed by key {head.key_id}, not by the "
-                      "pinned key (--public-key)")
+                v.add(
+                    name,
+                    False,
+                    f"{h['path']} is signed by key {head.key_id}, not by the "
+                    "pinned key (--public-key)",
+                )
                 continue
             pem = pins[head.key_id]
         else:
@@ -389,21 +484,32 @@ def _heads(v: Verification, r: _Reader, index: dict[str, Any], pinned: list[byte
         problems = [] if signed else [f"the Ed25519 signature DOES NOT verify ({source})"]
         if side is not None and side != head.signing_input():
             problems.append(f"{h['signed']} is not the head's signing input")
-        v.add(name, not problems, "; ".join(problems) or
-              f"{h['path']} ({head.timestamp}) signed by key {head.key_id}, PEM SHA-256 "
-              f"{v.fingerprints.get(head.key_id)} ({source}; compare with the published one)")
+        v.add(
+            name,
+            not problems,
+            "; ".join(problems)
+            or f"{h['path']} ({head.timestamp}) signed by key {head.key_id}, PEM SHA-256 "
+            f"{v.fingerprints.get(head.key_id)} ({source}; compare with the published one)",
+        )
         if not problems:
             times[h["path"]] = parse_iso(head.timestamp)
     return times
 
 
-def _token(v: Verification, r: _Reader, t: dict[str, Any], h: dict[str, Any],
-           head: TreeHead | None,
-           digest: str, tsa_cas: list[bytes]) -> None:
+def _token(
+    v: Verification,
+    r: _Reader,
+    t: dict[str, Any],
+    h: dict[str, Any],
+    head: TreeHead | None,
+    digest: str,
+    tsa_cas: list[bytes],
+) -> None:
     name = f"tsa {t['tsa']} head {h['size']}"
     token = r.read(t["path"])
     cas = [(c, "pinned CA (--tsa-ca)") for c in tsa_cas] or [
-        (r.read(p), f"CA included as {p}") for p in t.get("ca", [])]
+        (r.read(p), f"CA included as {p}") for p in t.get("ca", [])
+    ]
     reasons = []
     for ca, where in cas:
         if token is None or ca is None:
@@ -414,8 +520,13 @@ def _token(v: Verification, r: _Reader, t: dict[str, Any], h: dict[str, Any],
             reasons.append(str(exc))
             continue
         late = head is not None and (
-            stamped + SECOND < parse_iso(head.timestamp).replace(microsecond=0))
-        v.add(name, not late, f"{t['path']} over SHA-256 of {h['path']} verifies ({where}); "
-              f"stamped {stamped:%Y-%m-%dT%H:%M:%SZ}" + (" BEFORE the head's time" if late else ""))
+            stamped + SECOND < parse_iso(head.timestamp).replace(microsecond=0)
+        )
+        v.add(
+            name,
+            not late,
+            f"{t['path']} over SHA-256 of {h['path']} verifies ({where}); "
+            f"stamped {stamped:%Y-%m-%dT%H:%M:%SZ}" + (" BEFORE the head's time" if late else ""),
+        )
         return
     v.add(name, False, f"{t['path']}: " + ("; ".join(reasons) or "token or CA missing"))

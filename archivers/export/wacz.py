@@ -44,17 +44,13 @@ import re
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from archivers.custody import merkle
-from archivers.store import layout
-from archivers.custody.audit import LeafCache, Trust, audit_capture
-from archivers.manifests.listing import list_media
 from archivers.clock import iso_seconds
-from archivers.warc.cdxj import cdxj_from_warc
-from archivers.export.signer import ExportSigner
+from archivers.custody import merkle
+from archivers.custody.audit import LeafCache, Trust, audit_capture
 from archivers.custody.ledger import (
     Entry,
     capture_entries,
@@ -65,10 +61,14 @@ from archivers.custody.ledger import (
     tsa_cert_prefix,
 )
 from archivers.custody.liveness import state_key
-from archivers.manifests.manifest import Manifest, STORED
 from archivers.custody.rfc3161 import TokenInvalid, token_time
-from archivers.store.base import ObjectStore
 from archivers.custody.treehead import TreeHead
+from archivers.export.signer import ExportSigner
+from archivers.manifests.listing import list_media
+from archivers.manifests.manifest import STORED, Manifest
+from archivers.store import layout
+from archivers.store.base import ObjectStore
+from archivers.warc.cdxj import cdxj_from_warc
 
 WACZ_VERSION = "1.1.1"
 SCHEMA = "warcflow.export"
@@ -97,7 +97,7 @@ class PackageWriter:
         self.path = path
         self.tmp = path.with_name(path.name + ".part")
         self.zip = zipfile.ZipFile(self.tmp, "w", allowZip64=True)
-        self.date_time = created.astimezone(timezone.utc).timetuple()[:6]
+        self.date_time = created.astimezone(UTC).timetuple()[:6]
         self.resources: list[dict[str, Any]] = []
 
     def _info(self, path: str, compress: bool) -> zipfile.ZipInfo:
@@ -108,13 +108,20 @@ class PackageWriter:
         info.external_attr = 0o644 << 16
         return info
 
-    def add_bytes(self, path: str, data: bytes, *, compress: bool = True,
-                  listed: bool = True) -> str:
+    def add_bytes(
+        self, path: str, data: bytes, *, compress: bool = True, listed: bool = True
+    ) -> str:
         self.zip.writestr(self._info(path, compress), data)
         digest = sha256_hex(data)
         if listed:
-            self.resources.append({"name": resource_name(path), "path": path,
-                                   "hash": f"sha256:{digest}", "bytes": len(data)})
+            self.resources.append(
+                {
+                    "name": resource_name(path),
+                    "path": path,
+                    "hash": f"sha256:{digest}",
+                    "bytes": len(data),
+                }
+            )
         return digest
 
     def add_stream(self, path: str, stream: BinaryIO, *, compress: bool = False) -> str:
@@ -125,8 +132,14 @@ class PackageWriter:
                 digest.update(chunk)
                 out.write(chunk)
                 size += len(chunk)
-        self.resources.append({"name": resource_name(path), "path": path,
-                               "hash": f"sha256:{digest.hexdigest()}", "bytes": size})
+        self.resources.append(
+            {
+                "name": resource_name(path),
+                "path": path,
+                "hash": f"sha256:{digest.hexdigest()}",
+                "bytes": size,
+            }
+        )
         return digest.hexdigest()
 
     def close(self, ok: bool) -> None:
@@ -142,9 +155,12 @@ def page_title(stream: BinaryIO, url: str) -> str | None:
     from warcio.archiveiterator import ArchiveIterator
 
     for record in ArchiveIterator(stream):
-        if (record.rec_type == "response" and record.http_headers
-                and record.rec_headers.get_header("WARC-Target-URI") == url
-                and "html" in (record.http_headers.get_header("Content-Type") or "")):
+        if (
+            record.rec_type == "response"
+            and record.http_headers
+            and record.rec_headers.get_header("WARC-Target-URI") == url
+            and "html" in (record.http_headers.get_header("Content-Type") or "")
+        ):
             text = record.content_stream().read(TITLE_SCAN).decode("utf-8", "replace")
             match = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
             return html.unescape(" ".join(match.group(1).split())) if match else None
@@ -168,11 +184,18 @@ class Collected:
     proofs: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def doc(self, created: str, software: str) -> dict[str, Any]:
-        return {"schema": SCHEMA, "version": VERSION, "created": created, "software": software,
-                "captures": self.captures, "objects": self.objects,
-                "entries": [self.entries[i] for i in sorted(self.entries)],
-                "heads": [self.heads[s] for s in sorted(self.heads)],
-                "keys": list(self.keys.values()), "tsa": list(self.tsa.values())}
+        return {
+            "schema": SCHEMA,
+            "version": VERSION,
+            "created": created,
+            "software": software,
+            "captures": self.captures,
+            "objects": self.objects,
+            "entries": [self.entries[i] for i in sorted(self.entries)],
+            "heads": [self.heads[s] for s in sorted(self.heads)],
+            "keys": list(self.keys.values()),
+            "tsa": list(self.tsa.values()),
+        }
 
 
 @dataclass(frozen=True)
@@ -190,8 +213,9 @@ class Exported:
 def _wrapped(kind: str, of: str, doc: dict[str, Any]) -> bytes:
     """A record under one key: Frictionless validators would take a top-level
     ``checks`` field (audit results, liveness records) for a checklist."""
-    return json.dumps({"schema": f"warcflow.export.{kind}", "of": of, kind: doc}, indent=1,
-                      ensure_ascii=False).encode()
+    return json.dumps(
+        {"schema": f"warcflow.export.{kind}", "of": of, kind: doc}, indent=1, ensure_ascii=False
+    ).encode()
 
 
 class _Builder:
@@ -253,19 +277,29 @@ class _Builder:
             Entry.from_data(data)  # refuses an entry that is not canonical
             path = f"{DIR}entry-{index:012d}.json"
             self.w.add_bytes(path, data)
-            record: dict[str, Any] = {"index": index, "work_id": work_id,
-                                      "event": entry.event.event, "path": path,
-                                      "proof": None, "head": None}
+            record: dict[str, Any] = {
+                "index": index,
+                "work_id": work_id,
+                "event": entry.event.event,
+                "path": path,
+                "proof": None,
+                "head": None,
+            }
             head_key = covering_head_key(self.store, index)
             if head_key is not None:
                 head = self.head(head_key)
                 if head is not None:
                     hashes = self.leaves.hashes
-                    proof = {"index": index, "size": head.size,
-                             "leaf_hash": merkle.leaf_hash(data).hex(),
-                             "audit_path": [p.hex() for p in merkle.inclusion_proof(
-                                 hashes, index, head.size)],
-                             "root": head.root, "head": self.c.heads[head.size]["path"]}
+                    proof = {
+                        "index": index,
+                        "size": head.size,
+                        "leaf_hash": merkle.leaf_hash(data).hex(),
+                        "audit_path": [
+                            p.hex() for p in merkle.inclusion_proof(hashes, index, head.size)
+                        ],
+                        "root": head.root,
+                        "head": self.c.heads[head.size]["path"],
+                    }
                     record["proof"] = f"{DIR}proof-{index:012d}.json"
                     record["head"] = proof["head"]
                     self.w.add_bytes(record["proof"], json.dumps(proof, indent=1).encode())
@@ -295,20 +329,27 @@ class _Builder:
                 stamped = iso_seconds(token_time(token))
             except TokenInvalid:
                 stamped = None
-            tokens.append({"path": token_path, "tsa": tsa, "ca": self.tsa_cas(tsa),
-                           "stamped": stamped})
-        self.c.heads[head.size] = {"size": head.size, "path": path, "key_id": head.key_id,
-                                   "timestamp": head.timestamp,
-                                   "signed": f"{DIR}head-{head.size:012d}.signed.bin",
-                                   "signature": f"{DIR}head-{head.size:012d}.sig",
-                                   "tokens": tokens,
-                                   "public_key": self.public_key(head.key_id)}
+            tokens.append(
+                {"path": token_path, "tsa": tsa, "ca": self.tsa_cas(tsa), "stamped": stamped}
+            )
+        self.c.heads[head.size] = {
+            "size": head.size,
+            "path": path,
+            "key_id": head.key_id,
+            "timestamp": head.timestamp,
+            "signed": f"{DIR}head-{head.size:012d}.signed.bin",
+            "signature": f"{DIR}head-{head.size:012d}.sig",
+            "tokens": tokens,
+            "public_key": self.public_key(head.key_id),
+        }
         return head
 
     def tsa_cas(self, name: str) -> list[str]:
         if name not in self.c.tsa:
             paths = []
-            found = [(k, self.store.get_bytes(k)) for k in self.store.list_keys(tsa_cert_prefix(name))]
+            found = [
+                (k, self.store.get_bytes(k)) for k in self.store.list_keys(tsa_cert_prefix(name))
+            ]
             if not found and name in self.trust.tsa_cas:
                 found = [(f"{tsa_cert_prefix(name)}configured.pem", self.trust.tsa_cas[name])]
             for key, pem in found:
@@ -333,12 +374,19 @@ class _Builder:
         cid = manifest.capture_id
         mkey = layout.manifest_key(manifest.url, cid)
         raw = json.loads(self.store.get_bytes(mkey))
-        item: dict[str, Any] = {"capture_id": cid, "url": manifest.url,
-                                "manifest": self.object(mkey, f"{DIR}{cid}.manifest.json"),
-                                "warc": None, "title": None, "screenshot": None, "media": []}
+        item: dict[str, Any] = {
+            "capture_id": cid,
+            "url": manifest.url,
+            "manifest": self.object(mkey, f"{DIR}{cid}.manifest.json"),
+            "warc": None,
+            "title": None,
+            "screenshot": None,
+            "media": [],
+        }
         if manifest.status == STORED and manifest.warc_key:
-            item["warc"], item["title"] = self.warc(manifest.warc_key, cid,
-                                                    manifest.final_url or manifest.url)
+            item["warc"], item["title"] = self.warc(
+                manifest.warc_key, cid, manifest.final_url or manifest.url
+            )
             self.optional(layout.index_key(cid), f"{DIR}{cid}.cdxj")
         shot = raw.get("screenshot_key")
         if shot:
@@ -346,10 +394,15 @@ class _Builder:
             item["screenshot"] = self.optional(shot, f"{DIR}{cid}.screenshot.{ext}")
         for media in list_media(self.store, cid):
             mm = layout.media_manifest_key(cid, media.media_id)
-            one = {"media_id": media.media_id, "source_url": media.source_url,
-                   "status": media.status, "sha256": media.sha256,
-                   "manifest": self.object(mm, f"{DIR}{media.media_id}.media-manifest.json"),
-                   "warc": None, "original": None}
+            one = {
+                "media_id": media.media_id,
+                "source_url": media.source_url,
+                "status": media.status,
+                "sha256": media.sha256,
+                "manifest": self.object(mm, f"{DIR}{media.media_id}.media-manifest.json"),
+                "warc": None,
+                "original": None,
+            }
             if media.status == STORED:
                 if media.warc_key:
                     one["warc"], _ = self.warc(media.warc_key, media.media_id)
@@ -364,8 +417,9 @@ class _Builder:
         try:
             liveness = json.loads(self.store.get_bytes(state_key(manifest.url)))
             item["liveness"] = f"{DIR}{cid}.liveness.json"
-            self.w.add_bytes(item["liveness"], _wrapped("liveness", state_key(manifest.url),
-                                                        liveness))
+            self.w.add_bytes(
+                item["liveness"], _wrapped("liveness", state_key(manifest.url), liveness)
+            )
             self.c.liveness[cid] = liveness
         except KeyError:
             item["liveness"] = None
@@ -373,16 +427,30 @@ class _Builder:
         item["audit"] = f"{DIR}{cid}.audit.json"
         self.w.add_bytes(item["audit"], _wrapped("audit", cid, audit))
         self.c.audits[cid] = audit
-        self.c.pages.append({"id": cid, "url": manifest.final_url or manifest.url,
-                             "ts": manifest.fetched_at or manifest.submitted_at,
-                             "title": item["title"] or manifest.url})
+        self.c.pages.append(
+            {
+                "id": cid,
+                "url": manifest.final_url or manifest.url,
+                "ts": manifest.fetched_at or manifest.submitted_at,
+                "title": item["title"] or manifest.url,
+            }
+        )
         self.c.captures.append(item)
         return item
 
 
-def export(store: ObjectStore, manifests: list[Manifest], out: Path, signer: ExportSigner, *,
-           software: str, version: str, created: datetime, trust: Trust | None = None,
-           title: str | None = None) -> Exported:
+def export(
+    store: ObjectStore,
+    manifests: list[Manifest],
+    out: Path,
+    signer: ExportSigner,
+    *,
+    software: str,
+    version: str,
+    created: datetime,
+    trust: Trust | None = None,
+    title: str | None = None,
+) -> Exported:
     """Write the captures ``manifests`` (newest first) to ``out`` as a signed WACZ.
 
     The file appears at ``out`` only when complete (written beside it, then renamed).
@@ -391,7 +459,7 @@ def export(store: ObjectStore, manifests: list[Manifest], out: Path, signer: Exp
 
     if not manifests:
         raise ValueError("nothing to export")
-    created_text = created.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created_text = created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     writer = PackageWriter(out, created)
     done = False
     try:
@@ -402,34 +470,54 @@ def export(store: ObjectStore, manifests: list[Manifest], out: Path, signer: Exp
         main = manifests[0]
         title = title or f"{main.url} ({len(manifests)} capture{'s' if len(manifests) > 1 else ''})"
         index = c.doc(created_text, software)
-        context = report.Context(title=title, created=created_text, software=software,
-                                 index=index, audits=c.audits, liveness=c.liveness,
-                                 manifests=manifests, export_key_sha256=signer.fingerprint,
-                                 proofs=c.proofs)
+        context = report.Context(
+            title=title,
+            created=created_text,
+            software=software,
+            index=index,
+            audits=c.audits,
+            liveness=c.liveness,
+            manifests=manifests,
+            export_key_sha256=signer.fingerprint,
+            proofs=c.proofs,
+        )
         writer.add_bytes(f"{DIR}report.html", report.html_report(context).encode())
         writer.add_bytes(f"{DIR}VERIFY.md", report.verify_md(context).encode())
         writer.add_bytes(INDEX, json.dumps(index, indent=1, ensure_ascii=False).encode())
         writer.add_bytes("indexes/index.cdxj", ("\n".join(sorted(c.cdxj)) + "\n").encode())
-        pages = [{"format": PAGES_FORMAT, "id": "pages", "title": title}] + c.pages
-        writer.add_bytes("pages/pages.jsonl", "".join(
-            json.dumps(p, ensure_ascii=False) + "\n" for p in pages).encode())
-        sums = "".join(f"{r['hash'].removeprefix('sha256:')}  {r['path']}\n"
-                       for r in writer.resources)
+        pages = [{"format": PAGES_FORMAT, "id": "pages", "title": title}, *c.pages]
+        writer.add_bytes(
+            "pages/pages.jsonl",
+            "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pages).encode(),
+        )
+        sums = "".join(
+            f"{r['hash'].removeprefix('sha256:')}  {r['path']}\n" for r in writer.resources
+        )
         writer.add_bytes(f"{DIR}SHA256SUMS", sums.encode())
-        package = {"profile": "data-package", "wacz_version": WACZ_VERSION,
-                   "title": title, "description": "warcflow evidence export",
-                   "created": created_text, "modified": created_text,
-                   "software": software, "mainPageURL": main.final_url or main.url,
-                   "mainPageDate": main.fetched_at or main.submitted_at,
-                   "resources": list(writer.resources)}
+        package = {
+            "profile": "data-package",
+            "wacz_version": WACZ_VERSION,
+            "title": title,
+            "description": "warcflow evidence export",
+            "created": created_text,
+            "modified": created_text,
+            "software": software,
+            "mainPageURL": main.final_url or main.url,
+            "mainPageDate": main.fetched_at or main.submitted_at,
+            "resources": list(writer.resources),
+        }
         package_bytes = json.dumps(package, indent=2, ensure_ascii=False).encode()
         package_sha = sha256_hex(package_bytes)
         writer.add_bytes("datapackage.json", package_bytes, listed=False)
         hash_text = f"sha256:{package_sha}"
-        digest = {"path": "datapackage.json", "hash": hash_text,
-                  "signedData": signer.signed_data(hash_text, created_text, software, version)}
-        writer.add_bytes("datapackage-digest.json", json.dumps(digest, indent=2).encode(),
-                         listed=False)
+        digest = {
+            "path": "datapackage.json",
+            "hash": hash_text,
+            "signedData": signer.signed_data(hash_text, created_text, software, version),
+        }
+        writer.add_bytes(
+            "datapackage-digest.json", json.dumps(digest, indent=2).encode(), listed=False
+        )
         files = len(writer.resources) + 2
         done = True
     finally:
@@ -439,5 +527,13 @@ def export(store: ObjectStore, manifests: list[Manifest], out: Path, signer: Exp
         while chunk := handle.read(CHUNK):
             whole.update(chunk)
     uncovered = tuple(i for i, e in sorted(c.entries.items()) if e["proof"] is None)
-    return Exported(out, whole.hexdigest(), out.stat().st_size, package_sha, signer.fingerprint,
-                    tuple(m.capture_id for m in manifests), files, uncovered)
+    return Exported(
+        out,
+        whole.hexdigest(),
+        out.stat().st_size,
+        package_sha,
+        signer.fingerprint,
+        tuple(m.capture_id for m in manifests),
+        files,
+        uncovered,
+    )

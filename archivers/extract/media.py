@@ -15,15 +15,19 @@ Each find has a ``kind`` that decides how it is fetched:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 DIRECT_EXTENSIONS = (".mp4", ".webm", ".mov", ".mkv", ".m4v", ".mp3", ".m4a", ".ogg", ".ogv")
 STREAM_EXTENSIONS = (".m3u8", ".mpd")
-STREAM_TYPES = ("application/x-mpegurl", "application/vnd.apple.mpegurl", "audio/mpegurl",
-                "application/dash+xml")
+STREAM_TYPES = (
+    "application/x-mpegurl",
+    "application/vnd.apple.mpegurl",
+    "audio/mpegurl",
+    "application/dash+xml",
+)
 META_NAMES = ("og:video", "og:video:url", "og:video:secure_url", "twitter:player:stream")
 
 
@@ -77,8 +81,9 @@ class _MediaParser(HTMLParser):
             self._media_stack.pop()
 
 
-def find_media(html: str, page_url: str, *, recognises: Callable[[str], bool],
-               limit: int = 20) -> list[FoundMedia]:
+def find_media(
+    html: str, page_url: str, *, recognises: Callable[[str], bool], limit: int = 20
+) -> list[FoundMedia]:
     """Media referenced by an HTML page, deduplicated, at most ``limit``.
 
     ``recognises(url) -> bool`` says whether a yt-dlp extractor handles a URL
@@ -105,5 +110,3 @@ def find_media(html: str, page_url: str, *, recognises: Callable[[str], bool],
     if not out and recognises(page_url):
         out[page_url] = FoundMedia(page_url, "extractor", "yt-dlp extractor")
     return list(out.values())[:limit]
-
-

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -60,8 +60,10 @@ def published(value: Any) -> dict[str, str | None]:
         return {"published_at": None, "published_at_raw": None}
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
-            return {"published_at": iso(datetime.fromtimestamp(value, timezone.utc)),
-                    "published_at_raw": None}
+            return {
+                "published_at": iso(datetime.fromtimestamp(value, UTC)),
+                "published_at_raw": None,
+            }
         except (OverflowError, OSError, ValueError):
             return {"published_at": None, "published_at_raw": str(value)[:MAX_VALUE]}
     text = str(value).strip()[:MAX_VALUE]
@@ -165,12 +167,22 @@ def _identifier(value: Any) -> str | None:
     return None
 
 
-_POST_TYPES = ("socialmediaposting", "discussionforumposting", "blogposting", "newsarticle",
-               "article", "videoobject", "imageobject", "comment", "creativework")
+_POST_TYPES = (
+    "socialmediaposting",
+    "discussionforumposting",
+    "blogposting",
+    "newsarticle",
+    "article",
+    "videoobject",
+    "imageobject",
+    "comment",
+    "creativework",
+)
 
 
 def _main_item(items: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The JSON-LD object describing the post: the first of a post-like type."""
+
     def types(item: dict[str, Any]) -> list[str]:
         kind = item.get("@type")
         return [str(k).lower() for k in (kind if isinstance(kind, list) else [kind])]
@@ -205,9 +217,11 @@ def post_from_html(html: str, page_url: str) -> dict[str, Any] | None:
     found_by: dict[str, str] = {}
 
     url = None
-    for name, value in (("og:url", meta.get("og:url")), ("link rel=canonical", parser.canonical),
-                        ("JSON-LD url", item.get("url") if isinstance(item.get("url"), str)
-                         else None)):
+    for name, value in (
+        ("og:url", meta.get("og:url")),
+        ("link rel=canonical", parser.canonical),
+        ("JSON-LD url", item.get("url") if isinstance(item.get("url"), str) else None),
+    ):
         if value:
             url, found_by["url"] = urljoin(page_url, value.strip())[:2048], name
             break
@@ -240,16 +254,24 @@ def post_from_html(html: str, page_url: str) -> dict[str, Any] | None:
                 when, found_by["published_at"] = item[key], f"JSON-LD {key}"
                 break
         else:
-            for name, value in (("<article> <time datetime>", parser.post_time),
-                                ("<main> <time datetime>", parser.main_time)):
+            for name, value in (
+                ("<article> <time datetime>", parser.post_time),
+                ("<main> <time datetime>", parser.main_time),
+            ):
                 if value:
                     when, found_by["published_at"] = value, name
                     break
 
     if not (post_id or author or when or url):
         return None
-    return {"id": post_id, "url": url, "author": author, **published(when),
-            "source": "page", "found_by": found_by}
+    return {
+        "id": post_id,
+        "url": url,
+        "author": author,
+        **published(when),
+        "source": "page",
+        "found_by": found_by,
+    }
 
 
 def post_from_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -277,5 +299,11 @@ def post_from_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
         found_by["url"] = "webpage_url"
     if not (post_id or author or when):
         return None
-    return {"id": post_id, "url": url, "author": author, **published(when),
-            "source": "yt-dlp", "found_by": found_by}
+    return {
+        "id": post_id,
+        "url": url,
+        "author": author,
+        **published(when),
+        "source": "yt-dlp",
+        "found_by": found_by,
+    }

@@ -18,11 +18,17 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-
 _CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""", re.I)
 _CSS_IMPORT = re.compile(r"""@import\s+(['"])([^'"]+)\1""", re.I)
-_LINK_RELS = {"stylesheet", "icon", "shortcut", "apple-touch-icon", "preload",
-              "modulepreload", "prefetch"}
+_LINK_RELS = {
+    "stylesheet",
+    "icon",
+    "shortcut",
+    "apple-touch-icon",
+    "preload",
+    "modulepreload",
+    "prefetch",
+}
 
 
 def _srcset_urls(value: str) -> list[str]:
@@ -75,8 +81,9 @@ class _PageParser(HTMLParser):
 
 def css_urls(text: str) -> list[str]:
     """Raw URLs referenced by a stylesheet (``url(...)`` and ``@import``)."""
-    return [m.group(2).strip() for m in _CSS_IMPORT.finditer(text)] + \
-        [m.group(2).strip() for m in _CSS_URL.finditer(text)]
+    return [m.group(2).strip() for m in _CSS_IMPORT.finditer(text)] + [
+        m.group(2).strip() for m in _CSS_URL.finditer(text)
+    ]
 
 
 def _absolute(base: str, found: list[str]) -> list[str]:

@@ -31,11 +31,16 @@ def items_of(doc: dict[str, Any]) -> dict[str, bool]:
     ``screenshot`` is true as soon as the manifest has a ``screenshot_key``."""
     recorded = doc.get("items")
     if isinstance(recorded, dict):
-        out = items(html=bool(recorded.get("html")), media=bool(recorded.get("media")),
-                    screenshot=bool(recorded.get("screenshot")))
+        out = items(
+            html=bool(recorded.get("html")),
+            media=bool(recorded.get("media")),
+            screenshot=bool(recorded.get("screenshot")),
+        )
     else:
-        out = items(html=doc.get("status") == "stored" and bool(doc.get("warc_key")),
-                    media=bool(doc.get("media")))
+        out = items(
+            html=doc.get("status") == "stored" and bool(doc.get("warc_key")),
+            media=bool(doc.get("media")),
+        )
     if doc.get("screenshot_key"):
         out["screenshot"] = True
     return out

@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from archivers.errors import StoreUnavailable
 from archivers.manifests.manifest import read_metadata_record
@@ -49,8 +50,7 @@ class WarcCommit:
         return self.meta is None
 
 
-async def read_manifest(store: ObjectStore, key: str,
-                        parse: Callable[[bytes], M]) -> M | None:
+async def read_manifest(store: ObjectStore, key: str, parse: Callable[[bytes], M]) -> M | None:
     """The manifest under ``key``, or None if there is none yet (step 1)."""
     try:
         data = await asyncio.to_thread(store.get_bytes, key)
@@ -59,13 +59,17 @@ async def read_manifest(store: ObjectStore, key: str,
     return parse(data)
 
 
-async def put_warc(store: ObjectStore, key: str, spool: DigestingSpool,
-                   schema: str) -> WarcCommit:
+async def put_warc(store: ObjectStore, key: str, spool: DigestingSpool, schema: str) -> WarcCommit:
     """Step 2: store ``spool`` under ``key`` unless a WARC is there; then the server's
     facts, and (if the stored WARC is an earlier attempt's) its ``schema`` metadata."""
     stored = await asyncio.to_thread(
-        store.put_if_absent, key, spool.fileobj(), size=spool.size, sha256=spool.sha256,
-        content_type="application/warc")
+        store.put_if_absent,
+        key,
+        spool.fileobj(),
+        size=spool.size,
+        sha256=spool.sha256,
+        content_type="application/warc",
+    )
     if stored is not None:
         return WarcCommit(stored, None)
     # An earlier attempt stored this capture's WARC and died before its
@@ -85,13 +89,19 @@ def stored_metadata(store: ObjectStore, key: str, schema: str) -> dict[str, Any]
     return meta
 
 
-async def put_manifest(store: ObjectStore, key: str, manifest: M,
-                       parse: Callable[[bytes], M]) -> tuple[M, bool]:
+async def put_manifest(
+    store: ObjectStore, key: str, manifest: M, parse: Callable[[bytes], M]
+) -> tuple[M, bool]:
     """Step 3, the commit point: (the manifest that counts, whether it is ours)."""
     body = manifest.to_json()
     created = await asyncio.to_thread(
-        store.put_new, key, io.BytesIO(body), size=len(body),
-        sha256=hashlib.sha256(body).hexdigest(), content_type="application/json")
+        store.put_new,
+        key,
+        io.BytesIO(body),
+        size=len(body),
+        sha256=hashlib.sha256(body).hexdigest(),
+        content_type="application/json",
+    )
     if not created:
         existing = await read_manifest(store, key, parse)
         if existing is not None:

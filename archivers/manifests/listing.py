@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from archivers.store import layout
 from archivers.manifests.manifest import Manifest, MediaManifest
+from archivers.store import layout
 from archivers.store.base import ObjectStore
 
 

@@ -5,7 +5,8 @@ A manifest is written once, with put-if-absent, under
 stored capture everything in it comes from the WARC's ``metadata`` record plus
 what the S3 server says about the WARC object (size, SHA-256, LastModified), so
 any worker can rebuild it from the WARC alone after a crash
-(``read_metadata_record`` + ``manifest_from_metadata``). Its JSON form is documented in docs/formats.md.
+(``read_metadata_record`` + ``manifest_from_metadata``). Its JSON form is
+documented in docs/formats.md.
 
 Times are ISO 8601 UTC with microseconds, except ``stored_at``: the S3 server's
 LastModified, which S3 gives in whole seconds and is written without a fraction
@@ -81,7 +82,7 @@ class Manifest:
         return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8")
 
     @classmethod
-    def from_json(cls, data: bytes) -> "Manifest":
+    def from_json(cls, data: bytes) -> Manifest:
         """Parse a manifest; ValueError with the reason if it is not one we can read."""
         try:
             doc = json.loads(data)
@@ -94,7 +95,7 @@ class Manifest:
         return cls.from_dict(doc)
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "Manifest":
+    def from_dict(cls, doc: dict[str, Any]) -> Manifest:
         """A manifest from its fields (keys it does not know are ignored: newer
         writers may add some); ValueError if a required one is missing."""
         known = {f.name for f in fields(cls)}
@@ -128,8 +129,11 @@ class Manifest:
             "mode": self.mode,
             "screenshot_key": self.screenshot_key,
             # manifests written before outcome classes get theirs on reading
-            **({"outcome": self.outcome, "missing": list(self.missing)} if self.outcome
-               else outcome_fields(asdict(self))),
+            **(
+                {"outcome": self.outcome, "missing": list(self.missing)}
+                if self.outcome
+                else outcome_fields(asdict(self))
+            ),
         }
 
 
@@ -139,8 +143,10 @@ def read_metadata_record(stream: BinaryIO, schema: str) -> dict[str, Any] | None
 
     found = None
     for record in ArchiveIterator(stream):
-        if (record.rec_type == "metadata"
-                and record.rec_headers.get_header("Content-Type") == "application/json"):
+        if (
+            record.rec_type == "metadata"
+            and record.rec_headers.get_header("Content-Type") == "application/json"
+        ):
             try:
                 doc = json.loads(record.content_stream().read())
             except (UnicodeDecodeError, json.JSONDecodeError):
@@ -154,12 +160,14 @@ CAPTURE_METADATA_SCHEMA = "warcflow.capture-metadata"
 """Schema name of the JSON block of the WARC ``metadata`` record a capture ends with."""
 
 
-def manifest_from_metadata(meta: dict[str, Any], *, warc_key: str, sha256: str, size: int,
-                           stored_at: str) -> Manifest:
+def manifest_from_metadata(
+    meta: dict[str, Any], *, warc_key: str, sha256: str, size: int, stored_at: str
+) -> Manifest:
     """Join the WARC's capture metadata (which carries status and reason) with
     the stored object's facts. ValueError if the metadata lacks a required field."""
-    return Manifest.from_dict({**meta, "warc_key": warc_key, "sha256": sha256, "size": size,
-                               "stored_at": stored_at})
+    return Manifest.from_dict(
+        {**meta, "warc_key": warc_key, "sha256": sha256, "size": size, "stored_at": stored_at}
+    )
 
 
 MEDIA_SCHEMA = "warcflow.media-manifest"
@@ -223,7 +231,7 @@ class MediaManifest:
         return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8")
 
     @classmethod
-    def from_json(cls, data: bytes) -> "MediaManifest":
+    def from_json(cls, data: bytes) -> MediaManifest:
         try:
             doc = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -235,7 +243,7 @@ class MediaManifest:
         return cls.from_dict(doc)
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "MediaManifest":
+    def from_dict(cls, doc: dict[str, Any]) -> MediaManifest:
         """A media manifest from its fields (unknown keys ignored); ValueError if
         a required one is missing."""
         known = {f.name for f in fields(cls)}
@@ -247,12 +255,22 @@ class MediaManifest:
     def summary(self) -> dict[str, Any]:
         """One entry of a capture's ``media`` array in ``warcflow captures --json``."""
         return {
-            "media_id": self.media_id, "source_url": self.source_url, "kind": self.kind,
-            "status": self.status, "reason": self.reason, "sha256": self.sha256,
-            "key": self.key, "size": self.size, "duration": self.duration,
-            "width": self.width, "height": self.height, "container": self.container,
-            "video_codec": self.video_codec, "audio_codec": self.audio_codec,
+            "media_id": self.media_id,
+            "source_url": self.source_url,
+            "kind": self.kind,
+            "status": self.status,
+            "reason": self.reason,
+            "sha256": self.sha256,
+            "key": self.key,
+            "size": self.size,
+            "duration": self.duration,
+            "width": self.width,
+            "height": self.height,
+            "container": self.container,
+            "video_codec": self.video_codec,
+            "audio_codec": self.audio_codec,
             "poster_key": self.poster_key,
             "derived_key": (self.derived or {}).get("key"),
-            "warc_key": self.warc_key, "deduplicated": self.deduplicated,
+            "warc_key": self.warc_key,
+            "deduplicated": self.deduplicated,
         }

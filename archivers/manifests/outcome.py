@@ -23,9 +23,14 @@ LOGIN_PATH = re.compile(r"/(log-?in|sign-?in|accounts/login|i/flow/login)(/|$)",
 REFUSED = {"policy_refused", "redirect_refused", "invalid_url"}
 
 
-def classify(status: str, reason: str | None, http_status: int | None,
-             final_url: str | None, requisites: dict[str, int] | None,
-             limits_hit: list[str] | None) -> tuple[str, list[str]]:
+def classify(
+    status: str,
+    reason: str | None,
+    http_status: int | None,
+    final_url: str | None,
+    requisites: dict[str, int] | None,
+    limits_hit: list[str] | None,
+) -> tuple[str, list[str]]:
     """(outcome class, what is missing) for a capture's facts."""
     if status == "stored":
         if final_url and LOGIN_PATH.search(urlsplit(final_url).path):
@@ -53,7 +58,12 @@ def classify(status: str, reason: str | None, http_status: int | None,
 
 def outcome_fields(doc: dict[str, Any]) -> dict[str, Any]:
     """``outcome`` and ``missing`` for a manifest-like dict."""
-    outcome, missing = classify(doc.get("status", ""), doc.get("reason"),
-                                doc.get("http_status"), doc.get("final_url"),
-                                doc.get("requisites"), doc.get("limits_hit"))
+    outcome, missing = classify(
+        doc.get("status", ""),
+        doc.get("reason"),
+        doc.get("http_status"),
+        doc.get("final_url"),
+        doc.get("requisites"),
+        doc.get("limits_hit"),
+    )
     return {"outcome": outcome, "missing": missing}

@@ -40,27 +40,27 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from archivers.media import ffmpeg
-from archivers.store import layout
-from archivers.warc.cdxj import store_index
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.errors import (
-    http_error,
     LimitExceeded,
     Permanent,
+    http_error,
 )
-from archivers.net.fetcher import Fetcher
-from archivers.net.recording import Exchange
-from archivers.manifests.commit import put_manifest, put_warc, read_manifest
-from archivers.manifests.manifest import FAILED, MediaManifest, STORED
 from archivers.extract.post import post_from_info
-from archivers.net.recording import DecodingReader, DigestingSpool
+from archivers.manifests.commit import put_manifest, put_warc, read_manifest
+from archivers.manifests.manifest import FAILED, STORED, MediaManifest
+from archivers.media import ffmpeg
+from archivers.net.fetcher import Fetcher
+from archivers.net.recording import DecodingReader, DigestingSpool, Exchange
+from archivers.store import layout
 from archivers.store.base import ObjectStore
+from archivers.warc.cdxj import store_index
 from archivers.warc.writer import WarcWriter, warcinfo_fields
 
 log = logging.getLogger("warcflow.media")
@@ -72,7 +72,7 @@ MEDIA_METADATA_SCHEMA = "warcflow.media-metadata"
 class MediaSettings:
     """Limits of media capture. Bytes, seconds."""
 
-    max_bytes: int = 4 * 1024 ** 3
+    max_bytes: int = 4 * 1024**3
     max_duration: float = 4 * 3600.0
     timeout: float = 1800.0
     per_page: int = 20
@@ -129,9 +129,16 @@ def _file_chunks(path: Path):
 
 
 class MediaArchiver:
-    def __init__(self, fetcher: Fetcher, store: ObjectStore, settings: MediaSettings, *,
-                 agent: dict[str, str], clock: Callable[[], datetime] = utc_now,
-                 workdir: Path | None = None) -> None:
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        store: ObjectStore,
+        settings: MediaSettings,
+        *,
+        agent: dict[str, str],
+        clock: Callable[[], datetime] = utc_now,
+        workdir: Path | None = None,
+    ) -> None:
         self.fetcher = fetcher
         self.store = store
         self.settings = settings
@@ -141,8 +148,10 @@ class MediaArchiver:
 
     async def existing(self, request: MediaRequest) -> MediaManifest | None:
         return await read_manifest(
-            self.store, layout.media_manifest_key(request.parent_capture_id, request.media_id),
-            MediaManifest.from_json)
+            self.store,
+            layout.media_manifest_key(request.parent_capture_id, request.media_id),
+            MediaManifest.from_json,
+        )
 
     async def capture(self, request: MediaRequest) -> MediaResult:
         done = await self.existing(request)
@@ -177,9 +186,15 @@ class MediaArchiver:
         from archivers.media.ytdlp import extractor_recognises
 
         kind = "extractor" if extractor_recognises(url) else media_kind(url)
-        request = MediaRequest(media_id="canary", parent_capture_id="canary", page_url=url,
-                               media_url=url, kind=kind, found_by="canary",
-                               submitted_at=self.clock())
+        request = MediaRequest(
+            media_id="canary",
+            parent_capture_id="canary",
+            page_url=url,
+            media_url=url,
+            kind=kind,
+            found_by="canary",
+            submitted_at=self.clock(),
+        )
         if self.workdir:
             self.workdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="warcflow-canary-", dir=self.workdir) as tmp:
@@ -189,26 +204,50 @@ class MediaArchiver:
                 size = download.path.stat().st_size
             finally:
                 download.close()
-        return {"url": url, "kind": kind, "seconds": round(download.timings["download"], 3),
-                "size": size, "duration": facts.duration, "container": facts.container,
-                "video_codec": facts.video_codec}
+        return {
+            "url": url,
+            "kind": kind,
+            "seconds": round(download.timings["download"], 3),
+            "size": size,
+            "duration": facts.duration,
+            "container": facts.container,
+            "video_codec": facts.video_codec,
+        }
 
-    async def record_failure(self, request: MediaRequest, *, reason: str, message: str,
-                             attempts: list[dict[str, str]] | None = None) -> MediaResult:
+    async def record_failure(
+        self,
+        request: MediaRequest,
+        *,
+        reason: str,
+        message: str,
+        attempts: list[dict[str, str]] | None = None,
+    ) -> MediaResult:
         done = await self.existing(request)
         if done is not None:
             return MediaResult(done, created=False)
-        manifest = MediaManifest(**self._identity(request), status=FAILED, reason=reason,
-                                 message=message, finished_at=iso(self.clock()),
-                                 attempts=list(attempts or []))
+        manifest = MediaManifest(
+            **self._identity(request),
+            status=FAILED,
+            reason=reason,
+            message=message,
+            finished_at=iso(self.clock()),
+            attempts=list(attempts or []),
+        )
         return await self._put_manifest(request, manifest)
 
     def _identity(self, request: MediaRequest) -> dict[str, Any]:
-        return {"media_id": request.media_id, "parent_capture_id": request.parent_capture_id,
-                "page_url": request.page_url, "source_url": request.media_url,
-                "kind": request.kind, "found_by": request.found_by,
-                "submitted_at": iso(request.submitted_at), "request": dict(request.request),
-                "provenance": dict(request.provenance), "agent": dict(self.agent)}
+        return {
+            "media_id": request.media_id,
+            "parent_capture_id": request.parent_capture_id,
+            "page_url": request.page_url,
+            "source_url": request.media_url,
+            "kind": request.kind,
+            "found_by": request.found_by,
+            "submitted_at": iso(request.submitted_at),
+            "request": dict(request.request),
+            "provenance": dict(request.provenance),
+            "agent": dict(self.agent),
+        }
 
     # -- download ---------------------------------------------------------------
 
@@ -219,12 +258,15 @@ class MediaArchiver:
         final = chain[-1]
         try:
             if final.response.truncated == "length":
-                raise LimitExceeded(f"{final.url} is larger than {self.settings.max_bytes} bytes",
-                                    reason="media_too_large")
+                raise LimitExceeded(
+                    f"{final.url} is larger than {self.settings.max_bytes} bytes",
+                    reason="media_too_large",
+                )
             if final.status >= 300:
                 raise http_error(final.status, f"{final.url} answered HTTP {final.status}")
-            reader = DecodingReader(final.response.body_chunks(),
-                                     final.response.header("content-encoding") or "")
+            reader = DecodingReader(
+                final.response.body_chunks(), final.response.header("content-encoding") or ""
+            )
             with open(download.path, "wb") as out:
                 shutil.copyfileobj(io.BufferedReader(reader), out, 1024 * 1024)
         except BaseException:
@@ -245,15 +287,20 @@ class MediaArchiver:
         from archivers.media import ytdlp
 
         started = self.clock()
-        got = ytdlp.download(self.fetcher, request.media_url, workdir,
-                             max_bytes=self.settings.max_bytes,
-                             max_duration=self.settings.max_duration)
+        got = ytdlp.download(
+            self.fetcher,
+            request.media_url,
+            workdir,
+            max_bytes=self.settings.max_bytes,
+            max_duration=self.settings.max_duration,
+        )
         return _Download(got.path, got.exchanges, got.info, started)
 
     # -- store ------------------------------------------------------------------
 
-    async def _store(self, request: MediaRequest, download: _Download,
-                     workdir: Path) -> MediaResult:
+    async def _store(
+        self, request: MediaRequest, download: _Download, workdir: Path
+    ) -> MediaResult:
         timings = download.timings
         mark = time.perf_counter()
 
@@ -265,12 +312,17 @@ class MediaArchiver:
 
         facts = await asyncio.to_thread(ffmpeg.probe, download.path)
         if facts.duration and facts.duration > self.settings.max_duration:
-            raise LimitExceeded(f"the media lasts {facts.duration:.0f} s, over the limit of "
-                                f"{self.settings.max_duration:.0f} s", reason="media_too_long")
+            raise LimitExceeded(
+                f"the media lasts {facts.duration:.0f} s, over the limit of "
+                f"{self.settings.max_duration:.0f} s",
+                reason="media_too_long",
+            )
         sha256, size = await asyncio.to_thread(_hash_file, download.path)
         if size > self.settings.max_bytes:
-            raise LimitExceeded(f"the media is {size} bytes, over the limit of "
-                                f"{self.settings.max_bytes}", reason="media_too_large")
+            raise LimitExceeded(
+                f"the media is {size} bytes, over the limit of {self.settings.max_bytes}",
+                reason="media_too_large",
+            )
         ext = facts.ext()
         lap("probe_and_hash")
         media_key = layout.media_key(sha256, ext)
@@ -281,15 +333,19 @@ class MediaArchiver:
         # the poster and the derived copy, is written when they are done.
         upload = None
         if not seen_before:
-            upload = asyncio.create_task(self._put_file(
-                media_key, download.path, layout.media_type(ext),
-                sha256=sha256, size=size))
-        records = asyncio.create_task(asyncio.to_thread(
-            self._write_records, request, download, sha256, ext, first_seen))
+            upload = asyncio.create_task(
+                self._put_file(
+                    media_key, download.path, layout.media_type(ext), sha256=sha256, size=size
+                )
+            )
+        records = asyncio.create_task(
+            asyncio.to_thread(self._write_records, request, download, sha256, ext, first_seen)
+        )
         try:
             poster_key, derived = await asyncio.gather(
                 self._poster(download.path, facts, sha256, workdir),
-                self._derived(download.path, facts, sha256, workdir, first_seen))
+                self._derived(download.path, facts, sha256, workdir, first_seen),
+            )
         finally:
             writer, carrier = await records
             if upload is not None:
@@ -297,18 +353,30 @@ class MediaArchiver:
         spool = writer.out
         timings["download"] = round(timings["download"], 3)
         meta = {
-            "schema": MEDIA_METADATA_SCHEMA, **self._identity(request),
-            "status": STORED, "sha256": sha256, "size": size, "key": media_key, "ext": ext,
-            "deduplicated": seen_before, **facts.to_dict(), "poster_key": poster_key,
-            "derived": derived, "info": download.info or {},
-            "fetched_at": iso(download.exchanges[0].started_at if download.exchanges
-                              else download.started_at),
-            "finished_at": iso(self.clock()), "exchanges": len(download.exchanges),
-            "limits_hit": download.limits, "timings": timings,
+            "schema": MEDIA_METADATA_SCHEMA,
+            **self._identity(request),
+            "status": STORED,
+            "sha256": sha256,
+            "size": size,
+            "key": media_key,
+            "ext": ext,
+            "deduplicated": seen_before,
+            **facts.to_dict(),
+            "poster_key": poster_key,
+            "derived": derived,
+            "info": download.info or {},
+            "fetched_at": iso(
+                download.exchanges[0].started_at if download.exchanges else download.started_at
+            ),
+            "finished_at": iso(self.clock()),
+            "exchanges": len(download.exchanges),
+            "limits_hit": download.limits,
+            "timings": timings,
             "post": post_from_info(download.info),
         }
-        writer.write_metadata(request.media_url, meta, self.clock(),
-                              refers_to=request.parent_record_id)
+        writer.write_metadata(
+            request.media_url, meta, self.clock(), refers_to=request.parent_record_id
+        )
         lap("poster_warc_and_media_upload")
         try:
             warc_key = layout.warc_key(request.media_id)
@@ -316,25 +384,46 @@ class MediaArchiver:
             stored, stored_now = commit.stored, commit.ours
             if commit.meta is not None:  # an earlier attempt's WARC counts, and its record
                 meta = commit.meta
-            await store_index(self.store, layout.index_key(request.media_id), warc_key,
-                              writer.index_entries if stored_now else None)
+            await store_index(
+                self.store,
+                layout.index_key(request.media_id),
+                warc_key,
+                writer.index_entries if stored_now else None,
+            )
             if stored_now and carrier is not None:
-                await self._put_json(layout.first_seen_key(sha256), {
-                    "sha256": sha256, "size": size, "key": media_key, "ext": ext,
-                    "media_id": request.media_id, "warc_key": warc_key, **carrier,
-                    "poster_key": poster_key, "derived": derived})
+                await self._put_json(
+                    layout.first_seen_key(sha256),
+                    {
+                        "sha256": sha256,
+                        "size": size,
+                        "key": media_key,
+                        "ext": ext,
+                        "media_id": request.media_id,
+                        "warc_key": warc_key,
+                        **carrier,
+                        "poster_key": poster_key,
+                        "derived": derived,
+                    },
+                )
         finally:
             spool.close()
         lap("warc_upload")
-        manifest = MediaManifest.from_dict({
-            **meta, "warc_key": warc_key, "warc_sha256": stored.sha256 or spool.sha256,
-            "warc_size": stored.size, "stored_at": iso_seconds(stored.last_modified)})
+        manifest = MediaManifest.from_dict(
+            {
+                **meta,
+                "warc_key": warc_key,
+                "warc_sha256": stored.sha256 or spool.sha256,
+                "warc_size": stored.size,
+                "stored_at": iso_seconds(stored.last_modified),
+            }
+        )
         return await self._put_manifest(request, manifest)
 
     async def _first_seen(self, sha256: str) -> dict[str, Any] | None:
         try:
-            return json.loads(await asyncio.to_thread(self.store.get_bytes,
-                                                      layout.first_seen_key(sha256)))
+            return json.loads(
+                await asyncio.to_thread(self.store.get_bytes, layout.first_seen_key(sha256))
+            )
         except (KeyError, ValueError):
             return None
 
@@ -353,8 +442,9 @@ class MediaArchiver:
         await self._put_file(key, out, "image/jpeg")
         return key
 
-    async def _derived(self, path: Path, facts, sha256: str, workdir: Path,
-                       first_seen: dict[str, Any] | None) -> dict[str, Any] | None:
+    async def _derived(
+        self, path: Path, facts, sha256: str, workdir: Path, first_seen: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
         if not self.settings.derive or facts.browser_playable():
             return None
         if first_seen and first_seen.get("derived"):
@@ -365,64 +455,106 @@ class MediaArchiver:
         digest, size = await asyncio.to_thread(_hash_file, out)
         key = layout.derived_key(sha256)
         await self._put_file(key, out, "video/mp4")
-        return {"key": key, "sha256": digest, "size": size, "method": method,
-                "command": [Path(command[0]).name, *command[1:]], "derived_from": sha256,
-                "container": derived_facts.container, "video_codec": derived_facts.video_codec,
-                "audio_codec": derived_facts.audio_codec}
+        return {
+            "key": key,
+            "sha256": digest,
+            "size": size,
+            "method": method,
+            "command": [Path(command[0]).name, *command[1:]],
+            "derived_from": sha256,
+            "container": derived_facts.container,
+            "video_codec": derived_facts.video_codec,
+            "audio_codec": derived_facts.audio_codec,
+        }
 
-    async def _put_file(self, key: str, path: Path, content_type: str, *,
-                        sha256: str | None = None, size: int | None = None) -> None:
+    async def _put_file(
+        self,
+        key: str,
+        path: Path,
+        content_type: str,
+        *,
+        sha256: str | None = None,
+        size: int | None = None,
+    ) -> None:
         if sha256 is None or size is None:
             sha256, size = await asyncio.to_thread(_hash_file, path)
         digest = sha256
         with open(path, "rb") as handle:
-            await asyncio.to_thread(self.store.put_new, key, handle, size=size,
-                                    sha256=digest, content_type=content_type)
+            await asyncio.to_thread(
+                self.store.put_new, key, handle, size=size, sha256=digest, content_type=content_type
+            )
 
     async def _put_json(self, key: str, doc: dict[str, Any]) -> None:
         body = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
-        await asyncio.to_thread(self.store.put_new, key, io.BytesIO(body), size=len(body),
-                                sha256=hashlib.sha256(body).hexdigest(),
-                                content_type="application/json")
+        await asyncio.to_thread(
+            self.store.put_new,
+            key,
+            io.BytesIO(body),
+            size=len(body),
+            sha256=hashlib.sha256(body).hexdigest(),
+            content_type="application/json",
+        )
 
-    def _write_records(self, request: MediaRequest, download: _Download, sha256: str, ext: str,
-                       first_seen: dict[str, Any] | None):
+    def _write_records(
+        self,
+        request: MediaRequest,
+        download: _Download,
+        sha256: str,
+        ext: str,
+        first_seen: dict[str, Any] | None,
+    ):
         """Write the media WARC up to its metadata record; return (writer, where the
         payload first lives in it, or None)."""
         spool = DigestingSpool()
         writer = WarcWriter(spool, layout.warc_key(request.media_id).rsplit("/", 1)[-1])
-        writer.write_warcinfo(warcinfo_fields(
-            self.agent, part_of=request.parent_capture_id,
-            description=f"warcflow media capture of {request.media_url} "
-                        f"found in {request.page_url}"), download.started_at)
+        writer.write_warcinfo(
+            warcinfo_fields(
+                self.agent,
+                part_of=request.parent_capture_id,
+                description=f"warcflow media capture of {request.media_url} "
+                f"found in {request.page_url}",
+            ),
+            download.started_at,
+        )
         carrier = None
         for exchange in download.exchanges:
-            carries = (exchange.response.payload_sha256 == sha256
-                       and 200 <= exchange.status < 300)
+            carries = exchange.response.payload_sha256 == sha256 and 200 <= exchange.status < 300
             if carries and first_seen and first_seen.get("target_uri"):
-                writer.write_revisit(exchange, refers_to_uri=first_seen["target_uri"],
-                                     refers_to_date=first_seen["warc_date"])
+                writer.write_revisit(
+                    exchange,
+                    refers_to_uri=first_seen["target_uri"],
+                    refers_to_date=first_seen["warc_date"],
+                )
                 continue
             _request_id, response_id = writer.write_exchange(exchange)
             if carries and carrier is None:
-                carrier = {"target_uri": exchange.url, "warc_date": iso(exchange.started_at),
-                           "record_id": response_id}
+                carrier = {
+                    "target_uri": exchange.url,
+                    "warc_date": iso(exchange.started_at),
+                    "record_id": response_id,
+                }
         if carrier is None and first_seen is None:
             # yt-dlp assembled the file (HLS/DASH merge): keep it whole, as made.
             uri = f"urn:sha256:{sha256}"
             date = self.clock()
             size = download.path.stat().st_size
             record_id = writer.write_resource(
-                uri, _file_chunks(download.path), size, sha256,
-                content_type=layout.media_type(ext), date=date,
-                refers_to=request.parent_record_id)
+                uri,
+                _file_chunks(download.path),
+                size,
+                sha256,
+                content_type=layout.media_type(ext),
+                date=date,
+                refers_to=request.parent_record_id,
+            )
             carrier = {"target_uri": uri, "warc_date": iso(date), "record_id": record_id}
         return writer, carrier
 
     async def _put_manifest(self, request: MediaRequest, manifest: MediaManifest) -> MediaResult:
         counted, created = await put_manifest(
-            self.store, layout.media_manifest_key(request.parent_capture_id, request.media_id),
-            manifest, MediaManifest.from_json)
+            self.store,
+            layout.media_manifest_key(request.parent_capture_id, request.media_id),
+            manifest,
+            MediaManifest.from_json,
+        )
         return MediaResult(counted, created)
-
-

@@ -57,16 +57,25 @@ class MediaFacts:
         if self.container == MP4_FAMILY:
             return "mp4" if self.has_video else "m4a"
         if self.container == "matroska,webm":
-            webm = (self.video_codec in BROWSER_VIDEO_IN_WEBM | {None}
-                    and self.audio_codec in BROWSER_AUDIO_IN_WEBM | {None})
+            webm = self.video_codec in BROWSER_VIDEO_IN_WEBM | {
+                None
+            } and self.audio_codec in BROWSER_AUDIO_IN_WEBM | {None}
             return "webm" if webm else "mkv"
-        return {"mpegts": "ts", "mp3": "mp3", "ogg": "ogg", "flv": "flv", "avi": "avi",
-                "wav": "wav", "aac": "aac"}.get(self.container, "bin")
+        return {
+            "mpegts": "ts",
+            "mp3": "mp3",
+            "ogg": "ogg",
+            "flv": "flv",
+            "avi": "avi",
+            "wav": "wav",
+            "aac": "aac",
+        }.get(self.container, "bin")
 
     def browser_playable(self) -> bool:
         if self.container == MP4_FAMILY:
-            return (self.video_codec in BROWSER_VIDEO_IN_MP4 | {None}
-                    and self.audio_codec in BROWSER_AUDIO_IN_MP4 | {None})
+            return self.video_codec in BROWSER_VIDEO_IN_MP4 | {
+                None
+            } and self.audio_codec in BROWSER_AUDIO_IN_MP4 | {None}
         if self.container == "matroska,webm":
             return self.ext() == "webm"
         return self.container in ("mp3", "ogg") and not self.has_video
@@ -79,7 +88,9 @@ def _run(args: list[str]) -> None:
     try:
         done = subprocess.run(args, capture_output=True, timeout=FFMPEG_TIMEOUT)
     except subprocess.TimeoutExpired:
-        raise Permanent(f"ffmpeg took longer than {FFMPEG_TIMEOUT} s", reason="ffmpeg_timeout") from None
+        raise Permanent(
+            f"ffmpeg took longer than {FFMPEG_TIMEOUT} s", reason="ffmpeg_timeout"
+        ) from None
     if done.returncode != 0:
         tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
         raise Permanent(f"ffmpeg failed: {' / '.join(tail)}", reason="ffmpeg_failed")
@@ -93,8 +104,14 @@ def probe(path: Path) -> MediaFacts:
         detail = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()[-1:]
         raise NotMedia(f"not a media file ffprobe can read: {' '.join(detail)}") from None
     streams = doc.get("streams", [])
-    video = next((s for s in streams if s.get("codec_type") == "video"
-                  and not s.get("disposition", {}).get("attached_pic")), None)
+    video = next(
+        (
+            s
+            for s in streams
+            if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
+        ),
+        None,
+    )
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     if video is None and audio is None:
         raise NotMedia("the file has no audio or video stream")
@@ -128,9 +145,12 @@ def _number(value) -> float | None:
 def poster(path: Path, facts: MediaFacts, out: Path) -> list[str]:
     """Write a JPEG poster frame of ``path`` to ``out``; return the command used."""
     at = min(1.0, (facts.duration or 0) / 3)
-    args = (ffmpeg.input(str(path), ss=at, protocol_whitelist="file")
-            .output(str(out), vframes=1, vf="scale='min(1280,iw)':-2", **{"q:v": 3})
-            .overwrite_output().compile())
+    args = (
+        ffmpeg.input(str(path), ss=at, protocol_whitelist="file")
+        .output(str(out), vframes=1, vf="scale='min(1280,iw)':-2", **{"q:v": 3})
+        .overwrite_output()
+        .compile()
+    )
     _run(args)
     return args
 
@@ -147,9 +167,17 @@ def derive_playable(path: Path, facts: MediaFacts, out: Path) -> tuple[str, list
         node = stream.output(str(out), c="copy", movflags="+faststart", f="mp4")
     else:
         method = "transcode"
-        node = stream.output(str(out), vcodec="libx264", preset="veryfast", crf=23,
-                             pix_fmt="yuv420p", acodec="aac", **{"b:a": "128k"},
-                             movflags="+faststart", f="mp4")
+        node = stream.output(
+            str(out),
+            vcodec="libx264",
+            preset="veryfast",
+            crf=23,
+            pix_fmt="yuv420p",
+            acodec="aac",
+            **{"b:a": "128k"},
+            movflags="+faststart",
+            f="mp4",
+        )
     args = node.overwrite_output().compile()
     _run(args)
     return method, args

@@ -45,15 +45,60 @@ from archivers.urls import validate_url
 
 log = logging.getLogger("warcflow.ytdlp")
 
-INFO_FIELDS = ("id", "title", "fulltitle", "description", "uploader", "uploader_id",
-               "uploader_url", "channel", "channel_id", "channel_url", "upload_date", "timestamp",
-               "release_timestamp", "duration", "view_count", "like_count", "comment_count",
-               "repost_count", "webpage_url", "original_url", "extractor", "extractor_key",
-               "format_id", "format", "ext", "width", "height", "fps", "vcodec", "acodec", "tbr",
-               "filesize", "thumbnail", "tags", "categories", "location", "is_live", "was_live",
-               "availability", "age_limit")
-FORMAT_FIELDS = ("format_id", "ext", "width", "height", "fps", "vcodec", "acodec", "tbr",
-                 "protocol", "filesize")
+INFO_FIELDS = (
+    "id",
+    "title",
+    "fulltitle",
+    "description",
+    "uploader",
+    "uploader_id",
+    "uploader_url",
+    "channel",
+    "channel_id",
+    "channel_url",
+    "upload_date",
+    "timestamp",
+    "release_timestamp",
+    "duration",
+    "view_count",
+    "like_count",
+    "comment_count",
+    "repost_count",
+    "webpage_url",
+    "original_url",
+    "extractor",
+    "extractor_key",
+    "format_id",
+    "format",
+    "ext",
+    "width",
+    "height",
+    "fps",
+    "vcodec",
+    "acodec",
+    "tbr",
+    "filesize",
+    "thumbnail",
+    "tags",
+    "categories",
+    "location",
+    "is_live",
+    "was_live",
+    "availability",
+    "age_limit",
+)
+FORMAT_FIELDS = (
+    "format_id",
+    "ext",
+    "width",
+    "height",
+    "fps",
+    "vcodec",
+    "acodec",
+    "tbr",
+    "protocol",
+    "filesize",
+)
 
 
 class Recorder:
@@ -77,8 +122,9 @@ class Recorder:
             self.total += exchange.response.raw.size
             over = self.max_bytes is not None and self.total > self.max_bytes
         if over:
-            error = LimitExceeded(f"the media's responses exceed {self.max_bytes} bytes",
-                                  reason="media_too_large")
+            error = LimitExceeded(
+                f"the media's responses exceed {self.max_bytes} bytes", reason="media_too_large"
+            )
             self.refuse(error)
             raise error
 
@@ -134,7 +180,7 @@ class WarcflowRH(RequestHandler):
         headers.setdefault("Accept-Encoding", "gzip, deflate")
         jar = self._get_cookiejar(request)
         for _hop in range(self.fetcher.settings.max_redirects + 1):
-            probe = urllib.request.Request(url, method=method)
+            probe = urllib.request.Request(url, method=method)  # noqa: S310 - for the cookie jar, never opened
             jar.add_cookie_header(probe)
             sent = {k: v for k, v in headers.items() if k.lower() != "cookie"}
             if probe.get_header("Cookie"):
@@ -142,8 +188,11 @@ class WarcflowRH(RequestHandler):
             try:
                 # a loop of this thread's own: the worker's connection gate
                 # belongs to the worker's loop (media concurrency bounds these)
-                exchange = asyncio.run(self.fetcher.request(
-                    url, method=method, headers=list(sent.items()), body=body, gated=False))
+                exchange = asyncio.run(
+                    self.fetcher.request(
+                        url, method=method, headers=list(sent.items()), body=body, gated=False
+                    )
+                )
             except Permanent as exc:
                 self.recorder.refuse(exc)
                 raise RequestError(f"warcflow refused {url}: {exc}") from None
@@ -153,11 +202,14 @@ class WarcflowRH(RequestHandler):
                 self.recorder.add(exchange)
             except LimitExceeded as exc:
                 raise RequestError(str(exc)) from None
-            jar.extract_cookies(_CookieResponse(exchange.response.headers),
-                                urllib.request.Request(url, method=method))
+            jar.extract_cookies(
+                _CookieResponse(exchange.response.headers),
+                urllib.request.Request(url, method=method),  # noqa: S310 - never opened
+            )
             if exchange.response.truncated:
-                error = LimitExceeded(f"{url}: response cut at the media size limit",
-                                      reason="media_too_large")
+                error = LimitExceeded(
+                    f"{url}: response cut at the media size limit", reason="media_too_large"
+                )
                 self.recorder.refuse(error)
                 raise RequestError(str(error))
             target = exchange.redirect_target()
@@ -205,6 +257,7 @@ class FencedYoutubeDL(YoutubeDL):
         handler.fetcher, handler.recorder = self._warcflow
         return director
 
+
 @dataclass
 class Downloaded:
     """What ``download`` brought: the file yt-dlp wrote, every exchange, the trimmed info."""
@@ -214,8 +267,9 @@ class Downloaded:
     info: dict[str, Any]
 
 
-def download(fetcher: Fetcher, url: str, workdir: Path, *, max_bytes: int,
-             max_duration: float) -> Downloaded:
+def download(
+    fetcher: Fetcher, url: str, workdir: Path, *, max_bytes: int, max_duration: float
+) -> Downloaded:
     """Download the best-quality media of ``url`` into ``workdir`` with the fenced
     yt-dlp (blocking). Raises ``CaptureError`` saying why not (``capture_error``)."""
     recorder = Recorder(max_bytes)
@@ -231,18 +285,28 @@ def download(fetcher: Fetcher, url: str, workdir: Path, *, max_bytes: int,
         "merge_output_format": "mp4/mkv",
         "outtmpl": {"default": "media.%(ext)s"},
         "paths": {"home": str(workdir), "temp": str(workdir)},
-        "noplaylist": True, "playlist_items": "1",
-        "quiet": True, "no_warnings": True, "noprogress": True, "no_color": True,
+        "noplaylist": True,
+        "playlist_items": "1",
+        "quiet": True,
+        "no_warnings": True,
+        "noprogress": True,
+        "no_color": True,
         "logger": _Logger(),
-        "cachedir": False, "usenetrc": False, "netrc_cmd": None,
+        "cachedir": False,
+        "usenetrc": False,
+        "netrc_cmd": None,
         "external_downloader": {"default": "native"},
         "max_filesize": max_bytes,
         "match_filter": duration_filter,
         "socket_timeout": fetcher.settings.read_timeout,
-        "retries": 2, "fragment_retries": 3, "extractor_retries": 1,
+        "retries": 2,
+        "fragment_retries": 3,
+        "extractor_retries": 1,
         "concurrent_fragment_downloads": 4,
         "check_formats": False,
-        "writethumbnail": False, "writeinfojson": False, "writesubtitles": False,
+        "writethumbnail": False,
+        "writeinfojson": False,
+        "writesubtitles": False,
     }
     try:
         with FencedYoutubeDL(params, fetcher=fetcher, recorder=recorder) as ydl:
@@ -251,18 +315,20 @@ def download(fetcher: Fetcher, url: str, workdir: Path, *, max_bytes: int,
     except Exception as exc:  # noqa: BLE001 - yt-dlp raises many kinds
         recorder.close()
         raise capture_error(exc, recorder) from None
-    files = [Path(d["filepath"]) for d in info.get("requested_downloads") or []
-             if d.get("filepath")]
+    files = [
+        Path(d["filepath"]) for d in info.get("requested_downloads") or [] if d.get("filepath")
+    ]
     if not files or not files[0].exists():
         recorder.close()
         if recorder.refusals:
             raise recorder.refusals[0]
         duration = info.get("duration")
         if duration and duration > max_duration:
-            raise LimitExceeded(f"the media lasts {duration:.0f} s, over the limit of "
-                                f"{max_duration:.0f} s", reason="media_too_long")
-        raise Permanent("yt-dlp found no media to download (too large, or none)",
-                        reason="no_media")
+            raise LimitExceeded(
+                f"the media lasts {duration:.0f} s, over the limit of {max_duration:.0f} s",
+                reason="media_too_long",
+            )
+        raise Permanent("yt-dlp found no media to download (too large, or none)", reason="no_media")
     return Downloaded(files[0], recorder.exchanges, trim_info(info))
 
 
@@ -270,11 +336,20 @@ def probe(fetcher: Fetcher, url: str) -> str | None:
     """Ask the fenced yt-dlp about ``url`` without downloading (blocking): None if
     it finds a video, else its error message (``extractor_verdict`` reads it)."""
     recorder = Recorder(1024 * 1024)
-    params = {"quiet": True, "no_warnings": True, "noprogress": True, "no_color": True,
-              "logger": _Logger(), "cachedir": False, "usenetrc": False,
-              "noplaylist": True, "playlist_items": "1", "skip_download": True,
-              "socket_timeout": fetcher.settings.read_timeout,
-              "extractor_retries": 1}
+    params = {
+        "quiet": True,
+        "no_warnings": True,
+        "noprogress": True,
+        "no_color": True,
+        "logger": _Logger(),
+        "cachedir": False,
+        "usenetrc": False,
+        "noplaylist": True,
+        "playlist_items": "1",
+        "skip_download": True,
+        "socket_timeout": fetcher.settings.read_timeout,
+        "extractor_retries": 1,
+    }
     try:
         with FencedYoutubeDL(params, fetcher=fetcher, recorder=recorder) as ydl:
             ydl.extract_info(url, download=False)
@@ -329,7 +404,9 @@ REMOVED = re.compile(
     r"|removed by the uploader|account (has been )?(terminated|suspended)|private video"
     r"|this (post|tweet|video) (is|was) (deleted|unavailable|no longer available)"
     r"|content (isn't|is not) available|no longer available|has been removed"
-    r"|this video is unavailable", re.IGNORECASE)
+    r"|this video is unavailable",
+    re.IGNORECASE,
+)
 """What yt-dlp's extractors say of a removed video (their error messages): the
 one list, for the media capture's failure reason and the recheck's verdict."""
 
@@ -369,8 +446,15 @@ def _url_patterns() -> list[tuple[type, tuple | None]]:
             out.append((ie, None if valid is not False else ()))
             continue
         try:
-            out.append((ie, tuple(regex.compile(p) for p in
-                                  (valid if isinstance(valid, (list, tuple)) else [valid]))))
+            out.append(
+                (
+                    ie,
+                    tuple(
+                        regex.compile(p)
+                        for p in (valid if isinstance(valid, (list, tuple)) else [valid])
+                    ),
+                )
+            )
         except Exception:  # noqa: BLE001 - a pattern the regex module reads differently
             out.append((ie, None))
     return out
@@ -386,8 +470,11 @@ def _candidates(origin: str) -> tuple[type, ...]:
     extractors remain for a typical host; asking all 1,600 for every page cost
     a capture worker a fifth of its CPU.
     """
-    return tuple(ie for ie, patterns in _url_patterns()
-                 if patterns is None or any(p.match(origin, partial=True) for p in patterns))
+    return tuple(
+        ie
+        for ie, patterns in _url_patterns()
+        if patterns is None or any(p.match(origin, partial=True) for p in patterns)
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -396,5 +483,5 @@ def extractor_recognises(url: str) -> bool:
     parts = urlsplit(url)
     cut = len(parts.scheme) + 3
     # the URL's own first characters, so the filter sees exactly what the patterns will
-    origin = url[:cut + len(parts.netloc)] if url[cut - 3:cut] == "://" else ""
+    origin = url[: cut + len(parts.netloc)] if url[cut - 3 : cut] == "://" else ""
     return any(ie.suitable(url) for ie in _candidates(origin))

@@ -47,7 +47,7 @@ class AllowRule:
     port: int | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "AllowRule":
+    def parse(cls, text: str) -> AllowRule:
         """Parse ``IP:port``, ``[IPv6]:port``, ``host:port`` or a CIDR; ValueError if none."""
         entry = text.strip()
         if "/" in entry:

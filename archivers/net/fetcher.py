@@ -28,15 +28,13 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
 
 import h11
 
-from archivers.net.addresses import AddressPolicy, AllowRule, literal_address
 from archivers.clock import utc_now
-from archivers.net.politeness import HostGate, PolitenessSettings
 from archivers.errors import (
     FetchUnavailable,
     HTTPRefused,
@@ -44,6 +42,8 @@ from archivers.errors import (
     LimitExceeded,
     PolicyRefused,
 )
+from archivers.net.addresses import AddressPolicy, AllowRule, literal_address
+from archivers.net.politeness import HostGate, PolitenessSettings
 from archivers.net.recording import Exchange, RecordedResponse, address
 from archivers.net.resolver import Resolver, SystemResolver
 from archivers.net.tlsinfo import TLSInfo
@@ -69,7 +69,7 @@ class FetchSettings:
     verify_tls: bool = True
     ca_file: str | None = None
     """A PEM file of CA certificates trusted besides the system's (a private CA, tests)."""
-    politeness: PolitenessSettings = PolitenessSettings()
+    politeness: PolitenessSettings = field(default_factory=PolitenessSettings)
     """Connection bounds of the fetcher's requests (``archivers.politeness``)."""
 
 
@@ -99,9 +99,15 @@ class Fetcher:
         """GET ``url`` as a browser would (default headers), no redirects followed."""
         return await self.request(url, headers=self._default_headers(referer))
 
-    async def request(self, url: str, *, method: str = "GET",
-                      headers: list[tuple[str, str]] | None = None,
-                      body: bytes = b"", gated: bool = True) -> Exchange:
+    async def request(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        gated: bool = True,
+    ) -> Exchange:
         """One request with the caller's headers (``Host`` and ``Connection: close``
         are set here). Raises CaptureError subclasses; never follows redirects.
 
@@ -122,31 +128,42 @@ class Fetcher:
         async with self.gate.slot(host.lower()):
             return await self._exchange(url, parts, host, port, addresses, method, headers, body)
 
-    async def _exchange(self, url, parts, host, port, addresses, method, headers, body
-                        ) -> Exchange:
+    async def _exchange(self, url, parts, host, port, addresses, method, headers, body) -> Exchange:
         deadline = time.monotonic() + self.settings.total_timeout
         reader, writer, ip = await self._connect(parts.scheme, host, port, addresses)
         try:
             local_address, tls = _connection_facts(writer, host)
-            conn = h11.Connection(our_role=h11.CLIENT,
-                                  max_incomplete_event_size=self.settings.max_header_bytes)
+            conn = h11.Connection(
+                our_role=h11.CLIENT, max_incomplete_event_size=self.settings.max_header_bytes
+            )
             request = self._request_bytes(conn, parts, method, headers or [], body)
             started_at = self.clock()
             t0 = time.monotonic()
             writer.write(request)
             await writer.drain()
             response, limits = await self._read_response(conn, reader, deadline)
-            return Exchange(url, str(ip), port, started_at, request, response,
-                            time.monotonic() - t0, limits, method=method,
-                            local_address=local_address, tls=tls)
+            return Exchange(
+                url,
+                str(ip),
+                port,
+                started_at,
+                request,
+                response,
+                time.monotonic() - t0,
+                limits,
+                method=method,
+                local_address=local_address,
+                tls=tls,
+            )
         except (ConnectionError, OSError) as exc:
-            raise FetchUnavailable(f"connection to {host} failed: {exc}",
-                                   reason="connection_error") from None
+            raise FetchUnavailable(
+                f"connection to {host} failed: {exc}", reason="connection_error"
+            ) from None
         finally:
             writer.close()
             try:
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
-            except (asyncio.TimeoutError, ConnectionError, OSError, ssl.SSLError):
+            except (TimeoutError, ConnectionError, OSError, ssl.SSLError):
                 pass
 
     async def fetch_chain(self, url: str, *, referer: str | None = None) -> list[Exchange]:
@@ -169,8 +186,10 @@ class Fetcher:
             try:
                 validate_url(target)
             except InvalidURL as exc:
-                raise PolicyRefused(f"redirect from {current} to a URL that is refused: {exc}",
-                                    reason="redirect_refused") from None
+                raise PolicyRefused(
+                    f"redirect from {current} to a URL that is refused: {exc}",
+                    reason="redirect_refused",
+                ) from None
             current = target
 
     async def _connect(self, scheme, host, port, addresses):
@@ -180,7 +199,8 @@ class Fetcher:
             try:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(
-                        str(ip), port,
+                        str(ip),
+                        port,
                         ssl=self._tls if scheme == "https" else None,
                         server_hostname=server_hostname if scheme == "https" else None,
                         limit=self.settings.max_header_bytes,
@@ -188,16 +208,21 @@ class Fetcher:
                     self.settings.connect_timeout,
                 )
                 return reader, writer, ip
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 last_error = FetchUnavailable(
-                    f"connecting to {host} ({ip}) timed out after {self.settings.connect_timeout:g} s",
-                    reason="connect_timeout")
+                    f"connecting to {host} ({ip}) timed out after "
+                    f"{self.settings.connect_timeout:g} s",
+                    reason="connect_timeout",
+                )
             except ssl.SSLCertVerificationError as exc:
-                raise HTTPRefused(f"TLS certificate of {host} does not verify: {exc.verify_message}",
-                                  reason="tls_certificate") from None
+                raise HTTPRefused(
+                    f"TLS certificate of {host} does not verify: {exc.verify_message}",
+                    reason="tls_certificate",
+                ) from None
             except (ConnectionError, OSError) as exc:
-                last_error = FetchUnavailable(f"cannot connect to {host} ({ip}): {exc}",
-                                              reason="connection_error")
+                last_error = FetchUnavailable(
+                    f"cannot connect to {host} ({ip}): {exc}", reason="connection_error"
+                )
         assert last_error is not None
         raise last_error
 
@@ -212,8 +237,9 @@ class Fetcher:
             headers.append(("Referer", referer))
         return headers
 
-    def _request_bytes(self, conn: h11.Connection, parts, method: str,
-                       headers: list[tuple[str, str]], body: bytes) -> bytes:
+    def _request_bytes(
+        self, conn: h11.Connection, parts, method: str, headers: list[tuple[str, str]], body: bytes
+    ) -> bytes:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         hop_by_hop = {"host", "connection", "content-length", "transfer-encoding", "keep-alive"}
         all_headers = [("Host", parts.netloc)]
@@ -226,8 +252,9 @@ class Fetcher:
             data += conn.send(h11.Data(data=body))
         return data + conn.send(h11.EndOfMessage())
 
-    async def _read_response(self, conn: h11.Connection, reader: asyncio.StreamReader,
-                             deadline: float):
+    async def _read_response(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, deadline: float
+    ):
         settings = self.settings
         response = RecordedResponse()
         limits: list[str] = []
@@ -243,15 +270,18 @@ class Fetcher:
                     if "exceeded" in str(exc) or "too long" in str(exc):
                         raise LimitExceeded(
                             f"response headers exceed {settings.max_header_bytes} bytes",
-                            reason="header_too_large") from None
-                    raise FetchUnavailable(f"malformed HTTP response: {exc}",
-                                           reason="http_protocol_error") from None
+                            reason="header_too_large",
+                        ) from None
+                    raise FetchUnavailable(
+                        f"malformed HTTP response: {exc}", reason="http_protocol_error"
+                    ) from None
                 if event is h11.NEED_DATA:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
-                        raise asyncio.TimeoutError
-                    data = await asyncio.wait_for(reader.read(64 * 1024),
-                                                  min(settings.read_timeout, remaining))
+                        raise TimeoutError
+                    data = await asyncio.wait_for(
+                        reader.read(64 * 1024), min(settings.read_timeout, remaining)
+                    )
                     if response.raw.size + len(data) > settings.max_response_bytes:
                         data = data[: settings.max_response_bytes - response.raw.size]
                         response.feed_raw(data)
@@ -259,15 +289,19 @@ class Fetcher:
                         limits.append(f"max_response_bytes={settings.max_response_bytes}")
                         break
                     response.feed_raw(data)
-                    head = (response.header_size if response.header_size is not None
-                            else response.raw.size)
+                    head = (
+                        response.header_size
+                        if response.header_size is not None
+                        else response.raw.size
+                    )
                     if not response.status and head > settings.max_header_bytes:
                         # h11 only checks an event still incomplete; a header block
                         # that arrives whole in big reads must be measured here
                         response.close()
                         raise LimitExceeded(
                             f"response headers exceed {settings.max_header_bytes} bytes",
-                            reason="header_too_large")
+                            reason="header_too_large",
+                        )
                     conn.receive_data(data)
                     continue
                 if isinstance(event, h11.InformationalResponse):
@@ -276,10 +310,13 @@ class Fetcher:
                     response.status = event.status_code
                     response.reason = event.reason.decode("latin-1")
                     response.http_version = event.http_version.decode("ascii")
-                    response.headers = [(k.decode("latin-1"), v.decode("latin-1"))
-                                        for k, v in event.headers.raw_items()]
-                    response.chunked = "chunked" in (
-                        response.header("transfer-encoding") or "").lower()
+                    response.headers = [
+                        (k.decode("latin-1"), v.decode("latin-1"))
+                        for k, v in event.headers.raw_items()
+                    ]
+                    response.chunked = (
+                        "chunked" in (response.header("transfer-encoding") or "").lower()
+                    )
                 elif isinstance(event, h11.Data):
                     if response.chunked:
                         response.entity.write(bytes(event.data))
@@ -287,17 +324,19 @@ class Fetcher:
                     trailing, _closed = conn.trailing_data
                     response.drop_tail(len(trailing))
                     break
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if not response.status:
                 response.close()
-                raise FetchUnavailable("the server did not answer in time",
-                                       reason="read_timeout") from None
+                raise FetchUnavailable(
+                    "the server did not answer in time", reason="read_timeout"
+                ) from None
             response.truncated = "time"
             limits.append("timeout while reading the body")
         if response.header_size is None:
             response.close()
-            raise FetchUnavailable("the server closed the connection without a response",
-                                   reason="empty_response")
+            raise FetchUnavailable(
+                "the server closed the connection without a response", reason="empty_response"
+            )
         return response, limits
 
 
@@ -305,8 +344,7 @@ def _is_name(host: str) -> bool:
     return literal_address(host) is None
 
 
-def _connection_facts(writer: asyncio.StreamWriter, host: str
-                      ) -> tuple[str | None, TLSInfo | None]:
+def _connection_facts(writer: asyncio.StreamWriter, host: str) -> tuple[str | None, TLSInfo | None]:
     """(local ``ip:port``, TLS facts) of the connection just opened: read from
     the very socket and TLS object that will carry the request."""
     sockname = writer.get_extra_info("sockname")

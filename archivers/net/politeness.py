@@ -7,19 +7,19 @@ So a burst of captures from one platform is spread over time instead of
 hammering it, while captures of different hosts go on in parallel.
 
 A gate serves one event loop at a time (it is not thread-safe); when a new loop
-uses it, it starts afresh. Invariants: at most ``total`` requests in flight; at most ``per_host`` to one
-host; two request starts to one host are ``host_delay`` apart or more. Slots
-are taken host first, then global, so a crowd waiting for one busy host does
-not hold global slots other hosts could use.
+uses it, it starts afresh. Invariants: at most ``total`` requests in flight;
+at most ``per_host`` to one host; two request starts to one host are
+``host_delay`` apart or more. Slots are taken host first, then global, so a
+crowd waiting for one busy host does not hold global slots other hosts could use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class PolitenessSettings:
 
 
 class _Host:
-    __slots__ = ("slots", "next_start", "users")
+    __slots__ = ("next_start", "slots", "users")
 
     def __init__(self, per_host: int) -> None:
         self.slots = asyncio.Semaphore(per_host)
@@ -75,6 +75,9 @@ class HostGate:
 
     def _forget_idle(self) -> None:
         now = time.monotonic()
-        for name in [name for name, entry in self._hosts.items()
-                     if entry.users == 0 and entry.next_start <= now]:
+        for name in [
+            name
+            for name, entry in self._hosts.items()
+            if entry.users == 0 and entry.next_start <= now
+        ]:
             del self._hosts[name]

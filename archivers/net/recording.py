@@ -16,9 +16,10 @@ import hashlib
 import io
 import tempfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 from urllib.parse import urljoin
 
 from archivers.net.tlsinfo import TLSInfo
@@ -184,8 +185,13 @@ class DecodingReader(io.RawIOBase):
         self._buffer = b""
         self._offset = 0
         encoding = encoding.strip().lower()
-        self._inflate = (zlib.decompressobj(47) if encoding in ("gzip", "x-gzip")
-                         else zlib.decompressobj(15) if encoding == "deflate" else None)
+        self._inflate = (
+            zlib.decompressobj(47)
+            if encoding in ("gzip", "x-gzip")
+            else zlib.decompressobj(15)
+            if encoding == "deflate"
+            else None
+        )
 
     def readable(self) -> bool:
         return True
@@ -201,7 +207,7 @@ class DecodingReader(io.RawIOBase):
             self._buffer = self._inflate.decompress(chunk) if self._inflate else chunk
             self._offset = 0
         n = min(len(target), len(self._buffer) - self._offset)
-        target[:n] = memoryview(self._buffer)[self._offset:self._offset + n]
+        target[:n] = memoryview(self._buffer)[self._offset : self._offset + n]
         self._offset += n
         return n
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from typing import Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
-from archivers.net.addresses import IPAddress, literal_address
 from archivers.errors import FetchUnavailable, InvalidURL
+from archivers.net.addresses import IPAddress, literal_address
 
 
 class Resolver(Protocol):
@@ -33,10 +34,12 @@ class SystemResolver:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
             if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)):
-                raise InvalidURL(f"host {host!r} does not exist (DNS: {exc.strerror})",
-                                 reason="dns_not_found") from None
-            raise FetchUnavailable(f"DNS lookup of {host!r} failed: {exc.strerror}",
-                                   reason="dns_failure") from None
+                raise InvalidURL(
+                    f"host {host!r} does not exist (DNS: {exc.strerror})", reason="dns_not_found"
+                ) from None
+            raise FetchUnavailable(
+                f"DNS lookup of {host!r} failed: {exc.strerror}", reason="dns_failure"
+            ) from None
         addresses: list[IPAddress] = []
         for _family, _type, _proto, _name, sockaddr in infos:
             ip = ipaddress.ip_address(sockaddr[0].split("%")[0])
@@ -49,8 +52,9 @@ class StaticResolver:
     """In-package fake: a fixed table of names; literals resolve as themselves."""
 
     def __init__(self, table: Mapping[str, Sequence[str]]) -> None:
-        self._table = {name.lower(): [ipaddress.ip_address(a) for a in addrs]
-                       for name, addrs in table.items()}
+        self._table = {
+            name.lower(): [ipaddress.ip_address(a) for a in addrs] for name, addrs in table.items()
+        }
 
     async def resolve(self, host: str, port: int) -> list[IPAddress]:
         literal = literal_address(host)

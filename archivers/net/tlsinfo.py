@@ -42,13 +42,19 @@ class TLSInfo:
     alpn: str | None = None
 
     @classmethod
-    def from_ssl_object(cls, sslobj: Any, sni: str | None) -> "TLSInfo":
+    def from_ssl_object(cls, sslobj: Any, sni: str | None) -> TLSInfo:
         """Read an ``ssl.SSLObject`` / ``ssl.SSLSocket`` after its handshake."""
         cipher = sslobj.cipher() or (None, None, None)
         chain, source = _chain(sslobj)
-        return cls(version=sslobj.version(), cipher=cipher[0], cipher_bits=cipher[2],
-                   sni=sni, chain=chain, chain_source=source,
-                   alpn=sslobj.selected_alpn_protocol())
+        return cls(
+            version=sslobj.version(),
+            cipher=cipher[0],
+            cipher_bits=cipher[2],
+            sni=sni,
+            chain=chain,
+            chain_source=source,
+            alpn=sslobj.selected_alpn_protocol(),
+        )
 
     @property
     def chain_sha256(self) -> list[str]:
@@ -56,16 +62,29 @@ class TLSInfo:
 
     def summary(self) -> dict[str, Any]:
         """The manifest's ``tls`` object."""
-        return {"version": self.version, "cipher": self.cipher, "sni": self.sni,
-                "chain_source": self.chain_source, "chain_sha256": self.chain_sha256}
+        return {
+            "version": self.version,
+            "cipher": self.cipher,
+            "sni": self.sni,
+            "chain_source": self.chain_source,
+            "chain_sha256": self.chain_sha256,
+        }
 
     def document(self, url: str, ip: str, port: int) -> dict[str, Any]:
         """The JSON block of the WARC ``metadata`` record of this connection."""
-        return {"schema": TLS_SCHEMA, "url": url, "ip": ip, "port": port,
-                "version": self.version, "cipher": self.cipher,
-                "cipher_bits": self.cipher_bits, "sni": self.sni, "alpn": self.alpn,
-                "chain_source": self.chain_source,
-                "certificates": [describe_certificate(der) for der in self.chain]}
+        return {
+            "schema": TLS_SCHEMA,
+            "url": url,
+            "ip": ip,
+            "port": port,
+            "version": self.version,
+            "cipher": self.cipher,
+            "cipher_bits": self.cipher_bits,
+            "sni": self.sni,
+            "alpn": self.alpn,
+            "chain_source": self.chain_source,
+            "certificates": [describe_certificate(der) for der in self.chain],
+        }
 
 
 def describe_certificate(der: bytes) -> dict[str, Any]:
@@ -73,17 +92,22 @@ def describe_certificate(der: bytes) -> dict[str, Any]:
     certificate. A certificate cryptography cannot parse keeps its PEM and digest."""
     from cryptography import x509
 
-    out: dict[str, Any] = {"sha256": hashlib.sha256(der).hexdigest(),
-                           "pem": ssl.DER_cert_to_PEM_cert(der)}
+    out: dict[str, Any] = {
+        "sha256": hashlib.sha256(der).hexdigest(),
+        "pem": ssl.DER_cert_to_PEM_cert(der),
+    }
     try:
         cert = x509.load_der_x509_certificate(der)
     except ValueError as exc:
         out["error"] = f"unparseable certificate: {exc}"
         return out
-    out.update(subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(),
-               serial=format(cert.serial_number, "x"),
-               not_before=cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-               not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    out.update(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        serial=format(cert.serial_number, "x"),
+        not_before=cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
     return out
 
 

@@ -15,9 +15,10 @@ plus one line in ``warcflow.wiring.store`` choosing it.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import BinaryIO, Iterator, Protocol
+from typing import BinaryIO, Protocol
 
 from archivers.clock import utc_now
 
@@ -31,7 +32,7 @@ class StoreSettings:
     endpoint: str = "http://127.0.0.1:9000"
     bucket: str = "warcflow"
     access_key: str = "warcflow"
-    secret_key: str = "warcflow-local-secret"
+    secret_key: str = "warcflow-local-secret"  # noqa: S105 - the local stack's default
     region: str = "us-east-1"
     multipart_threshold: int = 64 * _MiB
     part_size: int = 16 * _MiB
@@ -44,8 +45,10 @@ class StoreSettings:
         """The put arguments that lock a new object until now + ``lock_days``."""
         if not self.lock_mode:
             return {}
-        return {"ObjectLockMode": self.lock_mode,
-                "ObjectLockRetainUntilDate": utc_now() + timedelta(days=self.lock_days)}
+        return {
+            "ObjectLockMode": self.lock_mode,
+            "ObjectLockRetainUntilDate": utc_now() + timedelta(days=self.lock_days),
+        }
 
 
 @dataclass(frozen=True)
@@ -62,16 +65,18 @@ class StoredObject:
 class ObjectStore(Protocol):
     bucket: str
 
-    def put_new(self, key: str, body: BinaryIO, *, size: int, sha256: str,
-                content_type: str) -> bool:
+    def put_new(
+        self, key: str, body: BinaryIO, *, size: int, sha256: str, content_type: str
+    ) -> bool:
         """Store ``body`` under ``key`` unless the key exists; False if it existed.
 
         One request for a small object: no read-back. The server checks the
         SHA-256 on the way in, so a True means these exact bytes are stored.
         """
 
-    def put_if_absent(self, key: str, body: BinaryIO, *, size: int, sha256: str,
-                      content_type: str) -> StoredObject | None:
+    def put_if_absent(
+        self, key: str, body: BinaryIO, *, size: int, sha256: str, content_type: str
+    ) -> StoredObject | None:
         """``put_new`` then the server's facts about the object (its time of
         storage, for the audit trail); None if the key existed."""
 
@@ -85,8 +90,7 @@ class ObjectStore(Protocol):
         """A readable stream of the object (bytes ``start..end`` inclusive if given);
         KeyError if absent."""
 
-    def put_state(self, key: str, data: bytes, *, content_type: str = "application/json"
-                  ) -> None:
+    def put_state(self, key: str, data: bytes, *, content_type: str = "application/json") -> None:
         """Overwrite ``key`` with ``data``: mutable state (liveness), never evidence."""
 
     def versions(self, key: str) -> list[dict]:

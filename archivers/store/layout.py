@@ -28,7 +28,7 @@ once per content, whatever page carried it:
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from archivers.urls import url_hash
 
@@ -66,7 +66,7 @@ def capture_time(capture: str) -> datetime:
     value = 0
     for char in capture.upper():
         value = (value << 5) | _DECODE[char]
-    return datetime.fromtimestamp((value >> 80) / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp((value >> 80) / 1000, tz=UTC)
 
 
 def warc_key(capture: str) -> str:
@@ -128,10 +128,20 @@ def first_seen_key(sha256: str) -> str:
     return f"{_media_base(sha256)}.json"
 
 
-MEDIA_TYPES = {"mp4": "video/mp4", "m4a": "audio/mp4", "webm": "video/webm",
-               "mkv": "video/x-matroska", "ts": "video/mp2t", "mp3": "audio/mpeg",
-               "ogg": "audio/ogg", "flv": "video/x-flv", "avi": "video/x-msvideo",
-               "wav": "audio/wav", "aac": "audio/aac", "jpg": "image/jpeg"}
+MEDIA_TYPES = {
+    "mp4": "video/mp4",
+    "m4a": "audio/mp4",
+    "webm": "video/webm",
+    "mkv": "video/x-matroska",
+    "ts": "video/mp2t",
+    "mp3": "audio/mpeg",
+    "ogg": "audio/ogg",
+    "flv": "video/x-flv",
+    "avi": "video/x-msvideo",
+    "wav": "audio/wav",
+    "aac": "audio/aac",
+    "jpg": "image/jpeg",
+}
 """Content type of a media object by its extension (``media_key``'s ``ext``; posters are jpg)."""
 
 

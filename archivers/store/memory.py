@@ -66,7 +66,7 @@ class MemoryStore:
     def open(self, key, byte_range=None):
         data = self.objects[key].data
         if byte_range:
-            data = data[byte_range[0]:byte_range[1] + 1]
+            data = data[byte_range[0] : byte_range[1] + 1]
         return io.BytesIO(data)
 
     def list_keys(self, prefix):

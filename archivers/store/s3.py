@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import timezone
+from datetime import UTC
 
 from archivers.errors import StoreRefused, StoreUnavailable
 from archivers.store.base import StoredObject, StoreSettings, b64_digest
@@ -83,8 +83,9 @@ class S3Store:
             return None
         stored = self.head(key)
         if stored is None:
-            raise StoreUnavailable(f"{key} was written but cannot be read back",
-                                   reason="store_inconsistent")
+            raise StoreUnavailable(
+                f"{key} was written but cannot be read back", reason="store_inconsistent"
+            )
         return stored
 
     def put_new(self, key, body, *, size, sha256, content_type):
@@ -96,12 +97,21 @@ class S3Store:
             else:
                 body.seek(0)
                 self._client.put_object(
-                    Bucket=self.bucket, Key=key, Body=body, ContentLength=size,
-                    ChecksumSHA256=b64_digest(sha256), IfNoneMatch="*", ContentType=content_type,
-                    Metadata={"sha256": sha256}, **self.settings.retention())
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    ContentLength=size,
+                    ChecksumSHA256=b64_digest(sha256),
+                    IfNoneMatch="*",
+                    ContentType=content_type,
+                    Metadata={"sha256": sha256},
+                    **self.settings.retention(),
+                )
         except ClientError as exc:
-            if _status(exc) in (412, 409) or _code(exc) in ("PreconditionFailed",
-                                                            "ConditionalRequestConflict"):
+            if _status(exc) in (412, 409) or _code(exc) in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
                 return False
             raise _translate(exc, key) from None
         except Exception as exc:  # noqa: BLE001
@@ -112,11 +122,21 @@ class S3Store:
         if self.head(key) is not None:
             from botocore.exceptions import ClientError
 
-            raise ClientError({"Error": {"Code": "PreconditionFailed"},
-                               "ResponseMetadata": {"HTTPStatusCode": 412}}, "PutObject")
+            raise ClientError(
+                {
+                    "Error": {"Code": "PreconditionFailed"},
+                    "ResponseMetadata": {"HTTPStatusCode": 412},
+                },
+                "PutObject",
+            )
         upload = self._client.create_multipart_upload(
-            Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256", ContentType=content_type,
-            Metadata={"sha256": sha256}, **self.settings.retention())
+            Bucket=self.bucket,
+            Key=key,
+            ChecksumAlgorithm="SHA256",
+            ContentType=content_type,
+            Metadata={"sha256": sha256},
+            **self.settings.retention(),
+        )
         upload_id = upload["UploadId"]
         parts = []
         whole = hashlib.sha256()
@@ -130,29 +150,43 @@ class S3Store:
                 whole.update(chunk)
                 digest = base64.b64encode(hashlib.sha256(chunk).digest()).decode("ascii")
                 part = self._client.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                    Body=chunk, ChecksumSHA256=digest)
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=chunk,
+                    ChecksumSHA256=digest,
+                )
                 parts.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumSHA256": digest})
                 number += 1
             if whole.hexdigest() != sha256:
-                raise StoreRefused(f"{key}: the spooled bytes changed during upload",
-                                   reason="store_checksum")
+                raise StoreRefused(
+                    f"{key}: the spooled bytes changed during upload", reason="store_checksum"
+                )
             self._client.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id,
-                MultipartUpload={"Parts": parts}, IfNoneMatch="*")
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                IfNoneMatch="*",
+            )
         except BaseException:
             try:
                 self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            except Exception:  # noqa: BLE001 - the original error matters more
+            except Exception:  # noqa: BLE001, S110 - the original error matters more
                 pass
             raise
 
     def put_state(self, key, data: bytes, *, content_type="application/json") -> None:
         """Overwrite ``key``: for mutable state (liveness), never for evidence."""
         try:
-            self._client.put_object(Bucket=self.bucket, Key=key, Body=data,
-                                    ChecksumSHA256=b64_digest(hashlib.sha256(data).hexdigest()),
-                                    ContentType=content_type)
+            self._client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ChecksumSHA256=b64_digest(hashlib.sha256(data).hexdigest()),
+                ContentType=content_type,
+            )
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc, key) from None
 
@@ -163,14 +197,28 @@ class S3Store:
             r = self._client.list_object_versions(Bucket=self.bucket, Prefix=key)
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc, key) from None
-        found = [{"version_id": v.get("VersionId"), "size": v.get("Size"),
-                  "last_modified": v["LastModified"].astimezone(timezone.utc),
-                  "latest": v.get("IsLatest", False), "delete_marker": False}
-                 for v in r.get("Versions", []) if v["Key"] == key]
-        found += [{"version_id": v.get("VersionId"), "size": 0,
-                   "last_modified": v["LastModified"].astimezone(timezone.utc),
-                   "latest": v.get("IsLatest", False), "delete_marker": True}
-                  for v in r.get("DeleteMarkers", []) if v["Key"] == key]
+        found = [
+            {
+                "version_id": v.get("VersionId"),
+                "size": v.get("Size"),
+                "last_modified": v["LastModified"].astimezone(UTC),
+                "latest": v.get("IsLatest", False),
+                "delete_marker": False,
+            }
+            for v in r.get("Versions", [])
+            if v["Key"] == key
+        ]
+        found += [
+            {
+                "version_id": v.get("VersionId"),
+                "size": 0,
+                "last_modified": v["LastModified"].astimezone(UTC),
+                "latest": v.get("IsLatest", False),
+                "delete_marker": True,
+            }
+            for v in r.get("DeleteMarkers", [])
+            if v["Key"] == key
+        ]
         return sorted(found, key=lambda v: v["last_modified"], reverse=True)
 
     def head(self, key):
@@ -184,8 +232,13 @@ class S3Store:
             raise _translate(exc, key) from None
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc, key) from None
-        return StoredObject(key, r["ContentLength"], r["LastModified"].astimezone(timezone.utc),
-                            r.get("Metadata", {}).get("sha256"), r.get("VersionId"))
+        return StoredObject(
+            key,
+            r["ContentLength"],
+            r["LastModified"].astimezone(UTC),
+            r.get("Metadata", {}).get("sha256"),
+            r.get("VersionId"),
+        )
 
     def get_bytes(self, key):
         return self.open(key).read()
@@ -206,7 +259,8 @@ class S3Store:
     def list_keys(self, prefix):
         try:
             pages = self._client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix)
+                Bucket=self.bucket, Prefix=prefix
+            )
             for page in pages:
                 for item in page.get("Contents", []):
                     yield item["Key"]
@@ -230,10 +284,17 @@ def _translate(exc: Exception, what: str) -> Exception:
         return exc
     if isinstance(exc, ClientError):
         code, status = _code(exc), _status(exc)
-        if status >= 500 or code in ("SlowDown", "RequestTimeout", "ServiceUnavailable",
-                                     "NoSuchBucket", "InvalidAccessKeyId",
-                                     "SignatureDoesNotMatch", "AccessDenied", "BadDigest",
-                                     "XAmzContentChecksumMismatch"):
+        if status >= 500 or code in (
+            "SlowDown",
+            "RequestTimeout",
+            "ServiceUnavailable",
+            "NoSuchBucket",
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "AccessDenied",
+            "BadDigest",
+            "XAmzContentChecksumMismatch",
+        ):
             return StoreUnavailable(f"S3 {code or status} on {what}", reason="store_unavailable")
         return StoreRefused(f"S3 refused {what}: {code or status}", reason="store_refused")
     return StoreUnavailable(f"S3 not reachable for {what}: {exc}", reason="store_unavailable")

@@ -2,7 +2,8 @@
 
 One line per replayable record (``response``, ``revisit``, ``resource``):
 
-    <SURT key> <14-digit timestamp> {"url", "mime", "status", "digest", "length", "offset", "filename"}
+    <SURT key> <14-digit timestamp> {"url", "mime", "status", "digest",
+                                     "length", "offset", "filename"}
 
 The key is the IA-style SURT that pywb itself computes for a lookup
 (``surt.surt``, lower-cased), not warcflow's case-preserving grouping key;
@@ -16,8 +17,9 @@ rebuilds. Both give the same lines for the same file (tested).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
 import surt as surtlib
 
@@ -88,15 +90,24 @@ def cdxj_from_warc(stream: BinaryIO, filename: str) -> bytes:
         else:
             mime, status = _mime(headers.get_header("Content-Type")), None
         iterator.read_to_end(record)
-        entries.append(IndexEntry(
-            headers.get_header("WARC-Target-URI"), headers.get_header("WARC-Date"),
-            record.rec_type, mime, status, headers.get_header("WARC-Payload-Digest"),
-            iterator.get_record_offset(), iterator.get_record_length()))
+        entries.append(
+            IndexEntry(
+                headers.get_header("WARC-Target-URI"),
+                headers.get_header("WARC-Date"),
+                record.rec_type,
+                mime,
+                status,
+                headers.get_header("WARC-Payload-Digest"),
+                iterator.get_record_offset(),
+                iterator.get_record_length(),
+            )
+        )
     return cdxj(entries, filename)
 
 
-async def store_index(store, index_key: str, warc_key: str,
-                      entries: list[IndexEntry] | None) -> None:
+async def store_index(
+    store, index_key: str, warc_key: str, entries: list[IndexEntry] | None
+) -> None:
     """Put the CDXJ of ``warc_key`` at ``index_key`` unless it is there already.
 
     ``entries`` are the writer's (the fast path); None means the WARC was
@@ -113,12 +124,18 @@ async def store_index(store, index_key: str, warc_key: str,
         def read() -> bytes:
             with store.open(warc_key) as stream:
                 return cdxj_from_warc(stream, warc_key)
+
         data = await asyncio.to_thread(read)
     else:
         data = cdxj(entries, warc_key)
-    await asyncio.to_thread(store.put_new, index_key, io.BytesIO(data), size=len(data),
-                            sha256=hashlib.sha256(data).hexdigest(),
-                            content_type="application/cdxj")
+    await asyncio.to_thread(
+        store.put_new,
+        index_key,
+        io.BytesIO(data),
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        content_type="application/cdxj",
+    )
 
 
 def page_digest(index: bytes, url: str) -> str | None:

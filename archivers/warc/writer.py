@@ -21,13 +21,12 @@ import hashlib
 import json
 import uuid
 import zlib
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
-from archivers.warc.cdxj import IndexEntry
 from archivers.clock import iso
-from archivers.net.recording import Exchange
-from archivers.net.recording import DigestingSpool
+from archivers.net.recording import DigestingSpool, Exchange
+from archivers.warc.cdxj import IndexEntry
 
 WARC_VERSION = "WARC/1.1"
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
@@ -134,35 +133,59 @@ class WarcWriter:
         if index is not None:
             uri = dict(headers).get("WARC-Target-URI", "")
             digest = dict(headers).get("WARC-Payload-Digest")
-            self.index_entries.append(IndexEntry(uri, iso(date), warc_type, index[0], index[1],
-                                                 digest, offset, self.out.size - offset))
+            self.index_entries.append(
+                IndexEntry(
+                    uri,
+                    iso(date),
+                    warc_type,
+                    index[0],
+                    index[1],
+                    digest,
+                    offset,
+                    self.out.size - offset,
+                )
+            )
         return record_id
 
     def write_warcinfo(self, fields: dict[str, str], date: datetime) -> str:
         body = "".join(f"{k}: {v}\r\n" for k, v in fields.items() if v).encode("utf-8")
         record_id = self.write_record(
-            "warcinfo", [("WARC-Filename", self.filename)], [body], len(body),
-            hashlib.sha256(body).hexdigest(), content_type="application/warc-fields", date=date)
+            "warcinfo",
+            [("WARC-Filename", self.filename)],
+            [body],
+            len(body),
+            hashlib.sha256(body).hexdigest(),
+            content_type="application/warc-fields",
+            date=date,
+        )
         self.warcinfo_id = record_id
         return record_id
 
     def _write_request(self, exchange: Exchange, response_id: str) -> str:
         request = exchange.request_bytes
-        head, _, body = request.partition(b"\r\n\r\n")
+        _head, _, body = request.partition(b"\r\n\r\n")
         return self.write_record(
             "request",
-            [("WARC-Target-URI", exchange.url), ("WARC-Concurrent-To", response_id),
-             ("WARC-IP-Address", exchange.ip),
-             ("WARC-Payload-Digest", f"sha256:{hashlib.sha256(body).hexdigest()}")],
-            [request], len(request), hashlib.sha256(request).hexdigest(),
-            content_type="application/http;msgtype=request", date=exchange.started_at)
+            [
+                ("WARC-Target-URI", exchange.url),
+                ("WARC-Concurrent-To", response_id),
+                ("WARC-IP-Address", exchange.ip),
+                ("WARC-Payload-Digest", f"sha256:{hashlib.sha256(body).hexdigest()}"),
+            ],
+            [request],
+            len(request),
+            hashlib.sha256(request).hexdigest(),
+            content_type="application/http;msgtype=request",
+            date=exchange.started_at,
+        )
 
     def write_exchange(self, exchange: Exchange) -> tuple[str, str]:
         """Write the request and response records of ``exchange``; return their ids."""
         response = exchange.response
         response_id = new_record_id()
         request_id = self._write_request(exchange, response_id)
-        response_headers = [("WARC-Target-URI", exchange.url)] + [
+        response_headers = [
+            ("WARC-Target-URI", exchange.url),
             ("WARC-Concurrent-To", request_id),
             ("WARC-IP-Address", exchange.ip),
             ("WARC-Payload-Digest", f"sha256:{response.payload_sha256}"),
@@ -170,14 +193,21 @@ class WarcWriter:
         if response.truncated:
             response_headers.append(("WARC-Truncated", response.truncated))
         self.write_record(
-            "response", response_headers, response.raw.chunks(), response.raw.size,
-            response.raw.sha256, content_type="application/http;msgtype=response",
-            date=exchange.started_at, record_id=response_id,
-            index=(_mime(response.header("content-type")), str(response.status)))
+            "response",
+            response_headers,
+            response.raw.chunks(),
+            response.raw.size,
+            response.raw.sha256,
+            content_type="application/http;msgtype=response",
+            date=exchange.started_at,
+            record_id=response_id,
+            index=(_mime(response.header("content-type")), str(response.status)),
+        )
         return request_id, response_id
 
-    def write_revisit(self, exchange: Exchange, *, refers_to_uri: str,
-                      refers_to_date: str) -> tuple[str, str]:
+    def write_revisit(
+        self, exchange: Exchange, *, refers_to_uri: str, refers_to_date: str
+    ) -> tuple[str, str]:
         """Request record plus a ``revisit`` record (identical payload digest) in
         place of the response: the HTTP header block only, pointing at the
         earlier capture that holds the same payload. Returns (request id, revisit id)."""
@@ -187,31 +217,61 @@ class WarcWriter:
         head = response.raw.read_range(0, response.header_size or 0)
         self.write_record(
             "revisit",
-            [("WARC-Target-URI", exchange.url), ("WARC-Concurrent-To", request_id),
-             ("WARC-IP-Address", exchange.ip), ("WARC-Profile", REVISIT_PROFILE),
-             ("WARC-Refers-To-Target-URI", refers_to_uri),
-             ("WARC-Refers-To-Date", refers_to_date),
-             ("WARC-Payload-Digest", f"sha256:{response.payload_sha256}")],
-            [head], len(head), hashlib.sha256(head).hexdigest(),
+            [
+                ("WARC-Target-URI", exchange.url),
+                ("WARC-Concurrent-To", request_id),
+                ("WARC-IP-Address", exchange.ip),
+                ("WARC-Profile", REVISIT_PROFILE),
+                ("WARC-Refers-To-Target-URI", refers_to_uri),
+                ("WARC-Refers-To-Date", refers_to_date),
+                ("WARC-Payload-Digest", f"sha256:{response.payload_sha256}"),
+            ],
+            [head],
+            len(head),
+            hashlib.sha256(head).hexdigest(),
             content_type="application/http;msgtype=response",
-            date=exchange.started_at, record_id=revisit_id,
-            index=("warc/revisit", str(response.status)))
+            date=exchange.started_at,
+            record_id=revisit_id,
+            index=("warc/revisit", str(response.status)),
+        )
         return request_id, revisit_id
 
-    def write_resource(self, uri: str, chunks: Iterable[bytes], length: int, sha256: str, *,
-                       content_type: str, date: datetime,
-                       refers_to: str | None = None) -> str:
+    def write_resource(
+        self,
+        uri: str,
+        chunks: Iterable[bytes],
+        length: int,
+        sha256: str,
+        *,
+        content_type: str,
+        date: datetime,
+        refers_to: str | None = None,
+    ) -> str:
         """A ``resource`` record: a file warcflow made (a merged stream, a screenshot)."""
         headers = [("WARC-Target-URI", uri), ("WARC-Payload-Digest", f"sha256:{sha256}")]
         if refers_to:
             headers.append(("WARC-Refers-To", refers_to))
-        return self.write_record("resource", headers, chunks, length, sha256,
-                                 content_type=content_type, date=date,
-                                 index=(_mime(content_type), None))
+        return self.write_record(
+            "resource",
+            headers,
+            chunks,
+            length,
+            sha256,
+            content_type=content_type,
+            date=date,
+            index=(_mime(content_type), None),
+        )
 
-    def write_metadata(self, uri: str, document: dict, date: datetime,
-                       concurrent_to: str | None = None, refers_to: str | None = None, *,
-                       urn: str = METADATA_URN) -> str:
+    def write_metadata(
+        self,
+        uri: str,
+        document: dict,
+        date: datetime,
+        concurrent_to: str | None = None,
+        refers_to: str | None = None,
+        *,
+        urn: str = METADATA_URN,
+    ) -> str:
         """A ``metadata`` record about ``uri`` whose block is ``document`` as JSON (UTF-8).
 
         Its ``WARC-Target-URI`` is ``urn:warcflow:metadata:<uri>``, not ``uri``
@@ -227,5 +287,11 @@ class WarcWriter:
         if refers_to:
             headers.append(("WARC-Refers-To", refers_to))
         return self.write_record(
-            "metadata", headers, [body], len(body), hashlib.sha256(body).hexdigest(),
-            content_type="application/json", date=date)
+            "metadata",
+            headers,
+            [body],
+            len(body),
+            hashlib.sha256(body).hexdigest(),
+            content_type="application/json",
+            date=date,
+        )

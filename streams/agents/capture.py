@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 
-from archivers.store import layout
 from archivers.capture.archiver import CaptureRequest, CaptureResult, PageArchiver
 from archivers.clock import parse_iso
 from archivers.manifests.manifest import STORED
 from archivers.media.archiver import MediaRequest
+from archivers.store import layout
 from archivers.urls import surt
 from streams.agents.routing import Job, Router, origin_message
 from streams.messages.base import SourceMessage, Undecodable
@@ -45,10 +45,12 @@ class CaptureStage(Router):
             request = decode_submit(message)
         except Undecodable as exc:
             return await self.dead_letter(message, exc.reason, str(exc))
-        capture_id = layout.capture_id(message.topic, message.partition, message.offset,
-                                     message.timestamp_ms)
-        return await self.guarded(message, lambda: self._job(request, capture_id,
-                                                             message.coordinates()))
+        capture_id = layout.capture_id(
+            message.topic, message.partition, message.offset, message.timestamp_ms
+        )
+        return await self.guarded(
+            message, lambda: self._job(request, capture_id, message.coordinates())
+        )
 
     async def on_retry(self, message: SourceMessage) -> str:
         """Handle one retry-topic message: wait until it is due, then try again."""
@@ -59,40 +61,73 @@ class CaptureStage(Router):
             return await self.dead_letter(message, exc.reason, str(exc))
         await self.wait_until_due(retry)
         origin = origin_message(retry, message)
-        return await self.guarded(origin, lambda: self._job(request, retry.work_id, retry.origin),
-                                  attempt=retry.attempt, history=list(retry.attempts))
+        return await self.guarded(
+            origin,
+            lambda: self._job(request, retry.work_id, retry.origin),
+            attempt=retry.attempt,
+            history=list(retry.attempts),
+        )
 
     def _job(self, request: SubmitRequest, capture_id: str, provenance: dict) -> Job:
-        capture = CaptureRequest(capture_id=capture_id, url=request.url,
-                                 submitted_at=request.submitted_at,
-                                 request=request.describe(), provenance=provenance,
-                                 mode=request.mode)
+        capture = CaptureRequest(
+            capture_id=capture_id,
+            url=request.url,
+            submitted_at=request.submitted_at,
+            request=request.describe(),
+            provenance=provenance,
+            mode=request.mode,
+        )
 
         async def fail(reason: str, text: str, attempts: list) -> CaptureResult:
-            return await self.archiver.record_failure(capture, reason=reason, message=text,
-                                                      attempts=attempts)
+            return await self.archiver.record_failure(
+                capture, reason=reason, message=text, attempts=attempts
+            )
 
-        return Job("capture", capture_id, request.url, surt(request.url).encode("utf-8"),
-                   request.to_dict(), lambda: self.archiver.capture(capture), fail)
+        return Job(
+            "capture",
+            capture_id,
+            request.url,
+            surt(request.url).encode("utf-8"),
+            request.to_dict(),
+            lambda: self.archiver.capture(capture),
+            fail,
+        )
 
     async def on_result(self, job: Job, result: CaptureResult) -> str:
         m = result.manifest
         if m.status == STORED:
             for item in m.media:
                 media = MediaRequest(
-                    media_id=item["media_id"], parent_capture_id=m.capture_id, page_url=m.url,
-                    media_url=item["url"], kind=item["kind"], found_by=item["found_by"],
-                    submitted_at=parse_iso(m.submitted_at), parent_record_id=m.page_record_id,
-                    request=m.request)
+                    media_id=item["media_id"],
+                    parent_capture_id=m.capture_id,
+                    page_url=m.url,
+                    media_url=item["url"],
+                    kind=item["kind"],
+                    found_by=item["found_by"],
+                    submitted_at=parse_iso(m.submitted_at),
+                    parent_record_id=m.page_record_id,
+                    request=m.request,
+                )
                 await self.send(self.names.media, job.key, media_request_json(media))
-        await self.publish_once(m.capture_id, result.created,
-                                m.stored_at or m.finished_at or m.submitted_at, job.key,
-                                capture_event(m, layout.manifest_key(m.url, m.capture_id)))
+        await self.publish_once(
+            m.capture_id,
+            result.created,
+            m.stored_at or m.finished_at or m.submitted_at,
+            job.key,
+            capture_event(m, layout.manifest_key(m.url, m.capture_id)),
+        )
         if m.status == STORED:
             if result.created:
                 self.metrics.stored("capture", m.size)
-            log.info("captured %s → s3://%s/%s (HTTP %s, %s bytes, %d media)%s", m.url,
-                     self.archiver.store.bucket, m.warc_key, m.http_status, m.size,
-                     len(m.media), "" if result.created else " [already stored]")
+            log.info(
+                "captured %s → s3://%s/%s (HTTP %s, %s bytes, %d media)%s",
+                m.url,
+                self.archiver.store.bucket,
+                m.warc_key,
+                m.http_status,
+                m.size,
+                len(m.media),
+                "" if result.created else " [already stored]",
+            )
             return "stored"
         return "failed"

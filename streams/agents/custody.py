@@ -18,20 +18,19 @@ import json
 import logging
 from typing import Any
 
-from archivers.store import layout
 from archivers.clock import iso
-from archivers.custody.ledger import CustodyEvent, Ledger
 from archivers.custody import liveness
 from archivers.custody.fixity import object_digest
+from archivers.custody.ledger import CustodyEvent, Ledger
 from archivers.custody.liveness import Schedule
+from archivers.store import layout
 from archivers.store.base import ObjectStore
 from streams.agents.routing import Router, with_store
-from streams.messages.custody import custody_json, decode_custody
 from streams.messages.base import SourceMessage, Undecodable
 from streams.messages.capture import CAPTURE_FAILED, CAPTURE_STORED, MEDIA_FAILED, MEDIA_STORED
+from streams.messages.custody import custody_json, decode_custody
 
 log = logging.getLogger("warcflow.custody")
-
 
 
 def event_objects(doc: dict[str, Any]) -> list[str]:
@@ -61,7 +60,11 @@ class CustodyFeed(Router):
         try:
             doc = json.loads(message.value or b"")
             if not isinstance(doc, dict) or doc.get("schema") not in (
-                    CAPTURE_STORED, CAPTURE_FAILED, MEDIA_STORED, MEDIA_FAILED):
+                CAPTURE_STORED,
+                CAPTURE_FAILED,
+                MEDIA_STORED,
+                MEDIA_FAILED,
+            ):
                 raise ValueError("not a capture or media event")
             capture_id = str(doc["capture_id"])
         except (ValueError, KeyError, UnicodeDecodeError) as exc:
@@ -69,23 +72,50 @@ class CustodyFeed(Router):
         event = await with_store(lambda: self._custody_event(doc, capture_id), self.sleep)
         await self.send(self.names.custody, capture_id.encode(), custody_json(event))
         if doc["schema"] == CAPTURE_STORED:
-            await with_store(lambda: liveness.begin(
-                self.store, str(doc["url"]), capture_id, doc.get("final_url"), self.schedule,
-                self.clock()), self.sleep)
+            await with_store(
+                lambda: liveness.begin(
+                    self.store,
+                    str(doc["url"]),
+                    capture_id,
+                    doc.get("final_url"),
+                    self.schedule,
+                    self.clock(),
+                ),
+                self.sleep,
+            )
         return "recorded"
 
     def _custody_event(self, doc: dict[str, Any], capture_id: str) -> CustodyEvent:
         objects = tuple(o for o in (object_digest(self.store, k) for k in event_objects(doc)) if o)
         media = doc["schema"] in (MEDIA_STORED, MEDIA_FAILED)
-        detail = {k: doc.get(k) for k in (
-            "status", "reason", "outcome", "http_status", "submitted_at", "fetched_at",
-            "stored_at", "manifest_key", "request_id", "parent_capture_id", "source_url")
-            if doc.get(k) is not None}
+        detail = {
+            k: doc.get(k)
+            for k in (
+                "status",
+                "reason",
+                "outcome",
+                "http_status",
+                "submitted_at",
+                "fetched_at",
+                "stored_at",
+                "manifest_key",
+                "request_id",
+                "parent_capture_id",
+                "source_url",
+            )
+            if doc.get(k) is not None
+        }
         return CustodyEvent(
-            event="media" if media else "capture", event_id=f"stored:{capture_id}",
+            event="media" if media else "capture",
+            event_id=f"stored:{capture_id}",
             at=doc.get("stored_at") or doc.get("finished_at") or iso(self.clock()),
-            who=str(doc.get("operator") or "warcflow-worker"), capture_id=capture_id,
-            url=doc.get("page_url") if media else doc.get("url"), objects=objects, detail=detail)
+            who=str(doc.get("operator") or "warcflow-worker"),
+            capture_id=capture_id,
+            url=doc.get("page_url") if media else doc.get("url"),
+            objects=objects,
+            detail=detail,
+        )
+
 
 class LedgerStage(Router):
     """The single writer of the ledger (see the module docstring)."""

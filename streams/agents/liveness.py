@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Awaitable, Callable
 
 from archivers.clock import iso
-from archivers.media.ytdlp import extractor_recognises
-from archivers.net.fetcher import Fetcher
 from archivers.custody.ledger import CustodyEvent
 from archivers.custody.liveness import LivenessState, Schedule, check, due, state_key
+from archivers.media.ytdlp import extractor_recognises
+from archivers.net.fetcher import Fetcher
 from archivers.store.base import ObjectStore
 from archivers.urls import surt
 from streams.agents.routing import Router, with_store
-from streams.messages.custody import custody_json, decode_recheck, liveness_json, recheck_json
 from streams.messages.base import SourceMessage, Undecodable
 from streams.messages.capture import SubmitRequest
+from streams.messages.custody import custody_json, decode_recheck, liveness_json, recheck_json
 
 log = logging.getLogger("warcflow.liveness")
 
@@ -37,10 +37,16 @@ REQUEUE_AFTER = 900.0
 class RecheckStage(Router):
     stage_name = "recheck"
 
-    def __init__(self, fetcher: Fetcher, store: ObjectStore, schedule: Schedule,
-                 recapture_on_change: bool, *args,
-                 extractor: Callable[[str], Awaitable[str | None]] | None = None,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        store: ObjectStore,
+        schedule: Schedule,
+        recapture_on_change: bool,
+        *args,
+        extractor: Callable[[str], Awaitable[str | None]] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fetcher = fetcher
         self.extractor = extractor
@@ -67,17 +73,34 @@ class RecheckStage(Router):
         await with_store(lambda: self.store.put_state(key, state.to_json()), self.sleep)
         self._queued.pop(url, None)
         summary = state.summary()
-        await self.send(self.names.liveness, surt(url).encode(), liveness_json(url, result, summary))
+        await self.send(
+            self.names.liveness, surt(url).encode(), liveness_json(url, result, summary)
+        )
         latest = state.captures[-1] if state.captures else None
-        await self.send(self.names.custody, (latest or "").encode(), custody_json(CustodyEvent(
-            event="recheck", event_id=f"recheck:{message.topic}:{message.partition}:{message.offset}",
-            at=result.at, who=request["by"], capture_id=latest, url=url,
-            detail={**asdict(result), "captures": list(state.captures),
-                    "last_seen_alive": state.last_seen_alive,
-                    "first_seen_gone": state.first_seen_gone})))
+        await self.send(
+            self.names.custody,
+            (latest or "").encode(),
+            custody_json(
+                CustodyEvent(
+                    event="recheck",
+                    event_id=f"recheck:{message.topic}:{message.partition}:{message.offset}",
+                    at=result.at,
+                    who=request["by"],
+                    capture_id=latest,
+                    url=url,
+                    detail={
+                        **asdict(result),
+                        "captures": list(state.captures),
+                        "last_seen_alive": state.last_seen_alive,
+                        "first_seen_gone": state.first_seen_gone,
+                    },
+                )
+            ),
+        )
         if result.state == "changed" and self.recapture_on_change:
-            again = SubmitRequest.new(url, submitted_at=self.clock(), source="recheck",
-                                      tags=("changed",))
+            again = SubmitRequest.new(
+                url, submitted_at=self.clock(), source="recheck", tags=("changed",)
+            )
             await self.send(self.names.ingest, surt(url).encode(), again.to_json())
         log.info("recheck %s: %s (%s)", url, result.state, result.reason)
         return result.state
@@ -99,8 +122,11 @@ class RecheckStage(Router):
             if time.monotonic() - self._queued.get(state.url, -REQUEUE_AFTER) < REQUEUE_AFTER:
                 continue
             self._queued[state.url] = time.monotonic()
-            await self.send(self.names.recheck, surt(state.url).encode(),
-                            recheck_json(state.url, now, "schedule"))
+            await self.send(
+                self.names.recheck,
+                surt(state.url).encode(),
+                recheck_json(state.url, now, "schedule"),
+            )
             queued += 1
         return queued
 
@@ -110,5 +136,3 @@ class RecheckStage(Router):
                 yield LivenessState.from_json(self.store.get_bytes(key))
             except (KeyError, ValueError):
                 continue
-
-

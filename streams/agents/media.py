@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from archivers.store import layout
 from archivers.manifests.manifest import STORED
 from archivers.media.archiver import MediaArchiver, MediaRequest, MediaResult
+from archivers.store import layout
 from archivers.urls import surt
 from streams.agents.routing import Job, Router, origin_message
 from streams.messages.base import SourceMessage, Undecodable
@@ -46,29 +46,53 @@ class MediaStage(Router):
         except Undecodable as exc:
             return await self.dead_letter(message, exc.reason, str(exc))
         await self.wait_until_due(retry)
-        return await self.guarded(origin_message(retry, message), lambda: self._job(request),
-                                  attempt=retry.attempt, history=list(retry.attempts))
+        return await self.guarded(
+            origin_message(retry, message),
+            lambda: self._job(request),
+            attempt=retry.attempt,
+            history=list(retry.attempts),
+        )
 
     def _job(self, request: MediaRequest) -> Job:
         async def fail(reason: str, text: str, attempts: list) -> MediaResult:
-            return await self.archiver.record_failure(request, reason=reason, message=text,
-                                                      attempts=attempts)
+            return await self.archiver.record_failure(
+                request, reason=reason, message=text, attempts=attempts
+            )
 
-        return Job("media", request.media_id, request.media_url,
-                   surt(request.page_url).encode("utf-8"), media_request_doc(request),
-                   lambda: self.archiver.capture(request), fail)
+        return Job(
+            "media",
+            request.media_id,
+            request.media_url,
+            surt(request.page_url).encode("utf-8"),
+            media_request_doc(request),
+            lambda: self.archiver.capture(request),
+            fail,
+        )
 
     async def on_result(self, job: Job, result: MediaResult) -> str:
         m = result.manifest
         key = layout.media_manifest_key(m.parent_capture_id, m.media_id)
-        await self.publish_once(m.media_id, result.created,
-                                m.stored_at or m.finished_at or m.submitted_at, job.key,
-                                media_event(m, key))
+        await self.publish_once(
+            m.media_id,
+            result.created,
+            m.stored_at or m.finished_at or m.submitted_at,
+            job.key,
+            media_event(m, key),
+        )
         if m.status == STORED:
             if result.created and not m.deduplicated:
                 self.metrics.stored("media", m.size)
-            log.info("media %s → s3://%s/%s (%s, %sx%s, %.1f s, %s bytes%s)", m.source_url,
-                     self.archiver.store.bucket, m.key, m.container, m.width, m.height,
-                     m.duration or 0, m.size, ", already stored" if m.deduplicated else "")
+            log.info(
+                "media %s → s3://%s/%s (%s, %sx%s, %.1f s, %s bytes%s)",
+                m.source_url,
+                self.archiver.store.bucket,
+                m.key,
+                m.container,
+                m.width,
+                m.height,
+                m.duration or 0,
+                m.size,
+                ", already stored" if m.deduplicated else "",
+            )
             return "stored"
         return "failed"

@@ -24,15 +24,16 @@ import json
 import logging
 import random
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from archivers.clock import iso, parse_iso, utc_now
 from archivers.errors import CaptureError, Permanent, Retryable, StoreUnavailable
-from streams.metrics import Metrics
 from streams.messages.base import SourceMessage
 from streams.messages.capture import DeadLetter, RetryRequest
+from streams.metrics import Metrics
 from streams.settings import RetryPolicy
 from streams.topics import TopicNames
 
@@ -53,10 +54,10 @@ def collapse_outages(history: list[dict[str, str]]) -> list[dict[str, str]]:
         run += 1
     if run <= 2:
         return history
-    first, rest = history[-run], history[-run + 1:]
+    first, rest = history[-run], history[-run + 1 :]
     latest = dict(rest[-1])
     latest["repeated"] = str(sum(int(record.get("repeated", "1")) for record in rest))
-    return history[:-run] + [first, latest]
+    return [*history[:-run], first, latest]
 
 
 class Producer(Protocol):
@@ -87,10 +88,17 @@ class Router:
 
     stage_name = "agent"
 
-    def __init__(self, producer: Producer, names: TopicNames, retry: RetryPolicy,
-                 events: EventLog, *, clock: Callable[[], datetime] = utc_now,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        names: TopicNames,
+        retry: RetryPolicy,
+        events: EventLog,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.metrics = metrics or Metrics()
         self.producer = producer
         self.names = names
@@ -108,22 +116,37 @@ class Router:
         if wait > 0:
             await self.sleep(min(wait, self.retry.max_delay * 1.5))
 
-    async def guarded(self, origin: SourceMessage, build: Callable[[], Job], *,
-                      attempt: int = 1, history: list[dict[str, str]] | None = None) -> str:
+    async def guarded(
+        self,
+        origin: SourceMessage,
+        build: Callable[[], Job],
+        *,
+        attempt: int = 1,
+        history: list[dict[str, str]] | None = None,
+    ) -> str:
         """Build the job and attempt it; nothing escapes (unexpected errors dead-letter)."""
         history = list(history or [])
         try:
             job = build()
             return await self.attempt(origin, job, attempt=attempt, history=history)
         except Exception as exc:  # noqa: BLE001 - an agent must never die on one message
-            log.error("internal error on %s/%d/%d: %s", origin.topic, origin.partition,
-                      origin.offset, traceback.format_exc())
+            log.error(
+                "internal error on %s/%d/%d: %s",
+                origin.topic,
+                origin.partition,
+                origin.offset,
+                traceback.format_exc(),
+            )
             return await self.dead_letter(
-                origin, "internal_error", f"{type(exc).__name__}: {exc}",
-                attempts=history + [self.attempt_record(attempt, "internal_error", repr(exc))])
+                origin,
+                "internal_error",
+                f"{type(exc).__name__}: {exc}",
+                attempts=[*history, self.attempt_record(attempt, "internal_error", repr(exc))],
+            )
 
-    async def attempt(self, origin: SourceMessage, job: Job, *, attempt: int,
-                      history: list[dict[str, str]]) -> str:
+    async def attempt(
+        self, origin: SourceMessage, job: Job, *, attempt: int, history: list[dict[str, str]]
+    ) -> str:
         try:
             result = await job.run()
         except Permanent as exc:
@@ -131,18 +154,25 @@ class Router:
             log.warning("%s %s of %s failed: %s", job.stage, job.work_id, job.url, exc)
             record = self.attempt_record(attempt, exc.reason, str(exc))
             try:
-                result = await job.fail(exc.reason, str(exc), history + [record])
+                result = await job.fail(exc.reason, str(exc), [*history, record])
             except Retryable as store_exc:
-                return await self._retry_or_give_up(origin, job, attempt, history + [record],
-                                                    store_exc)
+                return await self._retry_or_give_up(
+                    origin, job, attempt, [*history, record], store_exc
+                )
         except Retryable as exc:
             self.metrics.failure(job.stage, exc.reason)
             record = self.attempt_record(attempt, exc.reason, str(exc))
-            return await self._retry_or_give_up(origin, job, attempt, history + [record], exc)
+            return await self._retry_or_give_up(origin, job, attempt, [*history, record], exc)
         return await self.on_result(job, result)
 
-    async def _retry_or_give_up(self, origin: SourceMessage, job: Job, attempt: int,
-                                history: list[dict[str, str]], exc: CaptureError) -> str:
+    async def _retry_or_give_up(
+        self,
+        origin: SourceMessage,
+        job: Job,
+        attempt: int,
+        history: list[dict[str, str]],
+        exc: CaptureError,
+    ) -> str:
         # Our own store being down says nothing about the URL, and giving up could
         # not even be recorded: such attempts wait (backoff capped at max_delay)
         # as long as the outage lasts, and only the others count towards giving up.
@@ -150,15 +180,34 @@ class Router:
         if exc.reason in OUTAGE_REASONS or spent < self.retry.max_attempts:
             history = collapse_outages(history)
             delay = self.retry.delay(attempt, random.uniform(-1, 1))
-            log.warning("%s %s of %s: attempt %d failed (%s); retry in %.1f s", job.stage,
-                        job.work_id, job.url, attempt, exc, delay)
-            retry = RetryRequest(job.stage, job.work_id, job.payload, origin.coordinates(),
-                                 attempt + 1, self.clock() + timedelta(seconds=delay),
-                                 tuple(history))
+            log.warning(
+                "%s %s of %s: attempt %d failed (%s); retry in %.1f s",
+                job.stage,
+                job.work_id,
+                job.url,
+                attempt,
+                exc,
+                delay,
+            )
+            retry = RetryRequest(
+                job.stage,
+                job.work_id,
+                job.payload,
+                origin.coordinates(),
+                attempt + 1,
+                self.clock() + timedelta(seconds=delay),
+                tuple(history),
+            )
             await self.send(self.names.retry(job.stage), job.key, retry.to_json())
             return "retry"
-        log.error("%s %s of %s failed %d times; giving up: %s", job.stage, job.work_id,
-                  job.url, attempt, exc)
+        log.error(
+            "%s %s of %s failed %d times; giving up: %s",
+            job.stage,
+            job.work_id,
+            job.url,
+            attempt,
+            exc,
+        )
         reason = f"retries_exhausted:{exc.reason}"
         text = f"gave up after {attempt} attempts; last error: {exc}"
         try:
@@ -170,33 +219,52 @@ class Router:
         await self.dead_letter(origin, reason, text, attempts=history, stage=job.stage)
         return "failed"
 
-    async def publish_once(self, work_id: str, created: bool, since: str | None, key: bytes,
-                           event: bytes) -> None:
+    async def publish_once(
+        self, work_id: str, created: bool, since: str | None, key: bytes, event: bytes
+    ) -> None:
         """Produce ``event`` unless a redelivery finds it already on the captures topic."""
         if not created and since and await self.events.contains(work_id, parse_iso(since)):
             return
         await self.send(self.names.captures, key, event)
 
-    async def shielded(self, message: SourceMessage,
-                       handle: Callable[[SourceMessage], Awaitable[str]]) -> str:
+    async def shielded(
+        self, message: SourceMessage, handle: Callable[[SourceMessage], Awaitable[str]]
+    ) -> str:
         """``handle(message)``; an unexpected error dead-letters the message (the
         traceback logged) instead of ending the agent."""
         try:
             return await handle(message)
         except Exception as exc:  # noqa: BLE001 - an agent must never die on one message
-            log.error("internal error on %s/%d/%d: %s", message.topic, message.partition,
-                      message.offset, traceback.format_exc())
-            return await self.dead_letter(message, "internal_error",
-                                          f"{type(exc).__name__}: {exc}")
+            log.error(
+                "internal error on %s/%d/%d: %s",
+                message.topic,
+                message.partition,
+                message.offset,
+                traceback.format_exc(),
+            )
+            return await self.dead_letter(message, "internal_error", f"{type(exc).__name__}: {exc}")
 
-    async def dead_letter(self, message: SourceMessage, reason: str, text: str, *,
-                          attempts: list[dict[str, str]] | None = None,
-                          stage: str | None = None) -> str:
-        log.warning("dead-letter: %s at %s/%d/%d: %s", reason, message.topic,
-                    message.partition, message.offset, text)
+    async def dead_letter(
+        self,
+        message: SourceMessage,
+        reason: str,
+        text: str,
+        *,
+        attempts: list[dict[str, str]] | None = None,
+        stage: str | None = None,
+    ) -> str:
+        log.warning(
+            "dead-letter: %s at %s/%d/%d: %s",
+            reason,
+            message.topic,
+            message.partition,
+            message.offset,
+            text,
+        )
         self.metrics.dead_letter(stage or self.stage_name, reason)
-        letter = DeadLetter(stage or self.stage_name, reason, text, message, self.clock(),
-                            tuple(attempts or ()))
+        letter = DeadLetter(
+            stage or self.stage_name, reason, text, message, self.clock(), tuple(attempts or ())
+        )
         await self.send(self.names.dead_letter, message.key, letter.to_json())
         return "dead-letter"
 
@@ -212,8 +280,7 @@ class Router:
                 delay = min(delay * 2, PRODUCE_BACKOFF_MAX)
 
     def attempt_record(self, attempt: int, reason: str, text: str) -> dict[str, str]:
-        return {"attempt": str(attempt), "at": iso(self.clock()), "reason": reason,
-                "message": text}
+        return {"attempt": str(attempt), "at": iso(self.clock()), "reason": reason, "message": text}
 
 
 def origin_message(retry: RetryRequest, message: SourceMessage) -> SourceMessage:
@@ -222,9 +289,14 @@ def origin_message(retry: RetryRequest, message: SourceMessage) -> SourceMessage
     origin = retry.origin
     try:
         timestamp_ms = int(parse_iso(origin["timestamp"]).timestamp() * 1000)
-        return SourceMessage(origin["topic"], int(origin["partition"]), int(origin["offset"]),
-                             timestamp_ms, message.key,
-                             json.dumps(retry.payload, sort_keys=True).encode("utf-8"))
+        return SourceMessage(
+            origin["topic"],
+            int(origin["partition"]),
+            int(origin["offset"]),
+            timestamp_ms,
+            message.key,
+            json.dumps(retry.payload, sort_keys=True).encode("utf-8"),
+        )
     except (KeyError, TypeError, ValueError):
         return message
 
@@ -240,4 +312,3 @@ async def with_store(work: Callable[[], Any], sleep) -> Any:
             log.warning("store unavailable (%s); trying again in %.1f s", exc, delay)
             await sleep(delay)
             delay = min(delay * 2, STORE_BACKOFF_MAX)
-

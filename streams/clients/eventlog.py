@@ -29,8 +29,9 @@ class CaptureEventLog:
         since_ms = int((since - SKEW).timestamp() * 1000)
         needle = capture_id.encode("ascii")
         try:
-            with TopicReader(self.bootstrap, (self.topic,), client_id="warcflow-eventlog",
-                             start=since_ms) as reader:
+            with TopicReader(
+                self.bootstrap, (self.topic,), client_id="warcflow-eventlog", start=since_ms
+            ) as reader:
                 return any(needle in (record.value or b"") for record in reader.read_to_end())
         except TopicUnavailable:
             # Unknown: answer "not there", so the event is produced (a duplicate

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping
 
 from streams.clients.reader import TopicReader
 
@@ -35,19 +35,31 @@ class CaptureFeed:
         """Events after ``start`` (partition → next offset) that arrive within ``timeout``."""
         if self._reader is None:
             self._reader = TopicReader(
-                self.bootstrap, (self.topic,), client_id="warcflow-viewer-feed",
-                start={(self.topic, p): offset for p, offset in start.items()})
+                self.bootstrap,
+                (self.topic,),
+                client_id="warcflow-viewer-feed",
+                start={(self.topic, p): offset for p, offset in start.items()},
+            )
         for record in self._reader.poll(timeout):
             try:
                 event = json.loads(record.value or b"")
             except (TypeError, ValueError):
-                log.warning("skipping a non-JSON message at %s/%d/%d", record.topic,
-                            record.partition, record.offset)
+                log.warning(
+                    "skipping a non-JSON message at %s/%d/%d",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                )
                 event = None
             yield FeedEvent(record.partition, record.offset, event)
 
-    def follow(self, start: Callable[[], Mapping[int, int]], handle: Callable[[FeedEvent], None],
-               stopped: Callable[[], bool], timeout: float = 1.0) -> None:
+    def follow(
+        self,
+        start: Callable[[], Mapping[int, int]],
+        handle: Callable[[FeedEvent], None],
+        stopped: Callable[[], bool],
+        timeout: float = 1.0,
+    ) -> None:
         """Call ``handle`` for every event until ``stopped()``; reopens after errors.
 
         ``handle`` must persist the event's offset with its effects; if it raises,

@@ -45,9 +45,13 @@ class Submitter:
             raise SubmitError(f"cannot reach the Kafka broker at {bootstrap}")
         try:
             self._producer = KafkaProducer(
-                bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=5,
-                client_id="warcflow-submit", max_block_ms=int(timeout * 1000),
-                request_timeout_ms=int(timeout * 1000))
+                bootstrap_servers=bootstrap.split(","),
+                acks="all",
+                linger_ms=5,
+                client_id="warcflow-submit",
+                max_block_ms=int(timeout * 1000),
+                request_timeout_ms=int(timeout * 1000),
+            )
         except KafkaError as exc:
             raise SubmitError(f"cannot reach the Kafka broker at {bootstrap}: {exc}") from None
 
@@ -56,8 +60,14 @@ class Submitter:
 
         try:
             futures = [
-                (request, self._producer.send(self.names.ingest, key=surt(request.url).encode("utf-8"),
-                                              value=request.to_json()))
+                (
+                    request,
+                    self._producer.send(
+                        self.names.ingest,
+                        key=surt(request.url).encode("utf-8"),
+                        value=request.to_json(),
+                    ),
+                )
                 for request in requests
             ]
             self._producer.flush(self.timeout)
@@ -69,8 +79,9 @@ class Submitter:
         except KafkaError as exc:
             raise SubmitError(f"the broker did not accept the submission: {exc}") from None
 
-    def resend(self, topic: str, key: bytes | None, value: bytes,
-               headers: list[tuple[str, bytes]]) -> tuple[int, int]:
+    def resend(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> tuple[int, int]:
         """Produce one message as it is (a dead letter's original); (partition, offset)."""
         from kafka.errors import KafkaError
 

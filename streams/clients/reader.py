@@ -19,7 +19,7 @@ Two ways to read:
 from __future__ import annotations
 
 import time
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from streams.messages.base import SourceMessage
 
@@ -36,17 +36,27 @@ class TopicReader:
     positions (partitions it does not name start at the beginning).
     """
 
-    def __init__(self, bootstrap: str, topics: tuple[str, ...] | list[str], *,
-                 client_id: str = "warcflow-reader", timeout: float = 30.0,
-                 start: int | Mapping[tuple[str, int], int] | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: tuple[str, ...] | list[str],
+        *,
+        client_id: str = "warcflow-reader",
+        timeout: float = 30.0,
+        start: int | Mapping[tuple[str, int], int] | None = None,
+    ) -> None:
         from kafka import KafkaConsumer, TopicPartition
         from kafka.errors import KafkaError
 
         self.timeout = timeout
         try:
             self._consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap.split(","), group_id=None, enable_auto_commit=False,
-                client_id=client_id, request_timeout_ms=int(timeout * 1000) + 1000)
+                bootstrap_servers=bootstrap.split(","),
+                group_id=None,
+                enable_auto_commit=False,
+                client_id=client_id,
+                request_timeout_ms=int(timeout * 1000) + 1000,
+            )
         except KafkaError as exc:
             raise TopicUnavailable(f"cannot reach the Kafka broker at {bootstrap}: {exc}") from None
         try:
@@ -100,12 +110,14 @@ class TopicReader:
                 batch = consumer.poll(timeout_ms=1000)
                 if not batch and time.monotonic() > deadline:
                     names = sorted({tp.topic for tp in todo})
-                    raise TopicUnavailable(f"reading {', '.join(names)} stalled for "
-                                           f"{self.timeout:g} s")
+                    raise TopicUnavailable(
+                        f"reading {', '.join(names)} stalled for {self.timeout:g} s"
+                    )
                 if batch:
                     deadline = time.monotonic() + self.timeout
-                for tp, records in sorted(batch.items(), key=lambda item: (item[0].topic,
-                                                                            item[0].partition)):
+                for tp, records in sorted(
+                    batch.items(), key=lambda item: (item[0].topic, item[0].partition)
+                ):
                     for r in records:
                         if r.offset < ends[tp]:
                             yield _message(r)
@@ -124,8 +136,9 @@ class TopicReader:
             batch = self._consumer.poll(timeout_ms=int(timeout * 1000))
         except KafkaError as exc:
             raise TopicUnavailable(f"reading: {exc}") from None
-        for _tp, records in sorted(batch.items(), key=lambda item: (item[0].topic,
-                                                                     item[0].partition)):
+        for _tp, records in sorted(
+            batch.items(), key=lambda item: (item[0].topic, item[0].partition)
+        ):
             for r in records:
                 yield _message(r)
 
@@ -134,7 +147,7 @@ class TopicReader:
         if consumer is not None:
             consumer.close()
 
-    def __enter__(self) -> "TopicReader":
+    def __enter__(self) -> TopicReader:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -142,12 +155,20 @@ class TopicReader:
 
 
 def _message(r) -> SourceMessage:
-    return SourceMessage(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value,
-                         tuple((k, v) for k, v in (r.headers or [])))
+    return SourceMessage(
+        r.topic,
+        r.partition,
+        r.offset,
+        r.timestamp,
+        r.key,
+        r.value,
+        tuple((k, v) for k, v in (r.headers or [])),
+    )
 
 
-def read_topic(bootstrap: str, topic: str, *, since_ms: int | None = None,
-               timeout: float = 30.0) -> Iterator[SourceMessage]:
+def read_topic(
+    bootstrap: str, topic: str, *, since_ms: int | None = None, timeout: float = 30.0
+) -> Iterator[SourceMessage]:
     """Each record of ``topic`` from ``since_ms`` (broker timestamps; default the
     beginning) to the end offsets as they were when reading began, partition by
     partition in offset order. Raises TopicUnavailable."""

@@ -40,13 +40,19 @@ class SourceMessage:
     headers: tuple[tuple[str, bytes], ...] = ()
 
     def coordinates(self) -> dict[str, Any]:
-        return {"topic": self.topic, "partition": self.partition, "offset": self.offset,
-                "timestamp": iso(from_epoch_ms(self.timestamp_ms))}
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp": iso(from_epoch_ms(self.timestamp_ms)),
+        }
 
 
 def dumps(doc: dict[str, Any]) -> bytes:
     """The wire form of a message: compact, key-sorted UTF-8 JSON."""
-    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8"
+    )
 
 
 def json_object(value: bytes | None, expected_schema: str) -> dict[str, Any]:
@@ -65,10 +71,13 @@ def json_object(value: bytes | None, expected_schema: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise Undecodable("bad_json", "the JSON value is not an object")
     if doc.get("schema") != expected_schema:
-        raise Undecodable("unknown_schema",
-                          f"schema {doc.get('schema')!r} is not {expected_schema!r}")
+        raise Undecodable(
+            "unknown_schema", f"schema {doc.get('schema')!r} is not {expected_schema!r}"
+        )
     if doc.get("version") != VERSION:
-        raise Undecodable("unknown_version",
-                          f"{expected_schema} version {doc.get('version')!r} is not supported "
-                          f"(this warcflow reads version {VERSION})")
+        raise Undecodable(
+            "unknown_version",
+            f"{expected_schema} version {doc.get('version')!r} is not supported "
+            f"(this warcflow reads version {VERSION})",
+        )
     return doc

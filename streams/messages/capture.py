@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from archivers.capture.modes import AUTO, MODES
 from archivers.clock import from_epoch_ms, iso, parse_iso
 from archivers.errors import InvalidURL
-from archivers.store.layout import is_capture_id
-from archivers.manifests.manifest import Manifest, MediaManifest, STORED
+from archivers.manifests.manifest import STORED, Manifest, MediaManifest
 from archivers.media.archiver import MediaRequest
-from archivers.capture.modes import AUTO, MODES
+from archivers.store.layout import is_capture_id
 from archivers.urls import validate_url
 from streams.messages.base import VERSION, SourceMessage, Undecodable, dumps, json_object
 
@@ -71,10 +71,19 @@ class SubmitRequest:
     mode: str = AUTO
 
     @classmethod
-    def new(cls, url: str, *, submitted_at: datetime, source: str = "cli",
-            tags: tuple[str, ...] = (), note: str | None = None, operator: str | None = None,
-            case_id: str | None = None, purpose: str | None = None,
-            mode: str = AUTO) -> "SubmitRequest":
+    def new(
+        cls,
+        url: str,
+        *,
+        submitted_at: datetime,
+        source: str = "cli",
+        tags: tuple[str, ...] = (),
+        note: str | None = None,
+        operator: str | None = None,
+        case_id: str | None = None,
+        purpose: str | None = None,
+        mode: str = AUTO,
+    ) -> SubmitRequest:
         """A fresh request with a new request id; InvalidURL / ValueError on bad input."""
         validate_url(url)
         _check_tags(tags)
@@ -82,31 +91,64 @@ class SubmitRequest:
             raise ValueError(f"note is longer than {MAX_NOTE_LENGTH} characters")
         _check_context({"operator": operator, "case_id": case_id, "purpose": purpose})
         _check_mode(mode)
-        return cls(url, submitted_at, str(uuid.uuid4()), source, tuple(tags), note,
-                   operator, case_id, purpose, mode)
+        return cls(
+            url,
+            submitted_at,
+            str(uuid.uuid4()),
+            source,
+            tuple(tags),
+            note,
+            operator,
+            case_id,
+            purpose,
+            mode,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SUBMIT, "version": VERSION, "url": self.url,
-                "submitted_at": iso(self.submitted_at), "request_id": self.request_id,
-                "source": self.source, "tags": list(self.tags), "note": self.note,
-                "operator": self.operator, "case_id": self.case_id, "purpose": self.purpose,
-                "mode": self.mode}
+        return {
+            "schema": SUBMIT,
+            "version": VERSION,
+            "url": self.url,
+            "submitted_at": iso(self.submitted_at),
+            "request_id": self.request_id,
+            "source": self.source,
+            "tags": list(self.tags),
+            "note": self.note,
+            "operator": self.operator,
+            "case_id": self.case_id,
+            "purpose": self.purpose,
+            "mode": self.mode,
+        }
 
     def to_json(self) -> bytes:
         return dumps(self.to_dict())
 
     def describe(self) -> dict[str, Any]:
         """The submitter's part, as copied into WARC metadata and manifests."""
-        return {"request_id": self.request_id, "source": self.source,
-                "tags": list(self.tags), "note": self.note, "operator": self.operator,
-                "case_id": self.case_id, "purpose": self.purpose, "mode": self.mode}
+        return {
+            "request_id": self.request_id,
+            "source": self.source,
+            "tags": list(self.tags),
+            "note": self.note,
+            "operator": self.operator,
+            "case_id": self.case_id,
+            "purpose": self.purpose,
+            "mode": self.mode,
+        }
 
 
-def submit_requests(items: list[tuple[str, str]], *, submitted_at: datetime, source: str,
-                    tags: tuple[str, ...] = (), note: str | None = None,
-                    operator: str | None = None, case_id: str | None = None,
-                    purpose: str | None = None, mode: str = AUTO
-                    ) -> tuple[list[SubmitRequest], list[str]]:
+def submit_requests(
+    items: list[tuple[str, str]],
+    *,
+    submitted_at: datetime,
+    source: str,
+    tags: tuple[str, ...] = (),
+    note: str | None = None,
+    operator: str | None = None,
+    case_id: str | None = None,
+    purpose: str | None = None,
+    mode: str = AUTO,
+) -> tuple[list[SubmitRequest], list[str]]:
     """Validate (where, url) pairs for submission: the requests, and one problem
     line per refused URL ("where: 'url': why"). Callers submit nothing when
     there is any problem, so a batch is all or nothing. A bad ``operator``,
@@ -118,9 +160,19 @@ def submit_requests(items: list[tuple[str, str]], *, submitted_at: datetime, sou
     requests, problems = [], []
     for where, url in items:
         try:
-            requests.append(SubmitRequest.new(url, submitted_at=submitted_at, source=source,
-                                              tags=tags, note=note, operator=operator,
-                                              case_id=case_id, purpose=purpose, mode=mode))
+            requests.append(
+                SubmitRequest.new(
+                    url,
+                    submitted_at=submitted_at,
+                    source=source,
+                    tags=tags,
+                    note=note,
+                    operator=operator,
+                    case_id=case_id,
+                    purpose=purpose,
+                    mode=mode,
+                )
+            )
         except (InvalidURL, ValueError) as exc:
             problems.append(f"{where}: {url!r}: {exc}")
     return requests, problems
@@ -131,8 +183,9 @@ def _check_context(context: dict[str, Any]) -> None:
         if value is None:
             continue
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_CONTEXT_LENGTH:
-            raise ValueError(f"{name} must be a non-empty string of at most "
-                             f"{MAX_CONTEXT_LENGTH} characters")
+            raise ValueError(
+                f"{name} must be a non-empty string of at most {MAX_CONTEXT_LENGTH} characters"
+            )
 
 
 def _check_mode(mode) -> None:
@@ -145,8 +198,9 @@ def _check_tags(tags) -> None:
         raise ValueError(f"at most {MAX_TAGS} tags")
     for tag in tags:
         if not isinstance(tag, str) or not tag or len(tag) > MAX_TAG_LENGTH:
-            raise ValueError(f"tag {tag!r} must be a non-empty string of at most "
-                             f"{MAX_TAG_LENGTH} characters")
+            raise ValueError(
+                f"tag {tag!r} must be a non-empty string of at most {MAX_TAG_LENGTH} characters"
+            )
 
 
 def decode_submit(message: SourceMessage) -> SubmitRequest:
@@ -168,15 +222,17 @@ def decode_submit(message: SourceMessage) -> SubmitRequest:
     except UnicodeDecodeError:
         raise Undecodable("not_utf8", "the value is neither JSON nor a UTF-8 URL line") from None
     if "\n" in line:
-        raise Undecodable("multiple_lines",
-                          "the value has several lines; send one URL per message")
+        raise Undecodable("multiple_lines", "the value has several lines; send one URL per message")
     try:
         validate_url(line)
     except InvalidURL as exc:
         raise Undecodable("invalid_url", f"not a URL warcflow can capture: {exc}") from None
     return SubmitRequest(
-        url=line, submitted_at=from_epoch_ms(message.timestamp_ms),
-        request_id=f"kafka:{message.topic}:{message.partition}:{message.offset}", source="kafka")
+        url=line,
+        submitted_at=from_epoch_ms(message.timestamp_ms),
+        request_id=f"kafka:{message.topic}:{message.partition}:{message.offset}",
+        source="kafka",
+    )
 
 
 def _submit_from_json(doc: dict[str, Any]) -> SubmitRequest:
@@ -190,8 +246,9 @@ def _submit_from_json(doc: dict[str, Any]) -> SubmitRequest:
     try:
         submitted_at = parse_iso(str(doc.get("submitted_at", "")))
     except ValueError:
-        raise Undecodable("bad_field",
-                          "SubmitRequest.submitted_at must be an ISO 8601 time with offset") from None
+        raise Undecodable(
+            "bad_field", "SubmitRequest.submitted_at must be an ISO 8601 time with offset"
+        ) from None
     request_id = doc.get("request_id")
     if not isinstance(request_id, str) or not request_id or len(request_id) > 200:
         raise Undecodable("bad_field", "SubmitRequest.request_id must be a non-empty string")
@@ -212,8 +269,9 @@ def _submit_from_json(doc: dict[str, Any]) -> SubmitRequest:
         _check_context(context)
     except ValueError as exc:
         raise Undecodable("bad_field", f"SubmitRequest: {exc}") from None
-    return SubmitRequest(url, submitted_at, request_id, source, tuple(tags), note, **context,
-                         mode=mode)
+    return SubmitRequest(
+        url, submitted_at, request_id, source, tuple(tags), note, **context, mode=mode
+    )
 
 
 @dataclass(frozen=True)
@@ -234,18 +292,33 @@ class RetryRequest:
     attempts: tuple[dict[str, str], ...] = ()
 
     def to_json(self) -> bytes:
-        return dumps({"schema": RETRY, "version": VERSION, "stage": self.stage,
-                       "work_id": self.work_id, "payload": self.payload, "origin": self.origin,
-                       "attempt": self.attempt, "not_before": iso(self.not_before),
-                       "attempts": list(self.attempts)})
+        return dumps(
+            {
+                "schema": RETRY,
+                "version": VERSION,
+                "stage": self.stage,
+                "work_id": self.work_id,
+                "payload": self.payload,
+                "origin": self.origin,
+                "attempt": self.attempt,
+                "not_before": iso(self.not_before),
+                "attempts": list(self.attempts),
+            }
+        )
 
 
 def decode_retry(message: SourceMessage) -> RetryRequest:
     doc = json_object(message.value, RETRY)
     try:
-        return RetryRequest(str(doc["stage"]), str(doc["work_id"]), dict(doc["payload"]),
-                            dict(doc["origin"]), int(doc["attempt"]), parse_iso(doc["not_before"]),
-                            tuple(dict(a) for a in doc.get("attempts", [])))
+        return RetryRequest(
+            str(doc["stage"]),
+            str(doc["work_id"]),
+            dict(doc["payload"]),
+            dict(doc["origin"]),
+            int(doc["attempt"]),
+            parse_iso(doc["not_before"]),
+            tuple(dict(a) for a in doc.get("attempts", [])),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise Undecodable("bad_field", f"RetryRequest is malformed: {exc}") from None
 
@@ -261,17 +334,26 @@ def media_request_json(request: MediaRequest) -> bytes:
 
 
 def media_request_doc(request: MediaRequest) -> dict[str, Any]:
-    return {"schema": MEDIA_REQUEST, "version": VERSION, "media_id": request.media_id,
-            "parent_capture_id": request.parent_capture_id, "page_url": request.page_url,
-            "media_url": request.media_url, "kind": request.kind,
-            "found_by": request.found_by, "submitted_at": iso(request.submitted_at),
-            "parent_record_id": request.parent_record_id, "request": request.request}
+    return {
+        "schema": MEDIA_REQUEST,
+        "version": VERSION,
+        "media_id": request.media_id,
+        "parent_capture_id": request.parent_capture_id,
+        "page_url": request.page_url,
+        "media_url": request.media_url,
+        "kind": request.kind,
+        "found_by": request.found_by,
+        "submitted_at": iso(request.submitted_at),
+        "parent_record_id": request.parent_record_id,
+        "request": request.request,
+    }
 
 
 def decode_media(message: SourceMessage) -> MediaRequest:
     """Decode a media-topic message; Undecodable with the reason otherwise."""
-    return media_from_payload(json_object(message.value, MEDIA_REQUEST),
-                              provenance=message.coordinates())
+    return media_from_payload(
+        json_object(message.value, MEDIA_REQUEST), provenance=message.coordinates()
+    )
 
 
 def media_from_payload(doc: dict[str, Any], *, provenance: dict[str, Any]) -> MediaRequest:
@@ -284,14 +366,21 @@ def media_from_payload(doc: dict[str, Any], *, provenance: dict[str, Any]) -> Me
         if kind not in ("direct", "stream", "extractor"):
             raise ValueError(f"unknown kind {kind!r}")
         if not is_capture_id(str(doc["media_id"])) or not is_capture_id(
-                str(doc["parent_capture_id"])):
+            str(doc["parent_capture_id"])
+        ):
             raise ValueError("media_id and parent_capture_id must be capture ids")
         return MediaRequest(
-            media_id=str(doc["media_id"]), parent_capture_id=str(doc["parent_capture_id"]),
-            page_url=str(doc["page_url"]), media_url=media_url, kind=kind,
-            found_by=str(doc.get("found_by") or ""), submitted_at=parse_iso(doc["submitted_at"]),
-            parent_record_id=doc.get("parent_record_id"), request=dict(doc.get("request") or {}),
-            provenance=provenance)
+            media_id=str(doc["media_id"]),
+            parent_capture_id=str(doc["parent_capture_id"]),
+            page_url=str(doc["page_url"]),
+            media_url=media_url,
+            kind=kind,
+            found_by=str(doc.get("found_by") or ""),
+            submitted_at=parse_iso(doc["submitted_at"]),
+            parent_record_id=doc.get("parent_record_id"),
+            request=dict(doc.get("request") or {}),
+            provenance=provenance,
+        )
     except InvalidURL as exc:
         raise Undecodable("invalid_url", f"MediaRequest.media_url: {exc}") from None
     except (KeyError, TypeError, ValueError) as exc:
@@ -301,21 +390,35 @@ def media_from_payload(doc: dict[str, Any], *, provenance: dict[str, Any]) -> Me
 def media_event(manifest: MediaManifest, manifest_key: str) -> bytes:
     """MediaStored or MediaFailed for a media manifest (docs/formats.md)."""
     schema = MEDIA_STORED if manifest.status == STORED else MEDIA_FAILED
-    doc = {"schema": schema, "version": VERSION, "manifest_key": manifest_key,
-           "capture_id": manifest.media_id, "parent_capture_id": manifest.parent_capture_id,
-           "page_url": manifest.page_url, "message": manifest.message,
-           "attempts": manifest.attempts, "info_title": manifest.info.get("title"),
-           **manifest.summary()}
+    doc = {
+        "schema": schema,
+        "version": VERSION,
+        "manifest_key": manifest_key,
+        "capture_id": manifest.media_id,
+        "parent_capture_id": manifest.parent_capture_id,
+        "page_url": manifest.page_url,
+        "message": manifest.message,
+        "attempts": manifest.attempts,
+        "info_title": manifest.info.get("title"),
+        **manifest.summary(),
+    }
     return dumps(doc)
 
 
 def capture_event(manifest: Manifest, manifest_key: str) -> bytes:
     """CaptureStored or CaptureFailed for a manifest (docs/formats.md)."""
     schema = CAPTURE_STORED if manifest.status == STORED else CAPTURE_FAILED
-    doc = {"schema": schema, "version": VERSION, "manifest_key": manifest_key,
-           "surt": manifest.surt, "request_id": manifest.request.get("request_id"),
-           "source": manifest.provenance, "message": manifest.message,
-           "attempts": manifest.attempts, **manifest.summary()}
+    doc = {
+        "schema": schema,
+        "version": VERSION,
+        "manifest_key": manifest_key,
+        "surt": manifest.surt,
+        "request_id": manifest.request.get("request_id"),
+        "source": manifest.provenance,
+        "message": manifest.message,
+        "attempts": manifest.attempts,
+        **manifest.summary(),
+    }
     return dumps(doc)
 
 
@@ -336,13 +439,21 @@ class DeadLetter:
             text: str | None = value.decode("utf-8")
         except UnicodeDecodeError:
             text = None
-        return dumps({
-            "schema": DEAD_LETTER, "version": VERSION, "stage": self.stage,
-            "reason": self.reason, "message": self.message, "dead_at": iso(self.dead_at),
-            "source": self.source.coordinates(),
-            "key_b64": base64.b64encode(self.source.key or b"").decode("ascii"),
-            "value_b64": base64.b64encode(value).decode("ascii"),
-            "value_text": text,
-            "headers": [[k, base64.b64encode(v).decode("ascii")] for k, v in self.source.headers],
-            "attempts": list(self.attempts),
-        })
+        return dumps(
+            {
+                "schema": DEAD_LETTER,
+                "version": VERSION,
+                "stage": self.stage,
+                "reason": self.reason,
+                "message": self.message,
+                "dead_at": iso(self.dead_at),
+                "source": self.source.coordinates(),
+                "key_b64": base64.b64encode(self.source.key or b"").decode("ascii"),
+                "value_b64": base64.b64encode(value).decode("ascii"),
+                "value_text": text,
+                "headers": [
+                    [k, base64.b64encode(v).decode("ascii")] for k, v in self.source.headers
+                ],
+                "attempts": list(self.attempts),
+            }
+        )

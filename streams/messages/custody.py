@@ -1,7 +1,7 @@
 """Messages of the custody side (docs/formats.md):
 
     topic                 key                 value
-    warcflow.custody      capture id or ""    CustodyEvent | HeadRequest   (one partition: one writer)
+    warcflow.custody      capture id or ""    CustodyEvent | HeadRequest (one partition)
     warcflow.recheck      SURT of url         RecheckRequest
     warcflow.liveness     SURT of url         LivenessEvent
 
@@ -21,7 +21,7 @@ from typing import Any
 from archivers.clock import iso
 from archivers.custody.ledger import CustodyEvent, ObjectDigest
 from archivers.custody.liveness import Observation
-from streams.messages.base import Undecodable, VERSION, dumps, json_object
+from streams.messages.base import VERSION, Undecodable, dumps, json_object
 
 CUSTODY_EVENT = "warcflow.CustodyEvent"
 HEAD_REQUEST = "warcflow.HeadRequest"
@@ -30,15 +30,26 @@ LIVENESS_EVENT = "warcflow.LivenessEvent"
 
 
 def custody_json(event: CustodyEvent) -> bytes:
-    return dumps({"schema": CUSTODY_EVENT, "version": VERSION, "event": event.event,
-                   "event_id": event.event_id, "at": event.at, "who": event.who,
-                   "capture_id": event.capture_id, "url": event.url,
-                   "objects": [asdict(o) for o in event.objects], "detail": event.detail})
+    return dumps(
+        {
+            "schema": CUSTODY_EVENT,
+            "version": VERSION,
+            "event": event.event,
+            "event_id": event.event_id,
+            "at": event.at,
+            "who": event.who,
+            "capture_id": event.capture_id,
+            "url": event.url,
+            "objects": [asdict(o) for o in event.objects],
+            "detail": event.detail,
+        }
+    )
 
 
 def head_request_json(requested_at: datetime, by: str) -> bytes:
-    return dumps({"schema": HEAD_REQUEST, "version": VERSION,
-                   "requested_at": iso(requested_at), "by": by})
+    return dumps(
+        {"schema": HEAD_REQUEST, "version": VERSION, "requested_at": iso(requested_at), "by": by}
+    )
 
 
 def decode_custody(value: bytes | None) -> CustodyEvent | None:
@@ -53,18 +64,32 @@ def decode_custody(value: bytes | None) -> CustodyEvent | None:
     doc = json_object(value, CUSTODY_EVENT)
     try:
         return CustodyEvent(
-            event=str(doc["event"]), event_id=str(doc["event_id"]), at=str(doc["at"]),
-            who=str(doc["who"]), capture_id=doc.get("capture_id"), url=doc.get("url"),
-            objects=tuple(ObjectDigest(str(o["key"]), str(o["sha256"]), int(o["size"]),
-                                       o.get("version_id")) for o in doc.get("objects", [])),
-            detail=dict(doc.get("detail") or {}))
+            event=str(doc["event"]),
+            event_id=str(doc["event_id"]),
+            at=str(doc["at"]),
+            who=str(doc["who"]),
+            capture_id=doc.get("capture_id"),
+            url=doc.get("url"),
+            objects=tuple(
+                ObjectDigest(str(o["key"]), str(o["sha256"]), int(o["size"]), o.get("version_id"))
+                for o in doc.get("objects", [])
+            ),
+            detail=dict(doc.get("detail") or {}),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise Undecodable("bad_field", f"CustodyEvent is malformed: {exc}") from None
 
 
 def recheck_json(url: str, requested_at: datetime, by: str) -> bytes:
-    return dumps({"schema": RECHECK_REQUEST, "version": VERSION, "url": url,
-                   "requested_at": iso(requested_at), "by": by})
+    return dumps(
+        {
+            "schema": RECHECK_REQUEST,
+            "version": VERSION,
+            "url": url,
+            "requested_at": iso(requested_at),
+            "by": by,
+        }
+    )
 
 
 def decode_recheck(value: bytes | None) -> dict[str, Any]:
@@ -75,7 +100,14 @@ def decode_recheck(value: bytes | None) -> dict[str, Any]:
 
 
 def liveness_json(url: str, check: Observation, state: dict[str, Any]) -> bytes:
-    return dumps({"schema": LIVENESS_EVENT, "version": VERSION, "url": url,
-                   "check": asdict(check), "state": state["state"],
-                   "last_seen_alive": state["last_seen_alive"],
-                   "first_seen_gone": state["first_seen_gone"]})
+    return dumps(
+        {
+            "schema": LIVENESS_EVENT,
+            "version": VERSION,
+            "url": url,
+            "check": asdict(check),
+            "state": state["state"],
+            "last_seen_alive": state["last_seen_alive"],
+            "first_seen_gone": state["first_seen_gone"],
+        }
+    )

@@ -60,10 +60,17 @@ class Watch:
         return re.compile(self.pattern)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": WATCH, "version": VERSION, "id": self.id, "kind": self.kind,
-                "url": self.url, "every": self.every, "tags": list(self.tags),
-                "pattern": self.pattern or None,
-                "added_at": iso(self.added_at) if self.added_at else None}
+        return {
+            "schema": WATCH,
+            "version": VERSION,
+            "id": self.id,
+            "kind": self.kind,
+            "url": self.url,
+            "every": self.every,
+            "tags": list(self.tags),
+            "pattern": self.pattern or None,
+            "added_at": iso(self.added_at) if self.added_at else None,
+        }
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
@@ -71,13 +78,21 @@ class Watch:
 
 def watch_id(kind: str, url: str, pattern: str = "") -> str:
     """``w`` and 12 hex digits of SHA-256 over kind, URL and pattern: stable per source."""
-    digest = hashlib.sha256(f"{kind}\0{url}\0{pattern}".encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(f"{kind}\0{url}\0{pattern}".encode()).hexdigest()
     return f"w{digest[:12]}"
 
 
-def new_watch(kind: str, url: str, *, every: float, tags: tuple[str, ...] = (),
-              pattern: str = "", added_at: datetime | None = None,
-              min_every: float = 0.0, origin: str = "topic") -> Watch:
+def new_watch(
+    kind: str,
+    url: str,
+    *,
+    every: float,
+    tags: tuple[str, ...] = (),
+    pattern: str = "",
+    added_at: datetime | None = None,
+    min_every: float = 0.0,
+    origin: str = "topic",
+) -> Watch:
     """A validated Watch; InvalidWatch saying what is wrong otherwise."""
     rule = KINDS.get(kind)
     if rule is None:
@@ -90,8 +105,9 @@ def new_watch(kind: str, url: str, *, every: float, tags: tuple[str, ...] = (),
     if not isinstance(every, (int, float)) or isinstance(every, bool) or not every > 0:
         raise InvalidWatch(f"every must be a number of seconds greater than 0, not {every!r}")
     if every < min_every:
-        raise InvalidWatch(f"every is {every:g} s; the least allowed is {min_every:g} s "
-                           "(WARCFLOW_WATCH_MIN_EVERY)")
+        raise InvalidWatch(
+            f"every is {every:g} s; the least allowed is {min_every:g} s (WARCFLOW_WATCH_MIN_EVERY)"
+        )
     if rule.takes_pattern:
         if not pattern:
             raise InvalidWatch(f"a {kind} watch needs a pattern (--pattern REGEX)")
@@ -103,12 +119,16 @@ def new_watch(kind: str, url: str, *, every: float, tags: tuple[str, ...] = (),
         takers = ", ".join(name for name, k in KINDS.items() if k.takes_pattern)
         raise InvalidWatch(f"only {takers} watches take a pattern, not {kind}")
     tags = tuple(tags)
-    if len(tags) > MAX_TAGS or any(not isinstance(t, str) or not t or len(t) > MAX_TAG_LENGTH
-                                   for t in tags):
-        raise InvalidWatch(f"tags must be at most {MAX_TAGS} non-empty strings of at most "
-                           f"{MAX_TAG_LENGTH} characters")
-    return Watch(watch_id(kind, url, pattern), kind, url, float(every), tags, pattern,
-                 added_at, origin)
+    if len(tags) > MAX_TAGS or any(
+        not isinstance(t, str) or not t or len(t) > MAX_TAG_LENGTH for t in tags
+    ):
+        raise InvalidWatch(
+            f"tags must be at most {MAX_TAGS} non-empty strings of at most "
+            f"{MAX_TAG_LENGTH} characters"
+        )
+    return Watch(
+        watch_id(kind, url, pattern), kind, url, float(every), tags, pattern, added_at, origin
+    )
 
 
 def decode_watch(value: bytes) -> Watch:
@@ -121,9 +141,14 @@ def decode_watch(value: bytes) -> Watch:
         raise InvalidWatch("not a warcflow.Watch version 1")
     try:
         added_at = parse_iso(doc["added_at"]) if doc.get("added_at") else None
-        watch = new_watch(doc["kind"], doc["url"], every=doc["every"],
-                          tags=tuple(doc.get("tags") or ()), pattern=doc.get("pattern") or "",
-                          added_at=added_at)
+        watch = new_watch(
+            doc["kind"],
+            doc["url"],
+            every=doc["every"],
+            tags=tuple(doc.get("tags") or ()),
+            pattern=doc.get("pattern") or "",
+            added_at=added_at,
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidWatch(f"malformed Watch: {exc}") from None
     if watch.id != doc.get("id"):
@@ -145,15 +170,22 @@ def watches_from_setting(text: str, *, min_every: float = 0.0) -> tuple[Watch, .
         raise InvalidWatch("not a JSON array of watches")
     out = []
     for number, entry in enumerate(entries, 1):
-        if not isinstance(entry, dict) or set(entry) - {"kind", "url", "every", "tags",
-                                                         "pattern"}:
-            raise InvalidWatch(f"watch {number}: an object with kind, url and optionally "
-                               "every, tags, pattern")
+        if not isinstance(entry, dict) or set(entry) - {"kind", "url", "every", "tags", "pattern"}:
+            raise InvalidWatch(
+                f"watch {number}: an object with kind, url and optionally every, tags, pattern"
+            )
         try:
-            out.append(new_watch(str(entry.get("kind")), str(entry.get("url")),
-                                 every=entry.get("every", 300), tags=tuple(entry.get("tags") or ()),
-                                 pattern=entry.get("pattern") or "", min_every=min_every,
-                                 origin="settings"))
+            out.append(
+                new_watch(
+                    str(entry.get("kind")),
+                    str(entry.get("url")),
+                    every=entry.get("every", 300),
+                    tags=tuple(entry.get("tags") or ()),
+                    pattern=entry.get("pattern") or "",
+                    min_every=min_every,
+                    origin="settings",
+                )
+            )
         except InvalidWatch as exc:
             raise InvalidWatch(f"watch {number}: {exc}") from None
     return tuple(out)
@@ -170,6 +202,15 @@ def seen_key(watch: str, url: str) -> bytes:
 
 def seen_record(watch: str, url: str, *, request_id: str, submitted_at: datetime) -> bytes:
     """WatchSeen v1: the item ``url`` of ``watch`` was submitted as ``request_id``."""
-    return json.dumps({"schema": WATCH_SEEN, "version": VERSION, "watch_id": watch, "url": url,
-                       "request_id": request_id, "submitted_at": iso(submitted_at)},
-                      sort_keys=True, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "schema": WATCH_SEEN,
+            "version": VERSION,
+            "watch_id": watch,
+            "url": url,
+            "request_id": request_id,
+            "submitted_at": iso(submitted_at),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()

@@ -26,15 +26,18 @@ def parse_feed(body: bytes, feed_url: str) -> list[Item]:
         channel = next((c for c in root if local(c.tag) == "channel"), None)
         if channel is None:
             raise MalformedSource("not_a_feed", "the RSS document has no <channel>")
-        return dedupe([i for i in (_rss_item(e, feed_url) for e in channel
-                                   if local(e.tag) == "item") if i])
+        return dedupe(
+            [i for i in (_rss_item(e, feed_url) for e in channel if local(e.tag) == "item") if i]
+        )
     if name == "RDF":
-        return dedupe([i for i in (_rss_item(e, feed_url) for e in root
-                                   if local(e.tag) == "item") if i])
+        return dedupe(
+            [i for i in (_rss_item(e, feed_url) for e in root if local(e.tag) == "item") if i]
+        )
     if name == "feed":
         base = absolute(feed_url, root.get(XML_BASE)) or feed_url
-        return dedupe([i for i in (_atom_entry(e, base) for e in root
-                                   if local(e.tag) == "entry") if i])
+        return dedupe(
+            [i for i in (_atom_entry(e, base) for e in root if local(e.tag) == "entry") if i]
+        )
     raise MalformedSource("not_a_feed", f"the document is <{name}>, not an RSS or Atom feed")
 
 

@@ -13,8 +13,9 @@ costs one fetch per child sitemap, at most ``MAX_CHILD_SITEMAPS``.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from streams.watchers.feeds import parse_feed
 from streams.watchers.items import Item, MalformedSource, dedupe
@@ -38,26 +39,26 @@ class Kind:
     name: str
     help: str
     """What it watches and what it submits, for ``warcflow watch add --help``."""
-    read: Callable[["Watch", Fetch], Awaitable[list[Item]]]
+    read: Callable[[Watch, Fetch], Awaitable[list[Item]]]
     takes_pattern: bool = False
     """True: a ``pattern`` is required (and applied by ``read``); False: refused."""
-    canonical_url: Callable[[str], str] = lambda url: url  # noqa: E731
+    canonical_url: Callable[[str], str] = lambda url: url
     """The URL actually polled, from the URL the user gave."""
 
 
-async def _feed(watch: "Watch", fetch: Fetch) -> list[Item]:
+async def _feed(watch: Watch, fetch: Fetch) -> list[Item]:
     return parse_feed(await fetch(watch.url), watch.url)
 
 
-async def _telegram(watch: "Watch", fetch: Fetch) -> list[Item]:
+async def _telegram(watch: Watch, fetch: Fetch) -> list[Item]:
     return parse_channel(await fetch(watch.url), watch.url)
 
 
-async def _links(watch: "Watch", fetch: Fetch) -> list[Item]:
+async def _links(watch: Watch, fetch: Fetch) -> list[Item]:
     return parse_links(await fetch(watch.url), watch.url, watch.compiled())
 
 
-async def _sitemap(watch: "Watch", fetch: Fetch) -> list[Item]:
+async def _sitemap(watch: Watch, fetch: Fetch) -> list[Item]:
     sitemap = parse_sitemap(await fetch(watch.url), watch.url)
     items = list(sitemap.pages)
     for child in sitemap.sitemaps[:MAX_CHILD_SITEMAPS]:
@@ -68,20 +69,31 @@ async def _sitemap(watch: "Watch", fetch: Fetch) -> list[Item]:
     return dedupe(items)
 
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (
-    Kind("feed", "an RSS 2.0, RSS 1.0 or Atom feed: each item's link (and enclosures)", _feed),
-    Kind("telegram", "a public Telegram channel (https://t.me/CHANNEL or https://t.me/s/CHANNEL):\n"
-                     "each post https://t.me/CHANNEL/ID, and its photos and videos", _telegram,
-         canonical_url=channel_preview_url),
-    Kind("sitemap", "a sitemap or sitemap index (one level): each page URL", _sitemap),
-    Kind("links", "an HTML page (or a JSON API answer, e.g. Mastodon's statuses): each\n"
-                  "link (each URL string) whose absolute URL matches --pattern REGEX\n"
-                  "(Python re.search; anchor with ^...$ to match whole URLs)", _links,
-         takes_pattern=True),
-)}
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind("feed", "an RSS 2.0, RSS 1.0 or Atom feed: each item's link (and enclosures)", _feed),
+        Kind(
+            "telegram",
+            "a public Telegram channel (https://t.me/CHANNEL or https://t.me/s/CHANNEL):\n"
+            "each post https://t.me/CHANNEL/ID, and its photos and videos",
+            _telegram,
+            canonical_url=channel_preview_url,
+        ),
+        Kind("sitemap", "a sitemap or sitemap index (one level): each page URL", _sitemap),
+        Kind(
+            "links",
+            "an HTML page (or a JSON API answer, e.g. Mastodon's statuses): each\n"
+            "link (each URL string) whose absolute URL matches --pattern REGEX\n"
+            "(Python re.search; anchor with ^...$ to match whole URLs)",
+            _links,
+            takes_pattern=True,
+        ),
+    )
+}
 
 
-async def read_items(watch: "Watch", fetch: Fetch) -> list[Item]:
+async def read_items(watch: Watch, fetch: Fetch) -> list[Item]:
     """The items ``watch``'s source lists now. Raises what ``fetch`` raises
     (``archivers.errors.CaptureError``) and MalformedSource."""
     kind = KINDS.get(watch.kind)
@@ -106,8 +118,7 @@ async def fetch_body(fetcher, url: str, limit: int) -> bytes:
         if final.redirect_target():
             raise LimitExceeded(f"{url} redirects too often", reason="max_redirects")
         if final.response.truncated:
-            raise LimitExceeded(f"{final.url} is larger than the fetch limit",
-                                reason="too_large")
+            raise LimitExceeded(f"{final.url} is larger than the fetch limit", reason="too_large")
         return decoded_body(final.response, limit)
     finally:
         for exchange in chain:

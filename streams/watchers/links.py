@@ -41,8 +41,11 @@ def parse_links(body: bytes, page_url: str, pattern: re.Pattern[str]) -> list[It
         except (ValueError, RecursionError):
             doc = None  # HTML or text that happens to start so, or absurdly deep
         if doc is not None:
-            urls = (absolute(page_url, s) for s in _strings(doc)
-                    if s.startswith(("http://", "https://")))
+            urls = (
+                absolute(page_url, s)
+                for s in _strings(doc)
+                if s.startswith(("http://", "https://"))
+            )
             return dedupe([Item(url) for url in urls if url and pattern.search(url)])
     parser = _Links()
     try:

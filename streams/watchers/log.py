@@ -29,8 +29,11 @@ class WatchLog:
         try:
             if self._reader is None:
                 self._reader = TopicReader(
-                    self.bootstrap, (self.names.watches, self.names.watch_seen),
-                    client_id="warcflow-watchers", timeout=self.timeout)
+                    self.bootstrap,
+                    (self.names.watches, self.names.watch_seen),
+                    client_id="warcflow-watchers",
+                    timeout=self.timeout,
+                )
             return [(r.topic, r.key, r.value) for r in self._reader.read_to_end()]
         except TopicUnavailable:
             self.close()
@@ -52,8 +55,9 @@ def apply(book: WatchBook, records) -> int:
     return len(records)
 
 
-def read_book(bootstrap: str, names: TopicNames, configured: tuple[Watch, ...] = (), *,
-              with_seen: bool = True) -> WatchBook:
+def read_book(
+    bootstrap: str, names: TopicNames, configured: tuple[Watch, ...] = (), *, with_seen: bool = True
+) -> WatchBook:
     """The book as it stands now (TopicUnavailable if the broker or topics are missing)."""
     book = WatchBook(configured)
     for record in read_topic(bootstrap, names.watches):

@@ -22,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Awaitable, Callable, Protocol
+from typing import Protocol
 
 from archivers.clock import utc_now
 from archivers.errors import CaptureError, InvalidURL
@@ -60,12 +61,20 @@ def backoff(every: float, failures: int, max_backoff: float) -> float:
 
 
 class WatchRunner:
-    def __init__(self, book: WatchBook, refresh: Callable[[WatchBook], Awaitable[object]],
-                 fetch: Fetch, producer: Producer, names: TopicNames,
-                 settings: WatchSettings, *, metrics=None,
-                 clock: Callable[[], datetime] = utc_now,
-                 monotonic: Callable[[], float] = time.monotonic,
-                 concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        book: WatchBook,
+        refresh: Callable[[WatchBook], Awaitable[object]],
+        fetch: Fetch,
+        producer: Producer,
+        names: TopicNames,
+        settings: WatchSettings,
+        *,
+        metrics=None,
+        clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+        concurrency: int = 4,
+    ) -> None:
         self.book = book
         self.refresh = refresh
         self.fetch = fetch
@@ -94,8 +103,11 @@ class WatchRunner:
         watches = self.book.watches()
         for gone in set(self._due) - {w.id for w in watches}:
             del self._due[gone]
-        due = [w for w in watches if w.id not in self._running
-               and self._due.setdefault(w.id, _Due()).at <= now]
+        due = [
+            w
+            for w in watches
+            if w.id not in self._running and self._due.setdefault(w.id, _Due()).at <= now
+        ]
         started = []
         for watch in due:
             task = asyncio.ensure_future(self._guarded(watch))
@@ -110,7 +122,7 @@ class WatchRunner:
         async with self._slots:
             try:
                 await self.poll(watch)
-            except Exception:  # noqa: BLE001 - a bug in one poll must not stop the others
+            except Exception:
                 log.exception("watch %s: internal error", watch.id)
                 self._failed(watch, "internal_error")
 
@@ -119,8 +131,14 @@ class WatchRunner:
         try:
             items = await read_items(watch, self.fetch)
         except (CaptureError, MalformedSource) as exc:
-            log.warning("watch %s (%s %s): poll failed: %s: %s", watch.id, watch.kind,
-                        watch.url, exc.reason, exc)
+            log.warning(
+                "watch %s (%s %s): poll failed: %s: %s",
+                watch.id,
+                watch.kind,
+                watch.url,
+                exc.reason,
+                exc,
+            )
             self._failed(watch, exc.reason)
             return 0
         new = self.book.new_items(watch.id, items)[: self.settings.max_items]
@@ -139,8 +157,14 @@ class WatchRunner:
         state = self._due.setdefault(watch.id, _Due())
         state.failures, state.at = 0, self.monotonic() + watch.every
         if new:
-            log.info("watch %s (%s %s): %d new item(s), %d URL(s) submitted", watch.id,
-                     watch.kind, watch.url, len(new), submitted)
+            log.info(
+                "watch %s (%s %s): %d new item(s), %d URL(s) submitted",
+                watch.id,
+                watch.kind,
+                watch.url,
+                len(new),
+                submitted,
+            )
         return submitted
 
     async def _submit(self, watch: Watch, url: str, media: tuple[str, ...]) -> int:
@@ -149,17 +173,23 @@ class WatchRunner:
         requests = []
         for target, note in [(url, None), *((m, f"media of {url}") for m in media)]:
             try:
-                requests.append(SubmitRequest.new(target, submitted_at=now,
-                                                  source=watch.source, tags=watch.tags,
-                                                  note=note))
+                requests.append(
+                    SubmitRequest.new(
+                        target, submitted_at=now, source=watch.source, tags=watch.tags, note=note
+                    )
+                )
             except (InvalidURL, ValueError) as exc:
                 log.info("watch %s: skipping %r: %s", watch.id, target, exc)
         for request in requests:
-            await self.producer.send(self.names.ingest, surt(request.url).encode("utf-8"),
-                                     request.to_json())
+            await self.producer.send(
+                self.names.ingest, surt(request.url).encode("utf-8"), request.to_json()
+            )
         first = requests[0].request_id if requests else ""
-        await self.producer.send(self.names.watch_seen, seen_key(watch.id, url),
-                                 seen_record(watch.id, url, request_id=first, submitted_at=now))
+        await self.producer.send(
+            self.names.watch_seen,
+            seen_key(watch.id, url),
+            seen_record(watch.id, url, request_id=first, submitted_at=now),
+        )
         self.book.mark(watch.id, url)
         return len(requests)
 
@@ -174,8 +204,9 @@ class WatchRunner:
         state.failures += 1
         wait = backoff(watch.every, state.failures, self.settings.max_backoff)
         state.at = self.monotonic() + wait
-        log.info("watch %s: next try in %.0f s (%d failure(s) in a row)", watch.id, wait,
-                 state.failures)
+        log.info(
+            "watch %s: next try in %.0f s (%d failure(s) in a row)", watch.id, wait, state.failures
+        )
 
 
 def attach(app, runner: WatchRunner, interval: float = TICK_SECONDS) -> None:

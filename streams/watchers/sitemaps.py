@@ -30,8 +30,9 @@ def parse_sitemap(body: bytes, sitemap_url: str) -> Sitemap:
     root = parse_xml(_unpacked(body), "sitemap")
     name = local(root.tag)
     if name not in ("urlset", "sitemapindex"):
-        raise MalformedSource("not_a_sitemap",
-                              f"the document is <{name}>, not a <urlset> or <sitemapindex>")
+        raise MalformedSource(
+            "not_a_sitemap", f"the document is <{name}>, not a <urlset> or <sitemapindex>"
+        )
     child = "url" if name == "urlset" else "sitemap"
     locs = []
     for entry in root:

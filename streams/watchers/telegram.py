@@ -19,11 +19,29 @@ from streams.watchers.items import Item, MalformedSource, absolute, dedupe
 
 _POST = re.compile(r"^([A-Za-z0-9_]{1,64})/(\d{1,12})$")
 _BACKGROUND = re.compile(r"""background-image\s*:\s*url\(\s*(['"]?)([^'")]+)\1\s*\)""", re.I)
-_MEDIA_CLASSES = ("tgme_widget_message_photo_wrap", "tgme_widget_message_video",
-                  "tgme_widget_message_video_thumb", "tgme_widget_message_video_player",
-                  "tgme_widget_message_document_wrap", "tgme_widget_message_roundvideo")
-_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
-         "source", "track", "wbr"}
+_MEDIA_CLASSES = (
+    "tgme_widget_message_photo_wrap",
+    "tgme_widget_message_video",
+    "tgme_widget_message_video_thumb",
+    "tgme_widget_message_video_player",
+    "tgme_widget_message_document_wrap",
+    "tgme_widget_message_roundvideo",
+)
+_VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
 
 
 def channel_preview_url(url: str) -> str:
@@ -90,8 +108,9 @@ def parse_channel(body: bytes, preview_url: str) -> list[Item]:
     except (AssertionError, ValueError):
         pass
     if not parser.posts and "tgme_channel_info" not in html and "tgme_widget_message" not in html:
-        raise MalformedSource("not_a_channel",
-                              "the page is not a Telegram channel preview (no data-post)")
+        raise MalformedSource(
+            "not_a_channel", "the page is not a Telegram channel preview (no data-post)"
+        )
     parts = urlsplit(preview_url)
     origin = f"{parts.scheme}://{parts.netloc}"
     items = []

@@ -18,8 +18,8 @@ import pytest
 
 from infra.processes import free_port
 from tests.support import media as testmedia
-from tests.support.site import Route, TestSite
 from tests.support.observe import ARTIFACTS, replay_frame
+from tests.support.site import Route, TestSite
 from tests.support.stack import ViewerProcess, cli, poll
 
 pytestmark = pytest.mark.integration
@@ -29,14 +29,16 @@ SECRET = "viewer-session-s3cr3t"
 
 KAZAN = testmedia.post(
     "Mobilized soldiers protest near Kazan",
-    '<video id="clip" src="/media/clip.webm" autoplay muted loop playsinline></video>')
+    '<video id="clip" src="/media/clip.webm" autoplay muted loop playsinline></video>',
+)
 
 EVIL = b"""<!doctype html><html><body><p>An innocent post</p><p id="result">waiting</p>
 <script>
 var seen = [];
 seen.push("cookie=" + document.cookie);
 try { seen.push("top-title=" + window.top.document.title); } catch (e) { seen.push("top-blocked"); }
-try { window.top.document.body.innerHTML = "PWNED"; seen.push("top-written"); } catch (e) { seen.push("write-blocked"); }
+try { window.top.document.body.innerHTML = "PWNED"; seen.push("top-written"); }
+catch (e) { seen.push("write-blocked"); }
 document.getElementById("result").textContent = seen.join(" | ");
 </script></body></html>"""
 
@@ -49,10 +51,19 @@ def browser():
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--autoplay-policy=no-user-gesture-required"])
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
         yield launched
         launched.close()
 
@@ -64,9 +75,12 @@ def running_viewer(pipeline, media_set, tmp_path_factory):
         testmedia.install(site, media_set, canary.origin)
     site.routes["/post/kazan"] = Route(KAZAN)
     site.routes["/post/evil"] = Route(EVIL)
-    env = {**pipeline["env"], "WARCFLOW_VIEWER_PORT": str(free_port()),
-           "WARCFLOW_REPLAY_PORT": str(free_port()),
-           "WARCFLOW_HOME": str(tmp_path_factory.mktemp("viewer-home"))}
+    env = {
+        **pipeline["env"],
+        "WARCFLOW_VIEWER_PORT": str(free_port()),
+        "WARCFLOW_REPLAY_PORT": str(free_port()),
+        "WARCFLOW_HOME": str(tmp_path_factory.mktemp("viewer-home")),
+    }
     viewer = ViewerProcess(env, Path(env["WARCFLOW_HOME"]) / "viewer.log").start()
     try:
         yield {**pipeline, "env": env, "base": f"http://127.0.0.1:{env['WARCFLOW_VIEWER_PORT']}"}
@@ -82,6 +96,7 @@ def captured(env, base, url, media=0):
         with urllib.request.urlopen(f"{base}/api/captures?url={quote_plus(url)}") as answer:
             found = json.load(answer)
         return found if found and len(found[0]["media"]) >= media else None
+
     return poll(done, timeout=90, interval=0.5, what=f"the viewer to show {url}")[0]
 
 
@@ -126,8 +141,9 @@ def test_archived_scripts_cannot_reach_the_viewer(running_viewer, browser):
     page.goto(f"{base}/capture/{capture['capture_id']}")
     title = page.title()
     frame = replay_frame(page)
-    frame.wait_for_function("document.getElementById('result').textContent != 'waiting'",
-                            timeout=30_000)
+    frame.wait_for_function(
+        "document.getElementById('result').textContent != 'waiting'", timeout=30_000
+    )
     result = frame.inner_text("#result")
     assert SECRET not in result
     assert "top-blocked" in result and "write-blocked" in result, result

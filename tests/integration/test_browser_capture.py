@@ -23,14 +23,14 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archivers.store import layout
-from archivers.net.addresses import parse_allow_list
-from archivers.capture.browser import Browser, BrowserSettings
 from archivers.capture.archiver import CaptureRequest, PageArchiver
+from archivers.capture.browser import Browser, BrowserSettings
 from archivers.clock import utc_now
-from archivers.extract.media import find_media
 from archivers.errors import FetchUnavailable
+from archivers.extract.media import find_media
+from archivers.net.addresses import parse_allow_list
 from archivers.net.fetcher import Fetcher, FetchSettings
+from archivers.store import layout
 from archivers.store.memory import MemoryStore
 from tests.support import jsposts
 
@@ -49,19 +49,30 @@ def _chromium():
 def make(site, *, sites=(), **browser):
     store = MemoryStore()
     fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
-    settings = BrowserSettings(executable=CHROMIUM, sites=sites, **{
-        "idle_timeout": 3.0, "timeout": 60.0, **browser})
-    return PageArchiver(fetcher, store, agent=AGENT, find_media=lambda h, u: find_media(
-        h, u, recognises=lambda _url: False), browser=Browser(settings),
-        browser_sites=sites), store
+    settings = BrowserSettings(
+        executable=CHROMIUM, sites=sites, **{"idle_timeout": 3.0, "timeout": 60.0, **browser}
+    )
+    return PageArchiver(
+        fetcher,
+        store,
+        agent=AGENT,
+        find_media=lambda h, u: find_media(h, u, recognises=lambda _url: False),
+        browser=Browser(settings),
+        browser_sites=sites,
+    ), store
 
 
 def request_for(url, mode="browser", offset=1):
     now = utc_now()
     cid = layout.capture_id("warcflow.ingest", 0, offset, int(now.timestamp() * 1000))
-    return CaptureRequest(cid, url, now, request={"request_id": "r1", "mode": mode},
-                          provenance={"topic": "warcflow.ingest", "partition": 0,
-                                      "offset": offset}, mode=mode)
+    return CaptureRequest(
+        cid,
+        url,
+        now,
+        request={"request_id": "r1", "mode": mode},
+        provenance={"topic": "warcflow.ingest", "partition": 0, "offset": offset},
+        mode=mode,
+    )
 
 
 async def capture(archiver, request):
@@ -90,11 +101,17 @@ def test_a_script_rendered_post_is_captured_with_what_its_scripts_fetched(site, 
     data = store.get_bytes(manifest.warc_key)
     assert hashlib.sha256(data).hexdigest() == manifest.sha256
     found = warc_records(data)
-    responses = {h.get_header("WARC-Target-URI"): body for kind, h, body in found
-                 if kind == "response"}
+    responses = {
+        h.get_header("WARC-Target-URI"): body for kind, h, body in found if kind == "response"
+    }
     requests = {h.get_header("WARC-Target-URI") for kind, h, _ in found if kind == "request"}
-    for path in ("/post/js-redirect", "/post/js", "/static/render.js", "/api/post.json",
-                 "/img/lazy.png"):
+    for path in (
+        "/post/js-redirect",
+        "/post/js",
+        "/static/render.js",
+        "/api/post.json",
+        "/img/lazy.png",
+    ):
         assert site.url(path) in responses, path
         assert site.url(path) in requests, path
     # the JSON the script fetched, exactly as served (gzip: the raw bytes are kept)
@@ -110,20 +127,23 @@ def test_a_script_rendered_post_is_captured_with_what_its_scripts_fetched(site, 
     png = store.get_bytes(manifest.screenshot_key)
     [shot] = [(h, body) for kind, h, body in found if kind == "resource"]
     assert shot[1] == png and shot[0].get_header("Content-Type") == "image/png"
-    assert shot[0].get_header("WARC-Target-URI") == "urn:warcflow:screenshot:" + site.url("/post/js")
+    assert shot[0].get_header("WARC-Target-URI") == "urn:warcflow:screenshot:" + site.url(
+        "/post/js"
+    )
     assert manifest.screenshot["sha256"] == hashlib.sha256(png).hexdigest()
     assert manifest.screenshot["url"] == site.url("/post/js")
     assert manifest.fetched_at <= manifest.screenshot["taken_at"] <= manifest.finished_at
     # the rendered post (dark blue box, yellow text) and the lazy image (green) are in it
     seen = jsposts.colours(png)
-    assert seen.get((0x12, 0x3d, 0x7a), 0) > 50, "the post's box is not in the screenshot"
+    assert seen.get((0x12, 0x3D, 0x7A), 0) > 50, "the post's box is not in the screenshot"
     assert seen.get((30, 160, 60), 0) > 50, "the lazily loaded image is not in the screenshot"
     assert any(r > 200 and g > 180 and b < 120 for r, g, b in seen), "no post text pixels"
 
     # the metadata record says it too (the manifest can be rebuilt from the WARC)
     [meta] = [json.loads(body) for kind, _, body in found if kind == "metadata"]
-    assert meta["mode"] == "browser" and meta["screenshot"]["record_id"] == \
-        shot[0].get_header("WARC-Record-ID")
+    assert meta["mode"] == "browser" and meta["screenshot"]["record_id"] == shot[0].get_header(
+        "WARC-Record-ID"
+    )
 
 
 def test_the_browser_cannot_reach_addresses_the_policy_refuses(site, canary):
@@ -139,8 +159,11 @@ def test_the_browser_cannot_reach_addresses_the_policy_refuses(site, canary):
     failures = {f["url"]: f["reason"] for f in meta["requisite_failures"]}
     for path in ("/pixel.png", "/api/secret", "/evil.js"):
         assert failures[canary.url(path)] == "policy_refused", failures
-    assert not any(canary.origin in h.get_header("WARC-Target-URI") or ""
-                   for kind, h, _ in warc_records(data) if kind == "response")
+    assert not any(
+        canary.origin in h.get_header("WARC-Target-URI") or ""
+        for kind, h, _ in warc_records(data)
+        if kind == "response"
+    )
 
 
 def test_site_rules_choose_the_browser_under_auto(site, canary):
@@ -156,8 +179,10 @@ def test_site_rules_choose_the_browser_under_auto(site, canary):
 def test_a_page_that_outlasts_the_deadline_is_retryable(site, canary):
     jsposts.install(site, canary.origin)
     from tests.support.site import Route
-    site.routes["/slow.js"] = Route(b"//" + b"x" * 2000, content_type="application/javascript",
-                                    drip=0.2)
+
+    site.routes["/slow.js"] = Route(
+        b"//" + b"x" * 2000, content_type="application/javascript", drip=0.2
+    )
     site.routes["/post/slow"] = Route(b'<!doctype html><p>slow</p><script src="/slow.js"></script>')
     archiver, store = make(site, timeout=2.0, idle_timeout=1.0)
     with pytest.raises(FetchUnavailable) as failed:
@@ -195,7 +220,7 @@ def test_a_redelivered_capture_keeps_the_screenshot_of_the_stored_warc(site, can
     original = store.get_bytes(first.screenshot_key)
     del store.objects[first.screenshot_key]
     del store.objects[layout.manifest_key(first.url, first.capture_id)]
-    again, store2 = make(site)
+    again, _store2 = make(site)
     again.store = store
     second = asyncio.run(capture(again, request))
     assert second.created and second.manifest.sha256 == first.sha256
@@ -235,8 +260,9 @@ def test_browser_captures_wait_for_a_place_without_losing_their_deadline(site, c
 
     async def three():
         try:
-            return await asyncio.gather(*(archiver.capture(
-                request_for(site.url("/post/js"), offset=n)) for n in range(3)))
+            return await asyncio.gather(
+                *(archiver.capture(request_for(site.url("/post/js"), offset=n)) for n in range(3))
+            )
         finally:
             await browser.close()
 

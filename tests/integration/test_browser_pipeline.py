@@ -26,8 +26,8 @@ from warcio.archiveiterator import ArchiveIterator
 from archivers.store.s3 import S3Store
 from infra.processes import free_port
 from tests.support import jsposts
-from tests.support.site import TestSite
 from tests.support.observe import replay_frame
+from tests.support.site import TestSite
 from tests.support.stack import ViewerProcess, WorkerProcess, cli, poll
 from warcflow.settings import load_settings
 
@@ -51,20 +51,29 @@ def browser_stack(stack, module_site, canary_site, media_set, tmp_path_factory):
     jsposts.install(module_site, canary_site.origin)
     module_site.serve_dir("/media/", media_set.root)
     env = stack.agent_env(
-        "b", module_site.allow,
+        "b",
+        module_site.allow,
         WARCFLOW_BROWSER_EXECUTABLE=CHROMIUM,
         WARCFLOW_BROWSER_IDLE_TIMEOUT="3",
         WARCFLOW_HOME=str(tmp_path_factory.mktemp("browser-worker-home")),
     )
     logs = Path(tmp_path_factory.mktemp("browser-logs"))
     worker = WorkerProcess(env, logs / "worker.log").start()
-    viewer_env = {**env, "WARCFLOW_VIEWER_PORT": str(free_port()),
-                  "WARCFLOW_REPLAY_PORT": str(free_port()),
-                  "WARCFLOW_HOME": str(tmp_path_factory.mktemp("browser-viewer-home"))}
+    viewer_env = {
+        **env,
+        "WARCFLOW_VIEWER_PORT": str(free_port()),
+        "WARCFLOW_REPLAY_PORT": str(free_port()),
+        "WARCFLOW_HOME": str(tmp_path_factory.mktemp("browser-viewer-home")),
+    }
     viewer = ViewerProcess(viewer_env, logs / "viewer.log").start()
     try:
-        yield {"env": env, "site": module_site, "canary": canary_site, "worker": worker,
-               "base": f"http://127.0.0.1:{viewer_env['WARCFLOW_VIEWER_PORT']}"}
+        yield {
+            "env": env,
+            "site": module_site,
+            "canary": canary_site,
+            "worker": worker,
+            "base": f"http://127.0.0.1:{viewer_env['WARCFLOW_VIEWER_PORT']}",
+        }
     finally:
         viewer.stop()
         worker.stop()
@@ -87,8 +96,12 @@ def captured(stack, url, *, media=0, timeout=120):
         found = captures(env, url)
         if found and found[0]["status"] != "stored":
             raise AssertionError(f"capture failed: {found[0]}\n{stack['worker'].log()[-3000:]}")
-        return found[0] if found and sum(
-            m["status"] == "stored" for m in found[0]["media"]) >= media else None
+        return (
+            found[0]
+            if found and sum(m["status"] == "stored" for m in found[0]["media"]) >= media
+            else None
+        )
+
     return poll(done, timeout=timeout, interval=0.5, what=f"a browser capture of {url}")
 
 
@@ -103,7 +116,7 @@ def test_a_script_rendered_post_is_captured_with_its_screenshot(browser_stack, t
     capture = captured(browser_stack, url, media=1)
 
     assert capture["mode"] == "browser" and capture["http_status"] == 200
-    day = capture["warc_key"][len("warc/"):len("warc/YYYY/MM/DD")]
+    day = capture["warc_key"][len("warc/") : len("warc/YYYY/MM/DD")]
     assert capture["screenshot_key"] == f"screenshots/{day}/{capture['capture_id']}.png"
     [clip] = capture["media"]
     assert clip["source_url"] == site.url(jsposts.JS_VIDEO) and clip["width"] == 320
@@ -113,8 +126,9 @@ def test_a_script_rendered_post_is_captured_with_its_screenshot(browser_stack, t
     responses, resources = {}, []
     for record in ArchiveIterator(io.BytesIO(warc.read_bytes()), check_digests="raise"):
         if record.rec_type == "response":
-            responses[record.rec_headers.get_header("WARC-Target-URI")] = \
+            responses[record.rec_headers.get_header("WARC-Target-URI")] = (
                 record.content_stream().read()
+            )
         elif record.rec_type == "resource":
             resources.append(record.content_stream().read())
     # what only the scripts (and the scroll) asked for is in the WARC
@@ -126,18 +140,22 @@ def test_a_script_rendered_post_is_captured_with_its_screenshot(browser_stack, t
     png = store.get_bytes(capture["screenshot_key"])
     assert resources == [png]  # the S3 object is the WARC's resource record
     shot = tmp_path / "shot.png"
-    assert cli("get", capture["capture_id"], "--screenshot", "-o", str(shot),
-               env=env).returncode == 0
+    assert (
+        cli("get", capture["capture_id"], "--screenshot", "-o", str(shot), env=env).returncode == 0
+    )
     assert shot.read_bytes() == png
     seen = jsposts.colours(png)
     assert len(seen) > 3 and max(seen.values()) < sum(seen.values()), "a blank screenshot"
-    assert seen.get((0x12, 0x3d, 0x7a), 0) > 50, "the rendered post is not in the screenshot"
+    assert seen.get((0x12, 0x3D, 0x7A), 0) > 50, "the rendered post is not in the screenshot"
     assert any(r > 200 and g > 180 and b < 120 for r, g, b in seen), "no post text in it"
 
     # the viewer serves it, as a PNG nothing in can run
     base = browser_stack["base"]
-    poll(lambda: fetch(f"{base}/api/captures?url={quote_plus(url)}")[2] != b"[]", timeout=60,
-         what="the viewer's catalog to have the capture")
+    poll(
+        lambda: fetch(f"{base}/api/captures?url={quote_plus(url)}")[2] != b"[]",
+        timeout=60,
+        what="the viewer's catalog to have the capture",
+    )
     status, headers, body = fetch(f"{base}/capture/{capture['capture_id']}/screenshot")
     assert status == 200 and headers["content-type"] == "image/png" and body == png
     assert "sandbox" in headers["content-security-policy"]
@@ -163,14 +181,24 @@ def test_the_viewer_shows_the_screenshot_and_replays_the_rendered_post(browser_s
     url = site.url("/post/js")
     found = captures(browser_stack["env"], url)
     capture = found[0] if found else captured(browser_stack, url)
-    poll(lambda: fetch(f"{base}/api/captures?url={quote_plus(url)}")[2] != b"[]", timeout=60,
-         what="the viewer's catalog to have the capture")
+    poll(
+        lambda: fetch(f"{base}/api/captures?url={quote_plus(url)}")[2] != b"[]",
+        timeout=60,
+        what="the viewer's catalog to have the capture",
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update"])
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(f"{base}/url?u={quote_plus(url)}")
@@ -180,7 +208,8 @@ def test_the_viewer_shows_the_screenshot_and_replays_the_rendered_post(browser_s
             shot = page.locator("section.screenshot img")
             shot.wait_for()
             page.wait_for_function(
-                "document.querySelector('section.screenshot img').naturalWidth > 0")
+                "document.querySelector('section.screenshot img').naturalWidth > 0"
+            )
             assert shot.evaluate("img => img.naturalWidth") == 1280
             caption = page.inner_text("section.screenshot figcaption")
             assert url in caption and " UTC" in caption and capture["fetched_at"][:10] in caption

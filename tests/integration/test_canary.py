@@ -21,12 +21,17 @@ def test_the_worker_notices_when_the_canary_video_stops_coming_down(stack, media
     with TestSite() as site, TestSite() as canary:
         testmedia.install(site, media_set, canary.origin)
         metrics = f"127.0.0.1:{free_port()}"
-        env = stack.env(WARCFLOW_TOPIC_PREFIX=prefix, WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
-                        WARCFLOW_FETCH_ALLOW=site.allow, WARCFLOW_WORKER_METRICS=metrics,
-                        WARCFLOW_CANARY_URL=site.url("/media/hls/stream.m3u8"),
-                        WARCFLOW_CANARY_EVERY="1")
+        env = stack.env(
+            WARCFLOW_TOPIC_PREFIX=prefix,
+            WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
+            WARCFLOW_FETCH_ALLOW=site.allow,
+            WARCFLOW_WORKER_METRICS=metrics,
+            WARCFLOW_CANARY_URL=site.url("/media/hls/stream.m3u8"),
+            WARCFLOW_CANARY_EVERY="1",
+        )
         worker = WorkerProcess(env, tmp_path / "worker.log").start()
         try:
+
             def gauge(value: str):
                 with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10) as answer:
                     text = answer.read().decode()

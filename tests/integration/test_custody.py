@@ -16,8 +16,8 @@ import pytest
 from archivers.store.s3 import S3Store
 from infra.processes import free_port
 from infra.tsa import LocalTSA
-from tests.support.observe import media_of
 from tests.support import media as testmedia
+from tests.support.observe import media_of
 from tests.support.site import Route, TestSite
 from tests.support.stack import WorkerProcess, cli, poll
 from tests.support.tsa import http_tsa as serve
@@ -28,9 +28,11 @@ from warcflow.settings import load_settings
 pytestmark = pytest.mark.integration
 
 POST = "/post/kazan"
-KAZAN = (b"<html><head><title>Mobilized soldiers protest in Kazan</title>"
-         b'<meta property="og:video" content="/media/clip.mp4"></head>'
-         b"<body><article><p>Mobilized soldiers protest in Kazan</p></article></body></html>")
+KAZAN = (
+    b"<html><head><title>Mobilized soldiers protest in Kazan</title>"
+    b'<meta property="og:video" content="/media/clip.mp4"></head>'
+    b"<body><article><p>Mobilized soldiers protest in Kazan</p></article></body></html>"
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +53,17 @@ def custody(stack, media_set, http_tsa, tmp_path_factory):
         testmedia.install(site, media_set, "http://127.0.0.1:9")
         site.routes[POST] = Route(KAZAN)
         env = stack.agent_env(
-            "k", site.allow, WARCFLOW_LEDGER_HEAD_EVERY="2", WARCFLOW_RECHECK_DELAYS="2,3600",
-            WARCFLOW_TSA=f"local,{http_tsa}")
+            "k",
+            site.allow,
+            WARCFLOW_LEDGER_HEAD_EVERY="2",
+            WARCFLOW_RECHECK_DELAYS="2,3600",
+            WARCFLOW_TSA=f"local,{http_tsa}",
+        )
         prefix = env["WARCFLOW_TOPIC_PREFIX"]
         log = Path(tmp_path_factory.mktemp("logs")) / "worker.log"
         worker = WorkerProcess(env, log).start()
         try:
-            yield {"env": env, "site": site, "prefix": prefix, "worker": worker,
-                   "home": stack.home}
+            yield {"env": env, "site": site, "prefix": prefix, "worker": worker, "home": stack.home}
         finally:
             worker.stop()
 
@@ -71,10 +76,12 @@ def run_json(*args, env, ok=(0,)):
 
 def audited(env, target):
     """Audit until the capture is in a signed head (heads come every 2 s here)."""
+
     def clean():
         report = run_json("audit", target, env=env, ok=(0, 1))
         last.append([c for r in report["captures"] for c in r["checks"] if not c["ok"]])
         return report if report["ok"] else None
+
     last: list = []
     try:
         return poll(clean, timeout=60, interval=1, what=f"a clean audit of {target}")
@@ -95,7 +102,9 @@ def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, tmp_path
     names = {c["name"] for c in one["checks"]}
     assert f"object {capture['warc_key']}" in names and f"object {media['key']}" in names
     assert f"records {capture['warc_key']}" in names
-    assert f"inclusion {capture['capture_id']}" in names and f"inclusion {media['media_id']}" in names
+    assert (
+        f"inclusion {capture['capture_id']}" in names and f"inclusion {media['media_id']}" in names
+    )
     assert any(n.startswith("tsa local head") for n in names)
     assert any(n.startswith("tsa 127.0.0.1 head") for n in names)  # both TSAs stamped it
     assert any(n == f"order {capture['capture_id']}" for n in names)
@@ -103,9 +112,16 @@ def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, tmp_path
     assert {e["event"] for e in one["custody"]} >= {"capture"}
 
     # The first recheck comes on its own, soon after the capture: alive.
-    alive = poll(lambda: (lambda s: s if s.get("state") == "alive" else None)(
-        run_json("liveness", url, env=env, ok=(0, 4)) if cli("liveness", url, env=env).returncode == 0
-        else {}), timeout=60, interval=1, what="a first recheck")
+    alive = poll(
+        lambda: (lambda s: s if s.get("state") == "alive" else None)(
+            run_json("liveness", url, env=env, ok=(0, 4))
+            if cli("liveness", url, env=env).returncode == 0
+            else {}
+        ),
+        timeout=60,
+        interval=1,
+        what="a first recheck",
+    )
     assert alive["last_seen_alive"] and alive["first_seen_gone"] is None
 
     site.routes[POST] = Route(KAZAN.replace(b"</article>", b"<p>12 comments</p></article>"))
@@ -124,55 +140,89 @@ def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, tmp_path
     assert cli("get", capture["capture_id"], "-o", str(warc), env=env).returncode == 0
     assert b"Mobilized soldiers protest in Kazan" in gzip.decompress(warc.read_bytes())
     final = audited(env, capture["capture_id"])
-    assert "first seen gone" in next(c["detail"] for c in final["captures"][0]["checks"]
-                                     if c["name"] == "liveness")
+    assert "first seen gone" in next(
+        c["detail"] for c in final["captures"][0]["checks"] if c["name"] == "liveness"
+    )
     assert {e["event"] for e in final["captures"][0]["custody"]} >= {"capture", "recheck"}
 
     # Exported, it proves itself with nothing but the file: no S3, no Kafka, another home.
     wacz = tmp_path / "kazan.wacz"
     exported = run_json("export", url, "-o", str(wacz), env=env)
     assert exported["captures"] == [capture["capture_id"]]
-    offline = {**env, "WARCFLOW_S3_ENDPOINT": "http://127.0.0.1:9",
-               "WARCFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:9",
-               "WARCFLOW_HOME": str(tmp_path / "elsewhere")}
+    offline = {
+        **env,
+        "WARCFLOW_S3_ENDPOINT": "http://127.0.0.1:9",
+        "WARCFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:9",
+        "WARCFLOW_HOME": str(tmp_path / "elsewhere"),
+    }
     checked = run_json("verify", str(wacz), env=offline)
     assert checked["ok"], [c for c in checked["checks"] if not c["ok"]]
     names = {c["name"] for c in checked["checks"]}
-    assert {f"records archive/{capture['capture_id']}.warc.gz",
-            f"records archive/{media['media_id']}.warc.gz", f"ledger {capture['capture_id']}",
-            f"ledger {media['media_id']}", f"order {capture['capture_id']}",
-            "datapackage-digest"} <= names
+    assert {
+        f"records archive/{capture['capture_id']}.warc.gz",
+        f"records archive/{media['media_id']}.warc.gz",
+        f"ledger {capture['capture_id']}",
+        f"ledger {media['media_id']}",
+        f"order {capture['capture_id']}",
+        "datapackage-digest",
+    } <= names
     assert any(n.startswith("tsa local head") for n in names)
     assert checked["fingerprints"]["export_key"] == exported["export_key_sha256"]
     import zipfile
+
     with zipfile.ZipFile(wacz) as zf:
         report = zf.read("warcflow/report.html").decode()
         assert "Mobilized soldiers protest in Kazan" in report and gone["first_seen_gone"] in report
         assert zf.read(f"warcflow/{media['sha256']}.mp4") == _store(env).get_bytes(media["key"])
     # ... and the export itself is in the ledger.
-    poll(lambda: "export" in {e["event"] for e in run_json(
-        "audit", capture["capture_id"], env=env, ok=(0, 1))["captures"][0]["custody"]},
-        timeout=60, interval=1, what="the export custody event")
+    poll(
+        lambda: (
+            "export"
+            in {
+                e["event"]
+                for e in run_json("audit", capture["capture_id"], env=env, ok=(0, 1))["captures"][
+                    0
+                ]["custody"]
+            }
+        ),
+        timeout=60,
+        interval=1,
+        what="the export custody event",
+    )
 
     # The viewer: replays the deleted post, shows the audit, custody and liveness,
     # and a download through it is a custody event.
-    viewer_env = {**env, "WARCFLOW_VIEWER_PORT": str(free_port()),
-                  "WARCFLOW_REPLAY_PORT": str(free_port()),
-                  "WARCFLOW_HOME": str(tmp_path / "viewer-home")}
+    viewer_env = {
+        **env,
+        "WARCFLOW_VIEWER_PORT": str(free_port()),
+        "WARCFLOW_REPLAY_PORT": str(free_port()),
+        "WARCFLOW_HOME": str(tmp_path / "viewer-home"),
+    }
     with running_viewer(viewer_env) as (viewer, client):
-        poll(lambda: client.get("/api/captures", params={"url": url}).json(), timeout=30,
-             what="the viewer's catalog")
+        poll(
+            lambda: client.get("/api/captures", params={"url": url}).json(),
+            timeout=30,
+            what="the viewer's catalog",
+        )
         html = client.get(f"/capture/{capture['capture_id']}").text
         assert "first seen gone" in html and "every check holds" in html
         assert "Original <strong>gone</strong>" in html
-        raw = replay_url(viewer.settings.replay_base, "warcflow", url, capture["fetched_at"],
-                         original=True)
+        raw = replay_url(
+            viewer.settings.replay_base, "warcflow", url, capture["fetched_at"], original=True
+        )
         with urllib.request.urlopen(raw, timeout=10) as response:
             assert b"Mobilized soldiers protest in Kazan" in response.read()
         assert client.get(f"/capture/{capture['capture_id']}/warc").status_code == 200
-    poll(lambda: any(e["event"] == "download" for e in run_json(
-        "audit", capture["capture_id"], env=env, ok=(0, 1))["captures"][0]["custody"]),
-        timeout=30, what="the download in the ledger")
+    poll(
+        lambda: any(
+            e["event"] == "download"
+            for e in run_json("audit", capture["capture_id"], env=env, ok=(0, 1))["captures"][0][
+                "custody"
+            ]
+        ),
+        timeout=30,
+        what="the download in the ledger",
+    )
 
 
 def _store(env):
@@ -187,6 +237,7 @@ def test_a_locked_capture_object_cannot_be_deleted(custody):
     store = _store(env)
     version = store.head(capture["warc_key"]).version_id
     from botocore.exceptions import ClientError
+
     with pytest.raises(ClientError, match="AccessDenied"):
         store.client.delete_object(Bucket=store.bucket, Key=capture["warc_key"], VersionId=version)
     assert store.head(capture["warc_key"]).version_id == version

@@ -29,8 +29,10 @@ pytestmark = pytest.mark.integration
 def add_pages(site: TestSite, prefix: str, count: int) -> list[str]:
     for i in range(count):
         base = f"/{prefix}/p{i}"
-        site.routes[base] = Route(f'<html><head><link rel="stylesheet" href="{base}.css">'
-                                  f'</head><body><p>post {i}</p></body></html>'.encode())
+        site.routes[base] = Route(
+            f'<html><head><link rel="stylesheet" href="{base}.css">'
+            f"</head><body><p>post {i}</p></body></html>".encode()
+        )
         site.routes[base + ".css"] = Route(b"p { color: red }", content_type="text/css")
     return [site.url(f"/{prefix}/p{i}") for i in range(count)]
 
@@ -60,14 +62,18 @@ def faulty(stack, tmp_path):
     prefix = f"f{uuid.uuid4().hex[:8]}"
     with TestSite(delay=0.05) as site:
         env = stack.env(
-            WARCFLOW_TOPIC_PREFIX=prefix, WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
-            WARCFLOW_FETCH_ALLOW=site.allow, WARCFLOW_PARTITIONS="4",
-            WARCFLOW_RETRY_ATTEMPTS="8", WARCFLOW_RETRY_BASE_DELAY="0.5",
-            WARCFLOW_RETRY_MAX_DELAY="4", WARCFLOW_MEDIA_PER_PAGE="0")
+            WARCFLOW_TOPIC_PREFIX=prefix,
+            WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
+            WARCFLOW_FETCH_ALLOW=site.allow,
+            WARCFLOW_PARTITIONS="4",
+            WARCFLOW_RETRY_ATTEMPTS="8",
+            WARCFLOW_RETRY_BASE_DELAY="0.5",
+            WARCFLOW_RETRY_MAX_DELAY="4",
+            WARCFLOW_MEDIA_PER_PAGE="0",
+        )
         worker = WorkerProcess(env, tmp_path / "worker.log").start()
         try:
-            yield {"env": env, "site": site, "worker": worker, "prefix": prefix,
-                   "stack": stack}
+            yield {"env": env, "site": site, "worker": worker, "prefix": prefix, "stack": stack}
         finally:
             worker.stop()
 
@@ -80,14 +86,24 @@ def test_a_worker_killed_again_and_again_loses_and_duplicates_nothing(faulty):
     for round_ in range(5):
         # kill -9 while captures are in every phase: fetching, uploading, publishing
         floor = len(list(store.list_keys("warc/")))
-        poll(lambda: len(list(store.list_keys("warc/"))) >= min(floor + 4 + round_, 60),
-             timeout=120, interval=0.05, what="captures under way")
+        poll(
+            lambda floor=floor, round_=round_: (
+                len(list(store.list_keys("warc/"))) >= min(floor + 4 + round_, 60)
+            ),
+            timeout=120,
+            interval=0.05,
+            what="captures under way",
+        )
         os.killpg(worker.proc.pid, signal.SIGKILL)
         worker.proc.wait(10)
         worker.start(timeout=120)
 
-    report = poll(lambda: reconciled(env), timeout=180, interval=1.0,
-                  what="every submission to have an outcome")
+    report = poll(
+        lambda: reconciled(env),
+        timeout=180,
+        interval=1.0,
+        what="every submission to have an outcome",
+    )
     assert report["counts"]["stored"] == 60 and report["counts"]["pending"] == 0
     assert report["duplicates"] == []
     stored_objects_are_all_captures(env, urls)
@@ -99,18 +115,29 @@ def test_captures_wait_out_an_s3_outage(faulty):
     s3 = S3Server(load_settings(env).services)
     store = S3Store(load_settings(env).store)
     assert cli("submit", *urls[:10], env=env).returncode == 0
-    poll(lambda: len(list(store.list_keys("warc/"))) >= 3, timeout=60, interval=0.05,
-         what="the first captures")
+    poll(
+        lambda: len(list(store.list_keys("warc/"))) >= 3,
+        timeout=60,
+        interval=0.05,
+        what="the first captures",
+    )
     assert s3.stop()
     try:
         assert cli("submit", *urls[10:], env=env).returncode == 0  # Kafka takes them meanwhile
         worker_log = faulty["worker"].log
-        poll(lambda: worker_log().count("retry in") >= 3, timeout=60,
-             what="captures to meet the outage and wait to retry")
+        poll(
+            lambda: worker_log().count("retry in") >= 3,
+            timeout=60,
+            what="captures to meet the outage and wait to retry",
+        )
     finally:
         s3.start(lambda message: None)
-    report = poll(lambda: reconciled(env), timeout=180, interval=1.0,
-                  what="every submission to have an outcome")
+    report = poll(
+        lambda: reconciled(env),
+        timeout=180,
+        interval=1.0,
+        what="every submission to have an outcome",
+    )
     assert report["counts"]["stored"] == 30, report["counts"]
     stored_objects_are_all_captures(env, urls)
     assert "S3 not reachable" in faulty["worker"].log()  # what the operator sees meanwhile
@@ -148,9 +175,13 @@ def test_dead_letters_are_listed_and_replayed_once_the_site_is_back(faulty):
     assert skipped.returncode == 1 and "not replayed" in skipped.stderr
     assert cli("dlq", "replay", "9:999999", env=env).returncode == 4
 
-    captures = poll(lambda: (lambda c: c if len(c) == 2 else None)(json.loads(
-        cli("captures", site.url("/down"), "--json", env=env).stdout)), timeout=60,
-        what="the replayed capture")
+    captures = poll(
+        lambda: (lambda c: c if len(c) == 2 else None)(
+            json.loads(cli("captures", site.url("/down"), "--json", env=env).stdout)
+        ),
+        timeout=60,
+        what="the replayed capture",
+    )
     assert sorted(c["status"] for c in captures) == ["failed", "stored"]  # both on the timeline
 
     report = poll(lambda: reconciled(env), timeout=60, what="every submission accounted for")
@@ -166,13 +197,21 @@ def test_captures_survive_a_broker_restart(faulty):
     urls = add_pages(site, "broker", 30)
     store = S3Store(load_settings(env).store)
     assert cli("submit", *urls, env=env).returncode == 0
-    poll(lambda: len(list(store.list_keys("warc/"))) >= 3, timeout=60, interval=0.05,
-         what="the first captures")
+    poll(
+        lambda: len(list(store.list_keys("warc/"))) >= 3,
+        timeout=60,
+        interval=0.05,
+        what="the first captures",
+    )
     broker = KafkaBroker(load_settings(env).services)
     assert broker.stop()
     broker.start(lambda message: None)
-    report = poll(lambda: reconciled(env), timeout=240, interval=2.0,
-                  what="every submission to have an outcome after the restart")
+    report = poll(
+        lambda: reconciled(env),
+        timeout=240,
+        interval=2.0,
+        what="every submission to have an outcome after the restart",
+    )
     assert report["counts"]["stored"] == 30, report["counts"]
     assert report["duplicates"] == []
     stored_objects_are_all_captures(env, urls)

@@ -17,8 +17,8 @@ import sys
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from tests.support.observe import events_for, media_of, read_topic
 from tests.support import media as testmedia
+from tests.support.observe import events_for, media_of, read_topic
 from tests.support.site import TestSite
 from tests.support.stack import cli, poll
 
@@ -49,8 +49,9 @@ def download(env, what, path):
 
 
 def warcio_check(path):
-    done = subprocess.run([sys.executable, "-m", "warcio.cli", "check", str(path)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "warcio.cli", "check", str(path)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout
 
 
@@ -75,11 +76,14 @@ def test_og_video_clip_is_captured_at_full_quality(media_pipeline, media_set, tm
     assert event["sha256"] == media["sha256"] and event["size"] == len(original)
 
 
-@pytest.mark.parametrize("path, video, audio", [
-    ("/post/webm", "vp9", "opus"),
-    ("/post/hls", "h264", "aac"),
-    ("/post/dash", "h264", "aac"),
-])
+@pytest.mark.parametrize(
+    "path, video, audio",
+    [
+        ("/post/webm", "vp9", "opus"),
+        ("/post/hls", "h264", "aac"),
+        ("/post/dash", "h264", "aac"),
+    ],
+)
 def test_video_elements_and_streams(media_pipeline, tmp_path, path, video, audio):
     env, site = media_pipeline["env"], media_pipeline["site"]
     submit(env, site.url(path))
@@ -121,9 +125,13 @@ def test_reposts_of_the_same_clip_share_one_media_object(media_pipeline, tmp_pat
     assert second["deduplicated"] is True
     from archivers.store.s3 import S3Store
     from warcflow.settings import load_settings
+
     store = S3Store(load_settings(env).store)
-    originals = [k for k in store.list_keys(first["key"].rsplit(".", 1)[0])
-                 if not k.endswith((".json", ".jpg", ".derived.mp4"))]
+    originals = [
+        k
+        for k in store.list_keys(first["key"].rsplit(".", 1)[0])
+        if not k.endswith((".json", ".jpg", ".derived.mp4"))
+    ]
     assert originals == [first["key"]]
     warc = tmp_path / "repost-b.warc.gz"
     download(env, second["media_id"], warc)
@@ -140,5 +148,7 @@ def test_media_on_private_addresses_is_refused(media_pipeline, module_canary):
         [media] = capture["media"]
         assert media["status"] == "failed" and media["reason"] == "policy_refused", media
     assert sum(module_canary.hits.values()) == 0
-    letters = [json.loads(m.value) for m in read_topic(env, f"{media_pipeline['prefix']}.dead-letter")]
+    letters = [
+        json.loads(m.value) for m in read_topic(env, f"{media_pipeline['prefix']}.dead-letter")
+    ]
     assert not [letter for letter in letters if letter["stage"] == "media"]

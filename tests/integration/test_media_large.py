@@ -21,7 +21,7 @@ from tests.support.stack import ROOT
 
 pytestmark = pytest.mark.integration
 
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 def big_mp4(clip: bytes, path) -> int:
@@ -35,8 +35,14 @@ def big_mp4(clip: bytes, path) -> int:
 
 
 def capture(env, url) -> dict:
-    done = subprocess.run([sys.executable, "-m", "tests.support.capture_media", url], env=env,
-                          capture_output=True, text=True, cwd=ROOT, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.support.capture_media", url],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -46,10 +52,12 @@ def test_a_1_gib_video_is_captured_with_bounded_memory(stack, media_set, tmp_pat
     size = big_mp4(clip, tmp_path / "big.mp4")
     with TestSite() as site:
         site.routes["/big.mp4"] = Route(file=tmp_path / "big.mp4", content_type="video/mp4")
-        site.routes["/small.mp4"] = Route(file=media_set.path("clip.mp4"),
-                                          content_type="video/mp4")
-        env = stack.env(WARCFLOW_FETCH_ALLOW=site.allow, WARCFLOW_S3_BUCKET="large-media",
-                        WARCFLOW_HOME=str(tmp_path / "home"))
+        site.routes["/small.mp4"] = Route(file=media_set.path("clip.mp4"), content_type="video/mp4")
+        env = stack.env(
+            WARCFLOW_FETCH_ALLOW=site.allow,
+            WARCFLOW_S3_BUCKET="large-media",
+            WARCFLOW_HOME=str(tmp_path / "home"),
+        )
         small = capture(env, site.url("/small.mp4"))
         large = capture(env, site.url("/big.mp4"))
     (tmp_path / "big.mp4").unlink()
@@ -57,9 +65,12 @@ def test_a_1_gib_video_is_captured_with_bounded_memory(stack, media_set, tmp_pat
     assert large["duration"] == pytest.approx(3.0, abs=0.1) and large["width"] == 320
     from archivers.store.s3 import S3Store
     from warcflow.settings import load_settings
+
     store = S3Store(load_settings(env).store)
     assert store.head(large["key"]).size == size
     growth_mib = (large["peak_rss_kib"] - small["peak_rss_kib"]) / 1024
-    print(f"peak RSS: {small['peak_rss_kib'] / 1024:.0f} MiB for 45 kB, "
-          f"{large['peak_rss_kib'] / 1024:.0f} MiB for {size / GIB:.2f} GiB")
+    print(
+        f"peak RSS: {small['peak_rss_kib'] / 1024:.0f} MiB for 45 kB, "
+        f"{large['peak_rss_kib'] / 1024:.0f} MiB for {size / GIB:.2f} GiB"
+    )
     assert growth_mib < 100, f"memory grew by {growth_mib:.0f} MiB with the file size"

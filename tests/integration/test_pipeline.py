@@ -34,16 +34,30 @@ def captures(env, url):
 
 
 def wait_for_capture(env, url, count=1, timeout=60):
-    return poll(lambda: (lambda found: found if len(found) >= count else None)(captures(env, url)),
-                timeout=timeout, what=f"{count} capture(s) of {url}")
+    return poll(
+        lambda: (lambda found: found if len(found) >= count else None)(captures(env, url)),
+        timeout=timeout,
+        what=f"{count} capture(s) of {url}",
+    )
 
 
 def test_submitted_post_is_captured_as_a_valid_warc(pipeline, tmp_path):
     env, site, prefix = pipeline["env"], pipeline["site"], pipeline["prefix"]
     url = site.url("/post/1")
-    result = cli("submit", url, "--tag", "kazan", "--note", "shared by a war tracker",
-                 "--case", "KZN-17", "--purpose", "mobilisation protests", "--json",
-                 env={**env, "WARCFLOW_OPERATOR": "anna"})
+    result = cli(
+        "submit",
+        url,
+        "--tag",
+        "kazan",
+        "--note",
+        "shared by a war tracker",
+        "--case",
+        "KZN-17",
+        "--purpose",
+        "mobilisation protests",
+        "--json",
+        env={**env, "WARCFLOW_OPERATOR": "anna"},
+    )
     assert result.returncode == 0, result.stderr
     [submitted] = json.loads(result.stdout)
     assert submitted["topic"] == f"{prefix}.ingest" and submitted["url"] == url
@@ -52,7 +66,10 @@ def test_submitted_post_is_captured_as_a_valid_warc(pipeline, tmp_path):
     assert capture["status"] == "stored" and capture["http_status"] == 200
     assert capture["tags"] == ["kazan"]
     assert (capture["operator"], capture["case_id"], capture["purpose"]) == (
-        "anna", "KZN-17", "mobilisation protests")
+        "anna",
+        "KZN-17",
+        "mobilisation protests",
+    )
     assert capture["items"] == {"url": True, "html": True, "screenshot": False, "media": False}
     assert capture["fetched_at"] <= capture["finished_at"]
     assert capture["submitted_at"] <= capture["fetched_at"]
@@ -63,16 +80,20 @@ def test_submitted_post_is_captured_as_a_valid_warc(pipeline, tmp_path):
     assert got.returncode == 0, got.stderr
     data = warc.read_bytes()
     import hashlib
+
     assert hashlib.sha256(data).hexdigest() == capture["sha256"] and len(data) == capture["size"]
-    check = subprocess.run([sys.executable, "-m", "warcio.cli", "check", str(warc)],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-m", "warcio.cli", "check", str(warc)], capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout
 
     responses = {}
     meta = None
     for record in ArchiveIterator(io.BytesIO(data)):
         if record.rec_type == "response":
-            responses[record.rec_headers.get_header("WARC-Target-URI")] = record.content_stream().read()
+            responses[record.rec_headers.get_header("WARC-Target-URI")] = (
+                record.content_stream().read()
+            )
         elif record.rec_type == "metadata":
             meta = json.loads(record.content_stream().read())
     assert responses[url] == POST_HTML.encode()  # exactly what the site served
@@ -89,8 +110,11 @@ def test_submitted_post_is_captured_as_a_valid_warc(pipeline, tmp_path):
     assert meta["provenance"]["partition"] == submitted["partition"]
     assert meta["provenance"]["offset"] == submitted["offset"]
 
-    [event] = poll(lambda: events_for(env, prefix, capture["capture_id"]), timeout=20,
-                   what="the CaptureStored event")
+    [event] = poll(
+        lambda: events_for(env, prefix, capture["capture_id"]),
+        timeout=20,
+        what="the CaptureStored event",
+    )
     assert event["schema"] == "warcflow.CaptureStored"
     for field in ("warc_key", "sha256", "size", "stored_at", "fetched_at", "http_status"):
         assert event[field] == capture[field], field
@@ -102,16 +126,24 @@ def test_submitted_post_is_captured_as_a_valid_warc(pipeline, tmp_path):
 def test_junk_goes_to_the_dead_letter_topic_and_the_agent_keeps_working(pipeline):
     env, site, prefix = pipeline["env"], pipeline["site"], pipeline["prefix"]
     producer = KafkaProducer(bootstrap_servers=env["WARCFLOW_KAFKA_BOOTSTRAP"], acks="all")
-    junk = [b"\x00\xff\xfe\x01 binary junk", b'{"schema": "warcflow.SubmitRequest", "version": 7}',
-            b"{broken json", b"javascript:alert(1)"]
+    junk = [
+        b"\x00\xff\xfe\x01 binary junk",
+        b'{"schema": "warcflow.SubmitRequest", "version": 7}',
+        b"{broken json",
+        b"javascript:alert(1)",
+    ]
     for value in junk:
         producer.send(f"{prefix}.ingest", key=b"junk", value=value).get(10)
     producer.send(f"{prefix}.ingest", value=site.url("/redirect/1").encode()).get(10)  # bare URL
     producer.close()
 
-    letters = poll(lambda: (lambda ls: ls if len(ls) >= len(junk) else None)(
-        [json.loads(m.value) for m in read_topic(env, f"{prefix}.dead-letter")]),
-        timeout=30, what="dead letters")
+    letters = poll(
+        lambda: (lambda ls: ls if len(ls) >= len(junk) else None)(
+            [json.loads(m.value) for m in read_topic(env, f"{prefix}.dead-letter")]
+        ),
+        timeout=30,
+        what="dead letters",
+    )
     by_value = {base64.b64decode(letter["value_b64"]): letter for letter in letters}
     assert set(junk) <= set(by_value)
     assert by_value[junk[0]]["reason"] == "not_utf8"
@@ -128,9 +160,13 @@ def test_junk_goes_to_the_dead_letter_topic_and_the_agent_keeps_working(pipeline
 def test_any_kafka_client_can_submit_a_bare_url(pipeline):
     env, site, prefix = pipeline["env"], pipeline["site"], pipeline["prefix"]
     url = site.url("/chunked")
-    done = subprocess.run(["kcat", "-P", "-b", env["WARCFLOW_KAFKA_BOOTSTRAP"], "-t",
-                           f"{prefix}.ingest"], input=url + "\n", text=True, capture_output=True,
-                          timeout=30)
+    done = subprocess.run(
+        ["kcat", "-P", "-b", env["WARCFLOW_KAFKA_BOOTSTRAP"], "-t", f"{prefix}.ingest"],
+        input=url + "\n",
+        text=True,
+        capture_output=True,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stderr
     [capture] = wait_for_capture(env, url)
     assert capture["status"] == "stored"
@@ -150,6 +186,7 @@ def test_invalid_url_is_refused_and_nothing_is_produced(pipeline):
 def test_deleted_post_and_flaky_server_have_clear_outcomes(pipeline):
     env, site = pipeline["env"], pipeline["site"]
     from tests.support.site import Route
+
     site.routes["/flaky"] = Route(b"<p>up again</p>", fail_first=2)
     assert cli("submit", site.url("/gone"), site.url("/flaky"), env=env).returncode == 0
     [gone] = wait_for_capture(env, site.url("/gone"))
@@ -167,13 +204,22 @@ def test_refused_address_is_a_recorded_failure(pipeline):
     [capture] = wait_for_capture(env, url)
     assert capture["status"] == "failed" and capture["reason"] == "policy_refused"
     assert capture["warc_key"] is None
-    assert capture["items"] == {"url": True, "html": False, "screenshot": False,
-                                "media": False}  # the failed attempt is a record too
+    assert capture["items"] == {
+        "url": True,
+        "html": False,
+        "screenshot": False,
+        "media": False,
+    }  # the failed attempt is a record too
 
 
 def test_redelivered_message_gives_one_capture(pipeline):
     """Kill the worker, rewind the group to re-consume a captured message, restart."""
-    env, site, prefix, worker = pipeline["env"], pipeline["site"], pipeline["prefix"], pipeline["worker"]
+    env, site, prefix, worker = (
+        pipeline["env"],
+        pipeline["site"],
+        pipeline["prefix"],
+        pipeline["worker"],
+    )
     url = site.url("/gzip")
     [submitted] = json.loads(cli("submit", url, "--json", env=env).stdout)
     [capture] = wait_for_capture(env, url)
@@ -183,16 +229,23 @@ def test_redelivered_message_gives_one_capture(pipeline):
     letters_before = len(read_topic(env, f"{prefix}.dead-letter"))
     worker.stop()
     tp = TopicPartition(f"{prefix}.ingest", submitted["partition"])
-    rewind = KafkaConsumer(bootstrap_servers=env["WARCFLOW_KAFKA_BOOTSTRAP"],
-                           group_id=f"{prefix}-agents", enable_auto_commit=False)
+    rewind = KafkaConsumer(
+        bootstrap_servers=env["WARCFLOW_KAFKA_BOOTSTRAP"],
+        group_id=f"{prefix}-agents",
+        enable_auto_commit=False,
+    )
     from kafka.structs import OffsetAndMetadata
+
     rewind.commit({tp: OffsetAndMetadata(submitted["offset"], "", -1)})
     rewind.close()
     worker.start()
 
     def consumed_again():
-        probe = KafkaConsumer(bootstrap_servers=env["WARCFLOW_KAFKA_BOOTSTRAP"],
-                              group_id=f"{prefix}-agents", enable_auto_commit=False)
+        probe = KafkaConsumer(
+            bootstrap_servers=env["WARCFLOW_KAFKA_BOOTSTRAP"],
+            group_id=f"{prefix}-agents",
+            enable_auto_commit=False,
+        )
         try:
             committed = probe.committed(tp)
             return committed is not None and committed > submitted["offset"]
@@ -203,8 +256,9 @@ def test_redelivered_message_gives_one_capture(pipeline):
     assert captures(env, url) == [capture]
     assert len(events_for(env, prefix, capture["capture_id"])) == 1
     store = S3Store(load_settings(env).store)
-    versions = store.client.list_object_versions(Bucket=store.bucket,
-                                                 Prefix=layout.warc_key(capture["capture_id"]))
+    versions = store.client.list_object_versions(
+        Bucket=store.bucket, Prefix=layout.warc_key(capture["capture_id"])
+    )
     assert len(versions.get("Versions", [])) == 1
     assert site.count("/gzip") == hits  # found done: not even fetched again
     assert len(read_topic(env, f"{prefix}.dead-letter")) == letters_before
@@ -228,9 +282,17 @@ def test_the_worker_reports_metrics_and_health(pipeline):
         with urllib.request.urlopen(base + "/metrics", timeout=10) as answer:
             return answer.read().decode()
 
-    text = poll(lambda: (lambda t: t if 'outcome="stored",stage="capture"' in t and
-                         "warcflow_consumer_lag{" in t else None)(scrape()),
-                timeout=30, what="metrics with a stored capture and the lag")
+    text = poll(
+        lambda: (
+            lambda t: (
+                t
+                if 'outcome="stored",stage="capture"' in t and "warcflow_consumer_lag{" in t
+                else None
+            )
+        )(scrape()),
+        timeout=30,
+        what="metrics with a stored capture and the lag",
+    )
     assert 'warcflow_stored_bytes_total{stage="capture"}' in text
     assert 'warcflow_dead_letters_total{reason="not_utf8",stage="capture"}' in text
     assert 'warcflow_handle_seconds_bucket{le="+Inf",stage="capture"}' in text

@@ -15,11 +15,16 @@ pytestmark = pytest.mark.integration
 
 
 def ingest_messages(env) -> list[bytes]:
-    consumer = KafkaConsumer(bootstrap_servers=env["WARCFLOW_KAFKA_BOOTSTRAP"],
-                             enable_auto_commit=False, consumer_timeout_ms=3000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=env["WARCFLOW_KAFKA_BOOTSTRAP"],
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
     try:
-        partitions = [TopicPartition("warcflow.ingest", p)
-                      for p in consumer.partitions_for_topic("warcflow.ingest") or []]
+        partitions = [
+            TopicPartition("warcflow.ingest", p)
+            for p in consumer.partitions_for_topic("warcflow.ingest") or []
+        ]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         return [m.value for m in consumer]

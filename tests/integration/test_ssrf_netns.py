@@ -29,9 +29,23 @@ def probe(tmp_path_factory) -> dict:
         pytest.skip("needs root, unshare and ip to make a network namespace")
     hosts = tmp_path_factory.mktemp("netns") / "hosts"
     hosts.write_text(HOSTS)
-    done = subprocess.run(["unshare", "--net", "--mount", "--propagation", "private",
-                           sys.executable, "-m", "tests.support.netns_probe", str(hosts)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            "unshare",
+            "--net",
+            "--mount",
+            "--propagation",
+            "private",
+            sys.executable,
+            "-m",
+            "tests.support.netns_probe",
+            str(hosts),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -46,8 +60,9 @@ def test_names_resolving_to_non_public_addresses_are_refused(probe, name):
     assert probe["results"][name] == "refused policy_refused"
 
 
-@pytest.mark.parametrize("name", ["to-evil", "to-loopback", "to-v6", "to-decimal",
-                                  "to-metadata", "to-file"])
+@pytest.mark.parametrize(
+    "name", ["to-evil", "to-loopback", "to-v6", "to-decimal", "to-metadata", "to-file"]
+)
 def test_redirects_to_non_public_places_are_refused(probe, name):
     assert probe["results"][name].startswith("refused ")
     assert probe["site_hits"][f"/{name}"] == 1  # the redirect itself was fetched

@@ -30,9 +30,23 @@ def probe(tmp_path_factory) -> dict:
         pytest.fail("Debian's chromium is missing: `make test` installs it")
     hosts = tmp_path_factory.mktemp("netns-browser") / "hosts"
     hosts.write_text(HOSTS)
-    done = subprocess.run(["unshare", "--net", "--mount", "--propagation", "private",
-                           sys.executable, "-m", "tests.support.netns_browser_probe",
-                           str(hosts)], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [
+            "unshare",
+            "--net",
+            "--mount",
+            "--propagation",
+            "private",
+            sys.executable,
+            "-m",
+            "tests.support.netns_browser_probe",
+            str(hosts),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -46,8 +60,10 @@ def test_every_disguise_of_a_private_address_is_refused(probe, disguise):
     url = DISGUISES[disguise]
     found = {u.rstrip("/"): r for u, r in probe["refused"].items()}
     canonical = {"decimal": url.replace("2130706433", "127.0.0.1")}.get(disguise, url)
-    assert found.get(url.rstrip("/")) == "policy_refused" or \
-        found.get(canonical.rstrip("/")) == "policy_refused", probe["refused"]
+    assert (
+        found.get(url.rstrip("/")) == "policy_refused"
+        or found.get(canonical.rstrip("/")) == "policy_refused"
+    ), probe["refused"]
 
 
 def test_a_redirect_into_the_network_is_refused_after_its_first_hop(probe):

@@ -12,8 +12,8 @@ import pytest
 
 from archivers.clock import parse_iso
 from archivers.store.s3 import S3Store
-from tests.support.observe import read_topic
 from tests.support import media as testmedia
+from tests.support.observe import read_topic
 from tests.support.site import Route, TestSite
 from tests.support.stack import cli, poll
 from tests.support.viewer import running_viewer
@@ -24,7 +24,8 @@ pytestmark = pytest.mark.integration
 
 KAZAN = testmedia.post(
     "Mobilized soldiers protest near Kazan",
-    '<video src="/media/clip.webm" autoplay muted loop playsinline></video>')
+    '<video src="/media/clip.webm" autoplay muted loop playsinline></video>',
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +36,13 @@ def viewer_env(pipeline, media_set, tmp_path_factory):
         testmedia.install(site, media_set, canary.origin)
     site.routes["/post/kazan"] = Route(KAZAN)
     from infra.processes import free_port
-    env = {**pipeline["env"], "WARCFLOW_VIEWER_PORT": str(free_port()),
-           "WARCFLOW_REPLAY_PORT": str(free_port()),
-           "WARCFLOW_HOME": str(tmp_path_factory.mktemp("viewer-home"))}
+
+    env = {
+        **pipeline["env"],
+        "WARCFLOW_VIEWER_PORT": str(free_port()),
+        "WARCFLOW_REPLAY_PORT": str(free_port()),
+        "WARCFLOW_HOME": str(tmp_path_factory.mktemp("viewer-home")),
+    }
     with running_viewer(env) as (viewer, client):
         yield {**pipeline, "env": env, "client": client, "viewer": viewer}
 
@@ -51,6 +56,7 @@ def captured(env, client, url, media=0):
         if found and len(found[0]["media"]) >= media:
             return found
         return None
+
     return poll(ready, timeout=90, interval=0.5, what=f"the viewer to show {url}")
 
 
@@ -87,8 +93,13 @@ def test_pages_show_the_timeline_the_capture_and_its_evidence(viewer_env):
     assert timeline.status_code == 200 and f"/capture/{capture['capture_id']}" in timeline.text
     page = client.get(f"/capture/{capture['capture_id']}")
     assert page.status_code == 200
-    for fact in (capture["sha256"], capture["warc_key"], capture["media"][0]["sha256"],
-                 capture["replay_url"], "320×240"):
+    for fact in (
+        capture["sha256"],
+        capture["warc_key"],
+        capture["media"][0]["sha256"],
+        capture["replay_url"],
+        "320×240",
+    ):
         assert fact in page.text, fact
     csp = page.headers["content-security-policy"]
     assert "frame-src http://localhost:" in csp and "script-src 'self'" in csp
@@ -138,14 +149,17 @@ def test_memento_timemap_and_timegate(viewer_env):
     assert gate.status_code == 302 and gate.headers["location"] == newer["replay_url"]
     assert gate.headers["vary"] == "accept-datetime"
     when = format_datetime(parse_iso(older["fetched_at"]), usegmt=True)
-    gate = client.get(f"/timegate/{url}", headers={"Accept-Datetime": when},
-                      follow_redirects=False)
+    gate = client.get(f"/timegate/{url}", headers={"Accept-Datetime": when}, follow_redirects=False)
     assert gate.headers["location"] == older["replay_url"]
 
 
 def test_submit_api_validates_like_the_cli(viewer_env):
-    env, client, site, prefix = (viewer_env["env"], viewer_env["client"], viewer_env["site"],
-                                 viewer_env["prefix"])
+    env, client, site, prefix = (
+        viewer_env["env"],
+        viewer_env["client"],
+        viewer_env["site"],
+        viewer_env["prefix"],
+    )
     before = len(read_topic(env, f"{prefix}.ingest"))
     refused = client.post("/api/submit", json={"urls": [site.url("/gzip"), "file:///etc/passwd"]})
     assert refused.status_code == 400
@@ -155,15 +169,23 @@ def test_submit_api_validates_like_the_cli(viewer_env):
     assert form.status_code == 400 and "Nothing was submitted" in form.text
     accepted = client.post("/api/submit", json={"urls": [site.url("/gzip")], "tags": ["api"]})
     assert accepted.status_code == 202 and accepted.json()[0]["url"] == site.url("/gzip")
-    poll(lambda: client.get("/api/captures", params={"url": site.url("/gzip")}).json(),
-         timeout=60, what="the submitted URL to be captured")
+    poll(
+        lambda: client.get("/api/captures", params={"url": site.url("/gzip")}).json(),
+        timeout=60,
+        what="the submitted URL to be captured",
+    )
 
 
 def test_replay_serves_the_archived_bytes_from_s3(viewer_env):
     env, client, site = viewer_env["env"], viewer_env["client"], viewer_env["site"]
     [capture] = captured(env, client, site.url("/post/1"))[:1]
-    raw_url = replay_url(viewer_env["viewer"].settings.replay_base, "warcflow",
-                         site.url("/static/photo.png"), capture["fetched_at"], original=True)
+    raw_url = replay_url(
+        viewer_env["viewer"].settings.replay_base,
+        "warcflow",
+        site.url("/static/photo.png"),
+        capture["fetched_at"],
+        original=True,
+    )
     with urllib.request.urlopen(raw_url, timeout=10) as response:
         assert response.read() == site.routes["/static/photo.png"].body
         assert response.headers["Memento-Datetime"]

@@ -30,8 +30,9 @@ KINDS = ("feed", "telegram", "sitemap", "links")
 
 def watch_submissions(env: dict, prefix: str) -> list[dict]:
     """Every SubmitRequest a watcher put on the ingest topic so far."""
-    docs = [json.loads(m.value) for m in read_topic(env["WARCFLOW_KAFKA_BOOTSTRAP"],
-                                                    f"{prefix}.ingest")]
+    docs = [
+        json.loads(m.value) for m in read_topic(env["WARCFLOW_KAFKA_BOOTSTRAP"], f"{prefix}.ingest")
+    ]
     return [d for d in docs if d.get("source", "").startswith("watch:")]
 
 
@@ -39,6 +40,7 @@ def wait_for_urls(env, prefix, wanted: set[str], timeout=60) -> list[dict]:
     def found():
         docs = watch_submissions(env, prefix)
         return docs if wanted <= {d["url"] for d in docs} else None
+
     return poll(found, timeout=timeout, interval=0.5, what=f"watchers to submit {sorted(wanted)}")
 
 
@@ -46,8 +48,12 @@ def wait_for_polls(site: TestSite, paths, more: int = 2, timeout=60) -> None:
     """Until every watched path has been fetched ``more`` more times (later polls
     happened, and could have resubmitted)."""
     start = {p: site.count(p) for p in paths}
-    poll(lambda: all(site.count(p) >= start[p] + more for p in paths), timeout=timeout,
-         interval=0.3, what=f"{more} more polls of {list(paths)}")
+    poll(
+        lambda: all(site.count(p) >= start[p] + more for p in paths),
+        timeout=timeout,
+        interval=0.3,
+        what=f"{more} more polls of {list(paths)}",
+    )
 
 
 def metrics_text(address: str) -> str:
@@ -60,14 +66,25 @@ def watched(stack, tmp_path):
     prefix = f"w{uuid.uuid4().hex[:8]}"
     with TestSite() as site:
         metrics = f"127.0.0.1:{free_port()}"
-        env = stack.env(WARCFLOW_TOPIC_PREFIX=prefix, WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
-                        WARCFLOW_FETCH_ALLOW=site.allow, WARCFLOW_PARTITIONS="2",
-                        WARCFLOW_WATCH_MIN_EVERY="0.5", WARCFLOW_WATCH_MAX_BACKOFF="2",
-                        WARCFLOW_WORKER_METRICS=metrics)
+        env = stack.env(
+            WARCFLOW_TOPIC_PREFIX=prefix,
+            WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
+            WARCFLOW_FETCH_ALLOW=site.allow,
+            WARCFLOW_PARTITIONS="2",
+            WARCFLOW_WATCH_MIN_EVERY="0.5",
+            WARCFLOW_WATCH_MAX_BACKOFF="2",
+            WARCFLOW_WORKER_METRICS=metrics,
+        )
         worker = WorkerProcess(env, tmp_path / "worker.log")
         try:
-            yield {"env": env, "site": site, "prefix": prefix, "worker": worker,
-                   "sources": Sources(site), "metrics": metrics}
+            yield {
+                "env": env,
+                "site": site,
+                "prefix": prefix,
+                "worker": worker,
+                "sources": Sources(site),
+                "metrics": metrics,
+            }
         finally:
             worker.stop()
 
@@ -78,21 +95,37 @@ def test_new_posts_are_submitted_once_across_a_worker_restart(watched):
     sources.publish(1, 2)
     worker.start()
 
-    paths = {"feed": sources.feed, "telegram": sources.channel, "sitemap": sources.sitemap,
-             "links": sources.timeline}
+    paths = {
+        "feed": sources.feed,
+        "telegram": sources.channel,
+        "sitemap": sources.sitemap,
+        "links": sources.timeline,
+    }
     ids = {}
     for kind in KINDS:
         extra = ["--pattern", sources.pattern] if kind == "links" else []
-        added = cli("watch", "add", kind, site.url(paths[kind]), "--every", "1",
-                    "--tag", "kazan", "--tag", kind, "--json", *extra, env=env)
+        added = cli(
+            "watch",
+            "add",
+            kind,
+            site.url(paths[kind]),
+            "--every",
+            "1",
+            "--tag",
+            "kazan",
+            "--tag",
+            kind,
+            "--json",
+            *extra,
+            env=env,
+        )
         assert added.returncode == 0, added.stderr
         doc = json.loads(added.stdout)
         assert doc["kind"] == kind and doc["topic"] == f"{prefix}.watches"
         ids[kind] = doc["id"]
 
     def expected(*numbers):
-        return {kind: set().union(*(sources.expected(n)[kind] for n in numbers))
-                for kind in KINDS}
+        return {kind: set().union(*(sources.expected(n)[kind] for n in numbers)) for kind in KINDS}
 
     # first poll: what the sources list now
     first = expected(1, 2)
@@ -130,8 +163,12 @@ def test_new_posts_are_submitted_once_across_a_worker_restart(watched):
 
 def test_a_broken_source_is_counted_and_retried_and_remove_stops_a_watch(watched):
     site, sources, worker = watched["site"], watched["sources"], watched["worker"]
-    from_settings = {"kind": "sitemap", "url": site.url(sources.sitemap), "every": 0.5,
-                     "tags": ["from-settings"]}
+    from_settings = {
+        "kind": "sitemap",
+        "url": site.url(sources.sitemap),
+        "every": 0.5,
+        "tags": ["from-settings"],
+    }
     env = dict(watched["env"], WARCFLOW_WATCHES=json.dumps([from_settings]))
     worker.env = env
     sources.publish(1)
@@ -144,15 +181,23 @@ def test_a_broken_source_is_counted_and_retried_and_remove_stops_a_watch(watched
 
     # retried with backoff (0.5 s, 1 s, then 2 s: WARCFLOW_WATCH_MAX_BACKOFF), counted
     poll(lambda: site.count("/broken.xml") >= 3, timeout=60, what="three polls of the broken feed")
-    text = poll(lambda: (lambda t: t if 'reason="not_xml"' in t else None)(
-        metrics_text(watched["metrics"])), timeout=30, what="the failure in /metrics")
+    text = poll(
+        lambda: (lambda t: t if 'reason="not_xml"' in t else None)(
+            metrics_text(watched["metrics"])
+        ),
+        timeout=30,
+        what="the failure in /metrics",
+    )
     assert 'warcflow_watch_failures_total{kind="feed",reason="not_xml"}' in text
     assert worker.proc.poll() is None  # the worker is unharmed
     wait_for_urls(env, watched["prefix"], sources.expected(1)["feed"])
 
     # the settings' watch runs beside the topic's, and is removed in the settings only
-    [page] = [d for d in wait_for_urls(env, watched["prefix"], sources.expected(1)["sitemap"])
-              if d["url"] in sources.expected(1)["sitemap"]]
+    [page] = [
+        d
+        for d in wait_for_urls(env, watched["prefix"], sources.expected(1)["sitemap"])
+        if d["url"] in sources.expected(1)["sitemap"]
+    ]
     assert page["tags"] == ["from-settings"]
     settings_id = page["source"].removeprefix("watch:")
     assert cli("watch", "remove", settings_id, env=env).returncode == 2
@@ -162,7 +207,9 @@ def test_a_broken_source_is_counted_and_retried_and_remove_stops_a_watch(watched
     assert cli("watch", "remove", watch_id, env=env).returncode == 4  # gone already
     listed = json.loads(cli("watch", "list", "--json", env=env).stdout)
     assert sorted((w["url"], w["origin"], w["seen"]) for w in listed) == [
-        (site.url(sources.feed), "topic", 1), (site.url(sources.sitemap), "settings", 1)]
+        (site.url(sources.feed), "topic", 1),
+        (site.url(sources.sitemap), "settings", 1),
+    ]
     # once the worker has seen the removal, the broken feed is no longer fetched
     wait_for_polls(site, [sources.feed], more=2)
     after = site.count("/broken.xml")
@@ -184,11 +231,16 @@ def test_watch_commands_refuse_bad_input_and_an_absent_broker(stack):
 
 
 def test_with_two_workers_one_polls_and_the_other_takes_over(watched, tmp_path):
-    env, site, prefix, sources = (watched["env"], watched["site"], watched["prefix"],
-                                  watched["sources"])
+    env, site, prefix, sources = (
+        watched["env"],
+        watched["site"],
+        watched["prefix"],
+        watched["sources"],
+    )
     first = watched["worker"]
-    second = WorkerProcess(dict(env, WARCFLOW_WORKER_METRICS=f"127.0.0.1:{free_port()}"),
-                           tmp_path / "second.log")
+    second = WorkerProcess(
+        dict(env, WARCFLOW_WORKER_METRICS=f"127.0.0.1:{free_port()}"), tmp_path / "second.log"
+    )
     sources.publish(1, 2)
     first.start()
     try:

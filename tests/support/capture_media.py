@@ -20,9 +20,9 @@ import os
 import time
 from pathlib import Path
 
-from archivers.store import layout
 from archivers.clock import utc_now
 from archivers.media.archiver import MediaRequest
+from archivers.store import layout
 from warcflow import wiring
 from warcflow.settings import load_settings
 
@@ -45,8 +45,12 @@ def capture_once(url: str, kind: str, environ: dict[str, str]) -> dict:
     start = time.perf_counter()
     result = asyncio.run(archiver.capture(request))
     seconds = time.perf_counter() - start
-    return {**result.manifest.summary(), "seconds": round(seconds, 4),
-            "timings": result.manifest.timings, "peak_rss_kib": peak_rss_kib()}
+    return {
+        **result.manifest.summary(),
+        "seconds": round(seconds, 4),
+        "timings": result.manifest.timings,
+        "peak_rss_kib": peak_rss_kib(),
+    }
 
 
 def main() -> None:

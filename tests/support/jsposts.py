@@ -65,10 +65,14 @@ var s = document.createElement("script"); s.src = "{canary}/evil.js"; document.h
 
 def install(site, canary_origin: str) -> None:
     site.routes["/post/js"] = Route(SHELL.encode())
-    site.routes["/static/render.js"] = Route(RENDER_JS.encode(),
-                                             content_type="application/javascript")
-    site.routes["/api/post.json"] = Route(json.dumps({"text": JS_TEXT, "video": JS_VIDEO}).encode(),
-                                          content_type="application/json", gzip=True)
+    site.routes["/static/render.js"] = Route(
+        RENDER_JS.encode(), content_type="application/javascript"
+    )
+    site.routes["/api/post.json"] = Route(
+        json.dumps({"text": JS_TEXT, "video": JS_VIDEO}).encode(),
+        content_type="application/json",
+        gzip=True,
+    )
     site.routes["/img/lazy.png"] = Route(png(320, 240, (30, 160, 60)), content_type="image/png")
     site.routes["/post/js-redirect"] = Route(b"", status=302, headers=[("Location", "/post/js")])
     site.routes["/post/js-canary"] = Route(CANARY_PAGE.format(canary=canary_origin).encode())
@@ -83,8 +87,8 @@ def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, width = 8, b"", 0
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        chunk = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             width, height, depth, colour = struct.unpack(">IIBB", chunk[:10])
             assert depth == 8 and colour in (2, 6), (depth, colour)
@@ -96,7 +100,10 @@ def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
     stride = width * channels
     rows, prev = [], bytearray(stride)
     for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        kind, line = (
+            raw[y * (stride + 1)],
+            bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]),
+        )
         for i in range(stride):
             a = line[i - channels] if i >= channels else 0
             b = prev[i]
@@ -123,6 +130,6 @@ def colours(data: bytes, step: int = 7) -> dict[tuple[int, ...], int]:
     seen: dict[tuple[int, ...], int] = {}
     for row in rows[::step]:
         for x in range(0, width, step):
-            pixel = tuple(row[x * channels:x * channels + 3])
+            pixel = tuple(row[x * channels : x * channels + 3])
             seen[pixel] = seen.get(pixel, 0) + 1
     return seen

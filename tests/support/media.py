@@ -19,13 +19,22 @@ CLIP = {"duration": 3.0, "width": 320, "height": 240, "fps": 25}
 
 
 def _ffmpeg(*args: str, cwd: Path) -> None:
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], cwd=cwd,
-                   check=True)
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], cwd=cwd, check=True
+    )
 
 
 def _sources(duration: float) -> list[str]:
-    return ["-f", "lavfi", "-i", f"testsrc=size=320x240:rate=25:duration={duration}",
-            "-f", "lavfi", "-i", f"sine=frequency=440:duration={duration}"]
+    return [
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc=size=320x240:rate=25:duration={duration}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency=440:duration={duration}",
+    ]
 
 
 @dataclass(frozen=True)
@@ -38,53 +47,104 @@ class MediaSet:
 
 def make_media(root: Path) -> MediaSet:
     root.mkdir(parents=True, exist_ok=True)
-    _ffmpeg(*_sources(3), "-c:v", "libx264", "-g", "25", "-keyint_min", "25", "-pix_fmt",
-            "yuv420p", "-c:a", "aac", "-shortest", "clip.mp4", cwd=root)
-    _ffmpeg(*_sources(2), "-c:v", "libvpx-vp9", "-b:v", "200k", "-deadline", "realtime",
-            "-c:a", "libopus", "-shortest", "clip.webm", cwd=root)
-    _ffmpeg(*_sources(2), "-c:v", "mpeg4", "-c:a", "libmp3lame", "-shortest", "clip-mpeg4.mkv",
-            cwd=root)
+    _ffmpeg(
+        *_sources(3),
+        "-c:v",
+        "libx264",
+        "-g",
+        "25",
+        "-keyint_min",
+        "25",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        "clip.mp4",
+        cwd=root,
+    )
+    _ffmpeg(
+        *_sources(2),
+        "-c:v",
+        "libvpx-vp9",
+        "-b:v",
+        "200k",
+        "-deadline",
+        "realtime",
+        "-c:a",
+        "libopus",
+        "-shortest",
+        "clip.webm",
+        cwd=root,
+    )
+    _ffmpeg(
+        *_sources(2), "-c:v", "mpeg4", "-c:a", "libmp3lame", "-shortest", "clip-mpeg4.mkv", cwd=root
+    )
     (root / "hls").mkdir(exist_ok=True)
-    _ffmpeg("-i", "../clip.mp4", "-c", "copy", "-f", "hls", "-hls_time", "1",
-            "-hls_playlist_type", "vod", "-hls_segment_filename", "seg%03d.ts", "stream.m3u8",
-            cwd=root / "hls")
+    _ffmpeg(
+        "-i",
+        "../clip.mp4",
+        "-c",
+        "copy",
+        "-f",
+        "hls",
+        "-hls_time",
+        "1",
+        "-hls_playlist_type",
+        "vod",
+        "-hls_segment_filename",
+        "seg%03d.ts",
+        "stream.m3u8",
+        cwd=root / "hls",
+    )
     (root / "dash").mkdir(exist_ok=True)
     _ffmpeg("-i", "../clip.mp4", "-c", "copy", "-f", "dash", "manifest.mpd", cwd=root / "dash")
     return MediaSet(root)
 
 
 def post(title: str, body: str) -> bytes:
-    return (f'<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>'
-            f'</head><body><article><p>{title}</p>{body}</article></body></html>').encode()
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>'
+        f"</head><body><article><p>{title}</p>{body}</article></body></html>"
+    ).encode()
 
 
 def media_posts(canary_origin: str) -> dict[str, bytes]:
     """Post pages by path; ``canary_origin`` is a server the fetcher must never reach."""
     return {
-        "/post/og-video": post("A clip via og:video",
-                               '<meta property="og:video" content="/media/clip.mp4">'),
-        "/post/webm": post("A clip in a video element",
-                           '<video controls><source src="/media/clip.webm" type="video/webm">'
-                           '</video>'),
+        "/post/og-video": post(
+            "A clip via og:video", '<meta property="og:video" content="/media/clip.mp4">'
+        ),
+        "/post/webm": post(
+            "A clip in a video element",
+            '<video controls><source src="/media/clip.webm" type="video/webm"></video>',
+        ),
         "/post/hls": post("An HLS stream", '<video src="/media/hls/stream.m3u8"></video>'),
-        "/post/dash": post("A DASH stream",
-                           '<video><source src="/media/dash/manifest.mpd" '
-                           'type="application/dash+xml"></video>'),
+        "/post/dash": post(
+            "A DASH stream",
+            '<video><source src="/media/dash/manifest.mpd" type="application/dash+xml"></video>',
+        ),
         "/post/mkv": post("A file no browser plays", '<a href="/media/clip-mpeg4.mkv">clip</a>'),
-        "/post/repost-a": post("Reposted by tracker A",
-                               '<meta property="og:video" content="/cdn1/clip.mp4">'),
-        "/post/repost-b": post("Reposted by tracker B",
-                               '<meta property="og:video" content="/cdn2/same-clip.mp4">'),
-        "/post/private-media": post("Media on a private address",
-                                    f'<video src="{canary_origin}/secret.mp4"></video>'),
-        "/post/hls-evil": post("A playlist pointing inside",
-                               '<video src="/evil/stream.m3u8"></video>'),
+        "/post/repost-a": post(
+            "Reposted by tracker A", '<meta property="og:video" content="/cdn1/clip.mp4">'
+        ),
+        "/post/repost-b": post(
+            "Reposted by tracker B", '<meta property="og:video" content="/cdn2/same-clip.mp4">'
+        ),
+        "/post/private-media": post(
+            "Media on a private address", f'<video src="{canary_origin}/secret.mp4"></video>'
+        ),
+        "/post/hls-evil": post(
+            "A playlist pointing inside", '<video src="/evil/stream.m3u8"></video>'
+        ),
     }
 
 
 def evil_playlist(canary_origin: str) -> bytes:
-    return ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-PLAYLIST-TYPE:VOD\n"
-            f"#EXTINF:1.0,\n{canary_origin}/seg000.ts\n#EXT-X-ENDLIST\n").encode()
+    return (
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-PLAYLIST-TYPE:VOD\n"
+        f"#EXTINF:1.0,\n{canary_origin}/seg000.ts\n#EXT-X-ENDLIST\n"
+    ).encode()
 
 
 def install(site, media: MediaSet, canary_origin: str) -> None:
@@ -95,7 +155,8 @@ def install(site, media: MediaSet, canary_origin: str) -> None:
     clip = media.path("clip.mp4")
     site.routes["/cdn1/clip.mp4"] = Route(file=clip, content_type="video/mp4")
     site.routes["/cdn2/same-clip.mp4"] = Route(file=clip, content_type="video/mp4")
-    site.routes["/evil/stream.m3u8"] = Route(evil_playlist(canary_origin),
-                                             content_type="application/vnd.apple.mpegurl")
+    site.routes["/evil/stream.m3u8"] = Route(
+        evil_playlist(canary_origin), content_type="application/vnd.apple.mpegurl"
+    )
     for path, html in media_posts(canary_origin).items():
         site.routes[path] = Route(html)

@@ -32,42 +32,54 @@ DISGUISES = {
 
 
 def page() -> bytes:
-    images = "".join(f'<img src="{url}">' for key, url in DISGUISES.items()
-                     if key not in ("metadata", "internal"))
-    return (f"""<!doctype html><html><head><title>probe</title>
+    images = "".join(
+        f'<img src="{url}">'
+        for key, url in DISGUISES.items()
+        if key not in ("metadata", "internal")
+    )
+    return (
+        f"""<!doctype html><html><head><title>probe</title>
 <link rel="preconnect" href="http://evil.test:{PORT}/">
 <script src="http://evil.test:{PORT}/evil.js"></script></head>
 <body><p id="text">a public post</p>{images}
 <script>
-fetch("{DISGUISES['metadata']}").catch(function () {{}});
-fetch("{DISGUISES['internal']}", {{method: "POST", body: "x"}}).catch(function () {{}});
+fetch("{DISGUISES["metadata"]}").catch(function () {{}});
+fetch("{DISGUISES["internal"]}", {{method: "POST", body: "x"}}).catch(function () {{}});
 var x = new XMLHttpRequest(); x.open("GET", "http://evil.test:{PORT}/xhr"); x.send();
-</script></body></html>""").encode()
+</script></body></html>"""
+    ).encode()
 
 
 def main() -> None:
     setup(sys.argv[1])
-    from archivers.store import layout
-    from archivers.capture.browser import Browser, BrowserSettings
     from archivers.capture.archiver import CaptureRequest, PageArchiver
+    from archivers.capture.browser import Browser, BrowserSettings
     from archivers.clock import utc_now
-    from archivers.net.fetcher import Fetcher, FetchSettings
     from archivers.manifests.manifest import CAPTURE_METADATA_SCHEMA, read_metadata_record
+    from archivers.net.fetcher import Fetcher, FetchSettings
+    from archivers.store import layout
     from archivers.store.memory import MemoryStore
     from tests.support.site import Route, TestSite
 
     with TestSite("127.0.0.1", port=PORT) as canary, TestSite(PUBLIC, port=PORT) as site:
         site.routes["/post"] = Route(page())
-        site.routes["/to-evil.png"] = Route(b"", status=302, headers=[
-            ("Location", f"http://evil.test:{PORT}/after-redirect.png")])
+        site.routes["/to-evil.png"] = Route(
+            b"", status=302, headers=[("Location", f"http://evil.test:{PORT}/after-redirect.png")]
+        )
         store = MemoryStore()
         archiver = PageArchiver(
-            Fetcher(FetchSettings(connect_timeout=2, total_timeout=5)), store,
+            Fetcher(FetchSettings(connect_timeout=2, total_timeout=5)),
+            store,
             agent={"name": "warcflow"},
-            browser=Browser(BrowserSettings(idle_timeout=2, timeout=60)))
+            browser=Browser(BrowserSettings(idle_timeout=2, timeout=60)),
+        )
         now = utc_now()
-        request = CaptureRequest(layout.capture_id("probe", 0, 0, int(now.timestamp() * 1000)),
-                                 f"http://public.test:{PORT}/post", now, mode="browser")
+        request = CaptureRequest(
+            layout.capture_id("probe", 0, 0, int(now.timestamp() * 1000)),
+            f"http://public.test:{PORT}/post",
+            now,
+            mode="browser",
+        )
 
         async def run():
             try:
@@ -78,11 +90,18 @@ def main() -> None:
         manifest = asyncio.run(run()).manifest
         with store.open(manifest.warc_key) as stream:
             meta = read_metadata_record(stream, CAPTURE_METADATA_SCHEMA)
-        print(json.dumps({
-            "status": manifest.status, "mode": manifest.mode,
-            "screenshot": bool(manifest.screenshot_key),
-            "refused": {f["url"]: f["reason"] for f in meta["requisite_failures"]},
-            "canary_hits": sum(canary.hits.values()), "site_hits": dict(site.hits)}))
+        print(
+            json.dumps(
+                {
+                    "status": manifest.status,
+                    "mode": manifest.mode,
+                    "screenshot": bool(manifest.screenshot_key),
+                    "refused": {f["url"]: f["reason"] for f in meta["requisite_failures"]},
+                    "canary_hits": sum(canary.hits.values()),
+                    "site_hits": dict(site.hits),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

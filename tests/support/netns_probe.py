@@ -35,9 +35,11 @@ HOSTS = f"""127.0.0.1 localhost
 
 
 def setup(hosts_path: str) -> None:
-    for argv in (["ip", "link", "set", "lo", "up"],
-                 ["ip", "addr", "add", f"{PUBLIC}/32", "dev", "lo"],
-                 ["mount", "--bind", hosts_path, "/etc/hosts"]):
+    for argv in (
+        ["ip", "link", "set", "lo", "up"],
+        ["ip", "addr", "add", f"{PUBLIC}/32", "dev", "lo"],
+        ["mount", "--bind", hosts_path, "/etc/hosts"],
+    ):
         subprocess.run(argv, check=True, capture_output=True)
 
 
@@ -59,11 +61,14 @@ def main() -> None:
     canary_url = f"http://evil.test:{PORT}/secret"
     with TestSite("127.0.0.1", port=PORT) as canary, TestSite(PUBLIC, port=PORT) as site:
         site.routes["/ok"] = Route(b"<p>public</p>")
-        for name, target in {"to-evil": canary_url, "to-loopback": f"http://127.0.0.1:{PORT}/",
-                             "to-v6": f"http://[::1]:{PORT}/",
-                             "to-decimal": f"http://2130706433:{PORT}/",
-                             "to-metadata": "http://metadata.test/latest/meta-data/",
-                             "to-file": "file:///etc/passwd"}.items():
+        for name, target in {
+            "to-evil": canary_url,
+            "to-loopback": f"http://127.0.0.1:{PORT}/",
+            "to-v6": f"http://[::1]:{PORT}/",
+            "to-decimal": f"http://2130706433:{PORT}/",
+            "to-metadata": "http://metadata.test/latest/meta-data/",
+            "to-file": "file:///etc/passwd",
+        }.items():
             site.routes[f"/{name}"] = Route(b"", status=302, headers=[("Location", target)])
         fetcher = Fetcher(FetchSettings(connect_timeout=2, total_timeout=5))
         urls = {
@@ -73,8 +78,17 @@ def main() -> None:
             "internal": f"http://internal.test:{PORT}/",
             "metadata": "http://metadata.test/latest/meta-data/",
             "mixed": f"http://mixed.test:{PORT}/ok",
-            **{name: f"http://public.test:{PORT}/{name}" for name in
-               ("to-evil", "to-loopback", "to-v6", "to-decimal", "to-metadata", "to-file")},
+            **{
+                name: f"http://public.test:{PORT}/{name}"
+                for name in (
+                    "to-evil",
+                    "to-loopback",
+                    "to-v6",
+                    "to-decimal",
+                    "to-metadata",
+                    "to-file",
+                )
+            },
         }
 
         async def run_all() -> dict:
@@ -88,8 +102,15 @@ def main() -> None:
         with open(sys.argv[1], "w") as hosts:  # the bind mount shows the same file
             hosts.write(text)
         results["flip-after"] = asyncio.run(outcome(fetcher, f"http://flip.test:{PORT}/ok"))
-        print(json.dumps({"results": results, "canary_hits": sum(canary.hits.values()),
-                          "site_hits": dict(site.hits)}))
+        print(
+            json.dumps(
+                {
+                    "results": results,
+                    "canary_hits": sum(canary.hits.values()),
+                    "site_hits": dict(site.hits),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

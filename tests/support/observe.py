@@ -11,11 +11,13 @@ from tests.support.stack import cli, poll
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 """Screenshots and pages a failed browser test leaves behind."""
 
+
 def read_topic(env, topic) -> list:
     """Every message on ``topic`` so far (a fresh consumer, no group)."""
     bootstrap = env["WARCFLOW_KAFKA_BOOTSTRAP"]
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             consumer_timeout_ms=2000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=2000
+    )
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
         consumer.assign(partitions)
@@ -31,12 +33,16 @@ def read_topic(env, topic) -> list:
 
 
 def events_for(env, prefix, capture_id):
-    return [json.loads(m.value) for m in read_topic(env, f"{prefix}.captures")
-            if json.loads(m.value)["capture_id"] == capture_id]
+    return [
+        json.loads(m.value)
+        for m in read_topic(env, f"{prefix}.captures")
+        if json.loads(m.value)["capture_id"] == capture_id
+    ]
 
 
 def media_of(env, url, count=1, timeout=90):
     """Poll until the newest capture of ``url`` has ``count`` finished media entries."""
+
     def done():
         result = cli("captures", url, "--json", env=env)
         assert result.returncode == 0, result.stderr
@@ -44,6 +50,7 @@ def media_of(env, url, count=1, timeout=90):
         if found and len(found[0]["media"]) >= count:
             return found[0]
         return None
+
     return poll(done, timeout=timeout, interval=0.5, what=f"media of {url}")
 
 

@@ -19,5 +19,10 @@ def make(site, **limits):
 def request_for(url, offset=1):
     now = utc_now()
     cid = layout.capture_id("warcflow.ingest", 0, offset, int(now.timestamp() * 1000))
-    return CaptureRequest(cid, url, now, request={"request_id": "r1", "tags": ["kazan"]},
-                          provenance={"topic": "warcflow.ingest", "partition": 0, "offset": offset})
+    return CaptureRequest(
+        cid,
+        url,
+        now,
+        request={"request_id": "r1", "tags": ["kazan"]},
+        provenance={"topic": "warcflow.ingest", "partition": 0, "offset": offset},
+    )

@@ -8,12 +8,12 @@ and every request is counted so tests can assert what was (not) fetched.
 from __future__ import annotations
 
 import gzip
+import mimetypes
 import ssl
 import struct
 import threading
 import time
 import zlib
-import mimetypes
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,12 +23,18 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     """A valid PNG of one colour, made here so no binary fixture is needed."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     row = b"\x00" + bytes(rgb) * width
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
 
 
 POST_TEXT = "Mobilized soldiers protest about conditions at a training ground near Kazan"
@@ -75,8 +81,14 @@ class TestSite:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, host: str = "127.0.0.1", *, port: int = 0, delay: float = 0.0,
-                 tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        *,
+        port: int = 0,
+        delay: float = 0.0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.delay = delay  # seconds added before every answer (a distant server's latency)
         self.routes: dict[str, Route] = {}
         self.hits: dict[str, int] = {}
@@ -88,7 +100,9 @@ class TestSite:
         self._server.daemon_threads = True
         self.host = host
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
         self.add_default_routes()
 
     @property
@@ -110,30 +124,41 @@ class TestSite:
         return self.origin + path
 
     def add_default_routes(self) -> None:
-        self.routes.update({
-            "/post/1": Route(POST_HTML.encode()),
-            "/static/site.css": Route(b"body { background: url(/static/bg.png) }\n",
-                                      content_type="text/css"),
-            "/static/app.js": Route(b"console.log('post');\n",
-                                    content_type="application/javascript"),
-            "/static/photo.png": Route(png(32, 24, (200, 40, 40)), content_type="image/png"),
-            "/static/bg.png": Route(png(8, 8, (240, 240, 240)), content_type="image/png"),
-            "/redirect/1": Route(b"", status=302, headers=[("Location", "/post/1")]),
-            "/gone": Route(b"<p>This post is unavailable</p>", status=404),
-            "/chunked": Route(POST_HTML.encode(), chunked=True),
-            "/gzip": Route(POST_HTML.encode(), gzip=True),
-        })
+        self.routes.update(
+            {
+                "/post/1": Route(POST_HTML.encode()),
+                "/static/site.css": Route(
+                    b"body { background: url(/static/bg.png) }\n", content_type="text/css"
+                ),
+                "/static/app.js": Route(
+                    b"console.log('post');\n", content_type="application/javascript"
+                ),
+                "/static/photo.png": Route(png(32, 24, (200, 40, 40)), content_type="image/png"),
+                "/static/bg.png": Route(png(8, 8, (240, 240, 240)), content_type="image/png"),
+                "/redirect/1": Route(b"", status=302, headers=[("Location", "/post/1")]),
+                "/gone": Route(b"<p>This post is unavailable</p>", status=404),
+                "/chunked": Route(POST_HTML.encode(), chunked=True),
+                "/gzip": Route(POST_HTML.encode(), gzip=True),
+            }
+        )
 
     def serve_dir(self, prefix: str, directory: Path) -> None:
         """Serve every file under ``directory`` at ``prefix`` + its relative path."""
-        types = {".m3u8": "application/vnd.apple.mpegurl", ".mpd": "application/dash+xml",
-                 ".ts": "video/mp2t", ".m4s": "video/iso.segment", ".mkv": "video/x-matroska",
-                 ".webm": "video/webm", ".mp4": "video/mp4"}
+        types = {
+            ".m3u8": "application/vnd.apple.mpegurl",
+            ".mpd": "application/dash+xml",
+            ".ts": "video/mp2t",
+            ".m4s": "video/iso.segment",
+            ".mkv": "video/x-matroska",
+            ".webm": "video/webm",
+            ".mp4": "video/mp4",
+        }
         for path in sorted(directory.rglob("*")):
             if path.is_file():
                 kind = types.get(path.suffix) or mimetypes.guess_type(path.name)[0]
                 self.routes[prefix + path.relative_to(directory).as_posix()] = Route(
-                    file=path, content_type=kind or "application/octet-stream")
+                    file=path, content_type=kind or "application/octet-stream"
+                )
 
     def delete(self, path: str) -> None:
         """The poster deletes the post: from now on the path answers 404."""
@@ -144,7 +169,7 @@ class TestSite:
         with self._lock:
             return self.hits.get(path, 0)
 
-    def _handler(site):  # noqa: N805 - closes over the site
+    def _handler(site):
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             # Headers and body are written separately: without TCP_NODELAY, a
@@ -154,13 +179,13 @@ class TestSite:
             def log_message(self, *args):  # keep test output quiet
                 pass
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 path = self.path.split("?")[0]
                 if site.delay:
                     time.sleep(site.delay)  # the test server's latency, not synchronisation
                 with site._lock:
                     site.hits[path] = site.hits.get(path, 0) + 1
-                    site.clients.append((path, "%s:%s" % self.client_address[:2]))
+                    site.clients.append((path, "{}:{}".format(*self.client_address[:2])))
                     route = site.routes.get(path)
                     failing = route is not None and route.fail_first > 0
                     if failing:
@@ -183,7 +208,7 @@ class TestSite:
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
                     for start in range(0, len(body), 100):
-                        part = body[start:start + 100]
+                        part = body[start : start + 100]
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
                     self.wfile.write(b"0\r\n\r\n")
                 else:
@@ -192,7 +217,7 @@ class TestSite:
                     if route.drip:
                         for start in range(0, len(body), 100):
                             try:
-                                self.wfile.write(body[start:start + 100])
+                                self.wfile.write(body[start : start + 100])
                                 self.wfile.flush()
                             except (BrokenPipeError, ConnectionResetError):
                                 return
@@ -215,7 +240,7 @@ class TestSite:
 
         return Handler
 
-    def __enter__(self) -> "TestSite":
+    def __enter__(self) -> TestSite:
         self._thread.start()
         return self
 

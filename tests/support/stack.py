@@ -13,9 +13,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from infra.processes import free_port
 from infra.stack import LocalStack
@@ -25,8 +26,9 @@ T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def poll(fetch: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.2,
-         what: str = "condition") -> T:
+def poll(
+    fetch: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"
+) -> T:
     """Call ``fetch`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last: T | None = None
@@ -40,12 +42,14 @@ def poll(fetch: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.2
 
 def base_env(home: Path, kafka_port: int, s3_port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WARCFLOW_")}
-    env.update({
-        "WARCFLOW_HOME": str(home),
-        "WARCFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
-        "WARCFLOW_S3_ENDPOINT": f"http://127.0.0.1:{s3_port}",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "WARCFLOW_HOME": str(home),
+            "WARCFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
+            "WARCFLOW_S3_ENDPOINT": f"http://127.0.0.1:{s3_port}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra)
     return env
 
@@ -65,10 +69,16 @@ class TestStack:
         """An environment for a worker of its own: a fresh topic prefix (starting
         with ``letter``) and bucket, the test site(s) ``allow``ed, quick retries."""
         prefix = f"{letter}{uuid.uuid4().hex[:8]}"
-        return self.env(WARCFLOW_TOPIC_PREFIX=prefix, WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
-                        WARCFLOW_FETCH_ALLOW=allow, WARCFLOW_RETRY_BASE_DELAY="0.3",
-                        WARCFLOW_RETRY_MAX_DELAY="1", WARCFLOW_RETRY_ATTEMPTS="3",
-                        WARCFLOW_PARTITIONS="2", **extra)
+        return self.env(
+            WARCFLOW_TOPIC_PREFIX=prefix,
+            WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
+            WARCFLOW_FETCH_ALLOW=allow,
+            WARCFLOW_RETRY_BASE_DELAY="0.3",
+            WARCFLOW_RETRY_MAX_DELAY="1",
+            WARCFLOW_RETRY_ATTEMPTS="3",
+            WARCFLOW_PARTITIONS="2",
+            **extra,
+        )
 
     def settings(self, **extra: str) -> Settings:
         return load_settings(self.env(**extra))
@@ -80,11 +90,19 @@ class TestStack:
         LocalStack(self.settings().services).down()
 
 
-def cli(*args: str, env: dict[str, str], stdin: str | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess:
+def cli(
+    *args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """Run ``warcflow ARGS`` as a user would, capturing its output."""
-    return subprocess.run([sys.executable, "-m", "warcflow", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "warcflow", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 class AgentProcess:
@@ -98,19 +116,25 @@ class AgentProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 90.0) -> "WorkerProcess":
+    def start(self, timeout: float = 90.0) -> WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         start_size = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "warcflow", self.command], env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "warcflow", self.command],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
         log.close()
 
         def ready() -> bool:
             if self.proc.poll() is not None:
-                raise AssertionError(f"{self.command} exited with {self.proc.returncode}:\n"
-                                     f"{self.log()}")
+                raise AssertionError(
+                    f"{self.command} exited with {self.proc.returncode}:\n{self.log()}"
+                )
             # bytes, not characters: the log has multi-byte text ("→") before start_size
             return self.ready.encode() in self.log_bytes()[start_size:]
 

@@ -45,11 +45,20 @@ async def no_sleep(_seconds):
 
 def make_stage(site, attempts=3):
     store = MemoryStore()
-    archiver = PageArchiver(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))), store,
-                            agent={"name": "warcflow", "version": "test"})
+    archiver = PageArchiver(
+        Fetcher(FetchSettings(allow=parse_allow_list(site.allow))),
+        store,
+        agent={"name": "warcflow", "version": "test"},
+    )
     producer = RecordingProducer()
-    stage = CaptureStage(archiver, producer, NAMES, RetryPolicy(attempts, 0.01, 0.05),
-                         EventsSeen(producer), sleep=no_sleep)
+    stage = CaptureStage(
+        archiver,
+        producer,
+        NAMES,
+        RetryPolicy(attempts, 0.01, 0.05),
+        EventsSeen(producer),
+        sleep=no_sleep,
+    )
     return stage, producer, store
 
 
@@ -62,5 +71,6 @@ def submit(url: str) -> bytes:
 
 
 def as_message(topic, value: dict, offset=0) -> SourceMessage:
-    return SourceMessage(topic, 0, offset, int(utc_now().timestamp() * 1000), b"k",
-                         json.dumps(value).encode())
+    return SourceMessage(
+        topic, 0, offset, int(utc_now().timestamp() * 1000), b"k", json.dumps(value).encode()
+    )

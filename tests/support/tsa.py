@@ -13,8 +13,9 @@ from infra.tsa import LocalTSA
 @contextlib.contextmanager
 def http_tsa(authority: LocalTSA):
     """Serve ``authority``; yields the URL to POST time-stamp queries to."""
+
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             reply = authority.reply(self.rfile.read(int(self.headers["Content-Length"])))
             self.send_response(200)
             self.send_header("Content-Type", "application/timestamp-reply")

@@ -22,9 +22,15 @@ def running_viewer(env: dict[str, str]):
     viewer.start_replay()
     app = viewer.app()
     with TestClient(app) as client:
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1",
-                                               port=int(env["WARCFLOW_VIEWER_PORT"]),
-                                               log_level="warning", lifespan="off"))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=int(env["WARCFLOW_VIEWER_PORT"]),
+                log_level="warning",
+                lifespan="off",
+            )
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         viewer.wait_for_replay()

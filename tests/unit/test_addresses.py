@@ -4,21 +4,38 @@ import ipaddress
 
 import pytest
 
-from archivers.net.addresses import AddressPolicy, AllowRule, literal_address, parse_allow_list
 from archivers.errors import PolicyRefused
+from archivers.net.addresses import AddressPolicy, AllowRule, literal_address, parse_allow_list
 
 REFUSED = [
-    "127.0.0.1", "127.8.9.10", "0.0.0.0", "10.1.2.3", "172.16.0.1", "192.168.1.1",
-    "169.254.169.254",            # cloud metadata (link-local)
-    "100.100.100.200",            # Alibaba metadata (shared address space)
-    "100.64.0.1", "224.0.0.1", "240.0.0.1", "255.255.255.255",
-    "192.0.2.1", "198.51.100.7", "203.0.113.9", "198.18.0.1",
-    "::1", "::", "fe80::1", "fc00::1",
-    "fd00:ec2::254",              # AWS metadata over IPv6
-    "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::ffff:10.0.0.1",
-    "64:ff9b::7f00:1",            # NAT64 of 127.0.0.1
-    "2002:7f00:1::1",             # 6to4 of 127.0.0.1
-    "ff02::1", "2001:db8::1",
+    "127.0.0.1",
+    "127.8.9.10",
+    "0.0.0.0",
+    "10.1.2.3",
+    "172.16.0.1",
+    "192.168.1.1",
+    "169.254.169.254",  # cloud metadata (link-local)
+    "100.100.100.200",  # Alibaba metadata (shared address space)
+    "100.64.0.1",
+    "224.0.0.1",
+    "240.0.0.1",
+    "255.255.255.255",
+    "192.0.2.1",
+    "198.51.100.7",
+    "203.0.113.9",
+    "198.18.0.1",
+    "::1",
+    "::",
+    "fe80::1",
+    "fc00::1",
+    "fd00:ec2::254",  # AWS metadata over IPv6
+    "::ffff:127.0.0.1",
+    "::ffff:169.254.169.254",
+    "::ffff:10.0.0.1",
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+    "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    "ff02::1",
+    "2001:db8::1",
 ]
 ALLOWED = ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "::ffff:93.184.216.34"]
 
@@ -37,10 +54,21 @@ def test_public_addresses_pass(address):
     AddressPolicy().check(address, ipaddress.ip_address(address), 443)
 
 
-@pytest.mark.parametrize("literal", [
-    "2130706433", "0x7f000001", "0x7f.1", "0177.0.0.1", "127.1", "0x7F.0.0.1", "017700000001",
-    "[::ffff:127.0.0.1]", "[::1]", "127.000.000.001",
-])
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "2130706433",
+        "0x7f000001",
+        "0x7f.1",
+        "0177.0.0.1",
+        "127.1",
+        "0x7F.0.0.1",
+        "017700000001",
+        "[::ffff:127.0.0.1]",
+        "[::1]",
+        "127.000.000.001",
+    ],
+)
 def test_odd_literal_forms_are_read_as_the_c_library_would(literal):
     ip = literal_address(literal)
     assert ip is not None
@@ -62,14 +90,20 @@ def test_refusal_names_the_dns_name_and_address():
 
 
 def test_allow_list_opens_exactly_what_it_names():
-    policy = AddressPolicy(parse_allow_list("127.0.0.1:8080, [::1]:9000, 10.9.0.0/16, site.test:81"))
+    policy = AddressPolicy(
+        parse_allow_list("127.0.0.1:8080, [::1]:9000, 10.9.0.0/16, site.test:81")
+    )
     policy.check("127.0.0.1", ipaddress.ip_address("127.0.0.1"), 8080)
     policy.check("::1", ipaddress.ip_address("::1"), 9000)
     policy.check("10.9.3.4", ipaddress.ip_address("10.9.3.4"), 22)
     policy.check("site.test", ipaddress.ip_address("192.168.0.9"), 81)
-    for host, address, port in [("127.0.0.1", "127.0.0.1", 8081), ("::1", "::1", 9001),
-                                ("10.8.0.1", "10.8.0.1", 80), ("other.test", "192.168.0.9", 81),
-                                ("site.test", "192.168.0.9", 82)]:
+    for host, address, port in [
+        ("127.0.0.1", "127.0.0.1", 8081),
+        ("::1", "::1", 9001),
+        ("10.8.0.1", "10.8.0.1", 80),
+        ("other.test", "192.168.0.9", 81),
+        ("site.test", "192.168.0.9", 82),
+    ]:
         with pytest.raises(PolicyRefused):
             policy.check(host, ipaddress.ip_address(address), port)
 

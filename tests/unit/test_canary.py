@@ -7,8 +7,15 @@ from archivers.errors import FetchUnavailable
 from streams.canary import run_canary
 from streams.metrics import Metrics
 
-FACTS = {"url": "https://v.example/clip", "kind": "extractor", "container": "mp4",
-         "duration": 12.0, "size": 1000, "seconds": 0.5, "video_codec": "h264"}
+FACTS = {
+    "url": "https://v.example/clip",
+    "kind": "extractor",
+    "container": "mp4",
+    "duration": 12.0,
+    "size": 1000,
+    "seconds": 0.5,
+    "video_codec": "h264",
+}
 
 
 def test_a_working_canary_says_so(caplog):

@@ -17,12 +17,12 @@ from functools import partial
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archivers.store import layout
-from archivers.net.addresses import parse_allow_list
 from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
 from archivers.errors import FetchUnavailable, PolicyRefused
+from archivers.net.addresses import parse_allow_list
 from archivers.net.fetcher import Fetcher, FetchSettings
+from archivers.store import layout
 from archivers.store.memory import MemoryStore
 from tests.support.pages import AGENT, make, request_for
 from tests.support.site import POST_HTML, Route
@@ -65,8 +65,11 @@ def test_page_and_requisites_are_captured_into_a_valid_warc(site, tmp_path):
 
     path = tmp_path / "capture.warc.gz"
     path.write_bytes(data)
-    check = subprocess.run([sys.executable, "-m", "warcio.cli", "check", "-v", str(path)],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-m", "warcio.cli", "check", "-v", str(path)],
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.count("digest pass") == len(found)
 
@@ -113,8 +116,11 @@ def test_redirects_are_followed_and_each_hop_recorded(site):
     manifest = asyncio.run(archiver.capture(request_for(site.url("/redirect/1")))).manifest
     assert manifest.final_url == site.url("/post/1")
     assert manifest.redirects == [site.url("/redirect/1"), site.url("/post/1")]
-    uris = [h.get_header("WARC-Target-URI") for t, h, _ in records(store.get_bytes(manifest.warc_key))
-            if t == "response"]
+    uris = [
+        h.get_header("WARC-Target-URI")
+        for t, h, _ in records(store.get_bytes(manifest.warc_key))
+        if t == "response"
+    ]
     assert uris[:2] == [site.url("/redirect/1"), site.url("/post/1")]
 
 
@@ -157,19 +163,20 @@ def test_http_503_is_retryable_and_stores_nothing(site):
 
 
 def test_policy_refusal_is_permanent_and_recordable(site):
-    archiver, store = make(site)
+    archiver, _store = make(site)
     request = request_for("http://127.0.0.1:1/private")
     with pytest.raises(PolicyRefused) as caught:
         asyncio.run(archiver.capture(request))
-    failed = asyncio.run(archiver.record_failure(request, reason=caught.value.reason,
-                                                 message=str(caught.value)))
+    failed = asyncio.run(
+        archiver.record_failure(request, reason=caught.value.reason, message=str(caught.value))
+    )
     assert failed.manifest.status == "failed" and failed.manifest.reason == "policy_refused"
     assert failed.manifest.warc_key is None
 
 
 def test_refused_requisite_is_recorded_not_fatal(site):
     site.routes["/post/2"] = Route(b'<img src="http://127.0.0.1:1/x.png"><p>text</p>')
-    archiver, store = make(site)
+    archiver, _store = make(site)
     manifest = asyncio.run(archiver.capture(request_for(site.url("/post/2")))).manifest
     assert manifest.status == "stored"
     assert manifest.requisites == {"fetched": 0, "failed": 1}
@@ -179,19 +186,36 @@ def test_who_asked_for_which_case_and_why_is_in_the_warc_manifest_and_summary(si
     from streams.messages.capture import SubmitRequest
 
     archiver, store = make(site)
-    submitted = SubmitRequest.new(site.url("/post/1"), submitted_at=utc_now(), tags=("kazan",),
-                                  operator="anna", case_id="KZN-17", purpose="protest footage")
+    submitted = SubmitRequest.new(
+        site.url("/post/1"),
+        submitted_at=utc_now(),
+        tags=("kazan",),
+        operator="anna",
+        case_id="KZN-17",
+        purpose="protest footage",
+    )
     plain = request_for(submitted.url)
-    request = CaptureRequest(plain.capture_id, submitted.url, submitted.submitted_at,
-                             request=submitted.describe(), provenance=plain.provenance)
+    request = CaptureRequest(
+        plain.capture_id,
+        submitted.url,
+        submitted.submitted_at,
+        request=submitted.describe(),
+        provenance=plain.provenance,
+    )
     manifest = asyncio.run(archiver.capture(request)).manifest
     meta = json.loads(records(store.get_bytes(manifest.warc_key))[-1][2])
     for doc in (meta["request"], manifest.request):
         assert (doc["operator"], doc["case_id"], doc["purpose"]) == (
-            "anna", "KZN-17", "protest footage")
+            "anna",
+            "KZN-17",
+            "protest footage",
+        )
     summary = manifest.summary()
     assert (summary["operator"], summary["case_id"], summary["purpose"]) == (
-        "anna", "KZN-17", "protest footage")
+        "anna",
+        "KZN-17",
+        "protest footage",
+    )
 
 
 def test_the_posts_own_identity_is_kept_apart_from_the_capture_time(site):
@@ -199,13 +223,18 @@ def test_the_posts_own_identity_is_kept_apart_from_the_capture_time(site):
         b'<html><head><meta property="og:url" content="/status/1593012345678901234">'
         b'<meta property="article:published_time" content="2022-11-16T19:04:05+03:00">'
         b'<meta name="author" content="War Tracker"></head>'
-        b"<body><article><p>Kazan</p></article></body></html>")
+        b"<body><article><p>Kazan</p></article></body></html>"
+    )
     archiver, store = make(site)
-    manifest = asyncio.run(archiver.capture(
-        request_for(site.url("/status/1593012345678901234")))).manifest
+    manifest = asyncio.run(
+        archiver.capture(request_for(site.url("/status/1593012345678901234")))
+    ).manifest
     post = manifest.post
     assert (post["id"], post["author"], post["published_at"]) == (
-        "1593012345678901234", "War Tracker", "2022-11-16T16:04:05.000000Z")
+        "1593012345678901234",
+        "War Tracker",
+        "2022-11-16T16:04:05.000000Z",
+    )
     assert post["source"] == "page" and manifest.fetched_at > "2026"  # capture time apart
     meta = json.loads(records(store.get_bytes(manifest.warc_key))[-1][2])
     assert meta["post"] == post and manifest.summary()["post"] == post
@@ -219,9 +248,10 @@ def test_the_tls_chain_of_the_captures_own_connection_is_in_the_warc(tmp_path):
 
     pki = make_pki(tmp_path, names=("post.example.test",))
     with TestSite(tls=pki.server_context()) as site:
-        fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow),
-                                        ca_file=str(pki.ca_file)),
-                          resolver=StaticResolver({"post.example.test": ["127.0.0.1"]}))
+        fetcher = Fetcher(
+            FetchSettings(allow=parse_allow_list(site.allow), ca_file=str(pki.ca_file)),
+            resolver=StaticResolver({"post.example.test": ["127.0.0.1"]}),
+        )
         archiver = PageArchiver(fetcher, MemoryStore(), agent=AGENT)
         url = f"https://post.example.test:{site.port}/redirect/1"
         manifest = asyncio.run(archiver.capture(request_for(url))).manifest
@@ -231,15 +261,22 @@ def test_the_tls_chain_of_the_captures_own_connection_is_in_the_warc(tmp_path):
         page_client = dict(site.clients)["/post/1"]
     data = archiver.store.get_bytes(manifest.warc_key)
     found = records(data)
-    responses = {h.get_header("WARC-Record-ID"): h.get_header("WARC-Target-URI")
-                 for t, h, _ in found if t == "response"}
-    tls = [(h, json.loads(body)) for t, h, body in found if t == "metadata"
-           and h.get_header("WARC-Target-URI").startswith("urn:warcflow:tls:")]
+    responses = {
+        h.get_header("WARC-Record-ID"): h.get_header("WARC-Target-URI")
+        for t, h, _ in found
+        if t == "response"
+    }
+    tls = [
+        (h, json.loads(body))
+        for t, h, body in found
+        if t == "metadata" and h.get_header("WARC-Target-URI").startswith("urn:warcflow:tls:")
+    ]
     hops = [url, f"https://post.example.test:{site.port}/post/1"]
-    assert [h.get_header("WARC-Target-URI") for h, _ in tls] == [f"urn:warcflow:tls:{u}"
-                                                                 for u in hops]
+    assert [h.get_header("WARC-Target-URI") for h, _ in tls] == [
+        f"urn:warcflow:tls:{u}" for u in hops
+    ]
     expected = [hashlib.sha256(der).hexdigest() for der in (pki.leaf, pki.intermediate, pki.root)]
-    for (headers, doc), hop in zip(tls, hops):
+    for (headers, doc), hop in zip(tls, hops, strict=False):
         assert responses[headers.get_header("WARC-Concurrent-To")] == hop
         assert headers.get_header("Content-Type") == "application/json"
         assert [c["sha256"] for c in doc["certificates"]] == expected  # exactly the server's chain
@@ -251,8 +288,10 @@ def test_the_tls_chain_of_the_captures_own_connection_is_in_the_warc(tmp_path):
         assert leaf["not_before"] < leaf["not_after"]
     assert manifest.tls["chain_sha256"] == expected and manifest.tls["version"].startswith("TLS")
     # the page's connection, as the server saw it from the other end
-    assert manifest.network == {"local_address": page_client,
-                                "remote_address": f"127.0.0.1:{site.port}"}
+    assert manifest.network == {
+        "local_address": page_client,
+        "remote_address": f"127.0.0.1:{site.port}",
+    }
 
 
 def test_plain_http_has_an_address_but_no_tls(site):
@@ -260,8 +299,10 @@ def test_plain_http_has_an_address_but_no_tls(site):
     manifest = asyncio.run(archiver.capture(request_for(site.url("/post/1")))).manifest
     assert manifest.tls is None
     assert manifest.network["local_address"] == dict(site.clients)["/post/1"]
-    assert not any((h.get_header("WARC-Target-URI") or "").startswith("urn:warcflow:tls:")
-                   for t, h, _ in records(store.get_bytes(manifest.warc_key)))
+    assert not any(
+        (h.get_header("WARC-Target-URI") or "").startswith("urn:warcflow:tls:")
+        for t, h, _ in records(store.get_bytes(manifest.warc_key))
+    )
 
 
 def test_para_155_items_say_what_the_capture_holds(site):
@@ -271,11 +312,16 @@ def test_para_155_items_say_what_the_capture_holds(site):
 
     site.routes["/post/video"] = Route(
         b'<html><head><meta property="og:video" content="/media/clip.mp4"></head>'
-        b"<body><p>clip</p></body></html>")
+        b"<body><p>clip</p></body></html>"
+    )
     site.routes["/data.json"] = Route(b'{"a": 1}', content_type="application/json")
     store = MemoryStore()
-    archiver = PageArchiver(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))), store,
-                            agent=AGENT, find_media=partial(find_media, recognises=extractor_recognises))
+    archiver = PageArchiver(
+        Fetcher(FetchSettings(allow=parse_allow_list(site.allow))),
+        store,
+        agent=AGENT,
+        find_media=partial(find_media, recognises=extractor_recognises),
+    )
 
     def summary_items(path, offset):
         manifest = asyncio.run(archiver.capture(request_for(site.url(path), offset))).manifest
@@ -283,22 +329,40 @@ def test_para_155_items_say_what_the_capture_holds(site):
         assert meta["items"] == manifest.items
         return manifest.summary()["items"]
 
-    assert summary_items("/post/1", 1) == {"url": True, "html": True, "screenshot": False,
-                                           "media": False}
-    assert summary_items("/post/video", 2) == {"url": True, "html": True, "screenshot": False,
-                                               "media": True}
+    assert summary_items("/post/1", 1) == {
+        "url": True,
+        "html": True,
+        "screenshot": False,
+        "media": False,
+    }
+    assert summary_items("/post/video", 2) == {
+        "url": True,
+        "html": True,
+        "screenshot": False,
+        "media": True,
+    }
     assert summary_items("/gone", 3)["html"] is False  # a 404 page is not the post's HTML
     assert summary_items("/data.json", 4)["html"] is False
     refused = request_for("http://127.0.0.1:1/private", 5)
     failed = asyncio.run(archiver.record_failure(refused, reason="policy_refused", message="no"))
-    assert failed.manifest.summary()["items"] == {"url": True, "html": False,
-                                                  "screenshot": False, "media": False}
+    assert failed.manifest.summary()["items"] == {
+        "url": True,
+        "html": False,
+        "screenshot": False,
+        "media": False,
+    }
     # manifests from before items existed, and a screenshot added by browser capture
-    old = Manifest(capture_id="c", url="https://e.example/", surt="e", status="stored",
-                   submitted_at="2026-11-25T10:00:00.000000Z", warc_key="warc/x.warc.gz",
-                   media=[{"media_id": "m"}])
-    assert old.summary()["items"] == {"url": True, "html": True, "screenshot": False,
-                                      "media": True}
-    shot = Manifest.from_json(old.to_json().replace(b'"screenshot_key": null',
-                                                    b'"screenshot_key": "shots/c.png"'))
+    old = Manifest(
+        capture_id="c",
+        url="https://e.example/",
+        surt="e",
+        status="stored",
+        submitted_at="2026-11-25T10:00:00.000000Z",
+        warc_key="warc/x.warc.gz",
+        media=[{"media_id": "m"}],
+    )
+    assert old.summary()["items"] == {"url": True, "html": True, "screenshot": False, "media": True}
+    shot = Manifest.from_json(
+        old.to_json().replace(b'"screenshot_key": null', b'"screenshot_key": "shots/c.png"')
+    )
     assert shot.summary()["items"]["screenshot"] is True

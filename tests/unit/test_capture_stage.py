@@ -7,9 +7,9 @@ stage on the real broker.
 import asyncio
 from datetime import timedelta
 
+from archivers.clock import utc_now
 from archivers.store.memory import MemoryStore
 from streams.messages.capture import SubmitRequest
-from archivers.clock import utc_now
 from tests.support.site import Route
 from tests.support.stages import (
     NAMES,
@@ -48,7 +48,7 @@ def test_redelivery_produces_no_second_event(site):
 
 
 def test_redelivery_after_a_lost_event_produces_it(site):
-    stage, producer, store = make_stage(site)
+    stage, producer, _store = make_stage(site)
     message = ingest(submit(site.url("/post/1")), offset=9)
     asyncio.run(stage.on_ingest(message))
     producer.sent.clear()  # the crash happened before the event reached the broker
@@ -58,7 +58,7 @@ def test_redelivery_after_a_lost_event_produces_it(site):
 
 def test_transient_failure_is_retried_with_the_same_capture_id(site):
     site.routes["/flaky"] = Route(b"<p>finally</p>", fail_first=1)
-    stage, producer, store = make_stage(site)
+    stage, producer, _store = make_stage(site)
     assert asyncio.run(stage.on_ingest(ingest(submit(site.url("/flaky"))))) == "retry"
     [retry] = producer.on(NAMES.retry("capture"))
     assert retry["attempt"] == 2 and retry["attempts"][0]["reason"] == "http_503"
@@ -69,7 +69,7 @@ def test_transient_failure_is_retried_with_the_same_capture_id(site):
 
 def test_exhausted_retries_end_in_failure_and_dead_letter_with_history(site):
     site.routes["/down"] = Route(b"down", status=503)
-    stage, producer, store = make_stage(site, attempts=3)
+    stage, producer, _store = make_stage(site, attempts=3)
     outcome = asyncio.run(stage.on_ingest(ingest(submit(site.url("/down")), offset=3)))
     while outcome == "retry":
         retry = producer.on(NAMES.retry("capture"))[-1]
@@ -85,7 +85,7 @@ def test_exhausted_retries_end_in_failure_and_dead_letter_with_history(site):
 
 
 def test_permanent_failure_is_recorded_on_the_timeline(site):
-    stage, producer, store = make_stage(site)
+    stage, producer, _store = make_stage(site)
     outcome = asyncio.run(stage.on_ingest(ingest(submit("http://127.0.0.1:1/private"))))
     assert outcome == "failed"
     [event] = producer.on(NAMES.captures)
@@ -113,7 +113,7 @@ def test_produce_failures_are_retried_until_the_broker_accepts(site):
 
 
 def test_retry_waits_until_it_is_due(site):
-    stage, producer, store = make_stage(site)
+    stage, _producer, _store = make_stage(site)
     waits = []
 
     async def record_sleep(seconds):
@@ -121,12 +121,22 @@ def test_retry_waits_until_it_is_due(site):
 
     stage.sleep = record_sleep
     request = SubmitRequest.new(site.url("/post/1"), submitted_at=utc_now())
-    retry = {"schema": "warcflow.RetryRequest", "version": 1, "stage": "capture",
-             "payload": request.to_dict(),
-             "work_id": "01M894TV61TJ0X30734E5QKMXK", "attempt": 2, "attempts": [],
-             "origin": {"topic": NAMES.ingest, "partition": 0, "offset": 1,
-                        "timestamp": "2026-11-25T10:43:13.000000Z"},
-             "not_before": (utc_now() + timedelta(seconds=0.04)).isoformat()}
+    retry = {
+        "schema": "warcflow.RetryRequest",
+        "version": 1,
+        "stage": "capture",
+        "payload": request.to_dict(),
+        "work_id": "01M894TV61TJ0X30734E5QKMXK",
+        "attempt": 2,
+        "attempts": [],
+        "origin": {
+            "topic": NAMES.ingest,
+            "partition": 0,
+            "offset": 1,
+            "timestamp": "2026-11-25T10:43:13.000000Z",
+        },
+        "not_before": (utc_now() + timedelta(seconds=0.04)).isoformat(),
+    }
     assert asyncio.run(stage.on_retry(as_message(NAMES.retry("capture"), retry))) == "stored"
     assert len(waits) == 1 and 0 < waits[0] <= 0.05
 

@@ -3,19 +3,22 @@
 import asyncio
 import json
 
-from archivers.store import layout
-from archivers.net.addresses import parse_allow_list
 from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.clock import utc_now
+from archivers.net.addresses import parse_allow_list
 from archivers.net.fetcher import Fetcher, FetchSettings
+from archivers.store import layout
 from archivers.store.memory import MemoryStore
 from streams.messages.capture import capture_event
 from viewer.catalog import Catalog
 
 
 def captured(site, store, path, offset):
-    archiver = PageArchiver(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))), store,
-                            agent={"name": "warcflow", "version": "test"})
+    archiver = PageArchiver(
+        Fetcher(FetchSettings(allow=parse_allow_list(site.allow))),
+        store,
+        agent={"name": "warcflow", "version": "test"},
+    )
     now = utc_now()
     cid = layout.capture_id("t", 0, offset, int(now.timestamp() * 1000))
     manifest = asyncio.run(archiver.capture(CaptureRequest(cid, site.url(path), now))).manifest
@@ -34,10 +37,15 @@ def test_events_fill_captures_and_the_replay_index(site, tmp_path):
     assert [c["capture_id"] for c in found] == [second["capture_id"], first["capture_id"]]
     assert catalog.capture(gone["capture_id"])["reason"] == "http_404"
     from archivers.warc.cdxj import cdx_key
+
     lines = list(catalog.cdx(cdx_key(site.url("/post/1")), cdx_key(site.url("/post/1")) + "!"))
     assert len(lines) == 2 and all('"filename": "warc/' in line for line in lines)
-    everything = list(catalog.cdx(cdx_key(site.url("/")).split(")")[0] + ")",
-                                  cdx_key(site.url("/")).split(")")[0] + ")\uffff"))
+    everything = list(
+        catalog.cdx(
+            cdx_key(site.url("/")).split(")")[0] + ")",
+            cdx_key(site.url("/")).split(")")[0] + ")\uffff",
+        )
+    )
     assert len(everything) == 2 * 5 + 1  # page + 4 requisites, twice; the 404 once
 
 

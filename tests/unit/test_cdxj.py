@@ -5,12 +5,12 @@ import io
 import subprocess
 import sys
 
-from archivers.net.addresses import parse_allow_list
-from archivers.warc.cdxj import cdxj, cdxj_from_warc, timestamp14
-from archivers.clock import utc_now
-from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.capture.static import capture_page
+from archivers.clock import utc_now
+from archivers.net.addresses import parse_allow_list
+from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.net.recording import DigestingSpool
+from archivers.warc.cdxj import cdxj, cdxj_from_warc, timestamp14
 from archivers.warc.writer import WarcWriter
 
 
@@ -22,16 +22,21 @@ def write_warc(site, path):
     writer.write_warcinfo({"software": "test"}, utc_now())
     for exchange in page.exchanges:
         writer.write_exchange(exchange)
-    writer.write_resource("urn:sha256:" + "0" * 64, [b"made"], 4, "0" * 64,
-                          content_type="video/mp4", date=utc_now())
+    writer.write_resource(
+        "urn:sha256:" + "0" * 64, [b"made"], 4, "0" * 64, content_type="video/mp4", date=utc_now()
+    )
     writer.write_metadata(page.final.url, {"schema": "warcflow.capture-metadata"}, utc_now())
     data = b"".join(spool.chunks())
     return writer, data
 
 
 def pywb_index(path) -> list[str]:
-    out = subprocess.run([sys.executable, "-m", "pywb.indexer.cdxindexer", "-j", "-s", str(path)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "pywb.indexer.cdxindexer", "-j", "-s", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [line for line in out.splitlines() if line]
 
 
@@ -55,7 +60,7 @@ def test_stock_pywb_replays_the_page_not_the_capture_metadata(site, tmp_path):
     path = tmp_path / "x.warc.gz"
     path.write_bytes(data)
     lines = pywb_index(path)
-    page_key = "1,0,0,127:%d)/post/1 " % site.port
+    page_key = f"1,0,0,127:{site.port})/post/1 "
     page_lines = [line for line in lines if line.startswith(page_key)]
     assert page_lines and all('"mime": "text/html"' in line for line in page_lines), page_lines
     assert any(line.startswith("urn:warcflow:metadata:") for line in lines)

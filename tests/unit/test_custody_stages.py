@@ -6,9 +6,9 @@ import hashlib
 import io
 import json
 
-from archivers.store import layout
 from archivers.custody.ledger import Ledger, capture_entries
 from archivers.custody.liveness import Schedule
+from archivers.store import layout
 from archivers.store.memory import MemoryStore
 from streams.agents.custody import CustodyFeed, LedgerStage
 from streams.messages.base import SourceMessage
@@ -33,15 +33,27 @@ def stages(store):
 
 
 def stored_event() -> bytes:
-    return json.dumps({"schema": "warcflow.CaptureStored", "version": 1,
-                       "capture_id": CAPTURE, "url": "https://example.org/p",
-                       "warc_key": "warc/x.warc.gz", "manifest_key": "manifests/x.json",
-                       "stored_at": "2026-11-25T10:00:01Z"}).encode()
+    return json.dumps(
+        {
+            "schema": "warcflow.CaptureStored",
+            "version": 1,
+            "capture_id": CAPTURE,
+            "url": "https://example.org/p",
+            "warc_key": "warc/x.warc.gz",
+            "manifest_key": "manifests/x.json",
+            "stored_at": "2026-11-25T10:00:01Z",
+        }
+    ).encode()
 
 
 def put(store, key, data):
-    store.put_new(key, io.BytesIO(data), size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                  content_type="application/octet-stream")
+    store.put_new(
+        key,
+        io.BytesIO(data),
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        content_type="application/octet-stream",
+    )
 
 
 def test_a_capture_event_is_one_entry_with_the_stored_digests_however_often_it_comes():
@@ -58,7 +70,8 @@ def test_a_capture_event_is_one_entry_with_the_stored_digests_however_often_it_c
     [entry] = capture_entries(store, CAPTURE)
     assert {o.key: o.sha256 for o in entry.event.objects} == {
         "warc/x.warc.gz": hashlib.sha256(b"warc bytes").hexdigest(),
-        "manifests/x.json": hashlib.sha256(b"{}").hexdigest()}
+        "manifests/x.json": hashlib.sha256(b"{}").hexdigest(),
+    }
     assert "liveness/" in "".join(store.objects)  # its original will be rechecked
 
 
@@ -70,6 +83,8 @@ def test_junk_and_internal_errors_are_dead_letters():
     producer, feed, ledger = stages(Broken())
     assert asyncio.run(feed.on_capture_event(message(b"not json"))) == "dead-letter"
     assert asyncio.run(feed.on_capture_event(message(stored_event()))) == "dead-letter"
-    assert asyncio.run(ledger.on_custody(message(b'{"schema": "x"}', 0, "t.custody"))) == "dead-letter"
+    assert (
+        asyncio.run(ledger.on_custody(message(b'{"schema": "x"}', 0, "t.custody"))) == "dead-letter"
+    )
     reasons = [letter["reason"] for letter in producer.on("t.dead-letter")]
     assert reasons == ["bad_event", "internal_error", "unknown_schema"]

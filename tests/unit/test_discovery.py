@@ -4,7 +4,9 @@ PAGE = "https://example.org/post/1"
 
 
 def found(html, recognises=lambda url: False, **kw):
-    return [(m.url, m.kind, m.found_by) for m in find_media(html, PAGE, recognises=recognises, **kw)]
+    return [
+        (m.url, m.kind, m.found_by) for m in find_media(html, PAGE, recognises=recognises, **kw)
+    ]
 
 
 def test_metadata_video_and_media_elements():
@@ -27,17 +29,21 @@ def test_metadata_video_and_media_elements():
 def test_links_to_media_files_and_stream_types():
     html = """<a href="/files/clip.MP4">download</a> <a href="/about">about</a>
               <video><source src="/live" type="application/x-mpegURL"></video>"""
-    assert found(html) == [("https://example.org/files/clip.MP4", "direct", "<a href>"),
-                           ("https://example.org/live", "stream", "<video><source>")]
+    assert found(html) == [
+        ("https://example.org/files/clip.MP4", "direct", "<a href>"),
+        ("https://example.org/live", "stream", "<video><source>"),
+    ]
 
 
 def test_embeds_and_the_page_itself_need_an_extractor():
     html = '<iframe src="https://www.youtube.com/embed/abc"></iframe><iframe src="/ad"></iframe>'
     youtube = lambda url: "youtube.com" in url  # noqa: E731
-    assert found(html, youtube) == [("https://www.youtube.com/embed/abc", "extractor",
-                                     "<iframe src>")]
-    assert found("<p>text only</p>", lambda url: url == PAGE) == [(PAGE, "extractor",
-                                                                   "yt-dlp extractor")]
+    assert found(html, youtube) == [
+        ("https://www.youtube.com/embed/abc", "extractor", "<iframe src>")
+    ]
+    assert found("<p>text only</p>", lambda url: url == PAGE) == [
+        (PAGE, "extractor", "yt-dlp extractor")
+    ]
     assert found("<p>text only</p>") == []
 
 

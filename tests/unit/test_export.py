@@ -15,21 +15,21 @@ import zipfile
 import pytest
 from warcio.warcwriter import WARCWriter
 
-from archivers.store import layout
-from archivers.net.addresses import parse_allow_list
 from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.clock import iso, iso_seconds, utc_now
-from archivers.export.signer import ExportSigner, verify_signed_data
-from archivers.net.fetcher import Fetcher, FetchSettings
+from archivers.custody.fixity import object_digest
 from archivers.custody.ledger import CustodyEvent, Ledger
 from archivers.custody.liveness import LivenessState, state_key
-from archivers.manifests.manifest import MediaManifest
-from archivers.store.memory import MemoryStore
 from archivers.custody.treehead import HeadSigner
-from archivers.export.wacz import export
+from archivers.export.signer import ExportSigner, verify_signed_data
 from archivers.export.verify import NotAWacz, verify_package
+from archivers.export.wacz import export
+from archivers.manifests.manifest import MediaManifest
+from archivers.net.addresses import parse_allow_list
+from archivers.net.fetcher import Fetcher, FetchSettings
+from archivers.store import layout
+from archivers.store.memory import MemoryStore
 from infra.tsa import LocalTSA
-from archivers.custody.fixity import object_digest
 from streams.agents.custody import event_objects
 from streams.messages.capture import CAPTURE_STORED, MEDIA_STORED
 
@@ -42,8 +42,13 @@ def tsa(tmp_path_factory):
 
 
 def _put(store, key, data, kind="application/octet-stream"):
-    store.put_new(key, io.BytesIO(data), size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                  content_type=kind)
+    store.put_new(
+        key,
+        io.BytesIO(data),
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        content_type=kind,
+    )
 
 
 def _media(store, manifest):
@@ -53,18 +58,36 @@ def _media(store, manifest):
     _put(store, layout.media_key(sha, "mp4"), CLIP)
     warc = io.BytesIO()
     writer = WARCWriter(warc, gzip=True)
-    writer.write_record(writer.create_warc_record(
-        "http://127.0.0.1/clip.mp4", "resource", payload=io.BytesIO(CLIP),
-        warc_content_type="video/mp4",
-        warc_headers_dict={"WARC-Date": iso(utc_now())}))
+    writer.write_record(
+        writer.create_warc_record(
+            "http://127.0.0.1/clip.mp4",
+            "resource",
+            payload=io.BytesIO(CLIP),
+            warc_content_type="video/mp4",
+            warc_headers_dict={"WARC-Date": iso(utc_now())},
+        )
+    )
     warc_key = layout.warc_key(media_id)
     _put(store, warc_key, warc.getvalue())
     stored = iso_seconds(utc_now())
-    mm = MediaManifest(media_id, manifest.capture_id, manifest.url, "http://127.0.0.1/clip.mp4",
-                       "video", "og:video", "stored", manifest.submitted_at, sha256=sha,
-                       size=len(CLIP), key=layout.media_key(sha, "mp4"), ext="mp4",
-                       warc_key=warc_key, warc_sha256=hashlib.sha256(warc.getvalue()).hexdigest(),
-                       warc_size=len(warc.getvalue()), stored_at=stored)
+    mm = MediaManifest(
+        media_id,
+        manifest.capture_id,
+        manifest.url,
+        "http://127.0.0.1/clip.mp4",
+        "video",
+        "og:video",
+        "stored",
+        manifest.submitted_at,
+        sha256=sha,
+        size=len(CLIP),
+        key=layout.media_key(sha, "mp4"),
+        ext="mp4",
+        warc_key=warc_key,
+        warc_sha256=hashlib.sha256(warc.getvalue()).hexdigest(),
+        warc_size=len(warc.getvalue()),
+        stored_at=stored,
+    )
     mkey = layout.media_manifest_key(manifest.capture_id, media_id)
     _put(store, mkey, mm.to_json())
     return mm, mkey
@@ -86,8 +109,11 @@ def _screenshot(store, manifest):
 
 
 def _capture(site, store, offset=1):
-    archiver = PageArchiver(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))), store,
-                            agent={"name": "warcflow", "version": "test"})
+    archiver = PageArchiver(
+        Fetcher(FetchSettings(allow=parse_allow_list(site.allow))),
+        store,
+        agent={"name": "warcflow", "version": "test"},
+    )
     now = utc_now()
     cid = layout.capture_id("t", 0, offset, int(now.timestamp() * 1000))
     return asyncio.run(archiver.capture(CaptureRequest(cid, site.url("/post/1"), now))).manifest
@@ -96,8 +122,17 @@ def _capture(site, store, offset=1):
 def _record(ledger, store, kind, work, url, doc):
     """The custody event the custody feed makes of a capture or media event."""
     objects = tuple(object_digest(store, k) for k in event_objects(doc))
-    ledger.append(CustodyEvent(kind, f"stored:{work}", iso(utc_now()), "test", capture_id=work,
-                               url=url, objects=objects))
+    ledger.append(
+        CustodyEvent(
+            kind,
+            f"stored:{work}",
+            iso(utc_now()),
+            "test",
+            capture_id=work,
+            url=url,
+            objects=objects,
+        )
+    )
 
 
 @pytest.fixture
@@ -109,10 +144,20 @@ def captured(site, tsa, tmp_path, request):
     mm, mm_key = _media(store, manifest)
     ledger = Ledger(store, HeadSigner.from_file(tmp_path / "head-key.pem"), [tsa])
     ledger.publish_key()
-    page_doc = {"schema": CAPTURE_STORED, "capture_id": cid, "warc_key": manifest.warc_key,
-                "manifest_key": layout.manifest_key(manifest.url, cid), "screenshot_key": shot}
-    media_doc = {"schema": MEDIA_STORED, "capture_id": mm.media_id, "warc_key": mm.warc_key,
-                 "manifest_key": mm_key, "key": mm.key}
+    page_doc = {
+        "schema": CAPTURE_STORED,
+        "capture_id": cid,
+        "warc_key": manifest.warc_key,
+        "manifest_key": layout.manifest_key(manifest.url, cid),
+        "screenshot_key": shot,
+    }
+    media_doc = {
+        "schema": MEDIA_STORED,
+        "capture_id": mm.media_id,
+        "warc_key": mm.warc_key,
+        "manifest_key": mm_key,
+        "key": mm.key,
+    }
     _record(ledger, store, "capture", cid, manifest.url, page_doc)
     _record(ledger, store, "media", mm.media_id, manifest.url, media_doc)
     ledger.publish_head()
@@ -124,8 +169,9 @@ def captured(site, tsa, tmp_path, request):
 
 def _export(captured, path):
     store, manifest, _, signer = captured
-    return export(store, [manifest], path, signer, software="warcflow test", version="test",
-                  created=utc_now())
+    return export(
+        store, [manifest], path, signer, software="warcflow test", version="test", created=utc_now()
+    )
 
 
 def _failed(result):
@@ -154,10 +200,19 @@ def test_the_package_verifies_offline_and_holds_the_evidence(captured, tmp_path)
     assert result.ok, _failed(result)
     names = {c.name for c in result.checks}
     cid = manifest.capture_id
-    assert {"zip", "datapackage-digest", f"resource archive/{cid}.warc.gz",
-            f"records archive/{cid}.warc.gz", f"records archive/{mm.media_id}.warc.gz",
-            f"ledger {cid}", f"ledger {mm.media_id}", f"order {cid}", f"order {mm.media_id}",
-            "tsa local head 3", "head 3"} <= names
+    assert {
+        "zip",
+        "datapackage-digest",
+        f"resource archive/{cid}.warc.gz",
+        f"records archive/{cid}.warc.gz",
+        f"records archive/{mm.media_id}.warc.gz",
+        f"ledger {cid}",
+        f"ledger {mm.media_id}",
+        f"order {cid}",
+        f"order {mm.media_id}",
+        "tsa local head 3",
+        "head 3",
+    } <= names
     assert result.fingerprints["export_key"] == signer.fingerprint
     with zipfile.ZipFile(out.path) as zf:
         assert zf.read(f"archive/{cid}.warc.gz") == store.get_bytes(manifest.warc_key)
@@ -185,10 +240,13 @@ def test_the_package_verifies_offline_and_holds_the_evidence(captured, tmp_path)
 def test_one_changed_byte_is_caught_and_named(captured, tmp_path, member):
     _, manifest, _, _ = captured
     out = _export(captured, tmp_path / "post.wacz")
-    name = {"warc": f"archive/{manifest.capture_id}.warc.gz",
-            "manifest": f"warcflow/{manifest.capture_id}.manifest.json",
-            "head": "warcflow/head-000000000003.json",
-            "datapackage.json": "datapackage.json", "custody": "warcflow/custody.json"}[member]
+    name = {
+        "warc": f"archive/{manifest.capture_id}.warc.gz",
+        "manifest": f"warcflow/{manifest.capture_id}.manifest.json",
+        "head": "warcflow/head-000000000003.json",
+        "datapackage.json": "datapackage.json",
+        "custody": "warcflow/custody.json",
+    }[member]
     forged = tmp_path / "forged.wacz"
     _rewrite(out.path, forged, name, _flip)
     result = verify_package(forged)
@@ -221,6 +279,7 @@ def test_a_pinned_key_that_did_not_sign_the_heads_fails(captured, tmp_path):
     out = _export(captured, tmp_path / "post.wacz")
     other = HeadSigner.from_file(tmp_path / "other.pem")
     from archivers.custody.treehead import public_pem
+
     failed = _failed(verify_package(out.path, public_keys=[public_pem(other.public)]))
     assert "not by the pinned key" in failed["head 3"]
 
@@ -234,8 +293,12 @@ def test_a_file_that_is_not_a_wacz_is_refused(tmp_path):
 
 def test_wacz_validate_accepts_the_package(captured, tmp_path):
     out = _export(captured, tmp_path / "post.wacz")
-    done = subprocess.run([sys.executable, "-m", "wacz", "validate", "-f", str(out.path)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "wacz", "validate", "-f", str(out.path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     # wacz 0.6 prints its verdict and exits 0 either way: both are asserted
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Validation succeeded" in done.stdout, done.stdout
@@ -253,8 +316,9 @@ def test_a_screenshot_is_shown_with_its_url_and_time(captured, tmp_path):
     assert f"Screenshot of {manifest.url}, captured {manifest.fetched_at} UTC" in report
     result = verify_package(out.path)
     assert result.ok, _failed(result)
-    assert "records 4 object digests" in next(c.detail for c in result.checks
-                                              if c.name == f"ledger {cid}")
+    assert "records 4 object digests" in next(
+        c.detail for c in result.checks if c.name == f"ledger {cid}"
+    )
 
 
 def test_the_verify_command_exits_by_the_result(captured, tmp_path, capsys, monkeypatch):
@@ -268,7 +332,9 @@ def test_the_verify_command_exits_by_the_result(captured, tmp_path, capsys, monk
     shown = json.loads(capsys.readouterr().out)
     assert shown["ok"] and shown["fingerprints"]["export_key"] == captured[3].fingerprint
     forged = tmp_path / "forged.wacz"
-    _rewrite(out.path, forged, "pages/pages.jsonl", lambda d: d.replace(b"json-pages", b"jsom-pages"))
+    _rewrite(
+        out.path, forged, "pages/pages.jsonl", lambda d: d.replace(b"json-pages", b"jsom-pages")
+    )
     assert main(["verify", str(forged)]) == 1
     assert "FAIL resource pages/pages.jsonl" in capsys.readouterr().out
     junk = tmp_path / "junk.wacz"
@@ -282,19 +348,41 @@ def test_every_capture_of_a_url_goes_into_one_package(site, tsa, tmp_path):
     manifests = []
     for offset in (1, 2):
         m = _capture(site, store, offset)
-        _record(ledger, store, "capture", m.capture_id, m.url,
-                {"schema": CAPTURE_STORED, "capture_id": m.capture_id, "warc_key": m.warc_key,
-                 "manifest_key": layout.manifest_key(m.url, m.capture_id)})
+        _record(
+            ledger,
+            store,
+            "capture",
+            m.capture_id,
+            m.url,
+            {
+                "schema": CAPTURE_STORED,
+                "capture_id": m.capture_id,
+                "warc_key": m.warc_key,
+                "manifest_key": layout.manifest_key(m.url, m.capture_id),
+            },
+        )
         manifests.insert(0, m)  # newest first, as the command passes them
-    ledger.append(CustodyEvent("recheck", "recheck:1", iso(utc_now()), "test",
-                               capture_id=manifests[0].capture_id))
+    ledger.append(
+        CustodyEvent(
+            "recheck", "recheck:1", iso(utc_now()), "test", capture_id=manifests[0].capture_id
+        )
+    )
     ledger.publish_key()  # the head comes after this: the recheck entry is covered
     ledger.publish_head()
-    ledger.append(CustodyEvent("fixity", "fixity:1", iso(utc_now()), "test",
-                               capture_id=manifests[0].capture_id))  # after the last head
-    out = export(store, manifests, tmp_path / "all.wacz",
-                 ExportSigner.from_file(tmp_path / "export-key.pem"), software="warcflow test",
-                 version="test", created=utc_now())
+    ledger.append(
+        CustodyEvent(
+            "fixity", "fixity:1", iso(utc_now()), "test", capture_id=manifests[0].capture_id
+        )
+    )  # after the last head
+    out = export(
+        store,
+        manifests,
+        tmp_path / "all.wacz",
+        ExportSigner.from_file(tmp_path / "export-key.pem"),
+        software="warcflow test",
+        version="test",
+        created=utc_now(),
+    )
     assert out.captures == tuple(m.capture_id for m in manifests) and out.uncovered == (4,)
     result = verify_package(out.path)
     assert result.ok, _failed(result)
@@ -317,8 +405,7 @@ def test_a_capture_whose_ledger_entry_is_left_out_is_not_proven(captured, tmp_pa
 
     def drop(data: bytes) -> bytes:
         index = json.loads(data)
-        index["entries"] = [e for e in index["entries"]
-                            if e.get("work_id") != manifest.capture_id]
+        index["entries"] = [e for e in index["entries"] if e.get("work_id") != manifest.capture_id]
         return json.dumps(index).encode()
 
     forged = tmp_path / "forged.wacz"
@@ -348,5 +435,6 @@ def test_the_package_index_is_not_trusted_for_what_the_entries_say(captured, tmp
     if lie == "relabelled":
         assert any("not what the package index says" in d for d in failed.values()), failed
     else:
-        assert any("not a head of this package whose signature verifies" in d
-                   for d in failed.values()), failed
+        assert any(
+            "not a head of this package whose signature verifies" in d for d in failed.values()
+        ), failed

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from archivers.net.addresses import parse_allow_list
 from archivers.errors import FetchUnavailable, PolicyRefused
+from archivers.net.addresses import parse_allow_list
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.net.resolver import StaticResolver
 from tests.support.site import Route, TestSite
@@ -25,7 +25,9 @@ def test_loopback_is_refused_without_connecting(canary):
     assert total_hits(canary) == 0
 
 
-@pytest.mark.parametrize("form", ["127.1", "2130706433", "0x7f.0.0.1", "0177.0.0.1", "[::ffff:127.0.0.1]"])
+@pytest.mark.parametrize(
+    "form", ["127.1", "2130706433", "0x7f.0.0.1", "0177.0.0.1", "[::ffff:127.0.0.1]"]
+)
 def test_odd_loopback_literals_are_refused_live(canary, form):
     with pytest.raises(PolicyRefused):
         run(Fetcher(FetchSettings()).fetch(f"http://{form}:{canary.port}/post/1"))
@@ -43,7 +45,11 @@ def test_allowed_port_does_not_open_other_loopback_ports(site, canary):
 def test_name_resolving_to_a_private_address_is_refused(canary):
     resolver = StaticResolver({"innocent.example": ["127.0.0.1"]})
     with pytest.raises(PolicyRefused) as caught:
-        run(Fetcher(FetchSettings(), resolver=resolver).fetch(f"http://innocent.example:{canary.port}/"))
+        run(
+            Fetcher(FetchSettings(), resolver=resolver).fetch(
+                f"http://innocent.example:{canary.port}/"
+            )
+        )
     assert "innocent.example resolves to 127.0.0.1" in str(caught.value)
     assert total_hits(canary) == 0
 
@@ -57,8 +63,9 @@ def test_redirect_to_a_refused_address_is_refused(site, canary):
     assert site.count("/out") == 1
 
 
-@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x/",
-                                    "data:text/html,hi"])
+@pytest.mark.parametrize(
+    "target", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x/", "data:text/html,hi"]
+)
 def test_redirect_to_another_scheme_is_refused(site, target):
     site.routes["/scheme"] = Route(b"", status=301, headers=[("Location", target)])
     fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
@@ -75,6 +82,7 @@ class FlippingResolver:
 
     async def resolve(self, host, port):
         import ipaddress
+
         self.calls += 1
         return [ipaddress.ip_address("127.0.0.1" if self.calls == 1 else "127.0.0.2")]
 
@@ -108,6 +116,7 @@ def test_redirect_loop_stops_at_the_limit(site):
 
 def test_connection_refused_is_retryable():
     from infra.processes import free_port
+
     port = free_port()
     fetcher = Fetcher(FetchSettings(allow=parse_allow_list(f"127.0.0.1:{port}")))
     with pytest.raises(FetchUnavailable):
@@ -126,13 +135,18 @@ def test_a_private_ca_is_trusted_only_when_configured(tmp_path):
         with pytest.raises(HTTPRefused) as caught:
             run(Fetcher(FetchSettings(allow=allow)).fetch(server.url("/post/1")))
         assert caught.value.reason == "tls_certificate"
-        trusted = run(Fetcher(FetchSettings(allow=allow, ca_file=str(pki.ca_file)))
-                      .fetch(server.url("/post/1")))
-        unverified = run(Fetcher(FetchSettings(allow=allow, verify_tls=False))
-                         .fetch(server.url("/post/1")))
+        trusted = run(
+            Fetcher(FetchSettings(allow=allow, ca_file=str(pki.ca_file))).fetch(
+                server.url("/post/1")
+            )
+        )
+        unverified = run(
+            Fetcher(FetchSettings(allow=allow, verify_tls=False)).fetch(server.url("/post/1"))
+        )
     assert trusted.status == 200 and trusted.tls.chain_source == "verified"
     assert trusted.tls.sni is None  # an IP literal has no server name to send
     # without verification the chain is the one the server sent: no root
     assert unverified.tls.chain_source == "unverified"
-    assert unverified.tls.chain_sha256 == [hashlib.sha256(d).hexdigest()
-                                           for d in (pki.leaf, pki.intermediate)]
+    assert unverified.tls.chain_sha256 == [
+        hashlib.sha256(d).hexdigest() for d in (pki.leaf, pki.intermediate)
+    ]

@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from archivers.errors import InvalidURL
 from archivers.manifests.manifest import Manifest, read_metadata_record
@@ -31,22 +32,28 @@ def message(value: bytes) -> SourceMessage:
 
 def submit_like() -> st.SearchStrategy[bytes]:
     """Mostly-valid SubmitRequests with one field broken, as JSON bytes."""
-    field = st.one_of(st.none(), st.integers(), st.text(max_size=40), st.lists(st.text(max_size=5)),
-                      st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
-    return st.fixed_dictionaries({
-        "schema": st.sampled_from(["warcflow.SubmitRequest", "other"]),
-        "version": st.sampled_from([1, 2, "1"]),
-        "url": st.one_of(st.just("https://a.example/p"), field),
-        "submitted_at": st.one_of(st.just("2026-11-25T10:00:00Z"), field),
-        "request_id": st.one_of(st.just("r"), field),
-        "tags": st.one_of(st.just([]), field),
-        "note": st.one_of(st.none(), field),
-    }).map(lambda doc: json.dumps(doc).encode())
+    field = st.one_of(
+        st.none(),
+        st.integers(),
+        st.text(max_size=40),
+        st.lists(st.text(max_size=5)),
+        st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+    )
+    return st.fixed_dictionaries(
+        {
+            "schema": st.sampled_from(["warcflow.SubmitRequest", "other"]),
+            "version": st.sampled_from([1, 2, "1"]),
+            "url": st.one_of(st.just("https://a.example/p"), field),
+            "submitted_at": st.one_of(st.just("2026-11-25T10:00:00Z"), field),
+            "request_id": st.one_of(st.just("r"), field),
+            "tags": st.one_of(st.just([]), field),
+            "note": st.one_of(st.none(), field),
+        }
+    ).map(lambda doc: json.dumps(doc).encode())
 
 
 @FUZZ
-@given(st.one_of(st.binary(max_size=300), submit_like(),
-                 st.text(max_size=200).map(str.encode)))
+@given(st.one_of(st.binary(max_size=300), submit_like(), st.text(max_size=200).map(str.encode)))
 def test_the_decoder_answers_or_says_why(value):
     try:
         request = decode_submit(message(value))
@@ -65,8 +72,14 @@ def test_every_broken_message_of_the_corpus_is_refused_with_a_reason(path):
 
 
 @FUZZ
-@given(st.one_of(st.text(max_size=120), st.from_regex(
-    r"\A(https?|HTTP|ftp|file|data|javascript)://[a-zA-Z0-9.\-\[\]:@%]{0,30}(/[^\s]{0,30})?\Z")))
+@given(
+    st.one_of(
+        st.text(max_size=120),
+        st.from_regex(
+            r"\A(https?|HTTP|ftp|file|data|javascript)://[a-zA-Z0-9.\-\[\]:@%]{0,30}(/[^\s]{0,30})?\Z"
+        ),
+    )
+)
 def test_urls_are_canonical_or_refused(text):
     try:
         canonical = canonical_url(text)
@@ -88,10 +101,16 @@ def test_the_warc_metadata_reader_never_crashes_on_junk(data):
 
 
 @FUZZ
-@given(st.one_of(st.binary(max_size=200), st.dictionaries(
-    st.sampled_from(["schema", "version", "capture_id", "url", "status"]),
-    st.one_of(st.none(), st.integers(), st.text(max_size=10)), max_size=5)
-    .map(lambda d: json.dumps(d).encode())))
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.dictionaries(
+            st.sampled_from(["schema", "version", "capture_id", "url", "status"]),
+            st.one_of(st.none(), st.integers(), st.text(max_size=10)),
+            max_size=5,
+        ).map(lambda d: json.dumps(d).encode()),
+    )
+)
 def test_a_damaged_manifest_is_reported_not_crashed_on(data):
     try:
         Manifest.from_json(data)

@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,7 +11,7 @@ def test_capture_id_is_deterministic_and_dated():
     assert a != layout.capture_id("warcflow.ingest", 0, 42, 1764064977123)
     assert a != layout.capture_id("warcflow.ingest", 1, 41, 1764064977123)
     assert len(a) == 26 and layout.is_capture_id(a)
-    assert layout.capture_time(a) == datetime(2025, 11, 25, 10, 2, 57, 123000, timezone.utc)
+    assert layout.capture_time(a) == datetime(2025, 11, 25, 10, 2, 57, 123000, UTC)
 
 
 def test_ids_sort_by_time():

@@ -9,15 +9,21 @@ import pytest
 from archivers.custody import ledger as L
 from archivers.custody import merkle
 from archivers.custody.rfc3161 import verify_token
-from archivers.store.memory import MemoryStore
 from archivers.custody.treehead import HeadSigner, TreeHead, verify_head
+from archivers.store.memory import MemoryStore
 from infra.tsa import LocalTSA
 
 
 def event(n: int, capture: str | None = "01KCAPTURE0000000000000000") -> L.CustodyEvent:
-    return L.CustodyEvent("capture", f"stored:{n}", "2026-11-25T10:00:00.000000Z", "test",
-                          capture_id=capture, url=f"https://example.org/{n}",
-                          objects=(L.ObjectDigest(f"warc/{n}", hashlib.sha256(b"%d" % n).hexdigest(), 1),))
+    return L.CustodyEvent(
+        "capture",
+        f"stored:{n}",
+        "2026-11-25T10:00:00.000000Z",
+        "test",
+        capture_id=capture,
+        url=f"https://example.org/{n}",
+        objects=(L.ObjectDigest(f"warc/{n}", hashlib.sha256(b"%d" % n).hexdigest(), 1),),
+    )
 
 
 class Down:
@@ -49,7 +55,9 @@ def test_entries_are_appended_once_and_listed_per_capture():
     assert first.index == 0 and ledger.append(event(1)) is None  # redelivered: not twice
     ledger.append(event(2, capture="01KOTHER00000000000000000"))
     assert ledger.size == 2
-    assert [e.event.event_id for e in L.capture_entries(store, "01KCAPTURE0000000000000000")] == ["stored:1"]
+    assert [e.event.event_id for e in L.capture_entries(store, "01KCAPTURE0000000000000000")] == [
+        "stored:1"
+    ]
     assert store.get_bytes(L.entry_key(0)) == first.data
     assert merkle.leaf_hash(first.data) == first.leaf
 
@@ -62,8 +70,9 @@ def test_a_second_writer_never_overwrites_an_entry():
     one.append(event(2))  # two's view is now stale
     entry = two.append(event(3))
     assert entry.index == 2
-    assert [L.Entry.from_data(store.get_bytes(L.entry_key(i))).event.event_id
-            for i in range(3)] == ["stored:1", "stored:2", "stored:3"]
+    assert [
+        L.Entry.from_data(store.get_bytes(L.entry_key(i))).event.event_id for i in range(3)
+    ] == ["stored:1", "stored:2", "stored:3"]
     assert two.append(event(2)) is None  # seen on reload
 
 
@@ -100,10 +109,17 @@ def test_heads_are_signed_stamped_and_consistent(signer, tsa):
     head = TreeHead.from_json(store.get_bytes(L.head_key(3)))
     assert verify_head(head, pem) and head.root == merkle.root(ledger.hashes).hex()
     token = store.get_bytes(second.tokens[0])
-    assert verify_token(hashlib.sha256(store.get_bytes(second.key)).hexdigest(), token, tsa.ca_pem())
+    assert verify_token(
+        hashlib.sha256(store.get_bytes(second.key)).hexdigest(), token, tsa.ca_pem()
+    )
     proof = json.loads(store.get_bytes(L.consistency_key(2, 3)))
-    assert merkle.verify_consistency(2, 3, bytes.fromhex(first.head.root), bytes.fromhex(head.root),
-                                     [bytes.fromhex(p) for p in proof["proof"]])
+    assert merkle.verify_consistency(
+        2,
+        3,
+        bytes.fromhex(first.head.root),
+        bytes.fromhex(head.root),
+        [bytes.fromhex(p) for p in proof["proof"]],
+    )
     key_entry = L.Entry.from_data(store.get_bytes(L.entry_key(0)))
     assert key_entry.event.event == "key" and key_entry.event.detail["key_id"] == signer.key_id
     assert L.covering_head_key(store, 2) == L.head_key(3)

@@ -12,10 +12,10 @@ import json
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archivers.errors import LimitExceeded
 from archivers.capture.static import PARSE_LIMIT
-from tests.support.site import Route
+from archivers.errors import LimitExceeded
 from tests.support.pages import make, request_for
+from tests.support.site import Route
 
 
 def capture(archiver, url):
@@ -27,7 +27,8 @@ def warc_records(store, manifest):
     out = {}
     for record in ArchiveIterator(io.BytesIO(data)):
         out.setdefault(record.rec_type, []).append(
-            (record.rec_headers, record.raw_stream.read()))  # payload as served, not decoded
+            (record.rec_headers, record.raw_stream.read())
+        )  # payload as served, not decoded
     return out
 
 

@@ -1,7 +1,7 @@
 """Liveness classification and the state's dates: what `warcflow liveness` reports."""
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from archivers.custody.liveness import LivenessState, Observation, Schedule, classify_response
 
@@ -11,7 +11,9 @@ def test_classification():
     assert classify_response(410, "", "d1", None)[0] == "gone"
     state, reason = classify_response(200, "<h1>This video is unavailable</h1>", "d1", "d0")
     assert state == "gone" and "unavailable" in reason
-    assert classify_response(200, "<p>Sorry, this page isn't available.</p>", "d", None)[0] == "gone"
+    assert (
+        classify_response(200, "<p>Sorry, this page isn't available.</p>", "d", None)[0] == "gone"
+    )
     assert classify_response(200, "a post", "d1", "d0") == ("changed", "payload digest differs")
     assert classify_response(200, "a post", "d0", "d0") == ("alive", "same payload")
     assert classify_response(503, "", "d", "d")[0] == "unknown"
@@ -34,7 +36,7 @@ def test_dates_move_only_on_what_they_mean():
 
 
 def test_schedule_backs_off_with_jitter():
-    now = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 25, tzinfo=UTC)
     schedule = Schedule((60.0, 3600.0), jitter=0.1)
     rng = random.Random(1)
     first = (schedule.next(0, now, rng) - now).total_seconds()
@@ -46,13 +48,17 @@ def test_a_platform_extractor_saying_removed_makes_it_gone():
     from archivers.custody.liveness import combine
     from archivers.media.ytdlp import extractor_verdict
 
-    page = Observation("2026-11-25T10:00:00.000000Z", "alive", 200, digest="d0", reason="same payload")
+    page = Observation(
+        "2026-11-25T10:00:00.000000Z", "alive", 200, digest="d0", reason="same payload"
+    )
     # messages as yt-dlp's extractors raise them
-    for message in ("ERROR: [youtube] dQw4w9WgXcQ: Video unavailable. This video has been "
-                    "removed by the uploader",
-                    "ERROR: [youtube] abc: Private video. Sign in if you've been granted access",
-                    "ERROR: [twitter] 123: This tweet is unavailable",
-                    "ERROR: [TikTok] 7: This post is no longer available"):
+    for message in (
+        "ERROR: [youtube] dQw4w9WgXcQ: Video unavailable. This video has been "
+        "removed by the uploader",
+        "ERROR: [youtube] abc: Private video. Sign in if you've been granted access",
+        "ERROR: [twitter] 123: This tweet is unavailable",
+        "ERROR: [TikTok] 7: This post is no longer available",
+    ):
         gone = combine(page, extractor_verdict(message))
         assert gone.state == "gone" and gone.reason.startswith("yt-dlp: "), message
         assert gone.http_status == 200  # the page itself still answered

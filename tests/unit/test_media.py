@@ -12,13 +12,13 @@ import json
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archivers.media import ffmpeg
-from archivers.store import layout
-from archivers.net.addresses import parse_allow_list
 from archivers.clock import utc_now
 from archivers.errors import CaptureError
-from archivers.net.fetcher import Fetcher, FetchSettings
+from archivers.media import ffmpeg
 from archivers.media.archiver import MediaArchiver, MediaRequest, MediaSettings
+from archivers.net.addresses import parse_allow_list
+from archivers.net.fetcher import Fetcher, FetchSettings
+from archivers.store import layout
 from archivers.store.memory import MemoryStore
 from tests.support import media as testmedia
 
@@ -31,15 +31,29 @@ def media_site(site, media_set, canary):
 
 def archiver(site, store=None, **settings):
     fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
-    return MediaArchiver(fetcher, store or MemoryStore(), MediaSettings(**settings),
-                         agent={"name": "warcflow", "version": "test"})
+    return MediaArchiver(
+        fetcher,
+        store or MemoryStore(),
+        MediaSettings(**settings),
+        agent={"name": "warcflow", "version": "test"},
+    )
 
 
 def request(site, path, kind="direct", page="/post/1", parent=None):
-    parent = parent or layout.capture_id("t", 0, hash(page) % 10_000, int(utc_now().timestamp() * 1000))
+    parent = parent or layout.capture_id(
+        "t", 0, hash(page) % 10_000, int(utc_now().timestamp() * 1000)
+    )
     url = site.url(path)
-    return MediaRequest(layout.media_id(parent, url), parent, site.url(page), url, kind,
-                        "test", utc_now(), parent_record_id="<urn:uuid:page>")
+    return MediaRequest(
+        layout.media_id(parent, url),
+        parent,
+        site.url(page),
+        url,
+        kind,
+        "test",
+        utc_now(),
+        parent_record_id="<urn:uuid:page>",
+    )
 
 
 def capture(arch, req):
@@ -71,8 +85,10 @@ def test_direct_mp4_is_stored_content_addressed_with_facts_and_poster(media_site
     assert response == original  # the page's <video src> replays from this record
     meta = json.loads(next(body for t, h, body in records if t == "metadata"))
     assert meta["width"] == 320 and meta["sha256"] == m.sha256
-    assert next(h for t, h, _ in records if t == "metadata").get_header(
-        "WARC-Refers-To") == "<urn:uuid:page>"
+    assert (
+        next(h for t, h, _ in records if t == "metadata").get_header("WARC-Refers-To")
+        == "<urn:uuid:page>"
+    )
 
 
 def test_same_clip_in_two_posts_is_stored_once(media_site):
@@ -81,8 +97,11 @@ def test_same_clip_in_two_posts_is_stored_once(media_site):
     second = capture(arch, request(media_site, "/cdn2/same-clip.mp4", page="/post/repost-b"))
     assert first.sha256 == second.sha256 and first.key == second.key
     assert not first.deduplicated and second.deduplicated
-    originals = [k for k in arch.store.objects if k.startswith("media/")
-                 and k.endswith((".mp4", ".webm", ".mkv")) and ".derived." not in k]
+    originals = [
+        k
+        for k in arch.store.objects
+        if k.startswith("media/") and k.endswith((".mp4", ".webm", ".mkv")) and ".derived." not in k
+    ]
     assert originals == [first.key]
     records = warc_records(arch.store, second.warc_key)
     revisit = next(h for t, h, _ in records if t == "revisit")
@@ -127,20 +146,36 @@ def test_webm_plays_as_is_and_mkv_gets_a_documented_derived_copy(media_site):
     assert derived["video_codec"] == "h264" and derived["audio_codec"] == "aac"
     data = arch.store.get_bytes(derived["key"])
     assert hashlib.sha256(data).hexdigest() == derived["sha256"]
-    assert arch.store.get_bytes(mkv.key) == (media_site.routes["/media/clip-mpeg4.mkv"]
-                                             .file.read_bytes())  # original kept untouched
+    assert arch.store.get_bytes(mkv.key) == (
+        media_site.routes["/media/clip-mpeg4.mkv"].file.read_bytes()
+    )  # original kept untouched
 
 
 def test_media_on_a_private_address_is_refused_without_a_connection(media_site, canary):
     arch = archiver(media_site)
     from archivers.errors import PolicyRefused
+
     direct = request(media_site, "/x")
-    direct = MediaRequest(direct.media_id, direct.parent_capture_id, direct.page_url,
-                          canary.url("/secret.mp4"), "direct", "test", utc_now())
+    direct = MediaRequest(
+        direct.media_id,
+        direct.parent_capture_id,
+        direct.page_url,
+        canary.url("/secret.mp4"),
+        "direct",
+        "test",
+        utc_now(),
+    )
     with pytest.raises(PolicyRefused):
         capture(arch, direct)
-    via_ytdlp = MediaRequest(direct.media_id, direct.parent_capture_id, direct.page_url,
-                             canary.url("/secret.m3u8"), "stream", "test", utc_now())
+    via_ytdlp = MediaRequest(
+        direct.media_id,
+        direct.parent_capture_id,
+        direct.page_url,
+        canary.url("/secret.m3u8"),
+        "stream",
+        "test",
+        utc_now(),
+    )
     with pytest.raises(PolicyRefused):
         capture(arch, via_ytdlp)
     with pytest.raises(PolicyRefused):  # an allowed playlist whose segments point inside
@@ -150,26 +185,32 @@ def test_media_on_a_private_address_is_refused_without_a_connection(media_site, 
 
 def test_size_and_duration_caps_refuse_the_media(media_site):
     from archivers.errors import LimitExceeded
+
     fetch = FetchSettings(allow=parse_allow_list(media_site.allow), max_response_bytes=10_000)
     small = MediaArchiver(Fetcher(fetch), MemoryStore(), MediaSettings(max_bytes=10_000), agent={})
     with pytest.raises(LimitExceeded) as too_large:
         capture(small, request(media_site, "/media/clip.mp4"))
     assert too_large.value.reason == "media_too_large"
     with pytest.raises(LimitExceeded) as too_large_stream:  # many small responses add up
-        capture(archiver(media_site, max_bytes=30_000),
-                request(media_site, "/media/hls/stream.m3u8", kind="stream"))
+        capture(
+            archiver(media_site, max_bytes=30_000),
+            request(media_site, "/media/hls/stream.m3u8", kind="stream"),
+        )
     assert too_large_stream.value.reason == "media_too_large"
     with pytest.raises(LimitExceeded) as too_long:
         capture(archiver(media_site, max_duration=1.0), request(media_site, "/media/clip.mp4"))
     assert too_long.value.reason == "media_too_long"
     with pytest.raises(LimitExceeded) as too_long_stream:
-        capture(archiver(media_site, max_duration=1.0),
-                request(media_site, "/media/hls/stream.m3u8", kind="stream"))
+        capture(
+            archiver(media_site, max_duration=1.0),
+            request(media_site, "/media/hls/stream.m3u8", kind="stream"),
+        )
     assert too_long_stream.value.reason == "media_too_long"
 
 
 def test_a_page_is_not_media(media_site):
     from archivers.media.ffmpeg import NotMedia
+
     with pytest.raises(NotMedia):
         capture(archiver(media_site), request(media_site, "/post/1"))
 

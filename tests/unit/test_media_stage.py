@@ -4,42 +4,56 @@ import asyncio
 import json
 from functools import partial
 
-from archivers.net.addresses import parse_allow_list
 from archivers.capture.archiver import PageArchiver
+from archivers.clock import utc_now
 from archivers.extract.media import find_media
-from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.media.archiver import MediaArchiver, MediaSettings
+from archivers.net.addresses import parse_allow_list
+from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store.memory import MemoryStore
 from streams.agents.capture import CaptureStage
 from streams.agents.media import MediaStage
+from streams.messages.base import SourceMessage
 from streams.settings import RetryPolicy
 from tests.support import media as testmedia
 from tests.support.stages import NAMES, EventsSeen, RecordingProducer, ingest, no_sleep, submit
-from streams.messages.base import SourceMessage
-from archivers.clock import utc_now
 
 
 def stages(site):
     store = MemoryStore()
     fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
-    pages = PageArchiver(fetcher, store, agent={"name": "warcflow", "version": "test"},
-                         find_media=partial(find_media, recognises=lambda url: False))
+    pages = PageArchiver(
+        fetcher,
+        store,
+        agent={"name": "warcflow", "version": "test"},
+        find_media=partial(find_media, recognises=lambda url: False),
+    )
     media = MediaArchiver(fetcher, store, MediaSettings(), agent={"name": "warcflow"})
     producer = RecordingProducer()
     events = EventsSeen(producer)
     policy = RetryPolicy(2, 0.01, 0.02)
-    return (CaptureStage(pages, producer, NAMES, policy, events, sleep=no_sleep),
-            MediaStage(media, producer, NAMES, policy, events, sleep=no_sleep), producer, store)
+    return (
+        CaptureStage(pages, producer, NAMES, policy, events, sleep=no_sleep),
+        MediaStage(media, producer, NAMES, policy, events, sleep=no_sleep),
+        producer,
+        store,
+    )
 
 
 def as_media_message(sent_value: dict, offset: int) -> SourceMessage:
-    return SourceMessage(NAMES.media, 0, offset, int(utc_now().timestamp() * 1000), b"k",
-                         json.dumps(sent_value).encode())
+    return SourceMessage(
+        NAMES.media,
+        0,
+        offset,
+        int(utc_now().timestamp() * 1000),
+        b"k",
+        json.dumps(sent_value).encode(),
+    )
 
 
 def test_found_media_become_requests_before_the_page_event(site, media_set, canary):
     testmedia.install(site, media_set, canary.origin)
-    capture, media, producer, store = stages(site)
+    capture, media, producer, _store = stages(site)
     assert asyncio.run(capture.on_ingest(ingest(submit(site.url("/post/og-video"))))) == "stored"
     topics = [topic for topic, _, _ in producer.sent]
     assert topics == [NAMES.media, NAMES.captures]
@@ -63,7 +77,7 @@ def test_found_media_become_requests_before_the_page_event(site, media_set, cana
 
 def test_refused_media_is_a_recorded_failure_and_junk_is_dead_lettered(site, media_set, canary):
     testmedia.install(site, media_set, canary.origin)
-    capture, media, producer, store = stages(site)
+    capture, media, producer, _store = stages(site)
     asyncio.run(capture.on_ingest(ingest(submit(site.url("/post/private-media")))))
     [request] = producer.on(NAMES.media)
     assert asyncio.run(media.on_media(as_media_message(request, 1))) == "failed"

@@ -1,14 +1,26 @@
 """RFC 9162 Merkle trees: the reference test vectors, and proofs that verify and catch lies."""
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from archivers.custody import merkle
 
 # The Certificate Transparency reference implementation's test leaves and the
 # roots of their first 1..8 (certificate-transparency-go, merkle tests).
-LEAVES = [bytes.fromhex(h) for h in ("", "00", "10", "2021", "3031", "40414243",
-                                     "5051525354555657", "606162636465666768696a6b6c6d6e6f")]
+LEAVES = [
+    bytes.fromhex(h)
+    for h in (
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    )
+]
 ROOTS = [
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
     "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
@@ -23,8 +35,9 @@ HASHED = [merkle.leaf_hash(leaf) for leaf in LEAVES]
 
 
 def test_the_empty_tree():
-    assert merkle.root([]).hex() == \
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    assert (
+        merkle.root([]).hex() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    )
 
 
 @pytest.mark.parametrize("size", range(1, 9))
@@ -38,7 +51,8 @@ def test_reference_inclusion_path():
     assert [p.hex() for p in proof] == [
         "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
         "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-        "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]
+        "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+    ]
 
 
 @settings(max_examples=200, deadline=None)
@@ -64,8 +78,9 @@ def test_every_consistency_proof_verifies_and_a_rewrite_is_caught(size, data):
     assert merkle.verify_consistency(old, size, old_root, new_root, proof)
     rewritten = list(leaves)
     rewritten[data.draw(st.integers(0, old - 1))] = merkle.leaf_hash(b"rewritten history")
-    assert not merkle.verify_consistency(old, size, old_root, merkle.root(rewritten),
-                                         merkle.consistency_proof(rewritten, old, size))
+    assert not merkle.verify_consistency(
+        old, size, old_root, merkle.root(rewritten), merkle.consistency_proof(rewritten, old, size)
+    )
 
 
 def test_impossible_proofs_are_refused():

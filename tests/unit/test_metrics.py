@@ -9,8 +9,8 @@ from prometheus_client import generate_latest
 
 from streams.metrics import Metrics
 from streams.observe import ObservabilityServer
-from tests.support.stages import NAMES, ingest, make_stage, submit
 from tests.support.site import Route
+from tests.support.stages import NAMES, ingest, make_stage, submit
 
 
 def sample(metrics: Metrics, name: str, **labels) -> float:
@@ -22,7 +22,7 @@ def sample(metrics: Metrics, name: str, **labels) -> float:
 
 
 def test_the_stages_count_failures_dead_letters_and_bytes(site):
-    stage, producer, store = make_stage(site, attempts=1)
+    stage, producer, _store = make_stage(site, attempts=1)
     metrics = stage.metrics
     site.routes["/down"] = Route(b"down", status=503)
     asyncio.run(stage.on_ingest(ingest(submit(site.url("/post/1")))))
@@ -32,8 +32,7 @@ def test_the_stages_count_failures_dead_letters_and_bytes(site):
     assert sample(metrics, "warcflow_stored_bytes_total", stage="capture") == stored
     assert sample(metrics, "warcflow_attempt_failures_total", reason="http_503") == 1
     assert sample(metrics, "warcflow_dead_letters_total", reason="not_utf8") == 1
-    assert sample(metrics, "warcflow_dead_letters_total",
-                  reason="retries_exhausted:http_503") == 1
+    assert sample(metrics, "warcflow_dead_letters_total", reason="retries_exhausted:http_503") == 1
 
 
 def test_outcomes_times_and_lag_are_exported():

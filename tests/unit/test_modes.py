@@ -2,31 +2,34 @@
 mode travels in SubmitRequest messages (old messages without it still decode)."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from archivers.manifests.manifest import Manifest
 from archivers.capture.modes import SCRIPT_HEAVY_SITES, choose_mode, matches, parse_sites
+from archivers.manifests.manifest import Manifest
 from streams.messages.base import SourceMessage, Undecodable
 from streams.messages.capture import SubmitRequest, decode_submit, submit_requests
 from warcflow.settings import SettingsError, load_settings
 
-WHEN = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+WHEN = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
 def message(value: bytes) -> SourceMessage:
     return SourceMessage("warcflow.ingest", 0, 3, 1764000000123, b"k", value)
 
 
-@pytest.mark.parametrize("url, rule", [
-    ("https://x.com/someone/status/1", "x.com"),
-    ("https://mobile.x.com/someone/status/1", "x.com"),
-    ("https://WWW.Instagram.com/p/abc/", "instagram.com"),
-    ("https://notx.com/post/1", None),
-    ("https://x.com.evil.example/post", None),
-    ("https://example.org/x.com", None),
-])
+@pytest.mark.parametrize(
+    "url, rule",
+    [
+        ("https://x.com/someone/status/1", "x.com"),
+        ("https://mobile.x.com/someone/status/1", "x.com"),
+        ("https://WWW.Instagram.com/p/abc/", "instagram.com"),
+        ("https://notx.com/post/1", None),
+        ("https://x.com.evil.example/post", None),
+        ("https://example.org/x.com", None),
+    ],
+)
 def test_default_rules_match_hosts_and_subdomains_only(url, rule):
     assert matches(url, SCRIPT_HEAVY_SITES) == rule
 
@@ -39,12 +42,15 @@ def test_a_rule_with_a_port_matches_that_port_only():
     assert matches("https://a.example.org/", rules) == "example.org"
 
 
-@pytest.mark.parametrize("requested, url, chosen", [
-    ("auto", "https://x.com/a/status/1", "browser"),
-    ("auto", "https://example.org/post/1", "static"),
-    ("static", "https://x.com/a/status/1", "static"),
-    ("browser", "https://example.org/post/1", "browser"),
-])
+@pytest.mark.parametrize(
+    "requested, url, chosen",
+    [
+        ("auto", "https://x.com/a/status/1", "browser"),
+        ("auto", "https://example.org/post/1", "static"),
+        ("static", "https://x.com/a/status/1", "static"),
+        ("browser", "https://example.org/post/1", "browser"),
+    ],
+)
 def test_the_submission_decides_and_auto_asks_the_rules(requested, url, chosen):
     assert choose_mode(requested, url, SCRIPT_HEAVY_SITES) == chosen
 
@@ -56,8 +62,9 @@ def test_bad_site_rules_are_refused_by_name(text):
 
 
 def test_settings_carry_the_browser_options():
-    settings = load_settings({"WARCFLOW_BROWSER_SITES": "a.example, b.example:8443",
-                              "WARCFLOW_BROWSER_CONCURRENCY": "3"})
+    settings = load_settings(
+        {"WARCFLOW_BROWSER_SITES": "a.example, b.example:8443", "WARCFLOW_BROWSER_CONCURRENCY": "3"}
+    )
     assert settings.browser.sites == ("a.example", "b.example:8443")
     assert settings.browser.concurrency == 3
     assert load_settings({}).browser.sites == SCRIPT_HEAVY_SITES
@@ -67,50 +74,74 @@ def test_mode_round_trips_and_old_messages_mean_auto():
     request = SubmitRequest.new("https://example.org/p/1", submitted_at=WHEN, mode="browser")
     assert json.loads(request.to_json())["mode"] == "browser"
     assert decode_submit(message(request.to_json())) == request
-    old = {"schema": "warcflow.SubmitRequest", "version": 1, "url": "https://example.org/p/1",
-           "submitted_at": "2026-11-25T10:00:00Z", "request_id": "r-1"}
+    old = {
+        "schema": "warcflow.SubmitRequest",
+        "version": 1,
+        "url": "https://example.org/p/1",
+        "submitted_at": "2026-11-25T10:00:00Z",
+        "request_id": "r-1",
+    }
     assert decode_submit(message(json.dumps(old).encode())).mode == "auto"
     assert decode_submit(message(b"https://example.org/p/2")).mode == "auto"
 
 
 def test_an_unknown_mode_is_refused():
-    bad = {"schema": "warcflow.SubmitRequest", "version": 1, "url": "https://example.org/p/1",
-           "submitted_at": "2026-11-25T10:00:00Z", "request_id": "r-1", "mode": "headful"}
+    bad = {
+        "schema": "warcflow.SubmitRequest",
+        "version": 1,
+        "url": "https://example.org/p/1",
+        "submitted_at": "2026-11-25T10:00:00Z",
+        "request_id": "r-1",
+        "mode": "headful",
+    }
     with pytest.raises(Undecodable) as refused:
         decode_submit(message(json.dumps(bad).encode()))
     assert refused.value.reason == "bad_field"
-    _requests, problems = submit_requests([("argument 1", "https://example.org/")],
-                                          submitted_at=WHEN, source="cli", mode="fancy")
+    _requests, problems = submit_requests(
+        [("argument 1", "https://example.org/")], submitted_at=WHEN, source="cli", mode="fancy"
+    )
     assert problems and "mode" in problems[0]
 
 
 def test_capture_json_says_the_mode_and_old_manifests_are_static():
-    old = Manifest(capture_id="01M894TV61TJ0X30734E5QKMXK", url="https://example.org/",
-                   surt="org,example)/", status="stored", submitted_at="2026-11-25T10:00:00Z")
+    old = Manifest(
+        capture_id="01M894TV61TJ0X30734E5QKMXK",
+        url="https://example.org/",
+        surt="org,example)/",
+        status="stored",
+        submitted_at="2026-11-25T10:00:00Z",
+    )
     assert old.summary()["mode"] == "static" and old.summary()["screenshot_key"] is None
-    shot = Manifest.from_json(Manifest(
-        capture_id="01M894TV61TJ0X30734E5QKMXK", url="https://x.com/a/status/1",
-        surt="com,x)/a/status/1", status="stored", submitted_at="2026-11-25T10:00:00Z",
-        mode="browser", screenshot_key="screenshots/2026/11/25/01M894TV61TJ0X30734E5QKMXK.png"
-    ).to_json())
+    shot = Manifest.from_json(
+        Manifest(
+            capture_id="01M894TV61TJ0X30734E5QKMXK",
+            url="https://x.com/a/status/1",
+            surt="com,x)/a/status/1",
+            status="stored",
+            submitted_at="2026-11-25T10:00:00Z",
+            mode="browser",
+            screenshot_key="screenshots/2026/11/25/01M894TV61TJ0X30734E5QKMXK.png",
+        ).to_json()
+    )
     assert shot.summary()["mode"] == "browser"
     assert shot.summary()["screenshot_key"].endswith(".png")
 
 
 def _archiver(site, sites):
-    from archivers.net.addresses import parse_allow_list
     from archivers.capture.archiver import PageArchiver
+    from archivers.net.addresses import parse_allow_list
     from archivers.net.fetcher import Fetcher, FetchSettings
     from archivers.store.memory import MemoryStore
 
     fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
-    return PageArchiver(fetcher, MemoryStore(), agent={"name": "warcflow"},
-                        browser=None, browser_sites=sites)
+    return PageArchiver(
+        fetcher, MemoryStore(), agent={"name": "warcflow"}, browser=None, browser_sites=sites
+    )
 
 
 def _request(url, mode):
-    from archivers.store import layout
     from archivers.capture.archiver import CaptureRequest
+    from archivers.store import layout
 
     cid = layout.capture_id("warcflow.ingest", 0, 1, int(WHEN.timestamp() * 1000))
     return CaptureRequest(cid, url, WHEN, mode=mode)
@@ -135,6 +166,9 @@ def test_without_a_browser_an_explicit_browser_capture_fails_permanently(site):
     with pytest.raises(Permanent) as refused:
         asyncio.run(archiver.capture(_request(site.url("/post/1"), "browser")))
     assert refused.value.reason == "browser_unavailable"
-    failed = asyncio.run(archiver.record_failure(_request(site.url("/post/1"), "browser"),
-                                                 reason="browser_unavailable", message="x"))
+    failed = asyncio.run(
+        archiver.record_failure(
+            _request(site.url("/post/1"), "browser"), reason="browser_unavailable", message="x"
+        )
+    )
     assert failed.manifest.mode == "browser" and failed.manifest.status == "failed"

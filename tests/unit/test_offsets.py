@@ -11,13 +11,16 @@ from intervaltree import IntervalTree
 from streams import offsets
 
 
-@pytest.mark.parametrize("acked, in_flight, expected", [
-    ([0, 1, 2], None, 3),        # all done
-    ([1, 2], 0, None),           # the first message is still running: nothing to commit
-    ([32, 33], 31, None),        # the case faust gets wrong after a commit
-    ([30, 32, 33], 31, 31),      # up to the one in flight, not past it
-    ([5, 7], None, 8),           # 6 never delivered (compacted away): no reason to wait
-])
+@pytest.mark.parametrize(
+    "acked, in_flight, expected",
+    [
+        ([0, 1, 2], None, 3),  # all done
+        ([1, 2], 0, None),  # the first message is still running: nothing to commit
+        ([32, 33], 31, None),  # the case faust gets wrong after a commit
+        ([30, 32, 33], 31, 31),  # up to the one in flight, not past it
+        ([5, 7], None, 8),  # 6 never delivered (compacted away): no reason to wait
+    ],
+)
 def test_commit_point(acked, in_flight, expected):
     assert offsets.commit_point(acked, in_flight)[0] == expected
 
@@ -31,10 +34,13 @@ class Message:
 
 def consumer(acked: list[int], in_flight: list[int], tp="t-0"):
     messages = [Message(tp, o) for o in in_flight]
-    return SimpleNamespace(_acked=defaultdict(list, {tp: list(acked)}),
-                           _acked_index=defaultdict(set, {tp: set(acked)}),
-                           _unacked_messages=set(messages), _gap=defaultdict(IntervalTree),
-                           _committed_offset=defaultdict(lambda: None, {tp: 31}))
+    return SimpleNamespace(
+        _acked=defaultdict(list, {tp: list(acked)}),
+        _acked_index=defaultdict(set, {tp: set(acked)}),
+        _unacked_messages=set(messages),
+        _gap=defaultdict(IntervalTree),
+        _committed_offset=defaultdict(lambda: None, {tp: 31}),
+    )
 
 
 def test_the_installed_rule_keeps_a_message_in_flight_uncommitted():

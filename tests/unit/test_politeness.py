@@ -1,6 +1,7 @@
 """The worker's connection bounds: global, per host, and the per-host delay."""
 
 import asyncio
+import itertools
 import time
 
 from archivers.net.politeness import HostGate, PolitenessSettings
@@ -55,7 +56,7 @@ def test_requests_to_one_host_start_the_delay_apart():
     _, starts = run_requests(gate, ["a.example"] * 3 + ["b.example"] * 2, hold=0.0)
     for host in ("a.example", "b.example"):
         times = sorted(starts[host])
-        gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
         assert all(gap >= 0.399 for gap in gaps), (host, gaps)
     # the delay is per host: b's first request did not wait for a's (a whole
     # delay of slack, so a busy machine cannot make this fail)
@@ -65,7 +66,7 @@ def test_requests_to_one_host_start_the_delay_apart():
 def test_idle_hosts_are_forgotten():
     gate = HostGate(PolitenessSettings())
     run_requests(gate, [f"h{i}.example" for i in range(50)], hold=0.0)
-    assert gate._hosts == {}  # noqa: SLF001
+    assert gate._hosts == {}
 
 
 def test_a_gate_serves_one_event_loop_after_another():
@@ -74,5 +75,3 @@ def test_a_gate_serves_one_event_loop_after_another():
     for _ in range(2):
         peaks, _ = run_requests(gate, ["a.example"] * 3)
         assert peaks["a.example"] == 1
-
-

@@ -24,8 +24,12 @@ def test_open_graph_and_article_meta_give_id_author_and_time_in_utc():
         "published_at": "2022-11-16T16:04:05.000000Z",  # +03:00 converted to UTC
         "published_at_raw": None,
         "source": "page",
-        "found_by": {"url": "og:url", "id": "og:url path", "author": "og:article:author",
-                     "published_at": "article:published_time"},
+        "found_by": {
+            "url": "og:url",
+            "id": "og:url path",
+            "author": "og:article:author",
+            "published_at": "article:published_time",
+        },
     }
 
 
@@ -45,9 +49,15 @@ def test_time_in_the_post_is_used_and_a_date_without_offset_is_kept_raw():
     assert post["found_by"]["published_at"] == "<article> <time datetime>"
 
 
-@pytest.mark.parametrize("html", ["", "<p>no claims here</p>", "<<<>>>\x00<meta",
-                                  '<script type="application/ld+json">' + "[" * 100_000
-                                  + "</script>"])
+@pytest.mark.parametrize(
+    "html",
+    [
+        "",
+        "<p>no claims here</p>",
+        "<<<>>>\x00<meta",
+        '<script type="application/ld+json">' + "[" * 100_000 + "</script>",
+    ],
+)
 def test_pages_without_claims_or_broken_give_none(html):
     assert post_from_html(html, "https://e.example/") is None
 
@@ -61,15 +71,29 @@ def test_parsing_is_bounded(monkeypatch):
 
 
 def test_yt_dlp_info_gives_id_uploader_and_epoch_time():
-    info = {"id": "dQw4w9WgXcQ", "uploader": "Kazan News", "uploader_id": "@kazan",
-            "timestamp": 1668614645, "upload_date": "20221116",
-            "webpage_url": "https://video.example/watch?v=dQw4w9WgXcQ"}
+    info = {
+        "id": "dQw4w9WgXcQ",
+        "uploader": "Kazan News",
+        "uploader_id": "@kazan",
+        "timestamp": 1668614645,
+        "upload_date": "20221116",
+        "webpage_url": "https://video.example/watch?v=dQw4w9WgXcQ",
+    }
     post = post_from_info(info)
-    assert post == {"id": "dQw4w9WgXcQ", "url": "https://video.example/watch?v=dQw4w9WgXcQ",
-                    "author": "Kazan News", "published_at": "2022-11-16T16:04:05.000000Z",
-                    "published_at_raw": None, "source": "yt-dlp",
-                    "found_by": {"id": "id", "author": "uploader", "published_at": "timestamp",
-                                 "url": "webpage_url"}}
+    assert post == {
+        "id": "dQw4w9WgXcQ",
+        "url": "https://video.example/watch?v=dQw4w9WgXcQ",
+        "author": "Kazan News",
+        "published_at": "2022-11-16T16:04:05.000000Z",
+        "published_at_raw": None,
+        "source": "yt-dlp",
+        "found_by": {
+            "id": "id",
+            "author": "uploader",
+            "published_at": "timestamp",
+            "url": "webpage_url",
+        },
+    }
     json.dumps(post)  # goes into manifests as it is
 
 

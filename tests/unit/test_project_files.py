@@ -29,8 +29,12 @@ def test_compose_uses_only_setting_names_the_code_defines():
         used = {key for key in env if key.startswith("WARCFLOW_")}
         assert used <= SETTING_NAMES, (name, used - SETTING_NAMES)
         if service.get("image", "").startswith("warcflow"):
-            assert {"WARCFLOW_KAFKA_BOOTSTRAP", "WARCFLOW_S3_ENDPOINT", "WARCFLOW_S3_BUCKET",
-                    "WARCFLOW_HOME"} <= used, name
+            assert {
+                "WARCFLOW_KAFKA_BOOTSTRAP",
+                "WARCFLOW_S3_ENDPOINT",
+                "WARCFLOW_S3_BUCKET",
+                "WARCFLOW_HOME",
+            } <= used, name
 
 
 def test_compose_points_the_agents_at_its_own_services():
@@ -47,7 +51,7 @@ def test_configuration_doc_lists_every_setting():
 def test_cli_doc_covers_every_command():
     doc = (ROOT / "docs" / "cli.md").read_text()
     parser = build_parser()
-    commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001
+    commands = parser._subparsers._group_actions[0].choices
     for name in commands:
         assert f"`warcflow {name}" in doc, name
 

@@ -15,8 +15,10 @@ def test_defaults_are_local_and_loopback():
 
 def test_environment_beats_file_beats_default(tmp_path):
     config = tmp_path / "warcflow.toml"
-    config.write_text('home = "/srv/wf"\n[kafka]\nbootstrap = "10.0.0.5:9092"\npartitions = 12\n'
-                      '[s3]\nbucket = "from-file"\n[fetch]\nallow = ["127.0.0.1:8080", "10.1.0.0/16"]\n')
+    config.write_text(
+        'home = "/srv/wf"\n[kafka]\nbootstrap = "10.0.0.5:9092"\npartitions = 12\n'
+        '[s3]\nbucket = "from-file"\n[fetch]\nallow = ["127.0.0.1:8080", "10.1.0.0/16"]\n'
+    )
     settings = load_settings({"WARCFLOW_S3_BUCKET": "from-env"}, str(config))
     assert settings.streams.bootstrap == "10.0.0.5:9092"
     assert settings.streams.partitions == 12
@@ -32,14 +34,17 @@ def test_command_line_overrides_win():
     assert settings.home == Path("/b") and settings.services.home == Path("/b")
 
 
-@pytest.mark.parametrize("env, words", [
-    ({"WARCFLOW_PARTITIONS": "zero"}, "WARCFLOW_PARTITIONS"),
-    ({"WARCFLOW_PARTITIONS": "0"}, "greater than 0"),
-    ({"WARCFLOW_FETCH_ALLOW": "not an entry"}, "WARCFLOW_FETCH_ALLOW"),
-    ({"WARCFLOW_FETCH_VERIFY_TLS": "maybe"}, "boolean"),
-    ({"WARCFLOW_S3_BUCKET": "x"}, "at least 3"),
-    ({"WARCFLOW_LOG_LEVEL": "loud"}, "WARCFLOW_LOG_LEVEL"),
-])
+@pytest.mark.parametrize(
+    "env, words",
+    [
+        ({"WARCFLOW_PARTITIONS": "zero"}, "WARCFLOW_PARTITIONS"),
+        ({"WARCFLOW_PARTITIONS": "0"}, "greater than 0"),
+        ({"WARCFLOW_FETCH_ALLOW": "not an entry"}, "WARCFLOW_FETCH_ALLOW"),
+        ({"WARCFLOW_FETCH_VERIFY_TLS": "maybe"}, "boolean"),
+        ({"WARCFLOW_S3_BUCKET": "x"}, "at least 3"),
+        ({"WARCFLOW_LOG_LEVEL": "loud"}, "WARCFLOW_LOG_LEVEL"),
+    ],
+)
 def test_bad_values_name_the_setting(env, words):
     with pytest.raises(SettingsError) as caught:
         load_settings(env)
@@ -62,22 +67,34 @@ def test_settings_are_frozen():
 
 
 def test_secrets_are_masked_in_the_description():
-    rows = {row["env"]: row for row in load_settings({"WARCFLOW_S3_SECRET_KEY": "s3cr3t"}).describe()}
+    rows = {
+        row["env"]: row for row in load_settings({"WARCFLOW_S3_SECRET_KEY": "s3cr3t"}).describe()
+    }
     assert rows["WARCFLOW_S3_SECRET_KEY"]["value"] == "********"
 
 
 def test_the_names_the_issue_promises_exist():
     names = {option.env for option in OPTIONS}
-    assert {"WARCFLOW_HOME", "WARCFLOW_KAFKA_BOOTSTRAP", "WARCFLOW_S3_ENDPOINT",
-            "WARCFLOW_S3_BUCKET", "WARCFLOW_FETCH_ALLOW"} <= names
+    assert {
+        "WARCFLOW_HOME",
+        "WARCFLOW_KAFKA_BOOTSTRAP",
+        "WARCFLOW_S3_ENDPOINT",
+        "WARCFLOW_S3_BUCKET",
+        "WARCFLOW_FETCH_ALLOW",
+    } <= names
 
 
 def test_connection_bounds_reach_the_fetcher(tmp_path):
     from archivers.net.fetcher import Fetcher
 
-    settings = load_settings({"WARCFLOW_HOME": str(tmp_path), "WARCFLOW_FETCH_PER_HOST": "2",
-                              "WARCFLOW_FETCH_MAX_CONNECTIONS": "10",
-                              "WARCFLOW_FETCH_HOST_DELAY": "0.5"})
+    settings = load_settings(
+        {
+            "WARCFLOW_HOME": str(tmp_path),
+            "WARCFLOW_FETCH_PER_HOST": "2",
+            "WARCFLOW_FETCH_MAX_CONNECTIONS": "10",
+            "WARCFLOW_FETCH_HOST_DELAY": "0.5",
+        }
+    )
     gate = Fetcher(settings.fetch).gate
     assert (gate.settings.total, gate.settings.per_host, gate.settings.host_delay) == (10, 2, 0.5)
     with pytest.raises(SettingsError, match="WARCFLOW_FETCH_HOST_DELAY"):
@@ -87,8 +104,9 @@ def test_connection_bounds_reach_the_fetcher(tmp_path):
 def test_a_canary_url_must_be_capturable(tmp_path):
     with pytest.raises(SettingsError, match="WARCFLOW_CANARY_URL"):
         load_settings({"WARCFLOW_HOME": str(tmp_path), "WARCFLOW_CANARY_URL": "ftp://x.example/"})
-    settings = load_settings({"WARCFLOW_HOME": str(tmp_path),
-                              "WARCFLOW_CANARY_URL": "https://v.example/clip"})
+    settings = load_settings(
+        {"WARCFLOW_HOME": str(tmp_path), "WARCFLOW_CANARY_URL": "https://v.example/clip"}
+    )
     assert settings.streams.canary_url == "https://v.example/clip"
     assert settings.streams.canary_every == 3600
 

@@ -1,12 +1,14 @@
 """Topic creation: names, retention, and durability on a replicated cluster."""
 
+from typing import ClassVar
+
 import kafka.admin
 
 from streams.topics import TopicNames, ensure_topics
 
 
 class FakeAdmin:
-    created = []
+    created: ClassVar[list] = []
 
     def __init__(self, **kwargs):
         pass

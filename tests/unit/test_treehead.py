@@ -4,12 +4,12 @@ import base64
 import stat
 import subprocess
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from archivers.custody import merkle
 from archivers.custody.treehead import HeadSigner, TreeHead, public_pem, verify_head
 
-AT = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def test_a_head_verifies_with_the_public_key_and_survives_json(tmp_path):
@@ -47,7 +47,22 @@ def test_openssl_verifies_a_head_with_nothing_but_the_public_key(tmp_path):
     (tmp_path / "pub.pem").write_bytes(public_pem(signer.public))
     (tmp_path / "head.bin").write_bytes(head.signing_input())
     (tmp_path / "head.sig").write_bytes(base64.b64decode(head.signature))
-    done = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem",
-                           "-rawin", "-in", "head.bin", "-sigfile", "head.sig"],
-                          cwd=tmp_path, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            "openssl",
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "pub.pem",
+            "-rawin",
+            "-in",
+            "head.bin",
+            "-sigfile",
+            "head.sig",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0 and "Signature Verified Successfully" in done.stdout

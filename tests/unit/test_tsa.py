@@ -3,8 +3,8 @@ a TSA reached over HTTP is asked and its token checked before it is kept."""
 
 import hashlib
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -24,14 +24,27 @@ def tsa(tmp_path_factory):
 
 def test_a_token_states_the_time_and_verifies(tsa):
     stated = verify_token(DIGEST, tsa.stamp(DIGEST), tsa.ca_pem())
-    assert abs(stated - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    assert abs(stated - datetime.now(UTC)) < timedelta(minutes=1)
 
 
 def test_openssl_alone_verifies_it_with_the_root_only(tsa, tmp_path):
     (tmp_path / "token.tsr").write_bytes(tsa.stamp(DIGEST))
-    done = subprocess.run(["openssl", "ts", "-verify", "-digest", DIGEST, "-in", "token.tsr",
-                           "-CAfile", str(tsa.root_pem)],
-                          cwd=tmp_path, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            "openssl",
+            "ts",
+            "-verify",
+            "-digest",
+            DIGEST,
+            "-in",
+            "token.tsr",
+            "-CAfile",
+            str(tsa.root_pem),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0 and "Verification: OK" in done.stdout
 
 

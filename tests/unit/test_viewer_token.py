@@ -20,23 +20,34 @@ def client(tmp_path, token="", contexts=None):
             contexts.append(context)
         return [{"url": u, "request_id": "r"} for u in urls]
 
-    app = create_app(ViewerSettings(state_dir=tmp_path, token=token),
-                     Catalog(tmp_path / "catalog.sqlite"), store=None, submit=submit)
+    app = create_app(
+        ViewerSettings(state_dir=tmp_path, token=token),
+        Catalog(tmp_path / "catalog.sqlite"),
+        store=None,
+        submit=submit,
+    )
     return TestClient(app), submitted
 
 
 def test_operator_case_and_purpose_reach_the_submission(tmp_path):
     contexts = []
     web, _ = client(tmp_path, contexts=contexts)
-    body = {"urls": ["https://a.example/1"], "operator": "anna", "case_id": "KZN-17",
-            "purpose": "protests"}
+    body = {
+        "urls": ["https://a.example/1"],
+        "operator": "anna",
+        "case_id": "KZN-17",
+        "purpose": "protests",
+    }
     assert web.post("/api/submit", json=body).status_code == 202
-    form = web.post("/submit", data={"urls": "https://a.example/2", "operator": " bo ",
-                                     "case_id": "", "purpose": "check"})
+    form = web.post(
+        "/submit",
+        data={"urls": "https://a.example/2", "operator": " bo ", "case_id": "", "purpose": "check"},
+    )
     assert form.status_code == 200 and 'name="case_id"' in web.get("/submit").text
     assert contexts == [
         {"operator": "anna", "case_id": "KZN-17", "purpose": "protests", "mode": "auto"},
-        {"operator": "bo", "case_id": None, "purpose": "check", "mode": "auto"}]
+        {"operator": "bo", "case_id": None, "purpose": "check", "mode": "auto"},
+    ]
 
 
 def test_without_a_token_setting_submitting_is_open(tmp_path):
@@ -83,6 +94,11 @@ def test_the_viewer_command_refuses_a_wide_host_without_a_token(tmp_path):
     import sys
 
     env = {"WARCFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "warcflow", "viewer", "--host", "0.0.0.0"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "warcflow", "viewer", "--host", "0.0.0.0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "WARCFLOW_VIEWER_TOKEN" in done.stderr

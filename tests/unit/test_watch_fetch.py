@@ -10,8 +10,8 @@ import gzip
 
 import pytest
 
-from archivers.net.addresses import parse_allow_list
 from archivers.errors import FetchUnavailable, HTTPRefused, PolicyRefused, Retryable
+from archivers.net.addresses import parse_allow_list
 from archivers.net.fetcher import Fetcher, FetchSettings
 from streams.watchers.definitions import new_watch
 from streams.watchers.kinds import fetch_body, read_items
@@ -23,6 +23,7 @@ FEED = b'<rss version="2.0"><channel><item><link>https://x.example/1</link></ite
 def fetch_with(fetcher):
     async def fetch(url):
         return await fetch_body(fetcher, url, 1024 * 1024)
+
     return fetch
 
 
@@ -36,8 +37,9 @@ def test_a_watch_on_a_private_address_is_refused_without_connecting(canary):
 
 def test_a_redirect_to_a_private_address_is_refused(site, canary):
     canary.routes["/feed.xml"] = Route(FEED)
-    site.routes["/moved.xml"] = Route(b"", status=302,
-                                      headers=[("Location", canary.url("/feed.xml"))])
+    site.routes["/moved.xml"] = Route(
+        b"", status=302, headers=[("Location", canary.url("/feed.xml"))]
+    )
     fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
     with pytest.raises(PolicyRefused):
         asyncio.run(fetch_with(fetcher)(site.url("/moved.xml")))
@@ -47,9 +49,13 @@ def test_a_redirect_to_a_private_address_is_refused(site, canary):
 def test_allowed_sources_are_read_gzip_undone_and_http_errors_classified(site):
     site.routes["/feed.xml"] = Route(FEED, gzip=True, content_type="application/rss+xml")
     site.routes["/busy.xml"] = Route(b"later", status=503)
-    site.routes["/sitemap.xml.gz"] = Route(gzip.compress(
-        b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-        b'<url><loc>https://x.example/p</loc></url></urlset>'), content_type="application/gzip")
+    site.routes["/sitemap.xml.gz"] = Route(
+        gzip.compress(
+            b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            b"<url><loc>https://x.example/p</loc></url></urlset>"
+        ),
+        content_type="application/gzip",
+    )
     fetch = fetch_with(Fetcher(FetchSettings(allow=parse_allow_list(site.allow))))
     feed = new_watch("feed", site.url("/feed.xml"), every=60)
     assert [i.url for i in asyncio.run(read_items(feed, fetch))] == ["https://x.example/1"]

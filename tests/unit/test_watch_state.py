@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,20 +13,27 @@ from archivers.errors import FetchUnavailable
 from streams.metrics import Metrics
 from streams.topics import TopicNames
 from streams.watchers.book import WatchBook
-from streams.watchers.definitions import (InvalidWatch, decode_watch, new_watch, seen_key,
-                                          seen_record, watches_from_setting)
+from streams.watchers.definitions import (
+    InvalidWatch,
+    decode_watch,
+    new_watch,
+    seen_key,
+    seen_record,
+    watches_from_setting,
+)
 from streams.watchers.runner import WatchRunner, backoff
 from streams.watchers.settings import WatchSettings
 
-NOW = datetime(2026, 11, 25, 22, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 22, 0, tzinfo=UTC)
 NAMES = TopicNames("t")
 
 RSS = """<rss version="2.0"><channel>{}</channel></rss>"""
 
 
 def rss(*paths: str) -> bytes:
-    return RSS.format("".join(f"<item><link>https://src.example{p}</link></item>"
-                              for p in paths)).encode()
+    return RSS.format(
+        "".join(f"<item><link>https://src.example{p}</link></item>" for p in paths)
+    ).encode()
 
 
 def test_a_watch_id_is_stable_for_its_source_and_the_record_round_trips():
@@ -38,16 +45,19 @@ def test_a_watch_id_is_stable_for_its_source_and_the_record_round_trips():
     assert a.source == f"watch:{a.id}"
 
 
-@pytest.mark.parametrize("kind, url, kwargs, words", [
-    ("rss", "https://x.example/", {}, "unknown kind"),
-    ("feed", "ftp://x.example/", {}, "URL"),
-    ("feed", "https://x.example/", {"every": 0}, "greater than 0"),
-    ("feed", "https://x.example/", {"every": 5, "min_every": 60}, "least allowed is 60"),
-    ("links", "https://x.example/", {}, "needs a pattern"),
-    ("links", "https://x.example/", {"pattern": "(unclosed"}, "not a regular expression"),
-    ("feed", "https://x.example/", {"pattern": "x"}, "only links"),
-    ("feed", "https://x.example/", {"tags": ("",)}, "tags"),
-])
+@pytest.mark.parametrize(
+    "kind, url, kwargs, words",
+    [
+        ("rss", "https://x.example/", {}, "unknown kind"),
+        ("feed", "ftp://x.example/", {}, "URL"),
+        ("feed", "https://x.example/", {"every": 0}, "greater than 0"),
+        ("feed", "https://x.example/", {"every": 5, "min_every": 60}, "least allowed is 60"),
+        ("links", "https://x.example/", {}, "needs a pattern"),
+        ("links", "https://x.example/", {"pattern": "(unclosed"}, "not a regular expression"),
+        ("feed", "https://x.example/", {"pattern": "x"}, "only links"),
+        ("feed", "https://x.example/", {"tags": ("",)}, "tags"),
+    ],
+)
 def test_invalid_watches_say_why(kind, url, kwargs, words):
     kwargs.setdefault("every", 60)
     with pytest.raises(InvalidWatch) as caught:
@@ -61,24 +71,31 @@ def test_telegram_watches_poll_the_channel_preview():
 
 
 def test_watches_from_the_setting():
-    text = json.dumps([{"kind": "feed", "url": "https://src.example/feed", "tags": ["a"]},
-                       {"kind": "links", "url": "https://src.example/", "pattern": "/status/",
-                        "every": 120}])
+    text = json.dumps(
+        [
+            {"kind": "feed", "url": "https://src.example/feed", "tags": ["a"]},
+            {"kind": "links", "url": "https://src.example/", "pattern": "/status/", "every": 120},
+        ]
+    )
     feed, links = watches_from_setting(text, min_every=60)
     assert (feed.every, feed.tags, feed.origin) == (300.0, ("a",), "settings")
     assert links.pattern == "/status/" and links.every == 120
     assert watches_from_setting("  ") == ()
     with pytest.raises(InvalidWatch, match="watch 2"):
-        watches_from_setting(json.dumps([{"kind": "feed", "url": "https://a.example/"},
-                                         {"kind": "feed", "url": "nope"}]))
+        watches_from_setting(
+            json.dumps(
+                [{"kind": "feed", "url": "https://a.example/"}, {"kind": "feed", "url": "nope"}]
+            )
+        )
     with pytest.raises(InvalidWatch, match="JSON"):
         watches_from_setting("feed https://a.example/")
 
 
 def test_the_book_replays_the_topics():
     feed = new_watch("feed", "https://src.example/feed", every=60)
-    configured = new_watch("sitemap", "https://src.example/sitemap.xml", every=60,
-                           origin="settings")
+    configured = new_watch(
+        "sitemap", "https://src.example/sitemap.xml", every=60, origin="settings"
+    )
     book = WatchBook((configured,))
     book.apply_watch(feed.id.encode(), feed.to_json())
     book.apply_watch(b"junk", b"{not json")  # ignored, logged
@@ -90,10 +107,12 @@ def test_the_book_replays_the_topics():
     assert [w.id for w in book.watches()] == [configured.id]
 
     from streams.watchers.items import Item
+
     items = [Item("https://src.example/1"), Item("https://src.example/2")]
-    book.apply_seen(seen_key(configured.id, "https://src.example/1"),
-                    seen_record(configured.id, "https://src.example/1", request_id="r",
-                                submitted_at=NOW))
+    book.apply_seen(
+        seen_key(configured.id, "https://src.example/1"),
+        seen_record(configured.id, "https://src.example/1", request_id="r", submitted_at=NOW),
+    )
     assert book.new_items(configured.id, items) == items[1:]
     assert book.new_items(feed.id, items) == items  # seen state is per watch
     book.apply_seen(seen_key(configured.id, "https://src.example/1"), None)
@@ -140,9 +159,18 @@ class Clock:
 def runner_for(book, source, broker, clock, **settings):
     async def refresh(book):
         return None
-    return WatchRunner(book, refresh, source.fetch, broker, NAMES,
-                       WatchSettings(**settings), metrics=Metrics(), clock=lambda: NOW,
-                       monotonic=clock)
+
+    return WatchRunner(
+        book,
+        refresh,
+        source.fetch,
+        broker,
+        NAMES,
+        WatchSettings(**settings),
+        metrics=Metrics(),
+        clock=lambda: NOW,
+        monotonic=clock,
+    )
 
 
 def run(coro):
@@ -159,8 +187,10 @@ def test_new_items_are_submitted_once_with_source_and_tags_then_marked_seen():
     assert [d["url"] for d in first] == ["https://src.example/1", "https://src.example/2"]
     assert all(d["source"] == f"watch:{watch.id}" and d["tags"] == ["kazan"] for d in first)
     seen = [(k, json.loads(v)) for t, k, v in broker.sent if t == NAMES.watch_seen]
-    assert [k for k, _ in seen] == [seen_key(watch.id, "https://src.example/1"),
-                                    seen_key(watch.id, "https://src.example/2")]
+    assert [k for k, _ in seen] == [
+        seen_key(watch.id, "https://src.example/1"),
+        seen_key(watch.id, "https://src.example/2"),
+    ]
     assert seen[0][1]["request_id"] == first[0]["request_id"]
     # each item's request goes before its seen record: never marked without being submitted
     topics = [t for t, _, _ in broker.sent]
@@ -171,7 +201,10 @@ def test_new_items_are_submitted_once_with_source_and_tags_then_marked_seen():
     source.bodies[watch.url] = rss("/3", "/2", "/1")
     assert run(runner.tick()) == [watch.id]
     assert [d["url"] for d in broker.submitted()] == [
-        "https://src.example/1", "https://src.example/2", "https://src.example/3"]
+        "https://src.example/1",
+        "https://src.example/2",
+        "https://src.example/3",
+    ]
 
 
 def test_a_restarted_runner_with_the_replayed_seen_state_resubmits_nothing():
@@ -192,13 +225,16 @@ def test_a_restarted_runner_with_the_replayed_seen_state_resubmits_nothing():
 def test_media_of_an_item_are_submitted_with_a_note():
     watch = new_watch("telegram", "http://tg.example/s/chan", every=60)
     source, broker, clock = Source(), Broker(), Clock()
-    source.bodies[watch.url] = (b'<div class="tgme_widget_message" data-post="chan/7">'
-                                b'<video src="https://cdn.example/7.mp4"></video></div>')
+    source.bodies[watch.url] = (
+        b'<div class="tgme_widget_message" data-post="chan/7">'
+        b'<video src="https://cdn.example/7.mp4"></video></div>'
+    )
     run(runner_for(WatchBook((watch,)), source, broker, clock).tick())
     docs = broker.submitted()
     assert [(d["url"], d["note"]) for d in docs] == [
         ("http://tg.example/chan/7", None),
-        ("https://cdn.example/7.mp4", "media of http://tg.example/chan/7")]
+        ("https://cdn.example/7.mp4", "media of http://tg.example/chan/7"),
+    ]
 
 
 def test_failed_polls_back_off_and_are_counted_and_the_next_success_resets():
@@ -223,12 +259,22 @@ def test_failed_polls_back_off_and_are_counted_and_the_next_success_resets():
     clock.now += 10
     assert run(runner.tick()) == [watch.id]  # back to its period
     registry = runner.metrics.registry
-    assert registry.get_sample_value("warcflow_watch_failures_total",
-                                     {"kind": "feed", "reason": "http_503"}) == 2
-    assert registry.get_sample_value("warcflow_watch_failures_total",
-                                     {"kind": "feed", "reason": "not_xml"}) == 1
-    assert registry.get_sample_value("warcflow_watch_polls_total",
-                                     {"kind": "feed", "outcome": "ok"}) == 2
+    assert (
+        registry.get_sample_value(
+            "warcflow_watch_failures_total", {"kind": "feed", "reason": "http_503"}
+        )
+        == 2
+    )
+    assert (
+        registry.get_sample_value(
+            "warcflow_watch_failures_total", {"kind": "feed", "reason": "not_xml"}
+        )
+        == 1
+    )
+    assert (
+        registry.get_sample_value("warcflow_watch_polls_total", {"kind": "feed", "outcome": "ok"})
+        == 2
+    )
     assert registry.get_sample_value("warcflow_watch_submitted_total", {"kind": "feed"}) == 1
 
 
@@ -247,17 +293,21 @@ def test_a_broker_failure_leaves_unsubmitted_items_for_the_next_poll():
     broker.fail_after = None
     clock.now += 10
     run(runner.tick())
-    assert [d["url"] for d in broker.submitted()] == ["https://src.example/1",
-                                                      "https://src.example/2"]
+    assert [d["url"] for d in broker.submitted()] == [
+        "https://src.example/1",
+        "https://src.example/2",
+    ]
 
 
 def test_at_most_max_items_a_poll_the_rest_next_time():
     watch = new_watch("sitemap", "https://src.example/sitemap.xml", every=10)
     book, source, broker, clock = WatchBook((watch,)), Source(), Broker(), Clock()
     runner = runner_for(book, source, broker, clock, max_items=2)
-    source.bodies[watch.url] = ('<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-                                + "".join(f"<url><loc>https://src.example/{i}</loc></url>"
-                                          for i in range(3)) + "</urlset>").encode()
+    source.bodies[watch.url] = (
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        + "".join(f"<url><loc>https://src.example/{i}</loc></url>" for i in range(3))
+        + "</urlset>"
+    ).encode()
     run(runner.tick())
     assert len(broker.submitted()) == 2
     clock.now += 10
@@ -269,10 +319,12 @@ def test_a_sitemap_index_is_followed_one_level():
     watch = new_watch("sitemap", "https://src.example/sitemap.xml", every=10)
     book, source, broker, clock = WatchBook((watch,)), Source(), Broker(), Clock()
     ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
-    source.bodies[watch.url] = (f'<sitemapindex {ns}><sitemap><loc>/a.xml</loc></sitemap>'
-                                f'</sitemapindex>').encode()
+    source.bodies[watch.url] = (
+        f"<sitemapindex {ns}><sitemap><loc>/a.xml</loc></sitemap></sitemapindex>"
+    ).encode()
     source.bodies["https://src.example/a.xml"] = (
-        f'<urlset {ns}><url><loc>https://src.example/p</loc></url></urlset>').encode()
+        f"<urlset {ns}><url><loc>https://src.example/p</loc></url></urlset>"
+    ).encode()
     run(runner_for(book, source, broker, clock).tick())
     assert [d["url"] for d in broker.submitted()] == ["https://src.example/p"]
 
@@ -283,8 +335,16 @@ def test_unreadable_watch_state_means_no_polling():
 
     async def refresh(book):
         raise ConnectionError("no broker")
-    runner = WatchRunner(WatchBook((watch,)), refresh, source.fetch, broker, NAMES,
-                         WatchSettings(), metrics=Metrics())
+
+    runner = WatchRunner(
+        WatchBook((watch,)),
+        refresh,
+        source.fetch,
+        broker,
+        NAMES,
+        WatchSettings(),
+        metrics=Metrics(),
+    )
     assert run(runner.tick()) == [] and source.fetches == 0
 
 
@@ -307,8 +367,17 @@ def test_a_slow_source_holds_up_neither_the_timer_nor_itself_twice():
 
         async def refresh(book):
             return None
-        runner = WatchRunner(WatchBook((slow, quick)), refresh, fetch, broker, NAMES,
-                             WatchSettings(), clock=lambda: NOW, monotonic=clock)
+
+        runner = WatchRunner(
+            WatchBook((slow, quick)),
+            refresh,
+            fetch,
+            broker,
+            NAMES,
+            WatchSettings(),
+            clock=lambda: NOW,
+            monotonic=clock,
+        )
         assert sorted(await runner.tick(wait=False)) == sorted([slow.id, quick.id])
         await runner._running[quick.id]  # the quick poll ends; the slow one hangs on
         clock.now += 5

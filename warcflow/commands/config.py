@@ -9,9 +9,12 @@ from warcflow.settings import Settings
 
 def add_parsers(sub, common) -> None:
     p = sub.add_parser(
-        "config", parents=[common], help="show the effective settings",
+        "config",
+        parents=[common],
+        help="show the effective settings",
         description="Print every setting, its value and its source (default, the TOML file, "
-                    "the environment or the command line). Secrets are masked.")
+        "the environment or the command line). Secrets are masked.",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=show)
 
@@ -21,6 +24,9 @@ def show(args, settings: Settings) -> int:
     if args.json:
         print_json(rows)
     else:
-        print(table(("VARIABLE", "VALUE", "SOURCE"),
-                    [(r["env"], r["value"], r["source"]) for r in rows]))
+        print(
+            table(
+                ("VARIABLE", "VALUE", "SOURCE"), [(r["env"], r["value"], r["source"]) for r in rows]
+            )
+        )
     return exitcodes.OK

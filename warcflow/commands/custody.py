@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from archivers.clock import utc_now
 from archivers.custody.audit import (
     LeafCache,
     audit_capture,
@@ -11,13 +12,12 @@ from archivers.custody.audit import (
     find_manifests,
     lost_capture,
 )
-from archivers.clock import utc_now
-from archivers.errors import CaptureError
 from archivers.custody.ledger import latest_head, log_size, tokens_prefix
 from archivers.custody.liveness import LivenessState, state_key
+from archivers.errors import CaptureError
 from archivers.urls import surt
-from streams.messages.custody import custody_json, head_request_json, recheck_json
 from streams.clients.producer import SubmitError
+from streams.messages.custody import custody_json, head_request_json, recheck_json
 from warcflow import exitcodes, wiring
 from warcflow.output import error, print_json, progress
 from warcflow.settings import Settings
@@ -25,28 +25,42 @@ from warcflow.settings import Settings
 
 def add_parsers(sub, common) -> None:
     p = sub.add_parser(
-        "audit", parents=[common], help="prove a capture is intact, dated and in the ledger",
+        "audit",
+        parents=[common],
+        help="prove a capture is intact, dated and in the ledger",
         description="For each capture of URL (or the one capture ID): the stored objects exist "
-                    "and match their manifest's SHA-256; every WARC record digest verifies; "
-                    "submitted ≤ WARC-Date ≤ stored ≤ the covering ledger head's time; the "
-                    "ledger entry's inclusion proof verifies against a signed head; each TSA "
-                    "token verifies; the last fixity run; the liveness history; the Berkeley "
-                    "Protocol para 155 items present. Exit 0 only when every check holds, 1 "
-                    "when one fails (each failure names the object and the check), 4 if there "
-                    "is no such capture.")
+        "and match their manifest's SHA-256; every WARC record digest verifies; "
+        "submitted ≤ WARC-Date ≤ stored ≤ the covering ledger head's time; the "
+        "ledger entry's inclusion proof verifies against a signed head; each TSA "
+        "token verifies; the last fixity run; the liveness history; the Berkeley "
+        "Protocol para 155 items present. Exit 0 only when every check holds, 1 "
+        "when one fails (each failure names the object and the check), 4 if there "
+        "is no such capture.",
+    )
     p.add_argument("target", metavar="URL|CAPTURE_ID")
-    p.add_argument("--public-key", metavar="PEM", action="append", default=[],
-                   help="trust this head-signing public key (else the one the ledger publishes)")
-    p.add_argument("--json", action="store_true",
-                   help='print {"ok", "captures": [{"capture_id", "ok", "checks": [{"name", '
-                        '"ok", "detail"}], "items", "liveness", "custody"}]}')
+    p.add_argument(
+        "--public-key",
+        metavar="PEM",
+        action="append",
+        default=[],
+        help="trust this head-signing public key (else the one the ledger publishes)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"ok", "captures": [{"capture_id", "ok", "checks": [{"name", '
+        '"ok", "detail"}], "items", "liveness", "custody"}]}',
+    )
     p.set_defaults(handler=audit)
 
     p = sub.add_parser(
-        "recheck", parents=[common], help="look at a captured original again, now",
+        "recheck",
+        parents=[common],
+        help="look at a captured original again, now",
         description="Queue a recheck of URL for the recheck agent (a running worker) and wait "
-                    "for its result: alive, changed, gone (404/410 or an 'unavailable' page) or "
-                    "unknown. Exit 0 when the check ran, 3 if no worker answered in time.")
+        "for its result: alive, changed, gone (404/410 or an 'unavailable' page) or "
+        "unknown. Exit 0 when the check ran, 3 if no worker answered in time.",
+    )
     p.add_argument("url", metavar="URL")
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
     p.add_argument("--no-wait", action="store_true", help="queue it and return")
@@ -54,32 +68,45 @@ def add_parsers(sub, common) -> None:
     p.set_defaults(handler=recheck)
 
     p = sub.add_parser(
-        "liveness", parents=[common], help="when was the original last seen alive, first seen gone",
+        "liveness",
+        parents=[common],
+        help="when was the original last seen alive, first seen gone",
         description="Print what the rechecks of URL found: state (alive, changed, gone or "
-                    "unknown), last_seen_alive, first_seen_gone, the next check and the history. "
-                    "Exit 4 if URL was never captured and rechecked.")
+        "unknown), last_seen_alive, first_seen_gone, the next check and the history. "
+        "Exit 4 if URL was never captured and rechecked.",
+    )
     p.add_argument("url", metavar="URL")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=liveness)
 
     p = sub.add_parser(
-        "fixity", parents=[common], help="re-hash stored objects now and record the result",
+        "fixity",
+        parents=[common],
+        help="re-hash stored objects now and record the result",
         description="Re-read every stored capture's objects (or one capture's), compare their "
-                    "SHA-256 with the manifests and record one fixity event per capture in the "
-                    "ledger. The worker also runs this every WARCFLOW_FIXITY_EVERY seconds. "
-                    "Exit 0 if every object is unchanged, 1 if one changed or is missing.")
+        "SHA-256 with the manifests and record one fixity event per capture in the "
+        "ledger. The worker also runs this every WARCFLOW_FIXITY_EVERY seconds. "
+        "Exit 0 if every object is unchanged, 1 if one changed or is missing.",
+    )
     p.add_argument("--capture", metavar="CAPTURE_ID", help="only this capture")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=fixity)
 
-    p = sub.add_parser("ledger", help="the custody ledger's signed heads",
-                       description="The ledger is an append-only Merkle log of every stored "
-                                   "object's digest and every custody event (docs/formats.md).")
+    p = sub.add_parser(
+        "ledger",
+        help="the custody ledger's signed heads",
+        description="The ledger is an append-only Merkle log of every stored "
+        "object's digest and every custody event (docs/formats.md).",
+    )
     actions = p.add_subparsers(title="actions", metavar="ACTION", required=True)
-    q = actions.add_parser("head", parents=[common], help="publish a signed head now, and show it",
-                           description="Ask the ledger agent for a signed, time-stamped head of "
-                                       "everything recorded so far and wait for it (heads are "
-                                       "also published every WARCFLOW_LEDGER_HEAD_EVERY s).")
+    q = actions.add_parser(
+        "head",
+        parents=[common],
+        help="publish a signed head now, and show it",
+        description="Ask the ledger agent for a signed, time-stamped head of "
+        "everything recorded so far and wait for it (heads are "
+        "also published every WARCFLOW_LEDGER_HEAD_EVERY s).",
+    )
     q.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(handler=ledger_head)
@@ -134,8 +161,10 @@ def _print_liveness(state: LivenessState, as_json: bool) -> None:
     if state.next_check_at:
         print(f"  next check {state.next_check_at}")
     for check in state.history[-20:]:
-        print(f"  {check['at']}  {check['state']:<8} {check.get('http_status') or '-':>4}  "
-              f"{check.get('reason') or ''}")
+        print(
+            f"  {check['at']}  {check['state']:<8} {check.get('http_status') or '-':>4}  "
+            f"{check.get('reason') or ''}"
+        )
 
 
 def recheck(args, settings: Settings) -> int:
@@ -145,8 +174,12 @@ def recheck(args, settings: Settings) -> int:
         before = _read_state(store, args.url)
         submitter = wiring.custody_producer(settings)
         try:
-            submitter.resend(names.recheck, surt(args.url).encode(),
-                             recheck_json(args.url, utc_now(), wiring.who(settings)), [])
+            submitter.resend(
+                names.recheck,
+                surt(args.url).encode(),
+                recheck_json(args.url, utc_now(), wiring.who(settings)),
+                [],
+            )
         finally:
             submitter.close()
     except (SubmitError, CaptureError) as exc:
@@ -165,7 +198,9 @@ def recheck(args, settings: Settings) -> int:
             _print_liveness(state, args.json)
             return exitcodes.OK
         time.sleep(0.3)
-    error(f"no worker rechecked {args.url} within {args.timeout:g} s (is `warcflow worker` running?)")
+    error(
+        f"no worker rechecked {args.url} within {args.timeout:g} s (is `warcflow worker` running?)"
+    )
     return exitcodes.UNAVAILABLE
 
 
@@ -197,6 +232,7 @@ def fixity(args, settings: Settings) -> int:
         submitter.resend(names.custody, (event.capture_id or "").encode(), custody_json(event), [])
         if not args.json:
             progress(f"{event.capture_id}: {'ok' if event.detail['ok'] else 'CHANGED'}")
+
     try:
         totals = fx.run(store, emit, who=wiring.who(settings), clock=utc_now, only=args.capture)
     except (CaptureError, SubmitError) as exc:
@@ -207,11 +243,15 @@ def fixity(args, settings: Settings) -> int:
     if args.json:
         print_json(totals)
     else:
-        print(f"{totals['captures']} captures: {totals['ok']} objects unchanged, "
-              f"{totals['mismatch']} changed, {totals['missing']} missing")
+        print(
+            f"{totals['captures']} captures: {totals['ok']} objects unchanged, "
+            f"{totals['mismatch']} changed, {totals['missing']} missing"
+        )
         for bad in totals["failed"]:
-            print(f"  {bad['status'].upper()} {bad['key']} (capture {bad['capture_id']}): "
-                  f"expected {bad['expected']}, found {bad['actual']}")
+            print(
+                f"  {bad['status'].upper()} {bad['key']} (capture {bad['capture_id']}): "
+                f"expected {bad['expected']}, found {bad['actual']}"
+            )
     if args.capture and totals["captures"] == 0:
         error(f"no stored capture {args.capture}")
         return exitcodes.NOT_FOUND
@@ -240,13 +280,18 @@ def ledger_head(args, settings: Settings) -> int:
     except (SubmitError, CaptureError) as exc:
         error(str(exc))
         return exitcodes.UNAVAILABLE
-    doc = {"size": head.size, "root": head.root, "timestamp": head.timestamp,
-           "key_id": head.key_id,
-           "tokens": list(store.list_keys(tokens_prefix(head.size)))}
+    doc = {
+        "size": head.size,
+        "root": head.root,
+        "timestamp": head.timestamp,
+        "key_id": head.key_id,
+        "tokens": list(store.list_keys(tokens_prefix(head.size))),
+    }
     if args.json:
         print_json(doc)
     else:
-        print(f"head {head.size}: root {head.root}\n  signed {head.timestamp} by key {head.key_id}"
-              f"\n  {len(doc['tokens'])} TSA token(s)")
+        print(
+            f"head {head.size}: root {head.root}\n  signed {head.timestamp} by key {head.key_id}"
+            f"\n  {len(doc['tokens'])} TSA token(s)"
+        )
     return exitcodes.OK
-

@@ -1,14 +1,14 @@
-"""``warcflow dlq list|replay`` and ``warcflow reconcile``: what failed, and what is accounted for."""
+"""``warcflow dlq list|replay`` and ``warcflow reconcile``: what failed, and what is accounted."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from streams.deadletters import REPLAY_HEADER, DeadLetterEntry, parse
 from streams.clients.producer import SubmitError, Submitter
-from streams.reconcile import reconcile as account
 from streams.clients.reader import TopicUnavailable, read_topic
+from streams.deadletters import REPLAY_HEADER, DeadLetterEntry, parse
+from streams.reconcile import reconcile as account
 from warcflow import exitcodes, wiring
 from warcflow.output import error, print_json, progress, table
 from warcflow.settings import Settings
@@ -16,26 +16,36 @@ from warcflow.settings import Settings
 
 def add_parsers(sub, common) -> None:
     p = sub.add_parser(
-        "dlq", help="inspect and resubmit dead letters",
+        "dlq",
+        help="inspect and resubmit dead letters",
         description="Messages that could not be processed end on the dead-letter topic with "
-                    "the reason and the history of attempts. `dlq list` shows them; `dlq replay` "
-                    "resubmits the original messages (a new capture each; the failed attempt "
-                    "stays on the URL's timeline). The topic itself is never changed.")
+        "the reason and the history of attempts. `dlq list` shows them; `dlq replay` "
+        "resubmits the original messages (a new capture each; the failed attempt "
+        "stays on the URL's timeline). The topic itself is never changed.",
+    )
     dlq = p.add_subparsers(title="actions", metavar="ACTION", required=True)
-    q = dlq.add_parser("list", parents=[common], help="list dead letters, oldest first",
-                       description="List dead letters: id (PARTITION:OFFSET on the topic), "
-                                   "when, stage, reason, attempts and URL. With --json: an "
-                                   "array of objects (docs/formats.md, DeadLetter).")
+    q = dlq.add_parser(
+        "list",
+        parents=[common],
+        help="list dead letters, oldest first",
+        description="List dead letters: id (PARTITION:OFFSET on the topic), "
+        "when, stage, reason, attempts and URL. With --json: an "
+        "array of objects (docs/formats.md, DeadLetter).",
+    )
     q.add_argument("--reason", metavar="TEXT", help="only those whose reason contains TEXT")
     q.add_argument("--stage", choices=("capture", "media"), help="only this stage's")
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(handler=dlq_list)
-    q = dlq.add_parser("replay", parents=[common], help="resubmit dead letters",
-                       description="Produce the original message of each dead letter named "
-                                   "(or all, or all with a reason) again to the topic of its "
-                                   "stage, with a warcflow-replay-of header. Messages that are "
-                                   "invalid in themselves are skipped (exit 1): they would only "
-                                   "fail again. Exit 4 if an id does not exist.")
+    q = dlq.add_parser(
+        "replay",
+        parents=[common],
+        help="resubmit dead letters",
+        description="Produce the original message of each dead letter named "
+        "(or all, or all with a reason) again to the topic of its "
+        "stage, with a warcflow-replay-of header. Messages that are "
+        "invalid in themselves are skipped (exit 1): they would only "
+        "fail again. Exit 4 if an id does not exist.",
+    )
     q.add_argument("ids", nargs="*", metavar="ID", help="dead letter ids from `dlq list`")
     q.add_argument("--all", action="store_true", help="every replayable dead letter")
     q.add_argument("--reason", metavar="TEXT", help="with --all: those whose reason contains TEXT")
@@ -44,13 +54,20 @@ def add_parsers(sub, common) -> None:
     q.set_defaults(handler=dlq_replay)
 
     p = sub.add_parser(
-        "reconcile", parents=[common], help="check every submitted URL has an outcome",
+        "reconcile",
+        parents=[common],
+        help="check every submitted URL has an outcome",
         description="For the ingest messages of a time range, find each one's terminal outcome "
-                    "on the captures and dead-letter topics: stored, failed, dead-letter, or "
-                    "pending (queued, running, waiting to retry — or lost if it stays so). "
-                    "Exit 0 if every message has an outcome and none has two events, 1 if not.")
-    p.add_argument("--since", metavar="WHEN", help="start of the range: ISO 8601 time, or an age "
-                                                   "such as 30m, 6h, 7d (default: everything)")
+        "on the captures and dead-letter topics: stored, failed, dead-letter, or "
+        "pending (queued, running, waiting to retry — or lost if it stays so). "
+        "Exit 0 if every message has an outcome and none has two events, 1 if not.",
+    )
+    p.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="start of the range: ISO 8601 time, or an age "
+        "such as 30m, 6h, 7d (default: everything)",
+    )
     p.add_argument("--until", metavar="WHEN", help="end of the range (default: now)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=reconcile)
@@ -68,20 +85,41 @@ def dlq_list(args, settings: Settings) -> int:
     except TopicUnavailable as exc:
         error(f"{exc} (is `warcflow up` running?)")
         return exitcodes.UNAVAILABLE
-    shown = [e for e in entries if (not args.reason or args.reason in e.reason)
-             and (not args.stage or e.stage == args.stage)]
+    shown = [
+        e
+        for e in entries
+        if (not args.reason or args.reason in e.reason)
+        and (not args.stage or e.stage == args.stage)
+    ]
     if args.json:
         print_json([e.summary(names) for e in shown])
         return exitcodes.OK
     if not shown:
-        progress(f"no dead letters on {names.dead_letter}"
-                 + (" matching" if args.reason or args.stage else ""))
+        progress(
+            f"no dead letters on {names.dead_letter}"
+            + (" matching" if args.reason or args.stage else "")
+        )
         return exitcodes.OK
-    print(table(["ID", "DEAD AT", "STAGE", "REASON", "TRIES", "URL"],
-                [(e.id, e.doc.get("dead_at"), e.stage, e.reason,
-                  len(e.doc.get("attempts") or []) or None, e.url) for e in shown]))
-    progress(f"{len(shown)} dead letter(s); details: warcflow dlq list --json; "
-             "resubmit: warcflow dlq replay ID")
+    print(
+        table(
+            ["ID", "DEAD AT", "STAGE", "REASON", "TRIES", "URL"],
+            [
+                (
+                    e.id,
+                    e.doc.get("dead_at"),
+                    e.stage,
+                    e.reason,
+                    len(e.doc.get("attempts") or []) or None,
+                    e.url,
+                )
+                for e in shown
+            ],
+        )
+    )
+    progress(
+        f"{len(shown)} dead letter(s); details: warcflow dlq list --json; "
+        "resubmit: warcflow dlq replay ID"
+    )
     return exitcodes.OK
 
 
@@ -99,8 +137,10 @@ def dlq_replay(args, settings: Settings) -> int:
     if args.ids:
         missing = [i for i in args.ids if i not in by_id]
         if missing:
-            error(f"no dead letter {', '.join(missing)} on {names.dead_letter} "
-                  "(ids come from `warcflow dlq list`)")
+            error(
+                f"no dead letter {', '.join(missing)} on {names.dead_letter} "
+                "(ids come from `warcflow dlq list`)"
+            )
             return exitcodes.NOT_FOUND
         chosen = [by_id[i] for i in dict.fromkeys(args.ids)]
     else:
@@ -123,8 +163,8 @@ def dlq_replay(args, settings: Settings) -> int:
                     submitter = Submitter(settings.streams.bootstrap, names)
                 key, value = entry.original()
                 partition, offset = submitter.resend(
-                    topic, key, value,
-                    [(REPLAY_HEADER, f"{names.dead_letter}:{entry.id}".encode())])
+                    topic, key, value, [(REPLAY_HEADER, f"{names.dead_letter}:{entry.id}".encode())]
+                )
                 row.update(replayed=True, partition=partition, offset=offset)
             results.append(row)
     except SubmitError as exc:
@@ -142,8 +182,10 @@ def dlq_replay(args, settings: Settings) -> int:
                 print(f"{r['id']}  → {r['topic']} {r['partition']}:{r['offset']}  {r['url'] or ''}")
             elif r.get("note") == "dry run":
                 print(f"{r['id']}  would go to {r['topic']}  {r['url'] or ''}")
-        progress(f"replayed {done}, skipped {skipped}"
-                 + (" (dry run: nothing sent)" if args.dry_run else ""))
+        progress(
+            f"replayed {done}, skipped {skipped}"
+            + (" (dry run: nothing sent)" if args.dry_run else "")
+        )
     return exitcodes.FAILED if skipped else exitcodes.OK
 
 
@@ -157,12 +199,12 @@ def parse_when(text: str, now: datetime) -> datetime:
         unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
         return now - timedelta(**{unit: float(match.group(1))})
     moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def reconcile(args, settings: Settings) -> int:
     names = wiring.topic_names(settings)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         since = parse_when(args.since, now) if args.since else None
         until = parse_when(args.until, now) if args.until else now
@@ -173,34 +215,66 @@ def reconcile(args, settings: Settings) -> int:
     until_ms = int(until.timestamp() * 1000)
     bootstrap = settings.streams.bootstrap
     try:
-        report = account(read_topic(bootstrap, names.ingest, since_ms=since_ms),
-                         # outcomes come after their ingest message
-                         read_topic(bootstrap, names.captures, since_ms=since_ms),
-                         parse(read_topic(bootstrap, names.dead_letter, since_ms=since_ms)),
-                         until_ms=until_ms)
+        report = account(
+            read_topic(bootstrap, names.ingest, since_ms=since_ms),
+            # outcomes come after their ingest message
+            read_topic(bootstrap, names.captures, since_ms=since_ms),
+            parse(read_topic(bootstrap, names.dead_letter, since_ms=since_ms)),
+            until_ms=until_ms,
+        )
     except TopicUnavailable as exc:
         error(f"{exc} (is `warcflow up` running?)")
         return exitcodes.UNAVAILABLE
     counts = report.counts
     if args.json:
-        print_json({"since": since.isoformat() if since else None, "until": until.isoformat(),
-                    "messages": len(report.accounts), "counts": counts,
-                    "complete": report.complete,
-                    "pending": [a.to_dict() for a in report.pending],
-                    "duplicates": [a.to_dict() for a in report.duplicates]})
+        print_json(
+            {
+                "since": since.isoformat() if since else None,
+                "until": until.isoformat(),
+                "messages": len(report.accounts),
+                "counts": counts,
+                "complete": report.complete,
+                "pending": [a.to_dict() for a in report.pending],
+                "duplicates": [a.to_dict() for a in report.duplicates],
+            }
+        )
     else:
         print(table(["OUTCOME", "MESSAGES"], [*counts.items(), ("total", len(report.accounts))]))
         if report.pending:
             print("\npending (no outcome yet):")
-            print(table(["MESSAGE", "SUBMITTED", "URL"],
-                        [(f"{a.topic}:{a.partition}:{a.offset}",
-                          datetime.fromtimestamp(a.timestamp_ms / 1000, timezone.utc)
-                          .strftime("%Y-%m-%dT%H:%M:%SZ"), a.url) for a in report.pending]))
+            print(
+                table(
+                    ["MESSAGE", "SUBMITTED", "URL"],
+                    [
+                        (
+                            f"{a.topic}:{a.partition}:{a.offset}",
+                            datetime.fromtimestamp(a.timestamp_ms / 1000, UTC).strftime(
+                                "%Y-%m-%dT%H:%M:%SZ"
+                            ),
+                            a.url,
+                        )
+                        for a in report.pending
+                    ],
+                )
+            )
         if report.duplicates:
             print("\nmore than one capture event:")
-            print(table(["MESSAGE", "EVENTS", "CAPTURE IDS"],
-                        [(f"{a.topic}:{a.partition}:{a.offset}", a.events,
-                          " ".join(sorted(a.capture_ids))) for a in report.duplicates]))
-        progress("every message has an outcome" if report.complete else
-                 f"{len(report.pending)} pending, {len(report.duplicates)} with duplicate events")
+            print(
+                table(
+                    ["MESSAGE", "EVENTS", "CAPTURE IDS"],
+                    [
+                        (
+                            f"{a.topic}:{a.partition}:{a.offset}",
+                            a.events,
+                            " ".join(sorted(a.capture_ids)),
+                        )
+                        for a in report.duplicates
+                    ],
+                )
+            )
+        progress(
+            "every message has an outcome"
+            if report.complete
+            else f"{len(report.pending)} pending, {len(report.duplicates)} with duplicate events"
+        )
     return exitcodes.OK if report.complete else exitcodes.FAILED

@@ -6,54 +6,84 @@ import uuid
 from pathlib import Path
 
 from archivers.clock import iso, utc_now
+from archivers.custody.audit import find_manifests
 from archivers.errors import CaptureError
 from archivers.manifests.manifest import STORED
 from streams.clients.producer import SubmitError
 from warcflow import __version__, exitcodes, wiring
-from archivers.custody.audit import find_manifests
 from warcflow.output import error, print_json, progress
 from warcflow.settings import Settings
 
 
 def add_parsers(sub, common) -> None:
     p = sub.add_parser(
-        "export", parents=[common], help="write a capture and its proofs as a signed WACZ file",
+        "export",
+        parents=[common],
+        help="write a capture and its proofs as a signed WACZ file",
         description="Write the capture ID (or the newest stored capture of URL; --all: every "
-                    "capture of URL) to FILE as a WACZ 1.1.1 package that any WACZ tool replays: "
-                    "the page and media WARCs, a CDXJ index and pages list, plus a warcflow/ "
-                    "folder with the manifests, media originals, ledger entries with their "
-                    "inclusion proofs, the signed heads, TSA tokens and certificates, the ledger "
-                    "public key, the liveness record, the audit result, report.html and "
-                    "VERIFY.md. datapackage-digest.json is signed with the export key "
-                    "(HOME/ledger/export-key.pem, ECDSA P-256, made on first use). Each exported "
-                    "capture gets an `export` event in the ledger. Exit 4 if there is no such "
-                    "capture, 3 if S3 or Kafka cannot be reached.")
+        "capture of URL) to FILE as a WACZ 1.1.1 package that any WACZ tool replays: "
+        "the page and media WARCs, a CDXJ index and pages list, plus a warcflow/ "
+        "folder with the manifests, media originals, ledger entries with their "
+        "inclusion proofs, the signed heads, TSA tokens and certificates, the ledger "
+        "public key, the liveness record, the audit result, report.html and "
+        "VERIFY.md. datapackage-digest.json is signed with the export key "
+        "(HOME/ledger/export-key.pem, ECDSA P-256, made on first use). Each exported "
+        "capture gets an `export` event in the ledger. Exit 4 if there is no such "
+        "capture, 3 if S3 or Kafka cannot be reached.",
+    )
     p.add_argument("target", metavar="CAPTURE_ID|URL")
-    p.add_argument("-o", "--output", metavar="FILE", required=True, type=Path,
-                   help="the .wacz file to write (replaced if it exists)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        required=True,
+        type=Path,
+        help="the .wacz file to write (replaced if it exists)",
+    )
     p.add_argument("--all", action="store_true", help="every capture of URL, not just the newest")
-    p.add_argument("--json", action="store_true",
-                   help='print {"file", "sha256", "size", "datapackage_sha256", '
-                        '"export_key_sha256", "captures", "files", "uncovered"}')
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"file", "sha256", "size", "datapackage_sha256", '
+        '"export_key_sha256", "captures", "files", "uncovered"}',
+    )
     p.set_defaults(handler=export)
 
     p = sub.add_parser(
-        "verify", parents=[common], help="check an exported WACZ offline",
+        "verify",
+        parents=[common],
+        help="check an exported WACZ offline",
         description="Check FILE with nothing but the file: WACZ structure; the signature of "
-                    "datapackage-digest.json; every file's SHA-256 and size; every WARC record "
-                    "digest; the ledger entries' digests equal the files; each inclusion proof "
-                    "against its signed head; each head's Ed25519 signature (the key's "
-                    "fingerprint is printed: compare it with the published one, or pin it with "
-                    "--public-key); each RFC 3161 token; submitted ≤ WARC-Date ≤ stored ≤ head "
-                    "time. Needs no S3 or Kafka. Exit 0 when every check holds, 1 when one "
-                    "fails, 2 if FILE is not a WACZ.")
+        "datapackage-digest.json; every file's SHA-256 and size; every WARC record "
+        "digest; the ledger entries' digests equal the files; each inclusion proof "
+        "against its signed head; each head's Ed25519 signature (the key's "
+        "fingerprint is printed: compare it with the published one, or pin it with "
+        "--public-key); each RFC 3161 token; submitted ≤ WARC-Date ≤ stored ≤ head "
+        "time. Needs no S3 or Kafka. Exit 0 when every check holds, 1 when one "
+        "fails, 2 if FILE is not a WACZ.",
+    )
     p.add_argument("file", metavar="FILE", type=Path)
-    p.add_argument("--public-key", metavar="PEM", action="append", default=[], type=Path,
-                   help="the ledger's head-signing public key to trust (else the included one)")
-    p.add_argument("--tsa-ca", metavar="PEM", action="append", default=[], type=Path,
-                   help="a TSA CA certificate to trust (else the included ones)")
-    p.add_argument("--json", action="store_true",
-                   help='print {"ok", "file", "fingerprints", "checks": [{"name", "ok", "detail"}]}')
+    p.add_argument(
+        "--public-key",
+        metavar="PEM",
+        action="append",
+        default=[],
+        type=Path,
+        help="the ledger's head-signing public key to trust (else the included one)",
+    )
+    p.add_argument(
+        "--tsa-ca",
+        metavar="PEM",
+        action="append",
+        default=[],
+        type=Path,
+        help="a TSA CA certificate to trust (else the included ones)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"ok", "file", "fingerprints", "checks": [{"name", "ok", "detail"}]}',
+    )
     p.set_defaults(handler=verify)
 
 
@@ -62,8 +92,8 @@ def export_key_path(settings: Settings) -> Path:
 
 
 def export(args, settings: Settings) -> int:
-    from archivers.export.signer import ExportSigner
     from archivers.custody.ledger import CustodyEvent, ObjectDigest
+    from archivers.export.signer import ExportSigner
     from archivers.export.wacz import export as write_package
     from streams.messages.custody import custody_json
 
@@ -75,22 +105,37 @@ def export(args, settings: Settings) -> int:
         if not args.all:
             manifests = manifests[:1]
         if not manifests:
-            error(f"no stored capture of {args.target}" + (
-                f" ({found[0].status}: {found[0].reason})" if found else ""))
+            error(
+                f"no stored capture of {args.target}"
+                + (f" ({found[0].status}: {found[0].reason})" if found else "")
+            )
             return exitcodes.NOT_FOUND
         signer = ExportSigner.from_file(export_key_path(settings))
         if not args.json:
             progress(f"exporting {len(manifests)} capture(s) of {manifests[0].url} …")
-        out = write_package(store, manifests, args.output, signer,
-                            software=f"warcflow {__version__}", version=__version__,
-                            created=utc_now(), trust=trust)
+        out = write_package(
+            store,
+            manifests,
+            args.output,
+            signer,
+            software=f"warcflow {__version__}",
+            version=__version__,
+            created=utc_now(),
+            trust=trust,
+        )
     except CaptureError as exc:
         error(str(exc))
         return exitcodes.UNAVAILABLE
-    summary = {"file": str(out.path), "sha256": out.sha256, "size": out.size,
-               "datapackage_sha256": out.datapackage_sha256,
-               "export_key_sha256": out.export_key_sha256, "captures": list(out.captures),
-               "files": out.files, "uncovered": list(out.uncovered)}
+    summary = {
+        "file": str(out.path),
+        "sha256": out.sha256,
+        "size": out.size,
+        "datapackage_sha256": out.datapackage_sha256,
+        "export_key_sha256": out.export_key_sha256,
+        "captures": list(out.captures),
+        "files": out.files,
+        "uncovered": list(out.uncovered),
+    }
     names = wiring.topic_names(settings)
     batch = uuid.uuid4().hex
     try:
@@ -98,15 +143,23 @@ def export(args, settings: Settings) -> int:
         try:
             for manifest in manifests:
                 event = CustodyEvent(
-                    "export", f"export:{manifest.capture_id}:{batch}", iso(utc_now()),
-                    wiring.who(settings), capture_id=manifest.capture_id, url=manifest.url,
+                    "export",
+                    f"export:{manifest.capture_id}:{batch}",
+                    iso(utc_now()),
+                    wiring.who(settings),
+                    capture_id=manifest.capture_id,
+                    url=manifest.url,
                     objects=(ObjectDigest(out.path.name, out.sha256, out.size),),
-                    detail={"file": str(out.path.absolute()),
-                            "datapackage_sha256": out.datapackage_sha256,
-                            "export_key_sha256": out.export_key_sha256,
-                            "captures": list(out.captures)})
-                submitter.resend(names.custody, manifest.capture_id.encode(),
-                                 custody_json(event), [])
+                    detail={
+                        "file": str(out.path.absolute()),
+                        "datapackage_sha256": out.datapackage_sha256,
+                        "export_key_sha256": out.export_key_sha256,
+                        "captures": list(out.captures),
+                    },
+                )
+                submitter.resend(
+                    names.custody, manifest.capture_id.encode(), custody_json(event), []
+                )
         finally:
             submitter.close()
     except SubmitError as exc:
@@ -115,13 +168,17 @@ def export(args, settings: Settings) -> int:
     if args.json:
         print_json(summary)
     else:
-        print(f"{out.path}: {out.files} files, {out.size} bytes, sha256 {out.sha256}\n"
-              f"  captures: {', '.join(out.captures)}\n"
-              f"  export key SHA-256 {out.export_key_sha256}\n"
-              f"  check it with: warcflow verify {out.path}")
+        print(
+            f"{out.path}: {out.files} files, {out.size} bytes, sha256 {out.sha256}\n"
+            f"  captures: {', '.join(out.captures)}\n"
+            f"  export key SHA-256 {out.export_key_sha256}\n"
+            f"  check it with: warcflow verify {out.path}"
+        )
     if out.uncovered:
-        progress(f"ledger entries {', '.join(map(str, out.uncovered))} are not in a signed head "
-                 "yet: `warcflow ledger head`, then export again, to include their proofs")
+        progress(
+            f"ledger entries {', '.join(map(str, out.uncovered))} are not in a signed head "
+            "yet: `warcflow ledger head`, then export again, to include their proofs"
+        )
     return exitcodes.OK
 
 

@@ -13,37 +13,51 @@ from warcflow.settings import Settings
 
 def add_parsers(sub, common) -> None:
     p = sub.add_parser(
-        "install", parents=[common],
+        "install",
+        parents=[common],
         help="fetch the Kafka jars and build the S3 server (once per machine)",
         description="Fetch Apache Kafka's jars from Maven Central and build the versitygw S3 "
-                    "server with `go install` into the cache (WARCFLOW_CACHE). `up` does this "
-                    "too when needed; run it alone to prepare a machine.")
+        "server with `go install` into the cache (WARCFLOW_CACHE). `up` does this "
+        "too when needed; run it alone to prepare a machine.",
+    )
     p.set_defaults(handler=install)
 
     p = sub.add_parser(
-        "up", parents=[common], help="start Kafka and the S3 server (and the agents with --agents)",
+        "up",
+        parents=[common],
+        help="start Kafka and the S3 server (and the agents with --agents)",
         description="Start, on 127.0.0.1, an Apache Kafka broker (KRaft) at "
-                    "WARCFLOW_KAFKA_BOOTSTRAP and a versitygw S3 server at WARCFLOW_S3_ENDPOINT, "
-                    "with their data under WARCFLOW_HOME; create the topics and the bucket; wait "
-                    "until both answer. Already running services are left alone.")
-    p.add_argument("--agents", action="store_true",
-                   help="also start `warcflow worker` and `warcflow viewer` in the background "
-                        "(logs in HOME/logs)")
+        "WARCFLOW_KAFKA_BOOTSTRAP and a versitygw S3 server at WARCFLOW_S3_ENDPOINT, "
+        "with their data under WARCFLOW_HOME; create the topics and the bucket; wait "
+        "until both answer. Already running services are left alone.",
+    )
+    p.add_argument(
+        "--agents",
+        action="store_true",
+        help="also start `warcflow worker` and `warcflow viewer` in the background "
+        "(logs in HOME/logs)",
+    )
     p.add_argument("--json", action="store_true", help="print the status as JSON when done")
     p.set_defaults(handler=up)
 
     p = sub.add_parser(
-        "down", parents=[common], help="stop what `up` started",
+        "down",
+        parents=[common],
+        help="stop what `up` started",
         description="Stop the agents, the broker and the S3 server this state directory's "
-                    "pid files name. Processes warcflow did not start are never touched. "
-                    "Data stays on disk.")
+        "pid files name. Processes warcflow did not start are never touched. "
+        "Data stays on disk.",
+    )
     p.add_argument("--json", action="store_true", help="print what was stopped as JSON")
     p.set_defaults(handler=down)
 
     p = sub.add_parser(
-        "status", parents=[common], help="health and addresses of the local stack",
+        "status",
+        parents=[common],
+        help="health and addresses of the local stack",
         description="Report whether the broker, the S3 server and the agents run and answer, "
-                    "and where. Exit 0 when Kafka and S3 both answer, 3 otherwise.")
+        "and where. Exit 0 when Kafka and S3 both answer, 3 otherwise.",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=status)
 
@@ -51,8 +65,9 @@ def add_parsers(sub, common) -> None:
 def agent_process(settings: Settings, name: str) -> ManagedProcess:
     """The background ``warcflow NAME`` of this state directory (worker, viewer)."""
     home = settings.home
-    return ManagedProcess(name, home / "run", home / "logs" / f"{name}.log",
-                          marker=f"--home {home} {name}")
+    return ManagedProcess(
+        name, home / "run", home / "logs" / f"{name}.log", marker=f"--home {home} {name}"
+    )
 
 
 def worker_metrics(settings: Settings) -> str:
@@ -129,8 +144,12 @@ def _start_agent(settings: Settings, config: str | None, name: str, ready: str) 
     pid = process.start(argv)
     progress(f"started the {name} (pid {pid}); log: {process.log_path}")
     try:
-        wait_until(lambda: process.pid() is None or _logged_since_start(process, ready),
-                   timeout=90, what=f"the {name} to be ready", on_fail=process.log_tail)
+        wait_until(
+            lambda: process.pid() is None or _logged_since_start(process, ready),
+            timeout=90,
+            what=f"the {name} to be ready",
+            on_fail=process.log_tail,
+        )
     except ServiceError as exc:
         error(str(exc))
         return exitcodes.UNAVAILABLE
@@ -142,8 +161,12 @@ def _start_agent(settings: Settings, config: str | None, name: str, ready: str) 
 
 def _logged_since_start(process: ManagedProcess, text: str) -> bool:
     try:
-        return text in process.log_path.read_text(errors="replace").rsplit(
-            f"--- {process.name} starting", 1)[-1]
+        return (
+            text
+            in process.log_path.read_text(errors="replace").rsplit(
+                f"--- {process.name} starting", 1
+            )[-1]
+        )
     except OSError:
         return False
 
@@ -162,15 +185,20 @@ def _status(settings: Settings) -> dict:
     report = LocalStack(settings.services).status()
     worker = worker_process(settings)
     metrics = worker_metrics(settings)
-    report["worker"] = {"pid": worker.pid(), "log": str(worker.log_path),
-                        "address": f"http://{metrics}/metrics",
-                        "answering": bool(worker.pid()) and _answers(f"http://{metrics}/healthz")}
+    report["worker"] = {
+        "pid": worker.pid(),
+        "log": str(worker.log_path),
+        "address": f"http://{metrics}/metrics",
+        "answering": bool(worker.pid()) and _answers(f"http://{metrics}/healthz"),
+    }
     viewer = viewer_process(settings)
-    report["viewer"] = {"pid": viewer.pid(), "log": str(viewer.log_path),
-                        "address": settings.viewer.viewer_base,
-                        "replay": settings.viewer.replay_base,
-                        "answering": _answers(f"http://{settings.viewer.host}:"
-                                              f"{settings.viewer.port}/healthz")}
+    report["viewer"] = {
+        "pid": viewer.pid(),
+        "log": str(viewer.log_path),
+        "address": settings.viewer.viewer_base,
+        "replay": settings.viewer.replay_base,
+        "answering": _answers(f"http://{settings.viewer.host}:{settings.viewer.port}/healthz"),
+    }
     report["home"] = str(settings.home)
     report["bucket"] = settings.store.bucket
     report["topic_prefix"] = settings.streams.topic_prefix
@@ -185,25 +213,47 @@ def _print_status(report: dict) -> None:
         return "not answering" if item.get("pid") else "down"
 
     rows = [
-        ("kafka", state(report["kafka"]), report["kafka"]["address"], report["kafka"]["pid"],
-         report["kafka"]["log"]),
-        ("s3", state(report["s3"]), report["s3"]["address"], report["s3"]["pid"],
-         report["s3"]["log"]),
-        ("worker", state(report["worker"]), report["worker"]["address"],
-         report["worker"]["pid"], report["worker"]["log"]),
-        ("viewer", state(report["viewer"]), report["viewer"]["address"],
-         report["viewer"]["pid"], report["viewer"]["log"]),
+        (
+            "kafka",
+            state(report["kafka"]),
+            report["kafka"]["address"],
+            report["kafka"]["pid"],
+            report["kafka"]["log"],
+        ),
+        (
+            "s3",
+            state(report["s3"]),
+            report["s3"]["address"],
+            report["s3"]["pid"],
+            report["s3"]["log"],
+        ),
+        (
+            "worker",
+            state(report["worker"]),
+            report["worker"]["address"],
+            report["worker"]["pid"],
+            report["worker"]["log"],
+        ),
+        (
+            "viewer",
+            state(report["viewer"]),
+            report["viewer"]["address"],
+            report["viewer"]["pid"],
+            report["viewer"]["log"],
+        ),
     ]
     print(table(("SERVICE", "STATE", "ADDRESS", "PID", "LOG"), rows))
-    print(f"state directory: {report['home']}   bucket: {report['bucket']}   "
-          f"topics: {report['topic_prefix']}.*")
+    print(
+        f"state directory: {report['home']}   bucket: {report['bucket']}   "
+        f"topics: {report['topic_prefix']}.*"
+    )
 
 
 def _answers(url: str) -> bool:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own /healthz
             return response.status == 200
     except OSError:
         return False

@@ -5,8 +5,8 @@ from __future__ import annotations
 import getpass
 import sys
 
-from archivers.clock import iso, utc_now
 from archivers.capture.modes import AUTO, MODES
+from archivers.clock import iso, utc_now
 from archivers.urls import surt
 from streams.clients.producer import SubmitError, Submitter
 from streams.messages.capture import submit_requests
@@ -17,36 +17,72 @@ from warcflow.settings import Settings
 
 def add_parsers(sub, common) -> None:
     p = sub.add_parser(
-        "submit", parents=[common], help="submit URLs for capture",
+        "submit",
+        parents=[common],
+        help="submit URLs for capture",
         description="Validate each URL and produce a SubmitRequest per URL to the ingest topic "
-                    "(key: the URL's SURT). All URLs are checked first: if any is refused "
-                    "(not http/https, no host, longer than 2048 characters, spaces, credentials) "
-                    "nothing is submitted and the exit code is 2.")
-    p.add_argument("urls", nargs="+", metavar="URL",
-                   help="URLs to capture; `-` reads one URL per line from standard input "
-                        "(blank lines and lines starting with # are skipped)")
-    p.add_argument("--tag", action="append", default=[], metavar="TAG",
-                   help="label the captures (repeatable), e.g. --tag kazan --tag case-17")
+        "(key: the URL's SURT). All URLs are checked first: if any is refused "
+        "(not http/https, no host, longer than 2048 characters, spaces, credentials) "
+        "nothing is submitted and the exit code is 2.",
+    )
+    p.add_argument(
+        "urls",
+        nargs="+",
+        metavar="URL",
+        help="URLs to capture; `-` reads one URL per line from standard input "
+        "(blank lines and lines starting with # are skipped)",
+    )
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="label the captures (repeatable), e.g. --tag kazan --tag case-17",
+    )
     p.add_argument("--note", metavar="TEXT", help="free text kept with the capture")
-    p.add_argument("--operator", metavar="NAME",
-                   help="who submits, kept with the capture (default WARCFLOW_OPERATOR, else "
-                        "the login user name)")
-    p.add_argument("--case", dest="case_id", metavar="ID",
-                   help="the case or investigation the captures belong to")
+    p.add_argument(
+        "--operator",
+        metavar="NAME",
+        help="who submits, kept with the capture (default WARCFLOW_OPERATOR, else "
+        "the login user name)",
+    )
+    p.add_argument(
+        "--case",
+        dest="case_id",
+        metavar="ID",
+        help="the case or investigation the captures belong to",
+    )
     p.add_argument("--purpose", metavar="TEXT", help="why these URLs are captured")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--browser", dest="mode", action="store_const", const="browser",
-                      help="capture in headless Chromium (scripts run, lazy content scrolled "
-                           "into view, full-page screenshot), whatever the site rules say")
-    mode.add_argument("--static", dest="mode", action="store_const", const="static",
-                      help="capture with the fetcher alone, whatever the site rules say")
-    mode.add_argument("--mode", choices=MODES, dest="mode",
-                      help="static, browser or auto (default: auto, the site rules "
-                           "WARCFLOW_BROWSER_SITES decide)")
+    mode.add_argument(
+        "--browser",
+        dest="mode",
+        action="store_const",
+        const="browser",
+        help="capture in headless Chromium (scripts run, lazy content scrolled "
+        "into view, full-page screenshot), whatever the site rules say",
+    )
+    mode.add_argument(
+        "--static",
+        dest="mode",
+        action="store_const",
+        const="static",
+        help="capture with the fetcher alone, whatever the site rules say",
+    )
+    mode.add_argument(
+        "--mode",
+        choices=MODES,
+        dest="mode",
+        help="static, browser or auto (default: auto, the site rules "
+        "WARCFLOW_BROWSER_SITES decide)",
+    )
     p.set_defaults(mode=AUTO)
-    p.add_argument("--json", action="store_true",
-                   help="print a JSON array of {request_id, url, surt, mode, topic, partition, "
-                        "offset, submitted_at}")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON array of {request_id, url, surt, mode, topic, partition, "
+        "offset, submitted_at}",
+    )
     p.set_defaults(handler=submit)
 
 
@@ -76,9 +112,16 @@ def default_operator(settings: Settings) -> str | None:
 
 def submit(args, settings: Settings) -> int:
     requests, problems = submit_requests(
-        _read_urls(args.urls), submitted_at=utc_now(), source="cli", tags=tuple(args.tag),
-        note=args.note, operator=args.operator or default_operator(settings),
-        case_id=args.case_id, purpose=args.purpose, mode=args.mode)
+        _read_urls(args.urls),
+        submitted_at=utc_now(),
+        source="cli",
+        tags=tuple(args.tag),
+        note=args.note,
+        operator=args.operator or default_operator(settings),
+        case_id=args.case_id,
+        purpose=args.purpose,
+        mode=args.mode,
+    )
     if problems:
         for problem in problems:
             error(problem)
@@ -95,18 +138,32 @@ def submit(args, settings: Settings) -> int:
         finally:
             submitter.close()
     except SubmitError as exc:
-        error(f"{exc} (is `warcflow up` running? WARCFLOW_KAFKA_BOOTSTRAP="
-              f"{settings.streams.bootstrap})")
+        error(
+            f"{exc} (is `warcflow up` running? WARCFLOW_KAFKA_BOOTSTRAP="
+            f"{settings.streams.bootstrap})"
+        )
         return exitcodes.UNAVAILABLE
     if args.json:
-        print_json([{"request_id": d.request.request_id, "url": d.request.url,
-                     "surt": surt(d.request.url), "mode": d.request.mode,
-                     "topic": names.ingest,
-                     "partition": d.partition, "offset": d.offset,
-                     "submitted_at": iso(d.request.submitted_at)} for d in done])
+        print_json(
+            [
+                {
+                    "request_id": d.request.request_id,
+                    "url": d.request.url,
+                    "surt": surt(d.request.url),
+                    "mode": d.request.mode,
+                    "topic": names.ingest,
+                    "partition": d.partition,
+                    "offset": d.offset,
+                    "submitted_at": iso(d.request.submitted_at),
+                }
+                for d in done
+            ]
+        )
     else:
         for d in done:
             print(f"{d.request.request_id}  {d.request.url}")
-        progress(f"submitted {len(done)} URL{'s' if len(done) != 1 else ''} to {names.ingest}; "
-                 "follow with: warcflow captures URL")
+        progress(
+            f"submitted {len(done)} URL{'s' if len(done) != 1 else ''} to {names.ingest}; "
+            "follow with: warcflow captures URL"
+        )
     return exitcodes.OK

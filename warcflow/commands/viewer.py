@@ -13,18 +13,22 @@ from warcflow.settings import Settings
 
 def add_parsers(sub, common) -> None:
     p = sub.add_parser(
-        "viewer", parents=[common], help="serve the viewer and the replay server",
+        "viewer",
+        parents=[common],
+        help="serve the viewer and the replay server",
         description="Serve the viewer (search, per-URL timelines, capture pages with the "
-                    "media player and the evidence, JSON API with OpenAPI at /api/docs, Memento "
-                    "TimeGate and TimeMap) and, on its own origin, the pywb replay server reading "
-                    "WARC records from S3. Follows the captures topic into a local catalog "
-                    "(HOME/viewer/catalog.sqlite; delete it to rebuild). Binds 127.0.0.1 unless "
-                    "--host says otherwise; beyond loopback it requires WARCFLOW_VIEWER_TOKEN, "
-                    "which submitting then needs.")
+        "media player and the evidence, JSON API with OpenAPI at /api/docs, Memento "
+        "TimeGate and TimeMap) and, on its own origin, the pywb replay server reading "
+        "WARC records from S3. Follows the captures topic into a local catalog "
+        "(HOME/viewer/catalog.sqlite; delete it to rebuild). Binds 127.0.0.1 unless "
+        "--host says otherwise; beyond loopback it requires WARCFLOW_VIEWER_TOKEN, "
+        "which submitting then needs.",
+    )
     p.add_argument("--host", help="listen address (default WARCFLOW_VIEWER_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, help="viewer port (default WARCFLOW_VIEWER_PORT, 8080)")
-    p.add_argument("--replay-port", type=int,
-                   help="replay port (default WARCFLOW_REPLAY_PORT, 8090)")
+    p.add_argument(
+        "--replay-port", type=int, help="replay port (default WARCFLOW_REPLAY_PORT, 8090)"
+    )
     p.set_defaults(handler=run)
 
 
@@ -41,18 +45,22 @@ def run(args, settings: Settings) -> int:
     if problem:
         error(problem)
         return exitcodes.USAGE
-    logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        datefmt="%Y-%m-%dT%H:%M:%SZ")
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%SZ",
+    )
     logging.Formatter.converter = time.gmtime
     try:
         viewer = wiring.viewer(settings)
     except Exception as exc:  # noqa: BLE001
         error(f"cannot start the viewer: {exc}")
         return exitcodes.UNAVAILABLE
-    progress(f"viewer on {viewer_settings.viewer_base}/  replay on "
-             f"{viewer_settings.replay_base}/  (listening on {viewer_settings.host}:"
-             f"{viewer_settings.port} and :{viewer_settings.replay_port})")
+    progress(
+        f"viewer on {viewer_settings.viewer_base}/  replay on "
+        f"{viewer_settings.replay_base}/  (listening on {viewer_settings.host}:"
+        f"{viewer_settings.port} and :{viewer_settings.replay_port})"
+    )
     try:
         viewer.serve()
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ from warcflow import exitcodes, wiring
 from warcflow.output import error, print_json, progress, table
 from warcflow.settings import Settings
 
+
 def _kind_help() -> str:
     lines = ["kinds:"]
     for kind in KINDS.values():
@@ -21,12 +22,15 @@ def _kind_help() -> str:
     return "\n".join(lines) + "\n\n"
 
 
-KIND_HELP = _kind_help() + """\
+KIND_HELP = (
+    _kind_help()
+    + """\
 The worker polls each watch every --every seconds. Its first poll submits every
 item the source lists then; later polls submit only items it has not seen. Each
 item is submitted once, with source "watch:ID" and the watch's tags, across
 worker restarts too (docs/cli.md).
 """
+)
 
 
 def add_parsers(sub, common) -> None:
@@ -34,55 +38,95 @@ def add_parsers(sub, common) -> None:
     from textwrap import fill
 
     p = sub.add_parser(
-        "watch", help="watch sources (feeds, Telegram channels, sitemaps, pages) for new posts",
-        description=fill("Watches are kept on the watches topic; `warcflow worker` polls them "
-                         "and submits each new post URL once to the ingest topic. Watches can "
-                         "also come from the settings (WARCFLOW_WATCHES).", 78),
-        epilog=KIND_HELP, formatter_class=RawDescriptionHelpFormatter)
+        "watch",
+        help="watch sources (feeds, Telegram channels, sitemaps, pages) for new posts",
+        description=fill(
+            "Watches are kept on the watches topic; `warcflow worker` polls them "
+            "and submits each new post URL once to the ingest topic. Watches can "
+            "also come from the settings (WARCFLOW_WATCHES).",
+            78,
+        ),
+        epilog=KIND_HELP,
+        formatter_class=RawDescriptionHelpFormatter,
+    )
     actions = p.add_subparsers(title="actions", metavar="ACTION", required=True)
 
     q = actions.add_parser(
-        "add", parents=[common], help="watch a source",
-        description=fill("Add a watch (or update the period and tags of the same source: a "
-                         "watch's id is derived from its kind, URL and pattern). Exit 2 if the "
-                         "kind, URL, period or pattern cannot be used, 3 if Kafka cannot be "
-                         "reached.", 78),
-        epilog=KIND_HELP, formatter_class=RawDescriptionHelpFormatter)
+        "add",
+        parents=[common],
+        help="watch a source",
+        description=fill(
+            "Add a watch (or update the period and tags of the same source: a "
+            "watch's id is derived from its kind, URL and pattern). Exit 2 if the "
+            "kind, URL, period or pattern cannot be used, 3 if Kafka cannot be "
+            "reached.",
+            78,
+        ),
+        epilog=KIND_HELP,
+        formatter_class=RawDescriptionHelpFormatter,
+    )
     q.add_argument("kind", choices=list(KINDS), metavar="KIND", help=", ".join(KINDS))
     q.add_argument("url", metavar="URL", help="the feed, channel, sitemap or page to poll")
-    q.add_argument("--every", type=float, default=300.0, metavar="SECONDS",
-                   help="seconds between polls (default 300; at least WARCFLOW_WATCH_MIN_EVERY)")
-    q.add_argument("--tag", action="append", default=[], metavar="TAG",
-                   help="label the captures of what it finds (repeatable)")
-    q.add_argument("--pattern", default="", metavar="REGEX",
-                   help="links watches: the URLs to take (required for links, refused otherwise)")
+    q.add_argument(
+        "--every",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="seconds between polls (default 300; at least WARCFLOW_WATCH_MIN_EVERY)",
+    )
+    q.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="label the captures of what it finds (repeatable)",
+    )
+    q.add_argument(
+        "--pattern",
+        default="",
+        metavar="REGEX",
+        help="links watches: the URLs to take (required for links, refused otherwise)",
+    )
     q.add_argument("--json", action="store_true", help="print the watch as a JSON object")
     q.set_defaults(handler=add)
 
     q = actions.add_parser(
-        "list", parents=[common], help="list the watches",
+        "list",
+        parents=[common],
+        help="list the watches",
         description="Every watch: from the watches topic (origin `topic`) and from "
-                    "WARCFLOW_WATCHES (origin `settings`), with how many items each has seen "
-                    "(submitted). Exit 3 if Kafka cannot be reached.")
+        "WARCFLOW_WATCHES (origin `settings`), with how many items each has seen "
+        "(submitted). Exit 3 if Kafka cannot be reached.",
+    )
     q.add_argument("--json", action="store_true", help="print a JSON array of watches")
     q.set_defaults(handler=list_watches)
 
     q = actions.add_parser(
-        "remove", parents=[common], help="stop watching a source",
+        "remove",
+        parents=[common],
+        help="stop watching a source",
         description="Remove a watch added with `watch add` (a tombstone on the watches topic); "
-                    "the worker stops polling it. What it has seen is kept, so adding the same "
-                    "source again does not resubmit old items. Exit 4 if there is no such "
-                    "watch, 2 if it comes from the settings (remove it there).")
+        "the worker stops polling it. What it has seen is kept, so adding the same "
+        "source again does not resubmit old items. Exit 4 if there is no such "
+        "watch, 2 if it comes from the settings (remove it there).",
+    )
     q.add_argument("id", metavar="ID", help="a watch id from `watch list`")
     q.add_argument("--json", action="store_true", help="print the removed watch as JSON")
     q.set_defaults(handler=remove)
 
 
 def describe(watch: Watch, seen: int | None = None) -> dict:
-    row = {"id": watch.id, "kind": watch.kind, "url": watch.url, "every": watch.every,
-           "tags": list(watch.tags), "pattern": watch.pattern or None,
-           "added_at": iso(watch.added_at) if watch.added_at else None, "origin": watch.origin,
-           "source": watch.source}
+    row = {
+        "id": watch.id,
+        "kind": watch.kind,
+        "url": watch.url,
+        "every": watch.every,
+        "tags": list(watch.tags),
+        "pattern": watch.pattern or None,
+        "added_at": iso(watch.added_at) if watch.added_at else None,
+        "origin": watch.origin,
+        "source": watch.source,
+    }
     if seen is not None:
         row["seen"] = seen
     return row
@@ -97,9 +141,12 @@ def _prepare(settings: Settings) -> bool:
     try:
         if not any(_reachable(server) for server in bootstrap.split(",")):
             raise ConnectionError(f"cannot reach the Kafka broker at {bootstrap}")
-        ensure_topics(bootstrap, wiring.topic_names(settings),
-                      partitions=settings.streams.partitions,
-                      replication=settings.streams.replication)
+        ensure_topics(
+            bootstrap,
+            wiring.topic_names(settings),
+            partitions=settings.streams.partitions,
+            replication=settings.streams.replication,
+        )
         return True
     except Exception as exc:  # noqa: BLE001 - any client error means the same to the user
         error(f"{exc} (is `warcflow up` running? WARCFLOW_KAFKA_BOOTSTRAP={bootstrap})")
@@ -107,15 +154,25 @@ def _prepare(settings: Settings) -> bool:
 
 
 def _book(settings: Settings, *, with_seen: bool = False):
-    return read_book(settings.streams.bootstrap, wiring.topic_names(settings),
-                     settings.watch.watches, with_seen=with_seen)
+    return read_book(
+        settings.streams.bootstrap,
+        wiring.topic_names(settings),
+        settings.watch.watches,
+        with_seen=with_seen,
+    )
 
 
 def add(args, settings: Settings) -> int:
     try:
-        watch = new_watch(args.kind, args.url, every=args.every, tags=tuple(args.tag),
-                          pattern=args.pattern, added_at=utc_now(),
-                          min_every=settings.watch.min_every)
+        watch = new_watch(
+            args.kind,
+            args.url,
+            every=args.every,
+            tags=tuple(args.tag),
+            pattern=args.pattern,
+            added_at=utc_now(),
+            min_every=settings.watch.min_every,
+        )
     except InvalidWatch as exc:
         error(str(exc))
         return exitcodes.USAGE
@@ -126,21 +183,25 @@ def add(args, settings: Settings) -> int:
         known = _book(settings).get(watch.id)
         submitter = Submitter(settings.streams.bootstrap, names)
         try:
-            partition, offset = submitter.resend(names.watches, watch.id.encode(),
-                                                 watch.to_json(), [])
+            partition, offset = submitter.resend(
+                names.watches, watch.id.encode(), watch.to_json(), []
+            )
         finally:
             submitter.close()
     except (SubmitError, TopicUnavailable) as exc:
         error(f"{exc} (is `warcflow up` running?)")
         return exitcodes.UNAVAILABLE
     if args.json:
-        print_json({**describe(watch), "topic": names.watches, "partition": partition,
-                    "offset": offset})
+        print_json(
+            {**describe(watch), "topic": names.watches, "partition": partition, "offset": offset}
+        )
     else:
         print(f"{watch.id}  {watch.kind}  {watch.url}")
         verb = "updated" if known is not None and known.origin == "topic" else "added"
-        progress(f"{verb} watch {watch.id}: polled every {watch.every:g} s by `warcflow worker`"
-                 + ("" if known else "; its first poll submits what the source lists now"))
+        progress(
+            f"{verb} watch {watch.id}: polled every {watch.every:g} s by `warcflow worker`"
+            + ("" if known else "; its first poll submits what the source lists now")
+        )
     return exitcodes.OK
 
 
@@ -159,10 +220,23 @@ def list_watches(args, settings: Settings) -> int:
     if not rows:
         progress("no watches; add one with: warcflow watch add KIND URL")
         return exitcodes.OK
-    print(table(["ID", "KIND", "EVERY", "SEEN", "ORIGIN", "TAGS", "URL"],
-                [(r["id"], r["kind"], f"{r['every']:g}s", r["seen"], r["origin"],
-                  ",".join(r["tags"]) or None,
-                  r["url"] + (f"  ~ {r['pattern']}" if r["pattern"] else "")) for r in rows]))
+    print(
+        table(
+            ["ID", "KIND", "EVERY", "SEEN", "ORIGIN", "TAGS", "URL"],
+            [
+                (
+                    r["id"],
+                    r["kind"],
+                    f"{r['every']:g}s",
+                    r["seen"],
+                    r["origin"],
+                    ",".join(r["tags"]) or None,
+                    r["url"] + (f"  ~ {r['pattern']}" if r["pattern"] else ""),
+                )
+                for r in rows
+            ],
+        )
+    )
     return exitcodes.OK
 
 

@@ -12,15 +12,21 @@ from warcflow.settings import Settings
 
 def add_parsers(sub, common) -> None:
     p = sub.add_parser(
-        "worker", parents=[common], help="run the capture agents (foreground)",
+        "worker",
+        parents=[common],
+        help="run the capture agents (foreground)",
         description="Consume the ingest and retry topics and capture each URL into the bucket, "
-                    "publishing an event per capture on the captures topic. Several workers "
-                    "share the work by partition. Stops on Ctrl-C / SIGTERM after the current "
-                    "captures; an interrupted capture is redone by the next worker (the same "
-                    "capture id, so nothing is stored twice).")
-    p.add_argument("--metrics", metavar="HOST:PORT",
-                   help="serve /metrics (Prometheus) and /healthz there "
-                        "(default WARCFLOW_WORKER_METRICS; empty: not served)")
+        "publishing an event per capture on the captures topic. Several workers "
+        "share the work by partition. Stops on Ctrl-C / SIGTERM after the current "
+        "captures; an interrupted capture is redone by the next worker (the same "
+        "capture id, so nothing is stored twice).",
+    )
+    p.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve /metrics (Prometheus) and /healthz there "
+        "(default WARCFLOW_WORKER_METRICS; empty: not served)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -30,10 +36,19 @@ def logging_config(level: str) -> dict:
     quiet = "DEBUG" if level == "debug" else "WARNING"
     return {
         "merge": True,
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                                 "datefmt": "%Y-%m-%dT%H:%M:%SZ"}},
-        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "plain",
-                                 "stream": "ext://sys.stderr"}},
+        "formatters": {
+            "plain": {
+                "format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                "datefmt": "%Y-%m-%dT%H:%M:%SZ",
+            }
+        },
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "stream": "ext://sys.stderr",
+            }
+        },
         "loggers": {name: {"level": quiet} for name in ("faust", "aiokafka", "mode", "kafka")},
     }
 
@@ -42,7 +57,7 @@ def run(args, settings: Settings) -> int:
     import faust
 
     try:
-        created, bucket_created = wiring.ensure_topics_and_bucket(settings)
+        created, _bucket_created = wiring.ensure_topics_and_bucket(settings)
     except Exception as exc:  # noqa: BLE001
         error(f"cannot prepare topics and bucket (is `warcflow up` running?): {exc}")
         return exitcodes.UNAVAILABLE
@@ -57,19 +72,27 @@ def run(args, settings: Settings) -> int:
     state = {"ready": False, "partitions": 0}
 
     @app.on_partitions_assigned.connect
-    async def ready(app, assigned, **kwargs):  # noqa: ARG001
+    async def ready(app, assigned, **kwargs):
         state.update(ready=True, partitions=len(assigned))
-        log.info("worker ready: %d partitions assigned, bucket %s at %s",
-                 len(assigned), settings.store.bucket, settings.store.endpoint or "AWS")
+        log.info(
+            "worker ready: %d partitions assigned, bucket %s at %s",
+            len(assigned),
+            settings.store.bucket,
+            settings.store.endpoint or "AWS",
+        )
 
     if args.metrics or settings.streams.metrics_address:
         address = args.metrics or settings.streams.metrics_address
         metrics.follow_lag(lag_from_kafka(settings.streams.bootstrap, settings.streams.app_id))
 
         def health() -> dict:
-            return {"status": "ok" if state["ready"] else "starting",
-                    "partitions": state["partitions"], "handled": metrics.totals(),
-                    "uptime_s": round(time.time() - metrics.started, 1)}
+            return {
+                "status": "ok" if state["ready"] else "starting",
+                "partitions": state["partitions"],
+                "handled": metrics.totals(),
+                "uptime_s": round(time.time() - metrics.started, 1),
+            }
+
         try:
             ObservabilityServer(address, metrics, health).start()
         except OSError as exc:
@@ -77,12 +100,19 @@ def run(args, settings: Settings) -> int:
             return exitcodes.UNAVAILABLE
 
     level = {"warning": "warn"}.get(settings.log_level, settings.log_level)
-    worker = faust.Worker(app, loglevel=level, quiet=True, redirect_stdouts=False,
-                          workdir=str(settings.home),
-                          logging_config=logging_config(settings.log_level))
+    worker = faust.Worker(
+        app,
+        loglevel=level,
+        quiet=True,
+        redirect_stdouts=False,
+        workdir=str(settings.home),
+        logging_config=logging_config(settings.log_level),
+    )
     logging.Formatter.converter = time.gmtime
-    progress(f"worker starting: Kafka {settings.streams.bootstrap}, topics "
-             f"{settings.streams.topic_prefix}.*, S3 {settings.store.endpoint} bucket "
-             f"{settings.store.bucket}")
+    progress(
+        f"worker starting: Kafka {settings.streams.bootstrap}, topics "
+        f"{settings.streams.topic_prefix}.*, S3 {settings.store.endpoint} bucket "
+        f"{settings.store.bucket}"
+    )
     worker.execute_from_commandline()
     return exitcodes.OK
