@@ -8,11 +8,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: run test bench down status install system-deps services-install clean help
+.PHONY: run test check bench down status install system-deps services-install clean help
 
 help:
 	@echo "make run    install what is missing, start Kafka, S3, the worker and the viewer, say where to look"
-	@echo "make test   the full test suite (unit, integration on real Kafka and S3, browser)"
+	@echo "make check  lint and format (ruff), types (mypy), the layout's import contracts (import-linter)"
+	@echo "make test   make check, then the full test suite (unit, integration on real Kafka and S3, browser)"
 	@echo "make bench  benchmarks against peer tools, ratios printed, JSON in benchmarks/results/"
 	@echo "make down   stop what 'make run' started"
 
@@ -20,7 +21,7 @@ $(STAMP):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else "warcflow needs Python 3.11 or 3.12 (pywb does not support 3.13 yet)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,check]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -41,7 +42,13 @@ down:
 status: $(STAMP)
 	@$(BIN)/warcflow status
 
-test: install
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: install check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

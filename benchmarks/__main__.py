@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"== {name}: {BENCHMARKS[name]}", flush=True)
         if name == "pages":
-            from benchmarks.pages import bench
+            from benchmarks import pages
 
-            result = bench(args.runs, log=lambda message: print(message, flush=True))
+            result = pages.bench(args.runs, log=lambda message: print(message, flush=True))
             for label, row in result["throughput"].items():
                 rate = row["pages_per_s"]
                 peers = "".join(
@@ -77,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         elif name == "media":
-            from benchmarks.media import bench
+            from benchmarks import media
 
-            result = bench(args.runs, log=lambda message: print(message, flush=True))
+            result = media.bench(args.runs, log=lambda message: print(message, flush=True))
             print(
                 f"warcflow media agent {result['warcflow_seconds_median']:.2f} s | "
                 f"yt-dlp command {result['ytdlp_command_seconds_median']:.2f} s | "
@@ -93,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
                 + json.dumps(result["warcflow_phases_median"])
             )
         elif name == "replay":
-            from benchmarks.replay import bench
+            from benchmarks import replay
 
-            result = bench(args.runs, log=lambda message: print(message, flush=True))
+            result = replay.bench(args.runs, log=lambda message: print(message, flush=True))
             for kind, row in result["per_kind"].items():
                 print(
                     f"{kind:22} warcflow p50 {row['warcflow']['p50_ms']:7.1f} ms "

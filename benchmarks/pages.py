@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks.harness import run_measured
 
@@ -83,8 +84,8 @@ class Pipeline:
             WARCFLOW_FETCH_ALLOW=site_allow, WARCFLOW_PARTITIONS="8"
         )
         self.workers: list = []
-        self.submitter = None
-        self.consumer = None
+        self.submitter: Any = None
+        self.consumer: Any = None
 
     def start(self) -> None:
         from kafka import KafkaConsumer, TopicPartition
@@ -351,8 +352,8 @@ def bench(
                     log(f"pages: scale-out, {workers} worker process(es), {delay_ms} ms site")
                     pipeline.scale(workers)
                     pipeline.capture(fresh(site, 4 * workers))  # every worker warm
-                    values = [pages / pipeline.capture(fresh(site, pages))[0] for _ in range(runs)]
-                    scaling[str(workers)] = round(statistics.median(values), 2)
+                    rates = [pages / pipeline.capture(fresh(site, pages))[0] for _ in range(runs)]
+                    scaling[str(workers)] = round(statistics.median(rates), 2)
                     log(f"  {workers} worker(s): {scaling[str(workers)]:.1f} pages/s")
             finally:
                 pipeline.stop()

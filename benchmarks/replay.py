@@ -211,7 +211,9 @@ def bench(runs: int, *, requests_per_kind: int = 200, log=print) -> dict:
                 for name in bases:
                     for _ in range(10):
                         get(name, kind)
-            times = {name: {kind: [] for kind in kinds} for name in bases}
+            times: dict[str, dict[str, list[float]]] = {
+                name: {k: [] for k in kinds} for name in bases
+            }
             per_round = max(1, requests_per_kind)
             for round_ in range(runs):
                 for _ in range(per_round):

@@ -61,4 +61,4 @@ def _new_offset(self, tp):  # replaces faust.transport.consumer.Consumer._new_of
 
 def install() -> None:
     """Use the corrected rule in every faust consumer of this process. Idempotent."""
-    Consumer._new_offset = _new_offset
+    Consumer._new_offset = _new_offset  # type: ignore[method-assign]

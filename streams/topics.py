@@ -1,4 +1,4 @@
-"""Topic names and their creation.
+"""Topic names, and what each topic keeps.
 
 Names are ``<prefix>.ingest``, ``<prefix>.captures``, ``<prefix>.dead-letter``,
 ``<prefix>.retry.<stage>``, ``<prefix>.media``, ``<prefix>.liveness``,
@@ -8,6 +8,7 @@ single writer) and the watchers' ``<prefix>.watches`` and
 deployments share one cluster. The event log and the dead-letter topic keep
 messages forever (``retention.ms=-1``): they are the record of what happened.
 The watchers' two topics are compacted: the latest value per key is their state.
+Creating them is ``streams.clients.admin.ensure_topics``.
 """
 
 from __future__ import annotations
@@ -82,50 +83,3 @@ class TopicNames:
     def partitions(self, name: str, default: int) -> int:
         """Partitions of topic ``name``: one for the ledger's input, else ``default``."""
         return 1 if name == self.custody else default
-
-
-def ensure_topics(
-    bootstrap: str,
-    names: TopicNames,
-    *,
-    partitions: int,
-    replication: int = 1,
-    timeout: float = 30.0,
-) -> list[str]:
-    """Create the missing topics; return the names created. Idempotent.
-
-    With ``replication`` of 3 or more, ``min.insync.replicas`` is one less, so
-    that with the producers' acks=all a message is on two brokers before it
-    counts as sent, and one broker can be down without stopping anything.
-    """
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap.split(","),
-        client_id="warcflow-admin",
-        request_timeout_ms=int(timeout * 1000),
-    )
-    try:
-        existing = set(admin.list_topics())
-        durability = {"min.insync.replicas": str(replication - 1)} if replication >= 3 else {}
-        wanted = [
-            NewTopic(
-                name,
-                names.partitions(name, partitions),
-                replication,
-                topic_configs={**config, **durability},
-            )
-            for name, config in names.all().items()
-            if name not in existing
-        ]
-        created = []
-        for topic in wanted:
-            try:
-                admin.create_topics([topic], timeout_ms=int(timeout * 1000))
-                created.append(topic.name)
-            except TopicAlreadyExistsError:
-                pass
-        return created
-    finally:
-        admin.close()

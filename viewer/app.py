@@ -175,7 +175,7 @@ def create_app(
     def api_audit(capture_id: str):
         return audits.get(capture_or_404(capture_id))
 
-    blank_form = {
+    blank_form: dict[str, Any] = {
         "urls": "",
         "tags": "",
         "note": "",

@@ -102,7 +102,7 @@ class Catalog:
         data = store.get_bytes(manifest_key)
         if schema.startswith("warcflow.Capture"):
             manifest = Manifest.from_json(data)
-            record = (
+            record: tuple[Any, ...] = (
                 manifest.capture_id,
                 manifest.url,
                 manifest.surt or warcflow_surt(manifest.url),

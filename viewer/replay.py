@@ -25,6 +25,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import socket  # noqa: E402
+from typing import Any  # noqa: E402
 from urllib.parse import urlencode, urlsplit  # noqa: E402
 
 import requests  # noqa: E402
@@ -78,7 +79,7 @@ def _text(value) -> str:
 class WarcflowS3Loader(BaseLoader):
     """Range reads of ``s3://bucket/key`` with warcflow's S3 settings."""
 
-    client = None  # set by configure()
+    client: Any = None  # set by configure()
 
     def __init__(self, **kwargs):
         super().__init__()

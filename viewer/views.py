@@ -29,7 +29,7 @@ def replay_url(
 
 def capture_object(
     manifest: dict[str, Any] | Manifest,
-    media: list[dict[str, Any]],
+    media: list[dict[str, Any]] | list[MediaManifest],
     replay_base: str,
     collection: str,
 ) -> dict[str, Any]:

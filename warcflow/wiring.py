@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from warcflow import __version__
 from warcflow.settings import Settings
@@ -30,20 +31,9 @@ def agent_info(settings: Settings) -> dict[str, str]:
 
 @functools.lru_cache(maxsize=1)
 def _tool_versions() -> dict[str, str]:
-    import subprocess
+    from archivers.media import ffmpeg, ytdlp
 
-    try:
-        from yt_dlp.version import __version__ as yt_dlp_version
-    except ImportError:  # pragma: no cover - a dependency
-        yt_dlp_version = "?"
-    try:
-        first = subprocess.run(
-            ["ffmpeg", "-version"], capture_output=True, text=True, timeout=20
-        ).stdout.splitlines()[0]
-        ffmpeg_version = first.split(" version ", 1)[1].split(" ", 1)[0]
-    except (OSError, IndexError, subprocess.SubprocessError):
-        ffmpeg_version = "?"
-    return {"yt_dlp": yt_dlp_version, "ffmpeg": ffmpeg_version}
+    return {"yt_dlp": ytdlp.version(), "ffmpeg": ffmpeg.version()}
 
 
 def topic_names(settings: Settings):
@@ -258,7 +248,7 @@ def stampers(settings: Settings) -> list:
     from archivers.custody.rfc3161 import HttpStamper
     from infra.tsa import LocalTSA
 
-    out = []
+    out: list[Any] = []
     for url, cafile in settings.values["WARCFLOW_TSA"]:
         if url == "local":
             out.append(LocalTSA(settings.home / "tsa"))
@@ -280,7 +270,7 @@ def ledger(settings: Settings, object_store=None):
 
 def ensure_topics_and_bucket(settings: Settings) -> tuple[list[str], bool]:
     """Create missing topics and the bucket; return (topics created, bucket created)."""
-    from streams.topics import ensure_topics
+    from streams.clients.admin import ensure_topics
 
     created = ensure_topics(
         settings.streams.bootstrap,
@@ -317,7 +307,10 @@ def who(settings: Settings) -> str:
 def configured_trust(settings: Settings, public_keys=()):
     """What audits trust beyond the bucket: pinned head-signing keys (PEM files)
     and the CA certificates of the configured TSAs."""
+    from pathlib import Path
+
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from archivers.custody.audit import Trust
     from archivers.custody.treehead import key_id
@@ -325,8 +318,11 @@ def configured_trust(settings: Settings, public_keys=()):
 
     trust = Trust()
     for path in public_keys:
-        pem = open(path, "rb").read()
-        trust.public_keys[key_id(serialization.load_pem_public_key(pem))] = pem
+        pem = Path(path).read_bytes()
+        key = serialization.load_pem_public_key(pem)
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError(f"{path} is not an Ed25519 public key (heads are signed with Ed25519)")
+        trust.public_keys[key_id(key)] = pem
     for stamper in stampers(settings):
         try:
             trust.tsa_cas[stamper.name] = stamper.ca_pem()

@@ -30,7 +30,7 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 from archivers.clock import parse_iso
 from archivers.custody import merkle
@@ -66,6 +66,18 @@ class Check:
     name: str
     ok: bool
     detail: str
+
+
+class Findings(Protocol):
+    """Where checks are written: an audit's ``Report`` or ``warcflow verify``'s."""
+
+    def add(self, name: str, ok: bool, detail: str) -> None: ...
+
+
+class Openable(Protocol):
+    """What a record check reads a WARC from: a store, or a package's members."""
+
+    def open(self, key: str) -> BinaryIO: ...
 
 
 @dataclass
@@ -155,7 +167,7 @@ def check_object_exists(report: Report, store: ObjectStore, key: str) -> None:
     )
 
 
-def check_records(report: Report, store: ObjectStore, key: str) -> list[str]:
+def check_records(report: Findings, store: Openable, key: str) -> list[str]:
     """Verify every record digest of a WARC; return its WARC-Dates."""
     from warcio.archiveiterator import ArchiveIterator
 
@@ -311,7 +323,7 @@ def check_ledger(
 
 
 def check_order(
-    report: Report,
+    report: Findings,
     name: str,
     submitted: str | None,
     dates: list[str],

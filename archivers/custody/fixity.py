@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from archivers.custody.ledger import CustodyEvent, ObjectDigest
 from archivers.manifests.listing import list_media
@@ -114,7 +115,7 @@ def run(store: ObjectStore, emit, *, who: str, clock, only: str | None = None) -
     fixity custody event per capture; totals of objects by status."""
     from archivers.clock import iso
 
-    totals = {"captures": 0, "ok": 0, "mismatch": 0, "missing": 0, "failed": []}
+    totals: dict[str, Any] = {"captures": 0, "ok": 0, "mismatch": 0, "missing": 0, "failed": []}
     for manifest in all_manifests(store):
         if manifest.status != STORED or (only and manifest.capture_id != only):
             continue

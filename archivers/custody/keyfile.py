@@ -9,11 +9,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from cryptography.hazmat.primitives import serialization
 
-K = TypeVar("K")
+
+class _PrivateKey(Protocol):
+    def private_bytes(self, encoding: Any, format: Any, encryption_algorithm: Any) -> bytes: ...
+
+
+K = TypeVar("K", bound=_PrivateKey)
 
 
 def private_key(path: Path, generate: Callable[[], K], kind: type, what: str) -> K:
@@ -32,4 +37,4 @@ def private_key(path: Path, generate: Callable[[], K], kind: type, what: str) ->
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, kind):
         raise ValueError(f"{path} does not hold an {what} private key")
-    return key
+    return cast(K, key)

@@ -30,7 +30,7 @@ import json
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from archivers.clock import parse_iso
 from archivers.custody import merkle
@@ -84,7 +84,7 @@ class ZipObjects:
         self.zf = zf
 
     def open(self, name: str) -> BinaryIO:
-        return self.zf.open(name)  # KeyError when absent, as a store's
+        return cast(BinaryIO, self.zf.open(name))  # KeyError when absent, as a store's
 
 
 class _Reader:
@@ -197,12 +197,14 @@ def _structure(
     if not header or header.get("format") != PAGES_FORMAT:
         problems.append(f"pages/pages.jsonl is missing or lacks its {PAGES_FORMAT} header")
     listed = {res.get("path") for res in resources}
-    unlisted = sorted(set(names) - listed - {"datapackage.json", "datapackage-digest.json"})
+    unlisted = sorted(
+        set(names) - listed - {"datapackage.json", "datapackage-digest.json"}, key=str
+    )
     if unlisted:
         problems.append(f"not listed in datapackage.json: {', '.join(unlisted)}")
-    missing = sorted(p for p in listed if p not in r.names)
+    missing = sorted(str(p) for p in listed if p not in r.names)
     if missing:
-        problems.append(f"listed but not in the ZIP: {', '.join(map(str, missing))}")
+        problems.append(f"listed but not in the ZIP: {', '.join(missing)}")
     v.add(
         "zip",
         not problems,
@@ -274,7 +276,7 @@ def _custody(
 ) -> None:
     objects: dict[str, str] = index.get("objects", {})
     head_times = _heads(v, r, index, pinned, tsa_cas)
-    entry_heads: dict[tuple[str, str], tuple[str | None, set[str]]] = {}
+    entry_heads: dict[tuple[str | None, str], tuple[str | None, set[str]]] = {}
     for e in index.get("entries", []):
         found = _entry(v, r, e, objects, head_times)
         if found is not None and found[1] in STORED_EVENTS:
@@ -413,7 +415,7 @@ def _entry(
             )
             return found_as
         head = TreeHead.from_json(r.read(proof["head"]) or b"")
-        leaf = merkle.leaf_hash(data)
+        leaf = merkle.leaf_hash(data or b"")
         path_hashes = [bytes.fromhex(p) for p in proof["audit_path"]]
         ok = (
             proof["index"] == index
@@ -441,10 +443,12 @@ def _heads(
     """Check every head's signature and tokens; the times of the heads whose
     signature verifies, by path (only those can vouch for an entry)."""
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     pins = {}
-    for pem in pinned:
-        pins[key_id(serialization.load_pem_public_key(pem))] = pem
+    for pinned_pem in pinned:
+        key = cast(Ed25519PublicKey, serialization.load_pem_public_key(pinned_pem))
+        pins[key_id(key)] = pinned_pem
     keys = {k["key_id"]: k for k in index.get("keys", [])}
     times = {}
     for h in index.get("heads", []):
@@ -507,7 +511,7 @@ def _token(
 ) -> None:
     name = f"tsa {t['tsa']} head {h['size']}"
     token = r.read(t["path"])
-    cas = [(c, "pinned CA (--tsa-ca)") for c in tsa_cas] or [
+    cas: list[tuple[bytes | None, str]] = [(c, "pinned CA (--tsa-ca)") for c in tsa_cas] or [
         (r.read(p), f"CA included as {p}") for p in t.get("ca", [])
     ]
     reasons = []

@@ -46,7 +46,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from archivers.clock import iso_seconds
 from archivers.custody import merkle
@@ -250,13 +250,14 @@ class _Builder:
             finally:
                 source.close()
             spool.seek(0)
-            self.c.cdxj += cdxj_from_warc(spool, path).decode("utf-8").splitlines()
+            stream = cast(BinaryIO, spool)
+            self.c.cdxj += cdxj_from_warc(stream, path).decode("utf-8").splitlines()
             title = None
             if page_url:
                 spool.seek(0)
-                title = page_title(spool, page_url)
+                title = page_title(stream, page_url)
             spool.seek(0)
-            self.w.add_stream(path, spool)
+            self.w.add_stream(path, stream)
         self.c.objects[key] = path
         return path, title
 
@@ -394,7 +395,7 @@ class _Builder:
             item["screenshot"] = self.optional(shot, f"{DIR}{cid}.screenshot.{ext}")
         for media in list_media(self.store, cid):
             mm = layout.media_manifest_key(cid, media.media_id)
-            one = {
+            one: dict[str, Any] = {
                 "media_id": media.media_id,
                 "source_url": media.source_url,
                 "status": media.status,

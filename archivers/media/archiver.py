@@ -478,10 +478,10 @@ class MediaArchiver:
     ) -> None:
         if sha256 is None or size is None:
             sha256, size = await asyncio.to_thread(_hash_file, path)
-        digest = sha256
+        assert sha256 is not None and size is not None
         with open(path, "rb") as handle:
             await asyncio.to_thread(
-                self.store.put_new, key, handle, size=size, sha256=digest, content_type=content_type
+                self.store.put_new, key, handle, size=size, sha256=sha256, content_type=content_type
             )
 
     async def _put_json(self, key: str, doc: dict[str, Any]) -> None:

@@ -31,6 +31,17 @@ BROWSER_VIDEO_IN_WEBM = {"vp8", "vp9", "av1"}
 BROWSER_AUDIO_IN_WEBM = {"opus", "vorbis"}
 
 
+def version() -> str:
+    """The ffmpeg version on PATH (recorded with every capture), or "?"."""
+    try:
+        first = subprocess.run(
+            ["ffmpeg", "-version"], capture_output=True, text=True, timeout=20, check=False
+        ).stdout.splitlines()[0]
+        return first.split(" version ", 1)[1].split(" ", 1)[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "?"
+
+
 class NotMedia(Permanent):
     reason = "not_media"
 

@@ -258,6 +258,13 @@ class FencedYoutubeDL(YoutubeDL):
         return director
 
 
+def version() -> str:
+    """The yt-dlp version in use (recorded with every capture)."""
+    from yt_dlp.version import __version__
+
+    return str(__version__)
+
+
 @dataclass
 class Downloaded:
     """What ``download`` brought: the file yt-dlp wrote, every exchange, the trimmed info."""
@@ -434,7 +441,7 @@ def _extractors():
 
 
 @functools.lru_cache(maxsize=1)
-def _url_patterns() -> list[tuple[type, tuple | None]]:
+def _url_patterns() -> list[tuple[Any, tuple | None]]:
     """Each extractor with its ``_VALID_URL`` compiled for partial matching, or
     None for those that decide in their own ``suitable`` (always asked)."""
     import regex
@@ -461,7 +468,7 @@ def _url_patterns() -> list[tuple[type, tuple | None]]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _candidates(origin: str) -> tuple[type, ...]:
+def _candidates(origin: str) -> tuple[Any, ...]:
     """The extractors that could claim some URL starting with ``origin``.
 
     yt-dlp's URL patterns are anchored at the start, so a pattern that cannot

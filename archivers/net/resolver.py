@@ -42,7 +42,7 @@ class SystemResolver:
             ) from None
         addresses: list[IPAddress] = []
         for _family, _type, _proto, _name, sockaddr in infos:
-            ip = ipaddress.ip_address(sockaddr[0].split("%")[0])
+            ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
             if ip not in addresses:
                 addresses.append(ip)
         return addresses

@@ -44,7 +44,7 @@ class RecheckStage(Router):
         schedule: Schedule,
         recapture_on_change: bool,
         *args,
-        extractor: Callable[[str], Awaitable[str | None]] | None = None,
+        extractor: Callable[[str], Awaitable[tuple[str, str] | None]] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)

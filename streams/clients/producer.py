@@ -80,7 +80,7 @@ class Submitter:
             raise SubmitError(f"the broker did not accept the submission: {exc}") from None
 
     def resend(
-        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
     ) -> tuple[int, int]:
         """Produce one message as it is (a dead letter's original); (partition, offset)."""
         from kafka.errors import KafkaError

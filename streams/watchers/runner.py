@@ -20,6 +20,7 @@ after the watch's period, doubled for each further failure up to
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -112,11 +113,14 @@ class WatchRunner:
         for watch in due:
             task = asyncio.ensure_future(self._guarded(watch))
             self._running[watch.id] = task
-            task.add_done_callback(lambda _, wid=watch.id: self._running.pop(wid, None))
+            task.add_done_callback(functools.partial(self._finished, watch.id))
             started.append(task)
         if wait and started:
             await asyncio.gather(*started)
         return [w.id for w in due]
+
+    def _finished(self, watch_id: str, _task: asyncio.Future) -> None:
+        self._running.pop(watch_id, None)
 
     async def _guarded(self, watch: Watch) -> None:
         async with self._slots:

@@ -65,6 +65,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # the default 5 drops connections under a concurrent crawl
     tls: ssl.SSLContext | None = None
     handshakes = 0
+    lock: threading.Lock
 
     def finish_request(self, request, client_address):
         if self.tls is not None:
@@ -188,7 +189,7 @@ class TestSite:
                     site.clients.append((path, "{}:{}".format(*self.client_address[:2])))
                     route = site.routes.get(path)
                     failing = route is not None and route.fail_first > 0
-                    if failing:
+                    if failing and route is not None:
                         route.fail_first -= 1
                 if route is None:
                     route = Route(b"not found", status=404, content_type="text/plain")

@@ -116,7 +116,7 @@ class AgentProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 90.0) -> WorkerProcess:
+    def start(self, timeout: float = 90.0) -> AgentProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         start_size = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")
@@ -130,11 +130,11 @@ class AgentProcess:
         )
         log.close()
 
+        proc = self.proc
+
         def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"{self.command} exited with {self.proc.returncode}:\n{self.log()}"
-                )
+            if proc.poll() is not None:
+                raise AssertionError(f"{self.command} exited with {proc.returncode}:\n{self.log()}")
             # bytes, not characters: the log has multi-byte text ("→") before start_size
             return self.ready.encode() in self.log_bytes()[start_size:]
 

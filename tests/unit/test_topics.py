@@ -4,7 +4,8 @@ from typing import ClassVar
 
 import kafka.admin
 
-from streams.topics import TopicNames, ensure_topics
+from streams.clients.admin import ensure_topics
+from streams.topics import TopicNames
 
 
 class FakeAdmin:

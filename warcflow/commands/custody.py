@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from archivers.clock import utc_now
 from archivers.custody.audit import (
@@ -280,7 +281,7 @@ def ledger_head(args, settings: Settings) -> int:
     except (SubmitError, CaptureError) as exc:
         error(str(exc))
         return exitcodes.UNAVAILABLE
-    doc = {
+    doc: dict[str, Any] = {
         "size": head.size,
         "root": head.root,
         "timestamp": head.timestamp,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from streams.clients.producer import SubmitError, Submitter
 from streams.clients.reader import TopicUnavailable, read_topic
@@ -145,12 +146,18 @@ def dlq_replay(args, settings: Settings) -> int:
         chosen = [by_id[i] for i in dict.fromkeys(args.ids)]
     else:
         chosen = [e for e in entries if not args.reason or args.reason in e.reason]
-    results, skipped = [], 0
+    results: list[dict[str, Any]] = []
+    skipped = 0
     submitter = None
     try:
         for entry in chosen:
             topic, why = entry.replay_target(names)
-            row = {"id": entry.id, "url": entry.url, "stage": entry.stage, "topic": topic}
+            row: dict[str, Any] = {
+                "id": entry.id,
+                "url": entry.url,
+                "stage": entry.stage,
+                "topic": topic,
+            }
             if topic is None:
                 skipped += 1
                 row.update(replayed=False, note=why)

@@ -134,8 +134,8 @@ def describe(watch: Watch, seen: int | None = None) -> dict:
 
 def _prepare(settings: Settings) -> bool:
     """Create the watch topics if missing; False (after saying why) if Kafka is away."""
+    from streams.clients.admin import ensure_topics
     from streams.clients.producer import _reachable
-    from streams.topics import ensure_topics
 
     bootstrap = settings.streams.bootstrap
     try:
