@@ -409,9 +409,10 @@ OPTIONS: tuple[Option, ...] = (
         "ledger.tsa",
         "local",
         _tsa_list,
-        "Time-stamping authorities that stamp each ledger head, comma-separated: `local` "
-        "(an OpenSSL TSA under HOME/tsa, for offline use) or `URL CAFILE` (an RFC 3161 "
-        "TSA and the CA certificate its tokens chain to). Use two or more in production.",
+        "Time-stamping authorities that stamp each ledger head (all of them) and the "
+        "signature of each export package (the first that answers), comma-separated: "
+        "`local` (an OpenSSL TSA under HOME/tsa, for offline use) or `URL CAFILE` (an RFC "
+        "3161 TSA and the CA certificate its tokens chain to). Use two or more in production.",
     ),
     Option(
         "WARCFLOW_FIXITY_EVERY",

@@ -262,9 +262,10 @@ def check_signed_data(signed: dict[str, Any], tsa_cas: list[bytes] | None = None
             if isinstance(loaded, ec.EllipticCurvePublicKey):
                 public = loaded
                 if not isinstance(public.curve, ANONYMOUS_CURVE):
-                    check.problems.append(
+                    check.facts.append(
                         f"the key is {public.curve.name}: ReplayWeb.page imports anonymous "
-                        "keys only as P-384 and will count the signature invalid"
+                        "keys only as P-384 and will count this signature invalid "
+                        "(a package from an older warcflow: export it again)"
                     )
         else:
             blocks = pem_chain(str(signed["domainCert"]).encode("ascii"))

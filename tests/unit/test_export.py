@@ -557,12 +557,13 @@ def _hand_signed(curve, *, der=False):
     }
 
 
-def test_signatures_the_player_would_not_count_are_refused(tmp_path):
+def test_signatures_the_player_would_not_count_are_named(tmp_path):
     from cryptography.hazmat.primitives.asymmetric import ec
 
     assert check_signed_data(_hand_signed(ec.SECP384R1)).ok
-    p256 = check_signed_data(_hand_signed(ec.SECP256R1))  # what warcflow wrote before
-    assert not p256.ok and "only as P-384" in " ".join(p256.problems)
+    # what warcflow wrote before: it holds, but the player will not count it
+    p256 = check_signed_data(_hand_signed(ec.SECP256R1))
+    assert p256.ok and "only as P-384" in " ".join(p256.facts)
     der = check_signed_data(_hand_signed(ec.SECP384R1, der=True))  # what authsign writes
     assert not der.ok and "raw r||s" in " ".join(der.problems)
     old = tmp_path / "old-key.pem"
