@@ -130,7 +130,8 @@ OPTIONS: tuple[Option, ...] = (
         "cache",
         "~/.cache/warcflow",
         Path,
-        "Per-machine cache of downloaded and built services (Kafka jars, S3 server).",
+        "Per-machine cache of downloaded and built services (Kafka jars, S3 server) and "
+        "of the tests' outside tools (ReplayWeb.page, the WARC validators).",
     ),
     Option(
         "WARCFLOW_LOG_LEVEL",

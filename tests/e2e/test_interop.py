@@ -169,6 +169,7 @@ def _replayed(kazan, player, name, capture, text):
     assert replay.info["title"] == package["title"]
     video = replay.playing(seconds=1.0)
     assert video["error"] is None and video["videoWidth"] == kazan["clip_width"], video
+    assert replay.foreign == [], replay.foreign  # the replay asked nothing of the web
     return replay, verify, digest
 
 

@@ -34,6 +34,9 @@ from tests.support.tools import replaywebpage
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
+    # nothing leaves the machine: every address but loopback goes to a closed local port
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=127.0.0.1;localhost;[::1]",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-dev-shm-usage",
@@ -55,6 +58,17 @@ VERIFICATION_ROWS = """(coll) => new Promise((resolve, reject) => {
     all.onerror = () => { db.close(); reject(String(all.error)); };
   };
 })"""
+
+
+def _loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme not in ("http", "https", "ws", "wss") or parts.hostname in (
+        "127.0.0.1",
+        "localhost",
+        "::1",
+    )
 
 
 def collection_id(source_url: str) -> str:
@@ -82,6 +96,7 @@ class Replay:
     info: dict[str, Any]
     verification: list[dict[str, Any]]
     collection: str
+    foreign: list[str]  # requests the page made to anything but loopback (refused)
 
     @property
     def signature_matched(self) -> bool | None:
@@ -138,6 +153,11 @@ class Player:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         console: list[str] = []
         context.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        foreign: list[str] = []
+        context.on(
+            "request",
+            lambda r: None if _loopback(r.url) else foreign.append(r.url),
+        )
         page = context.new_page()
         page.on("console", lambda m: console.append(f"page {m.type}: {m.text}"))
         page.goto(self.server.url(f"/?source={source}#view=replay&url={url}&ts={ts}"))
@@ -164,4 +184,4 @@ class Player:
             if any(r.get("id") == "signature" for r in rows):
                 break
             page.wait_for_timeout(250)
-        return Replay(frame, info, rows, coll)
+        return Replay(frame, info, rows, coll, foreign)
