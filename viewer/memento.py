@@ -50,6 +50,22 @@ def add_routes(app: FastAPI, catalog: Catalog, settings: ViewerSettings) -> None
     def uri_m(url: str, m: dict[str, Any]) -> str:
         return memento_url(replay_base, coll, m.get("final_url") or url, m["fetched_at"])
 
+    def route(path: str, **kwargs):
+        """GET (in the OpenAPI description) and HEAD (the same answer, without a body)."""
+
+        def register(endpoint):
+            app.add_api_route(path, endpoint, methods=["GET"], **kwargs)
+            app.add_api_route(
+                path,
+                endpoint,
+                methods=["HEAD"],
+                include_in_schema=False,
+                status_code=kwargs.get("status_code"),
+            )
+            return endpoint
+
+        return register
+
     def links(url: str) -> dict[str, str]:
         return {
             "timegate": f"{base}/timegate/{url}",
@@ -57,9 +73,8 @@ def add_routes(app: FastAPI, catalog: Catalog, settings: ViewerSettings) -> None
             "json_format": f"{base}/timemap/json/{url}",
         }
 
-    @app.api_route(
+    @route(
         "/timemap/link/{url:path}",
-        methods=["GET", "HEAD"],
         summary="Memento TimeMap (application/link-format)",
     )
     def timemap(url: str, request: Request):
@@ -84,9 +99,8 @@ def add_routes(app: FastAPI, catalog: Catalog, settings: ViewerSettings) -> None
             )
         return PlainTextResponse(",\n".join(lines) + "\n", media_type=LINK_FORMAT)
 
-    @app.api_route(
+    @route(
         "/timemap/json/{url:path}",
-        methods=["GET", "HEAD"],
         summary="Memento TimeMap as JSON (MemGator's format)",
         description="`{original_uri, self, mementos: {list: [{datetime, uri}], first, last}, "
         "timemap_uri: {link_format, json_format}, timegate_uri}`, datetimes RFC 3339 UTC.",
@@ -108,9 +122,8 @@ def add_routes(app: FastAPI, catalog: Catalog, settings: ViewerSettings) -> None
             }
         )
 
-    @app.api_route(
+    @route(
         "/timegate/{url:path}",
-        methods=["GET", "HEAD"],
         summary="Memento TimeGate: redirect to the closest capture",
         description="Honours `Accept-Datetime` (RFC 1123); without it, the newest capture. "
         "302 to the URI-M (pywb's unframed replay of that capture).",
