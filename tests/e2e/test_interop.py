@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+from archivers.clock import parse_iso
 from archivers.store.s3 import S3Store
 from archivers.warc.cdxj import timestamp14
 from tests.support import media as testmedia
@@ -192,7 +193,11 @@ def test_replaywebpage_replays_each_capture_of_an_all_export(kazan, player):
     older, newest = kazan["captures"][1], kazan["captures"][0]
     replay, _, _ = _replayed(kazan, player, "all", older, TEXT)
     assert LATER not in replay.frame.inner_text("body")  # the first capture, as it was
-    assert {p["id"] for p in replay.info["pages"]} == {older["capture_id"], newest["capture_id"]}
+    # both captures listed as pages, each at its own time (the player gives epoch ms)
+    listed = {p["id"]: p["ts"] for p in replay.info["pages"]}
+    assert listed == {
+        c["capture_id"]: int(parse_iso(c["fetched_at"]).timestamp() * 1000) for c in (older, newest)
+    }
     replay, _, _ = _replayed(kazan, player, "all", newest, LATER)
 
 
