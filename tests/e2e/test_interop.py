@@ -29,6 +29,7 @@ import json
 import subprocess
 import sys
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,7 @@ POST = "/post/kazan"
 CLIP = "/media/clip.mp4"
 TEXT = "Mobilized soldiers protest in Kazan"
 LATER = "12 comments under the post"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def page(extra: str = "") -> bytes:
@@ -196,7 +198,8 @@ def test_replaywebpage_replays_each_capture_of_an_all_export(kazan, player):
     # both captures listed as pages, each at its own time (the player gives epoch ms)
     listed = {p["id"]: p["ts"] for p in replay.info["pages"]}
     assert listed == {
-        c["capture_id"]: int(parse_iso(c["fetched_at"]).timestamp() * 1000) for c in (older, newest)
+        c["capture_id"]: (parse_iso(c["fetched_at"]) - EPOCH) // timedelta(milliseconds=1)
+        for c in (older, newest)
     }
     replay, _, _ = _replayed(kazan, player, "all", newest, LATER)
 
