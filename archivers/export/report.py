@@ -243,7 +243,7 @@ def verify_md(ctx: Context) -> str:
         "```sh\nsha256sum -c warcflow/SHA256SUMS\n"
         'jq -r \'.resources[] | "\\(.hash | ltrimstr("sha256:"))  \\(.path)"\' datapackage.json'
         " | sha256sum -c\n```\n",
-        "## 2. datapackage.json is the one the export key signed\n",
+        "## 2. datapackage.json is the one that was signed\n",
         "The signature (ECDSA, SHA-256) is over the text of `hash`, as raw r||s (base64);",
         "openssl wants it DER-encoded, so it is re-encoded first.\n",
         "```sh\nsha256sum datapackage.json            # equals .hash in datapackage-digest.json\n"
