@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: run test check bench down status install system-deps services-install clean help
+.PHONY: run test check bench down status install system-deps services-install test-tools clean help
 
 help:
 	@echo "make run    install what is missing, start Kafka, S3, the worker and the viewer, say where to look"
@@ -48,7 +48,12 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: install check
+# the tools the tests check warcflow's output with: ReplayWeb.page (npm), the JWAT and
+# gowarc WARC validators (Maven Central, Go proxy); pinned, once per machine, in the cache
+test-tools: $(STAMP)
+	@$(BIN)/python -m tests.support.tools
+
+test: install check test-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -6,7 +6,10 @@
 #             /usr/bin/chromium, headless)
 #   wget    the peer tool of the page benchmark (make bench: wget --warc-file)
 #   openssl the local RFC 3161 time-stamping authority and token checks (infra/tsa.py)
-# Java 17 and Maven (for the Kafka jars) are expected on the machine; this checks them.
+#   npm     fetches ReplayWeb.page, the WACZ player the tests open exports in
+#           (infra/replaywebpage.py)
+# Java 17 (a JDK: the tests compile the JWAT WARC validator) and Maven (the Kafka and
+# JWAT jars) are expected on the machine; this checks them.
 set -euo pipefail
 
 missing=()
@@ -15,6 +18,7 @@ command -v kcat >/dev/null || missing+=(kcat)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v wget >/dev/null || missing+=(wget)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v npm >/dev/null || missing+=(npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
@@ -27,6 +31,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-for tool in java mvn; do
-  command -v "$tool" >/dev/null || { echo "warcflow: '$tool' is missing; Kafka needs Java 17+ and Maven (apt-get install openjdk-17-jre-headless maven)" >&2; exit 1; }
+for tool in java javac mvn; do
+  command -v "$tool" >/dev/null || { echo "warcflow: '$tool' is missing; Kafka and the tests' WARC validator need a JDK 17+ and Maven (apt-get install openjdk-17-jdk-headless maven)" >&2; exit 1; }
 done

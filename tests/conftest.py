@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from infra.processes import free_port
+from tests.support import warcs
 from tests.support.media import MediaSet, make_media
 from tests.support.site import TestSite
 from tests.support.stack import TestStack, WorkerProcess
@@ -39,7 +40,11 @@ def module_site():
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    """Kafka (KRaft) and versitygw, started by infra/ on free ports, for the whole session."""
+    """Kafka (KRaft) and versitygw, started by infra/ on free ports, for the whole session.
+
+    At the end, every WARC the session's tests made warcflow store (page, media,
+    browser captures) is checked by two validators that are not warcio, JWAT and
+    gowarc (tests/support/warcs.py): a finding fails the session."""
     home = tmp_path_factory.mktemp("warcflow-home")
     services = TestStack(home)
     services.start()
@@ -47,6 +52,14 @@ def stack(tmp_path_factory):
         yield services
     finally:
         services.stop()
+        stored = warcs.stored_warcs(home)
+        if stored:
+            reports = warcs.assert_valid(stored)
+            print(
+                f"\n{len(stored)} stored WARCs valid by "
+                + ", ".join(sorted({r.tool for r in reports}))
+                + f" ({sum(r.records for r in reports if r.tool == reports[0].tool)} records)"
+            )
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ A FastAPI app (OpenAPI at ``/openapi.json``, interactive docs at ``/api/docs``):
                /api/status
     files      /capture/{id}/warc  /capture/{id}/screenshot  /media/{sha256}
                /media/{sha256}/derived  /media/{sha256}/poster   (Range requests supported)
-    Memento    /timegate/{URL}  /timemap/link/{URL}          (RFC 7089)
+    Memento    /timegate/{URL}  /timemap/link/{URL}  /timemap/json/{URL}   (RFC 7089)
     replay     /cdx   pywb-style CDX lookups, used by the replay server
     health     /healthz
 
@@ -37,7 +37,7 @@ from viewer import files, memento
 from viewer.audits import AuditCache
 from viewer.catalog import Catalog
 from viewer.settings import ViewerSettings
-from viewer.views import capture_object, checked_url, replay_url
+from viewer.views import capture_object, checked_url, memento_url, replay_url
 
 HERE = Path(__file__).parent
 
@@ -156,6 +156,16 @@ def create_app(
             if manifest.get("warc_key")
             else None
         )
+        memento = (
+            memento_url(
+                replay_base,
+                coll,
+                manifest.get("final_url") or manifest["url"],
+                manifest["fetched_at"],
+            )
+            if manifest.get("warc_key") and manifest.get("fetched_at")
+            else None
+        )
         return page(
             request,
             "capture.html",
@@ -163,6 +173,7 @@ def create_app(
             manifest=manifest,
             media=media,
             original_url=original,
+            memento_url=memento,
             proof=audits.get(manifest),
         )
 

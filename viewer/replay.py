@@ -14,6 +14,11 @@ the viewer's asyncio process. Two pieces are warcflow's:
 
 Archived pages get pywb's replay Content-Security-Policy, tightened: they may
 load only from the replay origin and may be framed only by the viewer.
+
+Every memento pywb serves carries ``Memento-Datetime`` and a ``Link`` with the
+original, a TimeGate, a TimeMap and the memento; ``WarcflowRewriterApp`` makes
+that TimeGate and TimeMap the viewer's (``memento_base``: viewer/memento.py),
+which redirect as RFC 7089 clients expect, where pywb's own TimeGate answers 200.
 """
 
 from gevent.monkey import patch_all
@@ -95,6 +100,19 @@ class WarcflowS3Loader(BaseLoader):
         ]
 
 
+def rewriter_app(memento_base: str | None):
+    """pywb's RewriterApp, its Memento links pointing at the viewer when ``memento_base``."""
+    from pywb.apps.rewriterapp import RewriterApp
+
+    class WarcflowRewriterApp(RewriterApp):
+        def _get_timegate_timemap(self, url, full_prefix, mod):
+            if not memento_base:
+                return super()._get_timegate_timemap(url, full_prefix, mod)
+            return f"{memento_base}/timegate/{url}", f"{memento_base}/timemap/link/{url}"
+
+    return WarcflowRewriterApp
+
+
 def configure(s3: dict) -> None:
     from archivers.store.base import StoreSettings
     from archivers.store.s3 import client
@@ -120,12 +138,16 @@ def main(argv=None) -> None:
     from pywb.warcserver.warcserver import register_source
 
     register_source(WarcflowIndexSource)
+
+    class WarcflowFrontEndApp(FrontEndApp):
+        REWRITER_APP_CLS = rewriter_app(config.get("memento_base"))
+
     collection = config["collection"]
     # pywb reads ./config.yaml unless given a file; an empty one keeps it from looking.
     empty = os.path.join(os.path.dirname(os.path.abspath(args.config)), "pywb.yaml")
     with open(empty, "w") as handle:
         handle.write("# settings come from viewer/replay.py; this file is intentionally empty\n")
-    app = FrontEndApp(
+    app = WarcflowFrontEndApp(
         config_file=empty,
         custom_config={
             "collections": {

@@ -160,6 +160,7 @@ class Viewer:
             "collection": self.settings.collection,
             "cdx_url": f"http://{_connect_host(self.settings.host)}:{self.settings.port}/cdx",
             "csp": REPLAY_CSP.format(viewer=self.settings.viewer_base),
+            "memento_base": self.settings.viewer_base,  # mementos' TimeGate and TimeMap
             "s3": {
                 "endpoint": self.store_settings.endpoint,
                 "bucket": self.store_settings.bucket,

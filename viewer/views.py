@@ -18,13 +18,21 @@ from archivers.warc.cdxj import timestamp14
 def replay_url(
     replay_base: str, collection: str, url: str, when: str | None, *, original: bool = False
 ) -> str:
-    """pywb URL replaying ``url`` as captured at ``when`` (a WARC date).
+    """pywb URL replaying ``url`` as captured at ``when`` (a WARC date), framed: pywb's
+    banner around the page, for people.
 
     ``original=True`` gives the ``id_`` form: the archived bytes as they were
     served, not rewritten.
     """
     stamp = timestamp14(when) if when else ""
     return f"{replay_base}/{collection}/{stamp}{'id_' if original else ''}/{url}"
+
+
+def memento_url(replay_base: str, collection: str, url: str, when: str) -> str:
+    """The URI-M of the capture of ``url`` at ``when``: pywb's unframed ``mp_`` replay,
+    whose body is the archived page itself (links rewritten to stay in the archive)
+    and whose headers carry ``Memento-Datetime`` — what Memento clients get."""
+    return f"{replay_base}/{collection}/{timestamp14(when)}mp_/{url}"
 
 
 def capture_object(

@@ -130,7 +130,8 @@ OPTIONS: tuple[Option, ...] = (
         "cache",
         "~/.cache/warcflow",
         Path,
-        "Per-machine cache of downloaded and built services (Kafka jars, S3 server).",
+        "Per-machine cache of downloaded and built services (Kafka jars, S3 server) and "
+        "of the tests' outside tools (ReplayWeb.page, the WARC validators).",
     ),
     Option(
         "WARCFLOW_LOG_LEVEL",
@@ -409,9 +410,10 @@ OPTIONS: tuple[Option, ...] = (
         "ledger.tsa",
         "local",
         _tsa_list,
-        "Time-stamping authorities that stamp each ledger head, comma-separated: `local` "
-        "(an OpenSSL TSA under HOME/tsa, for offline use) or `URL CAFILE` (an RFC 3161 "
-        "TSA and the CA certificate its tokens chain to). Use two or more in production.",
+        "Time-stamping authorities that stamp each ledger head (all of them) and the "
+        "signature of each export package (the first that answers), comma-separated: "
+        "`local` (an OpenSSL TSA under HOME/tsa, for offline use) or `URL CAFILE` (an RFC "
+        "3161 TSA and the CA certificate its tokens chain to). Use two or more in production.",
     ),
     Option(
         "WARCFLOW_FIXITY_EVERY",

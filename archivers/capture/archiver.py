@@ -345,7 +345,7 @@ class PageArchiver:
             digest,
             content_type="image/png",
             date=taken_at,
-            refers_to=final_response_id,
+            concurrent_to=final_response_id,
         )
         width, height = page.screenshot_size or (None, None)
         return {

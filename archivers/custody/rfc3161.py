@@ -87,6 +87,21 @@ def token_time(token: bytes) -> datetime:
     return datetime.strptime(stamp, "%b %d %H:%M:%S %Y").replace(tzinfo=UTC)
 
 
+def token_certificates(token: bytes) -> bytes:
+    """The certificates a time-stamp response carries (the TSA's, asked for with
+    ``-cert``), as PEM; empty if it carries none."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "t.tsr").write_bytes(token)
+        _openssl(["ts", "-reply", "-in", "t.tsr", "-token_out", "-out", "t.der"], Path(tmp))
+        text = _openssl(
+            ["pkcs7", "-inform", "DER", "-in", "t.der", "-print_certs"], Path(tmp)
+        ).decode("ascii", "replace")
+    blocks = re.findall(
+        r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", text, flags=re.DOTALL
+    )
+    return "".join(block + "\n" for block in blocks).encode("ascii")
+
+
 @dataclass(frozen=True)
 class HttpStamper:
     """A TSA reached over HTTP(S) (RFC 3161 section 3.4). ``ca_file`` holds the

@@ -30,8 +30,9 @@ class Context:
     audits: dict[str, dict[str, Any]]
     liveness: dict[str, Any]
     manifests: list[Manifest]
-    export_key_sha256: str
+    export_key_sha256: str  # the anonymous key's, or the domain certificate's, SHA-256
     proofs: dict[int, dict[str, Any]]  # entry index -> its inclusion proof
+    signature: str = "anonymous"  # or "domain" (archivers.export.signer)
 
 
 def _e(value: Any) -> str:
@@ -60,9 +61,14 @@ def html_report(ctx: Context) -> str:
     parts = [
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(ctx.title)}"
         f"</title><style>{STYLE}</style></head><body><h1>{_e(ctx.title)}</h1>",
-        f"<p>Exported {_e(ctx.created)} (UTC) by {_e(ctx.software)}. Export key "
-        f"SHA-256 <code>{_e(ctx.export_key_sha256)}</code>. VERIFY.md says how to check "
-        "every statement below with standard tools.</p>",
+        f"<p>Exported {_e(ctx.created)} (UTC) by {_e(ctx.software)}. "
+        + (
+            f"Signed by the domain certificate with SHA-256 <code>{_e(ctx.export_key_sha256)}"
+            "</code>."
+            if ctx.signature == "domain"
+            else f"Export key SHA-256 <code>{_e(ctx.export_key_sha256)}</code>."
+        )
+        + " VERIFY.md says how to check every statement below with standard tools.</p>",
     ]
     entries = {e["index"]: e for e in ctx.index["entries"]}
     heads = {h["path"]: h for h in ctx.index["heads"]}
@@ -212,6 +218,21 @@ def html_report(ctx: Context) -> str:
 
 def verify_md(ctx: Context) -> str:
     heads = ctx.index["heads"]
+    if ctx.signature == "domain":
+        key_commands = (
+            "jq -r .signedData.domainCert datapackage-digest.json > domain-chain.pem\n"
+            "openssl x509 -in domain-chain.pem -noout -subject   # CN= the signing domain\n"
+            "openssl x509 -in domain-chain.pem -outform DER | sha256sum   # the certificate:\n"
+            f"                                        # {ctx.export_key_sha256}\n"
+            "openssl x509 -in domain-chain.pem -pubkey -noout > export-key.pem\n"
+        )
+    else:
+        key_commands = (
+            "jq -r .signedData.publicKey datapackage-digest.json | base64 -d > export-key.der\n"
+            "openssl pkey -pubin -inform DER -in export-key.der -out export-key.pem\n"
+            "sha256sum export-key.der                # the export key fingerprint:\n"
+            f"                                        # {ctx.export_key_sha256}\n"
+        )
     lines = [
         "# Verifying this package by hand\n",
         f"Package: {ctx.title}, exported {ctx.created} UTC by {ctx.software}.",
@@ -222,20 +243,28 @@ def verify_md(ctx: Context) -> str:
         "```sh\nsha256sum -c warcflow/SHA256SUMS\n"
         'jq -r \'.resources[] | "\\(.hash | ltrimstr("sha256:"))  \\(.path)"\' datapackage.json'
         " | sha256sum -c\n```\n",
-        "## 2. datapackage.json is the one the export key signed\n",
+        "## 2. datapackage.json is the one that was signed\n",
+        "The signature (ECDSA, SHA-256) is over the text of `hash`, as raw r||s (base64);",
+        "openssl wants it DER-encoded, so it is re-encoded first.\n",
         "```sh\nsha256sum datapackage.json            # equals .hash in datapackage-digest.json\n"
         "jq -r .hash datapackage-digest.json\n"
-        "jq -r .signedData.publicKey datapackage-digest.json | base64 -d > export-key.der\n"
-        "openssl pkey -pubin -inform DER -in export-key.der -out export-key.pem\n"
-        "sha256sum export-key.der                # the export key fingerprint:\n"
-        f"                                        # {ctx.export_key_sha256}\n"
-        "jq -r .signedData.signature datapackage-digest.json | base64 -d > sig.raw  # r||s\n"
-        "r=$(head -c 32 sig.raw | od -An -tx1 | tr -d ' \\n'); "
-        "s=$(tail -c 32 sig.raw | od -An -tx1 | tr -d ' \\n')\n"
+        + key_commands
+        + "jq -r .signedData.signature datapackage-digest.json | base64 -d > sig.raw  # r||s\n"
+        "n=$(( $(wc -c < sig.raw) / 2 ))        # 48 bytes each for P-384, 32 for P-256\n"
+        "r=$(head -c $n sig.raw | od -An -tx1 | tr -d ' \\n'); "
+        "s=$(tail -c $n sig.raw | od -An -tx1 | tr -d ' \\n')\n"
         'printf \'asn1=SEQUENCE:sig\\n[sig]\\nr=INTEGER:0x%s\\ns=INTEGER:0x%s\\n\' "$r" "$s"'
         " > sig.cnf\nopenssl asn1parse -genconf sig.cnf -noout -out sig.der\n"
         "jq -j .signedData.hash datapackage-digest.json | "
         "openssl dgst -sha256 -verify export-key.pem -signature sig.der\n```\n",
+        "When a TSA answered at export, `signedData` also holds an RFC 3161 time-stamp over",
+        "the signature (`timeSignature`, with the certificates in `timestampCert`):\n",
+        "```sh\njq -j .signedData.signature datapackage-digest.json > signature.txt\n"
+        "jq -r .signedData.timeSignature datapackage-digest.json | base64 -d > signature.tsr\n"
+        "jq -r .signedData.timestampCert datapackage-digest.json > tsa-chain.pem\n"
+        "openssl ts -verify -data signature.txt -in signature.tsr -CAfile tsa-chain.pem\n"
+        "openssl ts -reply -in signature.tsr -text | grep 'Time stamp'"
+        "   # within 10 minutes of .signedData.created\n```\n",
         "## 3. The ledger heads are signed by the archive's key\n",
         "Compare the key's SHA-256 with the one the archive publishes; then, per head:\n",
         "```sh",

@@ -7,8 +7,13 @@ the file and what differs:
 - ``zip``: WACZ 1.1.1 structure (datapackage.json, datapackage-digest.json,
   archive/*.warc.gz stored uncompressed, indexes/, pages/pages.jsonl with its
   json-pages-1.0 header, every file listed and every listed file present);
-- ``datapackage-digest``: the SHA-256 of datapackage.json is the signed one and
-  the ECDSA signature verifies with the included key (fingerprint printed);
+- ``datapackage-digest``: the SHA-256 of datapackage.json is the signed one;
+  the ECDSA signature (raw r||s over the text of ``hash``, as ReplayWeb.page
+  verifies it) holds with the included P-384 key — or, domain-signed, with the
+  included certificate, whose subject is the ``domain`` — and its RFC 3161
+  ``timeSignature``, if any (required for a domain signature), verifies over the
+  signature within ten minutes of ``created`` (key or certificate fingerprint
+  printed: whether to trust it is the reader's call, against the published one);
 - ``resource <path>``: each file's SHA-256 and size are datapackage.json's;
 - ``records <path>``: every WARC record's block and payload digests verify;
 - ``ledger <id>``: each capture/media entry's object digests are the files';
@@ -38,7 +43,7 @@ from archivers.custody.audit import SECOND, Check, check_order, check_records
 from archivers.custody.ledger import Entry
 from archivers.custody.rfc3161 import TokenInvalid, verify_token
 from archivers.custody.treehead import TreeHead, key_id, verify_head
-from archivers.export.signer import fingerprint, verify_signed_data
+from archivers.export.signer import check_signed_data
 from archivers.export.wacz import INDEX, PAGES_FORMAT, WACZ_VERSION
 from archivers.manifests.manifest import Manifest, MediaManifest
 
@@ -136,7 +141,7 @@ def verify_package(
             _digest(v, r, raw, {})
             return v
         _structure(v, zf, r, package, resources)
-        _digest(v, r, raw, package)
+        _digest(v, r, raw, package, tsa_cas)
         for res in resources:
             _resource(v, r, res)
         index_bytes = r.read(INDEX)
@@ -213,7 +218,13 @@ def _structure(
     )
 
 
-def _digest(v: Verification, r: _Reader, raw: bytes, package: dict[str, Any]) -> None:
+def _digest(
+    v: Verification,
+    r: _Reader,
+    raw: bytes,
+    package: dict[str, Any],
+    tsa_cas: list[bytes] | None = None,
+) -> None:
     name = "datapackage-digest"
     try:
         digest = json.loads(r.read("datapackage-digest.json") or b"")
@@ -223,6 +234,8 @@ def _digest(v: Verification, r: _Reader, raw: bytes, package: dict[str, Any]) ->
         return
     actual = f"sha256:{hashlib.sha256(raw).hexdigest()}"
     problems = []
+    if digest.get("path") != "datapackage.json":
+        problems.append("its path is not datapackage.json (players then see no signature)")
     if digest.get("hash") != actual:
         problems.append(
             f"datapackage.json has SHA-256 {actual}, the digest file says "
@@ -232,21 +245,22 @@ def _digest(v: Verification, r: _Reader, raw: bytes, package: dict[str, Any]) ->
         problems.append("signedData.hash is not the digest file's hash")
     if signed.get("created") != package.get("created"):
         problems.append("signedData.created differs from datapackage.json's created")
-    if not verify_signed_data(signed):
-        problems.append("the ECDSA signature does not verify with the included publicKey")
-    try:
-        import base64
-
-        fp = fingerprint(base64.b64decode(signed.get("publicKey", "")))
-        v.fingerprints["export_key"] = fp
-    except ValueError:
-        fp = "?"
+    check = check_signed_data(signed, tsa_cas)
+    problems += check.problems
+    if check.key_fingerprint:
+        v.fingerprints["export_key"] = check.key_fingerprint
+    signer = (
+        f"the domain certificate SHA-256 {check.key_fingerprint}"
+        if check.mode == "domain"
+        else f"export key SHA-256 {check.key_fingerprint}"
+    )
     v.add(
         name,
         not problems,
         "; ".join(problems)
-        or f"datapackage.json {actual} signed {signed.get('created')} by export key "
-        f"SHA-256 {fp} (compare with the archive's published fingerprint)",
+        or f"datapackage.json {actual} signed {signed.get('created')} ({check.mode}) by "
+        f"{signer} (compare with the archive's published fingerprint); "
+        + "; ".join(check.facts),
     )
 
 
@@ -282,6 +296,8 @@ def _custody(
         if found is not None and found[1] in STORED_EVENTS:
             entry_heads[(found[0], found[1])] = (e.get("head"), found[2])
     store = ZipObjects(zf)
+    # WARCs checked as some capture's own; a revisit's original is checked once besides
+    checked = {m.get("warc") for item in index.get("captures", []) for m in item.get("media", [])}
     for item in index.get("captures", []):
         raw = r.read(item["manifest"]) or b""
         try:
@@ -313,6 +329,14 @@ def _custody(
                 v, entry_heads, mm.media_id, "media", [media["manifest"], media.get("warc")]
             )
             mdates = check_records(v, store, media["warc"]) if media.get("warc") else []
+            first = media.get("replays_from")
+            if first:  # the WARC holding the clip this capture's revisit record points at
+                _required_entry(
+                    v, entry_heads, first["media_id"], "media", [first["manifest"], first["warc"]]
+                )
+                if first["warc"] not in checked:
+                    checked.add(first["warc"])
+                    check_records(v, store, first["warc"])
             mhead = entry_heads.get((mm.media_id, "media"), (None,))[0]
             if media.get("warc"):
                 check_order(

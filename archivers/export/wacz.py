@@ -5,11 +5,16 @@ seek in them) that any WACZ tool replays, plus a ``warcflow/`` folder with
 everything needed to check the evidence offline (docs/formats.md, "Export
 package (WACZ)"):
 
-    archive/<id>.warc.gz            the page WARC and each media WARC (exact stored bytes)
-    indexes/index.cdxj              CDXJ of every WARC, ``filename`` = the archive/ name
+    archive/<id>.warc.gz            the page WARC and each media WARC (exact stored bytes);
+                                    for a clip stored before (a revisit), also the first
+                                    capture's media WARC the revisit points at
+    indexes/index.cdxj              CDXJ of every WARC, ``filename`` relative to archive/
+                                    (``<id>.warc.gz``: WACZ readers prepend ``archive/``)
     pages/pages.jsonl               json-pages-1.0: one line per captured page
-    datapackage.json                every other file's path, sha256 and size
-    datapackage-digest.json         SHA-256 of datapackage.json, signed (archivers.exportkey)
+    datapackage.json                every other file's path, sha256 and size; the title
+                                    also under ``metadata`` (where ReplayWeb.page reads it)
+    datapackage-digest.json         SHA-256 of datapackage.json, signed and time-stamped
+                                    (archivers.export.signer)
     warcflow/custody.json           the map the verifier follows: captures, S3 key → file,
                                     entries, proofs, heads, tokens, keys
     warcflow/<id>.manifest.json     page manifest; <media_id>.media-manifest.json each media's
@@ -43,16 +48,18 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from archivers.clock import iso_seconds
+from archivers.clock import iso_seconds, utc_now
 from archivers.custody import merkle
 from archivers.custody.audit import LeafCache, Trust, audit_capture
 from archivers.custody.ledger import (
     Entry,
+    Stamper,
     capture_entries,
     covering_head_key,
     entry_key,
@@ -63,9 +70,9 @@ from archivers.custody.ledger import (
 from archivers.custody.liveness import state_key
 from archivers.custody.rfc3161 import TokenInvalid, token_time
 from archivers.custody.treehead import TreeHead
-from archivers.export.signer import ExportSigner
+from archivers.export.signer import DomainSigner, ExportSigner, time_stamped
 from archivers.manifests.listing import list_media
-from archivers.manifests.manifest import STORED, Manifest
+from archivers.manifests.manifest import STORED, Manifest, MediaManifest
 from archivers.store import layout
 from archivers.store.base import ObjectStore
 from archivers.warc.cdxj import cdxj_from_warc
@@ -124,14 +131,29 @@ class PackageWriter:
             )
         return digest
 
-    def add_stream(self, path: str, stream: BinaryIO, *, compress: bool = False) -> str:
-        """Copy ``stream`` in chunks (bounded memory); the SHA-256 of what was copied."""
-        digest, size = hashlib.sha256(), 0
-        with self.zip.open(self._info(path, compress), "w", force_zip64=True) as out:
+    def add_stream(
+        self, path: str, stream: BinaryIO, size: int | None, *, compress: bool = False
+    ) -> str:
+        """Copy ``stream`` in chunks (bounded memory); the SHA-256 of what was copied.
+
+        With its ``size`` known beforehand, an entry under 2 GiB gets no ZIP64
+        extra field in its local header: wabac.js (ReplayWeb.page) takes a file's
+        data to start 30 + name bytes after its local header whenever the central
+        directory entry has no extra field, so a local-only ZIP64 field (what
+        ``force_zip64`` writes) would shift every record it reads by 20 bytes.
+        """
+        info = self._info(path, compress)
+        if size is not None:
+            info.file_size = size
+        digest, copied = hashlib.sha256(), 0
+        with self.zip.open(info, "w", force_zip64=size is None) as out:
             while chunk := stream.read(CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
-                size += len(chunk)
+                copied += len(chunk)
+        if size is not None and copied != size:
+            raise ValueError(f"{path}: copied {copied} bytes, expected {size}")
+        size = copied
         self.resources.append(
             {
                 "name": resource_name(path),
@@ -208,6 +230,13 @@ class Exported:
     captures: tuple[str, ...]
     files: int
     uncovered: tuple[int, ...]  # entries not in a signed head yet
+    signature: str = "anonymous"  # or "domain"
+    time_stamped_by: str | None = None  # the TSA whose token is in signedData
+    stamp_problems: tuple[str, ...] = ()  # TSAs that did not answer
+
+
+class NoTimestamp(Exception):
+    """A domain-signed package needs an RFC 3161 time-stamp and no TSA gave one."""
 
 
 def _wrapped(kind: str, of: str, doc: dict[str, Any]) -> bytes:
@@ -230,10 +259,11 @@ class _Builder:
         """Stream stored object ``key`` into the package at ``path``."""
         if key in self.c.objects:
             return self.c.objects[key]
+        found = self.store.head(key)
         stream = self.store.open(key)
         try:
             compress = path.endswith((".json", ".cdxj", ".html"))
-            self.w.add_stream(path, stream, compress=compress)
+            self.w.add_stream(path, stream, found.size if found else None, compress=compress)
         finally:
             stream.close()
         self.c.objects[key] = path
@@ -241,6 +271,8 @@ class _Builder:
 
     def warc(self, key: str, name: str, page_url: str | None = None) -> tuple[str, str | None]:
         """A WARC into archive/: copied, indexed and (for a page) its title found."""
+        if key in self.c.objects:
+            return self.c.objects[key], None
         path = f"archive/{name}.warc.gz"
         with tempfile.SpooledTemporaryFile(max_size=SPOOL) as spool:
             source = self.store.open(key)
@@ -251,15 +283,51 @@ class _Builder:
                 source.close()
             spool.seek(0)
             stream = cast(BinaryIO, spool)
-            self.c.cdxj += cdxj_from_warc(stream, path).decode("utf-8").splitlines()
+            index = cdxj_from_warc(stream, path.removeprefix("archive/"))
+            self.c.cdxj += index.decode("utf-8").splitlines()
             title = None
             if page_url:
                 spool.seek(0)
                 title = page_title(stream, page_url)
+            size = spool.seek(0, os.SEEK_END)
             spool.seek(0)
-            self.w.add_stream(path, stream)
+            self.w.add_stream(path, stream, size)
         self.c.objects[key] = path
         return path, title
+
+    def replays_from(self, media: MediaManifest) -> dict[str, Any] | None:
+        """A clip stored before is a ``revisit`` record in this capture's media WARC,
+        pointing at the response of the capture that stored it first: that WARC
+        comes too (with its manifest and ledger entries), so the package replays
+        the clip on its own. None when the media was not deduplicated."""
+        if not media.deduplicated or not media.sha256:
+            return None
+        try:
+            first = json.loads(self.store.get_bytes(layout.first_seen_key(media.sha256)))
+        except (KeyError, ValueError):
+            return None
+        first_id, warc_key = first.get("media_id"), first.get("warc_key")
+        if not first_id or not warc_key or first_id == media.media_id:
+            return None
+        entries = capture_entries(self.store, first_id)
+        manifest_key = next(
+            (
+                o.key
+                for e in entries
+                if e.event.event == "media"
+                for o in e.event.objects
+                if o.key.startswith("media-manifests/")
+            ),
+            None,
+        )
+        if manifest_key is None:
+            return None  # nothing would vouch for it
+        return {
+            "media_id": first_id,
+            "manifest": self.object(manifest_key, f"{DIR}{first_id}.media-manifest.json"),
+            "warc": self.warc(warc_key, first_id)[0],
+            "entries": self.ledger(first_id),
+        }
 
     def optional(self, key: str | None, path: str) -> str | None:
         if not key or self.store.head(key) is None:
@@ -403,10 +471,12 @@ class _Builder:
                 "manifest": self.object(mm, f"{DIR}{media.media_id}.media-manifest.json"),
                 "warc": None,
                 "original": None,
+                "replays_from": None,
             }
             if media.status == STORED:
                 if media.warc_key:
                     one["warc"], _ = self.warc(media.warc_key, media.media_id)
+                    one["replays_from"] = self.replays_from(media)
                 if media.key:
                     one["original"] = self.object(media.key, DIR + media.key.rsplit("/", 1)[1])
                 for extra in (media.poster_key, (media.derived or {}).get("key")):
@@ -444,23 +514,30 @@ def export(
     store: ObjectStore,
     manifests: list[Manifest],
     out: Path,
-    signer: ExportSigner,
+    signer: ExportSigner | DomainSigner,
     *,
     software: str,
     version: str,
     created: datetime,
     trust: Trust | None = None,
     title: str | None = None,
+    stampers: list[Stamper] | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Exported:
     """Write the captures ``manifests`` (newest first) to ``out`` as a signed WACZ.
 
-    The file appears at ``out`` only when complete (written beside it, then renamed).
+    ``created`` is when the export began (the files' times, custody.json, the
+    report); datapackage.json's ``created`` is when it was signed, which
+    ``signedData.created`` repeats and the time-stamp of the first answering TSA
+    of ``stampers`` vouches for. A domain signature without a time-stamp raises
+    ``NoTimestamp``. The file appears at ``out`` only when complete (written
+    beside it, then renamed).
     """
     from archivers.export import report
 
     if not manifests:
         raise ValueError("nothing to export")
-    created_text = created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created_text = _seconds(created)
     writer = PackageWriter(out, created)
     done = False
     try:
@@ -481,6 +558,7 @@ def export(
             manifests=manifests,
             export_key_sha256=signer.fingerprint,
             proofs=c.proofs,
+            signature=signer.mode,
         )
         writer.add_bytes(f"{DIR}report.html", report.html_report(context).encode())
         writer.add_bytes(f"{DIR}VERIFY.md", report.verify_md(context).encode())
@@ -495,27 +573,34 @@ def export(
             f"{r['hash'].removeprefix('sha256:')}  {r['path']}\n" for r in writer.resources
         )
         writer.add_bytes(f"{DIR}SHA256SUMS", sums.encode())
+        signed_at = _seconds(clock())
+        description = "warcflow evidence export"
         package = {
             "profile": "data-package",
             "wacz_version": WACZ_VERSION,
             "title": title,
-            "description": "warcflow evidence export",
-            "created": created_text,
-            "modified": created_text,
+            "description": description,
+            "created": signed_at,
+            "modified": signed_at,
             "software": software,
             "mainPageURL": main.final_url or main.url,
             "mainPageDate": main.fetched_at or main.submitted_at,
+            "metadata": {"title": title, "desc": description},
             "resources": list(writer.resources),
         }
         package_bytes = json.dumps(package, indent=2, ensure_ascii=False).encode()
         package_sha = sha256_hex(package_bytes)
         writer.add_bytes("datapackage.json", package_bytes, listed=False)
         hash_text = f"sha256:{package_sha}"
-        digest = {
-            "path": "datapackage.json",
-            "hash": hash_text,
-            "signedData": signer.signed_data(hash_text, created_text, software, version),
-        }
+        signed, stamped_by, problems = time_stamped(
+            signer.signed_data(hash_text, signed_at, software, version), stampers or []
+        )
+        if signer.mode == "domain" and stamped_by is None:
+            raise NoTimestamp(
+                "a domain-signed package needs an RFC 3161 time-stamp over its signature "
+                "and no TSA gave one (WARCFLOW_TSA): " + ("; ".join(problems) or "none configured")
+            )
+        digest = {"path": "datapackage.json", "hash": hash_text, "signedData": signed}
         writer.add_bytes(
             "datapackage-digest.json", json.dumps(digest, indent=2).encode(), listed=False
         )
@@ -537,4 +622,11 @@ def export(
         tuple(m.capture_id for m in manifests),
         files,
         uncovered,
+        signer.mode,
+        stamped_by,
+        tuple(problems),
     )
+
+
+def _seconds(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

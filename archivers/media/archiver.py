@@ -545,7 +545,6 @@ class MediaArchiver:
                 sha256,
                 content_type=layout.media_type(ext),
                 date=date,
-                refers_to=request.parent_record_id,
             )
             carrier = {"target_uri": uri, "warc_date": iso(date), "record_id": record_id}
         return writer, carrier

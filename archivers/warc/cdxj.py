@@ -1,29 +1,53 @@
-"""CDXJ index lines for a WARC, in pywb's format, so any pywb can replay it.
+"""CDXJ index lines for a WARC, as webrecorder's ``cdxj-indexer`` writes them, so any
+pywb (or ReplayWeb.page, in a WACZ) can replay from them.
 
-One line per replayable record (``response``, ``revisit``, ``resource``):
+One line per record of the types the indexer indexes by default
+(``response``, ``revisit``, ``resource``, ``metadata``; a ``resource`` or
+``metadata`` record whose Content-Type is ``application/warc-fields`` is left
+out, as it does):
 
     <SURT key> <14-digit timestamp> {"url", "mime", "status", "digest",
                                      "length", "offset", "filename"}
 
-The key is the IA-style SURT that pywb itself computes for a lookup
-(``surt.surt``, lower-cased), not warcflow's case-preserving grouping key;
-``filename`` is the WARC's S3 key, so pywb finds the record at
-``archive_paths`` + filename, by a range request of ``length`` bytes from
-``offset``. ``WarcWriter`` records offsets as it writes (``index_entries``);
+- the key is the IA-style SURT (``surt.surt``), which pywb also computes for a
+  lookup; a ``urn:`` target URI (warcflow's metadata and screenshot records)
+  is its own key, so it never shadows the page it describes;
+- ``mime``: ``warc/revisit`` for a revisit; the HTTP Content-Type for a
+  response, the WARC Content-Type otherwise, cut at the first ``;`` or space
+  and left as written (absent when there is none);
+- ``status`` for responses and revisits with an HTTP header;
+- ``digest`` is the record's ``WARC-Payload-Digest`` as written (warcflow's
+  ``sha256:<hex>``). A record without one — warcflow's ``metadata`` records,
+  whose block digest is their only digest — gets what the indexer computes
+  for it, warcio's default: ``sha1:<base32>`` of the payload (here, the
+  block). It is only the index's dedup key for that line, never evidence: the
+  evidence is the record's own SHA-256 block digest;
+- ``length``/``offset``: the record's gzip member in the file;
+- ``filename``: the name the reader resolves: the WARC's S3 key for the
+  replay index (pywb reads ``archive_paths`` + filename by range), the file
+  name relative to ``archive/`` in a WACZ.
+
+``WarcWriter`` records offsets as it writes (``index_entries``);
 ``cdxj_from_warc`` reads them back from a stored WARC, for recovery and
-rebuilds. Both give the same lines for the same file (tested).
+rebuilds. Both give the same lines for the same file, and so does
+``cdxj-indexer --sort`` (tests/unit/test_cdxj.py, tests/e2e/test_interop.py).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import surt as surtlib
 
-INDEXED = ("response", "revisit", "resource")
+INDEXED = ("response", "revisit", "resource", "metadata")
+WARC_FIELDS = "application/warc-fields"
+_MIME_END = re.compile(r"[;\s]")
 
 
 @dataclass(frozen=True)
@@ -33,7 +57,7 @@ class IndexEntry:
     url: str
     warc_date: str
     rec_type: str
-    mime: str
+    mime: str | None
     status: str | None
     digest: str | None
     offset: int
@@ -50,8 +74,34 @@ def cdx_key(url: str) -> str:
     return surtlib.surt(url)
 
 
+def mime_of(content_type: str | None) -> str | None:
+    """A Content-Type as the index gives it: up to the first ``;`` or space."""
+    if content_type is None:
+        return None
+    return _MIME_END.split(content_type, maxsplit=1)[0].strip()
+
+
+def indexed(rec_type: str, content_type: str | None) -> bool:
+    """Does a record of this type and WARC Content-Type get an index line?"""
+    if rec_type not in INDEXED:
+        return False
+    return not (rec_type in ("resource", "metadata") and content_type == WARC_FIELDS)
+
+
+def computed_digest(hasher) -> str:
+    """The digest the indexer gives a record without ``WARC-Payload-Digest``
+    (warcio's default): ``sha1:<base32>``; ``hasher`` is a finished ``hashlib.sha1``."""
+    return "sha1:" + base64.b32encode(hasher.digest()).decode("ascii")
+
+
+def sha1_digest(data: bytes) -> str:
+    return computed_digest(hashlib.sha1(data, usedforsecurity=False))
+
+
 def line(entry: IndexEntry, filename: str) -> str:
-    fields = {"url": entry.url, "mime": entry.mime}
+    fields = {"url": entry.url}
+    if entry.mime is not None:
+        fields["mime"] = entry.mime
     if entry.status:
         fields["status"] = entry.status
     if entry.digest:
@@ -61,34 +111,36 @@ def line(entry: IndexEntry, filename: str) -> str:
 
 
 def cdxj(entries: Iterable[IndexEntry], filename: str) -> bytes:
-    """Sorted CDXJ text (UTF-8) for the replayable entries of one WARC file."""
+    """Sorted CDXJ text (UTF-8) for the indexed entries of one WARC file."""
     lines = sorted(line(e, filename) for e in entries if e.rec_type in INDEXED)
     return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
 
 
-def _mime(content_type: str | None) -> str:
-    return (content_type or "unk").split(";")[0].strip().lower() or "unk"
-
-
 def cdxj_from_warc(stream: BinaryIO, filename: str) -> bytes:
-    """Index a stored WARC by reading it (the slow path: recovery, rebuild)."""
+    """Index a stored WARC by reading it (the slow path: recovery, rebuild, export)."""
     from warcio.archiveiterator import ArchiveIterator
 
     entries = []
     iterator = ArchiveIterator(stream)
     for record in iterator:
-        if record.rec_type not in INDEXED:
-            continue
         headers = record.rec_headers
+        if not indexed(record.rec_type, headers.get_header("Content-Type")):
+            continue
+        http = record.http_headers if record.rec_type in ("response", "revisit") else None
+        mime: str | None
         if record.rec_type == "revisit":
-            mime, status = "warc/revisit", None
-            if record.http_headers:
-                status = record.http_headers.get_statuscode()
-        elif record.rec_type == "response" and record.http_headers:
-            mime = _mime(record.http_headers.get_header("Content-Type"))
-            status = record.http_headers.get_statuscode()
+            mime = "warc/revisit"
+        elif record.rec_type == "response":
+            mime = mime_of(http.get_header("Content-Type")) if http else None
         else:
-            mime, status = _mime(headers.get_header("Content-Type")), None
+            mime = mime_of(headers.get_header("Content-Type"))
+        status = http.get_statuscode() if http else None
+        digest = headers.get_header("WARC-Payload-Digest")
+        if not digest:
+            hasher = hashlib.sha1(usedforsecurity=False)
+            while chunk := record.raw_stream.read(1 << 16):
+                hasher.update(chunk)
+            digest = computed_digest(hasher)
         iterator.read_to_end(record)
         entries.append(
             IndexEntry(
@@ -97,7 +149,7 @@ def cdxj_from_warc(stream: BinaryIO, filename: str) -> bytes:
                 record.rec_type,
                 mime,
                 status,
-                headers.get_header("WARC-Payload-Digest"),
+                digest,
                 iterator.get_record_offset(),
                 iterator.get_record_length(),
             )

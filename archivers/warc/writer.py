@@ -12,7 +12,14 @@ Record conventions (documented in docs/formats.md):
   covers the bytes after the HTTP header block as received, which is what
   ``warcio check`` verifies;
 - request records point to their response with ``WARC-Concurrent-To``;
-- every record after the first names the file's ``warcinfo`` record.
+- every record after the first names the file's ``warcinfo`` record;
+- ``WARC-Refers-To`` only where WARC 1.1 (section 5.11) allows it: on
+  ``metadata`` and ``revisit`` records, never on ``resource``, ``response``,
+  ``request`` or ``warcinfo``; a ``resource`` made during a capture (the
+  screenshot) names the capture's response with ``WARC-Concurrent-To``
+  instead (section 5.7 allows that on any record but warcinfo, conversion and
+  continuation). Independent validators (JWAT, gowarc) hold every file to this
+  (tests/support/warcvalidators.py).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from datetime import datetime
 
 from archivers.clock import iso
 from archivers.net.recording import DigestingSpool, Exchange
-from archivers.warc.cdxj import IndexEntry
+from archivers.warc.cdxj import IndexEntry, mime_of, sha1_digest
 
 WARC_VERSION = "WARC/1.1"
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
@@ -50,10 +57,6 @@ def _level(first: bytes, length: int) -> int:
     if not sample:
         return 1
     return 1 if len(zlib.compress(sample, 1)) < 0.95 * len(sample) else 0
-
-
-def _mime(content_type: str | None) -> str:
-    return (content_type or "unk").split(";")[0].strip().lower() or "unk"
 
 
 def new_record_id() -> str:
@@ -93,12 +96,16 @@ class WarcWriter:
         content_type: str,
         date: datetime,
         record_id: str | None = None,
-        index: tuple[str, str | None] | None = None,
+        index: tuple[str | None, str | None] | None = None,
+        index_digest: str | None = None,
     ) -> str:
         """Write one record; return its WARC-Record-ID.
 
         ``block`` must yield exactly ``length`` bytes whose SHA-256 is
         ``block_sha256``; the writer trusts the caller (the spools computed it).
+        ``index`` is the record's (mime, status) for its CDXJ line, None for a
+        record the index leaves out; the line's digest is the record's
+        ``WARC-Payload-Digest``, else ``index_digest`` (archivers.warc.cdxj).
         """
         record_id = record_id or new_record_id()
         offset = self.out.size
@@ -132,7 +139,7 @@ class WarcWriter:
         self.records += 1
         if index is not None:
             uri = dict(headers).get("WARC-Target-URI", "")
-            digest = dict(headers).get("WARC-Payload-Digest")
+            digest = dict(headers).get("WARC-Payload-Digest") or index_digest
             self.index_entries.append(
                 IndexEntry(
                     uri,
@@ -201,7 +208,7 @@ class WarcWriter:
             content_type="application/http;msgtype=response",
             date=exchange.started_at,
             record_id=response_id,
-            index=(_mime(response.header("content-type")), str(response.status)),
+            index=(mime_of(response.header("content-type")), str(response.status)),
         )
         return request_id, response_id
 
@@ -245,12 +252,16 @@ class WarcWriter:
         *,
         content_type: str,
         date: datetime,
-        refers_to: str | None = None,
+        concurrent_to: str | None = None,
     ) -> str:
-        """A ``resource`` record: a file warcflow made (a merged stream, a screenshot)."""
+        """A ``resource`` record: a file warcflow made (a merged stream, a screenshot).
+
+        ``concurrent_to`` names a record of the same capture event (the page's
+        response, for its screenshot); a resource may not carry ``WARC-Refers-To``.
+        """
         headers = [("WARC-Target-URI", uri), ("WARC-Payload-Digest", f"sha256:{sha256}")]
-        if refers_to:
-            headers.append(("WARC-Refers-To", refers_to))
+        if concurrent_to:
+            headers.append(("WARC-Concurrent-To", concurrent_to))
         return self.write_record(
             "resource",
             headers,
@@ -259,7 +270,7 @@ class WarcWriter:
             sha256,
             content_type=content_type,
             date=date,
-            index=(_mime(content_type), None),
+            index=(mime_of(content_type), None),
         )
 
     def write_metadata(
@@ -278,7 +289,9 @@ class WarcWriter:
         itself (as Browsertrix does with ``urn:pageinfo:``): pywb's indexer
         indexes metadata records that are not ``application/warc-fields``, and
         at the same second it would replay this JSON in place of the page.
-        ``urn`` is the prefix (``TLS_URN`` for a connection's TLS facts).
+        ``urn`` is the prefix (``TLS_URN`` for a connection's TLS facts). It is
+        indexed as cdxj-indexer indexes it (under that urn key, with the digest
+        the indexer computes: it has no payload digest of its own).
         """
         body = json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8")
         headers = [("WARC-Target-URI", urn + uri)]
@@ -294,4 +307,6 @@ class WarcWriter:
             hashlib.sha256(body).hexdigest(),
             content_type="application/json",
             date=date,
+            index=(mime_of("application/json"), None),
+            index_digest=sha1_digest(body),
         )

@@ -22,6 +22,7 @@ from tests.support.site import Route, TestSite
 from tests.support.stack import WorkerProcess, cli, poll
 from tests.support.tsa import http_tsa as serve
 from tests.support.viewer import running_viewer
+from tests.support.warcs import tampered
 from viewer.views import replay_url
 from warcflow.settings import load_settings
 
@@ -260,6 +261,8 @@ def test_tampering_is_detected_and_named(custody):
     store = _store(env)
 
     # 1. A new version of the WARC (what Object Lock still allows): named, with its versions.
+    data_file = custody["home"] / "s3" / "data" / store.bucket / capture["warc_key"]
+    tampered(data_file)  # on purpose: the session's WARC validation leaves this one out
     original = store.get_bytes(capture["warc_key"])
     forged = bytearray(original)
     forged[len(forged) // 2] ^= 0x01
@@ -283,7 +286,6 @@ def test_tampering_is_detected_and_named(custody):
     assert manifest_key in failed[f"ledger {capture['capture_id']}"]
 
     # 3. A byte changed behind S3's back, in the server's data directory.
-    data_file = custody["home"] / "s3" / "data" / store.bucket / capture["warc_key"]
     raw = bytearray(data_file.read_bytes())
     raw[-40] ^= 0x01
     data_file.write_bytes(bytes(raw))

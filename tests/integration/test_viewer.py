@@ -6,11 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import urllib.request
-from email.utils import format_datetime
 
 import pytest
 
-from archivers.clock import parse_iso
 from archivers.store.s3 import S3Store
 from tests.support import media as testmedia
 from tests.support.observe import read_topic
@@ -130,27 +128,6 @@ def test_files_download_with_ranges_and_digests(viewer_env, media_set):
     warc = client.get(f"/capture/{capture['capture_id']}/warc")
     assert hashlib.sha256(warc.content).hexdigest() == capture["sha256"]
     assert client.get(f"/media/{'0' * 64}").status_code == 404
-
-
-def test_memento_timemap_and_timegate(viewer_env):
-    env, client, site = viewer_env["env"], viewer_env["client"], viewer_env["site"]
-    url = site.url("/chunked")
-    captured(env, client, url)
-    found = captured(env, client, url)
-    while len(found) < 2:
-        found = client.get("/api/captures", params={"url": url}).json()
-    older, newer = found[-1], found[0]
-    timemap = client.get(f"/timemap/link/{url}")
-    assert timemap.headers["content-type"].startswith("application/link-format")
-    assert f'<{url}>; rel="original"' in timemap.text
-    assert timemap.text.count('memento"; datetime=') == 2
-    assert older["replay_url"] in timemap.text and newer["replay_url"] in timemap.text
-    gate = client.get(f"/timegate/{url}", follow_redirects=False)
-    assert gate.status_code == 302 and gate.headers["location"] == newer["replay_url"]
-    assert gate.headers["vary"] == "accept-datetime"
-    when = format_datetime(parse_iso(older["fetched_at"]), usegmt=True)
-    gate = client.get(f"/timegate/{url}", headers={"Accept-Datetime": when}, follow_redirects=False)
-    assert gate.headers["location"] == older["replay_url"]
 
 
 def test_submit_api_validates_like_the_cli(viewer_env):

@@ -1,9 +1,8 @@
-"""The replay index lines: the writer's, the re-read ones and pywb's own indexer agree."""
+"""The replay index lines: the writer's, the re-read ones, webrecorder's cdxj-indexer
+and pywb's own indexer agree, line for line."""
 
 import asyncio
 import io
-import subprocess
-import sys
 
 from archivers.capture.static import capture_page
 from archivers.clock import utc_now
@@ -12,6 +11,7 @@ from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.net.recording import DigestingSpool
 from archivers.warc.cdxj import cdxj, cdxj_from_warc, timestamp14
 from archivers.warc.writer import WarcWriter
+from tests.support.indexers import cdxj_indexer, pywb_index
 
 
 def write_warc(site, path):
@@ -30,26 +30,25 @@ def write_warc(site, path):
     return writer, data
 
 
-def pywb_index(path) -> list[str]:
-    out = subprocess.run(
-        [sys.executable, "-m", "pywb.indexer.cdxindexer", "-j", "-s", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [line for line in out.splitlines() if line]
-
-
-def test_writer_index_equals_reading_the_file_and_pywbs_indexer(site, tmp_path):
+def test_writer_index_equals_reading_the_file_and_both_indexers(site, tmp_path):
     writer, data = write_warc(site, tmp_path)
     from_writer = cdxj(writer.index_entries, "warc/x.warc.gz")
     assert from_writer == cdxj_from_warc(io.BytesIO(data), "warc/x.warc.gz")
-    path = tmp_path / "x.warc.gz"
+    path = tmp_path / "warc" / "x.warc.gz"
+    path.parent.mkdir()
     path.write_bytes(data)
-    ours = from_writer.decode().replace('"filename": "warc/x.warc.gz"', '"filename": "x.warc.gz"')
-    # pywb's indexer also lists the metadata record, under its own urn: key
-    theirs = [line for line in pywb_index(path) if not line.startswith("urn:warcflow:metadata:")]
-    assert sorted(ours.splitlines()) == sorted(theirs)
+    ours = from_writer.decode().splitlines()
+    # webrecorder's indexer, with the file where the S3 key says: the same lines, same order
+    assert ours == cdxj_indexer([path], tmp_path)
+    # the metadata record is a line too, with the digest the indexer computes for it
+    [meta] = [line for line in ours if line.startswith("urn:warcflow:metadata:")]
+    assert '"mime": "application/json"' in meta and '"digest": "sha1:' in meta
+    # pywb's own indexer: the same, but it writes a digest it computed without the "sha1:"
+    theirs = pywb_index(path)
+    assert [
+        line.replace('"warc/x.warc.gz"', '"x.warc.gz"').replace('"digest": "sha1:', '"digest": "')
+        for line in ours
+    ] == theirs
 
 
 def test_stock_pywb_replays_the_page_not_the_capture_metadata(site, tmp_path):
@@ -70,6 +69,6 @@ def test_lines_are_sorted_keyed_like_pywb_and_skip_requests(site, tmp_path):
     writer, _ = write_warc(site, tmp_path)
     lines = cdxj(writer.index_entries, "f").decode().splitlines()
     assert lines == sorted(lines)
-    assert len(lines) == 7  # 6 responses (redirect, page, 4 requisites) + 1 resource
+    assert len(lines) == 8  # 6 responses (redirect, page, 4 requisites), a resource, the metadata
     assert any(line.startswith("1,0,0,127:") and "/post/1 " in line for line in lines)
     assert timestamp14("2026-11-25T10:43:13.819042Z") == "20261125104313"

@@ -5,6 +5,7 @@ The package verifies offline; one changed byte anywhere is caught and named."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import io
 import json
@@ -21,9 +22,9 @@ from archivers.custody.fixity import object_digest
 from archivers.custody.ledger import CustodyEvent, Ledger
 from archivers.custody.liveness import LivenessState, state_key
 from archivers.custody.treehead import HeadSigner
-from archivers.export.signer import ExportSigner, verify_signed_data
+from archivers.export.signer import DomainSigner, ExportSigner, check_signed_data
 from archivers.export.verify import NotAWacz, verify_package
-from archivers.export.wacz import export
+from archivers.export.wacz import NoTimestamp, export
 from archivers.manifests.manifest import MediaManifest
 from archivers.net.addresses import parse_allow_list
 from archivers.net.fetcher import Fetcher, FetchSettings
@@ -32,6 +33,7 @@ from archivers.store.memory import MemoryStore
 from infra.tsa import LocalTSA
 from streams.agents.custody import event_objects
 from streams.messages.capture import CAPTURE_STORED, MEDIA_STORED
+from tests.support.tlscerts import make_pki
 
 CLIP = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
 
@@ -164,13 +166,20 @@ def captured(site, tsa, tmp_path, request):
     state = LivenessState(manifest.url, captures=[cid])
     store.put_state(state_key(manifest.url), state.to_json())
     signer = ExportSigner.from_file(tmp_path / "export-key.pem")
-    return store, manifest, mm, signer
+    return store, manifest, mm, signer, tsa
 
 
-def _export(captured, path):
-    store, manifest, _, signer = captured
+def _export(captured, path, signer=None, stampers=None):
+    store, manifest, _, anonymous, tsa = captured
     return export(
-        store, [manifest], path, signer, software="warcflow test", version="test", created=utc_now()
+        store,
+        [manifest],
+        path,
+        signer or anonymous,
+        software="warcflow test",
+        version="test",
+        created=utc_now(),
+        stampers=[tsa] if stampers is None else stampers,
     )
 
 
@@ -193,9 +202,9 @@ def _flip(data: bytes) -> bytes:
 
 
 def test_the_package_verifies_offline_and_holds_the_evidence(captured, tmp_path):
-    store, manifest, mm, signer = captured
+    store, manifest, mm, signer, _ = captured
     out = _export(captured, tmp_path / "post.wacz")
-    assert out.uncovered == ()
+    assert out.uncovered == () and out.signature == "anonymous" and out.time_stamped_by == "local"
     result = verify_package(out.path)
     assert result.ok, _failed(result)
     names = {c.name for c in result.checks}
@@ -223,10 +232,17 @@ def test_the_package_verifies_offline_and_holds_the_evidence(captured, tmp_path)
         page = json.loads(pages[1])
         assert page["url"] == manifest.url and page["title"] and page["ts"] == manifest.fetched_at
         cdxj = zf.read("indexes/index.cdxj").decode()
-        assert f'"filename": "archive/{cid}.warc.gz"' in cdxj
+        # WACZ readers prepend archive/ to the index's file names
+        assert f'"filename": "{cid}.warc.gz"' in cdxj and '"archive/' not in cdxj
         digest = json.loads(zf.read("datapackage-digest.json"))
         assert digest["hash"] == "sha256:" + hashlib.sha256(zf.read("datapackage.json")).hexdigest()
-        assert verify_signed_data(digest["signedData"])
+        signed = digest["signedData"]
+        assert check_signed_data(signed).ok
+        assert len(base64.b64decode(signed["signature"])) == 96  # P-384, raw r||s
+        assert {"timeSignature", "timestampCert"} <= set(signed)  # webrecorder/specs#142
+        package = json.loads(zf.read("datapackage.json"))
+        assert package["metadata"]["title"] == package["title"]  # where the player reads it
+        assert signed["created"] == package["created"]
         report = zf.read("warcflow/report.html").decode()
         assert manifest.url in report and mm.sha256 in report and "first seen gone" in report
         verify_md = zf.read("warcflow/VERIFY.md").decode()
@@ -238,7 +254,7 @@ def test_the_package_verifies_offline_and_holds_the_evidence(captured, tmp_path)
 
 @pytest.mark.parametrize("member", ["warc", "manifest", "head", "datapackage.json", "custody"])
 def test_one_changed_byte_is_caught_and_named(captured, tmp_path, member):
-    _, manifest, _, _ = captured
+    _, manifest, _, _, _ = captured
     out = _export(captured, tmp_path / "post.wacz")
     name = {
         "warc": f"archive/{manifest.capture_id}.warc.gz",
@@ -263,7 +279,7 @@ def test_one_changed_byte_is_caught_and_named(captured, tmp_path, member):
 
 
 def test_a_byte_flipped_in_the_zip_itself_is_named(captured, tmp_path):
-    _, manifest, _, _ = captured
+    _, manifest, _, _, _ = captured
     out = _export(captured, tmp_path / "post.wacz")
     name = f"archive/{manifest.capture_id}.warc.gz"
     with zipfile.ZipFile(out.path) as zf:
@@ -302,11 +318,22 @@ def test_wacz_validate_accepts_the_package(captured, tmp_path):
     # wacz 0.6 prints its verdict and exits 0 either way: both are asserted
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Validation succeeded" in done.stdout, done.stdout
+    # and it notices what the player does not: datapackage.json changed after signing
+    forged = tmp_path / "forged.wacz"
+    _rewrite(out.path, forged, "datapackage.json", lambda d: d.replace(b"evidence", b"evidenze"))
+    done = subprocess.run(
+        [sys.executable, "-m", "wacz", "validate", "-f", str(forged)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Validation succeeded" not in done.stdout
+    assert "hash mismatch" in done.stdout + done.stderr, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("captured", ["screenshot"], indirect=True)
 def test_a_screenshot_is_shown_with_its_url_and_time(captured, tmp_path):
-    _, manifest, _, _ = captured
+    _, manifest, _, _, _ = captured
     out = _export(captured, tmp_path / "post.wacz")
     cid = manifest.capture_id
     with zipfile.ZipFile(out.path) as zf:
@@ -393,14 +420,14 @@ def test_every_capture_of_a_url_goes_into_one_package(site, tsa, tmp_path):
         cdxj = zf.read("indexes/index.cdxj").decode()
         package = json.loads(zf.read("datapackage.json"))
     assert [json.loads(p)["id"] for p in pages[1:]] == [m.capture_id for m in manifests]
-    assert all(f'"filename": "archive/{m.capture_id}.warc.gz"' in cdxj for m in manifests)
+    assert all(f'"filename": "{m.capture_id}.warc.gz"' in cdxj for m in manifests)
     assert package["mainPageURL"] == manifests[0].url
 
 
 def test_a_capture_whose_ledger_entry_is_left_out_is_not_proven(captured, tmp_path):
     # a forger who re-signs the package could drop the entries that tie the files
     # to the signed log; every packaged capture must have its entry
-    _, manifest, _, _ = captured
+    _, manifest, _, _, _ = captured
     out = _export(captured, tmp_path / "post.wacz")
 
     def drop(data: bytes) -> bytes:
@@ -416,7 +443,7 @@ def test_a_capture_whose_ledger_entry_is_left_out_is_not_proven(captured, tmp_pa
 
 @pytest.mark.parametrize("lie", ["relabelled", "unsigned head"])
 def test_the_package_index_is_not_trusted_for_what_the_entries_say(captured, tmp_path, lie):
-    _, manifest, _, _ = captured
+    _, manifest, _, _, _ = captured
     out = _export(captured, tmp_path / "post.wacz")
 
     def edit(data: bytes) -> bytes:
@@ -438,3 +465,131 @@ def test_the_package_index_is_not_trusted_for_what_the_entries_say(captured, tmp
         assert any(
             "not a head of this package whose signature verifies" in d for d in failed.values()
         ), failed
+
+
+def _section(markdown: str, heading: str) -> str:
+    """The shell commands of one VERIFY.md section (its ```sh blocks, joined)."""
+    part = markdown.split(heading, 1)[1].split("\n## ", 1)[0]
+    return "\n".join(block.split("```", 1)[0] for block in part.split("```sh\n")[1:])
+
+
+@pytest.mark.parametrize("mode", ["anonymous", "domain"])
+def test_verify_md_checks_the_signature_and_its_time_stamp_with_openssl(captured, tmp_path, mode):
+    """VERIFY.md's section 2, run as written (bash, jq, openssl) in the unpacked package."""
+    signer = None
+    if mode == "domain":
+        pki = make_pki(tmp_path, names=("archive.example.org",))
+        signer = DomainSigner.from_files(pki.chain_file, pki.key_file)
+    out = _export(captured, tmp_path / "post.wacz", signer=signer)
+    unpacked = tmp_path / "package"
+    with zipfile.ZipFile(out.path) as zf:
+        zf.extractall(unpacked)
+    script = _section(
+        (unpacked / "warcflow" / "VERIFY.md").read_text(), "## 2. datapackage.json is the one"
+    )
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=unpacked,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Verified OK" in done.stdout  # the ECDSA signature, by openssl
+    assert "Verification: OK" in done.stdout  # the RFC 3161 time-stamp over it
+    assert out.export_key_sha256 in done.stdout or out.export_key_sha256 in script
+
+
+def test_a_domain_signed_package_names_its_domain_and_needs_a_time_stamp(captured, tmp_path):
+    pki = make_pki(tmp_path, names=("archive.example.org",))
+    signer = DomainSigner.from_files(pki.chain_file, pki.key_file)
+    assert signer.domain == "archive.example.org"
+    assert signer.fingerprint == hashlib.sha256(pki.leaf).hexdigest()
+    out = _export(captured, tmp_path / "post.wacz", signer=signer)
+    result = verify_package(out.path)
+    assert result.ok, _failed(result)
+    detail = next(c.detail for c in result.checks if c.name == "datapackage-digest")
+    assert "(domain)" in detail and "domain archive.example.org" in detail
+    assert "time-stamped" in detail
+    with zipfile.ZipFile(out.path) as zf:
+        signed = json.loads(zf.read("datapackage-digest.json"))["signedData"]
+    assert "publicKey" not in signed  # with one, players take the anonymous path
+    assert signed["domainCert"].count("-----BEGIN CERTIFICATE-----") == 2
+    assert "\n\n-----BEGIN CERTIFICATE-----" in signed["domainCert"]  # blocks apart
+    claimed = {**signed, "domain": "other.example.org"}
+    assert "the certificate is for 'archive.example.org'" in " ".join(
+        check_signed_data(claimed).problems
+    )
+    with pytest.raises(NoTimestamp):
+        _export(captured, tmp_path / "unstamped.wacz", signer=signer, stampers=[])
+    assert not (tmp_path / "unstamped.wacz").exists()
+
+
+def test_an_anonymous_package_without_a_tsa_is_signed_but_says_so(captured, tmp_path):
+    out = _export(captured, tmp_path / "post.wacz", stampers=[])
+    assert out.time_stamped_by is None
+    result = verify_package(out.path)
+    assert result.ok, _failed(result)
+    detail = next(c.detail for c in result.checks if c.name == "datapackage-digest")
+    assert "no RFC 3161 time-stamp over the signature" in detail
+
+
+def _hand_signed(curve, *, der=False):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    key = ec.generate_private_key(curve())
+    text = "sha256:" + "ab" * 32
+    signature = key.sign(text.encode(), ec.ECDSA(hashes.SHA256()))
+    if not der:
+        size = (key.curve.key_size + 7) // 8
+        r, s = decode_dss_signature(signature)
+        signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return {
+        "hash": text,
+        "created": "2026-11-25T10:43:13Z",
+        "signature": base64.b64encode(signature).decode(),
+        "publicKey": base64.b64encode(public).decode(),
+    }
+
+
+def test_signatures_the_player_would_not_count_are_named(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    assert check_signed_data(_hand_signed(ec.SECP384R1)).ok
+    # what warcflow wrote before: it holds, but the player will not count it
+    p256 = check_signed_data(_hand_signed(ec.SECP256R1))
+    assert p256.ok and "only as P-384" in " ".join(p256.facts)
+    der = check_signed_data(_hand_signed(ec.SECP384R1, der=True))  # what authsign writes
+    assert not der.ok and "raw r||s" in " ".join(der.problems)
+    old = tmp_path / "old-key.pem"
+    from archivers.custody.keyfile import private_key
+
+    private_key(
+        old, lambda: ec.generate_private_key(ec.SECP256R1()), ec.EllipticCurvePrivateKey, ""
+    )
+    with pytest.raises(ValueError, match="P-384"):
+        ExportSigner.from_file(old)
+
+
+def test_every_entry_starts_where_a_range_reader_expects_it(captured, tmp_path):
+    """wabac.js (ReplayWeb.page) reads a file's data at 30 + name bytes past its local
+    header whenever its central directory entry has no extra field: the local header
+    must then have none either (no ZIP64 field the central directory lacks)."""
+    import struct
+
+    out = _export(captured, tmp_path / "post.wacz")
+    raw = out.path.read_bytes()
+    with zipfile.ZipFile(out.path) as zf:
+        for info in zf.infolist():
+            name_length, extra_length = struct.unpack(
+                "<HH", raw[info.header_offset + 26 : info.header_offset + 30]
+            )
+            assert info.extra or extra_length == 0, info.filename
+            if info.compress_type == zipfile.ZIP_STORED:  # the WARCs: read by range
+                start = info.header_offset + 30 + name_length + extra_length
+                assert raw[start : start + info.file_size] == zf.read(info), info.filename

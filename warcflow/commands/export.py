@@ -26,10 +26,13 @@ def add_parsers(sub, common) -> None:
         "folder with the manifests, media originals, ledger entries with their "
         "inclusion proofs, the signed heads, TSA tokens and certificates, the ledger "
         "public key, the liveness record, the audit result, report.html and "
-        "VERIFY.md. datapackage-digest.json is signed with the export key "
-        "(HOME/ledger/export-key.pem, ECDSA P-256, made on first use). Each exported "
-        "capture gets an `export` event in the ledger. Exit 4 if there is no such "
-        "capture, 3 if S3 or Kafka cannot be reached.",
+        "VERIFY.md. datapackage-digest.json is signed as ReplayWeb.page verifies it: "
+        "with the export key (HOME/ledger/export-key-p384.pem, ECDSA P-384, made on "
+        "first use; an anonymous signature), or with --domain-cert/--domain-key (a "
+        "domain signature), and time-stamped over its signature by the first TSA of "
+        "WARCFLOW_TSA that answers. Each exported capture gets an `export` event in "
+        "the ledger. Exit 4 if there is no such capture, 3 if S3 or Kafka cannot be "
+        "reached (or, domain-signed, no TSA answers), 2 if the domain files are unusable.",
     )
     p.add_argument("target", metavar="CAPTURE_ID|URL")
     p.add_argument(
@@ -42,10 +45,20 @@ def add_parsers(sub, common) -> None:
     )
     p.add_argument("--all", action="store_true", help="every capture of URL, not just the newest")
     p.add_argument(
+        "--domain-cert",
+        metavar="PEM",
+        type=Path,
+        help="sign as this domain: its TLS certificate chain (leaf first), ECDSA P-256/P-384",
+    )
+    p.add_argument(
+        "--domain-key", metavar="PEM", type=Path, help="the private key of --domain-cert"
+    )
+    p.add_argument(
         "--json",
         action="store_true",
         help='print {"file", "sha256", "size", "datapackage_sha256", '
-        '"export_key_sha256", "captures", "files", "uncovered"}',
+        '"export_key_sha256", "signature", "time_stamped_by", "captures", "files", '
+        '"uncovered"}',
     )
     p.set_defaults(handler=export)
 
@@ -88,15 +101,31 @@ def add_parsers(sub, common) -> None:
 
 
 def export_key_path(settings: Settings) -> Path:
-    return settings.home / "ledger" / "export-key.pem"
+    """The anonymous signing key: P-384, the curve ReplayWeb.page imports (an older
+    P-256 ``export-key.pem`` beside it is left alone, for its published fingerprint)."""
+    return settings.home / "ledger" / "export-key-p384.pem"
 
 
 def export(args, settings: Settings) -> int:
     from archivers.custody.ledger import CustodyEvent, ObjectDigest
-    from archivers.export.signer import ExportSigner
+    from archivers.export.signer import DomainSigner, ExportSigner
+    from archivers.export.wacz import NoTimestamp
     from archivers.export.wacz import export as write_package
     from streams.messages.custody import custody_json
 
+    if bool(args.domain_cert) != bool(args.domain_key):
+        error("--domain-cert and --domain-key go together")
+        return exitcodes.USAGE
+    signer: ExportSigner | DomainSigner
+    try:
+        signer = (
+            DomainSigner.from_files(args.domain_cert, args.domain_key)
+            if args.domain_cert
+            else ExportSigner.from_file(export_key_path(settings))
+        )
+    except (OSError, ValueError) as exc:
+        error(f"cannot sign with it: {exc}")
+        return exitcodes.USAGE
     store = wiring.store(settings)
     trust = wiring.configured_trust(settings)
     try:
@@ -110,7 +139,6 @@ def export(args, settings: Settings) -> int:
                 + (f" ({found[0].status}: {found[0].reason})" if found else "")
             )
             return exitcodes.NOT_FOUND
-        signer = ExportSigner.from_file(export_key_path(settings))
         if not args.json:
             progress(f"exporting {len(manifests)} capture(s) of {manifests[0].url} …")
         out = write_package(
@@ -122,8 +150,9 @@ def export(args, settings: Settings) -> int:
             version=__version__,
             created=utc_now(),
             trust=trust,
+            stampers=wiring.stampers(settings),
         )
-    except CaptureError as exc:
+    except (CaptureError, NoTimestamp) as exc:
         error(str(exc))
         return exitcodes.UNAVAILABLE
     summary = {
@@ -132,6 +161,8 @@ def export(args, settings: Settings) -> int:
         "size": out.size,
         "datapackage_sha256": out.datapackage_sha256,
         "export_key_sha256": out.export_key_sha256,
+        "signature": out.signature,
+        "time_stamped_by": out.time_stamped_by,
         "captures": list(out.captures),
         "files": out.files,
         "uncovered": list(out.uncovered),
@@ -171,8 +202,16 @@ def export(args, settings: Settings) -> int:
         print(
             f"{out.path}: {out.files} files, {out.size} bytes, sha256 {out.sha256}\n"
             f"  captures: {', '.join(out.captures)}\n"
-            f"  export key SHA-256 {out.export_key_sha256}\n"
+            f"  {'domain certificate' if out.signature == 'domain' else 'export key'} "
+            f"SHA-256 {out.export_key_sha256}\n"
+            f"  signature time-stamped by: {out.time_stamped_by or 'no TSA answered'}\n"
             f"  check it with: warcflow verify {out.path}"
+        )
+    if out.time_stamped_by is None:
+        progress(
+            "the signature has no RFC 3161 time-stamp (no TSA answered: "
+            + ("; ".join(out.stamp_problems) or "WARCFLOW_TSA is empty")
+            + "); the ledger's heads still are"
         )
     if out.uncovered:
         progress(
