@@ -31,6 +31,12 @@ class LocalStack:
         if not self.kafka.start(progress):
             progress(f"Kafka already running on {self.kafka.host}:{self.kafka.port}")
 
+    def ensure_s3_users(self, users: dict[str, str]) -> None:
+        """Make (or update) the S3 server's accounts, access key → secret; each can do
+        only what the bucket policy grants it."""
+        for access_key, secret_key in users.items():
+            self.s3.ensure_user(access_key, secret_key)
+
     def down(self) -> list[str]:
         """Stop the processes this stack started (by pid file); return their names."""
         return [
