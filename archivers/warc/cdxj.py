@@ -9,7 +9,11 @@ The key is the IA-style SURT that pywb itself computes for a lookup
 (``surt.surt``, lower-cased), not warcflow's case-preserving grouping key;
 ``filename`` is the WARC's S3 key, so pywb finds the record at
 ``archive_paths`` + filename, by a range request of ``length`` bytes from
-``offset``. ``WarcWriter`` records offsets as it writes (``index_entries``);
+``offset``. A reader that knows the WARC's recorded S3 version (the
+viewer's catalog, from the manifest) pins the line to it: ``pinned`` makes the
+filename ``<key>?versionId=<id>``, and the replay's loader reads that version
+(``filename_version`` splits it again), so an overwrite is never replayed.
+``WarcWriter`` records offsets as it writes (``index_entries``);
 ``cdxj_from_warc`` reads them back from a stored WARC, for recovery and
 rebuilds. Both give the same lines for the same file (tested).
 """
@@ -20,6 +24,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
+from urllib.parse import parse_qs, quote
 
 import surt as surtlib
 
@@ -48,6 +53,25 @@ def timestamp14(warc_date: str) -> str:
 def cdx_key(url: str) -> str:
     """The lookup key pywb computes for ``url``."""
     return surtlib.surt(url)
+
+
+def pinned(cdx_line: str, version_id: str | None) -> str:
+    """``cdx_line`` with its filename naming ``version_id`` (unchanged if None)."""
+    if not version_id:
+        return cdx_line
+    key, timestamp, rest = cdx_line.split(" ", 2)
+    fields = json.loads(rest)
+    base, _version = filename_version(fields["filename"])
+    fields["filename"] = f"{base}?versionId={quote(version_id, safe='')}"
+    return f"{key} {timestamp} {json.dumps(fields)}"
+
+
+def filename_version(filename: str) -> tuple[str, str | None]:
+    """A (possibly pinned) filename → (S3 key, version id or None)."""
+    base, sep, query = filename.partition("?")
+    if not sep:
+        return filename, None
+    return base, parse_qs(query).get("versionId", [None])[0]
 
 
 def line(entry: IndexEntry, filename: str) -> str:
