@@ -29,7 +29,7 @@ def add_parsers(sub, common) -> None:
     p.add_argument(
         "--replay-port", type=int, help="replay port (default WARCFLOW_REPLAY_PORT, 8090)"
     )
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, role="viewer")
 
 
 def run(args, settings: Settings) -> int:
