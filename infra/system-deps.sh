@@ -6,6 +6,7 @@
 #             /usr/bin/chromium, headless)
 #   wget    the peer tool of the page benchmark (make bench: wget --warc-file)
 #   openssl the local RFC 3161 time-stamping authority and token checks (infra/tsa.py)
+#   jq      reads a role's password from the credentials file in the docs' kcat lines
 # Java 17 and Maven (for the Kafka jars) are expected on the machine; this checks them.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ command -v kcat >/dev/null || missing+=(kcat)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v wget >/dev/null || missing+=(wget)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v jq >/dev/null || missing+=(jq)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then

@@ -330,6 +330,7 @@ def not_ready(settings: Settings) -> list[str]:
     """What keeps a worker from starting, as its role sees it: topics it cannot
     see, a bucket it cannot reach, a default retention that is not the one
     configured. Empty: ready."""
+    from archivers.errors import StoreUnavailable
     from streams.clients.admin import missing_topics
 
     problems = []
@@ -340,8 +341,11 @@ def not_ready(settings: Settings) -> list[str]:
             f"{', '.join(missing)}"
         )
     wanted = settings.store.default_retention()
-    if wanted is not None:
+    try:
         rule = store(settings).retention_rule() or {}
+    except StoreUnavailable as exc:  # no such bucket, or not this role's to see
+        return [*problems, f"bucket {settings.store.bucket}: {exc}"]
+    if wanted is not None:
         found = rule.get("DefaultRetention", {})
         days = found.get("Days") or 365 * (found.get("Years") or 0)
         if found.get("Mode") != settings.store.lock_mode or days < settings.store.lock_days:

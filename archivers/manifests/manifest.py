@@ -120,6 +120,7 @@ class Manifest:
             "warc_key": self.warc_key,
             "sha256": self.sha256,
             "size": self.size,
+            "warc_version_id": self.warc_version_id,
             "submitted_at": self.submitted_at,
             "fetched_at": self.fetched_at,
             "finished_at": self.finished_at,

@@ -51,6 +51,9 @@ def run(args, settings: Settings) -> int:
         datefmt="%Y-%m-%dT%H:%M:%SZ",
     )
     logging.Formatter.converter = time.gmtime
+    # SCRAM sends a proof, not the password: kafka-python's warning on every
+    # SASL_PLAINTEXT connection says otherwise (see `warcflow worker`)
+    logging.getLogger("kafka.net.sasl.scram").setLevel(logging.ERROR)
     try:
         viewer = wiring.viewer(settings)
     except Exception as exc:  # noqa: BLE001
