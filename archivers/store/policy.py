@@ -67,10 +67,11 @@ def _statements(role: str, bucket: str) -> list[dict[str, Any]]:
     if role not in ROLES:
         raise ValueError(f"{role!r} is not an S3 role ({', '.join(ROLES)})")
     objects = f"arn:aws:s3:::{bucket}/*"
+    name = role.capitalize()  # a Sid is letters and digits only (AWS, MinIO)
     out: list[dict[str, Any]] = [
-        {"Sid": f"{role}-reads", "Effect": "Allow", "Action": list(READ), "Resource": [objects]},
+        {"Sid": f"{name}Reads", "Effect": "Allow", "Action": list(READ), "Resource": [objects]},
         {
-            "Sid": f"{role}-lists",
+            "Sid": f"{name}Lists",
             "Effect": "Allow",
             "Action": list(LIST),
             "Resource": [f"arn:aws:s3:::{bucket}"],
@@ -79,7 +80,7 @@ def _statements(role: str, bucket: str) -> list[dict[str, Any]]:
     if role == "worker":
         out.append(
             {
-                "Sid": "worker-writes-its-prefixes",
+                "Sid": "WorkerWritesItsPrefixes",
                 "Effect": "Allow",
                 "Action": list(WRITE),
                 "Resource": [f"arn:aws:s3:::{bucket}/{prefix}*" for prefix in WRITTEN_PREFIXES],
@@ -87,7 +88,7 @@ def _statements(role: str, bucket: str) -> list[dict[str, Any]]:
         )
     out.append(
         {
-            "Sid": f"{role}-never-destroys",
+            "Sid": f"{name}NeverDestroys",
             "Effect": "Deny",
             "Action": list(DENIED),
             "Resource": [f"arn:aws:s3:::{bucket}", objects],
