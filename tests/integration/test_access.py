@@ -167,7 +167,7 @@ def test_the_controller_port_admits_no_anonymous_administrator(stack, env):
 # -- Kafka: authorisation ----------------------------------------------------------------
 
 
-def test_the_submitter_may_write_ingest_and_nothing_else(env):
+def test_the_submitter_may_write_ingest_and_nothing_else(stack, env):
     prefix = env["WARCFLOW_TOPIC_PREFIX"]
     submitter = kafka_of(env, "submitter")
     assert produce(submitter, f"{prefix}.ingest").offset >= 0
@@ -182,6 +182,12 @@ def test_the_submitter_may_write_ingest_and_nothing_else(env):
     # kcat with the same credentials is refused by the broker the same way
     refused = kcat(env, "-P", "-t", f"{prefix}.custody", *sasl(submitter.user, submitter.password))
     assert refused.returncode == 1 and "Topic authorization failed" in refused.stderr
+    denied = (
+        "Principal = User:submitter is Denied operation = DESCRIBE from host = 127.0.0.1 "
+        f"on resource = Topic:LITERAL:{prefix}.custody"
+    )
+    log = stack.home / "logs" / "kafka.log"
+    poll(lambda: denied in log.read_text(errors="replace"), timeout=10, what="the denial logged")
     # nor may it read what others submitted
     consumer = KafkaConsumer(**submitter.client_kwargs(), request_timeout_ms=6000)
     try:
@@ -423,6 +429,16 @@ def test_a_rotated_secret_replaces_the_old_one_at_once(stack, env):
     assert f"sasl.password={new}" in (stack.home / "kcat.conf").read_text()
     sent = kcat(env, "-F", str(stack.home / "kcat.conf"), "-P", "-t", f"{prefix}.ingest")
     assert sent.returncode == 0, sent.stderr
+
+    # a rotation whose step failed (here: the file changed, nothing applied) is
+    # completed by `warcflow up`, which sets every role's secrets from the file
+    from warcflow import credentials
+
+    changed = stack.credentials().rotated("operator")
+    credentials.save(stack.home / "credentials.json", changed)
+    assert cli("up", env=stack.env(), timeout=180).returncode == 0
+    assert produce(kafka_of(env, "operator"), f"{prefix}.ingest").offset >= 0
+    assert store_of(env, "operator").head("warc/v.warc.gz") is not None
 
 
 def test_the_operations_doc_reads_the_event_log_as_the_operator(stack, env):

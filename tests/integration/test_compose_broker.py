@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
-from kafka.errors import TopicAuthorizationFailedError
+from kafka.errors import KafkaTimeoutError, TopicAuthorizationFailedError
 
 from infra.processes import free_port, port_open
 from streams.settings import KafkaAccess
@@ -41,11 +41,16 @@ def shims(directory: Path, libs: Path) -> Path:
     for name, main in (
         ("kafka-storage.sh", "kafka.tools.StorageTool"),
         ("kafka-server-start.sh", "kafka.Kafka"),
+        ("kafka-configs.sh", "kafka.admin.ConfigCommand"),
     ):
         script = bin_dir / name
         script.write_text(f'#!/bin/sh\nexec java -Xmx384m -cp "{libs}/*" {main} "$@"\n')
         script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return directory
+
+
+def worker_with(password: str, bootstrap: str) -> KafkaAccess:
+    return KafkaAccess(bootstrap, "worker", password)
 
 
 def send(access: KafkaAccess, topic: str):
@@ -125,6 +130,27 @@ def test_the_compose_broker_authenticates_and_its_init_job_grants_the_roles(stac
         assert send(viewer, "compose.custody").offset >= 0
         with pytest.raises(TopicAuthorizationFailedError):
             send(viewer, "compose.retry.capture")
+
+        # docs/operations.md's rotation of a role's password, as written there
+        doc = " ".join((ROOT / "docs" / "operations.md").read_text().split())
+        command = doc[doc.index("/opt/kafka/bin/kafka-configs.sh") :].split("`", 1)[0]
+        command = (
+            command.replace("/opt/kafka", env["KAFKA_HOME"])
+            .replace("localhost:9092", bootstrap)
+            .replace("/tmp/warcflow", env["KAFKA_CONF"])
+            .replace("password=NEW", "password=worker-rotated-0123")
+            .replace("--entity-name ROLE", "--entity-name worker")
+        )
+        rotated = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120)
+        assert rotated.returncode == 0 and "Completed updating config" in rotated.stdout, (
+            rotated.stdout + rotated.stderr
+        )
+        assert send(KafkaAccess(bootstrap, "worker", "worker-rotated-0123"), "compose.media")
+        with pytest.raises(KafkaTimeoutError):
+            send(
+                KafkaAccess(bootstrap, "worker", PASSWORDS["KAFKA_WORKER_PASSWORD"]),
+                "compose.media",
+            )
     finally:
         os.killpg(broker.pid, signal.SIGTERM)
         try:

@@ -8,6 +8,7 @@ import urllib.request
 from urllib.parse import quote
 
 import pytest
+from botocore.exceptions import ClientError
 from kafka import KafkaConsumer, TopicPartition
 
 from infra.processes import free_port
@@ -74,14 +75,33 @@ def test_a_second_stack_runs_beside_the_first_and_restarts_with_its_data(stack, 
 
     submitted = cli("submit", "https://example.org/post/42", env=env)
     assert submitted.returncode == 0, submitted.stderr
-    store = store_of(env, "admin")
-    store.client.put_object(Bucket=store.bucket, Key="probe/kept.txt", Body=b"still here")
+    probe = store_of(env, "admin")
+    probe.client.put_object(Bucket=probe.bucket, Key="probe/kept.txt", Body=b"still here")
     first_pid = report["kafka"]["pid"]
 
     again = cli("up", env=env)  # idempotent: already running
     assert again.returncode == 0 and "already running" in again.stderr
     assert made.kafka["submitter"][1] not in again.stderr  # shown once only
     assert other.credentials() == made
+
+    # rotating the worker restarts it; rotating the admin restarts the S3 server
+    rotated = cli("rotate", "worker", env=env, timeout=180)
+    assert rotated.returncode == 0, rotated.stderr
+    assert (
+        json.loads(cli("status", "--json", env=env).stdout)["worker"]["pid"]
+        != (report["worker"]["pid"])
+    )
+    old_root = store_of(env, "admin")
+    rotated = cli("rotate", "admin", env=env, timeout=180)
+    assert rotated.returncode == 0, rotated.stderr
+    assert cli("status", env=env).returncode == 0  # the broker takes the admin's new password
+    with pytest.raises(ClientError):
+        old_root.client.head_bucket(Bucket=old_root.bucket)
+    store = store_of(env, "admin")  # the new root
+    assert store.get_bytes("probe/kept.txt") == b"still here"
+    url = site.url("/post/1?after-rotation")  # the restarted worker, on its new secrets
+    assert cli("submit", url, env=env).returncode == 0
+    poll(shown, timeout=90, what="a capture after the rotations")
 
     down = cli("down", "--json", env=env)
     assert json.loads(down.stdout)["stopped"] == ["viewer", "worker", "kafka", "s3"]

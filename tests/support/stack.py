@@ -126,6 +126,18 @@ class TestStack:
         self.provision(self.env())
         credentials.write_kcat_config(self.home / "kcat.conf", self.kafka("submitter"))
 
+    def start_s3(self):
+        """Only the S3 server, with the roles' accounts (benchmarks without Kafka);
+        returns it (``.stop()`` when done)."""
+        creds, _made = credentials.ensure(self.home / "credentials.json")
+        services = credentials.for_role(load_settings(self.env()), "admin", local_stack=True)
+        stack = LocalStack(services.services)
+        stack.s3.start(lambda message: None)
+        stack.ensure_s3_users(
+            {creds.s3[r][0]: creds.s3[r][1] for r in credentials.S3_ROLES if r != "admin"}
+        )
+        return stack.s3
+
     def stop(self) -> None:
         LocalStack(self.settings("admin").services).down()
 
