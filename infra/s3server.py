@@ -160,6 +160,12 @@ class S3Server:
         )
         if status < 300:
             return True
+        if status == 403 and (b"InvalidAccessKeyId" in body or b"SignatureDoesNotMatch" in body):
+            raise ServiceError(
+                "the S3 server does not know the root credentials of the credentials file "
+                "(started by an older warcflow, or with other keys): `warcflow down`, then "
+                "`warcflow up`"
+            )
         if b"UserExists" not in body and b"already exists" not in body:
             raise ServiceError(f"the S3 server refused to make user {access_key}: {body[:300]!r}")
         status, body = self._admin_call(
