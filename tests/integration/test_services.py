@@ -179,6 +179,7 @@ def test_a_home_formatted_before_sasl_gets_its_admin_at_the_next_up(tmp_path):
         assert (broker.data_dir / "meta.properties").read_text() == meta  # not reformatted
         assert cli("submit", "https://example.org/after", env=env).returncode == 0
         # the next start is an ordinary one: the log holds the admin's credential now
-        assert broker._admin_is_current()
+        made = settings_of(env, "admin", local_stack=True).services  # now there are some
+        assert KafkaBroker(made)._admin_is_current()
     finally:
         cli("down", env=env)
