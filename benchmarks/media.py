@@ -82,17 +82,15 @@ def _json_lines(output: str) -> list[dict]:
 
 def bench(runs: int, *, seconds: int = 60, height: int = 720, log=print) -> dict:
     from infra.processes import free_port
-    from infra.s3server import S3Server
     from tests.support.site import TestSite
-    from tests.support.stack import base_env
-    from warcflow.settings import load_settings
+    from tests.support.stack import TestStack
 
     work = Path(tempfile.mkdtemp(prefix="warcflow-bench-media-"))
     log(f"media: generating a {seconds} s {height}p HLS stream …")
     stream_dir = make_stream(work / "stream", seconds, height).parent
-    env = base_env(work / "home", free_port(), free_port())
-    s3 = S3Server(load_settings(env).services)
-    s3.start(lambda message: None)
+    stack = TestStack(work / "home", free_port(), free_port())
+    env = stack.env()
+    s3 = stack.start_s3()  # the media agent captures as the worker (tests.support.capture_media)
     yt_dlp = str(Path(sys.executable).with_name("yt-dlp"))
     try:
         with TestSite() as site:

@@ -92,15 +92,13 @@ class Pipeline:
 
         from streams.clients.producer import Submitter
         from streams.topics import TopicNames
-        from warcflow import wiring
 
         self.stack.start()
-        wiring.ensure_topics_and_bucket(self.settings)
+        self.stack.provision(self.env)
         names = TopicNames(self.settings.streams.topic_prefix)
-        bootstrap = self.settings.streams.bootstrap
-        self.submitter = Submitter(bootstrap, names)
+        self.submitter = Submitter(self.stack.kafka("submitter"), names)
         self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap.split(","), group_id=None, enable_auto_commit=False
+            **self.stack.kafka("operator").client_kwargs(), group_id=None, enable_auto_commit=False
         )
         parts = self.consumer.partitions_for_topic(names.captures) or set()
         self.consumer.assign([TopicPartition(names.captures, p) for p in sorted(parts)])
@@ -131,7 +129,7 @@ class Pipeline:
     def _wait_stable(self, members: int, timeout: float = 120.0) -> None:
         from kafka.admin import KafkaAdminClient
 
-        admin = KafkaAdminClient(bootstrap_servers=self.settings.streams.bootstrap.split(","))
+        admin = KafkaAdminClient(**self.stack.kafka("worker").client_kwargs())
         try:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:

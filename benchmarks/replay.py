@@ -95,15 +95,15 @@ def _capture(env: dict[str, str], url: str, catalog_dir: Path):
 
 def bench(runs: int, *, requests_per_kind: int = 200, log=print) -> dict:
     from infra.processes import free_port
-    from infra.s3server import S3Server
     from tests.support.site import Route, TestSite
-    from tests.support.stack import base_env
-    from warcflow.settings import load_settings
+    from tests.support.stack import TestStack
 
     work = Path(tempfile.mkdtemp(prefix="warcflow-bench-replay-"))
-    env = base_env(work / "home", free_port(), free_port())
-    s3 = S3Server(load_settings(env).services)
-    s3.start(lambda message: None)
+    stack = TestStack(work / "home", free_port(), free_port())
+    s3 = stack.start_s3()
+    # the benchmark measures reading, as the S3 root (it also makes the bucket)
+    root = stack.credentials().s3["admin"]
+    env = stack.env(WARCFLOW_S3_ACCESS_KEY=root[0], WARCFLOW_S3_SECRET_KEY=root[1])
     procs: list[subprocess.Popen] = []
     try:
         with TestSite() as site:

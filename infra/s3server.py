@@ -6,15 +6,30 @@ machine, into the cache), enforces Object Lock, verifies SHA-256 checksums and
 honours ``If-None-Match: *``. Objects are plain files under
 ``<home>/s3/data/<bucket>/``, metadata in extended attributes, old versions
 under ``<home>/s3/versions``.
+
+Identities: the root credentials come from the settings (the local stack's
+credentials file); ``ensure_user`` makes or updates the other accounts
+(versitygw role ``user``: no bucket of its own, only what a bucket policy
+grants it) through the gateway's admin API, a SigV4-signed ``PATCH
+/create-user`` or ``/update-user`` as versitygw's own ``admin`` command sends
+(signed here so that secrets never appear on a command line). The accounts
+live in ``<home>/s3/iam/users.json`` (versitygw writes it 0600, secrets in
+plain text: it is the server's).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import subprocess
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from infra.gotoolchain import go_binary
 from infra.processes import ManagedProcess, ServiceError, host_port, port_open, wait_until
@@ -133,3 +148,77 @@ class S3Server:
 
     def stop(self) -> bool:
         return self.process.stop()
+
+    def ensure_user(self, access_key: str, secret_key: str, role: str = "user") -> bool:
+        """Make the account, or set its secret and role if it exists; True if made."""
+        fields = f"<Access>{escape(access_key)}</Access><Secret>{escape(secret_key)}</Secret>"
+        status, body = self._admin_call(
+            "/create-user",
+            "",
+            f"<Account>{fields}<Role>{role}</Role>"
+            "<UserID>0</UserID><GroupID>0</GroupID><ProjectID>0</ProjectID></Account>",
+        )
+        if status < 300:
+            return True
+        if status == 403 and (b"InvalidAccessKeyId" in body or b"SignatureDoesNotMatch" in body):
+            raise ServiceError(
+                "the S3 server does not know the root credentials of the credentials file "
+                "(started by an older warcflow, or with other keys): `warcflow down`, then "
+                "`warcflow up`"
+            )
+        if b"UserExists" not in body and b"already exists" not in body:
+            raise ServiceError(f"the S3 server refused to make user {access_key}: {body[:300]!r}")
+        status, body = self._admin_call(
+            "/update-user",
+            urllib.parse.urlencode({"access": access_key}),
+            f"<MutableProps><Secret>{escape(secret_key)}</Secret><Role>{role}</Role></MutableProps>",
+        )
+        if status >= 300:
+            raise ServiceError(f"the S3 server refused to update user {access_key}: {body[:300]!r}")
+        return False
+
+    def _admin_call(self, path: str, query: str, xml: str) -> tuple[int, bytes]:
+        """One request of versitygw's admin API as root (AWS SigV4, service s3)."""
+        body = xml.encode()
+        payload = hashlib.sha256(body).hexdigest()
+        now = datetime.now(UTC)
+        stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        region = self.settings.s3_region
+        host = f"{self.host}:{self.port}"
+        headers = {"host": host, "x-amz-content-sha256": payload, "x-amz-date": stamp}
+        signed = ";".join(sorted(headers))
+        canonical = "\n".join(
+            [
+                "PATCH",
+                path,
+                query,
+                *(f"{name}:{headers[name]}" for name in sorted(headers)),
+                "",
+                signed,
+                payload,
+            ]
+        )
+        scope = f"{day}/{region}/s3/aws4_request"
+        to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+        )
+        key = f"AWS4{self.settings.s3_secret_key}".encode()
+        for part in (day, region, "s3", "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        request = urllib.request.Request(
+            f"http://{host}{path}" + (f"?{query}" if query else ""),
+            data=body,
+            method="PATCH",
+            headers={
+                "X-Amz-Content-Sha256": payload,
+                "X-Amz-Date": stamp,
+                "Authorization": f"AWS4-HMAC-SHA256 Credential={self.settings.s3_access_key}/"
+                f"{scope}, SignedHeaders={signed}, Signature={signature}",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own server
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from infra.kafka import KafkaBroker
+from infra.processes import ServiceError
 from infra.s3server import S3Server
 from infra.settings import ServiceSettings
 
@@ -30,6 +31,18 @@ class LocalStack:
             progress(f"S3 server already running on {self.s3.host}:{self.s3.port}")
         if not self.kafka.start(progress):
             progress(f"Kafka already running on {self.kafka.host}:{self.kafka.port}")
+            if not self.kafka.answering(timeout=10.0):
+                raise ServiceError(
+                    f"Kafka on {self.kafka.host}:{self.kafka.port} runs but does not let the "
+                    "admin in (started by a warcflow without SASL, or with other credentials): "
+                    "`warcflow down`, then `warcflow up`"
+                )
+
+    def ensure_s3_users(self, users: dict[str, str]) -> None:
+        """Make (or update) the S3 server's accounts, access key → secret; each can do
+        only what the bucket policy grants it."""
+        for access_key, secret_key in users.items():
+            self.s3.ensure_user(access_key, secret_key)
 
     def down(self) -> list[str]:
         """Stop the processes this stack started (by pid file); return their names."""

@@ -8,6 +8,7 @@
 #   openssl the local RFC 3161 time-stamping authority and token checks (infra/tsa.py)
 #   npm     fetches ReplayWeb.page, the WACZ player the tests open exports in
 #           (infra/replaywebpage.py)
+#   jq      reads a role's password from the credentials file in the docs' kcat lines
 # Java 17 (a JDK: the tests compile the JWAT WARC validator) and Maven (the Kafka and
 # JWAT jars) are expected on the machine; this checks them.
 set -euo pipefail
@@ -19,6 +20,7 @@ command -v kcat >/dev/null || missing+=(kcat)
 command -v wget >/dev/null || missing+=(wget)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v npm >/dev/null || missing+=(npm)
+command -v jq >/dev/null || missing+=(jq)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then

@@ -26,7 +26,7 @@ from streams.messages.base import SourceMessage
 from streams.messages.custody import head_request_json
 from streams.metrics import Metrics
 from streams.offsets import install as install_offset_rule
-from streams.settings import StreamSettings
+from streams.settings import SASL_MECHANISM, KafkaAccess, StreamSettings
 from streams.topics import TopicNames
 
 log = logging.getLogger("warcflow.worker")
@@ -43,6 +43,15 @@ class FaustProducer:
         await producer.send_and_wait(
             topic, key, value, partition=None, timestamp=None, headers=None
         )
+
+
+def faust_credentials(access: KafkaAccess):
+    """faust's form of ``KafkaAccess.client_kwargs``: SCRAM when a user is set."""
+    if not access.user:
+        return None
+    return faust.SASLCredentials(
+        username=access.user, password=access.password, mechanism=SASL_MECHANISM
+    )
 
 
 def _source(message) -> SourceMessage:
@@ -84,7 +93,12 @@ def build_app(
     names = TopicNames(settings.topic_prefix)
     app = faust.App(
         settings.app_id,
-        broker=[f"kafka://{server}" for server in settings.bootstrap.split(",")],
+        broker=[f"kafka://{server}" for server in settings.kafka.servers],
+        broker_credentials=faust_credentials(settings.kafka),
+        # The workers may not create topics (streams.access): the admin makes
+        # every topic, faust's leader topic included (streams.topics), and
+        # faust must not try, since the broker checks CREATE before existence.
+        topic_allow_declare=False,
         store="memory://",
         datadir=str(datadir),
         web_enabled=False,

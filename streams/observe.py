@@ -17,19 +17,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.metrics import Metrics
+from streams.settings import KafkaAccess
 
 log = logging.getLogger("warcflow.worker")
 
 
-def lag_from_kafka(bootstrap: str, group: str, timeout: float = 5.0):
+def lag_from_kafka(access: KafkaAccess, group: str, timeout: float = 5.0):
     """A ``Lag`` function: end offsets minus the group's committed offsets (kafka-python)."""
 
     def lag():
         from kafka import KafkaAdminClient, KafkaConsumer
 
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap.split(","), request_timeout_ms=int(timeout * 1000)
-        )
+        admin = KafkaAdminClient(**access.client_kwargs(), request_timeout_ms=int(timeout * 1000))
         try:
             committed = admin.list_group_offsets({group: None}).get(group) or {}
         finally:
@@ -37,7 +36,7 @@ def lag_from_kafka(bootstrap: str, group: str, timeout: float = 5.0):
         if not committed:
             return []
         consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap.split(","),
+            **access.client_kwargs(),
             group_id=None,
             request_timeout_ms=int(timeout * 1000) + 1000,
         )

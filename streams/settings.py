@@ -2,7 +2,60 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.topics import TopicNames
+
+SASL_MECHANISM = "SCRAM-SHA-512"
+"""The SASL mechanism every warcflow client and the local broker use."""
+
+
+@dataclass(frozen=True)
+class KafkaAccess:
+    """Where the brokers are and who this process is to them.
+
+    ``user`` empty: no authentication (plain TCP, for a broker without SASL);
+    otherwise SASL/SCRAM-SHA-512 over ``SASL_PLAINTEXT``. ``client_kwargs``
+    is the one place a client's connection arguments are made: every
+    kafka-python client outside faust takes them, and faust's credentials are
+    built from the same fields (``streams.app``).
+    """
+
+    bootstrap: str = "127.0.0.1:9092"
+    user: str = ""
+    password: str = field(default="", repr=False)
+
+    @property
+    def servers(self) -> list[str]:
+        return [server.strip() for server in self.bootstrap.split(",") if server.strip()]
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """kafka-python's connection arguments (KafkaProducer, KafkaConsumer,
+        KafkaAdminClient): the servers and, with a user, SASL/SCRAM."""
+        kwargs: dict[str, Any] = {"bootstrap_servers": self.servers}
+        if self.user:
+            kwargs.update(
+                security_protocol="SASL_PLAINTEXT",
+                sasl_mechanism=SASL_MECHANISM,
+                sasl_plain_username=self.user,
+                sasl_plain_password=self.password,
+            )
+        return kwargs
+
+    def who(self) -> str:
+        """For messages: the broker and the user, never the password."""
+        return f"{self.bootstrap} as {self.user}" if self.user else f"{self.bootstrap} (no SASL)"
+
+    def unreachable(self, detail: object) -> str:
+        """The error for a broker that did not let us in. Clients report refused
+        credentials only as a bootstrap timeout (the SASL error is in their
+        debug log), so the message names both causes."""
+        return (
+            f"cannot reach the Kafka broker at {self.who()}: {detail} (if it answers, it "
+            "refused these credentials: check WARCFLOW_KAFKA_USER and WARCFLOW_KAFKA_PASSWORD, "
+            "or the credentials file, WARCFLOW_CREDENTIALS)"
+        )
 
 
 @dataclass(frozen=True)
@@ -27,7 +80,7 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class StreamSettings:
-    bootstrap: str = "127.0.0.1:9092"
+    kafka: KafkaAccess = KafkaAccess()
     topic_prefix: str = "warcflow"
     partitions: int = 4
     replication: int = 1
@@ -50,5 +103,5 @@ class StreamSettings:
 
     @property
     def app_id(self) -> str:
-        """Faust app id, which is also the consumer group."""
-        return f"{self.topic_prefix}-agents"
+        """Faust app id, which is also the consumer group (``TopicNames.group``)."""
+        return TopicNames(self.topic_prefix).group

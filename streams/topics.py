@@ -5,7 +5,11 @@ Names are ``<prefix>.ingest``, ``<prefix>.captures``, ``<prefix>.dead-letter``,
 ``<prefix>.recheck``, ``<prefix>.custody`` (one partition: the ledger's
 single writer) and the watchers' ``<prefix>.watches`` and
 ``<prefix>.watch-seen``; the prefix (default ``warcflow``) lets several
-deployments share one cluster. The event log and the dead-letter topic keep
+deployments share one cluster. The workers' consumer group is
+``<prefix>-agents`` (the faust app id), and faust elects the group's leader
+through ``<prefix>-agents-__assignor-__leader`` (one partition), which is made
+here with the others: the workers may not create topics (docs/operations.md,
+"Roles"). The event log and the dead-letter topic keep
 messages forever (``retention.ms=-1``): they are the record of what happened.
 The watchers' two topics are compacted: the latest value per key is their state.
 Creating them is ``streams.clients.admin.ensure_topics``.
@@ -64,6 +68,16 @@ class TopicNames:
     def retry(self, stage: str) -> str:
         return f"{self.prefix}.retry.{stage}"
 
+    @property
+    def group(self) -> str:
+        """The workers' consumer group, which is also the faust app id."""
+        return f"{self.prefix}-agents"
+
+    @property
+    def leader(self) -> str:
+        """faust's leader-election topic of the workers' group (its own name rule)."""
+        return f"{self.group}-__assignor-__leader"
+
     def all(self) -> dict[str, dict[str, str]]:
         """Every topic warcflow uses, with its configuration overrides."""
         return {
@@ -78,8 +92,10 @@ class TopicNames:
             self.dead_letter: FOREVER,
             self.watches: COMPACTED,
             self.watch_seen: COMPACTED,
+            self.leader: {},
         }
 
     def partitions(self, name: str, default: int) -> int:
-        """Partitions of topic ``name``: one for the ledger's input, else ``default``."""
-        return 1 if name == self.custody else default
+        """Partitions of topic ``name``: one for the ledger's input and for faust's
+        leader election, else ``default``."""
+        return 1 if name in (self.custody, self.leader) else default

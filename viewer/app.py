@@ -331,7 +331,11 @@ def create_app(
     def healthz():
         return {"ok": True}
 
-    files.add_routes(app, store, record)
+    def warc_version(capture_id: str) -> str | None:
+        manifest = catalog.capture(capture_id)
+        return manifest.get("warc_version_id") if manifest else None
+
+    files.add_routes(app, store, record, warc_version)
     memento.add_routes(app, catalog, settings)
 
     # -- the replay server's index ---------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Any
 from archivers.manifests.manifest import Manifest, MediaManifest
 from archivers.store import layout
 from archivers.urls import surt as warcflow_surt
+from archivers.warc.cdxj import pinned
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS captures (
@@ -113,6 +114,7 @@ class Catalog:
             )
             source, table = manifest.capture_id, "captures"
             has_warc = manifest.warc_key is not None
+            version = manifest.warc_version_id
         else:
             media = MediaManifest.from_json(data)
             record = (
@@ -124,10 +126,13 @@ class Catalog:
             )
             source, table = media.media_id, "media"
             has_warc = media.warc_key is not None
+            version = media.warc_version_id
         lines = None
         if has_warc:
             try:
                 lines = store.get_bytes(layout.index_key(source)).decode().splitlines()
+                # replay reads the WARC version the manifest recorded (archivers.warc.cdxj)
+                lines = [pinned(line, version) for line in lines]
             except KeyError:
                 lines = []
         return table, record, source, lines

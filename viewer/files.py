@@ -5,7 +5,9 @@
 
 Each is streamed from the store in chunks (never whole in memory), with
 single-range requests for video seeking, ``Last-Modified`` and a ``Digest``
-header of the stored object. A download of evidence (a WARC or a media
+header of the stored object (the server's checksum). A capture's WARC is
+served in the version its manifest recorded, so an overwrite (a newer
+version) is not what a download gets. A download of evidence (a WARC or a media
 original, from byte 0) is a custody event (``record``).
 """
 
@@ -28,18 +30,31 @@ CHUNK = 1024 * 1024
 """Bytes read from the store per chunk of a response."""
 
 
-def add_routes(app: FastAPI, store: ObjectStore, record: Callable[[CustodyEvent], None]) -> None:
-    """The file routes of the viewer app (see the module docstring)."""
+def add_routes(
+    app: FastAPI,
+    store: ObjectStore,
+    record: Callable[[CustodyEvent], None],
+    warc_version: Callable[[str], str | None] = lambda capture_id: None,
+) -> None:
+    """The file routes of the viewer app (see the module docstring).
+    ``warc_version``: the S3 version of a capture's WARC its manifest recorded
+    (None: not known), which the download serves."""
 
     @app.get("/capture/{capture_id}/warc", summary="Download the WARC of a capture")
     def download_warc(capture_id: str, request: Request):
         if not layout.is_capture_id(capture_id):
             raise HTTPException(404, "not a capture id")
         key = layout.warc_key(capture_id)
+        version = warc_version(capture_id)
         response = _stream(
-            store, key, request, "application/warc", attachment=f"{capture_id.upper()}.warc.gz"
+            store,
+            key,
+            request,
+            "application/warc",
+            attachment=f"{capture_id.upper()}.warc.gz",
+            version_id=version,
         )
-        downloaded(request, capture_id.upper(), key)
+        downloaded(request, capture_id.upper(), key, version)
         return response
 
     @app.get(
@@ -64,14 +79,16 @@ def add_routes(app: FastAPI, store: ObjectStore, record: Callable[[CustodyEvent]
         downloaded(request, None, key)
         return response
 
-    def downloaded(request: Request, capture_id: str | None, key: str) -> None:
+    def downloaded(
+        request: Request, capture_id: str | None, key: str, version_id: str | None = None
+    ) -> None:
         """A custody event for a download of evidence; a player's later range
         requests (not from byte 0) are the same viewing, not recorded again."""
         wanted = request.headers.get("range", "")
         if wanted and not wanted.replace(" ", "").startswith("bytes=0-"):
             return
         client = request.client.host if request.client else "?"
-        head = store.head(key)
+        head = store.head(key, version_id)
         at = iso(utc_now())
         record(
             CustodyEvent(
@@ -116,12 +133,21 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
 def _stream(
-    store, key: str, request: Request, content_type: str, *, attachment: str | None = None
+    store,
+    key: str,
+    request: Request,
+    content_type: str,
+    *,
+    attachment: str | None = None,
+    version_id: str | None = None,
 ) -> Response:
-    """An S3 object as an HTTP response, with single-range requests (video seeking)."""
-    head = store.head(key)
+    """An S3 object (its version ``version_id`` if given) as an HTTP response, with
+    single-range requests (video seeking). ``Digest`` is the server's checksum."""
+    head = store.head(key, version_id)
     if head is None:
-        raise HTTPException(404, f"nothing stored at {key}")
+        raise HTTPException(
+            404, f"nothing stored at {key}" + (f" version {version_id}" if version_id else "")
+        )
     size = head.size
     headers = {
         "Accept-Ranges": "bytes",
@@ -140,12 +166,14 @@ def _stream(
             return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         headers["Content-Length"] = str(end - start + 1)
-        body = store.open(key, (start, end))
+        body = store.open(key, (start, end), version_id=version_id)
         return StreamingResponse(
             _chunks(body), status_code=206, media_type=content_type, headers=headers
         )
     headers["Content-Length"] = str(size)
-    return StreamingResponse(_chunks(store.open(key)), media_type=content_type, headers=headers)
+    return StreamingResponse(
+        _chunks(store.open(key, version_id=version_id)), media_type=content_type, headers=headers
+    )
 
 
 def _chunks(body):

@@ -10,7 +10,9 @@ the viewer's asyncio process. Two pieces are warcflow's:
   itself from ``archive_paths`` (``s3://bucket/``) + the line's ``filename``;
 - ``WarcflowS3Loader`` does those loads with range requests through the boto3
   client every part of warcflow uses (``archivers.store.s3.client``: endpoint,
-  keys, checksum settings), without pywb's silent fallback to anonymous requests.
+  keys, checksum settings), without pywb's silent fallback to anonymous requests,
+  of the WARC version the line names (``?versionId=``: the catalog pins each
+  line to the version the capture's manifest recorded).
 
 Archived pages get pywb's replay Content-Security-Policy, tightened: they may
 load only from the replay origin and may be framed only by the viewer.
@@ -31,7 +33,7 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import socket  # noqa: E402
 from typing import Any  # noqa: E402
-from urllib.parse import urlencode, urlsplit  # noqa: E402
+from urllib.parse import parse_qs, urlencode, urlsplit  # noqa: E402
 
 import requests  # noqa: E402
 from pywb.utils.loaders import BaseLoader, BlockLoader  # noqa: E402
@@ -92,6 +94,9 @@ class WarcflowS3Loader(BaseLoader):
     def load(self, url, offset, length):
         parts = urlsplit(url)
         extra = {}
+        version = parse_qs(parts.query).get("versionId")  # pinned by the catalog
+        if version:
+            extra["VersionId"] = version[0]
         if offset or length not in (-1, None):
             end = "" if length in (-1, None) else str(offset + length - 1)
             extra["Range"] = f"bytes={offset}-{end}"

@@ -24,6 +24,7 @@ from archivers.store.base import ObjectStore, StoreSettings
 from streams.clients.feed import CaptureFeed, FeedEvent
 from streams.clients.producer import Submitter
 from streams.messages.capture import submit_requests
+from streams.settings import KafkaAccess
 from streams.topics import TopicNames
 from viewer.app import create_app
 from viewer.catalog import Catalog
@@ -46,12 +47,12 @@ class Viewer:
     settings: ViewerSettings
     store: ObjectStore
     store_settings: StoreSettings
-    bootstrap: str
+    kafka: KafkaAccess
     names: TopicNames
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.settings.state_dir / "catalog.sqlite")
-        self.feed = CaptureFeed(self.bootstrap, self.names.captures)
+        self.feed = CaptureFeed(self.kafka, self.names.captures)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._replay: subprocess.Popen | None = None
@@ -92,7 +93,7 @@ class Viewer:
             raise ValueError("\n".join(problems) or "no URLs given")
         with self._submit_lock:
             if self._submitter is None:
-                self._submitter = Submitter(self.bootstrap, self.names)
+                self._submitter = Submitter(self.kafka, self.names)
             done = self._submitter.submit(requests)
         return [
             {
@@ -131,7 +132,7 @@ class Viewer:
         try:
             with self._submit_lock:
                 if self._submitter is None:
-                    self._submitter = Submitter(self.bootstrap, self.names)
+                    self._submitter = Submitter(self.kafka, self.names)
                 self._submitter.resend(
                     self.names.custody, (event.capture_id or "").encode(), custody_json(event), []
                 )

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 
-from warcflow import __version__, exitcodes
+from warcflow import __version__, credentials, exitcodes
 from warcflow.commands import (
     captures,
     config,
@@ -88,6 +88,15 @@ def main(argv: list[str] | None = None) -> int:
         return exitcodes.USAGE
     for name in settings.unknown_env:
         error(f"ignoring unknown environment variable {name} (see `warcflow config`)")
+    try:  # each command runs as its role (warcflow.credentials)
+        settings = credentials.for_role(
+            settings,
+            getattr(args, "role", "operator"),
+            local_stack=getattr(args, "local_stack", False),
+        )
+    except SettingsError as exc:
+        error(f"bad setting: {exc}")
+        return exitcodes.USAGE
     try:
         return args.handler(args, settings)
     except KeyboardInterrupt:

@@ -7,7 +7,9 @@ part gets the frozen settings type it defines (``FetchSettings``,
 ``StoreSettings``, ``StreamSettings``, ``ServiceSettings``).
 
 ``OPTIONS`` is the single table of every setting; docs/configuration.md is
-checked against it by the tests.
+checked against it by the tests. Credentials that the settings do not name
+come from the local stack's credentials file, per role
+(``warcflow.credentials``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from archivers.net.fetcher import DEFAULT_USER_AGENT, FetchSettings
 from archivers.net.politeness import PolitenessSettings
 from archivers.store.base import StoreSettings
 from infra.settings import ServiceSettings
-from streams.settings import RetryPolicy, StreamSettings
+from streams.settings import KafkaAccess, RetryPolicy, StreamSettings
 from streams.watchers.definitions import InvalidWatch, watches_from_setting
 from streams.watchers.settings import WatchSettings
 from viewer.settings import ViewerSettings
@@ -156,6 +158,32 @@ OPTIONS: tuple[Option, ...] = (
         "Kafka bootstrap servers, comma-separated host:port. `warcflow up` listens here.",
     ),
     Option(
+        "WARCFLOW_KAFKA_USER",
+        "kafka.user",
+        "",
+        str,
+        "Kafka user (SASL/SCRAM-SHA-512) this process connects as, whatever the command. "
+        "Empty: the user of the command's role from WARCFLOW_CREDENTIALS, or none (a broker "
+        "without authentication) if there is no such file.",
+    ),
+    Option(
+        "WARCFLOW_KAFKA_PASSWORD",
+        "kafka.password",
+        "",
+        str,
+        "Password of WARCFLOW_KAFKA_USER.",
+        secret=True,
+    ),
+    Option(
+        "WARCFLOW_CREDENTIALS",
+        "credentials",
+        "",
+        str,
+        "File of every role's Kafka and S3 credentials (JSON, mode 0600), made with random "
+        "secrets by `warcflow up` on its first start (default HOME/credentials.json). "
+        "Commands take their role's from it unless the settings name credentials.",
+    ),
+    Option(
         "WARCFLOW_TOPIC_PREFIX",
         "kafka.topic_prefix",
         "warcflow",
@@ -191,13 +219,21 @@ OPTIONS: tuple[Option, ...] = (
         str,
         "Bucket holding WARCs, manifests and media.",
     ),
-    Option("WARCFLOW_S3_ACCESS_KEY", "s3.access_key", "warcflow", str, "S3 access key."),
+    Option(
+        "WARCFLOW_S3_ACCESS_KEY",
+        "s3.access_key",
+        "",
+        str,
+        "S3 access key this process uses, whatever the command. Empty: the access key of "
+        "the command's role from WARCFLOW_CREDENTIALS, or boto3's own (AWS_* variables, "
+        "~/.aws, an instance role) if there is no such file.",
+    ),
     Option(
         "WARCFLOW_S3_SECRET_KEY",
         "s3.secret_key",
-        "warcflow-local-secret",
+        "",
         str,
-        "S3 secret key.",
+        "Secret key of WARCFLOW_S3_ACCESS_KEY.",
         secret=True,
     ),
     Option("WARCFLOW_S3_REGION", "s3.region", "us-east-1", str, "S3 region name."),
@@ -206,16 +242,17 @@ OPTIONS: tuple[Option, ...] = (
         "s3.lock_mode",
         "governance",
         _lock_mode,
-        "Object Lock on every stored capture, media and ledger object: governance, "
-        "compliance or off. The bucket is made with Object Lock; a locked object's "
-        "versions cannot be deleted until the retention ends.",
+        "Object Lock of the bucket's default retention, which the server applies to every "
+        "new version: governance, compliance (for evidence: nobody can shorten it on MinIO "
+        "or AWS, root included) or off. Set on the bucket by `warcflow up` / `warcflow "
+        "provision`; a locked version cannot be deleted until its retention ends.",
     ),
     Option(
         "WARCFLOW_S3_LOCK_DAYS",
         "s3.lock_days",
         "3650",
         _positive(int),
-        "Days a stored object stays locked.",
+        "Days a stored version stays locked (the bucket's default retention).",
     ),
     Option(
         "WARCFLOW_S3_SERVER_BIN",
@@ -625,6 +662,9 @@ class Settings:
     values: Mapping[str, Any]
     sources: Mapping[str, str]
     unknown_env: tuple[str, ...] = ()
+    role: str = ""
+    """The role whose credentials were filled in (``warcflow.credentials.for_role``);
+    empty before the CLI applies the command's."""
 
     def describe(self) -> list[dict[str, Any]]:
         """Effective settings for ``warcflow config``; secrets masked."""
@@ -826,7 +866,11 @@ def load_settings(
             lock_days=values["WARCFLOW_S3_LOCK_DAYS"],
         ),
         streams=StreamSettings(
-            bootstrap=values["WARCFLOW_KAFKA_BOOTSTRAP"],
+            kafka=KafkaAccess(
+                bootstrap=values["WARCFLOW_KAFKA_BOOTSTRAP"],
+                user=values["WARCFLOW_KAFKA_USER"],
+                password=values["WARCFLOW_KAFKA_PASSWORD"],
+            ),
             topic_prefix=values["WARCFLOW_TOPIC_PREFIX"],
             partitions=values["WARCFLOW_PARTITIONS"],
             replication=values["WARCFLOW_REPLICATION"],
@@ -850,8 +894,6 @@ def load_settings(
             cache=cache,
             kafka_bootstrap=values["WARCFLOW_KAFKA_BOOTSTRAP"].split(",")[0],
             s3_endpoint=values["WARCFLOW_S3_ENDPOINT"],
-            s3_access_key=values["WARCFLOW_S3_ACCESS_KEY"],
-            s3_secret_key=values["WARCFLOW_S3_SECRET_KEY"],
             s3_region=values["WARCFLOW_S3_REGION"],
             s3_server_bin=Path(server_bin).expanduser() if server_bin else None,
         ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 from warcflow import __version__
@@ -117,7 +118,7 @@ def faust_app(settings: Settings, metrics=None):
     object_store = store(settings)
     page_archiver = archiver(settings, object_store)
     media = media_archiver(settings, object_store)
-    events = CaptureEventLog(settings.streams.bootstrap, names.captures)
+    events = CaptureEventLog(settings.streams.kafka, names.captures)
     retry = settings.streams.retry
 
     app = build_app(
@@ -154,7 +155,7 @@ def watch_runner(settings: Settings, producer, metrics=None):
 
     names = topic_names(settings)
     fetcher = Fetcher(settings.fetch)
-    watch_log = WatchLog(settings.streams.bootstrap, names)
+    watch_log = WatchLog(settings.streams.kafka, names)
     # its own thread: the default executor is busy with the captures' S3 calls
     reader = ThreadPoolExecutor(1, thread_name_prefix="watch-log")
 
@@ -268,17 +269,92 @@ def ledger(settings: Settings, object_store=None):
     )
 
 
-def ensure_topics_and_bucket(settings: Settings) -> tuple[list[str], bool]:
-    """Create missing topics and the bucket; return (topics created, bucket created)."""
-    from streams.clients.admin import ensure_topics
+@dataclass(frozen=True)
+class Provisioned:
+    """What ``provision`` made (empty where everything was there)."""
 
+    topics_created: list[str]
+    acls: int
+    bucket_created: bool
+    retention_set: bool
+    users: list[str]
+    bucket_policy: bool
+
+
+def provision(settings: Settings, creds=None) -> Provisioned:
+    """As the admin, make what the roles need: the topics (faust's leader topic
+    included), every role's ACLs on them (``streams.access``), the bucket with
+    Object Lock and its default retention rule. With ``creds`` (the local
+    stack's ``warcflow.credentials.Credentials``): also the Kafka users of the
+    roles, and the bucket policy naming each role's S3 access key (versitygw;
+    its S3 users are made by ``infra.stack.LocalStack.ensure_s3_users`` first).
+    Idempotent."""
+    from streams.access import ROLES as KAFKA_ROLES
+    from streams.access import grants
+    from streams.clients.admin import ensure_acls, ensure_topics, ensure_users
+
+    kafka = settings.streams.kafka
+    names = topic_names(settings)
+    users: list[str] = []
+    if creds is not None:
+        passwords = {creds.kafka[role][0]: creds.kafka[role][1] for role in KAFKA_ROLES}
+        ensure_users(kafka, passwords)
+        users = sorted(passwords)
     created = ensure_topics(
-        settings.streams.bootstrap,
-        topic_names(settings),
+        kafka,
+        names,
         partitions=settings.streams.partitions,
         replication=settings.streams.replication,
     )
-    return created, store(settings).ensure_bucket(object_lock=True)
+    acls = ensure_acls(kafka, grants(names))
+    bucket_created, retention_set = provision_bucket(settings, creds)
+    return Provisioned(created, acls, bucket_created, retention_set, users, creds is not None)
+
+
+def provision_bucket(settings: Settings, creds=None) -> tuple[bool, bool]:
+    """The S3 half of ``provision``: (bucket created, default retention set now)."""
+    from archivers.store.policy import ROLES as S3_ROLES
+    from archivers.store.policy import bucket_policy
+
+    object_store = store(settings)
+    bucket_created = object_store.ensure_bucket(object_lock=True)
+    retention_set = object_store.ensure_retention()
+    if creds is not None:
+        object_store.put_bucket_policy(
+            bucket_policy(settings.store.bucket, {role: creds.s3[role][0] for role in S3_ROLES})
+        )
+    return bucket_created, retention_set
+
+
+def not_ready(settings: Settings) -> list[str]:
+    """What keeps a worker from starting, as its role sees it: topics it cannot
+    see, a bucket it cannot reach, a default retention that is not the one
+    configured. Empty: ready."""
+    from archivers.errors import StoreUnavailable
+    from streams.clients.admin import missing_topics
+
+    problems = []
+    missing = missing_topics(settings.streams.kafka, topic_names(settings))
+    if missing:
+        problems.append(
+            f"topics missing or not allowed to {settings.streams.kafka.user or 'this client'}: "
+            f"{', '.join(missing)}"
+        )
+    wanted = settings.store.default_retention()
+    try:
+        rule = store(settings).retention_rule() or {}
+    except StoreUnavailable as exc:  # no such bucket, or not this role's to see
+        return [*problems, f"bucket {settings.store.bucket}: {exc}"]
+    if wanted is not None:
+        found = rule.get("DefaultRetention", {})
+        days = found.get("Days") or 365 * (found.get("Years") or 0)
+        if found.get("Mode") != settings.store.lock_mode or days < settings.store.lock_days:
+            problems.append(
+                f"bucket {settings.store.bucket} does not lock new versions "
+                f"({settings.store.lock_mode} {settings.store.lock_days} days asked, the "
+                f"bucket's default retention is {found or 'none'})"
+            )
+    return problems
 
 
 def viewer(settings: Settings):
@@ -289,7 +365,7 @@ def viewer(settings: Settings):
         settings.viewer,
         store(settings),
         settings.store,
-        settings.streams.bootstrap,
+        settings.streams.kafka,
         topic_names(settings),
     )
 
@@ -335,4 +411,4 @@ def custody_producer(settings: Settings):
     """A producer for the custody, recheck and ingest topics (fixity, export, recheck)."""
     from streams.clients.producer import Submitter
 
-    return Submitter(settings.streams.bootstrap, topic_names(settings))
+    return Submitter(settings.streams.kafka, topic_names(settings))

@@ -383,6 +383,7 @@ class PageArchiver:
             sha256=stored.sha256 or spool.sha256,
             size=stored.size,
             stored_at=iso_seconds(stored.last_modified),
+            version_id=stored.version_id,
         )
         return await self._put_manifest(request, manifest)
 

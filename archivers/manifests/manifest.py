@@ -49,6 +49,10 @@ class Manifest:
     warc_key: str | None = None
     sha256: str | None = None
     size: int | None = None
+    warc_version_id: str | None = None
+    """The S3 version of the WARC this manifest describes, as the server named it
+    at the commit; replay and downloads read that version (None: no versioning,
+    or a manifest written before versions were recorded)."""
     requisites: dict[str, int] = field(default_factory=dict)
     limits_hit: list[str] = field(default_factory=list)
     request: dict[str, Any] = field(default_factory=dict)
@@ -116,6 +120,7 @@ class Manifest:
             "warc_key": self.warc_key,
             "sha256": self.sha256,
             "size": self.size,
+            "warc_version_id": self.warc_version_id,
             "submitted_at": self.submitted_at,
             "fetched_at": self.fetched_at,
             "finished_at": self.finished_at,
@@ -161,12 +166,25 @@ CAPTURE_METADATA_SCHEMA = "warcflow.capture-metadata"
 
 
 def manifest_from_metadata(
-    meta: dict[str, Any], *, warc_key: str, sha256: str, size: int, stored_at: str
+    meta: dict[str, Any],
+    *,
+    warc_key: str,
+    sha256: str,
+    size: int,
+    stored_at: str,
+    version_id: str | None = None,
 ) -> Manifest:
     """Join the WARC's capture metadata (which carries status and reason) with
     the stored object's facts. ValueError if the metadata lacks a required field."""
     return Manifest.from_dict(
-        {**meta, "warc_key": warc_key, "sha256": sha256, "size": size, "stored_at": stored_at}
+        {
+            **meta,
+            "warc_key": warc_key,
+            "sha256": sha256,
+            "size": size,
+            "stored_at": stored_at,
+            "warc_version_id": version_id,
+        }
     )
 
 
@@ -213,6 +231,8 @@ class MediaManifest:
     warc_key: str | None = None
     warc_sha256: str | None = None
     warc_size: int | None = None
+    warc_version_id: str | None = None
+    """The S3 version of the media WARC at the commit (as ``Manifest.warc_version_id``)."""
     fetched_at: str | None = None
     finished_at: str | None = None
     stored_at: str | None = None

@@ -414,6 +414,7 @@ class MediaArchiver:
                 "warc_key": warc_key,
                 "warc_sha256": stored.sha256 or spool.sha256,
                 "warc_size": stored.size,
+                "warc_version_id": stored.version_id,
                 "stored_at": iso_seconds(stored.last_modified),
             }
         )

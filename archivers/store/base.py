@@ -2,7 +2,11 @@
 
 Writes are "put if absent" (``If-None-Match: *``) with a SHA-256 checksum the
 server verifies, so a redelivered message can never replace a stored capture
-and a corrupted upload is refused. Some servers check the condition before
+and a corrupted upload is refused. What a store says about an object's
+digest (``StoredObject.sha256``) is the server's own checksum, never a
+client-set metadata field: anyone who may write can set metadata. Reads can
+name the version a manifest recorded, so an overwrite (a newer version of the
+key) is not what replay and downloads serve. Some servers check the condition before
 the write rather than atomically; the capture protocol does not rest on it
 alone (see ``archivers.manifests.commit``).
 
@@ -16,11 +20,9 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import BinaryIO, Protocol
-
-from archivers.clock import utc_now
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, BinaryIO, Protocol
 
 _MiB = 1024 * 1024
 
@@ -31,29 +33,35 @@ class StoreSettings:
 
     endpoint: str = "http://127.0.0.1:9000"
     bucket: str = "warcflow"
-    access_key: str = "warcflow"
-    secret_key: str = "warcflow-local-secret"  # noqa: S105 - the local stack's default
+    access_key: str = ""
+    """Empty: boto3's own chain (AWS_* variables, ~/.aws, an instance role)."""
+    secret_key: str = field(default="", repr=False)
     region: str = "us-east-1"
     multipart_threshold: int = 64 * _MiB
     part_size: int = 16 * _MiB
     lock_mode: str = ""
-    """Object Lock mode for every write-once object: ``GOVERNANCE``,
-    ``COMPLIANCE`` or empty (none). Needs a bucket made with Object Lock."""
+    """The bucket's default retention mode: ``GOVERNANCE``, ``COMPLIANCE`` or
+    empty (none). Set on the bucket by the admin (``S3Store.ensure_retention``);
+    the server applies it to every new version, so writers send no lock
+    headers and need no right to set retention."""
     lock_days: int = 3650
 
-    def retention(self) -> dict[str, object]:
-        """The put arguments that lock a new object until now + ``lock_days``."""
+    def default_retention(self) -> dict[str, Any] | None:
+        """The bucket's default retention rule, as S3 spells it; None: no lock."""
         if not self.lock_mode:
-            return {}
-        return {
-            "ObjectLockMode": self.lock_mode,
-            "ObjectLockRetainUntilDate": utc_now() + timedelta(days=self.lock_days),
-        }
+            return None
+        return {"DefaultRetention": {"Mode": self.lock_mode, "Days": self.lock_days}}
 
 
 @dataclass(frozen=True)
 class StoredObject:
-    """What the server says about a stored object. ``last_modified`` is UTC-aware."""
+    """What the server says about a stored object. ``last_modified`` is UTC-aware.
+
+    ``sha256`` is the server's checksum of the whole object (hex), verified by
+    the server when the object was written; None where the server has none
+    (an object uploaded in parts has only a checksum of its parts' checksums):
+    then whoever needs the digest hashes the bytes (``custody.fixity``).
+    """
 
     key: str
     size: int
@@ -80,15 +88,21 @@ class ObjectStore(Protocol):
         """``put_new`` then the server's facts about the object (its time of
         storage, for the audit trail); None if the key existed."""
 
-    def head(self, key: str) -> StoredObject | None:
-        """Facts about ``key``, or None if there is no such object."""
+    def head(self, key: str, version_id: str | None = None) -> StoredObject | None:
+        """Facts about ``key`` (its latest version, or ``version_id``), or None if
+        there is no such object or version."""
 
-    def get_bytes(self, key: str) -> bytes:
+    def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
         """Whole content of a small object (manifests); KeyError if absent."""
 
-    def open(self, key: str, byte_range: tuple[int, int] | None = None) -> BinaryIO:
-        """A readable stream of the object (bytes ``start..end`` inclusive if given);
-        KeyError if absent."""
+    def open(
+        self,
+        key: str,
+        byte_range: tuple[int, int] | None = None,
+        version_id: str | None = None,
+    ) -> BinaryIO:
+        """A readable stream of the object (bytes ``start..end`` inclusive if given;
+        the version ``version_id`` if given, else the latest); KeyError if absent."""
 
     def put_state(self, key: str, data: bytes, *, content_type: str = "application/json") -> None:
         """Overwrite ``key`` with ``data``: mutable state (liveness), never evidence."""

@@ -128,6 +128,22 @@ def first_seen_key(sha256: str) -> str:
     return f"{_media_base(sha256)}.json"
 
 
+WRITTEN_PREFIXES = (
+    "warc/",
+    "index/",
+    "screenshots/",
+    "manifests/",
+    "media-manifests/",
+    "media/",
+    "ledger/",
+    "liveness/",
+)
+"""Every prefix the worker writes under: the keys above, the custody ledger
+(``archivers.custody.ledger``) and the liveness records
+(``archivers.custody.liveness``). The worker's S3 credential may write these
+and nothing else (``archivers.store.policy``)."""
+
+
 MEDIA_TYPES = {
     "mp4": "video/mp4",
     "m4a": "audio/mp4",

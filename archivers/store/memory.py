@@ -1,7 +1,8 @@
 """``MemoryStore``: the in-package fake ``ObjectStore``, for unit tests of one module.
 
-Not for integration tests: it has no versions, no Object Lock, and its
-conditional put is atomic where real servers' may not be.
+Not for integration tests: it has no versions (a ``version_id`` asked for is
+ignored), no Object Lock, and its conditional put is atomic where real
+servers' may not be.
 """
 
 from __future__ import annotations
@@ -54,16 +55,16 @@ class MemoryStore:
     def versions(self, key) -> list[dict]:
         return []
 
-    def head(self, key):
+    def head(self, key, version_id=None):
         item = self.objects.get(key)
         if item is None:
             return None
         return StoredObject(key, len(item.data), item.last_modified, item.sha256)
 
-    def get_bytes(self, key):
+    def get_bytes(self, key, version_id=None):
         return self.objects[key].data
 
-    def open(self, key, byte_range=None):
+    def open(self, key, byte_range=None, version_id=None):
         data = self.objects[key].data
         if byte_range:
             data = data[byte_range[0] : byte_range[1] + 1]

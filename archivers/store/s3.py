@@ -4,6 +4,16 @@ Objects larger than ``multipart_threshold`` go up in parts read from the spool
 one at a time, so memory stays bounded by the part size. ``client`` is the one
 boto3 client factory: the viewer's replay process uses it too.
 
+Digests are the server's: ``head`` asks for the object's checksum
+(``ChecksumMode=ENABLED``, the ``x-amz-checksum-sha256`` the server verified
+on the way in), never the ``sha256`` metadata a writer sets. A multipart
+object has only a checksum of its parts' checksums (``…-N``, COMPOSITE), so
+its ``sha256`` is None. Reads and heads may name a version.
+
+Object Lock: the bucket's default retention rule (``ensure_retention``, by
+the root at provisioning) locks each new version; puts carry no lock headers,
+so the writer's credential needs no right to set retention.
+
 Errors map onto the capture error tree: unreachable server, timeouts, 5xx,
 throttling and misconfiguration (no bucket, bad keys) are ``StoreUnavailable``
 (retry, then the dead-letter topic, from where an operator can replay once it
@@ -30,8 +40,8 @@ def client(settings: StoreSettings, *, max_pool_connections: int = 32):
     return boto3.session.Session().client(
         "s3",
         endpoint_url=settings.endpoint or None,
-        aws_access_key_id=settings.access_key,
-        aws_secret_access_key=settings.secret_key,
+        aws_access_key_id=settings.access_key or None,
+        aws_secret_access_key=settings.secret_key or None,
         region_name=settings.region,
         config=Config(
             s3={"addressing_style": "path"},
@@ -78,6 +88,58 @@ class S3Store:
                 return False
             raise _translate(exc, f"bucket {self.bucket}") from None
 
+    def ensure_retention(self) -> bool:
+        """Give the bucket the default retention rule of the settings unless it has
+        it (root; True if set now). Each new version is then locked by the server
+        for ``lock_days`` from its creation (versitygw counts from when the rule
+        was set: docs/operations.md, "Roles"). No lock mode: the bucket is left
+        as it is (a rule is never removed here)."""
+        from botocore.exceptions import ClientError
+
+        rule = self.settings.default_retention()
+        if rule is None:
+            return False
+        try:
+            current = self._client.get_object_lock_configuration(Bucket=self.bucket)
+            if current.get("ObjectLockConfiguration", {}).get("Rule") == rule:
+                return False
+        except ClientError as exc:
+            if _code(exc) not in ("ObjectLockConfigurationNotFoundError",):
+                raise _translate(exc, f"bucket {self.bucket}") from None
+        except Exception as exc:  # noqa: BLE001
+            raise _translate(exc, f"bucket {self.bucket}") from None
+        try:
+            self._client.put_object_lock_configuration(
+                Bucket=self.bucket,
+                ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": rule},
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise _translate(exc, f"bucket {self.bucket}") from None
+        return True
+
+    def retention_rule(self) -> dict | None:
+        """The bucket's default retention rule as the server states it, or None."""
+        from botocore.exceptions import ClientError
+
+        try:
+            current = self._client.get_object_lock_configuration(Bucket=self.bucket)
+        except ClientError as exc:
+            if _code(exc) == "ObjectLockConfigurationNotFoundError":
+                return None
+            raise _translate(exc, f"bucket {self.bucket}") from None
+        except Exception as exc:  # noqa: BLE001
+            raise _translate(exc, f"bucket {self.bucket}") from None
+        return current.get("ObjectLockConfiguration", {}).get("Rule")
+
+    def put_bucket_policy(self, policy: dict) -> None:
+        """Replace the bucket's policy (root; ``archivers.store.policy.bucket_policy``)."""
+        import json
+
+        try:
+            self._client.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(policy))
+        except Exception as exc:  # noqa: BLE001
+            raise _translate(exc, f"the policy of bucket {self.bucket}") from None
+
     def put_if_absent(self, key, body, *, size, sha256, content_type):
         if not self.put_new(key, body, size=size, sha256=sha256, content_type=content_type):
             return None
@@ -105,7 +167,6 @@ class S3Store:
                     IfNoneMatch="*",
                     ContentType=content_type,
                     Metadata={"sha256": sha256},
-                    **self.settings.retention(),
                 )
         except ClientError as exc:
             if _status(exc) in (412, 409) or _code(exc) in (
@@ -135,7 +196,6 @@ class S3Store:
             ChecksumAlgorithm="SHA256",
             ContentType=content_type,
             Metadata={"sha256": sha256},
-            **self.settings.retention(),
         )
         upload_id = upload["UploadId"]
         parts = []
@@ -221,14 +281,17 @@ class S3Store:
         ]
         return sorted(found, key=lambda v: v["last_modified"], reverse=True)
 
-    def head(self, key):
+    def head(self, key, version_id=None):
         from botocore.exceptions import ClientError
 
+        extra = {"VersionId": version_id} if version_id else {}
         try:
-            r = self._client.head_object(Bucket=self.bucket, Key=key)
+            r = self._client.head_object(
+                Bucket=self.bucket, Key=key, ChecksumMode="ENABLED", **extra
+            )
         except ClientError as exc:
-            if _status(exc) == 404:
-                return None
+            if _status(exc) == 404 or (version_id and _status(exc) == 400):
+                return None  # 400: versitygw's answer to a version id it does not hold
             raise _translate(exc, key) from None
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc, key) from None
@@ -236,22 +299,26 @@ class S3Store:
             key,
             r["ContentLength"],
             r["LastModified"].astimezone(UTC),
-            r.get("Metadata", {}).get("sha256"),
+            server_sha256(r),
             r.get("VersionId"),
         )
 
-    def get_bytes(self, key):
-        return self.open(key).read()
+    def get_bytes(self, key, version_id=None):
+        return self.open(key, version_id=version_id).read()
 
-    def open(self, key, byte_range=None):
+    def open(self, key, byte_range=None, version_id=None):
         from botocore.exceptions import ClientError
 
         extra = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else {}
+        if version_id:
+            extra["VersionId"] = version_id
         try:
             return self._client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
         except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "NotFound") or _status(exc) == 404:
+            if _code(exc) in ("NoSuchKey", "NotFound", "NoSuchVersion") or _status(exc) == 404:
                 raise KeyError(key) from None
+            if version_id and _code(exc) == "InvalidArgument":
+                raise KeyError(f"{key} version {version_id}") from None  # versitygw's answer
             raise _translate(exc, key) from None
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc, key) from None
@@ -266,6 +333,20 @@ class S3Store:
                     yield item["Key"]
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc, prefix) from None
+
+
+def server_sha256(response: dict) -> str | None:
+    """The whole object's SHA-256 (hex) from a HeadObject/GetObject answer with
+    checksums enabled; None for a COMPOSITE checksum (``base64-N``: of the
+    parts' checksums, not of the bytes) or none at all."""
+    value = response.get("ChecksumSHA256")
+    if not value or "-" in value or response.get("ChecksumType") == "COMPOSITE":
+        return None
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+    return digest.hex() if len(digest) == 32 else None
 
 
 def _code(exc) -> str:

@@ -27,6 +27,10 @@ out, as it does):
   replay index (pywb reads ``archive_paths`` + filename by range), the file
   name relative to ``archive/`` in a WACZ.
 
+A reader that knows the WARC's recorded S3 version (the
+viewer's catalog, from the manifest) pins the line to it: ``pinned`` makes the
+filename ``<key>?versionId=<id>``, and the replay's loader reads that version
+(``filename_version`` splits it again), so an overwrite is never replayed.
 ``WarcWriter`` records offsets as it writes (``index_entries``);
 ``cdxj_from_warc`` reads them back from a stored WARC, for recovery and
 rebuilds. Both give the same lines for the same file, and so does
@@ -42,6 +46,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
+from urllib.parse import parse_qs, quote
 
 import surt as surtlib
 
@@ -96,6 +101,25 @@ def computed_digest(hasher) -> str:
 
 def sha1_digest(data: bytes) -> str:
     return computed_digest(hashlib.sha1(data, usedforsecurity=False))
+
+
+def pinned(cdx_line: str, version_id: str | None) -> str:
+    """``cdx_line`` with its filename naming ``version_id`` (unchanged if None)."""
+    if not version_id:
+        return cdx_line
+    key, timestamp, rest = cdx_line.split(" ", 2)
+    fields = json.loads(rest)
+    base, _version = filename_version(fields["filename"])
+    fields["filename"] = f"{base}?versionId={quote(version_id, safe='')}"
+    return f"{key} {timestamp} {json.dumps(fields)}"
+
+
+def filename_version(filename: str) -> tuple[str, str | None]:
+    """A (possibly pinned) filename → (S3 key, version id or None)."""
+    base, sep, query = filename.partition("?")
+    if not sep:
+        return filename, None
+    return base, parse_qs(query).get("versionId", [None])[0]
 
 
 def line(entry: IndexEntry, filename: str) -> str:

@@ -12,14 +12,15 @@ import asyncio
 from datetime import datetime, timedelta
 
 from streams.clients.reader import TopicReader, TopicUnavailable
+from streams.settings import KafkaAccess
 
 SKEW = timedelta(minutes=2)
 """How far before the capture's time the scan starts, for clock skew between hosts."""
 
 
 class CaptureEventLog:
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, access: KafkaAccess, topic: str) -> None:
+        self.access = access
         self.topic = topic
 
     async def contains(self, capture_id: str, since: datetime) -> bool:
@@ -30,7 +31,7 @@ class CaptureEventLog:
         needle = capture_id.encode("ascii")
         try:
             with TopicReader(
-                self.bootstrap, (self.topic,), client_id="warcflow-eventlog", start=since_ms
+                self.access, (self.topic,), client_id="warcflow-eventlog", start=since_ms
             ) as reader:
                 return any(needle in (record.value or b"") for record in reader.read_to_end())
         except TopicUnavailable:

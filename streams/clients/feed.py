@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from streams.clients.reader import TopicReader
+from streams.settings import KafkaAccess
 
 log = logging.getLogger("warcflow.feed")
 
@@ -26,8 +27,8 @@ class FeedEvent:
 
 
 class CaptureFeed:
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, access: KafkaAccess, topic: str) -> None:
+        self.access = access
         self.topic = topic
         self._reader: TopicReader | None = None
 
@@ -35,7 +36,7 @@ class CaptureFeed:
         """Events after ``start`` (partition → next offset) that arrive within ``timeout``."""
         if self._reader is None:
             self._reader = TopicReader(
-                self.bootstrap,
+                self.access,
                 (self.topic,),
                 client_id="warcflow-viewer-feed",
                 start={(self.topic, p): offset for p, offset in start.items()},

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from archivers.urls import surt
 from streams.messages.capture import SubmitRequest
+from streams.settings import KafkaAccess
 from streams.topics import TopicNames
 
 
@@ -33,19 +34,18 @@ def _reachable(server: str) -> bool:
 class Submitter:
     """Produces ``SubmitRequest``s keyed by SURT; waits for the broker's acks (acks=all)."""
 
-    def __init__(self, bootstrap: str, names: TopicNames, *, timeout: float = 30.0) -> None:
+    def __init__(self, access: KafkaAccess, names: TopicNames, *, timeout: float = 30.0) -> None:
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
         self.names = names
         self.timeout = timeout
-        servers = bootstrap.split(",")
-        if not any(_reachable(server) for server in servers):
+        if not any(_reachable(server) for server in access.servers):
             # kafka-python would wait max_block_ms before saying so.
-            raise SubmitError(f"cannot reach the Kafka broker at {bootstrap}")
+            raise SubmitError(f"cannot reach the Kafka broker at {access.bootstrap}")
         try:
             self._producer = KafkaProducer(
-                bootstrap_servers=bootstrap.split(","),
+                **access.client_kwargs(),
                 acks="all",
                 linger_ms=5,
                 client_id="warcflow-submit",
@@ -53,7 +53,7 @@ class Submitter:
                 request_timeout_ms=int(timeout * 1000),
             )
         except KafkaError as exc:
-            raise SubmitError(f"cannot reach the Kafka broker at {bootstrap}: {exc}") from None
+            raise SubmitError(access.unreachable(exc)) from None
 
     def submit(self, requests: list[SubmitRequest]) -> list[Submitted]:
         from kafka.errors import KafkaError

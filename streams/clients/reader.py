@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator, Mapping
 
 from streams.messages.base import SourceMessage
+from streams.settings import KafkaAccess
 
 
 class TopicUnavailable(Exception):
@@ -38,7 +39,7 @@ class TopicReader:
 
     def __init__(
         self,
-        bootstrap: str,
+        access: KafkaAccess,
         topics: tuple[str, ...] | list[str],
         *,
         client_id: str = "warcflow-reader",
@@ -51,20 +52,23 @@ class TopicReader:
         self.timeout = timeout
         try:
             self._consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap.split(","),
+                **access.client_kwargs(),
                 group_id=None,
                 enable_auto_commit=False,
                 client_id=client_id,
                 request_timeout_ms=int(timeout * 1000) + 1000,
             )
         except KafkaError as exc:
-            raise TopicUnavailable(f"cannot reach the Kafka broker at {bootstrap}: {exc}") from None
+            raise TopicUnavailable(access.unreachable(exc)) from None
         try:
             self.partitions = []
             for topic in topics:
                 found = self._consumer.partitions_for_topic(topic)
                 if not found:
-                    raise TopicUnavailable(f"there is no topic {topic}")
+                    raise TopicUnavailable(
+                        f"there is no topic {topic}"
+                        + (f" that {access.user} may read" if access.user else "")
+                    )
                 self.partitions += [TopicPartition(topic, p) for p in sorted(found)]
             self._consumer.assign(self.partitions)
             self._seek(start)
@@ -167,10 +171,10 @@ def _message(r) -> SourceMessage:
 
 
 def read_topic(
-    bootstrap: str, topic: str, *, since_ms: int | None = None, timeout: float = 30.0
+    access: KafkaAccess, topic: str, *, since_ms: int | None = None, timeout: float = 30.0
 ) -> Iterator[SourceMessage]:
     """Each record of ``topic`` from ``since_ms`` (broker timestamps; default the
     beginning) to the end offsets as they were when reading began, partition by
     partition in offset order. Raises TopicUnavailable."""
-    with TopicReader(bootstrap, (topic,), timeout=timeout, start=since_ms) as reader:
+    with TopicReader(access, (topic,), timeout=timeout, start=since_ms) as reader:
         yield from reader.read_to_end()

@@ -9,14 +9,15 @@ the previous one submitted. ``read_book`` is the one-shot read for commands.
 from __future__ import annotations
 
 from streams.clients.reader import TopicReader, TopicUnavailable, read_topic
+from streams.settings import KafkaAccess
 from streams.topics import TopicNames
 from streams.watchers.book import WatchBook
 from streams.watchers.definitions import Watch
 
 
 class WatchLog:
-    def __init__(self, bootstrap: str, names: TopicNames, *, timeout: float = 30.0) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, access: KafkaAccess, names: TopicNames, *, timeout: float = 30.0) -> None:
+        self.access = access
         self.names = names
         self.timeout = timeout
         self._reader: TopicReader | None = None
@@ -29,7 +30,7 @@ class WatchLog:
         try:
             if self._reader is None:
                 self._reader = TopicReader(
-                    self.bootstrap,
+                    self.access,
                     (self.names.watches, self.names.watch_seen),
                     client_id="warcflow-watchers",
                     timeout=self.timeout,
@@ -56,13 +57,17 @@ def apply(book: WatchBook, records) -> int:
 
 
 def read_book(
-    bootstrap: str, names: TopicNames, configured: tuple[Watch, ...] = (), *, with_seen: bool = True
+    access: KafkaAccess,
+    names: TopicNames,
+    configured: tuple[Watch, ...] = (),
+    *,
+    with_seen: bool = True,
 ) -> WatchBook:
     """The book as it stands now (TopicUnavailable if the broker or topics are missing)."""
     book = WatchBook(configured)
-    for record in read_topic(bootstrap, names.watches):
+    for record in read_topic(access, names.watches):
         book.apply_watch(record.key, record.value)
     if with_seen:
-        for record in read_topic(bootstrap, names.watch_seen):
+        for record in read_topic(access, names.watch_seen):
             book.apply_seen(record.key, record.value)
     return book

@@ -23,13 +23,11 @@ from urllib.parse import quote_plus
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archivers.store.s3 import S3Store
 from infra.processes import free_port
 from tests.support import jsposts
 from tests.support.observe import replay_frame
 from tests.support.site import TestSite
-from tests.support.stack import ViewerProcess, WorkerProcess, cli, poll
-from warcflow.settings import load_settings
+from tests.support.stack import ViewerProcess, WorkerProcess, cli, poll, store_of
 
 pytestmark = pytest.mark.integration
 
@@ -136,7 +134,7 @@ def test_a_script_rendered_post_is_captured_with_its_screenshot(browser_stack, t
     assert site.url("/static/render.js") in responses
     assert responses[site.url("/img/lazy.png")] == site.routes["/img/lazy.png"].body
 
-    store = S3Store(load_settings(env).store)
+    store = store_of(env)
     png = store.get_bytes(capture["screenshot_key"])
     assert resources == [png]  # the S3 object is the WARC's resource record
     shot = tmp_path / "shot.png"

@@ -29,6 +29,7 @@ def test_the_worker_notices_when_the_canary_video_stops_coming_down(stack, media
             WARCFLOW_CANARY_URL=site.url("/media/hls/stream.m3u8"),
             WARCFLOW_CANARY_EVERY="1",
         )
+        stack.provision(env)
         worker = WorkerProcess(env, tmp_path / "worker.log").start()
         try:
 

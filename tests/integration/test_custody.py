@@ -13,18 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from archivers.store.s3 import S3Store
 from infra.processes import free_port
 from infra.tsa import LocalTSA
 from tests.support import media as testmedia
 from tests.support.observe import media_of
 from tests.support.site import Route, TestSite
-from tests.support.stack import WorkerProcess, cli, poll
+from tests.support.stack import WorkerProcess, cli, poll, store_of
 from tests.support.tsa import http_tsa as serve
 from tests.support.viewer import running_viewer
 from tests.support.warcs import tampered
 from viewer.views import replay_url
-from warcflow.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -227,7 +225,7 @@ def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, tmp_path
 
 
 def _store(env):
-    return S3Store(load_settings(env).store)
+    return store_of(env, "admin")  # the S3 root: what an attacker with it can do
 
 
 def test_a_locked_capture_object_cannot_be_deleted(custody):

@@ -17,11 +17,9 @@ import pytest
 from kafka import KafkaProducer
 
 from archivers.manifests.listing import list_captures
-from archivers.store.s3 import S3Store
 from infra.s3server import S3Server
 from tests.support.site import Route, TestSite
-from tests.support.stack import WorkerProcess, cli, poll
-from warcflow.settings import load_settings
+from tests.support.stack import WorkerProcess, cli, kafka_of, poll, settings_of, store_of
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +45,7 @@ def reconciled(env: dict) -> dict | None:
 
 def stored_objects_are_all_captures(env: dict, urls: list[str]) -> None:
     """Exactly one stored capture per URL, and no WARC in the bucket without one."""
-    store = S3Store(load_settings(env).store)
+    store = store_of(env)
     warcs = set()
     for url in urls:
         manifests = list_captures(store, url)
@@ -71,6 +69,7 @@ def faulty(stack, tmp_path):
             WARCFLOW_RETRY_MAX_DELAY="4",
             WARCFLOW_MEDIA_PER_PAGE="0",
         )
+        stack.provision(env)
         worker = WorkerProcess(env, tmp_path / "worker.log").start()
         try:
             yield {"env": env, "site": site, "worker": worker, "prefix": prefix, "stack": stack}
@@ -82,7 +81,7 @@ def test_a_worker_killed_again_and_again_loses_and_duplicates_nothing(faulty):
     env, site, worker = faulty["env"], faulty["site"], faulty["worker"]
     urls = add_pages(site, "kill", 60)
     assert cli("submit", *urls, env=env).returncode == 0
-    store = S3Store(load_settings(env).store)
+    store = store_of(env)
     for round_ in range(5):
         # kill -9 while captures are in every phase: fetching, uploading, publishing
         floor = len(list(store.list_keys("warc/")))
@@ -112,8 +111,8 @@ def test_a_worker_killed_again_and_again_loses_and_duplicates_nothing(faulty):
 def test_captures_wait_out_an_s3_outage(faulty):
     env, site = faulty["env"], faulty["site"]
     urls = add_pages(site, "outage", 30)
-    s3 = S3Server(load_settings(env).services)
-    store = S3Store(load_settings(env).store)
+    s3 = S3Server(settings_of(env, "admin", local_stack=True).services)
+    store = store_of(env)
     assert cli("submit", *urls[:10], env=env).returncode == 0
     poll(
         lambda: len(list(store.list_keys("warc/"))) >= 3,
@@ -146,7 +145,7 @@ def test_captures_wait_out_an_s3_outage(faulty):
 def test_dead_letters_are_listed_and_replayed_once_the_site_is_back(faulty):
     env, site, prefix = faulty["env"], faulty["site"], faulty["prefix"]
     site.routes["/down"] = Route(b"<p>back</p>", fail_first=10_000)
-    producer = KafkaProducer(bootstrap_servers=env["WARCFLOW_KAFKA_BOOTSTRAP"], acks="all")
+    producer = KafkaProducer(**kafka_of(env, "submitter").client_kwargs(), acks="all")
     producer.send(f"{prefix}.ingest", key=b"junk", value=b"{not json").get(10)
     producer.close()
     assert cli("submit", site.url("/down"), env=env).returncode == 0
@@ -195,7 +194,7 @@ def test_captures_survive_a_broker_restart(faulty):
 
     env, site = faulty["env"], faulty["site"]
     urls = add_pages(site, "broker", 30)
-    store = S3Store(load_settings(env).store)
+    store = store_of(env)
     assert cli("submit", *urls, env=env).returncode == 0
     poll(
         lambda: len(list(store.list_keys("warc/"))) >= 3,
@@ -203,7 +202,7 @@ def test_captures_survive_a_broker_restart(faulty):
         interval=0.05,
         what="the first captures",
     )
-    broker = KafkaBroker(load_settings(env).services)
+    broker = KafkaBroker(settings_of(env, "admin", local_stack=True).services)
     assert broker.stop()
     broker.start(lambda message: None)
     report = poll(

@@ -20,7 +20,7 @@ from warcio.archiveiterator import ArchiveIterator
 from tests.support import media as testmedia
 from tests.support.observe import events_for, media_of, read_topic
 from tests.support.site import TestSite
-from tests.support.stack import cli, poll
+from tests.support.stack import cli, poll, store_of
 
 pytestmark = pytest.mark.integration
 
@@ -123,10 +123,8 @@ def test_reposts_of_the_same_clip_share_one_media_object(media_pipeline, tmp_pat
     assert first["source_url"] != second["source_url"]
     assert first["sha256"] == second["sha256"] and first["key"] == second["key"]
     assert second["deduplicated"] is True
-    from archivers.store.s3 import S3Store
-    from warcflow.settings import load_settings
 
-    store = S3Store(load_settings(env).store)
+    store = store_of(env)
     originals = [
         k
         for k in store.list_keys(first["key"].rsplit(".", 1)[0])

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from tests.support.site import Route, TestSite
-from tests.support.stack import ROOT
+from tests.support.stack import ROOT, store_of
 
 pytestmark = pytest.mark.integration
 
@@ -63,10 +63,8 @@ def test_a_1_gib_video_is_captured_with_bounded_memory(stack, media_set, tmp_pat
     (tmp_path / "big.mp4").unlink()
     assert large["status"] == "stored" and large["size"] == size > GIB
     assert large["duration"] == pytest.approx(3.0, abs=0.1) and large["width"] == 320
-    from archivers.store.s3 import S3Store
-    from warcflow.settings import load_settings
 
-    store = S3Store(load_settings(env).store)
+    store = store_of(env)
     assert store.head(large["key"]).size == size
     growth_mib = (large["peak_rss_kib"] - small["peak_rss_kib"]) / 1024
     print(

@@ -18,11 +18,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from warcio.archiveiterator import ArchiveIterator
 
 from archivers.store import layout
-from archivers.store.s3 import S3Store
 from tests.support.observe import events_for, read_topic
 from tests.support.site import POST_HTML
-from tests.support.stack import cli, poll
-from warcflow.settings import load_settings
+from tests.support.stack import ROOT, cli, kafka_of, poll, store_of
 
 pytestmark = pytest.mark.integration
 
@@ -118,14 +116,17 @@ def test_submitted_post_is_captured_as_a_valid_warc(pipeline, tmp_path):
     assert event["schema"] == "warcflow.CaptureStored"
     for field in ("warc_key", "sha256", "size", "stored_at", "fetched_at", "http_status"):
         assert event[field] == capture[field], field
-    store = S3Store(load_settings(env).store)
+    store = store_of(env)
     manifest = json.loads(store.get_bytes(event["manifest_key"]))
     assert manifest["sha256"] == capture["sha256"] and manifest["warc_key"] == capture["warc_key"]
+    stored = store.head(capture["warc_key"])  # the server's checksum and version
+    assert stored.sha256 == capture["sha256"]
+    assert manifest["warc_version_id"] == capture["warc_version_id"] == stored.version_id
 
 
 def test_junk_goes_to_the_dead_letter_topic_and_the_agent_keeps_working(pipeline):
     env, site, prefix = pipeline["env"], pipeline["site"], pipeline["prefix"]
-    producer = KafkaProducer(bootstrap_servers=env["WARCFLOW_KAFKA_BOOTSTRAP"], acks="all")
+    producer = KafkaProducer(**kafka_of(env, "submitter").client_kwargs(), acks="all")
     junk = [
         b"\x00\xff\xfe\x01 binary junk",
         b'{"schema": "warcflow.SubmitRequest", "version": 7}',
@@ -158,15 +159,21 @@ def test_junk_goes_to_the_dead_letter_topic_and_the_agent_keeps_working(pipeline
 
 
 def test_any_kafka_client_can_submit_a_bare_url(pipeline):
+    """README's kcat line, as written there (the submitter's credentials in the
+    kcat file `warcflow up` writes), with this test's home, topic and URL."""
     env, site, prefix = pipeline["env"], pipeline["site"], pipeline["prefix"]
     url = site.url("/chunked")
-    done = subprocess.run(
-        ["kcat", "-P", "-b", env["WARCFLOW_KAFKA_BOOTSTRAP"], "-t", f"{prefix}.ingest"],
-        input=url + "\n",
-        text=True,
-        capture_output=True,
-        timeout=30,
+    [line] = [
+        line.strip()
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.strip().startswith("echo https://") and "| kcat " in line
+    ]
+    line = (
+        line.replace("https://example.org/post/2", url)
+        .replace(".warcflow/", env["WARCFLOW_HOME"] + "/")
+        .replace(" warcflow.ingest", f" {prefix}.ingest")
     )
+    done = subprocess.run(["sh", "-c", line], text=True, capture_output=True, timeout=30, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     [capture] = wait_for_capture(env, url)
     assert capture["status"] == "stored"
@@ -230,7 +237,7 @@ def test_redelivered_message_gives_one_capture(pipeline):
     worker.stop()
     tp = TopicPartition(f"{prefix}.ingest", submitted["partition"])
     rewind = KafkaConsumer(
-        bootstrap_servers=env["WARCFLOW_KAFKA_BOOTSTRAP"],
+        **kafka_of(env, "worker").client_kwargs(),
         group_id=f"{prefix}-agents",
         enable_auto_commit=False,
     )
@@ -242,7 +249,7 @@ def test_redelivered_message_gives_one_capture(pipeline):
 
     def consumed_again():
         probe = KafkaConsumer(
-            bootstrap_servers=env["WARCFLOW_KAFKA_BOOTSTRAP"],
+            **kafka_of(env, "worker").client_kwargs(),
             group_id=f"{prefix}-agents",
             enable_auto_commit=False,
         )
@@ -255,7 +262,7 @@ def test_redelivered_message_gives_one_capture(pipeline):
     poll(consumed_again, timeout=60, what="the rewound message to be consumed again")
     assert captures(env, url) == [capture]
     assert len(events_for(env, prefix, capture["capture_id"])) == 1
-    store = S3Store(load_settings(env).store)
+    store = store_of(env)
     versions = store.client.list_object_versions(
         Bucket=store.bucket, Prefix=layout.warc_key(capture["capture_id"])
     )
@@ -272,7 +279,7 @@ def test_the_worker_reports_metrics_and_health(pipeline):
     env, site = pipeline["env"], pipeline["site"]
     base = f"http://{env['WARCFLOW_WORKER_METRICS']}"
     url = site.url("/post/1?metrics")
-    producer = KafkaProducer(bootstrap_servers=env["WARCFLOW_KAFKA_BOOTSTRAP"], acks="all")
+    producer = KafkaProducer(**kafka_of(env, "submitter").client_kwargs(), acks="all")
     producer.send(f"{pipeline['prefix']}.ingest", value=b"\xff\xfe junk").get(10)
     producer.close()
     assert cli("submit", url, env=env).returncode == 0

@@ -9,14 +9,12 @@ import urllib.request
 
 import pytest
 
-from archivers.store.s3 import S3Store
 from tests.support import media as testmedia
 from tests.support.observe import read_topic
 from tests.support.site import Route, TestSite
-from tests.support.stack import cli, poll
+from tests.support.stack import cli, poll, store_of
 from tests.support.viewer import running_viewer
 from viewer.views import replay_url
-from warcflow.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -166,5 +164,36 @@ def test_replay_serves_the_archived_bytes_from_s3(viewer_env):
     with urllib.request.urlopen(raw_url, timeout=10) as response:
         assert response.read() == site.routes["/static/photo.png"].body
         assert response.headers["Memento-Datetime"]
-    store = S3Store(load_settings(env).store)
+    store = store_of(env)
     assert store.head(capture["warc_key"]) is not None  # read from here, by range requests
+
+
+def test_downloads_and_replay_read_the_version_the_manifest_recorded(viewer_env):
+    """An overwrite of a WARC (a newer version; Object Lock keeps the old one) is
+    what the S3 root, or an unpinned reader, would get: the viewer's download and
+    the replay still serve the bytes the capture's manifest vouches for."""
+    import base64
+
+    env, client, site = viewer_env["env"], viewer_env["client"], viewer_env["site"]
+    url = site.url("/post/1?pinned")
+    [capture] = captured(env, client, url)[:1]
+    original = client.get(f"/capture/{capture['capture_id']}/warc").content
+    assert hashlib.sha256(original).hexdigest() == capture["sha256"]
+    root = store_of(env, "admin")
+    forged = b"not the capture " * 4096
+    root.client.put_object(Bucket=root.bucket, Key=capture["warc_key"], Body=forged)
+    assert root.get_bytes(capture["warc_key"]) == forged  # the latest version now
+
+    again = client.get(f"/capture/{capture['capture_id']}/warc")
+    assert again.status_code == 200 and again.content == original
+    digest = base64.b64encode(hashlib.sha256(original).digest()).decode()
+    assert again.headers["digest"] == f"sha-256={digest}"
+    raw_url = replay_url(
+        viewer_env["viewer"].settings.replay_base,
+        "warcflow",
+        url,
+        capture["fetched_at"],
+        original=True,
+    )
+    with urllib.request.urlopen(raw_url, timeout=10) as response:
+        assert response.read() == site.routes["/post/1"].body

@@ -21,7 +21,7 @@ from infra.processes import free_port
 from streams.clients.reader import read_topic
 from tests.support.site import TestSite
 from tests.support.sources import Sources
-from tests.support.stack import WorkerProcess, cli, poll
+from tests.support.stack import WorkerProcess, cli, kafka_of, poll
 
 pytestmark = pytest.mark.integration
 
@@ -30,9 +30,7 @@ KINDS = ("feed", "telegram", "sitemap", "links")
 
 def watch_submissions(env: dict, prefix: str) -> list[dict]:
     """Every SubmitRequest a watcher put on the ingest topic so far."""
-    docs = [
-        json.loads(m.value) for m in read_topic(env["WARCFLOW_KAFKA_BOOTSTRAP"], f"{prefix}.ingest")
-    ]
+    docs = [json.loads(m.value) for m in read_topic(kafka_of(env, "operator"), f"{prefix}.ingest")]
     return [d for d in docs if d.get("source", "").startswith("watch:")]
 
 
@@ -75,6 +73,7 @@ def watched(stack, tmp_path):
             WARCFLOW_WATCH_MAX_BACKOFF="2",
             WARCFLOW_WORKER_METRICS=metrics,
         )
+        stack.provision(env)
         worker = WorkerProcess(env, tmp_path / "worker.log")
         try:
             yield {
@@ -170,7 +169,7 @@ def test_a_broken_source_is_counted_and_retried_and_remove_stops_a_watch(watched
         "tags": ["from-settings"],
     }
     env = dict(watched["env"], WARCFLOW_WATCHES=json.dumps([from_settings]))
-    worker.env = env
+    worker.env = dict(worker.env, WARCFLOW_WATCHES=env["WARCFLOW_WATCHES"])
     sources.publish(1)
     worker.start()
     broken = cli("watch", "add", "feed", site.url("/broken.xml"), "--every", "0.5", env=env)
@@ -219,6 +218,7 @@ def test_a_broken_source_is_counted_and_retried_and_remove_stops_a_watch(watched
 
 def test_watch_commands_refuse_bad_input_and_an_absent_broker(stack):
     env = stack.env(WARCFLOW_TOPIC_PREFIX=f"x{uuid.uuid4().hex[:8]}")
+    stack.provision(env)
     assert cli("watch", "add", "links", "https://example.org/", env=env).returncode == 2
     assert cli("watch", "add", "rss", "https://example.org/", env=env).returncode == 2
     assert cli("watch", "add", "feed", "file:///etc/passwd", env=env).returncode == 2

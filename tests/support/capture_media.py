@@ -23,7 +23,7 @@ from pathlib import Path
 from archivers.clock import utc_now
 from archivers.media.archiver import MediaRequest
 from archivers.store import layout
-from warcflow import wiring
+from warcflow import credentials, wiring
 from warcflow.settings import load_settings
 
 
@@ -35,9 +35,15 @@ def peak_rss_kib() -> int:
 
 
 def capture_once(url: str, kind: str, environ: dict[str, str]) -> dict:
-    settings = load_settings(environ)
+    """As the worker, into a bucket the admin has just provisioned (the stack's
+    credentials file: WARCFLOW_CREDENTIALS or HOME/credentials.json)."""
+    base = load_settings(environ)
+    wiring.provision_bucket(
+        credentials.for_role(base, "admin", local_stack=True),
+        credentials.load(credentials.path_of(base)),
+    )
+    settings = credentials.for_role(base, "worker")
     store = wiring.store(settings)
-    store.ensure_bucket()
     archiver = wiring.media_archiver(settings, store)
     now = utc_now()
     parent = layout.capture_id("bench", 0, time.monotonic_ns() % 10**9, int(now.timestamp() * 1000))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from tests.support.stack import cli, poll
+from tests.support.stack import cli, kafka_of, poll
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 """Screenshots and pages a failed browser test leaves behind."""
@@ -14,9 +14,10 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 def read_topic(env, topic) -> list:
     """Every message on ``topic`` so far (a fresh consumer, no group)."""
-    bootstrap = env["WARCFLOW_KAFKA_BOOTSTRAP"]
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=2000
+        **kafka_of(env, "operator").client_kwargs(),
+        enable_auto_commit=False,
+        consumer_timeout_ms=2000,
     )
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]

@@ -1,8 +1,14 @@
 """Real services for integration tests: the project's own infra code on free ports.
 
-``TestStack`` starts Kafka and versitygw exactly as ``warcflow up`` does, in a
-temporary state directory, and hands out environments for CLI subprocesses.
-``WorkerProcess`` runs ``warcflow worker`` as a real process.
+``TestStack`` starts Kafka (SASL/SCRAM, ACLs) and versitygw (IAM users, a
+bucket policy) exactly as ``warcflow up`` does, in a temporary state
+directory, with the credentials file ``warcflow up`` makes, and hands out
+environments for CLI subprocesses (which take their command's role from that
+file, as a user's do). ``agent_env`` makes a fresh topic prefix and bucket and
+provisions them as the admin, as ``warcflow up`` does for its own.
+``WorkerProcess`` runs ``warcflow worker`` as a real process, given the
+worker's credentials explicitly (the production way: WARCFLOW_KAFKA_USER …),
+``ViewerProcess`` the viewer's.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from typing import TypeVar
 
 from infra.processes import free_port
 from infra.stack import LocalStack
+from streams.settings import KafkaAccess
+from warcflow import credentials
 from warcflow.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -45,6 +53,8 @@ def base_env(home: Path, kafka_port: int, s3_port: int, **extra: str) -> dict[st
     env.update(
         {
             "WARCFLOW_HOME": str(home),
+            # named, so that a test giving a process a home of its own keeps them
+            "WARCFLOW_CREDENTIALS": str(home / "credentials.json"),
             "WARCFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
             "WARCFLOW_S3_ENDPOINT": f"http://127.0.0.1:{s3_port}",
             "PYTHONUNBUFFERED": "1",
@@ -67,9 +77,10 @@ class TestStack:
 
     def agent_env(self, letter: str, allow: str, **extra: str) -> dict[str, str]:
         """An environment for a worker of its own: a fresh topic prefix (starting
-        with ``letter``) and bucket, the test site(s) ``allow``ed, quick retries."""
+        with ``letter``) and bucket, provisioned (topics, ACLs, bucket, policy),
+        the test site(s) ``allow``ed, quick retries."""
         prefix = f"{letter}{uuid.uuid4().hex[:8]}"
-        return self.env(
+        env = self.env(
             WARCFLOW_TOPIC_PREFIX=prefix,
             WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
             WARCFLOW_FETCH_ALLOW=allow,
@@ -79,15 +90,86 @@ class TestStack:
             WARCFLOW_PARTITIONS="2",
             **extra,
         )
+        self.provision(env)
+        return env
 
-    def settings(self, **extra: str) -> Settings:
-        return load_settings(self.env(**extra))
+    def settings(self, role: str = "operator", **extra: str) -> Settings:
+        """The settings a command of ``role`` gets (its credentials from the file)."""
+        return credentials.for_role(load_settings(self.env(**extra)), role)
+
+    def credentials(self) -> credentials.Credentials:
+        found = credentials.load(self.home / "credentials.json")
+        assert found is not None, "the stack has not been started"
+        return found
+
+    def kafka(self, role: str) -> KafkaAccess:
+        """How ``role`` reaches the broker (``.client_kwargs()`` for kafka-python)."""
+        return self.settings(role).streams.kafka
+
+    def provision(self, env: dict[str, str]) -> None:
+        """What ``warcflow up`` does for its prefix and bucket, for ``env``'s."""
+        from warcflow import wiring
+
+        admin = credentials.for_role(load_settings(env), "admin", local_stack=True)
+        wiring.provision(admin, self.credentials())
 
     def start(self) -> None:
-        LocalStack(self.settings().services).up(lambda message: print(message, file=sys.stderr))
+        """``warcflow up`` without the agents: credentials, services, users, provisioning."""
+        say = lambda message: print(message, file=sys.stderr)  # noqa: E731
+        creds, _made = credentials.ensure(self.home / "credentials.json")
+        admin = self.settings("admin")
+        stack = LocalStack(credentials.for_role(admin, "admin", local_stack=True).services)
+        stack.up(say)
+        stack.ensure_s3_users(
+            {creds.s3[r][0]: creds.s3[r][1] for r in credentials.S3_ROLES if r != "admin"}
+        )
+        self.provision(self.env())
+        credentials.write_kcat_config(self.home / "kcat.conf", self.kafka("submitter"))
+
+    def start_s3(self):
+        """Only the S3 server, with the roles' accounts (benchmarks without Kafka);
+        returns it (``.stop()`` when done)."""
+        creds, _made = credentials.ensure(self.home / "credentials.json")
+        services = credentials.for_role(load_settings(self.env()), "admin", local_stack=True)
+        stack = LocalStack(services.services)
+        stack.s3.start(lambda message: None)
+        stack.ensure_s3_users(
+            {creds.s3[r][0]: creds.s3[r][1] for r in credentials.S3_ROLES if r != "admin"}
+        )
+        return stack.s3
 
     def stop(self) -> None:
-        LocalStack(self.settings().services).down()
+        LocalStack(self.settings("admin").services).down()
+
+
+def settings_of(env: dict[str, str], role: str = "operator", *, local_stack: bool = False):
+    """The settings a command of ``role`` gets in ``env`` (credentials from the file)."""
+    return credentials.for_role(load_settings(env), role, local_stack=local_stack)
+
+
+def store_of(env: dict[str, str], role: str = "operator"):
+    """The bucket of ``env`` as ``role`` sees it (``admin``: the S3 server's root)."""
+    from archivers.store.s3 import S3Store
+
+    return S3Store(settings_of(env, role, local_stack=role == "admin").store)
+
+
+def kafka_of(env: dict[str, str], role: str) -> KafkaAccess:
+    """How ``role`` reaches the broker of ``env`` (``.client_kwargs()`` for kafka-python)."""
+    return settings_of(env, role).streams.kafka
+
+
+def role_env(env: dict[str, str], role: str) -> dict[str, str]:
+    """``role``'s credentials as explicit settings (as a production container gets
+    them), from the credentials file of ``env``'s home."""
+    found = credentials.load(Path(env["WARCFLOW_CREDENTIALS"]))
+    assert found is not None, "the stack has not been started"
+    user, password = found.kafka[role]
+    extra = {"WARCFLOW_KAFKA_USER": user, "WARCFLOW_KAFKA_PASSWORD": password}
+    if role in found.s3:
+        access, secret = found.s3[role]
+        extra.update(WARCFLOW_S3_ACCESS_KEY=access, WARCFLOW_S3_SECRET_KEY=secret)
+    return extra
 
 
 def cli(
@@ -110,9 +192,10 @@ class AgentProcess:
 
     command = "worker"
     ready = "worker ready"
+    role = "worker"
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env = env
+        self.env = {**env, **role_env(env, self.role)}
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
@@ -170,8 +253,8 @@ class AgentProcess:
 
 
 class WorkerProcess(AgentProcess):
-    command, ready = "worker", "worker ready"
+    command, ready, role = "worker", "worker ready", "worker"
 
 
 class ViewerProcess(AgentProcess):
-    command, ready = "viewer", "viewer ready"
+    command, ready, role = "viewer", "viewer ready", "viewer"

@@ -9,15 +9,15 @@ import threading
 
 from fastapi.testclient import TestClient
 
+from tests.support.stack import settings_of
 from warcflow import wiring
-from warcflow.settings import load_settings
 
 
 @contextlib.contextmanager
 def running_viewer(env: dict[str, str]):
     import uvicorn
 
-    viewer = wiring.viewer(load_settings(env))
+    viewer = wiring.viewer(settings_of(env, "viewer"))  # as `warcflow viewer` runs
     viewer.start_feed()
     viewer.start_replay()
     app = viewer.app()

@@ -18,9 +18,58 @@ def compose():
 def test_compose_has_the_production_roles():
     services = compose()["services"]
     assert services["kafka"]["image"].startswith("apache/kafka:3.9")
-    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    start = (ROOT / "deploy" / "kafka" / "start.sh").read_text()
+    assert "./deploy/kafka/start.sh:/warcflow/start.sh:ro" in services["kafka"]["volumes"]
+    for line in (
+        "process.roles=broker,controller",
+        "listener.name.sasl_plaintext.sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found=false",
+        "super.users=User:admin;User:controller",
+    ):
+        assert f"\n{line}\n" in start, line
+    assert "PLAINTEXT://" not in start.replace("SASL_PLAINTEXT://", "")
+    assert "ports" not in services["kafka"]  # never published
     assert services["minio"]["image"].startswith("minio/minio")
     assert services["worker"]["command"] == ["worker"]
+    assert services["init"]["command"] == ["provision"]
+
+
+def secrets_in(service: dict) -> set[str]:
+    """The ${VARIABLE} names a service's environment takes from .env."""
+    import re
+
+    values = " ".join(str(v) for v in (service.get("environment") or {}).values())
+    return set(re.findall(r"\$\{([A-Z0-9_]+)", values))
+
+
+def test_each_compose_service_holds_only_its_own_roles_secrets():
+    services = compose()["services"]
+    own = {
+        "worker": ({"KAFKA_WORKER_PASSWORD", "S3_WORKER_SECRET"}, "worker"),
+        "viewer": (
+            {"KAFKA_VIEWER_PASSWORD", "S3_VIEWER_SECRET", "WARCFLOW_VIEWER_TOKEN"},
+            "viewer",
+        ),
+        "cli": ({"KAFKA_OPERATOR_PASSWORD", "S3_OPERATOR_SECRET"}, "operator"),
+        "init": ({"KAFKA_ADMIN_PASSWORD", "S3_ROOT_PASSWORD"}, "admin"),
+    }
+    for name, (secrets, user) in own.items():
+        env = services[name]["environment"]
+        assert (
+            secrets_in(services[name]) - {"WARCFLOW_VIEWER_URL", "WARCFLOW_REPLAY_URL"} == secrets
+        )
+        assert env["WARCFLOW_KAFKA_USER"] == user and env["WARCFLOW_S3_ACCESS_KEY"] == user
+    assert secrets_in(services["minio"]) == {"S3_ROOT_PASSWORD"}
+    # the root and the Kafka admin go nowhere else
+    for name, service in services.items():
+        if name not in ("minio", "minio-init", "init"):
+            assert "S3_ROOT_PASSWORD" not in secrets_in(service), name
+        if name not in ("kafka", "init"):
+            assert "KAFKA_ADMIN_PASSWORD" not in secrets_in(service), name
+    assert compose()["x-warcflow-env"]["WARCFLOW_S3_LOCK_MODE"] == "compliance"
 
 
 def test_compose_uses_only_setting_names_the_code_defines():
@@ -38,9 +87,15 @@ def test_compose_uses_only_setting_names_the_code_defines():
 
 
 def test_compose_points_the_agents_at_its_own_services():
-    worker = compose()["services"]["worker"]["environment"]
+    services = compose()["services"]
+    worker = services["worker"]["environment"]
     assert worker["WARCFLOW_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert worker["WARCFLOW_S3_ENDPOINT"] == "http://minio:9000"
+    assert services["kafka"]["environment"]["KAFKA_ADVERTISED"] == "kafka:9092"
+    for agent in ("worker", "viewer", "cli"):
+        assert services[agent]["depends_on"] == {
+            "init": {"condition": "service_completed_successfully"}
+        }
 
 
 def test_configuration_doc_lists_every_setting():

@@ -7,7 +7,7 @@ from warcflow.settings import OPTIONS, SettingsError, load_settings
 
 def test_defaults_are_local_and_loopback():
     settings = load_settings({})
-    assert settings.streams.bootstrap == "127.0.0.1:9092"
+    assert settings.streams.kafka.bootstrap == "127.0.0.1:9092"
     assert settings.store.endpoint == "http://127.0.0.1:9000"
     assert settings.fetch.allow == ()
     assert settings.home == Path(".warcflow").absolute()
@@ -20,7 +20,7 @@ def test_environment_beats_file_beats_default(tmp_path):
         '[s3]\nbucket = "from-file"\n[fetch]\nallow = ["127.0.0.1:8080", "10.1.0.0/16"]\n'
     )
     settings = load_settings({"WARCFLOW_S3_BUCKET": "from-env"}, str(config))
-    assert settings.streams.bootstrap == "10.0.0.5:9092"
+    assert settings.streams.kafka.bootstrap == "10.0.0.5:9092"
     assert settings.streams.partitions == 12
     assert settings.store.bucket == "from-env"
     assert settings.home == Path("/srv/wf")

@@ -5,6 +5,7 @@ from typing import ClassVar
 import kafka.admin
 
 from streams.clients.admin import ensure_topics
+from streams.settings import KafkaAccess
 from streams.topics import TopicNames
 
 
@@ -27,7 +28,7 @@ class FakeAdmin:
 def test_replicated_topics_need_two_in_sync_replicas(monkeypatch):
     monkeypatch.setattr(kafka.admin, "KafkaAdminClient", FakeAdmin)
     FakeAdmin.created = []
-    created = ensure_topics("b:9092", TopicNames(), partitions=8, replication=3)
+    created = ensure_topics(KafkaAccess("b:9092"), TopicNames(), partitions=8, replication=3)
     assert "warcflow.ingest" not in created and "warcflow.captures" in created
     by_name = {t.name: t for t in FakeAdmin.created}
     captures = by_name["warcflow.captures"]
@@ -38,5 +39,5 @@ def test_replicated_topics_need_two_in_sync_replicas(monkeypatch):
 def test_a_single_broker_gets_no_in_sync_requirement(monkeypatch):
     monkeypatch.setattr(kafka.admin, "KafkaAdminClient", FakeAdmin)
     FakeAdmin.created = []
-    ensure_topics("b:9092", TopicNames(), partitions=4)
+    ensure_topics(KafkaAccess("b:9092"), TopicNames(), partitions=4)
     assert all("min.insync.replicas" not in dict(t.topic_configs) for t in FakeAdmin.created)

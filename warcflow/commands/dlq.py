@@ -76,7 +76,7 @@ def add_parsers(sub, common) -> None:
 
 def _entries(settings: Settings) -> list[DeadLetterEntry]:
     names = wiring.topic_names(settings)
-    return parse(read_topic(settings.streams.bootstrap, names.dead_letter))
+    return parse(read_topic(settings.streams.kafka, names.dead_letter))
 
 
 def dlq_list(args, settings: Settings) -> int:
@@ -167,7 +167,7 @@ def dlq_replay(args, settings: Settings) -> int:
                 row.update(replayed=False, note="dry run")
             else:
                 if submitter is None:
-                    submitter = Submitter(settings.streams.bootstrap, names)
+                    submitter = Submitter(settings.streams.kafka, names)
                 key, value = entry.original()
                 partition, offset = submitter.resend(
                     topic, key, value, [(REPLAY_HEADER, f"{names.dead_letter}:{entry.id}".encode())]
@@ -220,13 +220,13 @@ def reconcile(args, settings: Settings) -> int:
         return exitcodes.USAGE
     since_ms = int(since.timestamp() * 1000) if since else None
     until_ms = int(until.timestamp() * 1000)
-    bootstrap = settings.streams.bootstrap
+    kafka = settings.streams.kafka
     try:
         report = account(
-            read_topic(bootstrap, names.ingest, since_ms=since_ms),
+            read_topic(kafka, names.ingest, since_ms=since_ms),
             # outcomes come after their ingest message
-            read_topic(bootstrap, names.captures, since_ms=since_ms),
-            parse(read_topic(bootstrap, names.dead_letter, since_ms=since_ms)),
+            read_topic(kafka, names.captures, since_ms=since_ms),
+            parse(read_topic(kafka, names.dead_letter, since_ms=since_ms)),
             until_ms=until_ms,
         )
     except TopicUnavailable as exc:

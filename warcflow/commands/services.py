@@ -1,4 +1,5 @@
-"""``warcflow install | up | down | status``: the local stack and its agents."""
+"""``warcflow install | up | down | status | provision | rotate``: the local stack,
+its agents, and what the roles need (topics, users, ACLs, the bucket's rules)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import sys
 
 from infra.processes import ManagedProcess, ServiceError, wait_until
 from infra.stack import LocalStack
-from warcflow import exitcodes, wiring
+from warcflow import credentials, exitcodes, wiring
 from warcflow.output import error, print_json, progress, table
-from warcflow.settings import Settings
+from warcflow.settings import Settings, SettingsError
 
 
 def add_parsers(sub, common) -> None:
@@ -26,10 +27,13 @@ def add_parsers(sub, common) -> None:
         "up",
         parents=[common],
         help="start Kafka and the S3 server (and the agents with --agents)",
-        description="Start, on 127.0.0.1, an Apache Kafka broker (KRaft) at "
-        "WARCFLOW_KAFKA_BOOTSTRAP and a versitygw S3 server at WARCFLOW_S3_ENDPOINT, "
-        "with their data under WARCFLOW_HOME; create the topics and the bucket; wait "
-        "until both answer. Already running services are left alone.",
+        description="Start, on 127.0.0.1, an Apache Kafka broker (KRaft, SASL/SCRAM, ACLs) "
+        "at WARCFLOW_KAFKA_BOOTSTRAP and a versitygw S3 server at WARCFLOW_S3_ENDPOINT, "
+        "with their data under WARCFLOW_HOME; wait until both answer; make every role's "
+        "users, the topics, the ACLs, the bucket (Object Lock, default retention) and "
+        "its policy. The first time, every role's credentials are made with random "
+        "secrets, printed once and kept in WARCFLOW_CREDENTIALS (HOME/credentials.json, "
+        "mode 0600). Already running services are left alone.",
     )
     p.add_argument(
         "--agents",
@@ -38,7 +42,7 @@ def add_parsers(sub, common) -> None:
         "(logs in HOME/logs)",
     )
     p.add_argument("--json", action="store_true", help="print the status as JSON when done")
-    p.set_defaults(handler=up)
+    p.set_defaults(handler=up, role="admin", local_stack=True)
 
     p = sub.add_parser(
         "down",
@@ -49,7 +53,7 @@ def add_parsers(sub, common) -> None:
         "Data stays on disk.",
     )
     p.add_argument("--json", action="store_true", help="print what was stopped as JSON")
-    p.set_defaults(handler=down)
+    p.set_defaults(handler=down, role="admin", local_stack=True)
 
     p = sub.add_parser(
         "status",
@@ -59,7 +63,39 @@ def add_parsers(sub, common) -> None:
         "and where. Exit 0 when Kafka and S3 both answer, 3 otherwise.",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(handler=status)
+    p.set_defaults(handler=status, role="admin", local_stack=True)
+
+    p = sub.add_parser(
+        "provision",
+        parents=[common],
+        help="make the topics, ACLs, bucket and retention rule the roles need",
+        description="As the admin (WARCFLOW_KAFKA_USER and WARCFLOW_S3_ACCESS_KEY name "
+        "the Kafka super user and the S3 root, or the credentials file's admin): create "
+        "the missing topics (faust's leader topic included), grant each role its ACLs on "
+        "them, create the bucket with Object Lock and give it the default retention of "
+        "WARCFLOW_S3_LOCK_MODE/WARCFLOW_S3_LOCK_DAYS. Idempotent. For a cluster warcflow "
+        "did not start (docker-compose.yml's init job); `warcflow up` does this itself. "
+        "Users and their secrets are the cluster's (docs/operations.md, Roles).",
+    )
+    p.add_argument("--json", action="store_true", help="print what was made as JSON")
+    p.set_defaults(handler=provision, role="admin")
+
+    p = sub.add_parser(
+        "rotate",
+        parents=[common],
+        help="give a role of the local stack new secrets",
+        description="Make new random secrets for ROLE (its Kafka password and S3 secret "
+        "key), store them in the credentials file, set them on the broker and the S3 "
+        "server, and print them once. The old ones stop working for new connections at "
+        "once (S3 at the next request); a running worker or viewer of the rotated role is "
+        "restarted. Rotating `admin` also restarts the S3 server (its root keys are read "
+        "at start). If a step fails, `warcflow up` applies the file again.",
+    )
+    p.add_argument(
+        "target", metavar="ROLE", choices=credentials.ROLES, help="the role whose secrets change"
+    )
+    p.add_argument("--json", action="store_true", help="print the new secrets as JSON")
+    p.set_defaults(handler=rotate, role="admin", local_stack=True)
 
 
 def agent_process(settings: Settings, name: str) -> ManagedProcess:
@@ -93,21 +129,35 @@ def install(args, settings: Settings) -> int:
     return exitcodes.OK
 
 
+def _s3_users(creds: credentials.Credentials) -> dict[str, str]:
+    """access key → secret of every S3 role but the root."""
+    return {creds.s3[r][0]: creds.s3[r][1] for r in credentials.S3_ROLES if r != "admin"}
+
+
 def up(args, settings: Settings) -> int:
+    try:
+        creds, made = credentials.ensure(credentials.path_of(settings))
+        settings = credentials.for_role(settings, "admin", local_stack=True)
+    except (OSError, SettingsError) as exc:
+        error(f"the credentials file: {exc}")
+        return exitcodes.USAGE
     stack = LocalStack(settings.services)
     try:
         stack.up(progress)
-        created, bucket_created = wiring.ensure_topics_and_bucket(settings)
+        stack.ensure_s3_users(_s3_users(creds))
+        done = wiring.provision(settings, creds)
     except ServiceError as exc:
         error(str(exc))
         return exitcodes.UNAVAILABLE
     except Exception as exc:  # noqa: BLE001 - Kafka/S3 client errors of any kind
         error(f"services started but could not be set up: {exc}")
         return exitcodes.UNAVAILABLE
-    if created:
-        progress(f"created topics: {', '.join(created)}")
-    if bucket_created:
-        progress(f"created bucket {settings.store.bucket} (Object Lock enabled)")
+    _say_provisioned(done, settings)
+    credentials.write_kcat_config(
+        settings.home / "kcat.conf", credentials.for_role(settings, "submitter").streams.kafka
+    )
+    if made:
+        _show_once(creds, credentials.path_of(settings), "made")
     if args.agents:
         for name, ready in (("worker", "worker ready"), ("viewer", "viewer ready")):
             code = _start_agent(settings, args.config, name, ready)
@@ -127,6 +177,118 @@ def up(args, settings: Settings) -> int:
         else:
             print("Run the agents:   warcflow worker   and   warcflow viewer")
         print("Stop everything:  warcflow down")
+    return exitcodes.OK
+
+
+def _say_provisioned(done: wiring.Provisioned, settings: Settings) -> None:
+    if done.topics_created:
+        progress(f"created topics: {', '.join(done.topics_created)}")
+    if done.bucket_created:
+        progress(f"created bucket {settings.store.bucket} (Object Lock enabled)")
+    if done.retention_set:
+        progress(
+            f"bucket {settings.store.bucket}: new versions locked {settings.store.lock_mode} "
+            f"for {settings.store.lock_days} days"
+        )
+
+
+def _show_once(creds: credentials.Credentials, path, what: str) -> None:
+    """Print secrets to stderr, once, with where they are kept."""
+    print(file=sys.stderr)
+    print(
+        table(
+            ("ROLE", "KAFKA USER", "KAFKA PASSWORD", "S3 ACCESS KEY", "S3 SECRET KEY"), creds.rows()
+        ),
+        file=sys.stderr,
+    )
+    progress(
+        f"credentials {what}: shown this once, kept in {path} (mode 0600); "
+        "each command uses its role's (docs/operations.md, Roles)"
+    )
+    print(file=sys.stderr)
+
+
+def provision(args, settings: Settings) -> int:
+    try:
+        done = wiring.provision(settings)
+    except Exception as exc:  # noqa: BLE001 - Kafka/S3 client errors of any kind
+        error(f"could not provision (as {settings.streams.kafka.who()}): {exc}")
+        return exitcodes.UNAVAILABLE
+    if args.json:
+        print_json(
+            {
+                "topics_created": done.topics_created,
+                "acls": done.acls,
+                "bucket": settings.store.bucket,
+                "bucket_created": done.bucket_created,
+                "retention_set": done.retention_set,
+            }
+        )
+    else:
+        _say_provisioned(done, settings)
+        progress(
+            f"{done.acls} ACLs in place on {settings.streams.topic_prefix}.*; bucket "
+            f"{settings.store.bucket} ready"
+        )
+    return exitcodes.OK
+
+
+def rotate(args, settings: Settings) -> int:
+    path = credentials.path_of(settings)
+    try:
+        old = credentials.load(path)
+    except SettingsError as exc:
+        error(str(exc))
+        return exitcodes.USAGE
+    if old is None:
+        error(f"no credentials file {path}: `warcflow up` makes one for the local stack")
+        return exitcodes.USAGE
+    role = args.target
+    new = old.rotated(role)
+    credentials.save(path, new)  # first: whatever fails below, `warcflow up` re-applies it
+    progress(f"new secrets for {role} stored in {path}")
+    if role == "submitter":
+        credentials.write_kcat_config(
+            settings.home / "kcat.conf",
+            credentials.for_role(settings, "submitter").streams.kafka,
+        )
+    before = LocalStack(settings.services)  # the old admin and root credentials
+    after_settings = credentials.for_role(settings, "admin", local_stack=True)
+    after = LocalStack(after_settings.services)
+    try:
+        if before.kafka.answering():
+            from streams.clients.admin import ensure_users
+
+            user, password = new.kafka[role]
+            ensure_users(settings.streams.kafka, {user: password})
+            if role == "admin":
+                after.kafka.record_admin()
+        if role == "admin":
+            if after.s3.stop():
+                after.s3.start(progress)
+        elif role in new.s3 and before.s3.answering():
+            before.s3.ensure_user(*new.s3[role])
+        for name in ("worker", "viewer"):
+            process = agent_process(settings, name)
+            if name == role and process.pid() is not None:
+                process.stop()
+                code = _start_agent(after_settings, args.config, name, f"{name} ready")
+                if code != exitcodes.OK:
+                    return code
+    except Exception as exc:  # noqa: BLE001 - Kafka/S3 client errors of any kind
+        error(
+            f"the new secrets are stored but could not all be applied: {exc}; "
+            "run `warcflow up` to apply them"
+        )
+        return exitcodes.UNAVAILABLE
+    rotated = credentials.Credentials(
+        {role: new.kafka[role]} if role in new.kafka else {},
+        {role: new.s3[role]} if role in new.s3 else {},
+    )
+    if args.json:
+        print_json(credentials.summary(rotated))
+    else:
+        _show_once(rotated, path, f"of {role} rotated")
     return exitcodes.OK
 
 

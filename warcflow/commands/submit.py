@@ -83,7 +83,7 @@ def add_parsers(sub, common) -> None:
         help="print a JSON array of {request_id, url, surt, mode, topic, partition, "
         "offset, submitted_at}",
     )
-    p.set_defaults(handler=submit)
+    p.set_defaults(handler=submit, role="submitter")
 
 
 def _read_urls(items: list[str]) -> list[tuple[str, str]]:
@@ -132,16 +132,13 @@ def submit(args, settings: Settings) -> int:
         return exitcodes.USAGE
     names = wiring.topic_names(settings)
     try:
-        submitter = Submitter(settings.streams.bootstrap, names)
+        submitter = Submitter(settings.streams.kafka, names)
         try:
             done = submitter.submit(requests)
         finally:
             submitter.close()
     except SubmitError as exc:
-        error(
-            f"{exc} (is `warcflow up` running? WARCFLOW_KAFKA_BOOTSTRAP="
-            f"{settings.streams.bootstrap})"
-        )
+        error(f"{exc} (is `warcflow up` running? Kafka {settings.streams.kafka.who()})")
         return exitcodes.UNAVAILABLE
     if args.json:
         print_json(

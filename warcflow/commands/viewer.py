@@ -29,7 +29,7 @@ def add_parsers(sub, common) -> None:
     p.add_argument(
         "--replay-port", type=int, help="replay port (default WARCFLOW_REPLAY_PORT, 8090)"
     )
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, role="viewer")
 
 
 def run(args, settings: Settings) -> int:
@@ -51,6 +51,9 @@ def run(args, settings: Settings) -> int:
         datefmt="%Y-%m-%dT%H:%M:%SZ",
     )
     logging.Formatter.converter = time.gmtime
+    # SCRAM sends a proof, not the password: kafka-python's warning on every
+    # SASL_PLAINTEXT connection says otherwise (see `warcflow worker`)
+    logging.getLogger("kafka.net.sasl.scram").setLevel(logging.ERROR)
     try:
         viewer = wiring.viewer(settings)
     except Exception as exc:  # noqa: BLE001

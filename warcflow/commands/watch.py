@@ -133,29 +133,33 @@ def describe(watch: Watch, seen: int | None = None) -> dict:
 
 
 def _prepare(settings: Settings) -> bool:
-    """Create the watch topics if missing; False (after saying why) if Kafka is away."""
-    from streams.clients.admin import ensure_topics
+    """Check the watch topics are there; False (after saying why) if Kafka is away
+    or they are missing (made by `warcflow up` / `warcflow provision`)."""
+    from streams.clients.admin import missing_topics
     from streams.clients.producer import _reachable
 
-    bootstrap = settings.streams.bootstrap
+    kafka = settings.streams.kafka
+    names = wiring.topic_names(settings)
     try:
-        if not any(_reachable(server) for server in bootstrap.split(",")):
-            raise ConnectionError(f"cannot reach the Kafka broker at {bootstrap}")
-        ensure_topics(
-            bootstrap,
-            wiring.topic_names(settings),
-            partitions=settings.streams.partitions,
-            replication=settings.streams.replication,
-        )
+        if not any(_reachable(server) for server in kafka.servers):
+            raise ConnectionError(f"cannot reach the Kafka broker at {kafka.bootstrap}")
+        missing = [
+            t for t in missing_topics(kafka, names) if t in (names.watches, names.watch_seen)
+        ]
+        if missing:
+            raise LookupError(
+                f"no topic {', '.join(missing)} that {kafka.user or 'this client'} may use: "
+                "run `warcflow up` or `warcflow provision`"
+            )
         return True
     except Exception as exc:  # noqa: BLE001 - any client error means the same to the user
-        error(f"{exc} (is `warcflow up` running? WARCFLOW_KAFKA_BOOTSTRAP={bootstrap})")
+        error(f"{exc} (is `warcflow up` running? Kafka {kafka.who()})")
         return False
 
 
 def _book(settings: Settings, *, with_seen: bool = False):
     return read_book(
-        settings.streams.bootstrap,
+        settings.streams.kafka,
         wiring.topic_names(settings),
         settings.watch.watches,
         with_seen=with_seen,
@@ -181,7 +185,7 @@ def add(args, settings: Settings) -> int:
     names = wiring.topic_names(settings)
     try:
         known = _book(settings).get(watch.id)
-        submitter = Submitter(settings.streams.bootstrap, names)
+        submitter = Submitter(settings.streams.kafka, names)
         try:
             partition, offset = submitter.resend(
                 names.watches, watch.id.encode(), watch.to_json(), []
@@ -253,7 +257,7 @@ def remove(args, settings: Settings) -> int:
         if watch.origin != "topic":
             error(f"watch {args.id} comes from WARCFLOW_WATCHES; remove it from the settings")
             return exitcodes.USAGE
-        submitter = Submitter(settings.streams.bootstrap, names)
+        submitter = Submitter(settings.streams.kafka, names)
         try:
             submitter.resend(names.watches, watch.id.encode(), None, [])
         finally:

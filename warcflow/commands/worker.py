@@ -27,7 +27,7 @@ def add_parsers(sub, common) -> None:
         help="serve /metrics (Prometheus) and /healthz there "
         "(default WARCFLOW_WORKER_METRICS; empty: not served)",
     )
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, role="worker")
 
 
 def logging_config(level: str) -> dict:
@@ -49,7 +49,13 @@ def logging_config(level: str) -> dict:
                 "stream": "ext://sys.stderr",
             }
         },
-        "loggers": {name: {"level": quiet} for name in ("faust", "aiokafka", "mode", "kafka")},
+        "loggers": {
+            **{name: {"level": quiet} for name in ("faust", "aiokafka", "mode", "kafka")},
+            # "Exchanging credentials in the clear" on every SASL_PLAINTEXT connection:
+            # SCRAM sends a proof, never the password (the traffic itself is not
+            # encrypted: docs/operations.md, Roles)
+            "kafka.net.sasl.scram": {"level": "ERROR"},
+        },
     }
 
 
@@ -57,12 +63,18 @@ def run(args, settings: Settings) -> int:
     import faust
 
     try:
-        created, _bucket_created = wiring.ensure_topics_and_bucket(settings)
+        problems = wiring.not_ready(settings)
     except Exception as exc:  # noqa: BLE001
-        error(f"cannot prepare topics and bucket (is `warcflow up` running?): {exc}")
+        error(f"cannot check the topics and the bucket (is `warcflow up` running?): {exc}")
         return exitcodes.UNAVAILABLE
-    if created:
-        progress(f"created topics: {', '.join(created)}")
+    if problems:
+        for problem in problems:
+            error(problem)
+        error(
+            "the admin makes them: `warcflow up` (local stack) or `warcflow provision` "
+            "(docs/operations.md, Roles)"
+        )
+        return exitcodes.UNAVAILABLE
     from streams.metrics import Metrics
     from streams.observe import ObservabilityServer, lag_from_kafka
 
@@ -83,7 +95,7 @@ def run(args, settings: Settings) -> int:
 
     if args.metrics or settings.streams.metrics_address:
         address = args.metrics or settings.streams.metrics_address
-        metrics.follow_lag(lag_from_kafka(settings.streams.bootstrap, settings.streams.app_id))
+        metrics.follow_lag(lag_from_kafka(settings.streams.kafka, settings.streams.app_id))
 
         def health() -> dict:
             return {
@@ -110,7 +122,7 @@ def run(args, settings: Settings) -> int:
     )
     logging.Formatter.converter = time.gmtime
     progress(
-        f"worker starting: Kafka {settings.streams.bootstrap}, topics "
+        f"worker starting: Kafka {settings.streams.kafka.who()}, topics "
         f"{settings.streams.topic_prefix}.*, S3 {settings.store.endpoint} bucket "
         f"{settings.store.bucket}"
     )
