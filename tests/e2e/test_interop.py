@@ -35,16 +35,14 @@ from pathlib import Path
 import pytest
 
 from archivers.clock import parse_iso
-from archivers.store.s3 import S3Store
 from archivers.warc.cdxj import timestamp14
 from tests.support import media as testmedia
 from tests.support import warcs
 from tests.support.indexers import cdxj_indexer, cdxj_indexer_version
 from tests.support.replayer import Player, chromium
 from tests.support.site import Route, TestSite
-from tests.support.stack import WorkerProcess, cli, poll
+from tests.support.stack import WorkerProcess, cli, poll, store_of
 from tests.support.tlscerts import make_pki
-from warcflow.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -120,7 +118,7 @@ def kazan(stack, media_set, tmp_path_factory):
                 "captures": captures,  # newest first
                 "packages": packages,
                 "root": root,
-                "store": S3Store(load_settings(env).store),
+                "store": store_of(env),
                 "clip_width": testmedia.CLIP["width"],
             }
         finally:

@@ -250,25 +250,25 @@ def sha256_b64(data: bytes) -> str:
 def test_the_viewer_and_the_operator_may_only_read(env):
     admin = store_of(env, "admin")
     body = b"evidence"
-    admin.client.put_object(Bucket=admin.bucket, Key="warc/read-only.warc.gz", Body=body)
+    admin.client.put_object(Bucket=admin.bucket, Key="warc/read-only.bin", Body=body)
     for role in ("viewer", "operator"):
         store = store_of(env, role)
-        assert store.get_bytes("warc/read-only.warc.gz") == body
+        assert store.get_bytes("warc/read-only.bin") == body
         for attempt in (
             lambda s=store: s.client.put_object(
                 Bucket=s.bucket,
-                Key="warc/planted.warc.gz",
+                Key="warc/planted.bin",
                 Body=b"x",
                 ChecksumSHA256=sha256_b64(b"x"),
             ),
             lambda s=store: s.client.put_object(Bucket=s.bucket, Key="media/x.mp4", Body=b"x"),
-            lambda s=store: s.client.delete_object(Bucket=s.bucket, Key="warc/read-only.warc.gz"),
+            lambda s=store: s.client.delete_object(Bucket=s.bucket, Key="warc/read-only.bin"),
             lambda s=store: s.client.put_bucket_policy(Bucket=s.bucket, Policy="{}"),
         ):
             with pytest.raises(ClientError) as refused:
                 attempt()
             assert refused.value.response["Error"]["Code"] == "AccessDenied", role
-    assert store_of(env, "viewer").head("warc/planted.warc.gz") is None
+    assert store_of(env, "viewer").head("warc/planted.bin") is None
 
 
 def test_the_worker_writes_its_prefixes_but_cannot_destroy_or_unlock(env):
@@ -277,7 +277,7 @@ def test_the_worker_writes_its_prefixes_but_cannot_destroy_or_unlock(env):
     body = b"a capture's bytes"
     digest = hashlib.sha256(body).hexdigest()
     stored = worker.put_if_absent(
-        "warc/locked.warc.gz",
+        "warc/locked.bin",
         io.BytesIO(body),
         size=len(body),
         sha256=digest,
@@ -289,17 +289,17 @@ def test_the_worker_writes_its_prefixes_but_cannot_destroy_or_unlock(env):
         worker.client.put_object(Bucket=worker.bucket, Key="elsewhere/x", Body=body)
     refusals = {
         "delete the version": lambda: worker.client.delete_object(
-            Bucket=worker.bucket, Key="warc/locked.warc.gz", VersionId=version
+            Bucket=worker.bucket, Key="warc/locked.bin", VersionId=version
         ),
         "bypass governance": lambda: worker.client.delete_object(
             Bucket=worker.bucket,
-            Key="warc/locked.warc.gz",
+            Key="warc/locked.bin",
             VersionId=version,
             BypassGovernanceRetention=True,
         ),
         "shorten the retention": lambda: worker.client.put_object_retention(
             Bucket=worker.bucket,
-            Key="warc/locked.warc.gz",
+            Key="warc/locked.bin",
             VersionId=version,
             Retention={"Mode": "GOVERNANCE", "RetainUntilDate": datetime.now(UTC)},
         ),
@@ -316,8 +316,8 @@ def test_the_worker_writes_its_prefixes_but_cannot_destroy_or_unlock(env):
         assert refused.value.response["Error"]["Code"] == "AccessDenied", what
     # the bucket's default retention holds the version even against the root
     with pytest.raises(ClientError, match="object lock"):
-        root.client.delete_object(Bucket=root.bucket, Key="warc/locked.warc.gz", VersionId=version)
-    assert worker.head("warc/locked.warc.gz", version).version_id == version
+        root.client.delete_object(Bucket=root.bucket, Key="warc/locked.bin", VersionId=version)
+    assert worker.head("warc/locked.bin", version).version_id == version
     rule = root.retention_rule()
     assert rule == {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 3650}}
     assert root.ensure_retention() is False  # set once: versitygw counts from then
@@ -327,14 +327,14 @@ def test_on_versitygw_the_root_can_still_unlock_and_delete_a_version(env):
     """What docs/operations.md says holds only on MinIO/AWS: versitygw's root
     may give a version a retention that ends now, then delete it."""
     root = store_of(env, "admin")
-    put = root.client.put_object(Bucket=root.bucket, Key="warc/doomed.warc.gz", Body=b"x")
+    put = root.client.put_object(Bucket=root.bucket, Key="warc/doomed.bin", Body=b"x")
     with pytest.raises(ClientError, match="object lock"):
         root.client.delete_object(
-            Bucket=root.bucket, Key="warc/doomed.warc.gz", VersionId=put["VersionId"]
+            Bucket=root.bucket, Key="warc/doomed.bin", VersionId=put["VersionId"]
         )
     root.client.put_object_retention(
         Bucket=root.bucket,
-        Key="warc/doomed.warc.gz",
+        Key="warc/doomed.bin",
         VersionId=put["VersionId"],
         Retention={
             "Mode": "GOVERNANCE",
@@ -345,14 +345,14 @@ def test_on_versitygw_the_root_can_still_unlock_and_delete_a_version(env):
     def deleted() -> bool:
         try:
             root.client.delete_object(
-                Bucket=root.bucket, Key="warc/doomed.warc.gz", VersionId=put["VersionId"]
+                Bucket=root.bucket, Key="warc/doomed.bin", VersionId=put["VersionId"]
             )
             return True
         except ClientError:
             return False
 
     poll(deleted, timeout=15, interval=0.5, what="the root's delete once the retention ended")
-    assert root.head("warc/doomed.warc.gz", put["VersionId"]) is None
+    assert root.head("warc/doomed.bin", put["VersionId"]) is None
 
 
 def test_a_forged_metadata_digest_is_not_believed(env):
@@ -363,14 +363,14 @@ def test_a_forged_metadata_digest_is_not_believed(env):
     body = b"the real bytes"
     root.client.put_object(
         Bucket=root.bucket,
-        Key="warc/forged.warc.gz",
+        Key="warc/forged.bin",
         Body=body,
         ChecksumSHA256=sha256_b64(body),
         Metadata={"sha256": "0" * 64},
     )
     real = hashlib.sha256(body).hexdigest()
-    assert store_of(env, "viewer").head("warc/forged.warc.gz").sha256 == real
-    assert object_digest(store_of(env, "worker"), "warc/forged.warc.gz").sha256 == real
+    assert store_of(env, "viewer").head("warc/forged.bin").sha256 == real
+    assert object_digest(store_of(env, "worker"), "warc/forged.bin").sha256 == real
 
     settings = settings_of(env, "worker").store
     parts = S3Store(replace(settings, multipart_threshold=5 * 1024**2, part_size=5 * 1024**2))
@@ -389,16 +389,16 @@ def test_a_forged_metadata_digest_is_not_believed(env):
 
 def test_reads_can_name_the_version_a_manifest_recorded(env):
     root = store_of(env, "admin")
-    first = root.client.put_object(Bucket=root.bucket, Key="warc/v.warc.gz", Body=b"first")
-    root.client.put_object(Bucket=root.bucket, Key="warc/v.warc.gz", Body=b"overwritten")
+    first = root.client.put_object(Bucket=root.bucket, Key="warc/v.bin", Body=b"first")
+    root.client.put_object(Bucket=root.bucket, Key="warc/v.bin", Body=b"overwritten")
     viewer = store_of(env, "viewer")
-    assert viewer.get_bytes("warc/v.warc.gz") == b"overwritten"
-    assert viewer.get_bytes("warc/v.warc.gz", first["VersionId"]) == b"first"
-    assert viewer.open("warc/v.warc.gz", (1, 3), first["VersionId"]).read() == b"irs"
-    assert viewer.head("warc/v.warc.gz", first["VersionId"]).size == len(b"first")
-    assert viewer.head("warc/v.warc.gz", "01NOSUCHVERSION0000000000") is None
+    assert viewer.get_bytes("warc/v.bin") == b"overwritten"
+    assert viewer.get_bytes("warc/v.bin", first["VersionId"]) == b"first"
+    assert viewer.open("warc/v.bin", (1, 3), first["VersionId"]).read() == b"irs"
+    assert viewer.head("warc/v.bin", first["VersionId"]).size == len(b"first")
+    assert viewer.head("warc/v.bin", "01NOSUCHVERSION0000000000") is None
     with pytest.raises(KeyError):
-        viewer.get_bytes("warc/v.warc.gz", "01NOSUCHVERSION0000000000")
+        viewer.get_bytes("warc/v.bin", "01NOSUCHVERSION0000000000")
 
 
 # -- rotation ----------------------------------------------------------------------------
@@ -417,9 +417,9 @@ def test_a_rotated_secret_replaces_the_old_one_at_once(stack, env):
     assert produce(kafka_of(env, "viewer"), f"{prefix}.custody", b"{}").offset >= 0
     with pytest.raises(KafkaTimeoutError):
         produce(viewer_before, f"{prefix}.custody", b"{}")
-    assert store_of(env, "viewer").head("warc/v.warc.gz") is not None
+    assert store_of(env, "viewer").head("warc/v.bin") is not None
     with pytest.raises(ClientError) as refused:
-        S3Store(s3_before).client.head_object(Bucket=s3_before.bucket, Key="warc/v.warc.gz")
+        S3Store(s3_before).client.head_object(Bucket=s3_before.bucket, Key="warc/v.bin")
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
     submitter = cli("rotate", "submitter", env=stack.env(), timeout=120)
@@ -438,7 +438,7 @@ def test_a_rotated_secret_replaces_the_old_one_at_once(stack, env):
     credentials.save(stack.home / "credentials.json", changed)
     assert cli("up", env=stack.env(), timeout=180).returncode == 0
     assert produce(kafka_of(env, "operator"), f"{prefix}.ingest").offset >= 0
-    assert store_of(env, "operator").head("warc/v.warc.gz") is not None
+    assert store_of(env, "operator").head("warc/v.bin") is not None
 
 
 def test_the_operations_doc_reads_the_event_log_as_the_operator(stack, env):

@@ -21,6 +21,7 @@ from infra.warcvalidators import FileReport, Validators
 from warcflow.settings import load_settings
 
 TAMPERED: set[Path] = set()
+TAMPERED_KEYS: set[tuple[str, str]] = set()
 """Stored WARC files a test changed behind warcflow's back on purpose (resolved paths)."""
 
 
@@ -48,6 +49,12 @@ def tampered(path: Path) -> None:
     TAMPERED.add(path.resolve())
 
 
+def overwritten(bucket: str, key: str) -> None:
+    """Say that a test put other bytes under the WARC key ``key`` of ``bucket`` on
+    purpose (a newer version; the sweep reads the newest and leaves this one out)."""
+    TAMPERED_KEYS.add((bucket, key))
+
+
 def stored_warcs(home: Path) -> list[Path]:
     data = home / "s3" / "data"
     found = [
@@ -55,7 +62,13 @@ def stored_warcs(home: Path) -> list[Path]:
         for p in sorted(data.glob("*/**/*.warc.gz"))
         if not any(part.startswith(".") for part in p.relative_to(data).parts)
     ]
-    return [p for p in found if p.resolve() not in TAMPERED]
+    return [
+        p
+        for p in found
+        if p.resolve() not in TAMPERED
+        and (p.relative_to(data).parts[0], "/".join(p.relative_to(data).parts[1:]))
+        not in TAMPERED_KEYS
+    ]
 
 
 def _members(data: bytes) -> list[bytes]:
