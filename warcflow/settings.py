@@ -331,6 +331,14 @@ OPTIONS: tuple[Option, ...] = (
         "Longest media captured, in seconds; longer ones are refused (media_too_long).",
     ),
     Option(
+        "WARCFLOW_MEDIA_MAX_REQUESTS",
+        "media.max_requests",
+        "5000",
+        _positive(int),
+        "Most HTTP requests one media download makes (playlists, keys, segments, API "
+        "calls); more are refused (media_too_many_requests).",
+    ),
+    Option(
         "WARCFLOW_MEDIA_TIMEOUT",
         "media.timeout",
         "1800",
@@ -792,6 +800,7 @@ def load_settings(
         media=MediaSettings(
             max_bytes=values["WARCFLOW_MEDIA_MAX_BYTES"],
             max_duration=values["WARCFLOW_MEDIA_MAX_DURATION"],
+            max_requests=values["WARCFLOW_MEDIA_MAX_REQUESTS"],
             timeout=values["WARCFLOW_MEDIA_TIMEOUT"],
             per_page=values["WARCFLOW_MEDIA_PER_PAGE"],
             derive=values["WARCFLOW_MEDIA_DERIVE"],
