@@ -49,23 +49,15 @@ def store(settings: Settings):
 
 
 def archiver(settings: Settings, object_store=None):
-    from functools import partial
-
     from archivers.capture.archiver import PageArchiver
-    from archivers.extract.media import find_media
     from archivers.media.ytdlp import extractor_recognises
     from archivers.net.fetcher import Fetcher
 
-    finder = (
-        partial(find_media, limit=settings.media.per_page, recognises=extractor_recognises)
-        if settings.media.per_page
-        else None
-    )
     return PageArchiver(
         Fetcher(settings.fetch),
         object_store or store(settings),
         agent=agent_info(settings),
-        find_media=finder,
+        recognises=extractor_recognises if settings.media.per_page else None,
         browser=browser(settings),
         browser_sites=settings.browser.sites,
         media_limit=settings.media.per_page,

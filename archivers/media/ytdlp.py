@@ -362,14 +362,10 @@ def refuse_external(ydl: Any, info: dict[str, Any], program: str) -> None:
             reason="live_stream",
         )
     else:
-        method = None
         recorder = recorder_of(ydl)
-        if recorder is not None and info.get("url"):
-            found = re.search(
-                r"#EXT-X-(?:SESSION-)?KEY:(?:[^\n]*?,)?METHOD=([A-Za-z0-9-]+)",
-                recorder.manifest(info["url"]),
-            )
-            method = found.group(1) if found and found.group(1) != "AES-128" else None
+        method = (
+            _key_method(recorder.manifest(info["url"])) if recorder and info.get("url") else None
+        )
         error = Permanent(
             f"the stream is encrypted with {method}, which warcflow cannot decrypt itself "
             f"(yt-dlp would hand it to {program}, which fetches by itself)"
@@ -382,6 +378,18 @@ def refuse_external(ydl: Any, info: dict[str, Any], program: str) -> None:
     if recorder is not None:
         recorder.refuse(error)
     raise error
+
+
+def _key_method(playlist: str) -> str | None:
+    """The first key method of an HLS playlist other than NONE and AES-128 (read
+    line by line: the playlist is the page author's, no regex runs over it)."""
+    for line in playlist.splitlines():
+        if line.startswith(("#EXT-X-KEY:", "#EXT-X-SESSION-KEY:")):
+            for attribute in line.split(":", 1)[1].split(","):
+                name, _, value = attribute.partition("=")
+                if name.strip() == "METHOD" and value.strip() not in ("NONE", "AES-128"):
+                    return value.strip()[:40]
+    return None
 
 
 def recorder_of(ydl: Any) -> Recorder | None:
