@@ -533,6 +533,14 @@ OPTIONS: tuple[Option, ...] = (
         "Viewports scrolled down to trigger lazy loading (0: no scrolling).",
     ),
     Option(
+        "WARCFLOW_BROWSER_USER",
+        "browser.user",
+        "nobody",
+        str,
+        "Account Chromium runs as when the worker runs as root (sandboxed, in an empty "
+        "network namespace of its own); a dedicated account with no other files is best.",
+    ),
+    Option(
         "WARCFLOW_VIEWER_HOST",
         "viewer.host",
         "127.0.0.1",
@@ -812,6 +820,7 @@ def load_settings(
             timeout=values["WARCFLOW_BROWSER_TIMEOUT"],
             idle_timeout=values["WARCFLOW_BROWSER_IDLE_TIMEOUT"],
             scroll_steps=max(0, values["WARCFLOW_BROWSER_SCROLL_STEPS"]),
+            user=values["WARCFLOW_BROWSER_USER"],
         ),
         viewer=ViewerSettings(
             state_dir=home / "viewer",

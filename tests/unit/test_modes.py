@@ -172,3 +172,16 @@ def test_without_a_browser_an_explicit_browser_capture_fails_permanently(site):
         )
     )
     assert failed.manifest.mode == "browser" and failed.manifest.status == "failed"
+
+
+def test_chromium_gets_no_warcflow_variable_and_never_the_no_sandbox_flag(monkeypatch):
+    # review F6: Playwright used to hand Chromium the worker's whole environment
+    from archivers.capture.browser import LAUNCH_ARGS, browser_environment
+
+    monkeypatch.setenv("WARCFLOW_S3_SECRET_KEY", "secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    env = browser_environment("/tmp/x")
+    assert not [name for name in env if "SECRET" in name or name.startswith("WARCFLOW_")]
+    assert "secret" not in env.values()
+    assert "--no-sandbox" not in LAUNCH_ARGS
+    assert "--webrtc-ip-handling-policy=disable_non_proxied_udp" in LAUNCH_ARGS
