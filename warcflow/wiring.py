@@ -159,7 +159,7 @@ def watch_runner(settings: Settings, producer, metrics=None):
         apply(book, await loop.run_in_executor(reader, watch_log.read_new))
 
     return WatchRunner(
-        WatchBook(settings.watch.watches),
+        WatchBook(settings.watch.watches, min_every=settings.watch.min_every),
         refresh,
         fetch,
         producer,

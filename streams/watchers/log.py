@@ -56,10 +56,15 @@ def apply(book: WatchBook, records) -> int:
 
 
 def read_book(
-    bootstrap: str, names: TopicNames, configured: tuple[Watch, ...] = (), *, with_seen: bool = True
+    bootstrap: str,
+    names: TopicNames,
+    configured: tuple[Watch, ...] = (),
+    *,
+    with_seen: bool = True,
+    min_every: float = 0.0,
 ) -> WatchBook:
     """The book as it stands now (TopicUnavailable if the broker or topics are missing)."""
-    book = WatchBook(configured)
+    book = WatchBook(configured, min_every=min_every)
     for record in read_topic(bootstrap, names.watches):
         book.apply_watch(record.key, record.value)
     if with_seen:
