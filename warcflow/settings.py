@@ -144,8 +144,9 @@ OPTIONS: tuple[Option, ...] = (
         "submit.operator",
         "",
         str,
-        "Who submits, as `warcflow submit` records it in each capture (`--operator` wins); "
-        "empty: the login user name.",
+        "Who submits, as `warcflow submit` records it in each capture (`--operator` wins), "
+        "and who custody commands act as; empty: nobody is named (the login name is never "
+        "recorded: captures and exports are shown to others).",
     ),
     Option(
         "WARCFLOW_KAFKA_BOOTSTRAP",
@@ -627,7 +628,7 @@ class Settings:
     home: Path
     log_level: str
     operator: str
-    """The operator ``warcflow submit`` records (WARCFLOW_OPERATOR); empty: the login user."""
+    """The operator ``warcflow submit`` records (WARCFLOW_OPERATOR); empty: none."""
     fetch: FetchSettings
     media: MediaSettings
     browser: BrowserSettings

@@ -287,13 +287,9 @@ def viewer(settings: Settings):
 
 
 def who(settings: Settings) -> str:
-    """Who a command acts as, in custody events (``<login> (cli)``)."""
-    import getpass
-
-    try:
-        return f"{getpass.getuser()} (cli)"
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "cli"
+    """Who a command acts as, in custody events: ``<WARCFLOW_OPERATOR> (cli)``, or
+    ``cli``. Never the login name: the ledger is public and permanent (review F12)."""
+    return f"{settings.operator} (cli)" if settings.operator else "cli"
 
 
 def configured_trust(settings: Settings, public_keys=()):
