@@ -82,7 +82,13 @@ async def _links(exchange: Exchange, limits_hit: list[str]) -> list[str]:
     if parsed.over_budget:
         limits_hit.append(parsed.over_budget)
         return []
-    return list(parsed.value)
+    found, truncated = parsed.value
+    if truncated:
+        limits_hit.append(
+            f"html_depth: {exchange.url} nests elements deeper than the HTML parser follows; "
+            "requisites inside the deepest part were not looked for"
+        )
+    return list(found)
 
 
 async def capture_page(fetcher: Fetcher, url: str) -> PageCapture:

@@ -93,10 +93,14 @@ def _absolute(base: str, found: list[str]) -> list[str]:
 
 def html_requisites(html: str, url: str) -> list[str]:
     """Absolute http(s) URLs of the requisites of an HTML document at ``url``."""
+    return _html_links(html, url)[0]
+
+
+def _html_links(html: str, url: str) -> tuple[list[str], bool]:
     parser = _PageParser()
     parser.walk(html)
     base = urljoin(url, parser.base) if parser.base else url
-    return _absolute(base, parser.found)
+    return _absolute(base, parser.found), parser.truncated
 
 
 def stylesheet_requisites(css: str, url: str) -> list[str]:
@@ -104,10 +108,11 @@ def stylesheet_requisites(css: str, url: str) -> list[str]:
     return _absolute(url, css_urls(css))
 
 
-def links(kind: str, text: str, url: str) -> list[str]:
-    """Requisites of a document of content type ``kind`` (HTML or CSS) at ``url``."""
+def links(kind: str, text: str, url: str) -> tuple[list[str], bool]:
+    """(requisites of a document of content type ``kind`` (HTML or CSS) at ``url``,
+    whether the HTML nested deeper than the parser follows: the rest was not read)."""
     if kind == CSS_TYPE:
-        return stylesheet_requisites(text, url)
+        return stylesheet_requisites(text, url), False
     if kind in HTML_TYPES:
-        return html_requisites(text, url)
-    return []
+        return _html_links(text, url)
+    return [], False
