@@ -169,7 +169,7 @@ class PageArchiver:
                 raise http_error(
                     status, f"{page.final.url} answered HTTP {status} {page.final.response.reason}"
                 )
-            found, post = await asyncio.to_thread(self._inspect, page)
+            found, post = await self._inspect(page)
             spool, meta, entries = await asyncio.to_thread(
                 self._write_warc, request, page, found, post, mode
             )
@@ -222,11 +222,12 @@ class PageArchiver:
             "agent": dict(self.agent),
         }
 
-    def _inspect(self, page: PageCapture) -> tuple[list[FoundMedia], dict[str, Any] | None]:
+    async def _inspect(self, page: PageCapture) -> tuple[list[FoundMedia], dict[str, Any] | None]:
         """(media found in the final page, the post's identity as the page states
-        it); nothing for an error page or a response that is not HTML. Runs in a
-        thread; the parse itself in a parser process under its budget
-        (``archivers.extract.budget``), whose refusal goes to ``limits_hit``."""
+        it); nothing for an error page or a response that is not HTML. The parse
+        runs in a parser process under its budget (``archivers.extract.budget``),
+        whose refusal goes to ``limits_hit``; decoding and yt-dlp's verdicts run
+        in a thread. Nothing here holds the loop."""
         final = page.final
         if final.status >= 400 or content_type(final.response) not in HTML_TYPES:
             return [], None
@@ -234,11 +235,13 @@ class PageArchiver:
             # the rendered DOM holds what scripts added; the requests, what they loaded
             html = page.dom[:PARSE_LIMIT] if page.dom else ""
         else:
-            html = decoded_body(final.response, PARSE_LIMIT).decode("utf-8", "replace")
+            html = await asyncio.to_thread(
+                lambda: decoded_body(final.response, PARSE_LIMIT).decode("utf-8", "replace")
+            )
         found: list[FoundMedia] = []
         post = None
         if html:
-            parsed = budget.pool().run_blocking(
+            parsed = await budget.pool().run(
                 "archivers.extract.page:inspect",
                 html,
                 final.url,
@@ -250,8 +253,8 @@ class PageArchiver:
             else:
                 refs, post = parsed.value
                 if refs is not None and self.recognises is not None:
-                    found = choose(
-                        refs, final.url, recognises=self.recognises, limit=self.media_limit
+                    found = await asyncio.to_thread(
+                        choose, refs, final.url, recognises=self.recognises, limit=self.media_limit
                     )
         if isinstance(page, BrowserCapture) and self.recognises is not None:
             known = {item.url for item in found}

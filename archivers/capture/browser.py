@@ -135,6 +135,11 @@ SCROLL_STEP = """() => new Promise(done => {
 MAX_MEDIA_REQUESTS = 100
 """Most media URLs kept from one page's requests (the archiver takes at most
 WARCFLOW_MEDIA_PER_PAGE of them with the DOM's finds)."""
+DECODED_PER_PAGE = 512 * 1024 * 1024
+"""Most bytes the browser is handed, decoded, for one page: each response is
+also held to WARCFLOW_FETCH_MAX_BYTES decoded, so a page of gzip bombs costs at
+most this much memory (review F4); past it, responses are cut and
+``limits_hit`` says so."""
 SCREENSHOT_URN = "urn:warcflow:screenshot:"
 """Prefix of the target URI of a screenshot's ``resource`` record; the page URL follows."""
 
@@ -369,6 +374,7 @@ class _Session:
         self.closed = False
         self.main_served = False
         self.seen_media: set[str] = set()
+        self.decoded_left = DECODED_PER_PAGE
 
     async def run(self, browser: Browser) -> None:
         settings, capture = self.settings, self.capture
@@ -567,5 +573,12 @@ class _Session:
                 continue
             joiner = "\n" if key == "set-cookie" else ", "
             headers[key] = f"{headers[key]}{joiner}{value}" if key in headers else value
-        body = decoded_body(response, self.fetcher.settings.max_response_bytes)
+        limit = min(self.fetcher.settings.max_response_bytes, self.decoded_left)
+        body = decoded_body(response, limit)
+        self.decoded_left -= len(body)
+        if len(body) >= limit and response.header("content-encoding"):
+            self.capture.limits_hit.append(
+                f"decoded_limit={limit}: {exchange.url} decodes to more; the browser got "
+                "the first bytes (the WARC keeps the response as served)"
+            )
         await route.fulfill(status=response.status or 502, headers=headers, body=body)
