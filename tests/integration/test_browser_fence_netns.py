@@ -71,7 +71,9 @@ def test_every_chromium_process_is_unprivileged_in_a_network_of_its_own(probe):
 
 
 def test_renderers_run_in_chromiums_sandbox(probe):
-    renderers = [p for p in probe["processes"] if p["type"] == "renderer"]
+    # seen more than once: a renderer sampled in the instant after its fork has
+    # not applied its seccomp filter yet
+    renderers = [p for p in probe["processes"] if p["type"] == "renderer" and p["samples"] > 1]
     assert renderers and all(p["seccomp"] == 2 for p in renderers)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -143,7 +144,9 @@ def main() -> None:
         ["ip", "link", "set", "v0", "up"],
     ):
         subprocess.run(argv, check=True)
-    assert canary.stdout is not None and canary.stdout.readline().strip() == "ready"
+    assert canary.stdout is not None
+    ready, _, _ = select.select([canary.stdout], [], [], 30)
+    assert ready and canary.stdout.readline().strip() == "ready", "the canary did not start"
 
     from archivers.capture.archiver import CaptureRequest, PageArchiver
     from archivers.capture.browser import Browser, BrowserSettings
@@ -173,9 +176,13 @@ def main() -> None:
         sampling = threading.Event()
 
         def sample() -> None:  # renderers live only while a page is open
-            while not sampling.wait(0.05):
+            while not sampling.wait(0.2):
                 for process in chromium_processes():
-                    processes.setdefault(process.pop("pid"), process)
+                    pid = process.pop("pid")
+                    known = processes.setdefault(pid, {**process, "samples": 0})
+                    # a renderer forked a moment ago has not applied its filter yet
+                    known["seccomp"] = max(known["seccomp"], process["seccomp"])
+                    known["samples"] += 1
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -189,7 +196,7 @@ def main() -> None:
                 await archiver.browser.close()
 
         try:
-            manifest = asyncio.run(run()).manifest
+            manifest = asyncio.run(asyncio.wait_for(run(), 150)).manifest
         finally:
             sampling.set()
             sampler.join()
