@@ -175,24 +175,27 @@ def browser_environment(home: str) -> dict[str, str]:
 
 _LAUNCHER = """#!/bin/sh
 # written by warcflow (archivers/capture/browser.py): Playwright starts Chromium
-# through this. As root it hands Chromium's profile to {user}, then runs it in
-# an empty network namespace as {user}, without capabilities, sandbox on.
+# through this. As root it hands Chromium's fresh profile to {user} (-h: never
+# through a link), then runs it in an empty network namespace as {user},
+# without capabilities, sandbox on. This file stays root's: {user} cannot
+# change what root runs at the next launch.
 set -eu
 for arg in "$@"; do
   case "$arg" in
     --no-sandbox) echo "warcflow: refusing --no-sandbox" >&2; exit 111 ;;
-    --user-data-dir=*) {chown} -R {uid}:{gid} -- "${{arg#--user-data-dir=}}" ;;
+    --user-data-dir=*) {chown} -hR {uid}:{gid} -- "${{arg#--user-data-dir=}}" ;;
   esac
 done
-{chown} -R {uid}:{gid} -- {home}
 exec {unshare} --net -- {setpriv} --reuid={uid} --regid={gid} --clear-groups \
   --inh-caps=-all --bounding-set=-all --no-new-privs -- {executable} "$@"
 """
 
 
 def fenced_launcher(directory: str, executable: str, user: str, home: str) -> str:
-    """Write the launcher (see ``_LAUNCHER``) into ``directory``; return its path."""
+    """Write the launcher (see ``_LAUNCHER``) into ``directory`` (root's, 0700) and
+    give ``home`` (Chromium's HOME, empty) to ``user``; return the launcher's path."""
     account = pwd.getpwnam(user)
+    os.chown(home, account.pw_uid, account.pw_gid)
     tools = {
         name: shutil.which(name) or f"/usr/bin/{name}" for name in ("chown", "unshare", "setpriv")
     }
@@ -204,7 +207,6 @@ def fenced_launcher(directory: str, executable: str, user: str, home: str) -> st
                 uid=account.pw_uid,
                 gid=account.pw_gid,
                 executable=shutil.which(executable) or executable,
-                home=home,
                 **tools,
             )
         )
@@ -236,6 +238,7 @@ class Browser:
         self._playwright: Any = None
         self._browser: Any = None
         self._home: str | None = None
+        self._launcher_dir: str | None = None
         self.launches = 0
 
     async def _running(self):
@@ -256,9 +259,13 @@ class Browser:
     def _launch_options(self) -> dict[str, Any]:
         if self._home is None:
             self._home = tempfile.mkdtemp(prefix="warcflow-browser-")
+            self._launcher_dir = tempfile.mkdtemp(prefix="warcflow-launcher-")
         executable = self.settings.executable
         if os.geteuid() == 0:
-            executable = fenced_launcher(self._home, executable, self.settings.user, self._home)
+            assert self._launcher_dir is not None
+            executable = fenced_launcher(
+                self._launcher_dir, executable, self.settings.user, self._home
+            )
         return {
             "executable_path": executable,
             "headless": True,
@@ -296,9 +303,10 @@ class Browser:
         if self._playwright is not None:
             await self._quietly(self._playwright.stop())
             self._playwright = None
-        if self._home is not None:
-            shutil.rmtree(self._home, ignore_errors=True)
-            self._home = None
+        for directory in (self._home, self._launcher_dir):
+            if directory is not None:
+                shutil.rmtree(directory, ignore_errors=True)
+        self._home = self._launcher_dir = None
 
     @staticmethod
     async def _quietly(awaitable) -> None:
