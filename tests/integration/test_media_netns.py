@@ -31,25 +31,29 @@ pytestmark = pytest.mark.integration
 def probe(tmp_path_factory) -> dict:
     hosts = tmp_path_factory.mktemp("netns-media") / "hosts"
     hosts.write_text(HOSTS)
-    done = subprocess.run(
-        [
-            "unshare",
-            "--net",
-            "--mount",
-            "--propagation",
-            "private",
-            sys.executable,
-            "-m",
-            "tests.support.netns_media_probe",
-            str(hosts),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    # files, not pipes: a helper process that outlives the probe (Chromium's
+    # crash handler, say) must not keep the test waiting for an end of file
+    out, err = hosts.with_name("stdout"), hosts.with_name("stderr")
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        done = subprocess.run(
+            [
+                "unshare",
+                "--net",
+                "--mount",
+                "--propagation",
+                "private",
+                sys.executable,
+                "-m",
+                "tests.support.netns_media_probe",
+                str(hosts),
+            ],
+            cwd=ROOT,
+            stdout=stdout,
+            stderr=stderr,
+            timeout=240,
+        )
+    assert done.returncode == 0, err.read_text()[-3000:]
+    return json.loads(out.read_text().strip().splitlines()[-1])
 
 
 def test_no_canary_inside_was_reached(probe):
