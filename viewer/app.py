@@ -1,6 +1,7 @@
 """The viewer: find a post, see its captures on a timeline, look at one capture.
 
-A FastAPI app (OpenAPI at ``/openapi.json``, interactive docs at ``/api/docs``):
+A FastAPI app (its OpenAPI description at ``/openapi.json``; no interactive
+docs page: Swagger UI would load a script from a CDN on this origin):
 
     pages      /  /search  /url?u=URL  /capture/{id}  /submit
     JSON API   /api/captures?url=URL  /api/captures/{id}  /api/search?q=  /api/submit
@@ -24,10 +25,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import Body, FastAPI, Form, HTTPException, Query, Request
+from fastapi import FastAPI, Form, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field, ValidationError
 
 from archivers.custody.ledger import CustodyEvent
 from archivers.errors import CaptureError
@@ -40,6 +43,20 @@ from viewer.settings import ViewerSettings
 from viewer.views import capture_object, checked_url, memento_url, replay_url
 
 HERE = Path(__file__).parent
+SUBMIT_BODY_BYTES = 1024 * 1024
+"""Largest body ``POST /api/submit`` reads (thousands of URLs)."""
+
+
+class SubmitBody(BaseModel):
+    """What ``POST /api/submit`` takes (as ``warcflow submit``)."""
+
+    urls: list[str]
+    tags: list[str] = []
+    note: str | None = None
+    operator: str | None = None
+    case_id: str | None = None
+    purpose: str | None = None
+    mode: str = Field("auto", description="static, browser or auto (the site rules decide)")
 
 
 def create_app(
@@ -56,7 +73,7 @@ def create_app(
     app = FastAPI(
         title="warcflow viewer",
         version="1",
-        docs_url="/api/docs",
+        docs_url=None,
         redoc_url=None,
         description="Captures of social-media posts: timelines, capture facts, "
         "replay links, media files, Memento. See docs/api.md.",
@@ -73,8 +90,7 @@ def create_app(
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
         response = await call_next(request)
-        if request.url.path != "/api/docs":
-            response.headers.setdefault("Content-Security-Policy", csp)
+        response.headers.setdefault("Content-Security-Policy", csp)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
@@ -279,32 +295,49 @@ def create_app(
     @app.post(
         "/api/submit",
         status_code=202,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": SubmitBody.model_json_schema()}},
+            }
+        },
         summary="Submit URLs for capture",
         description="Validates like `warcflow submit`: if any URL is refused, nothing "
         "is submitted and the answer is 400 with every problem. When the "
         "viewer has a token (WARCFLOW_VIEWER_TOKEN), send it as "
         "`Authorization: Bearer TOKEN`; without it the answer is 401.",
     )
-    def api_submit(
-        request: Request,
-        urls: list[str] = Body(..., embed=True),
-        tags: list[str] = Body([], embed=True),
-        note: str | None = Body(None, embed=True),
-        operator: str | None = Body(None, embed=True),
-        case_id: str | None = Body(None, embed=True),
-        purpose: str | None = Body(None, embed=True),
-        mode: str = Body(
-            "auto", embed=True, description="static, browser or auto (the site rules decide)"
-        ),
-    ):
+    async def api_submit(request: Request):
+        # the token is checked before a byte of the body is read, and the body is
+        # read only up to SUBMIT_BODY_BYTES (review F12): an anonymous client
+        # cannot make the viewer parse a large body
         if not token_ok(request):
             return JSONResponse(
                 {"errors": ["wrong or missing token"]},
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        if not request.headers.get("content-type", "").lower().startswith("application/json"):
+            return JSONResponse({"errors": ["send the body as application/json"]}, 415)
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > SUBMIT_BODY_BYTES:
+                return JSONResponse(
+                    {"errors": [f"the body is larger than {SUBMIT_BODY_BYTES} bytes"]}, 413
+                )
         try:
-            return submit(
+            body = SubmitBody.model_validate_json(bytes(raw))
+        except ValidationError as exc:
+            return JSONResponse(
+                {"errors": [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]},
+                422,
+            )
+        urls, tags, note = body.urls, body.tags, body.note
+        operator, case_id, purpose, mode = body.operator, body.case_id, body.purpose, body.mode
+        try:
+            return await run_in_threadpool(
+                submit,
                 urls,
                 tuple(tags),
                 note,

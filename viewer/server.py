@@ -33,9 +33,13 @@ from viewer.settings import ViewerSettings
 log = logging.getLogger("warcflow.viewer")
 
 REPLAY_CSP = (
-    "default-src 'unsafe-eval' 'unsafe-inline' 'self' data: blob: mediastream: "
-    "ws: wss:; form-action 'self'; frame-ancestors 'self' {viewer}"
+    "default-src 'unsafe-eval' 'unsafe-inline' 'self' data: blob: mediastream:; "
+    "connect-src 'self' data: blob:; form-action 'self'; frame-ancestors 'self' {viewer}"
 )
+"""pywb's replay policy without its ``ws: wss:``: an archived page's scripts may
+connect to the replay origin only, never open a WebSocket (or a fetch) to
+another host from the reader's browser — which would tell whoever runs it that
+the page is being viewed now, and from where (review F12)."""
 
 
 @dataclass

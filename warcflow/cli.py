@@ -20,7 +20,7 @@ from warcflow.commands import (
     watch,
     worker,
 )
-from warcflow.output import error
+from warcflow.output import error, guard_terminal
 from warcflow.settings import SettingsError, load_settings
 
 DESCRIPTION = """\
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # `warcflow captures URL | head` should end quietly, as other commands do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    guard_terminal()  # topic and page text never reaches the terminal as escapes
     parser = build_parser()
     args = parser.parse_args(argv)
     overrides = {}

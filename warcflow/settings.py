@@ -147,8 +147,9 @@ OPTIONS: tuple[Option, ...] = (
         "submit.operator",
         "",
         str,
-        "Who submits, as `warcflow submit` records it in each capture (`--operator` wins); "
-        "empty: the login user name.",
+        "Who submits, as `warcflow submit` records it in each capture (`--operator` wins), "
+        "and who custody commands act as; empty: nobody is named (the login name is never "
+        "recorded: captures and exports are shown to others).",
     ),
     Option(
         "WARCFLOW_KAFKA_BOOTSTRAP",
@@ -369,6 +370,14 @@ OPTIONS: tuple[Option, ...] = (
         "Longest media captured, in seconds; longer ones are refused (media_too_long).",
     ),
     Option(
+        "WARCFLOW_MEDIA_MAX_REQUESTS",
+        "media.max_requests",
+        "5000",
+        _positive(int),
+        "Most HTTP requests one media download makes (playlists, keys, segments, API "
+        "calls); more are refused (media_too_many_requests).",
+    ),
+    Option(
         "WARCFLOW_MEDIA_TIMEOUT",
         "media.timeout",
         "1800",
@@ -564,6 +573,14 @@ OPTIONS: tuple[Option, ...] = (
         "Viewports scrolled down to trigger lazy loading (0: no scrolling).",
     ),
     Option(
+        "WARCFLOW_BROWSER_USER",
+        "browser.user",
+        "nobody",
+        str,
+        "Account Chromium runs as when the worker runs as root (sandboxed, in an empty "
+        "network namespace of its own); a dedicated account with no other files is best.",
+    ),
+    Option(
         "WARCFLOW_VIEWER_HOST",
         "viewer.host",
         "127.0.0.1",
@@ -650,7 +667,7 @@ class Settings:
     home: Path
     log_level: str
     operator: str
-    """The operator ``warcflow submit`` records (WARCFLOW_OPERATOR); empty: the login user."""
+    """The operator ``warcflow submit`` records (WARCFLOW_OPERATOR); empty: none."""
     fetch: FetchSettings
     media: MediaSettings
     browser: BrowserSettings
@@ -834,6 +851,7 @@ def load_settings(
         media=MediaSettings(
             max_bytes=values["WARCFLOW_MEDIA_MAX_BYTES"],
             max_duration=values["WARCFLOW_MEDIA_MAX_DURATION"],
+            max_requests=values["WARCFLOW_MEDIA_MAX_REQUESTS"],
             timeout=values["WARCFLOW_MEDIA_TIMEOUT"],
             per_page=values["WARCFLOW_MEDIA_PER_PAGE"],
             derive=values["WARCFLOW_MEDIA_DERIVE"],
@@ -845,6 +863,7 @@ def load_settings(
             timeout=values["WARCFLOW_BROWSER_TIMEOUT"],
             idle_timeout=values["WARCFLOW_BROWSER_IDLE_TIMEOUT"],
             scroll_steps=max(0, values["WARCFLOW_BROWSER_SCROLL_STEPS"]),
+            user=values["WARCFLOW_BROWSER_USER"],
         ),
         viewer=ViewerSettings(
             state_dir=home / "viewer",

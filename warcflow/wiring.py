@@ -50,23 +50,15 @@ def store(settings: Settings):
 
 
 def archiver(settings: Settings, object_store=None):
-    from functools import partial
-
     from archivers.capture.archiver import PageArchiver
-    from archivers.extract.media import find_media
     from archivers.media.ytdlp import extractor_recognises
     from archivers.net.fetcher import Fetcher
 
-    finder = (
-        partial(find_media, limit=settings.media.per_page, recognises=extractor_recognises)
-        if settings.media.per_page
-        else None
-    )
     return PageArchiver(
         Fetcher(settings.fetch),
         object_store or store(settings),
         agent=agent_info(settings),
-        find_media=finder,
+        recognises=extractor_recognises if settings.media.per_page else None,
         browser=browser(settings),
         browser_sites=settings.browser.sites,
         media_limit=settings.media.per_page,
@@ -168,7 +160,7 @@ def watch_runner(settings: Settings, producer, metrics=None):
         apply(book, await loop.run_in_executor(reader, watch_log.read_new))
 
     return WatchRunner(
-        WatchBook(settings.watch.watches),
+        WatchBook(settings.watch.watches, min_every=settings.watch.min_every),
         refresh,
         fetch,
         producer,
@@ -371,13 +363,9 @@ def viewer(settings: Settings):
 
 
 def who(settings: Settings) -> str:
-    """Who a command acts as, in custody events (``<login> (cli)``)."""
-    import getpass
-
-    try:
-        return f"{getpass.getuser()} (cli)"
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "cli"
+    """Who a command acts as, in custody events: ``<WARCFLOW_OPERATOR> (cli)``, or
+    ``cli``. Never the login name: the ledger is public and permanent (review F12)."""
+    return f"{settings.operator} (cli)" if settings.operator else "cli"
 
 
 def configured_trust(settings: Settings, public_keys=()):

@@ -53,8 +53,8 @@ from archivers.capture.modes import AUTO, BROWSER, STATIC, choose_mode
 from archivers.capture.static import PARSE_LIMIT, PageCapture, capture_page
 from archivers.clock import iso, iso_seconds, utc_now
 from archivers.errors import InvalidURL, Permanent, StoreUnavailable, http_error, retryable_status
-from archivers.extract.media import FoundMedia
-from archivers.extract.post import post_from_html
+from archivers.extract import budget
+from archivers.extract.media import FoundMedia, choose
 from archivers.manifests.berkeley import items
 from archivers.manifests.commit import put_manifest, put_warc, read_manifest
 from archivers.manifests.manifest import (
@@ -111,7 +111,7 @@ class PageArchiver:
         *,
         agent: dict[str, str],
         clock: Callable[[], datetime] = utc_now,
-        find_media: Callable[[str, str], list[FoundMedia]] | None = None,
+        recognises: Callable[[str], bool] | None = None,
         browser: Browser | None = None,
         browser_sites: tuple[str, ...] = (),
         media_limit: int = 20,
@@ -120,12 +120,15 @@ class PageArchiver:
         self.store = store
         self.agent = agent
         self.clock = clock
-        self.find_media = find_media
+        self.recognises = recognises
+        """Whether a yt-dlp extractor claims a URL (``archivers.media.ytdlp.
+        extractor_recognises``, handed in by the wiring); None: media are not
+        looked for."""
         self.browser = browser
         self.browser_sites = browser_sites
         self.media_limit = media_limit
-        """Most media items taken from one page (``find_media`` applies it to its own
-        finds; a browser capture's media requests count towards it too)."""
+        """Most media items taken from one page (a browser capture's media
+        requests count towards it too)."""
 
     def mode_for(self, request: CaptureRequest) -> str:
         """``static`` or ``browser``: what ``capture`` will do for ``request``."""
@@ -166,7 +169,7 @@ class PageArchiver:
                 raise http_error(
                     status, f"{page.final.url} answered HTTP {status} {page.final.response.reason}"
                 )
-            found, post = await asyncio.to_thread(self._inspect, page)
+            found, post = await self._inspect(page)
             spool, meta, entries = await asyncio.to_thread(
                 self._write_warc, request, page, found, post, mode
             )
@@ -219,25 +222,45 @@ class PageArchiver:
             "agent": dict(self.agent),
         }
 
-    def _inspect(self, page: PageCapture) -> tuple[list[FoundMedia], dict[str, Any] | None]:
+    async def _inspect(self, page: PageCapture) -> tuple[list[FoundMedia], dict[str, Any] | None]:
         """(media found in the final page, the post's identity as the page states
-        it); nothing for an error page or a response that is not HTML."""
+        it); nothing for an error page or a response that is not HTML. The parse
+        runs in a parser process under its budget (``archivers.extract.budget``),
+        whose refusal goes to ``limits_hit``; decoding and yt-dlp's verdicts run
+        in a thread. Nothing here holds the loop."""
         final = page.final
         if final.status >= 400 or content_type(final.response) not in HTML_TYPES:
             return [], None
         if isinstance(page, BrowserCapture):
             # the rendered DOM holds what scripts added; the requests, what they loaded
-            dom = page.dom[:PARSE_LIMIT] if page.dom else ""
-            post = post_from_html(dom, final.url) if dom else None
-            if not self.find_media:
-                return [], post
-            found = self.find_media(dom, final.url) if dom else []
+            html = page.dom[:PARSE_LIMIT] if page.dom else ""
+        else:
+            html = await asyncio.to_thread(
+                lambda: decoded_body(final.response, PARSE_LIMIT).decode("utf-8", "replace")
+            )
+        found: list[FoundMedia] = []
+        post = None
+        if html:
+            parsed = await budget.pool().run(
+                "archivers.extract.page:inspect",
+                html,
+                final.url,
+                self.recognises is not None,
+                what=f"the page {final.url}",
+            )
+            if parsed.over_budget:
+                page.limits_hit.append(parsed.over_budget)
+            else:
+                refs, post = parsed.value
+                if refs is not None and self.recognises is not None:
+                    found = await asyncio.to_thread(
+                        choose, refs, final.url, recognises=self.recognises, limit=self.media_limit
+                    )
+        if isinstance(page, BrowserCapture) and self.recognises is not None:
             known = {item.url for item in found}
             extra = [item for item in page.media_requests if item.url not in known]
-            return (found + extra)[: self.media_limit], post
-        html = decoded_body(final.response, PARSE_LIMIT).decode("utf-8", "replace")
-        found = self.find_media(html, final.url) if self.find_media else []
-        return found, post_from_html(html, final.url)
+            found = (found + extra)[: self.media_limit]
+        return found, post
 
     def _write_warc(
         self,

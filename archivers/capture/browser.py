@@ -11,7 +11,24 @@ the wire bytes). A request the fetcher refuses or cannot make is aborted and
 listed in ``requisite_failures`` with its reason, like a static requisite.
 As a second fence Chromium runs behind a proxy that does not exist
 (``DEAD_PROXY``), so a connection that escaped interception (a preconnect,
-a WebSocket) fails instead of reaching anything.
+a WebSocket) fails instead of reaching anything; WebRTC may use proxied UDP
+only (``--webrtc-ip-handling-policy=disable_non_proxied_udp``: with no real
+proxy, none), QUIC and DNS prefetching are off and service workers blocked.
+
+Chromium holds hostile content, so it holds nothing else (review F6):
+
+- its sandbox is on (never ``--no-sandbox``);
+- it gets a minimal environment (``browser_environment``: no warcflow
+  setting, no S3 secret);
+- when the worker runs as root, Chromium is started by ``fenced_launcher``
+  as an unprivileged user (``BrowserSettings.user``, ``nobody`` by default)
+  with no capabilities and ``no_new_privs``, in a network namespace of its own
+  holding only a loopback that is down: every request reaches warcflow over
+  Playwright's pipe, and nothing else — WebRTC, DNS, QUIC, a preconnect — has
+  anywhere to go. As another user, the process cannot read the worker's
+  ``WARCFLOW_HOME`` (keys, spools) either. A worker that is not root (the
+  Docker image) runs Chromium as itself, sandboxed by user namespaces; the
+  WebRTC policy and the dead proxy are then the fence.
 
 Redirects: Chromium does not follow a fulfilled 3xx, so the fetcher follows
 them. The page itself is fetched with ``fetch_chain`` before the browser opens
@@ -39,6 +56,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import pwd
+import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,7 +88,6 @@ DEAD_PROXY = "http://127.0.0.1:9"
 """Where Chromium would send a request that escaped interception: the discard
 port on loopback, where nothing listens; such a request fails."""
 LAUNCH_ARGS = (
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-dev-shm-usage",
     "--no-first-run",
@@ -77,6 +97,7 @@ LAUNCH_ARGS = (
     "--disable-default-apps",
     "--disable-quic",
     "--dns-prefetch-disable",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
     "--no-pings",
     "--mute-audio",
     "--hide-scrollbars",
@@ -114,6 +135,11 @@ SCROLL_STEP = """() => new Promise(done => {
 MAX_MEDIA_REQUESTS = 100
 """Most media URLs kept from one page's requests (the archiver takes at most
 WARCFLOW_MEDIA_PER_PAGE of them with the DOM's finds)."""
+DECODED_PER_PAGE = 512 * 1024 * 1024
+"""Most bytes the browser is handed, decoded, for one page: each response is
+also held to WARCFLOW_FETCH_MAX_BYTES decoded, so a page of gzip bombs costs at
+most this much memory (review F4); past it, responses are cut and
+``limits_hit`` says so."""
 SCREENSHOT_URN = "urn:warcflow:screenshot:"
 """Prefix of the target URI of a screenshot's ``resource`` record; the page URL follows."""
 
@@ -132,6 +158,60 @@ class BrowserSettings:
     viewport_width: int = 1280
     viewport_height: int = 900
     max_screenshot_height: int = 16000
+    user: str = "nobody"
+    """The account Chromium runs as when the worker is root (``fenced_launcher``)."""
+
+
+ENVIRONMENT = ("LANG", "LC_ALL", "TZ", "FONTCONFIG_FILE", "FONTCONFIG_PATH")
+"""The worker's variables Chromium may see (fonts and locale); nothing else."""
+
+
+def browser_environment(home: str) -> dict[str, str]:
+    """Chromium's whole environment: a PATH, its own HOME, locale and fonts."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home}
+    env.update({name: os.environ[name] for name in ENVIRONMENT if name in os.environ})
+    return env
+
+
+_LAUNCHER = """#!/bin/sh
+# written by warcflow (archivers/capture/browser.py): Playwright starts Chromium
+# through this. As root it hands Chromium's fresh profile to {user} (-h: never
+# through a link), then runs it in an empty network namespace as {user},
+# without capabilities, sandbox on. This file stays root's: {user} cannot
+# change what root runs at the next launch.
+set -eu
+for arg in "$@"; do
+  case "$arg" in
+    --no-sandbox) echo "warcflow: refusing --no-sandbox" >&2; exit 111 ;;
+    --user-data-dir=*) {chown} -hR {uid}:{gid} -- "${{arg#--user-data-dir=}}" ;;
+  esac
+done
+exec {unshare} --net -- {setpriv} --reuid={uid} --regid={gid} --clear-groups \
+  --inh-caps=-all --bounding-set=-all --no-new-privs -- {executable} "$@"
+"""
+
+
+def fenced_launcher(directory: str, executable: str, user: str, home: str) -> str:
+    """Write the launcher (see ``_LAUNCHER``) into ``directory`` (root's, 0700) and
+    give ``home`` (Chromium's HOME, empty) to ``user``; return the launcher's path."""
+    account = pwd.getpwnam(user)
+    os.chown(home, account.pw_uid, account.pw_gid)
+    tools = {
+        name: shutil.which(name) or f"/usr/bin/{name}" for name in ("chown", "unshare", "setpriv")
+    }
+    script = os.path.join(directory, "chromium")
+    with open(script, "w") as out:
+        out.write(
+            _LAUNCHER.format(
+                user=user,
+                uid=account.pw_uid,
+                gid=account.pw_gid,
+                executable=shutil.which(executable) or executable,
+                **tools,
+            )
+        )
+    os.chmod(script, 0o700)
+    return script
 
 
 @dataclass
@@ -157,6 +237,8 @@ class Browser:
         self._lock = asyncio.Lock()
         self._playwright: Any = None
         self._browser: Any = None
+        self._home: str | None = None
+        self._launcher_dir: str | None = None
         self.launches = 0
 
     async def _running(self):
@@ -170,11 +252,27 @@ class Browser:
                 from playwright.async_api import async_playwright
 
                 self._playwright = await async_playwright().start()
-            self._browser = await self._playwright.chromium.launch(
-                executable_path=self.settings.executable, headless=True, args=list(LAUNCH_ARGS)
-            )
+            self._browser = await self._playwright.chromium.launch(**self._launch_options())
             self.launches += 1
             return self._browser
+
+    def _launch_options(self) -> dict[str, Any]:
+        if self._home is None:
+            self._home = tempfile.mkdtemp(prefix="warcflow-browser-")
+            self._launcher_dir = tempfile.mkdtemp(prefix="warcflow-launcher-")
+        executable = self.settings.executable
+        if os.geteuid() == 0:
+            assert self._launcher_dir is not None
+            executable = fenced_launcher(
+                self._launcher_dir, executable, self.settings.user, self._home
+            )
+        return {
+            "executable_path": executable,
+            "headless": True,
+            "args": list(LAUNCH_ARGS),
+            "chromium_sandbox": True,
+            "env": browser_environment(self._home),
+        }
 
     def slot(self) -> asyncio.Semaphore:
         """One of ``concurrency`` places to render a page; hold it around ``context``."""
@@ -205,6 +303,10 @@ class Browser:
         if self._playwright is not None:
             await self._quietly(self._playwright.stop())
             self._playwright = None
+        for directory in (self._home, self._launcher_dir):
+            if directory is not None:
+                shutil.rmtree(directory, ignore_errors=True)
+        self._home = self._launcher_dir = None
 
     @staticmethod
     async def _quietly(awaitable) -> None:
@@ -280,6 +382,7 @@ class _Session:
         self.closed = False
         self.main_served = False
         self.seen_media: set[str] = set()
+        self.decoded_left = DECODED_PER_PAGE
 
     async def run(self, browser: Browser) -> None:
         settings, capture = self.settings, self.capture
@@ -478,5 +581,12 @@ class _Session:
                 continue
             joiner = "\n" if key == "set-cookie" else ", "
             headers[key] = f"{headers[key]}{joiner}{value}" if key in headers else value
-        body = decoded_body(response, self.fetcher.settings.max_response_bytes)
+        limit = min(self.fetcher.settings.max_response_bytes, self.decoded_left)
+        body = decoded_body(response, limit)
+        self.decoded_left -= len(body)
+        if len(body) >= limit and response.header("content-encoding"):
+            self.capture.limits_hit.append(
+                f"decoded_limit={limit}: {exchange.url} decodes to more; the browser got "
+                "the first bytes (the WARC keeps the response as served)"
+            )
         await route.fulfill(status=response.status or 502, headers=headers, body=body)

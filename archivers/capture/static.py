@@ -10,6 +10,12 @@ Requisites are fetched concurrently (``requisite_concurrency`` at a time), in
 two waves: those of the HTML, then those of the stylesheets found in the first
 wave (fonts, background images). At most ``max_requisites`` in all; the rest
 are listed in ``limits_hit``.
+
+Each HTML or CSS body is parsed in a parser process (``archivers.extract.budget``)
+under a CPU, memory and size budget, one document of a page at a time, so the
+event loop never waits on a parse and a page of hostile stylesheets holds at
+most one of the worker's parser processes. A document over budget is kept as
+served (its bytes are in the WARC) and ``limits_hit`` says what was not read.
 """
 
 from __future__ import annotations
@@ -19,12 +25,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from archivers.errors import CaptureError
-from archivers.extract.requisites import html_requisites, stylesheet_requisites
+from archivers.extract import budget
+from archivers.extract.requisites import CSS_TYPE, HTML_TYPES
 from archivers.net.fetcher import Fetcher
 from archivers.net.recording import Exchange, content_type, decoded_body
 
 PARSE_LIMIT = 8 * 1024 * 1024
-"""Most bytes of a decoded HTML or CSS document read to look for requisites."""
+"""Most bytes of a decoded HTML document read to look for requisites."""
+CSS_PARSE_LIMIT = 2 * 1024 * 1024
+"""Most bytes of a decoded stylesheet read (CSS costs its parser more a byte)."""
 
 
 @dataclass
@@ -49,23 +58,37 @@ class PageCapture:
             exchange.close()
 
 
-def _links(exchange: Exchange, limits_hit: list[str]) -> list[str]:
+async def _links(exchange: Exchange, limits_hit: list[str]) -> list[str]:
     """Requisites named by an HTML or CSS response; a body decoding to more than
-    ``PARSE_LIMIT`` (a decompression bomb, or just huge) is searched only that
-    far, and ``limits_hit`` says so."""
+    its parse limit (a decompression bomb, or just huge) is searched only that
+    far, one over the parse budget not at all, and ``limits_hit`` says so."""
     kind = content_type(exchange.response)
-    if exchange.status >= 400 or kind not in ("text/html", "application/xhtml+xml", "text/css"):
+    if exchange.status >= 400 or kind not in (*HTML_TYPES, CSS_TYPE):
         return []
-    data = decoded_body(exchange.response, PARSE_LIMIT)
-    if len(data) >= PARSE_LIMIT:
+    limit = CSS_PARSE_LIMIT if kind == CSS_TYPE else PARSE_LIMIT
+    data = decoded_body(exchange.response, limit)
+    if len(data) >= limit:
         limits_hit.append(
-            f"parse_limit={PARSE_LIMIT}: requisites of {exchange.url} looked "
+            f"parse_limit={limit}: requisites of {exchange.url} looked "
             "for in the first bytes of its decoded body only"
         )
-    text = data.decode("utf-8", "replace")
-    if kind == "text/css":
-        return stylesheet_requisites(text, exchange.url)
-    return html_requisites(text, exchange.url)
+    parsed = await budget.pool().run(
+        "archivers.extract.requisites:links",
+        kind,
+        data.decode("utf-8", "replace"),
+        exchange.url,
+        what=exchange.url,
+    )
+    if parsed.over_budget:
+        limits_hit.append(parsed.over_budget)
+        return []
+    found, truncated = parsed.value
+    if truncated:
+        limits_hit.append(
+            f"html_depth: {exchange.url} nests elements deeper than the HTML parser follows; "
+            "requisites inside the deepest part were not looked for"
+        )
+    return list(found)
 
 
 async def capture_page(fetcher: Fetcher, url: str) -> PageCapture:
@@ -88,8 +111,9 @@ async def _fetch_requisites(fetcher: Fetcher, page: PageCapture) -> None:
     settings = fetcher.settings
     seen = {exchange.url for exchange in page.chain}
     semaphore = asyncio.Semaphore(settings.requisite_concurrency)
-    budget = settings.max_requisites
-    wave = _links(page.final, page.limits_hit)
+    parsing = asyncio.Semaphore(1)  # one parse of this page's documents at a time
+    remaining = settings.max_requisites
+    wave = await _links(page.final, page.limits_hit)
     referer = page.final.url
 
     async def one(link: str) -> list[Exchange]:
@@ -102,14 +126,18 @@ async def _fetch_requisites(fetcher: Fetcher, page: PageCapture) -> None:
                 )
                 return []
 
-    for _depth in range(2):
+    async def parse(exchange: Exchange) -> list[str]:
+        async with parsing:
+            return await _links(exchange, page.limits_hit)
+
+    for depth in range(2):
         todo = [link for link in dict.fromkeys(wave) if link not in seen]
-        if len(todo) > budget:
+        if len(todo) > remaining:
             page.limits_hit.append(
-                f"max_requisites={settings.max_requisites}: {len(todo) - budget} not fetched"
+                f"max_requisites={settings.max_requisites}: {len(todo) - remaining} not fetched"
             )
-            todo = todo[:budget]
-        budget -= len(todo)
+            todo = todo[:remaining]
+        remaining -= len(todo)
         seen.update(todo)
         results = await asyncio.gather(*(one(link) for link in todo))
         wave = []
@@ -117,7 +145,10 @@ async def _fetch_requisites(fetcher: Fetcher, page: PageCapture) -> None:
             page.requisites.extend(chain)
             for exchange in chain:
                 page.limits_hit.extend(exchange.limits_hit)
-            if chain:
-                wave.extend(_links(chain[-1], page.limits_hit))
-        if not wave or budget <= 0:
+        if depth == 1 or remaining <= 0:
+            break  # what the last wave names is not fetched: nothing to parse it for
+        found = await asyncio.gather(*(parse(chain[-1]) for chain in results if chain))
+        for links in found:
+            wave.extend(links)
+        if not wave or remaining <= 0:
             break

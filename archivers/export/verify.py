@@ -26,6 +26,13 @@ the file and what differs:
 
 No store, no broker: only the file and ``openssl`` (for the tokens).
 Invariant: ``ok`` only when every check holds.
+
+Memory stays bounded whatever the file holds (review F10): the WARCs and every
+resource are streamed (digests, records); the metadata files read whole —
+datapackage.json, the custody index, manifests, proofs, heads, tokens, keys —
+are refused past ``MAX_MEMBER_BYTES`` (checked against the size the ZIP
+declares and again while reading, since a ZIP can lie), each refusal a failed
+check ``member <name>`` saying so; pages.jsonl is read only as far as its header.
 """
 
 from __future__ import annotations
@@ -54,6 +61,11 @@ INDEX_NAMES = (
     "indexes/index.cdx.gz",
     "indexes/index.idx",
 )
+
+
+MAX_MEMBER_BYTES = 64 * 1024 * 1024
+"""Largest metadata file of a package read whole (an export of 100,000 captures
+has a custody index of a few MB); larger is refused, never inflated."""
 
 
 class NotAWacz(Exception):
@@ -93,10 +105,12 @@ class ZipObjects:
 
 
 class _Reader:
-    def __init__(self, zf: zipfile.ZipFile) -> None:
+    def __init__(self, zf: zipfile.ZipFile, v: Verification) -> None:
         self.zf = zf
+        self.v = v
         self.names = set(zf.namelist())
         self._sha: dict[str, tuple[str, int] | None] = {}
+        self._refused: set[str] = set()
 
     def digest(self, name: str) -> tuple[str, int] | None:
         """(SHA-256 hex, size) of a member, streamed; None if absent or unreadable."""
@@ -112,11 +126,42 @@ class _Reader:
                 self._sha[name] = None
         return self._sha[name]
 
-    def read(self, name: str) -> bytes | None:
+    def read(self, name: str, limit: int = MAX_MEMBER_BYTES) -> bytes | None:
+        """A metadata member whole, at most ``limit`` bytes; None if absent,
+        unreadable or larger (then a failed ``member <name>`` check says so)."""
         try:
-            return self.zf.read(name)
+            declared = self.zf.getinfo(name).file_size
+            if declared > limit:
+                self._too_large(name, f"declares {declared} bytes")
+                return None
+            out = bytearray()
+            with self.zf.open(name) as stream:
+                while chunk := stream.read(min(1024 * 1024, limit + 1 - len(out))):
+                    out += chunk
+                    if len(out) > limit:
+                        self._too_large(name, "inflates past its declared size")
+                        return None
+            return bytes(out)
         except (KeyError, zipfile.BadZipFile, OSError, EOFError):
             return None
+
+    def head(self, name: str, limit: int = 64 * 1024) -> bytes | None:
+        """The first ``limit`` bytes of a member (a header line), or None."""
+        try:
+            with self.zf.open(name) as stream:
+                return stream.read(limit)
+        except (KeyError, zipfile.BadZipFile, OSError, EOFError):
+            return None
+
+    def _too_large(self, name: str, why: str) -> None:
+        if name not in self._refused:
+            self._refused.add(name)
+            self.v.add(
+                f"member {name}",
+                False,
+                f"{name} {why}, over the {MAX_MEMBER_BYTES} bytes a package's metadata "
+                "file may have: not read",
+            )
 
 
 def verify_package(
@@ -128,11 +173,13 @@ def verify_package(
     except (zipfile.BadZipFile, OSError) as exc:
         raise NotAWacz(f"{path} is not a ZIP file: {exc}") from None
     with zf:
-        r = _Reader(zf)
+        v = Verification(str(path))
+        r = _Reader(zf, v)
         raw = r.read("datapackage.json")
+        if raw is None and v.checks:
+            return v  # refused as too large: a failed check, not a crash
         if raw is None:
             raise NotAWacz(f"{path} has no readable datapackage.json: not a WACZ")
-        v = Verification(str(path))
         try:
             package = json.loads(raw)
             resources = list(package["resources"])
@@ -194,7 +241,7 @@ def _structure(
     ]
     if not any(n in r.names for n in INDEX_NAMES):
         problems.append("no index in indexes/")
-    pages = r.read("pages/pages.jsonl")
+    pages = r.head("pages/pages.jsonl")
     try:
         header = json.loads(pages.split(b"\n", 1)[0]) if pages else None
     except ValueError:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
+
+from archivers.extract.html import TagWalker
 
 DIRECT_EXTENSIONS = (".mp4", ".webm", ".mov", ".mkv", ".m4v", ".mp3", ".m4a", ".ogg", ".ogv")
 STREAM_EXTENSIONS = (".m3u8", ".mpd")
@@ -48,9 +49,8 @@ def media_kind(url: str, mime: str = "") -> str:
     return "direct"
 
 
-class _MediaParser(HTMLParser):
+class _MediaParser(TagWalker):
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.base: str | None = None
         self.found: list[tuple[str, str, str]] = []  # (raw url, found_by, mime)
         self._media_stack: list[str] = []
@@ -81,6 +81,27 @@ class _MediaParser(HTMLParser):
             self._media_stack.pop()
 
 
+@dataclass(frozen=True)
+class Found:
+    """What the markup names, before anyone asks yt-dlp: ``parse``'s answer."""
+
+    base: str
+    found: list[tuple[str, str, str]]
+    """(raw URL, found by, MIME type or ``embed``), in document order."""
+
+
+def parse(html: str, page_url: str) -> Found:
+    """The media references of an HTML page (the part a parser process runs)."""
+    parser = _MediaParser()
+    parser.walk(html)
+    base = urljoin(page_url, parser.base) if parser.base else page_url
+    return Found(base, parser.found[:MAX_REFERENCES])
+
+
+MAX_REFERENCES = 10_000
+"""Most media references read from one page (``limit`` keeps far fewer)."""
+
+
 def find_media(
     html: str, page_url: str, *, recognises: Callable[[str], bool], limit: int = 20
 ) -> list[FoundMedia]:
@@ -90,15 +111,16 @@ def find_media(
     (``archivers.media.ytdlp.extractor_recognises``, handed in by the wiring:
     this module knows nothing of yt-dlp); it decides about iframes and the page.
     """
-    parser = _MediaParser()
-    try:
-        parser.feed(html)
-        parser.close()
-    except (AssertionError, ValueError):
-        pass
-    base = urljoin(page_url, parser.base) if parser.base else page_url
+    return choose(parse(html, page_url), page_url, recognises=recognises, limit=limit)
+
+
+def choose(
+    found: Found, page_url: str, *, recognises: Callable[[str], bool], limit: int = 20
+) -> list[FoundMedia]:
+    """``find_media`` from what ``parse`` found (in the caller's process)."""
+    base = found.base
     out: dict[str, FoundMedia] = {}
-    for raw, found_by, mime in parser.found:
+    for raw, found_by, mime in found.found:
         url = urljoin(base, raw).split("#")[0]
         if urlsplit(url).scheme not in ("http", "https") or url in out:
             continue

@@ -37,11 +37,11 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from archivers.clock import iso
+from archivers.extract.html import TagWalker
 
 PARSE_LIMIT = 2 * 1024 * 1024
 """Most characters of a page's HTML searched for the post's identity."""
@@ -76,14 +76,14 @@ def published(value: Any) -> dict[str, str | None]:
     return {"published_at": iso(moment), "published_at_raw": None}
 
 
-class _PostParser(HTMLParser):
+class _PostParser(TagWalker):
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.meta: dict[str, str] = {}
         self.canonical: str | None = None
         self.jsonld: list[str] = []
         self.post_time: str | None = None
         self._in_jsonld: list[str] | None = None
+        self._jsonld_chars = 0
         self._article_depth = 0
         self._main_depth = 0
         self.main_time: str | None = None
@@ -98,7 +98,7 @@ class _PostParser(HTMLParser):
             self.canonical = self.canonical or a.get("href") or None
         elif tag == "script" and a.get("type", "").lower().startswith("application/ld+json"):
             if len(self.jsonld) < MAX_JSONLD:
-                self._in_jsonld = []
+                self._in_jsonld, self._jsonld_chars = [], 0
         elif tag == "article":
             self._article_depth += 1
         elif tag == "main":
@@ -119,8 +119,9 @@ class _PostParser(HTMLParser):
             self._main_depth -= 1
 
     def handle_data(self, data: str) -> None:
-        if self._in_jsonld is not None and sum(map(len, self._in_jsonld)) < MAX_JSONLD_CHARS:
+        if self._in_jsonld is not None and self._jsonld_chars < MAX_JSONLD_CHARS:
             self._in_jsonld.append(data)
+            self._jsonld_chars += len(data)
 
 
 def _jsonld_items(blocks: list[str]) -> list[dict[str, Any]]:
@@ -207,11 +208,7 @@ def _id_from_url(url: str | None) -> str | None:
 def post_from_html(html: str, page_url: str) -> dict[str, Any] | None:
     """The post's identity as the page states it (see the module docstring)."""
     parser = _PostParser()
-    try:
-        parser.feed(html[:PARSE_LIMIT])
-        parser.close()
-    except (AssertionError, ValueError):  # HTMLParser on badly broken markup
-        pass
+    parser.walk(html[:PARSE_LIMIT])
     meta = parser.meta
     item = _main_item(_jsonld_items(parser.jsonld)) or {}
     found_by: dict[str, str] = {}

@@ -1,7 +1,10 @@
 """Find a page's requisites: the images, stylesheets, scripts and fonts it needs to replay.
 
 Pure functions over decoded text (``archivers.net.recording.decoded_body``
-gives it, capped); no I/O.
+gives it, capped); no I/O. HTML is read by lxml (``archivers.extract.html``),
+CSS by tinycss2 (``archivers.extract.css``): both linear, no regular
+expression on the document. ``links`` is the entry point a parser process
+runs (``archivers.extract.budget``).
 
 Found in HTML: ``<img src srcset>``, ``<source srcset>`` of pictures,
 ``<link rel=stylesheet|icon|preload|modulepreload href>``, ``<script src>``,
@@ -14,12 +17,13 @@ document URL, deduplicated, in document order.
 
 from __future__ import annotations
 
-import re
-from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-_CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""", re.I)
-_CSS_IMPORT = re.compile(r"""@import\s+(['"])([^'"]+)\1""", re.I)
+from archivers.extract.css import css_urls
+from archivers.extract.html import TagWalker
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+CSS_TYPE = "text/css"
 _LINK_RELS = {
     "stylesheet",
     "icon",
@@ -35,9 +39,8 @@ def _srcset_urls(value: str) -> list[str]:
     return [item.strip().split()[0] for item in value.split(",") if item.strip()]
 
 
-class _PageParser(HTMLParser):
+class _PageParser(TagWalker):
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.base: str | None = None
         self.found: list[str] = []
         self._in_style = False
@@ -79,13 +82,6 @@ class _PageParser(HTMLParser):
             self.found.append(url.strip())
 
 
-def css_urls(text: str) -> list[str]:
-    """Raw URLs referenced by a stylesheet (``url(...)`` and ``@import``)."""
-    return [m.group(2).strip() for m in _CSS_IMPORT.finditer(text)] + [
-        m.group(2).strip() for m in _CSS_URL.finditer(text)
-    ]
-
-
 def _absolute(base: str, found: list[str]) -> list[str]:
     seen: dict[str, None] = {}
     for raw in found:
@@ -97,16 +93,26 @@ def _absolute(base: str, found: list[str]) -> list[str]:
 
 def html_requisites(html: str, url: str) -> list[str]:
     """Absolute http(s) URLs of the requisites of an HTML document at ``url``."""
+    return _html_links(html, url)[0]
+
+
+def _html_links(html: str, url: str) -> tuple[list[str], bool]:
     parser = _PageParser()
-    try:
-        parser.feed(html)
-        parser.close()
-    except (AssertionError, ValueError):
-        pass  # keep what was found before the markup broke the parser
+    parser.walk(html)
     base = urljoin(url, parser.base) if parser.base else url
-    return _absolute(base, parser.found)
+    return _absolute(base, parser.found), parser.truncated
 
 
 def stylesheet_requisites(css: str, url: str) -> list[str]:
     """Absolute http(s) URLs referenced by a stylesheet at ``url``."""
     return _absolute(url, css_urls(css))
+
+
+def links(kind: str, text: str, url: str) -> tuple[list[str], bool]:
+    """(requisites of a document of content type ``kind`` (HTML or CSS) at ``url``,
+    whether the HTML nested deeper than the parser follows: the rest was not read)."""
+    if kind == CSS_TYPE:
+        return stylesheet_requisites(text, url), False
+    if kind in HTML_TYPES:
+        return _html_links(text, url)
+    return [], False

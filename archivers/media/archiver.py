@@ -57,7 +57,7 @@ from archivers.manifests.commit import put_manifest, put_warc, read_manifest
 from archivers.manifests.manifest import FAILED, STORED, MediaManifest
 from archivers.media import ffmpeg
 from archivers.net.fetcher import Fetcher
-from archivers.net.recording import DecodingReader, DigestingSpool, Exchange
+from archivers.net.recording import DecodedBudget, DecodingReader, DigestingSpool, Exchange
 from archivers.store import layout
 from archivers.store.base import ObjectStore
 from archivers.warc.cdxj import store_index
@@ -74,6 +74,9 @@ class MediaSettings:
 
     max_bytes: int = 4 * 1024**3
     max_duration: float = 4 * 3600.0
+    max_requests: int = 5000
+    """Most HTTP requests one yt-dlp download makes (API calls, playlists, keys,
+    segments): a playlist of a million tiny segments is refused, not followed."""
     timeout: float = 1800.0
     per_page: int = 20
     derive: bool = True
@@ -264,8 +267,17 @@ class MediaArchiver:
                 )
             if final.status >= 300:
                 raise http_error(final.status, f"{final.url} answered HTTP {final.status}")
+            # the limit holds for the decoded bytes, counted as they are decoded:
+            # a gzip bomb stops here, not after filling the disk
+            budget = DecodedBudget(
+                self.settings.max_bytes,
+                reason="media_too_large",
+                what=f"the media at {final.url}",
+            )
             reader = DecodingReader(
-                final.response.body_chunks(), final.response.header("content-encoding") or ""
+                final.response.body_chunks(),
+                final.response.header("content-encoding") or "",
+                budget=budget,
             )
             with open(download.path, "wb") as out:
                 shutil.copyfileobj(io.BufferedReader(reader), out, 1024 * 1024)
@@ -293,6 +305,7 @@ class MediaArchiver:
             workdir,
             max_bytes=self.settings.max_bytes,
             max_duration=self.settings.max_duration,
+            max_requests=self.settings.max_requests,
         )
         return _Download(got.path, got.exchanges, got.info, started)
 

@@ -1,8 +1,11 @@
 """Facts about a local media file, its poster frame and a browser-playable copy.
 
 ffprobe and ffmpeg (through ffmpeg-python) only ever open local files here:
-every call passes ``-protocol_whitelist file`` so a crafted playlist or
-container cannot make them fetch anything. Calls run with a time limit.
+every call passes ``-protocol_whitelist file,pipe`` (``LOCAL_PROTOCOLS``) so a
+crafted playlist or container cannot make them fetch anything. Calls run with
+a time limit. The ffmpeg and ffprobe that yt-dlp runs (merges, fixups, probes)
+are ``fenced_programs``: wrappers that put the same whitelist before every
+input, whatever yt-dlp passes.
 
 ``derive_playable`` never touches the original: it writes a new file and
 returns the exact ffmpeg command line, so each conversion is documented in the
@@ -11,7 +14,10 @@ manifest (evidence practice: keep the original, record every conversion).
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import sys
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,6 +29,47 @@ from archivers.errors import Permanent
 
 FFMPEG_TIMEOUT = 1800
 """Seconds any one ffmpeg/ffprobe run may take."""
+
+LOCAL_PROTOCOLS = "file,pipe"
+"""The only protocols ffmpeg and ffprobe may open, at every call site: a local
+file (or a pipe), never a URL, however the input names one."""
+
+_WRAPPER = """#!{python} -I
+# ffmpeg/ffprobe for yt-dlp, written by warcflow (archivers/media/ffmpeg.py):
+# every input is opened with -protocol_whitelist {protocols}; a whitelist or
+# blacklist the caller passes is dropped, so yt-dlp cannot widen it.
+import os, sys
+real, probe = {real!r}, {probe!r}
+args, rest = [], iter(sys.argv[1:])
+for arg in rest:
+    if arg in ("-protocol_whitelist", "-protocol_blacklist"):
+        next(rest, None)
+        continue
+    if arg == "-i" and not probe:
+        args += ["-protocol_whitelist", {protocols!r}]
+    args.append(arg)
+if probe:
+    args = ["-protocol_whitelist", {protocols!r}] + args
+os.execv(real, [real] + args)
+"""
+
+
+def fenced_programs(directory: Path) -> Path:
+    """Write ``ffmpeg`` and ``ffprobe`` wrappers into ``directory`` (made 0700) and
+    return it, for yt-dlp's ``ffmpeg_location``: each runs the real program with
+    ``-protocol_whitelist`` ``LOCAL_PROTOCOLS`` before every input."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name in ("ffmpeg", "ffprobe"):
+        real = shutil.which(name) or f"/usr/bin/{name}"
+        script = directory / name
+        script.write_text(
+            _WRAPPER.format(
+                python=sys.executable, real=real, probe=name == "ffprobe", protocols=LOCAL_PROTOCOLS
+            )
+        )
+        os.chmod(script, 0o700)
+    return directory
+
 
 MP4_FAMILY = "mov,mp4,m4a,3gp,3g2,mj2"
 BROWSER_VIDEO_IN_MP4 = {"h264", "av1", "vp9"}
@@ -110,7 +157,7 @@ def _run(args: list[str]) -> None:
 def probe(path: Path) -> MediaFacts:
     """ffprobe ``path``; ``NotMedia`` if it has no audio or video stream."""
     try:
-        doc = ffmpeg.probe(str(path), protocol_whitelist="file")
+        doc = ffmpeg.probe(str(path), protocol_whitelist=LOCAL_PROTOCOLS)
     except ffmpeg.Error as exc:
         detail = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()[-1:]
         raise NotMedia(f"not a media file ffprobe can read: {' '.join(detail)}") from None
@@ -157,7 +204,7 @@ def poster(path: Path, facts: MediaFacts, out: Path) -> list[str]:
     """Write a JPEG poster frame of ``path`` to ``out``; return the command used."""
     at = min(1.0, (facts.duration or 0) / 3)
     args = (
-        ffmpeg.input(str(path), ss=at, protocol_whitelist="file")
+        ffmpeg.input(str(path), ss=at, protocol_whitelist=LOCAL_PROTOCOLS)
         .output(str(out), vframes=1, vf="scale='min(1280,iw)':-2", **{"q:v": 3})
         .overwrite_output()
         .compile()
@@ -172,7 +219,7 @@ def derive_playable(path: Path, facts: MediaFacts, out: Path) -> tuple[str, list
     ``remux`` when the codecs are fine and only the container is not (no
     re-encoding), ``transcode`` to H.264/AAC otherwise.
     """
-    stream = ffmpeg.input(str(path), protocol_whitelist="file")
+    stream = ffmpeg.input(str(path), protocol_whitelist=LOCAL_PROTOCOLS)
     if facts.video_codec in ("h264", None) and facts.audio_codec in ("aac", "mp3", None):
         method = "remux"
         node = stream.output(str(out), c="copy", movflags="+faststart", f="mp4")

@@ -9,9 +9,27 @@ the same size and time limits, and is recorded byte for byte: the exchanges
 end up as request/response records in the media capture's WARC, so the
 original page's player replays.
 
-Other ways out are closed: downloads use yt-dlp's native downloaders only (no
-ffmpeg or aria2c fetching URLs; ffmpeg only ever sees local files), no netrc,
-no ``exec`` post-processor, no cache directory, no plugins' handlers.
+Other ways out are closed, each where yt-dlp would open it:
+
+- downloads run in yt-dlp's native downloaders only (``NATIVE_DOWNLOADERS``:
+  progressive HTTP, HLS, DASH, ISM, F4M, whose every request is ``urlopen``,
+  so ours). ``FencedYoutubeDL.dl`` refuses any other choice before it runs
+  (ffmpeg for a live stream, rtmpdump, aria2c …), and yt-dlp's HLS downloader,
+  which hands a stream to ffmpeg *by itself* when it meets an encryption it
+  cannot undo (SAMPLE-AES, DRM) or a live stream, gets a stand-in for ffmpeg
+  that refuses. AES-128 is decrypted natively (pycryptodomex is a
+  dependency for exactly this), so key, playlist and segments are all fetched
+  by the fetcher and recorded;
+- every ffmpeg and ffprobe yt-dlp runs (merging audio and video, HLS fixups,
+  probing) is ``archivers.media.ffmpeg.fenced_programs``: a wrapper that opens
+  every input with ``-protocol_whitelist file,pipe``, so a downloaded "video"
+  that is really a playlist naming URLs cannot make ffmpeg fetch them;
+- no netrc, no ``exec`` post-processor, no cache directory, no JavaScript
+  runtime (``js_runtimes``), no remote components, no plugins' handlers.
+
+Limits of one download (``Recorder``): its responses' raw bytes, the bytes
+they decode to (counted while decoding, so a gzip bomb stops before it
+reaches yt-dlp or the disk) and its number of requests.
 
 This is the one module that knows yt-dlp: its options (``download``,
 ``probe``), its info dict (``trim_info``), its extractor registry
@@ -34,13 +52,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import yt_dlp.downloader.hls
 from yt_dlp import YoutubeDL
+from yt_dlp.downloader import get_suitable_downloader
+from yt_dlp.downloader.dash import DashSegmentsFD
+from yt_dlp.downloader.external import FFmpegFD
+from yt_dlp.downloader.f4m import F4mFD
+from yt_dlp.downloader.hls import HlsFD
+from yt_dlp.downloader.http import HttpFD
+from yt_dlp.downloader.ism import IsmFD
 from yt_dlp.networking.common import RequestHandler, Response
 from yt_dlp.networking.exceptions import HTTPError, RequestError, TransportError
 
 from archivers.errors import CaptureError, FetchUnavailable, LimitExceeded, Permanent, http_error
+from archivers.media import ffmpeg
 from archivers.net.fetcher import Fetcher
-from archivers.net.recording import DecodingReader, Exchange
+from archivers.net.recording import DecodedBudget, DecodingReader, Exchange, decoded_body
 from archivers.urls import validate_url
 
 log = logging.getLogger("warcflow.ytdlp")
@@ -101,26 +128,64 @@ FORMAT_FIELDS = (
 )
 
 
+RECORDER_MEMORY = 128 * 1024 * 1024
+"""Most bytes of one download's recorded responses held in memory; past it each
+new response's spool moves to disk (a playlist of many tiny segments)."""
+
+
 class Recorder:
     """Collects what the fenced yt-dlp did: exchanges, and refusals by the fetcher.
 
-    ``max_bytes`` caps the bytes of all responses together (an HLS stream is
-    many small responses; the per-response limit alone would not bound it).
+    ``max_bytes`` caps the raw bytes of all responses together (an HLS stream is
+    many small responses; the per-response limit alone would not bound it) and,
+    through ``decoded``, the bytes they decode to; ``max_requests`` caps how
+    many requests the download makes. Each limit raises ``LimitExceeded`` and
+    is kept as the download's refusal (its reason is the capture's).
     """
 
-    def __init__(self, max_bytes: int | None = None) -> None:
+    def __init__(self, max_bytes: int | None = None, max_requests: int | None = None) -> None:
         self.exchanges: list[Exchange] = []
         self.refusals: list[CaptureError] = []
         self.max_bytes = max_bytes
+        self.max_requests = max_requests
         self.total = 0
+        self.requests = 0
+        self.in_memory = 0
+        self.decoded = (
+            DecodedBudget(
+                max_bytes,
+                reason="media_too_large",
+                what="the media's responses",
+                on_exceeded=self.refuse,
+            )
+            if max_bytes is not None
+            else None
+        )
         self._lock = threading.Lock()
+
+    def start(self, url: str) -> None:
+        """Count a request about to be sent; LimitExceeded past ``max_requests``."""
+        with self._lock:
+            self.requests += 1
+            over = self.max_requests is not None and self.requests > self.max_requests
+        if over:
+            error = LimitExceeded(
+                f"the media needs more than {self.max_requests} requests ({url} would be the next)",
+                reason="media_too_many_requests",
+            )
+            self.refuse(error)
+            raise error
 
     def add(self, exchange: Exchange) -> None:
         """Keep ``exchange``; LimitExceeded once the byte budget is spent."""
         with self._lock:
             self.exchanges.append(exchange)
             self.total += exchange.response.raw.size
+            self.in_memory += exchange.response.raw.size
+            spill = self.in_memory > RECORDER_MEMORY
             over = self.max_bytes is not None and self.total > self.max_bytes
+        if spill:
+            exchange.response.spill()
         if over:
             error = LimitExceeded(
                 f"the media's responses exceed {self.max_bytes} bytes", reason="media_too_large"
@@ -131,6 +196,13 @@ class Recorder:
     def refuse(self, error: CaptureError) -> None:
         with self._lock:
             self.refusals.append(error)
+
+    def manifest(self, url: str) -> str:
+        """The text of the last recorded response for ``url`` (a playlist), or ""."""
+        for exchange in reversed(self.exchanges):
+            if exchange.url == url:
+                return decoded_body(exchange.response, 1024 * 1024).decode("utf-8", "replace")
+        return ""
 
     def close(self) -> None:
         for exchange in self.exchanges:
@@ -186,6 +258,10 @@ class WarcflowRH(RequestHandler):
             if probe.get_header("Cookie"):
                 sent["Cookie"] = probe.get_header("Cookie")
             try:
+                self.recorder.start(url)
+            except LimitExceeded as exc:
+                raise RequestError(str(exc)) from None
+            try:
                 # a loop of this thread's own: the worker's connection gate
                 # belongs to the worker's loop (media concurrency bounds these)
                 exchange = asyncio.run(
@@ -230,8 +306,7 @@ class WarcflowRH(RequestHandler):
             raise HTTPError(response)
         return response
 
-    @staticmethod
-    def _response(exchange: Exchange, url: str) -> Response:
+    def _response(self, exchange: Exchange, url: str) -> Response:
         recorded = exchange.response
         encoding = recorded.header("content-encoding") or ""
         headers: dict[str, str] = {}
@@ -239,12 +314,24 @@ class WarcflowRH(RequestHandler):
             if encoding and name.lower() in ("content-encoding", "content-length"):
                 continue  # the body handed to yt-dlp is decoded
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        fp = io.BufferedReader(DecodingReader(recorded.body_chunks(), encoding))
+        # decoded bytes are counted against the download's budget as they are
+        # decoded: yt-dlp's max_filesize sees only Content-Length, dropped here
+        fp = io.BufferedReader(
+            DecodingReader(recorded.body_chunks(), encoding, budget=self.recorder.decoded)
+        )
         return Response(fp, url, headers, status=exchange.status, reason=recorded.reason or None)
 
 
+NATIVE_DOWNLOADERS = (HttpFD, HlsFD, DashSegmentsFD, IsmFD, F4mFD)
+"""yt-dlp's downloaders that fetch through ``YoutubeDL.urlopen`` only (so
+through ``WarcflowRH``); every other one runs a program that fetches by itself."""
+
+
 class FencedYoutubeDL(YoutubeDL):
-    """A YoutubeDL whose only request handler is ``WarcflowRH``."""
+    """A YoutubeDL whose only request handler is ``WarcflowRH`` and whose downloads
+    run in ``NATIVE_DOWNLOADERS`` only."""
+
+    _warcflow_fenced = True
 
     def __init__(self, params: dict, *, fetcher: Fetcher, recorder: Recorder) -> None:
         self._warcflow = (fetcher, recorder)
@@ -256,6 +343,72 @@ class FencedYoutubeDL(YoutubeDL):
         handler = director.handlers[WarcflowRH.RH_KEY]
         handler.fetcher, handler.recorder = self._warcflow
         return director
+
+    def dl(self, name, info, subtitle=False, test=False):
+        """Refuse, before it starts, a download yt-dlp would give to a program."""
+        if info.get("url"):
+            chosen = get_suitable_downloader(info, self.params, to_stdout=(name == "-"))
+            if chosen not in NATIVE_DOWNLOADERS:
+                refuse_external(self, info, getattr(chosen, "__name__", str(chosen)))
+        return super().dl(name, info, subtitle, test)
+
+
+def refuse_external(ydl: Any, info: dict[str, Any], program: str) -> None:
+    """Raise (and record) why a download would have left the fence."""
+    if info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming"):
+        error: CaptureError = Permanent(
+            "a live stream: warcflow captures recorded media only (yt-dlp would hand "
+            "a live stream to ffmpeg, which fetches by itself)",
+            reason="live_stream",
+        )
+    else:
+        recorder = recorder_of(ydl)
+        method = (
+            _key_method(recorder.manifest(info["url"])) if recorder and info.get("url") else None
+        )
+        error = Permanent(
+            f"the stream is encrypted with {method}, which warcflow cannot decrypt itself "
+            f"(yt-dlp would hand it to {program}, which fetches by itself)"
+            if method
+            else f"yt-dlp would hand this download to {program}, which fetches by "
+            "itself: refused (only yt-dlp's native downloaders run inside the fence)",
+            reason="stream_unsupported",
+        )
+    recorder = recorder_of(ydl)
+    if recorder is not None:
+        recorder.refuse(error)
+    raise error
+
+
+def _key_method(playlist: str) -> str | None:
+    """The first key method of an HLS playlist other than NONE and AES-128 (read
+    line by line: the playlist is the page author's, no regex runs over it)."""
+    for line in playlist.splitlines():
+        if line.startswith(("#EXT-X-KEY:", "#EXT-X-SESSION-KEY:")):
+            for attribute in line.split(":", 1)[1].split(","):
+                name, _, value = attribute.partition("=")
+                if name.strip() == "METHOD" and value.strip() not in ("NONE", "AES-128"):
+                    return value.strip()[:40]
+    return None
+
+
+def recorder_of(ydl: Any) -> Recorder | None:
+    fenced = getattr(ydl, "_warcflow", None)
+    return fenced[1] if fenced else None
+
+
+class _RefusedFFmpegFD(FFmpegFD):
+    """What yt-dlp's HLS downloader gets when it reaches for ffmpeg by itself (an
+    encryption it cannot undo, a live stream): a refusal, never a process."""
+
+    def real_download(self, filename, info_dict):
+        refuse_external(self.ydl, info_dict, "ffmpeg")
+
+
+# HlsFD builds FFmpegFD(...) inside its own real_download, past every choice a
+# YoutubeDL makes; no YoutubeDL in warcflow may let ffmpeg fetch, so the name
+# it looks up is the refusal (checked by tests/unit/test_media_fence.py).
+yt_dlp.downloader.hls.FFmpegFD = _RefusedFFmpegFD
 
 
 def version() -> str:
@@ -275,11 +428,17 @@ class Downloaded:
 
 
 def download(
-    fetcher: Fetcher, url: str, workdir: Path, *, max_bytes: int, max_duration: float
+    fetcher: Fetcher,
+    url: str,
+    workdir: Path,
+    *,
+    max_bytes: int,
+    max_duration: float,
+    max_requests: int | None = None,
 ) -> Downloaded:
     """Download the best-quality media of ``url`` into ``workdir`` with the fenced
     yt-dlp (blocking). Raises ``CaptureError`` saying why not (``capture_error``)."""
-    recorder = Recorder(max_bytes)
+    recorder = Recorder(max_bytes, max_requests)
 
     def duration_filter(info, *, incomplete=False):
         duration = info.get("duration")
@@ -303,6 +462,10 @@ def download(
         "usenetrc": False,
         "netrc_cmd": None,
         "external_downloader": {"default": "native"},
+        "hls_prefer_native": True,
+        "ffmpeg_location": str(ffmpeg.fenced_programs(workdir / ".fence")),
+        "js_runtimes": {},
+        "remote_components": set(),
         "max_filesize": max_bytes,
         "match_filter": duration_filter,
         "socket_timeout": fetcher.settings.read_timeout,
@@ -354,6 +517,8 @@ def probe(fetcher: Fetcher, url: str) -> str | None:
         "noplaylist": True,
         "playlist_items": "1",
         "skip_download": True,
+        "js_runtimes": {},
+        "remote_components": set(),
         "socket_timeout": fetcher.settings.read_timeout,
         "extractor_retries": 1,
     }

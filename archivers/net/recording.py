@@ -15,13 +15,15 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
+import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
 from urllib.parse import urljoin
 
+from archivers.errors import LimitExceeded
 from archivers.net.tlsinfo import TLSInfo
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -62,6 +64,13 @@ class DigestingSpool:
         data = self._file.read(length)
         self._file.seek(0, 2)
         return data
+
+    def spill(self) -> None:
+        """Move the bytes held in memory to the temporary file (memory stays bounded
+        when many spools are kept at once)."""
+        rollover = getattr(self._file, "rollover", None)
+        if rollover is not None:
+            rollover()
 
     def fileobj(self) -> BinaryIO:
         """The underlying file, rewound, for a reader that takes a file (boto3)."""
@@ -144,6 +153,11 @@ class RecordedResponse:
                 break
         return bytes(out)
 
+    def spill(self) -> None:
+        """Move this response's spools from memory to disk."""
+        self.raw.spill()
+        self.entity.spill()
+
     def header(self, name: str) -> str | None:
         lname = name.lower()
         return next((v for k, v in self.headers if k.lower() == lname), None)
@@ -173,17 +187,67 @@ def _header_end(buf: bytearray, start: int) -> int | None:
     return min(candidates) if candidates else None
 
 
+DECODE_STEP = 256 * 1024
+"""Most decoded bytes one inflate step produces: a 64 KiB chunk of a gzip bomb
+inflates to about 64 MiB at once unless the output of each step is capped."""
+
+
+class DecodedBudget:
+    """How many decoded bytes a set of bodies may still produce (thread-safe).
+
+    One budget can be shared by many readers (all the responses of one yt-dlp
+    download), so a stream of many small bombs is bounded as one. Spending past
+    the limit raises ``LimitExceeded`` (``reason``) *before* the bytes are
+    handed on, so nothing beyond the limit reaches a caller, a file or a disk;
+    ``on_exceeded`` is told first (the media recorder keeps the refusal).
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        *,
+        reason: str = "too_large",
+        what: str = "the decoded body",
+        on_exceeded: Callable[[LimitExceeded], None] | None = None,
+    ) -> None:
+        self.limit = limit
+        self.spent = 0
+        self.reason = reason
+        self.what = what
+        self.on_exceeded = on_exceeded
+        self._lock = threading.Lock()
+
+    def spend(self, count: int) -> None:
+        with self._lock:
+            self.spent += count
+            over = self.spent > self.limit
+        if over:
+            error = LimitExceeded(
+                f"{self.what} decodes to more than {self.limit} bytes", reason=self.reason
+            )
+            if self.on_exceeded is not None:
+                self.on_exceeded(error)
+            raise error
+
+
 class DecodingReader(io.RawIOBase):
     """A file over body chunks, undoing gzip/deflate on the fly (bounded memory).
 
-    Reads of any size cost O(size): the current chunk is consumed through an
-    offset, never re-sliced (callers such as yt-dlp read in small blocks).
+    Each inflate step yields at most ``DECODE_STEP`` bytes (the rest of the
+    input waits in ``unconsumed_tail``), so memory stays bounded whatever the
+    ratio; with a ``budget`` every decoded byte is counted before it is handed
+    out, and reading past the budget raises ``LimitExceeded``. Reads of any size
+    cost O(size): the current chunk is consumed through an offset, never
+    re-sliced (callers such as yt-dlp read in small blocks).
     """
 
-    def __init__(self, chunks: Iterator[bytes], encoding: str) -> None:
+    def __init__(
+        self, chunks: Iterator[bytes], encoding: str, *, budget: DecodedBudget | None = None
+    ) -> None:
         self._chunks = chunks
         self._buffer = b""
         self._offset = 0
+        self._budget = budget
         encoding = encoding.strip().lower()
         self._inflate = (
             zlib.decompressobj(47)
@@ -192,20 +256,39 @@ class DecodingReader(io.RawIOBase):
             if encoding == "deflate"
             else None
         )
+        self._coded = self._inflate is not None
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, target) -> int:
-        while self._offset >= len(self._buffer):
+    def _refill(self) -> bool:
+        """Put the next decoded bytes in the buffer; False at the end."""
+        if self._inflate is None:
+            if self._coded:
+                return False
             chunk = next(self._chunks, None)
             if chunk is None:
-                if self._inflate is not None:
-                    self._buffer, self._offset, self._inflate = self._inflate.flush(), 0, None
-                    continue
+                return False
+            self._buffer = chunk
+        elif self._inflate.unconsumed_tail:
+            self._buffer = self._inflate.decompress(self._inflate.unconsumed_tail, DECODE_STEP)
+        else:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                # all input given and drained step by step: what is left is at
+                # most the inflater's window, never the bomb
+                self._buffer, self._inflate = self._inflate.flush(), None
+            else:
+                self._buffer = self._inflate.decompress(chunk, DECODE_STEP)
+        self._offset = 0
+        if self._budget is not None and self._buffer:
+            self._budget.spend(len(self._buffer))
+        return True
+
+    def readinto(self, target) -> int:
+        while self._offset >= len(self._buffer):
+            if not self._refill():
                 return 0
-            self._buffer = self._inflate.decompress(chunk) if self._inflate else chunk
-            self._offset = 0
         n = min(len(target), len(self._buffer) - self._offset)
         target[:n] = memoryview(self._buffer)[self._offset : self._offset + n]
         self._offset += n

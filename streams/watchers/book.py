@@ -4,11 +4,15 @@ Pure state, fed record by record from the two compacted topics (``log``) and
 from the settings. Invariants: a watch from the topic replaces a settings
 watch of the same id; a tombstone removes a topic watch but never a settings
 one; an item is "seen" by a watch once a WatchSeen record for (watch, item URL)
-has been written, whoever wrote it.
+has been written, whoever wrote it; no watch is polled more often than
+``min_every`` (``WARCFLOW_WATCH_MIN_EVERY``) whatever its record on the topic
+says — the CLI refuses such a watch, a record written by anything else is held
+to the same minimum (review F11).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from streams.watchers.definitions import InvalidWatch, Watch, decode_watch, url_hash
@@ -18,7 +22,8 @@ log = logging.getLogger("warcflow.watch")
 
 
 class WatchBook:
-    def __init__(self, configured: tuple[Watch, ...] = ()) -> None:
+    def __init__(self, configured: tuple[Watch, ...] = (), *, min_every: float = 0.0) -> None:
+        self.min_every = min_every
         self._configured = {w.id: w for w in configured}
         self._topic: dict[str, Watch] = {}
         self._seen: dict[str, set[str]] = {}
@@ -37,6 +42,15 @@ class WatchBook:
         if watch.id != name:  # a tombstone for its key could never remove it
             log.warning("ignoring watch record %r: its value is watch %s", name, watch.id)
             return
+        if watch.every < self.min_every:
+            log.warning(
+                "watch %s asks to be polled every %g s; polled every %g s "
+                "(WARCFLOW_WATCH_MIN_EVERY)",
+                watch.id,
+                watch.every,
+                self.min_every,
+            )
+            watch = dataclasses.replace(watch, every=self.min_every)
         self._topic[watch.id] = watch
 
     def apply_seen(self, key: bytes | None, value: bytes | None) -> None:

@@ -19,6 +19,10 @@ class MalformedSource(Exception):
         super().__init__(message)
         self.reason = reason
 
+    def __reduce__(self):
+        # raised in a parser process, raised again here (archivers.extract.budget)
+        return (MalformedSource, (self.reason, str(self)))
+
 
 @dataclass(frozen=True)
 class Item:

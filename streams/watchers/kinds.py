@@ -9,19 +9,23 @@ watches against this table; nothing else names the kinds.
 ``Fetch`` is the only I/O: an async callable returning a URL's body (the
 worker's is ``fetch_body`` over the address-policy fetcher). A sitemap index
 costs one fetch per child sitemap, at most ``MAX_CHILD_SITEMAPS``.
+
+Every parse runs in a parser process (``archivers.extract.budget``) under its
+CPU, memory and time budget, never on the leader's event loop: a hostile
+source (a quadratic page, a ``links`` pattern that backtracks) costs one
+parser process its budget and the poll fails ``over_budget``; the loop, its
+heartbeat and the ledger's timer go on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from streams.watchers.feeds import parse_feed
+from archivers.extract import budget
 from streams.watchers.items import Item, MalformedSource, dedupe
-from streams.watchers.links import parse_links
-from streams.watchers.sitemaps import parse_sitemap
-from streams.watchers.telegram import channel_preview_url, parse_channel
+from streams.watchers.telegram import channel_preview_url
 
 if TYPE_CHECKING:
     from streams.watchers.definitions import Watch
@@ -46,24 +50,46 @@ class Kind:
     """The URL actually polled, from the URL the user gave."""
 
 
+async def parse(task: str, *args: Any, what: str) -> Any:
+    """``task(*args)`` in a parser process; MalformedSource ``over_budget`` if it
+    ran out of its budget."""
+    parsed = await budget.pool().run(task, *args, what=what)
+    if parsed.over_budget:
+        raise MalformedSource("over_budget", parsed.over_budget)
+    return parsed.value
+
+
 async def _feed(watch: Watch, fetch: Fetch) -> list[Item]:
-    return parse_feed(await fetch(watch.url), watch.url)
+    body = await fetch(watch.url)
+    return await parse("streams.watchers.feeds:parse_feed", body, watch.url, what=watch.url)
 
 
 async def _telegram(watch: Watch, fetch: Fetch) -> list[Item]:
-    return parse_channel(await fetch(watch.url), watch.url)
+    body = await fetch(watch.url)
+    return await parse("streams.watchers.telegram:parse_channel", body, watch.url, what=watch.url)
 
 
 async def _links(watch: Watch, fetch: Fetch) -> list[Item]:
-    return parse_links(await fetch(watch.url), watch.url, watch.compiled())
+    body = await fetch(watch.url)
+    # the pattern is the watch author's: it runs in the parser process too, so
+    # one that backtracks is ended by the budget (review F11)
+    return await parse(
+        "streams.watchers.links:parse_links", body, watch.url, watch.compiled(), what=watch.url
+    )
 
 
 async def _sitemap(watch: Watch, fetch: Fetch) -> list[Item]:
-    sitemap = parse_sitemap(await fetch(watch.url), watch.url)
+    body = await fetch(watch.url)
+    sitemap = await parse(
+        "streams.watchers.sitemaps:parse_sitemap", body, watch.url, what=watch.url
+    )
     items = list(sitemap.pages)
     for child in sitemap.sitemaps[:MAX_CHILD_SITEMAPS]:
         try:
-            items += parse_sitemap(await fetch(child), child).pages  # one level only
+            body = await fetch(child)
+            items += (
+                await parse("streams.watchers.sitemaps:parse_sitemap", body, child, what=child)
+            ).pages  # one level only
         except MalformedSource as exc:
             raise MalformedSource(exc.reason, f"child sitemap {child}: {exc}") from None
     return dedupe(items)

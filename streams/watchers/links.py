@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-from html.parser import HTMLParser
 
+from archivers.extract.html import TagWalker
 from streams.watchers.items import Item, absolute, dedupe
 
 
-class _Links(HTMLParser):
+class _Links(TagWalker):
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.base: str | None = None
         self.hrefs: list[str] = []
 
@@ -48,11 +47,7 @@ def parse_links(body: bytes, page_url: str, pattern: re.Pattern[str]) -> list[It
             )
             return dedupe([Item(url) for url in urls if url and pattern.search(url)])
     parser = _Links()
-    try:
-        parser.feed(body.decode("utf-8", errors="replace"))
-        parser.close()
-    except (AssertionError, ValueError):
-        pass
+    parser.walk(body.decode("utf-8", errors="replace"))
     base = absolute(page_url, parser.base) or page_url
     urls = (absolute(base, href) for href in parser.hrefs)
     return dedupe([Item(url) for url in urls if url and pattern.search(url)])

@@ -62,9 +62,10 @@ def read_book(
     configured: tuple[Watch, ...] = (),
     *,
     with_seen: bool = True,
+    min_every: float = 0.0,
 ) -> WatchBook:
     """The book as it stands now (TopicUnavailable if the broker or topics are missing)."""
-    book = WatchBook(configured)
+    book = WatchBook(configured, min_every=min_every)
     for record in read_topic(access, names.watches):
         book.apply_watch(record.key, record.value)
     if with_seen:

@@ -27,7 +27,6 @@ from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.capture.browser import Browser, BrowserSettings
 from archivers.clock import utc_now
 from archivers.errors import FetchUnavailable
-from archivers.extract.media import find_media
 from archivers.net.addresses import parse_allow_list
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store import layout
@@ -56,7 +55,7 @@ def make(site, *, sites=(), **browser):
         fetcher,
         store,
         agent=AGENT,
-        find_media=lambda h, u: find_media(h, u, recognises=lambda _url: False),
+        recognises=lambda _url: False,
         browser=Browser(settings),
         browser_sites=sites,
     ), store

@@ -188,6 +188,17 @@ def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, tmp_path
         interval=1,
         what="the export custody event",
     )
+    [export_entry] = [
+        e
+        for e in run_json("audit", capture["capture_id"], env=env, ok=(0, 1))["captures"][0][
+            "custody"
+        ]
+        if e["event"] == "export"
+    ]
+    # the file's name, not where the exporter keeps it; no login name (review F12)
+    assert export_entry["detail"]["file"] == "kazan.wacz"
+    operator = env.get("WARCFLOW_OPERATOR")
+    assert export_entry["who"] == (f"{operator} (cli)" if operator else "cli")
 
     # The viewer: replays the deleted post, shows the audit, custody and liveness,
     # and a download through it is a custody event.

@@ -12,7 +12,6 @@ import json
 import subprocess
 import sys
 import zlib
-from functools import partial
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
@@ -306,7 +305,6 @@ def test_plain_http_has_an_address_but_no_tls(site):
 
 
 def test_para_155_items_say_what_the_capture_holds(site):
-    from archivers.extract.media import find_media
     from archivers.manifests.manifest import Manifest
     from archivers.media.ytdlp import extractor_recognises
 
@@ -320,7 +318,7 @@ def test_para_155_items_say_what_the_capture_holds(site):
         Fetcher(FetchSettings(allow=parse_allow_list(site.allow))),
         store,
         agent=AGENT,
-        find_media=partial(find_media, recognises=extractor_recognises),
+        recognises=extractor_recognises,
     )
 
     def summary_items(path, offset):

@@ -59,6 +59,16 @@ def test_the_contracts_hold_on_the_tree():
         ("viewer/views.py", "import yt_dlp", "yt-dlp lives in archivers/media/ytdlp.py"),
         ("archivers/export/report.py", "import boto3", "boto3 lives in archivers/store/s3.py"),
         (
+            "streams/watchers/telegram.py",
+            "import lxml.html",
+            "lxml lives in archivers/extract/html.py",
+        ),
+        (
+            "archivers/extract/requisites.py",
+            "import tinycss2",
+            "tinycss2 lives in archivers/extract/css.py",
+        ),
+        (
             "streams/agents/capture.py",
             "from streams.clients import producer",
             "Agents get their Kafka clients handed in",

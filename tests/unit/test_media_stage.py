@@ -2,11 +2,9 @@
 
 import asyncio
 import json
-from functools import partial
 
 from archivers.capture.archiver import PageArchiver
 from archivers.clock import utc_now
-from archivers.extract.media import find_media
 from archivers.media.archiver import MediaArchiver, MediaSettings
 from archivers.net.addresses import parse_allow_list
 from archivers.net.fetcher import Fetcher, FetchSettings
@@ -26,7 +24,7 @@ def stages(site):
         fetcher,
         store,
         agent={"name": "warcflow", "version": "test"},
-        find_media=partial(find_media, recognises=lambda url: False),
+        recognises=lambda url: False,
     )
     media = MediaArchiver(fetcher, store, MediaSettings(), agent={"name": "warcflow"})
     producer = RecordingProducer()

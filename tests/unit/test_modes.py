@@ -172,3 +172,37 @@ def test_without_a_browser_an_explicit_browser_capture_fails_permanently(site):
         )
     )
     assert failed.manifest.mode == "browser" and failed.manifest.status == "failed"
+
+
+def test_chromium_gets_no_warcflow_variable_and_never_the_no_sandbox_flag(monkeypatch):
+    # review F6: Playwright used to hand Chromium the worker's whole environment
+    from archivers.capture.browser import LAUNCH_ARGS, browser_environment
+
+    monkeypatch.setenv("WARCFLOW_S3_SECRET_KEY", "secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    env = browser_environment("/tmp/x")
+    assert not [name for name in env if "SECRET" in name or name.startswith("WARCFLOW_")]
+    assert "secret" not in env.values()
+    assert "--no-sandbox" not in LAUNCH_ARGS
+    assert "--webrtc-ip-handling-policy=disable_non_proxied_udp" in LAUNCH_ARGS
+
+
+def test_the_launcher_stays_roots_and_only_chromiums_home_is_given_away(tmp_path):
+    # Chromium runs as nobody: if it could edit its launcher, root would run that
+    # at the next launch
+    import os
+    import pwd
+
+    from archivers.capture.browser import fenced_launcher
+
+    launchers, home = tmp_path / "launcher", tmp_path / "home"
+    launchers.mkdir(mode=0o700)
+    home.mkdir(mode=0o700)
+    script = fenced_launcher(str(launchers), "/usr/bin/chromium", "nobody", str(home))
+    nobody = pwd.getpwnam("nobody")
+    assert os.stat(script).st_uid == os.geteuid() and os.stat(script).st_mode & 0o077 == 0
+    assert os.stat(launchers).st_uid == os.geteuid()
+    assert os.stat(home).st_uid == nobody.pw_uid  # (the worker is root here, as in CI)
+    text = open(script).read()
+    assert "--no-new-privs" in text and "unshare --net" in text.replace("/usr/bin/", "")
+    assert "chown -hR" in text.replace("/usr/bin/", "").replace("/bin/", "")

@@ -129,12 +129,12 @@ def test_captures_record_their_tools_and_a_digest_of_the_method(tmp_path):
     assert other["settings_sha256"] != info["settings_sha256"]
 
 
-def test_the_operator_defaults_to_the_setting_then_the_login_user(tmp_path):
-    import getpass
-
+def test_the_operator_is_the_setting_and_never_the_login_name(tmp_path):
+    # review F12: the login name went into every capture and custody entry
+    from warcflow import wiring
     from warcflow.commands.submit import default_operator
 
     named = load_settings({"WARCFLOW_HOME": str(tmp_path), "WARCFLOW_OPERATOR": "anna"})
-    assert default_operator(named) == "anna"
+    assert default_operator(named) == "anna" and wiring.who(named) == "anna (cli)"
     unnamed = load_settings({"WARCFLOW_HOME": str(tmp_path)})
-    assert default_operator(unnamed) == getpass.getuser()
+    assert default_operator(unnamed) is None and wiring.who(unnamed) == "cli"

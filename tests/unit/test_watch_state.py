@@ -388,3 +388,20 @@ def test_a_slow_source_holds_up_neither_the_timer_nor_itself_twice():
 
     urls = run(scenario())
     assert urls.count("https://src.example/1") == 1 and "https://src.example/slow" in urls
+
+
+def test_a_watch_written_to_the_topic_is_held_to_the_minimum_period():
+    # review F11: a Watch record with every=1 (kcat, any producer) was polled at
+    # the 1 s tick; the CLI's WARCFLOW_WATCH_MIN_EVERY now holds for it too
+    hasty = new_watch("feed", "https://src.example/feed", every=1)
+    book = WatchBook(min_every=60)
+    book.apply_watch(hasty.id.encode(), hasty.to_json())
+    assert [w.every for w in book.watches()] == [60]
+    source, broker, clock = Source(), Broker(), Clock()
+    source.bodies[hasty.url] = rss("/1")
+    runner = runner_for(book, source, broker, clock, min_every=60)
+    polls = 0
+    for _second in range(120):  # two minutes of one-second ticks
+        polls += len(run(runner.tick()))
+        clock.now += 1
+    assert polls == 2 and source.fetches == 2

@@ -182,7 +182,8 @@ def export(args, settings: Settings) -> int:
                     url=manifest.url,
                     objects=(ObjectDigest(out.path.name, out.sha256, out.size),),
                     detail={
-                        "file": str(out.path.absolute()),
+                        # the name only: the exporter's directories are nobody's business
+                        "file": out.path.name,
                         "datapackage_sha256": out.datapackage_sha256,
                         "export_key_sha256": out.export_key_sha256,
                         "captures": list(out.captures),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 
 from archivers.capture.modes import AUTO, MODES
@@ -101,13 +100,9 @@ def _read_urls(items: list[str]) -> list[tuple[str, str]]:
 
 
 def default_operator(settings: Settings) -> str | None:
-    """WARCFLOW_OPERATOR, else the login user name, else None (no user database)."""
-    if settings.operator:
-        return settings.operator
-    try:
-        return getpass.getuser() or None
-    except (OSError, KeyError, ImportError):
-        return None
+    """WARCFLOW_OPERATOR, else None. Never the login name: it would be written
+    into every capture, shown by the viewer and carried into exports (review F12)."""
+    return settings.operator or None
 
 
 def submit(args, settings: Settings) -> int:

@@ -17,7 +17,7 @@ def add_parsers(sub, common) -> None:
         parents=[common],
         help="serve the viewer and the replay server",
         description="Serve the viewer (search, per-URL timelines, capture pages with the "
-        "media player and the evidence, JSON API with OpenAPI at /api/docs, Memento "
+        "media player and the evidence, JSON API described at /openapi.json, Memento "
         "TimeGate and TimeMap) and, on its own origin, the pywb replay server reading "
         "WARC records from S3. Follows the captures topic into a local catalog "
         "(HOME/viewer/catalog.sqlite; delete it to rebuild). Binds 127.0.0.1 unless "

@@ -163,6 +163,7 @@ def _book(settings: Settings, *, with_seen: bool = False):
         wiring.topic_names(settings),
         settings.watch.watches,
         with_seen=with_seen,
+        min_every=settings.watch.min_every,
     )
 
 
