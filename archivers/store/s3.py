@@ -4,10 +4,19 @@ Objects larger than ``multipart_threshold`` go up in parts read from the spool
 one at a time, so memory stays bounded by the part size. ``client`` is the one
 boto3 client factory: the viewer's replay process uses it too.
 
-Errors map onto the capture error tree: unreachable server, timeouts, 5xx,
-throttling and misconfiguration (no bucket, bad keys) are ``StoreUnavailable``
-(retry, then the dead-letter topic, from where an operator can replay once it
-is fixed); a refused request is ``StoreRefused``.
+Errors map onto the capture error tree (``_translate``):
+
+- an outage — unreachable server, timeouts, 5xx, throttling — is
+  ``StoreUnavailable``: waited out for as long as it lasts;
+- misconfiguration — no such bucket, an unknown access key, a wrong secret,
+  access denied, the wrong region — is ``StoreMisconfigured``, naming the
+  setting to fix: retried a few times (a key being rotated, a bucket being
+  made), then given up (the dead-letter topic, from where ``warcflow dlq
+  replay`` resubmits once it is fixed);
+- a checksum the server computed differently (``BadDigest``) is ``Retryable``
+  (``store_bad_digest``): bytes damaged on the way are worth another try,
+  a few times, not forever;
+- any other refusal is ``StoreRefused``.
 """
 
 from __future__ import annotations
@@ -16,7 +25,13 @@ import base64
 import hashlib
 from datetime import UTC
 
-from archivers.errors import StoreRefused, StoreUnavailable
+from archivers.errors import (
+    CaptureError,
+    Retryable,
+    StoreMisconfigured,
+    StoreRefused,
+    StoreUnavailable,
+)
 from archivers.store.base import StoredObject, StoreSettings, b64_digest
 
 
@@ -66,9 +81,9 @@ class S3Store:
             return False
         except ClientError as exc:
             if _status(exc) not in (404, 403) and _code(exc) not in ("NoSuchBucket", "NotFound"):
-                raise _translate(exc, f"bucket {self.bucket}") from None
+                raise _translate(exc, self.settings, f"bucket {self.bucket}") from None
         except Exception as exc:  # noqa: BLE001 - connection errors of every kind
-            raise _translate(exc, f"bucket {self.bucket}") from None
+            raise _translate(exc, self.settings, f"bucket {self.bucket}") from None
         try:
             kwargs = {"ObjectLockEnabledForBucket": True} if object_lock else {}
             self._client.create_bucket(Bucket=self.bucket, **kwargs)
@@ -76,7 +91,7 @@ class S3Store:
         except ClientError as exc:
             if _code(exc) in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 return False
-            raise _translate(exc, f"bucket {self.bucket}") from None
+            raise _translate(exc, self.settings, f"bucket {self.bucket}") from None
 
     def put_if_absent(self, key, body, *, size, sha256, content_type):
         if not self.put_new(key, body, size=size, sha256=sha256, content_type=content_type):
@@ -113,9 +128,9 @@ class S3Store:
                 "ConditionalRequestConflict",
             ):
                 return False
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
         return True
 
     def _put_multipart(self, key, body, *, size, sha256, content_type) -> None:
@@ -188,7 +203,7 @@ class S3Store:
                 ContentType=content_type,
             )
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
 
     def versions(self, key) -> list[dict]:
         """Every version of ``key``, newest first: version_id, last_modified, size,
@@ -196,7 +211,7 @@ class S3Store:
         try:
             r = self._client.list_object_versions(Bucket=self.bucket, Prefix=key)
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
         found = [
             {
                 "version_id": v.get("VersionId"),
@@ -229,9 +244,9 @@ class S3Store:
         except ClientError as exc:
             if _status(exc) == 404:
                 return None
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
         return StoredObject(
             key,
             r["ContentLength"],
@@ -250,11 +265,13 @@ class S3Store:
         try:
             return self._client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
         except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "NotFound") or _status(exc) == 404:
+            if _code(exc) != "NoSuchBucket" and (
+                _code(exc) in ("NoSuchKey", "NotFound") or _status(exc) == 404
+            ):
                 raise KeyError(key) from None
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
 
     def list_keys(self, prefix):
         try:
@@ -265,7 +282,7 @@ class S3Store:
                 for item in page.get("Contents", []):
                     yield item["Key"]
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, prefix) from None
+            raise _translate(exc, self.settings, prefix) from None
 
 
 def _code(exc) -> str:
@@ -276,25 +293,58 @@ def _status(exc) -> int:
     return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
 
 
-def _translate(exc: Exception, what: str) -> Exception:
-    """Map a boto3/botocore exception onto the capture error tree."""
+OUTAGE_CODES = frozenset({"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError"})
+BAD_DIGEST_CODES = frozenset({"BadDigest", "XAmzContentChecksumMismatch", "InvalidDigest"})
+
+
+def _misconfiguration(code: str, status: int, settings: StoreSettings) -> tuple[str, str] | None:
+    """(what is wrong, the setting to fix) for an answer that means we are
+    configured wrong; None for any other answer."""
+    bucket, key = settings.bucket, settings.access_key
+    if code in ("NoSuchBucket", "InvalidBucketName"):
+        return f"there is no bucket {bucket!r} on the server", "WARCFLOW_S3_BUCKET"
+    if code == "InvalidAccessKeyId":
+        return f"the server does not know the access key {key!r}", "WARCFLOW_S3_ACCESS_KEY"
+    if code == "SignatureDoesNotMatch":
+        return (
+            f"the secret key does not match the access key {key!r}",
+            "WARCFLOW_S3_SECRET_KEY",
+        )
+    if code == "RequestTimeTooSkewed":
+        return "this machine's clock is too far from the server's", "the system clock (NTP)"
+    if code in ("AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
+        return f"the region {settings.region!r} is not the bucket's", "WARCFLOW_S3_REGION"
+    if code in ("AccessDenied", "AllAccessDisabled", "InvalidSecurity") or status in (401, 403):
+        return (
+            f"access key {key!r} is not allowed to use bucket {bucket!r} "
+            "(a bucket policy, or the wrong keys)",
+            "WARCFLOW_S3_ACCESS_KEY",
+        )
+    return None
+
+
+def _translate(exc: Exception, settings: StoreSettings, what: str) -> Exception:
+    """Map a boto3/botocore exception onto the capture error tree (module docstring)."""
     from botocore.exceptions import ClientError
 
-    if isinstance(exc, (StoreUnavailable, StoreRefused)):
+    if isinstance(exc, CaptureError):
         return exc
     if isinstance(exc, ClientError):
         code, status = _code(exc), _status(exc)
-        if status >= 500 or code in (
-            "SlowDown",
-            "RequestTimeout",
-            "ServiceUnavailable",
-            "NoSuchBucket",
-            "InvalidAccessKeyId",
-            "SignatureDoesNotMatch",
-            "AccessDenied",
-            "BadDigest",
-            "XAmzContentChecksumMismatch",
-        ):
+        if status >= 500 or code in OUTAGE_CODES:
             return StoreUnavailable(f"S3 {code or status} on {what}", reason="store_unavailable")
+        if code in BAD_DIGEST_CODES:
+            return Retryable(
+                f"S3 computed another checksum for {what} ({code}): damaged on the way?",
+                reason="store_bad_digest",
+            )
+        wrong = _misconfiguration(code, status, settings)
+        if wrong is not None:
+            problem, setting = wrong
+            return StoreMisconfigured(
+                f"S3 at {settings.endpoint or 'AWS'}: {problem} ({code or status} on {what}); "
+                f"check {setting}",
+                setting=setting,
+            )
         return StoreRefused(f"S3 refused {what}: {code or status}", reason="store_refused")
     return StoreUnavailable(f"S3 not reachable for {what}: {exc}", reason="store_unavailable")
