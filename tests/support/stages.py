@@ -12,6 +12,7 @@ from archivers.net.addresses import parse_allow_list
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store.memory import MemoryStore
 from streams.agents.capture import CaptureStage
+from streams.clients.eventlog import is_outcome
 from streams.messages.base import SourceMessage
 from streams.messages.capture import SubmitRequest
 from streams.settings import RetryPolicy
@@ -23,20 +24,35 @@ NAMES = TopicNames("wf")
 class RecordingProducer:
     def __init__(self):
         self.sent = []
+        self.bytes = []
 
     async def send(self, topic, key, value):
         self.sent.append((topic, key, json.loads(value)))
+        self.bytes.append((topic, value))
 
     def on(self, topic):
         return [value for t, _, value in self.sent if t == topic]
 
+    def clear(self):
+        self.sent.clear()
+        self.bytes.clear()
+
+    def raw(self, topic):
+        return [value for t, value in self.bytes if t == topic]
+
 
 class EventsSeen:
+    """The redelivery check over what the recording producer sent, with the real
+    matching rule (``streams.clients.eventlog.is_outcome``)."""
+
     def __init__(self, producer):
         self.producer = producer
 
-    async def contains(self, capture_id, since):
-        return any(e["capture_id"] == capture_id for e in self.producer.on(NAMES.captures))
+    async def contains(self, schemas, work_id, since):
+        return any(
+            is_outcome(SourceMessage(NAMES.captures, 0, n, 0, None, value), schemas, work_id)
+            for n, value in enumerate(self.producer.raw(NAMES.captures))
+        )
 
 
 async def no_sleep(_seconds):
@@ -52,6 +68,25 @@ def make_stage(site, attempts=3):
     )
     producer = RecordingProducer()
     stage = CaptureStage(
+        archiver,
+        producer,
+        NAMES,
+        RetryPolicy(attempts, 0.01, 0.05),
+        EventsSeen(producer),
+        sleep=no_sleep,
+    )
+    return stage, producer, store
+
+
+def make_media_stage(site, attempts=3):
+    from archivers.media.archiver import MediaArchiver, MediaSettings
+    from streams.agents.media import MediaStage
+
+    store = MemoryStore()
+    fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
+    archiver = MediaArchiver(fetcher, store, MediaSettings(), agent={"name": "warcflow"})
+    producer = RecordingProducer()
+    stage = MediaStage(
         archiver,
         producer,
         NAMES,
