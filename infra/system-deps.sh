@@ -6,6 +6,9 @@
 #             /usr/bin/chromium, headless)
 #   wget    the peer tool of the page benchmark (make bench: wget --warc-file)
 #   openssl the local RFC 3161 time-stamping authority and token checks (infra/tsa.py)
+#   iproute2, util-linux  `ip` and `unshare`: the live SSRF tests make network
+#             namespaces of their own (tests/support/netns.py); without them those
+#             tests fail under CI rather than vanish
 # Java 17 and Maven (for the Kafka jars) are expected on the machine; this checks them.
 set -euo pipefail
 
@@ -15,6 +18,8 @@ command -v kcat >/dev/null || missing+=(kcat)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v wget >/dev/null || missing+=(wget)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v ip >/dev/null || missing+=(iproute2)
+command -v unshare >/dev/null || missing+=(util-linux)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
