@@ -16,6 +16,9 @@ for are the ``media_ids`` of its ``CaptureStored`` event, and the requests on
 the media topic naming it as their parent (for events written before
 ``media_ids``); each is accounted like a submission.
 
+A message whose broker timestamp is no time (-1, or past the year 9999: the
+capture agent dead-letters it as ``bad_timestamp``) belongs to every range.
+
 Also reported: submissions with more than one capture event, and media with
 more than one media event (a redelivery that published twice, which the
 agents are built never to do), and every record of the captures or
@@ -31,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.deadletters import DeadLetterEntry
-from streams.messages.base import SourceMessage, loads
+from streams.messages.base import SourceMessage, loads, timestamp_problem
 from streams.messages.capture import (
     CAPTURE_EVENTS,
     CAPTURE_STORED,
@@ -163,7 +166,9 @@ def reconcile(
     their media events and dead letters. Total over any record."""
     accounts: dict[tuple[str, int, int], Account] = {}
     for record in ingest:
-        if until_ms is not None and record.timestamp_ms > until_ms:
+        # a broker timestamp that is no time (-1, the year 10889) is in every range
+        timely = timestamp_problem(record.timestamp_ms) is None
+        if until_ms is not None and timely and record.timestamp_ms > until_ms:
             continue
         accounts[(record.topic, record.partition, record.offset)] = Account(
             record.topic, record.partition, record.offset, record.timestamp_ms, _url(record)

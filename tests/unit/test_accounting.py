@@ -202,3 +202,16 @@ def test_poison_on_any_topic_is_counted_and_named_never_a_crash():
     }
     entry = parse([Record("warcflow.dead-letter", 1, 3, 0, None, nested)])[0]
     assert entry.summary(NAMES)["replayable"] is False and entry.url is None
+
+
+def test_a_message_whose_timestamp_is_no_time_is_in_every_range():
+    report = reconcile(
+        [ingest(0, b"x", ts=2**48), ingest(1, b"x", ts=-1), ingest(2, b"x", ts=9_000)],
+        [],
+        [letter(0, b"x", "bad_timestamp"), letter(1, b"x", "bad_timestamp")],
+        until_ms=5_000,
+    )
+    assert [(a.offset, a.outcome) for a in report.accounts] == [
+        (1, "dead-letter"),
+        (0, "dead-letter"),
+    ]
