@@ -21,8 +21,8 @@ HUGE_INTEGER = b'{"schema":"warcflow.SubmitRequest","version":' + b"9" * 5000 + 
 """An integer json.loads refuses to convert (ValueError, not JSONDecodeError)."""
 JUNK_TEXT_430K = (b"not a url " * 43_004)[:430_037]
 """430,037 bytes of text: its old dead letter was 1,003,789 bytes (over 1,000,000)."""
-BAD_TIMESTAMP_URL = b"https://example.org/post/bad-timestamp"
-"""A valid URL line: only its broker timestamp is hostile."""
+BAD_TIMESTAMP_URL = b"http://127.0.0.1:9/post/bad-timestamp"
+"""A valid URL line (on a port nothing answers): only its broker timestamp is hostile."""
 YEAR_10889_MS = 2**48
 """A broker timestamp (ms) in the year 10889: past the ULID range and datetime's."""
 
@@ -32,15 +32,16 @@ def junk_binary(size: int = 750_000) -> bytes:
     return b"\xff\xfe" + os.urandom(size - 2)
 
 
-def captures_poison() -> list[tuple[str, bytes]]:
+def captures_poison(url: str) -> list[tuple[str, bytes]]:
     """Values that are not capture events, for the captures topic (the viewer's
-    catalog and the custody feed read it)."""
+    catalog and the custody feed read it). The one that looks like an event
+    names ``url`` (a test site's: its liveness record gets rechecked)."""
     missing = {
         "schema": "warcflow.CaptureStored",
         "version": 1,
         "capture_id": "01KZZZZZZZZZZZZZZZZZZZZZZZ",
         "manifest_key": "manifests/none/01KZZZZZZZZZZZZZZZZZZZZZZZ.json",
-        "url": "https://example.org/never-captured",
+        "url": url,
     }
     return [
         ("json-array", b"[1]"),
@@ -61,6 +62,7 @@ def ingest_poison() -> list[tuple[str, bytes, int | None]]:
         ("junk-430k", JUNK_TEXT_430K, None),
         ("binary-750k", junk_binary(), None),
         ("timestamp-2^48", BAD_TIMESTAMP_URL, YEAR_10889_MS),
+        ("timestamp--1", BAD_TIMESTAMP_URL, -1),
         ("empty", b"", None),
     ]
 
@@ -74,3 +76,23 @@ def other_topic_poison() -> list[tuple[str, bytes]]:
         ("json-array", b"[1]"),
         ("not-json", b"\xff\x00junk"),
     ]
+
+
+def produce(
+    bootstrap: str, topic: str, items: list[tuple[bytes, int | None]], *, key: bytes | None = None
+) -> list[tuple[int, int]]:
+    """Produce (value, timestamp_ms) items to ``topic`` as any Kafka client may
+    (kafka-python, acks=all); their (partition, offset)s."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap.split(","), acks="all", max_request_size=4_000_000
+    )
+    try:
+        sent = [
+            producer.send(topic, key=key, value=value, timestamp_ms=stamp) for value, stamp in items
+        ]
+        producer.flush(30)
+        return [(m.partition, m.offset) for m in (f.get(30) for f in sent)]
+    finally:
+        producer.close(10)

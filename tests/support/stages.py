@@ -109,3 +109,26 @@ def as_message(topic, value: dict, offset=0) -> SourceMessage:
     return SourceMessage(
         topic, 0, offset, int(utc_now().timestamp() * 1000), b"k", json.dumps(value).encode()
     )
+
+
+class Crash(BaseException):
+    """The worker process dying at this point (nothing in a stage catches it)."""
+
+
+class KafkaSend:
+    """A stage's producer on the real broker (kafka-python, acks=all); with
+    ``crash_on``, the first send to that topic is the process dying (``Crash``)."""
+
+    def __init__(self, bootstrap: str, crash_on: str | None = None) -> None:
+        from kafka import KafkaProducer
+
+        self._producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all")
+        self.crash_on = crash_on
+
+    async def send(self, topic, key, value):
+        import asyncio
+
+        if topic == self.crash_on:
+            self.crash_on = None
+            raise Crash(f"died before producing to {topic}")
+        await asyncio.to_thread(lambda: self._producer.send(topic, key=key, value=value).get(30))

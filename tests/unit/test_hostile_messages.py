@@ -185,3 +185,26 @@ def _now():
     from archivers.clock import utc_now
 
     return utc_now()
+
+
+def test_a_stopping_worker_leaves_a_message_stuck_on_the_broker_unacknowledged(site):
+    """A message whose outcome cannot be produced (the broker away) held the
+    worker for ever on SIGTERM; once a stop is requested every wait ends with
+    ``Draining``, which no handler takes for an outcome (the message stays
+    unacknowledged and is redelivered)."""
+    from streams.agents.routing import Draining
+
+    stage, _, _ = make_stage(site)
+    sends = []
+
+    class Away(RecordingProducer):
+        async def send(self, topic, key, value):
+            sends.append(topic)
+            if len(sends) == 3:
+                stage.drain.request()  # SIGTERM arrives while it waits for the broker
+            raise ConnectionError("cannot reach the broker")
+
+    stage.producer = Away()
+    with pytest.raises(Draining):
+        run(stage.on_ingest(ingest(submit(site.url("/post/1")))))
+    assert len(sends) == 3
