@@ -32,9 +32,6 @@ KAZAN = testmedia.post(
 def viewer_env(pipeline, media_set, tmp_path_factory):
     """The module's pipeline plus an in-process viewer (catalog fed from the topic)."""
     site = pipeline["site"]
-    with TestSite() as canary:
-        testmedia.install(site, media_set, canary.origin)
-    site.routes["/post/kazan"] = Route(KAZAN)
     from infra.processes import free_port
 
     env = {
@@ -43,8 +40,12 @@ def viewer_env(pipeline, media_set, tmp_path_factory):
         "WARCFLOW_REPLAY_PORT": str(free_port()),
         "WARCFLOW_HOME": str(tmp_path_factory.mktemp("viewer-home")),
     }
-    with running_viewer(env) as (viewer, client):
-        yield {**pipeline, "env": env, "client": client, "viewer": viewer}
+    with TestSite() as canary:  # open while the module runs: a leak there would be counted
+        testmedia.install(site, media_set, canary.origin)
+        site.routes["/post/kazan"] = Route(KAZAN)
+        with running_viewer(env) as (viewer, client):
+            yield {**pipeline, "env": env, "client": client, "viewer": viewer}
+        assert canary.hits == {}, f"the canary was reached: {canary.hits}"
 
 
 def captured(env, client, url, media=0):
@@ -136,9 +137,15 @@ def test_memento_timemap_and_timegate(viewer_env):
     env, client, site = viewer_env["env"], viewer_env["client"], viewer_env["site"]
     url = site.url("/chunked")
     captured(env, client, url)
-    found = captured(env, client, url)
-    while len(found) < 2:
-        found = client.get("/api/captures", params={"url": url}).json()
+    captured(env, client, url)
+    found = poll(
+        lambda: (lambda f: f if len(f) >= 2 else None)(
+            client.get("/api/captures", params={"url": url}).json()
+        ),
+        timeout=90,
+        interval=0.5,
+        what=f"both captures of {url} in the viewer",
+    )
     older, newer = found[-1], found[0]
     timemap = client.get(f"/timemap/link/{url}")
     assert timemap.headers["content-type"].startswith("application/link-format")

@@ -7,6 +7,8 @@ stage on the real broker.
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from archivers.clock import utc_now
 from archivers.store.memory import MemoryStore
 from streams.messages.capture import SubmitRequest
@@ -119,7 +121,9 @@ def test_retry_waits_until_it_is_due(site):
     async def record_sleep(seconds):
         waits.append(seconds)
 
+    now = utc_now()
     stage.sleep = record_sleep
+    stage.clock = lambda: now  # a fixed clock: the wait is exact, whatever the machine's speed
     request = SubmitRequest.new(site.url("/post/1"), submitted_at=utc_now())
     retry = {
         "schema": "warcflow.RetryRequest",
@@ -135,10 +139,14 @@ def test_retry_waits_until_it_is_due(site):
             "offset": 1,
             "timestamp": "2026-11-25T10:43:13.000000Z",
         },
-        "not_before": (utc_now() + timedelta(seconds=0.04)).isoformat(),
+        "not_before": (now + timedelta(seconds=0.04)).isoformat(),
     }
     assert asyncio.run(stage.on_retry(as_message(NAMES.retry("capture"), retry))) == "stored"
-    assert len(waits) == 1 and 0 < waits[0] <= 0.05
+    assert waits == [pytest.approx(0.04)]
+    waits.clear()  # due long after the longest backoff: waits no longer than that
+    retry["not_before"] = (now + timedelta(days=1)).isoformat()
+    assert asyncio.run(stage.on_retry(as_message(NAMES.retry("capture"), retry))) == "stored"
+    assert waits == [pytest.approx(stage.retry.max_delay * 1.5)]
 
 
 class DownStore(MemoryStore):

@@ -129,12 +129,11 @@ def test_captures_record_their_tools_and_a_digest_of_the_method(tmp_path):
     assert other["settings_sha256"] != info["settings_sha256"]
 
 
-def test_the_operator_defaults_to_the_setting_then_the_login_user(tmp_path):
-    import getpass
-
+def test_the_operator_defaults_to_the_setting_then_the_login_user(tmp_path, monkeypatch):
     from warcflow.commands.submit import default_operator
 
     named = load_settings({"WARCFLOW_HOME": str(tmp_path), "WARCFLOW_OPERATOR": "anna"})
     assert default_operator(named) == "anna"
+    monkeypatch.setenv("LOGNAME", "boris-at-the-desk")  # who the system says is logged in
     unnamed = load_settings({"WARCFLOW_HOME": str(tmp_path)})
-    assert default_operator(unnamed) == getpass.getuser()
+    assert default_operator(unnamed) == "boris-at-the-desk"
