@@ -1,7 +1,12 @@
 """The capture agent's routing (decode → capture → produce), without a broker.
 
-``RecordingProducer`` stands in for Kafka here; tests/integration runs the same
-stage on the real broker.
+A unit test of one module, ``streams.agents.capture``: ``RecordingProducer``
+stands in for Kafka and ``MemoryStore`` for S3 (its conditional put is atomic,
+it keeps no versions), only to feed and watch the stage. The same flows on the
+real broker and S3 server: tests/integration/test_pipeline.py (redelivery,
+retries, dead letters), test_faults.py (kills, an S3 outage, a broker
+restart), test_error_paths.py (poison, a crash before the page event, a
+misconfigured store, SIGTERM).
 """
 
 import asyncio

@@ -1,4 +1,9 @@
-"""The viewer's catalog, fed events by hand with manifests in the fake store."""
+"""The viewer's catalog, fed events by hand with manifests in the fake store.
+
+A unit test of ``viewer.catalog``: the capture archiver only makes its input.
+On the real broker and S3 server (a delete marker, poison on the topic):
+tests/integration/test_viewer.py and test_error_paths.py.
+"""
 
 import asyncio
 import json

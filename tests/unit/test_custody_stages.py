@@ -1,5 +1,10 @@
 """The custody stages without Kafka: capture events become one ledger entry each,
-junk and internal errors go to the dead-letter topic, never end the agent."""
+junk and internal errors go to the dead-letter topic, never end the agent.
+
+A unit test of ``streams.agents.custody`` and ``streams.agents.liveness`` on the
+fakes; the same flows on the real broker and S3 server (Object Lock, versions):
+tests/integration/test_custody.py and test_error_paths.py.
+"""
 
 import asyncio
 import hashlib
