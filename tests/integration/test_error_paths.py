@@ -56,7 +56,7 @@ def paths(stack, media_set, tmp_path_factory):
         env = stack.agent_env(
             "e",
             site.allow,
-            WARCFLOW_LEDGER_HEAD_EVERY="2",
+            WARCFLOW_LEDGER_HEAD_EVERY="3600",  # heads on demand: audits can be pending
             WARCFLOW_WORKER_DRAIN="5",
             WARCFLOW_RECHECK_DELAYS="3600",
         )
@@ -236,6 +236,58 @@ def test_a_download_while_the_broker_is_away_is_recorded_once_it_is_back(paths, 
         [entry] = poll(recorded, timeout=60, interval=1, what="the download in the ledger")
         assert entry["objects"][0]["key"] == capture["warc_key"]
         assert viewer.outbox.pending() == []
+
+
+def test_an_audit_before_the_next_signed_head_is_pending_not_failed(paths):
+    """The issue's report: right after a capture, audit exited 1 ("failed") only
+    because the entry was not in a signed head yet — the code of tampering."""
+    import subprocess
+    import sys
+
+    from archivers.custody.ledger import entry_index_of
+    from tests.support.stack import ROOT
+
+    env, site = paths["env"], paths["site"]
+    capture = captured(env, site.url("/post/1?pending"))
+    store = S3Store(load_settings(env).store)
+    poll(
+        lambda: entry_index_of(store, f"stored:{capture['capture_id']}") is not None,
+        timeout=60,
+        what="the ledger entry",
+    )
+    done = cli("audit", capture["capture_id"], "--json", env=env)
+    assert done.returncode == 5, (done.stdout[-2000:], done.stderr[-2000:])
+    report = json.loads(done.stdout)
+    assert report["status"] == "pending" and not report["ok"]
+    not_ok = [c for c in report["captures"][0]["checks"] if not c["ok"]]
+    assert [c["name"] for c in not_ok] == [f"inclusion {capture['capture_id']}"]
+    assert not_ok[0]["pending"] and "ledger head" in not_ok[0]["detail"]
+    text = cli("audit", capture["capture_id"], env=env)
+    assert text.returncode == 5 and "PENDING" in text.stdout and "WAIT" in text.stdout
+    waiting = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "warcflow",
+            "audit",
+            capture["capture_id"],
+            "--wait",
+            "120",
+            "--json",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert cli("ledger", "head", env=env).returncode == 0
+        out, err = waiting.communicate(timeout=150)
+    finally:
+        waiting.kill()
+    assert waiting.returncode == 0, err[-2000:]
+    assert json.loads(out)["status"] == "ok"
 
 
 def test_reconcile_accounts_for_every_media_request(paths):

@@ -165,7 +165,9 @@ def test_an_outcome_the_broker_refuses_ends_in_a_dead_letter_not_a_loop(site):
     assert letter["reason"] == "produce_refused" and "RecordTooLargeError" in letter["message"]
 
 
-@pytest.mark.parametrize("name, value", hostile.other_topic_poison())
+@pytest.mark.parametrize(
+    "name, value", hostile.other_topic_poison(), ids=[n for n, _ in hostile.other_topic_poison()]
+)
 @pytest.mark.parametrize("topic", ["retry.capture", "media", "retry.media"])
 def test_poison_on_the_retry_and_media_topics_is_dead_lettered(site, topic, name, value):
     if topic == "retry.capture":
