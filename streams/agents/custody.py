@@ -25,6 +25,7 @@ from archivers.clock import iso
 from archivers.custody.fixity import object_digest
 from archivers.custody.ledger import CustodyEvent, Ledger
 from archivers.custody.liveness import Schedule
+from archivers.errors import InvalidURL
 from archivers.store import layout
 from archivers.store.base import ObjectStore
 from archivers.urls import surt
@@ -76,14 +77,18 @@ class CustodyFeed(Router):
             return await self.dead_letter(message, "bad_event", f"captures topic: {exc}")
         except (ValueError, KeyError) as exc:
             return await self.dead_letter(message, "bad_event", f"captures topic: {exc}")
+        recheck_key = None
+        if doc["schema"] == CAPTURE_STORED and isinstance(doc.get("url"), str):
+            try:
+                recheck_key = surt(doc["url"]).encode()
+            except InvalidURL as exc:  # recorded all the same; only its rechecks are off
+                log.warning("capture %s: no rechecks of %r: %s", capture_id, doc["url"][:200], exc)
         event = await with_store(lambda: self._custody_event(doc, capture_id), self.pause)
         await self.send(self.names.custody, capture_id.encode(), custody_json(event))
-        if doc["schema"] == CAPTURE_STORED and isinstance(doc.get("url"), str):
+        if recheck_key is not None:
             final = doc.get("final_url") if isinstance(doc.get("final_url"), str) else None
             await self.send(
-                self.names.recheck,
-                surt(doc["url"]).encode(),
-                liveness_start_json(doc["url"], capture_id, final),
+                self.names.recheck, recheck_key, liveness_start_json(doc["url"], capture_id, final)
             )
         return "recorded"
 

@@ -210,3 +210,32 @@ def test_a_stopping_worker_leaves_a_message_stuck_on_the_broker_unacknowledged(s
     with pytest.raises(Draining):
         run(stage.on_ingest(ingest(submit(site.url("/post/1")))))
     assert len(sends) == 3
+
+
+def test_the_faust_producer_says_which_refusals_are_about_the_message():
+    """aiokafka's own size check (and the broker's RecordTooLarge) are about the
+    message: ProduceRefused; a broker that is away is worth waiting out."""
+    from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+
+    from streams.app import FaustProducer
+
+    class Raising:
+        def __init__(self, error):
+            self.error = error
+
+        async def send_and_wait(self, *args, **kwargs):
+            raise self.error
+
+    class App:
+        def __init__(self, error):
+            self.producer = Raising(error)
+
+        async def maybe_start_producer(self):
+            return self.producer
+
+    refused = FaustProducer(App(MessageSizeTooLargeError("1003789 bytes")))
+    with pytest.raises(ProduceRefused, match="MessageSizeTooLargeError"):
+        run(refused.send("t", None, b"x"))
+    away = FaustProducer(App(KafkaConnectionError("no broker")))
+    with pytest.raises(KafkaConnectionError):
+        run(away.send("t", None, b"x"))
