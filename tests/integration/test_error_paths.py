@@ -361,7 +361,7 @@ def test_a_stopped_worker_leaves_what_it_was_doing_for_the_next_one(paths, stack
     and the capture is done by the next worker, once."""
     site = paths["site"]
     env = stack.agent_env("d", site.allow, WARCFLOW_WORKER_DRAIN="3")
-    site.routes["/slow-stop"] = Route(b"<p>slow</p>" * 600, drip=0.05)  # about 3 minutes
+    site.routes["/slow-stop"] = Route(b"<p>slow</p>" * 600, drip=0.5)  # 66 pieces: 33 s
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
         assert cli("submit", site.url("/slow-stop"), env=env).returncode == 0
@@ -371,7 +371,8 @@ def test_a_stopped_worker_leaves_what_it_was_doing_for_the_next_one(paths, stack
         code = worker.proc.wait(3 + 5 + 20)  # the stated bound, and room for a busy machine
         stopped_after = time.monotonic() - started
         assert code == 0, worker.log()[-3000:]
-        assert "left unacknowledged for redelivery" in worker.log()
+        assert "1 left unacknowledged for redelivery" in worker.log()
+        assert "slow-stop →" not in worker.log()  # it was not finished: it was left
     finally:
         worker.stop()
     site.routes["/slow-stop"] = Route(b"<p>slow</p>")
