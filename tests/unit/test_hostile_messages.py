@@ -239,3 +239,15 @@ def test_the_faust_producer_says_which_refusals_are_about_the_message():
     away = FaustProducer(App(KafkaConnectionError("no broker")))
     with pytest.raises(KafkaConnectionError):
         run(away.send("t", None, b"x"))
+
+
+def test_the_watchers_book_ignores_poison_on_the_watch_topics():
+    """The watchers' log reads compacted topics any client can write to: a nested
+    record is ignored like any other bad one (it raised RecursionError)."""
+    from streams.watchers.book import WatchBook
+
+    book = WatchBook()
+    for value in (hostile.NESTED_ARRAY, hostile.NESTED_UNCLOSED, hostile.HUGE_INTEGER, b"[1]"):
+        book.apply_watch(b"w0123456789ab", value)
+        book.apply_seen(b"w0123456789ab/" + value[:64], value)
+    assert book.watches() == []
