@@ -504,9 +504,13 @@ def test_a_misconfigured_store_is_named_and_given_up_on_not_waited_on_for_ever(s
     assert letter["reason"] == "retries_exhausted:store_misconfigured"
     assert "WARCFLOW_S3_SECRET_KEY" in letter["message"] and len(letter["attempts"]) == 3
 
+    # a worker given its own access key with a wrong secret (explicit settings win
+    # over the credentials file, as in a production container) refuses to start
+    env = stack.agent_env("m", "127.0.0.1:1")
+    access = settings_of(env, "worker").store.access_key
     started = cli(
         "worker",
-        env=stack.env(WARCFLOW_S3_BUCKET=bucket, WARCFLOW_S3_SECRET_KEY="wrong"),
+        env={**env, "WARCFLOW_S3_ACCESS_KEY": access, "WARCFLOW_S3_SECRET_KEY": "wrong"},
         timeout=120,
     )
     assert started.returncode == 3 and "WARCFLOW_S3_SECRET_KEY" in started.stderr
