@@ -244,8 +244,9 @@ def build_app(
         @app.timer(interval=settings.head_every, on_leader=True, name="ledger-head")
         async def ledger_head():
             try:
+                asked = head_request_json(custody.ledger.clock(), "schedule")
                 await producer.send(
-                    names.custody, b"", head_request_json(custody.ledger.clock(), "schedule")
+                    names.custody, b"", custody.ledger.seals.seal(names.custody, asked)
                 )
             except Exception:
                 log.exception("could not ask for a ledger head")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.messages.seal import MacKey, Seals
 from streams.topics import TopicNames
 
 SASL_MECHANISM = "SCRAM-SHA-512"
@@ -81,6 +82,10 @@ class RetryPolicy:
 @dataclass(frozen=True)
 class StreamSettings:
     kafka: KafkaAccess = KafkaAccess()
+    mac_keys: tuple[MacKey, ...] = field(default=(), repr=False)
+    """The MAC keys this process holds (``streams.messages.seal``)."""
+    role: str = ""
+    """Whose first key in ``mac_keys`` seals what this process makes."""
     topic_prefix: str = "warcflow"
     partitions: int = 4
     replication: int = 1
@@ -102,6 +107,10 @@ class StreamSettings:
     recheck_delays: tuple[float, ...] = (300.0, 3600.0, 21600.0, 86400.0, 604800.0)
     """Seconds from capture to the first recheck, then between rechecks (last repeats)."""
     recapture_on_change: bool = False
+
+    @property
+    def seals(self) -> Seals:
+        return Seals(self.mac_keys, self.role)
 
     @property
     def app_id(self) -> str:

@@ -12,7 +12,8 @@ here with the others: the workers may not create topics (docs/operations.md,
 "Roles"). The event log and the dead-letter topic keep
 messages forever (``retention.ms=-1``): they are the record of what happened.
 The watchers' two topics are compacted: the latest value per key is their state.
-Creating them is ``streams.clients.admin.ensure_topics``.
+Creating them is ``streams.clients.admin.ensure_topics``. Messages on the
+internal topics of ``sealed`` carry the seal of the role that made them.
 """
 
 from __future__ import annotations
@@ -77,6 +78,21 @@ class TopicNames:
     def leader(self) -> str:
         """faust's leader-election topic of the workers' group (its own name rule)."""
         return f"{self.group}-__assignor-__leader"
+
+    def sealed(self) -> frozenset[str]:
+        """The internal topics whose messages carry their maker's seal
+        (``streams.messages.seal``): every message on them is made by a
+        warcflow role and opened by a stage before any effect."""
+        return frozenset(
+            {
+                self.retry("capture"),
+                self.retry("media"),
+                self.media,
+                self.captures,
+                self.custody,
+                self.recheck,
+            }
+        )
 
     def all(self) -> dict[str, dict[str, str]]:
         """Every topic warcflow uses, with its configuration overrides."""

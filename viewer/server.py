@@ -31,6 +31,7 @@ from streams.clients.feed import CaptureFeed, FeedEvent
 from streams.clients.outbox import Outbox
 from streams.clients.producer import Submitter
 from streams.messages.capture import submit_requests
+from streams.messages.seal import NO_KEYS, Seals
 from streams.settings import KafkaAccess
 from streams.topics import TopicNames
 from viewer.app import create_app
@@ -60,6 +61,8 @@ class Viewer:
     store_settings: StoreSettings
     kafka: KafkaAccess
     names: TopicNames
+    seals: Seals = NO_KEYS
+    """The viewer role's MAC key: its download events are sealed with it."""
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.settings.state_dir / "catalog.sqlite")
@@ -124,9 +127,11 @@ class Viewer:
         from streams.messages.custody import custody_json
 
         try:
-            self.outbox.put(
-                self.names.custody, (event.capture_id or "").encode(), custody_json(event)
-            )
+            # sealed now: what waits in the outbox is what the ledger will check
+            sealed = self.seals.seal(self.names.custody, custody_json(event))
+            self.outbox.put(self.names.custody, (event.capture_id or "").encode(), sealed)
+        except ValueError as exc:  # no viewer MAC key: the ledger would refuse it
+            log.error("custody event %s NOT recorded: %s", event.event_id, exc)
         except OSError as exc:  # the viewer's disk: the download goes on, loudly
             log.error("custody event %s NOT recorded: outbox: %s", event.event_id, exc)
         self._start_sender()

@@ -12,6 +12,13 @@ the S3 policies ``archivers.store.policy``):
     operator   Kafka: read and write the prefix's         the other commands (captures, audit,
                topics, no group; S3: read-only            fixity, export, dlq, watch, …)
 
+MAC keys (``streams.messages.seal``): the worker, the operator and the
+viewer each seal the internal messages they make with a key of their own;
+the file keeps each role's current key and the one before its last rotation
+(so messages sealed just before a rotation are still accepted). A process
+gets its own role's keys, and the worker, which opens every internal
+message, every role's; ``WARCFLOW_MAC_KEYS`` set explicitly wins.
+
 Which role a command runs as is the command's (``ROLE`` in its parser
 defaults, applied by the CLI before the command runs: ``for_role``).
 
@@ -35,16 +42,21 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from streams.messages.seal import SEALING_ROLES, MacKey, new_key, parse_key
 from warcflow.settings import Settings, SettingsError
 
 KAFKA_ROLES = ("admin", "submitter", "viewer", "worker", "operator")
 S3_ROLES = ("admin", "viewer", "worker", "operator")
 """The S3 ``admin`` is the server's root (versitygw ROOT_ACCESS_KEY, MinIO's root user)."""
 ROLES = KAFKA_ROLES
+MAC_ROLES = SEALING_ROLES
+"""The roles with a MAC key: those that make internal messages."""
+KEPT_MAC_KEYS = 2
+"""A role's current MAC key and the one before its last rotation."""
 
 
 @dataclass(frozen=True)
@@ -53,12 +65,15 @@ class Credentials:
 
     kafka: dict[str, tuple[str, str]]
     s3: dict[str, tuple[str, str]]
+    mac: dict[str, tuple[MacKey, ...]] = field(default_factory=dict)
+    """role → its MAC keys, the current one first (``KEPT_MAC_KEYS`` at most)."""
 
     def to_json(self) -> bytes:
         doc = {
             "comment": "warcflow's local credentials, one per role (docs/operations.md, Roles)",
             "kafka": {role: {"user": u, "password": p} for role, (u, p) in self.kafka.items()},
             "s3": {role: {"access_key": a, "secret_key": k} for role, (a, k) in self.s3.items()},
+            "mac": {role: [k.secret.hex() for k in keys] for role, keys in self.mac.items()},
         }
         return json.dumps(doc, indent=1).encode() + b"\n"
 
@@ -68,18 +83,29 @@ class Credentials:
         return cls(
             kafka={r: (v["user"], v["password"]) for r, v in doc.get("kafka", {}).items()},
             s3={r: (v["access_key"], v["secret_key"]) for r, v in doc.get("s3", {}).items()},
+            mac={r: tuple(parse_key(f"{r}:{h}") for h in v) for r, v in doc.get("mac", {}).items()},
         )
 
     def rotated(self, role: str) -> Credentials:
-        """The same with new secrets for ``role`` (its names unchanged)."""
+        """The same with new secrets for ``role`` (its names unchanged); a new
+        MAC key goes first, the previous one is kept for opening."""
         if role not in ROLES:
             raise ValueError(f"{role!r} is not a role ({', '.join(ROLES)})")
-        kafka, s3 = dict(self.kafka), dict(self.s3)
+        kafka, s3, mac = dict(self.kafka), dict(self.s3), dict(self.mac)
         if role in kafka:
             kafka[role] = (kafka[role][0], _secret())
         if role in s3:
             s3[role] = (s3[role][0], _secret())
-        return Credentials(kafka, s3)
+        if role in MAC_ROLES:
+            mac[role] = (new_key(role), *mac.get(role, ()))[:KEPT_MAC_KEYS]
+        return Credentials(kafka, s3, mac)
+
+    def mac_keys(self, role: str) -> tuple[MacKey, ...]:
+        """The MAC keys a process of ``role`` holds: its own role's (the current
+        one seals), and for the worker, which opens every internal message,
+        every role's."""
+        roles = MAC_ROLES if role == "worker" else (role,)
+        return tuple(k for r in roles for k in self.mac.get(r, ()))
 
     def rows(self) -> list[tuple[str, str, str, str, str]]:
         """(role, Kafka user, password, S3 access key, secret key) for people."""
@@ -101,6 +127,7 @@ def generate() -> Credentials:
     return Credentials(
         kafka={role: (role, _secret()) for role in KAFKA_ROLES},
         s3={role: (role, _secret()) for role in S3_ROLES},
+        mac={role: (new_key(role),) for role in MAC_ROLES},
     )
 
 
@@ -149,12 +176,14 @@ def ensure(path: Path) -> tuple[Credentials, bool]:
     if found is not None:
         missing = [r for r in KAFKA_ROLES if r not in found.kafka]
         missing += [r for r in S3_ROLES if r not in found.s3]
+        missing += [r for r in MAC_ROLES if not found.mac.get(r)]
         if not missing:
             return found, False
         fresh = generate()  # a file of an older warcflow: add the roles it lacks
         found = Credentials(
             kafka={r: found.kafka.get(r, fresh.kafka[r]) for r in KAFKA_ROLES},
             s3={r: found.s3.get(r, fresh.s3[r]) for r in S3_ROLES},
+            mac={r: found.mac.get(r) or fresh.mac[r] for r in MAC_ROLES},
         )
         save(path, found)
         return found, True
@@ -181,6 +210,9 @@ def for_role(settings: Settings, role: str, *, local_stack: bool = False) -> Set
     if local_stack or not explicit(settings, "WARCFLOW_S3_ACCESS_KEY"):
         access, secret = found.s3.get(role, ("", "")) if found else ("", "")
         store = replace(store, access_key=access, secret_key=secret)
+    streams = replace(settings.streams, kafka=kafka, role=role)
+    if not explicit(settings, "WARCFLOW_MAC_KEYS"):
+        streams = replace(streams, mac_keys=found.mac_keys(role) if found else ())
     services = settings.services
     if found is not None:
         admin_user, admin_password = found.kafka.get("admin", ("admin", ""))
@@ -194,7 +226,7 @@ def for_role(settings: Settings, role: str, *, local_stack: bool = False) -> Set
         )
     return replace(
         settings,
-        streams=replace(settings.streams, kafka=kafka),
+        streams=streams,
         store=store,
         services=services,
         role=role,

@@ -102,6 +102,12 @@ def _address(text: str) -> str:
     return text
 
 
+def _mac_keys(text: str) -> tuple:
+    from streams.messages.seal import parse_keys
+
+    return parse_keys(text)
+
+
 def _not_negative(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -183,6 +189,19 @@ OPTIONS: tuple[Option, ...] = (
         "File of every role's Kafka and S3 credentials (JSON, mode 0600), made with random "
         "secrets by `warcflow up` on its first start (default HOME/credentials.json). "
         "Commands take their role's from it unless the settings name credentials.",
+    ),
+    Option(
+        "WARCFLOW_MAC_KEYS",
+        "kafka.mac_keys",
+        "",
+        _mac_keys,
+        "The keys this process seals internal messages with and opens them with "
+        "(docs/formats.md, Seals): comma-separated ROLE:HEX, ROLE one of worker, operator, "
+        "viewer. A process seals with the first key of its own role and accepts every key "
+        "given, so the worker is given every role's (the newest first, then the one before "
+        "a rotation). Empty: the keys of the credentials file (the command's role's, and "
+        "for the worker every role's).",
+        secret=True,
     ),
     Option(
         "WARCFLOW_TOPIC_PREFIX",
@@ -899,6 +918,7 @@ def load_settings(
                 user=values["WARCFLOW_KAFKA_USER"],
                 password=values["WARCFLOW_KAFKA_PASSWORD"],
             ),
+            mac_keys=values["WARCFLOW_MAC_KEYS"],
             topic_prefix=values["WARCFLOW_TOPIC_PREFIX"],
             partitions=values["WARCFLOW_PARTITIONS"],
             replication=values["WARCFLOW_REPLICATION"],

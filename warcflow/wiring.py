@@ -112,14 +112,17 @@ def faust_app(settings: Settings, metrics=None):
     media = media_archiver(settings, object_store)
     events = CaptureEventLog(settings.streams.kafka, names.captures)
     retry = settings.streams.retry
+    seals = settings.streams.seals
 
     app = build_app(
         settings.streams,
         settings.home / "faust",
         lambda producer: CaptureStage(
-            page_archiver, producer, names, retry, events, metrics=metrics
+            page_archiver, producer, names, retry, events, metrics=metrics, seals=seals
         ),
-        lambda producer: MediaStage(media, producer, names, retry, events, metrics=metrics),
+        lambda producer: MediaStage(
+            media, producer, names, retry, events, metrics=metrics, seals=seals
+        ),
         metrics,
         lambda producer: custody_parts(
             settings, object_store, producer, events, metrics, media.availability
@@ -188,6 +191,7 @@ def custody_parts(settings: Settings, object_store, producer, events, metrics, e
     retry = settings.streams.retry
     schedule = Schedule(settings.streams.recheck_delays)
     common = (producer, names, retry, events)
+    seals = settings.streams.seals
 
     async def scheduled_fixity() -> str:
         loop = asyncio.get_running_loop()
@@ -195,7 +199,9 @@ def custody_parts(settings: Settings, object_store, producer, events, metrics, e
         def emit(event) -> None:  # from the fixity thread onto the worker's loop
             asyncio.run_coroutine_threadsafe(
                 producer.send(
-                    names.custody, (event.capture_id or "").encode(), custody_json(event)
+                    names.custody,
+                    (event.capture_id or "").encode(),
+                    seals.seal(names.custody, custody_json(event)),
                 ),
                 loop,
             ).result(120)
@@ -210,8 +216,8 @@ def custody_parts(settings: Settings, object_store, producer, events, metrics, e
         )
 
     return CustodyParts(
-        feed=CustodyFeed(object_store, schedule, *common, metrics=metrics),
-        ledger=LedgerStage(ledger(settings, object_store), *common, metrics=metrics),
+        feed=CustodyFeed(object_store, schedule, *common, metrics=metrics, seals=seals),
+        ledger=LedgerStage(ledger(settings, object_store), *common, metrics=metrics, seals=seals),
         recheck=RecheckStage(
             Fetcher(settings.fetch),
             object_store,
@@ -220,6 +226,7 @@ def custody_parts(settings: Settings, object_store, producer, events, metrics, e
             *common,
             extractor=extractor,
             metrics=metrics,
+            seals=seals,
         ),
         fixity=scheduled_fixity,
     )
@@ -360,6 +367,7 @@ def viewer(settings: Settings):
         settings.store,
         settings.streams.kafka,
         topic_names(settings),
+        settings.streams.seals,
     )
 
 
@@ -397,7 +405,8 @@ def configured_trust(settings: Settings, public_keys=()):
 
 
 def custody_producer(settings: Settings):
-    """A producer for the custody, recheck and ingest topics (fixity, export, recheck)."""
+    """A producer for the custody, recheck and ingest topics (fixity, export, recheck):
+    its ``produce`` seals with the command's role's key."""
     from streams.clients.producer import Submitter
 
-    return Submitter(settings.streams.kafka, topic_names(settings))
+    return Submitter(settings.streams.kafka, topic_names(settings), seals=settings.streams.seals)

@@ -1,10 +1,12 @@
 """The capture stage: ingest message → page capture → media requests + event.
 
 Faust-free (``streams.app`` binds it to topics). Decoding failures go to the
-dead-letter topic, and so does a message whose broker timestamp cannot be a
-time (``bad_timestamp``: the capture id is derived from it); everything else
-is routed by ``streams.agents.routing``, and the handlers are total
-(``Router.shielded``).
+dead-letter topic, so does a retry whose seal is not the worker's
+(``streams.messages.seal``) or whose capture id is not the one its origin —
+an ingest message's coordinates — started (``unbound``), and so does a
+message whose broker timestamp cannot be a time (``bad_timestamp``: the
+capture id is derived from it); everything else is routed by
+``streams.agents.routing``, and the handlers are total (``Router.shielded``).
 After a page is stored, each media item found in it becomes a
 ``MediaRequest`` on ``<prefix>.media`` *before* the page's event is produced,
 so a crash in between re-sends them on redelivery (media ids are
@@ -27,6 +29,7 @@ from streams.messages.capture import (
     CAPTURE_EVENTS,
     SubmitRequest,
     capture_event,
+    check_capture_retry,
     decode_retry,
     decode_submit,
     media_request_json,
@@ -70,7 +73,9 @@ class CaptureStage(Router):
 
     async def _on_retry(self, message: SourceMessage) -> str:
         try:
+            self.open(message)  # before anything: a forged retry has no effect
             retry = decode_retry(message)
+            check_capture_retry(retry, self.names.ingest)
             request = submit_from_payload(retry.payload)
         except Undecodable as exc:
             return await self.dead_letter(message, exc.reason, str(exc))

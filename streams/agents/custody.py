@@ -13,7 +13,11 @@ A redelivered capture event yields the same ``event_id`` (``stored:<id>``), so
 the ledger does not append it twice — nor when the whole captures topic is
 read again (the ledger's id index outlives every reload). Both handlers are
 total (``Router.shielded``): a record that is not a capture event, or that
-cannot be recorded, is dead-lettered and the next one follows.
+cannot be recorded, is dead-lettered and the next one follows. Both open
+each message's seal first (``streams.messages.seal``): the feed records only
+the worker's capture events, and the ledger appends only events sealed by a
+role that may make their kind (the viewer downloads, the operator exports and
+fixity runs, the worker the rest); anything else is dead-lettered unappended.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from streams.agents.routing import Router, with_store
 from streams.messages.base import SourceMessage, Undecodable, parse_json
 from streams.messages.capture import CAPTURE_FAILED, CAPTURE_STORED, MEDIA_FAILED, MEDIA_STORED
 from streams.messages.custody import custody_json, decode_custody, liveness_start_json
+from streams.messages.seal import REASONS as SEAL_REASONS
 
 log = logging.getLogger("warcflow.custody")
 
@@ -61,6 +66,11 @@ class CustodyFeed(Router):
         return await self.shielded(message, self._on_capture_event)
 
     async def _on_capture_event(self, message: SourceMessage) -> str:
+        try:
+            self.open(message)  # only the worker's own events are recorded
+        except Undecodable as exc:
+            reason = exc.reason if exc.reason in SEAL_REASONS else "bad_event"
+            return await self.dead_letter(message, reason, f"captures topic: {exc}")
         try:
             doc = parse_json(message.value)
             if not isinstance(doc, dict) or doc.get("schema") not in (
@@ -139,6 +149,7 @@ class LedgerStage(Router):
 
     async def _on_custody(self, message: SourceMessage) -> str:
         try:
+            self.open(message)  # by a role that may make this kind of entry
             event = decode_custody(message.value)
         except Undecodable as exc:
             return await self.dead_letter(message, exc.reason, str(exc))

@@ -15,6 +15,9 @@ read-modify-write of a state whole (the agent handles several messages of a
 partition at once). Two workers can overlap only during a rebalance, for the
 messages in flight then.
 
+Every message is opened first (``streams.messages.seal``): a LivenessStart
+must be the worker's, a RecheckRequest the worker's or the operator's.
+
 ``due_rechecks`` is the leader's periodic scan of the states for checks that
 are due.
 """
@@ -79,6 +82,7 @@ class RecheckStage(Router):
 
     async def _on_recheck(self, message: SourceMessage) -> str:
         try:
+            self.open(message)  # a recheck or liveness start of a role that may ask
             request = decode_recheck(message.value)
         except Undecodable as exc:
             return await self.dead_letter(message, exc.reason, str(exc))

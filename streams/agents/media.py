@@ -2,7 +2,9 @@
 
 Faust-free, like the capture stage; bound to ``<prefix>.media`` and
 ``<prefix>.retry.media`` by ``streams.app``; its handlers are total
-(``Router.shielded``).
+(``Router.shielded``). A request or retry is opened first: one without the
+worker's seal (``streams.messages.seal``), or whose media id is not the one
+its parent capture and URL make (``unbound``), is dead-lettered unseen.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from streams.agents.routing import Job, Router, origin_message
 from streams.messages.base import SourceMessage, Undecodable
 from streams.messages.capture import (
     MEDIA_EVENTS,
+    check_media_request,
     decode_media,
     decode_retry,
     media_event,
@@ -42,15 +45,21 @@ class MediaStage(Router):
 
     async def _on_media(self, message: SourceMessage) -> str:
         try:
+            self.open(message)  # before anything: a forged request has no effect
             request = decode_media(message)
+            check_media_request(request)
         except Undecodable as exc:
             return await self.dead_letter(message, exc.reason, str(exc))
         return await self.guarded(message, lambda: self._job(request))
 
     async def _on_retry(self, message: SourceMessage) -> str:
         try:
+            self.open(message)
             retry = decode_retry(message)
+            if retry.stage != "media":
+                raise Undecodable("unbound", f"a retry of stage {retry.stage[:40]!r} on media's")
             request = media_from_payload(retry.payload, provenance=retry.origin)
+            check_media_request(request, retry.work_id)
         except Undecodable as exc:
             return await self.dead_letter(message, exc.reason, str(exc))
         await self.wait_until_due(retry)

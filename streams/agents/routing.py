@@ -14,6 +14,11 @@ faust commits the offset once the handler returns:
                                     an S3 outage do not count: they wait it out
     junk / unexpected exception   → ``<prefix>.dead-letter`` with the reason
 
+What a stage produces to an internal topic (``TopicNames.sealed``) is sealed
+in ``send`` with the process's own key, and what it consumes from one is
+opened (``open``) before any effect: a message without a good seal of a role
+that may make it is dead-lettered with the reason (``streams.messages.seal``).
+
 Every entry point of a stage goes through ``shielded``, so a handler is total:
 whatever a message holds, it returns after exactly one of stored / failed /
 retry / dead-letter was produced, and never raises (faust would ack the
@@ -48,6 +53,7 @@ from archivers.errors import (
 )
 from streams.messages.base import SourceMessage, shorten
 from streams.messages.capture import DeadLetter, RetryRequest
+from streams.messages.seal import NO_KEYS, Opened, Seals
 from streams.metrics import Metrics
 from streams.settings import RetryPolicy
 from streams.topics import TopicNames
@@ -176,8 +182,12 @@ class Router:
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         metrics: Metrics | None = None,
+        seals: Seals = NO_KEYS,
     ) -> None:
         self.metrics = metrics or Metrics()
+        self.seals = seals
+        """The keys it seals with and opens with (none: it can do neither, so
+        every internal message is refused and none is produced)."""
         self.producer = producer
         self.names = names
         self.retry = retry
@@ -185,6 +195,11 @@ class Router:
         self.clock = clock
         self.sleep = sleep
         self.drain = Drain()
+
+    def open(self, message: SourceMessage) -> Opened:
+        """The message's verified seal and content (``Seals.open``); ``Undecodable``
+        with the reason (``unsealed``, ``forged``, …) otherwise."""
+        return self.seals.open(message.topic, message.value)
 
     async def pause(self, seconds: float) -> None:
         """Wait ``seconds``; ``Draining`` once the worker is stopping."""
@@ -384,10 +399,13 @@ class Router:
     async def send(
         self, topic: str, key: bytes | None, value: bytes, *, refused_is_retryable: bool = False
     ) -> None:
-        """Produce, retrying until the broker accepts (a stop request ends the
-        wait: ``Draining``). ``ProduceRefused`` when the broker refuses this
-        message itself, unless ``refused_is_retryable`` (a message small enough
-        that only the broker's configuration can be at fault: keep trying)."""
+        """Produce (sealed, if ``topic`` is an internal one), retrying until the
+        broker accepts (a stop request ends the wait: ``Draining``).
+        ``ProduceRefused`` when the broker refuses this message itself, unless
+        ``refused_is_retryable`` (a message small enough that only the broker's
+        configuration can be at fault: keep trying)."""
+        if topic in self.names.sealed():
+            value = self.seals.seal(topic, value)
         delay = 0.5
         while True:
             try:

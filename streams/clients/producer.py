@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from archivers.urls import surt
 from streams.messages.capture import SubmitRequest
+from streams.messages.seal import NO_KEYS, Seals
 from streams.settings import KafkaAccess
 from streams.topics import TopicNames
 
@@ -34,11 +35,19 @@ def _reachable(server: str) -> bool:
 class Submitter:
     """Produces ``SubmitRequest``s keyed by SURT; waits for the broker's acks (acks=all)."""
 
-    def __init__(self, access: KafkaAccess, names: TopicNames, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        access: KafkaAccess,
+        names: TopicNames,
+        *,
+        timeout: float = 30.0,
+        seals: Seals = NO_KEYS,
+    ) -> None:
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
         self.names = names
+        self.seals = seals
         self.timeout = timeout
         if not any(_reachable(server) for server in access.servers):
             # kafka-python would wait max_block_ms before saying so.
@@ -92,6 +101,13 @@ class Submitter:
             return meta.partition, meta.offset
         except KafkaError as exc:
             raise SubmitError(f"the broker did not accept the message: {exc}") from None
+
+    def produce(self, topic: str, key: bytes | None, value: bytes) -> tuple[int, int]:
+        """Produce one message this process made, sealed with its key if ``topic``
+        is internal (``TopicNames.sealed``); (partition, offset)."""
+        if topic in self.names.sealed():
+            value = self.seals.seal(topic, value)
+        return self.resend(topic, key, value, [])
 
     def close(self) -> None:
         self._producer.close(timeout=self.timeout)

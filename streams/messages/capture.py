@@ -18,7 +18,7 @@ import base64
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from archivers.capture.modes import AUTO, MODES
@@ -26,7 +26,9 @@ from archivers.clock import from_epoch_ms, iso, parse_iso
 from archivers.errors import InvalidURL
 from archivers.manifests.manifest import STORED, Manifest, MediaManifest
 from archivers.media.archiver import MediaRequest
+from archivers.store.layout import capture_id as layout_capture_id
 from archivers.store.layout import is_capture_id
+from archivers.store.layout import media_id as layout_media_id
 from archivers.urls import validate_url
 from streams.messages.base import (
     VERSION,
@@ -51,6 +53,7 @@ CAPTURE_EVENTS = (CAPTURE_STORED, CAPTURE_FAILED)
 MEDIA_EVENTS = (MEDIA_STORED, MEDIA_FAILED)
 """The schemas of a media capture's outcome (``capture_id``: the media id)."""
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_TAGS = 32
 MAX_TAG_LENGTH = 100
 MAX_NOTE_LENGTH = 2000
@@ -341,6 +344,60 @@ def decode_retry(message: SourceMessage) -> RetryRequest:
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise Undecodable("bad_field", f"RetryRequest is malformed: {shorten(exc)}") from None
+
+
+def origin_capture_id(origin: dict[str, Any], ingest_topic: str) -> str:
+    """The capture id the ingest message at ``origin`` (its coordinates) starts:
+    the one id a capture retry of it may carry. ``Undecodable`` (``unbound``)
+    if ``origin`` is not the coordinates of a message on ``ingest_topic``."""
+    try:
+        topic, partition, offset = origin["topic"], origin["partition"], origin["offset"]
+        if topic != ingest_topic:
+            raise ValueError(f"its origin is on {shorten(topic, 80)}, not on {ingest_topic}")
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in (partition, offset)):
+            raise ValueError("its origin's partition and offset are not integers")
+        micros = (parse_iso(origin["timestamp"]) - EPOCH) // timedelta(microseconds=1)
+        timestamp_ms = (micros + 500) // 1000
+        if timestamp_problem(timestamp_ms):
+            raise ValueError(f"its origin's time: {timestamp_problem(timestamp_ms)}")
+        return layout_capture_id(topic, partition, offset, timestamp_ms)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise Undecodable(
+            "unbound", f"the retry is not bound to an ingest message: {exc}"
+        ) from None
+
+
+def check_capture_retry(retry: RetryRequest, ingest_topic: str) -> None:
+    """A capture retry may only continue the capture its origin started: its
+    ``work_id`` must be the capture id of the ingest message at ``origin``
+    (``Undecodable``, ``unbound``, otherwise)."""
+    if retry.stage != "capture":
+        raise Undecodable("unbound", f"a retry of stage {shorten(retry.stage, 40)} on capture's")
+    expected = origin_capture_id(retry.origin, ingest_topic)
+    if retry.work_id.upper() != expected.upper():
+        raise Undecodable(
+            "unbound",
+            f"the retry's capture id {shorten(retry.work_id, 40)} is not the one its origin "
+            f"({retry.origin.get('topic')}/{retry.origin.get('partition')}/"
+            f"{retry.origin.get('offset')}) started ({expected})",
+        )
+
+
+def check_media_request(request: MediaRequest, work_id: str | None = None) -> None:
+    """A media request may only continue the media capture its page started:
+    its ``media_id`` must be derived from its parent capture and its URL (and be
+    the retry's ``work_id``, for a retry). ``Undecodable`` (``unbound``) otherwise."""
+    expected = layout_media_id(request.parent_capture_id, request.media_url)
+    if request.media_id.upper() != expected.upper():
+        raise Undecodable(
+            "unbound",
+            f"media id {request.media_id} is not the one of {shorten(request.media_url, 200)} "
+            f"in capture {request.parent_capture_id} ({expected})",
+        )
+    if work_id is not None and work_id.upper() != request.media_id.upper():
+        raise Undecodable(
+            "unbound", f"the retry's id {shorten(work_id, 40)} is not its media's {expected}"
+        )
 
 
 def submit_from_payload(payload: dict[str, Any]) -> SubmitRequest:

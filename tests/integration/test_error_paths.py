@@ -418,16 +418,19 @@ def test_a_crash_between_the_media_requests_and_the_page_event_still_ends_in_it(
         [message] = list(read_topic(bootstrap, names.ingest))
         pages = wiring.archiver(settings, store)
         media = wiring.media_archiver(settings, store)
+        seals = settings.streams.seals  # the worker's MAC keys
 
         async def scenario():
             crashing = KafkaSend(bootstrap, crash_on=names.captures)
             with pytest.raises(Crash):  # the worker dies after the media requests
-                await CaptureStage(pages, crashing, names, retry, events).on_ingest(message)
+                await CaptureStage(pages, crashing, names, retry, events, seals=seals).on_ingest(
+                    message
+                )
             [asked] = list(read_topic(bootstrap, names.media))
             producer = KafkaSend(bootstrap)
-            clip = MediaStage(media, producer, names, retry, events)
+            clip = MediaStage(media, producer, names, retry, events, seals=seals)
             assert await clip.on_media(asked) == "stored"  # another worker stores the clip
-            again = CaptureStage(pages, producer, names, retry, events)
+            again = CaptureStage(pages, producer, names, retry, events, seals=seals)
             return await again.on_ingest(message)  # the ingest message, redelivered
 
         assert asyncio.run(scenario()) == "stored"
@@ -447,7 +450,15 @@ def test_a_misconfigured_store_is_named_and_given_up_on_not_waited_on_for_ever(s
     from archivers.net.fetcher import Fetcher, FetchSettings
     from streams.agents.capture import CaptureStage
     from streams.settings import RetryPolicy
-    from tests.support.stages import NAMES, EventsSeen, RecordingProducer, ingest, no_sleep, submit
+    from tests.support.stages import (
+        NAMES,
+        SEALS,
+        EventsSeen,
+        RecordingProducer,
+        ingest,
+        no_sleep,
+        submit,
+    )
 
     bucket = f"m{uuid.uuid4().hex[:8]}-bucket"
     from dataclasses import replace
@@ -485,7 +496,13 @@ def test_a_misconfigured_store_is_named_and_given_up_on_not_waited_on_for_ever(s
         )
         producer = RecordingProducer()
         stage = CaptureStage(
-            pages, producer, NAMES, RetryPolicy(3, 0.01, 0.02), EventsSeen(producer), sleep=no_sleep
+            pages,
+            producer,
+            NAMES,
+            RetryPolicy(3, 0.01, 0.02),
+            EventsSeen(producer),
+            sleep=no_sleep,
+            seals=SEALS,
         )
 
         async def until_done():

@@ -170,6 +170,8 @@ def role_env(env: dict[str, str], role: str) -> dict[str, str]:
     if role in found.s3:
         access, secret = found.s3[role]
         extra.update(WARCFLOW_S3_ACCESS_KEY=access, WARCFLOW_S3_SECRET_KEY=secret)
+    if found.mac_keys(role):  # the worker: every role's; the viewer, its own
+        extra["WARCFLOW_MAC_KEYS"] = ",".join(k.text() for k in found.mac_keys(role))
     return extra
 
 

@@ -15,10 +15,23 @@ from streams.agents.capture import CaptureStage
 from streams.clients.eventlog import is_outcome
 from streams.messages.base import SourceMessage
 from streams.messages.capture import SubmitRequest
+from streams.messages.seal import MacKey, Seals
 from streams.settings import RetryPolicy
 from streams.topics import TopicNames
 
 NAMES = TopicNames("wf")
+KEYS = (
+    MacKey("worker", bytes(range(32))),
+    MacKey("operator", bytes(range(32, 64))),
+    MacKey("viewer", bytes(range(64, 96))),
+)
+SEALS = Seals(KEYS, "worker")
+"""The worker's keys in stage tests: it seals as the worker and opens every role's."""
+
+
+def sealed(topic: str, value: bytes, role: str = "worker") -> bytes:
+    """``value`` sealed by ``role`` for ``topic`` (a message that role made)."""
+    return Seals(KEYS, role).seal(topic, value)
 
 
 class RecordingProducer:
@@ -74,6 +87,7 @@ def make_stage(site, attempts=3):
         RetryPolicy(attempts, 0.01, 0.05),
         EventsSeen(producer),
         sleep=no_sleep,
+        seals=SEALS,
     )
     return stage, producer, store
 
@@ -93,6 +107,7 @@ def make_media_stage(site, attempts=3):
         RetryPolicy(attempts, 0.01, 0.05),
         EventsSeen(producer),
         sleep=no_sleep,
+        seals=SEALS,
     )
     return stage, producer, store
 
@@ -105,10 +120,13 @@ def submit(url: str) -> bytes:
     return SubmitRequest.new(url, submitted_at=utc_now(), tags=("t",)).to_json()
 
 
-def as_message(topic, value: dict, offset=0) -> SourceMessage:
-    return SourceMessage(
-        topic, 0, offset, int(utc_now().timestamp() * 1000), b"k", json.dumps(value).encode()
-    )
+def as_message(topic, value: dict, offset=0, role: str | None = "worker") -> SourceMessage:
+    """``value`` as a message on ``topic``: sealed by ``role`` (None: unsealed)
+    if the topic is an internal one, as the stages expect."""
+    data = json.dumps(value).encode()
+    if role is not None and topic in NAMES.sealed():
+        data = sealed(topic, data, role)
+    return SourceMessage(topic, 0, offset, int(utc_now().timestamp() * 1000), b"k", data)
 
 
 class Crash(BaseException):

@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 
 from archivers.clock import utc_now
+from archivers.store import layout
 from archivers.store.memory import MemoryStore
 from streams.messages.capture import SubmitRequest
 from tests.support.site import Route
@@ -135,7 +136,8 @@ def test_retry_waits_until_it_is_due(site):
         "version": 1,
         "stage": "capture",
         "payload": request.to_dict(),
-        "work_id": "01M894TV61TJ0X30734E5QKMXK",
+        # the id the ingest message at its origin started (it must be, to continue it)
+        "work_id": layout.capture_id(NAMES.ingest, 0, 1, 1795603393000),
         "attempt": 2,
         "attempts": [],
         "origin": {

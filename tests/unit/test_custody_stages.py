@@ -16,24 +16,31 @@ from archivers.custody.liveness import Schedule
 from archivers.store import layout
 from archivers.store.memory import MemoryStore
 from streams.agents.custody import CustodyFeed, LedgerStage
-from streams.messages.base import SourceMessage
+from streams.messages.base import SourceMessage, Undecodable
+from streams.messages.seal import Seals
 from streams.settings import RetryPolicy
 from streams.topics import TopicNames
-from tests.support.stages import EventsSeen, RecordingProducer, no_sleep
+from tests.support.stages import KEYS, SEALS, EventsSeen, RecordingProducer, no_sleep
 
 NAMES = TopicNames("t")
 CAPTURE = layout.capture_id("t.ingest", 0, 7, 1764064800000)
 
 
-def message(value: bytes, offset=0, topic="t.captures") -> SourceMessage:
+def message(value: bytes, offset=0, topic="t.captures", role="worker") -> SourceMessage:
+    """A message on ``topic``, sealed by ``role`` if it is a JSON object (junk is
+    sent as it is)."""
+    try:
+        value = Seals(KEYS, role).seal(topic, value)
+    except (ValueError, Undecodable):
+        pass
     return SourceMessage(topic, 0, offset, 1764064800000, CAPTURE.encode(), value)
 
 
 def stages(store):
     producer = RecordingProducer()
     common = (producer, NAMES, RetryPolicy(), EventsSeen(producer))
-    feed = CustodyFeed(store, Schedule(), *common, sleep=no_sleep)
-    ledger = LedgerStage(Ledger(store), *common, sleep=no_sleep)
+    feed = CustodyFeed(store, Schedule(), *common, sleep=no_sleep, seals=SEALS)
+    ledger = LedgerStage(Ledger(store), *common, sleep=no_sleep, seals=SEALS)
     return producer, feed, ledger
 
 
@@ -114,6 +121,7 @@ def recheck_stage(store, site, producer):
         RetryPolicy(),
         EventsSeen(producer),
         sleep=no_sleep,
+        seals=SEALS,
     )
 
 

@@ -20,7 +20,15 @@ from streams.agents.media import MediaStage
 from streams.messages.base import SourceMessage
 from streams.settings import RetryPolicy
 from tests.support import media as testmedia
-from tests.support.stages import NAMES, EventsSeen, RecordingProducer, ingest, no_sleep, submit
+from tests.support.stages import (
+    NAMES,
+    SEALS,
+    EventsSeen,
+    RecordingProducer,
+    ingest,
+    no_sleep,
+    submit,
+)
 
 
 def stages(site):
@@ -37,8 +45,8 @@ def stages(site):
     events = EventsSeen(producer)
     policy = RetryPolicy(2, 0.01, 0.02)
     return (
-        CaptureStage(pages, producer, NAMES, policy, events, sleep=no_sleep),
-        MediaStage(media, producer, NAMES, policy, events, sleep=no_sleep),
+        CaptureStage(pages, producer, NAMES, policy, events, sleep=no_sleep, seals=SEALS),
+        MediaStage(media, producer, NAMES, policy, events, sleep=no_sleep, seals=SEALS),
         producer,
         store,
     )

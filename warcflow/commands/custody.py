@@ -215,11 +215,10 @@ def recheck(args, settings: Settings) -> int:
         before = _read_state(store, args.url)
         submitter = wiring.custody_producer(settings)
         try:
-            submitter.resend(
+            submitter.produce(
                 names.recheck,
                 surt(args.url).encode(),
                 recheck_json(args.url, utc_now(), wiring.who(settings)),
-                [],
             )
         finally:
             submitter.close()
@@ -270,7 +269,7 @@ def fixity(args, settings: Settings) -> int:
         return exitcodes.UNAVAILABLE
 
     def emit(event) -> None:
-        submitter.resend(names.custody, (event.capture_id or "").encode(), custody_json(event), [])
+        submitter.produce(names.custody, (event.capture_id or "").encode(), custody_json(event))
         if not args.json:
             progress(f"{event.capture_id}: {'ok' if event.detail['ok'] else 'CHANGED'}")
 
@@ -312,7 +311,7 @@ def ledger_head(args, settings: Settings) -> int:
         asked = utc_now()
         submitter = wiring.custody_producer(settings)
         try:
-            submitter.resend(names.custody, b"", head_request_json(asked, wiring.who(settings)), [])
+            submitter.produce(names.custody, b"", head_request_json(asked, wiring.who(settings)))
         finally:
             submitter.close()
         deadline = time.monotonic() + args.timeout

@@ -189,9 +189,7 @@ def export(args, settings: Settings) -> int:
                         "captures": list(out.captures),
                     },
                 )
-                submitter.resend(
-                    names.custody, manifest.capture_id.encode(), custody_json(event), []
-                )
+                submitter.produce(names.custody, manifest.capture_id.encode(), custody_json(event))
         finally:
             submitter.close()
     except SubmitError as exc:

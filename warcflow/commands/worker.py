@@ -63,6 +63,17 @@ def logging_config(level: str) -> dict:
 def run(args, settings: Settings) -> int:
     from streams.app import DrainingWorker
 
+    seals = settings.streams.seals
+    if not seals.can_seal():
+        # without its key every internal message it made would be unsendable,
+        # and every one it consumes refused: say so now, not per message
+        error(
+            "the worker has no MAC key of its own to seal internal messages with: "
+            "set WARCFLOW_MAC_KEYS (worker:HEX first, then the operator's and the "
+            "viewer's), or run `warcflow up` to make the credentials file "
+            "(docs/operations.md, Roles)"
+        )
+        return exitcodes.USAGE
     try:
         problems = wiring.not_ready(settings)
     except Exception as exc:  # noqa: BLE001
@@ -126,6 +137,11 @@ def run(args, settings: Settings) -> int:
         f"worker starting: Kafka {settings.streams.kafka.who()}, topics "
         f"{settings.streams.topic_prefix}.*, S3 {settings.store.endpoint} bucket "
         f"{settings.store.bucket}"
+    )
+    sealing = seals.sealing_key.kid if seals.sealing_key else "-"
+    progress(
+        f"internal messages: sealed with key {sealing}; "
+        f"accepted from keys {', '.join(seals.kids())}"
     )
     worker.execute_from_commandline()
     return exitcodes.OK
