@@ -110,7 +110,7 @@ def faust_app(settings: Settings, metrics=None):
     object_store = store(settings)
     page_archiver = archiver(settings, object_store)
     media = media_archiver(settings, object_store)
-    events = CaptureEventLog(settings.streams.kafka, names.captures)
+    events = CaptureEventLog(settings.streams.kafka, names.captures, settings.streams.seals)
     retry = settings.streams.retry
     seals = settings.streams.seals
 

@@ -12,7 +12,9 @@ A media event names its page's capture id too (``parent_capture_id``,
 ``manifest_key``), so matching the id's bytes anywhere in a value would take
 a clip's event for the page's and never produce the page's. A substring test
 only skips the values that cannot match before they are parsed; a value that
-is not JSON (any client can write to the topic) matches nothing.
+is not JSON (any client can write to the topic) matches nothing, and nor does
+an event without the worker's seal (``streams.messages.seal``): a forged
+``CaptureStored`` for a capture id must not stop the genuine one being produced.
 """
 
 from __future__ import annotations
@@ -21,28 +23,39 @@ import asyncio
 from datetime import datetime, timedelta
 
 from streams.clients.reader import TopicReader, TopicUnavailable
-from streams.messages.base import SourceMessage, loads
+from streams.messages.base import SourceMessage, Undecodable, loads
+from streams.messages.seal import NO_KEYS, Seals
 from streams.settings import KafkaAccess
 
 SKEW = timedelta(minutes=2)
 """How far before the capture's time the scan starts, for clock skew between hosts."""
 
 
-def is_outcome(record: SourceMessage, schemas: tuple[str, ...], work_id: str) -> bool:
-    """Whether ``record`` is an event of ``schemas`` whose ``capture_id`` is ``work_id``."""
+def is_outcome(
+    record: SourceMessage, schemas: tuple[str, ...], work_id: str, seals: Seals = NO_KEYS
+) -> bool:
+    """Whether ``record`` is an event of ``schemas`` whose ``capture_id`` is
+    ``work_id``, sealed by the worker (checked with ``seals``)."""
     value = record.value or b""
     if work_id.encode("ascii", "replace") not in value:
         return False  # cheap: most values cannot be it
     doc = loads(value)
-    return (
+    if not (
         isinstance(doc, dict) and doc.get("schema") in schemas and doc.get("capture_id") == work_id
-    )
+    ):
+        return False
+    try:
+        seals.open(record.topic, value)
+    except Undecodable:
+        return False
+    return True
 
 
 class CaptureEventLog:
-    def __init__(self, access: KafkaAccess, topic: str) -> None:
+    def __init__(self, access: KafkaAccess, topic: str, seals: Seals = NO_KEYS) -> None:
         self.access = access
         self.topic = topic
+        self.seals = seals
 
     async def contains(self, schemas: tuple[str, ...], work_id: str, since: datetime) -> bool:
         return await asyncio.to_thread(self._scan, schemas, work_id, since)
@@ -53,7 +66,10 @@ class CaptureEventLog:
             with TopicReader(
                 self.access, (self.topic,), client_id="warcflow-eventlog", start=since_ms
             ) as reader:
-                return any(is_outcome(record, schemas, work_id) for record in reader.read_to_end())
+                return any(
+                    is_outcome(record, schemas, work_id, self.seals)
+                    for record in reader.read_to_end()
+                )
         except TopicUnavailable:
             # Unknown: answer "not there", so the event is produced (a duplicate
             # is recoverable downstream, a lost event is not).

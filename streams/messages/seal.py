@@ -214,7 +214,7 @@ class Seals:
         ):
             raise Undecodable("bad_seal", f"the seal is malformed: {shorten(seal)}")
         kid, mac = seal["kid"], seal["mac"]
-        key = next((k for k in self.keys if hmac.compare_digest(k.kid, kid)), None)
+        key = next((k for k in self.keys if k.kid == kid), None)  # a kid is public
         if key is None:
             raise Undecodable(
                 "unknown_key",
@@ -222,7 +222,7 @@ class Seals:
                 f"does not hold (it holds {', '.join(self.kids()) or 'none'}): forged, or "
                 "sealed with a key rotated out (or in, and this worker not yet restarted)",
             )
-        if not hmac.compare_digest(_mac(key, topic, doc).encode(), mac.encode()):
+        if not hmac.compare_digest(_mac(key, topic, doc).encode(), mac.encode("utf-8")):
             raise Undecodable(
                 "forged",
                 f"the seal does not match the message: it was not made by {key.role} "

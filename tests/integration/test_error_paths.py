@@ -10,6 +10,10 @@ is checked with warcflow's own commands (`dlq list`, `reconcile`, `fixity`,
   on the ingest topic end as dead letters, and the partition goes on;
 - poison on every other topic (media, retries, captures, custody, recheck)
   ends as a dead letter of the stage that reads it;
+- security F2: forged retry, media and custody messages are refused by the
+  broker without credentials, and with a worker's dead-lettered by the stage
+  for their seal (unsealed, forged, unknown key, wrong role) or for a retry
+  not bound to its origin; the genuine capture and its ledger entry stay;
 - F10: the viewer's catalog quarantines poison and an event whose manifest
   was deleted, and shows the captures after them;
 - F8: a download while the broker is away is recorded once it is back, across
@@ -410,7 +414,7 @@ def test_a_crash_between_the_media_requests_and_the_page_event_still_ends_in_it(
         settings = settings_of(env, "worker")
         names, bootstrap = wiring.topic_names(settings), settings.streams.kafka
         store = wiring.store(settings)
-        events = CaptureEventLog(bootstrap, names.captures)
+        events = CaptureEventLog(bootstrap, names.captures, settings.streams.seals)
         retry = settings.streams.retry
         url = site.url("/post/og-video")
         request = SubmitRequest.new(url, submitted_at=utc_now())
@@ -531,3 +535,133 @@ def test_a_misconfigured_store_is_named_and_given_up_on_not_waited_on_for_ever(s
         timeout=120,
     )
     assert started.returncode == 3 and "WARCFLOW_S3_SECRET_KEY" in started.stderr
+
+
+def test_forged_internal_messages_are_refused_by_the_broker_or_dead_lettered_by_the_stage(paths):
+    """Security review F2 on the real broker and worker: a retry naming a
+    victim's capture id with a decoy URL, a media request with a decoy video, a
+    fixity mismatch for the victim's ledger. Without credentials the broker
+    refuses them; with a (leaked) worker's, the stages dead-letter each one with
+    its reason — unsealed, forged, unknown key, a role that may not make it, or
+    a retry not bound to its origin — and the genuine capture and its one
+    ledger entry are what is kept."""
+    import subprocess
+
+    from archivers.clock import iso, utc_now
+    from archivers.store import layout
+    from streams.messages.capture import RetryRequest, SubmitRequest
+    from streams.messages.seal import MacKey, Seals
+    from warcflow import credentials
+
+    env, site, prefix = paths["env"], paths["site"], paths["prefix"]
+    victim_url, decoy = site.url("/post/1?victim"), site.url("/post/1?decoy")
+    victim = captured(env, victim_url)
+    victim_id = victim["capture_id"]
+    ingest = f"{prefix}.ingest"
+
+    # no credentials: the broker itself refuses every internal topic (kcat, at once)
+    argv = ["kcat", "-b", env["WARCFLOW_KAFKA_BOOTSTRAP"], "-X", "message.timeout.ms=3000"]
+    plain = {
+        topic: subprocess.Popen(
+            [*argv, "-P", "-t", f"{prefix}.{topic}"],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for topic in ("retry.capture", "media", "custody")
+    }
+    for topic, kcat in plain.items():
+        _out, said = kcat.communicate("{}\n", timeout=30)
+        assert kcat.returncode == 1 and "SASL" in said, (topic, said[-500:])
+
+    keys = credentials.load(Path(env["WARCFLOW_CREDENTIALS"]))
+    assert keys is not None
+    worker_keys = Seals(keys.mac_keys("worker"), "worker")
+    viewer_key = Seals(keys.mac_keys("viewer"), "viewer")
+    mallory = Seals((MacKey("worker", b"m" * 32),), "worker")
+    retry_topic, media_topic, custody_topic = (
+        f"{prefix}.retry.capture",
+        f"{prefix}.media",
+        f"{prefix}.custody",
+    )
+
+    def retry(origin_offset: int) -> bytes:
+        request = SubmitRequest.new(decoy, submitted_at=utc_now())
+        origin = {
+            "topic": ingest,
+            "partition": 0,
+            "offset": origin_offset,
+            "timestamp": iso(utc_now()),
+        }
+        return RetryRequest("capture", victim_id, request.to_dict(), origin, 2, utc_now()).to_json()
+
+    media_url = site.url("/media/decoy.mp4")
+    media = json.dumps(
+        {
+            "schema": "warcflow.MediaRequest",
+            "version": 1,
+            "media_id": layout.media_id(victim_id, media_url),
+            "parent_capture_id": victim_id,
+            "page_url": victim_url,
+            "media_url": media_url,
+            "kind": "direct",
+            "found_by": "forged",
+            "submitted_at": iso(utc_now()),
+        }
+    ).encode()
+    mismatch = json.dumps(
+        {
+            "schema": "warcflow.CustodyEvent",
+            "version": 1,
+            "event": "fixity",
+            "event_id": f"fixity:{victim_id}:forged",
+            "at": iso(utc_now()),
+            "who": "schedule",
+            "capture_id": victim_id,
+            "url": victim_url,
+            "objects": [],
+            "detail": {"ok": False, "objects": [{"key": victim["warc_key"], "status": "mismatch"}]},
+        }
+    ).encode()
+    bad_mac = json.loads(mallory.seal(custody_topic, mismatch))
+    bad_mac["seal"]["kid"] = worker_keys.sealing_key.kid  # the worker's key id, not its key
+    forged = [
+        (retry_topic, retry(0), "unsealed"),
+        (retry_topic, worker_keys.seal(retry_topic, retry(10**9)), "unbound"),  # the real key
+        (media_topic, media, "unsealed"),
+        (custody_topic, mismatch, "unsealed"),
+        (custody_topic, json.dumps(bad_mac).encode(), "forged"),
+        (custody_topic, mallory.seal(custody_topic, mismatch), "unknown_key"),
+        (custody_topic, viewer_key.seal(custody_topic, mismatch), "wrong_role"),  # leaked viewer
+    ]
+    leaked = kafka_of(env, "worker")  # past the broker: a worker's Kafka credentials
+    where = {}
+    for topic, value, why in forged:
+        [(partition, offset)] = hostile.produce(leaked, topic, [(value, None)], key=b"forged")
+        where[(topic, partition, offset)] = why
+
+    def dead():
+        found = {
+            (s["topic"], s["partition"], s["offset"]): letter["reason"]
+            for letter in run_json("dlq", "list", env=env)
+            for s in [letter["source"]]
+        }
+        return found if set(where) <= set(found) else None
+
+    letters = poll(dead, timeout=90, interval=1, what="a dead letter of each forged message")
+    assert {position: letters[position] for position in where} == where
+
+    # what is kept is the genuine capture and its ledger entry, and nothing forged
+    [only] = run_json("captures", victim_url, env=env)
+    assert only["capture_id"] == victim_id and only["status"] == "stored"
+    assert only["url"] == victim_url
+    store = store_of(env, "operator")
+
+    def ledger_events():
+        keys = store.list_keys(f"ledger/by-capture/{victim_id}/")
+        found = [json.loads(store.get_bytes(key))["event"] for key in keys]
+        return found if "capture" in found else None
+
+    entries = poll(ledger_events, timeout=60, interval=0.5, what="the victim's ledger entry")
+    assert entries == ["capture"], entries
+    assert paths["worker"].proc.poll() is None

@@ -460,14 +460,17 @@ class Soak:
         missing = [
             kind
             for topic, partition, offset, kind in self.hostile_positions
-            if kind != "captures:missing-manifest" and (topic, partition, offset) not in letters
+            if (topic, partition, offset) not in letters  # sealed topics: the forged event too
         ]
         f.lost["hostile messages without an outcome"] = len(missing)
         if missing:
             self.failures.append(f"hostile messages without a dead letter: {missing}")
 
         # the ledger: every event recorded once, every download recorded
-        distinct = {(e["schema"][:16], e["capture_id"]) for e in events if _is_id(e)}
+        # the worker's own events (sealed): a forged one is dead-lettered, not recorded
+        distinct = {
+            (e["schema"][:16], e["capture_id"]) for e in events if _is_id(e) and "seal" in e
+        }
         want = len(distinct) + len(self.downloads) + 1  # + the signing key's entry
         try:
             poll(

@@ -63,7 +63,7 @@ class EventsSeen:
 
     async def contains(self, schemas, work_id, since):
         return any(
-            is_outcome(SourceMessage(NAMES.captures, 0, n, 0, None, value), schemas, work_id)
+            is_outcome(SourceMessage(NAMES.captures, 0, n, 0, None, value), schemas, work_id, SEALS)
             for n, value in enumerate(self.producer.raw(NAMES.captures))
         )
 

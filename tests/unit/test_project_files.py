@@ -48,12 +48,22 @@ def secrets_in(service: dict) -> set[str]:
 def test_each_compose_service_holds_only_its_own_roles_secrets():
     services = compose()["services"]
     own = {
-        "worker": ({"KAFKA_WORKER_PASSWORD", "S3_WORKER_SECRET"}, "worker"),
+        # the worker opens every role's sealed messages, so it holds their MAC keys
+        "worker": (
+            {"KAFKA_WORKER_PASSWORD", "S3_WORKER_SECRET", "MAC_WORKER_KEY"}
+            | {"MAC_OPERATOR_KEY", "MAC_VIEWER_KEY", "MAC_PREVIOUS_KEYS"},
+            "worker",
+        ),
         "viewer": (
-            {"KAFKA_VIEWER_PASSWORD", "S3_VIEWER_SECRET", "WARCFLOW_VIEWER_TOKEN"},
+            {
+                "KAFKA_VIEWER_PASSWORD",
+                "S3_VIEWER_SECRET",
+                "WARCFLOW_VIEWER_TOKEN",
+                "MAC_VIEWER_KEY",
+            },
             "viewer",
         ),
-        "cli": ({"KAFKA_OPERATOR_PASSWORD", "S3_OPERATOR_SECRET"}, "operator"),
+        "cli": ({"KAFKA_OPERATOR_PASSWORD", "S3_OPERATOR_SECRET", "MAC_OPERATOR_KEY"}, "operator"),
         "init": ({"KAFKA_ADMIN_PASSWORD", "S3_ROOT_PASSWORD"}, "admin"),
     }
     for name, (secrets, user) in own.items():

@@ -217,3 +217,36 @@ def decode(doc: dict) -> RetryRequest:
     from streams.messages.capture import decode_retry
 
     return decode_retry(as_message(RETRY_TOPIC, doc))
+
+
+def test_openssl_computes_the_same_mac_from_the_documented_recipe(tmp_path):
+    """docs/formats.md, "Seals": the MAC is checkable without warcflow."""
+    import subprocess
+
+    value = sealed(NAMES.custody, json.dumps(custody_doc("download")).encode(), "viewer")
+    doc = json.loads(value)
+    seal = doc.pop("seal")
+
+    def ns(b: bytes) -> bytes:
+        return str(len(b)).encode() + b":" + b + b","
+
+    canonical = json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    data = ns(b"warcflow-seal/1") + ns(seal["kid"].encode()) + ns(NAMES.custody.encode())
+    (tmp_path / "sealed.bin").write_bytes(data + ns(canonical.encode()))
+    key = f"hexkey:{KEYS[2].secret.hex()}"
+    done = subprocess.run(
+        [
+            "openssl",
+            "dgst",
+            "-sha256",
+            "-mac",
+            "HMAC",
+            "-macopt",
+            key,
+            str(tmp_path / "sealed.bin"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip().split()[-1] == seal["mac"]

@@ -85,10 +85,14 @@ def add_parsers(sub, common) -> None:
         parents=[common],
         help="give a role of the local stack new secrets",
         description="Make new random secrets for ROLE (its Kafka password and S3 secret "
-        "key), store them in the credentials file, set them on the broker and the S3 "
-        "server, and print them once. The old ones stop working for new connections at "
-        "once (S3 at the next request); a running worker or viewer of the rotated role is "
-        "restarted. Rotating `admin` also restarts the S3 server (its root keys are read "
+        "key, and for the worker, operator and viewer a new MAC key for sealing internal "
+        "messages), store them in the credentials file, set them on the broker and the S3 "
+        "server, and print the passwords once. The old ones stop working for new "
+        "connections at once (S3 at the next request); the previous MAC key is still "
+        "accepted until the role's next rotation, so messages sealed just before are not "
+        "refused. A running worker or viewer of the rotated role is restarted, and the "
+        "worker also when a MAC key changed (it opens every role's messages). "
+        "Rotating `admin` also restarts the S3 server (its root keys are read "
         "at start). If a step fails, `warcflow up` applies the file again.",
     )
     p.add_argument(
@@ -268,9 +272,12 @@ def rotate(args, settings: Settings) -> int:
                 after.s3.start(progress)
         elif role in new.s3 and before.s3.answering():
             before.s3.ensure_user(*new.s3[role])
-        for name in ("worker", "viewer"):
+        for name in ("worker", "viewer"):  # the worker first: it must know a new MAC key
             process = agent_process(settings, name)
-            if name == role and process.pid() is not None:
+            # the worker opens every role's sealed messages: it learns a new MAC key
+            # (and keeps the previous one) when it restarts
+            restart = name == role or (name == "worker" and role in credentials.MAC_ROLES)
+            if restart and process.pid() is not None:
                 process.stop()
                 code = _start_agent(after_settings, args.config, name, f"{name} ready")
                 if code != exitcodes.OK:
