@@ -16,7 +16,7 @@ from archivers.media.archiver import MediaArchiver, MediaRequest, MediaResult
 from archivers.store import layout
 from archivers.urls import surt
 from streams.agents.routing import Job, Router, origin_message
-from streams.messages.base import SourceMessage, Undecodable
+from streams.messages.base import SourceMessage, Undecodable, parse_json
 from streams.messages.capture import (
     MEDIA_EVENTS,
     check_media_request,
@@ -24,7 +24,6 @@ from streams.messages.capture import (
     decode_retry,
     media_event,
     media_from_payload,
-    media_request_doc,
 )
 
 log = logging.getLogger("warcflow.media")
@@ -48,9 +47,12 @@ class MediaStage(Router):
             self.open(message)  # before anything: a forged request has no effect
             request = decode_media(message)
             check_media_request(request)
+            # the request as it came, seal and all: a retry carries it, and a dead
+            # letter after the last retry replays it (only the worker can seal one)
+            sealed = parse_json(message.value)
         except Undecodable as exc:
             return await self.dead_letter(message, exc.reason, str(exc))
-        return await self.guarded(message, lambda: self._job(request))
+        return await self.guarded(message, lambda: self._job(request, sealed))
 
     async def _on_retry(self, message: SourceMessage) -> str:
         try:
@@ -65,12 +67,12 @@ class MediaStage(Router):
         await self.wait_until_due(retry)
         return await self.guarded(
             origin_message(retry, message),
-            lambda: self._job(request),
+            lambda: self._job(request, retry.payload),
             attempt=retry.attempt,
             history=list(retry.attempts),
         )
 
-    def _job(self, request: MediaRequest) -> Job:
+    def _job(self, request: MediaRequest, payload: dict) -> Job:
         async def fail(reason: str, text: str, attempts: list) -> MediaResult:
             return await self.archiver.record_failure(
                 request, reason=reason, message=text, attempts=attempts
@@ -81,7 +83,7 @@ class MediaStage(Router):
             request.media_id,
             request.media_url,
             surt(request.page_url).encode("utf-8"),
-            media_request_doc(request),
+            payload,
             lambda: self.archiver.capture(request),
             fail,
         )

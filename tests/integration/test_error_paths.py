@@ -547,17 +547,26 @@ def test_forged_internal_messages_are_refused_by_the_broker_or_dead_lettered_by_
     ledger entry are what is kept."""
     import subprocess
 
+    from kafka import KafkaProducer
+
     from archivers.clock import iso, utc_now
     from archivers.store import layout
+    from archivers.urls import surt
     from streams.messages.capture import RetryRequest, SubmitRequest
     from streams.messages.seal import MacKey, Seals
     from warcflow import credentials
 
     env, site, prefix = paths["env"], paths["site"], paths["prefix"]
     victim_url, decoy = site.url("/post/1?victim"), site.url("/post/1?decoy")
-    victim = captured(env, victim_url)
-    victim_id = victim["capture_id"]
     ingest = f"{prefix}.ingest"
+    # the victim's submission; like the attacker of the review, compute its capture
+    # id from the ingest message's coordinates and race its capture
+    submitter = KafkaProducer(**kafka_of(env, "submitter").client_kwargs(), acks="all")
+    request = SubmitRequest.new(victim_url, submitted_at=utc_now())
+    sent = submitter.send(ingest, key=surt(victim_url).encode(), value=request.to_json())
+    meta = sent.get(30)
+    submitter.close(10)
+    victim_id = layout.capture_id(ingest, meta.partition, meta.offset, meta.timestamp)
 
     # no credentials: the broker itself refuses every internal topic (kcat, at once)
     argv = ["kcat", "-b", env["WARCFLOW_KAFKA_BOOTSTRAP"], "-X", "message.timeout.ms=3000"]
@@ -620,7 +629,10 @@ def test_forged_internal_messages_are_refused_by_the_broker_or_dead_lettered_by_
             "capture_id": victim_id,
             "url": victim_url,
             "objects": [],
-            "detail": {"ok": False, "objects": [{"key": victim["warc_key"], "status": "mismatch"}]},
+            "detail": {
+                "ok": False,
+                "objects": [{"key": layout.warc_key(victim_id), "status": "mismatch"}],
+            },
         }
     ).encode()
     bad_mac = json.loads(mallory.seal(custody_topic, mismatch))
@@ -652,9 +664,9 @@ def test_forged_internal_messages_are_refused_by_the_broker_or_dead_lettered_by_
     assert {position: letters[position] for position in where} == where
 
     # what is kept is the genuine capture and its ledger entry, and nothing forged
-    [only] = run_json("captures", victim_url, env=env)
-    assert only["capture_id"] == victim_id and only["status"] == "stored"
-    assert only["url"] == victim_url
+    victim = stored(env, victim_url)
+    assert victim["capture_id"] == victim_id and victim["url"] == victim_url
+    assert [c["capture_id"] for c in run_json("captures", victim_url, env=env)] == [victim_id]
     store = store_of(env, "operator")
 
     def ledger_events():

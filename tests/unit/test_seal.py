@@ -250,3 +250,55 @@ def test_openssl_computes_the_same_mac_from_the_documented_recipe(tmp_path):
         check=True,
     )
     assert done.stdout.strip().split()[-1] == seal["mac"]
+
+
+def test_the_worker_and_the_viewer_refuse_to_start_without_a_key_of_their_own(
+    tmp_path, monkeypatch, capsys
+):
+    from warcflow.cli import main
+
+    for name in [n for n in __import__("os").environ if n.startswith("WARCFLOW_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("WARCFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("WARCFLOW_MAC_KEYS", KEYS[1].text())  # the operator's only
+    for command in ("worker", "viewer"):
+        assert main([command]) == 2, command
+        said = capsys.readouterr().err
+        assert "MAC key" in said and "WARCFLOW_MAC_KEYS" in said, said
+        assert KEYS[1].secret.hex() not in said
+
+
+def test_a_media_request_given_up_on_is_replayable_with_its_seal(site):
+    """The media dead letter after the last retry keeps the worker's sealed
+    request: `warcflow dlq replay` resends it as it came, and it opens."""
+    import base64
+
+    from tests.support.site import Route
+    from tests.support.stages import make_media_stage
+
+    url = site.url("/media/busy.mp4")
+    site.routes["/media/busy.mp4"] = Route(b"x", status=503, content_type="video/mp4")
+    stage, producer, _store = make_media_stage(site, attempts=2)
+    doc = {
+        "schema": "warcflow.MediaRequest",
+        "version": 1,
+        "media_id": layout.media_id(VICTIM, url),
+        "parent_capture_id": VICTIM,
+        "page_url": site.url("/post/1"),
+        "media_url": url,
+        "kind": "direct",
+        "found_by": "og:video",
+        "submitted_at": iso(utc_now()),
+    }
+    outcome = asyncio.run(stage.on_media(as_message(NAMES.media, doc)))
+    while outcome == "retry":
+        again = producer.on(NAMES.retry("media"))[-1]
+        outcome = asyncio.run(stage.on_retry(as_message(NAMES.retry("media"), again)))
+    assert outcome == "failed"
+    [letter] = producer.on(NAMES.dead_letter)
+    assert (
+        letter["reason"].startswith("retries_exhausted")
+        and letter["source"]["topic"] == NAMES.media
+    )
+    replayed = base64.b64decode(letter["value_b64"])
+    assert SEALS.open(NAMES.media, replayed).doc["media_id"] == doc["media_id"]

@@ -45,6 +45,14 @@ def run(args, settings: Settings) -> int:
     if problem:
         error(problem)
         return exitcodes.USAGE
+    if not settings.streams.seals.can_seal():
+        # its download events would be refused by the ledger: say so at start
+        error(
+            "the viewer has no MAC key to seal its download events with: set "
+            "WARCFLOW_MAC_KEYS=viewer:HEX, or run `warcflow up` to make the credentials "
+            "file (docs/operations.md, Roles)"
+        )
+        return exitcodes.USAGE
     logging.basicConfig(
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
