@@ -228,7 +228,8 @@ class Seals:
                 f"the seal does not match the message: it was not made by {key.role} "
                 f"with key {key.kid} for topic {topic}, or was altered since",
             )
-        if doc.get("schema") not in PRODUCERS and doc.get("schema") != CUSTODY_EVENT:
+        schema = doc.get("schema")
+        if not isinstance(schema, str) or (schema not in PRODUCERS and schema != CUSTODY_EVENT):
             raise Undecodable(
                 "unknown_schema", f"{describe(doc)} is no internal message warcflow makes"
             )

@@ -407,11 +407,15 @@ def test_reads_can_name_the_version_a_manifest_recorded(env):
 def test_a_rotated_secret_replaces_the_old_one_at_once(stack, env):
     viewer_before = kafka_of(env, "viewer")
     s3_before = settings_of(env, "viewer").store
+    mac_before = stack.credentials().mac["viewer"]
     rotated = cli("rotate", "viewer", "--json", env=stack.env(), timeout=120)
     assert rotated.returncode == 0, rotated.stderr
     [row] = json.loads(rotated.stdout)
     assert row["role"] == "viewer" and row["kafka_password"] != viewer_before.password
     assert stack.credentials().kafka["viewer"][1] == row["kafka_password"]
+    # a new MAC key seals from now on; the previous one is kept for opening only
+    mac_after = stack.credentials().mac["viewer"]
+    assert mac_after[0] != mac_before[0] and mac_after[1:] == mac_before[:1]
 
     prefix = env["WARCFLOW_TOPIC_PREFIX"]
     assert produce(kafka_of(env, "viewer"), f"{prefix}.custody", b"{}").offset >= 0
