@@ -323,7 +323,7 @@ def not_ready(settings: Settings) -> list[str]:
     """What keeps a worker from starting, as its role sees it: topics it cannot
     see, a bucket it cannot reach, a default retention that is not the one
     configured. Empty: ready."""
-    from archivers.errors import StoreUnavailable
+    from archivers.errors import StoreMisconfigured, StoreUnavailable
     from streams.clients.admin import missing_topics
 
     problems = []
@@ -336,7 +336,7 @@ def not_ready(settings: Settings) -> list[str]:
     wanted = settings.store.default_retention()
     try:
         rule = store(settings).retention_rule() or {}
-    except StoreUnavailable as exc:  # no such bucket, or not this role's to see
+    except (StoreUnavailable, StoreMisconfigured) as exc:  # no such bucket, or not this role's
         return [*problems, f"bucket {settings.store.bucket}: {exc}"]
     if wanted is not None:
         found = rule.get("DefaultRetention", {})
