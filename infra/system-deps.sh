@@ -9,6 +9,10 @@
 #   npm     fetches ReplayWeb.page, the WACZ player the tests open exports in
 #           (infra/replaywebpage.py)
 #   jq      reads a role's password from the credentials file in the docs' kcat lines
+#   the libraries WeasyPrint (the court pack's PDF, archivers/export/pdf.py) opens with
+#   dlopen: libpango-1.0-0, libpangoft2-1.0-0, libharfbuzz0b, libharfbuzz-subset0,
+#   libfontconfig1, libglib2.0-0 (gobject); and the report's fonts, fonts-dejavu-core
+#   poppler-utils  pdftotext and pdftoppm: the tests read and render the reports
 # Java 17 (a JDK: the tests compile the JWAT WARC validator) and Maven (the Kafka and
 # JWAT jars) are expected on the machine; this checks them.
 set -euo pipefail
@@ -21,6 +25,16 @@ command -v wget >/dev/null || missing+=(wget)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v npm >/dev/null || missing+=(npm)
 command -v jq >/dev/null || missing+=(jq)
+# a library by its soname (what dlopen finds), else its Debian package
+have_lib() { ldconfig -p | grep -q "$1 "; }
+have_lib libpango-1.0.so.0 || missing+=(libpango-1.0-0)
+have_lib libpangoft2-1.0.so.0 || missing+=(libpangoft2-1.0-0)
+have_lib libharfbuzz.so.0 || missing+=(libharfbuzz0b)
+have_lib libharfbuzz-subset.so.0 || missing+=(libharfbuzz-subset0)
+have_lib libfontconfig.so.1 || missing+=(libfontconfig1)
+have_lib libgobject-2.0.so.0 || missing+=(libglib2.0-0)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || missing+=(fonts-dejavu-core)
+command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null || missing+=(poppler-utils)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then

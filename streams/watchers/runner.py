@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from archivers.capture.modes import AUTO
 from archivers.clock import utc_now
 from archivers.errors import CaptureError, InvalidURL
 from archivers.urls import surt
@@ -35,7 +36,7 @@ from streams.messages.capture import SubmitRequest
 from streams.topics import TopicNames
 from streams.watchers.book import WatchBook
 from streams.watchers.definitions import Watch, seen_key, seen_record
-from streams.watchers.items import MalformedSource
+from streams.watchers.items import Item, MalformedSource
 from streams.watchers.kinds import Fetch, read_items
 from streams.watchers.settings import WatchSettings
 
@@ -149,7 +150,7 @@ class WatchRunner:
         submitted = 0
         try:
             for item in new:
-                submitted += await self._submit(watch, item.url, item.media)
+                submitted += await self._submit(watch, item)
         except Exception as exc:  # noqa: BLE001 - the broker: try again next period
             log.warning("watch %s: submitting failed after %d: %s", watch.id, submitted, exc)
             self._count(watch, submitted)
@@ -171,15 +172,23 @@ class WatchRunner:
             )
         return submitted
 
-    async def _submit(self, watch: Watch, url: str, media: tuple[str, ...]) -> int:
+    async def _submit(self, watch: Watch, item: Item) -> int:
         """Submit an item and its media, then mark it seen; URLs submitted."""
         now = self.clock()
+        url = item.url
         requests = []
-        for target, note in [(url, None), *((m, f"media of {url}") for m in media)]:
+        tags = tuple(dict.fromkeys((*watch.tags, *item.tags)))
+        for target, note in [(url, item.note), *((m, f"media of {url}") for m in item.media)]:
             try:
                 requests.append(
                     SubmitRequest.new(
-                        target, submitted_at=now, source=watch.source, tags=watch.tags, note=note
+                        target,
+                        submitted_at=now,
+                        source=watch.source,
+                        tags=tags,
+                        note=note,
+                        case_id=item.case_id,
+                        mode=item.mode or AUTO,
                     )
                 )
             except (InvalidURL, ValueError) as exc:
