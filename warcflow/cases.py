@@ -29,6 +29,8 @@ from archivers.urls import url_hash
 from viewer.views import capture_object
 
 LIVENESS_STATES = ("alive", "changed", "gone", "unknown", "unchecked")
+# Lines end in LF, not RFC 4180's CRLF: every spreadsheet reads both, and the
+# terminal guard (warcflow.output) shows a carriage return as an escape.
 RESULT_COLUMNS = (
     "status",
     "outcome",
@@ -202,7 +204,7 @@ def sheet_csv(
     """The case as a submission sheet with its results: url, tags, note, case, mode,
     then ``RESULT_COLUMNS``."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\n")
     writer.writerow(("url", "tags", "note", "case", "mode", *RESULT_COLUMNS))
     for item in items:
         r = item.request
@@ -240,7 +242,7 @@ def merged_csv(
         if item.manifest is not None or key not in newest:
             newest[key] = item
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\n")
     taken = {c.lower() for c in columns}
     header = [f"warcflow_{c}" if c in taken else c for c in RESULT_COLUMNS]
     writer.writerow((*columns, *header))

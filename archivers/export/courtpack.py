@@ -71,20 +71,23 @@ MAX_SCREENSHOT = 64 * 1024 * 1024
 
 STYLE = """
 @page { size: A4; margin: 20mm 15mm 18mm 15mm;
-  @top-left { content: "warcflow capture report"; font-size: 7.5pt; color: #555; }
-  @top-right { content: string(section); font-size: 7.5pt; color: #555; }
-  @bottom-left { content: "__FOOTER__"; font-size: 7.5pt; color: #555; }
-  @bottom-right { content: "page " counter(page) " of " counter(pages); font-size: 7.5pt;
-    color: #555; } }
+  @top-left { content: "warcflow capture report"; font: 7.5pt "DejaVu Sans"; color: #555; }
+  @top-right { content: string(section); font: 7.5pt "DejaVu Sans"; color: #555; }
+  @bottom-left { content: "__FOOTER__"; font: 7.5pt "DejaVu Sans"; color: #555; }
+  @bottom-right { content: "page " counter(page) " of " counter(pages);
+    font: 7.5pt "DejaVu Sans"; color: #555; } }
 body { font-family: "DejaVu Sans", sans-serif; font-size: 8.5pt; color: #111; line-height: 1.3; }
 h1 { font-size: 17pt; margin: 0 0 4mm; }
 h2 { font-size: 13pt; break-before: page; string-set: section content(); margin: 0 0 3mm;
   border-bottom: 1pt solid #333; }
 h3 { font-size: 10pt; margin: 5mm 0 1.5mm; break-after: avoid; }
 table { width: 100%; border-collapse: collapse; margin: 0 0 2mm; }
-th, td { border: 0.4pt solid #aaa; padding: 1.2pt 3pt; text-align: left; vertical-align: top; }
+th, td { border: 0.4pt solid #aaa; padding: 1.2pt 3pt; text-align: left; vertical-align: top;
+  overflow-wrap: break-word; }
 th { background: #efefef; font-weight: normal; width: 27%; }
 table.list th { width: auto; }
+table.checks { table-layout: fixed; }
+table.checks th:first-child { width: 5%; } table.checks th:nth-child(2) { width: 33%; }
 tr { break-inside: avoid; }
 code, .d { font-family: "DejaVu Sans Mono", monospace; font-size: 7pt; }
 .d { white-space: nowrap; }
@@ -707,7 +710,7 @@ def capture_section(
             else '<span class="fail">Some checks do not hold: see below.</span>'
         )
         + "</p>"
-        + _list(("", "check", "detail"), checks)
+        + _list(("", "check", "detail"), checks).replace('class="list"', 'class="list checks"')
     )
     parts.append("<h3>Method statement</h3>" + _method(m, raw, items, renderer))
     parts.append("<h3>How to verify</h3>" + _verify(m))

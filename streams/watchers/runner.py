@@ -4,7 +4,8 @@ Every ``tick`` (a faust timer, on the consumer group's leader only — one worke
 polls) the runner catches the book up from the watch topics, then polls each
 watch whose time has come. For each new item, in the order the source lists
 it (at most ``max_items`` a poll), it produces a ``SubmitRequest`` (source
-``watch:<id>``, the watch's tags) to the ingest topic, one more for each of
+``watch:<id>``, the watch's tags, and what the item itself says of its
+submission: a sheet row's tags, note, case and mode) to the ingest topic, one more for each of
 the item's media links, and then the item's ``WatchSeen`` record, each
 acknowledged by the broker before the next. So an item is marked seen only
 once it is submitted: a worker stopped between the two resubmits that one
