@@ -12,7 +12,7 @@
 #   the libraries WeasyPrint (the court pack's PDF, archivers/export/pdf.py) opens with
 #   dlopen: libpango-1.0-0, libpangoft2-1.0-0, libharfbuzz0b, libharfbuzz-subset0,
 #   libfontconfig1, libglib2.0-0 (gobject); and the report's fonts, fonts-dejavu-core
-#   poppler-utils  pdftotext and pdftoppm: the tests read and render the reports
+#   poppler-utils  pdftotext, pdftoppm, pdfimages: the tests read, render and list the reports
 # Java 17 (a JDK: the tests compile the JWAT WARC validator) and Maven (the Kafka and
 # JWAT jars) are expected on the machine; this checks them.
 set -euo pipefail
@@ -34,7 +34,7 @@ have_lib libharfbuzz-subset.so.0 || missing+=(libharfbuzz-subset0)
 have_lib libfontconfig.so.1 || missing+=(libfontconfig1)
 have_lib libgobject-2.0.so.0 || missing+=(libglib2.0-0)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || missing+=(fonts-dejavu-core)
-command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null || missing+=(poppler-utils)
+command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null && command -v pdfimages >/dev/null || missing+=(poppler-utils)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then

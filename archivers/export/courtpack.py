@@ -798,7 +798,8 @@ def report_html(
         capture_section(shared, m, n, frames=frames, renderer=renderer)
         for n, m in enumerate(manifests, 1)
     )
-    footer = re.sub(r'["\\]', "", f"{title[:80]} — made {stamp}")
+    # a CSS string: no quote, backslash or control character may end or bend it
+    footer = re.sub(r'["\\\x00-\x1f\x7f]', " ", f"{title[:80]} — made {stamp}")
     style = STYLE.replace("__FOOTER__", footer)
     html = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'

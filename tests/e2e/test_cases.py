@@ -466,3 +466,17 @@ def test_the_sheet_watch_submits_each_new_row_once_across_a_restart(case):
         "static",
     )
     assert "left out" in worker.log() and "not a url" in worker.log()
+
+
+def test_a_report_of_one_failed_capture_says_why_and_refuses_bad_requests(case):
+    env, dead = case["env"], case["by_path"]["gone-already"]
+    out = case["root"] / "dead.pdf"
+    made = run_json("report", dead["capture_id"], "-o", str(out), "--frames", "0", env=env)
+    assert made["captures"] == [dead["capture_id"]] and made["pages"] >= 2
+    text = subprocess.run(
+        ["pdftotext", str(out), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "http_404" in text and "failed" in text and dead["sha256"] in text
+    assert cli("report", "-o", str(out), env=env).returncode == 2  # nothing named
+    missing = cli("report", "--case", "no-such-case", "-o", str(out), env=env)
+    assert missing.returncode == 4 and "no capture of case no-such-case" in missing.stderr
