@@ -9,6 +9,9 @@
 #   npm     fetches ReplayWeb.page, the WACZ player the tests open exports in
 #           (infra/replaywebpage.py)
 #   jq      reads a role's password from the credentials file in the docs' kcat lines
+#   iproute2, util-linux  `ip` and `unshare`: the live SSRF tests make network
+#             namespaces of their own (tests/support/netns.py); without them those
+#             tests fail under CI rather than vanish
 #   the libraries WeasyPrint (the court pack's PDF, archivers/export/pdf.py) opens with
 #   dlopen: libpango-1.0-0, libpangoft2-1.0-0, libharfbuzz0b, libharfbuzz-subset0,
 #   libfontconfig1, libglib2.0-0 (gobject); and the report's fonts, fonts-dejavu-core
@@ -25,8 +28,13 @@ command -v wget >/dev/null || missing+=(wget)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v npm >/dev/null || missing+=(npm)
 command -v jq >/dev/null || missing+=(jq)
-# a library by its soname (what dlopen finds), else its Debian package
-have_lib() { ldconfig -p | grep -q "$1 "; }
+command -v ip >/dev/null || missing+=(iproute2)
+command -v unshare >/dev/null || missing+=(util-linux)
+# a library by its soname (what dlopen finds), else its Debian package. ldconfig is in
+# /sbin, off a non-root user's PATH; its cache is read once and matched in the shell
+# (`ldconfig -p | grep -q` can fail under pipefail when grep stops reading early)
+libs=$({ command -v ldconfig >/dev/null && ldconfig -p; } || /sbin/ldconfig -p || true)
+have_lib() { [[ $libs == *"$1 "* ]]; }
 have_lib libpango-1.0.so.0 || missing+=(libpango-1.0-0)
 have_lib libpangoft2-1.0.so.0 || missing+=(libpangoft2-1.0-0)
 have_lib libharfbuzz.so.0 || missing+=(libharfbuzz0b)
