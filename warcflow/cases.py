@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from archivers.clock import parse_iso
 from archivers.custody.audit import liveness_of
 from archivers.custody.notes import Note, notes_of
+from archivers.errors import InvalidURL
 from archivers.manifests.listing import list_media
 from archivers.manifests.manifest import Manifest, MediaManifest
 from archivers.manifests.outcome import outcome_fields
@@ -237,7 +238,7 @@ def merged_csv(
     for item in items:  # oldest first: a later one replaces an earlier
         try:
             key = url_hash(item.url)
-        except ValueError:
+        except (InvalidURL, ValueError):
             continue
         if item.manifest is not None or key not in newest:
             newest[key] = item
@@ -251,7 +252,7 @@ def merged_csv(
         values = [v for _, v in cells]
         try:
             found = newest.get(url_hash(values[at].strip()))
-        except (ValueError, IndexError):  # a cell that is no URL
+        except (InvalidURL, ValueError, IndexError):  # a cell that is no URL, or none
             found = None
         if found is not None:
             results = found.results(replay_base, collection)

@@ -4,7 +4,7 @@ WeasyPrint's own fetcher would open http(s) and file: URLs named by an image,
 a stylesheet, an @import or a font; ``archivers.export.pdf`` refuses each, and
 a canary server on loopback counts the requests that got through (0). The
 court pack's content is checked on the real services in
-tests/integration/test_cases.py.
+tests/e2e/test_cases.py.
 """
 
 from __future__ import annotations

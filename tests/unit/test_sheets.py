@@ -5,7 +5,7 @@ LibreOffice UTF-8, Excel's "CSV UTF-8" with a BOM, its "Unicode Text" in
 UTF-16 with tabs, a semicolon locale), and every row that cannot be submitted
 is named by the row number the spreadsheet shows. The end-to-end runs (CSV in,
 captures, CSV out; the sheet watch across a restart) are in
-tests/integration/test_cases.py.
+tests/e2e/test_cases.py.
 """
 
 from __future__ import annotations
