@@ -51,3 +51,24 @@ def test_anything_not_handed_in_is_refused_and_never_fetched(markup, canary):
     with pytest.raises(ReportRefused):
         render(markup.format(canary=canary.origin), {})
     assert canary.hits == {}
+
+
+@pytest.mark.parametrize(
+    ("target", "case_id", "frames", "said"),
+    [
+        (None, None, 4, "give CAPTURE_ID or URL, or --case ID"),
+        ("01M8RPY36YVP3S7VSF4PZ73238", "kazan", 4, "give CAPTURE_ID or URL, or --case ID"),
+        ("01M8RPY36YVP3S7VSF4PZ73238", None, 25, "--frames: 0 to 24"),
+    ],
+)
+def test_report_refuses_a_request_it_cannot_make_before_reaching_anything(
+    target, case_id, frames, said, capsys
+):
+    from argparse import Namespace
+
+    from warcflow import exitcodes
+    from warcflow.commands.report import report
+
+    args = Namespace(target=target, case_id=case_id, frames=frames, output=Path("r.pdf"))
+    assert report(args, None) == exitcodes.USAGE  # no settings: nothing is reached
+    assert said in capsys.readouterr().err

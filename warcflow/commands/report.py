@@ -53,18 +53,19 @@ def add_parsers(sub, common) -> None:
 
 
 def report(args, settings: Settings) -> int:
-    from archivers.export.courtpack import write_report
-    from archivers.export.pdf import ReportRefused
-    from streams.clients.cases import case_captures, read_cases
-    from streams.clients.reader import TopicUnavailable
-    from warcflow.cases import case_items
-
     if bool(args.target) == bool(args.case_id):
         error("give CAPTURE_ID or URL, or --case ID")
         return exitcodes.USAGE
     if args.frames < 0 or args.frames > 24:
         error("--frames: 0 to 24")
         return exitcodes.USAGE
+    # imported once the request is known to be good: WeasyPrint and pango take a while
+    from archivers.export.courtpack import write_report
+    from archivers.export.pdf import ReportRefused
+    from streams.clients.cases import case_captures, read_cases
+    from streams.clients.reader import TopicUnavailable
+    from warcflow.cases import case_items
+
     store = wiring.store(settings)
     case, pending = None, []
     try:
