@@ -395,8 +395,7 @@ def configured_trust(settings: Settings, public_keys=()):
         except (OSError, ValueError) as exc:
             raise ValueError(f"WARCFLOW_TRUST {path}: {exc}") from None
         trust.public_keys.update(pins.ledger_keys)
-        for name, pem in pins.tsas.items():
-            trust.tsa_cas.setdefault(name, pem)
+        trust.tsa_cas.update(pins.tsas)  # named explicitly: wins over WARCFLOW_TSA's
     for path in public_keys:
         pem = Path(path).read_bytes()
         key = serialization.load_pem_public_key(pem)
@@ -412,7 +411,7 @@ def own_pins(settings: Settings):
     configured TSA's CA certificate (``warcflow ledger key`` prints them)."""
     from archivers.custody import trustfile
     from archivers.custody.treehead import HeadSigner, public_pem
-    from infra.tsa import TSAError
+    from infra.tsa import LocalTSA, TSAError
 
     pins = trustfile.Pins()
     path = ledger_key_path(settings)
@@ -423,6 +422,8 @@ def own_pins(settings: Settings):
         except (OSError, ValueError):
             pass  # not readable by this role (the viewer's): WARCFLOW_TRUST pins it
     for stamper in stampers(settings):
+        if isinstance(stamper, LocalTSA) and not stamper.root_pem.is_file():
+            continue  # never made here (asking would make a new, unrelated one)
         try:
             pins.tsas[stamper.name] = stamper.ca_pem()
         except (OSError, TSAError):
