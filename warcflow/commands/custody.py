@@ -354,7 +354,10 @@ def ledger_head(args, settings: Settings) -> int:
                 break  # covers everything recorded (a new head, or nothing was new)
             time.sleep(0.3)
         else:
-            error(f"no head within {args.timeout:g} s (is `warcflow worker` running?)")
+            error(
+                f"no head within {args.timeout:g} s (is `warcflow worker` running? does a "
+                "TSA of WARCFLOW_TSA answer? a head no TSA stamps is not published)"
+            )
             return exitcodes.UNAVAILABLE
     except (SubmitError, CaptureError) as exc:
         error(str(exc))
