@@ -68,7 +68,14 @@ def html_report(ctx: Context) -> str:
             if ctx.signature == "domain"
             else f"Export key SHA-256 <code>{_e(ctx.export_key_sha256)}</code>."
         )
-        + " VERIFY.md says how to check every statement below with standard tools.</p>",
+        + " VERIFY.md says how to check every statement below with standard tools."
+        " The proofs are the archive's only if its ledger key (its SHA-256 is at the end"
+        " of this report) and TSA certificates (VERIFY.md, step 4) are the ones the"
+        " archive publishes: its"
+        " operator's <code>warcflow ledger key --json</code>, at a well-known location such"
+        " as <code>https://ARCHIVE/.well-known/warcflow-trust.json</code>; a package"
+        " carries whatever keys its maker chose. Times: a head's proof of time is its"
+        " earliest TSA genTime; the signer's own time is shown beside it.</p>",
     ]
     entries = {e["index"]: e for e in ctx.index["entries"]}
     heads = {h["path"]: h for h in ctx.index["heads"]}

@@ -246,6 +246,7 @@ def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, kazan, t
         )
         html = client.get(f"/capture/{capture['capture_id']}").text
         assert "first seen gone" in html and "every check holds" in html
+        assert "proof: TSA" in html and "signer&#39;s time" in html  # both times, and which
         assert "Original <strong>gone</strong>" in html
         raw = replay_url(
             viewer.settings.replay_base, "warcflow", url, capture["fetched_at"], original=True

@@ -261,6 +261,10 @@ def test_the_package_verifies_offline_and_holds_the_evidence(captured, tmp_path)
         verify_md = zf.read("warcflow/VERIFY.md").decode()
         assert "openssl ts -verify -data warcflow/head-000000000003.json" in verify_md
         assert "sha256sum -c warcflow/SHA256SUMS" in verify_md
+        # where a third party gets the fingerprints, and which time is the proof
+        assert "warcflow ledger key --json" in verify_md and "--trust trust.json" in verify_md
+        assert "The earliest genTime of a head is the proof" in verify_md
+        assert "proof of time: earliest TSA genTime" in report and "warcflow ledger key" in report
         audit = json.loads(zf.read(f"warcflow/{cid}.audit.json"))["audit"]
         assert audit["ok"] and audit["capture_id"] == cid
 
