@@ -413,7 +413,7 @@ def test_a_tsa_that_was_down_stamps_every_head_it_missed(custody, kazan, tmp_pat
     assert "Time stamp:" in line
 
 
-def test_a_forged_custody_claim_is_dead_lettered_and_a_real_mismatch_recorded(custody):
+def test_a_forged_custody_claim_is_dead_lettered_and_a_real_mismatch_recorded(custody, kazan):
     """Issue 16 (review F2/F8): the ledger stage appended whatever a custody message said."""
     from archivers.custody.fixity import ObjectFixity, summary
     from archivers.custody.ledger import CustodyEvent, entry_index_of
@@ -421,12 +421,8 @@ def test_a_forged_custody_claim_is_dead_lettered_and_a_real_mismatch_recorded(cu
     from tests.support import hostile
     from tests.support.stack import kafka_of
 
-    env, site, prefix = custody["env"], custody["site"], custody["prefix"]
-    url = site.url("/post/1?claims")
-    assert cli("submit", url, env=env).returncode == 0
-    capture = poll(lambda: run_json("captures", url, env=env), timeout=60, what="a capture")[0]
-    audited(env, url)
-    cid, warc_key = capture["capture_id"], capture["warc_key"]
+    env, prefix = custody["env"], custody["prefix"]
+    url, cid, warc_key = kazan["url"], kazan["capture_id"], kazan["warc_key"]
     store = _store(env)
     intact = hashlib.sha256(store.get_bytes(warc_key)).hexdigest()
     lie = CustodyEvent(
