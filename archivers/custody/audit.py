@@ -311,7 +311,7 @@ def check_ledger(
         f"{head.timestamp}); proof {'verifies' if included else 'DOES NOT verify'}; "
         + (
             f"signature by {head.key_id[:16]}… {'verifies' if signed else 'DOES NOT verify'}"
-            " (pinned key)"
+            " (trusted key)"
             if pem is not None
             else f"key {head.key_id} is not a trusted one (pin it: WARCFLOW_TRUST or "
             "--public-key; a key in the bucket is not trusted)"

@@ -550,6 +550,23 @@ def test_a_back_dated_ledger_fails_audit_and_verify_naming_the_skew(stack, tmp_p
         stack.home / "tsa" / "root.pem",
     )
     assert "2020" not in line
+    # ... and the head's Ed25519 signature is the operator's own, as plain openssl says
+    import base64
+
+    from archivers.custody.treehead import public_pem
+
+    signer = HeadSigner.from_file(wiring.ledger_key_path(settings))
+    (tmp_path / "pub.pem").write_bytes(public_pem(signer.public))
+    (tmp_path / "head.bin").write_bytes(head.head.signing_input())
+    (tmp_path / "head.sig").write_bytes(base64.b64decode(head.head.signature))
+    pkeyutl = "openssl pkeyutl -verify -pubin -inkey pub.pem -rawin"
+    signed = subprocess.run(
+        [*pkeyutl.split(), "-in", "head.bin", "-sigfile", "head.sig"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert "Signature Verified Successfully" in signed.stdout, signed.stdout + signed.stderr
 
     done = cli("audit", cid, env=env)
     assert done.returncode == 1, done.stdout + done.stderr
