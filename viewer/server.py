@@ -26,6 +26,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from archivers.clock import utc_now
+from archivers.custody.audit import Trust
 from archivers.store.base import ObjectStore, StoreSettings
 from streams.clients.feed import CaptureFeed, FeedEvent
 from streams.clients.outbox import Outbox
@@ -60,6 +61,8 @@ class Viewer:
     store_settings: StoreSettings
     kafka: KafkaAccess
     names: TopicNames
+    trust: Trust | None = None
+    """What the capture pages' audits trust (the configuration's; never the bucket's)."""
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.settings.state_dir / "catalog.sqlite")
@@ -158,7 +161,9 @@ class Viewer:
                 self._sender.start()
 
     def app(self):
-        return create_app(self.settings, self.catalog, self.store, self.submit, self.record)
+        return create_app(
+            self.settings, self.catalog, self.store, self.submit, self.record, self.trust
+        )
 
     def _apply(self, item: FeedEvent) -> None:
         self.catalog.apply(item.partition, item.offset, item.event, self.store, item.problem)
