@@ -26,6 +26,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from archivers.clock import utc_now
+from archivers.custody.audit import Trust
 from archivers.store.base import ObjectStore, StoreSettings
 from streams.clients.feed import CaptureFeed, FeedEvent
 from streams.clients.outbox import Outbox
@@ -61,6 +62,8 @@ class Viewer:
     store_settings: StoreSettings
     kafka: KafkaAccess
     names: TopicNames
+    trust: Trust | None = None
+    """What the capture pages' audits trust (the configuration's; never the bucket's)."""
     seals: Seals = NO_KEYS
     """The viewer role's MAC key: its download events are sealed with it."""
 
@@ -163,7 +166,9 @@ class Viewer:
                 self._sender.start()
 
     def app(self):
-        return create_app(self.settings, self.catalog, self.store, self.submit, self.record)
+        return create_app(
+            self.settings, self.catalog, self.store, self.submit, self.record, self.trust
+        )
 
     def _apply(self, item: FeedEvent) -> None:
         self.catalog.apply(item.partition, item.offset, item.event, self.store, item.problem)

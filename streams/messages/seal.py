@@ -84,10 +84,12 @@ CUSTODY_PRODUCERS: dict[str, frozenset[str]] = {
     "recheck": frozenset({WORKER}),
     "fixity": frozenset({WORKER, OPERATOR}),
     "export": frozenset({OPERATOR}),
+    "annotation": frozenset({OPERATOR}),
     "download": frozenset({VIEWER}),
 }
 """A CustodyEvent's ``event`` → the roles that may make it (the viewer records
-downloads and nothing else; only the worker records captures)."""
+downloads and nothing else; only the worker records captures; the operator
+exports, fixity runs and case notes, ``annotation``)."""
 
 REASONS = frozenset({"unsealed", "bad_seal", "unknown_key", "forged", "wrong_role"})
 """The dead-letter reasons of a seal that does not hold (``Seals.open``)."""
