@@ -16,6 +16,7 @@ from warcflow.commands import (
     export,
     services,
     submit,
+    users,
     viewer,
     watch,
     worker,
@@ -34,6 +35,7 @@ Quick start (local stack on 127.0.0.1, data in ./.warcflow):
   warcflow watch add feed https://example.org/feed.xml   submit each new post
   warcflow captures https://example.org/post/1
   open http://127.0.0.1:8080/          the viewer: timelines, replay, media, evidence
+                                       (log in with the admin account `up` printed)
   warcflow down
 """
 
@@ -67,7 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"warcflow {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for module in (services, worker, viewer, submit, watch, captures, custody, export, dlq, config):
+    for module in (
+        services,
+        worker,
+        viewer,
+        users,
+        submit,
+        watch,
+        captures,
+        custody,
+        export,
+        dlq,
+        config,
+    ):
         module.add_parsers(sub, common)
     return parser
 
