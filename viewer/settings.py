@@ -14,7 +14,11 @@ class ViewerSettings:
     different *sites* (host names, not just ports: cookies ignore ports), so
     that archived pages, which run on the replay origin, can never read or
     use the viewer's cookies. Locally: 127.0.0.1 for the viewer, localhost for
-    replay; in production two domains.
+    replay; in production two domains. ``viewer_base`` is also the one origin
+    state-changing requests may come from (viewer/auth.py).
+
+    Accounts, rate limits and audits: the fields after ``collection``
+    (decision 0016).
     """
 
     state_dir: Path

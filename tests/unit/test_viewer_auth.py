@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import threading
 
@@ -403,3 +404,41 @@ def test_accounts_are_kept_hashed_in_a_private_file(tmp_path):
     (tmp_path / "users.json").chmod(0o644)
     with pytest.raises(AccountError, match="chmod 600"):
         Accounts(tmp_path / "users.json").all()
+
+
+def test_the_user_command_adds_lists_and_removes_accounts(tmp_path, capsys, monkeypatch):
+    import io
+    import json
+    import signal
+
+    from warcflow.cli import main
+
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # main() resets SIGPIPE: not here
+    for name in list(os.environ):
+        if name.startswith("WARCFLOW_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("WARCFLOW_HOME", str(tmp_path))
+
+    def user(*args, stdin=None):
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = main(["user", *args])
+        return code, capsys.readouterr()
+
+    code, out = user("add", "anna", "--role", "submitter", "--json")
+    assert code == 0, out.err
+    made = json.loads(out.out)
+    assert made["role"] == "submitter" and made["token"].startswith("anna:")
+    accounts = Accounts(tmp_path / "viewer" / "users.json")
+    assert accounts.from_token(made["token"]).name == "anna"
+    assert user("add", "anna", "--role", "viewer")[0] == 2  # exists: --replace
+    code, _ = user("add", "bo", "--role", "viewer", "--password", stdin="a long passphrase\n")
+    assert code == 0 and accounts.authenticate("bo", "a long passphrase")
+    code, out = user("list", "--json")
+    assert [(a["name"], a["kind"]) for a in json.loads(out.out)] == [
+        ("anna", "token"),
+        ("bo", "password"),
+    ]
+    assert made["token"].split(":")[1] not in out.out
+    assert user("remove", "anna")[0] == 0 and accounts.get("anna") is None
+    assert user("remove", "anna")[0] == 4
