@@ -134,18 +134,24 @@ def create_app(
                 status_code=403,
             )
         else:
-            principal = await run_in_threadpool(gate.principal, request)
+            # a failed Authorization header counts as a failed login of its address,
+            # and an address past the login limit is not even checked (no guessing
+            # passwords through Basic at full speed)
+            header = "authorization" in request.headers
+            address = ("ip", gate.client_address(request))
+            wait = limits["login"].wait(address) if header else 0.0
+            principal = None if wait else await run_in_threadpool(gate.principal, request)
+            if header and principal is None and not wait and not _is_replay(request):
+                limits["login"].take(address)
             request.state.principal = principal
             path = request.url.path
-            if (
+            if wait:
+                response = too_many("login attempt", wait)
+            elif (
                 principal is None
                 and not settings.reading_is_open
                 and not path.startswith(open_paths)
-                and not (
-                    path == "/cdx"
-                    and replay_token
-                    and hmac.compare_digest(_bearer(request).encode(), replay_token.encode())
-                )
+                and not (path == "/cdx" and _is_replay(request))
             ):
                 response = login_needed(request)
             else:
@@ -156,6 +162,12 @@ def create_app(
         # true Origin on the viewer's own form posts (no-referrer makes it "null")
         response.headers["Referrer-Policy"] = "same-origin"
         return response
+
+    def _is_replay(request: Request) -> bool:
+        """Whether ``request`` carries the replay server's secret (for /cdx)."""
+        return bool(replay_token) and hmac.compare_digest(
+            _bearer(request).encode(), replay_token.encode()
+        )
 
     def login_needed(request: Request):
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):

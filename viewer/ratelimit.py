@@ -42,6 +42,14 @@ class RateLimiter:
         tokens, at = self._buckets.get(key, (self.burst, now))
         return min(self.burst, tokens + (now - at) * self.rate)
 
+    def wait(self, *keys: Hashable) -> float:
+        """Seconds until every key's bucket has a token (0.0: now), taking none."""
+        now = self.clock()
+        with self._lock:
+            short = [1.0 - self._level(key, now) for key in keys]
+        worst = max(short, default=0.0)
+        return float(max(1, math.ceil(worst / self.rate))) if worst > 0 else 0.0
+
     def take(self, *keys: Hashable) -> float:
         """0.0 if allowed (one token taken from every key's bucket); otherwise the
         seconds to wait (whole, at least 1) and nothing taken."""

@@ -280,6 +280,9 @@ class Viewer:
                     log_level="warning",
                     access_log=False,
                     lifespan="off",
+                    # X-Forwarded-* are believed by viewer/auth.py from the trusted
+                    # proxies only, not by uvicorn from any loopback client
+                    proxy_headers=False,
                 )
             )
             threading.Thread(target=self._announce, daemon=True).start()

@@ -44,6 +44,7 @@ def running_viewer(env: dict[str, str]):
                 port=int(env["WARCFLOW_VIEWER_PORT"]),
                 log_level="warning",
                 lifespan="off",
+                proxy_headers=False,  # as viewer.server serves it
             )
         )
         thread = threading.Thread(target=server.run, daemon=True)

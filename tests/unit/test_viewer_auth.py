@@ -235,6 +235,14 @@ def test_logins_are_rate_limited(tmp_path):
         for n in range(4)
     ]
     assert codes == [401, 401, 401, 429]
+    # guessing through an Authorization header counts the same, and past the limit
+    # even the right password is not checked
+    other = Viewer(tmp_path / "basic", logins_per_minute=3)
+    web = other.client()
+    guesses = [web.get("/api/whoami", auth=("root", f"guess {n}")).status_code for n in range(3)]
+    assert guesses == [401, 401, 401]
+    blocked = web.get("/api/whoami", auth=("root", PASSWORD))
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
 
 
 def test_a_new_secret_or_a_removed_account_ends_its_sessions(tmp_path):

@@ -16,6 +16,7 @@ def test_a_burst_then_one_token_per_interval():
     limiter = RateLimiter(6, clock=clock)  # 6 a minute: one every 10 s, a burst of 6
     assert [limiter.take("a") for _ in range(6)] == [0.0] * 6
     assert limiter.take("a") == 10.0  # Retry-After: whole seconds until a token
+    assert limiter.wait("a") == 10.0 and limiter.wait("b") == 0.0  # a look, nothing taken
     clock.now += 4
     assert limiter.take("a") == 6.0
     clock.now += 6
