@@ -450,3 +450,23 @@ def test_the_user_command_adds_lists_and_removes_accounts(tmp_path, capsys, monk
     assert made["token"].split(":")[1] not in out.out
     assert user("remove", "anna")[0] == 0 and accounts.get("anna") is None
     assert user("remove", "anna")[0] == 4
+
+
+def test_a_viewer_with_no_accounts_says_nobody_can_change_anything(tmp_path):
+    from archivers.store.base import StoreSettings
+    from streams.settings import KafkaAccess
+    from streams.topics import TopicNames
+    from viewer.server import Viewer as Server
+
+    server = Server(
+        ViewerSettings(state_dir=tmp_path),
+        MemoryStore(),
+        StoreSettings(endpoint="http://127.0.0.1:9", bucket="b"),
+        KafkaAccess("127.0.0.1:9"),
+        TopicNames("p"),
+    )
+    problem = server.accounts_problem()
+    assert problem and "nobody can submit or download" in problem
+    assert "warcflow user add NAME --role admin" in problem
+    server.accounts.add("anna", "admin", password=None, at="t")
+    assert server.accounts_problem() is None
