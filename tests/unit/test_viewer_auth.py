@@ -128,6 +128,11 @@ def test_the_form_needs_a_session_and_its_csrf_token(tmp_path):
     [(urls, context)] = viewer.submitted
     assert urls == ["https://a.example/1"]
     assert context["account"] == "root" and context["operator"] == "root"  # the default
+    # logging out is a change too: same origin and the token
+    assert web.post("/logout", data={"csrf": "0" * 32}, headers=same_origin).status_code == 403
+    out = web.post("/logout", data={"csrf": csrf}, headers=same_origin, follow_redirects=False)
+    assert out.status_code == 303 and f'{COOKIE}=""' in out.headers["set-cookie"]
+    assert web.get("/api/whoami").status_code == 401
 
 
 def test_the_session_cookie_is_http_only_and_same_site_strict(tmp_path):
