@@ -147,6 +147,9 @@ def test_the_session_cookie_is_http_only_and_same_site_strict(tmp_path):
     assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie
     assert "SameSite=strict" in cookie and "Secure" not in cookie  # plain http locally
     assert login.headers["location"] == "/"  # never off to another site
+    # same-origin, not no-referrer: with no-referrer browsers send "Origin: null"
+    # on the viewer's own forms (tests/e2e/test_browser.py logs in and submits)
+    assert login.headers["referrer-policy"] == "same-origin"
     wrong = viewer.client().post(
         "/login", data={"name": "root", "password": "nope"}, headers={"Origin": ORIGIN}
     )
