@@ -359,17 +359,35 @@ def test_the_audit_api_answers_pending_then_the_result(tmp_path):
     from tests.support.stack import poll
 
     viewer = Viewer(tmp_path)
-    manifest = {
-        "capture_id": "01M894TV61TJ0X30734E5QKMXX",
-        "url": "https://a.example/1",
-        "status": "failed",
-    }
+    from dataclasses import asdict
+
+    from archivers.manifests.manifest import Manifest
+
+    manifest = asdict(
+        Manifest(
+            capture_id="01M894TV61TJ0X30734E5QKMXX",
+            url="https://a.example/1",
+            surt="example,a)/1",
+            status="failed",
+            submitted_at="2026-12-01T00:00:00Z",
+            provenance={"topic": "p.ingest", "partition": 0, "offset": 1},
+            agent={"name": "warcflow", "version": "test"},
+            items={"html": False},
+        )
+    )
     catalog = Catalog(tmp_path / "c2.sqlite")
     release = threading.Event()
 
     def audit(m):
         release.wait(30)
-        return {"capture_id": m["capture_id"], "ok": True, "checks": []}
+        return {
+            "capture_id": m["capture_id"],
+            "ok": True,
+            "checks": [],
+            "items": {},
+            "liveness": None,
+            "custody": [],
+        }
 
     app = create_app(
         viewer.settings,
@@ -381,6 +399,9 @@ def test_the_audit_api_answers_pending_then_the_result(tmp_path):
     )
     catalog.capture = lambda capture_id: manifest if capture_id == manifest["capture_id"] else None
     web = TestClient(app)
+    page = web.get(f"/capture/{manifest['capture_id']}")  # the page: at once, saying so
+    assert page.status_code == 200 and "audit of this capture is running" in page.text
+    assert '<meta http-equiv="refresh"' in page.text
     pending = web.get(f"/api/captures/{manifest['capture_id']}/audit")
     assert pending.status_code == 202 and pending.json()["status"] == "pending"
     assert int(pending.headers["retry-after"]) > 0
@@ -393,6 +414,8 @@ def test_the_audit_api_answers_pending_then_the_result(tmp_path):
         what="the audit result",
     )
     assert json.loads(done.text)["ok"] is True
+    page = web.get(f"/capture/{manifest['capture_id']}")
+    assert "every check holds" in page.text and "refresh" not in page.text
 
 
 def test_accounts_are_kept_hashed_in_a_private_file(tmp_path):
