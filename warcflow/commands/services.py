@@ -179,7 +179,10 @@ def up(args, settings: Settings) -> int:
         print("Submit a URL:     warcflow submit https://example.org/post/1")
         print("See its captures: warcflow captures https://example.org/post/1")
         if args.agents:
-            print(f"Viewer:           {settings.viewer.viewer_base}/")
+            print(
+                f"Viewer:           {settings.viewer.viewer_base}/  (log in to submit or "
+                "download; accounts: warcflow user)"
+            )
             print(f"Logs:             {report['worker']['log']}, {report['viewer']['log']}")
         else:
             print("Run the agents:   warcflow worker   and   warcflow viewer")
