@@ -14,8 +14,10 @@ page view did, in the request). ``AuditCache.get`` answers at once:
 The cache key is the capture id and the ledger's newest signed head: a new head
 (new entries, e.g. this capture's download or fixity events) makes every result
 out of date, and a result is never recomputed while the head stays the same.
-The head is looked up at most every ``head_every`` seconds (an S3 listing). At
-most ``size`` results are kept, the least recently used dropped first.
+The head (an S3 listing, longer as the ledger grows) is looked up by a thread
+of its own every ``head_every`` seconds, never by a request, which uses the
+last one found. At most ``size`` results are kept, the least recently used
+dropped first.
 """
 
 from __future__ import annotations
@@ -49,15 +51,13 @@ class AuditCache:
         head_every: float = 5.0,
         head: Callable[[], str] | None = None,
         audit: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.size = size
         self.head_every = head_every
         self._head_of = head or (lambda: ledger_head(store))
         self._audit = audit or self._run_audit
-        self._clock = clock
-        self._head: tuple[float, str] | None = None
+        self._head = ""
         self._done: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._queued: set[tuple[str, str]] = set()
         self._queue: queue.Queue[tuple[tuple[str, str], dict[str, Any]]] = queue.Queue(queue_size)
@@ -66,21 +66,30 @@ class AuditCache:
             threading.Thread(target=self._work, name=f"audit-{n}", daemon=True)
             for n in range(workers)
         ]
+        self._workers.append(
+            threading.Thread(target=self._follow_head, name="audit-head", daemon=True)
+        )
         for thread in self._workers:
             thread.start()
 
-    def current_head(self) -> str:
-        now = self._clock()
-        with self._guard:
-            if self._head and now - self._head[0] < self.head_every:
-                return self._head[1]
+    def refresh_head(self) -> None:
+        """Look the ledger's newest head up now (the head thread does, every
+        ``head_every`` seconds)."""
         try:
             head = self._head_of()
         except Exception:  # noqa: BLE001 - the store away: keep the last one known
-            return self._head[1] if self._head else ""
+            return
         with self._guard:
-            self._head = (now, head)
-        return head
+            self._head = head
+
+    def _follow_head(self) -> None:
+        while True:
+            self.refresh_head()
+            time.sleep(self.head_every)
+
+    def current_head(self) -> str:
+        with self._guard:
+            return self._head
 
     def get(self, manifest: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
         key = (manifest["capture_id"], self.current_head())
