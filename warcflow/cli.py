@@ -10,10 +10,12 @@ import sys
 from warcflow import __version__, credentials, exitcodes
 from warcflow.commands import (
     captures,
+    case,
     config,
     custody,
     dlq,
     export,
+    report,
     services,
     submit,
     users,
@@ -34,6 +36,9 @@ Quick start (local stack on 127.0.0.1, data in ./.warcflow):
   warcflow submit https://example.org/post/1
   warcflow watch add feed https://example.org/feed.xml   submit each new post
   warcflow captures https://example.org/post/1
+  warcflow case create kazan-2026 --title "Protests in Kazan"
+  warcflow submit --csv posts.csv --case kazan-2026   a sheet: url, tags, note, case, mode
+  warcflow report --case kazan-2026 -o kazan.pdf      the court pack
   open http://127.0.0.1:8080/          the viewer: timelines, replay, media, evidence
                                        (log in with the admin account `up` printed)
   warcflow down
@@ -76,9 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
         users,
         submit,
         watch,
+        case,
         captures,
         custody,
         export,
+        report,
         dlq,
         config,
     ):

@@ -323,7 +323,7 @@ def not_ready(settings: Settings) -> list[str]:
     """What keeps a worker from starting, as its role sees it: topics it cannot
     see, a bucket it cannot reach, a default retention that is not the one
     configured. Empty: ready."""
-    from archivers.errors import StoreUnavailable
+    from archivers.errors import StoreMisconfigured, StoreUnavailable
     from streams.clients.admin import missing_topics
 
     problems = []
@@ -336,7 +336,7 @@ def not_ready(settings: Settings) -> list[str]:
     wanted = settings.store.default_retention()
     try:
         rule = store(settings).retention_rule() or {}
-    except StoreUnavailable as exc:  # no such bucket, or not this role's to see
+    except (StoreUnavailable, StoreMisconfigured) as exc:  # no such bucket, or not this role's
         return [*problems, f"bucket {settings.store.bucket}: {exc}"]
     if wanted is not None:
         found = rule.get("DefaultRetention", {})
@@ -401,3 +401,47 @@ def custody_producer(settings: Settings):
     from streams.clients.producer import Submitter
 
     return Submitter(settings.streams.kafka, topic_names(settings))
+
+
+def record_export(
+    settings: Settings,
+    manifests,
+    *,
+    name: str,
+    sha256: str,
+    size: int,
+    batch: str,
+    detail: dict[str, Any],
+) -> list[str]:
+    """Record a file made of ``manifests`` (a WACZ, a report) in the custody ledger:
+    one ``export`` event per capture, naming the file (by name only: the exporter's
+    directories are nobody's business) with its SHA-256 and size; the event ids.
+    Raises ``streams.clients.producer.SubmitError``."""
+    from archivers.clock import iso, utc_now
+    from archivers.custody.ledger import CustodyEvent, ObjectDigest
+    from streams.messages.custody import custody_json
+
+    names = topic_names(settings)
+    ids = []
+    submitter = custody_producer(settings)
+    try:
+        for manifest in manifests:
+            event = CustodyEvent(
+                "export",
+                f"export:{manifest.capture_id}:{batch}",
+                iso(utc_now()),
+                who(settings),
+                capture_id=manifest.capture_id,
+                url=manifest.url,
+                objects=(ObjectDigest(name, sha256, size),),
+                detail={
+                    "file": name,
+                    **detail,
+                    "captures": [m.capture_id for m in manifests],
+                },
+            )
+            submitter.resend(names.custody, manifest.capture_id.encode(), custody_json(event), [])
+            ids.append(event.event_id)
+    finally:
+        submitter.close()
+    return ids

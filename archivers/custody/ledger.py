@@ -1,7 +1,8 @@
 """The custody ledger: an append-only Merkle log of stored objects and custody events.
 
 Every leaf is one ``Entry``: what happened (a capture or media stored, a
-recheck, a fixity run, an export, a download through the viewer), when, by
+recheck, a fixity run, an export, a download through the viewer, a note on a
+capture), when, by
 whom, and the SHA-256 of every object involved. The entry's canonical JSON is
 the leaf data (RFC 9162: ``leaf = SHA-256(0x00 || data)``), stored as is, so
 anyone can re-hash it. Layout under ``ledger/`` in the bucket (every object
@@ -62,7 +63,8 @@ log = logging.getLogger("warcflow.ledger")
 ENTRY_SCHEMA = "warcflow.LedgerEntry"
 TILE = 256
 
-EVENTS = ("capture", "media", "recheck", "fixity", "export", "download", "key")
+EVENTS = ("capture", "media", "recheck", "fixity", "export", "download", "key", "annotation")
+"""What an entry records; ``annotation`` is a note on a capture (archivers.custody.notes)."""
 RESTAMP_WINDOW = 100
 """How many of the latest heads a freshly loaded writer checks for missing TSA tokens."""
 
