@@ -49,6 +49,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, ValidationError
 
+from archivers.custody.audit import Trust
 from archivers.custody.ledger import CustodyEvent
 from archivers.errors import CaptureError
 from archivers.store import layout
@@ -85,6 +86,7 @@ def create_app(
     store,
     submit: Callable[..., list[dict]],
     record: Callable[[CustodyEvent], None] = lambda event: None,
+    trust: Trust | None = None,
     *,
     accounts: Accounts | None = None,
     replay_token: str = "",
@@ -93,9 +95,11 @@ def create_app(
     """The viewer app. ``submit(urls, tags, note, operator=, case_id=, purpose=,
     mode=, account=)`` validates and produces to ingest, raising ValueError (with
     every problem) when any URL or field is refused; ``record(event)`` puts a
-    custody event (a download of evidence) on the ledger's topic. ``accounts``:
-    who may log in (default: the file in ``state_dir``); ``replay_token``: what
-    the replay server sends to read ``/cdx`` when reading is not open."""
+    custody event (a download of evidence) on the ledger's topic. ``trust``: the
+    keys and TSA CAs the audits shown trust, from the configuration (none:
+    nothing proves). ``accounts``: who may log in (default: the file in
+    ``state_dir``); ``replay_token``: what the replay server sends to read
+    ``/cdx`` when reading is not open."""
     app = FastAPI(
         title="warcflow viewer",
         version="1",
@@ -242,7 +246,7 @@ def create_app(
             raise HTTPException(404, f"no capture {capture_id}")
         return manifest
 
-    audits = audits or AuditCache(store, workers=settings.audit_workers)
+    audits = audits or AuditCache(store, trust or Trust(), workers=settings.audit_workers)
 
     # -- accounts -------------------------------------------------------------------
 

@@ -18,6 +18,10 @@ The head (an S3 listing, longer as the ledger grows) is looked up by a thread
 of its own every ``head_every`` seconds, never by a request, which uses the
 last one found. At most ``size`` results are kept, the least recently used
 dropped first.
+
+Audits trust what the viewer is configured with (``Trust``: its key file,
+WARCFLOW_TRUST, WARCFLOW_TSA's CAs), never a key or CA read from the bucket:
+whoever can write the bucket could mint both (review F8).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from archivers.custody.audit import Trust
 from archivers.store.base import ObjectStore
 
 
@@ -44,6 +49,7 @@ class AuditCache:
     def __init__(
         self,
         store: ObjectStore,
+        trust: Trust | None = None,
         *,
         workers: int = 2,
         queue_size: int = 32,
@@ -53,6 +59,7 @@ class AuditCache:
         audit: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self.store = store
+        self.trust = trust or Trust()
         self.size = size
         self.head_every = head_every
         self._head_of = head or (lambda: ledger_head(store))
@@ -123,7 +130,7 @@ class AuditCache:
         from archivers.custody.audit import audit_capture
         from archivers.manifests.manifest import Manifest
 
-        return audit_capture(self.store, Manifest.from_dict(manifest)).to_dict()
+        return audit_capture(self.store, Manifest.from_dict(manifest), trust=self.trust).to_dict()
 
 
 def _failed(manifest: dict[str, Any], reason: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from archivers.clock import utc_now
+from archivers.custody.audit import Trust
 from archivers.store.base import ObjectStore, StoreSettings
 from streams.clients.feed import CaptureFeed, FeedEvent
 from streams.clients.outbox import Outbox
@@ -62,6 +63,8 @@ class Viewer:
     store_settings: StoreSettings
     kafka: KafkaAccess
     names: TopicNames
+    trust: Trust | None = None
+    """What the capture pages' audits trust (the configuration's; never the bucket's)."""
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.settings.state_dir / "catalog.sqlite")
@@ -170,6 +173,7 @@ class Viewer:
             self.store,
             self.submit,
             self.record,
+            self.trust,
             accounts=self.accounts,
             replay_token=self.replay_token,
         )

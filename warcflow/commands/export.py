@@ -82,14 +82,20 @@ def add_parsers(sub, common) -> None:
         "verify",
         parents=[common],
         help="check an exported WACZ offline",
-        description="Check FILE with nothing but the file: WACZ structure; the signature of "
-        "datapackage-digest.json; every file's SHA-256 and size; every WARC record "
-        "digest; the ledger entries' digests equal the files; each inclusion proof "
-        "against its signed head; each head's Ed25519 signature (the key's "
-        "fingerprint is printed: compare it with the published one, or pin it with "
-        "--public-key); each RFC 3161 token; submitted ≤ WARC-Date ≤ stored ≤ head "
-        "time. Needs no S3 or Kafka. Exit 0 when every check holds, 1 when one "
-        "fails, 2 if FILE is not a WACZ.",
+        description="Check FILE with nothing but the file and the pins you give: WACZ "
+        "structure; the signature of datapackage-digest.json; every file's SHA-256 and size; "
+        "every WARC record digest; the ledger entries' digests equal the files; each "
+        "inclusion proof against its signed head; each head's Ed25519 signature; each RFC "
+        "3161 token and which TSAs stamped each head; each head's time: its proof is the "
+        "earliest TSA genTime, and the signer's own time must be within "
+        "WARCFLOW_LEDGER_MAX_SKEW of it (else `skew`: back-dated); submitted ≤ WARC-Date ≤ "
+        "stored ≤ that TSA time. A package can carry keys of its maker's choosing, so pin "
+        "the archive's published ones (--trust FILE from `warcflow ledger key --json` as "
+        "the archive publishes it, or --public-key and --tsa-ca); the fingerprints are "
+        "printed. Needs no S3 or Kafka. Exit 0 when every check holds against pinned keys "
+        "(or with --trust-embedded), 6 (unpinned) when every check holds but only against "
+        "the keys and CAs the package carries, 1 when one fails, 2 if FILE is not a WACZ "
+        "or a pin file is unusable.",
     )
     p.add_argument("file", metavar="FILE", type=Path)
     p.add_argument(
@@ -98,7 +104,7 @@ def add_parsers(sub, common) -> None:
         action="append",
         default=[],
         type=Path,
-        help="the ledger's head-signing public key to trust (else the included one)",
+        help="pin this ledger head-signing public key (repeatable)",
     )
     p.add_argument(
         "--tsa-ca",
@@ -106,12 +112,28 @@ def add_parsers(sub, common) -> None:
         action="append",
         default=[],
         type=Path,
-        help="a TSA CA certificate to trust (else the included ones)",
+        help="pin this TSA CA certificate (repeatable)",
+    )
+    p.add_argument(
+        "--trust",
+        metavar="FILE",
+        action="append",
+        default=[],
+        type=Path,
+        help="pin the ledger keys and TSA CAs of this trust file (`warcflow ledger key "
+        "--json`, as the archive publishes it)",
+    )
+    p.add_argument(
+        "--trust-embedded",
+        action="store_true",
+        help="accept the keys and CAs the package carries (exit 0, not 6): proves only "
+        "that the package is consistent with itself, not who made it",
     )
     p.add_argument(
         "--json",
         action="store_true",
-        help='print {"ok", "file", "fingerprints", "checks": [{"name", "ok", "detail"}]}',
+        help='print {"ok", "file", "trust", "unpinned", "fingerprints", "coverage", '
+        '"checks": [{"name", "ok", "detail"}]}; trust is pinned, embedded or unpinned',
     )
     p.set_defaults(handler=verify)
 
@@ -261,26 +283,68 @@ def _case_manifests(settings: Settings, store, case_id: str):
 
 
 def verify(args, settings: Settings) -> int:
+    from archivers.custody import trustfile
     from archivers.export.verify import NotAWacz, verify_package
 
     try:
         pins = [p.read_bytes() for p in args.public_key]
         cas = [p.read_bytes() for p in args.tsa_ca]
+        for path in args.trust:
+            try:
+                found = trustfile.load(path.read_bytes())
+            except ValueError as exc:
+                raise OSError(f"{path}: {exc}") from None
+            pins += found.ledger_keys.values()
+            cas += found.tsas.values()
     except OSError as exc:
         error(str(exc))
         return exitcodes.USAGE
     try:
-        result = verify_package(args.file, public_keys=pins, tsa_cas=cas)
+        result = verify_package(
+            args.file,
+            public_keys=pins,
+            tsa_cas=cas,
+            trust_embedded=args.trust_embedded,
+            max_skew=settings.values["WARCFLOW_LEDGER_MAX_SKEW"],
+        )
     except NotAWacz as exc:
         error(str(exc))
         return exitcodes.USAGE
+    if not result.ok:
+        code = exitcodes.FAILED
+    elif result.trust == "unpinned":
+        code = exitcodes.UNPINNED
+    else:
+        code = exitcodes.OK
     if args.json:
         print_json(result.to_dict())
     else:
-        print(f"{result.path}  {'OK' if result.ok else 'FAILED'}")
+        status = {exitcodes.OK: "OK", exitcodes.UNPINNED: "UNPINNED"}.get(code, "FAILED")
+        print(f"{result.path}  {status}")
         for check in result.checks:
             print(f"  {'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
         for name, fp in result.fingerprints.items():
-            label = "export key" if name == "export_key" else f"ledger key {name}"
+            if name == "export_key":
+                label = "export key"
+            elif name.startswith("tsa "):
+                label = f"TSA {name.removeprefix('tsa ')} CA"
+            else:
+                label = f"ledger key {name}"
             print(f"  {label} SHA-256: {fp}")
-    return exitcodes.OK if result.ok else exitcodes.FAILED
+        for size, names in result.coverage.items():
+            print(f"  head {size} stamped by: {', '.join(names) or 'no TSA'}")
+        if result.trust != "pinned":
+            what = ", ".join(sorted(result.unpinned))
+            print(
+                f"  {'trusting' if result.trust == 'embedded' else 'NOT PINNED:'} the "
+                f"package's own {what}"
+                + (
+                    " (--trust-embedded): this shows the package agrees with itself, "
+                    "not who made it"
+                    if result.trust == "embedded"
+                    else ": compare the fingerprints above with the ones the archive "
+                    "publishes (its `warcflow ledger key --json`, at its well-known "
+                    "location), then pass that file with --trust"
+                )
+            )
+    return code
