@@ -18,6 +18,7 @@ from warcflow.commands import (
     report,
     services,
     submit,
+    users,
     viewer,
     watch,
     worker,
@@ -39,6 +40,7 @@ Quick start (local stack on 127.0.0.1, data in ./.warcflow):
   warcflow submit --csv posts.csv --case kazan-2026   a sheet: url, tags, note, case, mode
   warcflow report --case kazan-2026 -o kazan.pdf      the court pack
   open http://127.0.0.1:8080/          the viewer: timelines, replay, media, evidence
+                                       (log in with the admin account `up` printed)
   warcflow down
 """
 
@@ -76,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         services,
         worker,
         viewer,
+        users,
         submit,
         watch,
         case,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import urllib.request
 
 import pytest
@@ -14,7 +15,7 @@ from tests.support import warcs
 from tests.support.observe import read_topic
 from tests.support.site import Route, TestSite
 from tests.support.stack import cli, poll, store_of
-from tests.support.viewer import running_viewer
+from tests.support.viewer import add_account, running_viewer
 from viewer.views import replay_url
 
 pytestmark = pytest.mark.integration
@@ -36,6 +37,8 @@ def viewer_env(pipeline, media_set, tmp_path_factory):
         "WARCFLOW_VIEWER_PORT": str(free_port()),
         "WARCFLOW_REPLAY_PORT": str(free_port()),
         "WARCFLOW_HOME": str(tmp_path_factory.mktemp("viewer-home")),
+        # low enough for test_accounts_guard_every_change_on_the_real_viewer to reach
+        "WARCFLOW_VIEWER_SUBMITS_PER_MINUTE": "4",
     }
     with TestSite() as canary:  # open while the module runs: a leak there would be counted
         testmedia.install(site, media_set, canary.origin)
@@ -200,3 +203,105 @@ def test_downloads_and_replay_read_the_version_the_manifest_recorded(viewer_env)
     )
     with urllib.request.urlopen(raw_url, timeout=10) as response:
         assert response.read() == site.routes["/post/1"].body
+
+
+def test_accounts_guard_every_change_on_the_real_viewer(viewer_env):
+    """Review F7 on the viewer's real port: a cross-site form post with a forged
+    operator and case is refused, an anonymous download is refused (no ledger
+    entry), a viewer account cannot submit and a submitter (logged in by the form,
+    with its CSRF token) can, the download's custody event names its account,
+    submits past the rate limit get 429 with Retry-After, and an audit answers
+    "pending" at once and its result later."""
+    import requests
+
+    def session(**headers) -> requests.Session:
+        made = requests.Session()
+        made.headers.update(headers)
+        return made
+
+    env, site, prefix = viewer_env["env"], viewer_env["site"], viewer_env["prefix"]
+    base = f"http://127.0.0.1:{env['WARCFLOW_VIEWER_PORT']}"
+    viewer = viewer_env["viewer"]
+    val = add_account(viewer, "val", "viewer")
+    sam_password = "sam's long passphrase"
+    add_account(viewer, "sam", "submitter", password=sam_password)
+    [capture] = captured(env, viewer_env["client"], site.url("/post/1?accounts"))
+    ingest = f"{prefix}.ingest"
+    before = len(read_topic(env, ingest))
+
+    with session() as anonymous:
+        forged = anonymous.post(
+            base + "/submit",
+            data={"urls": site.url("/post/decoy"), "operator": "Jane Doe", "case_id": "KZN-17"},
+            headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        )
+        assert forged.status_code == 403  # before: 200, submitted with the forged context
+        download = anonymous.get(f"{base}/capture/{capture['capture_id']}/warc")
+        assert download.status_code == 401  # before: 200 and a ledger entry
+
+    with session(Authorization=f"Bearer {val}") as reader:
+        refused = reader.post(base + "/api/submit", json={"urls": [site.url("/post/1?by-val")]})
+        assert refused.status_code == 403
+        assert len(read_topic(env, ingest)) == before  # nothing was submitted
+        got = reader.get(f"{base}/capture/{capture['capture_id']}/warc")
+        assert got.status_code == 200
+        assert hashlib.sha256(got.content).hexdigest() == capture["sha256"]
+
+        def downloads():
+            return [
+                json.loads(m.value)
+                for m in read_topic(env, f"{prefix}.custody")
+                if json.loads(m.value).get("event") == "download"
+                and json.loads(m.value).get("capture_id") == capture["capture_id"]
+            ]
+
+        # one: the anonymous download was not recorded
+        [event] = poll(downloads, timeout=30, what="the download's custody event")
+        assert event["who"] == "val (viewer)"
+
+        # the audit: pending at once (never run in the request), then the cached result
+        first = reader.get(f"{base}/api/captures/{capture['capture_id']}/audit")
+        assert first.status_code == 202 and first.json()["status"] == "pending"
+        assert int(first.headers["retry-after"]) > 0
+        report = poll(
+            lambda: (lambda r: r.json() if r.status_code == 200 else None)(
+                reader.get(f"{base}/api/captures/{capture['capture_id']}/audit")
+            ),
+            timeout=60,
+            interval=0.5,
+            what="the audit's result",
+        )
+        assert report["capture_id"] == capture["capture_id"] and report["checks"]
+
+    with session() as sam:
+        login = sam.post(
+            base + "/login",
+            data={"name": "sam", "password": sam_password},
+            headers={"Origin": base},
+        )
+        assert login.status_code == 200 and "sam (submitter)" in login.text  # after the redirect
+        form = sam.get(base + "/submit").text
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', form).group(1)
+        url = site.url("/post/1?by-sam")
+        done = sam.post(
+            base + "/submit", data={"urls": url, "csrf": csrf}, headers={"Origin": base}
+        )
+        assert done.status_code == 200 and "Submitted 1 URL" in done.text
+        [request] = [
+            json.loads(m.value)
+            for m in read_topic(env, ingest)
+            if json.loads(m.value)["url"] == url
+        ]
+        assert request["source"] == "viewer:sam" and request["operator"] == "sam"
+        # 4 a minute: this one and three more (refused as invalid, still counted), then 429
+        codes = [
+            sam.post(
+                base + "/api/submit", json={"urls": ["not a url"]}, headers={"X-CSRF-Token": csrf}
+            ).status_code
+            for _ in range(4)
+        ]
+        assert codes == [400, 400, 400, 429]
+        limited = sam.post(
+            base + "/api/submit", json={"urls": ["not a url"]}, headers={"X-CSRF-Token": csrf}
+        )
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1

@@ -160,6 +160,19 @@ def kafka_of(env: dict[str, str], role: str) -> KafkaAccess:
     return settings_of(env, role).streams.kafka
 
 
+def viewer_account(env: dict[str, str], name: str, role: str) -> str:
+    """An account of the viewer of ``env``'s home (as ``warcflow user add`` makes
+    one, a running viewer included): its token, ``NAME:SECRET``."""
+    from archivers.clock import iso, utc_now
+    from viewer.accounts import Accounts
+
+    path = load_settings(env).viewer.accounts_path
+    _account, token = Accounts(path).add(
+        name, role, password=None, at=iso(utc_now()), replace_existing=True
+    )
+    return token
+
+
 def role_env(env: dict[str, str], role: str) -> dict[str, str]:
     """``role``'s credentials as explicit settings (as a production container gets
     them), from the credentials file of ``env``'s home."""

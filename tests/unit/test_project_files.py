@@ -50,7 +50,7 @@ def test_each_compose_service_holds_only_its_own_roles_secrets():
     own = {
         "worker": ({"KAFKA_WORKER_PASSWORD", "S3_WORKER_SECRET"}, "worker"),
         "viewer": (
-            {"KAFKA_VIEWER_PASSWORD", "S3_VIEWER_SECRET", "WARCFLOW_VIEWER_TOKEN"},
+            {"KAFKA_VIEWER_PASSWORD", "S3_VIEWER_SECRET"},
             "viewer",
         ),
         "cli": ({"KAFKA_OPERATOR_PASSWORD", "S3_OPERATOR_SECRET"}, "operator"),
