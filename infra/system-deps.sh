@@ -9,6 +9,14 @@
 #   npm     fetches ReplayWeb.page, the WACZ player the tests open exports in
 #           (infra/replaywebpage.py)
 #   jq      reads a role's password from the credentials file in the docs' kcat lines
+#   tesseract-ocr (+ -eng -rus -ukr -osd)  OCR of screenshots and keyframes
+#           (archivers/media/ocr.py; osd is its script detection)
+#   g++, cmake, pkg-config, python3-dev and libav*-dev (avcodec, avformat, avutil,
+#           swscale, swresample, avdevice, avfilter)  build the vpdq and pdqhash wheels
+#           from their sources when the virtualenv is made (PyPI has no wheels of them;
+#           vpdq links FFmpeg's libraries, which the ffmpeg package already brings)
+#   fonts-dejavu-core  the tests draw Russian and English text into images and clips
+#           with ffmpeg's drawtext (tests/support/media.py)
 # Java 17 (a JDK: the tests compile the JWAT WARC validator) and Maven (the Kafka and
 # JWAT jars) are expected on the machine; this checks them.
 set -euo pipefail
@@ -21,6 +29,26 @@ command -v wget >/dev/null || missing+=(wget)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v npm >/dev/null || missing+=(npm)
 command -v jq >/dev/null || missing+=(jq)
+command -v tesseract >/dev/null || missing+=(tesseract-ocr)
+langs="$(tesseract --list-langs 2>/dev/null || true)"
+for lang in eng rus ukr osd; do
+  grep -qx "$lang" <<<"$langs" || missing+=("tesseract-ocr-$lang")
+done
+command -v g++ >/dev/null || missing+=(g++)
+command -v cmake >/dev/null || missing+=(cmake)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+for lib in libavcodec libavformat libavutil libswscale libswresample libavdevice libavfilter; do
+  pkg-config --exists "$lib" 2>/dev/null || missing+=("$lib-dev")
+done
+# the headers of the Python the virtualenv is made from (Makefile: PYTHON)
+python="${PYTHON:-python3}"
+if ! "$python" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
+  case "$(command -v "$python")" in
+    /usr/bin/*) missing+=(python3-dev) ;;
+    *) echo "warcflow: $python has no C headers (Python.h); vpdq and pdqhash are built against them" >&2; exit 1 ;;
+  esac
+fi
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then

@@ -5,6 +5,11 @@ each event the manifest and the CDXJ index are read from S3 and written here
 in one transaction together with the event's offset, so a restart resumes
 exactly where it stopped and deleting the file rebuilds it all from the log.
 
+Parts of the catalog kept by other modules (``CatalogPart``: the full-text
+index, ``viewer.textindex``; the perceptual hashes, ``viewer.hashindex``) add
+their tables to the same file and write their rows in the same transaction,
+from the same manifest; they read through ``query``.
+
 The replay index is a merged CDXJ index: every line of every capture's
 ``index/…cdxj`` object in one table keyed by (SURT key, timestamp), which is
 what pywb's lookups need (exact URL, prefix, closest to a time). A B-tree
@@ -20,7 +25,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from archivers.manifests.manifest import Manifest, MediaManifest
 from archivers.store import layout
@@ -46,17 +51,38 @@ CREATE TABLE IF NOT EXISTS offsets (partition INTEGER PRIMARY KEY, next_offset I
 """
 
 
+class CatalogPart(Protocol):
+    """Tables another module keeps in the catalog, written with each manifest."""
+
+    schema: str
+
+    def prepare(self, table: str, manifest: dict[str, Any], store) -> Any:
+        """What to write for one manifest of ``table`` (``captures`` or ``media``):
+        any reading from ``store`` happens here, outside the catalog's lock."""
+
+    def write(self, db: sqlite3.Connection, prepared: Any) -> None:
+        """Write ``prepare``'s answer; ``db`` is in the event's transaction."""
+
+
 class Catalog:
     """Thread-safe: one connection, serialised by a lock (writes are short)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, parts: tuple[CatalogPart, ...] = ()) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.parts = parts
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        for part in parts:
+            self._db.executescript(part.schema)
         self._lock = threading.Lock()
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Rows of one read (for the catalog's parts)."""
+        with self._lock:
+            return list(self._db.execute(sql, params))
 
     # -- writing (the feed) -------------------------------------------------------
 
@@ -73,7 +99,9 @@ class Catalog:
             db.execute("BEGIN")
             try:
                 if rows is not None:
-                    table, record, cdx_source, cdx_lines = rows
+                    table, record, cdx_source, cdx_lines, extra = rows
+                    for part, prepared in zip(self.parts, extra, strict=True):
+                        part.write(db, prepared)
                     if table == "captures":
                         db.execute("INSERT OR REPLACE INTO captures VALUES (?,?,?,?,?,?,?)", record)
                     else:
@@ -101,6 +129,7 @@ class Catalog:
         ):
             return None
         data = store.get_bytes(manifest_key)
+        doc = json.loads(data)
         if schema.startswith("warcflow.Capture"):
             manifest = Manifest.from_json(data)
             record: tuple[Any, ...] = (
@@ -135,7 +164,8 @@ class Catalog:
                 lines = [pinned(line, version) for line in lines]
             except KeyError:
                 lines = []
-        return table, record, source, lines
+        extra = [part.prepare(table, doc, store) for part in self.parts]
+        return table, record, source, lines, extra
 
     # -- reading ------------------------------------------------------------------
 

@@ -26,6 +26,14 @@ one ``MediaRequest`` (found in a page capture, see ``archivers.discovery``):
 6. Put the WARC if absent, then the manifest if absent (the commit point):
    the protocol page capture shares (``archivers.manifests.commit``).
 
+Then, from the stored file, its perceptual hashes and the text of its
+keyframes (``archivers.media.perceptual``: vPDQ, PDQ, Chromaprint, Tesseract),
+written into the media WARC before its metadata record (a ``conversion``
+record per text, a ``metadata`` record documenting the derivation) and into
+the manifest (``perceptual``, ``ocr``). A browser capture's screenshot is a
+media item too (kind ``screenshot``): read back from the store, checked against
+the page's manifest, hashed and read; its media WARC holds only those records.
+
 Memory stays bounded whatever the file size: responses are spooled to disk as
 they arrive, the file is hashed and uploaded in parts from disk.
 """
@@ -54,8 +62,8 @@ from archivers.errors import (
 )
 from archivers.extract.post import post_from_info
 from archivers.manifests.commit import put_manifest, put_warc, read_manifest
-from archivers.manifests.manifest import FAILED, STORED, MediaManifest
-from archivers.media import ffmpeg
+from archivers.manifests.manifest import FAILED, STORED, Manifest, MediaManifest
+from archivers.media import ffmpeg, perceptual
 from archivers.net.fetcher import Fetcher
 from archivers.net.recording import DecodedBudget, DecodingReader, DigestingSpool, Exchange
 from archivers.store import layout
@@ -66,6 +74,9 @@ from archivers.warc.writer import WarcWriter, warcinfo_fields
 log = logging.getLogger("warcflow.media")
 
 MEDIA_METADATA_SCHEMA = "warcflow.media-metadata"
+SCREENSHOT = "screenshot"
+"""The kind of the media item a browser capture's screenshot becomes (hashed, read by OCR)."""
+KINDS = ("direct", "stream", "extractor", SCREENSHOT)
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,12 @@ class MediaSettings:
     timeout: float = 1800.0
     per_page: int = 20
     derive: bool = True
+    hashes: bool = True
+    """Perceptual hashes (vPDQ, PDQ, Chromaprint) of every item (``archivers.media.perceptual``)."""
+    ocr: tuple[str, ...] = ("eng", "rus", "ukr")
+    """Tesseract languages keyframes and screenshots are read with; empty: no OCR."""
+    keyframes: int = 4
+    """Most keyframes of one video read by OCR."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +181,8 @@ class MediaArchiver:
             self.workdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="warcflow-media-", dir=self.workdir) as tmp:
             workdir = Path(tmp)
+            if request.kind == SCREENSHOT:
+                return await self._screenshot(request, workdir)
             download = await self._download(request, workdir)
             try:
                 return await self._store(request, download, workdir)
@@ -355,16 +374,28 @@ class MediaArchiver:
             asyncio.to_thread(self._write_records, request, download, sha256, ext, first_seen)
         )
         try:
-            poster_key, derived = await asyncio.gather(
+            poster_key, derived, findings = await asyncio.gather(
                 self._poster(download.path, facts, sha256, workdir),
                 self._derived(download.path, facts, sha256, workdir, first_seen),
+                self._findings(download.path, facts, workdir),
             )
         finally:
-            writer, carrier = await records
+            writer, carrier, payload_record = await records
             if upload is not None:
                 await upload  # the WARC is never stored before the file it describes
         spool = writer.out
         timings["download"] = round(timings["download"], 3)
+        hashes: dict[str, Any] | None = None
+        texts: list[dict[str, Any]] = []
+        if findings is not None and payload_record is not None:
+            hashes, texts = perceptual.write_records(
+                writer,
+                findings,
+                source_uri=request.media_url,
+                source_record_id=payload_record,
+                source_sha256=sha256,
+                date=self.clock(),
+            )
         meta = {
             "schema": MEDIA_METADATA_SCHEMA,
             **self._identity(request),
@@ -386,6 +417,8 @@ class MediaArchiver:
             "limits_hit": download.limits,
             "timings": timings,
             "post": post_from_info(download.info),
+            "perceptual": hashes,
+            "ocr": texts,
         }
         writer.write_metadata(
             request.media_url, meta, self.clock(), refers_to=request.parent_record_id
@@ -432,6 +465,132 @@ class MediaArchiver:
             }
         )
         return await self._put_manifest(request, manifest)
+
+    # -- a page's screenshot ------------------------------------------------------
+
+    async def _screenshot(self, request: MediaRequest, workdir: Path) -> MediaResult:
+        """A browser capture's screenshot as a media item: read back from the store
+        (never fetched), checked against the page's manifest, hashed (PDQ) and
+        read (OCR). Its media WARC holds only the derivation: the screenshot
+        itself is a ``resource`` record of the page's WARC, which the records
+        here refer to."""
+        started = self.clock()
+        page = await read_manifest(
+            self.store,
+            layout.manifest_key(request.page_url, request.parent_capture_id),
+            Manifest.from_json,
+        )
+        shot = (page.screenshot if page else None) or {}
+        key = page.screenshot_key if page else None
+        if not key or not shot.get("sha256") or not shot.get("record_id"):
+            raise Permanent(
+                f"capture {request.parent_capture_id} has no screenshot", reason="no_screenshot"
+            )
+        path = workdir / "screenshot.png"
+        await asyncio.to_thread(self._fetch_object, key, path)
+        sha256, size = await asyncio.to_thread(_hash_file, path)
+        if sha256 != shot["sha256"]:
+            raise Permanent(
+                f"{key} holds other bytes than the screenshot its capture recorded "
+                f"(sha256 {sha256}, recorded {shot['sha256']})",
+                reason="screenshot_mismatch",
+            )
+        findings = None
+        if self.settings.hashes or self.settings.ocr:
+            findings = await asyncio.to_thread(
+                perceptual.derive_image,
+                path,
+                int(shot.get("width") or 1280),
+                int(shot.get("height") or 720),
+                workdir,
+                languages=self.settings.ocr,
+            )
+            if not self.settings.hashes:
+                findings.perceptual.pop("pdq", None)
+        spool = DigestingSpool()
+        writer = WarcWriter(spool, layout.warc_key(request.media_id).rsplit("/", 1)[-1])
+        writer.write_warcinfo(
+            warcinfo_fields(
+                self.agent,
+                part_of=request.parent_capture_id,
+                description=f"warcflow derivations of the screenshot of {request.page_url}",
+            ),
+            started,
+        )
+        hashes: dict[str, Any] | None = None
+        texts: list[dict[str, Any]] = []
+        if findings is not None:
+            hashes, texts = perceptual.write_records(
+                writer,
+                findings,
+                source_uri=request.media_url,
+                source_record_id=shot["record_id"],
+                source_sha256=sha256,
+                date=self.clock(),
+            )
+        meta = {
+            "schema": MEDIA_METADATA_SCHEMA,
+            **self._identity(request),
+            "status": STORED,
+            "sha256": sha256,
+            "size": size,
+            "key": None,
+            "ext": "png",
+            "container": "png",
+            "width": shot.get("width"),
+            "height": shot.get("height"),
+            "fetched_at": shot.get("taken_at"),
+            "finished_at": iso(self.clock()),
+            "perceptual": hashes,
+            "ocr": texts,
+            "info": {"screenshot_key": key, "screenshot_record_id": shot["record_id"]},
+        }
+        writer.write_metadata(request.media_url, meta, self.clock(), refers_to=shot["record_id"])
+        try:
+            warc_key = layout.warc_key(request.media_id)
+            commit = await put_warc(self.store, warc_key, spool, MEDIA_METADATA_SCHEMA)
+            if commit.meta is not None:
+                meta = commit.meta
+            await store_index(
+                self.store,
+                layout.index_key(request.media_id),
+                warc_key,
+                writer.index_entries if commit.ours else None,
+            )
+        finally:
+            spool.close()
+        stored = commit.stored
+        manifest = MediaManifest.from_dict(
+            {
+                **meta,
+                "warc_key": warc_key,
+                "warc_sha256": stored.sha256 or spool.sha256,
+                "warc_size": stored.size,
+                "warc_version_id": stored.version_id,
+                "stored_at": iso_seconds(stored.last_modified),
+            }
+        )
+        return await self._put_manifest(request, manifest)
+
+    def _fetch_object(self, key: str, path: Path, version_id: str | None = None) -> None:
+        with self.store.open(key, version_id=version_id) as stream, open(path, "wb") as out:
+            shutil.copyfileobj(stream, out, 1024 * 1024)
+
+    async def _findings(
+        self, path: Path, facts: ffmpeg.MediaFacts, workdir: Path
+    ) -> perceptual.Derived | None:
+        """Perceptual hashes and OCR of the file, in a thread (its own child processes:
+        vPDQ, ffmpeg, Tesseract); None when the settings turn them off."""
+        if not self.settings.hashes:
+            return None
+        return await asyncio.to_thread(
+            perceptual.derive_video,
+            path,
+            facts,
+            workdir,
+            languages=self.settings.ocr,
+            keyframe_limit=self.settings.keyframes,
+        )
 
     async def _first_seen(self, sha256: str) -> dict[str, Any] | None:
         try:
@@ -518,7 +677,8 @@ class MediaArchiver:
         first_seen: dict[str, Any] | None,
     ):
         """Write the media WARC up to its metadata record; return (writer, where the
-        payload first lives in it, or None)."""
+        payload first lives in it or None, the id of the record that stands for the
+        payload in this WARC: its response, revisit or resource record, or None)."""
         spool = DigestingSpool()
         writer = WarcWriter(spool, layout.warc_key(request.media_id).rsplit("/", 1)[-1])
         writer.write_warcinfo(
@@ -531,16 +691,20 @@ class MediaArchiver:
             download.started_at,
         )
         carrier = None
+        payload_record = None
         for exchange in download.exchanges:
             carries = exchange.response.payload_sha256 == sha256 and 200 <= exchange.status < 300
             if carries and first_seen and first_seen.get("target_uri"):
-                writer.write_revisit(
+                _request_id, revisit_id = writer.write_revisit(
                     exchange,
                     refers_to_uri=first_seen["target_uri"],
                     refers_to_date=first_seen["warc_date"],
                 )
+                payload_record = payload_record or revisit_id
                 continue
             _request_id, response_id = writer.write_exchange(exchange)
+            if carries:
+                payload_record = payload_record or response_id
             if carries and carrier is None:
                 carrier = {
                     "target_uri": exchange.url,
@@ -561,7 +725,8 @@ class MediaArchiver:
                 date=date,
             )
             carrier = {"target_uri": uri, "warc_date": iso(date), "record_id": record_id}
-        return writer, carrier
+            payload_record = record_id
+        return writer, carrier, payload_record
 
     async def _put_manifest(self, request: MediaRequest, manifest: MediaManifest) -> MediaResult:
         counted, created = await put_manifest(
