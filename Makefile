@@ -8,14 +8,17 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
+SOAK_ARGS ?= --submissions 1000 --kills 20
 
-.PHONY: run test check bench down status install system-deps services-install test-tools clean help
+.PHONY: run test check bench soak down status install system-deps services-install test-tools clean help
 
 help:
 	@echo "make run    install what is missing, start Kafka, S3, the worker and the viewer, say where to look"
 	@echo "make check  lint and format (ruff), types (mypy), the layout's import contracts (import-linter)"
 	@echo "make test   make check, then the full test suite (unit, integration on real Kafka and S3, browser)"
 	@echo "make bench  benchmarks against peer tools, ratios printed, JSON in benchmarks/results/"
+	@echo "make soak   the fault soak: 1,000 submissions and hostile messages, 20 worker kills, a broker"
+	@echo "            and an S3 outage, a viewer; every outcome checked (SOAK_ARGS='--submissions 200')"
 	@echo "make down   stop what 'make run' started"
 
 # system-deps first: vpdq and pdqhash are built from source against Debian's FFmpeg headers
@@ -60,6 +63,9 @@ test: install check test-tools
 
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+soak: install
+	$(BIN)/python -m tests.support.soak $(SOAK_ARGS)
 
 clean: down
 	rm -rf $(VENV) .warcflow

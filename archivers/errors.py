@@ -14,7 +14,11 @@ up in events, manifests and the dead-letter topic; ``str(error)`` is the human s
     CaptureError
     ├── Retryable
     │   ├── FetchUnavailable      network trouble, timeouts, HTTP 5xx/408/425/429
-    │   └── StoreUnavailable      the S3 server did not answer or said 5xx
+    │   ├── StoreUnavailable      the S3 server did not answer or said 5xx (an outage:
+    │   │                         waited out for as long as it lasts)
+    │   └── StoreMisconfigured    bad keys, no bucket, access denied: retried a few
+    │                             times (a key rotation, a bucket being made), then
+    │                             given up, naming the setting to fix
     └── Permanent
         ├── InvalidURL            not an http(s) URL we accept
         ├── PolicyRefused         address policy said no (SSRF guard)
@@ -55,6 +59,17 @@ class FetchUnavailable(Retryable):
 
 class StoreUnavailable(Retryable):
     reason = "store_unavailable"
+
+
+class StoreMisconfigured(Retryable):
+    """The S3 server answers but refuses us as configured; ``setting`` names the
+    ``WARCFLOW_*`` setting that is most likely wrong."""
+
+    reason = "store_misconfigured"
+
+    def __init__(self, message: str, *, setting: str, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.setting = setting
 
 
 class InvalidURL(Permanent):

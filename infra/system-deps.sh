@@ -17,6 +17,9 @@
 #           vpdq links FFmpeg's libraries, which the ffmpeg package already brings)
 #   fonts-dejavu-core  the tests draw Russian and English text into images and clips
 #           with ffmpeg's drawtext (tests/support/media.py)
+#   iproute2, util-linux  `ip` and `unshare`: the live SSRF tests make network
+#             namespaces of their own (tests/support/netns.py); without them those
+#             tests fail under CI rather than vanish
 # Java 17 (a JDK: the tests compile the JWAT WARC validator) and Maven (the Kafka and
 # JWAT jars) are expected on the machine; this checks them.
 set -euo pipefail
@@ -49,6 +52,8 @@ if ! "$python" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.pat
   esac
 fi
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+command -v ip >/dev/null || missing+=(iproute2)
+command -v unshare >/dev/null || missing+=(util-linux)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then

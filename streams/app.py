@@ -5,11 +5,25 @@ decides and produces every outcome before returning; faust then acks. Topic
 values are raw bytes (``value_serializer="raw"``) so that junk from any Kafka
 client reaches our decoder, and the dead-letter topic, instead of failing in
 faust's own deserialisation.
+
+Stopping (``drain_and_exit``, on SIGTERM or Ctrl-C): every stage's ``Drain``
+is requested, so no agent starts another message and every wait (backoff, a
+retry's due time, an outage) ends at once; the messages that are being
+captured get ``drain_seconds`` to finish. Then the offsets of what is done are
+committed, the consumer leaves its group, and the process exits at once,
+without the rest of faust's shutdown — which would ack the messages still in
+flight as if they were done. Those are left
+unacknowledged, so whichever worker takes their partition does them again
+(under the same capture ids: nothing is stored twice). A worker therefore
+stops within ``drain_seconds`` + 2 × ``COMMIT_TIMEOUT`` whatever it is doing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +35,7 @@ from streams.agents.capture import CaptureStage
 from streams.agents.custody import CustodyFeed, LedgerStage
 from streams.agents.liveness import RecheckStage
 from streams.agents.media import MediaStage
+from streams.agents.routing import Drain, Draining, ProduceRefused
 from streams.canary import run_canary
 from streams.messages.base import SourceMessage
 from streams.messages.custody import head_request_json
@@ -31,18 +46,42 @@ from streams.topics import TopicNames
 
 log = logging.getLogger("warcflow.worker")
 
+COMMIT_TIMEOUT = 2.5
+"""Seconds a stopping worker waits for its last offset commit, and again for
+leaving its consumer group (5 s in all after the drain)."""
+REFUSED = frozenset(
+    {
+        "MessageSizeTooLargeError",
+        "RecordTooLargeError",
+        "CorruptRecordException",
+        "InvalidTimestampError",
+        "RecordListTooLargeError",
+    }
+)
+"""aiokafka errors about the message itself: sending it again cannot help. Every
+other error (no broker, no leader, a timeout) is worth waiting out."""
+_STOPPING: dict[int, tuple[Drain, float]] = {}
+"""id(app) → the app's Drain and its drain time (``build_app``)."""
+
 
 class FaustProducer:
-    """``Producer`` on faust's own (aiokafka) producer; waits for the broker's ack."""
+    """``Producer`` on faust's own (aiokafka) producer; waits for the broker's ack.
+    Raises ``ProduceRefused`` when the broker (or the client's own size check)
+    refuses the message itself, any other error as it is."""
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
 
     async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
         producer = await self.app.maybe_start_producer()
-        await producer.send_and_wait(
-            topic, key, value, partition=None, timestamp=None, headers=None
-        )
+        try:
+            await producer.send_and_wait(
+                topic, key, value, partition=None, timestamp=None, headers=None
+            )
+        except Exception as exc:
+            if type(exc).__name__ in REFUSED:
+                raise ProduceRefused(f"{type(exc).__name__}: {exc}") from exc
+            raise
 
 
 def faust_credentials(access: KafkaAccess):
@@ -56,11 +95,13 @@ def faust_credentials(access: KafkaAccess):
 
 def _source(message) -> SourceMessage:
     headers = tuple((k, v) for k, v in (message.headers or []))
+    stamp = message.timestamp
     return SourceMessage(
         message.topic,
         message.partition,
         message.offset,
-        int(message.timestamp * 1000),
+        # faust gives seconds (a float), or None when the record has none
+        round(stamp * 1000) if isinstance(stamp, (int, float)) else -1,
         message.key,
         message.value,
         headers,
@@ -89,6 +130,7 @@ def build_app(
     and (``make_custody``) the custody feed, the ledger, the recheck agent and
     the leader's timers; each message's outcome and time go to ``metrics``."""
     metrics = metrics or Metrics()
+    drain = Drain()
     install_offset_rule()  # agents run concurrently: commit only below the first in flight
     names = TopicNames(settings.topic_prefix)
     app = faust.App(
@@ -115,9 +157,11 @@ def build_app(
         broker_session_timeout=15.0,
         broker_heartbeat_interval=3.0,
     )
+    _STOPPING[id(app)] = (drain, settings.drain_seconds)
     producer = FaustProducer(app)
     stage = make_capture_stage(producer)
     media = make_media_stage(producer)
+    stage.drain = media.drain = drain
 
     def raw(name: str):
         return app.topic(
@@ -133,12 +177,25 @@ def build_app(
         timed: bool,
     ) -> None:
         """Take each message, let the stage decide and produce its outcome, then
-        (on return) faust acks it. Retries are not timed: their wait is backoff."""
+        (on return) faust acks it. Retries are not timed: their wait is backoff.
+        Once the worker is stopping, a message is held unacknowledged instead
+        (``Drain.hold``): its partition's next owner does it."""
 
         async def run(stream):
             async for event in stream.events():
+                if drain.requested:
+                    await drain.hold()
                 start = time.monotonic()
-                outcome = await handle(_source(event.message))
+                drain.began()
+                try:
+                    outcome: str | None = await handle(_source(event.message))
+                except Draining:
+                    outcome = None
+                finally:
+                    drain.ended()
+                if outcome is None:
+                    await drain.hold()
+                    continue
                 metrics.observe(stage_name, outcome, time.monotonic() - start if timed else None)
 
         run.__name__ = run.__qualname__ = name.replace("-", "_")
@@ -165,6 +222,7 @@ def build_app(
 
     if make_custody is not None:
         custody = make_custody(producer)
+        custody.feed.drain = custody.ledger.drain = custody.recheck.drain = drain
         agent(
             names.captures,
             "custody-feed",
@@ -217,3 +275,57 @@ def build_app(
             await run_canary(media.archiver.rehearse, settings.canary_url, metrics)
 
     return app
+
+
+async def drain_and_exit(app) -> None:
+    """Stop the worker within its drain time, leaving unfinished messages
+    unacknowledged (see the module docstring); never returns."""
+    drain, seconds = _STOPPING[id(app)]
+    if drain.requested:
+        return
+    drain.request()
+    busy = drain.in_flight
+    log.info("stopping: %d message(s) in flight get %g s to finish", busy, seconds)
+    deadline = time.monotonic() + seconds
+    while drain.in_flight and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    left = drain.in_flight
+    try:
+        await asyncio.wait_for(app.consumer.commit(), COMMIT_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - the offsets not committed are redone, not lost
+        log.warning("stopping: could not commit the last offsets (%s)", exc)
+    try:
+        # leave the group now rather than at the session timeout, so the partitions
+        # move on at once; the consumer's own last commit obeys the same rule
+        # (streams.offsets: never past a message not acknowledged)
+        await asyncio.wait_for(app.consumer.stop(), COMMIT_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - the broker times the member out instead
+        log.warning("stopping: could not leave the consumer group (%s)", exc)
+    log.info(
+        "worker stopped: %d message(s) finished, %d left unacknowledged for redelivery",
+        max(0, busy - left),
+        left + drain.held,
+    )
+    logging.shutdown()
+    os._exit(0)
+
+
+def stop_on_signals(app, loop: asyncio.AbstractEventLoop) -> None:
+    """SIGTERM and SIGINT drain the worker (``drain_and_exit``); a second one
+    exits at once (what is unacknowledged is redone)."""
+
+    def stop() -> None:
+        if _STOPPING[id(app)][0].requested:
+            os._exit(1)
+        loop.create_task(drain_and_exit(app))
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+
+
+class DrainingWorker(faust.Worker):
+    """faust's worker, stopping by ``drain_and_exit`` on SIGTERM and SIGINT."""
+
+    def _install_signal_handlers_unix(self) -> None:
+        super()._install_signal_handlers_unix()
+        stop_on_signals(self.app, self.loop)

@@ -85,6 +85,8 @@ class StreamSettings:
     partitions: int = 4
     replication: int = 1
     concurrency: int = 16
+    drain_seconds: float = 20.0
+    """Seconds a stopping worker gives the messages in flight (``streams.app``)."""
     media_concurrency: int = 2
     retry: RetryPolicy = RetryPolicy()
     metrics_address: str = ""

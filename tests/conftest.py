@@ -1,4 +1,7 @@
-"""Shared fixtures. Integration fixtures start real services only when a test asks."""
+"""Shared fixtures. Integration fixtures start real services only when a test asks.
+
+Under CI (``CI=true``) a skipped test fails the run (``tests.support.noskip``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from tests.support import warcs
 from tests.support.media import MediaSet, make_media
 from tests.support.site import TestSite
 from tests.support.stack import TestStack, WorkerProcess
+
+pytest_plugins = ["tests.support.noskip"]
 
 
 @pytest.fixture(scope="session")

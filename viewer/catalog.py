@@ -1,14 +1,21 @@
 """The viewer's catalog: captures, media and the replay index, in one SQLite file.
 
-Derived data only. It is built from the captures topic (``streams.feed``): for
-each event the manifest and the CDXJ index are read from S3 and written here
-in one transaction together with the event's offset, so a restart resumes
+Derived data only. It is built from the captures topic (``streams.clients.feed``):
+for each event the manifest and the CDXJ index are read from S3 and written
+here in one transaction together with the event's offset, so a restart resumes
 exactly where it stopped and deleting the file rebuilds it all from the log.
 
 Parts of the catalog kept by other modules (``CatalogPart``: the full-text
 index, ``viewer.textindex``; the perceptual hashes, ``viewer.hashindex``) add
 their tables to the same file and write their rows in the same transaction,
 from the same manifest; they read through ``query``.
+
+An event that cannot be applied — not an event at all, or its manifest deleted
+or damaged — is quarantined (table ``quarantine``: where, why, the event) in
+the same transaction as its offset, and the catalog goes on with the next
+one; ``counts()["quarantined"]`` says how many, and ``retry_quarantined``
+(at every start of the viewer) applies again those that can be now. Only a
+store that does not answer (``Retryable``) stops the feed, to be waited out.
 
 The replay index is a merged CDXJ index: every line of every capture's
 ``index/…cdxj`` object in one table keyed by (SURT key, timestamp), which is
@@ -21,16 +28,20 @@ docs/decisions/0005-replay-index.md.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from archivers.errors import Retryable
 from archivers.manifests.manifest import Manifest, MediaManifest
 from archivers.store import layout
 from archivers.urls import surt as warcflow_surt
 from archivers.warc.cdxj import pinned
+
+log = logging.getLogger("warcflow.viewer")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS captures (
@@ -48,7 +59,11 @@ CREATE TABLE IF NOT EXISTS cdx (key TEXT NOT NULL, timestamp TEXT NOT NULL, line
 CREATE INDEX IF NOT EXISTS cdx_by_key ON cdx (key, timestamp);
 CREATE INDEX IF NOT EXISTS cdx_by_source ON cdx (source);
 CREATE TABLE IF NOT EXISTS offsets (partition INTEGER PRIMARY KEY, next_offset INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantine (partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
+    reason TEXT NOT NULL, event TEXT, PRIMARY KEY (partition, "offset"));
 """
+EVENT_KEPT = 64 * 1024
+"""Most characters of a quarantined event kept (to apply it again later)."""
 
 
 class CatalogPart(Protocol):
@@ -90,33 +105,56 @@ class Catalog:
         with self._lock:
             return dict(self._db.execute("SELECT partition, next_offset FROM offsets"))
 
-    def apply(self, partition: int, offset: int, event: dict | None, store) -> None:
+    def apply(
+        self, partition: int, offset: int, event: dict | None, store, problem: str | None = None
+    ) -> None:
         """Record one captures-topic event (reading its manifest and index from
-        ``store``) and the offset after it, atomically. Idempotent."""
-        rows = self._rows_for(event, store) if event else None
+        ``store``) and the offset after it, atomically. Idempotent. A record that
+        is not an event (``problem``), or an event that cannot be applied, is
+        quarantined instead; a store that does not answer raises (try again)."""
+        rows = None
+        if problem is None and event is not None:
+            try:
+                rows = self._rows_for(event, store)
+            except Retryable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad event must not stop the catalog
+                problem = f"{type(exc).__name__}: {exc}"[:2000]
         with self._lock:
             db = self._db
             db.execute("BEGIN")
             try:
+                if problem is not None:
+                    log.warning("catalog: quarantined %d/%d: %s", partition, offset, problem)
+                    kept = json.dumps(event)[:EVENT_KEPT] if isinstance(event, dict) else None
+                    db.execute(
+                        "INSERT OR REPLACE INTO quarantine VALUES (?,?,?,?)",
+                        (partition, offset, problem, kept),
+                    )
                 if rows is not None:
-                    table, record, cdx_source, cdx_lines, extra = rows
-                    for part, prepared in zip(self.parts, extra, strict=True):
-                        part.write(db, prepared)
-                    if table == "captures":
-                        db.execute("INSERT OR REPLACE INTO captures VALUES (?,?,?,?,?,?,?)", record)
-                    else:
-                        db.execute("INSERT OR REPLACE INTO media VALUES (?,?,?,?,?)", record)
-                    if cdx_lines is not None:
-                        db.execute("DELETE FROM cdx WHERE source = ?", (cdx_source,))
-                        db.executemany(
-                            "INSERT INTO cdx VALUES (?,?,?,?)",
-                            [(*_split(line), cdx_source) for line in cdx_lines],
-                        )
+                    self._write_rows(db, rows)
                 db.execute("INSERT OR REPLACE INTO offsets VALUES (?, ?)", (partition, offset + 1))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+
+    def _write_rows(self, db, rows) -> None:
+        if rows is None:
+            return
+        table, record, cdx_source, cdx_lines, extra = rows
+        for part, prepared in zip(self.parts, extra, strict=True):
+            part.write(db, prepared)
+        if table == "captures":
+            db.execute("INSERT OR REPLACE INTO captures VALUES (?,?,?,?,?,?,?)", record)
+        else:
+            db.execute("INSERT OR REPLACE INTO media VALUES (?,?,?,?,?)", record)
+        if cdx_lines is not None:
+            db.execute("DELETE FROM cdx WHERE source = ?", (cdx_source,))
+            db.executemany(
+                "INSERT INTO cdx VALUES (?,?,?,?)",
+                [(*_split(line), cdx_source) for line in cdx_lines],
+            )
 
     def _rows_for(self, event: dict, store):
         schema = event.get("schema", "")
@@ -129,7 +167,6 @@ class Catalog:
         ):
             return None
         data = store.get_bytes(manifest_key)
-        doc = json.loads(data)
         if schema.startswith("warcflow.Capture"):
             manifest = Manifest.from_json(data)
             record: tuple[Any, ...] = (
@@ -164,6 +201,7 @@ class Catalog:
                 lines = [pinned(line, version) for line in lines]
             except KeyError:
                 lines = []
+        doc = json.loads(data)  # read whole by from_json above: it parses
         extra = [part.prepare(table, doc, store) for part in self.parts]
         return table, record, source, lines, extra
 
@@ -255,10 +293,54 @@ class Catalog:
 
     def counts(self) -> dict[str, int]:
         with self._lock:
-            return {
+            found = {
                 table: self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608
-                for table in ("captures", "media", "cdx")
+                for table in ("captures", "media", "cdx", "quarantine")
             }
+        found["quarantined"] = found.pop("quarantine")
+        return found
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        """The records the catalog could not apply: partition, offset, reason."""
+        with self._lock:
+            rows = list(
+                self._db.execute('SELECT partition, "offset", reason FROM quarantine ORDER BY 1, 2')
+            )
+        return [{"partition": p, "offset": o, "reason": r} for p, o, r in rows]
+
+    def retry_quarantined(self, store) -> int:
+        """Apply again every quarantined event that can be applied now (its
+        manifest restored, say); how many left the quarantine."""
+        with self._lock:
+            rows = list(
+                self._db.execute(
+                    'SELECT partition, "offset", event FROM quarantine WHERE event IS NOT NULL'
+                )
+            )
+        done = 0
+        for partition, offset, kept in rows:
+            try:
+                event = json.loads(kept)
+                applied = self._rows_for(event, store)
+            except Retryable:
+                raise
+            except Exception:  # noqa: BLE001, S112 - still cannot be applied: it stays
+                continue
+            with self._lock:
+                db = self._db
+                db.execute("BEGIN")
+                try:
+                    self._write_rows(db, applied)
+                    db.execute(
+                        'DELETE FROM quarantine WHERE partition = ? AND "offset" = ?',
+                        (partition, offset),
+                    )
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            done += 1
+        return done
 
     def close(self) -> None:
         with self._lock:

@@ -4,6 +4,13 @@
 the SQLite catalog under ``state_dir``, a thread following the captures topic
 into it, the FastAPI app served by uvicorn, and the pywb replay server as a
 child process on its own origin, stopped with the viewer.
+
+A download of evidence is a custody event for the ledger. It goes through a
+durable outbox under ``state_dir/outbox`` (``streams.clients.outbox``): on
+disk before the response, sent by a thread of its own once the broker takes
+it, whatever the broker does meanwhile and however often the viewer is
+restarted — the download never waits for the broker, and the record is never
+dropped.
 """
 
 from __future__ import annotations
@@ -11,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import subprocess
 import sys
 import threading
@@ -22,6 +28,7 @@ from dataclasses import dataclass
 from archivers.clock import utc_now
 from archivers.store.base import ObjectStore, StoreSettings
 from streams.clients.feed import CaptureFeed, FeedEvent
+from streams.clients.outbox import Outbox
 from streams.clients.producer import Submitter
 from streams.messages.capture import submit_requests
 from streams.settings import KafkaAccess
@@ -61,9 +68,9 @@ class Viewer:
         self._thread: threading.Thread | None = None
         self._replay: subprocess.Popen | None = None
         self._submitter: Submitter | None = None
-        self._records: queue.Queue = queue.Queue(maxsize=10000)
-        self._recorder: threading.Thread | None = None
         self._submit_lock = threading.Lock()
+        self.outbox = Outbox(self.settings.state_dir / "outbox", self._produce)
+        self._sender: threading.Thread | None = None
 
     # -- parts ------------------------------------------------------------------
 
@@ -112,51 +119,65 @@ class Viewer:
         ]
 
     def record(self, event) -> None:
-        """Queue a custody event (a download) for the ledger's topic; the response
-        never waits for the broker (``_send_records`` sends them in order)."""
-        with self._submit_lock:
-            if self._recorder is None:
-                self._recorder = threading.Thread(
-                    target=self._send_records, name="custody-records", daemon=True
-                )
-                self._recorder.start()
-        try:
-            self._records.put_nowait(event)
-        except queue.Full:  # the broker has been down a while
-            log.warning("custody queue full: download %s not recorded", event.event_id)
-
-    def _send_records(self) -> None:
-        while True:
-            self._send_record(self._records.get())
-
-    def _send_record(self, event) -> None:
-        """A broker that is down costs the record, never the download (logged)."""
+        """Keep a custody event (a download) for the ledger's topic in the outbox
+        (on disk when this returns); the sender thread produces it."""
         from streams.messages.custody import custody_json
 
         try:
-            with self._submit_lock:
-                if self._submitter is None:
-                    self._submitter = Submitter(self.kafka, self.names)
-                self._submitter.resend(
-                    self.names.custody, (event.capture_id or "").encode(), custody_json(event), []
+            self.outbox.put(
+                self.names.custody, (event.capture_id or "").encode(), custody_json(event)
+            )
+        except OSError as exc:  # the viewer's disk: the download goes on, loudly
+            log.error("custody event %s NOT recorded: outbox: %s", event.event_id, exc)
+        self._start_sender()
+
+    def _produce(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """One message to the broker, acknowledged (the outbox's sender calls it)."""
+        with self._submit_lock:
+            if self._submitter is None:
+                self._submitter = Submitter(self.kafka, self.names)
+            submitter = self._submitter
+        try:
+            submitter.resend(topic, key, value, [])
+        except Exception:
+            with self._submit_lock:  # a fresh connection next time
+                if self._submitter is submitter:
+                    self._submitter = None
+            submitter.close()
+            raise
+
+    def _start_sender(self) -> None:
+        with self._submit_lock:
+            if self._sender is None:
+                self._sender = threading.Thread(
+                    target=self.outbox.run,
+                    args=(self._stop.is_set,),
+                    name="custody-outbox",
+                    daemon=True,
                 )
-        except Exception as exc:  # noqa: BLE001
-            log.warning("could not record custody event %s: %s", event.event_id, exc)
+                self._sender.start()
 
     def app(self):
         return create_app(self.settings, self.catalog, self.store, self.submit, self.record)
 
     def _apply(self, item: FeedEvent) -> None:
-        self.catalog.apply(item.partition, item.offset, item.event, self.store)
+        self.catalog.apply(item.partition, item.offset, item.event, self.store, item.problem)
+
+    def _follow(self) -> None:
+        try:
+            again = self.catalog.retry_quarantined(self.store)
+            if again:
+                log.info("catalog: %d quarantined event(s) applied now", again)
+        except Exception as exc:  # noqa: BLE001 - the store away: they stay quarantined
+            log.warning("catalog: quarantined events not retried (%s)", exc)
+        self.feed.follow(self.catalog.offsets, self._apply, self._stop.is_set)
 
     def start_feed(self) -> None:
-        self._thread = threading.Thread(
-            target=self.feed.follow,
-            name="capture-feed",
-            daemon=True,
-            args=(self.catalog.offsets, self._apply, self._stop.is_set),
-        )
+        """Follow the captures topic into the catalog, and send what the outbox
+        kept (from this run or an earlier one)."""
+        self._thread = threading.Thread(target=self._follow, name="capture-feed", daemon=True)
         self._thread.start()
+        self._start_sender()
 
     def start_replay(self) -> None:
         config = {
@@ -200,6 +221,7 @@ class Viewer:
 
     def stop(self) -> None:
         self._stop.set()
+        self.outbox.wake()
         if self._replay is not None and self._replay.poll() is None:
             self._replay.terminate()
             try:

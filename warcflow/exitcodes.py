@@ -10,3 +10,6 @@ UNAVAILABLE = 3
 """A service (Kafka, S3) could not be reached or started."""
 NOT_FOUND = 4
 """The capture or object asked for does not exist."""
+PENDING = 5
+"""Nothing failed, but what was asked cannot be answered yet: something expected
+soon is still to come (``warcflow audit``: the next signed ledger head)."""

@@ -407,6 +407,15 @@ OPTIONS: tuple[Option, ...] = (
         "WARCFLOW_FETCH_* connection bounds).",
     ),
     Option(
+        "WARCFLOW_WORKER_DRAIN",
+        "worker.drain",
+        "20",
+        _positive(float),
+        "Seconds a worker told to stop (SIGTERM, Ctrl-C) lets the captures in flight "
+        "finish; then it exits, within 5 s more, and what is unfinished is redelivered. "
+        "Give the orchestrator's grace period more than this.",
+    ),
+    Option(
         "WARCFLOW_WORKER_METRICS",
         "worker.metrics",
         "",
@@ -894,6 +903,7 @@ def load_settings(
             partitions=values["WARCFLOW_PARTITIONS"],
             replication=values["WARCFLOW_REPLICATION"],
             concurrency=values["WARCFLOW_WORKER_CONCURRENCY"],
+            drain_seconds=values["WARCFLOW_WORKER_DRAIN"],
             media_concurrency=values["WARCFLOW_MEDIA_CONCURRENCY"],
             metrics_address=values["WARCFLOW_WORKER_METRICS"],
             canary_url=values["WARCFLOW_CANARY_URL"],

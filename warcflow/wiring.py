@@ -205,7 +205,8 @@ def custody_parts(settings: Settings, object_store, producer, events, metrics, e
         )
         return (
             f"{totals['captures']} captures: {totals['ok']} objects ok, "
-            f"{totals['mismatch']} changed, {totals['missing']} missing"
+            f"{totals['mismatch']} changed, {totals['missing']} missing, "
+            f"{totals['unreadable']} unreadable"
         )
 
     return CustodyParts(

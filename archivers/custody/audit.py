@@ -13,7 +13,9 @@
 - ``media <id>``: every media item the page manifest lists has its media
   manifest (a removed one is named);
 - ``inclusion <id>``: that entry is in a signed tree head (RFC 9162 proof
-  against the head's root) and the head's Ed25519 signature verifies;
+  against the head's root) and the head's Ed25519 signature verifies; an
+  entry no head covers *yet* is ``pending`` (the next head comes within
+  ``WARCFLOW_LEDGER_HEAD_EVERY``), not a failure;
 - ``tsa <name>``: each RFC 3161 token over the head verifies against its CA;
 - ``order``: submitted_at ≤ WARC-Date ≤ stored_at ≤ head time (S3 keeps
   whole seconds: compared at that resolution); a TSA token stating a time
@@ -21,7 +23,9 @@
 - ``fixity``: the last fixity run found every object unchanged (none yet: ok);
 - ``liveness``: never fails; says what the rechecks saw.
 
-Invariant: the capture is ``ok`` only when every check is.
+Invariant: the capture is ``ok`` only when every check is; it is ``pending``
+when every check that is not ok is pending (all that is missing is the next
+signed head), and ``failed`` as soon as one check does not hold.
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ class Check:
     name: str
     ok: bool
     detail: str
+    pending: bool = False
+    """Not ok only because something expected soon is not there yet."""
 
 
 class Findings(Protocol):
@@ -93,14 +99,26 @@ class Report:
     def ok(self) -> bool:
         return all(c.ok for c in self.checks)
 
+    @property
+    def status(self) -> str:
+        """``ok``, ``pending`` (only pending checks are not ok) or ``failed``."""
+        if self.ok:
+            return "ok"
+        return "pending" if all(c.ok or c.pending for c in self.checks) else "failed"
+
     def add(self, name: str, ok: bool, detail: str) -> None:
         self.checks.append(Check(name, ok, detail))
+
+    def add_pending(self, name: str, detail: str) -> None:
+        """A check that cannot hold yet, only because what it needs is still to come."""
+        self.checks.append(Check(name, False, detail, pending=True))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "capture_id": self.capture_id,
             "url": self.url,
             "ok": self.ok,
+            "status": self.status,
             "checks": [asdict(c) for c in self.checks],
             "items": self.items,
             "liveness": self.liveness,
@@ -249,12 +267,11 @@ def check_ledger(
     stored_entry = store.get_bytes(f"ledger/entries/{entry.index:012d}.json")
     head_key = covering_head_key(store, entry.index)
     if head_key is None:
-        report.add(
+        report.add_pending(
             f"inclusion {work_id}",
-            False,
-            f"entry {entry.index} is not yet covered by a "
+            f"pending: entry {entry.index} is not yet covered by a "
             "signed head (heads are published every WARCFLOW_LEDGER_HEAD_EVERY seconds; "
-            "`warcflow ledger head` publishes one now)",
+            "`warcflow ledger head` publishes one now, `warcflow audit --wait` waits for it)",
         )
         return None
     head_bytes = store.get_bytes(head_key)

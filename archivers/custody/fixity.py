@@ -1,26 +1,56 @@
 """Fixity: re-hash stored objects and compare with what was recorded at capture.
 
-The expected SHA-256 of each object comes from its capture's manifest (the
-WARC, the media original and the media WARC). Fixity therefore notices bytes
-that rot or change behind the manifests' back; a manifest rewritten together
-with its object is ``warcflow audit``'s to catch (it checks every object and
-the manifest against the ledger). ``check_capture`` streams each object (bounded memory) and
-says, per object, ``ok``, ``mismatch`` (with the digest found) or ``missing``.
-Results go into the ledger as ``fixity`` custody events; ``warcflow audit``
-shows the last one.
+What is checked, per page capture (stored or failed: a "deleted" page's WARC
+is evidence too): every object its ledger entries record — the WARC, the
+manifest, the CDXJ index, the screenshot; for each of its media, the original,
+the poster, the derived copy, the media WARC and the media manifest — and
+every object its manifests name (the WARC, each media original and media
+WARC), whether or not the custody feed has recorded them yet. The expected
+SHA-256 is the ledger's where it has one (signed, in a Merkle log), else the
+manifest's. Fixity therefore notices bytes that rot or change behind our
+back, a manifest rewritten after it was recorded included; a manifest
+rewritten together with its objects *before* the ledger saw them is
+``warcflow audit``'s to catch (it checks the manifest against the ledger and
+every WARC record's digest).
+
+``run`` also re-hashes the ledger's own entries against the leaf hashes of
+its tiles (an edited entry no longer matches its tile, which the signed
+heads commit to).
+
+Each object is ``ok``, ``mismatch`` (with the digest found), ``missing`` or
+``unreadable`` (it could not be read to the end); a manifest or ledger entry
+that cannot be parsed is ``unreadable`` too, counted and named, never skipped
+in silence. Objects are streamed (bounded memory). Results go into the ledger
+as ``fixity`` custody events, one per capture; ``warcflow audit`` shows the
+last one.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from archivers.custody.ledger import CustodyEvent, ObjectDigest
-from archivers.manifests.listing import list_media
-from archivers.manifests.manifest import STORED, Manifest
+from archivers.custody.ledger import (
+    TILE,
+    CustodyEvent,
+    Entry,
+    ObjectDigest,
+    entry_index_of,
+    entry_key,
+)
+from archivers.custody.merkle import leaf_hash
+from archivers.errors import StoreUnavailable
+from archivers.manifests.manifest import STORED, Manifest, MediaManifest
+from archivers.store import layout
 from archivers.store.base import ObjectStore
+
+STATUSES = ("ok", "mismatch", "missing", "unreadable")
+
+
+class Unreadable(Exception):
+    """An object exists but could not be read to the end."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +58,8 @@ class ObjectFixity:
     key: str
     expected: str
     actual: str | None
-    status: str  # ok | mismatch | missing
+    status: str  # ok | mismatch | missing | unreadable
+    detail: str = ""
 
 
 def sha256_of(store: ObjectStore, key: str) -> str | None:
@@ -46,6 +77,17 @@ def sha256_of(store: ObjectStore, key: str) -> str | None:
     return digest.hexdigest()
 
 
+def rehash(store: ObjectStore, key: str) -> str | None:
+    """``sha256_of``, with a read that breaks off as ``Unreadable`` (a store
+    outage is raised as it is: the whole run is worth doing again later)."""
+    try:
+        return sha256_of(store, key)
+    except StoreUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any break-off of the stream: say so, go on
+        raise Unreadable(f"{type(exc).__name__}: {exc}") from None
+
+
 def object_digest(store: ObjectStore, key: str) -> ObjectDigest | None:
     """What the server holds under ``key`` now: size, version and SHA-256 (the
     server's recorded one, else hashed here); None if there is no such object."""
@@ -58,37 +100,121 @@ def object_digest(store: ObjectStore, key: str) -> ObjectDigest | None:
     return ObjectDigest(key, sha256, head.size, head.version_id)
 
 
-def expected_objects(store: ObjectStore, manifest: Manifest) -> list[tuple[str, str]]:
-    """(key, sha256) of every object a stored capture's manifests vouch for."""
-    found = []
-    if manifest.status == STORED and manifest.warc_key and manifest.sha256:
-        found.append((manifest.warc_key, manifest.sha256))
-    for media in list_media(store, manifest.capture_id):
-        if media.status != STORED:
+@dataclass
+class Expected:
+    """What one capture's objects should hash to, and what could not be read."""
+
+    objects: dict[str, str] = field(default_factory=dict)
+    problems: list[ObjectFixity] = field(default_factory=list)
+    """Manifests and ledger entries that could not be read (or are gone)."""
+
+    def add(self, key: str | None, sha256: str | None, *, over: bool = False) -> None:
+        if key and sha256 and (over or key not in self.objects):
+            self.objects[key] = sha256
+
+
+def recorded(store: ObjectStore, work_id: str, expected: Expected) -> None:
+    """Add the objects the ledger entry of ``work_id`` (``stored:<id>``) records."""
+    index = entry_index_of(store, f"stored:{work_id}")
+    if index is None:
+        return  # not recorded (yet): the manifests say what to expect
+    key = entry_key(index)
+    try:
+        entry = Entry.from_data(store.get_bytes(key))
+    except KeyError:
+        expected.problems.append(
+            ObjectFixity(key, "", None, "missing", f"the ledger entry of {work_id}")
+        )
+        return
+    except ValueError as exc:
+        expected.problems.append(
+            ObjectFixity(key, "", None, "unreadable", f"the ledger entry of {work_id}: {exc}")
+        )
+        return
+    for obj in entry.event.objects:
+        expected.add(obj.key, obj.sha256, over=True)  # the ledger's word wins
+
+
+def expected_objects(store: ObjectStore, manifest: Manifest) -> Expected:
+    """Every object a page capture's manifests and ledger entries vouch for."""
+    expected = Expected()
+    if manifest.warc_key and manifest.sha256:
+        expected.add(manifest.warc_key, manifest.sha256)
+    recorded(store, manifest.capture_id, expected)
+    media_ids = {str(m["media_id"]).upper() for m in manifest.media if m.get("media_id")}
+    for key in sorted(store.list_keys(layout.media_manifest_prefix(manifest.capture_id))):
+        try:
+            media = MediaManifest.from_json(store.get_bytes(key))
+        except KeyError:
             continue
-        if media.key and media.sha256:
-            found.append((media.key, media.sha256))
-        if media.warc_key and media.warc_sha256:
-            found.append((media.warc_key, media.warc_sha256))
-    return found
+        except ValueError as exc:
+            expected.problems.append(ObjectFixity(key, "", None, "unreadable", str(exc)))
+            continue
+        media_ids.add(media.media_id.upper())
+        if media.status == STORED:
+            expected.add(media.key, media.sha256)
+            expected.add(media.warc_key, media.warc_sha256)
+    for media_id in sorted(media_ids):
+        recorded(store, media_id, expected)
+    return expected
 
 
 def check_capture(store: ObjectStore, manifest: Manifest) -> list[ObjectFixity]:
-    out = []
-    for key, expected in expected_objects(store, manifest):
-        actual = sha256_of(store, key)
-        status = "missing" if actual is None else "ok" if actual == expected else "mismatch"
-        out.append(ObjectFixity(key, expected, actual, status))
+    expected = expected_objects(store, manifest)
+    out = list(expected.problems)
+    for key, sha in sorted(expected.objects.items()):
+        try:
+            actual = rehash(store, key)
+        except Unreadable as exc:
+            out.append(ObjectFixity(key, sha, None, "unreadable", str(exc)))
+            continue
+        status = "missing" if actual is None else "ok" if actual == sha else "mismatch"
+        out.append(ObjectFixity(key, sha, actual, status))
     return out
 
 
-def all_manifests(store: ObjectStore) -> Iterator[Manifest]:
-    """Every readable page manifest in the bucket (unreadable ones: audit's business)."""
+def manifests(store: ObjectStore) -> Iterator[tuple[str, Manifest | None, str]]:
+    """(key, manifest or None, why not) for every page manifest in the bucket."""
     for key in store.list_keys("manifests/"):
         try:
-            yield Manifest.from_json(store.get_bytes(key))
-        except (KeyError, ValueError):
+            yield key, Manifest.from_json(store.get_bytes(key)), ""
+        except KeyError:
+            continue  # deleted since it was listed
+        except ValueError as exc:
+            yield key, None, str(exc)
+
+
+def all_manifests(store: ObjectStore) -> Iterator[Manifest]:
+    """Every readable page manifest in the bucket (``manifests`` names the others)."""
+    for _key, manifest, _why in manifests(store):
+        if manifest is not None:
+            yield manifest
+
+
+def check_ledger_entries(store: ObjectStore) -> list[ObjectFixity]:
+    """Every ledger entry inside a tile re-hashed against the tile's leaf hash;
+    the problems (an entry after the tiles is checked by every load of the log)."""
+    problems = []
+    for tile in store.list_keys("ledger/tiles/"):
+        k = int(tile.rsplit("/", 1)[1].split(".")[0])
+        try:
+            hashes = store.get_bytes(tile)
+        except KeyError:
             continue
+        for i in range(min(TILE, len(hashes) // 32)):
+            key = entry_key(k * TILE + i)
+            try:
+                data = store.get_bytes(key)
+            except KeyError:
+                problems.append(
+                    ObjectFixity(key, hashes[i * 32 : i * 32 + 32].hex(), None, "missing")
+                )
+                continue
+            want = hashes[i * 32 : (i + 1) * 32]
+            got = leaf_hash(data)
+            if got != want:
+                problems.append(ObjectFixity(key, want.hex(), got.hex(), "mismatch", "leaf hash"))
+    return problems
 
 
 def summary(results: list[ObjectFixity]) -> dict:
@@ -110,20 +236,48 @@ def fixity_event(
     )
 
 
-def run(store: ObjectStore, emit, *, who: str, clock, only: str | None = None) -> dict:
-    """Check every stored capture (or the one with id ``only``), emitting one
-    fixity custody event per capture; totals of objects by status."""
+def run(
+    store: ObjectStore,
+    emit: Callable[[CustodyEvent], Any],
+    *,
+    who: str,
+    clock,
+    only: str | None = None,
+) -> dict:
+    """Check every capture (or the one with id ``only``), emitting one fixity
+    custody event per capture, then the ledger's entries; totals of objects by
+    status, every object that is not ``ok`` (``failed``), and the manifests that
+    could not be read (``unreadable_manifests``)."""
     from archivers.clock import iso
 
-    totals: dict[str, Any] = {"captures": 0, "ok": 0, "mismatch": 0, "missing": 0, "failed": []}
-    for manifest in all_manifests(store):
-        if manifest.status != STORED or (only and manifest.capture_id != only):
+    totals: dict[str, Any] = {
+        "captures": 0,
+        "objects": 0,
+        **{status: 0 for status in STATUSES},
+        "failed": [],
+        "unreadable_manifests": [],
+        "ledger_entries_checked": 0,
+    }
+    for key, manifest, why in manifests(store):
+        if manifest is None:
+            if not only:
+                totals["unreadable"] += 1
+                totals["unreadable_manifests"].append({"key": key, "detail": why})
+            continue
+        if only and manifest.capture_id != only.upper():
             continue
         results = check_capture(store, manifest)
         emit(fixity_event(manifest, results, iso(clock()), who))
         totals["captures"] += 1
         for result in results:
+            totals["objects"] += 1
             totals[result.status] += 1
             if result.status != "ok":
                 totals["failed"].append({"capture_id": manifest.capture_id, **asdict(result)})
+    if not only:
+        size = sum(1 for _ in store.list_keys("ledger/tiles/")) * TILE
+        for result in check_ledger_entries(store):
+            totals[result.status] += 1
+            totals["failed"].append({"capture_id": None, **asdict(result)})
+        totals["ledger_entries_checked"] = size
     return totals

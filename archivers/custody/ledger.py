@@ -9,7 +9,9 @@ written once, put-if-absent, under Object Lock where the server has it):
 
     ledger/entries/<index>.json          the leaf data, index zero-padded to 12 digits
     ledger/by-capture/<capture_id>/<index>.json   the same bytes, listed per capture
+    ledger/ids/<sha256 of event_id>.json {"event_id", "index"}: the entry of each event id
     ledger/tiles/<k>.bin                 leaf hashes k*256 .. k*256+255, once all exist
+    ledger/tile-ids/<k>.json             written after every entry of tile k has its id
     ledger/heads/<size>.json             a signed tree head (archivers.treehead)
     ledger/tokens/<size>/<n>-<tsa>.tsr   RFC 3161 tokens over SHA-256(head file bytes)
     ledger/consistency/<old>-<new>.json  consistency proof between two published heads
@@ -19,8 +21,24 @@ written once, put-if-absent, under Object Lock where the server has it):
 Invariants: entry ``i`` is at ``ledger/entries/<i>.json`` and nowhere else;
 entries are only added, at the next free index (a put-if-absent that fails
 means another writer got there first: reload and try again); a head of size
-``n`` commits to entries ``0 .. n-1``; ``event_id`` is unique among the
-entries this process has seen, so a redelivered event is not appended twice.
+``n`` commits to entries ``0 .. n-1``; ``event_id`` is unique in the log, so
+an event is appended once however often it is delivered — a redelivery, or
+the whole captures topic read again after the group's offsets expired.
+
+The last is kept by the id index, which survives reloads: before appending,
+the writer looks for ``ledger/ids/<sha256(event_id)>.json`` (one HEAD); after
+writing an entry it writes the entry's id object, and only then, when the
+entry completes a tile, the tile and ``tile-ids/<k>``. So every entry inside a
+tile has its id object, and an entry whose id object a crash prevented is
+after the last tile: a reload reads those entries one by one and writes their
+id objects. A log written before the index existed gets it on its first load
+(the entries of each tile without ``tile-ids/<k>`` are read once).
+
+A head a TSA did not stamp (it was down) is stamped by it later: each
+``publish_head`` first asks every TSA for the heads it is known to have
+missed (those this writer published, and after a load the last
+``RESTAMP_WINDOW`` heads), so every head ends with a token of each TSA that
+answers.
 """
 
 from __future__ import annotations
@@ -45,6 +63,8 @@ ENTRY_SCHEMA = "warcflow.LedgerEntry"
 TILE = 256
 
 EVENTS = ("capture", "media", "recheck", "fixity", "export", "download", "key")
+RESTAMP_WINDOW = 100
+"""How many of the latest heads a freshly loaded writer checks for missing TSA tokens."""
 
 
 def entry_key(index: int) -> str:
@@ -65,6 +85,26 @@ def tokens_prefix(size: int) -> str:
 
 def tile_key(k: int) -> str:
     return f"ledger/tiles/{k:08d}.bin"
+
+
+def tile_ids_key(k: int) -> str:
+    return f"ledger/tile-ids/{k:08d}.json"
+
+
+def event_id_key(event_id: str) -> str:
+    """Where the index of the entry recording ``event_id`` is kept."""
+    return f"ledger/ids/{hashlib.sha256(event_id.encode('utf-8')).hexdigest()}.json"
+
+
+def entry_index_of(store: ObjectStore, event_id: str) -> int | None:
+    """The index of the entry recording ``event_id``, from the id index; None if none."""
+    try:
+        doc = json.loads(store.get_bytes(event_id_key(event_id)))
+        return int(doc["index"]) if doc.get("event_id") == event_id else None
+    except KeyError:
+        return None
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def consistency_key(old: int, new: int) -> str:
@@ -220,16 +260,31 @@ class Ledger:
         self.clock = clock
         self.hashes: list[bytes] = []
         self._ids: dict[str, int] = {}
+        self._missed: set[int] = set()
+        """Sizes of heads some configured TSA may not have stamped yet."""
         self._loaded = False
 
     # -- reading --------------------------------------------------------------
 
     def load(self) -> None:
-        """Read the leaf hashes back: whole tiles, then the entries after them."""
+        """Read the leaf hashes back: whole tiles, then the entries after them
+        (each gets its id object if a crash left it without); write the tiles
+        and tile-ids a crash (or an older warcflow) left unwritten; note the
+        recent heads some TSA did not stamp."""
+        self._ids = {}
         self.hashes = list(read_leaf_hashes(self.store, self._ids))
         self._loaded = True
+        for event_id, index in self._ids.items():
+            self._index_id(event_id, index)
         have = set(self.store.list_keys("ledger/tiles/"))
+        indexed = set(self.store.list_keys("ledger/tile-ids/"))
+        read = set(self._ids.values())
         for k in range(len(self.hashes) // TILE):
+            if tile_ids_key(k) not in indexed:
+                for index in range(k * TILE, (k + 1) * TILE):
+                    if index not in read:
+                        entry = Entry.from_data(self.store.get_bytes(entry_key(index)))
+                        self._index_id(entry.event.event_id, index)
             if tile_key(k) not in have:
                 _put(
                     self.store,
@@ -237,7 +292,30 @@ class Ledger:
                     b"".join(self.hashes[k * TILE : (k + 1) * TILE]),
                     "application/octet-stream",
                 )
+            if tile_ids_key(k) not in indexed:
+                _put(self.store, tile_ids_key(k), b"{}", "application/json")
+        self._missed = set()
+        if self.stampers:
+            heads = list(self.store.list_keys("ledger/heads/"))[-RESTAMP_WINDOW:]
+            self._missed = {_size_of(key) for key in heads}
         log.info("ledger loaded: %d entries", len(self.hashes))
+
+    def _index_id(self, event_id: str, index: int) -> None:
+        _put(
+            self.store,
+            event_id_key(event_id),
+            canonical({"event_id": event_id, "index": index}),
+            "application/json",
+        )
+
+    def _known(self, event_id: str) -> int | None:
+        """The index of the entry of ``event_id``: from memory, else the id index."""
+        if event_id in self._ids:
+            return self._ids[event_id]
+        index = entry_index_of(self.store, event_id)
+        if index is not None:
+            self._ids[event_id] = index
+        return index
 
     @property
     def size(self) -> int:
@@ -249,8 +327,9 @@ class Ledger:
         """Append ``event`` at the next index; None if its id is already in the log."""
         if not self._loaded:
             self.load()
-        if event.event_id in self._ids:
-            self._index_for_capture(event, self._ids[event.event_id])
+        known = self._known(event.event_id)
+        if known is not None:
+            self._index_for_capture(event, known)
             return None
         while True:
             entry = Entry(self.size, iso(self.clock()), event)
@@ -258,11 +337,13 @@ class Ledger:
                 break
             log.warning("ledger entry %d exists (another writer?): reloading", entry.index)
             self.load()
-            if event.event_id in self._ids:  # ours, written by an attempt that then failed
-                self._index_for_capture(event, self._ids[event.event_id])
+            known = self._known(event.event_id)
+            if known is not None:  # ours, written by an attempt that then failed
+                self._index_for_capture(event, known)
                 return None
         self.hashes.append(entry.leaf)
         self._ids[event.event_id] = entry.index
+        self._index_id(event.event_id, entry.index)
         self._index_for_capture(event, entry.index, entry.data)
         if self.size % TILE == 0:
             k = self.size // TILE - 1
@@ -272,6 +353,7 @@ class Ledger:
                 b"".join(self.hashes[k * TILE :]),
                 "application/octet-stream",
             )
+            _put(self.store, tile_ids_key(k), b"{}", "application/json")
         return entry
 
     def _index_for_capture(
@@ -321,11 +403,12 @@ class Ledger:
             raise RuntimeError("the ledger has no signing key")
         if not self._loaded:
             self.load()
+        restamped = self._restamp_missed()
         if self.size == 0:
-            return None
+            return restamped
         previous = latest_head(self.store)
         if previous is not None and previous.size >= self.size:
-            return self._restamp(previous)
+            return restamped
         head = self.signer.sign(self.size, merkle.root(self.hashes), self.clock())
         data = head.to_json()
         key = head_key(head.size)
@@ -352,14 +435,21 @@ class Ledger:
         if not _put(self.store, key, data, "application/json"):
             log.warning("ledger head %d exists already (another writer?)", head.size)
             return None
+        if problems:
+            self._missed.add(head.size)
         log.info("ledger head %d published (%d TSA tokens)", head.size, len(tokens))
         return PublishedHead(head, key, digest, tuple(tokens), tuple(problems))
 
-    def _stamp(self, size: int, data: bytes) -> tuple[str, list[str], list[str]]:
-        """Have every TSA stamp the head file ``data``: (its SHA-256, token keys, problems)."""
+    def _stamp(
+        self, size: int, data: bytes, have: set[str] | None = None
+    ) -> tuple[str, list[str], list[str]]:
+        """Have every TSA stamp the head file ``data`` (those without a token in
+        ``have``, when given): (its SHA-256, new token keys, problems)."""
         digest = hashlib.sha256(data).hexdigest()
         tokens, problems = [], []
         for n, stamper in enumerate(self.stampers):
+            if have is not None and _token_name(stamper.name) in have:
+                continue
             try:
                 token = stamper.stamp(digest)
             except Exception as exc:  # noqa: BLE001 - one TSA down must not stop the others
@@ -373,15 +463,43 @@ class Ledger:
             tokens.append(token_key)
         return digest, tokens, problems
 
-    def _restamp(self, head: TreeHead) -> PublishedHead | None:
-        """Nothing new, but if no TSA stamped the latest head (all were down, or the
-        writer died in between), stamp it now; else None."""
-        if not self.stampers or any(True for _ in self.store.list_keys(tokens_prefix(head.size))):
-            return None
-        key = head_key(head.size)
-        digest, tokens, problems = self._stamp(head.size, self.store.get_bytes(key))
-        log.info("ledger head %d stamped again (%d TSA tokens)", head.size, len(tokens))
-        return PublishedHead(head, key, digest, tuple(tokens), tuple(problems))
+    def _restamp_missed(self) -> PublishedHead | None:
+        """Have each TSA that has no token on a head it may have missed stamp it
+        now; the latest head so re-stamped (None if none needed it)."""
+        latest = None
+        for size in sorted(self._missed):
+            key = head_key(size)
+            try:
+                data = self.store.get_bytes(key)
+            except KeyError:
+                self._missed.discard(size)
+                continue
+            have = {
+                _token_name(k.rsplit("/", 1)[1]) for k in self.store.list_keys(tokens_prefix(size))
+            }
+            if all(_token_name(s.name) in have for s in self.stampers):
+                self._missed.discard(size)
+                continue
+            digest, tokens, problems = self._stamp(size, data, have)
+            if not problems:
+                self._missed.discard(size)
+            if tokens:
+                log.info("ledger head %d stamped again (%d new TSA tokens)", size, len(tokens))
+                latest = PublishedHead(
+                    TreeHead.from_json(data), key, digest, tuple(tokens), tuple(problems)
+                )
+        return latest
+
+
+def _size_of(key: str) -> int:
+    return int(key.rsplit("/", 1)[1].split(".")[0])
+
+
+def _token_name(name_or_file: str) -> str:
+    """The TSA name of a token file ``<n>-<name>.tsr``, or a TSA name as it is."""
+    if name_or_file.endswith(".tsr"):
+        return name_or_file.removesuffix(".tsr").split("-", 1)[1]
+    return name_or_file
 
 
 def tsa_cert_key(name: str, ca_pem: bytes) -> str:

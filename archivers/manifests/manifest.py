@@ -93,10 +93,7 @@ class Manifest:
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
         """Parse a manifest; ValueError with the reason if it is not one we can read."""
-        try:
-            doc = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"manifest is not JSON: {exc}") from None
+        doc = _json(data, "manifest")
         if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
             raise ValueError("not a warcflow manifest (schema field missing or wrong)")
         if doc.get("version") != VERSION:
@@ -109,9 +106,11 @@ class Manifest:
         writers may add some); ValueError if a required one is missing."""
         known = {f.name for f in fields(cls)}
         try:
-            return cls(**{k: v for k, v in doc.items() if k in known})
+            manifest = cls(**{k: v for k, v in doc.items() if k in known})
         except TypeError as exc:
             raise ValueError(f"manifest is incomplete: {exc}") from None
+        _strings(manifest, "manifest", "capture_id", "url", "status", "submitted_at")
+        return manifest
 
     def summary(self) -> dict[str, Any]:
         """The object ``warcflow captures --json`` prints (docs/formats.md)."""
@@ -265,10 +264,7 @@ class MediaManifest:
 
     @classmethod
     def from_json(cls, data: bytes) -> MediaManifest:
-        try:
-            doc = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"media manifest is not JSON: {exc}") from None
+        doc = _json(data, "media manifest")
         if not isinstance(doc, dict) or doc.get("schema") != MEDIA_SCHEMA:
             raise ValueError("not a warcflow media manifest")
         if doc.get("version") != VERSION:
@@ -281,9 +277,11 @@ class MediaManifest:
         a required one is missing."""
         known = {f.name for f in fields(cls)}
         try:
-            return cls(**{k: v for k, v in doc.items() if k in known})
+            media = cls(**{k: v for k, v in doc.items() if k in known})
         except TypeError as exc:
             raise ValueError(f"media manifest is incomplete: {exc}") from None
+        _strings(media, "media manifest", "media_id", "parent_capture_id", "status")
+        return media
 
     def summary(self) -> dict[str, Any]:
         """One entry of a capture's ``media`` array in ``warcflow captures --json``."""
@@ -330,3 +328,21 @@ def perceptual_summary(perceptual: dict[str, Any] | None) -> dict[str, Any] | No
         "chromaprint": bool(perceptual.get("chromaprint")),
         "problems": list(perceptual.get("problems") or []),
     }
+
+
+def _json(data: bytes, what: str) -> Any:
+    """The JSON of a stored manifest; ValueError for anything else (damaged,
+    nested too deep to parse: a manifest read back is input like any other)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply to be one") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{what} is not JSON: {exc}") from None
+
+
+def _strings(record: Any, what: str, *names: str) -> None:
+    """ValueError unless each of ``names`` is a string: the fields readers key on."""
+    for name in names:
+        if not isinstance(getattr(record, name), str):
+            raise ValueError(f"{what} field {name!r} is not a string")

@@ -30,10 +30,11 @@ class PolitenessSettings:
 
 
 class _Host:
-    __slots__ = ("next_start", "slots", "users")
+    __slots__ = ("next_start", "slots", "starting", "users")
 
     def __init__(self, per_host: int) -> None:
         self.slots = asyncio.Semaphore(per_host)
+        self.starting = asyncio.Lock()  # one start of this host at a time
         self.next_start = 0.0
         self.users = 0
 
@@ -60,14 +61,23 @@ class HostGate:
         entry.users += 1
         try:
             async with entry.slots:
-                if self.settings.host_delay > 0:
-                    now = time.monotonic()
-                    start = max(now, entry.next_start)
-                    entry.next_start = start + self.settings.host_delay
-                    if start > now:
-                        await asyncio.sleep(start - now)
-                async with self._total:
+                if self.settings.host_delay <= 0:
+                    async with self._total:
+                        yield
+                    return
+                # Starts of one host are taken one at a time, and the next one is
+                # due ``host_delay`` after the moment this one really began (not
+                # after when it was due: a late start on a busy loop moves the
+                # next one too). The wait is rechecked, since a timer may fire early.
+                async with entry.starting:
+                    while (wait := entry.next_start - time.monotonic()) > 0:
+                        await asyncio.sleep(wait)
+                    await self._total.acquire()
+                    entry.next_start = time.monotonic() + self.settings.host_delay
+                try:
                     yield
+                finally:
+                    self._total.release()
         finally:
             entry.users -= 1
             if entry.users == 0 and entry.next_start <= time.monotonic():

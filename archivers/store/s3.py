@@ -14,10 +14,19 @@ Object Lock: the bucket's default retention rule (``ensure_retention``, by
 the root at provisioning) locks each new version; puts carry no lock headers,
 so the writer's credential needs no right to set retention.
 
-Errors map onto the capture error tree: unreachable server, timeouts, 5xx,
-throttling and misconfiguration (no bucket, bad keys) are ``StoreUnavailable``
-(retry, then the dead-letter topic, from where an operator can replay once it
-is fixed); a refused request is ``StoreRefused``.
+Errors map onto the capture error tree (``_translate``):
+
+- an outage — unreachable server, timeouts, 5xx, throttling — is
+  ``StoreUnavailable``: waited out for as long as it lasts;
+- misconfiguration — no such bucket, an unknown access key, a wrong secret,
+  access denied, the wrong region — is ``StoreMisconfigured``, naming the
+  setting to fix: retried a few times (a key being rotated, a bucket being
+  made), then given up (the dead-letter topic, from where ``warcflow dlq
+  replay`` resubmits once it is fixed);
+- a checksum the server computed differently (``BadDigest``) is ``Retryable``
+  (``store_bad_digest``): bytes damaged on the way are worth another try,
+  a few times, not forever;
+- any other refusal is ``StoreRefused``.
 """
 
 from __future__ import annotations
@@ -26,7 +35,13 @@ import base64
 import hashlib
 from datetime import UTC
 
-from archivers.errors import StoreRefused, StoreUnavailable
+from archivers.errors import (
+    CaptureError,
+    Retryable,
+    StoreMisconfigured,
+    StoreRefused,
+    StoreUnavailable,
+)
 from archivers.store.base import StoredObject, StoreSettings, b64_digest
 
 
@@ -76,9 +91,9 @@ class S3Store:
             return False
         except ClientError as exc:
             if _status(exc) not in (404, 403) and _code(exc) not in ("NoSuchBucket", "NotFound"):
-                raise _translate(exc, f"bucket {self.bucket}") from None
+                raise _translate(exc, self.settings, f"bucket {self.bucket}") from None
         except Exception as exc:  # noqa: BLE001 - connection errors of every kind
-            raise _translate(exc, f"bucket {self.bucket}") from None
+            raise _translate(exc, self.settings, f"bucket {self.bucket}") from None
         try:
             kwargs = {"ObjectLockEnabledForBucket": True} if object_lock else {}
             self._client.create_bucket(Bucket=self.bucket, **kwargs)
@@ -86,7 +101,7 @@ class S3Store:
         except ClientError as exc:
             if _code(exc) in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 return False
-            raise _translate(exc, f"bucket {self.bucket}") from None
+            raise _translate(exc, self.settings, f"bucket {self.bucket}") from None
 
     def ensure_retention(self) -> bool:
         """Give the bucket the default retention rule of the settings unless it has
@@ -105,16 +120,16 @@ class S3Store:
                 return False
         except ClientError as exc:
             if _code(exc) not in ("ObjectLockConfigurationNotFoundError",):
-                raise _translate(exc, f"bucket {self.bucket}") from None
+                raise _translate(exc, self.settings, f"bucket {self.bucket}") from None
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, f"bucket {self.bucket}") from None
+            raise _translate(exc, self.settings, f"bucket {self.bucket}") from None
         try:
             self._client.put_object_lock_configuration(
                 Bucket=self.bucket,
                 ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": rule},
             )
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, f"bucket {self.bucket}") from None
+            raise _translate(exc, self.settings, f"bucket {self.bucket}") from None
         return True
 
     def retention_rule(self) -> dict | None:
@@ -126,9 +141,9 @@ class S3Store:
         except ClientError as exc:
             if _code(exc) == "ObjectLockConfigurationNotFoundError":
                 return None
-            raise _translate(exc, f"bucket {self.bucket}") from None
+            raise _translate(exc, self.settings, f"bucket {self.bucket}") from None
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, f"bucket {self.bucket}") from None
+            raise _translate(exc, self.settings, f"bucket {self.bucket}") from None
         return current.get("ObjectLockConfiguration", {}).get("Rule")
 
     def put_bucket_policy(self, policy: dict) -> None:
@@ -138,7 +153,7 @@ class S3Store:
         try:
             self._client.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(policy))
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, f"the policy of bucket {self.bucket}") from None
+            raise _translate(exc, self.settings, f"the policy of bucket {self.bucket}") from None
 
     def put_if_absent(self, key, body, *, size, sha256, content_type):
         if not self.put_new(key, body, size=size, sha256=sha256, content_type=content_type):
@@ -174,9 +189,9 @@ class S3Store:
                 "ConditionalRequestConflict",
             ):
                 return False
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
         return True
 
     def _put_multipart(self, key, body, *, size, sha256, content_type) -> None:
@@ -248,7 +263,7 @@ class S3Store:
                 ContentType=content_type,
             )
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
 
     def versions(self, key) -> list[dict]:
         """Every version of ``key``, newest first: version_id, last_modified, size,
@@ -256,7 +271,7 @@ class S3Store:
         try:
             r = self._client.list_object_versions(Bucket=self.bucket, Prefix=key)
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
         found = [
             {
                 "version_id": v.get("VersionId"),
@@ -292,9 +307,9 @@ class S3Store:
         except ClientError as exc:
             if _status(exc) == 404 or (version_id and _status(exc) == 400):
                 return None  # 400: versitygw's answer to a version id it does not hold
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
         return StoredObject(
             key,
             r["ContentLength"],
@@ -315,13 +330,15 @@ class S3Store:
         try:
             return self._client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
         except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "NotFound", "NoSuchVersion") or _status(exc) == 404:
+            if _code(exc) != "NoSuchBucket" and (
+                _code(exc) in ("NoSuchKey", "NotFound", "NoSuchVersion") or _status(exc) == 404
+            ):
                 raise KeyError(key) from None
             if version_id and _code(exc) == "InvalidArgument":
                 raise KeyError(f"{key} version {version_id}") from None  # versitygw's answer
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, key) from None
+            raise _translate(exc, self.settings, key) from None
 
     def list_keys(self, prefix):
         try:
@@ -332,7 +349,7 @@ class S3Store:
                 for item in page.get("Contents", []):
                     yield item["Key"]
         except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, prefix) from None
+            raise _translate(exc, self.settings, prefix) from None
 
 
 def server_sha256(response: dict) -> str | None:
@@ -357,25 +374,58 @@ def _status(exc) -> int:
     return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
 
 
-def _translate(exc: Exception, what: str) -> Exception:
-    """Map a boto3/botocore exception onto the capture error tree."""
+OUTAGE_CODES = frozenset({"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError"})
+BAD_DIGEST_CODES = frozenset({"BadDigest", "XAmzContentChecksumMismatch", "InvalidDigest"})
+
+
+def _misconfiguration(code: str, status: int, settings: StoreSettings) -> tuple[str, str] | None:
+    """(what is wrong, the setting to fix) for an answer that means we are
+    configured wrong; None for any other answer."""
+    bucket, key = settings.bucket, settings.access_key
+    if code in ("NoSuchBucket", "InvalidBucketName"):
+        return f"there is no bucket {bucket!r} on the server", "WARCFLOW_S3_BUCKET"
+    if code == "InvalidAccessKeyId":
+        return f"the server does not know the access key {key!r}", "WARCFLOW_S3_ACCESS_KEY"
+    if code == "SignatureDoesNotMatch":
+        return (
+            f"the secret key does not match the access key {key!r}",
+            "WARCFLOW_S3_SECRET_KEY",
+        )
+    if code == "RequestTimeTooSkewed":
+        return "this machine's clock is too far from the server's", "the system clock (NTP)"
+    if code in ("AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
+        return f"the region {settings.region!r} is not the bucket's", "WARCFLOW_S3_REGION"
+    if code in ("AccessDenied", "AllAccessDisabled", "InvalidSecurity") or status in (401, 403):
+        return (
+            f"access key {key!r} is not allowed to use bucket {bucket!r} "
+            "(a bucket policy, or the wrong keys)",
+            "WARCFLOW_S3_ACCESS_KEY",
+        )
+    return None
+
+
+def _translate(exc: Exception, settings: StoreSettings, what: str) -> Exception:
+    """Map a boto3/botocore exception onto the capture error tree (module docstring)."""
     from botocore.exceptions import ClientError
 
-    if isinstance(exc, (StoreUnavailable, StoreRefused)):
+    if isinstance(exc, CaptureError):
         return exc
     if isinstance(exc, ClientError):
         code, status = _code(exc), _status(exc)
-        if status >= 500 or code in (
-            "SlowDown",
-            "RequestTimeout",
-            "ServiceUnavailable",
-            "NoSuchBucket",
-            "InvalidAccessKeyId",
-            "SignatureDoesNotMatch",
-            "AccessDenied",
-            "BadDigest",
-            "XAmzContentChecksumMismatch",
-        ):
+        if status >= 500 or code in OUTAGE_CODES:
             return StoreUnavailable(f"S3 {code or status} on {what}", reason="store_unavailable")
+        if code in BAD_DIGEST_CODES:
+            return Retryable(
+                f"S3 computed another checksum for {what} ({code}): damaged on the way?",
+                reason="store_bad_digest",
+            )
+        wrong = _misconfiguration(code, status, settings)
+        if wrong is not None:
+            problem, setting = wrong
+            return StoreMisconfigured(
+                f"S3 at {settings.endpoint or 'AWS'}: {problem} ({code or status} on {what}); "
+                f"check {setting}",
+                setting=setting,
+            )
         return StoreRefused(f"S3 refused {what}: {code or status}", reason="store_refused")
     return StoreUnavailable(f"S3 not reachable for {what}: {exc}", reason="store_unavailable")

@@ -1,7 +1,10 @@
 """The capture stage: ingest message → page capture → media requests + event.
 
 Faust-free (``streams.app`` binds it to topics). Decoding failures go to the
-dead-letter topic; everything else is routed by ``streams.agents.routing``.
+dead-letter topic, and so does a message whose broker timestamp cannot be a
+time (``bad_timestamp``: the capture id is derived from it); everything else
+is routed by ``streams.agents.routing``, and the handlers are total
+(``Router.shielded``).
 After a page is stored, each media item found in it becomes a
 ``MediaRequest`` on ``<prefix>.media`` *before* the page's event is produced,
 so a crash in between re-sends them on redelivery (media ids are
@@ -19,8 +22,9 @@ from archivers.media.archiver import MediaRequest
 from archivers.store import layout
 from archivers.urls import surt
 from streams.agents.routing import Job, Router, origin_message
-from streams.messages.base import SourceMessage, Undecodable
+from streams.messages.base import SourceMessage, Undecodable, timestamp_problem
 from streams.messages.capture import (
+    CAPTURE_EVENTS,
     SubmitRequest,
     capture_event,
     decode_retry,
@@ -41,10 +45,22 @@ class CaptureStage(Router):
 
     async def on_ingest(self, message: SourceMessage) -> str:
         """Handle one ingest message; return the outcome's name (for logs and tests)."""
+        return await self.shielded(message, self._on_ingest)
+
+    async def on_retry(self, message: SourceMessage) -> str:
+        """Handle one retry-topic message: wait until it is due, then try again."""
+        return await self.shielded(message, self._on_retry)
+
+    async def _on_ingest(self, message: SourceMessage) -> str:
         try:
             request = decode_submit(message)
         except Undecodable as exc:
             return await self.dead_letter(message, exc.reason, str(exc))
+        problem = timestamp_problem(message.timestamp_ms)
+        if problem:
+            return await self.dead_letter(
+                message, "bad_timestamp", f"{problem}: the capture id is derived from it"
+            )
         capture_id = layout.capture_id(
             message.topic, message.partition, message.offset, message.timestamp_ms
         )
@@ -52,8 +68,7 @@ class CaptureStage(Router):
             message, lambda: self._job(request, capture_id, message.coordinates())
         )
 
-    async def on_retry(self, message: SourceMessage) -> str:
-        """Handle one retry-topic message: wait until it is due, then try again."""
+    async def _on_retry(self, message: SourceMessage) -> str:
         try:
             retry = decode_retry(message)
             request = submit_from_payload(retry.payload)
@@ -110,6 +125,7 @@ class CaptureStage(Router):
                 )
                 await self.send(self.names.media, job.key, media_request_json(media))
         await self.publish_once(
+            CAPTURE_EVENTS,
             m.capture_id,
             result.created,
             m.stored_at or m.finished_at or m.submitted_at,

@@ -3,32 +3,36 @@
 ``CustodyFeed`` (any worker, every partition of ``warcflow.captures``) turns
 each capture or media event into a ``CustodyEvent`` naming every stored object
 with the SHA-256 and version the S3 server holds, and produces it to
-``warcflow.custody``; for a stored page it also starts the URL's liveness
-record (first recheck soon). ``LedgerStage`` is the ledger's single writer:
-``warcflow.custody`` has one partition and the agent a concurrency of one, so
-exactly one worker appends, in topic order.
+``warcflow.custody``; for a stored page it also asks the recheck agent to add
+it to the URL's liveness record (a ``LivenessStart`` on ``warcflow.recheck``,
+keyed like the rechecks, so that record has one writer). ``LedgerStage`` is
+the ledger's single writer: ``warcflow.custody`` has one partition and the
+agent a concurrency of one, so exactly one worker appends, in topic order.
 
 A redelivered capture event yields the same ``event_id`` (``stored:<id>``), so
-the ledger does not append it twice.
+the ledger does not append it twice — nor when the whole captures topic is
+read again (the ledger's id index outlives every reload). Both handlers are
+total (``Router.shielded``): a record that is not a capture event, or that
+cannot be recorded, is dead-lettered and the next one follows.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from archivers.clock import iso
-from archivers.custody import liveness
 from archivers.custody.fixity import object_digest
 from archivers.custody.ledger import CustodyEvent, Ledger
 from archivers.custody.liveness import Schedule
+from archivers.errors import InvalidURL
 from archivers.store import layout
 from archivers.store.base import ObjectStore
+from archivers.urls import surt
 from streams.agents.routing import Router, with_store
-from streams.messages.base import SourceMessage, Undecodable
+from streams.messages.base import SourceMessage, Undecodable, parse_json
 from streams.messages.capture import CAPTURE_FAILED, CAPTURE_STORED, MEDIA_FAILED, MEDIA_STORED
-from streams.messages.custody import custody_json, decode_custody
+from streams.messages.custody import custody_json, decode_custody, liveness_start_json
 
 log = logging.getLogger("warcflow.custody")
 
@@ -58,7 +62,7 @@ class CustodyFeed(Router):
 
     async def _on_capture_event(self, message: SourceMessage) -> str:
         try:
-            doc = json.loads(message.value or b"")
+            doc = parse_json(message.value)
             if not isinstance(doc, dict) or doc.get("schema") not in (
                 CAPTURE_STORED,
                 CAPTURE_FAILED,
@@ -66,22 +70,25 @@ class CustodyFeed(Router):
                 MEDIA_FAILED,
             ):
                 raise ValueError("not a capture or media event")
-            capture_id = str(doc["capture_id"])
-        except (ValueError, KeyError, UnicodeDecodeError) as exc:
+            capture_id = doc["capture_id"]
+            if not isinstance(capture_id, str) or not layout.is_capture_id(capture_id):
+                raise ValueError(f"capture_id {str(capture_id)[:40]!r} is not a capture id")
+        except Undecodable as exc:
             return await self.dead_letter(message, "bad_event", f"captures topic: {exc}")
-        event = await with_store(lambda: self._custody_event(doc, capture_id), self.sleep)
+        except (ValueError, KeyError) as exc:
+            return await self.dead_letter(message, "bad_event", f"captures topic: {exc}")
+        recheck_key = None
+        if doc["schema"] == CAPTURE_STORED and isinstance(doc.get("url"), str):
+            try:
+                recheck_key = surt(doc["url"]).encode()
+            except InvalidURL as exc:  # recorded all the same; only its rechecks are off
+                log.warning("capture %s: no rechecks of %r: %s", capture_id, doc["url"][:200], exc)
+        event = await with_store(lambda: self._custody_event(doc, capture_id), self.pause)
         await self.send(self.names.custody, capture_id.encode(), custody_json(event))
-        if doc["schema"] == CAPTURE_STORED:
-            await with_store(
-                lambda: liveness.begin(
-                    self.store,
-                    str(doc["url"]),
-                    capture_id,
-                    doc.get("final_url"),
-                    self.schedule,
-                    self.clock(),
-                ),
-                self.sleep,
+        if recheck_key is not None:
+            final = doc.get("final_url") if isinstance(doc.get("final_url"), str) else None
+            await self.send(
+                self.names.recheck, recheck_key, liveness_start_json(doc["url"], capture_id, final)
             )
         return "recorded"
 
@@ -137,9 +144,9 @@ class LedgerStage(Router):
         except Undecodable as exc:
             return await self.dead_letter(message, exc.reason, str(exc))
         if event is None:
-            head = await with_store(self._publish, self.sleep)
+            head = await with_store(self._publish, self.pause)
             return "head" if head else "no-change"
-        entry = await with_store(lambda: self.ledger.append(event), self.sleep)
+        entry = await with_store(lambda: self.ledger.append(event), self.pause)
         return "appended" if entry else "duplicate"
 
     def _publish(self):

@@ -1,7 +1,8 @@
 """The media stage: MediaRequest → media capture → MediaStored / MediaFailed.
 
 Faust-free, like the capture stage; bound to ``<prefix>.media`` and
-``<prefix>.retry.media`` by ``streams.app``.
+``<prefix>.retry.media`` by ``streams.app``; its handlers are total
+(``Router.shielded``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from archivers.urls import surt
 from streams.agents.routing import Job, Router, origin_message
 from streams.messages.base import SourceMessage, Undecodable
 from streams.messages.capture import (
+    MEDIA_EVENTS,
     decode_media,
     decode_retry,
     media_event,
@@ -33,13 +35,19 @@ class MediaStage(Router):
         self.archiver = archiver
 
     async def on_media(self, message: SourceMessage) -> str:
+        return await self.shielded(message, self._on_media)
+
+    async def on_retry(self, message: SourceMessage) -> str:
+        return await self.shielded(message, self._on_retry)
+
+    async def _on_media(self, message: SourceMessage) -> str:
         try:
             request = decode_media(message)
         except Undecodable as exc:
             return await self.dead_letter(message, exc.reason, str(exc))
         return await self.guarded(message, lambda: self._job(request))
 
-    async def on_retry(self, message: SourceMessage) -> str:
+    async def _on_retry(self, message: SourceMessage) -> str:
         try:
             retry = decode_retry(message)
             request = media_from_payload(retry.payload, provenance=retry.origin)
@@ -73,6 +81,7 @@ class MediaStage(Router):
         m = result.manifest
         key = layout.media_manifest_key(m.parent_capture_id, m.media_id)
         await self.publish_once(
+            MEDIA_EVENTS,
             m.media_id,
             result.created,
             m.stored_at or m.finished_at or m.submitted_at,

@@ -14,7 +14,16 @@ faust commits the offset once the handler returns:
                                     an S3 outage do not count: they wait it out
     junk / unexpected exception   → ``<prefix>.dead-letter`` with the reason
 
-Nothing here raises: producing is retried until the broker accepts it.
+Every entry point of a stage goes through ``shielded``, so a handler is total:
+whatever a message holds, it returns after exactly one of stored / failed /
+retry / dead-letter was produced, and never raises (faust would ack the
+message with no outcome). Producing is retried until the broker accepts it,
+except when the broker refuses the message itself (``ProduceRefused``: too
+large, corrupt): that is an outcome of its own, a dead letter saying so — and
+the dead letter, bounded by ``DeadLetter``, is produced in a smaller form if
+even it is refused. The one exception that leaves a handler is ``Draining``:
+the worker is stopping, the message is left unacknowledged (``Drain``) and is
+redelivered to whichever worker takes its partition.
 """
 
 from __future__ import annotations
@@ -30,8 +39,14 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from archivers.clock import iso, parse_iso, utc_now
-from archivers.errors import CaptureError, Permanent, Retryable, StoreUnavailable
-from streams.messages.base import SourceMessage
+from archivers.errors import (
+    CaptureError,
+    Permanent,
+    Retryable,
+    StoreMisconfigured,
+    StoreUnavailable,
+)
+from streams.messages.base import SourceMessage, shorten
 from streams.messages.capture import DeadLetter, RetryRequest
 from streams.metrics import Metrics
 from streams.settings import RetryPolicy
@@ -41,8 +56,69 @@ log = logging.getLogger("warcflow.agents")
 
 PRODUCE_BACKOFF_MAX = 30.0
 STORE_BACKOFF_MAX = 30.0
+MISCONFIGURED_WAIT = 30.0
+"""Seconds of backoff a stage without retry topics (custody, ledger, recheck)
+waits on a misconfigured store (bad keys, no bucket) before it dead-letters the
+message: long enough for a key rotation or a bucket being created, not forever."""
 OUTAGE_REASONS = frozenset({"store_unavailable"})
 """Failure reasons that are warcflow's own infrastructure, not the captured site."""
+
+
+class ProduceRefused(Exception):
+    """The broker refused this very message (too large, corrupt, invalid):
+    sending it again cannot help. Raised by a ``Producer``."""
+
+
+class Draining(BaseException):
+    """The worker is stopping: leave this message unacknowledged (it is
+    redelivered). A BaseException, so no handler mistakes it for an outcome."""
+
+
+class Drain:
+    """A worker's stop request, shared by its stages: once ``request``ed, every
+    wait of a stage (backoff, a retry's due time, a store or broker outage)
+    raises ``Draining`` at once instead of waiting on."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.in_flight = 0
+        """Messages being handled now (``began`` … ``ended``)."""
+        self.held = 0
+        """Messages held unacknowledged since the stop request."""
+        self._event: asyncio.Event | None = None
+
+    def request(self) -> None:
+        self.requested = True
+        if self._event is not None:
+            self._event.set()
+
+    def began(self) -> None:
+        self.in_flight += 1
+
+    def ended(self) -> None:
+        self.in_flight -= 1
+
+    async def hold(self) -> None:
+        """Never return: the message stays unacknowledged until the process exits."""
+        self.held += 1
+        await asyncio.get_running_loop().create_future()
+
+    async def pause(self, seconds: float, sleep: Callable[[float], Awaitable[Any]]) -> None:
+        """Wait ``seconds`` (with ``sleep``, unless it is asyncio's: then woken by
+        a stop request); ``Draining`` if a stop was or is requested."""
+        if self.requested:
+            raise Draining
+        if sleep is asyncio.sleep:
+            if self._event is None:
+                self._event = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._event.wait(), seconds)
+            except TimeoutError:
+                return
+            raise Draining
+        await sleep(seconds)
+        if self.requested:
+            raise Draining
 
 
 def collapse_outages(history: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -66,8 +142,10 @@ class Producer(Protocol):
 
 
 class EventLog(Protocol):
-    async def contains(self, work_id: str, since: datetime) -> bool:
-        """Whether the captures topic holds an event for ``work_id`` since ``since``."""
+    async def contains(self, schemas: tuple[str, ...], work_id: str, since: datetime) -> bool:
+        """Whether the captures topic holds, since ``since``, an event of one of
+        ``schemas`` whose ``capture_id`` is ``work_id`` (exactly: not any event
+        that merely mentions it)."""
 
 
 @dataclass
@@ -106,6 +184,11 @@ class Router:
         self.events = events
         self.clock = clock
         self.sleep = sleep
+        self.drain = Drain()
+
+    async def pause(self, seconds: float) -> None:
+        """Wait ``seconds``; ``Draining`` once the worker is stopping."""
+        await self.drain.pause(seconds, self.sleep)
 
     async def on_result(self, job: Job, result: Any) -> str:
         """Produce what follows a recorded outcome; return "stored" or "failed"."""
@@ -114,7 +197,7 @@ class Router:
     async def wait_until_due(self, retry: RetryRequest) -> None:
         wait = (retry.not_before - self.clock()).total_seconds()
         if wait > 0:
-            await self.sleep(min(wait, self.retry.max_delay * 1.5))
+            await self.pause(min(wait, self.retry.max_delay * 1.5))
 
     async def guarded(
         self,
@@ -130,18 +213,12 @@ class Router:
             job = build()
             return await self.attempt(origin, job, attempt=attempt, history=history)
         except Exception as exc:  # noqa: BLE001 - an agent must never die on one message
-            log.error(
-                "internal error on %s/%d/%d: %s",
-                origin.topic,
-                origin.partition,
-                origin.offset,
-                traceback.format_exc(),
-            )
+            reason, text = self._unexpected(origin, exc)
             return await self.dead_letter(
                 origin,
-                "internal_error",
-                f"{type(exc).__name__}: {exc}",
-                attempts=[*history, self.attempt_record(attempt, "internal_error", repr(exc))],
+                reason,
+                text,
+                attempts=[*history, self.attempt_record(attempt, reason, text)],
             )
 
     async def attempt(
@@ -220,29 +297,46 @@ class Router:
         return "failed"
 
     async def publish_once(
-        self, work_id: str, created: bool, since: str | None, key: bytes, event: bytes
+        self,
+        schemas: tuple[str, ...],
+        work_id: str,
+        created: bool,
+        since: str | None,
+        key: bytes,
+        event: bytes,
     ) -> None:
-        """Produce ``event`` unless a redelivery finds it already on the captures topic."""
-        if not created and since and await self.events.contains(work_id, parse_iso(since)):
+        """Produce ``event`` unless a redelivery finds its outcome (an event of
+        ``schemas`` for ``work_id``) already on the captures topic."""
+        if not created and since and await self.events.contains(schemas, work_id, parse_iso(since)):
             return
         await self.send(self.names.captures, key, event)
 
     async def shielded(
         self, message: SourceMessage, handle: Callable[[SourceMessage], Awaitable[str]]
     ) -> str:
-        """``handle(message)``; an unexpected error dead-letters the message (the
-        traceback logged) instead of ending the agent."""
+        """``handle(message)``, total: any error dead-letters the message (a
+        capture error with its reason, anything else as ``internal_error`` with
+        the traceback logged) instead of ending the agent with no outcome."""
         try:
             return await handle(message)
         except Exception as exc:  # noqa: BLE001 - an agent must never die on one message
-            log.error(
-                "internal error on %s/%d/%d: %s",
-                message.topic,
-                message.partition,
-                message.offset,
-                traceback.format_exc(),
-            )
-            return await self.dead_letter(message, "internal_error", f"{type(exc).__name__}: {exc}")
+            reason, text = self._unexpected(message, exc)
+            return await self.dead_letter(message, reason, text)
+
+    def _unexpected(self, message: SourceMessage, exc: Exception) -> tuple[str, str]:
+        """(reason, text) of an error that ends a message's handling."""
+        if isinstance(exc, ProduceRefused):
+            return "produce_refused", f"the broker refused an outcome of it: {shorten(str(exc))}"
+        if isinstance(exc, CaptureError):
+            return exc.reason, shorten(str(exc), 2000)
+        log.error(
+            "internal error on %s/%d/%d: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            traceback.format_exc(),
+        )
+        return "internal_error", shorten(f"{type(exc).__name__}: {exc}", 2000)
 
     async def dead_letter(
         self,
@@ -265,19 +359,48 @@ class Router:
         letter = DeadLetter(
             stage or self.stage_name, reason, text, message, self.clock(), tuple(attempts or ())
         )
-        await self.send(self.names.dead_letter, message.key, letter.to_json())
+        try:
+            await self.send(self.names.dead_letter, message.key, letter.to_json())
+        except ProduceRefused as exc:
+            # Even the bounded letter was refused (a broker whose limit is lower
+            # than ours, a key or headers it will not take): the smallest letter
+            # that still says what and why, without the message's bytes.
+            log.error("dead letter refused (%s); producing it without the message", exc)
+            bare = SourceMessage(
+                message.topic, message.partition, message.offset, message.timestamp_ms, None, b""
+            )
+            small = DeadLetter(
+                stage or self.stage_name,
+                reason,
+                f"{text[:500]} [the message itself was not kept: {shorten(str(exc))}]",
+                bare,
+                self.clock(),
+            )
+            await self.send(
+                self.names.dead_letter, None, small.to_json(), refused_is_retryable=True
+            )
         return "dead-letter"
 
-    async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, *, refused_is_retryable: bool = False
+    ) -> None:
+        """Produce, retrying until the broker accepts (a stop request ends the
+        wait: ``Draining``). ``ProduceRefused`` when the broker refuses this
+        message itself, unless ``refused_is_retryable`` (a message small enough
+        that only the broker's configuration can be at fault: keep trying)."""
         delay = 0.5
         while True:
             try:
                 await self.producer.send(topic, key, value)
                 return
+            except ProduceRefused as exc:
+                if not refused_is_retryable:
+                    raise
+                log.error("the broker refuses %s (%s); trying again in %.1f s", topic, exc, delay)
             except Exception as exc:  # noqa: BLE001 - keep trying: acking without it loses data
                 log.error("cannot produce to %s (%s); trying again in %.1f s", topic, exc, delay)
-                await self.sleep(delay)
-                delay = min(delay * 2, PRODUCE_BACKOFF_MAX)
+            await self.pause(delay)
+            delay = min(delay * 2, PRODUCE_BACKOFF_MAX)
 
     def attempt_record(self, attempt: int, reason: str, text: str) -> dict[str, str]:
         return {"attempt": str(attempt), "at": iso(self.clock()), "reason": reason, "message": text}
@@ -301,14 +424,27 @@ def origin_message(retry: RetryRequest, message: SourceMessage) -> SourceMessage
         return message
 
 
-async def with_store(work: Callable[[], Any], sleep) -> Any:
+async def with_store(
+    work: Callable[[], Any],
+    pause: Callable[[float], Awaitable[Any]],
+    *,
+    misconfigured_for: float = MISCONFIGURED_WAIT,
+) -> Any:
     """Run blocking S3 work off the loop; while the store is down, wait and try again
-    (the message is not acknowledged until it is done, so nothing is lost)."""
-    delay = 0.5
+    (the message is not acknowledged until it is done, so nothing is lost). A
+    misconfigured store (``StoreMisconfigured``: bad keys, no bucket) is waited
+    on for ``misconfigured_for`` seconds of backoff, then raised: the caller's
+    message is dead-lettered naming the setting to fix."""
+    delay, waited = 0.5, 0.0
     while True:
         try:
             return await asyncio.to_thread(work)
+        except StoreMisconfigured as exc:
+            if waited >= misconfigured_for:
+                raise
+            log.warning("store misconfigured (%s); trying again in %.1f s", exc, delay)
         except StoreUnavailable as exc:
             log.warning("store unavailable (%s); trying again in %.1f s", exc, delay)
-            await sleep(delay)
-            delay = min(delay * 2, STORE_BACKOFF_MAX)
+        await pause(delay)
+        waited += delay
+        delay = min(delay * 2, STORE_BACKOFF_MAX)

@@ -1,9 +1,18 @@
-"""Is a capture's event already on the captures topic? (The redelivery check.)
+"""Is a capture's outcome already on the captures topic? (The redelivery check.)
 
 Only the recovery path asks: when a message is redelivered after its capture
 was stored, the event may or may not have been produced before the crash.
 Scanning from shortly before the capture's time to the end of the topic
 answers it; ``offsets_for_times`` keeps the scan to that window.
+
+The answer is exact: an event counts only if it is readable JSON of one of
+the schemas asked for (a page's ``CaptureStored``/``CaptureFailed``, a clip's
+``MediaStored``/``MediaFailed``) and its ``capture_id`` is the id asked for.
+A media event names its page's capture id too (``parent_capture_id``,
+``manifest_key``), so matching the id's bytes anywhere in a value would take
+a clip's event for the page's and never produce the page's. A substring test
+only skips the values that cannot match before they are parsed; a value that
+is not JSON (any client can write to the topic) matches nothing.
 """
 
 from __future__ import annotations
@@ -12,10 +21,22 @@ import asyncio
 from datetime import datetime, timedelta
 
 from streams.clients.reader import TopicReader, TopicUnavailable
+from streams.messages.base import SourceMessage, loads
 from streams.settings import KafkaAccess
 
 SKEW = timedelta(minutes=2)
 """How far before the capture's time the scan starts, for clock skew between hosts."""
+
+
+def is_outcome(record: SourceMessage, schemas: tuple[str, ...], work_id: str) -> bool:
+    """Whether ``record`` is an event of ``schemas`` whose ``capture_id`` is ``work_id``."""
+    value = record.value or b""
+    if work_id.encode("ascii", "replace") not in value:
+        return False  # cheap: most values cannot be it
+    doc = loads(value)
+    return (
+        isinstance(doc, dict) and doc.get("schema") in schemas and doc.get("capture_id") == work_id
+    )
 
 
 class CaptureEventLog:
@@ -23,17 +44,16 @@ class CaptureEventLog:
         self.access = access
         self.topic = topic
 
-    async def contains(self, capture_id: str, since: datetime) -> bool:
-        return await asyncio.to_thread(self._scan, capture_id, since)
+    async def contains(self, schemas: tuple[str, ...], work_id: str, since: datetime) -> bool:
+        return await asyncio.to_thread(self._scan, schemas, work_id, since)
 
-    def _scan(self, capture_id: str, since: datetime) -> bool:
-        since_ms = int((since - SKEW).timestamp() * 1000)
-        needle = capture_id.encode("ascii")
+    def _scan(self, schemas: tuple[str, ...], work_id: str, since: datetime) -> bool:
+        since_ms = max(0, int((since - SKEW).timestamp() * 1000))
         try:
             with TopicReader(
                 self.access, (self.topic,), client_id="warcflow-eventlog", start=since_ms
             ) as reader:
-                return any(needle in (record.value or b"") for record in reader.read_to_end())
+                return any(is_outcome(record, schemas, work_id) for record in reader.read_to_end())
         except TopicUnavailable:
             # Unknown: answer "not there", so the event is produced (a duplicate
             # is recoverable downstream, a lost event is not).

@@ -4,16 +4,21 @@ The captures topic keeps its events forever, so a reader that stores its own
 offsets together with what it derived from them (the viewer's catalog, in one
 SQLite transaction) has exactly-once derived state and can be rebuilt from
 offset 0 at any time. No consumer group: each reader owns its position.
+
+Any client can write to the topic, so every record becomes a ``FeedEvent``:
+an event is a JSON object; anything else (not JSON, nested too deep, an
+array) comes with ``event`` None and ``problem`` saying why, so the reader
+can record it and move on. Nothing a record holds can stop the feed.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from streams.clients.reader import TopicReader
+from streams.messages.base import Undecodable, parse_json
 from streams.settings import KafkaAccess
 
 log = logging.getLogger("warcflow.feed")
@@ -23,7 +28,8 @@ log = logging.getLogger("warcflow.feed")
 class FeedEvent:
     partition: int
     offset: int
-    event: dict | None  # None: the message was not JSON (skipped, but its offset counts)
+    event: dict | None  # None: not a JSON object (``problem`` says why; its offset counts)
+    problem: str | None = None
 
 
 class CaptureFeed:
@@ -43,16 +49,21 @@ class CaptureFeed:
             )
         for record in self._reader.poll(timeout):
             try:
-                event = json.loads(record.value or b"")
-            except (TypeError, ValueError):
+                event = parse_json(record.value)
+                problem = None if isinstance(event, dict) else "the JSON value is not an object"
+            except Undecodable as exc:
+                event, problem = None, f"{exc.reason}: {exc}"
+            if problem:
                 log.warning(
-                    "skipping a non-JSON message at %s/%d/%d",
+                    "capture feed: %s/%d/%d is not an event (%s)",
                     record.topic,
                     record.partition,
                     record.offset,
+                    problem,
                 )
-                event = None
-            yield FeedEvent(record.partition, record.offset, event)
+                yield FeedEvent(record.partition, record.offset, None, problem)
+            else:
+                yield FeedEvent(record.partition, record.offset, event)
 
     def follow(
         self,
@@ -64,7 +75,9 @@ class CaptureFeed:
         """Call ``handle`` for every event until ``stopped()``; reopens after errors.
 
         ``handle`` must persist the event's offset with its effects; if it raises,
-        the feed reopens from ``start()`` and the event comes again.
+        the feed reopens from ``start()`` and the event comes again — so it must
+        raise only for what is worth waiting out (the broker or the store away),
+        and record what it cannot apply instead (the viewer's catalog quarantines it).
         """
         import time
 

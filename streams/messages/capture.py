@@ -15,6 +15,7 @@ reference; this module is the implementation.
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +29,15 @@ from archivers.media.archiver import KINDS, SCREENSHOT, MediaRequest
 from archivers.store.layout import is_capture_id
 from archivers.urls import validate_url
 from archivers.warc.writer import SCREENSHOT_URN
-from streams.messages.base import VERSION, SourceMessage, Undecodable, dumps, json_object
+from streams.messages.base import (
+    VERSION,
+    SourceMessage,
+    Undecodable,
+    dumps,
+    json_object,
+    shorten,
+    timestamp_problem,
+)
 
 SUBMIT = "warcflow.SubmitRequest"
 RETRY = "warcflow.RetryRequest"
@@ -38,6 +47,10 @@ CAPTURE_FAILED = "warcflow.CaptureFailed"
 MEDIA_STORED = "warcflow.MediaStored"
 MEDIA_FAILED = "warcflow.MediaFailed"
 DEAD_LETTER = "warcflow.DeadLetter"
+CAPTURE_EVENTS = (CAPTURE_STORED, CAPTURE_FAILED)
+"""The schemas of a page capture's outcome (``capture_id``: the capture id)."""
+MEDIA_EVENTS = (MEDIA_STORED, MEDIA_FAILED)
+"""The schemas of a media capture's outcome (``capture_id``: the media id)."""
 
 MAX_TAGS = 32
 MAX_TAG_LENGTH = 100
@@ -227,7 +240,12 @@ def decode_submit(message: SourceMessage) -> SubmitRequest:
     try:
         validate_url(line)
     except InvalidURL as exc:
-        raise Undecodable("invalid_url", f"not a URL warcflow can capture: {exc}") from None
+        raise Undecodable(
+            "invalid_url", f"not a URL warcflow can capture: {shorten(str(exc))}"
+        ) from None
+    problem = timestamp_problem(message.timestamp_ms)
+    if problem:
+        raise Undecodable("bad_timestamp", f"{problem}: a bare URL line takes it as its time")
     return SubmitRequest(
         url=line,
         submitted_at=from_epoch_ms(message.timestamp_ms),
@@ -243,7 +261,9 @@ def _submit_from_json(doc: dict[str, Any]) -> SubmitRequest:
     try:
         validate_url(url)
     except InvalidURL as exc:
-        raise Undecodable("invalid_url", f"not a URL warcflow can capture: {exc}") from None
+        raise Undecodable(
+            "invalid_url", f"not a URL warcflow can capture: {shorten(str(exc))}"
+        ) from None
     try:
         submitted_at = parse_iso(str(doc.get("submitted_at", "")))
     except ValueError:
@@ -318,10 +338,10 @@ def decode_retry(message: SourceMessage) -> RetryRequest:
             dict(doc["origin"]),
             int(doc["attempt"]),
             parse_iso(doc["not_before"]),
-            tuple(dict(a) for a in doc.get("attempts", [])),
+            clean_attempts(doc.get("attempts", [])),
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise Undecodable("bad_field", f"RetryRequest is malformed: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise Undecodable("bad_field", f"RetryRequest is malformed: {shorten(exc)}") from None
 
 
 def submit_from_payload(payload: dict[str, Any]) -> SubmitRequest:
@@ -388,9 +408,9 @@ def media_from_payload(doc: dict[str, Any], *, provenance: dict[str, Any]) -> Me
             provenance=provenance,
         )
     except InvalidURL as exc:
-        raise Undecodable("invalid_url", f"MediaRequest.media_url: {exc}") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise Undecodable("bad_field", f"MediaRequest is malformed: {exc}") from None
+        raise Undecodable("invalid_url", f"MediaRequest.media_url: {shorten(str(exc))}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise Undecodable("bad_field", f"MediaRequest is malformed: {shorten(exc)}") from None
 
 
 def media_event(manifest: MediaManifest, manifest_key: str) -> bytes:
@@ -423,14 +443,58 @@ def capture_event(manifest: Manifest, manifest_key: str) -> bytes:
         "source": manifest.provenance,
         "message": manifest.message,
         "attempts": manifest.attempts,
+        # the media requests sent for it (only a stored page's media are captured)
+        "media_ids": [m["media_id"] for m in manifest.media if m.get("media_id")]
+        if manifest.status == STORED
+        else [],
         **manifest.summary(),
     }
     return dumps(doc)
 
 
+MAX_ATTEMPTS_KEPT = 100
+"""Most attempt records a retry or dead letter carries (the first and the latest)."""
+MAX_ATTEMPT_TEXT = 1000
+
+
+def clean_attempts(items: Any) -> tuple[dict[str, str], ...]:
+    """Attempt records as they may travel: flat ``{str: str}``, each text at most
+    ``MAX_ATTEMPT_TEXT`` characters, at most ``MAX_ATTEMPTS_KEPT`` records (the
+    first and the latest). Whatever a (forged) message held, the result is
+    small and flat; TypeError if ``items`` is not a list of objects."""
+    if not isinstance(items, (list, tuple)) or not all(isinstance(a, dict) for a in items):
+        raise TypeError("attempts must be a list of objects")
+    if len(items) > MAX_ATTEMPTS_KEPT:
+        half = MAX_ATTEMPTS_KEPT // 2
+        items = [*items[:half], *items[-half:]]
+    return tuple(
+        {
+            str(k)[:50]: (v if isinstance(v, str) else str(v))[:MAX_ATTEMPT_TEXT]
+            for k, v in list(a.items())[:20]
+        }
+        for a in items
+    )
+
+
+KEPT_VALUE_BYTES = 256 * 1024
+"""Most bytes of the original value a dead letter keeps (with the whole value's
+size and SHA-256): a dead letter stays far below the producer's 1,000,000-byte
+request limit whatever arrived."""
+KEPT_TEXT_BYTES = 16 * 1024
+"""``value_text`` is given only for a whole value of at most this many bytes."""
+KEPT_KEY_BYTES = 4096
+KEPT_HEADER_BYTES = 16 * 1024
+MAX_MESSAGE_TEXT = 4000
+
+
 @dataclass(frozen=True)
 class DeadLetter:
-    """A message that could not be processed: the original bytes, why, and when."""
+    """A message that could not be processed: the original bytes (or their first
+    ``KEPT_VALUE_BYTES``, with the size and SHA-256 of all of them), why, and when.
+
+    ``to_json`` never raises and is bounded (about 400 KB at most), whatever the
+    message: it is the last record of a message, and must always be producible.
+    """
 
     stage: str
     reason: str
@@ -441,25 +505,43 @@ class DeadLetter:
 
     def to_json(self) -> bytes:
         value = self.source.value or b""
+        kept = value[:KEPT_VALUE_BYTES]
+        text: str | None = None
+        if len(value) <= KEPT_TEXT_BYTES:
+            try:
+                text = value.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+        key = self.source.key or b""
+        headers, header_bytes = [], 0
+        for name, data in self.source.headers:
+            header_bytes += len(name) + len(data or b"")
+            if header_bytes > KEPT_HEADER_BYTES:
+                break
+            headers.append([name, base64.b64encode(data or b"").decode("ascii")])
         try:
-            text: str | None = value.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
+            attempts = list(clean_attempts(list(self.attempts)))
+        except TypeError:
+            attempts = []
         return dumps(
             {
                 "schema": DEAD_LETTER,
                 "version": VERSION,
                 "stage": self.stage,
-                "reason": self.reason,
-                "message": self.message,
+                "reason": self.reason[:200],
+                "message": self.message[:MAX_MESSAGE_TEXT],
                 "dead_at": iso(self.dead_at),
                 "source": self.source.coordinates(),
-                "key_b64": base64.b64encode(self.source.key or b"").decode("ascii"),
-                "value_b64": base64.b64encode(value).decode("ascii"),
+                "timestamp_ms": self.source.timestamp_ms,
+                "key_b64": base64.b64encode(key[:KEPT_KEY_BYTES]).decode("ascii"),
+                "key_size": len(key),
+                "value_b64": base64.b64encode(kept).decode("ascii"),
                 "value_text": text,
-                "headers": [
-                    [k, base64.b64encode(v).decode("ascii")] for k, v in self.source.headers
-                ],
-                "attempts": list(self.attempts),
+                "value_size": len(value),
+                "value_sha256": hashlib.sha256(value).hexdigest(),
+                "value_truncated": len(kept) < len(value),
+                "headers": headers,
+                "headers_truncated": len(headers) < len(self.source.headers),
+                "attempts": attempts,
             }
         )

@@ -2,18 +2,20 @@
 
     topic                 key                 value
     warcflow.custody      capture id or ""    CustodyEvent | HeadRequest (one partition)
-    warcflow.recheck      SURT of url         RecheckRequest
+    warcflow.recheck      SURT of url         RecheckRequest | LivenessStart
     warcflow.liveness     SURT of url         LivenessEvent
 
 A ``CustodyEvent`` becomes one ledger entry (``archivers.ledger``): produced
 by the custody feed for every capture event, and by the CLI and viewer for
 exports and downloads, by the recheck and fixity runs for theirs. A
-``HeadRequest`` asks the ledger agent to publish a signed head now.
+``HeadRequest`` asks the ledger agent to publish a signed head now. A
+``LivenessStart`` (from the custody feed, for each stored page) asks the
+recheck agent to add a capture to its URL's liveness record: the recheck
+agent is that record's only writer.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -21,11 +23,12 @@ from typing import Any
 from archivers.clock import iso
 from archivers.custody.ledger import CustodyEvent, ObjectDigest
 from archivers.custody.liveness import Observation
-from streams.messages.base import VERSION, Undecodable, dumps, json_object
+from streams.messages.base import VERSION, Undecodable, dumps, json_object, loads, parse_json
 
 CUSTODY_EVENT = "warcflow.CustodyEvent"
 HEAD_REQUEST = "warcflow.HeadRequest"
 RECHECK_REQUEST = "warcflow.RecheckRequest"
+LIVENESS_START = "warcflow.LivenessStart"
 LIVENESS_EVENT = "warcflow.LivenessEvent"
 
 
@@ -54,10 +57,7 @@ def head_request_json(requested_at: datetime, by: str) -> bytes:
 
 def decode_custody(value: bytes | None) -> CustodyEvent | None:
     """A CustodyEvent, or None for a HeadRequest; Undecodable for anything else."""
-    try:
-        doc = json.loads(value or b"")
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        doc = None
+    doc = loads(value)
     if isinstance(doc, dict) and doc.get("schema") == HEAD_REQUEST:
         json_object(value, HEAD_REQUEST)
         return None
@@ -92,7 +92,28 @@ def recheck_json(url: str, requested_at: datetime, by: str) -> bytes:
     )
 
 
+def liveness_start_json(url: str, capture_id: str, final_url: str | None) -> bytes:
+    return dumps(
+        {
+            "schema": LIVENESS_START,
+            "version": VERSION,
+            "url": url,
+            "capture_id": capture_id,
+            "final_url": final_url,
+        }
+    )
+
+
 def decode_recheck(value: bytes | None) -> dict[str, Any]:
+    """A RecheckRequest or a LivenessStart (``doc["schema"]`` says which)."""
+    doc = parse_json(value)
+    if isinstance(doc, dict) and doc.get("schema") == LIVENESS_START:
+        doc = json_object(value, LIVENESS_START)
+        if not isinstance(doc.get("url"), str) or not isinstance(doc.get("capture_id"), str):
+            raise Undecodable("bad_field", "LivenessStart needs string fields url and capture_id")
+        if not isinstance(doc.get("final_url"), (str, type(None))):
+            raise Undecodable("bad_field", "LivenessStart.final_url must be a string or null")
+        return doc
     doc = json_object(value, RECHECK_REQUEST)
     if not isinstance(doc.get("url"), str) or not isinstance(doc.get("by"), str):
         raise Undecodable("bad_field", "RecheckRequest needs string fields url and by")

@@ -135,6 +135,8 @@ def decode_watch(value: bytes) -> Watch:
     """A Watch record's value; InvalidWatch if it is not a valid Watch v1."""
     try:
         doc = json.loads(value)
+    except RecursionError:  # any client can write to the topic: nesting is refused too
+        raise InvalidWatch("not JSON: nested too deeply") from None
     except (TypeError, ValueError) as exc:
         raise InvalidWatch(f"not JSON: {exc}") from None
     if not isinstance(doc, dict) or doc.get("schema") != WATCH or doc.get("version") != VERSION:

@@ -71,21 +71,26 @@ def browser():
 @pytest.fixture(scope="module")
 def running_viewer(pipeline, media_set, tmp_path_factory):
     site = pipeline["site"]
-    with TestSite() as canary:
-        testmedia.install(site, media_set, canary.origin)
-    site.routes["/post/kazan"] = Route(KAZAN)
-    site.routes["/post/evil"] = Route(EVIL)
     env = {
         **pipeline["env"],
         "WARCFLOW_VIEWER_PORT": str(free_port()),
         "WARCFLOW_REPLAY_PORT": str(free_port()),
         "WARCFLOW_HOME": str(tmp_path_factory.mktemp("viewer-home")),
     }
-    viewer = ViewerProcess(env, Path(env["WARCFLOW_HOME"]) / "viewer.log").start()
-    try:
-        yield {**pipeline, "env": env, "base": f"http://127.0.0.1:{env['WARCFLOW_VIEWER_PORT']}"}
-    finally:
-        viewer.stop()
+    with TestSite() as canary:  # open while the module runs: a leak there would be counted
+        testmedia.install(site, media_set, canary.origin)
+        site.routes["/post/kazan"] = Route(KAZAN)
+        site.routes["/post/evil"] = Route(EVIL)
+        viewer = ViewerProcess(env, Path(env["WARCFLOW_HOME"]) / "viewer.log").start()
+        try:
+            yield {
+                **pipeline,
+                "env": env,
+                "base": f"http://127.0.0.1:{env['WARCFLOW_VIEWER_PORT']}",
+            }
+        finally:
+            viewer.stop()
+        assert canary.hits == {}, f"the canary was reached: {canary.hits}"
 
 
 def captured(env, base, url, media=0):

@@ -7,17 +7,22 @@ script created is found for the media agent. Every browser request goes
 through the recording fetcher, so the address policy holds: a page that tries
 to load from a private address gets it refused, and that server sees nothing.
 
-The store is ``MemoryStore`` here (the pipeline test in test_browser_pipeline.py
-uses the real broker and S3 server); the site and the browser are real.
+The store is the real S3 server (versitygw, a bucket of this module's), so
+the redelivery case runs on its conditional writes, which are not atomic
+(``archivers.store.base``); the site and the browser are real, and nothing in
+them is patched: a crashed browser is a Chromium process killed, concurrency
+is what the site sees arrive at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import io
 import json
+import os
+import signal
+import uuid
 from pathlib import Path
 
 import pytest
@@ -30,13 +35,16 @@ from archivers.errors import FetchUnavailable
 from archivers.net.addresses import parse_allow_list
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store import layout
-from archivers.store.memory import MemoryStore
+from archivers.store.s3 import S3Store
 from tests.support import jsposts
+from tests.support.site import Route
+from tests.support.stack import settings_of
 
 pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/bin/chromium"
 AGENT = {"name": "warcflow", "version": "test"}
+_OFFSETS = iter(range(1, 1_000_000))
 
 
 @pytest.fixture(autouse=True)
@@ -45,8 +53,18 @@ def _chromium():
         pytest.fail("Debian's chromium is missing: `make test` installs it (infra/system-deps.sh)")
 
 
-def make(site, *, sites=(), **browser):
-    store = MemoryStore()
+@pytest.fixture(scope="module")
+def s3(stack):
+    """A bucket of this module's on the session's S3 server (Object Lock, versions),
+    used with the server's root credentials: this module tests the browser capture,
+    not the roles (tests/integration/test_access.py does)."""
+    env = stack.env(WARCFLOW_S3_BUCKET=f"b{uuid.uuid4().hex[:8]}-bucket")
+    store = S3Store(settings_of(env, "admin", local_stack=True).store)
+    store.ensure_bucket()
+    return store
+
+
+def make(site, store, *, sites=(), **browser):
     fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
     settings = BrowserSettings(
         executable=CHROMIUM, sites=sites, **{"idle_timeout": 3.0, "timeout": 60.0, **browser}
@@ -63,6 +81,8 @@ def make(site, *, sites=(), **browser):
 
 def request_for(url, mode="browser", offset=1):
     now = utc_now()
+    # a fresh offset each time: every capture of the module has its own id in the bucket
+    offset = offset * 1_000_000 + next(_OFFSETS)
     cid = layout.capture_id("warcflow.ingest", 0, offset, int(now.timestamp() * 1000))
     return CaptureRequest(
         cid,
@@ -88,9 +108,9 @@ def warc_records(data: bytes):
     return out
 
 
-def test_a_script_rendered_post_is_captured_with_what_its_scripts_fetched(site, canary):
+def test_a_script_rendered_post_is_captured_with_what_its_scripts_fetched(site, canary, s3):
     jsposts.install(site, canary.origin)
-    archiver, store = make(site)
+    archiver, store = make(site, s3)
     url = site.url("/post/js-redirect")
     manifest = asyncio.run(capture(archiver, request_for(url))).manifest
 
@@ -145,9 +165,9 @@ def test_a_script_rendered_post_is_captured_with_what_its_scripts_fetched(site, 
     )
 
 
-def test_the_browser_cannot_reach_addresses_the_policy_refuses(site, canary):
+def test_the_browser_cannot_reach_addresses_the_policy_refuses(site, canary, s3):
     jsposts.install(site, canary.origin)
-    archiver, store = make(site)
+    archiver, store = make(site, s3)
     manifest = asyncio.run(capture(archiver, request_for(site.url("/post/js-canary")))).manifest
 
     assert manifest.status == "stored" and manifest.outcome == "partial"
@@ -165,40 +185,102 @@ def test_the_browser_cannot_reach_addresses_the_policy_refuses(site, canary):
     )
 
 
-def test_site_rules_choose_the_browser_under_auto(site, canary):
+def test_site_rules_choose_the_browser_under_auto(site, canary, s3):
     jsposts.install(site, canary.origin)
-    archiver, _store = make(site, sites=(site.allow,))
+    archiver, _store = make(site, s3, sites=(site.allow,))
     manifest = asyncio.run(capture(archiver, request_for(site.url("/post/1"), mode="auto")))
     assert manifest.manifest.mode == "browser" and manifest.manifest.screenshot_key
-    static, _ = make(site, sites=("example.org",))
+    static, _ = make(site, s3, sites=("example.org",))
     other = asyncio.run(capture(static, request_for(site.url("/post/1"), mode="auto", offset=2)))
     assert other.manifest.mode == "static" and other.manifest.screenshot_key is None
 
 
-def test_a_page_that_outlasts_the_deadline_is_retryable(site, canary):
+def test_a_page_that_outlasts_the_deadline_is_retryable(site, canary, s3):
     jsposts.install(site, canary.origin)
-    from tests.support.site import Route
-
     site.routes["/slow.js"] = Route(
         b"//" + b"x" * 2000, content_type="application/javascript", drip=0.2
     )
     site.routes["/post/slow"] = Route(b'<!doctype html><p>slow</p><script src="/slow.js"></script>')
-    archiver, store = make(site, timeout=2.0, idle_timeout=1.0)
+    archiver, store = make(site, s3, timeout=2.0, idle_timeout=1.0)
+    request = request_for(site.url("/post/slow"))
     with pytest.raises(FetchUnavailable) as failed:
-        asyncio.run(capture(archiver, request_for(site.url("/post/slow"))))
+        asyncio.run(capture(archiver, request))
     assert failed.value.reason == "browser_timeout"
-    assert store.objects == {}
+    cid = request.capture_id
+    for key in (layout.warc_key(cid), layout.screenshot_key(cid), layout.index_key(cid)):
+        assert store.head(key) is None, key  # nothing of it was stored
+    assert list(store.list_keys(layout.manifest_prefix(request.url))) == []
 
 
-def test_a_crashed_browser_is_launched_again(site, canary):
+def _cmdline(pid: int) -> list[bytes]:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        return []
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0
+
+
+def chromium_pids() -> set[int]:
+    """Chromium's browser processes that descend from this test: a chromium whose
+    parent is not a chromium (its renderers, GPU and zygotes are its children)."""
+    me, found = os.getpid(), set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or b"chromium" not in (_cmdline(int(entry)) or [b""])[0]:
+            continue
+        pid = int(entry)
+        if b"chromium" in (_cmdline(_parent(pid)) or [b""])[0]:
+            continue
+        ancestor = _parent(pid)
+        while ancestor > 1 and ancestor != me:
+            ancestor = _parent(ancestor)
+        if ancestor == me:
+            found.add(pid)
+    return found
+
+
+class Crash(BaseException):
+    """The worker dying at this point of a capture."""
+
+
+class DiesBeforeScreenshot(S3Store):
+    """The real store, in a worker that dies once the WARC is stored: before the
+    screenshot object and the manifest are written."""
+
+    def _dies(self, key):
+        if key.startswith(("screenshots/", "manifests/")):
+            raise Crash(f"died before writing {key}")
+
+    def put_new(self, key, body, **kwargs):
+        self._dies(key)
+        return super().put_new(key, body, **kwargs)
+
+    def put_if_absent(self, key, body, **kwargs):
+        self._dies(key)
+        return super().put_if_absent(key, body, **kwargs)
+
+
+def test_a_crashed_browser_is_launched_again(site, canary, s3):
     jsposts.install(site, canary.origin)
-    archiver, _store = make(site)
+    archiver, _store = make(site, s3)
 
     async def twice():
         try:
             first = await archiver.capture(request_for(site.url("/post/1")))
-            await archiver.browser._browser.close()  # as if Chromium had died
-            second = await archiver.capture(request_for(site.url("/post/1"), offset=2))
+            [browser] = chromium_pids()
+            os.kill(browser, signal.SIGKILL)  # Chromium dies (OOM, a crash)
+            request = request_for(site.url("/post/1"), offset=2)
+            try:
+                second = await archiver.capture(request)
+            except FetchUnavailable:
+                # the crash noticed mid-capture: a retryable failure, and the retry
+                # (the same capture id, as the retry topic would bring it) relaunches
+                second = await archiver.capture(request)
             return first, second
         finally:
             await archiver.browser.close()
@@ -208,72 +290,105 @@ def test_a_crashed_browser_is_launched_again(site, canary):
     assert archiver.browser.launches == 2
 
 
-def test_a_redelivered_capture_keeps_the_screenshot_of_the_stored_warc(site, canary):
+def test_a_redelivered_capture_keeps_the_screenshot_of_the_stored_warc(site, canary, s3):
     """An attempt stored the WARC and died before the screenshot object and the
     manifest: the next attempt's own screenshot is dropped with its WARC, and the
-    object is the stored WARC's resource record."""
+    object is the stored WARC's resource record. On the real server, whose
+    If-None-Match is checked before the write rather than atomically."""
     jsposts.install(site, canary.origin)
-    archiver, store = make(site)
+    dying, _ = make(site, DiesBeforeScreenshot(s3.settings))
     request = request_for(site.url("/post/js"))
-    first = asyncio.run(capture(archiver, request)).manifest
-    original = store.get_bytes(first.screenshot_key)
-    del store.objects[first.screenshot_key]
-    del store.objects[layout.manifest_key(first.url, first.capture_id)]
-    again, _store2 = make(site)
-    again.store = store
+    with pytest.raises(Crash):
+        asyncio.run(capture(dying, request))
+    store = s3
+    warc_key = layout.warc_key(request.capture_id)
+    stored_warc = store.get_bytes(warc_key)
+    assert store.head(layout.screenshot_key(request.capture_id)) is None
+    again, _ = make(site, s3)  # another worker, after the redelivery
     second = asyncio.run(capture(again, request))
-    assert second.created and second.manifest.sha256 == first.sha256
-    assert store.get_bytes(second.manifest.screenshot_key) == original
-    assert second.manifest.screenshot == first.screenshot
+    assert second.created and second.manifest.sha256 == hashlib.sha256(stored_warc).hexdigest()
+    png = store.get_bytes(second.manifest.screenshot_key)
+    [shot] = [body for kind, _h, body in warc_records(stored_warc) if kind == "resource"]
+    assert png == shot  # the stored WARC's screenshot, not the second attempt's
+    assert second.manifest.screenshot["sha256"] == hashlib.sha256(png).hexdigest()
+    assert len(store.versions(warc_key)) == 1  # one WARC: the second attempt's was dropped
 
 
-def test_a_non_html_page_is_kept_as_fetched_without_a_screenshot(site, canary):
+def test_a_non_html_page_is_kept_as_fetched_without_a_screenshot(site, canary, s3):
     jsposts.install(site, canary.origin)
-    archiver, store = make(site)
-    manifest = asyncio.run(capture(archiver, request_for(site.url("/img/lazy.png")))).manifest
+    archiver, store = make(site, s3)
+    request = request_for(site.url("/img/lazy.png"))
+    manifest = asyncio.run(capture(archiver, request)).manifest
     assert manifest.status == "stored" and manifest.mode == "browser"
     assert manifest.screenshot_key is None and manifest.outcome == "ok"
-    assert not any(k.startswith("screenshots/") for k in store.objects)
+    assert store.head(layout.screenshot_key(request.capture_id)) is None
 
 
-def test_browser_captures_wait_for_a_place_without_losing_their_deadline(site, canary):
-    """At most ``concurrency`` pages render at once; a capture's deadline covers its
-    own rendering, not the wait for a place."""
+SLOW_RENDER = b"""<!doctype html><p id="t">loading</p><script>
+fetch("/api/slow.json").then(function (r) { return r.text(); })
+  .then(function (t) { document.getElementById("t").textContent = t; });
+</script>"""
+
+
+def test_at_most_concurrency_pages_render_at_once(site, canary, s3):
+    """Seen from the site: the request each page's script makes never arrives two
+    at a time when one page may render at a time."""
     jsposts.install(site, canary.origin)
-    archiver, _store = make(site, concurrency=1, timeout=6.0)
-    browser = archiver.browser
-    opened, most = [0], [0]
-    plain = browser.context
-
-    @contextlib.asynccontextmanager
-    async def counted():
-        async with plain() as context:
-            opened[0] += 1
-            most[0] = max(most[0], opened[0])
-            try:
-                yield context
-            finally:
-                opened[0] -= 1
-
-    browser.context = counted
+    site.routes["/post/slow-render"] = Route(SLOW_RENDER)
+    site.routes["/api/slow.json"] = Route(b'"rendered"' * 30, drip=0.1)  # 0.3 s a render
+    archiver, _store = make(site, s3, concurrency=1, timeout=60.0)
 
     async def three():
         try:
             return await asyncio.gather(
-                *(archiver.capture(request_for(site.url("/post/js"), offset=n)) for n in range(3))
+                *(
+                    archiver.capture(request_for(site.url("/post/slow-render"), offset=n))
+                    for n in range(3)
+                )
             )
         finally:
-            await browser.close()
+            await archiver.browser.close()
 
     results = asyncio.run(three())
     assert [r.manifest.status for r in results] == ["stored"] * 3
     assert all(r.manifest.screenshot_key for r in results)
-    assert most[0] == 1
+    assert site.count("/api/slow.json") == 3 and site.most_at_once["/api/slow.json"] == 1
 
 
-def test_a_deleted_post_is_kept_as_evidence_with_its_screenshot(site, canary):
+def test_a_capture_waiting_for_a_place_keeps_its_whole_deadline(site, canary, s3):
+    """The first page holds the only place until its own deadline ends it; the
+    second, which waited that long for the place, still gets its whole deadline
+    to render (the deadline covers rendering, not the wait)."""
     jsposts.install(site, canary.origin)
-    archiver, store = make(site)
+    site.routes["/post/hold"] = Route(
+        b'<!doctype html><p>held</p><script>fetch("/api/hold").catch(function () {})</script>'
+    )
+    site.routes["/api/hold"] = Route(b"x" * 300, drip=10.0)  # 30 s: outlasts the deadline
+    archiver, _store = make(site, s3, concurrency=1, timeout=8.0)
+    held, waiting = request_for(site.url("/post/hold")), request_for(site.url("/post/1"))
+
+    async def queue():
+        try:
+            first = asyncio.create_task(archiver.capture(held))
+            deadline = asyncio.get_running_loop().time() + 60
+            while site.count("/api/hold") == 0:  # poll: the first page has the place
+                assert asyncio.get_running_loop().time() < deadline, "the first page never rendered"
+                await asyncio.sleep(0.05)
+            second = await archiver.capture(waiting)
+            with pytest.raises(FetchUnavailable) as timed_out:
+                await first
+            return second, timed_out.value
+        finally:
+            await archiver.browser.close()
+
+    second, timed_out = asyncio.run(queue())
+    assert timed_out.reason == "browser_timeout"
+    assert second.manifest.status == "stored" and second.manifest.screenshot_key
+
+
+def test_a_deleted_post_is_kept_as_evidence_with_its_screenshot(site, canary, s3):
+    jsposts.install(site, canary.origin)
+    archiver, store = make(site, s3)
     manifest = asyncio.run(capture(archiver, request_for(site.url("/gone")))).manifest
     assert manifest.status == "failed" and manifest.outcome == "deleted"
     assert manifest.reason == "http_404" and manifest.warc_key

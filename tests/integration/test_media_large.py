@@ -13,6 +13,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -34,20 +35,26 @@ def big_mp4(clip: bytes, path) -> int:
     return path.stat().st_size
 
 
-def capture(env, url) -> dict:
+BUDGET = 900
+"""Seconds for the whole test (its own pytest timeout): both captures share it."""
+
+
+def capture(env, url, deadline: float) -> dict:
     done = subprocess.run(
         [sys.executable, "-m", "tests.support.capture_media", url],
         env=env,
         capture_output=True,
         text=True,
         cwd=ROOT,
-        timeout=900,
+        timeout=max(1.0, deadline - time.monotonic()),  # fires before pytest's timeout
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.timeout(BUDGET)
 def test_a_1_gib_video_is_captured_with_bounded_memory(stack, media_set, tmp_path):
+    deadline = time.monotonic() + BUDGET - 60  # room for making the file and the checks
     clip = media_set.path("clip.mp4").read_bytes()
     size = big_mp4(clip, tmp_path / "big.mp4")
     with TestSite() as site:
@@ -58,8 +65,8 @@ def test_a_1_gib_video_is_captured_with_bounded_memory(stack, media_set, tmp_pat
             WARCFLOW_S3_BUCKET="large-media",
             WARCFLOW_HOME=str(tmp_path / "home"),
         )
-        small = capture(env, site.url("/small.mp4"))
-        large = capture(env, site.url("/big.mp4"))
+        small = capture(env, site.url("/small.mp4"), deadline)
+        large = capture(env, site.url("/big.mp4"), deadline)
     (tmp_path / "big.mp4").unlink()
     assert large["status"] == "stored" and large["size"] == size > GIB
     assert large["duration"] == pytest.approx(3.0, abs=0.1) and large["width"] == 320

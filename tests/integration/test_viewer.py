@@ -29,9 +29,6 @@ KAZAN = testmedia.post(
 def viewer_env(pipeline, media_set, tmp_path_factory):
     """The module's pipeline plus an in-process viewer (catalog fed from the topic)."""
     site = pipeline["site"]
-    with TestSite() as canary:
-        testmedia.install(site, media_set, canary.origin)
-    site.routes["/post/kazan"] = Route(KAZAN)
     from infra.processes import free_port
 
     env = {
@@ -40,8 +37,12 @@ def viewer_env(pipeline, media_set, tmp_path_factory):
         "WARCFLOW_REPLAY_PORT": str(free_port()),
         "WARCFLOW_HOME": str(tmp_path_factory.mktemp("viewer-home")),
     }
-    with running_viewer(env) as (viewer, client):
-        yield {**pipeline, "env": env, "client": client, "viewer": viewer}
+    with TestSite() as canary:  # open while the module runs: a leak there would be counted
+        testmedia.install(site, media_set, canary.origin)
+        site.routes["/post/kazan"] = Route(KAZAN)
+        with running_viewer(env) as (viewer, client):
+            yield {**pipeline, "env": env, "client": client, "viewer": viewer}
+        assert canary.hits == {}, f"the canary was reached: {canary.hits}"
 
 
 def captured(env, client, url, media=0):

@@ -94,6 +94,8 @@ class TestSite:
         self.routes: dict[str, Route] = {}
         self.hits: dict[str, int] = {}
         self.clients: list[tuple[str, str]] = []  # (path, client ip:port) of every request
+        self.in_flight: dict[str, int] = {}  # requests of a path being answered now
+        self.most_at_once: dict[str, int] = {}  # the most of them at one moment
         self._lock = threading.Lock()
         self._server = _Server((host, port), self._handler())
         self._server.tls = tls
@@ -182,6 +184,16 @@ class TestSite:
 
             def do_GET(self):
                 path = self.path.split("?")[0]
+                with site._lock:
+                    now = site.in_flight[path] = site.in_flight.get(path, 0) + 1
+                    site.most_at_once[path] = max(site.most_at_once.get(path, 0), now)
+                try:
+                    self._answer(path)
+                finally:
+                    with site._lock:
+                        site.in_flight[path] -= 1
+
+            def _answer(self, path):
                 if site.delay:
                     time.sleep(site.delay)  # the test server's latency, not synchronisation
                 with site._lock:

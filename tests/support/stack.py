@@ -80,16 +80,17 @@ class TestStack:
         with ``letter``) and bucket, provisioned (topics, ACLs, bucket, policy),
         the test site(s) ``allow``ed, quick retries."""
         prefix = f"{letter}{uuid.uuid4().hex[:8]}"
-        env = self.env(
-            WARCFLOW_TOPIC_PREFIX=prefix,
-            WARCFLOW_S3_BUCKET=f"{prefix}-bucket",
-            WARCFLOW_FETCH_ALLOW=allow,
-            WARCFLOW_RETRY_BASE_DELAY="0.3",
-            WARCFLOW_RETRY_MAX_DELAY="1",
-            WARCFLOW_RETRY_ATTEMPTS="3",
-            WARCFLOW_PARTITIONS="2",
-            **extra,
-        )
+        defaults = {
+            "WARCFLOW_TOPIC_PREFIX": prefix,
+            "WARCFLOW_S3_BUCKET": f"{prefix}-bucket",
+            "WARCFLOW_FETCH_ALLOW": allow,
+            "WARCFLOW_RETRY_BASE_DELAY": "0.3",
+            "WARCFLOW_RETRY_MAX_DELAY": "1",
+            "WARCFLOW_RETRY_ATTEMPTS": "3",
+            "WARCFLOW_PARTITIONS": "2",
+            "WARCFLOW_WORKER_DRAIN": "5",  # a stopped test worker is gone in seconds
+        }
+        env = self.env(**{**defaults, **extra})
         self.provision(env)
         return env
 

@@ -12,6 +12,7 @@ from archivers.net.addresses import parse_allow_list
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.store.memory import MemoryStore
 from streams.agents.capture import CaptureStage
+from streams.clients.eventlog import is_outcome
 from streams.messages.base import SourceMessage
 from streams.messages.capture import SubmitRequest
 from streams.settings import RetryPolicy
@@ -23,20 +24,35 @@ NAMES = TopicNames("wf")
 class RecordingProducer:
     def __init__(self):
         self.sent = []
+        self.bytes = []
 
     async def send(self, topic, key, value):
         self.sent.append((topic, key, json.loads(value)))
+        self.bytes.append((topic, value))
 
     def on(self, topic):
         return [value for t, _, value in self.sent if t == topic]
 
+    def clear(self):
+        self.sent.clear()
+        self.bytes.clear()
+
+    def raw(self, topic):
+        return [value for t, value in self.bytes if t == topic]
+
 
 class EventsSeen:
+    """The redelivery check over what the recording producer sent, with the real
+    matching rule (``streams.clients.eventlog.is_outcome``)."""
+
     def __init__(self, producer):
         self.producer = producer
 
-    async def contains(self, capture_id, since):
-        return any(e["capture_id"] == capture_id for e in self.producer.on(NAMES.captures))
+    async def contains(self, schemas, work_id, since):
+        return any(
+            is_outcome(SourceMessage(NAMES.captures, 0, n, 0, None, value), schemas, work_id)
+            for n, value in enumerate(self.producer.raw(NAMES.captures))
+        )
 
 
 async def no_sleep(_seconds):
@@ -62,6 +78,25 @@ def make_stage(site, attempts=3):
     return stage, producer, store
 
 
+def make_media_stage(site, attempts=3):
+    from archivers.media.archiver import MediaArchiver, MediaSettings
+    from streams.agents.media import MediaStage
+
+    store = MemoryStore()
+    fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
+    archiver = MediaArchiver(fetcher, store, MediaSettings(), agent={"name": "warcflow"})
+    producer = RecordingProducer()
+    stage = MediaStage(
+        archiver,
+        producer,
+        NAMES,
+        RetryPolicy(attempts, 0.01, 0.05),
+        EventsSeen(producer),
+        sleep=no_sleep,
+    )
+    return stage, producer, store
+
+
 def ingest(value: bytes, offset=0) -> SourceMessage:
     return SourceMessage(NAMES.ingest, 0, offset, int(utc_now().timestamp() * 1000), b"k", value)
 
@@ -74,3 +109,26 @@ def as_message(topic, value: dict, offset=0) -> SourceMessage:
     return SourceMessage(
         topic, 0, offset, int(utc_now().timestamp() * 1000), b"k", json.dumps(value).encode()
     )
+
+
+class Crash(BaseException):
+    """The worker process dying at this point (nothing in a stage catches it)."""
+
+
+class KafkaSend:
+    """A stage's producer on the real broker (kafka-python, acks=all); with
+    ``crash_on``, the first send to that topic is the process dying (``Crash``)."""
+
+    def __init__(self, access, crash_on: str | None = None) -> None:
+        from kafka import KafkaProducer
+
+        self._producer = KafkaProducer(**access.client_kwargs(), acks="all")
+        self.crash_on = crash_on
+
+    async def send(self, topic, key, value):
+        import asyncio
+
+        if topic == self.crash_on:
+            self.crash_on = None
+            raise Crash(f"died before producing to {topic}")
+        await asyncio.to_thread(lambda: self._producer.send(topic, key=key, value=value).get(30))

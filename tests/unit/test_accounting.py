@@ -105,3 +105,113 @@ def test_when_is_an_iso_time_or_an_age():
     assert parse_when("2026-11-25T10:00:00+02:00", now).utcoffset() == timedelta(hours=2)
     with pytest.raises(ValueError):
         parse_when("yesterday", now)
+
+
+def media_event(media_id: str, parent: str = "C1", schema="warcflow.MediaStored") -> Record:
+    doc = {
+        "schema": schema,
+        "capture_id": media_id,
+        "parent_capture_id": parent,
+        "manifest_key": f"manifests/x/{parent}/media/{media_id}.json",  # names the page too
+    }
+    return Record("warcflow.captures", 0, 300, 3000, b"k", json.dumps(doc).encode())
+
+
+def page_with_media(offset: int, capture_id: str, media_ids: list[str]) -> Record:
+    doc = {
+        "schema": "warcflow.CaptureStored",
+        "capture_id": capture_id,
+        "media_ids": media_ids,
+        "source": {"topic": "warcflow.ingest", "partition": 0, "offset": offset},
+    }
+    return Record("warcflow.captures", 0, 200 + offset, 2000, b"k", json.dumps(doc).encode())
+
+
+def test_every_media_request_of_a_stored_page_is_accounted_for():
+    """Review F6: a page was "stored" and the report "complete" though its media
+    request had no outcome."""
+    good = json.dumps(SUBMIT).encode()
+    media_letter = letter(9, b"", "retries_exhausted:http_503", stage="media")
+    media_letter.doc["value_b64"] = base64.b64encode(
+        json.dumps({"schema": "warcflow.MediaRequest", "media_id": "M3"}).encode()
+    ).decode()
+    report = reconcile(
+        [ingest(0, good)],
+        [page_with_media(0, "C1", ["M1", "M2", "M3", "M4"]), media_event("M1")],
+        [media_letter],
+        media=[
+            Record(
+                "warcflow.media",
+                0,
+                5,
+                2500,
+                b"k",
+                json.dumps(
+                    {
+                        "schema": "warcflow.MediaRequest",
+                        "media_id": "M2",
+                        "parent_capture_id": "C1",
+                        "media_url": "https://example.org/v.mp4",
+                    }
+                ).encode(),
+            )
+        ],
+    )
+    assert report.counts["stored"] == 1
+    assert {m.media_id: m.outcome for m in report.media} == {
+        "M1": "stored",
+        "M2": "pending",
+        "M3": "dead-letter",
+        "M4": "pending",
+    }
+    assert report.media_counts == {"stored": 1, "failed": 0, "dead-letter": 1, "pending": 2}
+    assert [m.url for m in report.media_pending] == ["https://example.org/v.mp4", None]
+    assert not report.complete
+    done = reconcile(
+        [ingest(0, good)],
+        [page_with_media(0, "C1", ["M1"]), media_event("M1"), media_event("M1")],
+        [],
+    )
+    assert [m.media_id for m in done.media_duplicates] == ["M1"] and not done.complete
+
+
+def test_a_media_event_never_stands_for_its_page():
+    report = reconcile([ingest(0, json.dumps(SUBMIT).encode())], [media_event("M1", "C1")], [])
+    assert report.counts["pending"] == 1  # the page's own event is what is missing
+
+
+def test_poison_on_any_topic_is_counted_and_named_never_a_crash():
+    nested = b"[" * 1000 + b"]" * 1000
+    unclosed = b'{"a":' + b"[" * 100_000
+    report = reconcile(
+        [ingest(0, nested), ingest(1, unclosed), ingest(2, b"\xff")],
+        [
+            Record("warcflow.captures", 0, 7, 0, None, nested),
+            Record("warcflow.captures", 0, 8, 0, None, b"[1]"),
+            event(0),
+        ],
+        [
+            *parse([Record("warcflow.dead-letter", 1, 3, 0, None, unclosed)]),
+            letter(1, unclosed, "bad_json"),
+        ],
+    )
+    assert [a.outcome for a in report.accounts] == ["stored", "dead-letter", "pending"]
+    assert report.unreadable == {
+        "warcflow.captures": ["0:7", "0:8"],
+        "warcflow.dead-letter": ["1:3"],
+    }
+    entry = parse([Record("warcflow.dead-letter", 1, 3, 0, None, nested)])[0]
+    assert entry.summary(NAMES)["replayable"] is False and entry.url is None
+
+
+def test_a_message_whose_timestamp_is_no_time_is_in_every_range():
+    report = reconcile(
+        [ingest(0, b"x", ts=2**48), ingest(1, b"x", ts=-1), ingest(2, b"x", ts=9_000)],
+        [],
+        [letter(0, b"x", "bad_timestamp"), letter(1, b"x", "bad_timestamp")],
+        until_ms=5_000,
+    )
+    assert [(a.offset, a.outcome) for a in report.accounts] == [
+        (1, "dead-letter"),
+        (0, "dead-letter"),
+    ]

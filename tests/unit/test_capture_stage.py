@@ -1,11 +1,18 @@
 """The capture agent's routing (decode → capture → produce), without a broker.
 
-``RecordingProducer`` stands in for Kafka here; tests/integration runs the same
-stage on the real broker.
+A unit test of one module, ``streams.agents.capture``: ``RecordingProducer``
+stands in for Kafka and ``MemoryStore`` for S3 (its conditional put is atomic,
+it keeps no versions), only to feed and watch the stage. The same flows on the
+real broker and S3 server: tests/integration/test_pipeline.py (redelivery,
+retries, dead letters), test_faults.py (kills, an S3 outage, a broker
+restart), test_error_paths.py (poison, a crash before the page event, a
+misconfigured store, SIGTERM).
 """
 
 import asyncio
 from datetime import timedelta
+
+import pytest
 
 from archivers.clock import utc_now
 from archivers.store.memory import MemoryStore
@@ -51,7 +58,7 @@ def test_redelivery_after_a_lost_event_produces_it(site):
     stage, producer, _store = make_stage(site)
     message = ingest(submit(site.url("/post/1")), offset=9)
     asyncio.run(stage.on_ingest(message))
-    producer.sent.clear()  # the crash happened before the event reached the broker
+    producer.clear()  # the crash happened before the event reached the broker
     asyncio.run(stage.on_ingest(message))
     assert len(producer.on(NAMES.captures)) == 1
 
@@ -119,7 +126,9 @@ def test_retry_waits_until_it_is_due(site):
     async def record_sleep(seconds):
         waits.append(seconds)
 
+    now = utc_now()
     stage.sleep = record_sleep
+    stage.clock = lambda: now  # a fixed clock: the wait is exact, whatever the machine's speed
     request = SubmitRequest.new(site.url("/post/1"), submitted_at=utc_now())
     retry = {
         "schema": "warcflow.RetryRequest",
@@ -135,10 +144,14 @@ def test_retry_waits_until_it_is_due(site):
             "offset": 1,
             "timestamp": "2026-11-25T10:43:13.000000Z",
         },
-        "not_before": (utc_now() + timedelta(seconds=0.04)).isoformat(),
+        "not_before": (now + timedelta(seconds=0.04)).isoformat(),
     }
     assert asyncio.run(stage.on_retry(as_message(NAMES.retry("capture"), retry))) == "stored"
-    assert len(waits) == 1 and 0 < waits[0] <= 0.05
+    assert waits == [pytest.approx(0.04)]
+    waits.clear()  # due long after the longest backoff: waits no longer than that
+    retry["not_before"] = (now + timedelta(days=1)).isoformat()
+    assert asyncio.run(stage.on_retry(as_message(NAMES.retry("capture"), retry))) == "stored"
+    assert waits == [pytest.approx(stage.retry.max_delay * 1.5)]
 
 
 class DownStore(MemoryStore):

@@ -1,4 +1,9 @@
-"""The viewer's catalog, fed events by hand with manifests in the fake store."""
+"""The viewer's catalog, fed events by hand with manifests in the fake store.
+
+A unit test of ``viewer.catalog``: the capture archiver only makes its input.
+On the real broker and S3 server (a delete marker, poison on the topic):
+tests/integration/test_viewer.py and test_error_paths.py.
+"""
 
 import asyncio
 import json
@@ -73,3 +78,29 @@ def test_search_by_substring_and_by_host_prefix(site, tmp_path):
     assert len(catalog.search(f"127.0.0.1:{site.port}")) == 3
     assert catalog.search("nothing-like-this") == []
     assert catalog.search("50%_") == []  # LIKE wildcards are literal
+
+
+def test_an_event_the_catalog_cannot_apply_is_quarantined_and_the_next_applied(site, tmp_path):
+    """Review F10: a deleted or damaged manifest raised, the feed retried the same
+    offset for ever and the catalog stopped for good."""
+    store, catalog = MemoryStore(), Catalog(tmp_path / "c.sqlite")
+    deleted = captured(site, store, "/post/1", 1)
+    damaged = captured(site, store, "/gzip", 2)
+    fine = captured(site, store, "/chunked", 3)
+    kept = store.objects.pop(deleted["manifest_key"])
+    store.objects[damaged["manifest_key"]].data = b"{not a manifest"
+    catalog.apply(0, 0, deleted, store)
+    catalog.apply(0, 1, damaged, store)
+    catalog.apply(0, 2, [1], store, problem="the JSON value is not an object")  # type: ignore[arg-type]
+    catalog.apply(0, 3, None, store, problem="bad_json: nested deeper than 32 levels")
+    catalog.apply(0, 4, fine, store)
+    assert catalog.offsets() == {0: 5}
+    assert [c["capture_id"] for c in catalog.recent()] == [fine["capture_id"]]
+    assert catalog.counts()["quarantined"] == 4
+    reasons = {q["offset"]: q["reason"] for q in catalog.quarantined()}
+    assert "KeyError" in reasons[0] and "not an object" in reasons[2]
+    # the manifest restored (from the version Object Lock kept): applied at the next start
+    store.objects[deleted["manifest_key"]] = kept
+    assert catalog.retry_quarantined(store) == 1
+    assert catalog.capture(deleted["capture_id"]) is not None
+    assert catalog.counts()["quarantined"] == 3

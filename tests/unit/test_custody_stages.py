@@ -1,5 +1,10 @@
 """The custody stages without Kafka: capture events become one ledger entry each,
-junk and internal errors go to the dead-letter topic, never end the agent."""
+junk and internal errors go to the dead-letter topic, never end the agent.
+
+A unit test of ``streams.agents.custody`` and ``streams.agents.liveness`` on the
+fakes; the same flows on the real broker and S3 server (Object Lock, versions):
+tests/integration/test_custody.py and test_error_paths.py.
+"""
 
 import asyncio
 import hashlib
@@ -72,7 +77,11 @@ def test_a_capture_event_is_one_entry_with_the_stored_digests_however_often_it_c
         "warc/x.warc.gz": hashlib.sha256(b"warc bytes").hexdigest(),
         "manifests/x.json": hashlib.sha256(b"{}").hexdigest(),
     }
-    assert "liveness/" in "".join(store.objects)  # its original will be rechecked
+    # its original will be rechecked: the recheck agent, the record's one writer, starts it
+    starts = producer.on("t.recheck")
+    assert [s["schema"] for s in starts] == ["warcflow.LivenessStart"] * 2
+    assert starts[0]["capture_id"] == CAPTURE and starts[0]["url"] == "https://example.org/p"
+    assert not any(k.startswith("liveness/") for k in store.objects)
 
 
 def test_junk_and_internal_errors_are_dead_letters():
@@ -88,3 +97,52 @@ def test_junk_and_internal_errors_are_dead_letters():
     )
     reasons = [letter["reason"] for letter in producer.on("t.dead-letter")]
     assert reasons == ["bad_event", "internal_error", "unknown_schema"]
+
+
+def recheck_stage(store, site, producer):
+    from archivers.net.addresses import parse_allow_list
+    from archivers.net.fetcher import Fetcher, FetchSettings
+    from streams.agents.liveness import RecheckStage
+
+    return RecheckStage(
+        Fetcher(FetchSettings(allow=parse_allow_list(site.allow))),
+        store,
+        Schedule(),
+        False,
+        producer,
+        NAMES,
+        RetryPolicy(),
+        EventsSeen(producer),
+        sleep=no_sleep,
+    )
+
+
+def test_a_new_capture_and_a_recheck_of_one_url_both_stay_in_its_record(site):
+    """Review item 15: the custody feed and the recheck agent both read-modified-
+    wrote liveness/<url> unconditionally, so one could overwrite the other."""
+    from archivers.custody.liveness import LivenessState, state_key
+    from streams.messages.custody import liveness_start_json, recheck_json
+    from tests.support.site import Route
+
+    site.routes["/slow"] = Route(b"<p>still here</p>" * 50, drip=0.01)  # a recheck takes a while
+    url = site.url("/slow")
+    store, producer = MemoryStore(), RecordingProducer()
+    stage = recheck_stage(store, site, producer)
+    first = layout.capture_id("t.ingest", 0, 1, 1764064800000)
+    second = layout.capture_id("t.ingest", 0, 2, 1764064900000)
+
+    def on(value, offset):
+        return stage.on_recheck(message(value, offset, "t.recheck"))
+
+    async def together():
+        await on(liveness_start_json(url, first, None), 0)
+        from archivers.clock import utc_now
+
+        return await asyncio.gather(
+            on(recheck_json(url, utc_now(), "test"), 1),  # reads the state, then fetches
+            on(liveness_start_json(url, second, None), 2),  # arrives meanwhile
+        )
+
+    assert asyncio.run(together()) == ["alive", "started"]
+    state = LivenessState.from_json(store.get_bytes(state_key(url)))
+    assert state.captures == [first, second] and state.checks == 1

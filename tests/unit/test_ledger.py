@@ -1,5 +1,6 @@
 """The custody ledger on the in-package store fake: append-only, reloadable,
-signed heads stamped by a TSA, one entry per event however often it arrives."""
+signed heads stamped by every TSA, one entry per event however often it arrives
+— also after a reload, for an event inside a full tile (error-path review F7)."""
 
 import hashlib
 import json
@@ -152,3 +153,82 @@ def test_a_head_no_tsa_stamped_is_stamped_when_they_are_back(signer, tsa):
     again = ledger.publish_head()  # nothing new, but the head had no token
     assert again is not None and len(again.tokens) == 1
     assert ledger.publish_head() is None
+
+
+def test_an_event_inside_a_full_tile_is_not_appended_again_after_a_reload():
+    """Review F7: with 261 entries, a reload, then event 3 again, the old writer
+    appended it at index 261 (it knew only the ids after the last tile)."""
+    store = MemoryStore()
+    ledger = L.Ledger(store)
+    for n in range(L.TILE + 5):
+        ledger.append(event(n, capture=None))
+    again = L.Ledger(store)
+    again.load()
+    for n in (3, 0, L.TILE - 1, L.TILE + 1):
+        assert again.append(event(n, capture=None)) is None
+    assert again.size == L.TILE + 5 == L.log_size(store)
+    # the whole topic read again from offset 0 (expired group offsets): nothing twice
+    fresh = L.Ledger(store)
+    assert [fresh.append(event(n, capture=None)) for n in range(L.TILE + 5)] == [None] * (
+        L.TILE + 5
+    )
+    ids = [
+        L.Entry.from_data(store.get_bytes(k)).event.event_id
+        for k in store.list_keys("ledger/entries/")
+    ]
+    assert len(ids) == len(set(ids)) == L.TILE + 5
+
+
+def test_a_log_written_before_the_id_index_gets_it_on_its_first_load():
+    store = MemoryStore()
+    ledger = L.Ledger(store)
+    for n in range(L.TILE + 2):
+        ledger.append(event(n, capture=None))
+    for key in [k for k in store.objects if k.startswith(("ledger/ids/", "ledger/tile-ids/"))]:
+        del store.objects[key]  # as an older warcflow left it
+    again = L.Ledger(store)
+    again.load()
+    assert L.tile_ids_key(0) in store.objects
+    assert again.append(event(5, capture=None)) is None
+    assert L.entry_index_of(store, "stored:5") == 5
+
+
+def test_an_entry_whose_id_a_crash_did_not_index_is_indexed_on_load():
+    store = MemoryStore()
+    ledger = L.Ledger(store)
+    ledger.append(event(1, capture=None))
+    del store.objects[L.event_id_key("stored:1")]  # died between the entry and its id
+    L.Ledger(store).load()
+    assert L.entry_index_of(store, "stored:1") == 0
+
+
+def test_a_head_one_of_two_tsas_missed_is_stamped_by_it_when_it_is_back(signer, tsa):
+    """Review item 16: only heads with no token at all were stamped again."""
+    store = MemoryStore()
+
+    class Flaky:
+        name = "second"
+        up = False
+
+        def ca_pem(self):
+            return tsa.ca_pem()
+
+        def stamp(self, digest_hex):
+            if not self.up:
+                raise OSError("connection refused")
+            return tsa.stamp(digest_hex)
+
+    second = Flaky()
+    ledger = L.Ledger(store, signer, [tsa, second])
+    ledger.append(event(1))
+    first = ledger.publish_head()
+    assert len(first.tokens) == 1 and first.problems
+    ledger.append(event(2))
+    assert len(ledger.publish_head().tokens) == 1  # still down for the next head
+    second.up = True
+    ledger.publish_head()  # nothing new: but both heads get the second TSA's token
+    for size in (1, 2):
+        names = sorted(k.rsplit("-", 1)[1] for k in store.list_keys(L.tokens_prefix(size)))
+        assert names == ["local.tsr", "second.tsr"], (size, names)
+    # a writer loaded afresh finds nothing left to stamp
+    assert L.Ledger(store, signer, [tsa, second]).publish_head() is None

@@ -1,4 +1,10 @@
-"""The capture stage hands media to the media stage; the media stage routes outcomes."""
+"""The capture stage hands media to the media stage; the media stage routes outcomes.
+
+A unit test of the stages' routing (``streams.agents.media``) on the fakes; the
+same flow on the real broker and S3 server: tests/integration/test_media.py,
+and test_error_paths.py for a crash between the media requests and the page
+event and for reconcile's account of media.
+"""
 
 import asyncio
 import json

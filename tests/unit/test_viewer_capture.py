@@ -1,5 +1,9 @@
 """The viewer's capture page shows the capture record: who asked, the post's
-claims, the connection and the para 155 items."""
+claims, the connection and the para 155 items.
+
+A unit test of the page (the archiver and the fake store only make its input);
+the page over real captures on the real services: tests/integration/test_viewer.py.
+"""
 
 import asyncio
 import json

@@ -34,11 +34,21 @@ def add_parsers(sub, common) -> None:
         "submitted ≤ WARC-Date ≤ stored ≤ the covering ledger head's time; the "
         "ledger entry's inclusion proof verifies against a signed head; each TSA "
         "token verifies; the last fixity run; the liveness history; the Berkeley "
-        "Protocol para 155 items present. Exit 0 only when every check holds, 1 "
-        "when one fails (each failure names the object and the check), 4 if there "
-        "is no such capture.",
+        "Protocol para 155 items present. Exit 0 only when every check holds; 5 "
+        "(pending) when nothing failed but an entry is not yet in a signed head "
+        "(the next comes within WARCFLOW_LEDGER_HEAD_EVERY; --wait waits for it); 1 "
+        "when a check fails (each failure names the object and the check); 4 if "
+        "there is no such capture.",
     )
     p.add_argument("target", metavar="URL|CAPTURE_ID")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="while the audit is only pending, audit again until it is not, for at most "
+        "SECONDS (then exit 5 if still pending)",
+    )
     p.add_argument(
         "--public-key",
         metavar="PEM",
@@ -50,7 +60,8 @@ def add_parsers(sub, common) -> None:
         "--json",
         action="store_true",
         help='print {"ok", "captures": [{"capture_id", "ok", "checks": [{"name", '
-        '"ok", "detail"}], "items", "liveness", "custody"}]}',
+        '"ok", "detail", "pending"}], "status", "items", "liveness", "custody"}], '
+        '"status"}; status is ok, pending or failed',
     )
     p.set_defaults(handler=audit)
 
@@ -84,10 +95,14 @@ def add_parsers(sub, common) -> None:
         "fixity",
         parents=[common],
         help="re-hash stored objects now and record the result",
-        description="Re-read every stored capture's objects (or one capture's), compare their "
-        "SHA-256 with the manifests and record one fixity event per capture in the "
-        "ledger. The worker also runs this every WARCFLOW_FIXITY_EVERY seconds. "
-        "Exit 0 if every object is unchanged, 1 if one changed or is missing.",
+        description="Re-read every object of every capture (or one capture's) that the ledger "
+        "or the manifests record — WARC, manifest, index, screenshot; each media "
+        "original, poster, derived copy, WARC and manifest — compare its SHA-256 with "
+        "the ledger's (else the manifest's), check the ledger's own entries against "
+        "its tiles, and record one fixity event per capture in the ledger. "
+        "Manifests and entries that cannot be read are counted and named. The "
+        "worker also runs this every WARCFLOW_FIXITY_EVERY seconds. Exit 0 if every "
+        "object is unchanged, 1 if one changed, is missing or could not be read.",
     )
     p.add_argument("--capture", metavar="CAPTURE_ID", help="only this capture")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -114,6 +129,42 @@ def add_parsers(sub, common) -> None:
 
 
 def audit(args, settings: Settings) -> int:
+    deadline = time.monotonic() + max(0.0, args.wait)
+    while True:
+        code, reports = _audit_once(args, settings)
+        status = _status(reports)
+        if status != "pending" or time.monotonic() >= deadline:
+            break
+        if not args.json:
+            progress("pending: waiting for the next signed ledger head …")
+        time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+    if reports is None:
+        return code
+    if args.json:
+        print_json(
+            {"ok": status == "ok", "status": status, "captures": [r.to_dict() for r in reports]}
+        )
+    else:
+        for report in reports:
+            print(f"{report.capture_id}  {report.url}  {report.status.upper()}")
+            for check in report.checks:
+                mark = "ok  " if check.ok else "WAIT" if check.pending else "FAIL"
+                print(f"  {mark} {check.name}: {check.detail}")
+            items = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in report.items.items())
+            print(f"  para 155 items: {items}")
+            print(f"  custody: {len(report.custody)} ledger entries")
+    return {"ok": exitcodes.OK, "pending": exitcodes.PENDING}.get(status, exitcodes.FAILED)
+
+
+def _status(reports) -> str:
+    if not reports:
+        return "failed"
+    statuses = {r.status for r in reports}
+    return "failed" if "failed" in statuses else "pending" if "pending" in statuses else "ok"
+
+
+def _audit_once(args, settings: Settings):
+    """(exit code, reports) — reports None when there is nothing to report on."""
     store = wiring.store(settings)
     trust = wiring.configured_trust(settings, args.public_key)
     try:
@@ -123,7 +174,7 @@ def audit(args, settings: Settings) -> int:
             lost = lost_capture(store, args.target)
             if lost is None:
                 error(f"no capture of {args.target}")
-                return exitcodes.NOT_FOUND
+                return exitcodes.NOT_FOUND, None
             reports.append(lost)
         leaves = LeafCache(store)
         for manifest in manifests:
@@ -132,19 +183,8 @@ def audit(args, settings: Settings) -> int:
             reports.append(audit_capture(store, manifest, trust=trust, leaves=leaves))
     except CaptureError as exc:
         error(str(exc))
-        return exitcodes.UNAVAILABLE
-    ok = all(r.ok for r in reports)
-    if args.json:
-        print_json({"ok": ok, "captures": [r.to_dict() for r in reports]})
-    else:
-        for report in reports:
-            print(f"{report.capture_id}  {report.url}  {'OK' if report.ok else 'FAILED'}")
-            for check in report.checks:
-                print(f"  {'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
-            items = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in report.items.items())
-            print(f"  para 155 items: {items}")
-            print(f"  custody: {len(report.custody)} ledger entries")
-    return exitcodes.OK if ok else exitcodes.FAILED
+        return exitcodes.UNAVAILABLE, None
+    return exitcodes.OK, reports
 
 
 def _read_state(store, url: str) -> LivenessState | None:
@@ -245,18 +285,24 @@ def fixity(args, settings: Settings) -> int:
         print_json(totals)
     else:
         print(
-            f"{totals['captures']} captures: {totals['ok']} objects unchanged, "
-            f"{totals['mismatch']} changed, {totals['missing']} missing"
+            f"{totals['captures']} captures, {totals['objects']} objects: {totals['ok']} "
+            f"unchanged, {totals['mismatch']} changed, {totals['missing']} missing, "
+            f"{totals['unreadable']} unreadable; {totals['ledger_entries_checked']} ledger "
+            "entries checked against their tiles"
         )
         for bad in totals["failed"]:
             print(
                 f"  {bad['status'].upper()} {bad['key']} (capture {bad['capture_id']}): "
-                f"expected {bad['expected']}, found {bad['actual']}"
+                f"expected {bad['expected'] or '?'}, found {bad['actual']}"
+                + (f" ({bad['detail']})" if bad.get("detail") else "")
             )
+        for bad in totals["unreadable_manifests"]:
+            print(f"  UNREADABLE {bad['key']}: {bad['detail']}")
     if args.capture and totals["captures"] == 0:
         error(f"no stored capture {args.capture}")
         return exitcodes.NOT_FOUND
-    return exitcodes.OK if not totals["failed"] else exitcodes.FAILED
+    failed = totals["failed"] or totals["unreadable_manifests"]
+    return exitcodes.OK if not failed else exitcodes.FAILED
 
 
 def ledger_head(args, settings: Settings) -> int:

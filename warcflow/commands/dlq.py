@@ -60,8 +60,11 @@ def add_parsers(sub, common) -> None:
         help="check every submitted URL has an outcome",
         description="For the ingest messages of a time range, find each one's terminal outcome "
         "on the captures and dead-letter topics: stored, failed, dead-letter, or "
-        "pending (queued, running, waiting to retry — or lost if it stays so). "
-        "Exit 0 if every message has an outcome and none has two events, 1 if not.",
+        "pending (queued, running, waiting to retry — or lost if it stays so); the "
+        "same for every media request of the pages stored. Records on the captures "
+        "or dead-letter topic that are not what it carries are counted and named. "
+        "Exit 0 if every message and media request has an outcome and none has two "
+        "events, 1 if not.",
     )
     p.add_argument(
         "--since",
@@ -107,10 +110,10 @@ def dlq_list(args, settings: Settings) -> int:
             [
                 (
                     e.id,
-                    e.doc.get("dead_at"),
+                    str(e.doc.get("dead_at") or "")[:40] or None,
                     e.stage,
                     e.reason,
-                    len(e.doc.get("attempts") or []) or None,
+                    len(e.attempts) or None,
                     e.url,
                 )
                 for e in shown
@@ -227,6 +230,7 @@ def reconcile(args, settings: Settings) -> int:
             # outcomes come after their ingest message
             read_topic(kafka, names.captures, since_ms=since_ms),
             parse(read_topic(kafka, names.dead_letter, since_ms=since_ms)),
+            media=read_topic(kafka, names.media, since_ms=since_ms),
             until_ms=until_ms,
         )
     except TopicUnavailable as exc:
@@ -240,13 +244,26 @@ def reconcile(args, settings: Settings) -> int:
                 "until": until.isoformat(),
                 "messages": len(report.accounts),
                 "counts": counts,
+                "media": {"requests": len(report.media), "counts": report.media_counts},
                 "complete": report.complete,
                 "pending": [a.to_dict() for a in report.pending],
                 "duplicates": [a.to_dict() for a in report.duplicates],
+                "media_pending": [m.to_dict() for m in report.media_pending],
+                "media_duplicates": [m.to_dict() for m in report.media_duplicates],
+                "unreadable": report.unreadable,
             }
         )
     else:
-        print(table(["OUTCOME", "MESSAGES"], [*counts.items(), ("total", len(report.accounts))]))
+        media = report.media_counts
+        print(
+            table(
+                ["OUTCOME", "MESSAGES", "MEDIA"],
+                [
+                    *((name, n, media[name]) for name, n in counts.items()),
+                    ("total", len(report.accounts), len(report.media)),
+                ],
+            )
+        )
         if report.pending:
             print("\npending (no outcome yet):")
             print(
@@ -279,9 +296,29 @@ def reconcile(args, settings: Settings) -> int:
                     ],
                 )
             )
+        if report.media_pending:
+            print("\nmedia pending (no outcome yet):")
+            print(
+                table(
+                    ["MEDIA", "PAGE", "URL"],
+                    [(m.media_id, m.parent_capture_id, m.url) for m in report.media_pending],
+                )
+            )
+        if report.media_duplicates:
+            print("\nmore than one media event:")
+            print(
+                table(
+                    ["MEDIA", "EVENTS"], [(m.media_id, m.events) for m in report.media_duplicates]
+                )
+            )
+        for topic, positions in sorted(report.unreadable.items()):
+            shown = ", ".join(positions[:10]) + (" …" if len(positions) > 10 else "")
+            progress(f"{len(positions)} record(s) on {topic} that it does not carry: {shown}")
         progress(
-            "every message has an outcome"
+            "every message and media request has an outcome"
             if report.complete
-            else f"{len(report.pending)} pending, {len(report.duplicates)} with duplicate events"
+            else f"{len(report.pending)} pending, {len(report.duplicates)} with duplicate "
+            f"events; media: {len(report.media_pending)} pending, "
+            f"{len(report.media_duplicates)} with duplicate events"
         )
     return exitcodes.OK if report.complete else exitcodes.FAILED

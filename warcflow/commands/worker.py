@@ -17,9 +17,10 @@ def add_parsers(sub, common) -> None:
         help="run the capture agents (foreground)",
         description="Consume the ingest and retry topics and capture each URL into the bucket, "
         "publishing an event per capture on the captures topic. Several workers "
-        "share the work by partition. Stops on Ctrl-C / SIGTERM after the current "
-        "captures; an interrupted capture is redone by the next worker (the same "
-        "capture id, so nothing is stored twice).",
+        "share the work by partition. On Ctrl-C / SIGTERM it takes no new message, "
+        "gives the captures in flight WARCFLOW_WORKER_DRAIN seconds (20) to finish "
+        "and exits within 5 s more; what is unfinished is redone by the next worker "
+        "(the same capture id, so nothing is stored twice). A second signal exits at once.",
     )
     p.add_argument(
         "--metrics",
@@ -60,7 +61,7 @@ def logging_config(level: str) -> dict:
 
 
 def run(args, settings: Settings) -> int:
-    import faust
+    from streams.app import DrainingWorker
 
     try:
         problems = wiring.not_ready(settings)
@@ -112,7 +113,7 @@ def run(args, settings: Settings) -> int:
             return exitcodes.UNAVAILABLE
 
     level = {"warning": "warn"}.get(settings.log_level, settings.log_level)
-    worker = faust.Worker(
+    worker = DrainingWorker(
         app,
         loglevel=level,
         quiet=True,
