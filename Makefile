@@ -1,7 +1,7 @@
 # warcflow: the two commands a new machine needs are `make run` and `make test`.
 # Everything missing is installed on the way: Debian packages (ffmpeg, kcat, chromium,
-# tesseract, the headers vpdq is built against), a virtualenv with the Python packages,
-# the Kafka jars and the S3 server.
+# the compilers and headers vpdq and pdqhash are built with), a virtualenv with the
+# Python packages, the Kafka jars and the S3 server.
 
 PYTHON ?= python3
 VENV   ?= .venv

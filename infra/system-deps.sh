@@ -9,14 +9,12 @@
 #   npm     fetches ReplayWeb.page, the WACZ player the tests open exports in
 #           (infra/replaywebpage.py)
 #   jq      reads a role's password from the credentials file in the docs' kcat lines
-#   tesseract-ocr (+ -eng -rus -ukr -osd)  OCR of screenshots and keyframes
-#           (archivers/media/ocr.py; osd is its script detection)
 #   g++, cmake, pkg-config, python3-dev and libav*-dev (avcodec, avformat, avutil,
 #           swscale, swresample, avdevice, avfilter)  build the vpdq and pdqhash wheels
 #           from their sources when the virtualenv is made (PyPI has no wheels of them;
 #           vpdq links FFmpeg's libraries, which the ffmpeg package already brings)
-#   fonts-dejavu-core  the tests draw Russian and English text into images and clips
-#           with ffmpeg's drawtext (tests/support/media.py)
+#   fonts-dejavu-core  the tests draw a watermark into a clip with ffmpeg's drawtext
+#           (tests/support/findmedia.py)
 #   iproute2, util-linux  `ip` and `unshare`: the live SSRF tests make network
 #             namespaces of their own (tests/support/netns.py); without them those
 #             tests fail under CI rather than vanish
@@ -32,11 +30,6 @@ command -v wget >/dev/null || missing+=(wget)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v npm >/dev/null || missing+=(npm)
 command -v jq >/dev/null || missing+=(jq)
-command -v tesseract >/dev/null || missing+=(tesseract-ocr)
-langs="$(tesseract --list-langs 2>/dev/null || true)"
-for lang in eng rus ukr osd; do
-  grep -qx "$lang" <<<"$langs" || missing+=("tesseract-ocr-$lang")
-done
 command -v g++ >/dev/null || missing+=(g++)
 command -v cmake >/dev/null || missing+=(cmake)
 command -v pkg-config >/dev/null || missing+=(pkg-config)

@@ -11,6 +11,7 @@ import pytest
 
 from infra.processes import free_port
 from tests.support import warcs
+from tests.support.findmedia import lineage_clips
 from tests.support.media import MediaSet, make_media
 from tests.support.site import TestSite
 from tests.support.stack import TestStack, WorkerProcess
@@ -22,6 +23,13 @@ pytest_plugins = ["tests.support.noskip"]
 def media_set(tmp_path_factory) -> MediaSet:
     """Clips generated with ffmpeg once per session (see tests/support/media.py)."""
     return make_media(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture(scope="session")
+def clip_variants(tmp_path_factory) -> dict[str, Path]:
+    """A clip, the five variants reposts make of it and an unrelated clip, made
+    once per session (tests/support/findmedia.py)."""
+    return lineage_clips(tmp_path_factory.mktemp("variants"))
 
 
 @pytest.fixture

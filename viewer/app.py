@@ -5,7 +5,7 @@ docs page: Swagger UI would load a script from a CDN on this origin):
 
     pages      /  /search  /url?u=URL  /capture/{id}  /submit
     JSON API   /api/captures?url=URL  /api/captures/{id}  /api/search?q=  /api/submit
-               /api/status
+               /api/status  /api/similar  /api/lineage/{sha256}   (``viewer.finding``)
     files      /capture/{id}/warc  /capture/{id}/screenshot  /media/{sha256}
                /media/{sha256}/derived  /media/{sha256}/poster   (Range requests supported)
     Memento    /timegate/{URL}  /timemap/link/{URL}  /timemap/json/{URL}   (RFC 7089)
@@ -36,7 +36,7 @@ from archivers.custody.ledger import CustodyEvent
 from archivers.errors import CaptureError
 from archivers.store import layout
 from archivers.warc.cdxj import cdx_key
-from viewer import files, memento
+from viewer import files, finding, memento
 from viewer.audits import AuditCache
 from viewer.catalog import Catalog
 from viewer.settings import ViewerSettings
@@ -370,6 +370,7 @@ def create_app(
 
     files.add_routes(app, store, record, warc_version)
     memento.add_routes(app, catalog, settings)
+    finding.add_routes(app, finding.Finder(catalog, store, replay_base, coll))
 
     # -- the replay server's index ---------------------------------------------------
 

@@ -1,58 +1,31 @@
-"""Finding things again: full-text search, near duplicates and lineage, as routes.
+"""Finding a clip again: near duplicates and their captures, as API routes.
 
-    JSON API   /api/search/text?q=          text, URL, author, tag, case (``viewer.textindex``)
-               /api/similar?sha256=|capture=   near duplicates and their captures
+    JSON API   GET /api/similar?sha256=|capture=   near duplicates and their captures
                POST /api/similar            the same for hashes a client computed
                                             (``warcflow similar --file``)
-               /api/lineage/{sha256}        a media item's lineage (``?format=csv``)
-    pages      /media/{sha256}/lineage      "seen in N captures", earliest first
+               GET /api/lineage/{sha256}    the same object, or its rows as CSV
+                                            (``?format=csv``)
 
-``Finder`` holds the two indexes (``TextIndex`` over the catalog's FTS5 table,
-``HashIndex``, the in-memory FAISS index over its hashes) and builds the
-objects both the pages and the API return (docs/api.md).
-
-A text hit links to its capture and to the replay with the matched words
-highlighted where the browser can: the unframed replay URL with a text
-fragment (``#:~:text=…``, which Chromium-based browsers and Safari scroll to
-and highlight; others open the page unhighlighted). A hit in OCR text links
-to the screenshot or the clip it was read from.
+``Finder`` holds the ``HashIndex`` (the in-memory FAISS index over the
+catalog's perceptual hashes, ``viewer.hashindex``) and builds the lineage
+objects the API returns (``viewer.lineage``, docs/api.md).
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
-from markupsafe import Markup, escape
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from archivers.store import layout
 from viewer import lineage as lineages
 from viewer.hashindex import HashIndex
 from viewer.phashes import DISTANCE, PERCENT, Hashes
-from viewer.textindex import TextIndex, parse_query
-from viewer.views import memento_url
 
 SIMILAR_BODY_BYTES = 8 * 1024 * 1024
 """Largest body ``POST /api/similar`` reads (the hashes of a four-hour video)."""
-
-
-def text_fragment(words: str) -> str:
-    """``#:~:text=`` for ``words`` (percent-encoded, with ``-``, ``,`` and ``&`` too)."""
-    return "#:~:text=" + quote(words, safe="").replace("-", "%2D")
-
-
-def marked(snippet: str, marks: list[list[int]] | list[tuple[int, int]]) -> Markup:
-    """A snippet as HTML, its matched terms in ``<mark>``, everything else escaped."""
-    out, at = [], 0
-    for start, end in marks:
-        out.append(str(escape(snippet[at:start])))
-        out.append(f"<mark>{escape(snippet[start:end])}</mark>")
-        at = end
-    out.append(str(escape(snippet[at:])))
-    return Markup("".join(out))  # noqa: S704 - every piece above is escaped
 
 
 class Finder:
@@ -61,45 +34,7 @@ class Finder:
         self.store = store
         self.replay_base = replay_base
         self.collection = collection
-        self.texts = TextIndex(catalog.query)
         self.hashes = HashIndex(catalog.query)
-
-    # -- text -----------------------------------------------------------------
-
-    def search_text(self, q: str, limit: int = 50) -> dict[str, Any]:
-        hits = []
-        for hit in self.texts.search(q, limit):
-            found = hit.to_dict()
-            page = self.catalog.capture(hit.capture_id) or {}
-            found["captured_at"] = page.get("fetched_at")
-            found["capture_url"] = f"/capture/{hit.capture_id}"
-            found["post"] = page.get("post")
-            words = hit.snippet[hit.marks[0][0] : hit.marks[0][1]] if hit.marks else None
-            found["replay_url"] = None
-            if hit.kind == "page" and page.get("warc_key") and page.get("fetched_at"):
-                url = memento_url(
-                    self.replay_base,
-                    self.collection,
-                    page.get("final_url") or page["url"],
-                    page["fetched_at"],
-                )
-                found["replay_url"] = url + (text_fragment(words) if words else "")
-            if hit.kind == "ocr" and hit.origin == "screenshot":
-                found["image_url"] = f"/capture/{hit.capture_id}/screenshot"
-            elif hit.media_id:
-                media = self.catalog.media_of(hit.capture_id)
-                digest = next(
-                    (m.get("sha256") for m in media if m["media_id"] == hit.media_id), None
-                )
-                found["media_url"] = f"/media/{digest}" if digest else None
-            hits.append(found)
-        return {
-            "query": q,
-            "terms": [
-                {"text": t.text, "field": t.column, "prefix": t.prefix} for t in parse_query(q)
-            ],
-            "results": hits,
-        }
 
     # -- similar and lineage --------------------------------------------------
 
@@ -143,11 +78,6 @@ class Finder:
             **self.options(distance, percent),
         )
 
-    def seen_in(self, sha256: str) -> int:
-        """How many captures carried ``sha256`` or a near duplicate (the capture page)."""
-        found = self.of_sha256(sha256, DISTANCE, PERCENT)
-        return found["seen_in"] if found else 0
-
 
 def _digest(sha256: str) -> str:
     text = sha256.lower().removeprefix("sha256:")
@@ -156,21 +86,8 @@ def _digest(sha256: str) -> str:
     return text
 
 
-def add_routes(app: FastAPI, finder: Finder, page) -> None:
-    """The routes of the module docstring; ``page(request, template, **context)``
-    renders a viewer page."""
-
-    @app.get(
-        "/api/search/text",
-        summary="Full-text search: pages, posts, OCR of screenshots and keyframes",
-        description='Words are ANDed; `"a phrase"`; `word*` is a prefix; `author:`, '
-        "`url:`, `tag:`, `case:`, `title:`, `text:` look in one field. Case and Latin "
-        "diacritics do not matter; Cyrillic works as Latin does. Results are ranked "
-        "(BM25), each with a snippet and the offsets of its marked terms, its capture, "
-        "and a replay link that highlights the words (a text fragment).",
-    )
-    def api_text(q: str = Query(..., min_length=1), limit: int = Query(50, ge=1, le=500)):
-        return finder.search_text(q, limit)
+def add_routes(app: FastAPI, finder: Finder) -> None:
+    """The routes of the module docstring."""
 
     @app.get(
         "/api/similar",
@@ -254,12 +171,3 @@ def add_routes(app: FastAPI, finder: Finder, page) -> None:
                 headers={"Content-Disposition": f'attachment; filename="lineage-{digest}.csv"'},
             )
         return found
-
-    @app.get("/media/{sha256}/lineage", response_class=HTMLResponse, include_in_schema=False)
-    def lineage_page(request: Request, sha256: str):
-        digest = _digest(sha256)
-        found = finder.of_sha256(digest, DISTANCE, PERCENT)
-        if found is None:
-            raise HTTPException(404, f"no media item with sha256 {sha256}")
-        media = lineages.media_with_digest(finder.catalog.query, digest)
-        return page(request, "lineage.html", sha256=digest, lineage=found, item=media[0])

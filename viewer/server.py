@@ -35,6 +35,7 @@ from streams.settings import KafkaAccess
 from streams.topics import TopicNames
 from viewer.app import create_app
 from viewer.catalog import Catalog
+from viewer.phashes import HashRows
 from viewer.settings import ViewerSettings
 
 log = logging.getLogger("warcflow.viewer")
@@ -62,7 +63,9 @@ class Viewer:
     names: TopicNames
 
     def __post_init__(self) -> None:
-        self.catalog = Catalog(self.settings.state_dir / "catalog.sqlite")
+        # the perceptual hashes are a part of the catalog (viewer.phashes): same file,
+        # same transaction as the media event that brought them
+        self.catalog = Catalog(self.settings.state_dir / "catalog.sqlite", parts=(HashRows(),))
         self.feed = CaptureFeed(self.kafka, self.names.captures)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

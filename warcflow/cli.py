@@ -15,6 +15,7 @@ from warcflow.commands import (
     dlq,
     export,
     services,
+    similar,
     submit,
     viewer,
     watch,
@@ -67,7 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"warcflow {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for module in (services, worker, viewer, submit, watch, captures, custody, export, dlq, config):
+    for module in (
+        services,
+        worker,
+        viewer,
+        submit,
+        watch,
+        captures,
+        similar,
+        custody,
+        export,
+        dlq,
+        config,
+    ):
         module.add_parsers(sub, common)
     return parser
 

@@ -101,22 +101,6 @@ class CaptureResult:
     created: bool
 
 
-def _screenshot_item(capture_id: str, screenshot: dict[str, Any]) -> list[dict[str, Any]]:
-    """The screenshot as a media item of the page: the media agent hashes it (PDQ)
-    and reads its text (OCR) like a clip's frames (``archivers.media.archiver``)."""
-    if not screenshot:
-        return []
-    uri = screenshot["warc_uri"]
-    return [
-        {
-            "url": uri,
-            "kind": "screenshot",
-            "found_by": "screenshot",
-            "media_id": layout.media_id(capture_id, uri),
-        }
-    ]
-
-
 class PageArchiver:
     """Captures pages into an ``ObjectStore``. Safe to call concurrently."""
 
@@ -185,9 +169,9 @@ class PageArchiver:
                 raise http_error(
                     status, f"{page.final.url} answered HTTP {status} {page.final.response.reason}"
                 )
-            found, post, text = await self._inspect(page)
+            found, post = await self._inspect(page)
             spool, meta, entries = await asyncio.to_thread(
-                self._write_warc, request, page, found, post, mode, text
+                self._write_warc, request, page, found, post, mode
             )
         finally:
             page.close()
@@ -238,18 +222,15 @@ class PageArchiver:
             "agent": dict(self.agent),
         }
 
-    async def _inspect(
-        self, page: PageCapture
-    ) -> tuple[list[FoundMedia], dict[str, Any] | None, dict[str, Any] | None]:
+    async def _inspect(self, page: PageCapture) -> tuple[list[FoundMedia], dict[str, Any] | None]:
         """(media found in the final page, the post's identity as the page states
-        it, its readable text); nothing for an error page or a response that is
-        not HTML. The parse
+        it); nothing for an error page or a response that is not HTML. The parse
         runs in a parser process under its budget (``archivers.extract.budget``),
         whose refusal goes to ``limits_hit``; decoding and yt-dlp's verdicts run
         in a thread. Nothing here holds the loop."""
         final = page.final
         if final.status >= 400 or content_type(final.response) not in HTML_TYPES:
-            return [], None, None
+            return [], None
         if isinstance(page, BrowserCapture):
             # the rendered DOM holds what scripts added; the requests, what they loaded
             html = page.dom[:PARSE_LIMIT] if page.dom else ""
@@ -258,7 +239,7 @@ class PageArchiver:
                 lambda: decoded_body(final.response, PARSE_LIMIT).decode("utf-8", "replace")
             )
         found: list[FoundMedia] = []
-        post = text = None
+        post = None
         if html:
             parsed = await budget.pool().run(
                 "archivers.extract.page:inspect",
@@ -270,7 +251,7 @@ class PageArchiver:
             if parsed.over_budget:
                 page.limits_hit.append(parsed.over_budget)
             else:
-                refs, post, text = parsed.value
+                refs, post = parsed.value
                 if refs is not None and self.recognises is not None:
                     found = await asyncio.to_thread(
                         choose, refs, final.url, recognises=self.recognises, limit=self.media_limit
@@ -279,7 +260,7 @@ class PageArchiver:
             known = {item.url for item in found}
             extra = [item for item in page.media_requests if item.url not in known]
             found = (found + extra)[: self.media_limit]
-        return found, post, text
+        return found, post
 
     def _write_warc(
         self,
@@ -288,7 +269,6 @@ class PageArchiver:
         found: list[FoundMedia],
         post: dict[str, Any] | None,
         mode: str = STATIC,
-        text: dict[str, Any] | None = None,
     ) -> tuple[DigestingSpool, dict[str, Any], list[IndexEntry]]:
         spool = DigestingSpool()
         filename = layout.warc_key(request.capture_id).rsplit("/", 1)[-1]
@@ -317,7 +297,6 @@ class PageArchiver:
                     urn=TLS_URN,
                 )
         screenshot = self._write_screenshot(writer, page, final_response_id)
-        text_record = self._write_text(writer, page, final_response_id, text)
         status = page.final.status
         failed = status >= 400
         meta = {
@@ -362,10 +341,8 @@ class PageArchiver:
             "media": [
                 {**item.to_dict(), "media_id": layout.media_id(request.capture_id, item.url)}
                 for item in found
-            ]
-            + _screenshot_item(request.capture_id, screenshot),
+            ],
             "mode": mode,
-            "text": text_record,
             "screenshot_key": layout.screenshot_key(request.capture_id) if screenshot else None,
             "screenshot": screenshot,
         }
@@ -404,36 +381,6 @@ class PageArchiver:
             "content_type": "image/png",
             "warc_uri": uri,
             "record_id": record_id,
-        }
-
-    def _write_text(
-        self,
-        writer: WarcWriter,
-        page: PageCapture,
-        final_response_id: str | None,
-        text: dict[str, Any] | None,
-    ) -> dict[str, Any] | None:
-        """The page's readable text as a ``conversion`` record of its response; where
-        it is, for the metadata (None when the page had no text)."""
-        if not text or not text.get("text") or final_response_id is None:
-            return None
-        body = text["text"]
-        record_id = writer.write_conversion(
-            page.final.url, body, page.finished_at or self.clock(), final_response_id
-        )
-        offset, length = writer.last_span
-        return {
-            "record_id": record_id,
-            "refers_to": final_response_id,
-            "offset": offset,
-            "length": length,
-            "chars": len(body),
-            "sha256": hashlib.sha256(body.encode("utf-8")).hexdigest(),
-            "title": text.get("title"),
-            "truncated": bool(text.get("truncated")),
-            "method": "readable text: the visible text of the "
-            + ("rendered DOM" if isinstance(page, BrowserCapture) else "HTML")
-            + " (archivers.extract.text, lxml)",
         }
 
     async def _store(

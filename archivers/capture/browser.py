@@ -81,7 +81,6 @@ from archivers.extract.media import STREAM_TYPES, FoundMedia, media_kind
 from archivers.net.fetcher import Fetcher
 from archivers.net.recording import Exchange, content_type, decoded_body
 from archivers.urls import canonical_url, validate_url
-from archivers.warc import writer
 
 log = logging.getLogger("warcflow.browser")
 
@@ -141,7 +140,7 @@ DECODED_PER_PAGE = 512 * 1024 * 1024
 also held to WARCFLOW_FETCH_MAX_BYTES decoded, so a page of gzip bombs costs at
 most this much memory (review F4); past it, responses are cut and
 ``limits_hit`` says so."""
-SCREENSHOT_URN = writer.SCREENSHOT_URN
+SCREENSHOT_URN = "urn:warcflow:screenshot:"
 """Prefix of the target URI of a screenshot's ``resource`` record; the page URL follows."""
 
 

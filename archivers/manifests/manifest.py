@@ -81,10 +81,6 @@ class Manifest:
     screenshot: dict[str, Any] = field(default_factory=dict)
     """Browser captures: the screenshot's ``url``, ``taken_at``, ``sha256``,
     ``size``, ``width``, ``height``, ``warc_uri`` and ``record_id`` (its WARC record)."""
-    text: dict[str, Any] | None = None
-    """The page's readable text: where its ``conversion`` record is in the WARC
-    (``record_id``, ``offset``, ``length``), ``chars``, ``sha256``, ``title``,
-    ``truncated`` and the ``method`` (docs/formats.md); None without one."""
 
     def to_json(self) -> bytes:
         doc = {"schema": SCHEMA, "version": VERSION, **asdict(self)}
@@ -251,12 +247,8 @@ class MediaManifest:
     """The post's identity as yt-dlp's info states it (``archivers.postmeta``), or None."""
     perceptual: dict[str, Any] | None = None
     """Perceptual hashes of the item (``archivers.media.perceptual``): vPDQ
-    features with centre-crop PDQ, keyframes, PDQ of an image, Chromaprint of
-    the audio, the derivation record's id, and any ``problems``; None when none
-    were made (docs/formats.md)."""
-    ocr: list[dict[str, Any]] = field(default_factory=list)
-    """Text read from the keyframes or the screenshot, one object per image: its
-    ``conversion`` record, what was read, how (docs/formats.md)."""
+    features with centre-crop PDQ, Chromaprint of the audio, the derivation
+    record's id, and any ``problems``; None when none were made (docs/formats.md)."""
 
     def to_json(self) -> bytes:
         doc = {"schema": MEDIA_SCHEMA, "version": VERSION, **asdict(self)}
@@ -305,26 +297,22 @@ class MediaManifest:
             "warc_key": self.warc_key,
             "deduplicated": self.deduplicated,
             "perceptual": perceptual_summary(self.perceptual),
-            "ocr_texts": len(self.ocr),
         }
 
 
 def perceptual_summary(perceptual: dict[str, Any] | None) -> dict[str, Any] | None:
     """The short form of a media item's perceptual hashes, as events, the ledger
-    entry and ``captures --json`` carry it: what was hashed, with what, the PDQ
-    of an image, and the SHA-256 of the whole ``perceptual`` object (canonical
+    entry carry it: how many frames were hashed, whether the audio was, what
+    failed, and the SHA-256 of the whole ``perceptual`` object (canonical
     JSON), which the full form in the media manifest must match."""
     if not perceptual:
         return None
     vpdq = perceptual.get("vpdq") or {}
-    pdq = perceptual.get("pdq") or {}
     return {
         "sha256": hashlib.sha256(
             json.dumps(perceptual, sort_keys=True, separators=(",", ":")).encode("utf-8")
         ).hexdigest(),
         "vpdq_frames": len(vpdq.get("features") or []),
-        "keyframes": len(perceptual.get("keyframes") or []),
-        "pdq": pdq.get("hash"),
         "chromaprint": bool(perceptual.get("chromaprint")),
         "problems": list(perceptual.get("problems") or []),
     }

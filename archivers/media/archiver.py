@@ -26,13 +26,13 @@ one ``MediaRequest`` (found in a page capture, see ``archivers.discovery``):
 6. Put the WARC if absent, then the manifest if absent (the commit point):
    the protocol page capture shares (``archivers.manifests.commit``).
 
-Then, from the stored file, its perceptual hashes and the text of its
-keyframes (``archivers.media.perceptual``: vPDQ, PDQ, Chromaprint, Tesseract),
-written into the media WARC before its metadata record (a ``conversion``
-record per text, a ``metadata`` record documenting the derivation) and into
-the manifest (``perceptual``, ``ocr``). A browser capture's screenshot is a
-media item too (kind ``screenshot``): read back from the store, checked against
-the page's manifest, hashed and read; its media WARC holds only those records.
+Beside the poster and the derived copy, from the downloaded file: its
+perceptual hashes (``archivers.media.perceptual``: vPDQ with centre-crop PDQ
+of the same frames, Chromaprint of the audio), written into the media WARC
+before its metadata record (a ``metadata`` record documenting the
+derivation: tools, versions, parameters) and into the manifest
+(``perceptual``). A derivation that fails is a problem noted there, never a
+failed item.
 
 Memory stays bounded whatever the file size: responses are spooled to disk as
 they arrive, the file is hashed and uploaded in parts from disk.
@@ -62,7 +62,7 @@ from archivers.errors import (
 )
 from archivers.extract.post import post_from_info
 from archivers.manifests.commit import put_manifest, put_warc, read_manifest
-from archivers.manifests.manifest import FAILED, STORED, Manifest, MediaManifest
+from archivers.manifests.manifest import FAILED, STORED, MediaManifest
 from archivers.media import ffmpeg, perceptual
 from archivers.net.fetcher import Fetcher
 from archivers.net.recording import DecodedBudget, DecodingReader, DigestingSpool, Exchange
@@ -74,9 +74,6 @@ from archivers.warc.writer import WarcWriter, warcinfo_fields
 log = logging.getLogger("warcflow.media")
 
 MEDIA_METADATA_SCHEMA = "warcflow.media-metadata"
-SCREENSHOT = "screenshot"
-"""The kind of the media item a browser capture's screenshot becomes (hashed, read by OCR)."""
-KINDS = ("direct", "stream", "extractor", SCREENSHOT)
 
 
 @dataclass(frozen=True)
@@ -93,10 +90,6 @@ class MediaSettings:
     derive: bool = True
     hashes: bool = True
     """Perceptual hashes (vPDQ, PDQ, Chromaprint) of every item (``archivers.media.perceptual``)."""
-    ocr: tuple[str, ...] = ("eng", "rus", "ukr")
-    """Tesseract languages keyframes and screenshots are read with; empty: no OCR."""
-    keyframes: int = 4
-    """Most keyframes of one video read by OCR."""
 
 
 @dataclass(frozen=True)
@@ -181,8 +174,6 @@ class MediaArchiver:
             self.workdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="warcflow-media-", dir=self.workdir) as tmp:
             workdir = Path(tmp)
-            if request.kind == SCREENSHOT:
-                return await self._screenshot(request, workdir)
             download = await self._download(request, workdir)
             try:
                 return await self._store(request, download, workdir)
@@ -386,9 +377,8 @@ class MediaArchiver:
         spool = writer.out
         timings["download"] = round(timings["download"], 3)
         hashes: dict[str, Any] | None = None
-        texts: list[dict[str, Any]] = []
         if findings is not None and payload_record is not None:
-            hashes, texts = perceptual.write_records(
+            hashes = perceptual.write_records(
                 writer,
                 findings,
                 source_uri=request.media_url,
@@ -418,7 +408,6 @@ class MediaArchiver:
             "timings": timings,
             "post": post_from_info(download.info),
             "perceptual": hashes,
-            "ocr": texts,
         }
         writer.write_metadata(
             request.media_url, meta, self.clock(), refers_to=request.parent_record_id
@@ -466,131 +455,14 @@ class MediaArchiver:
         )
         return await self._put_manifest(request, manifest)
 
-    # -- a page's screenshot ------------------------------------------------------
-
-    async def _screenshot(self, request: MediaRequest, workdir: Path) -> MediaResult:
-        """A browser capture's screenshot as a media item: read back from the store
-        (never fetched), checked against the page's manifest, hashed (PDQ) and
-        read (OCR). Its media WARC holds only the derivation: the screenshot
-        itself is a ``resource`` record of the page's WARC, which the records
-        here refer to."""
-        started = self.clock()
-        page = await read_manifest(
-            self.store,
-            layout.manifest_key(request.page_url, request.parent_capture_id),
-            Manifest.from_json,
-        )
-        shot = (page.screenshot if page else None) or {}
-        key = page.screenshot_key if page else None
-        if not key or not shot.get("sha256") or not shot.get("record_id"):
-            raise Permanent(
-                f"capture {request.parent_capture_id} has no screenshot", reason="no_screenshot"
-            )
-        path = workdir / "screenshot.png"
-        await asyncio.to_thread(self._fetch_object, key, path)
-        sha256, size = await asyncio.to_thread(_hash_file, path)
-        if sha256 != shot["sha256"]:
-            raise Permanent(
-                f"{key} holds other bytes than the screenshot its capture recorded "
-                f"(sha256 {sha256}, recorded {shot['sha256']})",
-                reason="screenshot_mismatch",
-            )
-        findings = None
-        if self.settings.hashes or self.settings.ocr:
-            findings = await asyncio.to_thread(
-                perceptual.derive_image,
-                path,
-                int(shot.get("width") or 1280),
-                int(shot.get("height") or 720),
-                workdir,
-                languages=self.settings.ocr,
-            )
-            if not self.settings.hashes:
-                findings.perceptual.pop("pdq", None)
-        spool = DigestingSpool()
-        writer = WarcWriter(spool, layout.warc_key(request.media_id).rsplit("/", 1)[-1])
-        writer.write_warcinfo(
-            warcinfo_fields(
-                self.agent,
-                part_of=request.parent_capture_id,
-                description=f"warcflow derivations of the screenshot of {request.page_url}",
-            ),
-            started,
-        )
-        hashes: dict[str, Any] | None = None
-        texts: list[dict[str, Any]] = []
-        if findings is not None:
-            hashes, texts = perceptual.write_records(
-                writer,
-                findings,
-                source_uri=request.media_url,
-                source_record_id=shot["record_id"],
-                source_sha256=sha256,
-                date=self.clock(),
-            )
-        meta = {
-            "schema": MEDIA_METADATA_SCHEMA,
-            **self._identity(request),
-            "status": STORED,
-            "sha256": sha256,
-            "size": size,
-            "key": None,
-            "ext": "png",
-            "container": "png",
-            "width": shot.get("width"),
-            "height": shot.get("height"),
-            "fetched_at": shot.get("taken_at"),
-            "finished_at": iso(self.clock()),
-            "perceptual": hashes,
-            "ocr": texts,
-            "info": {"screenshot_key": key, "screenshot_record_id": shot["record_id"]},
-        }
-        writer.write_metadata(request.media_url, meta, self.clock(), refers_to=shot["record_id"])
-        try:
-            warc_key = layout.warc_key(request.media_id)
-            commit = await put_warc(self.store, warc_key, spool, MEDIA_METADATA_SCHEMA)
-            if commit.meta is not None:
-                meta = commit.meta
-            await store_index(
-                self.store,
-                layout.index_key(request.media_id),
-                warc_key,
-                writer.index_entries if commit.ours else None,
-            )
-        finally:
-            spool.close()
-        stored = commit.stored
-        manifest = MediaManifest.from_dict(
-            {
-                **meta,
-                "warc_key": warc_key,
-                "warc_sha256": stored.sha256 or spool.sha256,
-                "warc_size": stored.size,
-                "warc_version_id": stored.version_id,
-                "stored_at": iso_seconds(stored.last_modified),
-            }
-        )
-        return await self._put_manifest(request, manifest)
-
-    def _fetch_object(self, key: str, path: Path, version_id: str | None = None) -> None:
-        with self.store.open(key, version_id=version_id) as stream, open(path, "wb") as out:
-            shutil.copyfileobj(stream, out, 1024 * 1024)
-
     async def _findings(
         self, path: Path, facts: ffmpeg.MediaFacts, workdir: Path
     ) -> perceptual.Derived | None:
-        """Perceptual hashes and OCR of the file, in a thread (its own child processes:
-        vPDQ, ffmpeg, Tesseract); None when the settings turn them off."""
+        """Perceptual hashes of the file, in a thread (its own child processes:
+        vPDQ, ffmpeg); None when the settings turn them off."""
         if not self.settings.hashes:
             return None
-        return await asyncio.to_thread(
-            perceptual.derive_video,
-            path,
-            facts,
-            workdir,
-            languages=self.settings.ocr,
-            keyframe_limit=self.settings.keyframes,
-        )
+        return await asyncio.to_thread(perceptual.derive_video, path, facts, workdir)
 
     async def _first_seen(self, sha256: str) -> dict[str, Any] | None:
         try:

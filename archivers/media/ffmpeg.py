@@ -242,7 +242,7 @@ def derive_playable(path: Path, facts: MediaFacts, out: Path) -> tuple[str, list
     return method, args
 
 
-# -- inputs of the perceptual hashes and OCR (archivers.media.perceptual) ----------
+# -- inputs of the perceptual hashes (archivers.media.perceptual) ------------------
 
 
 def fit(width: int, height: int, side: int) -> tuple[int, int]:
@@ -308,54 +308,6 @@ def raw_frames(
         raise Permanent(
             f"ffmpeg could not decode frames: {' / '.join(tail)}", reason="ffmpeg_failed"
         )
-
-
-def still(path: Path, at: float | None, out: Path, side: int) -> list[str]:
-    """Write one frame of ``path`` (at ``at`` seconds; an image: its only frame) to
-    the PNG ``out``, fitted in ``side`` × ``side``: what Tesseract reads (it only
-    ever reads files our ffmpeg wrote). Returns the command."""
-    options: dict[str, Any] = {"protocol_whitelist": LOCAL_PROTOCOLS}
-    if at is not None:
-        options["ss"] = f"{at:.3f}"
-    args = (
-        ffmpeg.input(str(path), **options)
-        .output(
-            str(out),
-            vframes=1,
-            vf=f"scale='min({side},iw)':'min({side},ih)':force_original_aspect_ratio=decrease",
-            pix_fmt="gray",
-        )
-        .overwrite_output()
-        .compile()
-    )
-    _run(args)
-    return args
-
-
-def stills(path: Path, frames: list[int], out_dir: Path, side: int) -> list[Path]:
-    """Write the frames numbered ``frames`` (decoding order, as vPDQ numbers them) of
-    ``path`` as grey PNGs fitted in ``side`` × ``side``, in one decoding pass: what
-    Tesseract reads. Returns their paths, in frame order."""
-    if not frames:
-        return []
-    wanted = "+".join(f"eq(n\\,{n})" for n in sorted(set(frames)))
-    pattern = out_dir / "still-%04d.png"
-    args = (
-        ffmpeg.input(str(path), protocol_whitelist=LOCAL_PROTOCOLS)
-        .output(
-            str(pattern),
-            vf=f"select='{wanted}',scale='min({side},iw)':'min({side},ih)'"
-            ":force_original_aspect_ratio=decrease",
-            pix_fmt="gray",
-            fps_mode="passthrough",
-            start_number=0,
-        )
-        .overwrite_output()
-        .compile()
-    )
-    _run(args)
-    made = [out_dir / f"still-{i:04d}.png" for i in range(len(set(frames)))]
-    return [p for p in made if p.exists()]
 
 
 def chromaprint(path: Path, seconds: float) -> bytes:

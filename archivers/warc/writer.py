@@ -14,10 +14,8 @@ Record conventions (documented in docs/formats.md):
 - request records point to their response with ``WARC-Concurrent-To``;
 - every record after the first names the file's ``warcinfo`` record;
 - ``WARC-Refers-To`` only where WARC 1.1 (section 5.11) allows it: on
-  ``metadata``, ``revisit`` and ``conversion`` records (a conversion names the
-  record whose content it converts: OCR of a screenshot or a keyframe, the
-  readable text of a page), never on ``resource``, ``response``, ``request``
-  or ``warcinfo``; a ``resource`` made during a capture (the
+  ``metadata`` and ``revisit`` records, never on ``resource``, ``response``,
+  ``request`` or ``warcinfo``; a ``resource`` made during a capture (the
   screenshot) names the capture's response with ``WARC-Concurrent-To``
   instead (section 5.7 allows that on any record but warcinfo, conversion and
   continuation). Independent validators (JWAT, gowarc) hold every file to this
@@ -47,8 +45,6 @@ METADATA_URN = "urn:warcflow:metadata:"
 """Prefix of the target URI of warcflow's metadata records; the described URL follows."""
 TLS_URN = "urn:warcflow:tls:"
 """Prefix of the target URI of the metadata record holding a connection's TLS facts."""
-SCREENSHOT_URN = "urn:warcflow:screenshot:"
-"""Prefix of the target URI of a screenshot's ``resource`` record; the page URL follows."""
 
 
 def _level(first: bytes, length: int) -> int:
@@ -88,8 +84,6 @@ class WarcWriter:
         self.warcinfo_id: str | None = None
         self.records = 0
         self.index_entries: list[IndexEntry] = []
-        self.last_span: tuple[int, int] = (0, 0)
-        """(offset, length) of the gzip member of the record written last."""
 
     def write_record(
         self,
@@ -143,7 +137,6 @@ class WarcWriter:
         self.out.write(gz.compress(b"\r\n\r\n"))
         self.out.write(gz.flush())
         self.records += 1
-        self.last_span = (offset, self.out.size - offset)
         if index is not None:
             uri = dict(headers).get("WARC-Target-URI", "")
             digest = dict(headers).get("WARC-Payload-Digest") or index_digest
@@ -278,35 +271,6 @@ class WarcWriter:
             content_type=content_type,
             date=date,
             index=(mime_of(content_type), None),
-        )
-
-    def write_conversion(
-        self,
-        uri: str,
-        text: str,
-        date: datetime,
-        refers_to: str,
-        *,
-        content_type: str = "text/plain; charset=utf-8",
-    ) -> str:
-        """A ``conversion`` record (WARC 1.1 section 6.7): ``text``, an alternative
-        form of the content of record ``refers_to`` made by warcflow (OCR, the
-        readable text of a page), under the original's target URI. How it was
-        made (tool, version, languages) is documented by the ``metadata`` record
-        that lists it. Not indexed: replay never serves it in place of the original."""
-        body = text.encode("utf-8")
-        return self.write_record(
-            "conversion",
-            [
-                ("WARC-Target-URI", uri),
-                ("WARC-Refers-To", refers_to),
-                ("WARC-Payload-Digest", f"sha256:{hashlib.sha256(body).hexdigest()}"),
-            ],
-            [body],
-            len(body),
-            hashlib.sha256(body).hexdigest(),
-            content_type=content_type,
-            date=date,
         )
 
     def write_metadata(

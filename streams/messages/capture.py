@@ -25,10 +25,9 @@ from archivers.capture.modes import AUTO, MODES
 from archivers.clock import from_epoch_ms, iso, parse_iso
 from archivers.errors import InvalidURL
 from archivers.manifests.manifest import STORED, Manifest, MediaManifest
-from archivers.media.archiver import KINDS, SCREENSHOT, MediaRequest
+from archivers.media.archiver import MediaRequest
 from archivers.store.layout import is_capture_id
 from archivers.urls import validate_url
-from archivers.warc.writer import SCREENSHOT_URN
 from streams.messages.base import (
     VERSION,
     SourceMessage,
@@ -382,15 +381,10 @@ def media_from_payload(doc: dict[str, Any], *, provenance: dict[str, Any]) -> Me
         raise Undecodable("unknown_schema", "not a MediaRequest version 1")
     try:
         media_url = str(doc["media_url"])
+        validate_url(media_url)
         kind = str(doc["kind"])
-        if kind not in KINDS:
+        if kind not in ("direct", "stream", "extractor"):
             raise ValueError(f"unknown kind {kind!r}")
-        if kind == SCREENSHOT:  # the page's screenshot, read back from the store
-            if not media_url.startswith(SCREENSHOT_URN):
-                raise ValueError(f"a screenshot's media_url starts with {SCREENSHOT_URN}")
-            validate_url(media_url.removeprefix(SCREENSHOT_URN))
-        else:
-            validate_url(media_url)
         if not is_capture_id(str(doc["media_id"])) or not is_capture_id(
             str(doc["parent_capture_id"])
         ):
