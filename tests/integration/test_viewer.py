@@ -13,7 +13,7 @@ from tests.support import media as testmedia
 from tests.support import warcs
 from tests.support.observe import read_topic
 from tests.support.site import Route, TestSite
-from tests.support.stack import cli, poll, store_of
+from tests.support.stack import cli, poll, settings_of, store_of
 from tests.support.viewer import running_viewer
 from viewer.views import replay_url
 
@@ -200,3 +200,84 @@ def test_downloads_and_replay_read_the_version_the_manifest_recorded(viewer_env)
     )
     with urllib.request.urlopen(raw_url, timeout=10) as response:
         assert response.read() == site.routes["/post/1"].body
+
+
+def similar_post(title: str, author: str, published: str, clip: str) -> bytes:
+    return testmedia.post(
+        title,
+        f'<meta property="og:video" content="{clip}">'
+        f'<meta name="author" content="{author}">'
+        f'<meta property="article:published_time" content="{published}">',
+    )
+
+
+def test_similar_finds_a_cropped_repost_in_another_capture_earliest_first(
+    viewer_env, clip_variants, capsys
+):
+    """The same clip, cropped 10 % and re-encoded by a repost (other bytes), on two
+    posts captured one after the other through the pipeline: `warcflow similar` on
+    the original's digest lists both captures, the first one marked earliest, with
+    the posts' claimed authors and the vPDQ match quality; `--file` with a
+    watermarked copy (never captured) finds both too; an unrelated clip finds nothing."""
+    env, client, site = viewer_env["env"], viewer_env["client"], viewer_env["site"]
+    site.routes["/similar/original.mp4"] = Route(
+        file=clip_variants["original"], content_type="video/mp4"
+    )
+    site.routes["/similar/crop.mp4"] = Route(file=clip_variants["crop"], content_type="video/mp4")
+    site.routes["/post/similar-first"] = Route(
+        similar_post(
+            "The clip", "Kazan Eyewitness", "2022-11-16T16:04:05Z", "/similar/original.mp4"
+        )
+    )
+    site.routes["/post/similar-repost"] = Route(
+        similar_post("Reposted", "War Tracker", "2022-11-17T09:00:00Z", "/similar/crop.mp4")
+    )
+    [first] = captured(env, client, site.url("/post/similar-first"), media=1)[:1]
+    [repost] = captured(env, client, site.url("/post/similar-repost"), media=1)[:1]
+    original = first["media"][0]
+    crop = repost["media"][0]
+    assert original["sha256"] != crop["sha256"]  # byte digests differ
+    assert original["perceptual"]["vpdq_frames"] == 4  # recorded by the media agent
+
+    def both_indexed():  # the catalog applies the media events as they come
+        done = cli("similar", f"sha256:{original['sha256']}", "--json", env=env)
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout)
+        return found if found["seen_in"] == 2 else None
+
+    found = poll(both_indexed, timeout=60, interval=0.5, what="both captures in the index")
+    rows = found["captures"]
+    assert [r["capture_id"] for r in rows] == [first["capture_id"], repost["capture_id"]]
+    assert [r["earliest"] for r in rows] == [True, False]
+    assert rows[0]["match"]["algorithm"] == "identical"
+    assert rows[1]["match"]["algorithm"] == "vpdq"
+    assert rows[1]["match"]["query_percent"] == 100.0 and rows[1]["match"]["distance"] <= 31
+    assert [r["post"]["author"] for r in rows] == ["Kazan Eyewitness", "War Tracker"]
+    assert all(r["post"]["claimed"] for r in rows)
+
+    done = cli("similar", "--file", str(clip_variants["watermark"]), "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert [r["capture_id"] for r in json.loads(done.stdout)["captures"]] == [
+        first["capture_id"],
+        repost["capture_id"],
+    ]
+    # the rest in-process (the command's handler with the settings a subprocess gets)
+    code, _out, err = in_process(capsys, env, "--file", str(clip_variants["unrelated"]))
+    assert code == 0 and "no capture carried it" in err
+    code, out, _err = in_process(capsys, env, f"sha256:{original['sha256']}")
+    assert code == 0 and "earliest" in out and "War Tracker" in out
+    assert in_process(capsys, env, f"sha256:{'0' * 64}")[0] == 4
+    assert in_process(capsys, env, "sha256:xyz")[0] == 2
+    csv = client.get(f"/api/lineage/{original['sha256']}", params={"format": "csv"})
+    assert csv.status_code == 200 and len(csv.text.splitlines()) == 3
+
+
+def in_process(capsys, env, *args: str) -> tuple[int, str, str]:
+    """``warcflow similar ARGS`` run by its handler in this process."""
+    from warcflow.cli import build_parser
+
+    parsed = build_parser().parse_args(["similar", *args])
+    capsys.readouterr()
+    code = parsed.handler(parsed, settings_of(env))
+    out, err = capsys.readouterr()
+    return code, out, err
