@@ -92,7 +92,7 @@ def add_routes(app: FastAPI, finder: Finder) -> None:
     @app.get(
         "/api/similar",
         summary="Captures carrying a media item or its near duplicates, earliest first",
-        description="`sha256`: a stored media item (or screenshot) by its digest; `capture`: "
+        description="`sha256`: a stored media item by its digest; `capture`: "
         "every media item of a capture. Videos match by vPDQ (`query_percent`, "
         "`match_percent`: the share of each side's frames with a match), images by PDQ "
         "Hamming `distance`; the same bytes are `identical`.",

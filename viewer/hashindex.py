@@ -3,11 +3,11 @@
 Every hash of ``phashes`` (``viewer.phashes``) is in a FAISS
 ``IndexBinaryFlat``: exact Hamming search over 256-bit codes, a full scan at
 memory speed (about 5 ms per query hash at a million, on one core;
-benchmarks/findings.py measures it against a numpy scan). It is loaded from
+benchmarks/similar.py measures it against a numpy scan). It is loaded from
 the catalog on the first query and topped up from the rows written since,
 before each query, so it never disagrees with the catalog; deleting the
 catalog rebuilds both. Why Flat and not an approximate index:
-docs/decisions/0013-find-it-again.md.
+docs/decisions/0018-find-it-again.md.
 
 ``search(q)``:
 
@@ -61,7 +61,7 @@ class HashIndex:
     order, each hash's item, frame, variant, quality and time: the rows of one
     item are contiguous (written in one transaction by the catalog's one
     writer), so an item's frames are a slice found by binary search. About 90
-    bytes per hash in all (benchmarks/findings.py prints the RSS)."""
+    bytes per hash in all (benchmarks/similar.py prints the RSS)."""
 
     LOAD = 200_000
     """Rows read from the catalog per query while loading."""

@@ -177,9 +177,9 @@ def lineage(
 def of_capture(
     catalog, index: HashIndex, store, capture_id: str, **options: Any
 ) -> dict[str, Any] | None:
-    """The lineage of every stored media item of a capture (its clips and its
-    screenshot), one list: each row says which item of the capture it matched
-    (``query_sha256``). None if the catalog has no such capture."""
+    """The lineage of every stored media item of a capture (its clips), one list:
+    each row says which item of the capture it matched (``query_sha256``). None
+    if the catalog has no such capture."""
     page = catalog.capture(capture_id)
     if page is None:
         return None

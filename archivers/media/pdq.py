@@ -4,7 +4,7 @@ The hashing is Meta's reference C++ (the ``pdqhash`` package wraps it); this
 module only hands it pixels and writes hashes the way Meta's tools do: 64 hex
 digits, most significant word first (``Hash256::format``), so a hash here is
 the hash ThreatExchange, ``pdq-photo-hasher`` and vPDQ print for the same
-pixels (tests/unit/test_perceptual.py checks one against vPDQ).
+pixels.
 
 Two images are near duplicates when their hashes differ in few bits: the
 Hamming distance is 0 for the same pixels, typically under 31 for a re-encode,
@@ -13,8 +13,9 @@ says how much structure the image has; below 50 (a flat or blank frame) a
 match means little.
 
 ``CROP`` is warcflow's addition: PDQ is not robust to cropping (a 10 % crop
-moves a frame 60–120 bits away), so each frame is also hashed at its centre
-90 % (``centre``): a cropped repost is near the original's centre hash.
+moved the test clip's frames 58–82 bits away), so each frame is also hashed at
+its centre 90 % (``centre``): a cropped repost is near the original's centre
+hash (6–10 bits there; docs/decisions/0018-find-it-again.md).
 """
 
 from __future__ import annotations

@@ -109,7 +109,6 @@ class CustodyFeed(Router):
                 "request_id",
                 "parent_capture_id",
                 "source_url",
-                "perceptual",  # a media item's hashes, short form (MediaManifest.summary)
             )
             if doc.get(k) is not None
         }

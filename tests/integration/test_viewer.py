@@ -4,6 +4,7 @@ broker and S3 server; replay through the real pywb server reading from S3."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import urllib.request
 
@@ -270,6 +271,22 @@ def test_similar_finds_a_cropped_repost_in_another_capture_earliest_first(
     assert in_process(capsys, env, "sha256:xyz")[0] == 2
     csv = client.get(f"/api/lineage/{original['sha256']}", params={"format": "csv"})
     assert csv.status_code == 200 and len(csv.text.splitlines()) == 3
+    # the derivation is documented in the media WARC, about the record with the payload
+    from warcio.archiveiterator import ArchiveIterator
+
+    data = io.BytesIO(store_of(env).get_bytes(original["warc_key"]))
+    records = [
+        (dict(r.rec_headers.headers), r.content_stream().read()) for r in ArchiveIterator(data)
+    ]
+    [(headers, body)] = [
+        (h, b)
+        for h, b in records
+        if h.get("WARC-Target-URI", "").startswith("urn:warcflow:derivation:")
+    ]
+    doc = json.loads(body)
+    assert doc["schema"] == "warcflow.derivation" and doc["of"]["sha256"] == original["sha256"]
+    assert headers["WARC-Refers-To"] == doc["of"]["record_id"]
+    assert doc["of"]["record_id"] in {h.get("WARC-Record-ID") for h, _b in records}
 
 
 def in_process(capsys, env, *args: str) -> tuple[int, str, str]:

@@ -5,6 +5,7 @@ tests/integration/test_similar.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from archivers.manifests.manifest import perceptual_summary
 from archivers.media import ffmpeg, pdq, perceptual
 from archivers.net.recording import DigestingSpool
 from archivers.warc.writer import WarcWriter
@@ -76,16 +78,23 @@ def test_the_crop_is_found_by_the_centre_hash_not_the_whole_frame(hashed):
     assert score(query, crop, "crop") is not None
 
 
-def test_the_hashes_are_meta_pdq_and_the_derivation_is_a_documented_metadata_record(hashed):
+def test_the_hashes_are_meta_pdq_and_the_derivation_is_a_documented_metadata_record(
+    hashed, clip_variants
+):
     derived = hashed["original"]
     vpdq = derived.perceptual["vpdq"]
     assert vpdq["columns"] == ["frame", "t", "quality", "pdq", "centre_pdq"]
     assert [f[1] for f in vpdq["features"]] == [0.0, 1.0, 2.0, 3.0]  # one frame a second
     assert all(len(f[3]) == 64 and len(f[4]) == 64 for f in vpdq["features"])
     assert derived.perceptual["chromaprint"]["raw"]  # the audio's fingerprint
-    # vPDQ's frame hash and our centre hash are PDQ of nearly the same pixels
-    first = vpdq["features"][0]
-    assert pdq.distance(first[3], first[4]) < 64
+    # our PDQ (pdqhash, which makes the centre hashes) writes hashes as vPDQ does:
+    # the first frame, decoded by ffmpeg and hashed whole, is near vPDQ's own hash
+    # (a byte or bit order mix-up would put it ~128 bits away)
+    path = clip_variants["original"]
+    w, h = ffmpeg.fit(640, 360, perceptual.HASH_SIDE)
+    frame = next(iter(ffmpeg.raw_frames(path, w, h)))
+    ours, quality = pdq.hash_image(pdq.rgb(frame, w, h))
+    assert pdq.distance(ours, vpdq["features"][0][3]) <= 16 and quality >= 50
     out = DigestingSpool()
     writer = WarcWriter(out, "x.warc.gz")
     recorded = perceptual.write_records(
@@ -109,6 +118,15 @@ def test_the_hashes_are_meta_pdq_and_the_derivation_is_a_documented_metadata_rec
     assert doc["schema"] == "warcflow.derivation"
     assert set(doc["tools"]) == {"vpdq", "pdqhash", "ffmpeg"}
     assert doc["vpdq"]["features"] == vpdq["features"]
+    # the short form events carry names the full form by its canonical JSON's digest
+    short = perceptual_summary(recorded)
+    canonical = json.dumps(recorded, sort_keys=True, separators=(",", ":")).encode()
+    assert short == {
+        "sha256": hashlib.sha256(canonical).hexdigest(),
+        "vpdq_frames": 4,
+        "chromaprint": True,
+        "problems": [],
+    }
 
 
 def test_lineage_csv_cells_a_page_chose_cannot_run_as_formulas():
