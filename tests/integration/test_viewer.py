@@ -265,8 +265,15 @@ def test_similar_finds_a_cropped_repost_in_another_capture_earliest_first(
     # the rest in-process (the command's handler with the settings a subprocess gets)
     code, _out, err = in_process(capsys, env, "--file", str(clip_variants["unrelated"]))
     assert code == 0 and "no capture carried it" in err
+    # the repost is deleted; after its recheck the lineage says it is gone, and since when
+    site.delete("/post/similar-repost")
+    done = cli("recheck", site.url("/post/similar-repost"), "--json", env=env)
+    assert done.returncode == 0 and json.loads(done.stdout)["state"] == "gone", done.stderr
     code, out, _err = in_process(capsys, env, f"sha256:{original['sha256']}")
-    assert code == 0 and "earliest" in out and "War Tracker" in out
+    assert code == 0 and "earliest" in out and "War Tracker" in out and "gone since" in out
+    code, out, _err = in_process(capsys, env, f"sha256:{original['sha256']}", "--json")
+    gone = json.loads(out)["captures"][1]["liveness"]
+    assert gone["state"] == "gone" and gone["gone_since"]
     assert in_process(capsys, env, f"sha256:{'0' * 64}")[0] == 4
     assert in_process(capsys, env, "sha256:xyz")[0] == 2
     csv = client.get(f"/api/lineage/{original['sha256']}", params={"format": "csv"})
