@@ -278,7 +278,14 @@ def similar_section(doc: dict) -> str:
         [
             "## Finding a clip again: perceptual hashing and similarity queries",
             "",
-            _machine(doc),
+            _machine(doc)
+            + "".join(f" Note: {note}" for note in doc.get("notes", []))
+            + (
+                f" Load average (1 min) {doc['load_average_1min']['start']} at the start, "
+                f"{doc['load_average_1min']['end']} at the end."
+                if "load_average_1min" in doc
+                else ""
+            ),
             "",
             f"Hashing a {clip['seconds']} s {clip['width']}x{clip['height']} clip (vPDQ, "
             "centre-crop PDQ, Chromaprint; `archivers.media.perceptual`): "

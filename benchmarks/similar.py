@@ -20,6 +20,7 @@ Two measurements, each against a peer doing the same work, in the same run:
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import statistics
@@ -198,4 +199,9 @@ def bench_queries(sizes, log) -> dict:
 
 
 def bench(runs: int, log, *, seconds: int = 60, sizes=SIZES) -> dict:
-    return {"hashing": bench_hashing(runs, seconds, log), "queries": bench_queries(sizes, log)}
+    before = os.getloadavg()[0]
+    result = {"hashing": bench_hashing(runs, seconds, log), "queries": bench_queries(sizes, log)}
+    # absolute seconds mean little on a shared machine; the ratios are paired runs
+    result["runs"] = runs
+    result["load_average_1min"] = {"start": round(before, 1), "end": round(os.getloadavg()[0], 1)}
+    return result

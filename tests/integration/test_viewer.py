@@ -276,6 +276,11 @@ def test_similar_finds_a_cropped_repost_in_another_capture_earliest_first(
     assert gone["state"] == "gone" and gone["gone_since"]
     assert in_process(capsys, env, f"sha256:{'0' * 64}")[0] == 4
     assert in_process(capsys, env, "sha256:xyz")[0] == 2
+    by_capture = client.get("/api/similar", params={"capture": repost["capture_id"]}).json()
+    assert by_capture["seen_in"] == 2 and by_capture["captures"][0]["earliest"]
+    assert {r["query_sha256"] for r in by_capture["captures"]} == {crop["sha256"]}
+    bad = client.post("/api/similar", json={"perceptual": {"vpdq": {"features": "x"}}})
+    assert bad.status_code == 422
     csv = client.get(f"/api/lineage/{original['sha256']}", params={"format": "csv"})
     assert csv.status_code == 200 and len(csv.text.splitlines()) == 3
     # the derivation is documented in the media WARC, about the record with the payload
