@@ -150,3 +150,36 @@ def test_a_file_with_no_video_is_not_hashed(tmp_path: Path, clip_variants):
                     "-vn", "-c:a", "copy", str(audio)], check=True)  # fmt: skip
     derived = perceptual.derive_video(audio, ffmpeg.probe(audio), tmp_path)
     assert "vpdq" not in derived.perceptual and derived.perceptual["chromaprint"]["raw"]
+
+
+def run_similar(tmp_path: Path, capsys, *args: str) -> tuple[int, str]:
+    """`warcflow similar ARGS` by its handler, with a viewer address nothing listens on."""
+    from infra.processes import free_port
+    from warcflow.cli import build_parser
+    from warcflow.settings import load_settings
+
+    settings = load_settings(
+        {"WARCFLOW_HOME": str(tmp_path / "home"), "WARCFLOW_VIEWER_PORT": str(free_port())}
+    )
+    parsed = build_parser().parse_args(["similar", *args])
+    capsys.readouterr()
+    code = parsed.handler(parsed, settings)
+    return code, capsys.readouterr().err
+
+
+def test_similar_says_what_is_wrong_with_its_input_and_when_the_viewer_is_down(
+    tmp_path, capsys, clip_variants
+):
+    audio = tmp_path / "a.m4a"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip_variants["trim"]),
+                    "-vn", "-c:a", "copy", str(audio)], check=True)  # fmt: skip
+    code, err = run_similar(tmp_path, capsys, "--file", str(audio))
+    assert code == 2 and "has no video stream" in err
+    code, err = run_similar(tmp_path, capsys, "--file", str(tmp_path / "missing.mp4"))
+    assert code == 2 and "no such file" in err
+    code, err = run_similar(tmp_path, capsys, "sha256:abc")
+    assert code == 2 and "64 hex digits" in err
+    code, err = run_similar(tmp_path, capsys, "sha256:" + "ab" * 32, "--capture", "X")
+    assert code == 2 and "give one of" in err
+    code, err = run_similar(tmp_path, capsys, "sha256:" + "ab" * 32)
+    assert code == 3 and "did not answer" in err
