@@ -138,11 +138,20 @@ def create_app(
     def home(request: Request):
         return page(request, "index.html", recent=catalog.recent(30))
 
+    finder = finding.Finder(catalog, store, replay_base, coll)
+
     @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
     def search_page(request: Request, q: str = ""):
         if q and "://" in q:
             return RedirectResponse(f"/url?u={_q(q)}", status_code=303)
-        return page(request, "search.html", q=q, results=catalog.search(q) if q else [])
+        return page(
+            request,
+            "search.html",
+            q=q,
+            results=catalog.search(q) if q else [],
+            texts=finder.search_text(q)["results"] if q else [],
+            marked=finding.marked,
+        )
 
     @app.get("/url", response_class=HTMLResponse, include_in_schema=False)
     def timeline(request: Request, u: str):
@@ -370,7 +379,7 @@ def create_app(
 
     files.add_routes(app, store, record, warc_version)
     memento.add_routes(app, catalog, settings)
-    finding.add_routes(app, finding.Finder(catalog, store, replay_base, coll))
+    finding.add_routes(app, finder)
 
     # -- the replay server's index ---------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Finding a clip again: near duplicates and their captures, as API routes.
 
-    JSON API   GET /api/similar?sha256=|capture=   near duplicates and their captures
+    JSON API   GET /api/search/text?q=      full-text search of posts (``viewer.textindex``)
+               GET /api/similar?sha256=|capture=   near duplicates and their captures
                POST /api/similar            the same for hashes a client computed
                                             (``warcflow similar --file``)
                GET /api/lineage/{sha256}    the same object, or its rows as CSV
@@ -18,14 +19,28 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from markupsafe import Markup, escape
 
 from archivers.store import layout
 from viewer import lineage as lineages
 from viewer.hashindex import HashIndex
 from viewer.phashes import DISTANCE, PERCENT, Hashes
+from viewer.textindex import TextIndex, parse_query
+from viewer.views import replay_url
 
 SIMILAR_BODY_BYTES = 8 * 1024 * 1024
 """Largest body ``POST /api/similar`` reads (the hashes of a four-hour video)."""
+
+
+def marked(snippet: str, marks: list[list[int]]) -> Markup:
+    """A snippet as HTML, its matched terms in ``<mark>``, everything else escaped."""
+    out, at = [], 0
+    for start, end in marks:
+        out.append(str(escape(snippet[at:start])))
+        out.append(f"<mark>{escape(snippet[start:end])}</mark>")
+        at = end
+    out.append(str(escape(snippet[at:])))
+    return Markup("".join(out))  # noqa: S704 - every piece above is escaped
 
 
 class Finder:
@@ -35,6 +50,43 @@ class Finder:
         self.replay_base = replay_base
         self.collection = collection
         self.hashes = HashIndex(catalog.query)
+        self.texts = TextIndex(catalog.query)
+
+    # -- text -----------------------------------------------------------------
+
+    def search_text(self, q: str, limit: int = 50) -> dict[str, Any]:
+        """Captures whose post text, URL, author, tags, case or note match ``q``."""
+        results = []
+        for hit in self.texts.search(q, limit):
+            page = self.catalog.capture(hit.capture_id) or {}
+            post = page.get("post") or {}
+            when = page.get("fetched_at")
+            results.append(
+                {
+                    **hit.to_dict(),
+                    "url": page.get("url"),
+                    "captured_at": when,
+                    "author": post.get("author"),
+                    "tags": (page.get("request") or {}).get("tags") or [],
+                    "case_id": (page.get("request") or {}).get("case_id"),
+                    "capture_url": f"/capture/{hit.capture_id}",
+                    "replay_url": replay_url(
+                        self.replay_base,
+                        self.collection,
+                        page.get("final_url") or page["url"],
+                        when,
+                    )
+                    if page.get("warc_key") and when
+                    else None,
+                }
+            )
+        return {
+            "query": q,
+            "terms": [
+                {"text": t.text, "field": t.column, "prefix": t.prefix} for t in parse_query(q)
+            ],
+            "results": results,
+        }
 
     # -- similar and lineage --------------------------------------------------
 
@@ -88,6 +140,17 @@ def _digest(sha256: str) -> str:
 
 def add_routes(app: FastAPI, finder: Finder) -> None:
     """The routes of the module docstring."""
+
+    @app.get(
+        "/api/search/text",
+        summary="Full-text search of the captured posts: text, URL, author, tags, case",
+        description='Words are ANDed; `"a phrase"`; `word*` is a prefix; `author:`, `url:`, '
+        "`tag:`, `case:`, `note:`, `text:` look in one field. Case and Latin diacritics do "
+        "not matter; Cyrillic works as Latin does (ё = е). Ranked (BM25); each result has "
+        "a snippet with the offsets of its marked terms, its capture and replay links.",
+    )
+    def api_text(q: str = Query(..., min_length=1), limit: int = Query(50, ge=1, le=500)):
+        return finder.search_text(q, limit)
 
     @app.get(
         "/api/similar",

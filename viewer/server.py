@@ -37,6 +37,7 @@ from viewer.app import create_app
 from viewer.catalog import Catalog
 from viewer.phashes import HashRows
 from viewer.settings import ViewerSettings
+from viewer.textindex import TextRows
 
 log = logging.getLogger("warcflow.viewer")
 
@@ -63,9 +64,11 @@ class Viewer:
     names: TopicNames
 
     def __post_init__(self) -> None:
-        # the perceptual hashes are a part of the catalog (viewer.phashes): same file,
-        # same transaction as the media event that brought them
-        self.catalog = Catalog(self.settings.state_dir / "catalog.sqlite", parts=(HashRows(),))
+        # the perceptual hashes (viewer.phashes) and the text index (viewer.textindex)
+        # are parts of the catalog: same file, same transaction as the event
+        self.catalog = Catalog(
+            self.settings.state_dir / "catalog.sqlite", parts=(HashRows(), TextRows())
+        )
         self.feed = CaptureFeed(self.kafka, self.names.captures)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -310,3 +310,35 @@ def in_process(capsys, env, *args: str) -> tuple[int, str, str]:
     code = parsed.handler(parsed, settings_of(env))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def test_search_finds_a_post_by_its_russian_text_author_and_tag(viewer_env):
+    """A post whose page states its text in Russian, captured through the pipeline:
+    `warcflow search` finds it by words of its text in any case, the viewer's search
+    box shows it with the words marked, and tag: finds it by the submission's tag."""
+    env, client, site = viewer_env["env"], viewer_env["client"], viewer_env["site"]
+    site.routes["/post/kazarma"] = Route(
+        testmedia.post(
+            "Казань",
+            '<meta property="og:description" content="Мобилизованные вышли к казарме в Казани">'
+            '<meta name="author" content="Казанский очевидец">',
+        )
+    )
+    url = site.url("/post/kazarma")
+    assert cli("submit", url, "--tag", "kzn-barracks", env=env).returncode == 0
+    poll(
+        lambda: client.get("/api/captures", params={"url": url}).json(),
+        timeout=90,
+        interval=0.5,
+        what=f"the viewer to show {url}",
+    )
+    done = cli("search", "КАЗАРМЕ", "казани", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    [hit] = json.loads(done.stdout)["results"]
+    assert hit["url"] == url and hit["author"] == "Казанский очевидец"
+    assert [hit["snippet"][a:b] for a, b in hit["marks"]] == ["казарме", "Казани"]
+    assert hit["replay_url"].startswith(viewer_env["viewer"].settings.replay_base)
+    box = client.get("/search", params={"q": "казарме"}).text
+    assert "<mark>казарме</mark>" in box and "Казанский очевидец" in box
+    tagged = client.get("/api/search/text", params={"q": "tag:kzn-barracks"}).json()
+    assert [r["url"] for r in tagged["results"]] == [url]
