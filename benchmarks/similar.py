@@ -28,6 +28,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -200,7 +201,10 @@ def bench_queries(sizes, log) -> dict:
 
 def bench(runs: int, log, *, seconds: int = 60, sizes=SIZES) -> dict:
     before = os.getloadavg()[0]
-    result = {"hashing": bench_hashing(runs, seconds, log), "queries": bench_queries(sizes, log)}
+    result: dict[str, Any] = {
+        "hashing": bench_hashing(runs, seconds, log),
+        "queries": bench_queries(sizes, log),
+    }
     # absolute seconds mean little on a shared machine; the ratios are paired runs
     result["runs"] = runs
     result["load_average_1min"] = {"start": round(before, 1), "end": round(os.getloadavg()[0], 1)}
