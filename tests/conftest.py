@@ -76,13 +76,17 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pipeline(stack, module_site, tmp_path_factory):
+def pipeline(stack, module_site, tmp_path_factory, request):
     """A worker on its own topic prefix and bucket, allowed to fetch the module's test site.
+    A module's ``PIPELINE_ENV`` dict adds settings of its worker.
 
     Yields the environment for CLI calls; the worker is ``pipeline_worker``.
     """
     env = stack.agent_env(
-        "t", module_site.allow, WARCFLOW_WORKER_METRICS=f"127.0.0.1:{free_port()}"
+        "t",
+        module_site.allow,
+        WARCFLOW_WORKER_METRICS=f"127.0.0.1:{free_port()}",
+        **getattr(request.module, "PIPELINE_ENV", {}),
     )
     prefix = env["WARCFLOW_TOPIC_PREFIX"]
     log = Path(tmp_path_factory.mktemp("logs")) / "worker.log"

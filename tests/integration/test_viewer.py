@@ -19,6 +19,8 @@ from tests.support.viewer import running_viewer
 from viewer.views import replay_url
 
 pytestmark = pytest.mark.integration
+PIPELINE_ENV = {"WARCFLOW_MEDIA_HASHES": "true"}
+"""The similar test needs the media agent's perceptual hashes (off elsewhere in tests)."""
 
 KAZAN = testmedia.post(
     "Mobilized soldiers protest near Kazan",
