@@ -3,10 +3,14 @@
 # Playwright; no Playwright-bundled browser is downloaded); the fonts render posts' text.
 # vpdq and pdqhash (perceptual hashes) have no wheels on PyPI: they are built from source
 # against FFmpeg's headers, and the compilers and headers removed again after the install.
+# pango (with harfbuzz, fontconfig, glib), pangoft2, harfbuzz-subset, fonts-dejavu-core:
+# `warcflow report` (WeasyPrint, archivers/export/pdf.py, opens them with dlopen; the court
+# pack is set in DejaVu), as infra/system-deps.sh installs them for the tests.
 FROM python:3.11-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg ca-certificates chromium \
       fonts-liberation fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji \
+      libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./

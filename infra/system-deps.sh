@@ -18,6 +18,10 @@
 #   iproute2, util-linux  `ip` and `unshare`: the live SSRF tests make network
 #             namespaces of their own (tests/support/netns.py); without them those
 #             tests fail under CI rather than vanish
+#   the libraries WeasyPrint (the court pack's PDF, archivers/export/pdf.py) opens with
+#   dlopen: libpango-1.0-0, libpangoft2-1.0-0, libharfbuzz0b, libharfbuzz-subset0,
+#   libfontconfig1, libglib2.0-0 (gobject); and the report's fonts, fonts-dejavu-core
+#   poppler-utils  pdftotext, pdftoppm, pdfimages: the tests read, render and list the reports
 # Java 17 (a JDK: the tests compile the JWAT WARC validator) and Maven (the Kafka and
 # JWAT jars) are expected on the machine; this checks them.
 set -euo pipefail
@@ -44,9 +48,21 @@ if ! "$python" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.pat
     *) echo "warcflow: $python has no C headers (Python.h); vpdq and pdqhash are built against them" >&2; exit 1 ;;
   esac
 fi
-[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
+# a library by its soname (what dlopen finds), else its Debian package. ldconfig is in
+# /sbin, off a non-root user's PATH; its cache is read once and matched in the shell
+# (`ldconfig -p | grep -q` can fail under pipefail when grep stops reading early)
+libs=$({ command -v ldconfig >/dev/null && ldconfig -p; } || /sbin/ldconfig -p || true)
+have_lib() { [[ $libs == *"$1 "* ]]; }
+have_lib libpango-1.0.so.0 || missing+=(libpango-1.0-0)
+have_lib libpangoft2-1.0.so.0 || missing+=(libpangoft2-1.0-0)
+have_lib libharfbuzz.so.0 || missing+=(libharfbuzz0b)
+have_lib libharfbuzz-subset.so.0 || missing+=(libharfbuzz-subset0)
+have_lib libfontconfig.so.1 || missing+=(libfontconfig1)
+have_lib libgobject-2.0.so.0 || missing+=(libglib2.0-0)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || missing+=(fonts-dejavu-core)
+command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null && command -v pdfimages >/dev/null || missing+=(poppler-utils)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then

@@ -14,7 +14,8 @@ shows the same table for people.
                its consumer group; faust's leader
                topic (READ: made by the admin)
     operator   READ WRITE every <prefix>. topic,     the CLI: dlq, reconcile, fixity,
-               no consumer group                     export, watch, recheck, ledger head
+               no consumer group                     export, report, watch, case, recheck,
+                                                     ledger head
     admin      super user (broker configuration)     warcflow up / provision / rotate
 
 ``DESCRIBE`` goes with every topic grant (clients look topics up before

@@ -3,15 +3,17 @@
 Names are ``<prefix>.ingest``, ``<prefix>.captures``, ``<prefix>.dead-letter``,
 ``<prefix>.retry.<stage>``, ``<prefix>.media``, ``<prefix>.liveness``,
 ``<prefix>.recheck``, ``<prefix>.custody`` (one partition: the ledger's
-single writer) and the watchers' ``<prefix>.watches`` and
-``<prefix>.watch-seen``; the prefix (default ``warcflow``) lets several
-deployments share one cluster. The workers' consumer group is
-``<prefix>-agents`` (the faust app id), and faust elects the group's leader
-through ``<prefix>-agents-__assignor-__leader`` (one partition), which is made
-here with the others: the workers may not create topics (docs/operations.md,
+single writer), the watchers' ``<prefix>.watches`` and
+``<prefix>.watch-seen``, and ``<prefix>.cases`` (the case records); the
+prefix (default ``warcflow``) lets several deployments share one cluster.
+The workers' consumer group is ``<prefix>-agents`` (the faust app id), and
+faust elects the group's leader through
+``<prefix>-agents-__assignor-__leader`` (one partition), which is made here
+with the others: the workers may not create topics (docs/operations.md,
 "Roles"). The event log and the dead-letter topic keep
 messages forever (``retention.ms=-1``): they are the record of what happened.
-The watchers' two topics are compacted: the latest value per key is their state.
+The watchers' two topics and the cases topic are compacted: the latest value
+per key is their state.
 Creating them is ``streams.clients.admin.ensure_topics``.
 """
 
@@ -65,6 +67,11 @@ class TopicNames:
     def watch_seen(self) -> str:
         return f"{self.prefix}.watch-seen"
 
+    @property
+    def cases(self) -> str:
+        """Case records (``streams.messages.cases``), keyed by case id; compacted."""
+        return f"{self.prefix}.cases"
+
     def retry(self, stage: str) -> str:
         return f"{self.prefix}.retry.{stage}"
 
@@ -92,6 +99,7 @@ class TopicNames:
             self.dead_letter: FOREVER,
             self.watches: COMPACTED,
             self.watch_seen: COMPACTED,
+            self.cases: COMPACTED,
             self.leader: {},
         }
 

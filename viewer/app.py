@@ -32,6 +32,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, ValidationError
 
+from archivers.custody.audit import Trust
 from archivers.custody.ledger import CustodyEvent
 from archivers.errors import CaptureError
 from archivers.store import layout
@@ -65,11 +66,13 @@ def create_app(
     store,
     submit: Callable[..., list[dict]],
     record: Callable[[CustodyEvent], None] = lambda event: None,
+    trust: Trust | None = None,
 ) -> FastAPI:
     """The viewer app. ``submit(urls, tags, note, operator=, case_id=, purpose=,
     mode=)`` validates and produces to ingest, raising ValueError (with every
     problem) when any URL or field is refused; ``record(event)`` puts a custody
-    event (a download of evidence) on the ledger's topic."""
+    event (a download of evidence) on the ledger's topic. ``trust``: the keys and
+    TSA CAs the audits shown trust, from the configuration (none: nothing proves)."""
     app = FastAPI(
         title="warcflow viewer",
         version="1",
@@ -130,7 +133,7 @@ def create_app(
             raise HTTPException(404, f"no capture {capture_id}")
         return manifest
 
-    audits = AuditCache(store)
+    audits = AuditCache(store, trust or Trust())
 
     # -- pages ----------------------------------------------------------------------
 

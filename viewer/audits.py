@@ -1,4 +1,8 @@
-"""The viewer's audits of captures: run once per capture at a time, results cached."""
+"""The viewer's audits of captures: run once per capture at a time, results cached.
+
+They trust what the viewer is configured with (``Trust``: its key file,
+WARCFLOW_TRUST, WARCFLOW_TSA's CAs), never a key or CA read from the bucket:
+whoever can write the bucket could mint both (review F8)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import threading
 import time
 from typing import Any
 
+from archivers.custody.audit import Trust
 from archivers.store.base import ObjectStore
 
 
@@ -15,8 +20,11 @@ class AuditCache:
     runs at a time: concurrent views wait for it instead of repeating it; at most
     ``size`` results are kept."""
 
-    def __init__(self, store: ObjectStore, ttl: float = 300.0, size: int = 256) -> None:
+    def __init__(
+        self, store: ObjectStore, trust: Trust, ttl: float = 300.0, size: int = 256
+    ) -> None:
         self.store = store
+        self.trust = trust
         self.ttl = ttl
         self.size = size
         self._done: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -46,7 +54,7 @@ class AuditCache:
 
         m = Manifest.from_dict(manifest)
         try:
-            return audit_capture(self.store, m).to_dict()
+            return audit_capture(self.store, m, trust=self.trust).to_dict()
         except Exception as exc:  # noqa: BLE001 - the page still shows, with the reason
             return {
                 "capture_id": manifest["capture_id"],

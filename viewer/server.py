@@ -26,6 +26,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from archivers.clock import utc_now
+from archivers.custody.audit import Trust
 from archivers.store.base import ObjectStore, StoreSettings
 from streams.clients.feed import CaptureFeed, FeedEvent
 from streams.clients.outbox import Outbox
@@ -62,6 +63,8 @@ class Viewer:
     store_settings: StoreSettings
     kafka: KafkaAccess
     names: TopicNames
+    trust: Trust | None = None
+    """What the capture pages' audits trust (the configuration's; never the bucket's)."""
 
     def __post_init__(self) -> None:
         # the perceptual hashes (viewer.phashes) and the text index (viewer.textindex)
@@ -164,7 +167,9 @@ class Viewer:
                 self._sender.start()
 
     def app(self):
-        return create_app(self.settings, self.catalog, self.store, self.submit, self.record)
+        return create_app(
+            self.settings, self.catalog, self.store, self.submit, self.record, self.trust
+        )
 
     def _apply(self, item: FeedEvent) -> None:
         self.catalog.apply(item.partition, item.offset, item.event, self.store, item.problem)

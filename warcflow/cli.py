@@ -10,10 +10,12 @@ import sys
 from warcflow import __version__, credentials, exitcodes
 from warcflow.commands import (
     captures,
+    case,
     config,
     custody,
     dlq,
     export,
+    report,
     search,
     services,
     similar,
@@ -35,6 +37,9 @@ Quick start (local stack on 127.0.0.1, data in ./.warcflow):
   warcflow submit https://example.org/post/1
   warcflow watch add feed https://example.org/feed.xml   submit each new post
   warcflow captures https://example.org/post/1
+  warcflow case create kazan-2026 --title "Protests in Kazan"
+  warcflow submit --csv posts.csv --case kazan-2026   a sheet: url, tags, note, case, mode
+  warcflow report --case kazan-2026 -o kazan.pdf      the court pack
   open http://127.0.0.1:8080/          the viewer: timelines, replay, media, evidence
   warcflow down
 """
@@ -75,11 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         viewer,
         submit,
         watch,
+        case,
         captures,
         search,
         similar,
         custody,
         export,
+        report,
         dlq,
         config,
     ):

@@ -13,3 +13,7 @@ NOT_FOUND = 4
 PENDING = 5
 """Nothing failed, but what was asked cannot be answered yet: something expected
 soon is still to come (``warcflow audit``: the next signed ledger head)."""
+UNPINNED = 6
+"""Every check held, but only against keys and certificates the checked thing
+carries itself (``warcflow verify`` without --public-key/--tsa-ca/--trust or
+--trust-embedded): a forger's own keys would pass the same way."""

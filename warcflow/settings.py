@@ -469,6 +469,25 @@ OPTIONS: tuple[Option, ...] = (
         "Seconds between two signed ledger heads (only when entries were added).",
     ),
     Option(
+        "WARCFLOW_LEDGER_MAX_SKEW",
+        "ledger.max_skew",
+        "300",
+        _positive(float),
+        "Seconds a ledger head's signer time may differ from its earliest TSA time; "
+        "audit and verify fail a head beyond it (reason `skew`: back-dated, or a wrong "
+        "clock). Heads are stamped as they are signed.",
+    ),
+    Option(
+        "WARCFLOW_TRUST",
+        "ledger.trust",
+        "",
+        str,
+        "A trust file (as `warcflow ledger key --json` prints it) whose ledger keys and TSA "
+        "CAs audits trust besides this machine's own key file and WARCFLOW_TSA's CAs: "
+        "the viewer's audits, and old keys after a rotation. Keys and CAs in the bucket "
+        "are never trusted.",
+    ),
+    Option(
         "WARCFLOW_TSA",
         "ledger.tsa",
         "local",

@@ -323,7 +323,7 @@ def not_ready(settings: Settings) -> list[str]:
     """What keeps a worker from starting, as its role sees it: topics it cannot
     see, a bucket it cannot reach, a default retention that is not the one
     configured. Empty: ready."""
-    from archivers.errors import StoreUnavailable
+    from archivers.errors import StoreMisconfigured, StoreUnavailable
     from streams.clients.admin import missing_topics
 
     problems = []
@@ -336,7 +336,7 @@ def not_ready(settings: Settings) -> list[str]:
     wanted = settings.store.default_retention()
     try:
         rule = store(settings).retention_rule() or {}
-    except StoreUnavailable as exc:  # no such bucket, or not this role's to see
+    except (StoreUnavailable, StoreMisconfigured) as exc:  # no such bucket, or not this role's
         return [*problems, f"bucket {settings.store.bucket}: {exc}"]
     if wanted is not None:
         found = rule.get("DefaultRetention", {})
@@ -360,6 +360,7 @@ def viewer(settings: Settings):
         settings.store,
         settings.streams.kafka,
         topic_names(settings),
+        configured_trust(settings),
     )
 
 
@@ -370,30 +371,64 @@ def who(settings: Settings) -> str:
 
 
 def configured_trust(settings: Settings, public_keys=()):
-    """What audits trust beyond the bucket: pinned head-signing keys (PEM files)
-    and the CA certificates of the configured TSAs."""
+    """What audits trust, from this machine's configuration only (never the
+    bucket): the public half of the head-signing key file if it is here, the
+    keys and CAs of WARCFLOW_TRUST, pinned keys (PEM files), the CA
+    certificates of the configured TSAs; and WARCFLOW_LEDGER_MAX_SKEW."""
     from pathlib import Path
 
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    from archivers.custody import trustfile
     from archivers.custody.audit import Trust
     from archivers.custody.treehead import key_id
-    from infra.tsa import TSAError
 
-    trust = Trust()
+    trust = Trust(max_skew=settings.values["WARCFLOW_LEDGER_MAX_SKEW"])
+    own = own_pins(settings)
+    trust.public_keys.update(own.ledger_keys)
+    trust.tsa_cas.update(own.tsas)
+    if settings.values["WARCFLOW_TRUST"]:
+        path = Path(settings.values["WARCFLOW_TRUST"]).expanduser()
+        try:
+            pins = trustfile.load(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"WARCFLOW_TRUST {path}: {exc}") from None
+        trust.public_keys.update(pins.ledger_keys)
+        trust.tsa_cas.update(pins.tsas)  # named explicitly: wins over WARCFLOW_TSA's
     for path in public_keys:
         pem = Path(path).read_bytes()
         key = serialization.load_pem_public_key(pem)
         if not isinstance(key, Ed25519PublicKey):
             raise ValueError(f"{path} is not an Ed25519 public key (heads are signed with Ed25519)")
         trust.public_keys[key_id(key)] = pem
-    for stamper in stampers(settings):
-        try:
-            trust.tsa_cas[stamper.name] = stamper.ca_pem()
-        except (OSError, TSAError):
-            pass  # not to be had here: the CA the ledger published is used, and said so
     return trust
+
+
+def own_pins(settings: Settings):
+    """The pins this machine's configuration vouches for: the public half of the
+    head-signing key file (if it exists here; never made by asking) and each
+    configured TSA's CA certificate (``warcflow ledger key`` prints them)."""
+    from archivers.custody import trustfile
+    from archivers.custody.treehead import HeadSigner, public_pem
+    from infra.tsa import LocalTSA, TSAError
+
+    pins = trustfile.Pins()
+    path = ledger_key_path(settings)
+    if path.is_file():
+        try:
+            signer = HeadSigner.from_file(path)
+            pins.ledger_keys[signer.key_id] = public_pem(signer.public)
+        except (OSError, ValueError):
+            pass  # not readable by this role (the viewer's): WARCFLOW_TRUST pins it
+    for stamper in stampers(settings):
+        if isinstance(stamper, LocalTSA) and not stamper.root_pem.is_file():
+            continue  # never made here (asking would make a new, unrelated one)
+        try:
+            pins.tsas[stamper.name] = stamper.ca_pem()
+        except (OSError, TSAError):
+            pass  # not to be had here: that TSA's tokens are not counted, and said so
+    return pins
 
 
 def custody_producer(settings: Settings):
@@ -401,3 +436,47 @@ def custody_producer(settings: Settings):
     from streams.clients.producer import Submitter
 
     return Submitter(settings.streams.kafka, topic_names(settings))
+
+
+def record_export(
+    settings: Settings,
+    manifests,
+    *,
+    name: str,
+    sha256: str,
+    size: int,
+    batch: str,
+    detail: dict[str, Any],
+) -> list[str]:
+    """Record a file made of ``manifests`` (a WACZ, a report) in the custody ledger:
+    one ``export`` event per capture, naming the file (by name only: the exporter's
+    directories are nobody's business) with its SHA-256 and size; the event ids.
+    Raises ``streams.clients.producer.SubmitError``."""
+    from archivers.clock import iso, utc_now
+    from archivers.custody.ledger import CustodyEvent, ObjectDigest
+    from streams.messages.custody import custody_json
+
+    names = topic_names(settings)
+    ids = []
+    submitter = custody_producer(settings)
+    try:
+        for manifest in manifests:
+            event = CustodyEvent(
+                "export",
+                f"export:{manifest.capture_id}:{batch}",
+                iso(utc_now()),
+                who(settings),
+                capture_id=manifest.capture_id,
+                url=manifest.url,
+                objects=(ObjectDigest(name, sha256, size),),
+                detail={
+                    "file": name,
+                    **detail,
+                    "captures": [m.capture_id for m in manifests],
+                },
+            )
+            submitter.resend(names.custody, manifest.capture_id.encode(), custody_json(event), [])
+            ids.append(event.event_id)
+    finally:
+        submitter.close()
+    return ids

@@ -16,10 +16,16 @@
   against the head's root) and the head's Ed25519 signature verifies; an
   entry no head covers *yet* is ``pending`` (the next head comes within
   ``WARCFLOW_LEDGER_HEAD_EVERY``), not a failure;
-- ``tsa <name>``: each RFC 3161 token over the head verifies against its CA;
-- ``order``: submitted_at ≤ WARC-Date ≤ stored_at ≤ head time (S3 keeps
-  whole seconds: compared at that resolution); a TSA token stating a time
-  before the head's fails ``order tsa <name>``;
+- ``tsa <name> head <size>``: each RFC 3161 token over the head verifies
+  against the *configured* CA of its TSA (never one from the bucket);
+- ``coverage head <size>``: which TSAs stamped it, and which configured ones
+  have not yet (the ledger stamps it when they answer);
+- ``skew head <size>``: the head's proof time is its earliest verified TSA
+  genTime (``archivers.custody.anchor``); its signer's own time must be
+  within ``WARCFLOW_LEDGER_MAX_SKEW`` of it, else the reason is ``skew``
+  (a back-dated head); the detail shows both times and says which is proof;
+- ``order``: submitted_at ≤ WARC-Date ≤ stored_at ≤ the first covering
+  head's proof time (S3 keeps whole seconds: compared at that resolution);
 - ``fixity``: the last fixity run found every object unchanged (none yet: ok);
 - ``liveness``: never fails; says what the rechecks saw.
 
@@ -31,21 +37,21 @@ signed head), and ``failed`` as soon as one check does not hold.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, BinaryIO, Protocol
 
 from archivers.clock import parse_iso
 from archivers.custody import merkle
+from archivers.custody.anchor import DEFAULT_MAX_SKEW, HeadTime
 from archivers.custody.fixity import sha256_of
 from archivers.custody.ledger import (
     Entry,
     capture_entries,
+    coverage,
     covering_head_key,
-    public_key_key,
+    entry_key,
     read_leaf_hashes,
-    tokens_prefix,
 )
 from archivers.custody.liveness import LivenessState, state_key
 from archivers.custody.rfc3161 import TokenInvalid, verify_token
@@ -129,11 +135,15 @@ class Report:
 @dataclass
 class Trust:
     """What the audit trusts: the head-signing public keys (PEM by key id) and the
-    TSA CA certificates (PEM by TSA name). Missing ones are read from the ledger
-    in the bucket, and the detail says so."""
+    TSA CA certificates (PEM by TSA name), from the configuration (the signer's
+    own key file, WARCFLOW_TSA, WARCFLOW_TRUST, --public-key) and nothing else:
+    a key or CA in the bucket is never trusted, as anyone who can write the
+    bucket could have put it there (review F8). ``max_skew``: seconds a head's
+    signer time may be from its earliest TSA time."""
 
     public_keys: dict[str, bytes] = field(default_factory=dict)
     tsa_cas: dict[str, bytes] = field(default_factory=dict)
+    max_skew: float = DEFAULT_MAX_SKEW
 
 
 class LeafCache:
@@ -236,9 +246,9 @@ def check_ledger(
     current: dict[str, str],
     leaves: LeafCache,
     trust: Trust,
-) -> datetime | None:
+) -> HeadTime | None:
     """The ledger entry for ``work_id`` matches ``current`` digests and is in a
-    signed, stamped head. The head's time (for the ordering check), or None."""
+    signed, stamped head. The covering head's time (for the ordering check), or None."""
     entries = capture_entries(store, work_id)
     entry = _ledger_entry(entries, kind)
     if entry is None:
@@ -264,7 +274,7 @@ def check_ledger(
         else f"entry {entry.index} records {len(recorded)} object digests, as stored now "
         "(each re-hashed)",
     )
-    stored_entry = store.get_bytes(f"ledger/entries/{entry.index:012d}.json")
+    stored_entry = store.get_bytes(entry_key(entry.index))
     head_key = covering_head_key(store, entry.index)
     if head_key is None:
         report.add_pending(
@@ -293,56 +303,58 @@ def check_ledger(
         and merkle.verify_inclusion(leaf, entry.index, head.size, proof, bytes.fromhex(head.root))
     )
     pem = trust.public_keys.get(head.key_id)
-    source = "pinned key"
-    if pem is None:
-        try:
-            pem, source = (
-                store.get_bytes(public_key_key(head.key_id)),
-                "key published in the ledger",
-            )
-        except KeyError:
-            pem = None
     signed = pem is not None and verify_head(head, pem)
     report.add(
         f"inclusion {work_id}",
         included and signed,
         f"entry {entry.index} in head {head.size} (root {head.root[:16]}…, "
         f"{head.timestamp}); proof {'verifies' if included else 'DOES NOT verify'}; "
-        f"signature by {head.key_id[:16]}… {'verifies' if signed else 'DOES NOT verify'}"
-        f" ({source})",
+        + (
+            f"signature by {head.key_id[:16]}… {'verifies' if signed else 'DOES NOT verify'}"
+            " (trusted key)"
+            if pem is not None
+            else f"key {head.key_id} is not a trusted one (pin it: WARCFLOW_TRUST or "
+            "--public-key; a key in the bucket is not trusted)"
+        ),
     )
-    digest = hashlib.sha256(head_bytes).hexdigest()
-    tokens = list(store.list_keys(tokens_prefix(head.size)))
-    if not tokens:
+    return check_head_time(report, store, head, hashlib.sha256(head_bytes).hexdigest(), trust)
+
+
+def check_head_time(
+    report: Report, store: ObjectStore, head: TreeHead, digest: str, trust: Trust
+) -> HeadTime:
+    """Verify each token of ``head`` against the configured CA of its TSA; report
+    coverage and the head's time (``skew head <size>``); return that time."""
+    stamped = {}
+    found = coverage(store, head.size)
+    if not found:
         report.add(f"tsa head {head.size}", False, "no RFC 3161 token for the head")
-    for token_key in tokens:
-        name = token_key.rsplit("/", 1)[1].split("-", 1)[1].removesuffix(".tsr")
+    for name, token_key in sorted(found.items()):
         ca = trust.tsa_cas.get(name)
-        where = "configured CA"
-        if ca is None:
-            where = "CA published in the ledger"
-            ca = next(
-                (
-                    store.get_bytes(k)
-                    for k in store.list_keys(f"ledger/tsa/{name}-")
-                    if re.fullmatch(rf"ledger/tsa/{re.escape(name)}-[0-9a-f]{{16}}\.pem", k)
-                ),
-                None,
-            )
         try:
             if ca is None:
-                raise TokenInvalid("no CA certificate for this TSA")
-            stamped = verify_token(digest, store.get_bytes(token_key), ca)
+                raise TokenInvalid(
+                    "this TSA is not configured here (WARCFLOW_TSA, WARCFLOW_TRUST): its "
+                    "token is not counted (a CA in the bucket is not trusted)"
+                )
+            stamped[name] = verify_token(digest, store.get_bytes(token_key), ca)
             report.add(
                 f"tsa {name} head {head.size}",
                 True,
-                f"token verifies ({where}); stamped {stamped:%Y-%m-%dT%H:%M:%SZ}",
+                f"token verifies (configured CA); genTime {stamped[name]:%Y-%m-%dT%H:%M:%SZ}",
             )
-            if stamped + SECOND < parse_iso(head.timestamp).replace(microsecond=0):
-                report.add(f"order tsa {name}", False, "the token is older than the head")
         except TokenInvalid as exc:
             report.add(f"tsa {name} head {head.size}", False, f"{token_key}: {exc}")
-    return parse_iso(head.timestamp)
+    missing = sorted(set(trust.tsa_cas) - set(found))
+    report.add(
+        f"coverage head {head.size}",
+        bool(stamped),
+        f"stamped by {', '.join(sorted(found)) or 'no TSA'}"
+        + (f"; not (yet) by {', '.join(missing)} (stamped when it answers)" if missing else ""),
+    )
+    when = HeadTime(parse_iso(head.timestamp), stamped, trust.max_skew)
+    report.add(f"skew head {head.size}", when.problem is None, when.problem or when.describe())
+    return when
 
 
 def check_order(
@@ -351,9 +363,10 @@ def check_order(
     submitted: str | None,
     dates: list[str],
     stored: str | None,
-    head_time: datetime | None,
+    head: HeadTime | None,
 ) -> None:
-    """submitted ≤ every WARC-Date ≤ stored (second) ≤ head time."""
+    """submitted ≤ every WARC-Date ≤ stored (second) ≤ the covering head's proof time
+    (its earliest trusted TSA genTime, never the signer's own time)."""
     problems = []
     sub = parse_iso(submitted) if submitted else None
     warc = sorted(parse_iso(d) for d in dates if d)
@@ -362,15 +375,18 @@ def check_order(
         problems.append(f"WARC-Date {warc[0].isoformat()} is before submission {submitted}")
     if st and warc and warc[-1].replace(microsecond=0) > st:
         problems.append(f"WARC-Date {warc[-1].isoformat()} is after storage {stored}")
-    if st and head_time and st > head_time:
-        problems.append(f"stored {stored} after the covering head {head_time.isoformat()}")
+    bound = head.anchor if head else None
+    if head is not None and bound is None:
+        problems.append(f"no trusted TSA time bounds it ({head.describe()})")
+    if st and bound and st > bound:
+        problems.append(f"stored {stored} after the covering head's TSA time {bound.isoformat()}")
     report.add(
         f"order {name}",
         not problems,
         "; ".join(problems)
         or f"submitted {submitted} ≤ WARC-Date {warc[0].isoformat() if warc else '?'}"
         f"…{warc[-1].isoformat() if warc else '?'} ≤ stored {stored}"
-        + (f" ≤ head {head_time.isoformat()}" if head_time else ""),
+        + (f" ≤ head's {head.describe()}" if head and bound else ""),
     )
 
 

@@ -1,7 +1,8 @@
 """The custody ledger: an append-only Merkle log of stored objects and custody events.
 
 Every leaf is one ``Entry``: what happened (a capture or media stored, a
-recheck, a fixity run, an export, a download through the viewer), when, by
+recheck, a fixity run, an export, a download through the viewer, a note on a
+capture), when, by
 whom, and the SHA-256 of every object involved. The entry's canonical JSON is
 the leaf data (RFC 9162: ``leaf = SHA-256(0x00 || data)``), stored as is, so
 anyone can re-hash it. Layout under ``ledger/`` in the bucket (every object
@@ -38,7 +39,10 @@ A head a TSA did not stamp (it was down) is stamped by it later: each
 ``publish_head`` first asks every TSA for the heads it is known to have
 missed (those this writer published, and after a load the last
 ``RESTAMP_WINDOW`` heads), so every head ends with a token of each TSA that
-answers.
+answers. A head no TSA stamps at all is not published (the next request
+signs a fresh one): a published head's earliest token is always within
+moments of its signer's time, so a gap between them means back-dating
+(``archivers.custody.anchor``), never an outage.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -62,7 +67,8 @@ log = logging.getLogger("warcflow.ledger")
 ENTRY_SCHEMA = "warcflow.LedgerEntry"
 TILE = 256
 
-EVENTS = ("capture", "media", "recheck", "fixity", "export", "download", "key")
+EVENTS = ("capture", "media", "recheck", "fixity", "export", "download", "key", "annotation")
+"""What an entry records; ``annotation`` is a note on a capture (archivers.custody.notes)."""
 RESTAMP_WINDOW = 100
 """How many of the latest heads a freshly loaded writer checks for missing TSA tokens."""
 
@@ -416,6 +422,11 @@ class Ledger:
         # (Two writers signing the same size at once could mix their tokens; the
         # single-writer design rules that out, and an audit would name it.)
         digest, tokens, problems = self._stamp(head.size, data)
+        if self.stampers and not tokens:
+            # unpublished, so never a head whose only tokens come hours after its
+            # signer's time: that gap is what an audit takes for back-dating
+            log.warning("ledger head %d not published: no TSA stamped it", head.size)
+            return None
         if previous is not None and previous.size > 0:
             proof = merkle.consistency_proof(self.hashes, previous.size, head.size)
             _put(
@@ -448,7 +459,7 @@ class Ledger:
         digest = hashlib.sha256(data).hexdigest()
         tokens, problems = [], []
         for n, stamper in enumerate(self.stampers):
-            if have is not None and _token_name(stamper.name) in have:
+            if have is not None and stamper.name in have:
                 continue
             try:
                 token = stamper.stamp(digest)
@@ -474,10 +485,8 @@ class Ledger:
             except KeyError:
                 self._missed.discard(size)
                 continue
-            have = {
-                _token_name(k.rsplit("/", 1)[1]) for k in self.store.list_keys(tokens_prefix(size))
-            }
-            if all(_token_name(s.name) in have for s in self.stampers):
+            have = set(coverage(self.store, size))
+            if all(s.name in have for s in self.stampers):
                 self._missed.discard(size)
                 continue
             digest, tokens, problems = self._stamp(size, data, have)
@@ -495,11 +504,14 @@ def _size_of(key: str) -> int:
     return int(key.rsplit("/", 1)[1].split(".")[0])
 
 
-def _token_name(name_or_file: str) -> str:
-    """The TSA name of a token file ``<n>-<name>.tsr``, or a TSA name as it is."""
-    if name_or_file.endswith(".tsr"):
-        return name_or_file.removesuffix(".tsr").split("-", 1)[1]
-    return name_or_file
+def token_tsa(token_key: str) -> str:
+    """The TSA name of a token ``ledger/tokens/<size>/<n>-<name>.tsr``."""
+    return token_key.rsplit("/", 1)[-1].removesuffix(".tsr").split("-", 1)[-1]
+
+
+def coverage(store: ObjectStore, size: int) -> dict[str, str]:
+    """The TSAs that stamped head ``size``: token key by TSA name (stored, not verified)."""
+    return {token_tsa(key): key for key in store.list_keys(tokens_prefix(size))}
 
 
 def tsa_cert_key(name: str, ca_pem: bytes) -> str:
@@ -507,8 +519,19 @@ def tsa_cert_key(name: str, ca_pem: bytes) -> str:
 
 
 def tsa_cert_prefix(name: str) -> str:
-    """Where the certificates of the TSA called ``name`` are listed."""
+    """Where the certificates of the TSA called ``name`` are listed (with those of
+    any TSA whose name begins ``<name>-``: ``tsa_cert_keys`` tells them apart)."""
     return f"ledger/tsa/{name}-"
+
+
+def tsa_cert_keys(store: ObjectStore, name: str) -> list[str]:
+    """The certificates the ledger published for the TSA called ``name``, exactly."""
+    prefix = tsa_cert_prefix(name)
+    return [
+        k
+        for k in store.list_keys(prefix)
+        if re.fullmatch(r"[0-9a-f]{16}\.pem", k.removeprefix(prefix))
+    ]
 
 
 def read_leaf_hashes(store: ObjectStore, ids: dict[str, int] | None = None) -> Iterator[bytes]:

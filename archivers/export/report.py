@@ -68,7 +68,14 @@ def html_report(ctx: Context) -> str:
             if ctx.signature == "domain"
             else f"Export key SHA-256 <code>{_e(ctx.export_key_sha256)}</code>."
         )
-        + " VERIFY.md says how to check every statement below with standard tools.</p>",
+        + " VERIFY.md says how to check every statement below with standard tools."
+        " The proofs are the archive's only if its ledger key (its SHA-256 is at the end"
+        " of this report) and TSA certificates (VERIFY.md, step 4) are the ones the"
+        " archive publishes: its"
+        " operator's <code>warcflow ledger key --json</code>, at a well-known location such"
+        " as <code>https://ARCHIVE/.well-known/warcflow-trust.json</code>; a package"
+        " carries whatever keys its maker chose. Times: a head's proof of time is its"
+        " earliest TSA genTime; the signer's own time is shown beside it.</p>",
     ]
     entries = {e["index"]: e for e in ctx.index["entries"]}
     heads = {h["path"]: h for h in ctx.index["heads"]}
@@ -181,10 +188,15 @@ def html_report(ctx: Context) -> str:
                 if proof
                 else "not yet in a signed head"
             )
+            stamps = sorted(
+                t["stamped"] for t in (head or {}).get("tokens", []) if t.get("stamped")
+            )
             signed = (
                 (
-                    f"<code>{_e(head['path'])}</code> size {_e(head['size'])}, "
-                    f"{_e(head['timestamp'])}, key {_e(head['key_id'])}"
+                    f"<code>{_e(head['path'])}</code> size {_e(head['size'])}, key "
+                    f"{_e(head['key_id'])}<br>proof of time: earliest TSA genTime "
+                    f"<b>{_e(stamps[0] if stamps else 'none')}</b><br>signer's time "
+                    f"{_e(head['timestamp'])} (its own claim, not the proof)"
                 )
                 if head
                 else "-"
@@ -237,7 +249,17 @@ def verify_md(ctx: Context) -> str:
         "# Verifying this package by hand\n",
         f"Package: {ctx.title}, exported {ctx.created} UTC by {ctx.software}.",
         "Everything below uses standard tools only (`unzip`, `sha256sum`, `openssl`, `jq`);",
-        "`warcflow verify FILE.wacz` runs the same checks and more in one go.\n",
+        "`warcflow verify --trust trust.json FILE.wacz` runs the same checks and more in one go.\n",
+        "## 0. Trust: get the archive's fingerprints from the archive, not from this file\n",
+        "This package carries the keys and TSA certificates its proofs verify against. Anyone",
+        "can re-sign a package end to end with keys and a TSA of their own, and every check",
+        "below would still pass. What makes the proofs the archive's is that its ledger key and",
+        "its TSAs' CA certificates are the ones the archive publishes: its operator prints them",
+        "with `warcflow ledger key --json` and publishes that file at a well-known location",
+        "(for example `https://ARCHIVE/.well-known/warcflow-trust.json`), or gives it to you by",
+        "another path. Compare its `sha256` values with the `sha256sum` lines in steps 3 and 4,",
+        "and pass it to `warcflow verify --trust trust.json`. Without pins, `warcflow verify`",
+        "exits 6 (unpinned) even when every check holds.\n",
         "```sh\nunzip -q FILE.wacz -d package && cd package\n```\n",
         "## 1. Every file is the one the package lists\n",
         "```sh\nsha256sum -c warcflow/SHA256SUMS\n"
@@ -281,12 +303,23 @@ def verify_md(ctx: Context) -> str:
             f"openssl pkeyutl -verify -pubin -inkey {key} -rawin "
             f"-in {h['signed']} -sigfile {h['signature']}"
         )
-    lines += ["```\n", "## 4. Each head was time-stamped (RFC 3161)\n", "```sh"]
+    lines += [
+        "```\n",
+        "## 4. Each head was time-stamped (RFC 3161)\n",
+        "Compare each CA's SHA-256 with the one the archive publishes; the `Time stamp` line",
+        "is the TSA's genTime. The earliest genTime of a head is the proof of when it existed;",
+        "the head's own `timestamp` is only its signer's claim, and must be within",
+        "WARCFLOW_LEDGER_MAX_SKEW (default 300 s) of that genTime: a larger gap means the",
+        "head was back-dated.\n",
+        "```sh",
+    ]
     for h in heads:
         for t in h["tokens"]:
             for ca in t["ca"][:1]:
+                lines.append(f"sha256sum {ca}")
                 lines.append(f"openssl ts -verify -data {h['path']} -in {t['path']} -CAfile {ca}")
                 lines.append(f"openssl ts -reply -in {t['path']} -text | grep 'Time stamp'")
+        lines.append(f"jq -r .timestamp {h['path']}   # the signer's time, to compare")
     lines += [
         "```\n",
         "## 5. Each custody entry is in its signed head (RFC 9162 inclusion proof)\n",
@@ -327,7 +360,8 @@ def verify_md(ctx: Context) -> str:
         "```\n",
         "## 7. Dates\n",
         "`submitted_at` (manifest) ≤ every WARC-Date ≤ `stored_at` (manifest, whole seconds) ≤",
-        "the covering head's `timestamp` ≤ the time-stamp token's time.",
+        "the earliest time-stamp token time (genTime) of the first head covering the entry.",
+        "That genTime is the proof; the head's `timestamp` is shown beside it, not relied on.",
         "`zcat archive/*.warc.gz | grep -a '^WARC-Date'` lists the WARC-Dates.\n",
     ]
     return "\n".join(lines) + "\n"

@@ -18,11 +18,21 @@ the file and what differs:
 - ``records <path>``: every WARC record's block and payload digests verify;
 - ``ledger <id>``: each capture/media entry's object digests are the files';
 - ``inclusion <index>``: each entry's RFC 9162 proof gives its head's root;
-- ``head <size>``: the head's Ed25519 signature verifies with the included
-  public key, or the pinned one (``public_keys``), and its fingerprint shows;
-- ``tsa <name> head <size>``: each RFC 3161 token verifies against the included
-  CA (or the pinned ``tsa_cas``) over the SHA-256 of the head file;
-- ``order <id>``: submitted ≤ WARC-Date ≤ stored ≤ covering head time.
+- ``head <size>``: the head's Ed25519 signature verifies with the pinned key
+  (``public_keys``), else with the included one (then *unpinned*), and its
+  fingerprint shows;
+- ``tsa <name> head <size>``: each RFC 3161 token verifies against the pinned
+  CAs (``tsa_cas``), else the included CA (then *unpinned*), over the SHA-256
+  of the head file; ``coverage head <size>`` names the TSAs whose tokens do;
+- ``skew head <size>``: the head's proof time is its earliest verified genTime;
+  the signer's own time must be within ``max_skew`` of it (reason ``skew``);
+- ``order <id>``: submitted ≤ WARC-Date ≤ stored ≤ the proof time of the
+  covering head (the TSA's, never the signer's own).
+
+Trust: a package can carry keys and CAs of its maker's choosing, so without
+pins every check may hold on a package re-signed end to end by a forger.
+``trust`` is then ``unpinned`` and ``warcflow verify`` exits with its own code;
+``trust_embedded`` accepts them knowingly (``embedded``).
 
 No store, no broker: only the file and ``openssl`` (for the tokens).
 Invariant: ``ok`` only when every check holds.
@@ -41,12 +51,14 @@ import hashlib
 import json
 import zipfile
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from archivers.clock import parse_iso
 from archivers.custody import merkle
-from archivers.custody.audit import SECOND, Check, check_order, check_records
+from archivers.custody.anchor import DEFAULT_MAX_SKEW, HeadTime
+from archivers.custody.audit import Check, check_order, check_records
 from archivers.custody.ledger import Entry
 from archivers.custody.rfc3161 import TokenInvalid, verify_token
 from archivers.custody.treehead import TreeHead, key_id, verify_head
@@ -77,10 +89,24 @@ class Verification:
     path: str
     checks: list[Check] = field(default_factory=list)
     fingerprints: dict[str, str] = field(default_factory=dict)
+    """SHA-256 of each PEM the proofs rest on: ledger keys by key id, ``tsa <name>``."""
+    max_skew: float = DEFAULT_MAX_SKEW
+    unpinned: set[str] = field(default_factory=set)
+    """What was trusted only because the package carries it (no pin was given)."""
+    coverage: dict[str, list[str]] = field(default_factory=dict)
+    """The TSAs whose tokens verify, by head size."""
+    trust_embedded: bool = False
 
     @property
     def ok(self) -> bool:
         return bool(self.checks) and all(c.ok for c in self.checks)
+
+    @property
+    def trust(self) -> str:
+        """``pinned``, ``embedded`` (unpinned, accepted with --trust-embedded) or ``unpinned``."""
+        if not self.unpinned:
+            return "pinned"
+        return "embedded" if self.trust_embedded else "unpinned"
 
     def add(self, name: str, ok: bool, detail: str) -> None:
         self.checks.append(Check(name, ok, detail))
@@ -89,7 +115,10 @@ class Verification:
         return {
             "file": self.path,
             "ok": self.ok,
+            "trust": self.trust,
+            "unpinned": sorted(self.unpinned),
             "fingerprints": self.fingerprints,
+            "coverage": self.coverage,
             "checks": [asdict(c) for c in self.checks],
         }
 
@@ -165,15 +194,22 @@ class _Reader:
 
 
 def verify_package(
-    path: Path, *, public_keys: list[bytes] | None = None, tsa_cas: list[bytes] | None = None
+    path: Path,
+    *,
+    public_keys: list[bytes] | None = None,
+    tsa_cas: list[bytes] | None = None,
+    trust_embedded: bool = False,
+    max_skew: float = DEFAULT_MAX_SKEW,
 ) -> Verification:
-    """Every check on the package at ``path``; NotAWacz if it is not one at all."""
+    """Every check on the package at ``path``; NotAWacz if it is not one at all.
+    Without ``public_keys`` / ``tsa_cas`` the package's own are used and the
+    result's ``trust`` is ``unpinned`` (``embedded`` with ``trust_embedded``)."""
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise NotAWacz(f"{path} is not a ZIP file: {exc}") from None
     with zf:
-        v = Verification(str(path))
+        v = Verification(str(path), max_skew=max_skew, trust_embedded=trust_embedded)
         r = _Reader(zf, v)
         raw = r.read("datapackage.json")
         if raw is None and v.checks:
@@ -510,9 +546,10 @@ def _entry(
 
 def _heads(
     v: Verification, r: _Reader, index: dict[str, Any], pinned: list[bytes], tsa_cas: list[bytes]
-) -> dict[str, Any]:
-    """Check every head's signature and tokens; the times of the heads whose
-    signature verifies, by path (only those can vouch for an entry)."""
+) -> dict[str, HeadTime]:
+    """Check every head's signature, tokens, coverage and time; the times of the
+    heads whose signature verifies, by path (only those can vouch for an entry).
+    Without pins the package's own key and CAs are used, and ``v.unpinned`` says so."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -533,10 +570,19 @@ def _heads(
         digest = hashlib.sha256(data).hexdigest()
         if not h.get("tokens"):
             v.add(f"tsa {name}", False, f"no RFC 3161 token for {h['path']}")
+        stamped: dict[str, datetime] = {}
         for t in h.get("tokens", []):
-            _token(v, r, t, h, head, digest, tsa_cas)
+            gen_time = _token(v, r, t, h, digest, tsa_cas)
+            if gen_time is not None:
+                stamped.setdefault(str(t["tsa"]), gen_time)
         if head is None:
             continue
+        v.coverage[str(h["size"])] = sorted(stamped)
+        v.add(
+            f"coverage {name}",
+            bool(stamped),
+            f"stamped by {', '.join(sorted(stamped)) or 'no TSA whose token verifies'}",
+        )
         info = keys.get(head.key_id)
         pem = r.read(info["path"]) if info else None
         if pins:
@@ -546,12 +592,13 @@ def _heads(
                     name,
                     False,
                     f"{h['path']} is signed by key {head.key_id}, not by the "
-                    "pinned key (--public-key)",
+                    "pinned key (--public-key, --trust)",
                 )
                 continue
             pem = pins[head.key_id]
         else:
-            source = f"key included as {info['path']}" if info else "no key included"
+            source = f"key included as {info['path']}, NOT pinned" if info else "no key included"
+            v.unpinned.add(f"ledger key {head.key_id}")
         if pem is not None:
             v.fingerprints[head.key_id] = hashlib.sha256(pem).hexdigest()
         signed = pem is not None and verify_head(head, pem)
@@ -564,10 +611,12 @@ def _heads(
             not problems,
             "; ".join(problems)
             or f"{h['path']} ({head.timestamp}) signed by key {head.key_id}, PEM SHA-256 "
-            f"{v.fingerprints.get(head.key_id)} ({source}; compare with the published one)",
+            f"{v.fingerprints.get(head.key_id)} ({source})",
         )
+        when = HeadTime(parse_iso(head.timestamp), stamped, v.max_skew)
+        v.add(f"skew {name}", when.problem is None, when.problem or when.describe())
         if not problems:
-            times[h["path"]] = parse_iso(head.timestamp)
+            times[h["path"]] = when
     return times
 
 
@@ -576,14 +625,15 @@ def _token(
     r: _Reader,
     t: dict[str, Any],
     h: dict[str, Any],
-    head: TreeHead | None,
     digest: str,
     tsa_cas: list[bytes],
-) -> None:
+) -> datetime | None:
+    """Verify one token against the pinned CAs (else the package's, noted as
+    unpinned); its genTime when it verifies."""
     name = f"tsa {t['tsa']} head {h['size']}"
     token = r.read(t["path"])
-    cas: list[tuple[bytes | None, str]] = [(c, "pinned CA (--tsa-ca)") for c in tsa_cas] or [
-        (r.read(p), f"CA included as {p}") for p in t.get("ca", [])
+    cas: list[tuple[bytes | None, str]] = [(c, "pinned CA") for c in tsa_cas] or [
+        (r.read(p), f"CA included as {p}, NOT pinned") for p in t.get("ca", [])
     ]
     reasons = []
     for ca, where in cas:
@@ -594,14 +644,15 @@ def _token(
         except TokenInvalid as exc:
             reasons.append(str(exc))
             continue
-        late = head is not None and (
-            stamped + SECOND < parse_iso(head.timestamp).replace(microsecond=0)
-        )
+        if not tsa_cas:
+            v.unpinned.add(f"TSA {t['tsa']}")
+            v.fingerprints[f"tsa {t['tsa']}"] = hashlib.sha256(ca).hexdigest()
         v.add(
             name,
-            not late,
+            True,
             f"{t['path']} over SHA-256 of {h['path']} verifies ({where}); "
-            f"stamped {stamped:%Y-%m-%dT%H:%M:%SZ}" + (" BEFORE the head's time" if late else ""),
+            f"genTime {stamped:%Y-%m-%dT%H:%M:%SZ}",
         )
-        return
+        return stamped
     v.add(name, False, f"{t['path']}: " + ("; ".join(reasons) or "token or CA missing"))
+    return None

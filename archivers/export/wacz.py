@@ -64,7 +64,9 @@ from archivers.custody.ledger import (
     covering_head_key,
     entry_key,
     public_key_key,
+    token_tsa,
     tokens_prefix,
+    tsa_cert_keys,
     tsa_cert_prefix,
 )
 from archivers.custody.liveness import state_key
@@ -390,7 +392,7 @@ class _Builder:
         tokens = []
         for token_key in self.store.list_keys(tokens_prefix(head.size)):
             base = token_key.rsplit("/", 1)[1]
-            tsa = base.split("-", 1)[1].removesuffix(".tsr")
+            tsa = token_tsa(token_key)
             token_path = f"{DIR}token-{head.size:012d}-{base}"
             self.w.add_bytes(token_path, self.store.get_bytes(token_key), compress=False)
             token = self.store.get_bytes(token_key)
@@ -416,9 +418,7 @@ class _Builder:
     def tsa_cas(self, name: str) -> list[str]:
         if name not in self.c.tsa:
             paths = []
-            found = [
-                (k, self.store.get_bytes(k)) for k in self.store.list_keys(tsa_cert_prefix(name))
-            ]
+            found = [(k, self.store.get_bytes(k)) for k in tsa_cert_keys(self.store, name)]
             if not found and name in self.trust.tsa_cas:
                 found = [(f"{tsa_cert_prefix(name)}configured.pem", self.trust.tsa_cas[name])]
             for key, pem in found:

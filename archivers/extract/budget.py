@@ -62,6 +62,7 @@ RESULTS = {
     ("streams.watchers.items", "Item"),
     ("streams.watchers.items", "MalformedSource"),
     ("streams.watchers.sitemaps", "Sitemap"),
+    ("streams.watchers.sheet", "SheetRows"),
     ("archivers.extract.media", "Found"),
     ("builtins", "ValueError"),
     ("builtins", "MemoryError"),

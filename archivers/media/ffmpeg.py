@@ -330,3 +330,39 @@ def chromaprint(path: Path, seconds: float) -> bytes:
         tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-2:]
         raise Permanent(f"chromaprint failed: {' / '.join(tail)}", reason="ffmpeg_failed")
     return done.stdout
+
+
+FRAME_TIMEOUT = 120
+"""Seconds one frame for a report may take (one seek and decode, not a whole file)."""
+
+
+def frames(
+    path: Path, facts: MediaFacts, out_dir: Path, count: int = 4
+) -> list[tuple[float, Path]]:
+    """JPEG frames of a local video at ``count`` evenly spaced times (the middle
+    of each of ``count`` equal parts; one at 0 s when the duration is unknown),
+    at most 640 px wide, for a report: [(time in seconds, file)]. Nothing for
+    a file without video."""
+    if not facts.has_video or count < 1:
+        return []
+    duration = facts.duration or 0.0
+    times = [round(duration * (i + 0.5) / count, 3) for i in range(count)] if duration else [0.0]
+    out = []
+    for n, at in enumerate(times):
+        target = out_dir / f"frame-{n:02d}.jpg"
+        args = (
+            ffmpeg.input(str(path), ss=at, protocol_whitelist=LOCAL_PROTOCOLS)
+            .output(str(target), vframes=1, vf="scale='min(640,iw)':-2", **{"q:v": 4})
+            .overwrite_output()
+            .compile()
+        )
+        try:
+            done = subprocess.run(args, capture_output=True, timeout=FRAME_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Permanent(
+                f"ffmpeg took longer than {FRAME_TIMEOUT} s for one frame",
+                reason="ffmpeg_timeout",
+            ) from None
+        if done.returncode == 0 and target.exists() and target.stat().st_size:
+            out.append((at, target))
+    return out

@@ -8,6 +8,10 @@ it to the URL's liveness record (a ``LivenessStart`` on ``warcflow.recheck``,
 keyed like the rechecks, so that record has one writer). ``LedgerStage`` is
 the ledger's single writer: ``warcflow.custody`` has one partition and the
 agent a concurrency of one, so exactly one worker appends, in topic order.
+Before appending, it checks what the event claims against the store
+(``archivers.custody.claims``: object digests re-read, the manifest present);
+an event whose claims do not hold is dead-lettered (``false_claim``, with the
+reason) and never enters the signed ledger.
 
 A redelivered capture event yields the same ``event_id`` (``stored:<id>``), so
 the ledger does not append it twice — nor when the whole captures topic is
@@ -22,6 +26,7 @@ import logging
 from typing import Any
 
 from archivers.clock import iso
+from archivers.custody import claims
 from archivers.custody.fixity import object_digest
 from archivers.custody.ledger import CustodyEvent, Ledger
 from archivers.custody.liveness import Schedule
@@ -145,6 +150,9 @@ class LedgerStage(Router):
         if event is None:
             head = await with_store(self._publish, self.pause)
             return "head" if head else "no-change"
+        false = await with_store(lambda: claims.problem(self.ledger.store, event), self.pause)
+        if false is not None:
+            return await self.dead_letter(message, "false_claim", f"{event.event_id}: {false}")
         entry = await with_store(lambda: self.ledger.append(event), self.pause)
         return "appended" if entry else "duplicate"
 

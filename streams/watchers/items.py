@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MAX_ITEMS_PER_BODY = 50_000
 """Most items read from one body (the sitemap protocol's own limit per file)."""
@@ -29,10 +29,17 @@ class Item:
     """One post found by a watcher: its absolute http(s) ``url`` and the media
     links that came with it (Telegram photos and videos, feed enclosures), in
     document order. ``url`` is the identity of the item: the seen state is
-    keyed by it."""
+    keyed by it.
+
+    A source that says how to submit each item (a sheet's row) gives its
+    ``tags`` (added to the watch's), ``note``, ``case_id`` and ``mode``."""
 
     url: str
     media: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    note: str | None = None
+    case_id: str | None = None
+    mode: str | None = None
 
 
 def dedupe(items: list[Item]) -> list[Item]:
@@ -43,7 +50,7 @@ def dedupe(items: list[Item]) -> list[Item]:
             known = out[item.url]
             extra = tuple(m for m in item.media if m not in known.media)
             if extra:
-                out[item.url] = Item(item.url, known.media + extra)
+                out[item.url] = replace(known, media=known.media + extra)
         else:
             out[item.url] = item
     return list(out.values())[:MAX_ITEMS_PER_BODY]

@@ -19,18 +19,21 @@ heartbeat and the ledger's timer go on.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from archivers.extract import budget
 from streams.watchers.items import Item, MalformedSource, dedupe
+from streams.watchers.sheet import sheet_csv_url
 from streams.watchers.telegram import channel_preview_url
 
 if TYPE_CHECKING:
     from streams.watchers.definitions import Watch
 
 Fetch = Callable[[str], Awaitable[bytes]]
+log = logging.getLogger("warcflow.watch")
 
 MAX_CHILD_SITEMAPS = 50
 """Child sitemaps read from one sitemap index, in the order it lists them."""
@@ -95,6 +98,14 @@ async def _sitemap(watch: Watch, fetch: Fetch) -> list[Item]:
     return dedupe(items)
 
 
+async def _sheet(watch: Watch, fetch: Fetch) -> list[Item]:
+    body = await fetch(watch.url)
+    rows = await parse("streams.watchers.sheet:parse_sheet", body, watch.url, what=watch.url)
+    for problem in rows.problems:
+        log.warning("watch %s: %s: left out: %s", watch.id, watch.url, problem)
+    return rows.items
+
+
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
@@ -114,6 +125,15 @@ KINDS: dict[str, Kind] = {
             "(Python re.search; anchor with ^...$ to match whole URLs)",
             _links,
             takes_pattern=True,
+        ),
+        Kind(
+            "sheet",
+            "a sheet published as CSV (Google Sheets' 'Publish to the web' CSV link,\n"
+            "a LibreOffice/Nextcloud CSV link): each row's url, with its tags, note,\n"
+            "case and mode columns; a row is known by its URL (editing it does not\n"
+            "submit it again)",
+            _sheet,
+            canonical_url=sheet_csv_url,
         ),
     )
 }

@@ -4,7 +4,8 @@ Every ``tick`` (a faust timer, on the consumer group's leader only — one worke
 polls) the runner catches the book up from the watch topics, then polls each
 watch whose time has come. For each new item, in the order the source lists
 it (at most ``max_items`` a poll), it produces a ``SubmitRequest`` (source
-``watch:<id>``, the watch's tags) to the ingest topic, one more for each of
+``watch:<id>``, the watch's tags, and what the item itself says of its
+submission: a sheet row's tags, note, case and mode) to the ingest topic, one more for each of
 the item's media links, and then the item's ``WatchSeen`` record, each
 acknowledged by the broker before the next. So an item is marked seen only
 once it is submitted: a worker stopped between the two resubmits that one
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from archivers.capture.modes import AUTO
 from archivers.clock import utc_now
 from archivers.errors import CaptureError, InvalidURL
 from archivers.urls import surt
@@ -35,7 +37,7 @@ from streams.messages.capture import SubmitRequest
 from streams.topics import TopicNames
 from streams.watchers.book import WatchBook
 from streams.watchers.definitions import Watch, seen_key, seen_record
-from streams.watchers.items import MalformedSource
+from streams.watchers.items import Item, MalformedSource
 from streams.watchers.kinds import Fetch, read_items
 from streams.watchers.settings import WatchSettings
 
@@ -149,7 +151,7 @@ class WatchRunner:
         submitted = 0
         try:
             for item in new:
-                submitted += await self._submit(watch, item.url, item.media)
+                submitted += await self._submit(watch, item)
         except Exception as exc:  # noqa: BLE001 - the broker: try again next period
             log.warning("watch %s: submitting failed after %d: %s", watch.id, submitted, exc)
             self._count(watch, submitted)
@@ -171,15 +173,23 @@ class WatchRunner:
             )
         return submitted
 
-    async def _submit(self, watch: Watch, url: str, media: tuple[str, ...]) -> int:
+    async def _submit(self, watch: Watch, item: Item) -> int:
         """Submit an item and its media, then mark it seen; URLs submitted."""
         now = self.clock()
+        url = item.url
         requests = []
-        for target, note in [(url, None), *((m, f"media of {url}") for m in media)]:
+        tags = tuple(dict.fromkeys((*watch.tags, *item.tags)))
+        for target, note in [(url, item.note), *((m, f"media of {url}") for m in item.media)]:
             try:
                 requests.append(
                     SubmitRequest.new(
-                        target, submitted_at=now, source=watch.source, tags=watch.tags, note=note
+                        target,
+                        submitted_at=now,
+                        source=watch.source,
+                        tags=tags,
+                        note=note,
+                        case_id=item.case_id,
+                        mode=item.mode or AUTO,
                     )
                 )
             except (InvalidURL, ValueError) as exc:

@@ -211,7 +211,7 @@ def test_replaywebpage_counts_a_domain_signature_valid(kazan, player):
 
 
 @pytest.mark.parametrize("name", ["post", "all", "domain"])
-def test_wacz_validate_and_warcflow_verify_accept_the_packages(kazan, name):
+def test_wacz_validate_and_warcflow_verify_accept_the_packages(kazan, name, tmp_path):
     wacz = kazan["packages"][name]["file"]
     done = subprocess.run(
         [sys.executable, "-m", "wacz", "validate", "-f", wacz],
@@ -221,8 +221,11 @@ def test_wacz_validate_and_warcflow_verify_accept_the_packages(kazan, name):
     )
     assert "Validation succeeded" in done.stdout, done.stdout + done.stderr
     offline = {**kazan["env"], "WARCFLOW_S3_ENDPOINT": "http://127.0.0.1:9"}
-    checked = run_json("verify", wacz, env=offline)
+    trust = tmp_path / "trust.json"  # the archive's published keys (docs/formats.md)
+    trust.write_text(json.dumps(run_json("ledger", "key", env=offline)))
+    checked = run_json("verify", wacz, "--trust", str(trust), env=offline)
     assert checked["ok"], [c for c in checked["checks"] if not c["ok"]]
+    assert checked["trust"] == "pinned"
 
 
 def _stored_warcs(kazan, into: Path) -> list[Path]:

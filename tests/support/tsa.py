@@ -11,11 +11,18 @@ from infra.tsa import LocalTSA
 
 
 @contextlib.contextmanager
-def http_tsa(authority: LocalTSA):
-    """Serve ``authority``; yields the URL to POST time-stamp queries to."""
+def http_tsa(authority: LocalTSA, down: threading.Event | None = None):
+    """Serve ``authority``; yields the URL to POST time-stamp queries to. While
+    ``down`` is set it answers 503, as a TSA that is out of service."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
+            if down is not None and down.is_set():
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             reply = authority.reply(self.rfile.read(int(self.headers["Content-Length"])))
             self.send_response(200)
             self.send_header("Content-Type", "application/timestamp-reply")

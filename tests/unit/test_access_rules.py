@@ -104,6 +104,23 @@ def test_the_kafka_grants_keep_each_role_to_its_topics():
     assert all("CREATE" not in g.operations for g in grants(names))
 
 
+def test_the_cases_topic_is_read_and_written_by_the_cli_and_the_workers_only():
+    names = TopicNames("p")
+
+    def roles_that(operation: str) -> set[str]:
+        return {
+            g.role
+            for g in grants(names)
+            if g.resource == "topic"
+            and operation in g.operations
+            and (names.cases.startswith(g.name) if g.prefixed else names.cases == g.name)
+        }
+
+    # `warcflow case` runs as operator; no submitter or viewer may forge or read a case
+    assert roles_that("WRITE") == roles_that("READ") == {"operator", "worker"}
+    assert names.all()[names.cases] == {"cleanup.policy": "compact"}  # made by ensure_topics
+
+
 def test_the_operations_doc_lists_every_role():
     doc = (ROOT / "docs" / "operations.md").read_text()
     section = doc.split("## Roles", 1)[1].split("\n## ", 1)[0]

@@ -13,6 +13,7 @@ import json
 
 from archivers.custody.ledger import Ledger, capture_entries
 from archivers.custody.liveness import Schedule
+from archivers.manifests.manifest import Manifest
 from archivers.store import layout
 from archivers.store.memory import MemoryStore
 from streams.agents.custody import CustodyFeed, LedgerStage
@@ -61,10 +62,24 @@ def put(store, key, data):
     )
 
 
+def manifest_bytes(warc: bytes = b"warc bytes") -> bytes:
+    return Manifest(
+        CAPTURE,
+        "https://example.org/p",
+        "org,example)/p",
+        "stored",
+        "2026-11-25T10:00:00Z",
+        stored_at="2026-11-25T10:00:01Z",
+        warc_key="warc/x.warc.gz",
+        sha256=hashlib.sha256(warc).hexdigest(),
+        size=len(warc),
+    ).to_json()
+
+
 def test_a_capture_event_is_one_entry_with_the_stored_digests_however_often_it_comes():
     store = MemoryStore()
     put(store, "warc/x.warc.gz", b"warc bytes")
-    put(store, "manifests/x.json", b"{}")
+    put(store, "manifests/x.json", manifest_bytes())
     producer, feed, ledger = stages(store)
     for offset in (0, 1):  # delivered twice
         assert asyncio.run(feed.on_capture_event(message(stored_event(), offset))) == "recorded"
@@ -75,7 +90,7 @@ def test_a_capture_event_is_one_entry_with_the_stored_digests_however_often_it_c
     [entry] = capture_entries(store, CAPTURE)
     assert {o.key: o.sha256 for o in entry.event.objects} == {
         "warc/x.warc.gz": hashlib.sha256(b"warc bytes").hexdigest(),
-        "manifests/x.json": hashlib.sha256(b"{}").hexdigest(),
+        "manifests/x.json": hashlib.sha256(manifest_bytes()).hexdigest(),
     }
     # its original will be rechecked: the recheck agent, the record's one writer, starts it
     starts = producer.on("t.recheck")
@@ -97,6 +112,25 @@ def test_junk_and_internal_errors_are_dead_letters():
     )
     reasons = [letter["reason"] for letter in producer.on("t.dead-letter")]
     assert reasons == ["bad_event", "internal_error", "unknown_schema"]
+
+
+def test_a_custody_event_whose_claims_do_not_hold_is_dead_lettered_not_recorded():
+    """Issue 16 (review F2): the ledger appended whatever a custody message said."""
+    store = MemoryStore()
+    put(store, "warc/x.warc.gz", b"warc bytes")
+    put(store, "manifests/x.json", manifest_bytes())
+    producer, feed, ledger = stages(store)
+    asyncio.run(feed.on_capture_event(message(stored_event())))
+    [genuine] = producer.on("t.custody")
+    forged = json.loads(json.dumps(genuine))
+    forged["objects"][0]["sha256"] = "0" * 64  # a WARC the store does not hold
+    lie = message(json.dumps(forged).encode(), 0, "t.custody")
+    assert asyncio.run(ledger.on_custody(lie)) == "dead-letter"
+    [letter] = producer.on("t.dead-letter")
+    assert letter["reason"] == "false_claim" and "the event claims 0000" in letter["message"]
+    assert capture_entries(store, CAPTURE) == []
+    again = message(json.dumps(genuine).encode(), 1, "t.custody")
+    assert asyncio.run(ledger.on_custody(again)) == "appended"
 
 
 def recheck_stage(store, site, producer):

@@ -18,6 +18,8 @@ from warcio.warcwriter import WARCWriter
 
 from archivers.capture.archiver import CaptureRequest, PageArchiver
 from archivers.clock import iso, iso_seconds, utc_now
+from archivers.custody import trustfile
+from archivers.custody.audit import Trust
 from archivers.custody.fixity import object_digest
 from archivers.custody.ledger import CustodyEvent, Ledger
 from archivers.custody.liveness import LivenessState, state_key
@@ -169,6 +171,16 @@ def captured(site, tsa, tmp_path, request):
     return store, manifest, mm, signer, tsa
 
 
+def _trust(store, tsa):
+    """What the operator's configuration trusts: the ledger's key (here taken from
+    where this test's own ledger published it) and the TSA's CA."""
+    keys = {
+        k.rsplit("/", 1)[1].removesuffix(".pem"): store.get_bytes(k)
+        for k in store.list_keys("ledger/keys/")
+    }
+    return Trust(public_keys=keys, tsa_cas={tsa.name: tsa.ca_pem()})
+
+
 def _export(captured, path, signer=None, stampers=None):
     store, manifest, _, anonymous, tsa = captured
     return export(
@@ -179,6 +191,7 @@ def _export(captured, path, signer=None, stampers=None):
         software="warcflow test",
         version="test",
         created=utc_now(),
+        trust=_trust(store, tsa),
         stampers=[tsa] if stampers is None else stampers,
     )
 
@@ -248,6 +261,10 @@ def test_the_package_verifies_offline_and_holds_the_evidence(captured, tmp_path)
         verify_md = zf.read("warcflow/VERIFY.md").decode()
         assert "openssl ts -verify -data warcflow/head-000000000003.json" in verify_md
         assert "sha256sum -c warcflow/SHA256SUMS" in verify_md
+        # where a third party gets the fingerprints, and which time is the proof
+        assert "warcflow ledger key --json" in verify_md and "--trust trust.json" in verify_md
+        assert "The earliest genTime of a head is the proof" in verify_md
+        assert "proof of time: earliest TSA genTime" in report and "warcflow ledger key" in report
         audit = json.loads(zf.read(f"warcflow/{cid}.audit.json"))["audit"]
         assert audit["ok"] and audit["capture_id"] == cid
 
@@ -354,10 +371,27 @@ def test_the_verify_command_exits_by_the_result(captured, tmp_path, capsys, monk
     from warcflow.cli import main
 
     monkeypatch.setattr(signal, "signal", lambda *args: None)  # main() resets SIGPIPE: not here
+    store, _, _, _, tsa = captured
     out = _export(captured, tmp_path / "post.wacz")
-    assert main(["verify", str(out.path), "--json"]) == 0
+    # no pins: every check holds, against the package's own key and CA only
+    assert main(["verify", str(out.path), "--json"]) == 6
     shown = json.loads(capsys.readouterr().out)
     assert shown["ok"] and shown["fingerprints"]["export_key"] == captured[3].fingerprint
+    assert shown["trust"] == "unpinned" and shown["coverage"] == {"3": ["local"]}
+    [kid] = [k for k in shown["fingerprints"] if k not in ("export_key", "tsa local")]
+    assert shown["unpinned"] == ["TSA local", f"ledger key {kid}"]
+    assert shown["fingerprints"]["tsa local"] == hashlib.sha256(tsa.ca_pem()).hexdigest()
+    assert main(["verify", str(out.path)]) == 6
+    text = capsys.readouterr().out
+    assert "UNPINNED" in text and "NOT PINNED: the package's own" in text
+    assert "warcflow ledger key --json" in text
+    assert main(["verify", str(out.path), "--trust-embedded"]) == 0
+    assert "trusting the package's own" in capsys.readouterr().out
+    trust = tmp_path / "trust.json"
+    pins = _trust(store, tsa)
+    trust.write_text(json.dumps(trustfile.document(trustfile.Pins(pins.public_keys, pins.tsa_cas))))
+    assert main(["verify", str(out.path), "--trust", str(trust), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["trust"] == "pinned"
     forged = tmp_path / "forged.wacz"
     _rewrite(
         out.path, forged, "pages/pages.jsonl", lambda d: d.replace(b"json-pages", b"jsom-pages")

@@ -144,14 +144,16 @@ def test_a_tile_never_written_is_read_from_its_entries_and_written_on_load():
     assert again.hashes == ledger.hashes and L.tile_key(0) in store.objects
 
 
-def test_a_head_no_tsa_stamped_is_stamped_when_they_are_back(signer, tsa):
+def test_a_head_no_tsa_stamps_is_not_published_but_signed_again_when_one_is_back(signer, tsa):
+    """Issue 16: a head stamped only hours after its signer's time would look back-dated."""
     store = MemoryStore()
     ledger = L.Ledger(store, signer, [Down()])
     ledger.append(event(1))
-    assert ledger.publish_head().tokens == ()
+    assert ledger.publish_head() is None and L.latest_head(store) is None
     ledger.stampers = (tsa,)
-    again = ledger.publish_head()  # nothing new, but the head had no token
+    again = ledger.publish_head()
     assert again is not None and len(again.tokens) == 1
+    assert L.coverage(store, 1) == {"local": again.tokens[0]}
     assert ledger.publish_head() is None
 
 

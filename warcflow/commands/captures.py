@@ -21,14 +21,58 @@ def add_parsers(sub, common) -> None:
     p = sub.add_parser(
         "captures",
         parents=[common],
-        help="list every capture of a URL, newest first",
+        help="list every capture of a URL, newest first, or of a case",
         description="List the captures of URL (any form of it: http/https, www or not, "
         "query order are the same page) from the manifests in the bucket. "
-        "With --json: an array of capture objects (docs/formats.md).",
+        "With --case ID instead: every capture submitted under the case, oldest first, "
+        "and its requests not captured yet (status pending), filtered by the options "
+        "below; with --csv as a sheet: url, tags, note, case, mode, then status, outcome, "
+        "reason, capture_id, fetched_at, replay_url, sha256, gone_since (--input: your "
+        "own sheet with those columns added). With --json: an array of capture objects "
+        "(docs/formats.md). Exit 2 for a bad URL or filter, 3 if S3 or Kafka cannot be "
+        "reached.",
     )
-    p.add_argument("url", metavar="URL")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("url", metavar="URL", nargs="?")
+    p.add_argument("--case", dest="case_id", metavar="ID", help="the captures of case ID")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="machine-readable output")
+    out.add_argument(
+        "--csv",
+        action="store_true",
+        help="--case: write the case as a CSV sheet with each capture's results (UTF-8)",
+    )
     p.add_argument("--limit", type=int, default=0, metavar="N", help="at most N captures")
+    f = p.add_argument_group("filters (with --case)")
+    f.add_argument(
+        "--tag", action="append", default=[], metavar="TAG", help="has this tag (repeatable: all)"
+    )
+    f.add_argument("--operator", metavar="NAME", help="submitted by NAME")
+    f.add_argument(
+        "--outcome",
+        metavar="OUTCOME",
+        help="stored, failed, pending, or an outcome class: ok, partial, login_wall, "
+        "deleted, geo_blocked, rate_limited, refused",
+    )
+    f.add_argument(
+        "--liveness",
+        choices=("alive", "changed", "gone", "unknown", "unchecked"),
+        help="what the last recheck of the original saw (unchecked: not rechecked yet)",
+    )
+    f.add_argument(
+        "--since", metavar="WHEN", help="submitted at or after WHEN (2026-03-01 or ISO 8601)"
+    )
+    f.add_argument("--until", metavar="WHEN", help="submitted before WHEN")
+    f.add_argument(
+        "--platform",
+        metavar="HOST",
+        help="the post's host or a domain above it (youtube.com matches m.youtube.com)",
+    )
+    f.add_argument(
+        "--input",
+        metavar="FILE",
+        help="with --csv: the sheet you submitted; each of its rows comes back with all "
+        "its columns, followed by the results of its URL",
+    )
     p.set_defaults(handler=captures)
 
     p = sub.add_parser(
@@ -55,7 +99,138 @@ def add_parsers(sub, common) -> None:
     p.set_defaults(handler=get)
 
 
+def _when(text: str | None, name: str):
+    """A --since/--until value: a date (midnight UTC) or an ISO 8601 time."""
+    from datetime import UTC, datetime
+
+    from archivers.clock import parse_iso
+
+    if text is None:
+        return None
+    try:
+        return parse_iso(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(
+            f"--{name} {text!r}: give a date (2026-03-01) or an ISO 8601 time with offset"
+        ) from None
+
+
+def case_captures_command(args, settings: Settings) -> int:
+    from streams.clients.cases import case_captures
+    from streams.clients.reader import TopicUnavailable
+    from streams.messages.sheet import NotASheet, read_sheet
+    from warcflow.cases import Filters, case_items, merged_csv, sheet_csv
+
+    if args.input and not args.csv:
+        error("--input goes with --csv")
+        return exitcodes.USAGE
+    try:
+        filters = Filters(
+            tags=tuple(args.tag),
+            operator=args.operator,
+            outcome=args.outcome,
+            liveness=args.liveness,
+            since=_when(args.since, "since"),
+            until=_when(args.until, "until"),
+            platform=args.platform,
+        )
+        sheet = None
+        if args.input:
+            sheet = read_sheet(open(args.input, "rb").read())
+    except (ValueError, OSError) as exc:
+        what = f"{args.input}: " if isinstance(exc, (NotASheet, OSError)) else ""
+        error(what + str(getattr(exc, "strerror", None) or exc))
+        return exitcodes.USAGE
+    store = wiring.store(settings)
+    try:
+        found = case_captures(settings.streams.kafka, wiring.topic_names(settings), args.case_id)
+        items = [
+            i
+            for i in case_items(
+                store, found.events, found.pending, args.case_id, notes=not args.csv
+            )
+            if filters(i)
+        ]
+    except TopicUnavailable as exc:
+        error(f"{exc} (is `warcflow up` running?)")
+        return exitcodes.UNAVAILABLE
+    except CaptureError as exc:
+        error(f"{exc} (is the S3 server at {settings.store.endpoint} running?)")
+        return exitcodes.UNAVAILABLE
+    if args.limit:
+        items = items[: args.limit]
+    viewer = settings.viewer
+    if args.csv:
+        if sheet is not None:
+            text = merged_csv(
+                sheet.columns,
+                (r.cells for r in sheet.rows),
+                items,
+                viewer.replay_base,
+                viewer.collection,
+            )
+        else:
+            text = sheet_csv(items, viewer.replay_base, viewer.collection)
+        sys.stdout.write(text)
+        return exitcodes.OK
+    if args.json:
+        print_json([i.to_dict(viewer.replay_base, viewer.collection) for i in items])
+        return exitcodes.OK
+    if not items:
+        progress(f"no captures of case {args.case_id} (with these filters)")
+        return exitcodes.OK
+    rows = [
+        (
+            i.manifest.capture_id if i.manifest else "-",
+            i.status,
+            i.outcome,
+            _short_time(i.manifest.fetched_at if i.manifest else i.submitted_at),
+            i.liveness_state + (f" since {i.gone_since[:10]}" if i.gone_since else ""),
+            ((i.manifest.sha256 or "")[:16] + "…") if i.manifest and i.manifest.sha256 else None,
+            i.url,
+        )
+        for i in items
+    ]
+    print(
+        table(
+            ("CAPTURE ID", "STATUS", "OUTCOME", "FETCHED (UTC)", "ORIGINAL", "SHA-256", "URL"),
+            rows,
+        )
+    )
+    return exitcodes.OK
+
+
 def captures(args, settings: Settings) -> int:
+    if args.case_id is not None:
+        if args.url:
+            error("give a URL or --case ID, not both")
+            return exitcodes.USAGE
+        return case_captures_command(args, settings)
+    if not args.url:
+        error("give a URL, or --case ID")
+        return exitcodes.USAGE
+    used = [
+        flag
+        for flag, value in (
+            ("--csv", args.csv),
+            ("--tag", args.tag),
+            ("--operator", args.operator),
+            ("--outcome", args.outcome),
+            ("--liveness", args.liveness),
+            ("--since", args.since),
+            ("--until", args.until),
+            ("--platform", args.platform),
+            ("--input", args.input),
+        )
+        if value
+    ]
+    if used:
+        error(f"{', '.join(used)} go with --case ID")
+        return exitcodes.USAGE
     try:
         validate_url(args.url)
     except InvalidURL as exc:

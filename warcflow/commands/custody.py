@@ -13,7 +13,7 @@ from archivers.custody.audit import (
     find_manifests,
     lost_capture,
 )
-from archivers.custody.ledger import latest_head, log_size, tokens_prefix
+from archivers.custody.ledger import coverage, latest_head, log_size
 from archivers.custody.liveness import LivenessState, state_key
 from archivers.errors import CaptureError
 from archivers.urls import surt
@@ -31,10 +31,13 @@ def add_parsers(sub, common) -> None:
         help="prove a capture is intact, dated and in the ledger",
         description="For each capture of URL (or the one capture ID): the stored objects exist "
         "and match their manifest's SHA-256; every WARC record digest verifies; "
-        "submitted ≤ WARC-Date ≤ stored ≤ the covering ledger head's time; the "
-        "ledger entry's inclusion proof verifies against a signed head; each TSA "
-        "token verifies; the last fixity run; the liveness history; the Berkeley "
-        "Protocol para 155 items present. Exit 0 only when every check holds; 5 "
+        "submitted ≤ WARC-Date ≤ stored ≤ the covering ledger head's TSA time (its "
+        "earliest genTime: the proof; the signer's own time is shown beside it and must be "
+        "within WARCFLOW_LEDGER_MAX_SKEW, else `skew`); the ledger entry's inclusion proof "
+        "verifies against a head signed by a trusted key; each TSA token verifies against "
+        "its configured CA, and which TSAs stamped the head; the last fixity run; the "
+        "liveness history; the Berkeley Protocol para 155 items present. Exit 0 only "
+        "when every check holds; 5 "
         "(pending) when nothing failed but an entry is not yet in a signed head "
         "(the next comes within WARCFLOW_LEDGER_HEAD_EVERY; --wait waits for it); 1 "
         "when a check fails (each failure names the object and the check); 4 if "
@@ -54,7 +57,8 @@ def add_parsers(sub, common) -> None:
         metavar="PEM",
         action="append",
         default=[],
-        help="trust this head-signing public key (else the one the ledger publishes)",
+        help="trust this head-signing public key too (besides this machine's key file and "
+        "WARCFLOW_TRUST; a key in the bucket is never trusted)",
     )
     p.add_argument(
         "--json",
@@ -124,8 +128,32 @@ def add_parsers(sub, common) -> None:
         "also published every WARCFLOW_LEDGER_HEAD_EVERY s).",
     )
     q.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
-    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"size", "root", "timestamp", "key_id", "tokens", "coverage": '
+        '{"stamped_by", "missing"}}: which configured TSAs have stamped the head',
+    )
     q.set_defaults(handler=ledger_head)
+    q = actions.add_parser(
+        "key",
+        parents=[common],
+        help="the keys and TSA certificates to publish, for readers to pin",
+        description="Print what a reader pins to check this archive's proofs: the public "
+        "half of the head-signing key (WARCFLOW_LEDGER_KEY) and the CA certificate of each "
+        "TSA of WARCFLOW_TSA, with SHA-256 fingerprints, from this machine's configuration "
+        "(not from the bucket). Publish the --json output at a well-known location (e.g. "
+        "https://ARCHIVE/.well-known/warcflow-trust.json); readers pass it to `warcflow "
+        "verify --trust FILE`, viewers and auditors set WARCFLOW_TRUST to it. Exit 4 if "
+        "there is no key file here.",
+    )
+    q.add_argument(
+        "--json",
+        action="store_true",
+        help='print the trust file: {"schema", "ledger_keys": [{"key_id", "algorithm", '
+        '"pem", "sha256"}], "tsas": [{"name", "ca_pem", "sha256"}]}',
+    )
+    q.set_defaults(handler=ledger_key)
 
 
 def audit(args, settings: Settings) -> int:
@@ -166,7 +194,11 @@ def _status(reports) -> str:
 def _audit_once(args, settings: Settings):
     """(exit code, reports) — reports None when there is nothing to report on."""
     store = wiring.store(settings)
-    trust = wiring.configured_trust(settings, args.public_key)
+    try:
+        trust = wiring.configured_trust(settings, args.public_key)
+    except (OSError, ValueError) as exc:
+        error(f"cannot trust it: {exc}")
+        return exitcodes.USAGE, None
     try:
         manifests = find_manifests(store, args.target)
         reports = []
@@ -322,23 +354,56 @@ def ledger_head(args, settings: Settings) -> int:
                 break  # covers everything recorded (a new head, or nothing was new)
             time.sleep(0.3)
         else:
-            error(f"no head within {args.timeout:g} s (is `warcflow worker` running?)")
+            error(
+                f"no head within {args.timeout:g} s (is `warcflow worker` running? does a "
+                "TSA of WARCFLOW_TSA answer? a head no TSA stamps is not published)"
+            )
             return exitcodes.UNAVAILABLE
     except (SubmitError, CaptureError) as exc:
         error(str(exc))
         return exitcodes.UNAVAILABLE
+    found = coverage(store, head.size)
+    configured = [s.name for s in wiring.stampers(settings)]
     doc: dict[str, Any] = {
         "size": head.size,
         "root": head.root,
         "timestamp": head.timestamp,
         "key_id": head.key_id,
-        "tokens": list(store.list_keys(tokens_prefix(head.size))),
+        "tokens": sorted(found.values()),
+        "coverage": {
+            "stamped_by": sorted(found),
+            "missing": [name for name in configured if name not in found],
+        },
     }
     if args.json:
         print_json(doc)
     else:
+        missing = doc["coverage"]["missing"]
         print(
             f"head {head.size}: root {head.root}\n  signed {head.timestamp} by key {head.key_id}"
-            f"\n  {len(doc['tokens'])} TSA token(s)"
+            f"\n  stamped by {', '.join(sorted(found)) or 'no TSA'}"
+            + (f"; not yet by {', '.join(missing)} (stamped when it answers)" if missing else "")
         )
+    return exitcodes.OK
+
+
+def ledger_key(args, settings: Settings) -> int:
+    from archivers.custody import trustfile
+
+    pins = wiring.own_pins(settings)
+    if not pins.ledger_keys:
+        error(
+            f"no readable head-signing key at {wiring.ledger_key_path(settings)} "
+            "(WARCFLOW_LEDGER_KEY; a worker makes it on its first head)"
+        )
+        return exitcodes.NOT_FOUND
+    doc = trustfile.document(pins)
+    if args.json:
+        print_json(doc)
+    else:
+        for key in doc["ledger_keys"]:
+            print(f"ledger key {key['key_id']} ({key['algorithm']}) PEM SHA-256 {key['sha256']}")
+        for tsa in doc["tsas"]:
+            print(f"TSA {tsa['name']} CA PEM SHA-256 {tsa['sha256']}")
+        print("publish `warcflow ledger key --json` for readers: `warcflow verify --trust FILE`")
     return exitcodes.OK

@@ -22,14 +22,25 @@ def add_parsers(sub, common) -> None:
         description="Validate each URL and produce a SubmitRequest per URL to the ingest topic "
         "(key: the URL's SURT). All URLs are checked first: if any is refused "
         "(not http/https, no host, longer than 2048 characters, spaces, credentials) "
-        "nothing is submitted and the exit code is 2.",
+        "nothing is submitted and the exit code is 2. With --csv, the URLs are the rows "
+        "of a sheet, each with its own tags, note, case and mode (docs/formats.md, "
+        "'Submission sheet'); every row is checked first, and a refused row names its "
+        "row number as the spreadsheet shows it.",
     )
     p.add_argument(
         "urls",
-        nargs="+",
+        nargs="*",
         metavar="URL",
         help="URLs to capture; `-` reads one URL per line from standard input "
         "(blank lines and lines starting with # are skipped)",
+    )
+    p.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="submit the rows of a CSV sheet (`-`: standard input): a header row with a url "
+        "column and optionally tags, note, case, mode; UTF-8, or UTF-16 with a BOM (Excel's "
+        "Unicode Text); comma, semicolon or tab separated. --tag adds to each row's tags; "
+        "--case, --note and the mode flags are the default of rows that leave theirs empty",
     )
     p.add_argument(
         "--tag",
@@ -79,7 +90,7 @@ def add_parsers(sub, common) -> None:
     p.add_argument(
         "--json",
         action="store_true",
-        help="print a JSON array of {request_id, url, surt, mode, topic, partition, "
+        help="print a JSON array of {request_id, url, surt, mode, case_id, topic, partition, "
         "offset, submitted_at}",
     )
     p.set_defaults(handler=submit, role="submitter")
@@ -105,18 +116,55 @@ def default_operator(settings: Settings) -> str | None:
     return settings.operator or None
 
 
-def submit(args, settings: Settings) -> int:
-    requests, problems = submit_requests(
-        _read_urls(args.urls),
+def _sheet_requests(args, settings: Settings) -> tuple[list, list[str]]:
+    """The requests of the --csv sheet, and its problems (a file that is no sheet is one)."""
+    from dataclasses import replace
+
+    from streams.messages.sheet import NotASheet, read_sheet, requests_of
+
+    name = "standard input" if args.csv == "-" else args.csv
+    try:
+        data = sys.stdin.buffer.read() if args.csv == "-" else open(args.csv, "rb").read()
+        sheet = read_sheet(data)
+    except OSError as exc:
+        return [], [f"cannot read {name}: {exc.strerror or exc}"]
+    except NotASheet as exc:
+        return [], [f"{name}: {exc}"]
+    if args.note:
+        sheet = replace(
+            sheet, rows=[r if r.note else replace(r, note=args.note) for r in sheet.rows]
+        )
+    return requests_of(
+        sheet,
+        where=f"{name} row",
         submitted_at=utc_now(),
-        source="cli",
+        source="csv",
         tags=tuple(args.tag),
-        note=args.note,
-        operator=args.operator or default_operator(settings),
         case_id=args.case_id,
-        purpose=args.purpose,
         mode=args.mode,
+        operator=args.operator or default_operator(settings),
+        purpose=args.purpose,
     )
+
+
+def submit(args, settings: Settings) -> int:
+    if args.csv and args.urls:
+        error("give URLs or --csv FILE, not both")
+        return exitcodes.USAGE
+    if args.csv:
+        requests, problems = _sheet_requests(args, settings)
+    else:
+        requests, problems = submit_requests(
+            _read_urls(args.urls),
+            submitted_at=utc_now(),
+            source="cli",
+            tags=tuple(args.tag),
+            note=args.note,
+            operator=args.operator or default_operator(settings),
+            case_id=args.case_id,
+            purpose=args.purpose,
+            mode=args.mode,
+        )
     if problems:
         for problem in problems:
             error(problem)
@@ -143,6 +191,7 @@ def submit(args, settings: Settings) -> int:
                     "url": d.request.url,
                     "surt": surt(d.request.url),
                     "mode": d.request.mode,
+                    "case_id": d.request.case_id,
                     "topic": names.ingest,
                     "partition": d.partition,
                     "offset": d.offset,
@@ -154,8 +203,13 @@ def submit(args, settings: Settings) -> int:
     else:
         for d in done:
             print(f"{d.request.request_id}  {d.request.url}")
+        cases = sorted({d.request.case_id for d in done if d.request.case_id})
         progress(
             f"submitted {len(done)} URL{'s' if len(done) != 1 else ''} to {names.ingest}; "
-            "follow with: warcflow captures URL"
+            + (
+                f"follow with: warcflow captures --case {cases[0]}"
+                if len(cases) == 1
+                else "follow with: warcflow captures URL"
+            )
         )
     return exitcodes.OK
