@@ -74,3 +74,28 @@ def test_a_capture_indexed_again_has_one_row(tmp_path):
     index = indexed(tmp_path, first, again)
     assert index.search("first") == []
     assert [h.capture_id for h in index.search("words")] == ["D" * 26]
+
+
+def test_the_viewer_bounds_what_it_reads_and_answers_empty_searches(tmp_path):
+    """POST /api/similar stops reading past its limit (413); a search on a catalog
+    without hits is an empty list, a query of only punctuation too."""
+    from fastapi.testclient import TestClient
+
+    from viewer.app import create_app
+    from viewer.finding import SIMILAR_BODY_BYTES
+    from viewer.phashes import HashRows
+    from viewer.settings import ViewerSettings
+
+    catalog = Catalog(tmp_path / "catalog.sqlite", parts=(HashRows(), TextRows()))
+    app = create_app(ViewerSettings(state_dir=tmp_path), catalog, store=None, submit=None)
+    web = TestClient(app)
+    big = web.post(
+        "/api/similar",
+        content=b'{"perceptual": "' + b"a" * (SIMILAR_BODY_BYTES + 1) + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert big.status_code == 413
+    assert web.get("/api/search/text", params={"q": "казарма"}).json()["results"] == []
+    assert web.get("/api/search/text", params={"q": '"()*'}).json()["results"] == []
+    assert web.get("/api/similar", params={"sha256": "ab" * 32}).status_code == 404
+    assert web.get("/api/similar", params={"sha256": "xyz"}).status_code == 400
