@@ -353,7 +353,10 @@ def test_the_court_packs_digest_is_in_the_ledger(case, report):
 @pytest.fixture(scope="module")
 def packages(case):
     root, env = case["root"], case["env"]
+    trust = root / "trust.json"  # the archive's published keys (docs/formats.md, Trust file)
+    trust.write_text(json.dumps(run_json("ledger", "key", env=env)))
     return {
+        "trust": trust,
         "case": run_json("export", "--case", CASE, "-o", str(root / "case.wacz"), env=env),
         "only": run_json(
             "export",
@@ -387,8 +390,9 @@ def test_the_case_wacz_replays_in_replaywebpage_and_verifies(case, packages, tmp
         assert video["error"] is None and video["videoWidth"] == testmedia.CLIP["width"]
         assert replay.foreign == []
     offline = {**case["env"], "WARCFLOW_S3_ENDPOINT": "http://127.0.0.1:9"}
-    checked = run_json("verify", str(wacz), env=offline)
+    checked = run_json("verify", str(wacz), "--trust", str(packages["trust"]), env=offline)
     assert checked["ok"], [c for c in checked["checks"] if not c["ok"]]
+    assert checked["trust"] == "pinned"
 
 
 def test_export_only_holds_that_capture_and_nothing_else_of_the_case(case, packages):
@@ -410,8 +414,8 @@ def test_export_only_holds_that_capture_and_nothing_else_of_the_case(case, packa
         [f"archive/{clip['capture_id']}.warc.gz", f"archive/{clip['media'][0]['media_id']}.warc.gz"]
     )
     assert not [n for n in names if any(o in n for o in others)]
-    checked = run_json("verify", only["file"], env=case["env"])
-    assert checked["ok"]
+    checked = run_json("verify", only["file"], "--trust", str(packages["trust"]), env=case["env"])
+    assert checked["ok"] and checked["trust"] == "pinned"
 
 
 def _sheet_submissions(env, source) -> list[dict]:
