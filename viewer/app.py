@@ -5,7 +5,7 @@ docs page: Swagger UI would load a script from a CDN on this origin):
 
     pages      /  /search  /url?u=URL  /capture/{id}  /submit
     JSON API   /api/captures?url=URL  /api/captures/{id}  /api/search?q=  /api/submit
-               /api/status
+               /api/status  /api/similar  /api/lineage/{sha256}   (``viewer.finding``)
     files      /capture/{id}/warc  /capture/{id}/screenshot  /media/{sha256}
                /media/{sha256}/derived  /media/{sha256}/poster   (Range requests supported)
     Memento    /timegate/{URL}  /timemap/link/{URL}  /timemap/json/{URL}   (RFC 7089)
@@ -54,7 +54,7 @@ from archivers.custody.ledger import CustodyEvent
 from archivers.errors import CaptureError
 from archivers.store import layout
 from archivers.warc.cdxj import cdx_key
-from viewer import files, memento
+from viewer import files, finding, memento
 from viewer.accounts import Accounts
 from viewer.audits import AuditCache
 from viewer.auth import COOKIE, Gate, Principal, session_key
@@ -317,11 +317,20 @@ def create_app(
     def home(request: Request):
         return page(request, "index.html", recent=catalog.recent(30))
 
+    finder = finding.Finder(catalog, store, replay_base, coll)
+
     @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
     def search_page(request: Request, q: str = ""):
         if q and "://" in q:
             return RedirectResponse(f"/url?u={_q(q)}", status_code=303)
-        return page(request, "search.html", q=q, results=catalog.search(q) if q else [])
+        return page(
+            request,
+            "search.html",
+            q=q,
+            results=catalog.search(q) if q else [],
+            texts=finder.search_text(q)["results"] if q else [],
+            marked=finding.marked,
+        )
 
     @app.get("/url", response_class=HTMLResponse, include_in_schema=False)
     def timeline(request: Request, u: str):
@@ -597,6 +606,7 @@ def create_app(
 
     files.add_routes(app, store, record, warc_version, downloader)
     memento.add_routes(app, catalog, settings)
+    finding.add_routes(app, finder)
 
     # -- the replay server's index ---------------------------------------------------
 

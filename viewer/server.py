@@ -38,7 +38,9 @@ from streams.topics import TopicNames
 from viewer.accounts import AccountError, Accounts
 from viewer.app import create_app
 from viewer.catalog import Catalog
+from viewer.phashes import HashRows
 from viewer.settings import ViewerSettings
+from viewer.textindex import TextRows
 
 log = logging.getLogger("warcflow.viewer")
 
@@ -67,7 +69,11 @@ class Viewer:
     """What the capture pages' audits trust (the configuration's; never the bucket's)."""
 
     def __post_init__(self) -> None:
-        self.catalog = Catalog(self.settings.state_dir / "catalog.sqlite")
+        # the perceptual hashes (viewer.phashes) and the text index (viewer.textindex)
+        # are parts of the catalog: same file, same transaction as the event
+        self.catalog = Catalog(
+            self.settings.state_dir / "catalog.sqlite", parts=(HashRows(), TextRows())
+        )
         self.feed = CaptureFeed(self.kafka, self.names.captures)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -410,6 +410,14 @@ OPTIONS: tuple[Option, ...] = (
         "Also store a browser-playable MP4 when the original does not play in browsers.",
     ),
     Option(
+        "WARCFLOW_MEDIA_HASHES",
+        "media.hashes",
+        "true",
+        _bool,
+        "Compute perceptual hashes of every video (vPDQ, centre-crop PDQ, Chromaprint of the "
+        "audio) for `warcflow similar`.",
+    ),
+    Option(
         "WARCFLOW_WORKER_CONCURRENCY",
         "worker.concurrency",
         "16",
@@ -947,6 +955,7 @@ def load_settings(
             timeout=values["WARCFLOW_MEDIA_TIMEOUT"],
             per_page=values["WARCFLOW_MEDIA_PER_PAGE"],
             derive=values["WARCFLOW_MEDIA_DERIVE"],
+            hashes=values["WARCFLOW_MEDIA_HASHES"],
         ),
         browser=BrowserSettings(
             executable=values["WARCFLOW_BROWSER_EXECUTABLE"],

@@ -58,6 +58,10 @@ def base_env(home: Path, kafka_port: int, s3_port: int, **extra: str) -> dict[st
             "WARCFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
             "WARCFLOW_S3_ENDPOINT": f"http://127.0.0.1:{s3_port}",
             "PYTHONUNBUFFERED": "1",
+            # perceptual hashing costs ~1 s of CPU per test clip: on only where a test
+            # looks at hashes (tests/integration/test_viewer.py: PIPELINE_ENV); the
+            # default, outside the tests, is on
+            "WARCFLOW_MEDIA_HASHES": "false",
         }
     )
     env.update(extra)
