@@ -308,6 +308,8 @@ def test_accounts_guard_every_change_on_the_real_viewer(viewer_env):
             base + "/api/submit", json={"urls": ["not a url"]}, headers={"X-CSRF-Token": csrf}
         )
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+
+
 def similar_post(title: str, author: str, published: str, clip: str) -> bytes:
     return testmedia.post(
         title,
