@@ -1,6 +1,7 @@
 # warcflow: the two commands a new machine needs are `make run` and `make test`.
-# Everything missing is installed on the way: a virtualenv with the Python
-# packages, Debian packages (ffmpeg, kcat, chromium), the Kafka jars and the S3 server.
+# Everything missing is installed on the way: Debian packages (ffmpeg, kcat, chromium,
+# the compilers and headers vpdq and pdqhash are built with), a virtualenv with the
+# Python packages, the Kafka jars and the S3 server.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -20,7 +21,8 @@ help:
 	@echo "            and an S3 outage, a viewer; every outcome checked (SOAK_ARGS='--submissions 200')"
 	@echo "make down   stop what 'make run' started"
 
-$(STAMP):
+# system-deps first: vpdq and pdqhash are built from source against Debian's FFmpeg headers
+$(STAMP): | system-deps
 	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else "warcflow needs Python 3.11 or 3.12 (pywb does not support 3.13 yet)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -29,12 +31,12 @@ $(STAMP):
 	@touch $@
 
 system-deps:
-	@infra/system-deps.sh
+	@PYTHON=$(PYTHON) infra/system-deps.sh
 
 services-install: $(STAMP)
 	@$(BIN)/warcflow install
 
-install: $(STAMP) system-deps services-install
+install: system-deps $(STAMP) services-install
 
 run: install
 	$(BIN)/warcflow up --agents

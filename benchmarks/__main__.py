@@ -17,6 +17,7 @@ BENCHMARKS = {
     "pages": "page capture throughput, latency and scale-out: warcflow vs wget and warcio",
     "media": "HLS capture: warcflow's media agent vs yt-dlp",
     "replay": "replay latency: warcflow from S3 vs pywb from local disk",
+    "similar": "perceptual hashing vs ffmpeg decoding alone; similarity query vs a numpy scan",
 }
 
 
@@ -108,6 +109,23 @@ def main(argv: list[str] | None = None) -> int:
                 f"all requests: ratio warcflow / pywb local p50 {every['ratio_p50']:.2f}x, "
                 f"p95 {every['ratio_p95']:.2f}x"
             )
+        elif name == "similar":
+            from benchmarks import similar
+
+            result = similar.bench(args.runs, log=lambda message: print(message, flush=True))
+            h = result["hashing"]
+            print(
+                f"hashing {h['warcflow_seconds_median']:.2f} s | ffmpeg decode alone "
+                f"{h['ffmpeg_decode_seconds_median']:.2f} s | ratio "
+                f"{h['ratio_hashing_over_decoding']:.2f}x "
+                f"({h['hashing_seconds_per_video_minute']:.2f} s per minute of video)"
+            )
+            for size, row in result["queries"].items():
+                print(
+                    f"{int(size):>9,} hashes: query p50 {row['warcflow_p50_ms']:.1f} ms, p95 "
+                    f"{row['warcflow_p95_ms']:.1f} ms | numpy scan p50 "
+                    f"{row['numpy_scan_p50_ms']:.1f} ms | ratio p50 {row['ratio_p50']:.3f}x"
+                )
         path = harness.save(result, name)
         print(f"results: {path.relative_to(harness.ROOT)}")
     from benchmarks import report

@@ -265,7 +265,54 @@ def capacity_model(doc: dict) -> str:
     )
 
 
-SECTIONS = {"pages": pages_section, "media": media_section, "replay": replay_section}
+def similar_section(doc: dict) -> str:
+    h = doc["hashing"]
+    clip = h["clip"]
+    rows = [
+        f"| {int(size):,} | {row['warcflow_p50_ms']:.1f} | {row['warcflow_p95_ms']:.1f} | "
+        f"{row['numpy_scan_p50_ms']:.1f} | **{row['ratio_p50']:.3f}×** | "
+        f"{row['index_load_seconds']:.1f} |"
+        for size, row in doc["queries"].items()
+    ]
+    return "\n".join(
+        [
+            "## Finding a clip again: perceptual hashing and similarity queries",
+            "",
+            _machine(doc)
+            + "".join(f" Note: {note}" for note in doc.get("notes", []))
+            + (
+                f" Load average (1 min) {doc['load_average_1min']['start']} at the start, "
+                f"{doc['load_average_1min']['end']} at the end."
+                if "load_average_1min" in doc
+                else ""
+            ),
+            "",
+            f"Hashing a {clip['seconds']} s {clip['width']}x{clip['height']} clip (vPDQ, "
+            "centre-crop PDQ, Chromaprint; `archivers.media.perceptual`): "
+            f"{h['warcflow_seconds_median']:.2f} s, against "
+            f"{h['ffmpeg_decode_seconds_median']:.2f} s for ffmpeg decoding the same file "
+            f"alone: **{h['ratio_hashing_over_decoding']:.2f}×**"
+            f" ({h['hashing_seconds_per_video_minute']:.2f} s per minute of video). Steps: "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in h["steps_median"].items())
+            + ".",
+            "",
+            "Similarity query (a 60-frame video, `viewer.hashindex`: FAISS range search, "
+            "then vPDQ scoring) against a numpy scan of the same hashes:",
+            "",
+            "| hashes | query p50 ms | p95 ms | numpy scan p50 ms | ratio p50 | index load s |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
+SECTIONS = {
+    "pages": pages_section,
+    "media": media_section,
+    "replay": replay_section,
+    "similar": similar_section,
+}
 
 
 MARK = "<!-- bench: {} -->"

@@ -9,6 +9,12 @@
 #   npm     fetches ReplayWeb.page, the WACZ player the tests open exports in
 #           (infra/replaywebpage.py)
 #   jq      reads a role's password from the credentials file in the docs' kcat lines
+#   g++, cmake, pkg-config, python3-dev and libav*-dev (avcodec, avformat, avutil,
+#           swscale, swresample, avdevice, avfilter)  build the vpdq and pdqhash wheels
+#           from their sources when the virtualenv is made (PyPI has no wheels of them;
+#           vpdq links FFmpeg's libraries, which the ffmpeg package already brings)
+#   fonts-dejavu-core  the tests draw a watermark into a clip with ffmpeg's drawtext
+#           (tests/support/findmedia.py)
 #   iproute2, util-linux  `ip` and `unshare`: the live SSRF tests make network
 #             namespaces of their own (tests/support/netns.py); without them those
 #             tests fail under CI rather than vanish
@@ -28,6 +34,20 @@ command -v wget >/dev/null || missing+=(wget)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v npm >/dev/null || missing+=(npm)
 command -v jq >/dev/null || missing+=(jq)
+command -v g++ >/dev/null || missing+=(g++)
+command -v cmake >/dev/null || missing+=(cmake)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+for lib in libavcodec libavformat libavutil libswscale libswresample libavdevice libavfilter; do
+  pkg-config --exists "$lib" 2>/dev/null || missing+=("$lib-dev")
+done
+# the headers of the Python the virtualenv is made from (Makefile: PYTHON)
+python="${PYTHON:-python3}"
+if ! "$python" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
+  case "$(command -v "$python")" in
+    /usr/bin/*) missing+=(python3-dev) ;;
+    *) echo "warcflow: $python has no C headers (Python.h); vpdq and pdqhash are built against them" >&2; exit 1 ;;
+  esac
+fi
 command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
 # a library by its soname (what dlopen finds), else its Debian package. ldconfig is in

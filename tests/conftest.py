@@ -11,6 +11,7 @@ import pytest
 
 from infra.processes import free_port
 from tests.support import warcs
+from tests.support.findmedia import lineage_clips
 from tests.support.media import MediaSet, make_media
 from tests.support.site import TestSite
 from tests.support.stack import TestStack, WorkerProcess
@@ -22,6 +23,13 @@ pytest_plugins = ["tests.support.noskip"]
 def media_set(tmp_path_factory) -> MediaSet:
     """Clips generated with ffmpeg once per session (see tests/support/media.py)."""
     return make_media(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture(scope="session")
+def clip_variants(tmp_path_factory) -> dict[str, Path]:
+    """A clip, the five variants reposts make of it and an unrelated clip, made
+    once per session (tests/support/findmedia.py)."""
+    return lineage_clips(tmp_path_factory.mktemp("variants"))
 
 
 @pytest.fixture
@@ -68,13 +76,17 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pipeline(stack, module_site, tmp_path_factory):
+def pipeline(stack, module_site, tmp_path_factory, request):
     """A worker on its own topic prefix and bucket, allowed to fetch the module's test site.
+    A module's ``PIPELINE_ENV`` dict adds settings of its worker.
 
     Yields the environment for CLI calls; the worker is ``pipeline_worker``.
     """
     env = stack.agent_env(
-        "t", module_site.allow, WARCFLOW_WORKER_METRICS=f"127.0.0.1:{free_port()}"
+        "t",
+        module_site.allow,
+        WARCFLOW_WORKER_METRICS=f"127.0.0.1:{free_port()}",
+        **getattr(request.module, "PIPELINE_ENV", {}),
     )
     prefix = env["WARCFLOW_TOPIC_PREFIX"]
     log = Path(tmp_path_factory.mktemp("logs")) / "worker.log"

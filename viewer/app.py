@@ -5,12 +5,23 @@ docs page: Swagger UI would load a script from a CDN on this origin):
 
     pages      /  /search  /url?u=URL  /capture/{id}  /submit
     JSON API   /api/captures?url=URL  /api/captures/{id}  /api/search?q=  /api/submit
-               /api/status
+               /api/status  /api/similar  /api/lineage/{sha256}   (``viewer.finding``)
     files      /capture/{id}/warc  /capture/{id}/screenshot  /media/{sha256}
                /media/{sha256}/derived  /media/{sha256}/poster   (Range requests supported)
     Memento    /timegate/{URL}  /timemap/link/{URL}  /timemap/json/{URL}   (RFC 7089)
     replay     /cdx   pywb-style CDX lookups, used by the replay server
+    accounts   /login  /logout
     health     /healthz
+
+Who may do what (viewer/auth.py, viewer/accounts.py; decision 0016): every
+state change needs an account (submitting: ``submitter`` or ``admin``), comes
+from the viewer's own origin, and — when authenticated by the session cookie —
+carries the session's CSRF token; downloading evidence (a WARC, a media
+original: a custody event, recorded as the account) needs an account of any
+role; reading needs one unless ``ViewerSettings.reading_is_open``. Submits,
+downloads and logins are rate-limited per account and per client address
+(viewer/ratelimit.py: 429 with ``Retry-After``). Audits run in a bounded pool
+(viewer/audits.py): a request gets the cached result or "pending" (202).
 
 Archived pages are never served from this origin: replay is pywb, on its own
 origin (``ViewerSettings.replay_base``), embedded here in an iframe; this
@@ -27,7 +38,13 @@ from typing import Any
 
 from fastapi import FastAPI, Form, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, ValidationError
@@ -37,9 +54,12 @@ from archivers.custody.ledger import CustodyEvent
 from archivers.errors import CaptureError
 from archivers.store import layout
 from archivers.warc.cdxj import cdx_key
-from viewer import files, memento
+from viewer import files, finding, memento
+from viewer.accounts import Accounts
 from viewer.audits import AuditCache
+from viewer.auth import COOKIE, Gate, Principal, session_key
 from viewer.catalog import Catalog
+from viewer.ratelimit import RateLimiter
 from viewer.settings import ViewerSettings
 from viewer.views import capture_object, checked_url, memento_url, replay_url
 
@@ -67,12 +87,19 @@ def create_app(
     submit: Callable[..., list[dict]],
     record: Callable[[CustodyEvent], None] = lambda event: None,
     trust: Trust | None = None,
+    *,
+    accounts: Accounts | None = None,
+    replay_token: str = "",
+    audits: AuditCache | None = None,
 ) -> FastAPI:
     """The viewer app. ``submit(urls, tags, note, operator=, case_id=, purpose=,
-    mode=)`` validates and produces to ingest, raising ValueError (with every
-    problem) when any URL or field is refused; ``record(event)`` puts a custody
-    event (a download of evidence) on the ledger's topic. ``trust``: the keys and
-    TSA CAs the audits shown trust, from the configuration (none: nothing proves)."""
+    mode=, account=)`` validates and produces to ingest, raising ValueError (with
+    every problem) when any URL or field is refused; ``record(event)`` puts a
+    custody event (a download of evidence) on the ledger's topic. ``trust``: the
+    keys and TSA CAs the audits shown trust, from the configuration (none:
+    nothing proves). ``accounts``: who may log in (default: the file in
+    ``state_dir``); ``replay_token``: what the replay server sends to read
+    ``/cdx`` when reading is not open."""
     app = FastAPI(
         title="warcflow viewer",
         version="1",
@@ -84,29 +111,124 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     replay_base, coll = settings.replay_base, settings.collection
+    accounts = accounts or Accounts(settings.accounts_path)
+    gate = Gate(settings, accounts, session_key(settings.state_dir / "session.key"))
+    limits = {
+        "submit": RateLimiter(settings.submits_per_minute),
+        "download": RateLimiter(settings.downloads_per_minute),
+        "login": RateLimiter(settings.logins_per_minute),
+    }
     csp = (
         "default-src 'self'; img-src 'self' data:; media-src 'self'; "
         f"frame-src {replay_base}; script-src 'self'; style-src 'self'; object-src 'none'; "
         "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     )
+    open_paths = ("/login", "/static/", "/healthz", "/openapi.json")
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        response = await call_next(request)
+        refused = gate.cross_site(request)
+        if refused:
+            response: Any = JSONResponse(
+                {
+                    "errors": [
+                        f"refused: a change must come from this viewer's own pages ({refused})"
+                    ]
+                },
+                status_code=403,
+            )
+        else:
+            # a failed Authorization header counts as a failed login of its address,
+            # and an address past the login limit is not even checked (no guessing
+            # passwords through Basic at full speed)
+            header = "authorization" in request.headers
+            address = ("ip", gate.client_address(request))
+            wait = limits["login"].wait(address) if header else 0.0
+            principal = None if wait else await run_in_threadpool(gate.principal, request)
+            if header and principal is None and not wait and not _is_replay(request):
+                limits["login"].take(address)
+            request.state.principal = principal
+            path = request.url.path
+            if wait:
+                response = too_many("login attempt", wait)
+            elif (
+                principal is None
+                and not settings.reading_is_open
+                and not path.startswith(open_paths)
+                and not (path == "/cdx" and _is_replay(request))
+            ):
+                response = login_needed(request)
+            else:
+                response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", csp)
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # same-origin: no referrer to other sites, and browsers keep sending the
+        # true Origin on the viewer's own form posts (no-referrer makes it "null")
+        response.headers["Referrer-Policy"] = "same-origin"
         return response
 
-    def page(request: Request, name: str, status: int = 200, **context):
+    def _is_replay(request: Request) -> bool:
+        """Whether ``request`` carries the replay server's secret (for /cdx)."""
+        return bool(replay_token) and hmac.compare_digest(
+            _bearer(request).encode(), replay_token.encode()
+        )
+
+    def login_needed(request: Request):
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse(f"/login?next={_q(_local_path(request))}", status_code=303)
+        return JSONResponse(
+            {"errors": ["log in first: this needs an account (docs/api.md, Accounts)"]},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="warcflow"'},
+        )
+
+    def who(request: Request) -> Principal | None:
+        return getattr(request.state, "principal", None)
+
+    def refusal(request: Request, role: str, *, csrf: str | None = None) -> str | None:
+        """Why ``request`` may not do what needs ``role`` (None: it may). A change
+        authenticated by the session cookie needs its CSRF token (``csrf``)."""
+        principal = who(request)
+        if principal is None:
+            return "log in first"
+        if not principal.may(role):
+            return (
+                f"the account {principal.name} ({principal.role}) may not do this: it needs {role}"
+            )
+        if principal.via == "session" and request.method not in ("GET", "HEAD"):
+            given = csrf if csrf is not None else request.headers.get("x-csrf-token", "")
+            if not gate.csrf_ok(principal, given):
+                return "the form is out of date (missing or wrong CSRF token): reload it"
+        return None
+
+    def limited(request: Request, kind: str) -> float:
+        """Seconds to wait before another ``kind`` (0: go ahead, one taken)."""
+        principal = who(request)
+        keys = [("ip", gate.client_address(request))]
+        if principal is not None:
+            keys.append(("account", principal.name))
+        return limits[kind].take(*keys)
+
+    def too_many(kind: str, wait: float, html: Request | None = None, **context):
+        message = f"too many {kind}s: try again in {wait:g} s"
+        headers = {"Retry-After": str(int(wait))}
+        if html is not None:
+            response = page(html, "submit.html", status=429, errors=[message], done=[], **context)
+            response.headers.update(headers)
+            return response
+        return JSONResponse({"errors": [message]}, status_code=429, headers=headers)
+
+    def page(request: Request, template: str, status: int = 200, **context):
+        principal = who(request)
         return templates.TemplateResponse(
             request,
-            name,
+            template,
             {
                 "replay_base": replay_base,
                 "collection": coll,
                 "counts": catalog.counts(),
-                "token_required": bool(settings.token),
+                "principal": principal,
+                "csrf": gate.csrf_token(principal),
                 **context,
             },
             status_code=status,
@@ -118,22 +240,76 @@ def create_app(
             for m in catalog.captures_of(url)
         ]
 
-    def token_ok(request: Request, form_token: str = "") -> bool:
-        """Submitting needs the token when one is set (settings insist on one when
-        the viewer listens beyond loopback)."""
-        if not settings.token:
-            return True
-        header = request.headers.get("authorization", "")
-        given = header[7:].strip() if header.lower().startswith("bearer ") else form_token
-        return hmac.compare_digest(given.encode(), settings.token.encode())
-
     def capture_or_404(capture_id: str) -> dict[str, Any]:
         manifest = catalog.capture(capture_id) if layout.is_capture_id(capture_id) else None
         if manifest is None:
             raise HTTPException(404, f"no capture {capture_id}")
         return manifest
 
-    audits = AuditCache(store, trust or Trust())
+    audits = audits or AuditCache(store, trust or Trust(), workers=settings.audit_workers)
+
+    # -- accounts -------------------------------------------------------------------
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_form(request: Request, next: str = "/"):
+        if who(request) is not None:
+            return RedirectResponse(_safe_next(next), status_code=303)
+        return page(request, "login.html", errors=[], account="", next=_safe_next(next))
+
+    @app.post("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login(
+        request: Request, name: str = Form(""), password: str = Form(""), next: str = Form("/")
+    ):
+        wait = limits["login"].take(("ip", gate.client_address(request)), ("login", name))
+        if wait:
+            response = page(
+                request,
+                "login.html",
+                status=429,
+                errors=[f"too many attempts: try again in {wait:g} s"],
+                account=name,
+                next=_safe_next(next),
+            )
+            response.headers["Retry-After"] = str(int(wait))
+            return response
+        try:
+            account = accounts.authenticate(name.strip(), password)
+        except ValueError as exc:  # the accounts file: say so, let nobody in
+            return page(
+                request, "login.html", status=503, errors=[str(exc)], account=name, next="/"
+            )
+        if account is None:
+            return page(
+                request,
+                "login.html",
+                status=401,
+                errors=["wrong name or password"],
+                account=name,
+                next=_safe_next(next),
+            )
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        response.set_cookie(COOKIE, gate.issue(account), **gate.cookie_attributes(request))
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request, csrf: str = Form("")):
+        principal = who(request)
+        if (
+            principal is not None
+            and principal.via == "session"
+            and not gate.csrf_ok(principal, csrf)
+        ):
+            return JSONResponse({"errors": ["missing or wrong CSRF token"]}, status_code=403)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    @app.get("/api/whoami", summary="The account this request is authenticated as")
+    def whoami(request: Request):
+        principal = who(request)
+        if principal is None:
+            return JSONResponse({"name": None, "role": None}, status_code=401)
+        return {"name": principal.name, "role": principal.role, "via": principal.via}
 
     # -- pages ----------------------------------------------------------------------
 
@@ -141,11 +317,20 @@ def create_app(
     def home(request: Request):
         return page(request, "index.html", recent=catalog.recent(30))
 
+    finder = finding.Finder(catalog, store, replay_base, coll)
+
     @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
     def search_page(request: Request, q: str = ""):
         if q and "://" in q:
             return RedirectResponse(f"/url?u={_q(q)}", status_code=303)
-        return page(request, "search.html", q=q, results=catalog.search(q) if q else [])
+        return page(
+            request,
+            "search.html",
+            q=q,
+            results=catalog.search(q) if q else [],
+            texts=finder.search_text(q)["results"] if q else [],
+            marked=finding.marked,
+        )
 
     @app.get("/url", response_class=HTMLResponse, include_in_schema=False)
     def timeline(request: Request, u: str):
@@ -185,6 +370,7 @@ def create_app(
             if manifest.get("warc_key") and manifest.get("fetched_at")
             else None
         )
+        state, proof = audits.get(manifest)
         return page(
             request,
             "capture.html",
@@ -193,17 +379,28 @@ def create_app(
             media=media,
             original_url=original,
             memento_url=memento,
-            proof=audits.get(manifest),
+            proof=proof,
+            audit_state=state,
         )
 
     @app.get(
         "/api/captures/{capture_id}/audit",
         summary="Audit one capture: digests, ledger inclusion, signed head, TSA tokens",
-        description="The object `warcflow audit CAPTURE_ID --json` prints for it "
-        "(cached for a few minutes).",
+        description="The object `warcflow audit CAPTURE_ID --json` prints for it, cached "
+        "until the ledger's next signed head. Audits run in the background, never in "
+        'the request: until it is done the answer is 202 `{"status": "pending"}` with '
+        "`Retry-After`; 503 when the audit queue is full.",
+        responses={202: {"description": "the audit is running: ask again"}},
     )
     def api_audit(capture_id: str):
-        return audits.get(capture_or_404(capture_id))
+        state, proof = audits.get(capture_or_404(capture_id))
+        if state == "done":
+            return proof
+        return JSONResponse(
+            {"status": state, "capture_id": capture_id.upper()},
+            status_code=202 if state == "pending" else 503,
+            headers={"Retry-After": "2" if state == "pending" else "10"},
+        )
 
     blank_form: dict[str, Any] = {
         "urls": "",
@@ -217,7 +414,18 @@ def create_app(
 
     @app.get("/submit", response_class=HTMLResponse, include_in_schema=False)
     def submit_form(request: Request):
-        return page(request, "submit.html", errors=[], done=[], **blank_form)
+        principal = who(request)
+        if principal is None:
+            return RedirectResponse("/login?next=/submit", status_code=303)
+        problem = refusal(request, "submitter")
+        return page(
+            request,
+            "submit.html",
+            status=403 if problem else 200,
+            errors=[problem] if problem else [],
+            done=[],
+            **blank_form,
+        )
 
     @app.post("/submit", response_class=HTMLResponse, include_in_schema=False)
     def submit_post(
@@ -228,7 +436,7 @@ def create_app(
         operator: str = Form(""),
         case_id: str = Form(""),
         purpose: str = Form(""),
-        token: str = Form(""),
+        csrf: str = Form(""),
         mode: str = Form("auto"),
     ):
         form = {
@@ -240,15 +448,15 @@ def create_app(
             "purpose": purpose,
             "mode": mode,
         }
-        if not token_ok(request, token):
-            return page(
-                request,
-                "submit.html",
-                status=401,
-                errors=["wrong or missing token"],
-                done=[],
-                **form,
-            )
+        problem = refusal(request, "submitter", csrf=csrf)
+        if problem:
+            status = 401 if who(request) is None else 403
+            return page(request, "submit.html", status=status, errors=[problem], done=[], **form)
+        wait = limited(request, "submit")
+        if wait:
+            return too_many("submit", wait, request, **form)
+        principal = who(request)
+        assert principal is not None  # refusal() said so
         lines = [line.strip() for line in urls.splitlines() if line.strip()]
         tag_list = tuple(t.strip() for t in tags.split(",") if t.strip())
         try:
@@ -256,10 +464,11 @@ def create_app(
                 lines,
                 tag_list,
                 note.strip() or None,
-                operator=operator.strip() or None,
+                operator=operator.strip() or principal.name,
                 case_id=case_id.strip() or None,
                 purpose=purpose.strip() or None,
                 mode=mode,
+                account=principal.name,
             )
         except ValueError as exc:
             return page(
@@ -306,20 +515,28 @@ def create_app(
         },
         summary="Submit URLs for capture",
         description="Validates like `warcflow submit`: if any URL is refused, nothing "
-        "is submitted and the answer is 400 with every problem. When the "
-        "viewer has a token (WARCFLOW_VIEWER_TOKEN), send it as "
-        "`Authorization: Bearer TOKEN`; without it the answer is 401.",
+        "is submitted and the answer is 400 with every problem. Needs a submitter "
+        "or admin account: `Authorization: Bearer NAME:TOKEN` (or Basic); 401 "
+        "without one, 403 for a viewer account, 429 with `Retry-After` past the "
+        "rate limit (WARCFLOW_VIEWER_SUBMITS_PER_MINUTE).",
     )
     async def api_submit(request: Request):
-        # the token is checked before a byte of the body is read, and the body is
+        # the account is checked before a byte of the body is read, and the body is
         # read only up to SUBMIT_BODY_BYTES (review F12): an anonymous client
         # cannot make the viewer parse a large body
-        if not token_ok(request):
+        problem = refusal(request, "submitter")
+        if problem:
+            anonymous = who(request) is None
             return JSONResponse(
-                {"errors": ["wrong or missing token"]},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
+                {"errors": [problem]},
+                status_code=401 if anonymous else 403,
+                headers={"WWW-Authenticate": 'Bearer realm="warcflow"'} if anonymous else None,
             )
+        wait = limited(request, "submit")
+        if wait:
+            return too_many("submit", wait)
+        principal = who(request)
+        assert principal is not None
         if not request.headers.get("content-type", "").lower().startswith("application/json"):
             return JSONResponse({"errors": ["send the body as application/json"]}, 415)
         raw = bytearray()
@@ -338,6 +555,7 @@ def create_app(
             )
         urls, tags, note = body.urls, body.tags, body.note
         operator, case_id, purpose, mode = body.operator, body.case_id, body.purpose, body.mode
+        operator = operator or principal.name
         try:
             return await run_in_threadpool(
                 submit,
@@ -348,6 +566,7 @@ def create_app(
                 case_id=case_id,
                 purpose=purpose,
                 mode=mode,
+                account=principal.name,
             )
         except ValueError as exc:
             return JSONResponse({"errors": str(exc).splitlines()}, status_code=400)
@@ -371,8 +590,23 @@ def create_app(
         manifest = catalog.capture(capture_id)
         return manifest.get("warc_version_id") if manifest else None
 
-    files.add_routes(app, store, record, warc_version)
+    def downloader(request: Request) -> str | Response:
+        """The account a download of evidence is recorded as, or the answer
+        refusing it (no account: 401; past the rate limit: 429)."""
+        principal = who(request)
+        if principal is None:
+            return login_needed(request)
+        wanted = request.headers.get("range", "")
+        if wanted and not wanted.replace(" ", "").startswith("bytes=0-"):
+            return principal.name  # a player's seek: the same viewing, not counted again
+        wait = limited(request, "download")
+        if wait:
+            return too_many("download", wait)
+        return principal.name
+
+    files.add_routes(app, store, record, warc_version, downloader)
     memento.add_routes(app, catalog, settings)
+    finding.add_routes(app, finder)
 
     # -- the replay server's index ---------------------------------------------------
 
@@ -394,10 +628,26 @@ def create_app(
             elif matchType in ("host", "domain"):
                 host = key.split(")", 1)[0]
                 key, end_key = host + ")", host + ("," if matchType == "domain" else ")") + "\uffff"
-        lines = catalog.cdx(key, end_key, limit=limit)
+        lines = catalog.cdx(key, end_key, limit=min(max(1, limit), 10000))
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/x-cdxj")
 
     return app
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def _local_path(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def _safe_next(target: str) -> str:
+    """Where to go after logging in: a path on this viewer, never another site."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
 
 
 def _q(text: str) -> str:

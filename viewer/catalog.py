@@ -5,6 +5,11 @@ for each event the manifest and the CDXJ index are read from S3 and written
 here in one transaction together with the event's offset, so a restart resumes
 exactly where it stopped and deleting the file rebuilds it all from the log.
 
+Parts of the catalog kept by other modules (``CatalogPart``: the full-text
+index, ``viewer.textindex``; the perceptual hashes, ``viewer.hashindex``) add
+their tables to the same file and write their rows in the same transaction,
+from the same manifest; they read through ``query``.
+
 An event that cannot be applied — not an event at all, or its manifest deleted
 or damaged — is quarantined (table ``quarantine``: where, why, the event) in
 the same transaction as its offset, and the catalog goes on with the next
@@ -28,7 +33,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from archivers.errors import Retryable
 from archivers.manifests.manifest import Manifest, MediaManifest
@@ -61,17 +66,38 @@ EVENT_KEPT = 64 * 1024
 """Most characters of a quarantined event kept (to apply it again later)."""
 
 
+class CatalogPart(Protocol):
+    """Tables another module keeps in the catalog, written with each manifest."""
+
+    schema: str
+
+    def prepare(self, table: str, manifest: dict[str, Any], store) -> Any:
+        """What to write for one manifest of ``table`` (``captures`` or ``media``):
+        any reading from ``store`` happens here, outside the catalog's lock."""
+
+    def write(self, db: sqlite3.Connection, prepared: Any) -> None:
+        """Write ``prepare``'s answer; ``db`` is in the event's transaction."""
+
+
 class Catalog:
     """Thread-safe: one connection, serialised by a lock (writes are short)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, parts: tuple[CatalogPart, ...] = ()) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.parts = parts
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        for part in parts:
+            self._db.executescript(part.schema)
         self._lock = threading.Lock()
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Rows of one read (for the catalog's parts)."""
+        with self._lock:
+            return list(self._db.execute(sql, params))
 
     # -- writing (the feed) -------------------------------------------------------
 
@@ -113,11 +139,12 @@ class Catalog:
                 db.execute("ROLLBACK")
                 raise
 
-    @staticmethod
-    def _write_rows(db, rows) -> None:
+    def _write_rows(self, db, rows) -> None:
         if rows is None:
             return
-        table, record, cdx_source, cdx_lines = rows
+        table, record, cdx_source, cdx_lines, extra = rows
+        for part, prepared in zip(self.parts, extra, strict=True):
+            part.write(db, prepared)
         if table == "captures":
             db.execute("INSERT OR REPLACE INTO captures VALUES (?,?,?,?,?,?,?)", record)
         else:
@@ -174,7 +201,9 @@ class Catalog:
                 lines = [pinned(line, version) for line in lines]
             except KeyError:
                 lines = []
-        return table, record, source, lines
+        doc = json.loads(data)  # read whole by from_json above: it parses
+        extra = [part.prepare(table, doc, store) for part in self.parts]
+        return table, record, source, lines, extra
 
     # -- reading ------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ single-range requests for video seeking, ``Last-Modified`` and a ``Digest``
 header of the stored object (the server's checksum). A capture's WARC is
 served in the version its manifest recorded, so an overwrite (a newer
 version) is not what a download gets. A download of evidence (a WARC or a media
-original, from byte 0) is a custody event (``record``).
+original, from byte 0) needs an account and is a custody event (``record``)
+whose ``who`` is that account (``NAME (viewer)``); ``downloader`` says which
+account it is, or answers the request itself (no account, past the rate limit).
 """
 
 from __future__ import annotations
@@ -35,15 +37,20 @@ def add_routes(
     store: ObjectStore,
     record: Callable[[CustodyEvent], None],
     warc_version: Callable[[str], str | None] = lambda capture_id: None,
+    downloader: Callable[[Request], str | Response] = lambda request: "anonymous",
 ) -> None:
     """The file routes of the viewer app (see the module docstring).
     ``warc_version``: the S3 version of a capture's WARC its manifest recorded
-    (None: not known), which the download serves."""
+    (None: not known), which the download serves; ``downloader(request)``: the
+    account name a download is recorded as, or a response refusing it."""
 
     @app.get("/capture/{capture_id}/warc", summary="Download the WARC of a capture")
     def download_warc(capture_id: str, request: Request):
         if not layout.is_capture_id(capture_id):
             raise HTTPException(404, "not a capture id")
+        account = downloader(request)
+        if isinstance(account, Response):
+            return account
         key = layout.warc_key(capture_id)
         version = warc_version(capture_id)
         response = _stream(
@@ -54,7 +61,7 @@ def add_routes(
             attachment=f"{capture_id.upper()}.warc.gz",
             version_id=version,
         )
-        downloaded(request, capture_id.upper(), key, version)
+        downloaded(request, account, capture_id.upper(), key, version)
         return response
 
     @app.get(
@@ -74,20 +81,27 @@ def add_routes(
 
     @app.get("/media/{sha256}", summary="The stored original media file (Range supported)")
     def media_file(sha256: str, request: Request):
+        _check_digest(sha256)
+        account = downloader(request)
+        if isinstance(account, Response):
+            return account
         key = _media_key(store, sha256)
         response = _stream(store, key, request, layout.media_type(key))
-        downloaded(request, None, key)
+        downloaded(request, account, None, key)
         return response
 
     def downloaded(
-        request: Request, capture_id: str | None, key: str, version_id: str | None = None
+        request: Request,
+        account: str,
+        capture_id: str | None,
+        key: str,
+        version_id: str | None = None,
     ) -> None:
         """A custody event for a download of evidence; a player's later range
         requests (not from byte 0) are the same viewing, not recorded again."""
         wanted = request.headers.get("range", "")
         if wanted and not wanted.replace(" ", "").startswith("bytes=0-"):
             return
-        client = request.client.host if request.client else "?"
         head = store.head(key, version_id)
         at = iso(utc_now())
         record(
@@ -95,7 +109,7 @@ def add_routes(
                 event="download",
                 event_id=f"download:{key}:{at}",
                 at=at,
-                who=f"viewer client {client}",
+                who=f"{account} (viewer)",
                 capture_id=capture_id,
                 url=None,
                 objects=(ObjectDigest(key, head.sha256 or "", head.size, head.version_id),)

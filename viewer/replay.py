@@ -47,9 +47,13 @@ PREFIX = "warcflow+"
 class WarcflowIndexSource(BaseIndexSource):
     """pywb index source: ``warcflow+http://viewer/cdx``."""
 
+    token = ""  # set by configure(): the viewer's replay token, for /cdx
+
     def __init__(self, api_url: str) -> None:
         self.api_url = api_url
         self.session = requests.Session()
+        if self.token:  # reading the viewer may need an account; this is the replay's
+            self.session.headers["Authorization"] = f"Bearer {self.token}"
 
     def load_index(self, params):
         # pywb asks for the lines with key <= line < end_key (an exact match is
@@ -137,6 +141,7 @@ def main(argv=None) -> None:
         level=logging.WARNING, format="%(asctime)s %(levelname)-7s replay: %(message)s"
     )
     configure(config["s3"])
+    WarcflowIndexSource.token = config.get("cdx_token", "")
 
     from pywb.apps.frontendapp import FrontEndApp
     from pywb.utils.geventserver import GeventServer, RequestURIWSGIHandler

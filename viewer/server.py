@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -35,9 +36,12 @@ from streams.messages.capture import submit_requests
 from streams.messages.seal import NO_KEYS, Seals
 from streams.settings import KafkaAccess
 from streams.topics import TopicNames
+from viewer.accounts import AccountError, Accounts
 from viewer.app import create_app
 from viewer.catalog import Catalog
+from viewer.phashes import HashRows
 from viewer.settings import ViewerSettings
+from viewer.textindex import TextRows
 
 log = logging.getLogger("warcflow.viewer")
 
@@ -68,7 +72,11 @@ class Viewer:
     """The viewer role's MAC key: its download events are sealed with it."""
 
     def __post_init__(self) -> None:
-        self.catalog = Catalog(self.settings.state_dir / "catalog.sqlite")
+        # the perceptual hashes (viewer.phashes) and the text index (viewer.textindex)
+        # are parts of the catalog: same file, same transaction as the event
+        self.catalog = Catalog(
+            self.settings.state_dir / "catalog.sqlite", parts=(HashRows(), TextRows())
+        )
         self.feed = CaptureFeed(self.kafka, self.names.captures)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -77,6 +85,9 @@ class Viewer:
         self._submit_lock = threading.Lock()
         self.outbox = Outbox(self.settings.state_dir / "outbox", self._produce)
         self._sender: threading.Thread | None = None
+        # what the replay child sends to read /cdx when reading needs an account
+        self.replay_token = secrets.token_hex(24)
+        self.accounts = Accounts(self.settings.accounts_path)
 
     # -- parts ------------------------------------------------------------------
 
@@ -90,15 +101,16 @@ class Viewer:
         case_id: str | None = None,
         purpose: str | None = None,
         mode: str = "auto",
+        account: str = "",
     ) -> list[dict]:
         """Validate all, then produce all (like ``warcflow submit``); ValueError lists
         every refused URL (or a bad field or ``mode``) and nothing is produced. The
-        operator is who the form or API caller says it is (the viewer has no
-        accounts to know better)."""
+        operator is who the form or API caller says (by default its account); the
+        request's source names the account that submitted (``viewer:NAME``)."""
         requests, problems = submit_requests(
             [(f"URL {n}", url) for n, url in enumerate(urls, 1)],
             submitted_at=utc_now(),
-            source="viewer",
+            source=f"viewer:{account}" if account else "viewer",
             tags=tags,
             note=note,
             operator=operator,
@@ -167,8 +179,28 @@ class Viewer:
 
     def app(self):
         return create_app(
-            self.settings, self.catalog, self.store, self.submit, self.record, self.trust
+            self.settings,
+            self.catalog,
+            self.store,
+            self.submit,
+            self.record,
+            self.trust,
+            accounts=self.accounts,
+            replay_token=self.replay_token,
         )
+
+    def accounts_problem(self) -> str | None:
+        """What the log should say about the accounts at start (None: all is well)."""
+        try:
+            found = self.accounts.all()
+        except AccountError as exc:
+            return f"{exc}: nobody can log in"
+        if not found:
+            return (
+                f"no accounts in {self.settings.accounts_path}: nobody can submit or "
+                "download; add one with `warcflow user add NAME --role admin`"
+            )
+        return None
 
     def _apply(self, item: FeedEvent) -> None:
         self.catalog.apply(item.partition, item.offset, item.event, self.store, item.problem)
@@ -195,6 +227,7 @@ class Viewer:
             "port": self.settings.replay_port,
             "collection": self.settings.collection,
             "cdx_url": f"http://{_connect_host(self.settings.host)}:{self.settings.port}/cdx",
+            "cdx_token": self.replay_token,
             "csp": REPLAY_CSP.format(viewer=self.settings.viewer_base),
             "memento_base": self.settings.viewer_base,  # mementos' TimeGate and TimeMap
             "s3": {
@@ -248,6 +281,9 @@ class Viewer:
         """Run until interrupted: feed, replay, and the app on host:port (blocking)."""
         import uvicorn
 
+        problem = self.accounts_problem()
+        if problem:
+            log.warning("%s", problem)
         self.start_feed()
         self.start_replay()
         try:
@@ -259,6 +295,9 @@ class Viewer:
                     log_level="warning",
                     access_log=False,
                     lifespan="off",
+                    # X-Forwarded-* are believed by viewer/auth.py from the trusted
+                    # proxies only, not by uvicorn from any loopback client
+                    proxy_headers=False,
                 )
             )
             threading.Thread(target=self._announce, daemon=True).start()

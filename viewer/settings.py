@@ -14,7 +14,11 @@ class ViewerSettings:
     different *sites* (host names, not just ports: cookies ignore ports), so
     that archived pages, which run on the replay origin, can never read or
     use the viewer's cookies. Locally: 127.0.0.1 for the viewer, localhost for
-    replay; in production two domains.
+    replay; in production two domains. ``viewer_base`` is also the one origin
+    state-changing requests may come from (viewer/auth.py).
+
+    Accounts, rate limits and audits: the fields after ``collection``
+    (decision 0016).
     """
 
     state_dir: Path
@@ -25,9 +29,20 @@ class ViewerSettings:
     public_url: str = ""
     replay_url: str = ""
     collection: str = "warcflow"
-    token: str = ""
-    """Required (``Authorization: Bearer``, or the form's token field) to submit,
-    when set; ``load_settings`` insists on one when the viewer listens beyond loopback."""
+    anonymous_read: str = "auto"
+    """``true``, ``false`` or ``auto``: anonymous reading only when the viewer listens
+    on loopback and has no public URL (no proxy in front: only this machine)."""
+    session_hours: float = 12.0
+    submits_per_minute: float = 30.0
+    downloads_per_minute: float = 60.0
+    logins_per_minute: float = 10.0
+    audit_workers: int = 2
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses of the reverse proxy: from them, ``X-Forwarded-For`` (its last
+    address) is the client and ``X-Forwarded-Proto: https`` makes cookies Secure."""
+    user_header: str = ""
+    """A header the trusted proxy sets to the account it authenticated (OIDC through
+    e.g. oauth2-proxy's ``X-Forwarded-User``); only believed from ``trusted_proxies``."""
 
     @property
     def viewer_base(self) -> str:
@@ -41,13 +56,13 @@ class ViewerSettings:
     def loopback_only(self) -> bool:
         return self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")
 
-    def token_problem(self) -> str | None:
-        """Why these settings may not serve, or None: beyond loopback, submitting
-        must need a token of 16 characters or more."""
-        if self.loopback_only or len(self.token) >= 16:
-            return None
-        return (
-            f"listening on {self.host}, beyond loopback: set WARCFLOW_VIEWER_TOKEN "
-            "(16 characters or more, e.g. `openssl rand -hex 24`) so that only holders "
-            "of it can submit URLs"
-        )
+    @property
+    def reading_is_open(self) -> bool:
+        """Whether pages and the read API answer without an account."""
+        if self.anonymous_read == "auto":
+            return self.loopback_only and not self.public_url
+        return self.anonymous_read == "true"
+
+    @property
+    def accounts_path(self) -> Path:
+        return self.state_dir / "users.json"

@@ -16,8 +16,11 @@ from warcflow.commands import (
     dlq,
     export,
     report,
+    search,
     services,
+    similar,
     submit,
+    users,
     viewer,
     watch,
     worker,
@@ -39,6 +42,7 @@ Quick start (local stack on 127.0.0.1, data in ./.warcflow):
   warcflow submit --csv posts.csv --case kazan-2026   a sheet: url, tags, note, case, mode
   warcflow report --case kazan-2026 -o kazan.pdf      the court pack
   open http://127.0.0.1:8080/          the viewer: timelines, replay, media, evidence
+                                       (log in with the admin account `up` printed)
   warcflow down
 """
 
@@ -76,10 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         services,
         worker,
         viewer,
+        users,
         submit,
         watch,
         case,
         captures,
+        search,
+        similar,
         custody,
         export,
         report,

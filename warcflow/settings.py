@@ -69,6 +69,17 @@ def _lock_mode(text: str) -> str:
     return value
 
 
+def _tri_state(text: str) -> str:
+    value = text.strip().lower()
+    if value == "auto":
+        return value
+    return "true" if _bool(value) else "false"
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def _delays(text: str) -> tuple[float, ...]:
     values = tuple(float(part) for part in text.split(",") if part.strip())
     if not values or any(v <= 0 for v in values):
@@ -418,6 +429,14 @@ OPTIONS: tuple[Option, ...] = (
         "Also store a browser-playable MP4 when the original does not play in browsers.",
     ),
     Option(
+        "WARCFLOW_MEDIA_HASHES",
+        "media.hashes",
+        "true",
+        _bool,
+        "Compute perceptual hashes of every video (vPDQ, centre-crop PDQ, Chromaprint of the "
+        "audio) for `warcflow similar`.",
+    ),
+    Option(
         "WARCFLOW_WORKER_CONCURRENCY",
         "worker.concurrency",
         "16",
@@ -649,13 +668,66 @@ OPTIONS: tuple[Option, ...] = (
         "Port of the replay server (pywb), a separate origin.",
     ),
     Option(
-        "WARCFLOW_VIEWER_TOKEN",
-        "viewer.token",
+        "WARCFLOW_VIEWER_ANONYMOUS_READ",
+        "viewer.anonymous_read",
+        "auto",
+        _tri_state,
+        "Whether pages and the read API answer without an account: true, false, or auto "
+        "(only when the viewer listens on loopback and WARCFLOW_VIEWER_URL is empty). "
+        "Submitting and downloading evidence always need an account.",
+    ),
+    Option(
+        "WARCFLOW_VIEWER_SESSION_HOURS",
+        "viewer.session_hours",
+        "12",
+        _positive(float),
+        "How long a login to the viewer lasts.",
+    ),
+    Option(
+        "WARCFLOW_VIEWER_SUBMITS_PER_MINUTE",
+        "viewer.submits_per_minute",
+        "30",
+        _positive(float),
+        "Submissions through the viewer allowed per minute, per account and per client "
+        "address (a burst of as many); beyond: 429 with Retry-After.",
+    ),
+    Option(
+        "WARCFLOW_VIEWER_DOWNLOADS_PER_MINUTE",
+        "viewer.downloads_per_minute",
+        "60",
+        _positive(float),
+        "Downloads of evidence (WARCs, media originals; each a custody event) allowed per "
+        "minute, per account and per client address; beyond: 429 with Retry-After.",
+    ),
+    Option(
+        "WARCFLOW_VIEWER_LOGINS_PER_MINUTE",
+        "viewer.logins_per_minute",
+        "10",
+        _positive(float),
+        "Login attempts allowed per minute, per client address and per account name.",
+    ),
+    Option(
+        "WARCFLOW_VIEWER_AUDIT_WORKERS",
+        "viewer.audit_workers",
+        "2",
+        _positive(int),
+        "Audits the viewer runs at once, in the background (never in a request).",
+    ),
+    Option(
+        "WARCFLOW_VIEWER_TRUSTED_PROXIES",
+        "viewer.trusted_proxies",
+        "",
+        _names,
+        "Addresses of the reverse proxy in front of the viewer (comma-separated): from "
+        "them X-Forwarded-For gives the client address and X-Forwarded-Proto the scheme.",
+    ),
+    Option(
+        "WARCFLOW_VIEWER_USER_HEADER",
+        "viewer.user_header",
         "",
         str,
-        "Token the viewer requires to submit URLs (Authorization: Bearer TOKEN); "
-        "required when WARCFLOW_VIEWER_HOST is not loopback.",
-        secret=True,
+        "Header a trusted proxy sets to the account it authenticated (single sign-on, "
+        "e.g. X-Forwarded-User from oauth2-proxy); the account must exist here.",
     ),
     Option(
         "WARCFLOW_VIEWER_URL",
@@ -902,6 +974,7 @@ def load_settings(
             timeout=values["WARCFLOW_MEDIA_TIMEOUT"],
             per_page=values["WARCFLOW_MEDIA_PER_PAGE"],
             derive=values["WARCFLOW_MEDIA_DERIVE"],
+            hashes=values["WARCFLOW_MEDIA_HASHES"],
         ),
         browser=BrowserSettings(
             executable=values["WARCFLOW_BROWSER_EXECUTABLE"],
@@ -919,8 +992,15 @@ def load_settings(
             replay_host=values["WARCFLOW_VIEWER_HOST"],
             replay_port=values["WARCFLOW_REPLAY_PORT"],
             public_url=values["WARCFLOW_VIEWER_URL"],
-            token=values["WARCFLOW_VIEWER_TOKEN"],
             replay_url=values["WARCFLOW_REPLAY_URL"],
+            anonymous_read=values["WARCFLOW_VIEWER_ANONYMOUS_READ"],
+            session_hours=values["WARCFLOW_VIEWER_SESSION_HOURS"],
+            submits_per_minute=values["WARCFLOW_VIEWER_SUBMITS_PER_MINUTE"],
+            downloads_per_minute=values["WARCFLOW_VIEWER_DOWNLOADS_PER_MINUTE"],
+            logins_per_minute=values["WARCFLOW_VIEWER_LOGINS_PER_MINUTE"],
+            audit_workers=values["WARCFLOW_VIEWER_AUDIT_WORKERS"],
+            trusted_proxies=values["WARCFLOW_VIEWER_TRUSTED_PROXIES"],
+            user_header=values["WARCFLOW_VIEWER_USER_HEADER"].strip(),
         ),
         store=StoreSettings(
             endpoint=values["WARCFLOW_S3_ENDPOINT"],
@@ -976,9 +1056,6 @@ def load_settings(
         sources=sources,
         unknown_env=tuple(unknown_env),
     )
-    problem = settings.viewer.token_problem()
-    if problem:
-        raise SettingsError(problem)
     return settings
 
 

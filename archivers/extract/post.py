@@ -16,7 +16,14 @@ Two pure functions, no I/O:
 Both return the ``post`` object of docs/formats.md, or None when nothing was
 found::
 
-    {"id", "url", "author", "published_at", "published_at_raw", "source", "found_by"}
+    {"id", "url", "author", "published_at", "published_at_raw", "text", "source", "found_by"}
+
+``text`` is the post's own text as the page or extractor states it (JSON-LD
+``articleBody`` / ``text`` / ``description``, else ``og:description``,
+``twitter:description`` or ``<meta name="description">``; yt-dlp's
+``description``, else its ``title``), at most ``MAX_TEXT`` characters: the
+viewer's full-text search indexes it (the readable text of the whole page is a
+conversion record of its own, ``archivers.extract.text``).
 
 Invariants: ``published_at`` is either None or an ISO 8601 UTC time with
 microseconds (``archivers.clock.iso``), set only from a value that carries its
@@ -49,6 +56,8 @@ MAX_JSONLD = 16
 MAX_JSONLD_CHARS = 256 * 1024
 MAX_VALUE = 500
 """Longest string kept for any field (an author, an id)."""
+MAX_TEXT = 5000
+"""Longest post text kept."""
 
 _AUTHOR_META = ("og:article:author", "article:author", "author", "twitter:creator")
 _PUBLISHED_META = ("article:published_time", "og:article:published_time", "datepublished")
@@ -259,6 +268,18 @@ def post_from_html(html: str, page_url: str) -> dict[str, Any] | None:
                     when, found_by["published_at"] = value, name
                     break
 
+    text = None
+    for key in ("articleBody", "text", "description"):
+        value = item.get(key)
+        if isinstance(value, str) and value.strip():
+            text, found_by["text"] = value.strip()[:MAX_TEXT], f"JSON-LD {key}"
+            break
+    else:
+        for name in ("og:description", "twitter:description", "description"):
+            if meta.get(name):
+                text, found_by["text"] = meta[name][:MAX_TEXT], name
+                break
+
     if not (post_id or author or when or url):
         return None
     return {
@@ -266,6 +287,7 @@ def post_from_html(html: str, page_url: str) -> dict[str, Any] | None:
         "url": url,
         "author": author,
         **published(when),
+        "text": text,
         "source": "page",
         "found_by": found_by,
     }
@@ -294,6 +316,12 @@ def post_from_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
     url = info.get("webpage_url") if isinstance(info.get("webpage_url"), str) else None
     if url:
         found_by["url"] = "webpage_url"
+    text = None
+    for key in ("description", "title"):
+        value = info.get(key)
+        if isinstance(value, str) and value.strip():
+            text, found_by["text"] = value.strip()[:MAX_TEXT], key
+            break
     if not (post_id or author or when):
         return None
     return {
@@ -301,6 +329,7 @@ def post_from_info(info: dict[str, Any] | None) -> dict[str, Any] | None:
         "url": url,
         "author": author,
         **published(when),
+        "text": text,
         "source": "yt-dlp",
         "found_by": found_by,
     }

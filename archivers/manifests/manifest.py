@@ -16,6 +16,7 @@ one-second resolution: ``fetched_at`` truncated to the second ≤ ``stored_at``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, BinaryIO
@@ -244,6 +245,10 @@ class MediaManifest:
     attempts: list[dict[str, str]] = field(default_factory=list)
     post: dict[str, Any] | None = None
     """The post's identity as yt-dlp's info states it (``archivers.postmeta``), or None."""
+    perceptual: dict[str, Any] | None = None
+    """Perceptual hashes of the item (``archivers.media.perceptual``): vPDQ
+    features with centre-crop PDQ, Chromaprint of the audio, the derivation
+    record's id, and any ``problems``; None when none were made (docs/formats.md)."""
 
     def to_json(self) -> bytes:
         doc = {"schema": MEDIA_SCHEMA, "version": VERSION, **asdict(self)}
@@ -291,7 +296,26 @@ class MediaManifest:
             "derived_key": (self.derived or {}).get("key"),
             "warc_key": self.warc_key,
             "deduplicated": self.deduplicated,
+            "perceptual": perceptual_summary(self.perceptual),
         }
+
+
+def perceptual_summary(perceptual: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The short form of a media item's perceptual hashes, as events, the ledger
+    entry carry it: how many frames were hashed, whether the audio was, what
+    failed, and the SHA-256 of the whole ``perceptual`` object (canonical
+    JSON), which the full form in the media manifest must match."""
+    if not perceptual:
+        return None
+    vpdq = perceptual.get("vpdq") or {}
+    return {
+        "sha256": hashlib.sha256(
+            json.dumps(perceptual, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        ).hexdigest(),
+        "vpdq_frames": len(vpdq.get("features") or []),
+        "chromaprint": bool(perceptual.get("chromaprint")),
+        "problems": list(perceptual.get("problems") or []),
+    }
 
 
 def _json(data: bytes, what: str) -> Any:

@@ -26,6 +26,14 @@ one ``MediaRequest`` (found in a page capture, see ``archivers.discovery``):
 6. Put the WARC if absent, then the manifest if absent (the commit point):
    the protocol page capture shares (``archivers.manifests.commit``).
 
+Beside the poster and the derived copy, from the downloaded file: its
+perceptual hashes (``archivers.media.perceptual``: vPDQ with centre-crop PDQ
+of the same frames, Chromaprint of the audio), written into the media WARC
+before its metadata record (a ``metadata`` record documenting the
+derivation: tools, versions, parameters) and into the manifest
+(``perceptual``). A derivation that fails is a problem noted there, never a
+failed item.
+
 Memory stays bounded whatever the file size: responses are spooled to disk as
 they arrive, the file is hashed and uploaded in parts from disk.
 """
@@ -55,7 +63,7 @@ from archivers.errors import (
 from archivers.extract.post import post_from_info
 from archivers.manifests.commit import put_manifest, put_warc, read_manifest
 from archivers.manifests.manifest import FAILED, STORED, MediaManifest
-from archivers.media import ffmpeg
+from archivers.media import ffmpeg, perceptual
 from archivers.net.fetcher import Fetcher
 from archivers.net.recording import DecodedBudget, DecodingReader, DigestingSpool, Exchange
 from archivers.store import layout
@@ -80,6 +88,8 @@ class MediaSettings:
     timeout: float = 1800.0
     per_page: int = 20
     derive: bool = True
+    hashes: bool = True
+    """Perceptual hashes (vPDQ, PDQ, Chromaprint) of every item (``archivers.media.perceptual``)."""
 
 
 @dataclass(frozen=True)
@@ -355,16 +365,27 @@ class MediaArchiver:
             asyncio.to_thread(self._write_records, request, download, sha256, ext, first_seen)
         )
         try:
-            poster_key, derived = await asyncio.gather(
+            poster_key, derived, findings = await asyncio.gather(
                 self._poster(download.path, facts, sha256, workdir),
                 self._derived(download.path, facts, sha256, workdir, first_seen),
+                self._findings(download.path, facts, workdir),
             )
         finally:
-            writer, carrier = await records
+            writer, carrier, payload_record = await records
             if upload is not None:
                 await upload  # the WARC is never stored before the file it describes
         spool = writer.out
         timings["download"] = round(timings["download"], 3)
+        hashes: dict[str, Any] | None = None
+        if findings is not None and payload_record is not None:
+            hashes = perceptual.write_records(
+                writer,
+                findings,
+                source_uri=request.media_url,
+                source_record_id=payload_record,
+                source_sha256=sha256,
+                date=self.clock(),
+            )
         meta = {
             "schema": MEDIA_METADATA_SCHEMA,
             **self._identity(request),
@@ -386,6 +407,7 @@ class MediaArchiver:
             "limits_hit": download.limits,
             "timings": timings,
             "post": post_from_info(download.info),
+            "perceptual": hashes,
         }
         writer.write_metadata(
             request.media_url, meta, self.clock(), refers_to=request.parent_record_id
@@ -432,6 +454,15 @@ class MediaArchiver:
             }
         )
         return await self._put_manifest(request, manifest)
+
+    async def _findings(
+        self, path: Path, facts: ffmpeg.MediaFacts, workdir: Path
+    ) -> perceptual.Derived | None:
+        """Perceptual hashes of the file, in a thread (its own child processes:
+        vPDQ, ffmpeg); None when the settings turn them off."""
+        if not self.settings.hashes:
+            return None
+        return await asyncio.to_thread(perceptual.derive_video, path, facts, workdir)
 
     async def _first_seen(self, sha256: str) -> dict[str, Any] | None:
         try:
@@ -518,7 +549,8 @@ class MediaArchiver:
         first_seen: dict[str, Any] | None,
     ):
         """Write the media WARC up to its metadata record; return (writer, where the
-        payload first lives in it, or None)."""
+        payload first lives in it or None, the id of the record that stands for the
+        payload in this WARC: its response, revisit or resource record, or None)."""
         spool = DigestingSpool()
         writer = WarcWriter(spool, layout.warc_key(request.media_id).rsplit("/", 1)[-1])
         writer.write_warcinfo(
@@ -531,16 +563,20 @@ class MediaArchiver:
             download.started_at,
         )
         carrier = None
+        payload_record = None
         for exchange in download.exchanges:
             carries = exchange.response.payload_sha256 == sha256 and 200 <= exchange.status < 300
             if carries and first_seen and first_seen.get("target_uri"):
-                writer.write_revisit(
+                _request_id, revisit_id = writer.write_revisit(
                     exchange,
                     refers_to_uri=first_seen["target_uri"],
                     refers_to_date=first_seen["warc_date"],
                 )
+                payload_record = payload_record or revisit_id
                 continue
             _request_id, response_id = writer.write_exchange(exchange)
+            if carries:
+                payload_record = payload_record or response_id
             if carries and carrier is None:
                 carrier = {
                     "target_uri": exchange.url,
@@ -561,7 +597,8 @@ class MediaArchiver:
                 date=date,
             )
             carrier = {"target_uri": uri, "warc_date": iso(date), "record_id": record_id}
-        return writer, carrier
+            payload_record = record_id
+        return writer, carrier, payload_record
 
     async def _put_manifest(self, request: MediaRequest, manifest: MediaManifest) -> MediaResult:
         counted, created = await put_manifest(

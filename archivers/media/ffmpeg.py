@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -239,6 +240,96 @@ def derive_playable(path: Path, facts: MediaFacts, out: Path) -> tuple[str, list
     args = node.overwrite_output().compile()
     _run(args)
     return method, args
+
+
+# -- inputs of the perceptual hashes (archivers.media.perceptual) ------------------
+
+
+def fit(width: int, height: int, side: int) -> tuple[int, int]:
+    """``width`` × ``height`` scaled to fit in ``side`` × ``side`` (never up), even sizes."""
+    scale = min(1.0, side / max(width, height, 1))
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+def video_copy(path: Path, out: Path) -> list[str]:
+    """Copy the first video stream of ``path`` into a new Matroska file ``out``,
+    without re-encoding; return the command. vPDQ opens its input itself, with
+    no protocol whitelist (``archivers.media.videohash``): it is handed this
+    copy, a plain container our ffmpeg wrote, never the downloaded file (which
+    could be a playlist or carry references to other files)."""
+    args = (
+        ffmpeg.input(str(path), protocol_whitelist=LOCAL_PROTOCOLS)
+        .output(str(out), map="0:v:0", c="copy", an=None, sn=None, dn=None, f="matroska")
+        .overwrite_output()
+        .compile()
+    )
+    _run(args)
+    return args
+
+
+def raw_frames(
+    path: Path, width: int, height: int, *, every: int = 0, timeout: float = FFMPEG_TIMEOUT
+):
+    """RGB24 frames of ``path`` (video or image) scaled to ``width`` × ``height``, one
+    ``bytes`` of ``width * height * 3`` at a time, read from ffmpeg's pipe as it
+    decodes (one frame in memory). ``every``: only frames number 0, every,
+    2·every … (the frames vPDQ hashes); 0: every frame (an image has one).
+    Raises ``Permanent`` if ffmpeg fails or outlasts ``timeout``."""
+    vf = f"scale={width}:{height}"
+    if every > 1:
+        vf = f"select='not(mod(n\\,{every}))',{vf}"
+    args = (
+        ffmpeg.input(str(path), protocol_whitelist=LOCAL_PROTOCOLS)
+        .output("pipe:", vf=vf, format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough")
+        .compile()
+    )
+    size = width * height * 3
+    done = False
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+    ) as proc:
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            while frame := proc.stdout.read(size):
+                if len(frame) < size:
+                    break
+                yield frame
+            done = True
+        finally:
+            timer.cancel()
+            if not done:
+                proc.kill()
+            stderr = proc.stderr.read() if proc.stderr else b""
+            code = proc.wait()
+    if done and code != 0:
+        tail = stderr.decode("utf-8", "replace").strip().splitlines()[-2:]
+        raise Permanent(
+            f"ffmpeg could not decode frames: {' / '.join(tail)}", reason="ffmpeg_failed"
+        )
+
+
+def chromaprint(path: Path, seconds: float) -> bytes:
+    """The raw Chromaprint fingerprint of the first audio stream of ``path`` (its
+    first ``seconds``, as ``fpcalc`` takes 120 by default): FFmpeg's chromaprint
+    muxer (libchromaprint), 32-bit sub-fingerprints, little-endian, as
+    ``fpcalc -raw`` lists them. Empty if the audio is too short to have one."""
+    args = (
+        ffmpeg.input(str(path), protocol_whitelist=LOCAL_PROTOCOLS, t=f"{seconds:g}")
+        .output("pipe:", map="0:a:0", f="chromaprint", fp_format="raw")
+        .compile()
+    )
+    try:
+        done = subprocess.run(args, capture_output=True, timeout=FFMPEG_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise Permanent(
+            f"ffmpeg took longer than {FFMPEG_TIMEOUT} s", reason="ffmpeg_timeout"
+        ) from None
+    if done.returncode != 0:
+        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-2:]
+        raise Permanent(f"chromaprint failed: {' / '.join(tail)}", reason="ffmpeg_failed")
+    return done.stdout
 
 
 FRAME_TIMEOUT = 120

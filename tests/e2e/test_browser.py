@@ -20,7 +20,7 @@ from infra.processes import free_port
 from tests.support import media as testmedia
 from tests.support.observe import ARTIFACTS, replay_frame
 from tests.support.site import Route, TestSite
-from tests.support.stack import ViewerProcess, cli, poll
+from tests.support.stack import ViewerProcess, cli, poll, viewer_account
 
 pytestmark = pytest.mark.integration
 
@@ -154,4 +154,37 @@ def test_archived_scripts_cannot_reach_the_viewer(running_viewer, browser):
     assert "top-blocked" in result and "write-blocked" in result, result
     assert page.title() == title and "PWNED" not in page.content()
     page.screenshot(path=str(ARTIFACTS / "isolation.png"))
+    context.close()
+
+
+def test_a_person_logs_in_and_submits_through_the_form(running_viewer, browser):
+    """In Chromium: the submit page asks for a login; the login form sets the
+    session cookie (HttpOnly, SameSite=Strict); the submit form, posted with the
+    Origin and CSRF token the browser and the page give it, is accepted and the
+    URL is captured (the Origin rule and the CSRF check let the viewer's own
+    pages through)."""
+    env, site, base = running_viewer["env"], running_viewer["site"], running_viewer["base"]
+    name, _, secret = viewer_account(env, "ed", "submitter").partition(":")
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{base}/submit")
+    assert page.url.startswith(f"{base}/login")
+    page.fill("#name", name)
+    page.fill("#password", secret)
+    page.click("form.login button")
+    page.wait_for_url(f"{base}/submit")
+    [cookie] = [c for c in context.cookies() if c["name"] == "warcflow_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    url = site.url("/post/1?from-the-form")
+    page.fill("#urls", url)
+    page.click("form.submit button")
+    page.wait_for_selector("div.done")
+    assert "ed (submitter)" in page.inner_text("nav")
+
+    def shown():
+        with urllib.request.urlopen(f"{base}/api/captures?url={quote_plus(url)}") as answer:
+            return json.load(answer)
+
+    [capture] = poll(shown, timeout=90, interval=0.5, what="the form's URL captured")
+    assert capture["operator"] == "ed"
     context.close()

@@ -24,7 +24,7 @@ from tests.support.observe import media_of
 from tests.support.site import Route, TestSite
 from tests.support.stack import WorkerProcess, cli, poll, store_of
 from tests.support.tsa import http_tsa as serve
-from tests.support.viewer import running_viewer
+from tests.support.viewer import TESTER, running_viewer
 from tests.support.warcs import tampered
 from viewer.views import replay_url
 
@@ -244,7 +244,14 @@ def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, kazan, t
             timeout=30,
             what="the viewer's catalog",
         )
-        html = client.get(f"/capture/{capture['capture_id']}").text
+        # the audit runs in the background: the page says so until it is done
+        html = poll(
+            lambda: (lambda text: text if "audit of this capture is running" not in text else "")(
+                client.get(f"/capture/{capture['capture_id']}").text
+            ),
+            timeout=60,
+            what="the audit on the capture page",
+        )
         assert "first seen gone" in html and "every check holds" in html
         assert "proof: TSA" in html and "signer&#39;s time" in html  # both times, and which
         assert "Original <strong>gone</strong>" in html
@@ -254,16 +261,18 @@ def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, kazan, t
         with urllib.request.urlopen(raw, timeout=10) as response:
             assert b"Mobilized soldiers protest in Kazan" in response.read()
         assert client.get(f"/capture/{capture['capture_id']}/warc").status_code == 200
-    poll(
-        lambda: any(
-            e["event"] == "download"
+    downloads = poll(
+        lambda: [
+            e
             for e in run_json("audit", capture["capture_id"], env=env, ok=(0, 1, 5))["captures"][0][
                 "custody"
             ]
-        ),
+            if e["event"] == "download"
+        ],
         timeout=30,
         what="the download in the ledger",
     )
+    assert downloads[0]["who"] == f"{TESTER} (viewer)"  # the account, not an address
 
 
 def _store(env):

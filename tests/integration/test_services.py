@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import urllib.request
 from urllib.parse import quote
@@ -72,6 +73,17 @@ def test_a_second_stack_runs_beside_the_first_and_restarts_with_its_data(stack, 
     assert (tmp_path / "second-home" / "credentials.json").stat().st_mode & 0o777 == 0o600
     for role, _user, password, _access, secret in made.rows():
         assert password in up.stderr and secret in up.stderr, role
+    # and the viewer's first account: an admin, shown once, kept hashed in a 0600 file
+    first = re.search(r"viewer account made: name (\S+), password ([0-9a-f]+) ", up.stderr)
+    assert first, up.stderr
+    name, secret = first.groups()
+    users = tmp_path / "second-home" / "viewer" / "users.json"
+    assert users.stat().st_mode & 0o777 == 0o600 and secret not in users.read_text()
+    whoami = urllib.request.Request(
+        f"{viewer}/api/whoami", headers={"Authorization": f"Bearer {name}:{secret}"}
+    )
+    with urllib.request.urlopen(whoami, timeout=5) as r:
+        assert json.loads(r.read())["role"] == "admin"
 
     submitted = cli("submit", "https://example.org/post/42", env=env)
     assert submitted.returncode == 0, submitted.stderr
@@ -82,6 +94,7 @@ def test_a_second_stack_runs_beside_the_first_and_restarts_with_its_data(stack, 
     again = cli("up", env=env)  # idempotent: already running
     assert again.returncode == 0 and "already running" in again.stderr
     assert made.kafka["submitter"][1] not in again.stderr  # shown once only
+    assert secret not in again.stderr and "viewer account made" not in again.stderr
     assert other.credentials() == made
 
     # rotating the worker restarts it; rotating the admin restarts the S3 server

@@ -4,7 +4,9 @@ broker and S3 server; replay through the real pywb server reading from S3."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import re
 import urllib.request
 
 import pytest
@@ -13,11 +15,13 @@ from tests.support import media as testmedia
 from tests.support import warcs
 from tests.support.observe import read_topic
 from tests.support.site import Route, TestSite
-from tests.support.stack import cli, poll, store_of
-from tests.support.viewer import running_viewer
+from tests.support.stack import cli, poll, settings_of, store_of
+from tests.support.viewer import add_account, running_viewer
 from viewer.views import replay_url
 
 pytestmark = pytest.mark.integration
+PIPELINE_ENV = {"WARCFLOW_MEDIA_HASHES": "true"}
+"""The similar test needs the media agent's perceptual hashes (off elsewhere in tests)."""
 
 KAZAN = testmedia.post(
     "Mobilized soldiers protest near Kazan",
@@ -36,6 +40,8 @@ def viewer_env(pipeline, media_set, tmp_path_factory):
         "WARCFLOW_VIEWER_PORT": str(free_port()),
         "WARCFLOW_REPLAY_PORT": str(free_port()),
         "WARCFLOW_HOME": str(tmp_path_factory.mktemp("viewer-home")),
+        # low enough for test_accounts_guard_every_change_on_the_real_viewer to reach
+        "WARCFLOW_VIEWER_SUBMITS_PER_MINUTE": "4",
     }
     with TestSite() as canary:  # open while the module runs: a leak there would be counted
         testmedia.install(site, media_set, canary.origin)
@@ -200,3 +206,246 @@ def test_downloads_and_replay_read_the_version_the_manifest_recorded(viewer_env)
     )
     with urllib.request.urlopen(raw_url, timeout=10) as response:
         assert response.read() == site.routes["/post/1"].body
+
+
+def test_accounts_guard_every_change_on_the_real_viewer(viewer_env):
+    """Review F7 on the viewer's real port: a cross-site form post with a forged
+    operator and case is refused, an anonymous download is refused (no ledger
+    entry), a viewer account cannot submit and a submitter (logged in by the form,
+    with its CSRF token) can, the download's custody event names its account,
+    submits past the rate limit get 429 with Retry-After, and an audit answers
+    "pending" at once and its result later."""
+    import requests
+
+    def session(**headers) -> requests.Session:
+        made = requests.Session()
+        made.headers.update(headers)
+        return made
+
+    env, site, prefix = viewer_env["env"], viewer_env["site"], viewer_env["prefix"]
+    base = f"http://127.0.0.1:{env['WARCFLOW_VIEWER_PORT']}"
+    viewer = viewer_env["viewer"]
+    val = add_account(viewer, "val", "viewer")
+    sam_password = "sam's long passphrase"
+    add_account(viewer, "sam", "submitter", password=sam_password)
+    [capture] = captured(env, viewer_env["client"], site.url("/post/1?accounts"))
+    ingest = f"{prefix}.ingest"
+    before = len(read_topic(env, ingest))
+
+    with session() as anonymous:
+        forged = anonymous.post(
+            base + "/submit",
+            data={"urls": site.url("/post/decoy"), "operator": "Jane Doe", "case_id": "KZN-17"},
+            headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        )
+        assert forged.status_code == 403  # before: 200, submitted with the forged context
+        download = anonymous.get(f"{base}/capture/{capture['capture_id']}/warc")
+        assert download.status_code == 401  # before: 200 and a ledger entry
+
+    with session(Authorization=f"Bearer {val}") as reader:
+        refused = reader.post(base + "/api/submit", json={"urls": [site.url("/post/1?by-val")]})
+        assert refused.status_code == 403
+        assert len(read_topic(env, ingest)) == before  # nothing was submitted
+        got = reader.get(f"{base}/capture/{capture['capture_id']}/warc")
+        assert got.status_code == 200
+        assert hashlib.sha256(got.content).hexdigest() == capture["sha256"]
+
+        def downloads():
+            return [
+                json.loads(m.value)
+                for m in read_topic(env, f"{prefix}.custody")
+                if json.loads(m.value).get("event") == "download"
+                and json.loads(m.value).get("capture_id") == capture["capture_id"]
+            ]
+
+        # one: the anonymous download was not recorded
+        [event] = poll(downloads, timeout=30, what="the download's custody event")
+        assert event["who"] == "val (viewer)"
+
+        # the audit: pending at once (never run in the request), then the cached result
+        first = reader.get(f"{base}/api/captures/{capture['capture_id']}/audit")
+        assert first.status_code == 202 and first.json()["status"] == "pending"
+        assert int(first.headers["retry-after"]) > 0
+        report = poll(
+            lambda: (lambda r: r.json() if r.status_code == 200 else None)(
+                reader.get(f"{base}/api/captures/{capture['capture_id']}/audit")
+            ),
+            timeout=60,
+            interval=0.5,
+            what="the audit's result",
+        )
+        assert report["capture_id"] == capture["capture_id"] and report["checks"]
+
+    with session() as sam:
+        login = sam.post(
+            base + "/login",
+            data={"name": "sam", "password": sam_password},
+            headers={"Origin": base},
+        )
+        assert login.status_code == 200 and "sam (submitter)" in login.text  # after the redirect
+        form = sam.get(base + "/submit").text
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', form).group(1)
+        url = site.url("/post/1?by-sam")
+        done = sam.post(
+            base + "/submit", data={"urls": url, "csrf": csrf}, headers={"Origin": base}
+        )
+        assert done.status_code == 200 and "Submitted 1 URL" in done.text
+        [request] = [
+            json.loads(m.value)
+            for m in read_topic(env, ingest)
+            if json.loads(m.value)["url"] == url
+        ]
+        assert request["source"] == "viewer:sam" and request["operator"] == "sam"
+        # 4 a minute: this one and three more (refused as invalid, still counted), then 429
+        codes = [
+            sam.post(
+                base + "/api/submit", json={"urls": ["not a url"]}, headers={"X-CSRF-Token": csrf}
+            ).status_code
+            for _ in range(4)
+        ]
+        assert codes == [400, 400, 400, 429]
+        limited = sam.post(
+            base + "/api/submit", json={"urls": ["not a url"]}, headers={"X-CSRF-Token": csrf}
+        )
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+
+
+def similar_post(title: str, author: str, published: str, clip: str) -> bytes:
+    return testmedia.post(
+        title,
+        f'<meta property="og:video" content="{clip}">'
+        f'<meta name="author" content="{author}">'
+        f'<meta property="article:published_time" content="{published}">',
+    )
+
+
+def test_similar_finds_a_cropped_repost_in_another_capture_earliest_first(
+    viewer_env, clip_variants, capsys
+):
+    """The same clip, cropped 10 % and re-encoded by a repost (other bytes), on two
+    posts captured one after the other through the pipeline: `warcflow similar` on
+    the original's digest lists both captures, the first one marked earliest, with
+    the posts' claimed authors and the vPDQ match quality; `--file` with a
+    watermarked copy (never captured) finds both too; an unrelated clip finds nothing."""
+    env, client, site = viewer_env["env"], viewer_env["client"], viewer_env["site"]
+    site.routes["/similar/original.mp4"] = Route(
+        file=clip_variants["original"], content_type="video/mp4"
+    )
+    site.routes["/similar/crop.mp4"] = Route(file=clip_variants["crop"], content_type="video/mp4")
+    site.routes["/post/similar-first"] = Route(
+        similar_post(
+            "The clip", "Kazan Eyewitness", "2022-11-16T16:04:05Z", "/similar/original.mp4"
+        )
+    )
+    site.routes["/post/similar-repost"] = Route(
+        similar_post("Reposted", "War Tracker", "2022-11-17T09:00:00Z", "/similar/crop.mp4")
+    )
+    [first] = captured(env, client, site.url("/post/similar-first"), media=1)[:1]
+    [repost] = captured(env, client, site.url("/post/similar-repost"), media=1)[:1]
+    original = first["media"][0]
+    crop = repost["media"][0]
+    assert original["sha256"] != crop["sha256"]  # byte digests differ
+    assert original["perceptual"]["vpdq_frames"] == 4  # recorded by the media agent
+
+    def both_indexed():  # the catalog applies the media events as they come
+        done = cli("similar", f"sha256:{original['sha256']}", "--json", env=env)
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout)
+        return found if found["seen_in"] == 2 else None
+
+    found = poll(both_indexed, timeout=60, interval=0.5, what="both captures in the index")
+    rows = found["captures"]
+    assert [r["capture_id"] for r in rows] == [first["capture_id"], repost["capture_id"]]
+    assert [r["earliest"] for r in rows] == [True, False]
+    assert rows[0]["match"]["algorithm"] == "identical"
+    assert rows[1]["match"]["algorithm"] == "vpdq"
+    assert rows[1]["match"]["query_percent"] == 100.0 and rows[1]["match"]["distance"] <= 31
+    assert [r["post"]["author"] for r in rows] == ["Kazan Eyewitness", "War Tracker"]
+    assert all(r["post"]["claimed"] for r in rows)
+
+    done = cli("similar", "--file", str(clip_variants["watermark"]), "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert [r["capture_id"] for r in json.loads(done.stdout)["captures"]] == [
+        first["capture_id"],
+        repost["capture_id"],
+    ]
+    # the rest in-process (the command's handler with the settings a subprocess gets)
+    code, _out, err = in_process(capsys, env, "--file", str(clip_variants["unrelated"]))
+    assert code == 0 and "no capture carried it" in err
+    # the repost is deleted; after its recheck the lineage says it is gone, and since when
+    site.delete("/post/similar-repost")
+    done = cli("recheck", site.url("/post/similar-repost"), "--json", env=env)
+    assert done.returncode == 0 and json.loads(done.stdout)["state"] == "gone", done.stderr
+    code, out, _err = in_process(capsys, env, f"sha256:{original['sha256']}")
+    assert code == 0 and "earliest" in out and "War Tracker" in out and "gone since" in out
+    code, out, _err = in_process(capsys, env, f"sha256:{original['sha256']}", "--json")
+    gone = json.loads(out)["captures"][1]["liveness"]
+    assert gone["state"] == "gone" and gone["gone_since"]
+    assert in_process(capsys, env, f"sha256:{'0' * 64}")[0] == 4
+    assert in_process(capsys, env, "sha256:xyz")[0] == 2
+    by_capture = client.get("/api/similar", params={"capture": repost["capture_id"]}).json()
+    assert by_capture["seen_in"] == 2 and by_capture["captures"][0]["earliest"]
+    assert {r["query_sha256"] for r in by_capture["captures"]} == {crop["sha256"]}
+    bad = client.post("/api/similar", json={"perceptual": {"vpdq": {"features": "x"}}})
+    assert bad.status_code == 422
+    csv = client.get(f"/api/lineage/{original['sha256']}", params={"format": "csv"})
+    assert csv.status_code == 200 and len(csv.text.splitlines()) == 3
+    # the derivation is documented in the media WARC, about the record with the payload
+    from warcio.archiveiterator import ArchiveIterator
+
+    data = io.BytesIO(store_of(env).get_bytes(original["warc_key"]))
+    records = [
+        (dict(r.rec_headers.headers), r.content_stream().read()) for r in ArchiveIterator(data)
+    ]
+    [(headers, body)] = [
+        (h, b)
+        for h, b in records
+        if h.get("WARC-Target-URI", "").startswith("urn:warcflow:derivation:")
+    ]
+    doc = json.loads(body)
+    assert doc["schema"] == "warcflow.derivation" and doc["of"]["sha256"] == original["sha256"]
+    assert headers["WARC-Refers-To"] == doc["of"]["record_id"]
+    assert doc["of"]["record_id"] in {h.get("WARC-Record-ID") for h, _b in records}
+
+
+def in_process(capsys, env, *args: str) -> tuple[int, str, str]:
+    """``warcflow similar ARGS`` run by its handler in this process."""
+    from warcflow.cli import build_parser
+
+    parsed = build_parser().parse_args(["similar", *args])
+    capsys.readouterr()
+    code = parsed.handler(parsed, settings_of(env))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_search_finds_a_post_by_its_russian_text_author_and_tag(viewer_env):
+    """A post whose page states its text in Russian, captured through the pipeline:
+    `warcflow search` finds it by words of its text in any case, the viewer's search
+    box shows it with the words marked, and tag: finds it by the submission's tag."""
+    env, client, site = viewer_env["env"], viewer_env["client"], viewer_env["site"]
+    site.routes["/post/kazarma"] = Route(
+        testmedia.post(
+            "Казань",
+            '<meta property="og:description" content="Мобилизованные вышли к казарме в Казани">'
+            '<meta name="author" content="Казанский очевидец">',
+        )
+    )
+    url = site.url("/post/kazarma")
+    assert cli("submit", url, "--tag", "kzn-barracks", env=env).returncode == 0
+    poll(
+        lambda: client.get("/api/captures", params={"url": url}).json(),
+        timeout=90,
+        interval=0.5,
+        what=f"the viewer to show {url}",
+    )
+    done = cli("search", "КАЗАРМЕ", "казани", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    [hit] = json.loads(done.stdout)["results"]
+    assert hit["url"] == url and hit["author"] == "Казанский очевидец"
+    assert [hit["snippet"][a:b] for a, b in hit["marks"]] == ["казарме", "Казани"]
+    assert hit["replay_url"].startswith(viewer_env["viewer"].settings.replay_base)
+    box = client.get("/search", params={"q": "казарме"}).text
+    assert "<mark>казарме</mark>" in box and "Казанский очевидец" in box
+    tagged = client.get("/api/search/text", params={"q": "tag:kzn-barracks"}).json()
+    assert [r["url"] for r in tagged["results"]] == [url]

@@ -63,6 +63,7 @@ from tests.support.stack import (
     kafka_of,
     poll,
     store_of,
+    viewer_account,
 )
 
 KINDS = {"plain": 70, "video": 10, "deleted": 8, "flaky": 7, "down": 5}
@@ -248,6 +249,8 @@ class Soak:
             "WARCFLOW_REPLAY_PORT": str(free_port()),
         }
         self.viewer_env = viewer_env
+        # downloads need an account (decision 0016): the soak's reader
+        self.viewer_token = viewer_account(viewer_env, "soak", "viewer")
         viewer = ViewerProcess(viewer_env, logs / "viewer.log").start(timeout=180)
         self.say(
             f"soak: {self.n} submissions, {self.worker_count} workers, a viewer; "
@@ -391,9 +394,11 @@ class Soak:
                 if not hits:
                     continue
                 hit = self.random.choice(hits)
-                with urllib.request.urlopen(
-                    f"{base}/capture/{hit['latest_capture_id']}/warc", timeout=30
-                ) as r:
+                download = urllib.request.Request(
+                    f"{base}/capture/{hit['latest_capture_id']}/warc",
+                    headers={"Authorization": f"Bearer {self.viewer_token}"},
+                )
+                with urllib.request.urlopen(download, timeout=30) as r:
                     r.read()
                 self.downloads.append(hit["latest_capture_id"])
                 self.figures.downloads += 1

@@ -58,6 +58,10 @@ def base_env(home: Path, kafka_port: int, s3_port: int, **extra: str) -> dict[st
             "WARCFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
             "WARCFLOW_S3_ENDPOINT": f"http://127.0.0.1:{s3_port}",
             "PYTHONUNBUFFERED": "1",
+            # perceptual hashing costs ~1 s of CPU per test clip: on only where a test
+            # looks at hashes (tests/integration/test_viewer.py: PIPELINE_ENV); the
+            # default, outside the tests, is on
+            "WARCFLOW_MEDIA_HASHES": "false",
         }
     )
     env.update(extra)
@@ -158,6 +162,19 @@ def store_of(env: dict[str, str], role: str = "operator"):
 def kafka_of(env: dict[str, str], role: str) -> KafkaAccess:
     """How ``role`` reaches the broker of ``env`` (``.client_kwargs()`` for kafka-python)."""
     return settings_of(env, role).streams.kafka
+
+
+def viewer_account(env: dict[str, str], name: str, role: str) -> str:
+    """An account of the viewer of ``env``'s home (as ``warcflow user add`` makes
+    one, a running viewer included): its token, ``NAME:SECRET``."""
+    from archivers.clock import iso, utc_now
+    from viewer.accounts import Accounts
+
+    path = load_settings(env).viewer.accounts_path
+    _account, token = Accounts(path).add(
+        name, role, password=None, at=iso(utc_now()), replace_existing=True
+    )
+    return token
 
 
 def role_env(env: dict[str, str], role: str) -> dict[str, str]:

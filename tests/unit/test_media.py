@@ -30,6 +30,8 @@ def media_site(site, media_set, canary):
 
 
 def archiver(site, store=None, **settings):
+    # perceptual hashes are tests/unit/test_similar.py's: off here
+    settings = {"hashes": False, **settings}
     fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
     return MediaArchiver(
         fetcher,

@@ -23,6 +23,7 @@ def test_open_graph_and_article_meta_give_id_author_and_time_in_utc():
         "author": "War Tracker",
         "published_at": "2022-11-16T16:04:05.000000Z",  # +03:00 converted to UTC
         "published_at_raw": None,
+        "text": None,
         "source": "page",
         "found_by": {
             "url": "og:url",
@@ -86,6 +87,7 @@ def test_yt_dlp_info_gives_id_uploader_and_epoch_time():
         "author": "Kazan News",
         "published_at": "2022-11-16T16:04:05.000000Z",
         "published_at_raw": None,
+        "text": None,
         "source": "yt-dlp",
         "found_by": {
             "id": "id",

@@ -55,12 +55,7 @@ def test_each_compose_service_holds_only_its_own_roles_secrets():
             "worker",
         ),
         "viewer": (
-            {
-                "KAFKA_VIEWER_PASSWORD",
-                "S3_VIEWER_SECRET",
-                "WARCFLOW_VIEWER_TOKEN",
-                "MAC_VIEWER_KEY",
-            },
+            {"KAFKA_VIEWER_PASSWORD", "S3_VIEWER_SECRET", "MAC_VIEWER_KEY"},
             "viewer",
         ),
         "cli": ({"KAFKA_OPERATOR_PASSWORD", "S3_OPERATOR_SECRET", "MAC_OPERATOR_KEY"}, "operator"),

@@ -1,28 +1,31 @@
 """Small viewer items of the security review (F12): the submit API reads no body
-before the token check, the interactive docs page (a CDN script on the viewer's
+before the account check, the interactive docs page (a CDN script on the viewer's
 origin) is gone, and replayed pages cannot open connections to other hosts."""
 
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from viewer.accounts import Accounts
 from viewer.app import SUBMIT_BODY_BYTES, create_app
 from viewer.catalog import Catalog
 from viewer.server import REPLAY_CSP
 from viewer.settings import ViewerSettings
 
-TOKEN = "s3cret-token-for-tests-0123456789"
 
-
-def client(tmp_path, token=TOKEN):
+def client(tmp_path):
     submitted: list[str] = []
 
     def submit(urls, tags, note, **context):
         submitted.extend(urls)
         return [{"url": u, "request_id": "r"} for u in urls]
 
+    settings = ViewerSettings(state_dir=tmp_path)
+    accounts = Accounts(settings.accounts_path)
+    global TOKEN
+    _account, TOKEN = accounts.add("anna", "submitter", password=None, at="t")
     app = create_app(
-        ViewerSettings(state_dir=tmp_path, token=token),
+        settings,
         Catalog(tmp_path / "catalog.sqlite"),
         store=None,
         submit=submit,
@@ -30,7 +33,10 @@ def client(tmp_path, token=TOKEN):
     return TestClient(app), submitted
 
 
-def test_without_the_token_the_body_is_not_read(tmp_path):
+TOKEN = ""
+
+
+def test_without_an_account_the_body_is_not_read(tmp_path):
     web, submitted = client(tmp_path)
     # before: FastAPI parsed (and validated) the body first, answering 422 here
     junk = web.post("/api/submit", json={"urls": 5, "pad": "x" * 100_000})
@@ -43,7 +49,7 @@ def test_without_the_token_the_body_is_not_read(tmp_path):
     assert big.status_code == 401 and submitted == []
 
 
-def test_with_the_token_the_body_is_read_bounded_and_validated(tmp_path):
+def test_with_an_account_the_body_is_read_bounded_and_validated(tmp_path):
     web, submitted = client(tmp_path)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     too_big = web.post(

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import sys
 
+from archivers.clock import iso, utc_now
 from infra.processes import ManagedProcess, ServiceError, wait_until
 from infra.stack import LocalStack
+from viewer.accounts import AccountError, Accounts
 from warcflow import credentials, exitcodes, wiring
 from warcflow.output import error, print_json, progress, table
 from warcflow.settings import Settings, SettingsError
@@ -162,6 +164,11 @@ def up(args, settings: Settings) -> int:
     )
     if made:
         _show_once(creds, credentials.path_of(settings), "made")
+    try:
+        _first_viewer_admin(settings)
+    except (OSError, AccountError) as exc:
+        error(f"the viewer's accounts: {exc}")
+        return exitcodes.USAGE
     if args.agents:
         for name, ready in (("worker", "worker ready"), ("viewer", "viewer ready")):
             code = _start_agent(settings, args.config, name, ready)
@@ -176,12 +183,33 @@ def up(args, settings: Settings) -> int:
         print("Submit a URL:     warcflow submit https://example.org/post/1")
         print("See its captures: warcflow captures https://example.org/post/1")
         if args.agents:
-            print(f"Viewer:           {settings.viewer.viewer_base}/")
+            print(
+                f"Viewer:           {settings.viewer.viewer_base}/  (log in to submit or "
+                "download; accounts: warcflow user)"
+            )
             print(f"Logs:             {report['worker']['log']}, {report['viewer']['log']}")
         else:
             print("Run the agents:   warcflow worker   and   warcflow viewer")
         print("Stop everything:  warcflow down")
     return exitcodes.OK
+
+
+def _first_viewer_admin(settings: Settings) -> None:
+    """With no viewer account yet, make an admin (a token account), print it once:
+    `make run` needs no set-up, and nothing can be submitted or downloaded
+    through the viewer without an account."""
+    accounts = Accounts(settings.viewer.accounts_path)
+    if accounts.all():
+        return
+    _account, token = accounts.add("admin", "admin", password=None, at=iso(utc_now()))
+    name, _, secret = token.partition(":")
+    print(file=sys.stderr)
+    progress(
+        f"viewer account made: name {name}, password {secret} (role admin; or send "
+        f"`Authorization: Bearer {token}`). Shown this once, kept only hashed in "
+        f"{accounts.path} (mode 0600); more with `warcflow user add`"
+    )
+    print(file=sys.stderr)
 
 
 def _say_provisioned(done: wiring.Provisioned, settings: Settings) -> None:

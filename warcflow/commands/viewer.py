@@ -21,8 +21,9 @@ def add_parsers(sub, common) -> None:
         "TimeGate and TimeMap) and, on its own origin, the pywb replay server reading "
         "WARC records from S3. Follows the captures topic into a local catalog "
         "(HOME/viewer/catalog.sqlite; delete it to rebuild). Binds 127.0.0.1 unless "
-        "--host says otherwise; beyond loopback it requires WARCFLOW_VIEWER_TOKEN, "
-        "which submitting then needs.",
+        "--host says otherwise. Submitting and downloading evidence need an account "
+        "(`warcflow user add`); reading needs one too unless the viewer listens on "
+        "loopback with no WARCFLOW_VIEWER_URL (WARCFLOW_VIEWER_ANONYMOUS_READ).",
     )
     p.add_argument("--host", help="listen address (default WARCFLOW_VIEWER_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, help="viewer port (default WARCFLOW_VIEWER_PORT, 8080)")
@@ -41,10 +42,6 @@ def run(args, settings: Settings) -> int:
     if args.replay_port:
         viewer_settings = replace(viewer_settings, replay_port=args.replay_port)
     settings = replace(settings, viewer=viewer_settings)
-    problem = viewer_settings.token_problem()
-    if problem:
-        error(problem)
-        return exitcodes.USAGE
     if not settings.streams.seals.can_seal():
         # its download events would be refused by the ledger: say so at start
         error(
