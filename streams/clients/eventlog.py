@@ -20,12 +20,16 @@ an event without the worker's seal (``streams.messages.seal``): a forged
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from datetime import datetime, timedelta
 
 from streams.clients.reader import TopicReader, TopicUnavailable
 from streams.messages.base import SourceMessage, Undecodable, loads
 from streams.messages.seal import NO_KEYS, Seals
 from streams.settings import KafkaAccess
+
+log = logging.getLogger("warcflow.eventlog")
 
 SKEW = timedelta(minutes=2)
 """How far before the capture's time the scan starts, for clock skew between hosts."""
@@ -52,25 +56,40 @@ def is_outcome(
 
 
 class CaptureEventLog:
-    def __init__(self, access: KafkaAccess, topic: str, seals: Seals = NO_KEYS) -> None:
+    def __init__(
+        self, access: KafkaAccess, topic: str, seals: Seals = NO_KEYS, patience: float = 60.0
+    ) -> None:
         self.access = access
         self.topic = topic
         self.seals = seals
+        self.patience = patience  # seconds to keep asking a broker that does not answer
 
     async def contains(self, schemas: tuple[str, ...], work_id: str, since: datetime) -> bool:
         return await asyncio.to_thread(self._scan, schemas, work_id, since)
 
     def _scan(self, schemas: tuple[str, ...], work_id: str, since: datetime) -> bool:
         since_ms = max(0, int((since - SKEW).timestamp() * 1000))
-        try:
-            with TopicReader(
-                self.access, (self.topic,), client_id="warcflow-eventlog", start=since_ms
-            ) as reader:
-                return any(
-                    is_outcome(record, schemas, work_id, self.seals)
-                    for record in reader.read_to_end()
-                )
-        except TopicUnavailable:
-            # Unknown: answer "not there", so the event is produced (a duplicate
-            # is recoverable downstream, a lost event is not).
-            return False
+        deadline = time.monotonic() + self.patience
+        while True:
+            try:
+                with TopicReader(
+                    self.access, (self.topic,), client_id="warcflow-eventlog", start=since_ms
+                ) as reader:
+                    return any(
+                        is_outcome(record, schemas, work_id, self.seals)
+                        for record in reader.read_to_end()
+                    )
+            except TopicUnavailable as exc:
+                # A broker just back from an outage often refuses the first reads.
+                # Asking again for a while keeps a redelivery from producing a
+                # second event; past ``patience`` the answer is "not there", so the
+                # event is produced (a duplicate is recoverable downstream — the
+                # ledger keeps one entry per event id — a lost event is not).
+                if time.monotonic() >= deadline:
+                    log.warning(
+                        "redelivery check of %s: %s; producing its event (a duplicate is possible)",
+                        work_id,
+                        exc,
+                    )
+                    return False
+                time.sleep(1.0)
