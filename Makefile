@@ -7,7 +7,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
-PYTEST_ARGS ?=
+# two test processes, whole files to each (module fixtures stay whole); each starts its own
+# Kafka and S3 (tests/conftest.py `stack`). PYTEST_ARGS='-n 0' runs them in one process.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 SOAK_ARGS ?= --submissions 1000 --kills 20
 
 .PHONY: run test check bench soak down status install system-deps services-install test-tools clean help
@@ -59,7 +61,7 @@ test-tools: $(STAMP)
 	@$(BIN)/python -m tests.support.tools
 
 test: install check test-tools
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=20 $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
