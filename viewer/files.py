@@ -86,7 +86,7 @@ def add_routes(
         if isinstance(account, Response):
             return account
         key = _media_key(store, sha256)
-        response = _stream(store, key, request, layout.media_type(key))
+        response = _stream(store, key, request, layout.media_type(key), expect_sha256=sha256)
         downloaded(request, account, None, key)
         return response
 
@@ -154,13 +154,26 @@ def _stream(
     *,
     attachment: str | None = None,
     version_id: str | None = None,
+    expect_sha256: str | None = None,
 ) -> Response:
     """An S3 object (its version ``version_id`` if given) as an HTTP response, with
-    single-range requests (video seeking). ``Digest`` is the server's checksum."""
+    single-range requests (video seeking). ``Digest`` is the server's checksum.
+
+    ``expect_sha256``: the digest the object is named by (a media original's key
+    is its SHA-256). When the server's checksum says otherwise — a newer version
+    written over it behind warcflow's back — nothing is served (409): a download
+    of evidence is the bytes the manifest recorded or nothing."""
     head = store.head(key, version_id)
     if head is None:
         raise HTTPException(
             404, f"nothing stored at {key}" + (f" version {version_id}" if version_id else "")
+        )
+    if expect_sha256 and head.sha256 and head.sha256 != expect_sha256:
+        raise HTTPException(
+            409,
+            f"{key} no longer holds sha256:{expect_sha256} (the server's checksum is "
+            f"sha256:{head.sha256}); it was changed after it was stored: run "
+            "`warcflow fixity` and see the custody ledger",
         )
     size = head.size
     headers = {

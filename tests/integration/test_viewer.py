@@ -207,6 +207,16 @@ def test_downloads_and_replay_read_the_version_the_manifest_recorded(viewer_env)
     with urllib.request.urlopen(raw_url, timeout=10) as response:
         assert response.read() == site.routes["/post/1"].body
 
+    # a media original is named by its SHA-256: written over with other bytes, the
+    # S3 server's own checksum no longer matches its name and nothing is served
+    clip = b"the clip as captured " * 1024
+    sha = hashlib.sha256(clip).hexdigest()
+    key = f"media/sha256/{sha[:2]}/{sha}.mp4"
+    for body in (clip, forged):
+        root.client.put_object(Bucket=root.bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256")
+    refused = client.get(f"/media/{sha}")
+    assert refused.status_code == 409 and "no longer holds" in refused.text, refused.text
+
 
 def test_accounts_guard_every_change_on_the_real_viewer(viewer_env):
     """Review F7 on the viewer's real port: a cross-site form post with a forged

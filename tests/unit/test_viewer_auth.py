@@ -503,3 +503,19 @@ def test_a_viewer_with_no_accounts_says_nobody_can_change_anything(tmp_path):
     assert "warcflow user add NAME --role admin" in problem
     server.accounts.add("anna", "admin", password=None, at="t")
     assert server.accounts_problem() is None
+
+
+def test_a_media_original_changed_behind_warcflows_back_is_not_served(tmp_path):
+    """Review F9: the viewer served whatever the key held now. A media original
+    is named by its SHA-256; when the server's checksum of the object says
+    otherwise (a newer version written over it), the download is refused and
+    nothing is recorded as downloaded."""
+    viewer = Viewer(tmp_path)
+    key = f"media/sha256/{SHA[:2]}/{SHA}.mp4"
+    forged = b"not the clip that was captured"
+    viewer.store.objects[key] = viewer.store.objects[key].__class__(
+        forged, viewer.store.objects[key].last_modified, hashlib.sha256(forged).hexdigest()
+    )
+    got = viewer.client(viewer.tokens["vic"]).get(f"/media/{SHA}")
+    assert got.status_code == 409 and "no longer holds" in got.text
+    assert forged not in got.content and viewer.records == []
