@@ -596,8 +596,7 @@ def create_app(
         principal = who(request)
         if principal is None:
             return login_needed(request)
-        wanted = request.headers.get("range", "")
-        if wanted and not wanted.replace(" ", "").startswith("bytes=0-"):
+        if files.is_seek(request.headers.get("range", "")):
             return principal.name  # a player's seek: the same viewing, not counted again
         wait = limited(request, "download")
         if wait:

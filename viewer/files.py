@@ -87,7 +87,7 @@ def add_routes(
             return account
         key = _media_key(store, sha256)
         response = _stream(store, key, request, layout.media_type(key), expect_sha256=sha256)
-        downloaded(request, account, None, key)
+        downloaded(request, account, None, key, digest=sha256)
         return response
 
     def downloaded(
@@ -96,11 +96,13 @@ def add_routes(
         capture_id: str | None,
         key: str,
         version_id: str | None = None,
+        digest: str | None = None,
     ) -> None:
         """A custody event for a download of evidence; a player's later range
-        requests (not from byte 0) are the same viewing, not recorded again."""
-        wanted = request.headers.get("range", "")
-        if wanted and not wanted.replace(" ", "").startswith("bytes=0-"):
+        requests (not from byte 0) are the same viewing, not recorded again.
+        The object's digest is the server's checksum, or where the server keeps
+        none (a multipart upload) ``digest``, the one the object is named by."""
+        if is_seek(request.headers.get("range", "")):
             return
         head = store.head(key, version_id)
         at = iso(utc_now())
@@ -112,7 +114,9 @@ def add_routes(
                 who=f"{account} (viewer)",
                 capture_id=capture_id,
                 url=None,
-                objects=(ObjectDigest(key, head.sha256 or "", head.size, head.version_id),)
+                objects=(
+                    ObjectDigest(key, head.sha256 or digest or "", head.size, head.version_id),
+                )
                 if head
                 else (),
                 detail={"path": request.url.path},
@@ -144,6 +148,15 @@ def _media_key(store, sha256: str) -> str:
 
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+
+
+def is_seek(range_header: str) -> bool:
+    """Whether a request's ``Range`` is a player's seek inside a viewing already
+    recorded: a range that starts after byte 0. Decided on the range as
+    ``_stream`` serves it (one rule), so ``bytes=00-`` or a suffix range
+    ``bytes=-N`` (which may cover the whole file) are downloads like any other."""
+    wanted = _RANGE.match(range_header.strip())
+    return bool(wanted and wanted.group(1) and int(wanted.group(1)) > 0)
 
 
 def _stream(

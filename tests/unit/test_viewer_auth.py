@@ -519,3 +519,18 @@ def test_a_media_original_changed_behind_warcflows_back_is_not_served(tmp_path):
     got = viewer.client(viewer.tokens["vic"]).get(f"/media/{SHA}")
     assert got.status_code == 409 and "no longer holds" in got.text
     assert forged not in got.content and viewer.records == []
+
+
+def test_a_range_that_covers_the_file_from_its_start_is_a_download(tmp_path):
+    """Review: only a range starting after byte 0 is a player's seek; ``bytes=00-``
+    and suffix ranges (``bytes=-N``, which may cover the whole file) were served
+    whole with no custody entry and no rate limit."""
+    viewer = Viewer(tmp_path)
+    vic = viewer.client(viewer.tokens["vic"])
+    for wanted in ("bytes=00-", f"bytes=-{len(DATA) * 10}", "bytes=-5"):
+        got = vic.get(f"/media/{SHA}", headers={"Range": wanted})
+        assert got.status_code == 206, wanted
+    assert len(viewer.records) == 3
+    assert all(e.objects[0].sha256 == SHA for e in viewer.records)
+    assert vic.get(f"/media/{SHA}", headers={"Range": "bytes=10-"}).status_code == 206
+    assert len(viewer.records) == 3  # a seek: the same viewing
