@@ -28,6 +28,7 @@ snippet whose matched terms are marked (``marks``: [start, end) offsets).
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -177,5 +178,28 @@ class TextIndex:
         hits = []
         for capture_id, raw, rank in rows:
             snippet, marks = _marked(raw or "")
+            snippet = self._as_written(capture_id, snippet)
             hits.append(Hit(capture_id, snippet, marks, float(rank)))
         return hits
+
+    def _as_written(self, capture_id: str, snippet: str) -> str:
+        """The snippet in the characters the post wrote: the index holds
+        ``normalise``d text (``ё`` as ``е``), and evidence is quoted as it was.
+        ``normalise`` maps one character to one, so the snippet's span is found
+        in the normalised original and the same span taken from the original
+        (the marks' offsets stay right)."""
+        found = self._query("SELECT manifest FROM captures WHERE capture_id = ?", (capture_id,))
+        if not found:
+            return snippet
+        try:
+            row = TextRows().prepare("captures", json.loads(found[0][0]), None)
+        except (ValueError, TypeError, KeyError):
+            return snippet
+        head = "…" if snippet.startswith("…") else ""
+        tail = "…" if snippet.endswith("…") and len(snippet) > len(head) else ""
+        core = snippet[len(head) : len(snippet) - len(tail)]
+        for value in row[1:] if row else ():
+            at = normalise(value).find(core)
+            if at >= 0:
+                return head + value[at : at + len(core)] + tail
+        return snippet

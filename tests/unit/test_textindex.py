@@ -99,3 +99,26 @@ def test_the_viewer_bounds_what_it_reads_and_answers_empty_searches(tmp_path):
     assert web.get("/api/search/text", params={"q": '"()*'}).json()["results"] == []
     assert web.get("/api/similar", params={"sha256": "ab" * 32}).status_code == 404
     assert web.get("/api/similar", params={"sha256": "xyz"}).status_code == 400
+
+
+def test_a_snippet_quotes_the_post_as_written_with_its_yo(tmp_path):
+    """Review: the index folds ``ё`` into ``е`` and snippets came from the folded
+    text, so evidence was quoted altered ("еще" for "ещё"). The snippet is the
+    post's own characters; the marks still point at the matched words."""
+    import json
+
+    post = {"text": "Они ещё стоят у казармы, ёлки рядом"}
+    doc = manifest("D" * 26, post)
+    index = indexed(tmp_path, doc)
+    catalog_db = tmp_path / "c.sqlite"
+    import sqlite3
+
+    with sqlite3.connect(catalog_db) as db:
+        db.execute(
+            "INSERT INTO captures VALUES (?,?,?,?,?,?,?)",
+            ("D" * 26, doc["url"], "org,example)/p/1", "stored", "2026-12-01T00:00:00Z", None,
+             json.dumps(doc)),
+        )  # fmt: skip
+    [hit] = index.search("еще елки")
+    assert "ещё" in hit.snippet and "ёлки" in hit.snippet
+    assert [hit.snippet[a:b] for a, b in hit.marks] == ["ещё", "ёлки"]
