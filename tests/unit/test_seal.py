@@ -302,3 +302,24 @@ def test_a_media_request_given_up_on_is_replayable_with_its_seal(site):
     )
     replayed = base64.b64decode(letter["value_b64"])
     assert SEALS.open(NAMES.media, replayed).doc["media_id"] == doc["media_id"]
+
+
+def test_a_worker_missing_another_roles_key_says_what_will_be_dead_lettered(
+    tmp_path, monkeypatch, capsys
+):
+    """Review: a worker given only its own key started silently, then dead-lettered
+    every export, note and download as unknown_key."""
+    from warcflow.cli import main
+
+    for name in [n for n in __import__("os").environ if n.startswith("WARCFLOW_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("WARCFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("WARCFLOW_MAC_KEYS", KEYS[0].text())  # the worker's only
+    from warcflow import wiring
+
+    monkeypatch.setattr(wiring, "not_ready", lambda settings: ["no broker here (test)"])
+    assert main(["worker"]) == 3  # then it stops where the broker is checked
+    said = capsys.readouterr().err
+    for role in ("operator", "viewer"):
+        assert f"no MAC key of the {role} role" in said and "unknown_key" in said, said
+    assert KEYS[0].secret.hex() not in said

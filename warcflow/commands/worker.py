@@ -74,6 +74,16 @@ def run(args, settings: Settings) -> int:
             "(docs/operations.md, Roles)"
         )
         return exitcodes.USAGE
+    from streams.messages.seal import SEALING_ROLES
+
+    held = {key.role for key in seals.keys}
+    for role in SEALING_ROLES:
+        if role not in held:
+            error(
+                f"no MAC key of the {role} role: every internal message the {role} makes "
+                f"(e.g. {'downloads' if role == 'viewer' else 'exports, notes, fixity runs'}) "
+                f"will be dead-lettered as unknown_key; add {role}:HEX to WARCFLOW_MAC_KEYS"
+            )
     try:
         problems = wiring.not_ready(settings)
     except Exception as exc:  # noqa: BLE001
