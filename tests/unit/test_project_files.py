@@ -64,7 +64,9 @@ def test_each_compose_service_holds_only_its_own_roles_secrets():
     for name, (secrets, user) in own.items():
         env = services[name]["environment"]
         assert (
-            secrets_in(services[name]) - {"WARCFLOW_VIEWER_URL", "WARCFLOW_REPLAY_URL"} == secrets
+            secrets_in(services[name])
+            - {"WARCFLOW_VIEWER_URL", "WARCFLOW_REPLAY_URL", "WARCFLOW_TSA"}
+            == secrets
         )
         assert env["WARCFLOW_KAFKA_USER"] == user and env["WARCFLOW_S3_ACCESS_KEY"] == user
     assert secrets_in(services["minio"]) == {"S3_ROOT_PASSWORD"}
@@ -75,6 +77,8 @@ def test_each_compose_service_holds_only_its_own_roles_secrets():
         if name not in ("kafka", "init"):
             assert "KAFKA_ADMIN_PASSWORD" not in secrets_in(service), name
     assert compose()["x-warcflow-env"]["WARCFLOW_S3_LOCK_MODE"] == "compliance"
+    # the TSAs vouch for the ledger's time: production names them, no `local` default
+    assert compose()["x-warcflow-env"]["WARCFLOW_TSA"].startswith("${WARCFLOW_TSA:?")
 
 
 def test_compose_uses_only_setting_names_the_code_defines():
