@@ -126,21 +126,19 @@ def test_readme_shows_the_two_setup_commands():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
-def test_make_test_runs_the_suite_on_two_processes_and_one_on_request():
-    """README: two processes by default (each its own stack), `-n 0` for one."""
+def test_make_test_runs_one_process_and_two_on_request():
+    """README: one process by default, `-n 2 --dist loadfile` on request."""
     import re
     import subprocess
 
-    dry = subprocess.run(
-        ["make", "-n", "-o", "install", "-o", "check", "-o", "test-tools", "test"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    assert re.search(r"-m pytest .*-n 2 --dist loadfile", dry), dry
-    one = subprocess.run(
-        ["make", "-n", "-o", "install", "-o", "check", "-o", "test-tools", "test",
-         "PYTEST_ARGS=-n 0"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    assert re.search(r"-m pytest .*-n 0", one) and "-n 2" not in one, one
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    assert '"pytest-xdist' in pyproject
+    def dry(*extra: str) -> str:
+        return subprocess.run(
+            ["make", "-n", "-o", "install", "-o", "check", "-o", "test-tools", "test", *extra],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+
+    default = dry()
+    assert re.search(r"-m pytest --durations=20\s*$", default, re.M) and "-n " not in default
+    two = dry("PYTEST_ARGS=-n 2 --dist loadfile")
+    assert re.search(r"-m pytest .*-n 2 --dist loadfile", two), two
+    assert '"pytest-xdist' in (ROOT / "pyproject.toml").read_text()
