@@ -143,7 +143,10 @@ class MediaFacts:
         return asdict(self)
 
 
-def _run(args: list[str]) -> None:
+def _run(args: list[str], what: str = "ffmpeg", tail_lines: int = 3) -> bytes:
+    """Run an ffmpeg command line within ``FFMPEG_TIMEOUT``; its standard output.
+    A timeout or a failure is ``Permanent``, naming ``what`` failed with the last
+    ``tail_lines`` of ffmpeg's standard error."""
     try:
         done = subprocess.run(args, capture_output=True, timeout=FFMPEG_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -151,8 +154,9 @@ def _run(args: list[str]) -> None:
             f"ffmpeg took longer than {FFMPEG_TIMEOUT} s", reason="ffmpeg_timeout"
         ) from None
     if done.returncode != 0:
-        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
-        raise Permanent(f"ffmpeg failed: {' / '.join(tail)}", reason="ffmpeg_failed")
+        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-tail_lines:]
+        raise Permanent(f"{what} failed: {' / '.join(tail)}", reason="ffmpeg_failed")
+    return done.stdout
 
 
 def probe(path: Path) -> MediaFacts:
@@ -320,16 +324,7 @@ def chromaprint(path: Path, seconds: float) -> bytes:
         .output("pipe:", map="0:a:0", f="chromaprint", fp_format="raw")
         .compile()
     )
-    try:
-        done = subprocess.run(args, capture_output=True, timeout=FFMPEG_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise Permanent(
-            f"ffmpeg took longer than {FFMPEG_TIMEOUT} s", reason="ffmpeg_timeout"
-        ) from None
-    if done.returncode != 0:
-        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-2:]
-        raise Permanent(f"chromaprint failed: {' / '.join(tail)}", reason="ffmpeg_failed")
-    return done.stdout
+    return _run(args, what="chromaprint", tail_lines=2)
 
 
 FRAME_TIMEOUT = 120
