@@ -15,6 +15,7 @@ and verifies with the standard command, which is what an auditor runs
 
 from __future__ import annotations
 
+import fcntl
 import re
 import subprocess
 import tempfile
@@ -186,9 +187,19 @@ class LocalTSA:
             return self.reply(query.read_bytes())
 
     def reply(self, query: bytes) -> bytes:
-        """The DER response to a DER time-stamp query (what an HTTP TSA answers)."""
+        """The DER response to a DER time-stamp query (what an HTTP TSA answers).
+
+        Invariant: one ``openssl ts -reply`` at a time per authority, across threads
+        and processes (an exclusive ``flock`` on ``serial.lock``). OpenSSL reads the
+        serial file, writes ``serial.new`` and renames it; two replies at once see a
+        missing or half-written file and the second is a *rejection* ("Error during
+        serial number generation"), or both get the same serial number."""
         self.ensure()
-        with tempfile.TemporaryDirectory() as tmp:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            open(self.dir / "serial.lock", "a") as lock,
+        ):
+            fcntl.flock(lock, fcntl.LOCK_EX)
             (Path(tmp) / "q.tsq").write_bytes(query)
             reply = Path(tmp) / "r.tsr"
             _run(

@@ -95,3 +95,29 @@ def test_processes_making_the_authority_at_once_agree_on_one(tmp_path):
 
 def _root_of(directory: str) -> bytes:
     return LocalTSA(Path(directory)).ca_pem()
+
+
+def test_stamps_asked_at_once_are_all_granted_with_their_own_serial(tsa, http_tsa, tmp_path):
+    """An HTTP TSA answers requests in threads and a worker and a CLI share the local
+    one: before the lock on the serial file, two at once gave a rejection ("Error
+    during serial number generation") and a domain-signed export failed with exit 3."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "root.pem").write_bytes(tsa.ca_pem())
+    stamper = HttpStamper("test-tsa", http_tsa, tmp_path / "root.pem")
+    with ThreadPoolExecutor(12) as pool:
+        tokens = list(pool.map(lambda _: stamper.stamp(DIGEST), range(36)))
+    serials = {_serial(token, tmp_path) for token in tokens}
+    assert len(serials) == len(tokens)
+
+
+def _serial(token: bytes, tmp_path: Path) -> str:
+    (tmp_path / "t.tsr").write_bytes(token)
+    text = subprocess.run(
+        ["openssl", "ts", "-reply", "-in", "t.tsr", "-text"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return next(line for line in text.splitlines() if line.startswith("Serial number:"))
