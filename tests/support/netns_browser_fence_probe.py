@@ -135,6 +135,13 @@ def main() -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
+    # ``unshare`` has its own network only once it has called unshare(2): moving the
+    # peer before that puts v1 in *this* namespace and the canary waits for it forever
+    # (what made this probe fail now and then on a loaded machine)
+    ours, deadline = os.readlink("/proc/self/ns/net"), time.monotonic() + 30
+    while os.readlink(f"/proc/{canary.pid}/ns/net") == ours:
+        assert time.monotonic() < deadline and canary.poll() is None, "no canary namespace"
+        time.sleep(0.01)
     subprocess.run(
         ["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1", "netns", str(canary.pid)],
         check=True,
