@@ -38,6 +38,7 @@ import json
 import logging
 import random
 import traceback
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -167,6 +168,10 @@ class Job:
     fail: Callable[[str, str, list[dict[str, str]]], Awaitable[Any]]
 
 
+PUBLISHED_KEPT = 100_000
+"""Work ids a stage remembers having produced the event of (a few MB)."""
+
+
 class Router:
     """Base of the stages: attempt, retry, give up, dead-letter, produce."""
 
@@ -195,6 +200,10 @@ class Router:
         self.clock = clock
         self.sleep = sleep
         self.drain = Drain()
+        self._publishing: dict[str, tuple[asyncio.Lock, int]] = {}
+        """Per work id being published: its lock and how many tasks hold or await it."""
+        self._published: OrderedDict[str, None] = OrderedDict()
+        """Work ids whose event this process produced (the latest PUBLISHED_KEPT)."""
 
     def open(self, message: SourceMessage) -> Opened:
         """The message's verified seal and content (``Seals.open``); ``Undecodable``
@@ -321,10 +330,34 @@ class Router:
         event: bytes,
     ) -> None:
         """Produce ``event`` unless a redelivery finds its outcome (an event of
-        ``schemas`` for ``work_id``) already on the captures topic."""
-        if not created and since and await self.events.contains(schemas, work_id, parse_iso(since)):
-            return
-        await self.send(self.names.captures, key, event)
+        ``schemas`` for ``work_id``) already on the captures topic.
+
+        One work id at a time per process: after a crash the redelivered ingest
+        message and its retries arrive together on different partitions, and
+        each would find no event on the topic yet and produce one (the fault
+        soak saw three). So they queue on a per-id lock, and an id this process
+        has produced the event of is not looked up again."""
+        lock, users = self._publishing.get(work_id) or (asyncio.Lock(), 0)
+        self._publishing[work_id] = (lock, users + 1)
+        try:
+            async with lock:
+                if work_id in self._published:
+                    return
+                if not (
+                    not created
+                    and since
+                    and await self.events.contains(schemas, work_id, parse_iso(since))
+                ):
+                    await self.send(self.names.captures, key, event)
+                self._published[work_id] = None
+                while len(self._published) > PUBLISHED_KEPT:
+                    self._published.popitem(last=False)
+        finally:
+            lock, users = self._publishing[work_id]
+            if users == 1:
+                del self._publishing[work_id]
+            else:
+                self._publishing[work_id] = (lock, users - 1)
 
     async def shielded(
         self, message: SourceMessage, handle: Callable[[SourceMessage], Awaitable[str]]

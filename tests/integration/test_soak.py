@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.timeout(1200)
 def test_nothing_is_lost_or_duplicated_under_faults(stack, tmp_path):
-    soak = Soak(tmp_path, submissions=60, kills=3, stack=stack, seed=20, outage_seconds=8)
+    soak = Soak(tmp_path, submissions=40, kills=3, stack=stack, seed=20, outage_seconds=5)
     figures = soak.run()
     print(figures.table())
     report = figures.to_dict()

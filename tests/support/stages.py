@@ -4,6 +4,7 @@
 tests/integration runs the same stages on the real broker.
 """
 
+import asyncio
 import json
 
 from archivers.capture.archiver import PageArchiver
@@ -35,11 +36,14 @@ def sealed(topic: str, value: bytes, role: str = "worker") -> bytes:
 
 
 class RecordingProducer:
-    def __init__(self):
+    def __init__(self, takes: float = 0.0):
         self.sent = []
         self.bytes = []
+        self.takes = takes  # seconds until the broker's ack (a real send is not instant)
 
     async def send(self, topic, key, value):
+        if self.takes:
+            await asyncio.sleep(self.takes)
         self.sent.append((topic, key, json.loads(value)))
         self.bytes.append((topic, value))
 
@@ -58,10 +62,13 @@ class EventsSeen:
     """The redelivery check over what the recording producer sent, with the real
     matching rule (``streams.clients.eventlog.is_outcome``)."""
 
-    def __init__(self, producer):
+    def __init__(self, producer, takes: float = 0.0):
         self.producer = producer
+        self.takes = takes  # seconds a look takes (the real one reads the topic in a thread)
 
     async def contains(self, schemas, work_id, since):
+        if self.takes:
+            await asyncio.sleep(self.takes)
         return any(
             is_outcome(SourceMessage(NAMES.captures, 0, n, 0, None, value), schemas, work_id, SEALS)
             for n, value in enumerate(self.producer.raw(NAMES.captures))
@@ -72,20 +79,20 @@ async def no_sleep(_seconds):
     return None
 
 
-def make_stage(site, attempts=3):
-    store = MemoryStore()
+def make_stage(site, attempts=3, *, store=None, check_takes: float = 0.0, send_takes: float = 0.0):
+    store = store if store is not None else MemoryStore()
     archiver = PageArchiver(
         Fetcher(FetchSettings(allow=parse_allow_list(site.allow))),
         store,
         agent={"name": "warcflow", "version": "test"},
     )
-    producer = RecordingProducer()
+    producer = RecordingProducer(send_takes)
     stage = CaptureStage(
         archiver,
         producer,
         NAMES,
         RetryPolicy(attempts, 0.01, 0.05),
-        EventsSeen(producer),
+        EventsSeen(producer, check_takes),
         sleep=no_sleep,
         seals=SEALS,
     )

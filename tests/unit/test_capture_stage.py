@@ -56,11 +56,29 @@ def test_redelivery_produces_no_second_event(site):
 
 
 def test_redelivery_after_a_lost_event_produces_it(site):
-    stage, producer, _store = make_stage(site)
+    stage, producer, store = make_stage(site)
     message = ingest(submit(site.url("/post/1")), offset=9)
     asyncio.run(stage.on_ingest(message))
     producer.clear()  # the crash happened before the event reached the broker
+    restarted, producer, _ = make_stage(site, store=store)  # a new worker process
+    asyncio.run(restarted.on_ingest(message))
+    assert len(producer.on(NAMES.captures)) == 1
+
+
+def test_redeliveries_arriving_together_produce_one_event(site):
+    """After a crash between the recorded outcome and its event, the ingest
+    message and its retries come back at once on different partitions; each
+    looked, found no event yet, and produced one (the fault soak: three)."""
+    stage, producer, store = make_stage(site)
+    message = ingest(submit(site.url("/post/1")), offset=9)
     asyncio.run(stage.on_ingest(message))
+    producer.clear()  # the crash: the outcome is in S3, its event never left
+    restarted, producer, _ = make_stage(site, store=store, check_takes=0.05, send_takes=0.05)
+
+    async def together():
+        await asyncio.gather(*(restarted.on_ingest(message) for _ in range(3)))
+
+    asyncio.run(together())
     assert len(producer.on(NAMES.captures)) == 1
 
 
