@@ -18,6 +18,7 @@ from warcflow.commands import (
     report,
     search,
     services,
+    sessions,
     similar,
     submit,
     users,
@@ -36,6 +37,7 @@ can be listed, downloaded and checked.
 Quick start (local stack on 127.0.0.1, data in ./.warcflow):
   warcflow up --agents                 start Kafka, S3, the worker and the viewer
   warcflow submit https://example.org/post/1
+  warcflow session add x.com --cookies cookies.txt --handle @research   capture logged in
   warcflow watch add feed https://example.org/feed.xml   submit each new post
   warcflow captures https://example.org/post/1
   warcflow case create kazan-2026 --title "Protests in Kazan"
@@ -81,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         worker,
         viewer,
         users,
+        sessions,
         submit,
         watch,
         case,

@@ -492,6 +492,23 @@ OPTIONS: tuple[Option, ...] = (
         "default HOME/ledger/head-key.pem). Every worker that can hold the ledger needs it.",
     ),
     Option(
+        "WARCFLOW_SESSION_VAULT",
+        "sessions.vault",
+        "",
+        str,
+        "The encrypted file of logged-in sessions (docs/sessions.md; default "
+        "HOME/sessions/vault). Only the worker and `warcflow session` open it.",
+    ),
+    Option(
+        "WARCFLOW_SESSION_KEY",
+        "sessions.key",
+        "",
+        str,
+        "File of the 256-bit key the session vault is encrypted with (made, mode 0600, by "
+        "the first `warcflow session add`; default HOME/keys/session-vault.key). Keep it "
+        "with the worker and the operator only: never on the viewer's machine.",
+    ),
+    Option(
         "WARCFLOW_LEDGER_HEAD_EVERY",
         "ledger.head_every",
         "60",

@@ -62,7 +62,29 @@ def archiver(settings: Settings, object_store=None):
         browser=browser(settings),
         browser_sites=settings.browser.sites,
         media_limit=settings.media.per_page,
+        sessions=session_pool(settings),
     )
+
+
+def session_vault(settings: Settings):
+    """The session vault (WARCFLOW_SESSION_VAULT, WARCFLOW_SESSION_KEY)."""
+    from pathlib import Path
+
+    from archivers.sessions.vault import Vault
+
+    vault = settings.values["WARCFLOW_SESSION_VAULT"]
+    key = settings.values["WARCFLOW_SESSION_KEY"]
+    return Vault(
+        Path(vault).expanduser() if vault else settings.home / "sessions" / "vault",
+        Path(key).expanduser() if key else settings.home / "keys" / "session-vault.key",
+    )
+
+
+def session_pool(settings: Settings):
+    """The worker's sessions; one pool per archiver (they re-read the vault on change)."""
+    from archivers.sessions.pool import SessionPool
+
+    return SessionPool(session_vault(settings))
 
 
 def browser(settings: Settings):
@@ -95,6 +117,7 @@ def media_archiver(settings: Settings, object_store=None):
         settings.media,
         agent=agent_info(settings),
         workdir=settings.home / "tmp",
+        sessions=session_pool(settings),
     )
 
 

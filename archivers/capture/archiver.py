@@ -52,7 +52,14 @@ from archivers.capture.browser import SCREENSHOT_URN, Browser, BrowserCapture, c
 from archivers.capture.modes import AUTO, BROWSER, STATIC, choose_mode
 from archivers.capture.static import PARSE_LIMIT, PageCapture, capture_page
 from archivers.clock import iso, iso_seconds, utc_now
-from archivers.errors import InvalidURL, Permanent, StoreUnavailable, http_error, retryable_status
+from archivers.errors import (
+    InvalidURL,
+    Permanent,
+    Retryable,
+    StoreUnavailable,
+    http_error,
+    retryable_status,
+)
 from archivers.extract import budget
 from archivers.extract.media import FoundMedia, choose
 from archivers.manifests.berkeley import items
@@ -64,9 +71,11 @@ from archivers.manifests.manifest import (
     Manifest,
     manifest_from_metadata,
 )
-from archivers.manifests.outcome import outcome_fields
+from archivers.manifests.outcome import outcome_fields, wall_of
 from archivers.net.fetcher import Fetcher
 from archivers.net.recording import DigestingSpool, content_type, decoded_body
+from archivers.sessions.pool import SessionPool
+from archivers.sessions.vault import Session
 from archivers.store import layout
 from archivers.store.base import ObjectStore
 from archivers.urls import canonical_url, surt
@@ -115,8 +124,11 @@ class PageArchiver:
         browser: Browser | None = None,
         browser_sites: tuple[str, ...] = (),
         media_limit: int = 20,
+        sessions: SessionPool | None = None,
     ) -> None:
         self.fetcher = fetcher
+        self.sessions = sessions
+        """The logged-in sessions (``archivers.sessions``); None: captures are anonymous."""
         self.store = store
         self.agent = agent
         self.clock = clock
@@ -147,6 +159,8 @@ class PageArchiver:
         if done is not None:
             return CaptureResult(done, created=False)
         mode = self.mode_for(request)
+        session, session_record = self._session_for(request)
+        jar = session.jar() if session else None
         if mode == BROWSER:
             if self.browser is None:
                 raise Permanent(
@@ -154,9 +168,11 @@ class PageArchiver:
                     "(WARCFLOW_BROWSER_EXECUTABLE)",
                     reason="browser_unavailable",
                 )
-            page: PageCapture = await capture_in_browser(self.browser, self.fetcher, request.url)
+            page: PageCapture = await capture_in_browser(
+                self.browser, self.fetcher, request.url, jar
+            )
         else:
-            page = await capture_page(self.fetcher, request.url)
+            page = await capture_page(self.fetcher, request.url, jar)
             if choose_mode(request.mode, request.url, self.browser_sites) == BROWSER:
                 page.limits_hit.append(
                     "a site rule (WARCFLOW_BROWSER_SITES) asks for the "
@@ -165,13 +181,15 @@ class PageArchiver:
         screenshot = page.screenshot if isinstance(page, BrowserCapture) else None
         try:
             status = page.final.status
+            if session is not None:
+                await self._check_session(session, page)
             if retryable_status(status):
                 raise http_error(
                     status, f"{page.final.url} answered HTTP {status} {page.final.response.reason}"
                 )
             found, post = await self._inspect(page)
             spool, meta, entries = await asyncio.to_thread(
-                self._write_warc, request, page, found, post, mode
+                self._write_warc, request, page, found, post, mode, session_record
             )
         finally:
             page.close()
@@ -179,6 +197,37 @@ class PageArchiver:
             return await self._store(request, spool, meta, entries, screenshot)
         finally:
             spool.close()
+
+    def _session_for(self, request: CaptureRequest) -> tuple[Session | None, dict | None]:
+        """(the session this capture uses, what its record says about sessions)."""
+        if self.sessions is None:
+            return None, None
+        session = self.sessions.choose(request.url)
+        if session is not None:
+            return session, session.public()
+        unavailable = self.sessions.unavailable(request.url)
+        if not unavailable:
+            return None, None
+        site = self.sessions.for_site(request.url)[0].site
+        return None, {"id": None, "site": site, "handle": None, "unavailable": unavailable}
+
+    async def _check_session(self, session: Session, page: PageCapture) -> None:
+        """A capture made with a session that met a login wall or a challenge marks
+        the session and is tried again (``Retryable``): with another session, or
+        without one once none is left (then its outcome says ``login_wall``)."""
+        final = page.final
+        head = await asyncio.to_thread(decoded_body, final.response, 64 * 1024)
+        wall = wall_of(final.status, final.url, head)
+        if wall is None:
+            return
+        state, why = wall
+        assert self.sessions is not None
+        self.sessions.expire(session, state, why)
+        raise Retryable(
+            f"session {session.session_id} ({session.handle}) of {session.site} is {state}: "
+            f"{why}; the capture is tried again with another session, or none",
+            reason=f"session_{state}",
+        )
 
     async def record_failure(
         self,
@@ -269,6 +318,7 @@ class PageArchiver:
         found: list[FoundMedia],
         post: dict[str, Any] | None,
         mode: str = STATIC,
+        session: dict[str, Any] | None = None,
     ) -> tuple[DigestingSpool, dict[str, Any], list[IndexEntry]]:
         spool = DigestingSpool()
         filename = layout.warc_key(request.capture_id).rsplit("/", 1)[-1]
@@ -345,6 +395,7 @@ class PageArchiver:
             "mode": mode,
             "screenshot_key": layout.screenshot_key(request.capture_id) if screenshot else None,
             "screenshot": screenshot,
+            "session": session,
         }
         meta.update(outcome_fields(meta))
         writer.write_metadata(page.final.url, meta, self.clock(), final_response_id)

@@ -78,6 +78,7 @@ from archivers.errors import (
     retryable_status,
 )
 from archivers.extract.media import STREAM_TYPES, FoundMedia, media_kind
+from archivers.net.cookies import SessionCookies
 from archivers.net.fetcher import Fetcher
 from archivers.net.recording import Exchange, content_type, decoded_body
 from archivers.urls import canonical_url, validate_url
@@ -316,7 +317,9 @@ class Browser:
             pass
 
 
-async def capture_in_browser(browser: Browser, fetcher: Fetcher, url: str) -> BrowserCapture:
+async def capture_in_browser(
+    browser: Browser, fetcher: Fetcher, url: str, cookies: SessionCookies | None = None
+) -> BrowserCapture:
     """Fetch ``url`` (following redirects) and render its final URL in ``browser``.
 
     Raises CaptureError if the page itself fails, like ``capture_page``; a
@@ -325,7 +328,7 @@ async def capture_in_browser(browser: Browser, fetcher: Fetcher, url: str) -> Br
     an HTML document (an image, a PDF: stored as fetched, without a screenshot).
     """
     started_at = fetcher.clock()
-    chain = await fetcher.fetch_chain(url)
+    chain = await fetcher.fetch_chain(url, session=cookies)
     page = BrowserCapture(chain=chain, started_at=started_at)
     for exchange in chain:
         page.limits_hit.extend(exchange.limits_hit)
@@ -337,7 +340,7 @@ async def capture_in_browser(browser: Browser, fetcher: Fetcher, url: str) -> Br
     ):
         page.finished_at = fetcher.clock()
         return page
-    session = _Session(browser.settings, fetcher, page)
+    session = _Session(browser.settings, fetcher, page, cookies)
     try:
         async with browser.slot():  # waiting for a place is not part of the deadline
             await asyncio.wait_for(session.run(browser), browser.settings.timeout)
@@ -372,8 +375,17 @@ def _same_url(a: str, b: str) -> bool:
 class _Session:
     """One page in one context: the route handler and the steps."""
 
-    def __init__(self, settings: BrowserSettings, fetcher: Fetcher, page: BrowserCapture) -> None:
+    def __init__(
+        self,
+        settings: BrowserSettings,
+        fetcher: Fetcher,
+        page: BrowserCapture,
+        cookies: SessionCookies | None = None,
+    ) -> None:
         self.settings = settings
+        self.cookies = cookies
+        """The logged-in session's cookies: the fetcher adds them to every request
+        Chromium makes where they apply (Chromium itself never holds them)."""
         self.fetcher = fetcher
         self.capture = page
         self.budget = fetcher.settings.max_requisites
@@ -546,7 +558,7 @@ class _Session:
         try:
             while True:
                 exchange = await self.fetcher.request(
-                    current, method=method, headers=headers, body=body
+                    current, method=method, headers=headers, body=body, session=self.cookies
                 )
                 chain.append(exchange)
                 target = exchange.redirect_target()

@@ -27,6 +27,7 @@ from datetime import datetime
 from archivers.errors import CaptureError
 from archivers.extract import budget
 from archivers.extract.requisites import CSS_TYPE, HTML_TYPES
+from archivers.net.cookies import SessionCookies
 from archivers.net.fetcher import Fetcher
 from archivers.net.recording import Exchange, content_type, decoded_body
 
@@ -91,15 +92,18 @@ async def _links(exchange: Exchange, limits_hit: list[str]) -> list[str]:
     return list(found)
 
 
-async def capture_page(fetcher: Fetcher, url: str) -> PageCapture:
-    """Fetch ``url`` and its requisites. Raises CaptureError if the page itself fails."""
+async def capture_page(
+    fetcher: Fetcher, url: str, session: SessionCookies | None = None
+) -> PageCapture:
+    """Fetch ``url`` and its requisites, with ``session``'s cookies where they
+    apply. Raises CaptureError if the page itself fails."""
     started_at = fetcher.clock()
-    chain = await fetcher.fetch_chain(url)
+    chain = await fetcher.fetch_chain(url, session=session)
     page = PageCapture(chain=chain, started_at=started_at)
     for exchange in chain:
         page.limits_hit.extend(exchange.limits_hit)
     try:
-        await _fetch_requisites(fetcher, page)
+        await _fetch_requisites(fetcher, page, session)
     except BaseException:
         page.close()
         raise
@@ -107,7 +111,9 @@ async def capture_page(fetcher: Fetcher, url: str) -> PageCapture:
     return page
 
 
-async def _fetch_requisites(fetcher: Fetcher, page: PageCapture) -> None:
+async def _fetch_requisites(
+    fetcher: Fetcher, page: PageCapture, session: SessionCookies | None
+) -> None:
     settings = fetcher.settings
     seen = {exchange.url for exchange in page.chain}
     semaphore = asyncio.Semaphore(settings.requisite_concurrency)
@@ -119,7 +125,7 @@ async def _fetch_requisites(fetcher: Fetcher, page: PageCapture) -> None:
     async def one(link: str) -> list[Exchange]:
         async with semaphore:
             try:
-                return await fetcher.fetch_chain(link, referer=referer)
+                return await fetcher.fetch_chain(link, referer=referer, session=session)
             except CaptureError as exc:
                 page.requisite_failures.append(
                     {"url": link, "reason": exc.reason, "message": str(exc)}

@@ -57,6 +57,18 @@ text-align:left;vertical-align:top}th{background:#f3f3f3}code{font-size:.85em;wo
 border:1px solid #ccc}figcaption{font-size:.9em;color:#444}"""
 
 
+def session_text(session: dict | None) -> str:
+    """Who the platform saw fetching the page: a logged-in account or nobody."""
+    if not session:
+        return "an anonymous visitor (no session)"
+    if session.get("id"):
+        return (
+            f"the logged-in account {session.get('handle')} on {session.get('site')} "
+            f"(session {session.get('id')})"
+        )
+    return f"an anonymous visitor: no active session for {session.get('site')}"
+
+
 def html_report(ctx: Context) -> str:
     parts = [
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(ctx.title)}"
@@ -104,6 +116,7 @@ def html_report(ctx: Context) -> str:
                         _e(m.outcome or m.status)
                         + (f" (missing: {_e(', '.join(m.missing))})" if m.missing else ""),
                     ),
+                    ("seen as", _e(session_text(m.session))),
                     ("submitted (UTC)", _e(m.submitted_at)),
                     ("fetched (UTC)", _e(m.fetched_at)),
                     ("stored (UTC)", _e(m.stored_at)),

@@ -81,6 +81,11 @@ class Manifest:
     screenshot: dict[str, Any] = field(default_factory=dict)
     """Browser captures: the screenshot's ``url``, ``taken_at``, ``sha256``,
     ``size``, ``width``, ``height``, ``warc_uri`` and ``record_id`` (its WARC record)."""
+    session: dict[str, Any] | None = None
+    """The logged-in session that saw the page: its ``id``, ``site`` and the
+    account's public ``handle`` (``archivers.sessions``; never a secret). For a
+    site with sessions none of which was active: ``id`` None and
+    ``unavailable`` saying why. None: made without a session."""
 
     def to_json(self) -> bytes:
         doc = {"schema": SCHEMA, "version": VERSION, **asdict(self)}
@@ -133,6 +138,7 @@ class Manifest:
             "items": items_of(asdict(self)),
             "mode": self.mode,
             "screenshot_key": self.screenshot_key,
+            "session": self.session,
             # manifests written before outcome classes get theirs on reading
             **(
                 {"outcome": self.outcome, "missing": list(self.missing)}
@@ -249,6 +255,8 @@ class MediaManifest:
     """Perceptual hashes of the item (``archivers.media.perceptual``): vPDQ
     features with centre-crop PDQ, Chromaprint of the audio, the derivation
     record's id, and any ``problems``; None when none were made (docs/formats.md)."""
+    session: dict[str, Any] | None = None
+    """The logged-in session that fetched it (as ``Manifest.session``), or None."""
 
     def to_json(self) -> bytes:
         doc = {"schema": MEDIA_SCHEMA, "version": VERSION, **asdict(self)}
@@ -297,6 +305,7 @@ class MediaManifest:
             "warc_key": self.warc_key,
             "deduplicated": self.deduplicated,
             "perceptual": perceptual_summary(self.perceptual),
+            "session": self.session,
         }
 
 

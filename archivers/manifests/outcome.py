@@ -56,6 +56,32 @@ def classify(
     return "failed", []
 
 
+CHALLENGE = re.compile(
+    rb"challenge-platform|cf-chl-|cf_chl_opt|/cdn-cgi/challenge|px-captcha|g-recaptcha|"
+    rb"h-captcha|hcaptcha\.com|arkoselabs|captcha-delivery|checking your browser|"
+    rb"please wait a few minutes before you try again|confirm you.re not a robot",
+    re.I,
+)
+"""Marks of a bot challenge or a block page (Cloudflare, PerimeterX, reCAPTCHA,
+hCaptcha, Arkose, DataDome, Instagram's "Please wait a few minutes")."""
+
+
+def wall_of(http_status: int, final_url: str, head_of_body: bytes) -> tuple[str, str] | None:
+    """What a capture made with a logged-in session ran into, as (session state,
+    reason): ``expired`` for a login wall (401/403, or a redirect to a login
+    page: the session no longer opens the post), ``challenged`` for a challenge
+    page; None when the page looks like the post. ``head_of_body`` is the first
+    bytes of the decoded page (64 KiB is plenty)."""
+    if http_status in (401, 403):
+        return "expired", f"the page answered HTTP {http_status}"
+    if LOGIN_PATH.search(urlsplit(final_url).path):
+        return "expired", f"the page redirected to a login page: {final_url}"
+    marker = CHALLENGE.search(head_of_body)
+    if marker:
+        return "challenged", f"a challenge page ({marker.group(0).decode('latin-1')!r})"
+    return None
+
+
 def outcome_fields(doc: dict[str, Any]) -> dict[str, Any]:
     """``outcome`` and ``missing`` for a manifest-like dict."""
     outcome, missing = classify(

@@ -64,8 +64,10 @@ from archivers.extract.post import post_from_info
 from archivers.manifests.commit import put_manifest, put_warc, read_manifest
 from archivers.manifests.manifest import FAILED, STORED, MediaManifest
 from archivers.media import ffmpeg, perceptual
+from archivers.net.cookies import SessionCookies
 from archivers.net.fetcher import Fetcher
 from archivers.net.recording import DecodedBudget, DecodingReader, DigestingSpool, Exchange
+from archivers.sessions.pool import SessionPool
 from archivers.store import layout
 from archivers.store.base import ObjectStore
 from archivers.warc.cdxj import store_index
@@ -104,6 +106,8 @@ class MediaRequest:
     parent_record_id: str | None = None
     request: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    session_id: str | None = None
+    """The session that saw the page (its media are fetched with it while it is active)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ class _Download:
     started_at: datetime
     limits: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    session: dict[str, str] | None = None
+    """The logged-in session that fetched it (``Session.public``), if any."""
 
     def close(self) -> None:
         for exchange in self.exchanges:
@@ -151,8 +157,12 @@ class MediaArchiver:
         agent: dict[str, str],
         clock: Callable[[], datetime] = utc_now,
         workdir: Path | None = None,
+        sessions: SessionPool | None = None,
     ) -> None:
         self.fetcher = fetcher
+        self.sessions = sessions
+        """The logged-in sessions (``archivers.sessions``): media of a page is
+        fetched with the session its page capture picks (the same key)."""
         self.store = store
         self.settings = settings
         self.agent = agent
@@ -184,11 +194,18 @@ class MediaArchiver:
         """Fetch the media into ``workdir``: direct files by the fetcher, streams and
         pages by the fenced yt-dlp. Times itself in ``timings["download"]``."""
         t0 = time.perf_counter()
+        session = (
+            self.sessions.choose(request.page_url, prefer=request.session_id)
+            if self.sessions
+            else None
+        )
+        jar = session.jar() if session else None
         if request.kind == "direct":
-            download = await self._direct(request, workdir)
+            download = await self._direct(request, workdir, jar)
         else:
-            download = await asyncio.to_thread(self._with_ytdlp, request, workdir)
+            download = await asyncio.to_thread(self._with_ytdlp, request, workdir, jar)
         download.timings["download"] = time.perf_counter() - t0
+        download.session = session.public() if session else None
         return download
 
     async def rehearse(self, url: str) -> dict[str, Any]:
@@ -264,9 +281,13 @@ class MediaArchiver:
 
     # -- download ---------------------------------------------------------------
 
-    async def _direct(self, request: MediaRequest, workdir: Path) -> _Download:
+    async def _direct(
+        self, request: MediaRequest, workdir: Path, jar: SessionCookies | None = None
+    ) -> _Download:
         started = self.clock()
-        chain = await self.fetcher.fetch_chain(request.media_url, referer=request.page_url)
+        chain = await self.fetcher.fetch_chain(
+            request.media_url, referer=request.page_url, session=jar
+        )
         download = _Download(workdir / "download.bin", chain, None, started)
         final = chain[-1]
         try:
@@ -305,7 +326,9 @@ class MediaArchiver:
 
         return ytdlp.extractor_verdict(await asyncio.to_thread(ytdlp.probe, self.fetcher, url))
 
-    def _with_ytdlp(self, request: MediaRequest, workdir: Path) -> _Download:
+    def _with_ytdlp(
+        self, request: MediaRequest, workdir: Path, jar: SessionCookies | None = None
+    ) -> _Download:
         from archivers.media import ytdlp
 
         started = self.clock()
@@ -316,6 +339,7 @@ class MediaArchiver:
             max_bytes=self.settings.max_bytes,
             max_duration=self.settings.max_duration,
             max_requests=self.settings.max_requests,
+            session=jar,
         )
         return _Download(got.path, got.exchanges, got.info, started)
 
@@ -389,6 +413,7 @@ class MediaArchiver:
         meta = {
             "schema": MEDIA_METADATA_SCHEMA,
             **self._identity(request),
+            "session": download.session,
             "status": STORED,
             "sha256": sha256,
             "size": size,

@@ -66,6 +66,7 @@ from yt_dlp.networking.exceptions import HTTPError, RequestError, TransportError
 
 from archivers.errors import CaptureError, FetchUnavailable, LimitExceeded, Permanent, http_error
 from archivers.media import ffmpeg
+from archivers.net.cookies import SessionCookies
 from archivers.net.fetcher import Fetcher
 from archivers.net.recording import DecodedBudget, DecodingReader, Exchange, decoded_body
 from archivers.urls import validate_url
@@ -230,6 +231,7 @@ class WarcflowRH(RequestHandler):
 
     fetcher: Fetcher
     recorder: Recorder
+    session: SessionCookies | None = None
 
     def _check_extensions(self, extensions):
         super()._check_extensions(extensions)
@@ -266,7 +268,12 @@ class WarcflowRH(RequestHandler):
                 # belongs to the worker's loop (media concurrency bounds these)
                 exchange = asyncio.run(
                     self.fetcher.request(
-                        url, method=method, headers=list(sent.items()), body=body, gated=False
+                        url,
+                        method=method,
+                        headers=list(sent.items()),
+                        body=body,
+                        gated=False,
+                        session=self.session,
                     )
                 )
             except Permanent as exc:
@@ -333,15 +340,22 @@ class FencedYoutubeDL(YoutubeDL):
 
     _warcflow_fenced = True
 
-    def __init__(self, params: dict, *, fetcher: Fetcher, recorder: Recorder) -> None:
-        self._warcflow = (fetcher, recorder)
+    def __init__(
+        self,
+        params: dict,
+        *,
+        fetcher: Fetcher,
+        recorder: Recorder,
+        session: SessionCookies | None = None,
+    ) -> None:
+        self._warcflow = (fetcher, recorder, session)
         super().__init__(params)
 
     @functools.cached_property
     def _request_director(self):
         director = self.build_request_director([WarcflowRH])
         handler = director.handlers[WarcflowRH.RH_KEY]
-        handler.fetcher, handler.recorder = self._warcflow
+        handler.fetcher, handler.recorder, handler.session = self._warcflow
         return director
 
     def dl(self, name, info, subtitle=False, test=False):
@@ -435,9 +449,12 @@ def download(
     max_bytes: int,
     max_duration: float,
     max_requests: int | None = None,
+    session: SessionCookies | None = None,
 ) -> Downloaded:
     """Download the best-quality media of ``url`` into ``workdir`` with the fenced
-    yt-dlp (blocking). Raises ``CaptureError`` saying why not (``capture_error``)."""
+    yt-dlp (blocking), with ``session``'s cookies where they apply (added by the
+    fetcher, withheld from every recorded exchange). Raises ``CaptureError``
+    saying why not (``capture_error``)."""
     recorder = Recorder(max_bytes, max_requests)
 
     def duration_filter(info, *, incomplete=False):
@@ -479,7 +496,7 @@ def download(
         "writesubtitles": False,
     }
     try:
-        with FencedYoutubeDL(params, fetcher=fetcher, recorder=recorder) as ydl:
+        with FencedYoutubeDL(params, fetcher=fetcher, recorder=recorder, session=session) as ydl:
             info = ydl.extract_info(url, download=True)
             info = ydl.sanitize_info(info) if info else {}
     except Exception as exc:  # noqa: BLE001 - yt-dlp raises many kinds

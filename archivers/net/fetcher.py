@@ -43,6 +43,7 @@ from archivers.errors import (
     PolicyRefused,
 )
 from archivers.net.addresses import AddressPolicy, AllowRule, literal_address
+from archivers.net.cookies import WITHHELD, SessionCookies
 from archivers.net.politeness import HostGate, PolitenessSettings
 from archivers.net.recording import Exchange, RecordedResponse, address
 from archivers.net.resolver import Resolver, SystemResolver
@@ -95,9 +96,11 @@ class Fetcher:
             self._tls.verify_mode = ssl.CERT_NONE
         self._tls.set_alpn_protocols(["http/1.1"])
 
-    async def fetch(self, url: str, *, referer: str | None = None) -> Exchange:
+    async def fetch(
+        self, url: str, *, referer: str | None = None, session: SessionCookies | None = None
+    ) -> Exchange:
         """GET ``url`` as a browser would (default headers), no redirects followed."""
-        return await self.request(url, headers=self._default_headers(referer))
+        return await self.request(url, headers=self._default_headers(referer), session=session)
 
     async def request(
         self,
@@ -107,13 +110,21 @@ class Fetcher:
         headers: list[tuple[str, str]] | None = None,
         body: bytes = b"",
         gated: bool = True,
+        session: SessionCookies | None = None,
     ) -> Exchange:
         """One request with the caller's headers (``Host`` and ``Connection: close``
         are set here). Raises CaptureError subclasses; never follows redirects.
 
         ``gated=False`` skips the connection gate, for callers that run requests
         on event loops of their own threads (yt-dlp's handler) and bound themselves.
+
+        With a ``session``, its cookies for the URL are the ``Cookie`` header (in
+        place of the caller's), and the exchange returned has every ``Cookie`` and
+        ``Set-Cookie`` value withheld (``archivers.net.cookies``): the real values
+        went over the wire and are kept nowhere.
         """
+        if session is not None:
+            headers = _with_session_cookie(headers or [], session.header_for(url))
         url = canonical_url(url)
         parts = validate_url(url)
         host = parts.hostname or ""
@@ -124,9 +135,17 @@ class Fetcher:
         for ip in addresses:
             self.policy.check(host, ip, port)
         if not gated:
-            return await self._exchange(url, parts, host, port, addresses, method, headers, body)
-        async with self.gate.slot(host.lower()):
-            return await self._exchange(url, parts, host, port, addresses, method, headers, body)
+            exchange = await self._exchange(
+                url, parts, host, port, addresses, method, headers, body
+            )
+        else:
+            async with self.gate.slot(host.lower()):
+                exchange = await self._exchange(
+                    url, parts, host, port, addresses, method, headers, body
+                )
+        if session is not None:
+            _withhold(exchange, session)
+        return exchange
 
     async def _exchange(self, url, parts, host, port, addresses, method, headers, body) -> Exchange:
         deadline = time.monotonic() + self.settings.total_timeout
@@ -166,7 +185,9 @@ class Fetcher:
             except (TimeoutError, ConnectionError, OSError, ssl.SSLError):
                 pass
 
-    async def fetch_chain(self, url: str, *, referer: str | None = None) -> list[Exchange]:
+    async def fetch_chain(
+        self, url: str, *, referer: str | None = None, session: SessionCookies | None = None
+    ) -> list[Exchange]:
         """Follow redirects up to ``max_redirects``; every hop is checked and kept.
 
         The last exchange is the final response. A redirect limit hit leaves
@@ -175,7 +196,7 @@ class Fetcher:
         chain: list[Exchange] = []
         current = url
         while True:
-            exchange = await self.fetch(current, referer=referer)
+            exchange = await self.fetch(current, referer=referer, session=session)
             chain.append(exchange)
             target = exchange.redirect_target()
             if target is None:
@@ -338,6 +359,42 @@ class Fetcher:
                 "the server closed the connection without a response", reason="empty_response"
             )
         return response, limits
+
+
+def _with_session_cookie(
+    headers: list[tuple[str, str]], cookie: str | None
+) -> list[tuple[str, str]]:
+    """The caller's headers with one ``Cookie``: the session's cookies, then those
+    the caller's own jar (Chromium's, yt-dlp's) holds under other names — minus
+    any that carry a withheld placeholder (what a withheld ``Set-Cookie`` left)."""
+    ours = dict(pair.split("=", 1) for pair in cookie.split("; ")) if cookie else {}
+    theirs = [
+        pair.strip()
+        for k, v in headers
+        if k.lower() == "cookie"
+        for pair in v.split(";")
+        if "=" in pair and pair.split("=", 1)[0].strip() not in ours and WITHHELD not in pair
+    ]
+    merged = "; ".join([*(f"{k}={v}" for k, v in ours.items()), *theirs])
+    kept = [(k, v) for k, v in headers if k.lower() != "cookie"]
+    return [*kept, ("Cookie", merged)] if merged else kept
+
+
+def _withhold(exchange: Exchange, session: SessionCookies) -> None:
+    """Withhold the session's cookie values from what the exchange keeps."""
+    exchange.request_bytes = session.withheld_request(exchange.request_bytes)
+    response = exchange.response
+    if response.header_size and any(
+        k.lower() in ("set-cookie", "set-cookie2") for k, _ in response.headers
+    ):
+        head = response.raw.read_range(0, response.header_size)
+        response.replace_head(
+            session.withheld_response_head(head),
+            [
+                (k, session.placeholder if k.lower() in ("set-cookie", "set-cookie2") else v)
+                for k, v in response.headers
+            ],
+        )
 
 
 def _is_name(host: str) -> bool:

@@ -138,6 +138,21 @@ class RecordedResponse:
             for chunk in self.raw.chunks(self.header_size):
                 self._payload_sha256.update(chunk)
 
+    def replace_head(self, head: bytes, headers: list[tuple[str, str]]) -> None:
+        """Put ``head`` (a whole header block, blank line included) in place of the
+        recorded one and ``headers`` in place of the parsed ones; the payload and
+        its digest stay as received (withholding a session's cookies)."""
+        if self.header_size is None:
+            return
+        kept = DigestingSpool()
+        kept.write(head)
+        for chunk in self.raw.chunks(self.header_size):
+            kept.write(chunk)
+        self.raw.close()
+        self.raw = kept
+        self.header_size = len(head)
+        self.headers = headers
+
     def body_chunks(self, size: int = 64 * 1024) -> Iterator[bytes]:
         """The entity body (transfer framing removed, content coding kept)."""
         if self.chunked:

@@ -127,6 +127,7 @@ class CaptureStage(Router):
                     submitted_at=parse_iso(m.submitted_at),
                     parent_record_id=m.page_record_id,
                     request=m.request,
+                    session_id=(m.session or {}).get("id"),
                 )
                 await self.send(self.names.media, job.key, media_request_json(media))
         await self.publish_once(

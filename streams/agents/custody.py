@@ -127,6 +127,10 @@ class CustodyFeed(Router):
             )
             if doc.get(k) is not None
         }
+        session = doc.get("session")
+        if isinstance(session, dict) and session.get("id"):
+            # which logged-in account saw the post: a fact a court asks about
+            detail["session"] = {k: str(session.get(k)) for k in ("id", "site", "handle")}
         return CustodyEvent(
             event="media" if media else "capture",
             event_id=f"stored:{capture_id}",

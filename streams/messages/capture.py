@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -423,7 +424,16 @@ def media_request_doc(request: MediaRequest) -> dict[str, Any]:
         "submitted_at": iso(request.submitted_at),
         "parent_record_id": request.parent_record_id,
         "request": request.request,
+        **({"session_id": request.session_id} if request.session_id else {}),
     }
+
+
+def _session_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"s-[0-9a-f]{8}", value):
+        raise ValueError("session_id must be a session id (s- and 8 hex digits)")
+    return value
 
 
 def decode_media(message: SourceMessage) -> MediaRequest:
@@ -457,6 +467,7 @@ def media_from_payload(doc: dict[str, Any], *, provenance: dict[str, Any]) -> Me
             parent_record_id=doc.get("parent_record_id"),
             request=dict(doc.get("request") or {}),
             provenance=provenance,
+            session_id=_session_id(doc.get("session_id")),
         )
     except InvalidURL as exc:
         raise Undecodable("invalid_url", f"MediaRequest.media_url: {shorten(str(exc))}") from None

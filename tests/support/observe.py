@@ -12,10 +12,10 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 """Screenshots and pages a failed browser test leaves behind."""
 
 
-def read_topic(env, topic) -> list:
-    """Every message on ``topic`` so far (a fresh consumer, no group)."""
+def read_topic(env, topic, role: str = "operator") -> list:
+    """Every message on ``topic`` so far (a fresh consumer of ``role``, no group)."""
     consumer = KafkaConsumer(
-        **kafka_of(env, "operator").client_kwargs(),
+        **kafka_of(env, role).client_kwargs(),
         enable_auto_commit=False,
         consumer_timeout_ms=2000,
     )

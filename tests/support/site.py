@@ -14,6 +14,7 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -96,6 +97,10 @@ class TestSite:
         self.clients: list[tuple[str, str]] = []  # (path, client ip:port) of every request
         self.in_flight: dict[str, int] = {}  # requests of a path being answered now
         self.most_at_once: dict[str, int] = {}  # the most of them at one moment
+        self.cookies_seen: list[tuple[str, str]] = []  # (path, Cookie header) of every request
+        self.gate: Callable[[str, str], Route | None] | None = None
+        """Asked (path, Cookie header) before the routes: a Route it returns is the
+        answer (a platform's login wall, tests/support/platform.py)."""
         self._lock = threading.Lock()
         self._server = _Server((host, port), self._handler())
         self._server.tls = tls
@@ -199,7 +204,11 @@ class TestSite:
                 with site._lock:
                     site.hits[path] = site.hits.get(path, 0) + 1
                     site.clients.append((path, "{}:{}".format(*self.client_address[:2])))
-                    route = site.routes.get(path)
+                    cookie = self.headers.get("Cookie") or ""
+                    if cookie:
+                        site.cookies_seen.append((path, cookie))
+                    gated = site.gate(path, cookie) if site.gate is not None else None
+                    route = gated or site.routes.get(path)
                     failing = route is not None and route.fail_first > 0
                     if failing and route is not None:
                         route.fail_first -= 1

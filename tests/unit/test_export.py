@@ -258,6 +258,7 @@ def test_the_package_verifies_offline_and_holds_the_evidence(captured, tmp_path)
         assert signed["created"] == package["created"]
         report = zf.read("warcflow/report.html").decode()
         assert manifest.url in report and mm.sha256 in report and "first seen gone" in report
+        assert "an anonymous visitor (no session)" in report  # who the platform saw
         verify_md = zf.read("warcflow/VERIFY.md").decode()
         assert "openssl ts -verify -data warcflow/head-000000000003.json" in verify_md
         assert "sha256sum -c warcflow/SHA256SUMS" in verify_md

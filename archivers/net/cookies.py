@@ -1,0 +1,169 @@
+"""A logged-in session's cookies, as the fetcher sends them and as a WARC withholds them.
+
+``parse_cookies_txt`` reads the Netscape ``cookies.txt`` format that browser
+extensions export and that yt-dlp (``--cookies``) and gallery-dl take: one
+cookie per line, seven tab-separated fields ``domain  include-subdomains
+path  secure  expires  name  value``; ``#HttpOnly_`` before the domain marks
+an HttpOnly cookie; other ``#`` lines and blank lines are comments.
+
+``SessionCookies`` is what a capture hands the fetcher: the session's id and
+its cookies. For each request the fetcher asks ``header_for(url)`` (RFC 6265
+domain and path matching, ``secure`` only over https, expired cookies left
+out) and puts the answer in the ``Cookie`` header it sends, in place of any
+``Cookie`` the caller (Chromium, yt-dlp) supplied for that host.
+
+Invariant: a cookie's value never reaches a stored byte. The fetcher sends
+the real header, then ``withheld_request`` and ``withheld_response_head``
+rewrite the recorded request and the response's header block: every
+``Cookie`` value and every ``Set-Cookie`` value of an exchange made with a
+session becomes ``WITHHELD`` plus the session id, before anything writes a
+WARC record, an index line or a manifest (docs/decisions/0021-sessions.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from archivers.errors import Permanent
+
+
+class CookiesInvalid(Permanent):
+    """A cookies.txt that cannot be read: the line and what is wrong with it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="cookies_invalid")
+
+
+@dataclass(frozen=True)
+class Cookie:
+    domain: str
+    """Lower case, without a leading dot."""
+    include_subdomains: bool
+    path: str
+    secure: bool
+    expires: int
+    """Seconds since the epoch; 0 for a session cookie (never expires here)."""
+    name: str
+    value: str
+    http_only: bool = False
+
+    def matches(self, host: str, path: str, https: bool, now: float) -> bool:
+        host = host.lower().rstrip(".")
+        if host != self.domain and not (
+            self.include_subdomains and host.endswith("." + self.domain)
+        ):
+            return False
+        if self.secure and not https:
+            return False
+        if self.expires and self.expires <= now:
+            return False
+        return _path_matches(path or "/", self.path)
+
+
+def _path_matches(request_path: str, cookie_path: str) -> bool:
+    """RFC 6265 section 5.1.4."""
+    if request_path == cookie_path:
+        return True
+    if request_path.startswith(cookie_path):
+        return cookie_path.endswith("/") or request_path[len(cookie_path)] == "/"
+    return False
+
+
+def parse_cookies_txt(text: str) -> tuple[Cookie, ...]:
+    """The cookies of a Netscape cookies.txt; ``CookiesInvalid`` names the bad line."""
+    cookies = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip("\r\n")
+        http_only = line.startswith("#HttpOnly_")
+        if http_only:
+            line = line[len("#HttpOnly_") :]
+        elif not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) != 7:
+            raise CookiesInvalid(
+                f"line {number} of the cookies file has {len(fields)} tab-separated fields, "
+                "not 7 (domain, include subdomains, path, secure, expires, name, value): "
+                "export the cookies in the Netscape cookies.txt format"
+            )
+        domain, subdomains, path, secure, expires, name, value = fields
+        if not re.fullmatch(r"\.?[A-Za-z0-9.-]+", domain) or not name:
+            raise CookiesInvalid(f"line {number} of the cookies file names no domain or cookie")
+        if not re.fullmatch(r"-?\d+(\.\d+)?", expires.strip() or "0"):
+            raise CookiesInvalid(f"line {number}: expires must be seconds since 1970")
+        if any(c in value for c in "\r\n;") or any(c in name for c in "\r\n;= "):
+            raise CookiesInvalid(f"line {number}: a cookie name or value has ; = or a line break")
+        cookies.append(
+            Cookie(
+                domain=domain.lower().lstrip("."),
+                include_subdomains=subdomains.upper() == "TRUE" or domain.startswith("."),
+                path=path or "/",
+                secure=secure.upper() == "TRUE",
+                expires=max(0, int(float(expires.strip() or "0"))),
+                name=name,
+                value=value,
+                http_only=http_only,
+            )
+        )
+    if not cookies:
+        raise CookiesInvalid("the cookies file holds no cookie")
+    return tuple(cookies)
+
+
+WITHHELD = "withheld-by-warcflow"
+"""What a stored record shows in place of a session's cookie values."""
+
+
+@dataclass(frozen=True)
+class SessionCookies:
+    """A session as a capture uses it: its id (named in stored records) and cookies."""
+
+    session_id: str
+    cookies: tuple[Cookie, ...]
+
+    def header_for(self, url: str, now: datetime | None = None) -> str | None:
+        """The ``Cookie`` header value for ``url``, None when no cookie applies."""
+        parts = urlsplit(url)
+        moment = (now or datetime.now(UTC)).timestamp()
+        chosen = [
+            c
+            for c in self.cookies
+            if c.matches(parts.hostname or "", parts.path, parts.scheme == "https", moment)
+        ]
+        # longer paths first (RFC 6265 section 5.4)
+        chosen.sort(key=lambda c: -len(c.path))
+        return "; ".join(f"{c.name}={c.value}" for c in chosen) or None
+
+    @property
+    def placeholder(self) -> str:
+        return f"{WITHHELD} (session {self.session_id})"
+
+    def withheld_request(self, request: bytes) -> bytes:
+        """The request bytes with every ``Cookie`` header's value withheld."""
+        head, sep, body = request.partition(b"\r\n\r\n")
+        return _withhold(head, {b"cookie"}, self.placeholder) + sep + body
+
+    def withheld_response_head(self, head: bytes) -> bytes:
+        """A response's header block with every ``Set-Cookie`` value withheld."""
+        return _withhold(head, {b"set-cookie", b"set-cookie2"}, self.placeholder)
+
+
+def _withhold(head: bytes, names: set[bytes], placeholder: str) -> bytes:
+    lines = head.split(b"\r\n")
+    out = [lines[0]]
+    for line in lines[1:]:
+        name, colon, _value = line.partition(b":")
+        if colon and name.strip().lower() in names:
+            line = name + b": " + placeholder.encode("ascii")
+        elif line[:1] in (b" ", b"\t") and out and _is_withheld(out[-1], names):
+            continue  # an obsolete folded continuation of a withheld header
+        out.append(line)
+    return b"\r\n".join(out)
+
+
+def _is_withheld(line: bytes, names: set[bytes]) -> bool:
+    name, colon, _ = line.partition(b":")
+    return bool(colon) and name.strip().lower() in names

@@ -1,0 +1,92 @@
+"""Which session a capture uses, and what a login wall does to it.
+
+``SessionPool.choose(url)`` gives the session a capture of ``url`` uses:
+among the *active* sessions serving the URL's host (``Session.serves``), the
+one used least recently (the vault's state file keeps ``used_at``; ties go to
+the session added first) — so captures of one site rotate over its sessions,
+every worker sharing the vault taking turns with the others. ``prefer`` names
+a session to take if it is still active: a page's media are fetched with the
+session that saw the page. None when the site has no active session: the
+capture is made without one, and says so.
+
+When a capture made with a session lands on a login page or a challenge
+(``archivers.manifests.outcome.wall_of``), the capture marks it
+(``expire``): the next attempt picks another, and the operator sees the state
+in ``warcflow session list``. The pool re-reads the vault when its file
+changes, so a session added while the worker runs is used at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from archivers.sessions.vault import ACTIVE, Session, Vault
+
+log = logging.getLogger("warcflow.sessions")
+
+
+class SessionPool:
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+        self._seen: tuple[float, float] | None = None
+        self._sessions: list[Session] = []
+
+    def _current(self) -> list[Session]:
+        stamp = (_mtime(self.vault.path), _mtime(self.vault.state_path))
+        if stamp != self._seen:
+            self._sessions = self.vault.sessions() if stamp[0] else []
+            self._seen = stamp
+        return self._sessions
+
+    def for_site(self, url: str) -> list[Session]:
+        host = urlsplit(url).hostname or ""
+        return [s for s in self._current() if s.serves(host)]
+
+    def choose(self, url: str, prefer: str | None = None) -> Session | None:
+        serving = self.for_site(url)
+        if not serving:
+            return None
+        states = self.vault.states()
+        active = [s for s in serving if states.get(s.session_id, {}).get("state", ACTIVE) == ACTIVE]
+        if not active:
+            return None
+        chosen = next((s for s in active if s.session_id == prefer), None) or min(
+            active,
+            key=lambda s: (states.get(s.session_id, {}).get("used_at") or "", active.index(s)),
+        )
+        self.vault.touch(chosen.session_id)
+        return chosen
+
+    def get(self, session_id: str) -> Session | None:
+        return next((s for s in self._current() if s.session_id == session_id), None)
+
+    def unavailable(self, url: str) -> list[str]:
+        """Why the URL's site has no active session: one line per session it has."""
+        states = self.vault.states()
+        return [
+            f"session {s.session_id} ({s.handle}) is {st.get('state')} since {st.get('at')}: "
+            f"{st.get('reason')}"
+            for s in self.for_site(url)
+            if (st := states.get(s.session_id, {})).get("state", ACTIVE) != ACTIVE
+        ]
+
+    def expire(self, session: Session, state: str, reason: str) -> None:
+        log.warning(
+            "session %s (%s on %s) is %s: %s; captures of %s use another session, or none",
+            session.session_id,
+            session.handle,
+            session.site,
+            state,
+            reason,
+            session.site,
+        )
+        self.vault.mark(session.session_id, state, reason)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime_ns / 1e9
+    except FileNotFoundError:
+        return 0.0

@@ -1,0 +1,277 @@
+"""The session vault: logged-in sessions encrypted at rest, their state beside them.
+
+A session is a site (``x.com``: the host and its subdomains), the public handle
+of the account it is logged in as (what custody records name, e.g.
+``@research_account``), and the account's cookies. The vault file holds every
+session as one JSON document sealed with AES-256-GCM (``cryptography``): the
+file is ``WFSV1`` + a 12-byte random nonce + ciphertext, the header its
+associated data. The key is 32 random bytes in its own file (hex, mode 0600,
+made once), held by the operator and the worker and nobody else: the viewer
+and the CLI's reading commands never open either file
+(docs/decisions/0021-sessions.md).
+
+The state file beside it is not secret: per session id, ``active``, ``expired``
+or ``challenged``, why, and when. Workers write it when a capture made with a
+session lands on a login page or a challenge; ``session add`` and
+``session test`` reset it.
+
+Invariants: a cookie value is never in the state file, a log line, an error
+message, a Kafka message or a stored record (``archivers.net.cookies``
+withholds it from WARC records); every write is atomic (a temporary file
+renamed into place) under an exclusive lock, so a worker marking a session
+and an operator adding one never lose each other's change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from archivers.clock import iso, utc_now
+from archivers.net.cookies import Cookie, SessionCookies
+
+MAGIC = b"WFSV1"
+ACTIVE, EXPIRED, CHALLENGED = "active", "expired", "challenged"
+STATES = (ACTIVE, EXPIRED, CHALLENGED)
+
+
+class VaultError(Exception):
+    """The vault cannot be read or written as asked: what to fix is in the message."""
+
+
+@dataclass(frozen=True)
+class Session:
+    session_id: str
+    site: str
+    """A host name: the session serves it and its subdomains."""
+    handle: str
+    """The account's public handle, named in custody records (never a secret)."""
+    cookies: tuple[Cookie, ...]
+    added_at: str
+
+    def serves(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        return host == self.site or host.endswith("." + self.site)
+
+    def jar(self) -> SessionCookies:
+        return SessionCookies(self.session_id, self.cookies)
+
+    def public(self) -> dict[str, str]:
+        """What a capture records about the session that saw the post."""
+        return {"id": self.session_id, "site": self.site, "handle": self.handle}
+
+
+def normal_site(site: str) -> str:
+    site = site.strip().lower().rstrip(".")
+    site = re.sub(r"^https?://", "", site).split("/", 1)[0]
+    if site.startswith("www."):
+        site = site[4:]
+    if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", site):
+        raise VaultError(f"{site!r} is not a site: give a host name such as x.com")
+    return site
+
+
+class Vault:
+    """The encrypted sessions in ``path``, their state in ``path``.state.json."""
+
+    def __init__(self, path: Path, key_path: Path) -> None:
+        self.path = path
+        self.key_path = key_path
+        self.state_path = path.with_name(path.name + ".state.json")
+        self._lock_path = path.with_name(path.name + ".lock")
+
+    # --- the key -------------------------------------------------------
+    def _key(self, create: bool) -> bytes:
+        if not self.key_path.exists():
+            if not create:
+                raise VaultError(
+                    f"no vault key at {self.key_path}: sessions are added with "
+                    "`warcflow session add`, which makes it (WARCFLOW_SESSION_KEY names it)"
+                )
+            self.key_path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_hex(32) + "\n")
+        try:
+            key = bytes.fromhex(self.key_path.read_text().strip())
+        except (OSError, ValueError) as exc:
+            raise VaultError(f"cannot read the vault key {self.key_path}: {exc}") from None
+        if len(key) != 32:
+            raise VaultError(f"{self.key_path} does not hold a 256-bit key (64 hex digits)")
+        return key
+
+    # --- the sessions --------------------------------------------------
+    def sessions(self) -> list[Session]:
+        """Every session (cookies included: for the worker and `session test`)."""
+        if not self.path.exists():
+            return []
+        blob = self.path.read_bytes()
+        if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 12 + 16:
+            raise VaultError(f"{self.path} is not a warcflow session vault")
+        nonce, sealed = blob[len(MAGIC) : len(MAGIC) + 12], blob[len(MAGIC) + 12 :]
+        try:
+            plain = AESGCM(self._key(create=False)).decrypt(nonce, sealed, MAGIC)
+        except InvalidTag:
+            raise VaultError(
+                f"{self.path} does not open with the key in {self.key_path} "
+                "(another key, or the file was changed)"
+            ) from None
+        out = []
+        for doc in json.loads(plain)["sessions"]:
+            cookies = tuple(Cookie(**c) for c in doc.pop("cookies"))
+            out.append(Session(cookies=cookies, **doc))
+        return out
+
+    def _write(self, sessions: list[Session]) -> None:
+        docs = []
+        for session in sessions:
+            doc = asdict(session)
+            doc["cookies"] = [asdict(c) for c in session.cookies]
+            docs.append(doc)
+        plain = json.dumps({"sessions": docs}).encode("utf-8")
+        nonce = secrets.token_bytes(12)
+        sealed = AESGCM(self._key(create=True)).encrypt(nonce, plain, MAGIC)
+        _atomic(self.path, MAGIC + nonce + sealed)
+
+    def add(
+        self, site: str, handle: str, cookies: tuple[Cookie, ...], now: datetime | None = None
+    ) -> Session:
+        site = normal_site(site)
+        serving = [c for c in cookies if Session("", site, "", (), "").serves(c.domain)]
+        if not serving:
+            raise VaultError(
+                f"none of the {len(cookies)} cookies is for {site} or its subdomains: "
+                "export the cookies while logged in to that site"
+            )
+        with self._locked():
+            sessions = self.sessions()
+            session = Session(
+                session_id=f"s-{secrets.token_hex(4)}",
+                site=site,
+                handle=handle.strip() or "(unnamed)",
+                cookies=tuple(serving),
+                added_at=iso(now or utc_now()),
+            )
+            self._write([*sessions, session])
+            self._set_state(session.session_id, ACTIVE, "added", now)
+        return session
+
+    def remove(self, session_id: str) -> Session:
+        with self._locked():
+            sessions = self.sessions()
+            gone = [s for s in sessions if s.session_id == session_id]
+            if not gone:
+                raise VaultError(f"no session {session_id} (see `warcflow session list`)")
+            self._write([s for s in sessions if s.session_id != session_id])
+            states = self.states()
+            states.pop(session_id, None)
+            _atomic(self.state_path, json.dumps(states, indent=1).encode("utf-8"))
+        return gone[0]
+
+    # --- their state ---------------------------------------------------
+    def states(self) -> dict[str, dict[str, Any]]:
+        try:
+            return json.loads(self.state_path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise VaultError(f"cannot read {self.state_path}: {exc}") from None
+
+    def state_of(self, session_id: str) -> str:
+        return self.states().get(session_id, {}).get("state", ACTIVE)
+
+    def mark(self, session_id: str, state: str, reason: str, now: datetime | None = None) -> None:
+        if state not in STATES:
+            raise ValueError(f"{state!r} is not a session state")
+        with self._locked():
+            self._set_state(session_id, state, reason, now)
+
+    def _set_state(self, session_id: str, state: str, reason: str, now: datetime | None) -> None:
+        states = self.states()
+        states[session_id] = {
+            **states.get(session_id, {}),
+            "state": state,
+            "reason": reason,
+            "at": iso(now or utc_now()),
+        }
+        _atomic(self.state_path, json.dumps(states, indent=1, sort_keys=True).encode("utf-8"))
+
+    def touch(self, session_id: str, now: datetime | None = None) -> None:
+        """Note that a capture just took the session (rotation picks the least recent)."""
+        with self._locked():
+            states = self.states()
+            entry = states.setdefault(
+                session_id, {"state": ACTIVE, "reason": "added", "at": iso(now or utc_now())}
+            )
+            entry["used_at"] = iso(now or utc_now())
+            entry["uses"] = int(entry.get("uses", 0)) + 1
+            _atomic(self.state_path, json.dumps(states, indent=1, sort_keys=True).encode("utf-8"))
+
+    def listing(self) -> list[dict[str, Any]]:
+        """What `session list` shows: no cookie value, only their number and expiry."""
+        states = self.states()
+        out = []
+        for s in self.sessions():
+            expiries = [c.expires for c in s.cookies if c.expires]
+            out.append(
+                {
+                    **s.public(),
+                    "added_at": s.added_at,
+                    "cookies": len(s.cookies),
+                    "cookies_expire_at": (
+                        iso(datetime.fromtimestamp(min(expiries), UTC)) if expiries else None
+                    ),
+                    **{
+                        "state": ACTIVE,
+                        "reason": None,
+                        "state_at": None,
+                        "used_at": None,
+                        "uses": 0,
+                        **_state_fields(states.get(s.session_id)),
+                    },
+                }
+            )
+        return out
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+
+def _state_fields(state: dict[str, Any] | None) -> dict[str, Any]:
+    if not state:
+        return {}
+    return {
+        "state": state["state"],
+        "reason": state["reason"],
+        "state_at": state["at"],
+        "used_at": state.get("used_at"),
+        "uses": int(state.get("uses", 0)),
+    }
+
+
+def _atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

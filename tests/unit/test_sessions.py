@@ -1,0 +1,216 @@
+"""Logged-in sessions (issue 17): cookies.txt, the encrypted vault, the fetcher
+sending a session's cookies and withholding them from what it records, and a
+capture that meets a login wall marking its session and trying another."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+
+import pytest
+
+from archivers.capture.archiver import PageArchiver
+from archivers.errors import Retryable
+from archivers.net.addresses import parse_allow_list
+from archivers.net.cookies import (
+    WITHHELD,
+    CookiesInvalid,
+    SessionCookies,
+    parse_cookies_txt,
+)
+from archivers.net.fetcher import Fetcher, FetchSettings
+from archivers.sessions.pool import SessionPool
+from archivers.sessions.vault import Vault, VaultError
+from archivers.store.memory import MemoryStore
+from tests.support.pages import AGENT, request_for
+from tests.support.platform import LOGIN, Platform, cookies_txt
+from tests.support.site import TestSite
+
+COOKIES = """# Netscape HTTP Cookie File
+.x.com\tTRUE\t/\tTRUE\t2000000000\tauth_token\tsecret-auth
+#HttpOnly_x.com\tFALSE\t/i/\tFALSE\t0\tct0\tsecret-ct0
+x.com\tFALSE\t/\tFALSE\t1000\told\texpired-long-ago
+
+.other.org\tTRUE\t/\tFALSE\t0\tsid\tnot-x
+"""
+
+
+def test_cookies_txt_is_read_and_matched_as_a_browser_would():
+    cookies = parse_cookies_txt(COOKIES)
+    assert [c.name for c in cookies] == ["auth_token", "ct0", "old", "sid"]
+    assert cookies[1].http_only and not cookies[1].include_subdomains
+    jar = SessionCookies("s-1", cookies)
+    assert jar.header_for("https://x.com/i/flow") == "ct0=secret-ct0; auth_token=secret-auth"
+    assert jar.header_for("https://api.x.com/status/1") == "auth_token=secret-auth"
+    assert jar.header_for("http://x.com/status/1") is None  # secure: https only
+    assert jar.header_for("https://x.com/inbox") == "auth_token=secret-auth"  # /i/ ≠ /inbox
+    assert jar.header_for("https://notx.com/") is None
+    with pytest.raises(CookiesInvalid, match="line 2"):
+        parse_cookies_txt("# Netscape HTTP Cookie File\nx.com\tTRUE\t/\tauth\n")
+    with pytest.raises(CookiesInvalid, match="no cookie"):
+        parse_cookies_txt("# only a comment\n")
+
+
+def test_a_recorded_exchange_shows_the_session_never_its_cookies():
+    jar = SessionCookies("s-1", parse_cookies_txt(COOKIES))
+    request = b"GET / HTTP/1.1\r\nHost: x.com\r\nCookie: auth_token=secret-auth\r\n\r\n"
+    withheld = jar.withheld_request(request)
+    assert b"secret" not in withheld
+    assert withheld.endswith(b"Cookie: " + f"{WITHHELD} (session s-1)".encode() + b"\r\n\r\n")
+    head = (
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: ct0=fresh-secret; Path=/\r\n"
+        b"set-cookie: a=b;\r\n  folded-secret\r\nContent-Length: 2\r\n\r\n"
+    )
+    out = jar.withheld_response_head(head)
+    assert b"secret" not in out and out.count(WITHHELD.encode()) == 2
+    assert out.endswith(b"Content-Length: 2\r\n\r\n")
+
+
+def test_the_vault_is_encrypted_and_only_its_key_opens_it(tmp_path):
+    vault = Vault(tmp_path / "vault", tmp_path / "keys" / "vault.key")
+    session = vault.add("https://www.X.com/home", "@research", parse_cookies_txt(COOKIES))
+    assert session.site == "x.com" and [c.name for c in session.cookies] == [
+        "auth_token",
+        "ct0",
+        "old",
+    ]  # other.org's cookie is not kept
+    raw = (tmp_path / "vault").read_bytes()
+    assert b"secret" not in raw and b"auth_token" not in raw and b"@research" not in raw
+    for path in (tmp_path / "vault", tmp_path / "keys" / "vault.key"):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    listing = vault.listing()
+    assert listing[0]["state"] == "active" and listing[0]["cookies"] == 3
+    assert "secret" not in repr(listing) and "secret" not in vault.state_path.read_text()
+    (tmp_path / "keys" / "vault.key").write_text(os.urandom(32).hex())
+    with pytest.raises(VaultError, match="does not open with the key"):
+        vault.sessions()
+    with pytest.raises(VaultError, match=r"none of the 1 cookies is for x\.com"):
+        vault.add("x.com", "@a", parse_cookies_txt(".other.org\tTRUE\t/\tFALSE\t0\ta\tb\n"))
+
+
+def test_captures_rotate_over_a_sites_active_sessions(tmp_path):
+    vault = Vault(tmp_path / "vault", tmp_path / "vault.key")
+    a = vault.add("x.com", "@a", parse_cookies_txt(COOKIES))
+    b = vault.add("x.com", "@b", parse_cookies_txt(COOKIES))
+    pool = SessionPool(vault)
+    picks = [pool.choose("https://x.com/s/1").session_id for _ in range(4)]
+    assert picks == [a.session_id, b.session_id, a.session_id, b.session_id]
+    assert pool.choose("https://api.x.com/s/1", prefer=b.session_id) == b  # a page's media
+    assert pool.choose("https://other.org/") is None
+    pool.expire(a, "expired", "login page")
+    assert {pool.choose("https://x.com/s/1", prefer=a.session_id) for _ in range(3)} == {b}
+    pool.expire(b, "challenged", "challenge page")
+    assert pool.choose("https://x.com/s/1") is None
+    states = [
+        line.split(" is ")[1].split(" since")[0] for line in pool.unavailable("https://x.com/")
+    ]
+    assert states == ["expired", "challenged"]
+    listing = {s["id"]: s for s in vault.listing()}
+    assert listing[a.session_id]["uses"] == 2 and listing[b.session_id]["uses"] == 6
+    vault.remove(a.session_id)
+    assert [s["id"] for s in vault.listing()] == [b.session_id]
+
+
+@pytest.fixture
+def platform():
+    with TestSite() as site:
+        yield Platform(site, clip=b"\x00\x00\x00\x18ftypmp42" + b"\0" * 200)
+
+
+def _archiver(platform, tmp_path, *tokens):
+    vault = Vault(tmp_path / "vault", tmp_path / "vault.key")
+    sessions = [
+        vault.add(
+            platform.site.host, f"@account{n}", parse_cookies_txt(cookies_txt(platform.site, t))
+        )
+        for n, t in enumerate(tokens)
+    ]
+    fetcher = Fetcher(FetchSettings(allow=parse_allow_list(platform.site.allow)))
+    store = MemoryStore()
+    return PageArchiver(fetcher, store, agent=AGENT, sessions=SessionPool(vault)), store, sessions
+
+
+def test_a_logged_in_capture_holds_the_post_and_names_its_session_not_its_secrets(
+    platform, tmp_path
+):
+    token = platform.token()
+    archiver, store, (session,) = _archiver(platform, tmp_path, token)
+    manifest = asyncio.run(archiver.capture(request_for(platform.url(1)))).manifest
+    assert manifest.status == "stored" and manifest.outcome == "ok"
+    assert manifest.final_url == platform.url(1)
+    assert manifest.session == {
+        "id": session.session_id,
+        "site": "127.0.0.1",
+        "handle": "@account0",
+    }
+    # the post and its image were fetched with the session's cookie
+    assert {path for path, _ in platform.site.cookies_seen} >= {"/status/1", "/walled/photo1.png"}
+    warc = store.get_bytes(manifest.warc_key)
+    import gzip
+
+    text = gzip.decompress(warc)
+    assert b"Only followers see post 1" in text
+    assert token.encode() not in text
+    assert not any(fresh.encode() in text for fresh in platform.fresh)
+    assert f"{WITHHELD} (session {session.session_id})".encode() in text
+    everything = b"".join(store.get_bytes(k) for k in store.list_keys(""))
+    assert token.encode() not in everything
+
+
+def test_a_session_that_expired_is_marked_and_the_next_attempt_uses_another(platform, tmp_path):
+    spent = platform.token(uses=0)
+    good = platform.token()
+    archiver, _store, sessions = _archiver(platform, tmp_path, spent, good)
+    pool = archiver.sessions
+    request = request_for(platform.url(2))  # the spent session was added first: it goes first
+    with pytest.raises(Retryable, match="is expired: the page redirected to a login page") as err:
+        asyncio.run(archiver.capture(request))
+    assert err.value.reason == "session_expired"
+    assert pool.vault.state_of(sessions[0].session_id) == "expired"
+    manifest = asyncio.run(archiver.capture(request)).manifest  # the retry
+    assert manifest.outcome == "ok" and manifest.session["id"] == sessions[1].session_id
+
+
+def test_with_no_active_session_the_outcome_is_a_login_wall_naming_the_session(platform, tmp_path):
+    archiver, _store, (session,) = _archiver(platform, tmp_path, platform.token(challenged=True))
+    with pytest.raises(Retryable, match="challenged: a challenge page"):
+        asyncio.run(archiver.capture(request_for(platform.url(3))))
+    manifest = asyncio.run(archiver.capture(request_for(platform.url(3)))).manifest
+    assert manifest.outcome == "login_wall" and manifest.final_url.endswith(LOGIN)
+    assert manifest.session["id"] is None
+    assert session.session_id in manifest.session["unavailable"][0]
+    assert "challenged" in manifest.session["unavailable"][0]
+
+
+def test_the_report_says_who_the_platform_saw():
+    from archivers.export.report import session_text
+
+    named = {"id": "s-1f2e3d4c", "site": "x.com", "handle": "@research_account"}
+    assert session_text(named) == (
+        "the logged-in account @research_account on x.com (session s-1f2e3d4c)"
+    )
+    none_active = {"id": None, "site": "x.com", "handle": None, "unavailable": ["…"]}
+    assert session_text(none_active) == "an anonymous visitor: no active session for x.com"
+
+
+def test_a_media_request_carries_its_pages_session_id_and_nothing_else():
+    import json as _json
+
+    from archivers.clock import utc_now
+    from archivers.media.archiver import MediaRequest
+    from archivers.store import layout
+    from streams.messages.base import Undecodable
+    from streams.messages.capture import media_from_payload, media_request_doc
+
+    page = layout.capture_id("warcflow.ingest", 0, 1, 1_700_000_000_000)
+    url = "https://x.com/v.mp4"
+    request = MediaRequest(
+        layout.media_id(page, url), page, "https://x.com/s/1", url, "direct", "og:video",
+        utc_now(), session_id="s-1f2e3d4c",
+    )  # fmt: skip
+    doc = _json.loads(_json.dumps(media_request_doc(request)))
+    assert media_from_payload(doc, provenance={}).session_id == "s-1f2e3d4c"
+    doc["session_id"] = "auth_token=secret"  # a message cannot smuggle anything else in
+    with pytest.raises(Undecodable):
+        media_from_payload(doc, provenance={})

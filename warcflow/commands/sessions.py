@@ -1,0 +1,200 @@
+"""``warcflow session add | list | test | remove``: logged-in sessions (archivers/sessions/).
+
+None of these prints a cookie value: ``list`` shows each session's site, the
+account's public handle, how many cookies it holds and when the first expires,
+and its state (``active``, ``expired``, ``challenged``) with why and since when.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from archivers.errors import CaptureError
+from archivers.net.cookies import CookiesInvalid, parse_cookies_txt
+from archivers.sessions.vault import ACTIVE, VaultError
+from warcflow import exitcodes, wiring
+from warcflow.output import error, print_json, progress, table
+from warcflow.settings import Settings
+
+DESCRIPTION = """\
+Logged-in sessions let the worker capture what a platform shows only to an
+account: every capture of the session's site (the host and its subdomains)
+sends the session's cookies — page, requisites, browser and yt-dlp requests —
+and records which session saw the post (its id and the account's public
+handle; never a cookie). A capture that lands on a login page or a challenge
+marks its session expired or challenged and is tried again with another one.
+Sessions are kept encrypted (AES-256-GCM) in WARCFLOW_SESSION_VAULT with the
+key in WARCFLOW_SESSION_KEY; only the worker and this command read them.
+
+Three commands to capture a logged-in post:
+  warcflow session add x.com --cookies x.com_cookies.txt --handle @research_account
+  warcflow session test x.com https://x.com/someone/status/1
+  warcflow submit https://x.com/someone/status/1
+
+Use research accounts: platforms ban accounts that archive. See docs/sessions.md.
+"""
+
+
+def add_parsers(sub, common) -> None:
+    p = sub.add_parser(
+        "session",
+        parents=[common],
+        help="add, list, test or remove logged-in sessions",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = p.add_subparsers(title="actions", metavar="ACTION", required=True)
+    q = actions.add_parser(
+        "add",
+        parents=[common],
+        help="add a session from a browser's cookies.txt export",
+        description="Add a session for SITE from a Netscape cookies.txt file (what "
+        "browser extensions such as 'Get cookies.txt LOCALLY' export, and what yt-dlp's "
+        "--cookies takes). Only the cookies of SITE and its subdomains are kept. Delete "
+        "the cookies file afterwards: the vault holds them encrypted.",
+    )
+    q.add_argument("site", metavar="SITE", help="the site it logs in to, e.g. x.com")
+    q.add_argument("--cookies", metavar="FILE", required=True, help="cookies.txt ('-': stdin)")
+    q.add_argument(
+        "--handle",
+        required=True,
+        help="the account's public handle, recorded with every capture it makes",
+    )
+    q.add_argument("--json", action="store_true", help="print the session as JSON")
+    q.set_defaults(handler=add)
+
+    q = actions.add_parser("list", parents=[common], help="list sessions and their state")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(handler=list_sessions)
+
+    q = actions.add_parser(
+        "test",
+        parents=[common],
+        help="fetch a URL with a session and say whether it is logged in",
+        description="Fetch URL with the session (or, given a site, each of its sessions) "
+        "through warcflow's fetcher and say whether the answer is the post or a login "
+        "wall or challenge. Marks the session active or expired accordingly. Stores "
+        "nothing. Exit 0: every session tested is logged in; 1: one is not.",
+    )
+    q.add_argument("which", metavar="SESSION|SITE", help="a session id (s-…) or a site")
+    q.add_argument("url", metavar="URL", help="a post only a logged-in account can see")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(handler=test)
+
+    q = actions.add_parser("remove", parents=[common], help="remove a session")
+    q.add_argument("session_id", metavar="SESSION")
+    q.add_argument("--json", action="store_true", help="print what was removed as JSON")
+    q.set_defaults(handler=remove)
+
+
+def add(args, settings: Settings) -> int:
+    vault = wiring.session_vault(settings)
+    try:
+        text = (
+            sys.stdin.read()
+            if args.cookies == "-"
+            else Path(args.cookies).read_text(encoding="utf-8", errors="replace")
+        )
+        session = vault.add(args.site, args.handle, parse_cookies_txt(text))
+    except OSError as exc:
+        error(f"cannot read the cookies file: {exc}")
+        return exitcodes.USAGE
+    except (CookiesInvalid, VaultError) as exc:
+        error(str(exc))
+        return exitcodes.USAGE
+    out = {**session.public(), "cookies": len(session.cookies), "vault": str(vault.path)}
+    if args.json:
+        print_json(out)
+    else:
+        progress(
+            f"added session {session.session_id}: {session.handle} on {session.site}, "
+            f"{len(session.cookies)} cookies, encrypted in {vault.path}; "
+            f"try it with `warcflow session test {session.session_id} URL`"
+        )
+    return exitcodes.OK
+
+
+def list_sessions(args, settings: Settings) -> int:
+    try:
+        found = wiring.session_vault(settings).listing()
+    except VaultError as exc:
+        error(str(exc))
+        return exitcodes.USAGE
+    if args.json:
+        print_json(found)
+    elif found:
+        print(
+            table(
+                ("SESSION", "SITE", "HANDLE", "COOKIES", "STATE", "SINCE", "WHY"),
+                [
+                    (
+                        s["id"],
+                        s["site"],
+                        s["handle"],
+                        str(s["cookies"]),
+                        s["state"],
+                        s["state_at"] or "",
+                        s["reason"] or "",
+                    )
+                    for s in found
+                ],
+            )
+        )
+    else:
+        progress("no sessions: `warcflow session add SITE --cookies FILE --handle @account`")
+    return exitcodes.OK
+
+
+def test(args, settings: Settings) -> int:
+    from archivers.manifests.outcome import wall_of
+    from archivers.net.fetcher import Fetcher
+    from archivers.net.recording import decoded_body
+
+    vault = wiring.session_vault(settings)
+    try:
+        sessions = [s for s in vault.sessions() if args.which in (s.session_id, s.site)]
+    except VaultError as exc:
+        error(str(exc))
+        return exitcodes.USAGE
+    if not sessions:
+        error(f"no session {args.which} (see `warcflow session list`)")
+        return exitcodes.NOT_FOUND
+    fetcher = Fetcher(settings.fetch)
+    results = []
+    for session in sessions:
+        try:
+            chain = asyncio.run(fetcher.fetch_chain(args.url, session=session.jar()))
+        except CaptureError as exc:
+            error(f"{args.url}: {exc}")
+            return exitcodes.UNAVAILABLE
+        final = chain[-1]
+        try:
+            wall = wall_of(final.status, final.url, decoded_body(final.response, 64 * 1024))
+        finally:
+            for exchange in chain:
+                exchange.close()
+        state, why = wall or (ACTIVE, f"logged in: HTTP {final.status} from {final.url}")
+        vault.mark(session.session_id, state, f"session test: {why}")
+        results.append({**session.public(), "state": state, "why": why, "url": args.url})
+    if args.json:
+        print_json(results)
+    else:
+        for r in results:
+            progress(f"{r['id']} ({r['handle']} on {r['site']}): {r['state']} — {r['why']}")
+    return exitcodes.OK if all(r["state"] == ACTIVE for r in results) else exitcodes.FAILED
+
+
+def remove(args, settings: Settings) -> int:
+    try:
+        gone = wiring.session_vault(settings).remove(args.session_id)
+    except VaultError as exc:
+        error(str(exc))
+        return exitcodes.NOT_FOUND
+    if args.json:
+        print_json({"removed": gone.public()})
+    else:
+        progress(f"removed session {gone.session_id} ({gone.handle} on {gone.site})")
+    return exitcodes.OK
