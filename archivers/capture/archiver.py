@@ -159,7 +159,8 @@ class PageArchiver:
         if done is not None:
             return CaptureResult(done, created=False)
         mode = self.mode_for(request)
-        session, session_record = self._session_for(request)
+        # the vault's files are read and its state written off the loop
+        session, session_record = await asyncio.to_thread(self._session_for, request)
         jar = session.jar() if session else None
         if mode == BROWSER:
             if self.browser is None:
@@ -182,7 +183,7 @@ class PageArchiver:
         try:
             status = page.final.status
             if session is not None:
-                await self._check_session(session, page)
+                await self._check_session(session, request, page)
             if retryable_status(status):
                 raise http_error(
                     status, f"{page.final.url} answered HTTP {status} {page.final.response.reason}"
@@ -211,10 +212,15 @@ class PageArchiver:
         site = self.sessions.for_site(request.url)[0].site
         return None, {"id": None, "site": site, "handle": None, "unavailable": unavailable}
 
-    async def _check_session(self, session: Session, page: PageCapture) -> None:
+    async def _check_session(
+        self, session: Session, request: CaptureRequest, page: PageCapture
+    ) -> None:
         """A capture made with a session that met a login wall or a challenge marks
         the session and is tried again (``Retryable``): with another session, or
-        without one once none is left (then its outcome says ``login_wall``)."""
+        without one once none is left (then its outcome says ``login_wall``).
+        When a second session meets the same wall at the same URL, the wall is
+        the page's (a post nobody may see): it is stored as it is, and no more
+        sessions are marked."""
         final = page.final
         head = await asyncio.to_thread(decoded_body, final.response, 64 * 1024)
         wall = wall_of(final.status, final.url, head)
@@ -222,7 +228,9 @@ class PageArchiver:
             return
         state, why = wall
         assert self.sessions is not None
-        self.sessions.expire(session, state, why)
+        if await asyncio.to_thread(self.sessions.walled_before, request.url, session):
+            return
+        await asyncio.to_thread(self.sessions.expire, session, state, why)
         raise Retryable(
             f"session {session.session_id} ({session.handle}) of {session.site} is {state}: "
             f"{why}; the capture is tried again with another session, or none",

@@ -66,18 +66,26 @@ CHALLENGE = re.compile(
 hCaptcha, Arkose, DataDome, Instagram's "Please wait a few minutes")."""
 
 
+INTERSTITIAL_BYTES = 16 * 1024
+"""A challenge page is small: the marker of a bot check in a page this small (or
+one answered 403, 429 or 503) is the interstitial itself, not a comment form's
+reCAPTCHA or Cloudflare's detection script in an ordinary post."""
+
+
 def wall_of(http_status: int, final_url: str, head_of_body: bytes) -> tuple[str, str] | None:
     """What a capture made with a logged-in session ran into, as (session state,
-    reason): ``expired`` for a login wall (401/403, or a redirect to a login
-    page: the session no longer opens the post), ``challenged`` for a challenge
-    page; None when the page looks like the post. ``head_of_body`` is the first
-    bytes of the decoded page (64 KiB is plenty)."""
-    if http_status in (401, 403):
+    reason): ``expired`` for a login wall (401, or a redirect to a login page:
+    the session no longer opens the post), ``challenged`` for a challenge
+    interstitial (a marker in a small page, or in a 403/429/503 answer); None
+    when the page looks like the post. ``head_of_body`` is the first bytes of
+    the decoded page (64 KiB is plenty). A plain 403 is not blamed on the
+    session: it is as often a post nobody may see."""
+    if http_status == 401:
         return "expired", f"the page answered HTTP {http_status}"
     if LOGIN_PATH.search(urlsplit(final_url).path):
         return "expired", f"the page redirected to a login page: {final_url}"
     marker = CHALLENGE.search(head_of_body)
-    if marker:
+    if marker and (http_status in (403, 429, 503) or len(head_of_body) < INTERSTITIAL_BYTES):
         return "challenged", f"a challenge page ({marker.group(0).decode('latin-1')!r})"
     return None
 

@@ -194,9 +194,13 @@ class MediaArchiver:
         """Fetch the media into ``workdir``: direct files by the fetcher, streams and
         pages by the fenced yt-dlp. Times itself in ``timings["download"]``."""
         t0 = time.perf_counter()
+        # the media of a page are fetched as the page was: with its session (or,
+        # if that one has expired since, another of the site's), or without one
         session = (
-            self.sessions.choose(request.page_url, prefer=request.session_id)
-            if self.sessions
+            await asyncio.to_thread(
+                self.sessions.choose, request.page_url, prefer=request.session_id
+            )
+            if self.sessions and request.session_id
             else None
         )
         jar = session.jar() if session else None

@@ -94,8 +94,14 @@ def parse_cookies_txt(text: str) -> tuple[Cookie, ...]:
             raise CookiesInvalid(f"line {number} of the cookies file names no domain or cookie")
         if not re.fullmatch(r"-?\d+(\.\d+)?", expires.strip() or "0"):
             raise CookiesInvalid(f"line {number}: expires must be seconds since 1970")
-        if any(c in value for c in "\r\n;") or any(c in name for c in "\r\n;= "):
-            raise CookiesInvalid(f"line {number}: a cookie name or value has ; = or a line break")
+        if not re.fullmatch(r"(?:[!-:<-~](?:[ !-:<-~]*[!-:<-~])?)?", value) or not re.fullmatch(
+            r"[!-:<>-~]+", name
+        ):
+            raise CookiesInvalid(
+                f"line {number}: a cookie's name or value has a character a Cookie header "
+                "cannot carry (a ;, a space at either end, or a non-ASCII letter): "
+                "export the file again"
+            )
         cookies.append(
             Cookie(
                 domain=domain.lower().lstrip("."),
@@ -152,18 +158,34 @@ class SessionCookies:
 
 
 def _withhold(head: bytes, names: set[bytes], placeholder: str) -> bytes:
-    lines = head.split(b"\r\n")
-    out = [lines[0]]
-    for line in lines[1:]:
-        name, colon, _value = line.partition(b":")
-        if colon and name.strip().lower() in names:
-            line = name + b": " + placeholder.encode("ascii")
-        elif line[:1] in (b" ", b"\t") and out and _is_withheld(out[-1], names):
+    """``head`` with the values of headers ``names`` replaced, each line keeping
+    its own ending (CRLF or a bare LF: h11 accepts both)."""
+    out: list[bytes] = []
+    previous_withheld = False
+    for line in head.splitlines(keepends=True):
+        body = line.rstrip(b"\r\n")
+        ending = line[len(body) :]
+        if body[:1] in (b" ", b"\t") and previous_withheld:
             continue  # an obsolete folded continuation of a withheld header
+        name, colon, _value = body.partition(b":")
+        previous_withheld = bool(colon) and name.strip().lower() in names
+        if previous_withheld:
+            line = name + b": " + placeholder.encode("ascii") + ending
         out.append(line)
-    return b"\r\n".join(out)
+    return b"".join(out)
 
 
-def _is_withheld(line: bytes, names: set[bytes]) -> bool:
-    name, colon, _ = line.partition(b":")
-    return bool(colon) and name.strip().lower() in names
+_BLOCK_END = re.compile(rb"\r?\n\r?\n")
+
+
+def final_head_end(start_of_raw: bytes, first_end: int) -> int:
+    """Where the final response's header block ends in ``start_of_raw``: past
+    any 1xx blocks (103 Early Hints) before it; ``first_end`` is where the first
+    block ends."""
+    start, end = 0, first_end
+    while re.match(rb"HTTP/\d(?:\.\d)? 1\d\d", start_of_raw[start:end]):
+        match = _BLOCK_END.search(start_of_raw, end)
+        if match is None or not start_of_raw.startswith(b"HTTP/", end):
+            break
+        start, end = end, match.end()
+    return end

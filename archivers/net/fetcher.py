@@ -36,6 +36,7 @@ import h11
 
 from archivers.clock import utc_now
 from archivers.errors import (
+    CaptureError,
     FetchUnavailable,
     HTTPRefused,
     InvalidURL,
@@ -43,7 +44,7 @@ from archivers.errors import (
     PolicyRefused,
 )
 from archivers.net.addresses import AddressPolicy, AllowRule, literal_address
-from archivers.net.cookies import WITHHELD, SessionCookies
+from archivers.net.cookies import WITHHELD, SessionCookies, final_head_end
 from archivers.net.politeness import HostGate, PolitenessSettings
 from archivers.net.recording import Exchange, RecordedResponse, address
 from archivers.net.resolver import Resolver, SystemResolver
@@ -123,10 +124,10 @@ class Fetcher:
         ``Set-Cookie`` value withheld (``archivers.net.cookies``): the real values
         went over the wire and are kept nowhere.
         """
-        if session is not None:
-            headers = _with_session_cookie(headers or [], session.header_for(url))
         url = canonical_url(url)
         parts = validate_url(url)
+        if session is not None:
+            headers = _with_session_cookie(headers or [], session.header_for(url))
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
         addresses = await self.resolver.resolve(host, port)
@@ -134,15 +135,26 @@ class Fetcher:
             raise FetchUnavailable(f"no address for {host}", reason="dns_failure")
         for ip in addresses:
             self.policy.check(host, ip, port)
-        if not gated:
-            exchange = await self._exchange(
-                url, parts, host, port, addresses, method, headers, body
-            )
-        else:
-            async with self.gate.slot(host.lower()):
+        try:
+            if not gated:
                 exchange = await self._exchange(
                     url, parts, host, port, addresses, method, headers, body
                 )
+            else:
+                async with self.gate.slot(host.lower()):
+                    exchange = await self._exchange(
+                        url, parts, host, port, addresses, method, headers, body
+                    )
+        except CaptureError as exc:
+            if session is None:
+                raise
+            # an error's text may quote the bytes it choked on (h11 quotes a bad
+            # header line): under a session it names the kind of error only
+            raise type(exc)(
+                f"{url}: {exc.reason.replace('_', ' ')} (details withheld: session "
+                f"{session.session_id})",
+                reason=exc.reason,
+            ) from None
         if session is not None:
             _withhold(exchange, session)
         return exchange
@@ -268,7 +280,14 @@ class Fetcher:
         if body or method in ("POST", "PUT", "PATCH"):
             all_headers.append(("Content-Length", str(len(body))))
         all_headers.append(("Connection", "close"))
-        data = conn.send(h11.Request(method=method, target=target, headers=all_headers))
+        try:
+            data = conn.send(h11.Request(method=method, target=target, headers=all_headers))
+        except h11.LocalProtocolError:
+            # a header h11 refuses to send (a line break, a bad name): never quoted,
+            # it may be a session's cookie
+            raise HTTPRefused(
+                "a request header is not valid HTTP (not sent)", reason="invalid_request_header"
+            ) from None
         if body:
             data += conn.send(h11.Data(data=body))
         return data + conn.send(h11.EndOfMessage())
@@ -367,15 +386,16 @@ def _with_session_cookie(
     """The caller's headers with one ``Cookie``: the session's cookies, then those
     the caller's own jar (Chromium's, yt-dlp's) holds under other names — minus
     any that carry a withheld placeholder (what a withheld ``Set-Cookie`` left)."""
-    ours = dict(pair.split("=", 1) for pair in cookie.split("; ")) if cookie else {}
+    ours = cookie.split("; ") if cookie else []
+    names = {pair.split("=", 1)[0] for pair in ours}
     theirs = [
         pair.strip()
         for k, v in headers
         if k.lower() == "cookie"
         for pair in v.split(";")
-        if "=" in pair and pair.split("=", 1)[0].strip() not in ours and WITHHELD not in pair
+        if "=" in pair and pair.split("=", 1)[0].strip() not in names and WITHHELD not in pair
     ]
-    merged = "; ".join([*(f"{k}={v}" for k, v in ours.items()), *theirs])
+    merged = "; ".join([*ours, *theirs])
     kept = [(k, v) for k, v in headers if k.lower() != "cookie"]
     return [*kept, ("Cookie", merged)] if merged else kept
 
@@ -384,16 +404,21 @@ def _withhold(exchange: Exchange, session: SessionCookies) -> None:
     """Withhold the session's cookie values from what the exchange keeps."""
     exchange.request_bytes = session.withheld_request(exchange.request_bytes)
     response = exchange.response
-    if response.header_size and any(
-        k.lower() in ("set-cookie", "set-cookie2") for k, _ in response.headers
-    ):
-        head = response.raw.read_range(0, response.header_size)
+    if not response.header_size:
+        return
+    # every header block up to the final one (a 103 Early Hints can carry
+    # Set-Cookie too, and h11 accepts bare-LF line ends)
+    end = final_head_end(response.raw.read_range(0, 4 * 64 * 1024), response.header_size)
+    head = response.raw.read_range(0, end)
+    withheld = session.withheld_response_head(head)
+    if withheld != head:
         response.replace_head(
-            session.withheld_response_head(head),
+            withheld,
             [
                 (k, session.placeholder if k.lower() in ("set-cookie", "set-cookie2") else v)
                 for k, v in response.headers
             ],
+            end,
         )
 
 

@@ -138,20 +138,23 @@ class RecordedResponse:
             for chunk in self.raw.chunks(self.header_size):
                 self._payload_sha256.update(chunk)
 
-    def replace_head(self, head: bytes, headers: list[tuple[str, str]]) -> None:
-        """Put ``head`` (a whole header block, blank line included) in place of the
-        recorded one and ``headers`` in place of the parsed ones; the payload and
-        its digest stay as received (withholding a session's cookies)."""
+    def replace_head(self, head: bytes, headers: list[tuple[str, str]], end: int) -> None:
+        """Put ``head`` in place of the recorded bytes before ``end`` (the header
+        blocks, blank lines included) and ``headers`` in place of the parsed
+        ones; the body stays as received (withholding a session's cookies)."""
         if self.header_size is None:
             return
         kept = DigestingSpool()
         kept.write(head)
-        for chunk in self.raw.chunks(self.header_size):
+        for chunk in self.raw.chunks(end):
             kept.write(chunk)
         self.raw.close()
         self.raw = kept
         self.header_size = len(head)
         self.headers = headers
+        self._payload_sha256 = hashlib.sha256()  # the same bytes, unless ``head``
+        for chunk in self.raw.chunks(self.header_size):  # took in 1xx blocks
+            self._payload_sha256.update(chunk)
 
     def body_chunks(self, size: int = 64 * 1024) -> Iterator[bytes]:
         """The entity body (transfer framing removed, content coding kept)."""

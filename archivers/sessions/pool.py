@@ -34,7 +34,7 @@ class SessionPool:
         self._sessions: list[Session] = []
 
     def _current(self) -> list[Session]:
-        stamp = (_mtime(self.vault.path), _mtime(self.vault.state_path))
+        stamp = (_mtime(self.vault.path), _mtime(self.vault.key_path))
         if stamp != self._seen:
             self._sessions = self.vault.sessions() if stamp[0] else []
             self._seen = stamp
@@ -71,6 +71,11 @@ class SessionPool:
             for s in self.for_site(url)
             if (st := states.get(s.session_id, {})).get("state", ACTIVE) != ACTIVE
         ]
+
+    def walled_before(self, url: str, session: Session) -> bool:
+        """Whether another session met a wall at ``url`` within the hour: then the
+        wall is the page's, not this session's (and the wall is noted for the next)."""
+        return self.vault.note_wall(url, session.session_id) is not None
 
     def expire(self, session: Session, state: str, reason: str) -> None:
         log.warning(

@@ -39,12 +39,14 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from archivers.clock import iso, utc_now
+from archivers.clock import iso, parse_iso, utc_now
 from archivers.net.cookies import Cookie, SessionCookies
 
 MAGIC = b"WFSV1"
 ACTIVE, EXPIRED, CHALLENGED = "active", "expired", "challenged"
 STATES = (ACTIVE, EXPIRED, CHALLENGED)
+WALLS = "_walls"
+"""The state file's entry of URLs where a session met a wall (not a session id)."""
 
 
 class VaultError(Exception):
@@ -100,11 +102,13 @@ class Vault:
                     f"no vault key at {self.key_path}: sessions are added with "
                     "`warcflow session add`, which makes it (WARCFLOW_SESSION_KEY names it)"
                 )
-            self.key_path.parent.mkdir(parents=True, exist_ok=True)
+            self.key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):
                 fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w") as handle:
                     handle.write(secrets.token_hex(32) + "\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
         try:
             key = bytes.fromhex(self.key_path.read_text().strip())
         except (OSError, ValueError) as exc:
@@ -209,6 +213,26 @@ class Vault:
         }
         _atomic(self.state_path, json.dumps(states, indent=1, sort_keys=True).encode("utf-8"))
 
+    def note_wall(self, url: str, session_id: str, now: datetime | None = None) -> str | None:
+        """Note that ``session_id`` met a wall at ``url``; the other session that met
+        one there within the last hour, if any (the last 1,000 URLs are kept)."""
+        moment = now or utc_now()
+        with self._locked():
+            states = self.states()
+            walls = states.setdefault(WALLS, {})
+            earlier = walls.get(url)
+            walls[url] = {"session": session_id, "at": iso(moment)}
+            for old in list(walls)[:-1000]:
+                del walls[old]
+            _atomic(self.state_path, json.dumps(states, indent=1, sort_keys=True).encode("utf-8"))
+        if (
+            earlier
+            and earlier["session"] != session_id
+            and (moment - parse_iso(earlier["at"])).total_seconds() < 3600
+        ):
+            return str(earlier["session"])
+        return None
+
     def touch(self, session_id: str, now: datetime | None = None) -> None:
         """Note that a capture just took the session (rotation picks the least recent)."""
         with self._locked():
@@ -248,8 +272,9 @@ class Vault:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._lock_path, "a") as lock:
+        self._lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "r+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
@@ -267,9 +292,10 @@ def _state_fields(state: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # a leftover (or a planted link) is never written through
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()

@@ -214,3 +214,94 @@ def test_a_media_request_carries_its_pages_session_id_and_nothing_else():
     doc["session_id"] = "auth_token=secret"  # a message cannot smuggle anything else in
     with pytest.raises(Undecodable):
         media_from_payload(doc, provenance={})
+
+
+def test_every_header_block_and_line_ending_is_withheld():
+    from archivers.net.cookies import final_head_end
+
+    jar = SessionCookies("s-1", parse_cookies_txt(COOKIES))
+    raw = (
+        b"HTTP/1.1 103 Early Hints\r\nSet-Cookie: early=SECRET1\r\n\r\n"
+        b"HTTP/1.1 200 OK\nSet-Cookie: bare=SECRET2\nX: y\r\nset-cookie: crlf=SECRET3\r\n\r\n"
+        b"the body"
+    )
+    first = raw.index(b"\r\n\r\n") + 4
+    end = final_head_end(raw, first)
+    assert raw[end:] == b"the body"
+    withheld = jar.withheld_response_head(raw[:end])
+    assert b"SECRET" not in withheld and withheld.count(WITHHELD.encode()) == 3
+    assert b"\nX: y\r\n" in withheld  # each line keeps its own ending
+
+
+def test_same_named_cookies_of_two_paths_are_both_sent():
+    jar = SessionCookies(
+        "s-1",
+        parse_cookies_txt(
+            "x.com\tFALSE\t/\tFALSE\t0\tsid\tROOT\nx.com\tFALSE\t/app\tFALSE\t0\tsid\tAPP\n"
+        ),
+    )
+    from archivers.net.fetcher import _with_session_cookie
+
+    sent = _with_session_cookie(
+        [("Cookie", "sid=CHROMIUMS; theme=dark; ct0=withheld-by-warcflow (session s-1)")],
+        jar.header_for("https://x.com/app/1"),
+    )
+    assert sent == [("Cookie", "sid=APP; sid=ROOT; theme=dark")]
+
+
+def test_a_cookie_a_header_cannot_carry_is_refused_when_added():
+    with pytest.raises(CookiesInvalid, match="line 1"):
+        parse_cookies_txt("x.com\tFALSE\t/\tFALSE\t0\tauth\tsecret-with-space \n")
+    with pytest.raises(CookiesInvalid, match="line 1"):
+        parse_cookies_txt("x.com\tFALSE\t/\tFALSE\t0\tauth\tsécret\n")
+
+
+def test_an_error_under_a_session_does_not_quote_what_the_server_sent(tmp_path):
+    """h11 quotes a header line it cannot parse; that text went into requisite
+    failures, attempts and logs."""
+    import socket
+    import threading
+
+    from archivers.errors import CaptureError
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def answer():
+        conn, _ = server.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=SECRET\x00VALUE\r\n\r\n")
+        conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    port = server.getsockname()[1]
+    fetcher = Fetcher(FetchSettings(allow=parse_allow_list(f"127.0.0.1:{port}")))
+    jar = SessionCookies("s-1", parse_cookies_txt("127.0.0.1\tFALSE\t/\tFALSE\t0\ta\tb\n"))
+    with pytest.raises(CaptureError) as err:
+        asyncio.run(fetcher.fetch(f"http://127.0.0.1:{port}/", session=jar))
+    server.close()
+    assert "SECRET" not in str(err.value) and "details withheld: session s-1" in str(err.value)
+
+
+def test_only_an_interstitial_is_a_challenge_and_a_plain_403_is_the_pages():
+    from archivers.manifests.outcome import wall_of
+
+    post = b"<html><body>" + b"<p>a long post</p>" * 2000 + b'<div class="g-recaptcha">'
+    assert wall_of(200, "https://x.com/s/1", post) is None  # a comment form's captcha
+    assert wall_of(200, "https://x.com/s/1", b"<title>Just a moment...</title>cf-chl-")[0] == (
+        "challenged"
+    )
+    assert wall_of(403, "https://x.com/s/1", post)[0] == "challenged"
+    assert wall_of(403, "https://x.com/s/1", b"Forbidden") is None
+    assert wall_of(401, "https://x.com/s/1", b"")[0] == "expired"
+
+
+def test_a_second_session_at_the_same_wall_finds_the_page_not_the_session(platform, tmp_path):
+    """A post nobody may see must not expire every session of the site, one per retry."""
+    archiver, _store, sessions = _archiver(platform, tmp_path, platform.token(), platform.token())
+    pool = archiver.sessions
+    url = platform.url(9)
+    assert not pool.walled_before(url, sessions[0])
+    assert pool.walled_before(url, sessions[1])
+    assert not pool.walled_before(platform.url(10), sessions[1])

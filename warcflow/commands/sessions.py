@@ -168,14 +168,25 @@ def test(args, settings: Settings) -> int:
         try:
             chain = asyncio.run(fetcher.fetch_chain(args.url, session=session.jar()))
         except CaptureError as exc:
-            error(f"{args.url}: {exc}")
-            return exitcodes.UNAVAILABLE
+            # the site could not be asked: say so, and leave the session's state alone
+            results.append({**session.public(), "state": None, "why": str(exc), "url": args.url})
+            continue
         final = chain[-1]
         try:
             wall = wall_of(final.status, final.url, decoded_body(final.response, 64 * 1024))
         finally:
             for exchange in chain:
                 exchange.close()
+        if wall is None and not 200 <= final.status < 300:
+            results.append(
+                {
+                    **session.public(),
+                    "state": None,
+                    "why": f"HTTP {final.status} from {final.url}: not a post, try another URL",
+                    "url": args.url,
+                }
+            )
+            continue
         state, why = wall or (ACTIVE, f"logged in: HTTP {final.status} from {final.url}")
         vault.mark(session.session_id, state, f"session test: {why}")
         results.append({**session.public(), "state": state, "why": why, "url": args.url})
@@ -183,7 +194,10 @@ def test(args, settings: Settings) -> int:
         print_json(results)
     else:
         for r in results:
-            progress(f"{r['id']} ({r['handle']} on {r['site']}): {r['state']} — {r['why']}")
+            shown = r["state"] or "not tested"
+            progress(f"{r['id']} ({r['handle']} on {r['site']}): {shown} — {r['why']}")
+    if any(r["state"] is None for r in results):
+        return exitcodes.UNAVAILABLE
     return exitcodes.OK if all(r["state"] == ACTIVE for r in results) else exitcodes.FAILED
 
 
