@@ -1,3 +1,3 @@
-from warcflow.cli import main
+from warcflow.cli import run
 
-raise SystemExit(main())
+raise SystemExit(run())

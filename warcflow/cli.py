@@ -100,9 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    # `warcflow captures URL | head` should end quietly, as other commands do.
+def run() -> int:
+    """The program (`warcflow`, `python -m warcflow`): ``main`` as a process of its own.
+
+    Only a process of its own restores SIGPIPE's default, so that `warcflow
+    captures URL | head` ends quietly as other commands do; ``main`` called in
+    another program's process (a test) must not: that process would die the
+    next time it writes to a closed socket (it killed pytest workers)."""
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    return main()
+
+
+def main(argv: list[str] | None = None) -> int:
     guard_terminal()  # topic and page text never reaches the terminal as escapes
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -133,4 +142,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

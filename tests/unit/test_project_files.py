@@ -142,3 +142,45 @@ def test_make_test_runs_one_process_and_two_on_request():
     two = dry("PYTEST_ARGS=-n 2 --dist loadfile")
     assert re.search(r"-m pytest .*-n 2 --dist loadfile", two), two
     assert '"pytest-xdist' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_cli_called_in_a_process_leaves_its_signal_dispositions_alone(tmp_path):
+    """main() once restored SIGPIPE's default in whatever process called it; a
+    test process then died on its next write to a closed socket (an xdist worker
+    was 'not properly terminated'). Only the program, run(), may."""
+    import signal
+
+    from warcflow.cli import main
+
+    before = signal.getsignal(signal.SIGPIPE)
+    assert main(["config", "--home", str(tmp_path)]) == 0
+    assert signal.getsignal(signal.SIGPIPE) == before
+
+
+def test_the_program_ends_quietly_when_its_reader_goes_away():
+    """`warcflow … | head`: the program (run) restores SIGPIPE's default, so a
+    closed pipe ends it as it ends other commands, without a traceback."""
+    import subprocess
+    import sys
+
+    code = (
+        "import signal, sys\n"
+        "from warcflow import cli\n"
+        "cli.main = lambda: 0\n"
+        "cli.run()\n"
+        "print(signal.getsignal(signal.SIGPIPE) == signal.SIG_DFL)\n"
+        "sys.stdout.flush()\n"
+        "for _ in range(100000): print('x' * 100)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=60, text=True
+    )
+    assert done.stdout.startswith("True")
+    writer = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+    )
+    assert writer.stdout is not None and writer.stderr is not None
+    writer.stdout.read(10)
+    writer.stdout.close()  # the reader goes away, as `head` does
+    stderr = writer.stderr.read().decode()
+    assert writer.wait(60) == -13 and "Traceback" not in stderr  # ended by SIGPIPE
