@@ -14,7 +14,12 @@ grants it) through the gateway's admin API, a SigV4-signed ``PATCH
 /create-user`` or ``/update-user`` as versitygw's own ``admin`` command sends
 (signed here so that secrets never appear on a command line). The accounts
 live in ``<home>/s3/iam/users.json`` (versitygw writes it 0600, secrets in
-plain text: it is the server's).
+plain text: it is the server's). The gateway's in-memory IAM cache is off
+(``--iam-cache-disable``): with it, a request made with the old secret while
+``warcflow rotate`` updated the account could put the old account back in the
+cache for its 120 s, and the agent restarted on the new secret was refused
+(SignatureDoesNotMatch; seen in CI). Reading the small accounts file per
+request costs nothing a local stack notices.
 """
 
 from __future__ import annotations
@@ -126,6 +131,7 @@ class S3Server:
                 self.settings.s3_region,
                 "--iam-dir",
                 str(self.dir / "iam"),
+                "--iam-cache-disable",
                 "--health",
                 "/healthz",
                 "--quiet",

@@ -265,6 +265,17 @@ def provision(args, settings: Settings) -> int:
     return exitcodes.OK
 
 
+def _running(service, what: str, timeout: float = 60.0) -> bool:
+    """Whether ``service`` of the local stack runs; if it does, wait until it
+    answers (a busy machine's broker can take seconds to list its topics): a
+    new secret is applied to every running service, never skipped because one
+    answered late. Not running: `warcflow up` applies it at the next start."""
+    if service.process.pid() is None:
+        return False
+    wait_until(service.answering, timeout=timeout, what=f"{what} to answer")
+    return True
+
+
 def rotate(args, settings: Settings) -> int:
     path = credentials.path_of(settings)
     try:
@@ -288,7 +299,7 @@ def rotate(args, settings: Settings) -> int:
     after_settings = credentials.for_role(settings, "admin", local_stack=True)
     after = LocalStack(after_settings.services)
     try:
-        if before.kafka.answering():
+        if _running(before.kafka, "the broker"):
             from streams.clients.admin import ensure_users
 
             user, password = new.kafka[role]
@@ -298,7 +309,7 @@ def rotate(args, settings: Settings) -> int:
         if role == "admin":
             if after.s3.stop():
                 after.s3.start(progress)
-        elif role in new.s3 and before.s3.answering():
+        elif role in new.s3 and _running(before.s3, "the S3 server"):
             before.s3.ensure_user(*new.s3[role])
         for name in ("worker", "viewer"):  # the worker first: it must know a new MAC key
             process = agent_process(settings, name)
