@@ -14,8 +14,8 @@ Built from what the bucket holds now, nothing from the network (docs/formats.md,
  4. the screenshot, and frames at evenly spaced times of each stored clip
     (``archivers.media.ffmpeg.frames`` on a local copy of the stored original);
  5. the post's own claims (author, published time, id) marked as claims;
- 6. the session used — none: this version captures logged out; a manifest
-    that one day names a session has it shown, nothing is made up;
+ 6. the session used: the logged-in account's session (id, site, public handle),
+    or why none was (the site's sessions were expired), or none at all;
  7. the liveness history (every recheck the record keeps);
  8. the custody chain: every ledger entry of the capture and its media, with
     its inclusion in a signed head (proof verified now), the head's signature
@@ -678,7 +678,7 @@ def capture_section(
             if isinstance(session, dict)
             else '<p class="none">None. This capture was made without logging in to the '
             "platform: a fresh browser profile or a plain request, no cookies, no account "
-            "(this version of warcflow has no logged-in sessions).</p>"
+            "(the site had no session in warcflow's vault: docs/sessions.md).</p>"
         )
     )
     parts.append("<h3>Is the original still there?</h3>" + _liveness(store, m.url))
