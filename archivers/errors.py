@@ -14,6 +14,8 @@ up in events, manifests and the dead-letter topic; ``str(error)`` is the human s
     CaptureError
     ├── Retryable
     │   ├── FetchUnavailable      network trouble, timeouts, HTTP 5xx/408/425/429
+    │   │   └── HostHeld          not sent: the host asked for a wait (archivers.net.holds);
+    │   │                         retried at its end without spending an attempt
     │   ├── StoreUnavailable      the S3 server did not answer or said 5xx (an outage:
     │   │                         waited out for as long as it lasts)
     │   └── StoreMisconfigured    bad keys, no bucket, access denied: retried a few
@@ -33,6 +35,8 @@ Whether an HTTP status is worth another try is decided in one place,
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class CaptureError(Exception):
     """Base of every capture-side error. ``reason`` is a stable code."""
@@ -47,6 +51,8 @@ class CaptureError(Exception):
 
 class Retryable(CaptureError):
     reason = "retryable"
+    retry_at: datetime | None = None
+    """When trying again can help, if the error knows (a host's hold ends then)."""
 
 
 class Permanent(CaptureError):

@@ -247,9 +247,10 @@ def capacity_model(doc: dict) -> str:
             "requests/s (3 a page as in the benchmark; real pages have tens of requisites), "
             "mostly to a handful of platforms; per worker the per-host bound holds, "
             f"but {workers:.0f} workers × 8 connections is what a platform's rate limiter sees. "
-            "Expect 429s and login walls first; the retry policy turns them into delay, and "
-            "captures that keep failing end in the dead-letter topic with their reason. A "
-            "cluster-wide per-host budget (a shared token bucket) is the fix, not built.",
+            "Expect 429s and login walls first: a 429 holds its host for every worker until "
+            "its Retry-After (the `warcflow.hosts` topic), and captures that keep failing end "
+            "in the dead-letter topic with their reason. A cluster-wide connection budget per "
+            "host (a shared token bucket, or ingest partitioned by site) is not built.",
             "2. **Storage.** Every WARC is self-contained, so a platform's JavaScript and CSS "
             "bundles are stored again with every page: most of the pages' "
             f"{pages_tb * 30:.0f} TB a month. Revisit records for requisites already stored "

@@ -3,7 +3,8 @@
 Names are ``<prefix>.ingest``, ``<prefix>.captures``, ``<prefix>.dead-letter``,
 ``<prefix>.retry.<stage>``, ``<prefix>.media``, ``<prefix>.liveness``,
 ``<prefix>.recheck``, ``<prefix>.custody`` (one partition: the ledger's
-single writer), the watchers' ``<prefix>.watches`` and
+single writer), ``<prefix>.hosts`` (hosts on hold, read by every worker:
+``streams.clients.holds``), the watchers' ``<prefix>.watches`` and
 ``<prefix>.watch-seen``, and ``<prefix>.cases`` (the case records); the
 prefix (default ``warcflow``) lets several deployments share one cluster.
 The workers' consumer group is ``<prefix>-agents`` (the faust app id), and
@@ -13,7 +14,7 @@ with the others: the workers may not create topics (docs/operations.md,
 "Roles"). The event log and the dead-letter topic keep
 messages forever (``retention.ms=-1``): they are the record of what happened.
 The watchers' two topics and the cases topic are compacted: the latest value
-per key is their state.
+per key is their state; so is the hosts topic, whose holds also expire (a day).
 Creating them is ``streams.clients.admin.ensure_topics``. Messages on the
 internal topics of ``sealed`` carry the seal of the role that made them.
 """
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 FOREVER = {"retention.ms": "-1"}
 WEEK = {"retention.ms": str(7 * 24 * 3600 * 1000)}
 COMPACTED = {"cleanup.policy": "compact"}
+EXPIRING_STATE = {"cleanup.policy": "compact,delete", "retention.ms": str(24 * 3600 * 1000)}
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,11 @@ class TopicNames:
     @property
     def recheck(self) -> str:
         return f"{self.prefix}.recheck"
+
+    @property
+    def hosts(self) -> str:
+        """Hosts on hold (``streams.messages.hosts``), keyed by host; every worker reads all."""
+        return f"{self.prefix}.hosts"
 
     @property
     def dead_letter(self) -> str:
@@ -98,6 +105,7 @@ class TopicNames:
                 self.captures,
                 self.custody,
                 self.recheck,
+                self.hosts,
             }
         )
 
@@ -116,6 +124,7 @@ class TopicNames:
             self.watches: COMPACTED,
             self.watch_seen: COMPACTED,
             self.cases: COMPACTED,
+            self.hosts: EXPIRING_STATE,
             self.leader: {},
         }
 

@@ -28,6 +28,7 @@ from archivers.errors import InvalidURL
 from archivers.media.archiver import MediaSettings
 from archivers.net.addresses import AllowRule, parse_allow_list
 from archivers.net.fetcher import DEFAULT_USER_AGENT, FetchSettings
+from archivers.net.holds import HoldSettings
 from archivers.net.politeness import PolitenessSettings
 from archivers.store.base import StoreSettings
 from infra.settings import ServiceSettings
@@ -384,6 +385,29 @@ OPTIONS: tuple[Option, ...] = (
         "0",
         _not_negative,
         "Least seconds between the starts of two requests to one host (politeness).",
+    ),
+    Option(
+        "WARCFLOW_FETCH_HOLD_DEFAULT",
+        "fetch.hold_default",
+        "30",
+        _not_negative,
+        "Seconds every worker leaves a host alone after it answered 429 without a "
+        "Retry-After (with one: as long as it says).",
+    ),
+    Option(
+        "WARCFLOW_FETCH_HOLD_MAX",
+        "fetch.hold_max",
+        "3600",
+        _not_negative,
+        "Longest hold in seconds, whatever a Retry-After says.",
+    ),
+    Option(
+        "WARCFLOW_FETCH_HOLD_WAIT",
+        "fetch.hold_wait",
+        "10",
+        _not_negative,
+        "A request to a host on hold for at most this many seconds waits; a longer "
+        "hold sends its capture to the retry topic, due when the hold ends.",
     ),
     Option(
         "WARCFLOW_MEDIA_MAX_BYTES",
@@ -982,6 +1006,11 @@ def load_settings(
                 total=values["WARCFLOW_FETCH_MAX_CONNECTIONS"],
                 per_host=values["WARCFLOW_FETCH_PER_HOST"],
                 host_delay=values["WARCFLOW_FETCH_HOST_DELAY"],
+            ),
+            holds=HoldSettings(
+                default_seconds=values["WARCFLOW_FETCH_HOLD_DEFAULT"],
+                max_seconds=values["WARCFLOW_FETCH_HOLD_MAX"],
+                wait_seconds=values["WARCFLOW_FETCH_HOLD_WAIT"],
             ),
         ),
         media=MediaSettings(

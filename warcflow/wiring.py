@@ -49,13 +49,14 @@ def store(settings: Settings):
     return S3Store(settings.store)
 
 
-def archiver(settings: Settings, object_store=None):
+def archiver(settings: Settings, object_store=None, holds=None):
+    """The page archiver; ``holds``: the worker's host holds (``host_holds``)."""
     from archivers.capture.archiver import PageArchiver
     from archivers.media.ytdlp import extractor_recognises
     from archivers.net.fetcher import Fetcher
 
     return PageArchiver(
-        Fetcher(settings.fetch),
+        Fetcher(settings.fetch, holds=holds),
         object_store or store(settings),
         agent=agent_info(settings),
         recognises=extractor_recognises if settings.media.per_page else None,
@@ -99,7 +100,14 @@ def browser(settings: Settings):
     return Browser(settings.browser)
 
 
-def media_archiver(settings: Settings, object_store=None):
+def host_holds(settings: Settings):
+    """One ``HostHolds`` for every fetcher of a worker process (``archivers.net.holds``)."""
+    from archivers.net.holds import HostHolds
+
+    return HostHolds(settings.fetch.holds)
+
+
+def media_archiver(settings: Settings, object_store=None, holds=None):
     """Media use the page fetcher's policy with the media size and time limits."""
     from dataclasses import replace
 
@@ -112,7 +120,7 @@ def media_archiver(settings: Settings, object_store=None):
         total_timeout=settings.media.timeout,
     )
     return MediaArchiver(
-        Fetcher(fetch),
+        Fetcher(fetch, holds=holds),
         object_store or store(settings),
         settings.media,
         agent=agent_info(settings),
@@ -131,8 +139,9 @@ def faust_app(settings: Settings, metrics=None):
 
     names = topic_names(settings)
     object_store = store(settings)
-    page_archiver = archiver(settings, object_store)
-    media = media_archiver(settings, object_store)
+    holds = host_holds(settings)
+    page_archiver = archiver(settings, object_store, holds)
+    media = media_archiver(settings, object_store, holds)
     events = CaptureEventLog(settings.streams.kafka, names.captures, settings.streams.seals)
     retry = settings.streams.retry
     seals = settings.streams.seals
@@ -151,8 +160,14 @@ def faust_app(settings: Settings, metrics=None):
             settings, object_store, producer, events, metrics, media.availability
         ),
     )
+    from streams.app import FaustProducer
+    from streams.clients import holds as board
+
+    board.attach(
+        app,
+        board.HoldsBoard(holds, settings.streams.kafka, names.hosts, seals, FaustProducer(app)),
+    )
     if settings.watch.enabled:
-        from streams.app import FaustProducer
         from streams.watchers.runner import attach
 
         attach(app, watch_runner(settings, FaustProducer(app), metrics))

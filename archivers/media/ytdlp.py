@@ -68,6 +68,7 @@ from archivers.errors import CaptureError, FetchUnavailable, LimitExceeded, Perm
 from archivers.media import ffmpeg
 from archivers.net.cookies import SessionCookies
 from archivers.net.fetcher import Fetcher
+from archivers.net.holds import HostHeld
 from archivers.net.recording import DecodedBudget, DecodingReader, Exchange, decoded_body
 from archivers.urls import validate_url
 
@@ -280,6 +281,8 @@ class WarcflowRH(RequestHandler):
                 self.recorder.refuse(exc)
                 raise RequestError(f"warcflow refused {url}: {exc}") from None
             except CaptureError as exc:
+                if isinstance(exc, HostHeld):  # the download's outcome: retried at the hold's end
+                    self.recorder.refuse(exc)
                 raise TransportError(f"{url}: {exc}") from None
             try:
                 self.recorder.add(exchange)

@@ -16,6 +16,9 @@ Every request holds a connection slot of the fetcher's ``HostGate`` (a global
 bound, a per-host bound and a per-host delay between request starts, see
 ``archivers.politeness``) while its connection is open; yt-dlp's handler,
 which runs each request on an event loop of its own thread, bounds itself.
+A host that answered 429 (or 503 with ``Retry-After``) is on hold
+(``archivers.net.holds``): every later request to it, gated or not, waits for
+the hold's end if it is near and is otherwise not sent (``HostHeld``).
 
 Redirects are followed by ``fetch_chain``; every hop goes through steps 1–5
 again, so a redirect to a private address is refused like a direct request.
@@ -45,6 +48,7 @@ from archivers.errors import (
 )
 from archivers.net.addresses import AddressPolicy, AllowRule, literal_address
 from archivers.net.cookies import WITHHELD, SessionCookies, final_head_end
+from archivers.net.holds import HoldSettings, HostHolds
 from archivers.net.politeness import HostGate, PolitenessSettings
 from archivers.net.recording import Exchange, RecordedResponse, address
 from archivers.net.resolver import Resolver, SystemResolver
@@ -73,6 +77,8 @@ class FetchSettings:
     """A PEM file of CA certificates trusted besides the system's (a private CA, tests)."""
     politeness: PolitenessSettings = field(default_factory=PolitenessSettings)
     """Connection bounds of the fetcher's requests (``archivers.politeness``)."""
+    holds: HoldSettings = field(default_factory=HoldSettings)
+    """How long a host that answered 429 is left alone (``archivers.net.holds``)."""
 
 
 class Fetcher:
@@ -83,8 +89,12 @@ class Fetcher:
         settings: FetchSettings,
         resolver: Resolver | None = None,
         clock: Callable[[], datetime] = utc_now,
+        holds: HostHolds | None = None,
     ) -> None:
         self.settings = settings
+        self.holds = holds or HostHolds(settings.holds, clock)
+        """Hosts that asked to be left alone (``archivers.net.holds``), shared by
+        every fetcher of the worker process and, through the hosts topic, the cluster."""
         self.policy = AddressPolicy(settings.allow)
         self.resolver = resolver or SystemResolver()
         self.clock = clock
@@ -130,6 +140,7 @@ class Fetcher:
             headers = _with_session_cookie(headers or [], session.header_for(url))
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
+        await self.holds.wait(host.lower())  # HostHeld when its host asked for a long wait
         addresses = await self.resolver.resolve(host, port)
         if not addresses:
             raise FetchUnavailable(f"no address for {host}", reason="dns_failure")
@@ -155,6 +166,7 @@ class Fetcher:
                 f"{session.session_id})",
                 reason=exc.reason,
             ) from None
+        self.holds.note(host.lower(), exchange.response.status, exchange.response.headers)
         if session is not None:
             _withhold(exchange, session)
         return exchange

@@ -11,7 +11,9 @@ faust commits the offset once the handler returns:
                                     RetryPolicy.max_attempts; then a recorded failure
                                     (``retries_exhausted:<reason>``) and a dead letter
                                     carrying every attempt's reason. Attempts that met
-                                    an S3 outage do not count: they wait it out
+                                    an S3 outage do not count: they wait it out; nor
+                                    do those not sent because their host is on hold
+                                    (``archivers.net.holds``): due at the hold's end
     junk / unexpected exception   → ``<prefix>.dead-letter`` with the reason
 
 What a stage produces to an internal topic (``TopicNames.sealed``) is sealed
@@ -69,6 +71,9 @@ waits on a misconfigured store (bad keys, no bucket) before it dead-letters the
 message: long enough for a key rotation or a bucket being created, not forever."""
 OUTAGE_REASONS = frozenset({"store_unavailable"})
 """Failure reasons that are warcflow's own infrastructure, not the captured site."""
+WAIT_REASONS = OUTAGE_REASONS | {"host_held"}
+"""Attempts that do not count towards giving up: an outage of ours, or a request
+not sent because its host asked every worker to wait (``archivers.net.holds``)."""
 
 
 class ProduceRefused(Exception):
@@ -133,7 +138,7 @@ def collapse_outages(history: list[dict[str, str]]) -> list[dict[str, str]]:
     latest with ``repeated``: how many attempts it stands for. A retry message
     stays small however long the outage lasts."""
     run = 0
-    while run < len(history) and history[-1 - run].get("reason") in OUTAGE_REASONS:
+    while run < len(history) and history[-1 - run].get("reason") in WAIT_REASONS:
         run += 1
     if run <= 2:
         return history
@@ -277,10 +282,15 @@ class Router:
         # Our own store being down says nothing about the URL, and giving up could
         # not even be recorded: such attempts wait (backoff capped at max_delay)
         # as long as the outage lasts, and only the others count towards giving up.
-        spent = sum(1 for record in history if record.get("reason") not in OUTAGE_REASONS)
-        if exc.reason in OUTAGE_REASONS or spent < self.retry.max_attempts:
+        # A request not sent because its host is on hold is no attempt either.
+        spent = sum(1 for record in history if record.get("reason") not in WAIT_REASONS)
+        if exc.reason in WAIT_REASONS or spent < self.retry.max_attempts:
             history = collapse_outages(history)
             delay = self.retry.delay(attempt, random.uniform(-1, 1))
+            due = self.clock() + timedelta(seconds=delay)
+            if isinstance(exc, Retryable) and exc.retry_at is not None and exc.retry_at > due:
+                due = exc.retry_at  # the host's hold ends then: not a moment before
+                delay = (due - self.clock()).total_seconds()
             log.warning(
                 "%s %s of %s: attempt %d failed (%s); retry in %.1f s",
                 job.stage,
@@ -296,7 +306,7 @@ class Router:
                 job.payload,
                 origin.coordinates(),
                 attempt + 1,
-                self.clock() + timedelta(seconds=delay),
+                due,
                 tuple(history),
             )
             await self.send(self.names.retry(job.stage), job.key, retry.to_json())

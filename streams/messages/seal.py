@@ -55,6 +55,7 @@ from streams.messages.capture import (
     RETRY,
 )
 from streams.messages.custody import CUSTODY_EVENT, HEAD_REQUEST, LIVENESS_START, RECHECK_REQUEST
+from streams.messages.hosts import HOST_HOLD
 
 FIELD = "seal"
 ALGORITHM = "HMAC-SHA256"
@@ -76,6 +77,7 @@ PRODUCERS: dict[str, frozenset[str]] = {
     HEAD_REQUEST: frozenset({WORKER, OPERATOR}),
     RECHECK_REQUEST: frozenset({WORKER, OPERATOR}),
     LIVENESS_START: frozenset({WORKER}),
+    HOST_HOLD: frozenset({WORKER}),
 }
 """schema → the roles that may make a message of it."""
 CUSTODY_PRODUCERS: dict[str, frozenset[str]] = {
