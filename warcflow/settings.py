@@ -684,8 +684,9 @@ OPTIONS: tuple[Option, ...] = (
         "browser.user",
         "nobody",
         str,
-        "Account Chromium runs as when the worker runs as root (sandboxed, in an empty "
-        "network namespace of its own); a dedicated account with no other files is best.",
+        "Account Chromium runs as when warcflow runs as root, sandboxed: for a capture in an "
+        "empty network namespace of its own, for `session login` on the network; a dedicated "
+        "account with no other files is best.",
     ),
     Option(
         "WARCFLOW_VIEWER_HOST",

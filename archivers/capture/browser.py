@@ -50,6 +50,12 @@ load event and for network quiet after it and after each of at most
 One Chromium process per ``Browser`` (per worker), shared by every capture,
 each capture in a fresh context (no cookies or cache carried over), at most
 ``concurrency`` at a time.
+
+``interactive_browser`` is the other Chromium warcflow starts: the operator's
+own, for ``warcflow session login`` (archivers/sessions/login.py). It is no
+capture and has none of the fence above — it reaches the network directly —
+but it keeps the sandbox, and as root it runs as ``BrowserSettings.user``
+without capabilities (``fenced_launcher(network=True)``).
 """
 
 from __future__ import annotations
@@ -78,9 +84,10 @@ from archivers.errors import (
     retryable_status,
 )
 from archivers.extract.media import STREAM_TYPES, FoundMedia, media_kind
-from archivers.net.cookies import SessionCookies
+from archivers.net.cookies import Cookie, SessionCookies
 from archivers.net.fetcher import Fetcher
 from archivers.net.recording import Exchange, content_type, decoded_body
+from archivers.sessions.login import BrowserClosed, BrowserUnavailable, LoginPlan
 from archivers.urls import canonical_url, validate_url
 
 log = logging.getLogger("warcflow.browser")
@@ -177,7 +184,7 @@ def browser_environment(home: str) -> dict[str, str]:
 _LAUNCHER = """#!/bin/sh
 # written by warcflow (archivers/capture/browser.py): Playwright starts Chromium
 # through this. As root it hands Chromium's fresh profile to {user} (-h: never
-# through a link), then runs it in an empty network namespace as {user},
+# through a link), then runs it {where}as {user},
 # without capabilities, sandbox on. This file stays root's: {user} cannot
 # change what root runs at the next launch.
 set -eu
@@ -187,14 +194,21 @@ for arg in "$@"; do
     --user-data-dir=*) {chown} -hR {uid}:{gid} -- "${{arg#--user-data-dir=}}" ;;
   esac
 done
-exec {unshare} --net -- {setpriv} --reuid={uid} --regid={gid} --clear-groups \
+exec {netns}{setpriv} --reuid={uid} --regid={gid} --clear-groups \
   --inh-caps=-all --bounding-set=-all --no-new-privs -- {executable} "$@"
 """
 
 
-def fenced_launcher(directory: str, executable: str, user: str, home: str) -> str:
+def fenced_launcher(
+    directory: str, executable: str, user: str, home: str, *, network: bool = False
+) -> str:
     """Write the launcher (see ``_LAUNCHER``) into ``directory`` (root's, 0700) and
-    give ``home`` (Chromium's HOME, empty) to ``user``; return the launcher's path."""
+    give ``home`` (Chromium's HOME, empty) to ``user``; return the launcher's path.
+
+    ``network=False`` (every capture): Chromium gets an empty network namespace.
+    ``network=True`` is only for the operator's own login browser
+    (``interactive_browser``): the same user, sandbox and dropped privileges, on
+    the machine's network."""
     account = pwd.getpwnam(user)
     os.chown(home, account.pw_uid, account.pw_gid)
     tools = {
@@ -208,7 +222,10 @@ def fenced_launcher(directory: str, executable: str, user: str, home: str) -> st
                 uid=account.pw_uid,
                 gid=account.pw_gid,
                 executable=shutil.which(executable) or executable,
-                **tools,
+                where="" if network else "in an empty network namespace ",
+                netns="" if network else f"{tools['unshare']} --net -- ",
+                chown=tools["chown"],
+                setpriv=tools["setpriv"],
             )
         )
     os.chmod(script, 0o700)
@@ -315,6 +332,120 @@ class Browser:
             await asyncio.wait_for(awaitable, 10)
         except Exception:  # noqa: BLE001, S110 - closing something that may be dead already
             pass
+
+
+LOGIN_ARGS = ("--no-first-run", "--disable-sync", "--disable-default-apps")
+"""The operator's login browser (``interactive_browser``): no capture fence, sandbox on."""
+
+
+class InteractiveBrowser:
+    """The operator's login browser: a ``LoginBrowser`` (archivers.sessions.login)."""
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+        self._closed = False
+        context.on("close", lambda *_: setattr(self, "_closed", True))
+
+    async def show(self, url: str) -> str | None:
+        from playwright.async_api import Error
+
+        page = self._context.pages[0] if self._context.pages else None
+        try:
+            page = page or await self._context.new_page()
+            await page.goto(url, timeout=30_000)
+        except Error as exc:
+            if self._closed:
+                raise BrowserClosed() from None
+            return str(exc).splitlines()[0][:300]
+        return None
+
+    async def cookies(self) -> tuple[Cookie, ...]:
+        from playwright.async_api import Error
+
+        if self._closed:
+            raise BrowserClosed()
+        try:
+            found = await self._context.cookies()
+        except Error:
+            raise BrowserClosed() from None
+        return tuple(_cookie_of(c) for c in found)
+
+
+def _cookie_of(found: dict[str, Any]) -> Cookie:
+    """A Playwright cookie as ``archivers.net.cookies`` holds it: a leading dot in
+    the domain is a domain cookie (subdomains too), none a host-only cookie."""
+    domain = str(found["domain"])
+    return Cookie(
+        domain=domain.lower().lstrip("."),
+        include_subdomains=domain.startswith("."),
+        path=str(found.get("path") or "/"),
+        secure=bool(found.get("secure")),
+        expires=max(0, int(found.get("expires", -1))),  # -1: a session cookie
+        name=str(found["name"]),
+        value=str(found["value"]),
+        http_only=bool(found.get("httpOnly")),
+    )
+
+
+@asynccontextmanager
+async def interactive_browser(
+    settings: BrowserSettings, plan: LoginPlan, profile: str
+) -> AsyncIterator[InteractiveBrowser]:
+    """Chromium for the operator to log in with (``warcflow session login``), its
+    profile and HOME in ``profile`` (empty, the caller deletes it).
+
+    Not a capture browser: its requests go to the network directly, not through
+    the fetcher, and it has no dead proxy or empty network namespace. As root it
+    still runs as ``settings.user`` through ``fenced_launcher(network=True)``, and
+    the sandbox is on. Headless with DevTools on 127.0.0.1:``plan.port`` only, or
+    a window on ``plan.display`` when ``plan.port`` is None."""
+    from playwright.async_api import Error, async_playwright
+
+    launcher_dir = tempfile.mkdtemp(prefix="warcflow-launcher-")
+    try:
+        executable = settings.executable
+        if os.geteuid() == 0:
+            executable = fenced_launcher(
+                launcher_dir, executable, settings.user, profile, network=True
+            )
+        args = list(LOGIN_ARGS)
+        if plan.port is not None:
+            args += [f"--remote-debugging-port={plan.port}", "--remote-debugging-address=127.0.0.1"]
+        async with async_playwright() as playwright:
+            try:
+                context = await playwright.chromium.launch_persistent_context(
+                    os.path.join(profile, "chromium"),
+                    executable_path=executable,
+                    headless=not plan.headed,
+                    args=args,
+                    chromium_sandbox=True,
+                    env={**browser_environment(profile), **plan.display},
+                    no_viewport=plan.headed,
+                    accept_downloads=False,
+                    # warcflow.sessions.login handles the signals, then closes it
+                    handle_sigint=False,
+                    handle_sigterm=False,
+                    handle_sighup=False,
+                )
+            except Error as exc:
+                hint = ""
+                if plan.headed and os.geteuid() == 0:
+                    hint = (
+                        f" (as root Chromium runs as {settings.user}, who may not use your "
+                        f"display: allow it with `xhost +SI:localuser:{settings.user}` or "
+                        "use --remote-debugging-port)"
+                    )
+                first = str(exc).splitlines()[0][:300]
+                raise BrowserUnavailable(
+                    f"Chromium ({settings.executable}, WARCFLOW_BROWSER_EXECUTABLE) did not "
+                    f"start: {first}{hint}"
+                ) from None
+            try:
+                yield InteractiveBrowser(context)
+            finally:
+                await Browser._quietly(context.close())
+    finally:
+        shutil.rmtree(launcher_dir, ignore_errors=True)
 
 
 async def capture_in_browser(

@@ -72,6 +72,27 @@ def _path_matches(request_path: str, cookie_path: str) -> bool:
     return False
 
 
+def in_site(host: str, site: str) -> bool:
+    """Whether ``host`` is ``site`` or one of its subdomains: the rule for which
+    cookies a session of ``site`` keeps and which hosts it serves."""
+    host = host.lower().rstrip(".")
+    return host == site or host.endswith("." + site)
+
+
+def of_site(cookies: tuple[Cookie, ...], site: str) -> tuple[Cookie, ...]:
+    """The cookies of ``site`` and its subdomains, in their order (``in_site``)."""
+    return tuple(c for c in cookies if in_site(c.domain, site))
+
+
+def carriable(name: str, value: str) -> bool:
+    """Whether a ``Cookie`` header can carry ``name=value`` as it is: printable
+    ASCII, no ``;``, no ``=`` in the name, no space at either end of the value."""
+    return bool(
+        re.fullmatch(r"(?:[!-:<-~](?:[ !-:<-~]*[!-:<-~])?)?", value)
+        and re.fullmatch(r"[!-:<>-~]+", name)
+    )
+
+
 def parse_cookies_txt(text: str) -> tuple[Cookie, ...]:
     """The cookies of a Netscape cookies.txt; ``CookiesInvalid`` names the bad line."""
     cookies = []
@@ -94,9 +115,7 @@ def parse_cookies_txt(text: str) -> tuple[Cookie, ...]:
             raise CookiesInvalid(f"line {number} of the cookies file names no domain or cookie")
         if not re.fullmatch(r"-?\d+(\.\d+)?", expires.strip() or "0"):
             raise CookiesInvalid(f"line {number}: expires must be seconds since 1970")
-        if not re.fullmatch(r"(?:[!-:<-~](?:[ !-:<-~]*[!-:<-~])?)?", value) or not re.fullmatch(
-            r"[!-:<>-~]+", name
-        ):
+        if not carriable(name, value):
             raise CookiesInvalid(
                 f"line {number}: a cookie's name or value has a character a Cookie header "
                 "cannot carry (a ;, a space at either end, or a non-ASCII letter): "

@@ -40,7 +40,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from archivers.clock import iso, parse_iso, utc_now
-from archivers.net.cookies import Cookie, SessionCookies
+from archivers.net.cookies import Cookie, SessionCookies, in_site, of_site
 
 MAGIC = b"WFSV1"
 ACTIVE, EXPIRED, CHALLENGED = "active", "expired", "challenged"
@@ -64,8 +64,7 @@ class Session:
     added_at: str
 
     def serves(self, host: str) -> bool:
-        host = host.lower().rstrip(".")
-        return host == self.site or host.endswith("." + self.site)
+        return in_site(host, self.site)
 
     def jar(self) -> SessionCookies:
         return SessionCookies(self.session_id, self.cookies)
@@ -154,7 +153,7 @@ class Vault:
         self, site: str, handle: str, cookies: tuple[Cookie, ...], now: datetime | None = None
     ) -> Session:
         site = normal_site(site)
-        serving = [c for c in cookies if Session("", site, "", (), "").serves(c.domain)]
+        serving = of_site(cookies, site)
         if not serving:
             raise VaultError(
                 f"none of the {len(cookies)} cookies is for {site} or its subdomains: "
@@ -166,7 +165,7 @@ class Vault:
                 session_id=f"s-{secrets.token_hex(4)}",
                 site=site,
                 handle=handle.strip() or "(unnamed)",
-                cookies=tuple(serving),
+                cookies=serving,
                 added_at=iso(now or utc_now()),
             )
             self._write([*sessions, session])

@@ -10,17 +10,30 @@
   every request with a valid token counts against its budget: a token made
   with ``uses=N`` expires after N requests, as sessions do "after a few weeks";
 - every answer to a logged-in request sets a fresh ``ct0`` cookie (a secret
-  too: it must be withheld from stored records like the session's own).
+  too: it must be withheld from stored records like the session's own);
+- ``/login``: a login form; a POST of it with ``PASSWORD`` sets a fresh
+  ``auth_token`` (HttpOnly) and a ``lang`` cookie and redirects to ``/home``, any
+  other password gets the form again with 401 (``warcflow session login``).
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
+from urllib.parse import parse_qs
 
 from tests.support.site import Route, TestSite, png
 
 LOGIN = "/i/flow/login"
+LOGIN_FORM = "/login"
+PASSWORD = "correct horse battery staple"
+"""The test account's password at ``LOGIN_FORM``."""
+
+FORM = b"""<!doctype html><html><head><meta charset="utf-8"><title>Log in</title></head>
+<body><form method="post" action="/login">
+<label>Username <input name="username" id="username"></label>
+<label>Password <input name="password" id="password" type="password"></label>
+<button type="submit" id="submit">Log in</button></form></body></html>"""
 
 
 def post_html(n: int) -> bytes:
@@ -43,6 +56,10 @@ class Platform:
         site.routes[LOGIN] = Route(
             b"<!doctype html><title>Log in to see this post</title><form>...</form>"
         )
+        site.routes[LOGIN_FORM] = Route(FORM)
+        site.routes["/home"] = Route(b"<!doctype html><title>Home</title><p>Welcome back</p>")
+        site.forms[LOGIN_FORM] = self.log_in
+        self.logins: list[str] = []  # every auth_token the form handed out
         site.gate = self.answer
 
     def token(self, uses: int | None = None, challenged: bool = False) -> str:
@@ -52,6 +69,22 @@ class Platform:
             if challenged:
                 self.challenged.add(value)
         return value
+
+    def log_in(self, body: bytes) -> Route:
+        fields = parse_qs(body.decode("utf-8", "replace"))
+        if fields.get("password") != [PASSWORD]:
+            return Route(FORM, status=401)
+        token = self.token()
+        self.logins.append(token)
+        return Route(
+            b"",
+            status=303,
+            headers=[
+                ("Location", "/home"),
+                ("Set-Cookie", f"auth_token={token}; Path=/; HttpOnly; SameSite=Lax"),
+                ("Set-Cookie", "lang=en; Path=/"),
+            ],
+        )
 
     def url(self, n: int) -> str:
         return self.site.url(f"/status/{n}")

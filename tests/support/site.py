@@ -101,6 +101,8 @@ class TestSite:
         self.gate: Callable[[str, str], Route | None] | None = None
         """Asked (path, Cookie header) before the routes: a Route it returns is the
         answer (a platform's login wall, tests/support/platform.py)."""
+        self.forms: dict[str, Callable[[bytes], Route]] = {}
+        """POST handlers by path: given the request body, the answer (a login form)."""
         self._lock = threading.Lock()
         self._server = _Server((host, port), self._handler())
         self._server.tls = tls
@@ -197,6 +199,24 @@ class TestSite:
                 finally:
                     with site._lock:
                         site.in_flight[path] -= 1
+
+            def do_POST(self):
+                path = self.path.split("?")[0]
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(min(length, 64 * 1024))
+                with site._lock:
+                    site.hits[path] = site.hits.get(path, 0) + 1
+                    site.clients.append((path, "{}:{}".format(*self.client_address[:2])))
+                    form = site.forms.get(path)
+                route = form(body) if form is not None else None
+                route = route or Route(b"not found", status=404, content_type="text/plain")
+                self.send_response(route.status)
+                self.send_header("Content-Type", route.content_type)
+                for name, value in route.headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(route.body)))
+                self.end_headers()
+                self.wfile.write(route.body)
 
             def _answer(self, path):
                 if site.delay:

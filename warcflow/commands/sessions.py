@@ -1,4 +1,6 @@
-"""``warcflow session add | list | test | remove``: logged-in sessions (archivers/sessions/).
+"""``warcflow session add | login | list | test | remove``: logged-in sessions.
+
+The sessions themselves are archivers/sessions/.
 
 None of these prints a cookie value: ``list`` shows each session's site, the
 account's public handle, how many cookies it holds and when the first expires,
@@ -9,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 from pathlib import Path
 
 from archivers.errors import CaptureError
 from archivers.net.cookies import CookiesInvalid, parse_cookies_txt
-from archivers.sessions.vault import ACTIVE, VaultError
+from archivers.sessions.login import DEFAULT_PORT
+from archivers.sessions.login import DEFAULT_TIMEOUT as DEFAULT_LOGIN_TIMEOUT
+from archivers.sessions.vault import ACTIVE, Session, Vault, VaultError
 from warcflow import exitcodes, wiring
 from warcflow.output import error, print_json, progress, table
 from warcflow.settings import Settings
@@ -31,10 +36,38 @@ key in WARCFLOW_SESSION_KEY; only the worker and this command read them.
 
 Three commands to capture a logged-in post:
   warcflow session add x.com --cookies x.com_cookies.txt --handle @research_account
+    (or log in in a browser warcflow opens:
+     warcflow session login x.com --handle @research_account --until-cookie auth_token)
   warcflow session test x.com https://x.com/someone/status/1
   warcflow submit https://x.com/someone/status/1
 
 Use research accounts: platforms ban accounts that archive. See docs/sessions.md.
+"""
+
+LOGIN_DESCRIPTION = """\
+Open Chromium with a fresh, empty profile at URL (default https://SITE/login),
+let you log in there, and keep the cookies the browser then holds for SITE and
+its subdomains as a new session, exactly as `session add` does. Use a research
+account.
+
+Where the browser shows: a window on your display when DISPLAY or
+WAYLAND_DISPLAY is set and --remote-debugging-port is not given; otherwise
+Chromium runs headless with its DevTools on 127.0.0.1:P only, and warcflow
+prints how to reach it from your own computer:
+  ssh -N -L P:127.0.0.1:P SERVER, then chrome://inspect in Chrome, 'Configure…',
+  add 127.0.0.1:P, and 'inspect' the page: log in in the window that opens.
+
+It ends when SITE has set every --until-cookie NAME (auth_token for x.com,
+sessionid for instagram.com: docs/sessions.md), or when you press Enter on the
+terminal once logged in. After --timeout seconds, on Ctrl-C, or if the browser
+is closed, nothing is saved. The profile is deleted however it ends, and no
+cookie value is printed. As root, Chromium runs as WARCFLOW_BROWSER_USER with
+its sandbox on; it reaches the network directly (it is not a capture).
+
+Exit 0: the session was added (what `session add` prints); 1: nothing saved
+(timeout, Enter before the cookies were set, browser closed, interrupted);
+2: bad arguments, a port in use, or a vault that does not open; 3: Chromium
+did not start or its DevTools did not answer.
 """
 
 
@@ -42,7 +75,7 @@ def add_parsers(sub, common) -> None:
     p = sub.add_parser(
         "session",
         parents=[common],
-        help="add, list, test or remove logged-in sessions",
+        help="add, log in, list, test or remove logged-in sessions",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -65,6 +98,47 @@ def add_parsers(sub, common) -> None:
     )
     q.add_argument("--json", action="store_true", help="print the session as JSON")
     q.set_defaults(handler=add)
+
+    q = actions.add_parser(
+        "login",
+        parents=[common],
+        help="log in in a browser warcflow opens and keep its cookies as a session",
+        description=LOGIN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    q.add_argument("site", metavar="SITE", help="the site to log in to, e.g. x.com")
+    q.add_argument(
+        "--handle",
+        required=True,
+        help="the account's public handle, recorded with every capture it makes",
+    )
+    q.add_argument("--url", help="where the browser opens (default: https://SITE/login)")
+    q.add_argument(
+        "--until-cookie",
+        metavar="NAME",
+        action="append",
+        default=[],
+        dest="until",
+        help="end the login once SITE has set this cookie (repeat for several; "
+        "docs/sessions.md names them per platform)",
+    )
+    q.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_LOGIN_TIMEOUT,
+        metavar="S",
+        help="seconds to log in before giving up, saving nothing "
+        f"(default {DEFAULT_LOGIN_TIMEOUT:g})",
+    )
+    q.add_argument(
+        "--remote-debugging-port",
+        type=int,
+        metavar="P",
+        help="run Chromium headless with its DevTools on 127.0.0.1:P (the default, on "
+        f"port {DEFAULT_PORT}, when there is no display)",
+    )
+    q.add_argument("--json", action="store_true", help="print the session as JSON")
+    q.set_defaults(handler=login)
 
     q = actions.add_parser("list", parents=[common], help="list sessions and their state")
     q.add_argument("--json", action="store_true", help="machine-readable output")
@@ -105,6 +179,11 @@ def add(args, settings: Settings) -> int:
     except (CookiesInvalid, VaultError) as exc:
         error(str(exc))
         return exitcodes.USAGE
+    return _added(args, session, vault)
+
+
+def _added(args, session: Session, vault: Vault) -> int:
+    """What `add` and `login` print of the session they sealed (never a cookie)."""
     out = {**session.public(), "cookies": len(session.cookies), "vault": str(vault.path)}
     if args.json:
         print_json(out)
@@ -115,6 +194,48 @@ def add(args, settings: Settings) -> int:
             f"try it with `warcflow session test {session.session_id} URL`"
         )
     return exitcodes.OK
+
+
+def login(args, settings: Settings) -> int:
+    from archivers.capture.browser import interactive_browser
+    from archivers.sessions.login import BrowserUnavailable, LoginError, log_in, plan_login
+
+    terminal = sys.stdin is not None and sys.stdin.isatty()
+    vault = wiring.session_vault(settings)
+    try:
+        plan = plan_login(
+            args.site,
+            url=args.url,
+            until=tuple(args.until),
+            timeout=args.timeout,
+            port=args.remote_debugging_port,
+            terminal=terminal,
+        )
+        vault.sessions()  # a vault that does not open says so before the operator logs in
+    except (LoginError, VaultError) as exc:
+        error(str(exc))
+        return exitcodes.USAGE
+    try:
+        result = asyncio.run(
+            log_in(
+                plan,
+                functools.partial(interactive_browser, settings.browser),
+                tell=progress,
+                stdin=sys.stdin if terminal else None,
+            )
+        )
+    except BrowserUnavailable as exc:
+        error(str(exc))
+        return exitcodes.UNAVAILABLE
+    if not result.saved:
+        error(result.why(plan))
+        return exitcodes.FAILED
+    try:
+        session = vault.add(plan.site, args.handle, result.cookies)
+    except VaultError as exc:
+        error(str(exc))
+        return exitcodes.USAGE
+    return _added(args, session, vault)
 
 
 def list_sessions(args, settings: Settings) -> int:
