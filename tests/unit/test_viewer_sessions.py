@@ -5,9 +5,7 @@ viewer: tests/integration/test_viewer.py."""
 
 from __future__ import annotations
 
-import html
 import json
-import re
 import shutil
 
 from fastapi.testclient import TestClient
@@ -16,21 +14,14 @@ from archivers.net.cookies import parse_cookies_txt
 from archivers.sessions.pool import SessionPool
 from archivers.sessions.vault import Vault
 from archivers.store.memory import MemoryStore
+from tests.support.readable import text_of
 from viewer.accounts import Accounts
 from viewer.app import create_app
 from viewer.catalog import Catalog
 from viewer.settings import ViewerSettings
 
 ORIGIN = "http://127.0.0.1:8080"
-BLOCK = r"</?(?:td|th|tr|p|div|li|h\d|br|table|thead|tbody|header|nav|main|footer|form)\b[^>]*>"
 COOKIES = parse_cookies_txt(".x.com\tTRUE\t/\tTRUE\t2000000000\tauth_token\tsecret-auth\n")
-
-
-def text_of(page: str) -> str:
-    """What a reader sees: the page without its tags, its spaces collapsed."""
-    page = re.sub(r"<(script|style|head)\b.*?</\1>", " ", page, flags=re.S)
-    page = re.sub(BLOCK, " ", page)  # cells and paragraphs are apart; inline tags are not
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", page)).split())
 
 
 class Site:
