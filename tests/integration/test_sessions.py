@@ -115,6 +115,7 @@ def test_logged_in_posts_are_captured_and_name_their_session_never_a_secret(wall
     assert post["body"]["session"] == {"id": spent, "site": site, "handle": "@spent_account"}
     assert "login" in post["body"]["reason"] and post["body"]["at"].endswith("Z")
     assert post["path"] == f"/hook/{hook.token}"
+    assert post["body"]["worker"].endswith(f":{walled['worker'].proc.pid}")  # host:pid
     with urllib.request.urlopen(walled["metrics"], timeout=10) as answer:
         scraped = answer.read().decode()
     assert f'warcflow_sessions{{site="{site}",state="expired"}} 1.0' in scraped
