@@ -3,22 +3,27 @@
 One ``Metrics`` per worker process, in its own registry (nothing global), so
 tests can make as many as they like. Names follow Prometheus conventions
 (``_total`` counters, ``_seconds`` histograms); every series has a ``stage``
-label (``capture``, ``media``), the watchers' a ``kind`` label. docs/operations.md
-lists them.
+label (``capture``, ``media``), the watchers' a ``kind`` label, the sessions'
+``site`` and ``state``. docs/operations.md lists them (a test checks).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+log = logging.getLogger("warcflow.worker")
+
 SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800)
 
 Lag = Callable[[], Iterable[tuple[str, int, int]]]
 """(topic, partition, messages behind) for each partition of the worker's group."""
+SessionCounts = Callable[[], Iterable[tuple[str, str, int]]]
+"""(site, state, sessions) of the worker's session vault (``SessionPool.counts``)."""
 
 
 class Metrics:
@@ -84,9 +89,17 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.sessions_marked = Counter(
+            "warcflow_sessions_marked",
+            "Sessions this worker marked expired or challenged, by site and state",
+            ["site", "state"],
+            registry=r,
+        )
         self._lag: Lag | None = None
         self._lag_cache: tuple[float, list] = (0.0, [])
+        self._sessions: SessionCounts | None = None
         r.register(_LagCollector(self))
+        r.register(_SessionsCollector(self))
         self.started = time.time()
 
     def observe(self, stage: str, outcome: str, seconds: float | None) -> None:
@@ -119,6 +132,23 @@ class Metrics:
 
     def watch_items(self, kind: str, submitted: int) -> None:
         self.watch_submitted.labels(kind).inc(submitted)
+
+    def session_marked(self, marked) -> None:
+        """A ``notices.Listener``: one session marked (``SessionMarked``)."""
+        self.sessions_marked.labels(marked.session["site"], marked.state).inc()
+
+    def follow_sessions(self, counts: SessionCounts) -> None:
+        """Report the vault's sessions by site and state on each scrape."""
+        self._sessions = counts
+
+    def session_counts(self) -> list[tuple[str, str, int]]:
+        if self._sessions is None:
+            return []
+        try:
+            return list(self._sessions())
+        except Exception:  # a scrape must not fail on an unreadable vault
+            log.warning("cannot count the sessions for /metrics", exc_info=True)
+            return []
 
     def follow_lag(self, lag: Lag) -> None:
         """Report consumer lag on each scrape (computed at most every 5 s)."""
@@ -159,4 +189,19 @@ class _LagCollector:
         )
         for topic, partition, behind in self.metrics.lag():
             family.add_metric([topic, str(partition)], behind)
+        yield family
+
+
+class _SessionsCollector:
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self):
+        family = GaugeMetricFamily(
+            "warcflow_sessions",
+            "Sessions of the worker's vault, by site and state (active, expired, challenged)",
+            labels=["site", "state"],
+        )
+        for site, state, count in self.metrics.session_counts():
+            family.add_metric([site, state], count)
         yield family

@@ -3,9 +3,9 @@
 A FastAPI app (its OpenAPI description at ``/openapi.json``; no interactive
 docs page: Swagger UI would load a script from a CDN on this origin):
 
-    pages      /  /search  /url?u=URL  /capture/{id}  /submit
+    pages      /  /search  /url?u=URL  /capture/{id}  /submit  /sessions
     JSON API   /api/captures?url=URL  /api/captures/{id}  /api/search?q=  /api/submit
-               /api/status  /api/similar  /api/lineage/{sha256}   (``viewer.finding``)
+               /api/status  /api/sessions  /api/similar  /api/lineage/{sha256}
     files      /capture/{id}/warc  /capture/{id}/screenshot  /media/{sha256}
                /media/{sha256}/derived  /media/{sha256}/poster   (Range requests supported)
     Memento    /timegate/{URL}  /timemap/link/{URL}  /timemap/json/{URL}   (RFC 7089)
@@ -18,7 +18,10 @@ state change needs an account (submitting: ``submitter`` or ``admin``), comes
 from the viewer's own origin, and — when authenticated by the session cookie —
 carries the session's CSRF token; downloading evidence (a WARC, a media
 original: a custody event, recorded as the account) needs an account of any
-role; reading needs one unless ``ViewerSettings.reading_is_open``. Submits,
+role; reading needs one unless ``ViewerSettings.reading_is_open``; the
+logged-in sessions' state (``/sessions``, ``/api/sessions``, and the banner
+on every page when one is expired or challenged: viewer/sessions.py) needs
+``admin``. Submits,
 downloads and logins are rate-limited per account and per client address
 (viewer/ratelimit.py: 429 with ``Retry-After``). Audits run in a bounded pool
 (viewer/audits.py): a request gets the cached result or "pending" (202).
@@ -60,6 +63,7 @@ from viewer.audits import AuditCache
 from viewer.auth import COOKIE, Gate, Principal, session_key
 from viewer.catalog import Catalog
 from viewer.ratelimit import RateLimiter
+from viewer.sessions import SessionBoard
 from viewer.settings import ViewerSettings
 from viewer.views import capture_object, checked_url, memento_url, replay_url
 
@@ -124,6 +128,7 @@ def create_app(
         "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     )
     open_paths = ("/login", "/static/", "/healthz", "/openapi.json")
+    board = SessionBoard(settings.session_state)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -220,6 +225,7 @@ def create_app(
 
     def page(request: Request, template: str, status: int = 200, **context):
         principal = who(request)
+        operator = principal is not None and principal.may("admin")
         return templates.TemplateResponse(
             request,
             template,
@@ -229,6 +235,9 @@ def create_app(
                 "counts": catalog.counts(),
                 "principal": principal,
                 "csrf": gate.csrf_token(principal),
+                "operator": operator,
+                # the banner: sessions expired or challenged, for those who may see them
+                "attention": board.read().attention if operator else 0,
                 **context,
             },
             status_code=status,
@@ -478,7 +487,46 @@ def create_app(
             return page(request, "submit.html", status=503, errors=[str(exc)], done=[], **form)
         return page(request, "submit.html", errors=[], done=done, **blank_form)
 
+    @app.get("/sessions", response_class=HTMLResponse, include_in_schema=False)
+    def sessions_page(request: Request):
+        if who(request) is None:
+            return RedirectResponse("/login?next=/sessions", status_code=303)
+        problem = refusal(request, "admin")
+        if problem:
+            return page(request, "sessions.html", status=403, errors=[problem], board=None)
+        known = board.read()
+        return page(
+            request,
+            "sessions.html",
+            errors=[known.problem] if known.problem else [],
+            board=known,
+            state_file=settings.session_state,
+        )
+
     # -- JSON API -------------------------------------------------------------------
+
+    @app.get(
+        "/api/sessions",
+        summary="The logged-in sessions' state (admin accounts)",
+        description="What the sessions page shows, from the session vault's plain state "
+        "file (never the vault): per session its id, site, public handle, state "
+        "(`active`, `expired`, `challenged`), why, since when, uses and last use; those "
+        "that need attention first. 401 without an account, 403 for one that is not "
+        "admin, 503 when the state file cannot be read.",
+    )
+    def api_sessions(request: Request):
+        problem = refusal(request, "admin")
+        if problem:
+            return JSONResponse(
+                {"errors": [problem]}, status_code=401 if who(request) is None else 403
+            )
+        known = board.read()
+        if known.problem:
+            return JSONResponse({"errors": [known.problem]}, status_code=503)
+        return {
+            "sessions": [s.public() for s in known.sessions],
+            "attention": known.attention,
+        }
 
     @app.get(
         "/api/captures",

@@ -43,6 +43,10 @@ class ViewerSettings:
     user_header: str = ""
     """A header the trusted proxy sets to the account it authenticated (OIDC through
     e.g. oauth2-proxy's ``X-Forwarded-User``); only believed from ``trusted_proxies``."""
+    session_state: Path | None = None
+    """The session vault's plain state file (``<WARCFLOW_SESSION_VAULT>.state.json``),
+    the one file of the vault the viewer reads (viewer/sessions.py); None: no sessions
+    page."""
 
     @property
     def viewer_base(self) -> str:

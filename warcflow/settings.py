@@ -30,6 +30,7 @@ from archivers.net.addresses import AllowRule, parse_allow_list
 from archivers.net.fetcher import DEFAULT_USER_AGENT, FetchSettings
 from archivers.net.holds import HoldSettings
 from archivers.net.politeness import PolitenessSettings
+from archivers.sessions.state import state_path
 from archivers.store.base import StoreSettings
 from infra.settings import ServiceSettings
 from streams.settings import KafkaAccess, RetryPolicy, StreamSettings
@@ -75,6 +76,16 @@ def _tri_state(text: str) -> str:
     if value == "auto":
         return value
     return "true" if _bool(value) else "false"
+
+
+def _webhook_url(text: str) -> str:
+    value = text.strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host name, or empty")
+    return value
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -521,7 +532,9 @@ OPTIONS: tuple[Option, ...] = (
         "",
         str,
         "The encrypted file of logged-in sessions (docs/sessions.md; default "
-        "HOME/sessions/vault). Only the worker and `warcflow session` open it.",
+        "HOME/sessions/vault). Only the worker and `warcflow session` open it; the viewer "
+        "reads only the plain state file beside it (VAULT.state.json, no secret) for its "
+        "sessions page and banner: give the viewer's machine that file alone.",
     ),
     Option(
         "WARCFLOW_SESSION_KEY",
@@ -531,6 +544,16 @@ OPTIONS: tuple[Option, ...] = (
         "File of the 256-bit key the session vault is encrypted with (made, mode 0600, by "
         "the first `warcflow session add`; default HOME/keys/session-vault.key). Keep it "
         "with the worker and the operator only: never on the viewer's machine.",
+    ),
+    Option(
+        "WARCFLOW_SESSION_WEBHOOK",
+        "sessions.webhook",
+        "",
+        _webhook_url,
+        "http(s) URL a worker POSTs a JSON event to when it marks a session expired or "
+        "challenged (docs/sessions.md); sent in the background, 5 s a try, 3 tries. Empty: "
+        "none. Masked by `warcflow config` (such URLs often hold a token).",
+        secret=True,
     ),
     Option(
         "WARCFLOW_LEDGER_HEAD_EVERY",
@@ -844,6 +867,12 @@ class Settings:
     """The role whose credentials were filled in (``warcflow.credentials.for_role``);
     empty before the CLI applies the command's."""
 
+    @property
+    def session_vault(self) -> Path:
+        """The session vault's file (WARCFLOW_SESSION_VAULT, default HOME/sessions/vault);
+        its state file is beside it (``archivers.sessions.state.state_path``)."""
+        return _session_vault(self.values, self.home)
+
     def describe(self) -> list[dict[str, Any]]:
         """Effective settings for ``warcflow config``; secrets masked."""
         rows = []
@@ -877,6 +906,11 @@ class Settings:
                 }
             )
         return rows
+
+
+def _session_vault(values: Mapping[str, Any], home: Path) -> Path:
+    configured = values["WARCFLOW_SESSION_VAULT"]
+    return Path(configured).expanduser() if configured else home / "sessions" / "vault"
 
 
 def _toml_values(path: Path) -> dict[str, str]:
@@ -1048,6 +1082,7 @@ def load_settings(
             audit_workers=values["WARCFLOW_VIEWER_AUDIT_WORKERS"],
             trusted_proxies=values["WARCFLOW_VIEWER_TRUSTED_PROXIES"],
             user_header=values["WARCFLOW_VIEWER_USER_HEADER"].strip(),
+            session_state=state_path(_session_vault(values, home)),
         ),
         store=StoreSettings(
             endpoint=values["WARCFLOW_S3_ENDPOINT"],

@@ -49,7 +49,7 @@ def store(settings: Settings):
     return S3Store(settings.store)
 
 
-def archiver(settings: Settings, object_store=None, holds=None):
+def archiver(settings: Settings, object_store=None, sessions=None, holds=None):
     """The page archiver; ``holds``: the worker's host holds (``host_holds``)."""
     from archivers.capture.archiver import PageArchiver
     from archivers.media.ytdlp import extractor_recognises
@@ -63,7 +63,7 @@ def archiver(settings: Settings, object_store=None, holds=None):
         browser=browser(settings),
         browser_sites=settings.browser.sites,
         media_limit=settings.media.per_page,
-        sessions=session_pool(settings),
+        sessions=sessions if sessions is not None else session_pool(settings),
     )
 
 
@@ -73,19 +73,36 @@ def session_vault(settings: Settings):
 
     from archivers.sessions.vault import Vault
 
-    vault = settings.values["WARCFLOW_SESSION_VAULT"]
     key = settings.values["WARCFLOW_SESSION_KEY"]
     return Vault(
-        Path(vault).expanduser() if vault else settings.home / "sessions" / "vault",
+        settings.session_vault,
         Path(key).expanduser() if key else settings.home / "keys" / "session-vault.key",
     )
 
 
-def session_pool(settings: Settings):
-    """The worker's sessions; one pool per archiver (they re-read the vault on change)."""
+def session_pool(settings: Settings, metrics=None):
+    """The sessions of a worker's archivers (the pool re-reads the vault on change).
+    A session it marks is told to ``metrics`` (``streams.metrics.Metrics``) and to
+    WARCFLOW_SESSION_WEBHOOK, if set; ``metrics`` also shows the pool's sessions
+    by state."""
+    from archivers.sessions.notices import Listener
     from archivers.sessions.pool import SessionPool
 
-    return SessionPool(session_vault(settings))
+    listeners: list[Listener] = []
+    if metrics is not None:
+        listeners.append(metrics.session_marked)
+    if settings.values["WARCFLOW_SESSION_WEBHOOK"]:
+        import os
+        import socket
+
+        from archivers.sessions.webhook import Webhook
+
+        worker = f"{socket.gethostname()}:{os.getpid()}"
+        listeners.append(Webhook(settings.values["WARCFLOW_SESSION_WEBHOOK"], worker))
+    pool = SessionPool(session_vault(settings), listeners)
+    if metrics is not None:
+        metrics.follow_sessions(pool.counts)
+    return pool
 
 
 def browser(settings: Settings):
@@ -107,7 +124,7 @@ def host_holds(settings: Settings):
     return HostHolds(settings.fetch.holds)
 
 
-def media_archiver(settings: Settings, object_store=None, holds=None):
+def media_archiver(settings: Settings, object_store=None, sessions=None, holds=None):
     """Media use the page fetcher's policy with the media size and time limits."""
     from dataclasses import replace
 
@@ -125,7 +142,7 @@ def media_archiver(settings: Settings, object_store=None, holds=None):
         settings.media,
         agent=agent_info(settings),
         workdir=settings.home / "tmp",
-        sessions=session_pool(settings),
+        sessions=sessions if sessions is not None else session_pool(settings),
     )
 
 
@@ -140,8 +157,9 @@ def faust_app(settings: Settings, metrics=None):
     names = topic_names(settings)
     object_store = store(settings)
     holds = host_holds(settings)
-    page_archiver = archiver(settings, object_store, holds)
-    media = media_archiver(settings, object_store, holds)
+    sessions = session_pool(settings, metrics)  # one pool: one event per session marked
+    page_archiver = archiver(settings, object_store, sessions, holds)
+    media = media_archiver(settings, object_store, sessions, holds)
     events = CaptureEventLog(settings.streams.kafka, names.captures, settings.streams.seals)
     retry = settings.streams.retry
     seals = settings.streams.seals

@@ -11,25 +11,34 @@ capture is made without one, and says so.
 
 When a capture made with a session lands on a login page or a challenge
 (``archivers.manifests.outcome.wall_of``), the capture marks it
-(``expire``): the next attempt picks another, and the operator sees the state
-in ``warcflow session list``. The pool re-reads the vault when its file
-changes, so a session added while the worker runs is used at once.
+(``expire``): the next attempt picks another. ``expire`` is the one place
+that decides the operator is told (``archivers.sessions.notices``): when the
+session's state changes — not when another worker marked it first — it logs a
+warning and hands a ``SessionMarked`` to each listener (the worker's metrics,
+the webhook); ``warcflow session list`` and the viewer read the state file.
+The pool re-reads the vault when its file changes, so a session added while
+the worker runs is used at once.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from archivers.clock import iso, utc_now
+from archivers.sessions.notices import Listener, SessionMarked
+from archivers.sessions.state import STATES, standing
 from archivers.sessions.vault import ACTIVE, Session, Vault
 
 log = logging.getLogger("warcflow.sessions")
 
 
 class SessionPool:
-    def __init__(self, vault: Vault) -> None:
+    def __init__(self, vault: Vault, listeners: Iterable[Listener] = ()) -> None:
         self.vault = vault
+        self.listeners = tuple(listeners)
         self._seen: tuple[float, float] | None = None
         self._sessions: list[Session] = []
 
@@ -78,6 +87,21 @@ class SessionPool:
         return self.vault.note_wall(url, session.session_id) is not None
 
     def expire(self, session: Session, state: str, reason: str) -> None:
+        """Mark ``session`` ``state`` (expired, challenged) for ``reason``; if that
+        changed its state, tell the operator: a warning in the log, and a
+        ``SessionMarked`` to every listener."""
+        at = utc_now()
+        before = self.vault.mark(session, state, reason, now=at)
+        if before == state:
+            log.info(
+                "session %s (%s on %s) was already %s: %s",
+                session.session_id,
+                session.handle,
+                session.site,
+                state,
+                reason,
+            )
+            return
         log.warning(
             "session %s (%s on %s) is %s: %s; captures of %s use another session, or none",
             session.session_id,
@@ -87,7 +111,25 @@ class SessionPool:
             reason,
             session.site,
         )
-        self.vault.mark(session.session_id, state, reason)
+        marked = SessionMarked(session.public(), state, reason, iso(at))
+        for listener in self.listeners:
+            try:
+                listener(marked)
+            except Exception:  # telling the operator never fails a capture
+                log.exception(
+                    "could not tell %r that session %s is %s", listener, session.session_id, state
+                )
+
+    def counts(self) -> list[tuple[str, str, int]]:
+        """(site, state, sessions) for every site of the vault and every state
+        (0 included, so an alert can test for no active session)."""
+        states = self.vault.states()
+        sites: dict[str, dict[str, int]] = {}
+        for s in self._current():
+            per = sites.setdefault(s.site, dict.fromkeys(STATES, 0))
+            state = standing(s.session_id, states.get(s.session_id)).state
+            per[state] = per.get(state, 0) + 1
+        return [(site, state, n) for site, per in sorted(sites.items()) for state, n in per.items()]
 
 
 def _mtime(path: Path) -> float:

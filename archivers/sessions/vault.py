@@ -10,10 +10,13 @@ made once), held by the operator and the worker and nobody else: the viewer
 and the CLI's reading commands never open either file
 (docs/decisions/0021-sessions.md).
 
-The state file beside it is not secret: per session id, ``active``, ``expired``
-or ``challenged``, why, and when. Workers write it when a capture made with a
+The state file beside it is not secret (``archivers.sessions.state``): per
+session id, ``active``, ``expired`` or ``challenged``, why, and when, with the
+session's public facts (site, handle, when added) for readers that may not
+open the vault, the viewer first. Workers write it when a capture made with a
 session lands on a login page or a challenge; ``session add`` and
-``session test`` reset it.
+``session test`` reset it; ``add`` and ``remove`` write every session's
+public facts into it (so a state file from before they were kept gets them).
 
 Invariants: a cookie value is never in the state file, a log line, an error
 message, a Kafka message or a stored record (``archivers.net.cookies``
@@ -41,12 +44,22 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from archivers.clock import iso, parse_iso, utc_now
 from archivers.net.cookies import Cookie, SessionCookies, in_site, of_site
+from archivers.sessions.state import (
+    ACTIVE,
+    CHALLENGED,
+    EXPIRED,
+    PUBLIC,
+    STATES,
+    WALLS,
+    StateUnreadable,
+    read_states,
+    standing,
+    state_path,
+)
+
+__all__ = ["ACTIVE", "CHALLENGED", "EXPIRED", "STATES", "WALLS", "Session", "Vault", "VaultError"]
 
 MAGIC = b"WFSV1"
-ACTIVE, EXPIRED, CHALLENGED = "active", "expired", "challenged"
-STATES = (ACTIVE, EXPIRED, CHALLENGED)
-WALLS = "_walls"
-"""The state file's entry of URLs where a session met a wall (not a session id)."""
 
 
 class VaultError(Exception):
@@ -73,6 +86,10 @@ class Session:
         """What a capture records about the session that saw the post."""
         return {"id": self.session_id, "site": self.site, "handle": self.handle}
 
+    def facts(self) -> dict[str, str]:
+        """The public facts the state file keeps (``archivers.sessions.state.PUBLIC``)."""
+        return {name: getattr(self, name) for name in PUBLIC}
+
 
 def normal_site(site: str) -> str:
     site = site.strip().lower().rstrip(".")
@@ -90,7 +107,7 @@ class Vault:
     def __init__(self, path: Path, key_path: Path) -> None:
         self.path = path
         self.key_path = key_path
-        self.state_path = path.with_name(path.name + ".state.json")
+        self.state_path = state_path(path)
         self._lock_path = path.with_name(path.name + ".lock")
 
     # --- the key -------------------------------------------------------
@@ -169,7 +186,13 @@ class Vault:
                 added_at=iso(now or utc_now()),
             )
             self._write([*sessions, session])
-            self._set_state(session.session_id, ACTIVE, "added", now)
+            states = self.states()
+            states[session.session_id] = {
+                "state": ACTIVE,
+                "reason": "added",
+                "at": session.added_at,
+            }
+            self._put_states(_with_facts(states, [*sessions, session]))
         return session
 
     def remove(self, session_id: str) -> Session:
@@ -178,39 +201,51 @@ class Vault:
             gone = [s for s in sessions if s.session_id == session_id]
             if not gone:
                 raise VaultError(f"no session {session_id} (see `warcflow session list`)")
-            self._write([s for s in sessions if s.session_id != session_id])
+            kept = [s for s in sessions if s.session_id != session_id]
+            self._write(kept)
             states = self.states()
             states.pop(session_id, None)
-            _atomic(self.state_path, json.dumps(states, indent=1).encode("utf-8"))
+            self._put_states(_with_facts(states, kept))
         return gone[0]
 
     # --- their state ---------------------------------------------------
     def states(self) -> dict[str, dict[str, Any]]:
         try:
-            return json.loads(self.state_path.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise VaultError(f"cannot read {self.state_path}: {exc}") from None
+            return read_states(self.state_path)
+        except StateUnreadable as exc:
+            raise VaultError(str(exc)) from None
+
+    def _put_states(self, states: dict[str, dict[str, Any]]) -> None:
+        _atomic(self.state_path, json.dumps(states, indent=1, sort_keys=True).encode("utf-8"))
 
     def state_of(self, session_id: str) -> str:
         return self.states().get(session_id, {}).get("state", ACTIVE)
 
-    def mark(self, session_id: str, state: str, reason: str, now: datetime | None = None) -> None:
+    def mark(
+        self,
+        session: Session | str,
+        state: str,
+        reason: str,
+        now: datetime | None = None,
+    ) -> str:
+        """Put ``session`` (a Session, whose public facts are written too, or an id)
+        in ``state``; the state it was in before (read under the same lock, so of
+        two workers marking one session only one sees it change)."""
         if state not in STATES:
             raise ValueError(f"{state!r} is not a session state")
+        session_id = session if isinstance(session, str) else session.session_id
         with self._locked():
-            self._set_state(session_id, state, reason, now)
-
-    def _set_state(self, session_id: str, state: str, reason: str, now: datetime | None) -> None:
-        states = self.states()
-        states[session_id] = {
-            **states.get(session_id, {}),
-            "state": state,
-            "reason": reason,
-            "at": iso(now or utc_now()),
-        }
-        _atomic(self.state_path, json.dumps(states, indent=1, sort_keys=True).encode("utf-8"))
+            states = self.states()
+            before = states.get(session_id, {})
+            states[session_id] = {
+                **before,
+                **({} if isinstance(session, str) else session.facts()),
+                "state": state,
+                "reason": reason,
+                "at": iso(now or utc_now()),
+            }
+            self._put_states(states)
+        return str(before.get("state", ACTIVE))
 
     def note_wall(self, url: str, session_id: str, now: datetime | None = None) -> str | None:
         """Note that ``session_id`` met a wall at ``url``; the other session that met
@@ -223,7 +258,7 @@ class Vault:
             walls[url] = {"session": session_id, "at": iso(moment)}
             for old in list(walls)[:-1000]:
                 del walls[old]
-            _atomic(self.state_path, json.dumps(states, indent=1, sort_keys=True).encode("utf-8"))
+            self._put_states(states)
         if (
             earlier
             and earlier["session"] != session_id
@@ -241,7 +276,7 @@ class Vault:
             )
             entry["used_at"] = iso(now or utc_now())
             entry["uses"] = int(entry.get("uses", 0)) + 1
-            _atomic(self.state_path, json.dumps(states, indent=1, sort_keys=True).encode("utf-8"))
+            self._put_states(states)
 
     def listing(self) -> list[dict[str, Any]]:
         """What `session list` shows: no cookie value, only their number and expiry."""
@@ -249,6 +284,7 @@ class Vault:
         out = []
         for s in self.sessions():
             expiries = [c.expires for c in s.cookies if c.expires]
+            known = standing(s.session_id, states.get(s.session_id))
             out.append(
                 {
                     **s.public(),
@@ -257,14 +293,11 @@ class Vault:
                     "cookies_expire_at": (
                         iso(datetime.fromtimestamp(min(expiries), UTC)) if expiries else None
                     ),
-                    **{
-                        "state": ACTIVE,
-                        "reason": None,
-                        "state_at": None,
-                        "used_at": None,
-                        "uses": 0,
-                        **_state_fields(states.get(s.session_id)),
-                    },
+                    "state": known.state,
+                    "reason": known.reason,
+                    "state_at": known.since,
+                    "used_at": known.used_at,
+                    "uses": known.uses,
                 }
             )
         return out
@@ -278,16 +311,17 @@ class Vault:
             yield
 
 
-def _state_fields(state: dict[str, Any] | None) -> dict[str, Any]:
-    if not state:
-        return {}
-    return {
-        "state": state["state"],
-        "reason": state["reason"],
-        "state_at": state["at"],
-        "used_at": state.get("used_at"),
-        "uses": int(state.get("uses", 0)),
-    }
+def _with_facts(
+    states: dict[str, dict[str, Any]], sessions: list[Session]
+) -> dict[str, dict[str, Any]]:
+    """``states`` with every session's public facts (an entry made for a session
+    that had none: active since it was added)."""
+    for s in sessions:
+        entry = states.setdefault(
+            s.session_id, {"state": ACTIVE, "reason": "added", "at": s.added_at}
+        )
+        entry.update(s.facts())
+    return states
 
 
 def _atomic(path: Path, data: bytes) -> None:

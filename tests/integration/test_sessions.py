@@ -9,20 +9,25 @@ through the retry topic and ends ``login_wall`` naming the session, which
 `session list` shows ``expired``; with a good session added, a static and a
 browser capture hold the post and name the session, and the video is stored
 by the media agent with the same session; `session test` tells a good session
-from a spent one. No secret — not the session's cookie, not one ``ct0`` the
-platform handed out — is in any stored object, any topic message or the
-worker's log.
+from a spent one. The operator is told of the spent session once: the webhook
+receiver (on 127.0.0.1, started by the test) gets one ``session_expired`` event
+naming it, and the worker's /metrics shows it expired. No secret — not the
+session's cookie, not one ``ct0`` the platform handed out — is in any stored
+object, any topic message, the worker's log or a webhook's body.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import urllib.request
 from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
 
+from infra.processes import free_port
+from tests.support.hooks import WebhookReceiver
 from tests.support.observe import media_of, read_topic
 from tests.support.platform import LOGIN, Platform, cookies_txt
 from tests.support.stack import WorkerProcess, cli, kafka_of, poll, store_of
@@ -36,19 +41,30 @@ CHROMIUM = "/usr/bin/chromium"
 def walled(stack, module_site, media_set, tmp_path_factory):
     platform = Platform(module_site, clip=media_set.path("clip.mp4").read_bytes())
     home = tmp_path_factory.mktemp("sessions-worker-home")
-    env = stack.agent_env(
-        "l",
-        module_site.allow,
-        WARCFLOW_BROWSER_EXECUTABLE=CHROMIUM,
-        WARCFLOW_BROWSER_IDLE_TIMEOUT="3",
-        WARCFLOW_HOME=str(home),
-    )
-    worker = WorkerProcess(env, Path(tmp_path_factory.mktemp("sessions-logs")) / "worker.log")
-    worker.start()
-    try:
-        yield {"env": env, "platform": platform, "worker": worker, "home": home}
-    finally:
-        worker.stop()
+    with WebhookReceiver() as hook:
+        metrics = f"127.0.0.1:{free_port()}"
+        env = stack.agent_env(
+            "l",
+            module_site.allow,
+            WARCFLOW_BROWSER_EXECUTABLE=CHROMIUM,
+            WARCFLOW_BROWSER_IDLE_TIMEOUT="3",
+            WARCFLOW_HOME=str(home),
+            WARCFLOW_SESSION_WEBHOOK=hook.url,
+            WARCFLOW_WORKER_METRICS=metrics,
+        )
+        worker = WorkerProcess(env, Path(tmp_path_factory.mktemp("sessions-logs")) / "worker.log")
+        worker.start()
+        try:
+            yield {
+                "env": env,
+                "platform": platform,
+                "worker": worker,
+                "home": home,
+                "hook": hook,
+                "metrics": f"http://{metrics}/metrics",
+            }
+        finally:
+            worker.stop()
 
 
 def add_session(walled, token: str, handle: str, tmp_path) -> str:
@@ -92,6 +108,19 @@ def test_logged_in_posts_are_captured_and_name_their_session_never_a_secret(wall
     assert spent in walledoff["session"]["unavailable"][0]
     assert "expired" in walledoff["session"]["unavailable"][0]
     assert sessions_listed(env)[spent]["state"] == "expired"
+    # the operator is told: the webhook's receiver got the event, /metrics shows it
+    hook, site = walled["hook"], platform.site.host
+    [post] = poll(hook.received, timeout=30, what="the webhook's POST")
+    assert post["body"]["event"] == "session_expired"
+    assert post["body"]["session"] == {"id": spent, "site": site, "handle": "@spent_account"}
+    assert "login" in post["body"]["reason"] and post["body"]["at"].endswith("Z")
+    assert post["path"] == f"/hook/{hook.token}"
+    assert post["body"]["worker"].endswith(f":{walled['worker'].proc.pid}")  # host:pid
+    with urllib.request.urlopen(walled["metrics"], timeout=10) as answer:
+        scraped = answer.read().decode()
+    assert f'warcflow_sessions{{site="{site}",state="expired"}} 1.0' in scraped
+    assert f'warcflow_sessions{{site="{site}",state="active"}} 0.0' in scraped
+    assert f'warcflow_sessions_marked_total{{site="{site}",state="expired"}} 1.0' in scraped
 
     # 2. a good session: the post in a static and a browser capture, its video stored
     good = add_session(walled, good_token, "@research_account", tmp_path)
@@ -125,6 +154,9 @@ def test_logged_in_posts_are_captured_and_name_their_session_never_a_secret(wall
     assert tested.returncode == 0 and json.loads(tested.stdout)[0]["state"] == "active"
     tested = cli("session", "test", spent, platform.url(4), "--json", env=env)
     assert tested.returncode == 1 and json.loads(tested.stdout)[0]["state"] == "expired"
+    # one event in all: the retries, the good session's captures and
+    # `session test` told the webhook nothing more
+    assert [p["body"]["session"]["id"] for p in hook.received()] == [spent]
 
     # 4. no secret anywhere: stored objects, every topic's messages, the worker's log
     secrets = [spent_token, good_token, *platform.fresh]
@@ -140,6 +172,7 @@ def test_logged_in_posts_are_captured_and_name_their_session_never_a_secret(wall
             leaks += [f"topic {topic}" for s in secrets if s.encode() in (message.value or b"")]
     log = walled["worker"].log()
     leaks += ["the worker's log" for s in secrets if s in log]
+    leaks += ["the webhook" for s in secrets if s in json.dumps(hook.received())]
     assert leaks == []
     # the WARCs say which session saw the post, in the records themselves
     warc = store.get_bytes(static["warc_key"])

@@ -7,13 +7,16 @@ import hashlib
 import io
 import json
 import re
+import shutil
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from tests.support import media as testmedia
 from tests.support import warcs
 from tests.support.observe import read_topic
+from tests.support.readable import text_of
 from tests.support.site import Route, TestSite
 from tests.support.stack import cli, poll, settings_of, store_of
 from tests.support.viewer import add_account, running_viewer
@@ -318,6 +321,63 @@ def test_accounts_guard_every_change_on_the_real_viewer(viewer_env):
             base + "/api/submit", json={"urls": ["not a url"]}, headers={"X-CSRF-Token": csrf}
         )
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+
+
+def test_the_real_viewer_shows_an_expired_session_to_admins_from_the_state_file_alone(
+    viewer_env, tmp_path
+):
+    """Issue 17: a worker's vault elsewhere (tmp_path) marks a session expired; the
+    viewer's machine is given its state file only, where WARCFLOW_SESSION_VAULT
+    (here the default, HOME/sessions/vault) puts it. On the viewer's real port an
+    admin's pages carry the banner and /sessions lists the session; a viewer
+    account sees neither."""
+    import requests
+
+    from archivers.net.cookies import parse_cookies_txt
+    from archivers.sessions.pool import SessionPool
+    from archivers.sessions.vault import Vault
+
+    env, viewer = viewer_env["env"], viewer_env["viewer"]
+    base = f"http://127.0.0.1:{env['WARCFLOW_VIEWER_PORT']}"
+    worker_vault = Vault(tmp_path / "vault", tmp_path / "vault.key")
+    cookies = parse_cookies_txt(".x.com\tTRUE\t/\tTRUE\t2000000000\tauth_token\tsecret-tok\n")
+    good = worker_vault.add("x.com", "@research_account", cookies)
+    spent = worker_vault.add("x.com", "@spent_account", cookies)
+    SessionPool(worker_vault).expire(spent, "expired", "redirected to the login page")
+
+    state = Path(env["WARCFLOW_HOME"]) / "sessions" / "vault.state.json"
+    assert viewer.settings.session_state == state.absolute()
+    assert not (state.parent / "vault").exists()  # the viewer's home holds no vault, no key
+    state.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(worker_vault.state_path, state)
+    admin = add_account(viewer, "ada", "admin")
+    reader = add_account(viewer, "rhea", "viewer")
+    try:
+        with requests.Session() as web:
+            web.headers["Authorization"] = f"Bearer {admin}"
+            home = web.get(base + "/")
+            assert home.status_code == 200
+            assert "1 session needs attention: expired or challenged, no capture uses it." in (
+                text_of(home.text)
+            )
+            assert '<a href="/sessions">1 session needs attention</a>' in home.text
+            page = web.get(base + "/sessions")
+            assert page.status_code == 200
+            shown = text_of(page.text)
+            assert (
+                f"{spent.session_id} x.com @spent_account expired redirected to the login page"
+                in shown
+            )
+            assert f"{good.session_id} x.com @research_account active added" in shown
+            assert "secret-tok" not in page.text
+        with requests.Session() as web:
+            web.headers["Authorization"] = f"Bearer {reader}"
+            refused = web.get(base + "/sessions")
+            assert refused.status_code == 403 and spent.session_id not in refused.text
+            assert "it needs admin" in text_of(refused.text)
+            assert "attention" not in web.get(base + "/").text
+    finally:
+        state.unlink()
 
 
 def similar_post(title: str, author: str, published: str, clip: str) -> bytes:

@@ -309,7 +309,7 @@ def test(args, settings: Settings) -> int:
             )
             continue
         state, why = wall or (ACTIVE, f"logged in: HTTP {final.status} from {final.url}")
-        vault.mark(session.session_id, state, f"session test: {why}")
+        vault.mark(session, state, f"session test: {why}")
         results.append({**session.public(), "state": state, "why": why, "url": args.url})
     if args.json:
         print_json(results)
