@@ -14,6 +14,8 @@ up in events, manifests and the dead-letter topic; ``str(error)`` is the human s
     CaptureError
     ├── Retryable
     │   ├── FetchUnavailable      network trouble, timeouts, HTTP 5xx/408/425/429
+    │   │   └── ProxyUnavailable  a session's proxy is unreachable, timed out, closed,
+    │   │                         or answered CONNECT with 5xx/408/429
     │   ├── StoreUnavailable      the S3 server did not answer or said 5xx (an outage:
     │   │                         waited out for as long as it lasts)
     │   └── StoreMisconfigured    bad keys, no bucket, access denied: retried a few
@@ -24,6 +26,8 @@ up in events, manifests and the dead-letter topic; ``str(error)`` is the human s
         ├── PolicyRefused         address policy said no (SSRF guard)
         ├── HTTPRefused           any other HTTP 4xx (or 3xx where a body was due)
         ├── LimitExceeded         size, redirect or header limit hit
+        ├── ProxyRefused          a session's proxy refused CONNECT: 407 (the
+        │                         credentials), another 4xx, or it is no HTTP proxy
         ├── StoreRefused          the S3 server refused the request (4xx)
         └── NotMedia              ffprobe found no media (archivers.media.ffmpeg)
 
@@ -57,6 +61,13 @@ class FetchUnavailable(Retryable):
     reason = "fetch_unavailable"
 
 
+class ProxyUnavailable(FetchUnavailable):
+    """A session's proxy could not give a tunnel now (``archivers.net.proxy``).
+    Its message names the proxy's ``host:port``, never its credentials."""
+
+    reason = "proxy_unavailable"
+
+
 class StoreUnavailable(Retryable):
     reason = "store_unavailable"
 
@@ -86,6 +97,13 @@ class HTTPRefused(Permanent):
 
 class LimitExceeded(Permanent):
     reason = "limit_exceeded"
+
+
+class ProxyRefused(Permanent):
+    """A session's proxy refused the tunnel (``archivers.net.proxy``); its
+    message names the proxy's ``host:port`` and status, never its credentials."""
+
+    reason = "proxy_refused"
 
 
 class StoreRefused(Permanent):
