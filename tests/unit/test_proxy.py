@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import os
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from archivers.capture.static import capture_page
 from archivers.errors import PolicyRefused, ProxyRefused, ProxyUnavailable, Retryable
 from archivers.net.addresses import parse_allow_list
-from archivers.net.cookies import SessionCookies
+from archivers.net.cookies import SessionCookies, parse_cookies_txt
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.net.proxy import Proxy, ProxyInvalid
 from archivers.net.resolver import StaticResolver
+from archivers.sessions.vault import MAGIC, Vault
 from infra.processes import free_port
 from tests.support.proxy import ConnectProxy
 from tests.support.site import TestSite
@@ -173,6 +177,165 @@ def test_a_proxy_nobody_listens_on_is_retryable_and_named(site):
         )
     assert caught.value.reason == "proxy_unreachable"
     assert f"127.0.0.1:{port}" in str(caught.value) and PASSWORD not in str(caught.value)
+
+
+COOKIES = "x.com\tFALSE\t/\tFALSE\t0\tauth_token\tsecret-auth\n"
+
+
+def test_the_vault_keeps_a_sessions_proxy_secret_and_reads_vaults_from_before(tmp_path):
+    vault = Vault(tmp_path / "vault", tmp_path / "vault.key")
+    proxy = Proxy.parse(f"http://agent:{PASSWORD}@10.0.0.5:3128")
+    added = vault.add("x.com", "@research", parse_cookies_txt(COOKIES), proxy=proxy)
+    (again,) = Vault(tmp_path / "vault", tmp_path / "vault.key").sessions()
+    assert again.proxy == proxy and again.jar().proxy == proxy
+    assert again.public() == {
+        "id": added.session_id,
+        "site": "x.com",
+        "handle": "@research",
+        "proxy": "10.0.0.5:3128",
+    }
+    (listed,) = vault.listing()
+    assert listed["proxy"] == "10.0.0.5:3128"
+    assert listed["proxy_url"] == "http://agent:***@10.0.0.5:3128"
+    assert PASSWORD not in json.dumps(listed) and PASSWORD not in repr(again)
+    assert PASSWORD.encode() not in (tmp_path / "vault").read_bytes()
+    assert PASSWORD not in vault.state_path.read_text()
+
+    # a vault written before sessions had proxies: its sessions have none
+    old = tmp_path / "old"
+    doc = {
+        "sessions": [
+            {
+                "session_id": "s-0ld0ld00",
+                "site": "x.com",
+                "handle": "@before",
+                "added_at": "2024-05-01T00:00:00Z",
+                "cookies": [
+                    {
+                        "domain": "x.com",
+                        "include_subdomains": False,
+                        "path": "/",
+                        "secure": False,
+                        "expires": 0,
+                        "name": "auth_token",
+                        "value": "v",
+                        "http_only": False,
+                    }
+                ],
+            }
+        ]
+    }
+    key = bytes.fromhex((tmp_path / "vault.key").read_text().strip())
+    nonce = os.urandom(12)
+    old.write_bytes(MAGIC + nonce + AESGCM(key).encrypt(nonce, json.dumps(doc).encode(), MAGIC))
+    (before,) = Vault(old, tmp_path / "vault.key").sessions()
+    assert before.proxy is None and before.jar().proxy is None
+    assert before.public() == {"id": "s-0ld0ld00", "site": "x.com", "handle": "@before"}
+
+
+def test_the_report_says_the_platform_saw_the_proxy():
+    from archivers.export.report import session_text
+
+    named = {"id": "s-1", "site": "x.com", "handle": "@research", "proxy": "10.0.0.5:3128"}
+    assert session_text(named) == (
+        "the logged-in account @research on x.com (session s-1, through the proxy 10.0.0.5:3128)"
+    )
+
+
+def test_session_add_takes_an_http_proxy_and_list_never_shows_its_password(
+    tmp_path, monkeypatch, capsys
+):
+    from warcflow.cli import main
+
+    for name in [n for n in os.environ if n.startswith("WARCFLOW_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("WARCFLOW_HOME", str(tmp_path))
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text(COOKIES)
+    add = ["session", "add", "x.com", "--cookies", str(cookies), "--handle", "@a"]
+    assert main([*add, "--proxy", f"socks5://agent:{PASSWORD}@10.0.0.5:1080"]) == 2
+    said = capsys.readouterr()
+    assert "must start with http://" in said.err and PASSWORD not in said.err + said.out
+    proxy_file = tmp_path / "proxy.txt"
+    proxy_file.write_text(f"http://agent:{PASSWORD}@10.0.0.5:3128\n")
+    assert main([*add, "--proxy", f"@{proxy_file}", "--json"]) == 0
+    added = capsys.readouterr()
+    shown = json.loads(added.out)
+    assert shown["proxy"] == "10.0.0.5:3128"
+    assert shown["proxy_url"] == "http://agent:***@10.0.0.5:3128"
+    assert main(["session", "list"]) == 0
+    listed = capsys.readouterr()
+    assert "http://agent:***@10.0.0.5:3128" in listed.out
+    assert main(["session", "list", "--json"]) == 0
+    as_json = capsys.readouterr()
+    for done in (added, listed, as_json):
+        assert PASSWORD not in done.out + done.err
+
+
+def _proxied_archiver(platform, tmp_path, proxy_url):
+    from archivers.capture.archiver import PageArchiver
+    from archivers.sessions.pool import SessionPool
+    from archivers.store.memory import MemoryStore
+    from tests.support.pages import AGENT
+    from tests.support.platform import cookies_txt
+
+    vault = Vault(tmp_path / "vault", tmp_path / "vault.key")
+    token = platform.token()
+    session = vault.add(
+        platform.site.host,
+        "@research",
+        parse_cookies_txt(cookies_txt(platform.site, token)),
+        proxy=Proxy.parse(proxy_url),
+    )
+    fetcher = Fetcher(FetchSettings(allow=parse_allow_list(platform.site.allow)))
+    store = MemoryStore()
+    archiver = PageArchiver(fetcher, store, agent=AGENT, sessions=SessionPool(vault))
+    return archiver, store, session
+
+
+@pytest.fixture
+def platform():
+    from tests.support.platform import Platform
+
+    with TestSite() as site:
+        yield Platform(site, clip=b"\x00\x00\x00\x18ftypmp42" + b"\0" * 200)
+
+
+def test_a_proxied_capture_records_the_proxy_where_custody_is_read(platform, tmp_path):
+    from archivers.export import courtpack
+    from tests.support.pages import request_for
+
+    with ConnectProxy(user="agent", password=PASSWORD) as proxy:
+        archiver, store, session = _proxied_archiver(platform, tmp_path, proxy.url())
+        manifest = asyncio.run(archiver.capture(request_for(platform.url(1)))).manifest
+        tunnels, carried = proxy.targets(), proxy.carried()
+    assert manifest.outcome == "ok"
+    assert manifest.session == {**session.public(), "proxy": proxy.address}
+    assert manifest.network["proxy"] == proxy.address
+    assert manifest.network["remote_address"] == f"127.0.0.1:{platform.site.port}"
+    assert len(tunnels) == sum(platform.site.hits.values()) >= 3  # page, css, image
+    assert all(carried) and len(carried) == len(tunnels)
+    method = courtpack._method(manifest, json.loads(manifest.to_json()), {}, "test")
+    assert f"through the session's proxy {proxy.address}" in method
+    everything = b"".join(store.get_bytes(k) for k in store.list_keys(""))
+    assert PASSWORD.encode() not in everything
+
+
+def test_a_proxy_refusing_the_credentials_fails_the_capture_and_leaves_the_session(
+    platform, tmp_path
+):
+    from tests.support.pages import request_for
+
+    with ConnectProxy(user="agent", password=PASSWORD) as proxy:
+        archiver, _store, session = _proxied_archiver(
+            platform, tmp_path, proxy.url(password="not-the-password")
+        )
+        with pytest.raises(ProxyRefused) as caught:
+            asyncio.run(archiver.capture(request_for(platform.url(1))))
+    assert caught.value.reason == "proxy_auth_refused"
+    assert "not-the-password" not in str(caught.value)
+    assert archiver.sessions.vault.state_of(session.session_id) == "active"
+    assert sum(platform.site.hits.values()) == 0  # never sent around the proxy
 
 
 def test_every_request_yt_dlp_makes_goes_through_the_proxy(tmp_path):
