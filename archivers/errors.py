@@ -14,8 +14,10 @@ up in events, manifests and the dead-letter topic; ``str(error)`` is the human s
     CaptureError
     ├── Retryable
     │   ├── FetchUnavailable      network trouble, timeouts, HTTP 5xx/408/425/429
-    │   │   └── HostHeld          not sent: the host asked for a wait (archivers.net.holds);
-    │   │                         retried at its end without spending an attempt
+    │   │   ├── HostHeld          not sent: the host asked for a wait (archivers.net.holds);
+    │   │   │                     retried at its end without spending an attempt
+    │   │   └── ProxyUnavailable  a session's proxy is unreachable, timed out, closed,
+    │   │                         or answered CONNECT with 5xx/408/429
     │   ├── StoreUnavailable      the S3 server did not answer or said 5xx (an outage:
     │   │                         waited out for as long as it lasts)
     │   └── StoreMisconfigured    bad keys, no bucket, access denied: retried a few
@@ -26,6 +28,8 @@ up in events, manifests and the dead-letter topic; ``str(error)`` is the human s
         ├── PolicyRefused         address policy said no (SSRF guard)
         ├── HTTPRefused           any other HTTP 4xx (or 3xx where a body was due)
         ├── LimitExceeded         size, redirect or header limit hit
+        ├── ProxyRefused          a session's proxy refused CONNECT: 407 (the
+        │                         credentials), another 4xx, or it is no HTTP proxy
         ├── StoreRefused          the S3 server refused the request (4xx)
         └── NotMedia              ffprobe found no media (archivers.media.ffmpeg)
 
@@ -63,6 +67,13 @@ class FetchUnavailable(Retryable):
     reason = "fetch_unavailable"
 
 
+class ProxyUnavailable(FetchUnavailable):
+    """A session's proxy could not give a tunnel now (``archivers.net.proxy``).
+    Its message names the proxy's ``host:port``, never its credentials."""
+
+    reason = "proxy_unavailable"
+
+
 class StoreUnavailable(Retryable):
     reason = "store_unavailable"
 
@@ -92,6 +103,13 @@ class HTTPRefused(Permanent):
 
 class LimitExceeded(Permanent):
     reason = "limit_exceeded"
+
+
+class ProxyRefused(Permanent):
+    """A session's proxy refused the tunnel (``archivers.net.proxy``); its
+    message names the proxy's ``host:port`` and status, never its credentials."""
+
+    reason = "proxy_refused"
 
 
 class StoreRefused(Permanent):

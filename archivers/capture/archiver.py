@@ -388,6 +388,9 @@ class PageArchiver:
             "network": {
                 "local_address": page.final.local_address,
                 "remote_address": page.final.remote_address,
+                # through a session's proxy: local_address is this end of the
+                # connection to the proxy, remote_address the origin's checked one
+                **({"proxy": page.final.proxy} if page.final.proxy else {}),
             },
             "tls": page.final.tls.summary() if page.final.tls else None,
             "post": post,

@@ -409,6 +409,11 @@ def _method(m: Manifest, raw: dict[str, Any], items: dict[str, bool], renderer: 
             "connection",
             f"from {_e(network.get('local_address'))} to {_e(network.get('remote_address'))}"
             + (
+                f" through the session's proxy {_e(network['proxy'])}"
+                if network.get("proxy")
+                else ""
+            )
+            + (
                 f"; TLS {_e(tls.get('version'))} {_e(tls.get('cipher'))}, SNI {_e(tls.get('sni'))},"
                 f" certificate chain SHA-256 {_d(tls.get('chain_sha256'))}"
                 if tls

@@ -62,9 +62,10 @@ def session_text(session: dict | None) -> str:
     if not session:
         return "an anonymous visitor (no session)"
     if session.get("id"):
+        via = f", through the proxy {session['proxy']}" if session.get("proxy") else ""
         return (
             f"the logged-in account {session.get('handle')} on {session.get('site')} "
-            f"(session {session.get('id')})"
+            f"(session {session.get('id')}{via})"
         )
     return f"an anonymous visitor: no active session for {session.get('site')}"
 

@@ -68,7 +68,9 @@ class Manifest:
     """The post's identity as the page states it (``archivers.postmeta``), or None."""
     network: dict[str, str | None] | None = None
     """``local_address`` (the outgoing ``ip:port``) and ``remote_address`` of the
-    connection that fetched the final page."""
+    connection that fetched the final page; ``proxy`` (``host:port``) when that
+    connection was tunnelled through a session's proxy (then ``local_address``
+    is this end of the connection to the proxy)."""
     tls: dict[str, Any] | None = None
     """TLS facts of that connection (``archivers.tlsinfo.TLSInfo.summary``); None for http."""
     items: dict[str, bool] | None = None
@@ -83,7 +85,8 @@ class Manifest:
     ``size``, ``width``, ``height``, ``warc_uri`` and ``record_id`` (its WARC record)."""
     session: dict[str, Any] | None = None
     """The logged-in session that saw the page: its ``id``, ``site`` and the
-    account's public ``handle`` (``archivers.sessions``; never a secret). For a
+    account's public ``handle`` (``archivers.sessions``; never a secret), and
+    ``proxy`` (``host:port``) when its requests went through one. For a
     site with sessions none of which was active: ``id`` None and
     ``unavailable`` saying why. None: made without a session."""
 

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from archivers.errors import Permanent
+from archivers.net.proxy import Proxy
 
 
 class CookiesInvalid(Permanent):
@@ -144,10 +145,12 @@ WITHHELD = "withheld-by-warcflow"
 
 @dataclass(frozen=True)
 class SessionCookies:
-    """A session as a capture uses it: its id (named in stored records) and cookies."""
+    """A session as a capture uses it: its id (named in stored records), its
+    cookies, and the proxy every request made with it goes through (or None)."""
 
     session_id: str
     cookies: tuple[Cookie, ...]
+    proxy: Proxy | None = None
 
     def header_for(self, url: str, now: datetime | None = None) -> str | None:
         """The ``Cookie`` header value for ``url``, None when no cookie applies."""

@@ -3,8 +3,10 @@
 For each request the fetcher
 1. validates the URL (http/https only, see ``archivers.urls``);
 2. resolves the host once and checks every address against the address policy;
-3. connects to a checked address directly (the address is pinned: no second
-   lookup), with TLS and SNI for the original host name;
+3. connects to a checked address (the address is pinned: no second lookup),
+   with TLS and SNI for the original host name — directly, or, for a session
+   with a proxy, through a ``CONNECT <checked-ip>:<port>`` tunnel of that
+   proxy (``archivers.net.proxy``; ``_connect`` is the one place deciding);
 4. sends a request it serialised itself (those exact bytes become the WARC
    request record) and records every response byte as received (the WARC
    response record), parsing the framing with h11;
@@ -34,6 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import h11
 
@@ -45,11 +48,14 @@ from archivers.errors import (
     InvalidURL,
     LimitExceeded,
     PolicyRefused,
+    ProxyRefused,
+    ProxyUnavailable,
 )
 from archivers.net.addresses import AddressPolicy, AllowRule, literal_address
 from archivers.net.cookies import WITHHELD, SessionCookies, final_head_end
 from archivers.net.holds import HoldSettings, HostHolds
 from archivers.net.politeness import HostGate, PolitenessSettings
+from archivers.net.proxy import Proxy, open_tunnel
 from archivers.net.recording import Exchange, RecordedResponse, address
 from archivers.net.resolver import Resolver, SystemResolver
 from archivers.net.tlsinfo import TLSInfo
@@ -132,7 +138,9 @@ class Fetcher:
         With a ``session``, its cookies for the URL are the ``Cookie`` header (in
         place of the caller's), and the exchange returned has every ``Cookie`` and
         ``Set-Cookie`` value withheld (``archivers.net.cookies``): the real values
-        went over the wire and are kept nowhere.
+        went over the wire and are kept nowhere. A session with a ``proxy`` has
+        the connection tunnelled through it; the exchange is still the one with
+        the origin (``ip``: the checked address), its ``proxy`` naming the proxy.
         """
         url = canonical_url(url)
         parts = validate_url(url)
@@ -146,18 +154,20 @@ class Fetcher:
             raise FetchUnavailable(f"no address for {host}", reason="dns_failure")
         for ip in addresses:
             self.policy.check(host, ip, port)
+        proxy = session.proxy if session is not None else None
         try:
             if not gated:
                 exchange = await self._exchange(
-                    url, parts, host, port, addresses, method, headers, body
+                    url, parts, host, port, addresses, method, headers, body, proxy
                 )
             else:
                 async with self.gate.slot(host.lower()):
                     exchange = await self._exchange(
-                        url, parts, host, port, addresses, method, headers, body
+                        url, parts, host, port, addresses, method, headers, body, proxy
                     )
         except CaptureError as exc:
-            if session is None:
+            # a proxy's refusal is told in words made here (its host:port, a status)
+            if session is None or isinstance(exc, (ProxyRefused, ProxyUnavailable)):
                 raise
             # an error's text may quote the bytes it choked on (h11 quotes a bad
             # header line): under a session it names the kind of error only
@@ -171,9 +181,11 @@ class Fetcher:
             _withhold(exchange, session)
         return exchange
 
-    async def _exchange(self, url, parts, host, port, addresses, method, headers, body) -> Exchange:
+    async def _exchange(
+        self, url, parts, host, port, addresses, method, headers, body, proxy
+    ) -> Exchange:
         deadline = time.monotonic() + self.settings.total_timeout
-        reader, writer, ip = await self._connect(parts.scheme, host, port, addresses)
+        reader, writer, ip = await self._connect(parts.scheme, host, port, addresses, proxy)
         try:
             local_address, tls = _connection_facts(writer, host)
             conn = h11.Connection(
@@ -197,6 +209,7 @@ class Fetcher:
                 method=method,
                 local_address=local_address,
                 tls=tls,
+                proxy=proxy.address if proxy is not None else None,
             )
         except (ConnectionError, OSError) as exc:
             raise FetchUnavailable(
@@ -237,25 +250,42 @@ class Fetcher:
                 ) from None
             current = target
 
-    async def _connect(self, scheme, host, port, addresses):
+    async def _connect(self, scheme, host, port, addresses, proxy: Proxy | None):
+        """A connection to the first checked address that answers: directly, or
+        through ``proxy``'s tunnel to that address (never to a name the proxy
+        would resolve). The one place that decides how a connection is made.
+        Through a proxy, opening the tunnel and the TLS handshake have
+        ``connect_timeout`` each; a proxy's refusal (407 …) is not tried again
+        on the next address, its trouble (unreachable, 5xx) is, as a failed
+        direct connection is."""
         server_hostname = host if _is_name(host) else None
+        tls: dict[str, Any] = {
+            "ssl": self._tls if scheme == "https" else None,
+            "server_hostname": server_hostname if scheme == "https" else None,
+            "limit": self.settings.max_header_bytes,
+        }
+        via = f" through the proxy {proxy.address}" if proxy is not None else ""
         last_error: Exception | None = None
         for ip in addresses:
             try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(
-                        str(ip),
+                if proxy is None:
+                    opening = asyncio.open_connection(str(ip), port, **tls)
+                else:
+                    sock = await open_tunnel(
+                        proxy,
+                        ip,
                         port,
-                        ssl=self._tls if scheme == "https" else None,
-                        server_hostname=server_hostname if scheme == "https" else None,
-                        limit=self.settings.max_header_bytes,
-                    ),
-                    self.settings.connect_timeout,
-                )
+                        timeout=self.settings.connect_timeout,
+                        max_answer=self.settings.max_header_bytes,
+                    )
+                    opening = _over(sock, tls)
+                reader, writer = await asyncio.wait_for(opening, self.settings.connect_timeout)
                 return reader, writer, ip
+            except ProxyUnavailable as exc:
+                last_error = exc
             except TimeoutError:
                 last_error = FetchUnavailable(
-                    f"connecting to {host} ({ip}) timed out after "
+                    f"connecting to {host} ({ip}){via} timed out after "
                     f"{self.settings.connect_timeout:g} s",
                     reason="connect_timeout",
                 )
@@ -266,7 +296,7 @@ class Fetcher:
                 ) from None
             except (ConnectionError, OSError) as exc:
                 last_error = FetchUnavailable(
-                    f"cannot connect to {host} ({ip}): {exc}", reason="connection_error"
+                    f"cannot connect to {host} ({ip}){via}: {exc}", reason="connection_error"
                 )
         assert last_error is not None
         raise last_error
@@ -432,6 +462,16 @@ def _withhold(exchange: Exchange, session: SessionCookies) -> None:
             ],
             end,
         )
+
+
+async def _over(sock, options):
+    """Streams over the tunnel ``sock`` (TLS per ``options``), closing ``sock`` if
+    that fails."""
+    try:
+        return await asyncio.open_connection(sock=sock, **options)
+    except BaseException:
+        sock.close()
+        raise
 
 
 def _is_name(host: str) -> bool:

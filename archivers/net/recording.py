@@ -334,6 +334,10 @@ class Exchange:
     """``ip:port`` this end of the connection had (the outgoing address), if known."""
     tls: TLSInfo | None = None
     """The TLS facts of this exchange's own connection (https only)."""
+    proxy: str | None = None
+    """``host:port`` of the session's proxy the connection was tunnelled through
+    (``archivers.net.proxy``), None for a direct one: then ``local_address`` is
+    this end of the connection to the proxy, ``ip`` still the origin's."""
 
     @property
     def remote_address(self) -> str:

@@ -2,7 +2,10 @@
 
 A session is a site (``x.com``: the host and its subdomains), the public handle
 of the account it is logged in as (what custody records name, e.g.
-``@research_account``), and the account's cookies. The vault file holds every
+``@research_account``), the account's cookies, and optionally the HTTP proxy
+every request made with it goes through (``archivers.net.proxy``; its password
+is a secret like the cookies; a vault written before proxies existed reads as
+sessions without one). The vault file holds every
 session as one JSON document sealed with AES-256-GCM (``cryptography``): the
 file is ``WFSV1`` + a 12-byte random nonce + ciphertext, the header its
 associated data. The key is 32 random bytes in its own file (hex, mode 0600,
@@ -18,9 +21,10 @@ session lands on a login page or a challenge; ``session add`` and
 ``session test`` reset it; ``add`` and ``remove`` write every session's
 public facts into it (so a state file from before they were kept gets them).
 
-Invariants: a cookie value is never in the state file, a log line, an error
-message, a Kafka message or a stored record (``archivers.net.cookies``
-withholds it from WARC records); every write is atomic (a temporary file
+Invariants: a cookie value or a proxy's password is never in the state file,
+a log line, an error message, a Kafka message or a stored record
+(``archivers.net.cookies`` withholds cookies from WARC records; a proxy's
+password is sent to the proxy only); every write is atomic (a temporary file
 renamed into place) under an exclusive lock, so a worker marking a session
 and an operator adding one never lose each other's change.
 """
@@ -44,6 +48,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from archivers.clock import iso, parse_iso, utc_now
 from archivers.net.cookies import Cookie, SessionCookies, in_site, of_site
+from archivers.net.proxy import Proxy
 from archivers.sessions.state import (
     ACTIVE,
     CHALLENGED,
@@ -75,16 +80,24 @@ class Session:
     """The account's public handle, named in custody records (never a secret)."""
     cookies: tuple[Cookie, ...]
     added_at: str
+    proxy: Proxy | None = None
+    """The proxy every request made with the session goes through, or None."""
 
     def serves(self, host: str) -> bool:
         return in_site(host, self.site)
 
     def jar(self) -> SessionCookies:
-        return SessionCookies(self.session_id, self.cookies)
+        return SessionCookies(self.session_id, self.cookies, self.proxy)
 
     def public(self) -> dict[str, str]:
-        """What a capture records about the session that saw the post."""
-        return {"id": self.session_id, "site": self.site, "handle": self.handle}
+        """What a capture records about the session that saw the post: its id,
+        site and handle, and ``proxy`` (``host:port`` only, never the user or
+        password) when its requests went through one — the platform saw the
+        proxy's address, not the worker's."""
+        out = {"id": self.session_id, "site": self.site, "handle": self.handle}
+        if self.proxy is not None:
+            out["proxy"] = self.proxy.address
+        return out
 
     def facts(self) -> dict[str, str]:
         """The public facts the state file keeps (``archivers.sessions.state.PUBLIC``)."""
@@ -152,7 +165,8 @@ class Vault:
         out = []
         for doc in json.loads(plain)["sessions"]:
             cookies = tuple(Cookie(**c) for c in doc.pop("cookies"))
-            out.append(Session(cookies=cookies, **doc))
+            proxy = doc.pop("proxy", None)  # absent from vaults written before proxies
+            out.append(Session(cookies=cookies, proxy=Proxy(**proxy) if proxy else None, **doc))
         return out
 
     def _write(self, sessions: list[Session]) -> None:
@@ -167,7 +181,12 @@ class Vault:
         _atomic(self.path, MAGIC + nonce + sealed)
 
     def add(
-        self, site: str, handle: str, cookies: tuple[Cookie, ...], now: datetime | None = None
+        self,
+        site: str,
+        handle: str,
+        cookies: tuple[Cookie, ...],
+        now: datetime | None = None,
+        proxy: Proxy | None = None,
     ) -> Session:
         site = normal_site(site)
         serving = of_site(cookies, site)
@@ -184,6 +203,7 @@ class Vault:
                 handle=handle.strip() or "(unnamed)",
                 cookies=serving,
                 added_at=iso(now or utc_now()),
+                proxy=proxy,
             )
             self._write([*sessions, session])
             states = self.states()
@@ -279,7 +299,9 @@ class Vault:
             self._put_states(states)
 
     def listing(self) -> list[dict[str, Any]]:
-        """What `session list` shows: no cookie value, only their number and expiry."""
+        """What `session list` shows: no cookie value, only their number and
+        expiry; the proxy as ``proxy`` (``host:port``) and ``proxy_url`` (its
+        user shown, its password ``***``)."""
         states = self.states()
         out = []
         for s in self.sessions():
@@ -287,7 +309,9 @@ class Vault:
             known = standing(s.session_id, states.get(s.session_id))
             out.append(
                 {
+                    "proxy": None,
                     **s.public(),
+                    "proxy_url": s.proxy.shown if s.proxy else None,
                     "added_at": s.added_at,
                     "cookies": len(s.cookies),
                     "cookies_expire_at": (

@@ -129,8 +129,13 @@ class CustodyFeed(Router):
         }
         session = doc.get("session")
         if isinstance(session, dict) and session.get("id"):
-            # which logged-in account saw the post: a fact a court asks about
-            detail["session"] = {k: str(session.get(k)) for k in ("id", "site", "handle")}
+            # which logged-in account saw the post, and through which proxy (host:port
+            # only): facts a court asks about
+            detail["session"] = {
+                k: str(session.get(k))
+                for k in ("id", "site", "handle", "proxy")
+                if k != "proxy" or session.get(k)
+            }
         return CustodyEvent(
             event="media" if media else "capture",
             event_id=f"stored:{capture_id}",

@@ -2,9 +2,10 @@
 
 The sessions themselves are archivers/sessions/.
 
-None of these prints a cookie value: ``list`` shows each session's site, the
-account's public handle, how many cookies it holds and when the first expires,
-and its state (``active``, ``expired``, ``challenged``) with why and since when.
+None of these prints a cookie value or a proxy's password: ``list`` shows each
+session's site, the account's public handle, how many cookies it holds and
+when the first expires, its proxy (``http://user:***@host:port``), and its
+state (``active``, ``expired``, ``challenged``) with why and since when.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from archivers.errors import CaptureError
 from archivers.net.cookies import CookiesInvalid, parse_cookies_txt
+from archivers.net.proxy import Proxy, ProxyInvalid
 from archivers.sessions.login import DEFAULT_PORT
 from archivers.sessions.login import DEFAULT_TIMEOUT as DEFAULT_LOGIN_TIMEOUT
 from archivers.sessions.vault import ACTIVE, Session, Vault, VaultError
@@ -31,6 +33,9 @@ sends the session's cookies â€” page, requisites, browser and yt-dlp requests â€
 and records which session saw the post (its id and the account's public
 handle; never a cookie). A capture that lands on a login page or a challenge
 marks its session expired or challenged and is tried again with another one.
+A session may have an HTTP proxy (--proxy): then every request made with it
+goes through that proxy, tunnelled with CONNECT to the address warcflow
+resolved and checked itself; captures record the proxy's host:port.
 Sessions are kept encrypted (AES-256-GCM) in WARCFLOW_SESSION_VAULT with the
 key in WARCFLOW_SESSION_KEY; only the worker and this command read them.
 
@@ -95,6 +100,15 @@ def add_parsers(sub, common) -> None:
         "--handle",
         required=True,
         help="the account's public handle, recorded with every capture it makes",
+    )
+    q.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="send every request made with the session through this HTTP proxy: "
+        "http://[user:password@]host:port (https and http alike are tunnelled with "
+        "CONNECT; the proxy may be on a private address). '@FILE' reads the URL from "
+        "FILE's first line, keeping the password off the command line, which other "
+        "users of the machine can see while the command runs",
     )
     q.add_argument("--json", action="store_true", help="print the session as JSON")
     q.set_defaults(handler=add)
@@ -167,12 +181,20 @@ def add_parsers(sub, common) -> None:
 def add(args, settings: Settings) -> int:
     vault = wiring.session_vault(settings)
     try:
+        proxy = _proxy(args.proxy)
+    except OSError as exc:
+        error(f"cannot read the proxy file: {exc}")
+        return exitcodes.USAGE
+    except ProxyInvalid as exc:
+        error(f"--proxy: {exc}")
+        return exitcodes.USAGE
+    try:
         text = (
             sys.stdin.read()
             if args.cookies == "-"
             else Path(args.cookies).read_text(encoding="utf-8", errors="replace")
         )
-        session = vault.add(args.site, args.handle, parse_cookies_txt(text))
+        session = vault.add(args.site, args.handle, parse_cookies_txt(text), proxy=proxy)
     except OSError as exc:
         error(f"cannot read the cookies file: {exc}")
         return exitcodes.USAGE
@@ -183,14 +205,22 @@ def add(args, settings: Settings) -> int:
 
 
 def _added(args, session: Session, vault: Vault) -> int:
-    """What `add` and `login` print of the session they sealed (never a cookie)."""
-    out = {**session.public(), "cookies": len(session.cookies), "vault": str(vault.path)}
+    """What `add` and `login` print of the session they sealed (never a cookie,
+    never the proxy's password)."""
+    proxy = session.proxy
+    out = {
+        **session.public(),
+        "cookies": len(session.cookies),
+        "proxy_url": proxy.shown if proxy else None,
+        "vault": str(vault.path),
+    }
     if args.json:
         print_json(out)
     else:
+        via = f", through the proxy {proxy.shown}" if proxy else ""
         progress(
             f"added session {session.session_id}: {session.handle} on {session.site}, "
-            f"{len(session.cookies)} cookies, encrypted in {vault.path}; "
+            f"{len(session.cookies)} cookies{via}, encrypted in {vault.path}; "
             f"try it with `warcflow session test {session.session_id} URL`"
         )
     return exitcodes.OK
@@ -238,6 +268,16 @@ def login(args, settings: Settings) -> int:
     return _added(args, session, vault)
 
 
+def _proxy(given: str | None) -> Proxy | None:
+    """The proxy of ``--proxy URL`` or ``--proxy @FILE`` (the URL on its first line)."""
+    if not given:
+        return None
+    if given.startswith("@"):
+        lines = Path(given[1:]).read_text(encoding="utf-8").splitlines()
+        given = lines[0] if lines else ""
+    return Proxy.parse(given)
+
+
 def list_sessions(args, settings: Settings) -> int:
     try:
         found = wiring.session_vault(settings).listing()
@@ -249,13 +289,14 @@ def list_sessions(args, settings: Settings) -> int:
     elif found:
         print(
             table(
-                ("SESSION", "SITE", "HANDLE", "COOKIES", "STATE", "SINCE", "WHY"),
+                ("SESSION", "SITE", "HANDLE", "COOKIES", "PROXY", "STATE", "SINCE", "WHY"),
                 [
                     (
                         s["id"],
                         s["site"],
                         s["handle"],
                         str(s["cookies"]),
+                        s["proxy_url"] or "",
                         s["state"],
                         s["state_at"] or "",
                         s["reason"] or "",
