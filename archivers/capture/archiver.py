@@ -71,7 +71,7 @@ from archivers.manifests.manifest import (
     Manifest,
     manifest_from_metadata,
 )
-from archivers.manifests.outcome import outcome_fields, wall_of
+from archivers.manifests.outcome import outcome_fields, smaller_than_usual, wall_of
 from archivers.net.fetcher import Fetcher
 from archivers.net.recording import DigestingSpool, content_type, decoded_body
 from archivers.sessions.pool import SessionPool
@@ -215,19 +215,31 @@ class PageArchiver:
     async def _check_session(
         self, session: Session, request: CaptureRequest, page: PageCapture
     ) -> None:
-        """A capture made with a session that met a login wall or a challenge marks
-        the session and is tried again (``Retryable``): with another session, or
-        without one once none is left (then its outcome says ``login_wall``).
+        """A capture made with a session that met a login wall or a challenge — or
+        a page far smaller than the site's usual post seen with a session
+        (``smaller_than_usual``) — marks the session and is tried again
+        (``Retryable``): with another session, or without one once none is left
+        (then its outcome says ``login_wall``). A page that passes is noted as
+        the site's usual size.
         When a second session meets the same wall at the same URL, the wall is
         the page's (a post nobody may see): it is stored as it is, and no more
         sessions are marked."""
         final = page.final
         head = await asyncio.to_thread(decoded_body, final.response, 64 * 1024)
         wall = wall_of(final.status, final.url, head)
+        assert self.sessions is not None
+        if wall is None and final.status == 200 and content_type(final.response) in HTML_TYPES:
+            vault = self.sessions.vault
+            size = final.response.raw.size - (final.response.header_size or 0)
+            usual = await asyncio.to_thread(vault.usual_sizes, session.site)
+            small = smaller_than_usual(size, usual)
+            if small is None:
+                await asyncio.to_thread(vault.note_size, session.site, size)
+                return
+            wall = ("expired", small)
         if wall is None:
             return
         state, why = wall
-        assert self.sessions is not None
         if await asyncio.to_thread(self.sessions.walled_before, request.url, session):
             return
         await asyncio.to_thread(self.sessions.expire, session, state, why)

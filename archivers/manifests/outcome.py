@@ -90,6 +90,31 @@ def wall_of(http_status: int, final_url: str, head_of_body: bytes) -> tuple[str,
     return None
 
 
+USUAL_SAMPLES = 5
+"""Pages of a site seen with a session before its usual size is trusted."""
+SMALL_FACTOR = 8
+"""A page this many times smaller than the site's usual one is not the post."""
+
+
+def smaller_than_usual(size: int, usual: list[int]) -> str | None:
+    """Why a page of ``size`` bytes, fetched with a session, is not the post, when
+    the site's pages fetched with sessions (``usual``: their sizes, the latest
+    last) were all but never that small: under an eighth of their median. A
+    platform's post page is mostly the platform's own markup, so a logged-out
+    shell, a consent page or an interstitial served at the post's URL is far
+    smaller than any post; None until ``USUAL_SAMPLES`` pages were seen."""
+    if len(usual) < USUAL_SAMPLES:
+        return None
+    median = sorted(usual)[len(usual) // 2]
+    if size * SMALL_FACTOR >= median:
+        return None
+    return (
+        f"the page is {size:,} bytes, under an eighth of this site's usual post with a "
+        f"session ({median:,} bytes, the median of the last {len(usual)}): a login wall "
+        "or an interstitial, not the post"
+    )
+
+
 def outcome_fields(doc: dict[str, Any]) -> dict[str, Any]:
     """``outcome`` and ``missing`` for a manifest-like dict."""
     outcome, missing = classify(

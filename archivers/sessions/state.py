@@ -6,7 +6,8 @@
      "used_at": ISO, "uses": N,                        # once a capture took it
      "site": "x.com", "handle": "@...", "added_at": ISO}  # its public facts
 
-and ``_walls`` (``WALLS``), the URLs where a session met a wall. The public
+``_walls`` (``WALLS``), the URLs where a session met a wall, and ``_sizes``
+(``SIZES``), each site's latest page sizes seen with a session. The public
 facts are written by the vault whenever it holds the sessions open (``add``,
 ``remove``, a worker marking one): a state file written before they were has
 entries without them, and is read all the same (``site`` and ``handle`` are
@@ -33,6 +34,9 @@ ACTIVE, EXPIRED, CHALLENGED = "active", "expired", "challenged"
 STATES = (ACTIVE, EXPIRED, CHALLENGED)
 WALLS = "_walls"
 """The state file's entry of URLs where a session met a wall (not a session id)."""
+SIZES = "_sizes"
+"""The state file's entry of each site's latest page sizes seen with a session
+(``archivers.manifests.outcome.smaller_than_usual``), not a session id."""
 PUBLIC = ("site", "handle", "added_at")
 """The public facts of a session the state file keeps beside its state."""
 
@@ -119,7 +123,7 @@ def standings(states: dict[str, dict[str, Any]]) -> list[Standing]:
     out = [
         standing(session_id, entry)
         for session_id, entry in states.items()
-        if session_id != WALLS and isinstance(entry, dict)
+        if session_id not in (WALLS, SIZES) and isinstance(entry, dict)
     ]
     return sorted(
         out, key=lambda s: (not s.needs_attention, s.site or "", s.added_at or "", s.session_id)

@@ -54,6 +54,7 @@ from archivers.sessions.state import (
     CHALLENGED,
     EXPIRED,
     PUBLIC,
+    SIZES,
     STATES,
     WALLS,
     StateUnreadable,
@@ -61,6 +62,9 @@ from archivers.sessions.state import (
     standing,
     state_path,
 )
+
+KEPT_SIZES = 20
+"""Page sizes kept per site for the "much smaller than usual" rule."""
 
 __all__ = ["ACTIVE", "CHALLENGED", "EXPIRED", "STATES", "WALLS", "Session", "Vault", "VaultError"]
 
@@ -286,6 +290,20 @@ class Vault:
         ):
             return str(earlier["session"])
         return None
+
+    def usual_sizes(self, site: str) -> list[int]:
+        """The latest page sizes (bytes) of ``site`` seen with a session, oldest first."""
+        sizes = self.states().get(SIZES, {}).get(site, [])
+        return [int(n) for n in sizes if isinstance(n, int)]
+
+    def note_size(self, site: str, size: int) -> None:
+        """Note the size of a page of ``site`` a session saw as the post (the last
+        ``KEPT_SIZES`` are kept)."""
+        with self._locked():
+            states = self.states()
+            sizes = states.setdefault(SIZES, {})
+            sizes[site] = [*sizes.get(site, []), int(size)][-KEPT_SIZES:]
+            self._put_states(states)
 
     def touch(self, session_id: str, now: datetime | None = None) -> None:
         """Note that a capture just took the session (rotation picks the least recent)."""

@@ -139,6 +139,13 @@ def test_logged_in_posts_are_captured_and_name_their_session_never_a_secret(wall
     listed = sessions_listed(env)
     assert listed[good]["state"] == "active" and listed[good]["uses"] >= 3
 
+    # 2b. a second session that has expired meanwhile: it goes first (used least
+    # recently), is found out and marked, and the retry with the good one succeeds
+    lapsed = add_session(walled, platform.token(uses=0), "@lapsed_account", tmp_path)
+    retried = capture_of(env, platform.url(5))
+    assert retried["outcome"] == "ok" and retried["session"] == named
+    assert sessions_listed(env)[lapsed]["state"] == "expired"
+
     # the custody ledger's entry of the capture names the session too
     def entry():
         audit = json.loads(cli("audit", static["capture_id"], "--json", env=env).stdout)
@@ -154,12 +161,12 @@ def test_logged_in_posts_are_captured_and_name_their_session_never_a_secret(wall
     assert tested.returncode == 0 and json.loads(tested.stdout)[0]["state"] == "active"
     tested = cli("session", "test", spent, platform.url(4), "--json", env=env)
     assert tested.returncode == 1 and json.loads(tested.stdout)[0]["state"] == "expired"
-    # one event in all: the retries, the good session's captures and
-    # `session test` told the webhook nothing more
-    assert [p["body"]["session"]["id"] for p in hook.received()] == [spent]
+    # one event per session marked: the retries, the good session's captures
+    # and `session test` told the webhook nothing more
+    assert [p["body"]["session"]["id"] for p in hook.received()] == [spent, lapsed]
 
     # 4. no secret anywhere: stored objects, every topic's messages, the worker's log
-    secrets = [spent_token, good_token, *platform.fresh]
+    secrets = [*platform.tokens, *platform.fresh]
     assert len(secrets) > 10  # the platform did hand out fresh ones
     leaks = []
     for key in store.list_keys(""):

@@ -12,6 +12,7 @@ import pytest
 
 from archivers.capture.archiver import PageArchiver
 from archivers.errors import Retryable
+from archivers.manifests import outcome
 from archivers.net.addresses import parse_allow_list
 from archivers.net.cookies import (
     WITHHELD,
@@ -25,7 +26,7 @@ from archivers.sessions.vault import Vault, VaultError
 from archivers.store.memory import MemoryStore
 from tests.support.pages import AGENT, request_for
 from tests.support.platform import LOGIN, Platform, cookies_txt
-from tests.support.site import TestSite
+from tests.support.site import Route, TestSite
 
 COOKIES = """# Netscape HTTP Cookie File
 .x.com\tTRUE\t/\tTRUE\t2000000000\tauth_token\tsecret-auth
@@ -305,3 +306,35 @@ def test_a_second_session_at_the_same_wall_finds_the_page_not_the_session(platfo
     assert not pool.walled_before(url, sessions[0])
     assert pool.walled_before(url, sessions[1])
     assert not pool.walled_before(platform.url(10), sessions[1])
+
+
+def test_a_page_far_smaller_than_the_sites_usual_post_is_a_wall_not_the_post(platform, tmp_path):
+    """The generic signal: a logged-out shell served at the post's URL, with no
+    redirect, no 401 and no challenge marker, is an eighth of the usual post."""
+    archiver, _store, (first, second) = _archiver(
+        platform, tmp_path, platform.token(), platform.token()
+    )
+    vault = archiver.sessions.vault
+    assert outcome.smaller_than_usual(100, [9000] * 4) is None  # too few pages seen yet
+    site = platform.site
+    site.gate = None  # a platform whose post pages are mostly its own markup
+    markup = "<div class=app-shell>" + "<span>timeline</span>" * 1000 + "</div>"
+    for n in range(1, 6):
+        site.routes[f"/p/{n}"] = Route(f"<!doctype html><p>post {n}</p>{markup}".encode())
+        manifest = asyncio.run(archiver.capture(request_for(site.url(f"/p/{n}")))).manifest
+        assert manifest.outcome == "ok"
+    usual = vault.usual_sizes(site.host)
+    assert len(usual) == 5 and min(usual) > 20_000
+    # now it serves a logged-out shell at the post's URL: 200, no redirect, no marker
+    site.routes["/p/9"] = Route(b"<!doctype html><title>X</title><div id=app></div>")
+    with pytest.raises(Retryable, match="under an eighth of this site's usual post") as err:
+        asyncio.run(archiver.capture(request_for(site.url("/p/9"))))
+    assert err.value.reason == "session_expired"
+    marked = [s for s in (first, second) if vault.state_of(s.session_id) == "expired"]
+    assert len(marked) == 1
+    assert len(vault.usual_sizes(site.host)) == 5  # the shell is not "usual"
+    # a second session at the same small page: the page is what it is, stored as is
+    manifest = asyncio.run(archiver.capture(request_for(site.url("/p/9")))).manifest
+    assert manifest.status == "stored"
+    [other] = [s for s in (first, second) if s not in marked]
+    assert vault.state_of(other.session_id) == "active"
