@@ -193,6 +193,7 @@ def test_dead_letters_are_listed_and_replayed_once_the_site_is_back(faulty):
     assert len(json.loads(cli("dlq", "list", "--json", env=env).stdout)) == 2  # unchanged
 
 
+@pytest.mark.alone  # its 240 s deadline is for the broker's restart, not a loaded machine
 def test_captures_survive_a_broker_restart(faulty):
     """The broker stops mid-batch (clean shutdown, data kept) and comes back."""
     from infra.kafka import KafkaBroker

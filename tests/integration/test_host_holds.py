@@ -53,6 +53,7 @@ def held_site():
         yield site, arrivals
 
 
+@pytest.mark.alone  # both workers must join their group within the 20 s hold
 def test_a_429_met_by_one_worker_holds_the_host_for_every_worker(stack, held_site, tmp_path):
     site, arrivals = held_site
     env = stack.agent_env(

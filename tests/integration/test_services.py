@@ -36,6 +36,7 @@ def ingest_messages(env) -> list[bytes]:
         consumer.close()
 
 
+@pytest.mark.alone  # a third stack beside the two of a two-process run would starve
 def test_a_second_stack_runs_beside_the_first_and_restarts_with_its_data(stack, site, tmp_path):
     """`make run` (`warcflow up --agents`) in a fresh home, beside the session's
     stack, with nothing set up by hand: it makes the credentials, starts the

@@ -126,8 +126,9 @@ def test_readme_shows_the_two_setup_commands():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
-def test_make_test_runs_one_process_and_two_on_request():
-    """README: one process by default, `-n 2 --dist loadfile` on request."""
+def test_make_test_runs_two_processes_then_the_tests_that_need_the_machine_alone():
+    """README and decision 0020: the files on two processes, then the `alone` tests
+    on one; TEST_PROCESSES=0 runs everything on one process."""
     import re
     import subprocess
 
@@ -138,10 +139,22 @@ def test_make_test_runs_one_process_and_two_on_request():
         ).stdout  # fmt: skip
 
     default = dry()
-    assert re.search(r"-m pytest --durations=20\s*$", default, re.M) and "-n " not in default
-    two = dry("PYTEST_ARGS=-n 2 --dist loadfile")
-    assert re.search(r"-m pytest .*-n 2 --dist loadfile", two), two
+    first, second = re.findall(r"^.*-m pytest .*$", default, re.M)
+    assert '-n 2 --dist loadfile -m "not alone"' in first, default
+    assert "-m alone" in second and "-n " not in second, default
+    one = dry("TEST_PROCESSES=0")
+    assert "-n 0 " in one  # xdist off: one process for all
     assert '"pytest-xdist' in (ROOT / "pyproject.toml").read_text()
+    marked = [
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "tests").rglob("test_*.py")
+        if re.search(r"^@pytest\.mark\.alone", path.read_text(), re.M)
+    ]
+    assert sorted(marked) == [
+        "tests/integration/test_faults.py",
+        "tests/integration/test_host_holds.py",
+        "tests/integration/test_services.py",
+    ]
 
 
 def test_the_cli_called_in_a_process_leaves_its_signal_dispositions_alone(tmp_path):
