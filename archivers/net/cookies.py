@@ -13,11 +13,12 @@ out) and puts the answer in the ``Cookie`` header it sends, in place of any
 ``Cookie`` the caller (Chromium, yt-dlp) supplied for that host.
 
 Invariant: a cookie's value never reaches a stored byte. The fetcher sends
-the real header, then ``withheld_request`` and ``withheld_response_head``
-rewrite the recorded request and the response's header block: every
-``Cookie`` value and every ``Set-Cookie`` value of an exchange made with a
-session becomes ``WITHHELD`` plus the session id, before anything writes a
-WARC record, an index line or a manifest (docs/decisions/0021-sessions.md).
+the real header, then ``withheld_request`` and ``withheld_response_fields``
+rewrite the recorded request, the response's header blocks and a chunked
+response's trailer section (``trailer_start`` finds it): every ``Cookie``
+value and every ``Set-Cookie`` value of an exchange made with a session
+becomes ``WITHHELD`` plus the session id, before anything writes a WARC
+record, an index line or a manifest (docs/decisions/0021-sessions.md).
 """
 
 from __future__ import annotations
@@ -142,6 +143,10 @@ def parse_cookies_txt(text: str) -> tuple[Cookie, ...]:
 WITHHELD = "withheld-by-warcflow"
 """What a stored record shows in place of a session's cookie values."""
 
+RESPONSE_COOKIE_FIELDS = frozenset({"set-cookie", "set-cookie2", "cookie"})
+"""The fields of a response (its header blocks and its trailer section alike)
+whose values are withheld: what the server sets, and a ``Cookie`` it echoes."""
+
 
 @dataclass(frozen=True)
 class SessionCookies:
@@ -174,9 +179,17 @@ class SessionCookies:
         head, sep, body = request.partition(b"\r\n\r\n")
         return _withhold(head, {b"cookie"}, self.placeholder) + sep + body
 
-    def withheld_response_head(self, head: bytes) -> bytes:
-        """A response's header block with every ``Set-Cookie`` value withheld."""
-        return _withhold(head, {b"set-cookie", b"set-cookie2"}, self.placeholder)
+    def withheld_response_fields(self, block: bytes) -> bytes:
+        """A response's header blocks, or its trailer section, with the value of
+        every field of ``RESPONSE_COOKIE_FIELDS`` withheld."""
+        names = {name.encode("ascii") for name in RESPONSE_COOKIE_FIELDS}
+        return _withhold(block, names, self.placeholder)
+
+    def withheld_parsed(self, fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Parsed response fields (headers, trailers) withheld as the bytes are."""
+        return [
+            (k, self.placeholder if k.lower() in RESPONSE_COOKIE_FIELDS else v) for k, v in fields
+        ]
 
 
 def _withhold(head: bytes, names: set[bytes], placeholder: str) -> bytes:
@@ -211,3 +224,29 @@ def final_head_end(start_of_raw: bytes, first_end: int) -> int:
             break
         start, end = end, match.end()
     return end
+
+
+_LAST_CHUNK = re.compile(rb"0{1,20}(?:;[^\n]*)?[ \t]*\r")
+"""A last-chunk line (size zero, any extension) without its ``\n``, as h11 reads
+it: it must end in CRLF, and no trailer field line can look like it (a field
+name is a token, which ``;`` is not, and a folded line starts with a space)."""
+
+
+def trailer_start(tail: bytes, *, from_line_start: bool) -> int | None:
+    """Where the trailer section begins in ``tail``, the end of a complete
+    chunked message (it ends with the section's blank line): just past the last
+    chunk's line, found from the end, since only the section's own lines (CRLF
+    or bare LF, as h11 takes them) come after it. None when ``tail`` does not
+    reach back to that line; ``from_line_start`` says whether ``tail[0]``
+    begins a line (the tail starts right after the head) or may be mid-line."""
+    if not tail.endswith(b"\n"):
+        return None
+    cut = len(tail) - 1  # the ``\n`` ending the line looked at
+    while cut >= 0:
+        begin = tail.rfind(b"\n", 0, cut) + 1
+        if begin == 0 and not from_line_start:
+            return None
+        if _LAST_CHUNK.fullmatch(tail, begin, cut):
+            return cut + 1
+        cut = begin - 1
+    return None

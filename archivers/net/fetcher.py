@@ -52,7 +52,7 @@ from archivers.errors import (
     ProxyUnavailable,
 )
 from archivers.net.addresses import AddressPolicy, AllowRule, literal_address
-from archivers.net.cookies import WITHHELD, SessionCookies, final_head_end
+from archivers.net.cookies import WITHHELD, SessionCookies, final_head_end, trailer_start
 from archivers.net.holds import HoldSettings, HostHolds
 from archivers.net.politeness import HostGate, PolitenessSettings
 from archivers.net.proxy import Proxy, open_tunnel
@@ -62,6 +62,8 @@ from archivers.net.tlsinfo import TLSInfo
 from archivers.urls import canonical_url, validate_url
 
 DEFAULT_USER_AGENT = "Mozilla/5.0 (compatible; warcflow/0.1; evidence archiving)"
+READ_SIZE = 64 * 1024
+"""Most bytes taken off a connection at once."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ class Fetcher:
             ) from None
         self.holds.note(host.lower(), exchange.response.status, exchange.response.headers)
         if session is not None:
-            _withhold(exchange, session)
+            _withhold(exchange, session, self.settings.max_header_bytes)
         return exchange
 
     async def _exchange(
@@ -362,7 +364,7 @@ class Fetcher:
                     if remaining <= 0:
                         raise TimeoutError
                     data = await asyncio.wait_for(
-                        reader.read(64 * 1024), min(settings.read_timeout, remaining)
+                        reader.read(READ_SIZE), min(settings.read_timeout, remaining)
                     )
                     if response.raw.size + len(data) > settings.max_response_bytes:
                         data = data[: settings.max_response_bytes - response.raw.size]
@@ -403,6 +405,11 @@ class Fetcher:
                     if response.chunked:
                         response.entity.write(bytes(event.data))
                 elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                    if isinstance(event, h11.EndOfMessage):
+                        response.trailers = [
+                            (k.decode("latin-1"), v.decode("latin-1"))
+                            for k, v in event.headers.raw_items()
+                        ]
                     trailing, _closed = conn.trailing_data
                     response.drop_tail(len(trailing))
                     break
@@ -442,8 +449,9 @@ def _with_session_cookie(
     return [*kept, ("Cookie", merged)] if merged else kept
 
 
-def _withhold(exchange: Exchange, session: SessionCookies) -> None:
-    """Withhold the session's cookie values from what the exchange keeps."""
+def _withhold(exchange: Exchange, session: SessionCookies, max_header_bytes: int) -> None:
+    """Withhold the session's cookie values from what the exchange keeps: the
+    request's ``Cookie``, the response's header blocks and its trailer section."""
     exchange.request_bytes = session.withheld_request(exchange.request_bytes)
     response = exchange.response
     if not response.header_size:
@@ -452,16 +460,38 @@ def _withhold(exchange: Exchange, session: SessionCookies) -> None:
     # Set-Cookie too, and h11 accepts bare-LF line ends)
     end = final_head_end(response.raw.read_range(0, 4 * 64 * 1024), response.header_size)
     head = response.raw.read_range(0, end)
-    withheld = session.withheld_response_head(head)
+    withheld = session.withheld_response_fields(head)
     if withheld != head:
-        response.replace_head(
-            withheld,
-            [
-                (k, session.placeholder if k.lower() in ("set-cookie", "set-cookie2") else v)
-                for k, v in response.headers
-            ],
-            end,
+        response.replace_head(withheld, session.withheld_parsed(response.headers), end)
+    if response.trailers and session.withheld_parsed(response.trailers) != response.trailers:
+        _withhold_trailer(response, session, max_header_bytes)
+
+
+def _withhold_trailer(
+    response: RecordedResponse, session: SessionCookies, max_header_bytes: int
+) -> None:
+    """Withhold the cookie fields of a complete chunked response's trailer
+    section, the end of its raw bytes. h11 bounds the last chunk's line and the
+    section as it bounds a head (``max_header_bytes`` plus what one read
+    brought), so only that much of the end is read, never the body."""
+    assert response.header_size is not None
+    reach = 2 * (max_header_bytes + READ_SIZE)
+    begin = max(response.header_size, response.raw.size - reach)
+    tail = response.raw.read_range(begin, response.raw.size - begin)
+    start = trailer_start(tail, from_line_start=begin == response.header_size)
+    if start is None:
+        # h11 parsed this section, so it is there: refuse rather than keep it
+        response.close()
+        raise LimitExceeded(
+            f"the response's trailer section exceeds {max_header_bytes} bytes",
+            reason="header_too_large",
         )
+    section = tail[start:]
+    response.replace_trailer(
+        session.withheld_response_fields(section),
+        session.withheld_parsed(response.trailers),
+        begin + start,
+    )
 
 
 async def _over(sock, options):

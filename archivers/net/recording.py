@@ -48,13 +48,18 @@ class DigestingSpool:
     def sha256(self) -> str:
         return self._sha256.hexdigest()
 
-    def chunks(self, start: int = 0, size: int = 64 * 1024) -> Iterator[bytes]:
-        """Re-read the spooled bytes from ``start``; the spool stays appendable."""
+    def chunks(
+        self, start: int = 0, size: int = 64 * 1024, stop: int | None = None
+    ) -> Iterator[bytes]:
+        """Re-read the spooled bytes from ``start`` (up to ``stop``, else to the
+        end); the spool stays appendable."""
         self._file.seek(start)
-        while True:
-            data = self._file.read(size)
+        left = (self.size if stop is None else stop) - start
+        while left > 0:
+            data = self._file.read(min(size, left))
             if not data:
                 break
+            left -= len(data)
             yield data
         self._file.seek(0, 2)
 
@@ -99,6 +104,9 @@ class RecordedResponse:
         self.reason = ""
         self.http_version = "1.1"
         self.headers: list[tuple[str, str]] = []
+        self.trailers: list[tuple[str, str]] = []
+        """The fields of a chunked response's trailer section, as parsed (in the raw
+        bytes they are the end of the payload, after the last chunk)."""
         self.header_size: int | None = None
         self.chunked = False
         self.truncated: str | None = None
@@ -144,16 +152,36 @@ class RecordedResponse:
         ones; the body stays as received (withholding a session's cookies)."""
         if self.header_size is None:
             return
-        kept = DigestingSpool()
-        kept.write(head)
-        for chunk in self.raw.chunks(end):
-            kept.write(chunk)
-        self.raw.close()
-        self.raw = kept
+        self._splice(head, end, self.raw.size, b"")
         self.header_size = len(head)
         self.headers = headers
-        self._payload_sha256 = hashlib.sha256()  # the same bytes, unless ``head``
-        for chunk in self.raw.chunks(self.header_size):  # took in 1xx blocks
+        self._digest_payload()  # the same bytes, unless ``head`` took in 1xx blocks
+
+    def replace_trailer(self, section: bytes, trailers: list[tuple[str, str]], start: int) -> None:
+        """Put ``section`` in place of the recorded bytes from ``start`` to the end
+        (a chunked response's trailer section, its blank line included) and
+        ``trailers`` in place of the parsed fields. The head, the chunks and so
+        the entity stay as received; the payload digest is computed again."""
+        if self.header_size is None or start < self.header_size:
+            return
+        self._splice(b"", 0, start, section)
+        self.trailers = trailers
+        self._digest_payload()
+
+    def _splice(self, head: bytes, end: int, start: int, tail: bytes) -> None:
+        """The raw bytes become ``head + raw[end:start] + tail``, streamed into a
+        new spool: memory stays bounded, the block digest and size follow."""
+        kept = DigestingSpool()
+        kept.write(head)
+        for chunk in self.raw.chunks(end, stop=start):
+            kept.write(chunk)
+        kept.write(tail)
+        self.raw.close()
+        self.raw = kept
+
+    def _digest_payload(self) -> None:
+        self._payload_sha256 = hashlib.sha256()
+        for chunk in self.raw.chunks(self.header_size or 0):
             self._payload_sha256.update(chunk)
 
     def body_chunks(self, size: int = 64 * 1024) -> Iterator[bytes]:

@@ -56,6 +56,7 @@ class Route:
     content_type: str = "text/html; charset=utf-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
     chunked: bool = False
+    trailers: bytes = b""  # a chunked answer's trailer section, its blank line included
     gzip: bool = False
     fail_first: int = 0  # answer 503 this many times before the real answer
     file: Path | None = None  # stream this file instead of ``body`` (large media)
@@ -252,7 +253,7 @@ class TestSite:
                     for start in range(0, len(body), 100):
                         part = body[start : start + 100]
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
-                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.write(b"0\r\n" + (route.trailers or b"\r\n"))
                 else:
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()

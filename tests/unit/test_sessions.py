@@ -63,7 +63,7 @@ def test_a_recorded_exchange_shows_the_session_never_its_cookies():
         b"HTTP/1.1 200 OK\r\nSet-Cookie: ct0=fresh-secret; Path=/\r\n"
         b"set-cookie: a=b;\r\n  folded-secret\r\nContent-Length: 2\r\n\r\n"
     )
-    out = jar.withheld_response_head(head)
+    out = jar.withheld_response_fields(head)
     assert b"secret" not in out and out.count(WITHHELD.encode()) == 2
     assert out.endswith(b"Content-Length: 2\r\n\r\n")
 
@@ -223,14 +223,15 @@ def test_every_header_block_and_line_ending_is_withheld():
     jar = SessionCookies("s-1", parse_cookies_txt(COOKIES))
     raw = (
         b"HTTP/1.1 103 Early Hints\r\nSet-Cookie: early=SECRET1\r\n\r\n"
-        b"HTTP/1.1 200 OK\nSet-Cookie: bare=SECRET2\nX: y\r\nset-cookie: crlf=SECRET3\r\n\r\n"
+        b"HTTP/1.1 200 OK\nSet-Cookie: bare=SECRET2\nX: y\r\nset-cookie: crlf=SECRET3\r\n"
+        b"Cookie: echoed=SECRET4\r\n\r\n"
         b"the body"
     )
     first = raw.index(b"\r\n\r\n") + 4
     end = final_head_end(raw, first)
     assert raw[end:] == b"the body"
-    withheld = jar.withheld_response_head(raw[:end])
-    assert b"SECRET" not in withheld and withheld.count(WITHHELD.encode()) == 3
+    withheld = jar.withheld_response_fields(raw[:end])
+    assert b"SECRET" not in withheld and withheld.count(WITHHELD.encode()) == 4
     assert b"\nX: y\r\n" in withheld  # each line keeps its own ending
 
 
@@ -338,3 +339,97 @@ def test_a_page_far_smaller_than_the_sites_usual_post_is_a_wall_not_the_post(pla
     assert manifest.status == "stored"
     [other] = [s for s in (first, second) if s not in marked]
     assert vault.state_of(other.session_id) == "active"
+
+
+# a body that holds, as text, what a trailer section looks like: it is the
+# evidence and must stay as it is
+LOOKALIKE = b"<pre>\r\n0\r\nSet-Cookie: quoted=IN-THE-BODY\r\n\r\n</pre>"
+TRAILERS = {
+    "crlf": b"Set-Cookie: ct0=SECRET; Path=/\r\nX-Checksum: abc\r\nCookie: auth=SECRET\r\n\r\n",
+    "bare-lf": (
+        b"X-Checksum: abc\nset-cookie: ct0=SECRET\n  folded-SECRET\nSet-Cookie2: b=SECRET\n\n"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("endings", "size"),
+    [("crlf", 1), ("bare-lf", 1), ("crlf", 1_500_000), ("bare-lf", 1_500_000)],
+)
+def test_a_set_cookie_in_a_chunked_trailer_is_withheld_from_the_warc(tmp_path, endings, size):
+    """The trailer section is the end of the raw bytes a WARC response record
+    holds: its cookie fields read the placeholder there, the record's digests
+    hold, and the body (chunks of 100 bytes) is the one the server sent."""
+    import gzip
+    import hashlib
+    import io
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    body = b"<html><body>" + LOOKALIKE + b"x" * size + b"</body></html>"
+    with TestSite() as site:
+        site.routes["/trailed"] = Route(body, chunked=True, trailers=TRAILERS[endings])
+        vault = Vault(tmp_path / "vault", tmp_path / "vault.key")
+        session = vault.add(
+            site.host, "@a", parse_cookies_txt(f"{site.host}\tFALSE\t/\tFALSE\t0\tauth\tTOKEN\n")
+        )
+        fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow)))
+        store = MemoryStore()
+        archiver = PageArchiver(fetcher, store, agent=AGENT, sessions=SessionPool(vault))
+        url = site.url("/trailed")
+        manifest = asyncio.run(archiver.capture(request_for(url))).manifest
+    assert manifest.status == "stored" and manifest.session["id"] == session.session_id
+    warc = store.get_bytes(manifest.warc_key)
+    assert b"SECRET" not in gzip.decompress(warc)
+    for checked in ArchiveIterator(io.BytesIO(warc), check_digests="raise"):
+        checked.content_stream().read()  # warcio checks both digests as it reads
+    (record, block), *_ = (
+        (r, r.raw_stream.read())
+        for r in ArchiveIterator(io.BytesIO(warc), no_record_parse=True)
+        if r.rec_type == "response" and r.rec_headers.get_header("WARC-Target-URI") == url
+    )
+    head_size = block.index(b"\r\n\r\n") + 4
+    payload = block[head_size:]
+    placeholder = f"{WITHHELD} (session {session.session_id})".encode()
+    trailer = payload[payload.rindex(b"\r\n0\r\n") + 5 :]
+    end = "\r\n" if endings == "crlf" else "\n"
+    withheld = {
+        "crlf": f"Set-Cookie: P{end}X-Checksum: abc{end}Cookie: P{end}{end}",
+        "bare-lf": f"X-Checksum: abc{end}set-cookie: P{end}Set-Cookie2: P{end}{end}",
+    }[endings]
+    assert trailer == withheld.encode().replace(b"P", placeholder)
+    digest = record.rec_headers.get_header("WARC-Payload-Digest")
+    assert digest == "sha256:" + hashlib.sha256(payload).hexdigest()
+    assert hashlib.sha256(block).hexdigest() == record.rec_headers.get_header(
+        "WARC-Block-Digest"
+    ).removeprefix("sha256:")
+    assert int(record.rec_headers.get_header("Content-Length")) == len(block)
+    dechunked, rest = bytearray(), payload
+    while (size_line := rest[: rest.index(b"\r\n")]) != b"0":
+        n = int(size_line, 16)
+        dechunked += rest[len(size_line) + 2 : len(size_line) + 2 + n]
+        rest = rest[len(size_line) + 4 + n :]
+    assert bytes(dechunked) == body  # the lookalike in the body kept, every byte
+
+
+def test_without_a_session_a_trailer_is_kept_as_sent(site):
+    from tests.support.pages import make
+
+    site.routes["/trailed"] = Route(b"<p>post</p>", chunked=True, trailers=TRAILERS["crlf"])
+    archiver, store = make(site)
+    manifest = asyncio.run(archiver.capture(request_for(site.url("/trailed")))).manifest
+    import gzip
+
+    assert TRAILERS["crlf"] in gzip.decompress(store.get_bytes(manifest.warc_key))
+
+
+def test_the_trailer_section_is_found_from_the_end_of_the_message():
+    from archivers.net.cookies import trailer_start
+
+    # a field named "0" is a trailer line, not the last chunk; a chunk extension may hold ":"
+    raw = b'5\r\n0\r\n\r\n\r\n0;a="b:c" \r\n0: x\r\nSet-Cookie: a=b\n\n'
+    start = trailer_start(raw, from_line_start=True)
+    assert raw[start:] == b"0: x\r\nSet-Cookie: a=b\n\n"
+    assert trailer_start(b"0\r\n\r\n", from_line_start=True) == 3  # no fields
+    # a tail that does not reach back to the last chunk's line finds nothing
+    assert trailer_start(b"0\r\nX: y\r\n\r\n"[1:], from_line_start=False) is None
