@@ -21,8 +21,9 @@ help:
 	@echo "make check  lint and format (ruff), types (mypy), the layout's import contracts (import-linter)"
 	@echo "make test   make check, then the full test suite (unit, integration on real Kafka and S3, browser)"
 	@echo "make bench  benchmarks against peer tools, ratios printed, JSON in benchmarks/results/"
-	@echo "make soak   the fault soak: 1,000 submissions and hostile messages, 20 worker kills, a broker"
-	@echo "            and an S3 outage, a viewer; every outcome checked (SOAK_ARGS='--submissions 200')"
+	@echo "make soak   the short soak test, then the fault soak: 1,000 submissions and hostile messages,"
+	@echo "            20 worker kills, a broker and an S3 outage, a viewer; every outcome checked"
+	@echo "            (SOAK_ARGS='--submissions 200')"
 	@echo "make down   stop what 'make run' started"
 
 # system-deps first: vpdq and pdqhash are built from source against Debian's FFmpeg headers
@@ -63,13 +64,14 @@ test-tools: $(STAMP)
 	@$(BIN)/python -m tests.support.tools
 
 test: install check test-tools
-	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile -m "not alone" --durations=20 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile -m "not alone and not soak" --durations=20 $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -m alone --durations=5 $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
-soak: install
+soak: install test-tools
+	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)
 	$(BIN)/python -m tests.support.soak $(SOAK_ARGS)
 
 clean: down

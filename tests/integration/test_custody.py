@@ -269,7 +269,7 @@ def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, kazan, t
             ]
             if e["event"] == "download"
         ],
-        timeout=30,
+        timeout=120,  # the viewer's event, the ledger's write: minutes on a loaded machine
         what="the download in the ledger",
     )
     assert downloads[0]["who"] == f"{TESTER} (viewer)"  # the account, not an address

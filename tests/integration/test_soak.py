@@ -1,4 +1,6 @@
-"""The fault soak, short (``make soak`` runs it at 1,000 submissions and 20 kills).
+"""The fault soak, short: ``make soak`` runs it first, then the soak at 1,000
+submissions and 20 kills (``tests.support.soak``). Not part of ``make test``
+(marked ``soak``): the fault tests of tests/integration/test_faults.py are.
 
 Submissions of every kind of page mixed with every hostile message kind, while
 workers are killed with SIGKILL, the viewer is killed, and the broker and the
@@ -14,7 +16,7 @@ import pytest
 
 from tests.support.soak import Soak
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
 
 @pytest.mark.timeout(1200)

@@ -140,11 +140,16 @@ def test_make_test_runs_two_processes_then_the_tests_that_need_the_machine_alone
 
     default = dry()
     first, second = re.findall(r"^.*-m pytest .*$", default, re.M)
-    assert '-n 2 --dist loadfile -m "not alone"' in first, default
+    assert '-n 2 --dist loadfile -m "not alone and not soak"' in first, default
     assert "-m alone" in second and "-n " not in second, default
     one = dry("TEST_PROCESSES=0")
     assert "-n 0 " in one  # xdist off: one process for all
     assert '"pytest-xdist' in (ROOT / "pyproject.toml").read_text()
+    soak = subprocess.run(
+        ["make", "-n", "-o", "install", "-o", "test-tools", "soak"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "-m pytest -m soak" in soak and "-m tests.support.soak" in soak
     marked = [
         path.relative_to(ROOT).as_posix()
         for path in (ROOT / "tests").rglob("test_*.py")
