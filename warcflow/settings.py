@@ -494,7 +494,8 @@ OPTIONS: tuple[Option, ...] = (
         _count,
         "Capture processes `warcflow worker` runs, each a member of the consumer group, "
         "under one supervisor that restarts a crashed one (docs/decisions/"
-        "0023-worker-processes.md); 0: one per core (os.cpu_count()); 1: the worker "
+        "0023-worker-processes.md); 0: one per core (os.cpu_count(), at most "
+        "WARCFLOW_PARTITIONS); 1: the worker "
         "itself, no supervisor.",
     ),
     Option(

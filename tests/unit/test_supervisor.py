@@ -233,3 +233,19 @@ def test_a_real_childs_output_is_relayed_with_its_name_and_its_ready_line_seen(c
     assert "[worker 1] starting\n" in out
     assert f"[worker 1] x: {child_ready_line(1)}: 2 partitions\n" in out
     assert "worker ready" not in out
+
+
+def test_processes_are_one_per_core_by_default_but_no_more_than_the_partitions(monkeypatch):
+    import argparse
+    import os
+
+    from warcflow.commands.worker import processes
+    from warcflow.settings import load_settings
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    unset = argparse.Namespace(processes=None)
+    assert processes(unset, load_settings({"WARCFLOW_PARTITIONS": "4"})) == 4
+    assert processes(unset, load_settings({"WARCFLOW_PARTITIONS": "16"})) == 8
+    assert processes(unset, load_settings({"WARCFLOW_WORKER_PROCESSES": "3"})) == 3
+    given = argparse.Namespace(processes=1)
+    assert processes(given, load_settings({"WARCFLOW_WORKER_PROCESSES": "3"})) == 1

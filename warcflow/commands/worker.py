@@ -55,9 +55,10 @@ def _count(text: str) -> int:
 
 
 def processes(args, settings: Settings) -> int:
-    """How many capture processes: --processes, else the setting; 0: one per core."""
+    """How many capture processes: --processes, else the setting; 0: one per core,
+    but no more than WARCFLOW_PARTITIONS (a process beyond would have no share)."""
     wanted = args.processes if args.processes is not None else settings.streams.processes
-    return wanted or os.cpu_count() or 1
+    return wanted or max(1, min(os.cpu_count() or 1, settings.streams.partitions))
 
 
 def logging_config(level: str) -> dict:
