@@ -248,6 +248,31 @@ def _relay(stream: IO[bytes], prefix: str, marker: bytes, ready: Callable[[], No
     stream.close()
 
 
+class _Relayed:
+    """A child process that counts as exited once its last lines are relayed
+    too (or ``RELAY_GRACE`` seconds after its exit: a grandchild, e.g. Chromium,
+    may hold the pipe open)."""
+
+    RELAY_GRACE = 2.0
+
+    def __init__(self, process: subprocess.Popen, relay: threading.Thread) -> None:
+        self.process, self.relay, self.pid = process, relay, process.pid
+        self._exited_at: float | None = None
+
+    def poll(self) -> int | None:
+        code = self.process.poll()
+        if code is None:
+            return None
+        if self._exited_at is None:
+            self._exited_at = time.monotonic()
+        if self.relay.is_alive() and time.monotonic() < self._exited_at + self.RELAY_GRACE:
+            return None
+        return code
+
+    def send_signal(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+
 def process_spawner(argv_of: Callable[[int], Sequence[str]]) -> Spawn:
     """Children as real processes: ``argv_of(index)``, each in a process group of
     its own, its output relayed by a thread."""
@@ -261,13 +286,14 @@ def process_spawner(argv_of: Callable[[int], Sequence[str]]) -> Spawn:
             process_group=0,
         )
         assert child.stdout is not None
-        threading.Thread(
+        relay = threading.Thread(
             target=_relay,
             args=(child.stdout, f"[worker {index}] ", child_ready_line(index).encode(), ready),
             name=f"relay-{index}",
             daemon=True,
-        ).start()
-        return child
+        )
+        relay.start()
+        return _Relayed(child, relay)
 
     return spawn
 

@@ -4,11 +4,11 @@ fake clock (the real processes: tests/integration/test_worker_processes.py)."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tests.support.stack import poll
 from warcflow import exitcodes
 from warcflow.supervisor import (
     Supervisor,
@@ -216,22 +216,31 @@ def test_children_run_the_same_command_as_one_process_with_their_own_metrics_por
     assert "--metrics" not in child_argv(["worker"], 0, "")
 
 
-def test_a_real_childs_output_is_relayed_with_its_name_and_its_ready_line_seen(capfd):
+def test_a_real_child_runs_in_its_own_process_group_and_its_output_is_relayed(capfd):
+    import os
     import threading
 
     seen = threading.Event()
-    script = f"print('starting'); print('x: {child_ready_line(1)}: 2 partitions')"
+    script = (
+        "import signal, sys\n"
+        "signal.signal(signal.SIGTERM, lambda *a: (print('draining'), sys.exit(0)))\n"
+        "print('starting')\n"
+        f"print('x: {child_ready_line(1)}: 2 partitions', flush=True)\n"
+        "signal.pause()\n"
+    )
     spawn = process_spawner(lambda i: [sys.executable, "-c", script])
     child = spawn(1, seen.set)
-    assert isinstance(child, subprocess.Popen)
-    assert child.wait(30) == 0
-    for thread in threading.enumerate():
-        if thread.name == "relay-1":
-            thread.join(10)  # it ends at the child's end of output
-    assert seen.is_set()
+    assert seen.wait(30), "the ready line was not seen"
+    # a terminal's Ctrl-C to the supervisor's group does not reach it
+    assert os.getpgid(child.pid) == child.pid != os.getpgid(0)
+    child.send_signal(signal.SIGTERM)
+    # it counts as exited only once its output is all relayed
+    poll(lambda: child.poll() is not None, timeout=30, what="the child to exit")
+    assert child.poll() == 0
     out = capfd.readouterr().err
     assert "[worker 1] starting\n" in out
     assert f"[worker 1] x: {child_ready_line(1)}: 2 partitions\n" in out
+    assert "[worker 1] draining\n" in out
     assert "worker ready" not in out
 
 
