@@ -189,6 +189,7 @@ def run_one(args, settings: Settings) -> int:
     if child is not None:
         # its own faust directory; the canary (not a leader's timer) in child 0 only
         datadir = settings.home / "faust" / f"process-{child}"
+        datadir.parent.mkdir(parents=True, exist_ok=True)  # faust makes only the last
         ready_text = supervisor.child_ready_line(child)
         if child > 0:
             settings = dataclasses.replace(
