@@ -93,6 +93,8 @@ class StreamSettings:
     drain_seconds: float = 20.0
     """Seconds a stopping worker gives the messages in flight (``streams.app``)."""
     media_concurrency: int = 2
+    processes: int = 1
+    """Capture processes of ``warcflow worker`` (0: one per core)."""
     retry: RetryPolicy = RetryPolicy()
     metrics_address: str = ""
     """HOST:PORT of the worker's /metrics and /healthz; empty: not served."""

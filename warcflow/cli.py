@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     guard_terminal()  # topic and page text never reaches the terminal as escapes
     parser = build_parser()
     args = parser.parse_args(argv)
+    # what followed `warcflow`: the worker's supervisor runs its children with it
+    args.argv = list(argv if argv is not None else sys.argv[1:])
     overrides = {}
     if getattr(args, "home", None):
         overrides["WARCFLOW_HOME"] = args.home

@@ -125,6 +125,14 @@ def _address(text: str) -> str:
     return text
 
 
+def _count(text: str) -> int:
+    """A whole number, 0 or more."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"{text!r} must be 0 or more")
+    return value
+
+
 def _mac_keys(text: str) -> tuple:
     from streams.messages.seal import parse_keys
 
@@ -478,6 +486,17 @@ OPTIONS: tuple[Option, ...] = (
         _positive(int),
         "Captures a worker process runs at the same time (their requests share the "
         "WARCFLOW_FETCH_* connection bounds).",
+    ),
+    Option(
+        "WARCFLOW_WORKER_PROCESSES",
+        "worker.processes",
+        "0",
+        _count,
+        "Capture processes `warcflow worker` runs, each a member of the consumer group, "
+        "under one supervisor that restarts a crashed one (docs/decisions/"
+        "0023-worker-processes.md); 0: one per core (os.cpu_count(), at most "
+        "WARCFLOW_PARTITIONS); 1: the worker "
+        "itself, no supervisor.",
     ),
     Option(
         "WARCFLOW_WORKER_DRAIN",
@@ -1105,6 +1124,7 @@ def load_settings(
             replication=values["WARCFLOW_REPLICATION"],
             concurrency=values["WARCFLOW_WORKER_CONCURRENCY"],
             drain_seconds=values["WARCFLOW_WORKER_DRAIN"],
+            processes=values["WARCFLOW_WORKER_PROCESSES"],
             media_concurrency=values["WARCFLOW_MEDIA_CONCURRENCY"],
             metrics_address=values["WARCFLOW_WORKER_METRICS"],
             canary_url=values["WARCFLOW_CANARY_URL"],

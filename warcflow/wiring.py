@@ -146,9 +146,10 @@ def media_archiver(settings: Settings, object_store=None, sessions=None, holds=N
     )
 
 
-def faust_app(settings: Settings, metrics=None):
+def faust_app(settings: Settings, metrics=None, datadir=None):
     """The faust app with the capture and media agents, wired to the real services;
-    they count into ``metrics`` (``streams.metrics.Metrics``)."""
+    they count into ``metrics`` (``streams.metrics.Metrics``). faust's data
+    directory is ``datadir`` (default HOME/faust)."""
     from streams.agents.capture import CaptureStage
     from streams.agents.media import MediaStage
     from streams.app import build_app
@@ -166,7 +167,7 @@ def faust_app(settings: Settings, metrics=None):
 
     app = build_app(
         settings.streams,
-        settings.home / "faust",
+        datadir or settings.home / "faust",
         lambda producer: CaptureStage(
             page_archiver, producer, names, retry, events, metrics=metrics, seals=seals
         ),

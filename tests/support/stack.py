@@ -62,6 +62,10 @@ def base_env(home: Path, kafka_port: int, s3_port: int, **extra: str) -> dict[st
             # looks at hashes (tests/integration/test_viewer.py: PIPELINE_ENV); the
             # default, outside the tests, is on
             "WARCFLOW_MEDIA_HASHES": "false",
+            # one capture process per WorkerProcess (the default is one per core,
+            # under a supervisor: decision 0023), so the suite's load stays what its
+            # tests count on; tests/integration/test_worker_processes.py runs more
+            "WARCFLOW_WORKER_PROCESSES": "1",
         }
     )
     env.update(extra)
@@ -214,9 +218,10 @@ class AgentProcess:
     ready = "worker ready"
     role = "worker"
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
         self.env = {**env, **role_env(env, self.role)}
         self.log_path = log_path
+        self.args = args  # after the command: `worker --processes 2`
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90.0) -> AgentProcess:
@@ -224,7 +229,7 @@ class AgentProcess:
         start_size = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "warcflow", self.command],
+            [sys.executable, "-m", "warcflow", self.command, *self.args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

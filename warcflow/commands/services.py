@@ -40,8 +40,8 @@ def add_parsers(sub, common) -> None:
     p.add_argument(
         "--agents",
         action="store_true",
-        help="also start `warcflow worker` and `warcflow viewer` in the background "
-        "(logs in HOME/logs)",
+        help="also start `warcflow worker` (a capture process per core: "
+        "WARCFLOW_WORKER_PROCESSES) and `warcflow viewer` in the background (logs in HOME/logs)",
     )
     p.add_argument("--json", action="store_true", help="print the status as JSON when done")
     p.set_defaults(handler=up, role="admin", local_stack=True)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import logging
+import os
+import signal
+import sys
 import time
 
-from warcflow import exitcodes, wiring
+from warcflow import exitcodes, supervisor, wiring
 from warcflow.output import error, progress
 from warcflow.settings import Settings
 
@@ -20,8 +25,20 @@ def add_parsers(sub, common) -> None:
         "share the work by partition. On Ctrl-C / SIGTERM it takes no new message, "
         "gives the captures in flight WARCFLOW_WORKER_DRAIN seconds (20) to finish "
         "and exits within 5 s more; what is unfinished is redone by the next worker "
-        "(the same capture id, so nothing is stored twice). A second signal exits at once.",
+        "(the same capture id, so nothing is stored twice). A second signal exits at once. "
+        "It runs one capture process per core (--processes) under a supervisor that "
+        "restarts a crashed one and drains them all on a signal.",
     )
+    p.add_argument(
+        "--processes",
+        metavar="N",
+        type=_count,
+        help="capture processes, each a member of the consumer group (default "
+        "WARCFLOW_WORKER_PROCESSES; 0: one per core; 1: no supervisor). With --metrics "
+        "HOST:PORT, process i serves on PORT+i",
+    )
+    # internal: the supervisor starts its children as `worker --processes 1 --child I`
+    p.add_argument("--child", type=int, help=argparse.SUPPRESS)
     p.add_argument(
         "--metrics",
         metavar="HOST:PORT",
@@ -29,6 +46,19 @@ def add_parsers(sub, common) -> None:
         "(default WARCFLOW_WORKER_METRICS; empty: not served)",
     )
     p.set_defaults(handler=run, role="worker")
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (0 or more)")
+    return int(text)
+
+
+def processes(args, settings: Settings) -> int:
+    """How many capture processes: --processes, else the setting; 0: one per core,
+    but no more than WARCFLOW_PARTITIONS (a process beyond would have no share)."""
+    wanted = args.processes if args.processes is not None else settings.streams.processes
+    return wanted or max(1, min(os.cpu_count() or 1, settings.streams.partitions))
 
 
 def logging_config(level: str) -> dict:
@@ -61,8 +91,19 @@ def logging_config(level: str) -> dict:
 
 
 def run(args, settings: Settings) -> int:
-    from streams.app import DrainingWorker
+    code = preflight(settings, warn=args.child is None)
+    if code != exitcodes.OK:
+        return code
+    count = processes(args, settings)
+    if count > 1 and args.child is None:
+        return supervise(args, settings, count)
+    return run_one(args, settings)
 
+
+def preflight(settings: Settings, *, warn: bool = True) -> int:
+    """Refuse to start without a sealing key, or before the topics and the bucket
+    exist (a clear message and exit code, not a crash per message); ``warn`` of a
+    missing role's MAC key."""
     seals = settings.streams.seals
     if not seals.can_seal():
         # without its key every internal message it made would be unsendable,
@@ -78,7 +119,7 @@ def run(args, settings: Settings) -> int:
 
     held = {key.role for key in seals.keys}
     for role in SEALING_ROLES:
-        if role not in held:
+        if warn and role not in held:
             error(
                 f"no MAC key of the {role} role: every internal message the {role} makes "
                 f"(e.g. {'downloads' if role == 'viewer' else 'exports, notes, fixity runs'}) "
@@ -97,23 +138,82 @@ def run(args, settings: Settings) -> int:
             "(docs/operations.md, Roles)"
         )
         return exitcodes.UNAVAILABLE
+    return exitcodes.OK
+
+
+def supervise(args, settings: Settings, count: int) -> int:
+    """``count`` children under a ``warcflow.supervisor.Supervisor``; its exit code."""
+    from streams.app import COMMIT_TIMEOUT
+
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter(
+        "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%SZ"
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    log = logging.getLogger("warcflow.supervisor")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    address = args.metrics or settings.streams.metrics_address
+    if address and int(address.rpartition(":")[2]) + count - 1 > 65535:
+        error(f"cannot serve metrics of {count} processes from {address}: ports run out")
+        return exitcodes.USAGE
+    argv = args.argv
+    sup = supervisor.Supervisor(
+        count,
+        supervisor.process_spawner(
+            lambda i: supervisor.child_argv(argv, i, supervisor.metrics_of(address, i))
+        ),
+        stop_seconds=settings.streams.drain_seconds + 2 * COMMIT_TIMEOUT + 10,
+    )
+    supervisor.install_signals(sup)
+    progress(
+        f"worker starting {count} capture processes"
+        + (f", metrics on {address} and the next {count - 1} port(s)" if address else "")
+    )
+    code = sup.run()
+    log.info("worker stopped: exit code %d", code)
+    return code
+
+
+def run_one(args, settings: Settings) -> int:
+    """One worker process: today's ``warcflow worker``, or child ``args.child``."""
+    from streams.app import DrainingWorker
     from streams.metrics import Metrics
     from streams.observe import ObservabilityServer, lag_from_kafka
 
+    child = args.child
+    datadir = None
+    ready_text = "worker ready"  # what tests and `warcflow up --agents` wait for
+    if child is not None:
+        # its own faust directory; the canary (not a leader's timer) in child 0 only
+        datadir = settings.home / "faust" / f"process-{child}"
+        datadir.parent.mkdir(parents=True, exist_ok=True)  # faust makes only the last
+        ready_text = supervisor.child_ready_line(child)
+        if child > 0:
+            settings = dataclasses.replace(
+                settings, streams=dataclasses.replace(settings.streams, canary_url="")
+            )
+        # a write to the supervisor's closed pipe must not kill it undrained
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        supervisor.watch_parent(lambda: os.kill(os.getpid(), signal.SIGTERM))
     metrics = Metrics()
-    app = wiring.faust_app(settings, metrics)
+    app = wiring.faust_app(settings, metrics, datadir)
     log = logging.getLogger("warcflow.worker")
     state = {"ready": False, "partitions": 0}
 
     @app.on_partitions_assigned.connect
     async def ready(app, assigned, **kwargs):
         state.update(ready=True, partitions=len(assigned))
-        log.info(
-            "worker ready: %d partitions assigned, bucket %s at %s",
-            len(assigned),
-            settings.store.bucket,
-            settings.store.endpoint or "AWS",
+        text = (
+            f"{ready_text}: {len(assigned)} partitions assigned, bucket "
+            f"{settings.store.bucket} at {settings.store.endpoint or 'AWS'}"
         )
+        if child is None:
+            log.info("%s", text)
+        else:  # how its supervisor knows it started: said at any log level
+            progress(text)
 
     if args.metrics or settings.streams.metrics_address:
         address = args.metrics or settings.streams.metrics_address
@@ -148,6 +248,7 @@ def run(args, settings: Settings) -> int:
         f"{settings.streams.topic_prefix}.*, S3 {settings.store.endpoint} bucket "
         f"{settings.store.bucket}"
     )
+    seals = settings.streams.seals
     sealing = seals.sealing_key.kid if seals.sealing_key else "-"
     progress(
         f"internal messages: sealed with key {sealing}; "
