@@ -92,17 +92,22 @@ def session_pool(settings: Settings, metrics=None):
     if metrics is not None:
         listeners.append(metrics.session_marked)
     if settings.values["WARCFLOW_SESSION_WEBHOOK"]:
-        import os
-        import socket
-
         from archivers.sessions.webhook import Webhook
 
-        worker = f"{socket.gethostname()}:{os.getpid()}"
-        listeners.append(Webhook(settings.values["WARCFLOW_SESSION_WEBHOOK"], worker))
+        hook = settings.values["WARCFLOW_SESSION_WEBHOOK"]
+        listeners.append(Webhook(hook, worker_name()))
     pool = SessionPool(session_vault(settings), listeners)
     if metrics is not None:
         metrics.follow_sessions(pool.counts)
     return pool
+
+
+def worker_name() -> str:
+    """This worker process as logs, webhooks and host holds name it: ``host:pid``."""
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def browser(settings: Settings):
@@ -176,7 +181,7 @@ def faust_app(settings: Settings, metrics=None, datadir=None):
         ),
         metrics,
         lambda producer: custody_parts(
-            settings, object_store, producer, events, metrics, media.availability
+            settings, object_store, producer, events, metrics, media.availability, holds
         ),
     )
     from streams.app import FaustProducer
@@ -184,16 +189,18 @@ def faust_app(settings: Settings, metrics=None, datadir=None):
 
     board.attach(
         app,
-        board.HoldsBoard(holds, settings.streams.kafka, names.hosts, seals, FaustProducer(app)),
+        board.HoldsBoard(
+            holds, settings.streams.kafka, names.hosts, seals, FaustProducer(app), who=worker_name()
+        ),
     )
     if settings.watch.enabled:
         from streams.watchers.runner import attach
 
-        attach(app, watch_runner(settings, FaustProducer(app), metrics))
+        attach(app, watch_runner(settings, FaustProducer(app), metrics, holds))
     return app
 
 
-def watch_runner(settings: Settings, producer, metrics=None):
+def watch_runner(settings: Settings, producer, metrics=None, holds=None):
     """The watchers' runner: the book followed from the watch topics, sources
     fetched by a fetcher of its own under the page fetcher's address policy."""
     import asyncio
@@ -206,7 +213,7 @@ def watch_runner(settings: Settings, producer, metrics=None):
     from streams.watchers.runner import WatchRunner
 
     names = topic_names(settings)
-    fetcher = Fetcher(settings.fetch)
+    fetcher = Fetcher(settings.fetch, holds=holds)
     watch_log = WatchLog(settings.streams.kafka, names)
     # its own thread: the default executor is busy with the captures' S3 calls
     reader = ThreadPoolExecutor(1, thread_name_prefix="watch-log")
@@ -230,7 +237,9 @@ def watch_runner(settings: Settings, producer, metrics=None):
     )
 
 
-def custody_parts(settings: Settings, object_store, producer, events, metrics, extractor=None):
+def custody_parts(
+    settings: Settings, object_store, producer, events, metrics, extractor=None, holds=None
+):
     """The custody feed, the ledger, the recheck agent (asking ``extractor`` about
     platform video URLs) and the fixity run."""
     import asyncio
@@ -276,7 +285,7 @@ def custody_parts(settings: Settings, object_store, producer, events, metrics, e
         feed=CustodyFeed(object_store, schedule, *common, metrics=metrics, seals=seals),
         ledger=LedgerStage(ledger(settings, object_store), *common, metrics=metrics, seals=seals),
         recheck=RecheckStage(
-            Fetcher(settings.fetch),
+            Fetcher(settings.fetch, holds=holds),
             object_store,
             schedule,
             settings.streams.recapture_on_change,

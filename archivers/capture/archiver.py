@@ -47,6 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from archivers.capture.browser import SCREENSHOT_URN, Browser, BrowserCapture, capture_in_browser
 from archivers.capture.modes import AUTO, BROWSER, STATIC, choose_mode
@@ -108,6 +109,10 @@ class CaptureRequest:
 class CaptureResult:
     manifest: Manifest
     created: bool
+
+
+USUAL_SIZE_CAP = 4 * 1024 * 1024
+"""Bytes of a page decoded to measure it for the "smaller than usual" rule."""
 
 
 class PageArchiver:
@@ -228,13 +233,20 @@ class PageArchiver:
         head = await asyncio.to_thread(decoded_body, final.response, 64 * 1024)
         wall = wall_of(final.status, final.url, head)
         assert self.sessions is not None
-        if wall is None and final.status == 200 and content_type(final.response) in HTML_TYPES:
-            vault = self.sessions.vault
-            size = final.response.raw.size - (final.response.header_size or 0)
-            usual = await asyncio.to_thread(vault.usual_sizes, session.site)
+        if (
+            wall is None
+            and final.status == 200
+            and not final.response.truncated  # a cut page says nothing of the site's size
+            and content_type(final.response) in HTML_TYPES
+        ):
+            # the page as it decodes (content coding undone, a cap well above the
+            # rule's reach), per host: m.facebook.com's posts are not www's
+            vault, host = self.sessions.vault, (urlsplit(final.url).hostname or "").lower()
+            size = len(await asyncio.to_thread(decoded_body, final.response, USUAL_SIZE_CAP))
+            usual = await asyncio.to_thread(vault.usual_sizes, host)
             small = smaller_than_usual(size, usual)
             if small is None:
-                await asyncio.to_thread(vault.note_size, session.site, size)
+                await asyncio.to_thread(vault.note_size, host, size)
                 return
             wall = ("expired", small)
         if wall is None:

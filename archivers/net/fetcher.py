@@ -163,10 +163,9 @@ class Fetcher:
                     url, parts, host, port, addresses, method, headers, body, proxy
                 )
             else:
-                async with self.gate.slot(host.lower()):
-                    exchange = await self._exchange(
-                        url, parts, host, port, addresses, method, headers, body, proxy
-                    )
+                exchange = await self._gated_exchange(
+                    url, parts, host, port, addresses, method, headers, body, proxy
+                )
         except CaptureError as exc:
             # a proxy's refusal is told in words made here (its host:port, a status)
             if session is None or isinstance(exc, (ProxyRefused, ProxyUnavailable)):
@@ -182,6 +181,16 @@ class Fetcher:
         if session is not None:
             _withhold(exchange, session, self.settings.max_header_bytes)
         return exchange
+
+    async def _gated_exchange(self, url, parts, host, port, addresses, *rest) -> Exchange:
+        """``_exchange`` in a slot of the gate, and not while ``host`` is on hold: a
+        hold that began while this request queued for its slot (the answer of the
+        request ahead of it) is waited out — or deferred — outside the slot."""
+        while True:
+            async with self.gate.slot(host.lower()):
+                if self.holds.current(host.lower()) is None:
+                    return await self._exchange(url, parts, host, port, addresses, *rest)
+            await self.holds.wait(host.lower())
 
     async def _exchange(
         self, url, parts, host, port, addresses, method, headers, body, proxy

@@ -36,6 +36,8 @@ from archivers.errors import FetchUnavailable
 
 log = logging.getLogger("warcflow.fetch")
 
+NEWS = timedelta(seconds=1)
+"""A hold lengthens a host's hold (and is announced) only if it ends this much later."""
 HOLDING_STATUSES = frozenset({429, 503})
 """Statuses that may put a host on hold: 429 always, 503 only with Retry-After."""
 
@@ -80,7 +82,7 @@ def retry_after(value: str | None, now: datetime) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "²": str.isdigit takes any digit
         return float(int(value[:12]))
     try:
         when = parsedate_to_datetime(value)
@@ -88,7 +90,10 @@ def retry_after(value: str | None, now: datetime) -> float | None:
         return None
     if when is None or when.tzinfo is None:
         return None
-    return max(0.0, (when - now).total_seconds())
+    try:
+        return max(0.0, (when - now).total_seconds())
+    except OverflowError:
+        return None
 
 
 class HostHolds:
@@ -128,8 +133,8 @@ class HostHolds:
             if len(self._holds) >= 4096:
                 self._holds = {h: v for h, v in self._holds.items() if v.until > now}
             known = self._holds.get(hold.host)
-            if known is not None and known.until >= hold.until:
-                return False
+            if known is not None and hold.until - known.until < NEWS:
+                return False  # no longer by much: not news (each queued 429 adds a little)
             self._holds[hold.host] = hold
         if announce:
             log.warning("%s; every worker leaves it alone until then", hold.text())
@@ -141,9 +146,17 @@ class HostHolds:
         return True
 
     def note(self, host: str, status: int, headers: list[tuple[str, str]]) -> Hold | None:
-        """Put ``host`` on hold if a response of ``status`` with ``headers`` asks for it."""
+        """Put ``host`` on hold if a response of ``status`` with ``headers`` asks for
+        it. Total: whatever the headers hold, it returns (a hold, or None)."""
         if status not in HOLDING_STATUSES:
             return None
+        try:
+            return self._note(host, status, headers)
+        except Exception:
+            log.exception("could not read the Retry-After of %s", host)
+            return None
+
+    def _note(self, host: str, status: int, headers: list[tuple[str, str]]) -> Hold | None:
         now = self.clock()
         value = next((v for k, v in headers if k.lower() == "retry-after"), None)
         seconds = retry_after(value, now)
@@ -153,6 +166,7 @@ class HostHolds:
             seconds, reason = self.settings.default_seconds, "429 without Retry-After"
         else:
             reason = f"{status} with Retry-After: {value.strip() if value else ''}"[:120]
+        seconds = min(seconds, self.settings.max_seconds)
         hold = Hold(host.lower(), now + timedelta(seconds=seconds), reason)
         self.hold(hold)
         return self.current(host.lower())

@@ -292,7 +292,8 @@ class Vault:
         return None
 
     def usual_sizes(self, site: str) -> list[int]:
-        """The latest page sizes (bytes) of ``site`` seen with a session, oldest first."""
+        """The latest page sizes (decoded bytes) of ``site`` — a host — seen with a
+        session, oldest first."""
         sizes = self.states().get(SIZES, {}).get(site, [])
         return [int(n) for n in sizes if isinstance(n, int)]
 

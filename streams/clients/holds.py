@@ -10,7 +10,9 @@ no worker sends it anything before its ``Retry-After`` is over, whichever
 partition a capture of that host lands on.
 
 Invariants: a message on the topic without a good worker seal changes
-nothing (logged, skipped); a hold told is never announced again (no echo);
+nothing (logged, skipped), nor does one whose time cannot be held; a hold
+told is never announced again (no echo: a worker's own hold comes back as
+no news);
 how long a hold may last is bounded by the receiving worker
 (``HoldSettings.max_seconds``); the board never fails a capture: producing
 is retried with backoff on the worker's loop, reading reconnects after the
@@ -21,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import threading
 from collections.abc import Callable
 
@@ -40,10 +40,6 @@ SEND_TRIES = 5
 RECONNECT_SECONDS = 5.0
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 class HoldsBoard:
     def __init__(
         self,
@@ -54,13 +50,14 @@ class HoldsBoard:
         producer: Producer,
         *,
         reader: Callable[[], TopicReader] | None = None,
-        who: str | None = None,
+        who: str = "",
     ) -> None:
         self.holds = holds
         self.topic = topic
         self.seals = seals
         self.producer = producer
-        self.who = who or worker_name()
+        self.who = who
+        """The worker the holds it announces were met by (``host:pid``)."""
         self._reader = reader or (
             lambda: TopicReader(access, (topic,), client_id="warcflow-holds", timeout=30.0)
         )
@@ -114,11 +111,13 @@ class HoldsBoard:
                 exc,
             )
             return False
-        if told.by == self.who:
-            return False  # our own, already taken when we met it
-        taken = self.holds.hold(
-            Hold(told.host, told.until, f"{told.reason}, met by {told.by}"), announce=False
-        )
+        try:  # our own comes back too: not longer than the hold we took, so no news
+            taken = self.holds.hold(
+                Hold(told.host, told.until, f"{told.reason}, met by {told.by}"), announce=False
+            )
+        except (ValueError, OverflowError) as exc:  # a time no clock can hold
+            log.warning("ignoring the hold of %s on the hosts topic: %s", told.host, exc)
+            return False
         if taken:
             self.told += 1
             log.warning(

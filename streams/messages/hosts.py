@@ -57,5 +57,5 @@ def decode_host_hold(value: bytes | None) -> HostHoldMessage:
             str(doc.get("reason", ""))[:200],
             str(doc.get("by", ""))[:200],
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise Undecodable("bad_field", f"HostHold is malformed: {shorten(exc)}") from None

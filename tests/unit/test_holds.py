@@ -6,6 +6,7 @@ spending an attempt."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from archivers.clock import iso, parse_iso, utc_now
 from archivers.net.addresses import parse_allow_list
 from archivers.net.fetcher import Fetcher, FetchSettings
 from archivers.net.holds import Hold, HoldSettings, HostHeld, HostHolds, retry_after
+from archivers.net.politeness import PolitenessSettings
 from streams.clients.holds import HoldsBoard
 from streams.messages.base import VERSION, SourceMessage, Undecodable, dumps
 from streams.messages.hosts import HOST_HOLD, HostHoldMessage, decode_host_hold
@@ -206,3 +208,70 @@ class Blocked:
     def poll(self, timeout):
         threading.Event().wait(timeout)
         return iter(())
+
+
+def test_requests_queued_behind_the_429_are_not_sent_and_the_hold_is_announced_once(site):
+    """Six requests for one host with one connection slot: the first answer is a
+    429, and the five queued behind it find the host on hold when their turn comes."""
+    arrivals = gated_site(site, retry="3600")
+    fetcher = Fetcher(
+        FetchSettings(allow=parse_allow_list(site.allow), politeness=PolitenessSettings(per_host=1))
+    )
+    met: list[Hold] = []
+    fetcher.holds.subscribe(met.append)
+
+    async def six():
+        return await asyncio.gather(
+            *(fetcher.fetch(site.url("/busy")) for _ in range(6)), return_exceptions=True
+        )
+
+    answers = asyncio.run(six())
+    assert len(arrivals) == 1
+    assert sorted(type(a).__name__ for a in answers) == ["Exchange"] + ["HostHeld"] * 5
+    assert len(met) == 1
+
+
+@pytest.mark.parametrize(
+    "value", ["999999999999", "\u00b2", "99999999999999999999999", "Fri, 31 Dec 9999 23:59:59 GMT"]
+)
+def test_a_hostile_retry_after_is_bounded_and_never_raises(value):
+    holds = HostHolds(HoldSettings(max_seconds=600), clock=lambda: NOW)
+    hold = holds.note("x.com", 429, [("Retry-After", value)])
+    assert hold is not None and NOW < hold.until <= NOW + timedelta(seconds=600)
+
+
+def test_a_told_hold_whose_time_no_clock_holds_is_ignored():
+    board = HoldsBoard(HostHolds(), None, NAMES.hosts, SEALS, Sent(), who="w2")
+    doc = {
+        "schema": HOST_HOLD,
+        "version": VERSION,
+        "host": "x.com",
+        "until": "0001-01-01T00:00:00+01:00",
+        "reason": "429",
+        "by": "w1",
+    }
+    assert not board.take(message(SEALS.seal(NAMES.hosts, dumps(doc))))
+
+
+def test_requisites_of_a_held_host_are_listed_missing_and_the_capture_is_partial(site):
+    """The page is stored; what its host would not serve now is named, not waited for."""
+    from archivers.capture.archiver import PageArchiver
+    from archivers.store.memory import MemoryStore
+    from tests.support.pages import AGENT, request_for
+
+    def gate(path: str, _cookie: str) -> Route | None:
+        if path == "/static/site.css":
+            return Route(b"slow down", status=429, headers=[("Retry-After", "3600")])
+        return None
+
+    site.gate = gate
+    fetcher = Fetcher(FetchSettings(allow=parse_allow_list(site.allow), requisite_concurrency=1))
+    store = MemoryStore()
+    archiver = PageArchiver(fetcher, store, agent=AGENT)
+    manifest = asyncio.run(archiver.capture(request_for(site.url("/post/1")))).manifest
+    assert manifest.status == "stored" and manifest.outcome == "partial"
+    assert manifest.missing == ["2 page requisite(s) could not be fetched"]
+    # the capture's metadata record says why: the host is on hold, and until when
+    metadata = gzip.decompress(store.get_bytes(manifest.warc_key))
+    assert metadata.count(b"host_held") == 2 and b"is on hold until" in metadata
+    assert site.count("/static/photo.png") == 0  # not sent while the host is held

@@ -246,15 +246,29 @@ def test_a_real_child_runs_in_its_own_process_group_and_its_output_is_relayed(ca
 
 def test_processes_are_one_per_core_by_default_but_no_more_than_the_partitions(monkeypatch):
     import argparse
-    import os
 
+    from warcflow.commands import worker
     from warcflow.commands.worker import processes
     from warcflow.settings import load_settings
 
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(worker, "usable_cores", lambda: 8)
     unset = argparse.Namespace(processes=None)
     assert processes(unset, load_settings({"WARCFLOW_PARTITIONS": "4"})) == 4
     assert processes(unset, load_settings({"WARCFLOW_PARTITIONS": "16"})) == 8
     assert processes(unset, load_settings({"WARCFLOW_WORKER_PROCESSES": "3"})) == 3
     given = argparse.Namespace(processes=1)
     assert processes(given, load_settings({"WARCFLOW_WORKER_PROCESSES": "3"})) == 1
+
+
+def test_one_per_core_means_the_cores_a_container_is_given(tmp_path):
+    from warcflow.commands.worker import usable_cores
+
+    limit = tmp_path / "cpu.max"
+    limit.write_text("max 100000\n")
+    unlimited = usable_cores(limit)
+    assert unlimited >= 1
+    limit.write_text("150000 100000\n")  # `cpus: 1.5`
+    assert usable_cores(limit) == min(unlimited, 2)
+    limit.write_text("50000 100000\n")
+    assert usable_cores(limit) == 1
+    assert usable_cores(tmp_path / "absent") == unlimited

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from warcflow import exitcodes, supervisor, wiring
 from warcflow.output import error, progress
@@ -55,10 +56,26 @@ def _count(text: str) -> int:
 
 
 def processes(args, settings: Settings) -> int:
-    """How many capture processes: --processes, else the setting; 0: one per core,
-    but no more than WARCFLOW_PARTITIONS (a process beyond would have no share)."""
+    """How many capture processes: --processes, else the setting; 0: one per core
+    this process may use (``usable_cores``), but no more than WARCFLOW_PARTITIONS
+    (a process beyond would have no share)."""
     wanted = args.processes if args.processes is not None else settings.streams.processes
-    return wanted or max(1, min(os.cpu_count() or 1, settings.streams.partitions))
+    return wanted or max(1, min(usable_cores(), settings.streams.partitions))
+
+
+def usable_cores(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The cores this process may run on: its CPU affinity, and no more than a
+    container's CPU limit (cgroup v2 ``cpu.max``: quota and period, rounded up)
+    — ``os.cpu_count()`` is the host's, which a ``cpus: 2`` container is not."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+    cores = cores or os.cpu_count() or 1
+    try:
+        quota, period = cgroup.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
 
 
 def logging_config(level: str) -> dict:
