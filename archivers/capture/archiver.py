@@ -47,7 +47,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from archivers.capture.browser import SCREENSHOT_URN, Browser, BrowserCapture, capture_in_browser
 from archivers.capture.modes import AUTO, BROWSER, STATIC, choose_mode
@@ -72,7 +71,7 @@ from archivers.manifests.manifest import (
     Manifest,
     manifest_from_metadata,
 )
-from archivers.manifests.outcome import outcome_fields, smaller_than_usual, wall_of
+from archivers.manifests.outcome import outcome_fields, page_wall
 from archivers.net.fetcher import Fetcher
 from archivers.net.recording import DigestingSpool, content_type, decoded_body
 from archivers.sessions.pool import SessionPool
@@ -109,10 +108,6 @@ class CaptureRequest:
 class CaptureResult:
     manifest: Manifest
     created: bool
-
-
-USUAL_SIZE_CAP = 4 * 1024 * 1024
-"""Bytes of a page decoded to measure it for the "smaller than usual" rule."""
 
 
 class PageArchiver:
@@ -229,26 +224,11 @@ class PageArchiver:
         When a second session meets the same wall at the same URL, the wall is
         the page's (a post nobody may see): it is stored as it is, and no more
         sessions are marked."""
-        final = page.final
-        head = await asyncio.to_thread(decoded_body, final.response, 64 * 1024)
-        wall = wall_of(final.status, final.url, head)
         assert self.sessions is not None
-        if (
-            wall is None
-            and final.status == 200
-            and not final.response.truncated  # a cut page says nothing of the site's size
-            and content_type(final.response) in HTML_TYPES
-        ):
-            # the page as it decodes (content coding undone, a cap well above the
-            # rule's reach), per host: m.facebook.com's posts are not www's
-            vault, host = self.sessions.vault, (urlsplit(final.url).hostname or "").lower()
-            size = len(await asyncio.to_thread(decoded_body, final.response, USUAL_SIZE_CAP))
-            usual = await asyncio.to_thread(vault.usual_sizes, host)
-            small = smaller_than_usual(size, usual)
-            if small is None:
-                await asyncio.to_thread(vault.note_size, host, size)
-                return
-            wall = ("expired", small)
+        vault = self.sessions.vault
+        wall, measured = await asyncio.to_thread(page_wall, page.final, vault.usual_sizes)
+        if measured is not None:
+            await asyncio.to_thread(vault.note_size, *measured)
         if wall is None:
             return
         state, why = wall

@@ -16,8 +16,12 @@ can show "deleted" or "login wall" rather than an HTTP code:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
+
+from archivers.extract.requisites import HTML_TYPES
+from archivers.net.recording import Exchange, content_type, decoded_body
 
 LOGIN_PATH = re.compile(r"/(log-?in|sign-?in|accounts/login|i/flow/login)(/|$)", re.I)
 REFUSED = {"policy_refused", "redirect_refused", "invalid_url"}
@@ -113,6 +117,37 @@ def smaller_than_usual(size: int, usual: list[int]) -> str | None:
         f"session ({median:,} bytes, the median of the last {len(usual)}): a login wall "
         "or an interstitial, not the post"
     )
+
+
+USUAL_SIZE_CAP = 4 * 1024 * 1024
+"""Bytes of a page decoded to measure it for the "smaller than usual" rule."""
+
+
+def page_wall(
+    final: Exchange, usual_of: Callable[[str], list[int]]
+) -> tuple[tuple[str, str] | None, tuple[str, int] | None]:
+    """The one rule of what a page fetched with a session says of the session,
+    for captures and `session test` alike: (``wall_of``'s answer, or the
+    ``smaller_than_usual`` one as ``expired``; the (host, size) to note as the
+    host's usual size when the page passed that rule). ``usual_of(host)`` gives
+    the host's usual sizes. Only a complete 200 HTML page is measured — as it
+    decodes, per host (m.facebook.com's posts are not www's); a cut page says
+    nothing of the site's size."""
+    head = decoded_body(final.response, 64 * 1024)
+    wall = wall_of(final.status, final.url, head)
+    if (
+        wall is not None
+        or final.status != 200
+        or final.response.truncated
+        or content_type(final.response) not in HTML_TYPES
+    ):
+        return wall, None
+    host = (urlsplit(final.url).hostname or "").lower()
+    size = len(decoded_body(final.response, USUAL_SIZE_CAP))
+    small = smaller_than_usual(size, usual_of(host))
+    if small is not None:
+        return ("expired", small), None
+    return None, (host, size)
 
 
 def outcome_fields(doc: dict[str, Any]) -> dict[str, Any]:

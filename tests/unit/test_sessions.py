@@ -439,3 +439,27 @@ def test_the_trailer_section_is_found_from_the_end_of_the_message():
     assert trailer_start(b"0\r\n\r\n", from_line_start=True) == 3  # no fields
     # a tail that does not reach back to the last chunk's line finds nothing
     assert trailer_start(b"0\r\nX: y\r\n\r\n"[1:], from_line_start=False) is None
+
+
+def test_session_test_finds_the_small_page_a_capture_would(platform, tmp_path, capsys, monkeypatch):
+    """`session test` applies the captures' rule (page_wall), not a copy of part of it."""
+    from warcflow.cli import main
+
+    archiver, _store, (session,) = _archiver(platform, tmp_path, platform.token())
+    vault = archiver.sessions.vault
+    site = platform.site
+    site.gate = None
+    for _ in range(5):
+        vault.note_size(site.host, 30_000)
+    site.routes["/shell"] = Route(b"<!doctype html><title>X</title><div id=app></div>")
+    for name, value in {
+        "WARCFLOW_HOME": str(tmp_path / "home"),
+        "WARCFLOW_SESSION_VAULT": str(vault.path),
+        "WARCFLOW_SESSION_KEY": str(vault.key_path),
+        "WARCFLOW_FETCH_ALLOW": site.allow,
+    }.items():
+        monkeypatch.setenv(name, value)
+    code = main(["session", "test", session.session_id, site.url("/shell"), "--json"])
+    assert code == 1, capsys.readouterr()
+    assert vault.state_of(session.session_id) == "expired"
+    assert "under an eighth" in capsys.readouterr().out

@@ -311,9 +311,8 @@ def list_sessions(args, settings: Settings) -> int:
 
 
 def test(args, settings: Settings) -> int:
-    from archivers.manifests.outcome import wall_of
+    from archivers.manifests.outcome import page_wall
     from archivers.net.fetcher import Fetcher
-    from archivers.net.recording import decoded_body
 
     vault = wiring.session_vault(settings)
     try:
@@ -335,7 +334,7 @@ def test(args, settings: Settings) -> int:
             continue
         final = chain[-1]
         try:
-            wall = wall_of(final.status, final.url, decoded_body(final.response, 64 * 1024))
+            wall, _measured = page_wall(final, vault.usual_sizes)  # a test notes no size
         finally:
             for exchange in chain:
                 exchange.close()
