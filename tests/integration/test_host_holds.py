@@ -2,10 +2,10 @@
 that one worker meets slows *every* worker's requests to that host.
 
 Two workers of one consumer group on the real broker and S3 server. The site
-answers the first request for a post with ``429`` and ``Retry-After: 20``;
+answers the first request for a post with ``429`` and ``Retry-After: 12``;
 then posts of the same host are submitted one a second, spread over both
 workers' partitions. What a user sees is asserted: the site got no request at all, from
-either worker, before the 20 seconds were over; both workers met the hold and
+either worker, before the 12 seconds were over; both workers met the hold and
 deferred their captures (their logs say so, and when they will try again);
 every capture ends stored after the hold, none failed for lack of attempts
 (three allowed, more deferrals than that).
@@ -26,8 +26,8 @@ from tests.support.stack import WorkerProcess, cli, poll
 
 pytestmark = pytest.mark.integration
 
-RETRY_AFTER = 20
-POSTS = 12
+RETRY_AFTER = 12
+POSTS = 8
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def held_site():
         yield site, arrivals
 
 
-@pytest.mark.alone  # both workers must join their group within the 20 s hold
+@pytest.mark.alone  # both workers must join their group within the 12 s hold
 def test_a_429_met_by_one_worker_holds_the_host_for_every_worker(stack, held_site, tmp_path):
     site, arrivals = held_site
     env = stack.agent_env(
