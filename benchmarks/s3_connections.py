@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 BODY = b"x" * 4096
 SHA = hashlib.sha256(BODY).hexdigest()
@@ -37,7 +38,7 @@ class ConnectionCounter:
 
     def __init__(self) -> None:
         self.opened = 0
-        self._original: Callable | None = None
+        self._original: Any = None
 
     def __enter__(self) -> ConnectionCounter:
         import urllib3.connection
@@ -49,13 +50,13 @@ class ConnectionCounter:
             self.opened += 1
             return original(conn)
 
-        urllib3.connection.HTTPConnection._new_conn = counting  # type: ignore[method-assign]
+        setattr(urllib3.connection.HTTPConnection, "_new_conn", counting)  # noqa: B010
         return self
 
     def __exit__(self, *exc) -> None:
         import urllib3.connection
 
-        urllib3.connection.HTTPConnection._new_conn = self._original  # type: ignore[method-assign]
+        setattr(urllib3.connection.HTTPConnection, "_new_conn", self._original)  # noqa: B010
 
 
 def client_ports(server_port: int) -> set[int]:
