@@ -22,7 +22,7 @@ cache for its 120 s, and the agent restarted on the new secret was refused
 request costs nothing a local stack notices.
 
 Keep-alive is on (``--keep-alive``): versitygw turns it off by default (since
-v0.18, "for better request rates under heavy load") and then answers every
+v0.11, "for better request rates under heavy load") and then answers every
 request with ``Connection: close``, so each S3 request of a worker paid a TCP
 connect (five a page) and the client's pool held nothing
 (docs/decisions/0024-s3-connections.md; ``benchmarks/s3_connections.py``
