@@ -285,8 +285,7 @@ def bench(runs: int, *, requests_per_kind: int = 200, log=print) -> dict:
             "those rows compare the work itself (index lookup and record read).",
             "Where warcflow is slower (new connection, about 4-5 ms a request): the two "
             "network hops a local pywb does not make, the index lookup to the viewer and the "
-            "S3 range read; versitygw closes every connection, so each read also pays a TCP "
-            "connect.",
+            "S3 range read (on kept-alive connections to versitygw: decision 0024).",
         ],
     }
 

@@ -20,6 +20,13 @@ plain text: it is the server's). The gateway's in-memory IAM cache is off
 cache for its 120 s, and the agent restarted on the new secret was refused
 (SignatureDoesNotMatch; seen in CI). Reading the small accounts file per
 request costs nothing a local stack notices.
+
+Keep-alive is on (``--keep-alive``): versitygw turns it off by default (since
+v0.11, "for better request rates under heavy load") and then answers every
+request with ``Connection: close``, so each S3 request of a worker paid a TCP
+connect (five a page) and the client's pool held nothing
+(docs/decisions/0024-s3-connections.md; ``benchmarks/s3_connections.py``
+counts them, tests/integration/test_s3_connections.py holds it).
 """
 
 from __future__ import annotations
@@ -134,6 +141,7 @@ class S3Server:
                 "--iam-cache-disable",
                 "--health",
                 "/healthz",
+                "--keep-alive",
                 "--quiet",
                 "posix",
                 "--versioning-dir",
