@@ -256,8 +256,13 @@ def capacity_model(doc: dict) -> str:
             f"{pages_tb * 30:.0f} TB a month. Revisit records for requisites already stored "
             "(the way media are deduplicated) would cut it to a fraction.",
             "3. **The viewer's catalog**, one SQLite file fed by the captures topic: about "
-            f"{posts_day * 30 / 1e6:.0f} million captures a month. Fine for lookups by URL; "
-            "split it by month or move it to a server database before a year of this.",
+            f"{posts_day * 30 / 1e6:.0f} million captures a month. Lookups by URL and by "
+            "URL prefix were well under a millisecond in the catalog section's run (far smaller "
+            "than a month), but catch-up does "
+            "not keep up: the full-text part deletes a capture's old row by an unindexed "
+            "column, a scan of the whole text index for every event, so catch-up slows as the "
+            "catalog grows, and the search box scans every capture. Fix those, then split it by "
+            "month or move it to a server database before a year of this.",
             "",
             f"Kafka ({peak * 3:.0f} small messages/s) and the S3 request rate "
             f"({peak / 3500:.0%} of one prefix's starting limit) are not near their limits.",
