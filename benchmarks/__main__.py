@@ -18,6 +18,7 @@ BENCHMARKS = {
     "media": "HLS capture: warcflow's media agent vs yt-dlp",
     "replay": "replay latency: warcflow from S3 vs pywb from local disk",
     "similar": "perceptual hashing vs ffmpeg decoding alone; similarity query vs a numpy scan",
+    "catalog": "the viewer's catalog fed synthetic capture events vs a plain sqlite3 loop",
 }
 
 
@@ -34,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"which to run (default all: {', '.join(BENCHMARKS)})",
     )
     parser.add_argument("--runs", type=int, default=3, help="measured runs per tool (default 3)")
+    parser.add_argument(
+        "--catalog-events",
+        type=int,
+        default=10_000_000,
+        help="synthetic capture events the catalog benchmark feeds (default 10,000,000)",
+    )
     args = parser.parse_args(argv)
     if args.names == ["report"]:
         from benchmarks import report
@@ -126,6 +133,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"{row['warcflow_p95_ms']:.1f} ms | numpy scan p50 "
                     f"{row['numpy_scan_p50_ms']:.1f} ms | ratio p50 {row['ratio_p50']:.3f}x"
                 )
+        elif name == "catalog":
+            from benchmarks import catalog
+
+            result = catalog.bench(
+                args.runs,
+                log=lambda message: print(message, flush=True),
+                events=args.catalog_events,
+            )
+            for line in catalog.lines(result):
+                print(line)
         path = harness.save(result, name)
         print(f"results: {path.relative_to(harness.ROOT)}")
     from benchmarks import report

@@ -1,0 +1,228 @@
+"""One side of the catalog benchmark, in its own process so its peak RSS is its own.
+
+``python -m benchmarks.catalog_run {warcflow,floor} --events N --db PATH``
+prints one JSON object: catch-up seconds and rate (the time spent applying
+events only, not generating them), the rate in each twentieth of the run,
+lookup latencies and the database's size on disk. Progress goes to stderr.
+
+- ``warcflow``: the viewer's own path. Each record value is parsed by
+  ``streams.messages.base.parse_json`` (what ``CaptureFeed.poll`` does) and
+  given to ``Catalog.apply`` with the parts ``viewer.server`` gives it
+  (perceptual hashes, full text), reading the manifest and index from a store
+  that holds the objects of the event being applied (S3 without the network).
+  Lookups are the catalog's own methods, as the Memento routes, the replay
+  index (``/cdx``) and the search box call them.
+- ``floor``: a plain ``sqlite3`` loop inserting the same rows (captures and
+  pinned CDXJ lines, the offset) into minimal tables with the same indexes,
+  one transaction per event in WAL mode with ``synchronous=NORMAL`` as the
+  catalog does; rows are prepared outside the timed part. Lookups are the same
+  SQL, without a lock or JSON decoding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from archivers.urls import surt as warcflow_surt
+from archivers.warc.cdxj import cdx_key, pinned
+from benchmarks.catalog_events import Synthetic
+
+LOOKUPS = 1000
+SEARCHES = 20
+"""The search box scans (``LIKE '%…%'``): far fewer samples."""
+
+RANGE_SQL = "SELECT line FROM cdx WHERE key >= ? AND key < ? ORDER BY key, timestamp LIMIT 10000"
+FLOOR_SCHEMA = """
+CREATE TABLE captures (capture_id TEXT PRIMARY KEY, url TEXT NOT NULL, surt TEXT NOT NULL,
+    status TEXT NOT NULL, submitted_at TEXT NOT NULL, fetched_at TEXT, manifest TEXT NOT NULL);
+CREATE INDEX captures_by_surt ON captures (surt, capture_id);
+CREATE TABLE cdx (key TEXT NOT NULL, timestamp TEXT NOT NULL, line TEXT NOT NULL,
+    source TEXT NOT NULL);
+CREATE INDEX cdx_by_key ON cdx (key, timestamp);
+CREATE INDEX cdx_by_source ON cdx (source);
+CREATE TABLE offsets (partition INTEGER PRIMARY KEY, next_offset INTEGER NOT NULL);
+"""
+
+
+class EventObjects:
+    """The store as the catalog reads it, holding the objects of one event."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
+        return self.objects[key]  # KeyError for a missing object, as every store
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50 and p95 (milliseconds) of ``samples`` (seconds)."""
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(1000 * statistics.median(ordered), 3),
+        "p95_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
+        "samples": len(ordered),
+    }
+
+
+def timed(queries: list, run: Callable) -> dict[str, float]:
+    took = []
+    found = 0
+    for query in queries:
+        start = time.perf_counter()
+        found += len(run(query))
+        took.append(time.perf_counter() - start)
+    return {**percentiles(took), "rows_per_query": round(found / max(1, len(queries)), 1)}
+
+
+def progress(done: int, rate: float) -> None:
+    print(f"  {done:,} events, {rate:,.0f}/s", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.catalog_run")
+    parser.add_argument("side", choices=("warcflow", "floor"))
+    parser.add_argument("--events", type=int, required=True)
+    parser.add_argument("--db", type=Path, required=True)
+    args = parser.parse_args(argv)
+    synthetic = Synthetic(args.events)
+    step = max(1, args.events // 20)
+    windows: list[float] = []
+    busy = window = 0.0
+    if args.side == "warcflow":
+        from streams.messages.base import Undecodable, parse_json
+        from viewer.catalog import Catalog
+        from viewer.phashes import HashRows
+        from viewer.textindex import TextRows
+
+        catalog = Catalog(args.db, parts=(HashRows(), TextRows()))
+        store = EventObjects()
+        for item in synthetic.events():
+            store.objects = item.objects
+            start = time.perf_counter()
+            try:
+                event, problem = parse_json(item.value), None
+            except Undecodable as exc:
+                event, problem = None, str(exc)
+            catalog.apply(0, item.offset, event, store, problem)
+            spent = time.perf_counter() - start
+            busy, window = busy + spent, window + spent
+            if (item.offset + 1) % step == 0:
+                windows.append(step / window)
+                window = 0.0
+                progress(item.offset + 1, windows[-1])
+        counts = catalog.counts()
+
+        def exact(url: str) -> list:
+            return catalog.captures_of(url)
+
+        def exact_cdx(key: str) -> list:
+            return list(catalog.cdx(key, key + "!"))
+
+        def prefix_cdx(key: str) -> list:
+            return list(catalog.cdx(key, key + "\uffff"))
+
+        def search(text: str) -> list:
+            return catalog.search(text)
+
+    else:
+        args.db.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(args.db), isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(FLOOR_SCHEMA)
+        for item in synthetic.events():
+            manifest_text = next(v for k, v in item.objects.items() if k.startswith("manifests/"))
+            doc = json.loads(manifest_text)
+            row = (
+                doc["capture_id"],
+                doc["url"],
+                doc["surt"],
+                doc["status"],
+                doc["submitted_at"],
+                doc["fetched_at"],
+                manifest_text.decode(),
+            )
+            index = next((v for k, v in item.objects.items() if k.startswith("index/")), b"")
+            cdx = [
+                (*line.split(" ", 2)[:2], line, doc["capture_id"])
+                for line in (pinned(x, doc["warc_version_id"]) for x in index.decode().splitlines())
+            ]
+            start = time.perf_counter()
+            db.execute("BEGIN")
+            db.execute("INSERT OR REPLACE INTO captures VALUES (?,?,?,?,?,?,?)", row)
+            db.executemany("INSERT INTO cdx VALUES (?,?,?,?)", cdx)
+            db.execute("INSERT OR REPLACE INTO offsets VALUES (0, ?)", (item.offset + 1,))
+            db.execute("COMMIT")
+            spent = time.perf_counter() - start
+            busy, window = busy + spent, window + spent
+            if (item.offset + 1) % step == 0:
+                windows.append(step / window)
+                window = 0.0
+                progress(item.offset + 1, windows[-1])
+        counts = {
+            t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # noqa: S608
+            for t in ("captures", "cdx")
+        }
+
+        def exact(url: str) -> list:
+            return db.execute(
+                "SELECT manifest FROM captures WHERE surt = ? ORDER BY capture_id DESC",
+                (warcflow_surt(url),),
+            ).fetchall()
+
+        def exact_cdx(key: str) -> list:
+            return db.execute(
+                RANGE_SQL,
+                (key, key + "!"),
+            ).fetchall()
+
+        def prefix_cdx(key: str) -> list:
+            return db.execute(
+                RANGE_SQL,
+                (key, key + "\uffff"),
+            ).fetchall()
+
+        def search(text: str) -> list:
+            prefix = warcflow_surt(f"https://{text}").rstrip("/")
+            return db.execute(
+                "SELECT url, surt, COUNT(*), MAX(capture_id) FROM captures WHERE url LIKE ? "
+                "OR surt >= ? AND surt < ? GROUP BY surt ORDER BY MAX(capture_id) DESC LIMIT 50",
+                (f"%{text}%", prefix, prefix + "\uffff"),
+            ).fetchall()
+
+    rng = random.Random(22)
+    urls = [synthetic.url(rng.randrange(synthetic.distinct)) for _ in range(LOOKUPS)]
+    prefixes = [url.rsplit("/status/", 1)[0] + "/" for url in urls]
+    result = {
+        "side": args.side,
+        "events": args.events,
+        "distinct_urls": synthetic.distinct,
+        "hosts": synthetic.hosts,
+        "counts": counts,
+        "catch_up_seconds": round(busy, 2),
+        "events_per_s": round(args.events / busy, 1),
+        "events_per_s_by_twentieth": [round(r, 1) for r in windows],
+        "lookups": {
+            "exact_url_captures": timed(urls, exact),
+            "exact_url_cdx": timed([cdx_key(u) for u in urls], exact_cdx),
+            "prefix_cdx": timed([cdx_key(p) for p in prefixes], prefix_cdx),
+            "search_prefix": timed([p.split("://", 1)[1] for p in prefixes[:SEARCHES]], search),
+        },
+        "db_bytes": sum(
+            p.stat().st_size for p in args.db.parent.glob(args.db.name + "*") if p.is_file()
+        ),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
