@@ -37,7 +37,16 @@ from typing import Any
 SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS texts USING fts5(capture_id UNINDEXED, url, author, tags,
     case_id, note, body, tokenize = "unicode61 remove_diacritics 2");
+CREATE TABLE IF NOT EXISTS text_rows (capture_id TEXT PRIMARY KEY, text_row INTEGER NOT NULL);
+INSERT OR REPLACE INTO text_rows (capture_id, text_row)
+    SELECT capture_id, max(rowid) FROM texts
+    WHERE NOT EXISTS (SELECT 1 FROM text_rows) GROUP BY capture_id;
 """
+"""``texts`` holds the words; ``text_rows`` which row of it is a capture's, so a
+capture indexed again replaces its row by rowid — ``capture_id`` is an
+unindexed column of ``texts``, and deleting by it read the whole index for
+every event (the catalog's catch-up fell with the square of its size:
+benchmarks/catalog.py). A catalog made before ``text_rows`` fills it once."""
 
 COLUMNS = {
     "url": "url",
@@ -117,11 +126,19 @@ class TextRows:
     def write(self, db, row: tuple | None) -> None:
         if row is None:
             return
-        db.execute("DELETE FROM texts WHERE capture_id = ?", (row[0],))
-        db.execute(
+        known = db.execute(
+            "SELECT text_row FROM text_rows WHERE capture_id = ?", (row[0],)
+        ).fetchone()
+        if known is not None:
+            db.execute("DELETE FROM texts WHERE rowid = ?", (known[0],))
+        added = db.execute(
             "INSERT INTO texts (capture_id, url, author, tags, case_id, note, body) "
             "VALUES (?,?,?,?,?,?,?)",
             (row[0], *(normalise(v) for v in row[1:])),
+        )
+        db.execute(
+            "INSERT OR REPLACE INTO text_rows (capture_id, text_row) VALUES (?, ?)",
+            (row[0], added.lastrowid),
         )
 
 

@@ -122,3 +122,25 @@ def test_a_snippet_quotes_the_post_as_written_with_its_yo(tmp_path):
     [hit] = index.search("еще елки")
     assert "ещё" in hit.snippet and "ёлки" in hit.snippet
     assert [hit.snippet[a:b] for a, b in hit.marks] == ["ещё", "ёлки"]
+
+
+def test_a_catalog_made_before_text_rows_replaces_its_old_rows_too(tmp_path):
+    """A capture's row is found through text_rows (by rowid), not by scanning the
+    index; a catalog whose texts table predates text_rows gets it filled once."""
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "c.sqlite")
+    old.executescript(
+        "CREATE VIRTUAL TABLE texts USING fts5(capture_id UNINDEXED, url, author, tags, "
+        'case_id, note, body, tokenize = "unicode61 remove_diacritics 2");'
+    )
+    old.execute(
+        "INSERT INTO texts (capture_id, url, author, tags, case_id, note, body) "
+        "VALUES (?, '', '', '', '', '', 'old words')",
+        ("E" * 26,),
+    )
+    old.commit()
+    old.close()
+    index = indexed(tmp_path, manifest("E" * 26, {"text": "new words"}))
+    assert index.search("old") == []
+    assert [h.capture_id for h in index.search("words")] == ["E" * 26]
