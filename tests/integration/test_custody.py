@@ -108,6 +108,7 @@ def kazan(custody):
     return media_of(env, site.url(POST))
 
 
+@pytest.mark.alone  # its download event missed the broker in 2 of 3 two-process runs
 def test_kazan_capture_outlives_the_deletion_and_proves_itself(custody, kazan, tmp_path):
     env, site = custody["env"], custody["site"]
     url = site.url(POST)
