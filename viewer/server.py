@@ -44,6 +44,8 @@ from viewer.settings import ViewerSettings
 from viewer.textindex import TextRows
 
 log = logging.getLogger("warcflow.viewer")
+STOP_FLUSH_SECONDS = 10.0
+"""How long a stopping viewer lets its outbox send what it keeps (then it stays on disk)."""
 
 REPLAY_CSP = (
     "default-src 'unsafe-eval' 'unsafe-inline' 'self' data: blob: mediastream:; "
@@ -263,8 +265,20 @@ class Viewer:
         raise RuntimeError(f"the replay server did not answer on {url} within {timeout:g} s")
 
     def stop(self) -> None:
+        # a download just made gives its custody event a few seconds to reach the
+        # broker before the producer is closed under the sender (which then left
+        # it on disk until the next start, with a misleading broker warning)
+        if self._sender is not None and self._sender.is_alive():
+            if not self.outbox.flush(STOP_FLUSH_SECONDS):
+                log.warning(
+                    "stopping with %d custody event(s) kept in the outbox: the next "
+                    "start sends them",
+                    len(self.outbox.pending()),
+                )
         self._stop.set()
         self.outbox.wake()
+        if self._sender is not None:
+            self._sender.join(STOP_FLUSH_SECONDS)
         if self._replay is not None and self._replay.poll() is None:
             self._replay.terminate()
             try:

@@ -110,6 +110,18 @@ class Outbox:
     def wake(self) -> None:
         self._wake.set()
 
+    def flush(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the sender to have sent everything
+        kept (while it runs); True if nothing is left. What is left stays on disk
+        for the next process that opens the directory."""
+        deadline = time.monotonic() + timeout
+        self._wake.set()
+        while self.pending():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)  # the sender deletes each file once the broker acked it
+        return True
+
 
 def _sync_directory(directory: Path) -> None:
     """Make a rename in ``directory`` durable (POSIX: fsync the directory)."""

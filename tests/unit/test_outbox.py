@@ -70,3 +70,32 @@ def test_a_damaged_file_is_set_aside_not_sent_and_not_lost(tmp_path):
     assert [p.name for p in (tmp_path / "outbox").iterdir()] == [
         "00000000000000000001-1-00000000.unreadable"
     ]
+
+
+class SlowBroker(Broker):
+    """A first send that takes a while (kafka-python's first: metadata, a producer id)."""
+
+    def __init__(self, takes: float) -> None:
+        super().__init__()
+        self.takes = takes
+
+    def send(self, topic, key, value):
+        threading.Event().wait(self.takes)  # the broker's answer is slow, not a sync point
+        super().send(topic, key, value)
+
+
+def test_flush_lets_the_sender_finish_what_it_keeps_before_a_stop(tmp_path):
+    broker = SlowBroker(takes=0.5)
+    outbox = Outbox(tmp_path / "outbox", broker.send)
+    stop, thread = running(outbox)
+    outbox.put("t.custody", b"k", b"download")
+    assert outbox.flush(10) is True  # returns once the broker acknowledged it
+    assert [v for _, _, v in broker.got] == [b"download"] and outbox.pending() == []
+    down = Outbox(tmp_path / "other", Broker(down=True).send)
+    stop2, thread2 = running(down)
+    down.put("t.custody", None, b"kept")
+    assert down.flush(0.3) is False and len(down.pending()) == 1  # kept on disk
+    for s, t, o in ((stop, thread, outbox), (stop2, thread2, down)):
+        s.set()
+        o.wake()
+        t.join(10)

@@ -156,7 +156,6 @@ def test_make_test_runs_two_processes_then_the_tests_that_need_the_machine_alone
         if re.search(r"^@pytest\.mark\.alone", path.read_text(), re.M)
     ]
     assert sorted(marked) == [
-        "tests/integration/test_custody.py",
         "tests/integration/test_faults.py",
         "tests/integration/test_host_holds.py",
         "tests/integration/test_services.py",
