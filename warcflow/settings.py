@@ -546,6 +546,16 @@ OPTIONS: tuple[Option, ...] = (
         "default HOME/ledger/head-key.pem). Every worker that can hold the ledger needs it.",
     ),
     Option(
+        "WARCFLOW_REVISITS",
+        "capture.revisits",
+        "true",
+        _bool,
+        "Write a requisite (script, stylesheet, font, image; never the page itself) that an "
+        "earlier capture stored as a WARC revisit record pointing at that original, found "
+        "through the payload index all workers share (docs/formats.md, decision 0025). "
+        "false: every capture's WARC holds every payload in full.",
+    ),
+    Option(
         "WARCFLOW_SESSION_VAULT",
         "sessions.vault",
         "",
@@ -885,6 +895,11 @@ class Settings:
     role: str = ""
     """The role whose credentials were filled in (``warcflow.credentials.for_role``);
     empty before the CLI applies the command's."""
+
+    @property
+    def revisits(self) -> bool:
+        """Whether captures write requisites stored before as revisits (WARCFLOW_REVISITS)."""
+        return bool(self.values["WARCFLOW_REVISITS"])
 
     @property
     def session_vault(self) -> Path:

@@ -54,16 +54,19 @@ def archiver(settings: Settings, object_store=None, sessions=None, holds=None):
     from archivers.capture.archiver import PageArchiver
     from archivers.media.ytdlp import extractor_recognises
     from archivers.net.fetcher import Fetcher
+    from archivers.warc.payloads import PayloadIndex
 
+    objects = object_store or store(settings)
     return PageArchiver(
         Fetcher(settings.fetch, holds=holds),
-        object_store or store(settings),
+        objects,
         agent=agent_info(settings),
         recognises=extractor_recognises if settings.media.per_page else None,
         browser=browser(settings),
         browser_sites=settings.browser.sites,
         media_limit=settings.media.per_page,
         sessions=sessions if sessions is not None else session_pool(settings),
+        payloads=PayloadIndex(objects) if settings.revisits else None,
     )
 
 

@@ -80,6 +80,7 @@ from archivers.store import layout
 from archivers.store.base import ObjectStore
 from archivers.urls import canonical_url, surt
 from archivers.warc.cdxj import IndexEntry, store_index
+from archivers.warc.payloads import PayloadIndex, PayloadRef, eligible, payload_size
 from archivers.warc.writer import TLS_URN, WarcWriter, warcinfo_fields
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -125,8 +126,12 @@ class PageArchiver:
         browser_sites: tuple[str, ...] = (),
         media_limit: int = 20,
         sessions: SessionPool | None = None,
+        payloads: PayloadIndex | None = None,
     ) -> None:
         self.fetcher = fetcher
+        self.payloads = payloads
+        """The shared payload index (``archivers.warc.payloads``); None: every
+        requisite is stored in full."""
         self.sessions = sessions
         """The logged-in sessions (``archivers.sessions``); None: captures are anonymous."""
         self.store = store
@@ -189,15 +194,28 @@ class PageArchiver:
                     status, f"{page.final.url} answered HTTP {status} {page.final.response.reason}"
                 )
             found, post = await self._inspect(page)
-            spool, meta, entries = await asyncio.to_thread(
-                self._write_warc, request, page, found, post, mode, session_record
+            known = await self._known_payloads(page)
+            spool, meta, entries, fresh = await asyncio.to_thread(
+                self._write_warc, request, page, found, post, mode, session_record, known
             )
         finally:
             page.close()
         try:
-            return await self._store(request, spool, meta, entries, screenshot)
+            return await self._store(request, spool, meta, entries, screenshot, fresh)
         finally:
             spool.close()
+
+    async def _known_payloads(self, page: PageCapture) -> dict[str, PayloadRef]:
+        """The requisites of ``page`` an earlier capture stored, by payload digest
+        (looked up concurrently; the index's cache answers most)."""
+        if self.payloads is None:
+            return {}
+        index = self.payloads
+        digests = sorted(
+            {e.response.payload_sha256 for e in page.exchanges if eligible(e, page.chain)}
+        )
+        refs = await asyncio.gather(*(asyncio.to_thread(index.lookup, d) for d in digests))
+        return {d: ref for d, ref in zip(digests, refs, strict=True) if ref is not None}
 
     def _session_for(self, request: CaptureRequest) -> tuple[Session | None, dict | None]:
         """(the session this capture uses, what its record says about sessions)."""
@@ -331,9 +349,18 @@ class PageArchiver:
         post: dict[str, Any] | None,
         mode: str = STATIC,
         session: dict[str, Any] | None = None,
-    ) -> tuple[DigestingSpool, dict[str, Any], list[IndexEntry]]:
+        known: dict[str, PayloadRef] | None = None,
+    ) -> tuple[DigestingSpool, dict[str, Any], list[IndexEntry], list[PayloadRef]]:
+        """The capture's WARC in a spool, its metadata, its CDXJ entries, and the
+        full records of requisites the payload index may learn once it is stored.
+
+        A requisite in ``known`` (an earlier capture's original) becomes a
+        revisit record naming it; ``meta["revisits"]`` lists each, so audit,
+        fixity and export find the originals without reading the WARC."""
+        known = known or {}
         spool = DigestingSpool()
-        filename = layout.warc_key(request.capture_id).rsplit("/", 1)[-1]
+        warc_key = layout.warc_key(request.capture_id)
+        filename = warc_key.rsplit("/", 1)[-1]
         writer = WarcWriter(spool, filename)
         writer.write_warcinfo(
             warcinfo_fields(
@@ -344,8 +371,40 @@ class PageArchiver:
             page.started_at,
         )
         final_response_id = None
+        revisits: list[dict[str, Any]] = []
+        fresh: dict[str, PayloadRef] = {}
         for exchange in page.exchanges:
+            digest = exchange.response.payload_sha256
+            dedupable = self.payloads is not None and eligible(exchange, page.chain)
+            original = known.get(digest) if dedupable else None
+            if original is not None:
+                _request_id, response_id = writer.write_revisit(
+                    exchange, refers_to_uri=original.target_uri, refers_to_date=original.warc_date
+                )
+                revisits.append(
+                    {
+                        "url": exchange.url,
+                        "sha256": digest,
+                        "size": payload_size(exchange),
+                        "record_id": response_id,
+                        "refers_to": original.to_dict(),
+                    }
+                )
+                continue
             _request_id, response_id = writer.write_exchange(exchange)
+            if dedupable and digest not in fresh:
+                entry = writer.index_entries[-1]
+                fresh[digest] = PayloadRef(
+                    sha256=digest,
+                    size=payload_size(exchange),
+                    target_uri=exchange.url,
+                    warc_date=iso(exchange.started_at),
+                    capture_id=request.capture_id,
+                    warc_key=warc_key,
+                    record_id=response_id,
+                    offset=entry.offset,
+                    length=entry.length,
+                )
             if exchange is page.final:
                 final_response_id = response_id
             if exchange.tls is not None and any(exchange is hop for hop in page.chain):
@@ -389,6 +448,7 @@ class PageArchiver:
                 for e in page.exchanges
             ],
             "page_record_id": final_response_id,
+            "revisits": revisits,
             "network": {
                 "local_address": page.final.local_address,
                 "remote_address": page.final.remote_address,
@@ -414,7 +474,7 @@ class PageArchiver:
         }
         meta.update(outcome_fields(meta))
         writer.write_metadata(page.final.url, meta, self.clock(), final_response_id)
-        return spool, meta, writer.index_entries
+        return spool, meta, writer.index_entries, list(fresh.values())
 
     @staticmethod
     def _write_screenshot(
@@ -456,13 +516,18 @@ class PageArchiver:
         meta: dict[str, Any],
         entries: list[IndexEntry] | None,
         screenshot: bytes | None = None,
+        fresh: list[PayloadRef] | None = None,
     ) -> CaptureResult:
         key = layout.warc_key(request.capture_id)
         commit = await put_warc(self.store, key, spool, CAPTURE_METADATA_SCHEMA)
         stored = commit.stored
         if commit.meta is not None:  # an earlier attempt's WARC counts, and its record
-            meta, entries = commit.meta, None
+            meta, entries, fresh = commit.meta, None, None
             screenshot = None  # the stored WARC's own screenshot counts, not ours
+        if fresh and self.payloads is not None:
+            # only now that the WARC holding them is stored (no revisit may dangle)
+            index = self.payloads
+            await asyncio.gather(*(asyncio.to_thread(index.publish, ref) for ref in fresh))
         if meta.get("screenshot_key"):
             await asyncio.to_thread(self._put_screenshot, key, meta, screenshot)
         await store_index(self.store, layout.index_key(request.capture_id), key, entries)

@@ -12,6 +12,11 @@
   re-hashes to the digest recorded;
 - ``media <id>``: every media item the page manifest lists has its media
   manifest (a removed one is named);
+- ``revisits <id>``: every requisite this capture wrote as a ``revisit``
+  record (``archivers.warc.payloads``) resolves: the original record is where
+  the manifest says, in the earlier capture's WARC, is a ``response`` whose
+  payload re-hashes to the revisit's digest; and that WARC is the one the
+  earlier capture's own ledger entry vouches for (``object <key>``);
 - ``inclusion <id>``: that entry is in a signed tree head (RFC 9162 proof
   against the head's root) and the head's Ed25519 signature verifies; an
   entry no head covers *yet* is ``pending`` (the next head comes within
@@ -37,6 +42,7 @@ signed head), and ``failed`` as soon as one check does not hold.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any, BinaryIO, Protocol
@@ -233,6 +239,82 @@ def check_records(report: Findings, store: Openable, key: str) -> list[str]:
     return dates
 
 
+def revisit_problem(
+    revisit: dict[str, Any], opened: Callable[[dict[str, Any]], BinaryIO]
+) -> str | None:
+    """What is wrong with one revisit of a manifest's ``revisits``, or None when its
+    original resolves: ``opened(refers_to)`` gives a stream starting at the
+    original's gzip member (in the store, or in an export package), which must
+    hold a ``response`` with the recorded id whose payload re-hashes to the
+    revisit's digest. The one rule audit and verify share."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    ref = revisit.get("refers_to") or {}
+    where = f"{revisit.get('url')} → {ref.get('warc_key')}@{ref.get('offset')}"
+    try:
+        stream = opened(ref)
+    except (KeyError, TypeError, ValueError):
+        return f"{where}: the original is not there"
+    try:
+        record = next(iter(ArchiveIterator(stream, check_digests=True)), None)
+        if record is not None:
+            while record.raw_stream.read(1024 * 1024):
+                pass
+    except Exception as exc:  # noqa: BLE001 - a damaged member
+        return f"{where}: unreadable ({exc})"
+    finally:
+        stream.close()
+    if record is None or record.rec_type != "response":
+        return f"{where}: not a response record"
+    head = record.rec_headers
+    if head.get_header("WARC-Record-ID") != ref.get("record_id"):
+        return f"{where}: holds {head.get_header('WARC-Record-ID')}, not {ref.get('record_id')}"
+    if head.get_header("WARC-Payload-Digest") != f"sha256:{revisit.get('sha256')}":
+        return f"{where}: its payload digest is not the revisit's"
+    if record.digest_checker.passed is False:
+        return f"{where}: " + "; ".join(record.digest_checker.problems)
+    return None
+
+
+def check_revisits(report: Report, store: ObjectStore, manifest: Manifest) -> None:
+    """The ``revisits`` check of the module docstring (nothing when there are none)."""
+    if not manifest.revisits:
+        return
+    for capture_id, key in sorted(manifest.originals().items()):
+        vouched = next(
+            (
+                o.sha256
+                for e in capture_entries(store, capture_id)
+                if e.event.event == "capture"
+                for o in e.event.objects
+                if o.key == key
+            ),
+            None,
+        )
+        if vouched is None:
+            report.add(
+                f"object {key}",
+                False,
+                f"the original of this capture's revisits; no ledger entry of {capture_id} "
+                "vouches for it",
+            )
+        else:
+            check_object(report, store, key, vouched)
+
+    def opened(ref: dict[str, Any]) -> BinaryIO:
+        start, length = int(ref["offset"]), int(ref["length"])
+        return store.open(str(ref["warc_key"]), byte_range=(start, start + length - 1))
+
+    problems = [p for p in (revisit_problem(r, opened) for r in manifest.revisits) if p]
+    report.add(
+        f"revisits {manifest.capture_id}",
+        not problems,
+        "; ".join(problems)
+        or f"{len(manifest.revisits)} revisit records resolve to their stored originals "
+        f"in {len(manifest.originals())} earlier capture(s)",
+    )
+
+
 def _ledger_entry(entries: list[Entry], kind: str) -> Entry | None:
     found = [e for e in entries if e.event.event == kind]
     return found[0] if found else None
@@ -407,6 +489,7 @@ def audit_capture(
         check_object(report, store, manifest.warc_key, manifest.sha256)
         dates = check_records(report, store, manifest.warc_key)
         current[manifest.warc_key] = sha256_of(store, manifest.warc_key) or "missing"
+        check_revisits(report, store, manifest)
     head_time = check_ledger(report, store, manifest.capture_id, "capture", current, leaves, trust)
     if manifest.status == STORED:
         check_order(

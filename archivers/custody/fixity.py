@@ -156,6 +156,10 @@ def expected_objects(store: ObjectStore, manifest: Manifest) -> Expected:
             expected.add(media.warc_key, media.warc_sha256)
     for media_id in sorted(media_ids):
         recorded(store, media_id, expected)
+    for capture_id in sorted(manifest.originals()):
+        # the WARCs holding the originals of this capture's revisit records, as
+        # their own capture's ledger entry vouches for them
+        recorded(store, capture_id, expected)
     return expected
 
 

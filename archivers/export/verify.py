@@ -58,7 +58,7 @@ from typing import Any, BinaryIO, cast
 from archivers.clock import parse_iso
 from archivers.custody import merkle
 from archivers.custody.anchor import DEFAULT_MAX_SKEW, HeadTime
-from archivers.custody.audit import Check, check_order, check_records
+from archivers.custody.audit import Check, check_order, check_records, revisit_problem
 from archivers.custody.ledger import Entry
 from archivers.custody.rfc3161 import TokenInvalid, verify_token
 from archivers.custody.treehead import TreeHead, key_id, verify_head
@@ -392,6 +392,7 @@ def _custody(
             v, entry_heads, manifest.capture_id, "capture", [item["manifest"], item.get("warc")]
         )
         dates = check_records(v, store, item["warc"]) if item.get("warc") else []
+        _revisits(v, zf, entry_heads, checked, manifest, item.get("replays_from") or [])
         head = entry_heads.get((manifest.capture_id, "capture"), (None,))[0]
         if item.get("warc"):
             check_order(
@@ -430,6 +431,44 @@ def _custody(
                     mm.stored_at,
                     head_times.get(mhead) if mhead else None,
                 )
+
+
+def _revisits(
+    v: Verification,
+    zf: zipfile.ZipFile,
+    entry_heads: dict,
+    checked: set,
+    manifest: Manifest,
+    originals: list[dict[str, Any]],
+) -> None:
+    """Requisites stored once: each earlier capture this one's revisit records
+    point at is packed with its ledger entry (which must vouch for its manifest
+    and WARC) and its records verify; each revisit's original is in that WARC
+    where the manifest says (``archivers.custody.audit.revisit_problem``)."""
+    if not manifest.revisits:
+        return
+    packed = {o.get("capture_id"): o for o in originals}
+    for first in originals:
+        _required_entry(
+            v, entry_heads, first["capture_id"], "capture", [first["manifest"], first["warc"]]
+        )
+        if first["warc"] not in checked:
+            checked.add(first["warc"])
+            check_records(v, ZipObjects(zf), first["warc"])
+
+    def opened(ref: dict[str, Any]) -> BinaryIO:
+        name = packed[ref["capture_id"]]["warc"]  # KeyError: not packed
+        stream = zf.open(name)
+        stream.seek(int(ref["offset"]))
+        return cast(BinaryIO, stream)
+
+    problems = [p for p in (revisit_problem(r, opened) for r in manifest.revisits) if p]
+    v.add(
+        f"revisits {manifest.capture_id}",
+        not problems,
+        "; ".join(problems)
+        or f"{len(manifest.revisits)} revisit records resolve to originals in this package",
+    )
 
 
 def _required_entry(

@@ -7,7 +7,9 @@ package (WACZ)"):
 
     archive/<id>.warc.gz            the page WARC and each media WARC (exact stored bytes);
                                     for a clip stored before (a revisit), also the first
-                                    capture's media WARC the revisit points at
+                                    capture's media WARC the revisit points at; for
+                                    requisites stored before (revisits), the earlier
+                                    page captures' WARCs holding them
     indexes/index.cdxj              CDXJ of every WARC, ``filename`` relative to archive/
                                     (``<id>.warc.gz``: WACZ readers prepend ``archive/``)
     pages/pages.jsonl               json-pages-1.0: one line per captured page
@@ -256,6 +258,9 @@ class _Builder:
         self.trust = trust
         self.leaves = LeafCache(store)
         self.c = Collected()
+        self.titles: dict[str, str | None] = {}
+        """A page WARC's title by its key (a WARC packed first as another capture's
+        original keeps the title it has when its own capture is packed)."""
 
     def object(self, key: str, path: str) -> str:
         """Stream stored object ``key`` into the package at ``path``."""
@@ -274,7 +279,7 @@ class _Builder:
     def warc(self, key: str, name: str, page_url: str | None = None) -> tuple[str, str | None]:
         """A WARC into archive/: copied, indexed and (for a page) its title found."""
         if key in self.c.objects:
-            return self.c.objects[key], None
+            return self.c.objects[key], self.titles.get(key)
         path = f"archive/{name}.warc.gz"
         with tempfile.SpooledTemporaryFile(max_size=SPOOL) as spool:
             source = self.store.open(key)
@@ -295,7 +300,43 @@ class _Builder:
             spool.seek(0)
             self.w.add_stream(path, stream, size)
         self.c.objects[key] = path
+        self.titles[key] = title
         return path, title
+
+    def originals(self, manifest: Manifest) -> list[dict[str, Any]]:
+        """The earlier captures whose records this capture's ``revisit`` records
+        point at (requisites stored once, ``archivers.warc.payloads``): each
+        one's WARC, manifest and ledger entries come too, so the package replays
+        on its own and every packed WARC has a ledger entry vouching for it."""
+        out = []
+        for capture_id, warc_key in sorted(manifest.originals().items()):
+            entries = capture_entries(self.store, capture_id)
+            manifest_key = next(
+                (
+                    o.key
+                    for e in entries
+                    if e.event.event == "capture"
+                    for o in e.event.objects
+                    if o.key.startswith("manifests/")
+                ),
+                None,
+            )
+            if manifest_key is None:
+                continue  # nothing would vouch for it: verify names the revisit unresolved
+            first: dict[str, Any] = {
+                "capture_id": capture_id,
+                "manifest": self.object(manifest_key, f"{DIR}{capture_id}.manifest.json"),
+                "warc": self.warc(warc_key, capture_id)[0],
+            }
+            # what else its entry vouches for comes too (the verifier holds every
+            # packed entry to all its objects): its index and screenshot
+            self.optional(layout.index_key(capture_id), f"{DIR}{capture_id}.cdxj")
+            shot = json.loads(self.store.get_bytes(manifest_key)).get("screenshot_key")
+            if shot:
+                self.optional(shot, f"{DIR}{capture_id}.screenshot.{shot.rsplit('.', 1)[-1]}")
+            first["entries"] = self.ledger(capture_id)
+            out.append(first)
+        return out
 
     def replays_from(self, media: MediaManifest) -> dict[str, Any] | None:
         """A clip stored before is a ``revisit`` record in this capture's media WARC,
@@ -457,6 +498,7 @@ class _Builder:
                 manifest.warc_key, cid, manifest.final_url or manifest.url
             )
             self.optional(layout.index_key(cid), f"{DIR}{cid}.cdxj")
+        item["replays_from"] = self.originals(manifest)
         shot = raw.get("screenshot_key")
         if shot:
             ext = shot.rsplit(".", 1)[-1] if "." in shot.rsplit("/", 1)[-1] else "png"

@@ -62,6 +62,11 @@ class Manifest:
     attempts: list[dict[str, str]] = field(default_factory=list)
     media: list[dict[str, str]] = field(default_factory=list)
     page_record_id: str | None = None
+    revisits: list[dict[str, Any]] = field(default_factory=list)
+    """Requisites written as ``revisit`` records (``archivers.warc.payloads``):
+    each one's ``url``, payload ``sha256`` and ``size``, its ``record_id`` here,
+    and ``refers_to``, the original's index entry (``capture_id``, ``warc_key``,
+    ``record_id``, ``offset``, ``length``, ``target_uri``, ``warc_date``)."""
     outcome: str | None = None
     missing: list[str] = field(default_factory=list)
     post: dict[str, Any] | None = None
@@ -115,6 +120,17 @@ class Manifest:
             raise ValueError(f"manifest is incomplete: {exc}") from None
         _strings(manifest, "manifest", "capture_id", "url", "status", "submitted_at")
         return manifest
+
+    def originals(self) -> dict[str, str]:
+        """The earlier captures this one's revisit records point at: capture id →
+        WARC key (what audit, fixity and export must also reach)."""
+        out: dict[str, str] = {}
+        for revisit in self.revisits:
+            ref = revisit.get("refers_to") or {}
+            capture, key = ref.get("capture_id"), ref.get("warc_key")
+            if capture and key and capture != self.capture_id:
+                out[str(capture)] = str(key)
+        return out
 
     def summary(self) -> dict[str, Any]:
         """The object ``warcflow captures --json`` prints (docs/formats.md)."""

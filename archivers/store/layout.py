@@ -128,6 +128,13 @@ def first_seen_key(sha256: str) -> str:
     return f"{_media_base(sha256)}.json"
 
 
+def payload_key(sha256: str) -> str:
+    """The shared payload index's entry for a response payload digest
+    (``archivers.warc.payloads``): where its first stored full record is."""
+    _media_base(sha256)  # the same check of the digest
+    return f"payloads/sha256/{sha256[:2]}/{sha256}.json"
+
+
 WRITTEN_PREFIXES = (
     "warc/",
     "index/",
@@ -137,8 +144,10 @@ WRITTEN_PREFIXES = (
     "media/",
     "ledger/",
     "liveness/",
+    "payloads/",
 )
-"""Every prefix the worker writes under: the keys above, the custody ledger
+"""Every prefix the worker writes under: the keys above (``payloads/``: the shared
+payload index, ``payload_key``), the custody ledger
 (``archivers.custody.ledger``) and the liveness records
 (``archivers.custody.liveness``). The worker's S3 credential may write these
 and nothing else (``archivers.store.policy``)."""

@@ -2,14 +2,17 @@
 
 The Kazan case on the real broker and S3 server: a post with a clip is captured
 statically, then again in the browser after it gained a line of comments (the
-clip, stored before, becomes a revisit record); then the poster deletes the
-post and the clip. Three packages are exported — the newest capture, ``--all``
+clip, stored before, becomes a revisit record, and so does its stylesheet: a
+requisite stored before, ``archivers.warc.payloads``); then the poster deletes the
+post, its stylesheet and the clip. Three packages are exported — the newest capture, ``--all``
 (both), and the newest signed as a domain — and then:
 
 - **ReplayWeb.page** (the npm package at the version infra/replaywebpage.py
   pins, served on loopback, in Debian's chromium) opens each and shows what a
   person would see: the post's text in the replay frame, the clip playing (its
-  clock advances, its width is the source's), every capture of an ``--all``
+  clock advances, its width is the source's), the stylesheet applied from the
+  first capture's WARC that the newest one's revisit names (packed beside it),
+  every capture of an ``--all``
   package at its own time; and its own verdict on the signature is ``matched``
   (the IndexedDB ``verification`` row, not ``numValid``, which counts the row
   whatever it says);
@@ -52,10 +55,17 @@ CLIP = "/media/clip.mp4"
 TEXT = "Mobilized soldiers protest in Kazan"
 LATER = "12 comments under the post"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CSS = "/static/kazan.css"
+STYLE = b"article p { color: rgb(1, 2, 3); }\n" + b"/* the platform's bundle */\n" * 200
+"""Over archivers.warc.payloads.MIN_PAYLOAD: the second capture writes it as a revisit."""
 
 
 def page(extra: str = "") -> bytes:
-    return testmedia.post(TEXT, f'<video src="{CLIP}" controls muted playsinline></video>{extra}')
+    return testmedia.post(
+        TEXT,
+        f'<link rel="stylesheet" href="{CSS}">'
+        f'<video src="{CLIP}" controls muted playsinline></video>{extra}',
+    )
 
 
 def run_json(*args, env, ok=(0,)):
@@ -71,6 +81,7 @@ def kazan(stack, media_set, tmp_path_factory):
     with TestSite() as site:
         testmedia.install(site, media_set, "http://127.0.0.1:9")
         site.routes[POST] = Route(page())
+        site.routes[CSS] = Route(STYLE, content_type="text/css")
         env = stack.agent_env(
             "i",
             site.allow,
@@ -88,7 +99,8 @@ def kazan(stack, media_set, tmp_path_factory):
                 site.routes[POST] = Route(html)
                 assert cli("submit", mode, url, env=env).returncode == 0
                 captures.insert(0, _stored(env, url, len(captures) + 1))
-            site.delete(POST)  # the poster deletes the post and the clip
+            site.delete(POST)  # the poster deletes the post, its stylesheet and the clip
+            site.delete(CSS)
             site.delete(CLIP)
             poll(
                 lambda: run_json("audit", url, env=env, ok=(0, 1))["ok"],
@@ -178,6 +190,12 @@ def test_replaywebpage_replays_the_deleted_post_with_its_clip(kazan, player):
     newest = kazan["captures"][0]
     replay, verify, digest = _replayed(kazan, player, "post", newest, LATER)
     assert TEXT in replay.frame.inner_text("body")
+    # the stylesheet is a revisit in the newest capture: the player found the
+    # original in the first capture's WARC, packed beside it, and applied it
+    manifest = _manifest(kazan, newest)
+    assert [r["url"] for r in manifest.revisits] == [kazan["url"].replace(POST, CSS)]
+    color = replay.frame.evaluate("getComputedStyle(document.querySelector('article p')).color")
+    assert color == "rgb(1, 2, 3)"
     signed = digest["signedData"]
     assert verify["publicKey"] == signed["publicKey"]  # the key it verified with: ours
     assert (
@@ -187,6 +205,14 @@ def test_replaywebpage_replays_the_deleted_post_with_its_clip(kazan, player):
     assert {p["id"] for p in replay.info["pages"]} == {newest["capture_id"]}
     assert kazan["packages"]["post"]["time_stamped_by"] == "local"
     assert {"timeSignature", "timestampCert"} <= set(signed)
+
+
+def _manifest(kazan, capture):
+    from archivers.manifests.manifest import Manifest
+    from archivers.store import layout
+
+    key = layout.manifest_key(kazan["url"], capture["capture_id"])
+    return Manifest.from_json(kazan["store"].get_bytes(key))
 
 
 def test_replaywebpage_replays_each_capture_of_an_all_export(kazan, player):
@@ -226,6 +252,9 @@ def test_wacz_validate_and_warcflow_verify_accept_the_packages(kazan, name, tmp_
     checked = run_json("verify", wacz, "--trust", str(trust), env=offline)
     assert checked["ok"], [c for c in checked["checks"] if not c["ok"]]
     assert checked["trust"] == "pinned"
+    newest = kazan["captures"][0]["capture_id"]
+    resolved = next(c for c in checked["checks"] if c["name"] == f"revisits {newest}")
+    assert "1 revisit records resolve to originals in this package" in resolved["detail"]
 
 
 def _stored_warcs(kazan, into: Path) -> list[Path]:
