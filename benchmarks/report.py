@@ -7,6 +7,7 @@ machine and date its figures were measured on.
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from benchmarks.harness import RESULTS, ROOT
 
@@ -388,12 +389,122 @@ def catalog_section(doc: dict) -> str:
     )
 
 
+STORAGE_PREFIXES = {
+    "warc/": "the WARCs (the first holds the requisites in full)",
+    "index/": "CDXJ indexes",
+    "manifests/": "manifests",
+    "payloads/": "the payload index",
+}
+
+
+def storage_section(doc: dict) -> str:
+    unique, target, pages = doc["unique_bytes"], doc["target_ratio"], doc["pages"]
+    stored = doc["stored"]
+    wget = stored["wget"]["stored_bytes"]
+    rows = [
+        f"| {row['label']} | {row['stored_bytes']:,} | **{row['ratio_over_unique']:.2f}×** | "
+        f"{_met(row['met'])} | {row['stored_bytes'] / wget:.3f}× | "
+        + (
+            f"{row['requisite_records_full']} / {row['requisite_records_revisit']}"
+            if "requisite_records_full" in row
+            else "—"
+        )
+        + " |"
+        for row in stored.values()
+    ]
+    ours = stored["warcflow"]
+    prefixes = [
+        f"| `{prefix}` | {STORAGE_PREFIXES.get(prefix, '')} | {v['objects']} | {v['bytes']:,} | "
+        f"{v['bytes'] / pages:,.0f} |"
+        for prefix, v in ours["by_prefix"].items()
+    ]
+    page_bytes = unique - 2 * doc["requisite_bytes"]
+    overhead = (ours["stored_bytes"] - unique) / pages
+    budget = (target - 1) * unique / pages
+    race = stored["warcflow_at_once"]
+    one = ours["one_page"]
+    wget_overhead = (
+        wget / pages - (unique - doc["requisite_bytes"] * 2) / pages - 2 * doc["requisite_bytes"]
+    )
+    return "\n".join(
+        [
+            f"## Storage: {doc['name']}",
+            "",
+            _machine(doc).replace(
+                f"; {doc['runs']} runs.",
+                f"; the all-at-once run {doc['runs']} times (the median shown), the others once.",
+            )
+            + f" {doc['wget']}.",
+            "",
+            f"`python -m benchmarks storage`: a loopback site serves {pages} post pages "
+            f"({page_bytes:,} bytes of HTML in all, each page its own), each linking the same "
+            f"two requisites of {doc['requisite_bytes']:,} random bytes (a script and an image). "
+            "Each warcflow run captures them with `wiring.archiver`'s `PageArchiver`, "
+            "`S3Store` and `PayloadIndex` in one process, into its own bucket on the "
+            "suite's versitygw; wget saves each page on its own (`wget -p --warc-file`, "
+            "robots and its log record off), as an archivist capturing posts one by one "
+            f"would. Stored: every object version in the bucket; unique: the {pages} pages "
+            f"and the two requisites once, **{unique:,} bytes**. Target (issue 21): stored "
+            f"≤ {target}× unique.",
+            "",
+            "| run | stored bytes | stored / unique | target | stored / wget's "
+            "| requisite records full / revisit |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+            f"Where warcflow's bytes are (revisits on, {doc['concurrency']} at a time):",
+            "",
+            "| prefix | what | objects | bytes | bytes per page |",
+            "|---|---|---|---|---|",
+            *prefixes,
+            "",
+            "Revisits take the requisites out: each is stored once, and every later "
+            "page's WARC holds a revisit record in its place. What is left is what each "
+            f"capture stores of its own: about **{overhead:,.0f} bytes a page** beyond its "
+            f"HTML (about {page_bytes / pages:,.0f} bytes), where the target leaves "
+            f"{budget:,.0f}. One capture (`{urlsplit(one['url']).path}`): its WARC "
+            f"{one['warc']:,} bytes ("
+            + ", ".join(f"{kind} {size:,}" for kind, size in one["warc_records"].items())
+            + f"; gzip members), its CDXJ index {one['index']:,}, its manifest "
+            f"{one['manifest']:,} (of which the `revisits` list, with each original's "
+            f"place, {one['manifest_revisits']:,}). wget's WARCs spend about "
+            f"{wget_overhead:,.0f} bytes a page beyond the page and its requisites on the "
+            "same kind of records (warcinfo, requests, its own metadata). With pages this "
+            "small the target is out of reach of a WARC per capture: one page's two "
+            "revisit records alone (the least a requisite can be stored as) take "
+            f"{one['warc_records'].get('revisit', 0):,} bytes, more than the {budget:,.0f} "
+            f"it leaves. At {overhead:,.0f} bytes of a capture's own records a page, the "
+            "ratio would be met with pages of about "
+            f"{overhead / (target - 1) - 2 * doc['requisite_bytes'] / pages:,.0f} bytes of "
+            "HTML or more, counting each page's bytes whole (the WARC's gzip stores HTML in "
+            "fewer, so somewhat smaller pages would do"
+            "). Left to try: compact (not indented) manifests, and a manifest's "
+            "revisits naming only the original's capture and record.",
+            "",
+            f"All at once: {race['requisite_records_full']} of the "
+            f"{race['requisite_records_full'] + race['requisite_records_revisit']} requisite "
+            "records were written in full in the median run ("
+            + ", ".join(str(n) for n in race["runs_requisite_records_full"])
+            + " in the runs), by the captures that had fetched the "
+            "requisites before the first WARC holding them was stored: a revisit never "
+            "names a record that is not stored, and the index is put-if-absent, so the "
+            "first stored original stays the one every later capture names. How many "
+            "depends on how many captures of the burst fetch before the first is stored; "
+            "the fetcher's connections per host (`WARCFLOW_FETCH_PER_HOST`) queue the rest "
+            f"behind them. Stored: **{race['ratio_over_unique']:.2f}×** the unique bytes, "
+            f"{race['stored_bytes'] / wget:.3f}× wget's.",
+            "",
+        ]
+    )
+
+
 SECTIONS = {
     "pages": pages_section,
     "media": media_section,
     "replay": replay_section,
     "similar": similar_section,
     "catalog": catalog_section,
+    "storage": storage_section,
 }
 
 
