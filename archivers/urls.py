@@ -11,11 +11,15 @@ Three forms of a URL travel through warcflow:
   labels reversed, a leading ``www`` dropped, scheme dropped, query arguments
   sorted. ``http://www.Example.com/a?b=1&a=2`` → ``com,example)/a?a=2&b=1``.
 
+And ``site_of``: the registrable domain of the host (``www.x.com`` and
+``mobile.x.com`` → ``x.com``), which one worker owns (``streams.keys``).
+
 Invariant: ``surt(canonical_url(u)) == surt(u)`` and both are idempotent.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
@@ -152,6 +156,37 @@ def surt(url: str) -> str:
     if parts.query:
         key += "?" + "&".join(sorted(parts.query.split("&")))
     return key
+
+
+@functools.cache
+def _suffixes():
+    import tldextract
+
+    # the Public Suffix List snapshot the package ships: never fetched
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+def site_of(url: str) -> str:
+    """The site of ``url``: its host's registrable domain (eTLD+1 by the Public
+    Suffix List's ICANN section), lower-case; the host itself for an IP
+    address or a name under no public suffix (``localhost``); "" without a host."""
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+    if not host:
+        return ""
+    try:
+        host = _ascii_host(host)
+    except InvalidURL:
+        return host.lower()
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return host
+    except ValueError:
+        pass
+    found = _suffixes()(host)
+    return found.top_domain_under_public_suffix or host
 
 
 def url_hash(url: str) -> str:

@@ -132,7 +132,7 @@ def build_app(
     metrics = metrics or Metrics()
     drain = Drain()
     install_offset_rule()  # agents run concurrently: commit only below the first in flight
-    names = TopicNames(settings.topic_prefix)
+    names = TopicNames(settings.topic_prefix, settings.spread_sites)
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka.servers],
@@ -160,6 +160,7 @@ def build_app(
     _STOPPING[id(app)] = (drain, settings.drain_seconds)
     producer = FaustProducer(app)
     stage = make_capture_stage(producer)
+    stage.partitions_of = lambda topic: app.consumer.topic_partitions(topic)
     media = make_media_stage(producer)
     stage.drain = media.drain = drain
 

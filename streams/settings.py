@@ -88,6 +88,8 @@ class StreamSettings:
     """Whose first key in ``mac_keys`` seals what this process makes."""
     topic_prefix: str = "warcflow"
     partitions: int = 4
+    spread_sites: frozenset[str] = frozenset()
+    """Sites keyed by URL, not by site (``streams.keys``, WARCFLOW_SPREAD_SITES)."""
     replication: int = 1
     concurrency: int = 16
     drain_seconds: float = 20.0

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streams.keys import site_key
+
 FOREVER = {"retention.ms": "-1"}
 WEEK = {"retention.ms": str(7 * 24 * 3600 * 1000)}
 COMPACTED = {"cleanup.policy": "compact"}
@@ -32,6 +34,14 @@ EXPIRING_STATE = {"cleanup.policy": "compact,delete", "retention.ms": str(24 * 3
 @dataclass(frozen=True)
 class TopicNames:
     prefix: str = "warcflow"
+    spread: frozenset[str] = frozenset()
+    """Sites whose messages are keyed by URL, not by site (WARCFLOW_SPREAD_SITES)."""
+
+    def key(self, url: str) -> bytes:
+        """The key of every message about the page ``url`` on the ingest, retry,
+        media, recheck and captures topics: its site (``streams.keys``), so one
+        worker process owns a site."""
+        return site_key(url, self.spread)
 
     @property
     def ingest(self) -> str:

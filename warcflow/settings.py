@@ -33,6 +33,7 @@ from archivers.net.politeness import PolitenessSettings
 from archivers.sessions.state import state_path
 from archivers.store.base import StoreSettings
 from infra.settings import ServiceSettings
+from streams.keys import spread_sites
 from streams.settings import KafkaAccess, RetryPolicy, StreamSettings
 from streams.watchers.definitions import InvalidWatch, watches_from_setting
 from streams.watchers.settings import WatchSettings
@@ -247,6 +248,16 @@ OPTIONS: tuple[Option, ...] = (
         "4",
         _positive(int),
         "Partitions of topics warcflow creates (the most worker processes that share work).",
+    ),
+    Option(
+        "WARCFLOW_SPREAD_SITES",
+        "kafka.spread_sites",
+        "",
+        _names,
+        "Sites (registrable domains, comma-separated) whose URLs are spread over every "
+        "partition instead of going to the one worker process that owns the site "
+        "(docs/decisions/0026): for a platform one process cannot keep up with. N worker "
+        "processes then press N × WARCFLOW_FETCH_PER_HOST on it: set that knowing so.",
     ),
     Option(
         "WARCFLOW_REPLICATION",
@@ -1136,6 +1147,7 @@ def load_settings(
             mac_keys=values["WARCFLOW_MAC_KEYS"],
             topic_prefix=values["WARCFLOW_TOPIC_PREFIX"],
             partitions=values["WARCFLOW_PARTITIONS"],
+            spread_sites=spread_sites(values["WARCFLOW_SPREAD_SITES"]),
             replication=values["WARCFLOW_REPLICATION"],
             concurrency=values["WARCFLOW_WORKER_CONCURRENCY"],
             drain_seconds=values["WARCFLOW_WORKER_DRAIN"],

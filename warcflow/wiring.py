@@ -40,7 +40,7 @@ def _tool_versions() -> dict[str, str]:
 def topic_names(settings: Settings):
     from streams.topics import TopicNames
 
-    return TopicNames(settings.streams.topic_prefix)
+    return TopicNames(settings.streams.topic_prefix, settings.streams.spread_sites)
 
 
 def store(settings: Settings):
@@ -49,8 +49,9 @@ def store(settings: Settings):
     return S3Store(settings.store)
 
 
-def archiver(settings: Settings, object_store=None, sessions=None, holds=None):
-    """The page archiver; ``holds``: the worker's host holds (``host_holds``)."""
+def archiver(settings: Settings, object_store=None, sessions=None, holds=None, gate=None):
+    """The page archiver; ``holds``: the worker's host holds (``host_holds``);
+    ``gate``: the worker's connection slots per host (``host_gate``)."""
     from archivers.capture.archiver import PageArchiver
     from archivers.media.ytdlp import extractor_recognises
     from archivers.net.fetcher import Fetcher
@@ -58,7 +59,7 @@ def archiver(settings: Settings, object_store=None, sessions=None, holds=None):
 
     objects = object_store or store(settings)
     return PageArchiver(
-        Fetcher(settings.fetch, holds=holds),
+        Fetcher(settings.fetch, holds=holds, gate=gate),
         objects,
         agent=agent_info(settings),
         recognises=extractor_recognises if settings.media.per_page else None,
@@ -125,6 +126,14 @@ def browser(settings: Settings):
     return Browser(settings.browser)
 
 
+def host_gate(settings: Settings):
+    """The connection slots per host of one worker process (``archivers.net.politeness``):
+    handed to every fetcher it makes, so the per-host budget holds across stages."""
+    from archivers.net.politeness import HostGate
+
+    return HostGate(settings.fetch.politeness)
+
+
 def host_holds(settings: Settings):
     """One ``HostHolds`` for every fetcher of a worker process (``archivers.net.holds``)."""
     from archivers.net.holds import HostHolds
@@ -132,7 +141,7 @@ def host_holds(settings: Settings):
     return HostHolds(settings.fetch.holds)
 
 
-def media_archiver(settings: Settings, object_store=None, sessions=None, holds=None):
+def media_archiver(settings: Settings, object_store=None, sessions=None, holds=None, gate=None):
     """Media use the page fetcher's policy with the media size and time limits."""
     from dataclasses import replace
 
@@ -145,7 +154,7 @@ def media_archiver(settings: Settings, object_store=None, sessions=None, holds=N
         total_timeout=settings.media.timeout,
     )
     return MediaArchiver(
-        Fetcher(fetch, holds=holds),
+        Fetcher(fetch, holds=holds, gate=gate),
         object_store or store(settings),
         settings.media,
         agent=agent_info(settings),
@@ -166,9 +175,10 @@ def faust_app(settings: Settings, metrics=None, datadir=None):
     names = topic_names(settings)
     object_store = store(settings)
     holds = host_holds(settings)
+    gate = host_gate(settings)  # one per process: every fetcher's requests count
     sessions = session_pool(settings, metrics)  # one pool: one event per session marked
-    page_archiver = archiver(settings, object_store, sessions, holds)
-    media = media_archiver(settings, object_store, sessions, holds)
+    page_archiver = archiver(settings, object_store, sessions, holds, gate)
+    media = media_archiver(settings, object_store, sessions, holds, gate)
     events = CaptureEventLog(settings.streams.kafka, names.captures, settings.streams.seals)
     retry = settings.streams.retry
     seals = settings.streams.seals
@@ -184,7 +194,7 @@ def faust_app(settings: Settings, metrics=None, datadir=None):
         ),
         metrics,
         lambda producer: custody_parts(
-            settings, object_store, producer, events, metrics, media.availability, holds
+            settings, object_store, producer, events, metrics, media.availability, holds, gate
         ),
     )
     from streams.app import FaustProducer
@@ -199,11 +209,11 @@ def faust_app(settings: Settings, metrics=None, datadir=None):
     if settings.watch.enabled:
         from streams.watchers.runner import attach
 
-        attach(app, watch_runner(settings, FaustProducer(app), metrics, holds))
+        attach(app, watch_runner(settings, FaustProducer(app), metrics, holds, gate))
     return app
 
 
-def watch_runner(settings: Settings, producer, metrics=None, holds=None):
+def watch_runner(settings: Settings, producer, metrics=None, holds=None, gate=None):
     """The watchers' runner: the book followed from the watch topics, sources
     fetched by a fetcher of its own under the page fetcher's address policy."""
     import asyncio
@@ -216,7 +226,7 @@ def watch_runner(settings: Settings, producer, metrics=None, holds=None):
     from streams.watchers.runner import WatchRunner
 
     names = topic_names(settings)
-    fetcher = Fetcher(settings.fetch, holds=holds)
+    fetcher = Fetcher(settings.fetch, holds=holds, gate=gate)
     watch_log = WatchLog(settings.streams.kafka, names)
     # its own thread: the default executor is busy with the captures' S3 calls
     reader = ThreadPoolExecutor(1, thread_name_prefix="watch-log")
@@ -241,7 +251,14 @@ def watch_runner(settings: Settings, producer, metrics=None, holds=None):
 
 
 def custody_parts(
-    settings: Settings, object_store, producer, events, metrics, extractor=None, holds=None
+    settings: Settings,
+    object_store,
+    producer,
+    events,
+    metrics,
+    extractor=None,
+    holds=None,
+    gate=None,
 ):
     """The custody feed, the ledger, the recheck agent (asking ``extractor`` about
     platform video URLs) and the fixity run."""
@@ -288,7 +305,7 @@ def custody_parts(
         feed=CustodyFeed(object_store, schedule, *common, metrics=metrics, seals=seals),
         ledger=LedgerStage(ledger(settings, object_store), *common, metrics=metrics, seals=seals),
         recheck=RecheckStage(
-            Fetcher(settings.fetch, holds=holds),
+            Fetcher(settings.fetch, holds=holds, gate=gate),
             object_store,
             schedule,
             settings.streams.recapture_on_change,

@@ -98,6 +98,7 @@ class Fetcher:
         resolver: Resolver | None = None,
         clock: Callable[[], datetime] = utc_now,
         holds: HostHolds | None = None,
+        gate: HostGate | None = None,
     ) -> None:
         self.settings = settings
         self.holds = holds or HostHolds(settings.holds, clock)
@@ -106,7 +107,10 @@ class Fetcher:
         self.policy = AddressPolicy(settings.allow)
         self.resolver = resolver or SystemResolver()
         self.clock = clock
-        self.gate = HostGate(settings.politeness)
+        self.gate = gate or HostGate(settings.politeness)
+        """Connection slots per host; shared by every fetcher of a worker process
+        (page, media, recheck, watch: ``warcflow.wiring``), so the per-host budget
+        is the process's, whichever stage asks."""
         self._tls = ssl.create_default_context()
         if settings.ca_file:
             self._tls.load_verify_locations(cafile=settings.ca_file)

@@ -7,6 +7,11 @@ an ingest message's coordinates — started (``unbound``), and so does a
 message whose broker timestamp cannot be a time (``bad_timestamp``: the
 capture id is derived from it); everything else is routed by
 ``streams.agents.routing``, and the handlers are total (``Router.shielded``).
+An ingest message on a partition that does not own its site (a producer that
+keyed it otherwise: ``streams.keys``) is forwarded before any fetch: a
+``RetryRequest`` for its first attempt, due now, with the capture id of the
+message as submitted, keyed by the site, on the sealed retry topic, whose
+partition of that key belongs to the site's owner (``forward``).
 After a page is stored, each media item found in it becomes a
 ``MediaRequest`` on ``<prefix>.media`` *before* the page's event is produced,
 so a crash in between re-sends them on redelivery (media ids are
@@ -16,17 +21,19 @@ deterministic, so the media agent stores each once).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from archivers.capture.archiver import CaptureRequest, CaptureResult, PageArchiver
 from archivers.clock import parse_iso
 from archivers.manifests.manifest import STORED
 from archivers.media.archiver import MediaRequest
 from archivers.store import layout
-from archivers.urls import surt
 from streams.agents.routing import Job, Router, origin_message
+from streams.keys import owner
 from streams.messages.base import SourceMessage, Undecodable, timestamp_problem
 from streams.messages.capture import (
     CAPTURE_EVENTS,
+    RetryRequest,
     SubmitRequest,
     capture_event,
     check_capture_retry,
@@ -45,6 +52,9 @@ class CaptureStage(Router):
     def __init__(self, archiver: PageArchiver, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.archiver = archiver
+        self.partitions_of: Callable[[str], int | None] = lambda topic: None
+        """How many partitions a topic has (the consumer's metadata; set by
+        ``streams.app``); None: unknown, and nothing is forwarded."""
 
     async def on_ingest(self, message: SourceMessage) -> str:
         """Handle one ingest message; return the outcome's name (for logs and tests)."""
@@ -67,9 +77,33 @@ class CaptureStage(Router):
         capture_id = layout.capture_id(
             message.topic, message.partition, message.offset, message.timestamp_ms
         )
+        if self.foreign(message, request.url):
+            return await self.forward(message, request, capture_id)
         return await self.guarded(
             message, lambda: self._job(request, capture_id, message.coordinates())
         )
+
+    def foreign(self, message: SourceMessage, url: str) -> bool:
+        """Whether ``message`` is on a partition that does not own ``url``'s site."""
+        partitions = self.partitions_of(message.topic)
+        if not partitions:
+            return False
+        return owner(self.names.key(url), partitions) != message.partition
+
+    async def forward(self, message: SourceMessage, request: SubmitRequest, capture_id: str) -> str:
+        """Hand the capture to its site's owner (the module docstring); "forwarded"."""
+        retry = RetryRequest(
+            "capture", capture_id, request.to_dict(), message.coordinates(), 1, self.clock()
+        )
+        await self.send(self.names.retry("capture"), self.names.key(request.url), retry.to_json())
+        log.info(
+            "forwarded %s (%s/%d/%d) to the owner of its site",
+            request.url,
+            message.topic,
+            message.partition,
+            message.offset,
+        )
+        return "forwarded"
 
     async def _on_retry(self, message: SourceMessage) -> str:
         try:
@@ -107,7 +141,7 @@ class CaptureStage(Router):
             "capture",
             capture_id,
             request.url,
-            surt(request.url).encode("utf-8"),
+            self.names.key(request.url),
             request.to_dict(),
             lambda: self.archiver.capture(capture),
             fail,

@@ -95,7 +95,8 @@ class CustodyFeed(Router):
         recheck_key = None
         if doc["schema"] == CAPTURE_STORED and isinstance(doc.get("url"), str):
             try:
-                recheck_key = surt(doc["url"]).encode()
+                surt(doc["url"])  # a URL warcflow could have captured, else InvalidURL
+                recheck_key = self.names.key(doc["url"])
             except InvalidURL as exc:  # recorded all the same; only its rechecks are off
                 log.warning("capture %s: no rechecks of %r: %s", capture_id, doc["url"][:200], exc)
         event = await with_store(lambda: self._custody_event(doc, capture_id), self.pause)

@@ -151,7 +151,7 @@ class RecheckStage(Router):
             again = SubmitRequest.new(
                 url, submitted_at=self.clock(), source="recheck", tags=("changed",)
             )
-            await self.send(self.names.ingest, surt(url).encode(), again.to_json())
+            await self.send(self.names.ingest, self.names.key(url), again.to_json())
         log.info("recheck %s: %s (%s)", url, result.state, result.reason)
         return result.state
 
@@ -174,7 +174,7 @@ class RecheckStage(Router):
             self._queued[state.url] = time.monotonic()
             await self.send(
                 self.names.recheck,
-                surt(state.url).encode(),
+                self.names.key(state.url),
                 recheck_json(state.url, now, "schedule"),
             )
             queued += 1

@@ -14,7 +14,6 @@ import logging
 from archivers.manifests.manifest import STORED
 from archivers.media.archiver import MediaArchiver, MediaRequest, MediaResult
 from archivers.store import layout
-from archivers.urls import surt
 from streams.agents.routing import Job, Router, origin_message
 from streams.messages.base import SourceMessage, Undecodable, parse_json
 from streams.messages.capture import (
@@ -82,7 +81,7 @@ class MediaStage(Router):
             "media",
             request.media_id,
             request.media_url,
-            surt(request.page_url).encode("utf-8"),
+            self.names.key(request.page_url),
             payload,
             lambda: self.archiver.capture(request),
             fail,

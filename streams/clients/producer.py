@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from archivers.urls import surt
 from streams.messages.capture import SubmitRequest
 from streams.messages.seal import NO_KEYS, Seals
 from streams.settings import KafkaAccess
@@ -33,7 +32,8 @@ def _reachable(server: str) -> bool:
 
 
 class Submitter:
-    """Produces ``SubmitRequest``s keyed by SURT; waits for the broker's acks (acks=all)."""
+    """Produces ``SubmitRequest``s keyed by site (``TopicNames.key``); waits for the
+    broker's acks (acks=all)."""
 
     def __init__(
         self,
@@ -73,7 +73,7 @@ class Submitter:
                     request,
                     self._producer.send(
                         self.names.ingest,
-                        key=surt(request.url).encode("utf-8"),
+                        key=self.names.key(request.url),
                         value=request.to_json(),
                     ),
                 )

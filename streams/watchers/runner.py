@@ -32,7 +32,6 @@ from typing import Protocol
 from archivers.capture.modes import AUTO
 from archivers.clock import utc_now
 from archivers.errors import CaptureError, InvalidURL
-from archivers.urls import surt
 from streams.messages.capture import SubmitRequest
 from streams.topics import TopicNames
 from streams.watchers.book import WatchBook
@@ -196,7 +195,7 @@ class WatchRunner:
                 log.info("watch %s: skipping %r: %s", watch.id, target, exc)
         for request in requests:
             await self.producer.send(
-                self.names.ingest, surt(request.url).encode("utf-8"), request.to_json()
+                self.names.ingest, self.names.key(request.url), request.to_json()
             )
         first = requests[0].request_id if requests else ""
         await self.producer.send(

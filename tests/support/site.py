@@ -98,6 +98,8 @@ class TestSite:
         self.clients: list[tuple[str, str]] = []  # (path, client ip:port) of every request
         self.in_flight: dict[str, int] = {}  # requests of a path being answered now
         self.most_at_once: dict[str, int] = {}  # the most of them at one moment
+        self.answering = 0  # requests being answered now, whatever their path
+        self.most_answering = 0  # the most at one moment: what a platform's limit sees
         self.cookies_seen: list[tuple[str, str]] = []  # (path, Cookie header) of every request
         self.gate: Callable[[str, str], Route | None] | None = None
         """Asked (path, Cookie header) before the routes: a Route it returns is the
@@ -195,6 +197,16 @@ class TestSite:
                 with site._lock:
                     now = site.in_flight[path] = site.in_flight.get(path, 0) + 1
                     site.most_at_once[path] = max(site.most_at_once.get(path, 0), now)
+                    site.answering += 1
+                    site.most_answering = max(site.most_answering, site.answering)
+                try:
+                    if site.delay:
+                        time.sleep(site.delay)  # the test server's latency, not synchronisation
+                finally:
+                    # counted until the answer starts: its client cannot send another
+                    # request on this budget before it has read this one's answer
+                    with site._lock:
+                        site.answering -= 1
                 try:
                     self._answer(path)
                 finally:
@@ -220,8 +232,6 @@ class TestSite:
                 self.wfile.write(route.body)
 
             def _answer(self, path):
-                if site.delay:
-                    time.sleep(site.delay)  # the test server's latency, not synchronisation
                 with site._lock:
                     site.hits[path] = site.hits.get(path, 0) + 1
                     site.clients.append((path, "{}:{}".format(*self.client_address[:2])))

@@ -17,6 +17,8 @@ import pytest
 from archivers.clock import utc_now
 from archivers.store import layout
 from archivers.store.memory import MemoryStore
+from streams.keys import owner
+from streams.messages.base import SourceMessage
 from streams.messages.capture import SubmitRequest
 from tests.support.site import Route
 from tests.support.stages import (
@@ -205,3 +207,45 @@ def test_an_s3_outage_is_waited_out_not_counted_as_failed_attempts(site):
     assert [h["reason"] for h in history] == ["http_503", "store_unavailable", "store_unavailable"]
     assert history[-1]["repeated"] == "11"  # 12 attempts met the outage: the first, and 11 more
     assert len(producer.on(NAMES.retry("capture"))) == 13
+
+
+def _on_partition(value: bytes, partition: int, offset: int = 7) -> SourceMessage:
+    return SourceMessage(
+        NAMES.ingest, partition, offset, int(utc_now().timestamp() * 1000), b"any key", value
+    )
+
+
+def test_a_message_off_its_sites_partition_is_forwarded_to_the_owner_before_any_fetch(site):
+    """kcat, a script, a bare URL line: keyed otherwise, on any partition. The
+    capture happens on the partition that owns the site, with the capture id of
+    the message as submitted (streams.keys)."""
+    stage, producer, store = make_stage(site)
+    stage.partitions_of = lambda topic: 4
+    url = site.url("/post/1")
+    home = owner(NAMES.key(url), 4)
+    message = _on_partition(url.encode(), (home + 1) % 4)
+    assert asyncio.run(stage.on_ingest(message)) == "forwarded"
+    assert site.count("/post/1") == 0 and store.objects == {}
+    [(topic, key, retry)] = producer.sent
+    assert topic == NAMES.retry("capture") and key == NAMES.key(url) == b"127.0.0.1"
+    expected = layout.capture_id(
+        message.topic, message.partition, message.offset, message.timestamp_ms
+    )
+    assert retry["work_id"] == expected and retry["attempt"] == 1 and retry["attempts"] == []
+    assert retry["origin"]["partition"] == message.partition
+
+    # the owner takes it (twice, as a redelivered forward would be): one capture
+    for _ in range(2):
+        done = asyncio.run(stage.on_retry(as_message(NAMES.retry("capture"), retry)))
+        assert done == "stored"
+    [event] = producer.on(NAMES.captures)
+    assert event["capture_id"] == expected
+
+
+def test_a_message_on_its_sites_partition_is_captured_there(site):
+    stage, producer, _store = make_stage(site)
+    stage.partitions_of = lambda topic: 4
+    url = site.url("/post/1")
+    message = _on_partition(submit(url), owner(NAMES.key(url), 4))
+    assert asyncio.run(stage.on_ingest(message)) == "stored"
+    assert producer.on(NAMES.retry("capture")) == []

@@ -16,7 +16,6 @@ from archivers.custody.audit import (
 from archivers.custody.ledger import coverage, latest_head, log_size
 from archivers.custody.liveness import LivenessState, state_key
 from archivers.errors import CaptureError
-from archivers.urls import surt
 from streams.clients.producer import SubmitError
 from streams.messages.custody import custody_json, head_request_json, recheck_json
 from warcflow import exitcodes, wiring
@@ -249,7 +248,7 @@ def recheck(args, settings: Settings) -> int:
         try:
             submitter.produce(
                 names.recheck,
-                surt(args.url).encode(),
+                names.key(args.url),
                 recheck_json(args.url, utc_now(), wiring.who(settings)),
             )
         finally:
