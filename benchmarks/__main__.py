@@ -19,6 +19,7 @@ BENCHMARKS = {
     "replay": "replay latency: warcflow from S3 vs pywb from local disk",
     "similar": "perceptual hashing vs ffmpeg decoding alone; similarity query vs a numpy scan",
     "catalog": "the viewer's catalog fed synthetic capture events vs a plain sqlite3 loop",
+    "storage": "bytes stored for 100 pages sharing two 200 KB requisites: warcflow vs wget",
 }
 
 
@@ -142,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
                 events=args.catalog_events,
             )
             for line in catalog.lines(result):
+                print(line)
+        elif name == "storage":
+            from benchmarks import storage
+
+            result = storage.bench(args.runs, log=lambda message: print(message, flush=True))
+            for line in storage.lines(result):
                 print(line)
         path = harness.save(result, name)
         print(f"results: {path.relative_to(harness.ROOT)}")
