@@ -167,3 +167,14 @@ def test_a_damaged_original_fails_the_later_captures_audit(revisited, tmp_path: 
     done = cli("fixity", "--capture", third.capture_id, "--json", env=env)
     assert done.returncode == 1
     assert first.warc_key in {bad["key"] for bad in json.loads(done.stdout)["failed"]}
+
+
+def test_get_says_a_warc_with_revisits_does_not_stand_alone(revisited, tmp_path):
+    env = revisited["env"]
+    first, second = revisited["captures"][:2]
+    out = tmp_path / "second.warc.gz"
+    done = cli("get", second.capture_id, "-o", str(out), env=env)
+    assert done.returncode == 0 and out.stat().st_size == second.size
+    assert "has 2 revisit record(s)" in done.stderr and "warcflow export" in done.stderr
+    alone = cli("get", first.capture_id, "-o", str(tmp_path / "first.warc.gz"), env=env)
+    assert alone.returncode == 0 and "revisit" not in alone.stderr

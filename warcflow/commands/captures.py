@@ -81,7 +81,10 @@ def add_parsers(sub, common) -> None:
         help="download the WARC of a capture, or a media file",
         description="Download the WARC file of CAPTURE_ID (a page or media capture id), or "
         "with sha256:DIGEST the stored media file of that digest, checking its "
-        "SHA-256 while writing. Exit 4 if there is no such capture or file.",
+        "SHA-256 while writing. A WARC with revisit records (requisites or a clip an "
+        "earlier capture stored) is said so on standard error: replayed alone they have "
+        "no body; `warcflow export` packs the originals. Exit 4 if there is no such "
+        "capture or file.",
     )
     p.add_argument("capture_id", metavar="CAPTURE_ID|sha256:DIGEST")
     p.add_argument(
@@ -374,4 +377,22 @@ def get(args, settings: Settings) -> int:
         target.close()
         os.replace(target.name, args.output)
         progress(f"wrote {args.output} ({head.size} bytes, sha256 {digest.hexdigest()})")
+    if not is_digest and not args.screenshot:
+        revisits = _revisit_lines(store, wanted)
+        if revisits:
+            progress(
+                f"note: this WARC has {revisits} revisit record(s): payloads an earlier capture "
+                "stored (docs/formats.md); replayed alone they have no body. "
+                "`warcflow export` packs the WARCs holding the originals beside it."
+            )
     return exitcodes.OK
+
+
+def _revisit_lines(store, capture_id: str) -> int:
+    """How many ``revisit`` records the capture's stored CDXJ index lists (0 if none
+    or no index)."""
+    try:
+        index = store.get_bytes(layout.index_key(capture_id))
+    except (KeyError, CaptureError):
+        return 0
+    return sum(1 for line in index.splitlines() if b'"mime": "warc/revisit"' in line)
