@@ -146,6 +146,22 @@ def _u(value: Any) -> str:
     return f'<span class="u">{_e(value)}</span>'
 
 
+def _stored_before(m: Manifest) -> list[tuple[str, str]]:
+    """The requisites this capture's WARC holds as revisit records, and where their
+    bytes are (the audit below checks each resolves)."""
+    if not m.revisits:
+        return []
+    where = ", ".join(f"capture {_e(c)} ({_d(k)})" for c, k in sorted(m.originals().items()))
+    return [
+        (
+            "stored before",
+            f"{len(m.revisits)} requisite(s) (scripts, style sheets, images) had the same "
+            f"bytes as an earlier capture's: this capture's WARC holds a revisit record for "
+            f"each, naming the original in {where}",
+        )
+    ]
+
+
 def _rows(pairs: list[tuple[str, str]]) -> str:
     return (
         "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in pairs) + "</table>"
@@ -643,6 +659,7 @@ def capture_section(
                 ("tags", _e(", ".join((m.request or {}).get("tags") or []))),
                 ("submitter's note", _e((m.request or {}).get("note"))),
                 ("manifest", f"{_d(mkey)}<br>SHA-256 {_d(hashlib.sha256(raw_bytes).hexdigest())}"),
+                *_stored_before(m),
             ]
         )
     )

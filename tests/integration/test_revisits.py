@@ -178,3 +178,20 @@ def test_get_says_a_warc_with_revisits_does_not_stand_alone(revisited, tmp_path)
     assert "has 2 revisit record(s)" in done.stderr and "warcflow export" in done.stderr
     alone = cli("get", first.capture_id, "-o", str(tmp_path / "first.warc.gz"), env=env)
     assert alone.returncode == 0 and "revisit" not in alone.stderr
+
+
+def test_the_court_pack_says_where_the_requisites_bytes_are(revisited, tmp_path):
+    import subprocess
+
+    env = revisited["env"]
+    first, second = revisited["captures"][:2]
+    out = tmp_path / "report.pdf"
+    done = cli("report", second.capture_id, "-o", str(out), "--frames", "0", "--json", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(out), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    flat = " ".join(text.split())
+    assert "stored before" in flat and "2 requisite(s)" in flat
+    assert first.capture_id in flat  # the original's capture, named
+    assert f"revisits {second.capture_id}" in flat  # the audit's check, in the pack
