@@ -32,8 +32,19 @@ from archivers.urls import site_of, surt
 
 
 def spread_sites(names: Iterable[str]) -> frozenset[str]:
-    """The sites of ``WARCFLOW_SPREAD_SITES`` as ``site_key`` compares them."""
-    return frozenset(site_of(f"http://{n.strip()}/") for n in names if n.strip())
+    """The sites of ``WARCFLOW_SPREAD_SITES`` as ``site_key`` compares them;
+    ValueError naming an entry that is not a host name (a URL, a pattern)."""
+    out = set()
+    for name in (n.strip() for n in names):
+        if not name:
+            continue
+        if any(c in name for c in "/:*?@ ") or "." not in name:
+            raise ValueError(
+                f"{name!r} is not a site: give registrable domains such as x.com, "
+                "without scheme, path, port or wildcard"
+            )
+        out.add(site_of(f"http://{name}/"))
+    return frozenset(out)
 
 
 def site_key(url: str, spread: frozenset[str] = frozenset()) -> bytes:

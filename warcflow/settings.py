@@ -253,7 +253,7 @@ OPTIONS: tuple[Option, ...] = (
         "WARCFLOW_SPREAD_SITES",
         "kafka.spread_sites",
         "",
-        _names,
+        lambda text: tuple(sorted(spread_sites(_names(text)))),
         "Sites (registrable domains, comma-separated) whose URLs are spread over every "
         "partition instead of going to the one worker process that owns the site "
         "(docs/decisions/0026): for a platform one process cannot keep up with. N worker "
@@ -1147,7 +1147,7 @@ def load_settings(
             mac_keys=values["WARCFLOW_MAC_KEYS"],
             topic_prefix=values["WARCFLOW_TOPIC_PREFIX"],
             partitions=values["WARCFLOW_PARTITIONS"],
-            spread_sites=spread_sites(values["WARCFLOW_SPREAD_SITES"]),
+            spread_sites=frozenset(values["WARCFLOW_SPREAD_SITES"]),
             replication=values["WARCFLOW_REPLICATION"],
             concurrency=values["WARCFLOW_WORKER_CONCURRENCY"],
             drain_seconds=values["WARCFLOW_WORKER_DRAIN"],

@@ -80,7 +80,7 @@ from archivers.store import layout
 from archivers.store.base import ObjectStore
 from archivers.urls import canonical_url, surt
 from archivers.warc.cdxj import IndexEntry, store_index
-from archivers.warc.payloads import PayloadIndex, PayloadRef, eligible, payload_size
+from archivers.warc.payloads import PayloadIndex, PayloadRef, eligible, payload_size, scope_of
 from archivers.warc.writer import TLS_URN, WarcWriter, warcinfo_fields
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -194,27 +194,37 @@ class PageArchiver:
                     status, f"{page.final.url} answered HTTP {status} {page.final.response.reason}"
                 )
             found, post = await self._inspect(page)
-            known = await self._known_payloads(page)
+            scope = scope_of(request.request.get("case_id"), (session_record or {}).get("id"))
+            known = await self._known_payloads(page, scope)
             spool, meta, entries, fresh = await asyncio.to_thread(
                 self._write_warc, request, page, found, post, mode, session_record, known
             )
         finally:
             page.close()
         try:
-            return await self._store(request, spool, meta, entries, screenshot, fresh)
+            result, ours = await self._store(request, spool, meta, entries, screenshot)
         finally:
             spool.close()
+        if fresh and self.payloads is not None and result.created and ours:
+            if result.manifest.status == STORED and result.manifest.warc_key:
+                # only now that its capture is committed: no revisit may name a
+                # record that no stored manifest (nor, after it, ledger entry) vouches for
+                index = self.payloads
+                await asyncio.gather(
+                    *(asyncio.to_thread(index.publish, ref, scope) for ref in fresh)
+                )
+        return result
 
-    async def _known_payloads(self, page: PageCapture) -> dict[str, PayloadRef]:
-        """The requisites of ``page`` an earlier capture stored, by payload digest
-        (looked up concurrently; the index's cache answers most)."""
+    async def _known_payloads(self, page: PageCapture, scope: str) -> dict[str, PayloadRef]:
+        """The requisites of ``page`` an earlier capture of ``scope`` stored, by
+        payload digest (looked up concurrently; the index's cache answers most)."""
         if self.payloads is None:
             return {}
         index = self.payloads
         digests = sorted(
             {e.response.payload_sha256 for e in page.exchanges if eligible(e, page.chain)}
         )
-        refs = await asyncio.gather(*(asyncio.to_thread(index.lookup, d) for d in digests))
+        refs = await asyncio.gather(*(asyncio.to_thread(index.lookup, d, scope) for d in digests))
         return {d: ref for d, ref in zip(digests, refs, strict=True) if ref is not None}
 
     def _session_for(self, request: CaptureRequest) -> tuple[Session | None, dict | None]:
@@ -516,18 +526,16 @@ class PageArchiver:
         meta: dict[str, Any],
         entries: list[IndexEntry] | None,
         screenshot: bytes | None = None,
-        fresh: list[PayloadRef] | None = None,
-    ) -> CaptureResult:
+    ) -> tuple[CaptureResult, bool]:
+        """Steps 3 and 4 (the module docstring); and whether our spool is the stored
+        WARC (then, with our manifest the one that counts, the caller publishes
+        its new originals)."""
         key = layout.warc_key(request.capture_id)
         commit = await put_warc(self.store, key, spool, CAPTURE_METADATA_SCHEMA)
         stored = commit.stored
         if commit.meta is not None:  # an earlier attempt's WARC counts, and its record
-            meta, entries, fresh = commit.meta, None, None
+            meta, entries = commit.meta, None
             screenshot = None  # the stored WARC's own screenshot counts, not ours
-        if fresh and self.payloads is not None:
-            # only now that the WARC holding them is stored (no revisit may dangle)
-            index = self.payloads
-            await asyncio.gather(*(asyncio.to_thread(index.publish, ref) for ref in fresh))
         if meta.get("screenshot_key"):
             await asyncio.to_thread(self._put_screenshot, key, meta, screenshot)
         await store_index(self.store, layout.index_key(request.capture_id), key, entries)
@@ -539,7 +547,8 @@ class PageArchiver:
             stored_at=iso_seconds(stored.last_modified),
             version_id=stored.version_id,
         )
-        return await self._put_manifest(request, manifest)
+        result = await self._put_manifest(request, manifest)
+        return result, commit.ours
 
     def _put_screenshot(self, warc_key: str, meta: dict[str, Any], png: bytes | None) -> None:
         """Store the screenshot object unless there; ``png`` None: take it from the WARC."""

@@ -323,18 +323,20 @@ class _Builder:
             )
             if manifest_key is None:
                 continue  # nothing would vouch for it: verify names the revisit unresolved
+            doc = json.loads(self.store.get_bytes(manifest_key))
             first: dict[str, Any] = {
                 "capture_id": capture_id,
                 "manifest": self.object(manifest_key, f"{DIR}{capture_id}.manifest.json"),
-                "warc": self.warc(warc_key, capture_id)[0],
+                "warc": self.warc(warc_key, capture_id, doc.get("final_url") or doc.get("url"))[0],
             }
-            # what else its entry vouches for comes too (the verifier holds every
-            # packed entry to all its objects): its index and screenshot
+            # what else its capture entry vouches for comes too (the verifier holds
+            # every packed entry to all its objects): its index and screenshot; of
+            # its entries only that one (never its notes, downloads or exports)
             self.optional(layout.index_key(capture_id), f"{DIR}{capture_id}.cdxj")
-            shot = json.loads(self.store.get_bytes(manifest_key)).get("screenshot_key")
+            shot = doc.get("screenshot_key")
             if shot:
                 self.optional(shot, f"{DIR}{capture_id}.screenshot.{shot.rsplit('.', 1)[-1]}")
-            first["entries"] = self.ledger(capture_id)
+            first["entries"] = self.ledger(capture_id, only="capture")
             out.append(first)
         return out
 
@@ -377,10 +379,13 @@ class _Builder:
             return None
         return self.object(key, path)
 
-    def ledger(self, work_id: str) -> list[int]:
-        """The entries of ``work_id``, each with its proof against its covering head."""
+    def ledger(self, work_id: str, only: str | None = None) -> list[int]:
+        """The entries of ``work_id`` (only its ``only`` events, if given), each with
+        its proof against its covering head."""
         out = []
         for entry in capture_entries(self.store, work_id):
+            if only is not None and entry.event.event != only:
+                continue
             index = entry.index
             out.append(index)
             if index in self.c.entries:

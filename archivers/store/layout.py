@@ -128,11 +128,13 @@ def first_seen_key(sha256: str) -> str:
     return f"{_media_base(sha256)}.json"
 
 
-def payload_key(sha256: str) -> str:
-    """The shared payload index's entry for a response payload digest
+def payload_key(sha256: str, scope: str = "public") -> str:
+    """The shared payload index's entry for a response payload digest in ``scope``
     (``archivers.warc.payloads``): where its first stored full record is."""
     _media_base(sha256)  # the same check of the digest
-    return f"payloads/sha256/{sha256[:2]}/{sha256}.json"
+    if not scope or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in scope):
+        raise ValueError(f"{scope!r} is not a payload index scope")
+    return f"payloads/{scope}/sha256/{sha256[:2]}/{sha256}.json"
 
 
 WRITTEN_PREFIXES = (

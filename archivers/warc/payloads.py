@@ -9,24 +9,33 @@ is written as a WARC/1.1 ``revisit`` record (identical-payload-digest profile,
 Heritrix, Browsertrix and pywb's own recorder deduplicate.
 
 The index is one small JSON object per digest in the store,
-``payloads/sha256/<aa>/<digest>.json`` (``layout.payload_key``), shared by
-every worker: what the original record is (its capture, WARC key, record id,
-offset and length, target URI and date). A worker keeps the entries it has
+``payloads/<scope>/sha256/<aa>/<digest>.json`` (``layout.payload_key``), shared
+by every worker: what the original record is (its capture, WARC key, record
+id, offset and length, target URI and date). A worker keeps the entries it has
 seen in a bounded in-process cache, so a page whose requisites are all known
 costs no store request for them.
 
+Scopes (``scope_of``): a revisit names only an original from a capture of the
+same case and the same logged-in session (or, for both, none: ``public``). An
+export of a capture packs the WARCs of its originals, and a case's export must
+not carry another case's capture, nor a logged-in view into an anonymous one.
+
 Invariants:
-- an entry is written only after the WARC holding its full record is stored
-  (``publish`` is called after ``put_warc``), with put-if-absent: the first
+- an entry is written only after the capture holding its full record is
+  committed (``publish`` is called once its own ``stored`` manifest is in the
+  store, so its ledger entry follows), with put-if-absent: the first
   stored original stays the one every revisit names. Two workers racing on a
   new requisite both write full records; neither writes a revisit to a record
   that is not stored. A revisit never dangles.
 - ``eligible`` is the one rule of what may be deduplicated: a ``200`` whose
   payload was read whole (not truncated) and is at least ``MIN_PAYLOAD``
-  bytes, and that is not the page itself (the capture's own redirect chain
-  and final response are always stored in full: the page is the evidence).
+  bytes, of a static asset's type (``ASSET_TYPES``: scripts, style sheets,
+  fonts, images, WebAssembly; never HTML, JSON or other data, which carry the
+  post itself in a browser capture's XHRs), and that is not the page itself
+  (the capture's own redirect chain and final response are always stored in
+  full: the page is the evidence).
 - the index only saves space: a lookup that fails (store down, entry
-  unreadable) means a full record, never a failed capture.
+  unreadable or not well formed) means a full record, never a failed capture.
 """
 
 from __future__ import annotations
@@ -35,12 +44,13 @@ import hashlib
 import io
 import json
 import logging
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from archivers.net.recording import Exchange
+from archivers.net.recording import Exchange, content_type
 from archivers.store import layout
 from archivers.store.base import ObjectStore
 
@@ -51,6 +61,22 @@ MIN_PAYLOAD = 2048
 header block plus its WARC headers) saves too little to be worth an index entry."""
 CACHE_ENTRIES = 65536
 """Entries a worker process keeps (about 30 MiB at most)."""
+ASSET_TYPES = re.compile(
+    r"^(text/css|(text|application)/(x-)?(java|ecma)script|font/.*|application/(x-)?font-.*"
+    r"|application/vnd\.ms-fontobject|image/.*|application/wasm)$"
+)
+"""Content types of the responses that may be revisits: a page's static assets."""
+_SAFE = re.compile(r"^[^\x00-\x20\x7f]+$")
+"""What a target URI or date from an index entry may hold before it goes into a
+WARC header: no whitespace or control character (no header can be injected)."""
+
+
+def scope_of(case_id: str | None, session_id: str | None) -> str:
+    """The payload index scope of a capture (the module docstring)."""
+    if not case_id and not session_id:
+        return "public"
+    seed = f"{case_id or ''}\x00{session_id or ''}".encode()
+    return "s-" + hashlib.sha256(seed).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -76,7 +102,7 @@ class PayloadRef:
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> PayloadRef:
         try:
-            return cls(
+            ref = cls(
                 sha256=str(doc["sha256"]),
                 size=int(doc["size"]),
                 target_uri=str(doc["target_uri"]),
@@ -87,8 +113,19 @@ class PayloadRef:
                 offset=int(doc["offset"]),
                 length=int(doc["length"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not a payload index entry: {exc}") from None
+        # what a revisit would write into its headers, and where audit would look
+        if not (
+            layout.is_capture_id(ref.capture_id)
+            and ref.warc_key == layout.warc_key(ref.capture_id)
+            and all(_SAFE.match(v) for v in (ref.target_uri, ref.warc_date, ref.record_id))
+            and ref.offset >= 0
+            and ref.length > 0
+            and ref.size >= 0
+        ):
+            raise ValueError("not a well-formed payload index entry")
+        return ref
 
 
 def payload_size(exchange: Exchange) -> int:
@@ -103,6 +140,7 @@ def eligible(exchange: Exchange, page: list[Exchange]) -> bool:
     response = exchange.response
     return (
         response.status == 200
+        and bool(ASSET_TYPES.match(content_type(response)))
         and not response.truncated
         and response.header_size is not None
         and payload_size(exchange) >= MIN_PAYLOAD
@@ -116,31 +154,31 @@ class PayloadIndex:
     def __init__(self, store: ObjectStore, *, cache_entries: int = CACHE_ENTRIES) -> None:
         self.store = store
         self.cache_entries = cache_entries
-        self._cache: OrderedDict[str, PayloadRef] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], PayloadRef] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _remember(self, ref: PayloadRef) -> None:
+    def _remember(self, ref: PayloadRef, scope: str) -> None:
         with self._lock:
-            self._cache[ref.sha256] = ref
-            self._cache.move_to_end(ref.sha256)
+            self._cache[(scope, ref.sha256)] = ref
+            self._cache.move_to_end((scope, ref.sha256))
             while len(self._cache) > self.cache_entries:
                 self._cache.popitem(last=False)
 
-    def cached(self, sha256: str) -> PayloadRef | None:
+    def cached(self, sha256: str, scope: str = "public") -> PayloadRef | None:
         with self._lock:
-            ref = self._cache.get(sha256)
+            ref = self._cache.get((scope, sha256))
             if ref is not None:
-                self._cache.move_to_end(sha256)
+                self._cache.move_to_end((scope, sha256))
             return ref
 
-    def lookup(self, sha256: str) -> PayloadRef | None:
-        """The stored original of ``sha256``, or None (not stored, or the index
-        cannot be read now: either way the caller writes a full record)."""
-        ref = self.cached(sha256)
+    def lookup(self, sha256: str, scope: str = "public") -> PayloadRef | None:
+        """The stored original of ``sha256`` in ``scope``, or None (not stored, or
+        the index cannot be read now: either way the caller writes a full record)."""
+        ref = self.cached(sha256, scope)
         if ref is not None:
             return ref
         try:
-            data = self.store.get_bytes(layout.payload_key(sha256))
+            data = self.store.get_bytes(layout.payload_key(sha256, scope))
         except KeyError:
             return None
         except Exception as exc:  # noqa: BLE001 - the index only saves space
@@ -154,18 +192,18 @@ class PayloadIndex:
         if ref.sha256 != sha256:
             log.warning("payload index entry %s names %s: ignored", sha256, ref.sha256)
             return None
-        self._remember(ref)
+        self._remember(ref, scope)
         return ref
 
-    def publish(self, ref: PayloadRef) -> None:
-        """Record ``ref`` as the original of its digest unless one is recorded.
-        Call only once the WARC holding it is stored (the module's invariant)."""
-        if self.cached(ref.sha256) is not None:
+    def publish(self, ref: PayloadRef, scope: str = "public") -> None:
+        """Record ``ref`` as the original of its digest in ``scope`` unless one is.
+        Call only once its capture is committed (the module's invariant)."""
+        if self.cached(ref.sha256, scope) is not None:
             return
         body = json.dumps(ref.to_dict(), sort_keys=True).encode("utf-8")
         try:
             created = self.store.put_new(
-                layout.payload_key(ref.sha256),
+                layout.payload_key(ref.sha256, scope),
                 io.BytesIO(body),
                 size=len(body),
                 sha256=hashlib.sha256(body).hexdigest(),
@@ -175,6 +213,6 @@ class PayloadIndex:
             log.warning("payload index entry for %s not written: %s", ref.sha256, exc)
             return
         if created:
-            self._remember(ref)
+            self._remember(ref, scope)
         else:  # another capture stored it first: remember that one
-            self.lookup(ref.sha256)
+            self.lookup(ref.sha256, scope)

@@ -52,6 +52,7 @@ class CaptureStage(Router):
     def __init__(self, archiver: PageArchiver, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.archiver = archiver
+        self._warned = False
         self.partitions_of: Callable[[str], int | None] = lambda topic: None
         """How many partitions a topic has (the consumer's metadata; set by
         ``streams.app``); None: unknown, and nothing is forwarded."""
@@ -84,9 +85,25 @@ class CaptureStage(Router):
         )
 
     def foreign(self, message: SourceMessage, url: str) -> bool:
-        """Whether ``message`` is on a partition that does not own ``url``'s site."""
+        """Whether ``message`` is on a partition that does not own ``url``'s site.
+        Never when the retry topic has another partition count than ingest: the
+        forward would land on another member (logged once: the topics need the
+        same count, ``warcflow status`` says so)."""
         partitions = self.partitions_of(message.topic)
         if not partitions:
+            return False
+        retry = self.partitions_of(self.names.retry("capture"))
+        if retry and retry != partitions:
+            if not self._warned:
+                self._warned = True
+                log.error(
+                    "%s has %d partitions and %s %d: sites cannot have one owner "
+                    "(docs/decisions/0026); give them the same count",
+                    message.topic,
+                    partitions,
+                    self.names.retry("capture"),
+                    retry,
+                )
             return False
         return owner(self.names.key(url), partitions) != message.partition
 
@@ -163,7 +180,10 @@ class CaptureStage(Router):
                     request=m.request,
                     session_id=(m.session or {}).get("id"),
                 )
-                await self.send(self.names.media, job.key, media_request_json(media))
+                # keyed by the media URL's site: its owner downloads it
+                await self.send(
+                    self.names.media, self.names.key(media.media_url), media_request_json(media)
+                )
         await self.publish_once(
             CAPTURE_EVENTS,
             m.capture_id,

@@ -81,7 +81,7 @@ class MediaStage(Router):
             "media",
             request.media_id,
             request.media_url,
-            self.names.key(request.page_url),
+            self.names.key(request.media_url),
             payload,
             lambda: self.archiver.capture(request),
             fail,

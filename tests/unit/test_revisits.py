@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 from warcio.archiveiterator import ArchiveIterator
 
@@ -186,3 +187,54 @@ def test_payload_index_entries_are_put_once(site):
     assert store.get_bytes(entry) == before
     assert json.loads(before)["sha256"] == entry.rsplit("/", 1)[-1].removesuffix(".json")
     assert layout.payload_key(json.loads(before)["sha256"]) == entry
+
+
+def test_a_revisit_names_only_an_original_of_the_same_case_and_session(site):
+    """An export packs the originals' WARCs: a case's export must not carry
+    another case's capture, nor an anonymous one a logged-in view."""
+    archiver, _store = setup(site)
+    one = request_for(site.url("/post/1"), 1)
+    kazan = replace(one, request={**one.request, "case_id": "KZN-17"})
+    first = asyncio.run(archiver.capture(kazan)).manifest
+    other = request_for(site.url("/post/2"), 2)
+    elsewhere = asyncio.run(
+        archiver.capture(replace(other, request={**other.request, "case_id": "OTHER"}))
+    ).manifest
+    assert elsewhere.revisits == []  # the same bytes, stored again in full
+    anonymous = capture(archiver, site.url("/post/3"), 3)
+    assert anonymous.revisits == []
+    third = request_for(site.url("/post/busted"), 4)
+    same = asyncio.run(
+        archiver.capture(replace(third, request={**third.request, "case_id": "KZN-17"}))
+    ).manifest
+    assert same.originals() == {first.capture_id: first.warc_key}
+
+
+def test_data_and_documents_are_never_revisits(site):
+    """In a browser capture the post itself comes in XHRs (JSON): not a requisite."""
+    site.routes["/api/post.json"] = Route(
+        b'{"text": "' + b"x" * 4000 + b'"}', content_type="application/json"
+    )
+    site.routes["/frame.html"] = Route(b"<p>" + b"y" * 4000 + b"</p>")
+    archiver, store = setup(site)
+    page_with = (
+        b'<link rel="stylesheet" href="/static/shared.css"><script src="/api/post.json"></script>'
+        b'<iframe src="/frame.html"></iframe>'
+    )
+    site.routes["/a"] = Route(page_with)
+    site.routes["/b"] = Route(page_with + b"<p>b</p>")
+    capture(archiver, site.url("/a"), 1)
+    second = capture(archiver, site.url("/b"), 2)
+    assert {r["url"] for r in second.revisits} == {site.url("/static/shared.css")}
+    assert site.count("/api/post.json") == 2  # fetched by both, stored by both
+    assert site.url("/api/post.json") in by_uri(store.get_bytes(second.warc_key), "response")
+
+
+def test_an_index_entry_that_is_not_well_formed_is_ignored(site):
+    archiver, store = setup(site)
+    capture(archiver, site.url("/post/1"), 1)
+    for key in [k for k in store.objects if k.startswith("payloads/")]:
+        doc = json.loads(store.get_bytes(key))
+        store.put_state(key, json.dumps({**doc, "target_uri": "x\r\nWARC-Type: forged"}).encode())
+    second = capture(setup(site, store)[0], site.url("/post/2"), 2)
+    assert second.revisits == [] and b"forged" not in store.get_bytes(second.warc_key)

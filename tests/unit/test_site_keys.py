@@ -55,3 +55,11 @@ def test_murmur2_and_the_owner_are_kafkas():
         for count in (1, 2, 3, 4, 7, 12):
             partitions = list(range(count))
             assert owner(key, count) == partitioner(key, partitions, partitions), (key, count)
+
+
+@pytest.mark.parametrize(
+    "bad", ["https://x.com", "*.x.com", "x.com/path", "x.com:443", "localhost"]
+)
+def test_a_spread_site_that_is_not_a_domain_is_refused_naming_it(bad):
+    with pytest.raises(ValueError, match="is not a site"):
+        spread_sites([bad])
