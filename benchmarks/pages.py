@@ -52,6 +52,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -256,13 +257,15 @@ class Pipeline:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the worker processes have used so far."""
-        import os
+        return sum(self.cpu_by_worker())
 
-        total = 0.0
+    def cpu_by_worker(self) -> list[float]:
+        """CPU time (user + system) each worker process has used so far."""
+        times = []
         for worker in self.workers:
             fields = Path(f"/proc/{worker.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
+            times.append((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+        return times
 
     def stop(self) -> None:
         for worker in self.workers:
@@ -341,6 +344,7 @@ def bench(
     from tests.support.site import TestSite
     from warcflow.settings import load_settings
 
+    load_start = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="warcflow-bench-pages-"))
     counter = iter(range(1_000_000))
     delay = delay_ms / 1000
@@ -501,6 +505,7 @@ def bench(
                 site.delay = delay
                 alone: dict[str, float] = {}  # one site: pages/s
                 peaks: dict[str, int] = {}  # one site: most requests answering at once
+                alone_cores: dict[str, list[float]] = {}  # one site: CPU cores by worker
                 scaling: dict[str, float] = {}  # the batch over the spread sites: pages/s
                 spread_peaks: dict[str, int] = {}  # the most at once at any one of them
                 for workers in scale:
@@ -508,17 +513,30 @@ def bench(
                     if workers <= 2:
                         log(f"pages: one {delay_ms} ms site, {workers} worker process(es)")
                         pipeline.capture(fresh(site, 10))
-                        rates, most = [], []
+                        rates: list[float] = []
+                        most: list[int] = []
+                        by_worker: list[list[float]] = []
                         for _run in range(runs):
                             site.reset_most()
-                            rates.append(pages / pipeline.capture(fresh(site, pages))[0])
+                            before = pipeline.cpu_by_worker()
+                            seconds = pipeline.capture(fresh(site, pages))[0]
+                            rates.append(pages / seconds)
                             most.append(site.most_answering)
+                            used = zip(pipeline.cpu_by_worker(), before, strict=True)
+                            by_worker.append(
+                                sorted(((b - a) / seconds for b, a in used), reverse=True)
+                            )
                         alone[str(workers)] = round(statistics.median(rates), 2)
                         peaks[str(workers)] = max(most)
+                        # each worker's, busiest first: the owner, then the one without the site
+                        alone_cores[str(workers)] = [
+                            round(statistics.median(c[w] for c in by_worker), 2)
+                            for w in range(workers)
+                        ]
                         log(
                             f"  {workers} worker(s): {alone[str(workers)]:.1f} pages/s, at most "
                             f"{peaks[str(workers)]} requests at once at the site "
-                            f"(budget {per_host})"
+                            f"(budget {per_host}), worker CPU cores {alone_cores[str(workers)]}"
                         )
                     log(
                         f"pages: scale-out, {workers} worker process(es), {len(spread)} "
@@ -541,6 +559,7 @@ def bench(
         shutil.rmtree(work, ignore_errors=True)
 
     one = scaling[str(scale[0])]
+    load = {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)}
     return {
         "name": f"{pages} pages with 2 requisites each (3 requests a page)",
         "runs": runs,
@@ -551,6 +570,7 @@ def bench(
             "per_host": per_host,
             "requisite_concurrency": requisites,
         },
+        "load_average_1min": load,
         "throughput": throughput,
         "latency": latency,
         "one_site": {
@@ -558,6 +578,7 @@ def bench(
             "per_host": per_host,
             "pages_per_s": alone,
             "most_answering": peaks,
+            "worker_cpu_cores": alone_cores,
             "ratio_two_over_one": round(alone["2"] / alone["1"], 2),
             "target_ratio": TARGET_ONE_SITE_TWO,
         },
@@ -606,6 +627,11 @@ def lines(result: dict) -> list[str]:
         return "met" if ok else "MISSED"
 
     out = []
+    if "load_average_1min" in result:
+        load = result["load_average_1min"]
+        out.append(
+            f"load average (1 min): {load['start']:.2f} at the start, {load['end']:.2f} at the end"
+        )
     for label, row in result["throughput"].items():
         rate = row["pages_per_s"]
         peers = "".join(
@@ -648,6 +674,14 @@ def lines(result: dict) -> list[str]:
             f"{alone['most_answering']['1']} | 2 workers {alone['most_answering']['2']} | "
             f"target ≤ {budget}: {verdict(alone['most_answering']['2'] <= budget)}"
         )
+        if "worker_cpu_cores" in alone:
+            out.append(
+                "one site, worker CPU, cores (busiest first): "
+                + " | ".join(
+                    f"{n} worker(s) " + ", ".join(f"{c:.2f}" for c in cores)
+                    for n, cores in alone["worker_cpu_cores"].items()
+                )
+            )
     scale = result["scale_out"]
     where = f" over {len(scale['sites'])} sites" if "sites" in scale else ""
     text = f"scale-out{where}: " + ", ".join(

@@ -100,6 +100,21 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+BUSY = 0.8
+"""Worker CPU, in cores, from which a run counts as bound by the worker's CPU (a
+Python process gets one core's worth)."""
+
+
+def bound(row: dict, ceiling: float) -> str:
+    """What limited a one-host row: politeness (it came near ``ceiling``), the
+    worker's CPU, or neither."""
+    if row["pages_per_s"]["warcflow"] >= 0.8 * ceiling:
+        return "The bound is politeness, not the pipeline: "
+    if row["worker_cpu_cores"] >= BUSY:
+        return "In this run the bound was the worker's CPU, not politeness: "
+    return "Neither politeness nor the worker's CPU was the bound in this run: "
+
+
 def pages_section(doc: dict) -> str:
     def cell(rate: dict, name: str) -> str:
         return f"{rate[name]:.1f}" if name in rate else "—"
@@ -125,7 +140,9 @@ def pages_section(doc: dict) -> str:
         f" With {2 * defaults['per_host']} connections per host (`WARCFLOW_FETCH_PER_HOST`), "
         f"the same worker makes **{wide['ratio_over_wget']:.1f}×** "
         f"({wide['pages_per_s']['warcflow']:.0f} pages/s, {wide['worker_cpu_cores']:.2f} "
-        "cores): there, CPU is the limit. The default stays at "
+        "cores)"
+        + (": there, CPU is the limit" if wide["worker_cpu_cores"] >= BUSY else "")
+        + ". The default stays at "
         f"{defaults['per_host']}: a burst from one platform should not look like an attack, "
         "and real pages spread their requisites over several hosts (CDNs): see the "
         "three-host row."
@@ -144,7 +161,8 @@ def pages_section(doc: dict) -> str:
         f"page, then its requisites together), allow at most about "
         f"{defaults['concurrency'] / (2 * doc['delay_ms'] / 1000 * 1.1):.0f}; the worker used "
         f"{three['worker_cpu_cores']:.2f} of a core "
-        f"({three['worker_cpu_ms_per_page']:.0f} ms a page)."
+        f"({three['worker_cpu_ms_per_page']:.0f} ms a page)"
+        + (": CPU was the bound." if three["worker_cpu_cores"] >= BUSY else ".")
         if three
         else None
     )
@@ -170,7 +188,18 @@ def pages_section(doc: dict) -> str:
         f"**{alone['most_answering']['2']}** against the budget of {alone['per_host']}, "
         f"{_met(alone['most_answering']['2'] <= alone['per_host'])}; throughput two workers / "
         f"one **{alone['ratio_two_over_one']:.2f}×**, target ≥ {alone['target_ratio']:g}×, "
-        f"{_met(alone['ratio_two_over_one'] >= alone['target_ratio'])}. Every message about "
+        f"{_met(alone['ratio_two_over_one'] >= alone['target_ratio'])}"
+        + (
+            " (worker CPU, busiest first: "
+            + "; ".join(
+                f"{n} worker(s) " + ", ".join(f"{c:.2f}" for c in cores)
+                for n, cores in alone["worker_cpu_cores"].items()
+            )
+            + " cores)"
+            if "worker_cpu_cores" in alone
+            else ""
+        )
+        + ". Every message about "
         "a page is keyed by its site, so one member of the group owns the site and its "
         "budget is the cluster's (decision 0026); the second worker gets none of its pages."
         if alone
@@ -197,7 +226,13 @@ def pages_section(doc: dict) -> str:
         [
             f"## Pages: {doc['name']}",
             "",
-            _machine(doc),
+            _machine(doc)
+            + (
+                f" Load average (1 min) {doc['load_average_1min']['start']:.1f} at the start, "
+                f"{doc['load_average_1min']['end']:.1f} at the end (the machine is shared)."
+                if "load_average_1min" in doc
+                else ""
+            ),
             "",
             "| site | warcflow pages/s | wget pages/s | warcio loop pages/s | warcflow / wget | "
             "warcflow / warcio | worker CPU, cores |",
@@ -221,10 +256,12 @@ def pages_section(doc: dict) -> str:
             "### Against the targets",
             "",
             f"- {doc['delay_ms']} ms site, target 10× wget: **{slow['ratio_over_wget']:.1f}×** "
-            f"with the default settings, {_met(slow['ratio_over_wget'] >= 10)}. The bound is "
-            f"politeness, not the pipeline: {defaults['per_host']} connections to one host, each "
+            f"with the default settings, {_met(slow['ratio_over_wget'] >= 10)}. "
+            + bound(slow, ceiling)
+            + f"{defaults['per_host']} connections to one host, each "
             f"held a little over {doc['delay_ms']} ms, allow about {ceiling:.0f} pages/s of 3 "
-            f"requests, and the worker used {slow['worker_cpu_cores']:.2f} of a core." + wide_text,
+            f"requests, and the worker used {slow['worker_cpu_cores']:.2f} of a core "
+            f"({slow['worker_cpu_ms_per_page']:.0f} ms a page)." + wide_text,
             *([three_text] if three_text else []),
             f"- 0 ms site, target 0.7× the warcio loop end-to-end: "
             f"**{fast['ratio_over_warcio']:.2f}×**"
@@ -246,6 +283,20 @@ def pages_section(doc: dict) -> str:
             "",
             capacity_model(doc),
         ]
+    )
+
+
+def loaded(doc: dict) -> str:
+    """A warning when the run's machine had more runnable processes than CPUs."""
+    load = doc.get("load_average_1min")
+    cpus = doc.get("machine", {}).get("cpus") or 1
+    if not load or max(load["start"], load["end"]) <= cpus:
+        return ""
+    return (
+        f" This run's machine was loaded (1-min load average up to "
+        f"{max(load['start'], load['end']):.1f} on {cpus} CPUs; the benchmark's own "
+        "processes count in it), so the per-worker rate, and every figure here built on it, "
+        "is what the workers got of a shared machine, and may be lower than on one of their own."
     )
 
 
@@ -274,7 +325,7 @@ def capacity_model(doc: dict) -> str:
             "headroom. Assumptions, stated so they can be argued with: a peak hour at 5× the "
             f"day's average; a social-media page with its requisites {page_mb:.0f} MB; a video "
             f"{video_mb:.0f} MB as captured; {dedup:.0%} of videos are reposts of one already "
-            "stored (media are stored once per SHA-256); the media WARC adds 5 %.",
+            "stored (media are stored once per SHA-256); the media WARC adds 5 %." + loaded(doc),
             "",
             "| quantity | figure |",
             "|---|---|",

@@ -135,3 +135,32 @@ def test_the_report_states_the_new_targets_and_still_reads_an_older_result():
     del older["throughput"]["50 ms site, requisites on three hosts"]
     text = report.pages_section(older)
     assert "Scale-out (50 ms sites): 1 worker process(es) 50.0 pages/s" in text
+
+
+def test_the_report_says_what_bound_the_one_host_row():
+    doc = result(0.98, 8, 1.9)
+    assert "The bound is politeness, not the pipeline: 8 connections" in report.pages_section(doc)
+    slow = doc["throughput"]["50 ms site"]
+    slow["pages_per_s"]["warcflow"], slow["worker_cpu_cores"] = 20.0, 0.88
+    assert "In this run the bound was the worker's CPU, not politeness" in report.pages_section(doc)
+    slow["worker_cpu_cores"] = 0.3
+    assert "Neither politeness nor the worker's CPU" in report.pages_section(doc)
+
+
+def test_the_load_and_the_cpu_of_each_worker_are_printed_when_measured():
+    doc = result(0.98, 8, 1.9)
+    doc["load_average_1min"] = {"start": 1.34, "end": 6.72}
+    doc["one_site"]["worker_cpu_cores"] = {"1": [0.88], "2": [0.85, 0.04]}
+    out = "\n".join(lines(doc))
+    assert "load average (1 min): 1.34 at the start, 6.72 at the end" in out
+    assert "1 worker(s) 0.88 | 2 worker(s) 0.85, 0.04" in out
+    text = report.pages_section(doc)
+    assert "Load average (1 min) 1.3 at the start, 6.7 at the end" in text
+    assert "(worker CPU, busiest first: 1 worker(s) 0.88; 2 worker(s) 0.85, 0.04 cores)" in text
+
+
+def test_the_capacity_model_warns_when_the_run_was_loaded():
+    doc = result(0.98, 8, 1.9)
+    assert "was loaded" not in report.capacity_model(doc)
+    doc["load_average_1min"] = {"start": 1.3, "end": 7.7}
+    assert "loaded (1-min load average up to 7.7 on 2 CPUs" in report.capacity_model(doc)
