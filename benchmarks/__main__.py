@@ -14,7 +14,8 @@ import sys
 from benchmarks import harness
 
 BENCHMARKS = {
-    "pages": "page capture throughput, latency and scale-out: warcflow vs wget and warcio",
+    "pages": "page capture throughput, latency, one host budget and scale-out across sites: "
+    "warcflow vs wget and warcio",
     "media": "HLS capture: warcflow's media agent vs yt-dlp",
     "replay": "replay latency: warcflow from S3 vs pywb from local disk",
     "similar": "perceptual hashing vs ffmpeg decoding alone; similarity query vs a numpy scan",
@@ -59,32 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import pages
 
             result = pages.bench(args.runs, log=lambda message: print(message, flush=True))
-            for label, row in result["throughput"].items():
-                rate = row["pages_per_s"]
-                peers = "".join(
-                    f" | {name} {rate[name]:.1f}" for name in ("wget", "warcio") if name in rate
-                )
-                print(
-                    f"{label}: pages/s warcflow {rate['warcflow']:.1f}{peers} | ratio "
-                    f"warcflow/wget {row['ratio_over_wget']:.2f}x"
-                    + (
-                        f", warcflow/warcio {row['ratio_over_warcio']:.2f}x"
-                        if "ratio_over_warcio" in row
-                        else ""
-                    )
-                )
-            lat = result["latency"]
-            print(
-                f"submit → event: p50 {lat['p50_s']:.3f} s, p95 {lat['p95_s']:.3f} s, "
-                f"p99 {lat['p99_s']:.3f} s"
-            )
-            print(
-                "scale-out: "
-                + ", ".join(
-                    f"{n} worker(s) {rate:.1f} pages/s ({result['scale_out']['factor'][n]:.2f}x)"
-                    for n, rate in result["scale_out"]["pages_per_s"].items()
-                )
-            )
+            for line in pages.lines(result):
+                print(line)
         elif name == "media":
             from benchmarks import media
 

@@ -101,6 +101,21 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+BUSY = 0.8
+"""Worker CPU, in cores, from which a run counts as bound by the worker's CPU (a
+Python process gets one core's worth)."""
+
+
+def bound(row: dict, ceiling: float) -> str:
+    """What limited a one-host row: politeness (it came near ``ceiling``), the
+    worker's CPU, or neither."""
+    if row["pages_per_s"]["warcflow"] >= 0.8 * ceiling:
+        return "The bound is politeness, not the pipeline: "
+    if row["worker_cpu_cores"] >= BUSY:
+        return "In this run the bound was the worker's CPU, not politeness: "
+    return "Neither politeness nor the worker's CPU was the bound in this run: "
+
+
 def pages_section(doc: dict) -> str:
     def cell(rate: dict, name: str) -> str:
         return f"{rate[name]:.1f}" if name in rate else "—"
@@ -126,24 +141,99 @@ def pages_section(doc: dict) -> str:
         f" With {2 * defaults['per_host']} connections per host (`WARCFLOW_FETCH_PER_HOST`), "
         f"the same worker makes **{wide['ratio_over_wget']:.1f}×** "
         f"({wide['pages_per_s']['warcflow']:.0f} pages/s, {wide['worker_cpu_cores']:.2f} "
-        "cores): there, CPU is the limit. The default stays at "
+        "cores)"
+        + (": there, CPU is the limit" if wide["worker_cpu_cores"] >= BUSY else "")
+        + ". The default stays at "
         f"{defaults['per_host']}: a burst from one platform should not look like an attack, "
-        "and real pages spread their requisites over several hosts (CDNs)."
+        "and real pages spread their requisites over several hosts (CDNs): see the "
+        "three-host row."
         if wide
         else ""
     )
-    two = scale["pages_per_s"].get("2")
-    two_text = (
-        f" Two worker processes on this one machine, with default settings, make "
-        f"**{two / slow['pages_per_s']['wget']:.1f}×** ({two:.0f} pages/s)."
-        if two
-        else ""
+    three = doc["throughput"].get(f"{doc['delay_ms']} ms site, requisites on three hosts")
+    three_text = (
+        f"- {doc['delay_ms']} ms site with requisites on three hosts (page, stylesheet and "
+        f"image each on its own host), default settings, target 10× wget: "
+        f"**{three['ratio_over_wget']:.1f}×** ({three['pages_per_s']['warcflow']:.0f} pages/s "
+        f"against `wget --page-requisites --span-hosts`'s {three['pages_per_s']['wget']:.1f}), "
+        f"{_met(three['ratio_over_wget'] >= 10)}. Each host has its own budget and gets one "
+        f"request a page, so politeness allows about {3 * ceiling:.0f} pages/s; "
+        f"{defaults['concurrency']} captures at a time, each at least two round trips (the "
+        f"page, then its requisites together), allow at most about "
+        f"{defaults['concurrency'] / (2 * doc['delay_ms'] / 1000 * 1.1):.0f}; the worker used "
+        f"{three['worker_cpu_cores']:.2f} of a core "
+        f"({three['worker_cpu_ms_per_page']:.0f} ms a page)"
+        + (": CPU was the bound." if three["worker_cpu_cores"] >= BUSY else ".")
+        if three
+        else None
+    )
+    alone = doc.get("one_site")
+    alone_lines = (
+        [
+            f"One host-limited site ({doc['delay_ms']} ms, {alone['per_host']} connections per "
+            "host, the default): "
+            + ", ".join(
+                f"{n} worker process(es) {rate:.1f} pages/s, at most "
+                f"{alone['most_answering'][n]} requests at once at the site"
+                for n, rate in alone["pages_per_s"].items()
+            )
+            + ".",
+            "",
+        ]
+        if alone
+        else []
+    )
+    alone_text = (
+        f"- Two workers on one host-limited site ({doc['delay_ms']} ms, {alone['per_host']} "
+        "per host): peak concurrent requests measured by the site "
+        f"**{alone['most_answering']['2']}** against the budget of {alone['per_host']}, "
+        f"{_met(alone['most_answering']['2'] <= alone['per_host'])}; throughput two workers / "
+        f"one **{alone['ratio_two_over_one']:.2f}×**, target ≥ {alone['target_ratio']:g}×, "
+        f"{_met(alone['ratio_two_over_one'] >= alone['target_ratio'])}"
+        + (
+            " (worker CPU, busiest first: "
+            + "; ".join(
+                f"{n} worker(s) " + ", ".join(f"{c:.2f}" for c in cores)
+                for n, cores in alone["worker_cpu_cores"].items()
+            )
+            + " cores)"
+            if "worker_cpu_cores" in alone
+            else ""
+        )
+        + ". Every message about "
+        "a page is keyed by its site, so one member of the group owns the site and its "
+        "budget is the cluster's (decision 0026); the second worker gets none of its pages."
+        if alone
+        else None
+    )
+    sites = scale.get("sites")
+    where = f", the batch spread over {len(sites)} of them" if sites else ""
+    two = scale["factor"].get("2")
+    scale_text = (
+        f"- Scale-out across sites, target 2 workers ≥ {scale['target_two_over_one']:g}× one: "
+        f"**{two:.2f}×**, {_met(two >= scale['target_two_over_one'])}. A site's pages go to "
+        f"one worker, so the batch is spread over {len(sites)} sites, one on each partition; "
+        "each worker process brings its own core's worth of Python. This machine has 2 "
+        "cores, shared with the broker, the S3 server and the test sites, so past 2 "
+        "workers there is little left to gain here; the capacity model assumes a core per "
+        "worker process."
+        if sites and two is not None
+        else "- Scale-out: each worker process brings its own connections per host and its "
+        "own core's worth of Python. This machine has 2 cores, shared with the broker, the "
+        "S3 server and the test site, so past 2 workers there is little left to gain here; "
+        "the capacity model assumes a core per worker process."
     )
     return "\n".join(
         [
             f"## Pages: {doc['name']}",
             "",
-            _machine(doc),
+            _machine(doc)
+            + (
+                f" Load average (1 min) {doc['load_average_1min']['start']:.1f} at the start, "
+                f"{doc['load_average_1min']['end']:.1f} at the end (the machine is shared)."
+                if "load_average_1min" in doc
+                else ""
+            ),
             "",
             "| site | warcflow pages/s | wget pages/s | warcio loop pages/s | warcflow / wget | "
             "warcflow / warcio | worker CPU, cores |",
@@ -154,7 +244,8 @@ def pages_section(doc: dict) -> str:
             f"({lat['samples']} samples, small local page): p50 **{lat['p50_s']:.3f} s**, "
             f"p95 {lat['p95_s']:.3f} s, p99 {lat['p99_s']:.3f} s.",
             "",
-            f"Scale-out ({doc['delay_ms']} ms site): "
+            *alone_lines,
+            f"Scale-out ({doc['delay_ms']} ms sites{where}): "
             + ", ".join(
                 f"{n} worker process(es) {rate:.1f} pages/s ({scale['factor'][n]:.2f}×)"
                 for n, rate in scale["pages_per_s"].items()
@@ -166,12 +257,13 @@ def pages_section(doc: dict) -> str:
             "### Against the targets",
             "",
             f"- {doc['delay_ms']} ms site, target 10× wget: **{slow['ratio_over_wget']:.1f}×** "
-            f"with the default settings, {_met(slow['ratio_over_wget'] >= 10)}. The bound is "
-            f"politeness, not the pipeline: {defaults['per_host']} connections to one host, each "
+            f"with the default settings, {_met(slow['ratio_over_wget'] >= 10)}. "
+            + bound(slow, ceiling)
+            + f"{defaults['per_host']} connections to one host, each "
             f"held a little over {doc['delay_ms']} ms, allow about {ceiling:.0f} pages/s of 3 "
-            f"requests, and the worker used {slow['worker_cpu_cores']:.2f} of a core."
-            + wide_text
-            + two_text,
+            f"requests, and the worker used {slow['worker_cpu_cores']:.2f} of a core "
+            f"({slow['worker_cpu_ms_per_page']:.0f} ms a page)." + wide_text,
+            *([three_text] if three_text else []),
             f"- 0 ms site, target 0.7× the warcio loop end-to-end: "
             f"**{fast['ratio_over_warcio']:.2f}×**"
             f", {_met(fast['ratio_over_warcio'] >= 0.7)}. Each page costs the worker about "
@@ -185,11 +277,8 @@ def pages_section(doc: dict) -> str:
             f"{doc['delay_ms']} ms rows are the ones that apply. Left to try: an asyncio S3 "
             "client in place of boto3 in threads, and several worker processes per machine "
             "by default.",
-            "- Scale-out: each worker process brings its own connections per host and its own "
-            "core's worth of Python, so on the 50 ms site a second worker adds both. This "
-            "machine has 2 cores, shared with the broker, the S3 server and the test site, so "
-            "past 2 workers there is little left to gain here; the capacity model assumes a "
-            "core per worker process.",
+            *([alone_text] if alone_text else []),
+            scale_text,
             f"- Submit → stored p50 under 0.5 s: **{lat['p50_s']:.3f} s**, "
             f"{_met(lat['p50_s'] < 0.5)}.",
             "",
@@ -198,9 +287,25 @@ def pages_section(doc: dict) -> str:
     )
 
 
+def loaded(doc: dict) -> str:
+    """A warning when the run's machine had more runnable processes than CPUs."""
+    load = doc.get("load_average_1min")
+    cpus = doc.get("machine", {}).get("cpus") or 1
+    if not load or max(load["start"], load["end"]) <= cpus:
+        return ""
+    return (
+        f" This run's machine was loaded (1-min load average up to "
+        f"{max(load['start'], load['end']):.1f} on {cpus} CPUs; the benchmark's own "
+        "processes count in it), so the per-worker rate, and every figure here built on it, "
+        "is what the workers got of a shared machine, and may be lower than on one of their own."
+    )
+
+
 def capacity_model(doc: dict) -> str:
     """10 million posts a day, 1 % with video, from the measured per-worker figures."""
     per_worker = doc["throughput"][f"{doc['delay_ms']} ms site"]["pages_per_s"]["warcflow"]
+    per_host = doc["defaults"]["per_host"]
+    site_rate = (doc.get("one_site") or {}).get("pages_per_s", {}).get("1") or per_worker
     posts_day = 10_000_000
     average = posts_day / 86400
     peak = average * 5
@@ -226,7 +331,7 @@ def capacity_model(doc: dict) -> str:
             "stored (media are stored once per SHA-256); the media WARC adds 5 %; of a page's "
             f"{page_mb:.0f} MB, {shared_mb} MB are its platform's scripts, style sheets, fonts "
             "and logos, the same on every post (stored once: revisit records, the storage "
-            "section).",
+            "section)." + loaded(doc),
             "",
             "| quantity | figure |",
             "|---|---|",
@@ -249,17 +354,19 @@ def capacity_model(doc: dict) -> str:
             "",
             "What breaks first, in order:",
             "",
-            f"1. **One platform's share of the cluster.** At peak the workers send at least "
-            f"{peak * 3:.0f} requests/s (3 a page as in the benchmark; real pages have tens of "
-            "requisites), mostly to a handful of platforms. Every message about a page is "
-            "keyed by its site, so one worker process owns a platform and its per-host budget "
-            "(8 connections by default) is what the platform sees, however many workers run "
-            "(decision 0026); a 429 holds its host for every worker until its Retry-After. "
-            "The limit moves: one process bounds a platform at its budget ÷ the platform's "
-            "latency (160 requests/s at 8 connections and 50 ms an answer), so a platform carrying "
-            "most of the 10 M posts needs `WARCFLOW_SPREAD_SITES` (its URLs spread over every "
-            "worker, each at the per-host budget: set it knowing the platform sees N times "
-            "that).",
+            f"1. **One platform's share.** At peak the workers send at least {peak * 3:.0f} "
+            "requests/s (3 a page as in the benchmark; real pages have tens of requisites), "
+            "mostly to a handful of platforms. Every message about a page is keyed by its "
+            "site, so one worker process owns a site and a platform's rate limiter sees one "
+            f"worker's {per_host} connections, not {workers:.0f} workers' (decision 0026). "
+            "The other side of that: a site's pages are captured at most as fast as one "
+            f"worker can at its budget, about {site_rate:.0f} pages/s on the {doc['delay_ms']} "
+            "ms site, so a platform with more than that share of the peak falls behind: put "
+            "it in `WARCFLOW_SPREAD_SITES` (then N workers press N × the budget on it) or "
+            "raise its budget, knowing the platform's limits. Expect 429s and login walls "
+            "there: a 429 holds its host for every worker until its Retry-After (the "
+            "`warcflow.hosts` topic), and captures that keep failing end in the dead-letter "
+            "topic with their reason.",
             "2. **Storage.** With requisites stored once, pages take about "
             f"{pages_tb * 30:.0f} TB a month instead of {full_pages_tb * 30:.0f} (every WARC "
             "self-contained, `WARCFLOW_REVISITS=false`); media, stored once per SHA-256, "

@@ -182,6 +182,14 @@ class TestSite:
         with self._lock:
             return self.hits.get(path, 0)
 
+    def reset_most(self) -> None:
+        """Start measuring ``most_answering`` and ``most_at_once`` afresh: from now
+        on they are the most at one moment since this call (requests being answered
+        now still count)."""
+        with self._lock:
+            self.most_answering = self.answering
+            self.most_at_once = {path: n for path, n in self.in_flight.items() if n}
+
     def _handler(site):
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
