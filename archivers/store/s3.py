@@ -234,6 +234,7 @@ class S3Store:
                 )
                 parts.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumSHA256": digest})
                 number += 1
+                del chunk  # freed before the next part is read: one part in memory, not two
             if whole.hexdigest() != sha256:
                 raise StoreRefused(
                     f"{key}: the spooled bytes changed during upload", reason="store_checksum"

@@ -115,6 +115,17 @@ def test_two_processes_share_the_group_survive_a_killed_child_and_drain_on_sigte
             )
             assert f"worker process 1 (pid {second}) exited with signal SIGKILL" in worker.log()
             third = int(restarted[1])
+            # the new child is in the group before the test goes on: the URLs below are
+            # of one site, which one member owns (decision 0026), so they may all be done
+            # by the other child before this one has even started
+            poll(
+                lambda: re.search(
+                    r"\[worker 1\] warcflow: process 1 ready",
+                    worker.log().split(restarted[0], 1)[1],
+                ),
+                timeout=90,
+                what="the restarted child to be ready",
+            )
             urls = add_pages(site, "after", 20)
             assert cli("submit", *urls, env=env).returncode == 0
             poll(lambda: all_stored(env, urls), timeout=120, what="the captures after the kill")
