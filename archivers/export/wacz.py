@@ -303,6 +303,20 @@ class _Builder:
         self.titles[key] = title
         return path, title
 
+    def vouched_manifest(self, work_id: str, event: str, prefix: str) -> str | None:
+        """The manifest key (under ``prefix``) that ``work_id``'s ``event`` ledger entry
+        records, or None: then nothing in the ledger would vouch for packing it."""
+        return next(
+            (
+                o.key
+                for e in capture_entries(self.store, work_id)
+                if e.event.event == event
+                for o in e.event.objects
+                if o.key.startswith(prefix)
+            ),
+            None,
+        )
+
     def originals(self, manifest: Manifest) -> list[dict[str, Any]]:
         """The earlier captures whose records this capture's ``revisit`` records
         point at (requisites stored once, ``archivers.warc.payloads``): each
@@ -310,17 +324,7 @@ class _Builder:
         on its own and every packed WARC has a ledger entry vouching for it."""
         out = []
         for capture_id, warc_key in sorted(manifest.originals().items()):
-            entries = capture_entries(self.store, capture_id)
-            manifest_key = next(
-                (
-                    o.key
-                    for e in entries
-                    if e.event.event == "capture"
-                    for o in e.event.objects
-                    if o.key.startswith("manifests/")
-                ),
-                None,
-            )
+            manifest_key = self.vouched_manifest(capture_id, "capture", "manifests/")
             if manifest_key is None:
                 continue  # nothing would vouch for it: verify names the revisit unresolved
             doc = json.loads(self.store.get_bytes(manifest_key))
@@ -354,17 +358,7 @@ class _Builder:
         first_id, warc_key = first.get("media_id"), first.get("warc_key")
         if not first_id or not warc_key or first_id == media.media_id:
             return None
-        entries = capture_entries(self.store, first_id)
-        manifest_key = next(
-            (
-                o.key
-                for e in entries
-                if e.event.event == "media"
-                for o in e.event.objects
-                if o.key.startswith("media-manifests/")
-            ),
-            None,
-        )
+        manifest_key = self.vouched_manifest(first_id, "media", "media-manifests/")
         if manifest_key is None:
             return None  # nothing would vouch for it
         return {
