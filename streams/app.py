@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import faust
 
+from streams import stackdump
 from streams.agents.capture import CaptureStage
 from streams.agents.custody import CustodyFeed, LedgerStage
 from streams.agents.liveness import RecheckStage
@@ -147,6 +149,11 @@ def build_app(
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,
         producer_acks=-1,
+        # aiokafka's own default, not faust's 1200 s: a produce or a wait for a
+        # topic's metadata that gets no answer ends in an error that ``send``
+        # logs ("cannot produce to ...") and tries again, instead of holding
+        # every capture that is publishing its outcome for 20 silent minutes
+        producer_request_timeout=40.0,
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1,
         broker_commit_interval=1.0,
@@ -326,8 +333,14 @@ def stop_on_signals(app, loop: asyncio.AbstractEventLoop) -> None:
 
 
 class DrainingWorker(faust.Worker):
-    """faust's worker, stopping by ``drain_and_exit`` on SIGTERM and SIGINT."""
+    """faust's worker, stopping by ``drain_and_exit`` on SIGTERM and SIGINT;
+    SIGUSR1 writes where every task and thread is waiting to stderr
+    (``streams.stackdump``: code locations only, where faust's own dump would
+    print every frame's locals, credentials included)."""
 
     def _install_signal_handlers_unix(self) -> None:
         super()._install_signal_handlers_unix()
         stop_on_signals(self.app, self.loop)
+
+    def _on_sigusr1(self) -> None:
+        print(stackdump.dump(self.loop), file=sys.stderr, flush=True)

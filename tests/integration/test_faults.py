@@ -19,7 +19,15 @@ from kafka import KafkaProducer
 from archivers.manifests.listing import list_captures
 from infra.s3server import S3Server
 from tests.support.site import Route, TestSite
-from tests.support.stack import WorkerProcess, cli, kafka_of, poll, settings_of, store_of
+from tests.support.stack import (
+    WorkerProcess,
+    cli,
+    kafka_of,
+    poll,
+    poll_agent,
+    settings_of,
+    store_of,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -119,7 +127,8 @@ def test_captures_wait_out_an_s3_outage(faulty):
     s3 = S3Server(settings_of(env, "admin", local_stack=True).services)
     store = store_of(env)
     assert cli("submit", *urls[:10], env=env).returncode == 0
-    poll(
+    poll_agent(
+        faulty["worker"],
         lambda: len(list(store.list_keys("warc/"))) >= 3,
         timeout=60,
         interval=0.05,
@@ -129,14 +138,16 @@ def test_captures_wait_out_an_s3_outage(faulty):
     try:
         assert cli("submit", *urls[10:], env=env).returncode == 0  # Kafka takes them meanwhile
         worker_log = faulty["worker"].log
-        poll(
+        poll_agent(
+            faulty["worker"],
             lambda: worker_log().count("retry in") >= 3,
             timeout=60,
             what="captures to meet the outage and wait to retry",
         )
     finally:
         s3.start(lambda message: None)
-    report = poll(
+    report = poll_agent(
+        faulty["worker"],
         lambda: reconciled(env),
         timeout=180,
         interval=1.0,
@@ -221,3 +232,30 @@ def test_captures_survive_a_broker_restart(faulty):
     assert report["duplicates"] == []
     stored_objects_are_all_captures(env, urls)
     assert faulty["worker"].proc.poll() is None  # the worker rode it out
+
+
+def test_a_worker_asked_with_sigusr1_says_where_each_capture_waits(faulty):
+    """What an operator does with a worker that seems stuck: ``kill -USR1`` it and
+    read, in its log, where every task waits; with no secret of the worker's in it."""
+    env, site, worker = faulty["env"], faulty["site"], faulty["worker"]
+    (url,) = add_pages(site, "slow", 1)
+    site.delay = 6.0  # the site is slow now: the capture waits on its answer
+    assert cli("submit", url, env=env).returncode == 0
+    poll(lambda: site.in_flight.get("/slow/p0"), timeout=60, what="the capture to ask the site")
+    start = len(worker.log_bytes())
+    stacks = worker.stacks()
+    # the capture's whole await chain, from the agent down to the socket read
+    assert "streams/agents/capture.py" in stacks, stacks
+    assert "archivers/capture/archiver.py" in stacks and "in _read_response" in stacks, stacks
+    dump = worker.log_bytes()[start:].decode(errors="replace")
+    dump = dump[dump.index("STACK DUMP BEGIN") : dump.index("STACK DUMP END")]
+    assert "THREADS (" in dump and "ASYNCIO TASKS (" in dump
+    # code locations only: no frame's locals, so none of the worker's credentials
+    for secret in (worker.env["WARCFLOW_KAFKA_PASSWORD"], worker.env["WARCFLOW_S3_SECRET_KEY"]):
+        assert secret not in dump
+    site.delay = 0.05
+    poll(
+        lambda: [m.status for m in list_captures(store_of(env), url)] == ["stored"],
+        timeout=60,
+        what="the slow capture to end stored: the dump changed nothing",
+    )

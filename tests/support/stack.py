@@ -276,6 +276,63 @@ class AgentProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
+    def stacks(self, timeout: float = 20.0) -> str:
+        """Where the agent's tasks and threads are waiting, for a failure message:
+        its SIGUSR1 dump (``streams.stackdump``), cut to the frames of warcflow's code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return "(the agent is not running)"
+        start = len(self.log_bytes())
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        try:
+            poll(
+                lambda: b"STACK DUMP END" in self.log_bytes()[start:],
+                timeout=timeout,
+                what="the agent's stack dump",
+            )
+        except AssertionError as exc:
+            return str(exc)
+        text = self.log_bytes()[start:].decode(errors="replace")
+        return summarize_stacks(text[text.index("STACK DUMP BEGIN") :])
+
+
+def poll_agent(agent: AgentProcess, fetch: Callable[[], T], **kwargs) -> T:
+    """``poll``, and when it times out, where ``agent``'s tasks were waiting."""
+    try:
+        return poll(fetch, **kwargs)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{agent.command}'s stacks:\n{agent.stacks()}") from None
+
+
+def summarize_stacks(dump: str, limit: int = 8000) -> str:
+    """The tasks and threads of a ``streams.stackdump`` dump that are in
+    warcflow's code: their own frames and the innermost line, the same chain
+    once with its count (forty idle actors are one line)."""
+    ours = ("/streams/", "/archivers/", "/warcflow/", "/viewer/")
+    chains: dict[tuple[str, ...], list[str]] = {}
+    header = ""
+    frames: list[str] = []
+    innermost: list[str] = []
+
+    def flush() -> None:
+        if header and frames:
+            chain = (*frames, *(line for line in innermost if line not in frames))
+            chains.setdefault(chain, []).append(header)
+
+    for line in [*dump.splitlines(), "task (end)"]:
+        if line.startswith(("task ", "thread ")):
+            flush()
+            header, frames, innermost = line, [], []
+        elif line.startswith("  "):
+            innermost = [*innermost[-1:], line]  # the deepest frame and what it waits on
+            if any(part in line for part in ours) and "/site-packages/" not in line:
+                frames.append(line)
+    out = []
+    for chain, headers in chains.items():
+        more = f" (and {len(headers) - 1} more)" if len(headers) > 1 else ""
+        out.append(headers[0] + more)
+        out.extend(chain)
+    return "\n".join(out)[-limit:] or "(no task or thread in warcflow's code)"
+
 
 class WorkerProcess(AgentProcess):
     command, ready, role = "worker", "worker ready", "worker"
