@@ -58,7 +58,7 @@ def bench(runs: int, log: Callable[[str], None] = print, events: int = EVENTS) -
         name: {
             "warcflow": row,
             "floor": floor["lookups"][name],
-            "ratio_p50": round(row["p50_ms"] / max(floor["lookups"][name]["p50_ms"], 1e-6), 2),
+            "ratio_p50": round(row["p50_ms"] / max(floor["lookups"][name]["p50_ms"], 1e-6), 4),
             "met": row["p50_ms"] <= TARGET_P50_MS and row["p95_ms"] <= TARGET_P95_MS,
         }
         for name, row in ours["lookups"].items()
@@ -98,7 +98,7 @@ def lines(result: dict) -> list[str]:
         w, f = row["warcflow"], row["floor"]
         out.append(
             f"{name:20} p50 {w['p50_ms']:8.3f} ms p95 {w['p95_ms']:8.3f} ms | floor p50 "
-            f"{f['p50_ms']:8.3f} ms p95 {f['p95_ms']:8.3f} ms | ratio p50 {row['ratio_p50']:.2f}x"
+            f"{f['p50_ms']:8.3f} ms p95 {f['p95_ms']:8.3f} ms | ratio p50 {row['ratio_p50']:.3g}x"
             f" | target p50 ≤ {TARGET_P50_MS:g}, p95 ≤ {TARGET_P95_MS:g}: "
             + ("met" if row["met"] else "MISSED")
         )

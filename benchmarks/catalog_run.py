@@ -7,16 +7,18 @@ lookup latencies and the database's size on disk. Progress goes to stderr.
 
 - ``warcflow``: the viewer's own path. Each record value is parsed by
   ``streams.messages.base.parse_json`` (what ``CaptureFeed.poll`` does) and
-  given to ``Catalog.apply`` with the parts ``viewer.server`` gives it
-  (perceptual hashes, full text), reading the manifest and index from a store
-  that holds the objects of the event being applied (S3 without the network).
-  Lookups are the catalog's own methods, as the Memento routes, the replay
-  index (``/cdx``) and the search box call them.
+  the events of one poll (``POLL``: kafka-python's ``max_poll_records``) are
+  given to ``Catalog.apply_batch`` with the parts ``viewer.server`` gives it
+  (perceptual hashes, full text), reading the manifests and indexes from a
+  store that holds the objects of the batch being applied (S3 without the
+  network). Lookups are the catalog's own methods, as the Memento routes, the
+  replay index (``/cdx``) and the search box call them.
 - ``floor``: a plain ``sqlite3`` loop inserting the same rows (captures and
   pinned CDXJ lines, the offset) into minimal tables with the same indexes,
-  one transaction per event in WAL mode with ``synchronous=NORMAL`` as the
-  catalog does; rows are prepared outside the timed part. Lookups are the same
-  SQL, without a lock or JSON decoding.
+  one transaction per ``POLL`` events in WAL mode with ``synchronous=NORMAL``
+  as the catalog does; rows are prepared outside the timed part. Lookups are
+  the same SQL without a lock or JSON decoding; its search box is the
+  ``LIKE '%…%'`` scan of every capture the catalog had before its URL index.
 """
 
 from __future__ import annotations
@@ -28,16 +30,20 @@ import sqlite3
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from archivers.urls import surt as warcflow_surt
 from archivers.warc.cdxj import cdx_key, pinned
 from benchmarks.catalog_events import Synthetic
 
+T = TypeVar("T")
 LOOKUPS = 1000
 SEARCHES = 20
-"""The search box scans (``LIKE '%…%'``): far fewer samples."""
+"""The floor's search box scans (``LIKE '%…%'``): far fewer samples."""
+POLL = 500
+"""Events per batch: what one poll of the feed hands the catalog."""
 
 RANGE_SQL = "SELECT line FROM cdx WHERE key >= ? AND key < ? ORDER BY key, timestamp LIMIT 10000"
 FLOOR_SCHEMA = """
@@ -82,8 +88,34 @@ def timed(queries: list, run: Callable) -> dict[str, float]:
     return {**percentiles(took), "rows_per_query": round(found / max(1, len(queries)), 1)}
 
 
-def progress(done: int, rate: float) -> None:
-    print(f"  {done:,} events, {rate:,.0f}/s", file=sys.stderr, flush=True)
+def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class Windows:
+    """Catch-up rate over each ``step`` events (a twentieth of the run), with progress."""
+
+    def __init__(self, step: int) -> None:
+        self.step, self.done, self.events, self.seconds = step, 0, 0, 0.0
+        self.rates: list[float] = []
+
+    def add(self, events: int, seconds: float) -> None:
+        self.done, self.events, self.seconds = (
+            self.done + events,
+            self.events + events,
+            self.seconds + seconds,
+        )
+        if self.events >= self.step:
+            self.rates.append(self.events / self.seconds)
+            print(f"  {self.done:,} events, {self.rates[-1]:,.0f}/s", file=sys.stderr, flush=True)
+            self.events, self.seconds = 0, 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,30 +126,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     synthetic = Synthetic(args.events)
     step = max(1, args.events // 20)
-    windows: list[float] = []
-    busy = window = 0.0
+    windows = Windows(step)
+    busy = 0.0
     if args.side == "warcflow":
         from streams.messages.base import Undecodable, parse_json
-        from viewer.catalog import Catalog
+        from viewer.catalog import Catalog, Record
         from viewer.phashes import HashRows
         from viewer.textindex import TextRows
 
         catalog = Catalog(args.db, parts=(HashRows(), TextRows()))
         store = EventObjects()
-        for item in synthetic.events():
-            store.objects = item.objects
+        for batch in batched(synthetic.events(), POLL):
+            store.objects = {k: v for item in batch for k, v in item.objects.items()}
             start = time.perf_counter()
-            try:
-                event, problem = parse_json(item.value), None
-            except Undecodable as exc:
-                event, problem = None, str(exc)
-            catalog.apply(0, item.offset, event, store, problem)
+            records = []
+            for item in batch:
+                try:
+                    records.append(Record(0, item.offset, parse_json(item.value)))
+                except Undecodable as exc:
+                    records.append(Record(0, item.offset, None, str(exc)))
+            catalog.apply_batch(records, store)
             spent = time.perf_counter() - start
-            busy, window = busy + spent, window + spent
-            if (item.offset + 1) % step == 0:
-                windows.append(step / window)
-                window = 0.0
-                progress(item.offset + 1, windows[-1])
+            busy += spent
+            windows.add(len(batch), spent)
         counts = catalog.counts()
 
         def exact(url: str) -> list:
@@ -138,35 +169,39 @@ def main(argv: list[str] | None = None) -> int:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(FLOOR_SCHEMA)
-        for item in synthetic.events():
-            manifest_text = next(v for k, v in item.objects.items() if k.startswith("manifests/"))
-            doc = json.loads(manifest_text)
-            row = (
-                doc["capture_id"],
-                doc["url"],
-                doc["surt"],
-                doc["status"],
-                doc["submitted_at"],
-                doc["fetched_at"],
-                manifest_text.decode(),
-            )
-            index = next((v for k, v in item.objects.items() if k.startswith("index/")), b"")
-            cdx = [
-                (*line.split(" ", 2)[:2], line, doc["capture_id"])
-                for line in (pinned(x, doc["warc_version_id"]) for x in index.decode().splitlines())
-            ]
+        for batch in batched(synthetic.events(), POLL):
+            rows = []
+            for item in batch:
+                manifest_text = next(
+                    v for k, v in item.objects.items() if k.startswith("manifests/")
+                )
+                doc = json.loads(manifest_text)
+                row = (
+                    doc["capture_id"],
+                    doc["url"],
+                    doc["surt"],
+                    doc["status"],
+                    doc["submitted_at"],
+                    doc["fetched_at"],
+                    manifest_text.decode(),
+                )
+                index = next((v for k, v in item.objects.items() if k.startswith("index/")), b"")
+                version = doc["warc_version_id"]
+                cdx = [
+                    (*line.split(" ", 2)[:2], line, doc["capture_id"])
+                    for line in (pinned(x, version) for x in index.decode().splitlines())
+                ]
+                rows.append((row, cdx))
             start = time.perf_counter()
             db.execute("BEGIN")
-            db.execute("INSERT OR REPLACE INTO captures VALUES (?,?,?,?,?,?,?)", row)
-            db.executemany("INSERT INTO cdx VALUES (?,?,?,?)", cdx)
-            db.execute("INSERT OR REPLACE INTO offsets VALUES (0, ?)", (item.offset + 1,))
+            for row, cdx in rows:
+                db.execute("INSERT OR REPLACE INTO captures VALUES (?,?,?,?,?,?,?)", row)
+                db.executemany("INSERT INTO cdx VALUES (?,?,?,?)", cdx)
+            db.execute("INSERT OR REPLACE INTO offsets VALUES (0, ?)", (batch[-1].offset + 1,))
             db.execute("COMMIT")
             spent = time.perf_counter() - start
-            busy, window = busy + spent, window + spent
-            if (item.offset + 1) % step == 0:
-                windows.append(step / window)
-                window = 0.0
-                progress(item.offset + 1, windows[-1])
+            busy += spent
+            windows.add(len(batch), spent)
         counts = {
             t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # noqa: S608
             for t in ("captures", "cdx")
@@ -209,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "counts": counts,
         "catch_up_seconds": round(busy, 2),
         "events_per_s": round(args.events / busy, 1),
-        "events_per_s_by_twentieth": [round(r, 1) for r in windows],
+        "events_per_s_by_twentieth": [round(r, 1) for r in windows.rates],
         "lookups": {
             "exact_url_captures": timed(urls, exact),
             "exact_url_cdx": timed([cdx_key(u) for u in urls], exact_cdx),

@@ -4,6 +4,8 @@ Derived data only. It is built from the captures topic (``streams.clients.feed``
 for each event the manifest and the CDXJ index are read from S3 and written
 here in one transaction together with the event's offset, so a restart resumes
 exactly where it stopped and deleting the file rebuilds it all from the log.
+Events come in batches (``apply_batch``: a poll's worth, read by several
+threads, written up to ``CHUNK`` to a transaction; decision 0027).
 
 Parts of the catalog kept by other modules (``CatalogPart``: the full-text
 index, ``viewer.textindex``; the perceptual hashes, ``viewer.hashindex``) add
@@ -31,12 +33,14 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from archivers.errors import Retryable
-from archivers.manifests.manifest import Manifest, MediaManifest
+from archivers.manifests.manifest import Manifest, MediaManifest, parse_document
 from archivers.store import layout
 from archivers.urls import surt as warcflow_surt
 from archivers.warc.cdxj import pinned
@@ -61,9 +65,51 @@ CREATE INDEX IF NOT EXISTS cdx_by_source ON cdx (source);
 CREATE TABLE IF NOT EXISTS offsets (partition INTEGER PRIMARY KEY, next_offset INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantine (partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
     reason TEXT NOT NULL, event TEXT, PRIMARY KEY (partition, "offset"));
+CREATE TABLE IF NOT EXISTS urls (id INTEGER PRIMARY KEY, surt TEXT NOT NULL UNIQUE,
+    url TEXT NOT NULL, captures INTEGER NOT NULL, latest TEXT NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS url_grams USING fts5(url, content = 'urls',
+    content_rowid = 'id', tokenize = 'trigram');
+CREATE TRIGGER IF NOT EXISTS urls_added AFTER INSERT ON urls BEGIN
+    INSERT INTO url_grams (rowid, url) VALUES (new.id, new.url); END;
+CREATE TRIGGER IF NOT EXISTS urls_renamed AFTER UPDATE OF url ON urls
+    WHEN old.url <> new.url BEGIN
+    INSERT INTO url_grams (url_grams, rowid, url) VALUES ('delete', old.id, old.url);
+    INSERT INTO url_grams (rowid, url) VALUES (new.id, new.url); END;
+INSERT INTO urls (surt, url, captures, latest)
+    SELECT surt, url, COUNT(*), MAX(capture_id) FROM captures
+    WHERE NOT EXISTS (SELECT 1 FROM urls) GROUP BY surt;
 """
+"""``urls`` is the search box's table: one row per captured URL (SURT), with its
+capture count, latest capture and that capture's URL; ``url_grams`` indexes
+its URLs by trigram (FTS5), so ``url LIKE '%text%'`` reads the index, not
+every capture. A catalog made before ``urls`` fills it once, at open."""
 EVENT_KEPT = 64 * 1024
 """Most characters of a quarantined event kept (to apply it again later)."""
+CHUNK = 100
+"""Most events applied in one transaction (``apply_batch``)."""
+READERS = 16
+"""Manifests and indexes read from the store at once while a batch is prepared."""
+
+
+class Item(Protocol):
+    """One record of the captures topic, as the feed hands it over."""
+
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def event(self) -> dict | None: ...
+    @property
+    def problem(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Record:
+    partition: int
+    offset: int
+    event: dict | None
+    problem: str | None = None
 
 
 class CatalogPart(Protocol):
@@ -93,6 +139,7 @@ class Catalog:
         for part in parts:
             self._db.executescript(part.schema)
         self._lock = threading.Lock()
+        self._readers: ThreadPoolExecutor | None = None
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         """Rows of one read (for the catalog's parts)."""
@@ -108,32 +155,85 @@ class Catalog:
     def apply(
         self, partition: int, offset: int, event: dict | None, store, problem: str | None = None
     ) -> None:
-        """Record one captures-topic event (reading its manifest and index from
-        ``store``) and the offset after it, atomically. Idempotent. A record that
-        is not an event (``problem``), or an event that cannot be applied, is
-        quarantined instead; a store that does not answer raises (try again)."""
-        rows = None
-        if problem is None and event is not None:
+        """Record one captures-topic event: ``apply_batch`` of one."""
+        self.apply_batch([Record(partition, offset, event, problem)], store)
+
+    def apply_batch(self, items: Sequence[Item], store) -> None:
+        """Record captures-topic events (reading their manifests and indexes from
+        ``store``, ``READERS`` at once) and the offset after each, in order, in
+        transactions of up to ``CHUNK`` events: each event with its offset, or
+        neither. Idempotent. A record that is not an event (``problem``), or an
+        event that cannot be applied, is quarantined instead. A store that does
+        not answer (``Retryable``) for one event: the events before it are
+        recorded, then it raises (try again from it).
+
+        The next chunk is read and parsed by the reader threads while this one
+        is written (SQLite lets go of the GIL as it writes): catch-up costs
+        about the larger of the two, not their sum."""
+        chunks = [items[start : start + CHUNK] for start in range(0, len(items), CHUNK)]
+        pending = self._prepare(chunks[0], store) if chunks else []
+        for n, chunk in enumerate(chunks):
+            outcomes = [future.result() for future in pending]
+            pending = self._prepare(chunks[n + 1], store) if n + 1 < len(chunks) else []
+            prepared: list[tuple[Item, Any, str | None]] = []
+            waiting: Retryable | None = None
+            for item, outcome in zip(chunk, outcomes, strict=True):
+                if isinstance(outcome, Retryable):
+                    waiting = outcome
+                    break
+                rows, problem = outcome
+                prepared.append((item, rows, problem))
+            self._commit(prepared)
+            if waiting is not None:
+                for future in pending:  # read ahead for nothing: the feed gives them again
+                    future.cancel()
+                raise waiting
+
+    def _prepare(self, items: Sequence[Item], store) -> list[Future]:
+        """Futures, in order, of each item's (rows or None, problem or None), or
+        of the Retryable it met."""
+
+        def one(item: Item) -> Any:
+            if item.problem is not None or item.event is None:
+                return None, item.problem
             try:
-                rows = self._rows_for(event, store)
-            except Retryable:
-                raise
+                return self._rows_for(item.event, store), None
+            except Retryable as exc:
+                return exc
             except Exception as exc:  # noqa: BLE001 - one bad event must not stop the catalog
-                problem = f"{type(exc).__name__}: {exc}"[:2000]
+                return None, f"{type(exc).__name__}: {exc}"[:2000]
+
+        if len(items) == 1:  # one event (``apply``): no thread
+            done: Future = Future()
+            done.set_result(one(items[0]))
+            return [done]
+        if self._readers is None:  # one pool for the catalog's life: threads start once
+            self._readers = ThreadPoolExecutor(READERS, "catalog-read")
+        return [self._readers.submit(one, item) for item in items]
+
+    def _commit(self, prepared: Sequence[tuple[Item, Any, str | None]]) -> None:
+        if not prepared:
+            return
         with self._lock:
             db = self._db
             db.execute("BEGIN")
             try:
-                if problem is not None:
-                    log.warning("catalog: quarantined %d/%d: %s", partition, offset, problem)
-                    kept = json.dumps(event)[:EVENT_KEPT] if isinstance(event, dict) else None
-                    db.execute(
-                        "INSERT OR REPLACE INTO quarantine VALUES (?,?,?,?)",
-                        (partition, offset, problem, kept),
-                    )
-                if rows is not None:
-                    self._write_rows(db, rows)
-                db.execute("INSERT OR REPLACE INTO offsets VALUES (?, ?)", (partition, offset + 1))
+                offsets: dict[int, int] = {}
+                for item, rows, problem in prepared:
+                    if problem is not None:
+                        log.warning(
+                            "catalog: quarantined %d/%d: %s", item.partition, item.offset, problem
+                        )
+                        event = item.event
+                        kept = json.dumps(event)[:EVENT_KEPT] if isinstance(event, dict) else None
+                        db.execute(
+                            "INSERT OR REPLACE INTO quarantine VALUES (?,?,?,?)",
+                            (item.partition, item.offset, problem, kept),
+                        )
+                    if rows is not None:
+                        self._write_rows(db, rows)
+                    offsets[item.partition] = item.offset + 1
+                db.executemany("INSERT OR REPLACE INTO offsets VALUES (?, ?)", offsets.items())
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -146,7 +246,19 @@ class Catalog:
         for part, prepared in zip(self.parts, extra, strict=True):
             part.write(db, prepared)
         if table == "captures":
+            known = db.execute(
+                "SELECT 1 FROM captures WHERE capture_id = ?", (record[0],)
+            ).fetchone()
             db.execute("INSERT OR REPLACE INTO captures VALUES (?,?,?,?,?,?,?)", record)
+            if known is None:  # a capture applied again is not counted again
+                capture_id, url, key = record[0], record[1], record[2]
+                db.execute(
+                    "INSERT INTO urls (surt, url, captures, latest) VALUES (?, ?, 1, ?) "
+                    "ON CONFLICT (surt) DO UPDATE SET captures = captures + 1, "
+                    "url = CASE WHEN excluded.latest > latest THEN excluded.url ELSE url END, "
+                    "latest = max(latest, excluded.latest)",
+                    (key, url, capture_id),
+                )
         else:
             db.execute("INSERT OR REPLACE INTO media VALUES (?,?,?,?,?)", record)
         if cdx_lines is not None:
@@ -167,8 +279,9 @@ class Catalog:
         ):
             return None
         data = store.get_bytes(manifest_key)
+        doc = parse_document(data)  # parsed once: the parts read the same document
         if schema.startswith("warcflow.Capture"):
-            manifest = Manifest.from_json(data)
+            manifest = Manifest.from_document(doc)
             record: tuple[Any, ...] = (
                 manifest.capture_id,
                 manifest.url,
@@ -182,7 +295,7 @@ class Catalog:
             has_warc = manifest.warc_key is not None
             version = manifest.warc_version_id
         else:
-            media = MediaManifest.from_json(data)
+            media = MediaManifest.from_document(doc)
             record = (
                 media.media_id,
                 media.parent_capture_id,
@@ -201,7 +314,6 @@ class Catalog:
                 lines = [pinned(line, version) for line in lines]
             except KeyError:
                 lines = []
-        doc = json.loads(data)  # read whole by from_json above: it parses
         extra = [part.prepare(table, doc, store) for part in self.parts]
         return table, record, source, lines, extra
 
@@ -238,26 +350,52 @@ class Catalog:
         return json.loads(row[0]) if row else None
 
     def search(self, text: str, limit: int = 50) -> list[dict[str, Any]]:
-        """Captured URLs whose URL contains ``text`` or whose SURT starts with its
-        SURT (a host or path prefix), with their capture count and latest capture."""
+        """Captured URLs that ``text`` names, with their capture count and latest
+        capture, latest first; both ways are index reads (decision 0027):
+
+        - a URL, or a host with or without a path (``x.com/kazan_front``,
+          ``127.0.0.1``: a dot before any slash, no space): the URLs under it,
+          by their SURT (``www.`` and the scheme do not matter; a host without
+          a path includes its ports and subdomains);
+        - any other text: the URLs that contain it, case-insensitively, from
+          the trigram index of ``urls`` (text shorter than three characters
+          reads every captured URL once)."""
         text = text.strip()
-        try:
-            prefix = warcflow_surt(text if "://" in text else f"https://{text}").rstrip("/")
-        except Exception:  # noqa: BLE001 - not URL-like: substring search only
-            prefix = None
-        sql = (  # constant pieces; every value is a bound parameter
-            "SELECT url, surt, COUNT(*), MAX(capture_id) FROM captures "  # noqa: S608
-            "WHERE url LIKE ? ESCAPE '\\' "
-            + ("OR surt >= ? AND surt < ? " if prefix else "")
-            + "GROUP BY surt ORDER BY MAX(capture_id) DESC LIMIT ?"
-        )
+        head = text.split("://", 1)[-1].split("/", 1)[0]
+        if "://" in text or ("." in head and not any(c.isspace() for c in text)):
+            try:
+                url = text if "://" in text else f"https://{text}"
+                prefix = warcflow_surt(url)
+            except Exception:  # noqa: BLE001 - not a URL after all: search it as text
+                prefix = None
+            if prefix is not None:
+                if "/" not in text.split("://", 1)[-1].rstrip("/") and prefix.endswith(")/"):
+                    host = prefix[:-2]  # a host alone: its ports and subdomains too
+                    starts = [host + ")", host + ":", host + ","]
+                else:
+                    starts = [prefix.rstrip("/")]
+                return self._urls(
+                    " OR ".join(["surt >= ? AND surt < ?"] * len(starts)),
+                    [bound for start in starts for bound in (start, start + "\uffff")],
+                    limit,
+                )
+        if len(text) >= 3:  # a quoted phrase of trigrams: the substring, from the index
+            return self._urls(
+                "id IN (SELECT rowid FROM url_grams WHERE url_grams MATCH ?)",
+                ['"' + text.replace('"', '""') + '"'],
+                limit,
+            )
         like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        params: list[Any] = [like]
-        if prefix:
-            params += [prefix, prefix + "\uffff"]
-        params.append(limit)
+        return self._urls("url LIKE ? ESCAPE '\\'", [like], limit)
+
+    def _urls(self, where: str, params: list[Any], limit: int) -> list[dict[str, Any]]:
+        sql = (  # constant pieces; every value is a bound parameter
+            "SELECT url, surt, captures, latest FROM urls WHERE "  # noqa: S608
+            + where
+            + " ORDER BY latest DESC LIMIT ?"
+        )
         with self._lock:
-            rows = list(self._db.execute(sql, params))
+            rows = list(self._db.execute(sql, [*params, limit]))
         return [
             {"url": url, "surt": key, "captures": count, "latest_capture_id": latest}
             for url, key, count, latest in rows
@@ -343,6 +481,8 @@ class Catalog:
         return done
 
     def close(self) -> None:
+        if self._readers is not None:
+            self._readers.shutdown()
         with self._lock:
             self._db.close()
 

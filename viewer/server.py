@@ -204,8 +204,8 @@ class Viewer:
             )
         return None
 
-    def _apply(self, item: FeedEvent) -> None:
-        self.catalog.apply(item.partition, item.offset, item.event, self.store, item.problem)
+    def _apply(self, items: list[FeedEvent]) -> None:
+        self.catalog.apply_batch(items, self.store)
 
     def _follow(self) -> None:
         try:

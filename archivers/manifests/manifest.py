@@ -102,7 +102,12 @@ class Manifest:
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
         """Parse a manifest; ValueError with the reason if it is not one we can read."""
-        doc = _json(data, "manifest")
+        return cls.from_document(_json(data, "manifest"))
+
+    @classmethod
+    def from_document(cls, doc: Any) -> Manifest:
+        """``from_json`` of JSON already parsed (``doc`` is not copied: the
+        manifest shares its nested values)."""
         if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
             raise ValueError("not a warcflow manifest (schema field missing or wrong)")
         if doc.get("version") != VERSION:
@@ -283,7 +288,11 @@ class MediaManifest:
 
     @classmethod
     def from_json(cls, data: bytes) -> MediaManifest:
-        doc = _json(data, "media manifest")
+        return cls.from_document(_json(data, "media manifest"))
+
+    @classmethod
+    def from_document(cls, doc: Any) -> MediaManifest:
+        """``from_json`` of JSON already parsed (not copied)."""
         if not isinstance(doc, dict) or doc.get("schema") != MEDIA_SCHEMA:
             raise ValueError("not a warcflow media manifest")
         if doc.get("version") != VERSION:
@@ -344,6 +353,11 @@ def perceptual_summary(perceptual: dict[str, Any] | None) -> dict[str, Any] | No
         "chromaprint": bool(perceptual.get("chromaprint")),
         "problems": list(perceptual.get("problems") or []),
     }
+
+
+def parse_document(data: bytes, what: str = "manifest") -> Any:
+    """The JSON of a stored manifest, for ``from_document``; ValueError as ``from_json``."""
+    return _json(data, what)
 
 
 def _json(data: bytes, what: str) -> Any:

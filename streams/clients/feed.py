@@ -68,24 +68,27 @@ class CaptureFeed:
     def follow(
         self,
         start: Callable[[], Mapping[int, int]],
-        handle: Callable[[FeedEvent], None],
+        handle: Callable[[list[FeedEvent]], None],
         stopped: Callable[[], bool],
         timeout: float = 1.0,
     ) -> None:
-        """Call ``handle`` for every event until ``stopped()``; reopens after errors.
+        """Call ``handle`` with the events of each poll (in order, at most
+        ``max_poll_records`` of them) until ``stopped()``; reopens after errors.
 
-        ``handle`` must persist the event's offset with its effects; if it raises,
-        the feed reopens from ``start()`` and the event comes again — so it must
-        raise only for what is worth waiting out (the broker or the store away),
-        and record what it cannot apply instead (the viewer's catalog quarantines it).
+        ``handle`` must persist the events' offsets with their effects; if it
+        raises, the feed reopens from ``start()`` and the events it had not
+        recorded come again — so it must raise only for what is worth waiting out
+        (the broker or the store away), and record what it cannot apply instead
+        (the viewer's catalog quarantines it).
         """
         import time
 
         delay = 1.0
         while not stopped():
             try:
-                for item in self.poll(start(), timeout):
-                    handle(item)
+                batch = list(self.poll(start(), timeout))
+                if batch:
+                    handle(batch)
                 delay = 1.0
             except Exception as exc:  # noqa: BLE001 - keep following; the log says why
                 log.warning("capture feed: %s; retrying in %.0f s", exc, delay)

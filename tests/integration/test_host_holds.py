@@ -4,7 +4,10 @@ that one worker meets slows *every* worker's requests to that host.
 Two workers of one consumer group on the real broker and S3 server. The site
 answers the first request for a post with ``429`` and ``Retry-After: 12``;
 then posts of the same host are submitted one a second, spread over both
-workers' partitions. What a user sees is asserted: the site got no request at all, from
+workers' partitions: the site is one of ``WARCFLOW_SPREAD_SITES``, as a very
+large platform is (decision 0026) — a site that is not spread has one owner,
+whose requests are the only ones (tests/integration/test_cluster_budget.py).
+What a user sees is asserted: the site got no request at all, from
 either worker, before the 12 seconds were over; both workers met the hold and
 deferred their captures (their logs say so, and when they will try again);
 every capture ends stored after the hold, none failed for lack of attempts
@@ -62,6 +65,7 @@ def test_a_429_met_by_one_worker_holds_the_host_for_every_worker(stack, held_sit
         WARCFLOW_FETCH_HOLD_WAIT="0",  # a held capture is deferred, never waited in place
         WARCFLOW_MEDIA_PER_PAGE="0",
         WARCFLOW_RETRY_ATTEMPTS="3",
+        WARCFLOW_SPREAD_SITES="127.0.0.1",  # its posts go to both workers
     )
     workers = [WorkerProcess(env, tmp_path / f"worker-{n}.log") for n in range(2)]
     for worker in workers:

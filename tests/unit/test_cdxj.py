@@ -4,6 +4,9 @@ and pywb's own indexer agree, line for line."""
 import asyncio
 import io
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from archivers.capture.static import capture_page
 from archivers.clock import utc_now
 from archivers.net.addresses import parse_allow_list
@@ -72,3 +75,34 @@ def test_lines_are_sorted_keyed_like_pywb_and_skip_requests(site, tmp_path):
     assert len(lines) == 8  # 6 responses (redirect, page, 4 requisites), a resource, the metadata
     assert any(line.startswith("1,0,0,127:") and "/post/1 " in line for line in lines)
     assert timestamp14("2026-11-25T10:43:13.819042Z") == "20261125104313"
+
+
+def _pinned_by_decoding(cdx_line: str, version_id: str) -> str:
+    """What ``pinned`` gives a line it cannot edit as text: decode, pin, write."""
+    import json
+    from urllib.parse import quote
+
+    key, timestamp, rest = cdx_line.split(" ", 2)
+    fields = json.loads(rest)
+    fields["filename"] = (
+        fields["filename"].partition("?")[0] + "?versionId=" + quote(version_id, safe="")
+    )
+    return f"{key} {timestamp} {json.dumps(fields)}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    url=st.text(min_size=1, max_size=60),
+    mime=st.one_of(st.none(), st.text(max_size=20)),
+    filename=st.text(max_size=40),
+    version=st.text(min_size=1, max_size=30),
+)
+def test_pinning_a_line_as_text_gives_what_decoding_it_gives(url, mime, filename, version):
+    from archivers.warc.cdxj import IndexEntry, line, pinned
+
+    entry = IndexEntry(
+        "https://x.example/" + url, "2026-12-02T01:00:00Z", "response", mime, "200", None, 1, 2
+    )
+    written = line(entry, filename)
+    assert pinned(written, version) == _pinned_by_decoding(written, version)
+    assert pinned(pinned(written, version), version) == pinned(written, version)
