@@ -124,6 +124,10 @@ class CatalogPart(Protocol):
     def write(self, db: sqlite3.Connection, prepared: Any) -> None:
         """Write ``prepare``'s answer; ``db`` is in the event's transaction."""
 
+    def upgrade(self, db: sqlite3.Connection) -> None:
+        """Bring the part's tables of a catalog made by an earlier release up to
+        ``schema`` (after it ran; a catalog that needs nothing: nothing done)."""
+
 
 class Catalog:
     """Thread-safe: one connection, serialised by a lock (writes are short)."""
@@ -138,6 +142,7 @@ class Catalog:
         self._db.executescript(SCHEMA)
         for part in parts:
             self._db.executescript(part.schema)
+            part.upgrade(self._db)
         self._lock = threading.Lock()
         self._readers: ThreadPoolExecutor | None = None
 

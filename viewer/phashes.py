@@ -182,6 +182,9 @@ class HashRows:
     def write(self, db, prepared: Any) -> None:
         write_rows(db, prepared)
 
+    def upgrade(self, db) -> None:
+        """Nothing: its tables are as every release made them."""
+
 
 def rows_for(manifest: dict[str, Any]) -> tuple[str, str, list[tuple]] | None:
     """(sha256, kind, phashes rows without ids) of a media manifest, or None."""

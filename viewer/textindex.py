@@ -14,14 +14,19 @@ query can name:
     note     the submitter's note
     body     the post's own text (``post.text``: what the page's JSON-LD or
              description meta says the post is; docs/formats.md)
+    page     the page's readable text as captured (``page_text`` of the
+             manifest: title and body text, its first 8,000 characters;
+             ``archivers.extract.text``)
 
-Not indexed (yet): the page's whole readable text, OCR of screenshots and
-keyframes. A catalog made before this index existed has no rows for older
-captures: delete ``catalog.sqlite`` and the viewer rebuilds it from the topic.
+Not indexed (yet): OCR of screenshots and keyframes. A catalog made before
+this index existed has no rows for older captures: delete ``catalog.sqlite``
+and the viewer rebuilds it from the topic; one made before the ``page``
+column gets it at the viewer's start (``TextRows.upgrade``), from the
+manifests it holds.
 
 Queries (``parse_query``): words are ANDed; ``"a phrase"``; a trailing ``*`` is
 a prefix (``казарм*``); ``field:word`` looks in one column (``url``,
-``author``, ``tag``, ``case``, ``note``, ``text``). Every term reaches FTS5
+``author``, ``tag``, ``case``, ``note``, ``text``, ``page``). Every term reaches FTS5
 quoted, so no query is a syntax error. Results are ranked by BM25, each with a
 snippet whose matched terms are marked (``marks``: [start, end) offsets).
 """
@@ -34,14 +39,18 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA = """
+TEXTS = """
 CREATE VIRTUAL TABLE IF NOT EXISTS texts USING fts5(capture_id UNINDEXED, url, author, tags,
-    case_id, note, body, tokenize = "unicode61 remove_diacritics 2");
+    case_id, note, body, page, tokenize = "unicode61 remove_diacritics 2")"""
+SCHEMA = (
+    TEXTS  # noqa: S608 - constant text, no value in it
+    + """;
 CREATE TABLE IF NOT EXISTS text_rows (capture_id TEXT PRIMARY KEY, text_row INTEGER NOT NULL);
 INSERT OR REPLACE INTO text_rows (capture_id, text_row)
     SELECT capture_id, max(rowid) FROM texts
     WHERE NOT EXISTS (SELECT 1 FROM text_rows) GROUP BY capture_id;
 """
+)
 """``texts`` holds the words; ``text_rows`` which row of it is a capture's, so a
 capture indexed again replaces its row by rowid — ``capture_id`` is an
 unindexed column of ``texts``, and deleting by it read the whole index for
@@ -56,6 +65,7 @@ COLUMNS = {
     "case": "case_id",
     "note": "note",
     "text": "body",
+    "page": "page",
 }
 """The ``field:`` names a query may use, and their columns."""
 MAX_TERMS = 16
@@ -121,7 +131,35 @@ class TextRows:
             str(request.get("case_id") or ""),
             str(request.get("note") or ""),
             str(post.get("text") or ""),
+            str(manifest.get("page_text") or ""),
         )
+
+    def upgrade(self, db) -> None:
+        """A catalog whose ``texts`` predates the ``page`` column gets it: the
+        index is made again from the manifests in ``captures``, once, in one
+        transaction (at the viewer's start)."""
+        if "page" in {row[1] for row in db.execute("PRAGMA table_info(texts)")}:
+            return
+        db.execute("BEGIN")
+        try:
+            db.execute("DROP TABLE texts")
+            db.execute("DELETE FROM text_rows")
+            db.execute(TEXTS)
+            after = -1
+            while rows := db.execute(
+                "SELECT rowid, manifest FROM captures WHERE rowid > ? ORDER BY rowid LIMIT 1000",
+                (after,),
+            ).fetchall():
+                for rowid, text in rows:
+                    after = rowid
+                    try:
+                        self.write(db, self.prepare("captures", json.loads(text), None))
+                    except (ValueError, TypeError, KeyError):
+                        continue  # a row the catalog could not read before either
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def write(self, db, row: tuple | None) -> None:
         if row is None:
@@ -132,8 +170,8 @@ class TextRows:
         if known is not None:
             db.execute("DELETE FROM texts WHERE rowid = ?", (known[0],))
         added = db.execute(
-            "INSERT INTO texts (capture_id, url, author, tags, case_id, note, body) "
-            "VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO texts (capture_id, url, author, tags, case_id, note, body, page) "
+            "VALUES (?,?,?,?,?,?,?,?)",
             (row[0], *(normalise(v) for v in row[1:])),
         )
         db.execute(

@@ -193,11 +193,19 @@ class PageArchiver:
                 raise http_error(
                     status, f"{page.final.url} answered HTTP {status} {page.final.response.reason}"
                 )
-            found, post = await self._inspect(page)
+            found, post, text = await self._inspect(page)
             scope = scope_of(request.request.get("case_id"), (session_record or {}).get("id"))
             known = await self._known_payloads(page, scope)
             spool, meta, entries, fresh = await asyncio.to_thread(
-                self._write_warc, request, page, found, post, mode, session_record, known
+                self._write_warc,
+                request,
+                page,
+                found,
+                post,
+                mode,
+                session_record,
+                known,
+                text,
             )
         finally:
             page.close()
@@ -311,15 +319,17 @@ class PageArchiver:
             "agent": dict(self.agent),
         }
 
-    async def _inspect(self, page: PageCapture) -> tuple[list[FoundMedia], dict[str, Any] | None]:
+    async def _inspect(
+        self, page: PageCapture
+    ) -> tuple[list[FoundMedia], dict[str, Any] | None, str | None]:
         """(media found in the final page, the post's identity as the page states
-        it); nothing for an error page or a response that is not HTML. The parse
-        runs in a parser process under its budget (``archivers.extract.budget``),
-        whose refusal goes to ``limits_hit``; decoding and yt-dlp's verdicts run
-        in a thread. Nothing here holds the loop."""
+        it, the page's readable text); nothing for an error page or a response
+        that is not HTML. The parse runs in a parser process under its budget
+        (``archivers.extract.budget``), whose refusal goes to ``limits_hit``;
+        decoding and yt-dlp's verdicts run in a thread. Nothing here holds the loop."""
         final = page.final
         if final.status >= 400 or content_type(final.response) not in HTML_TYPES:
-            return [], None
+            return [], None, None
         if isinstance(page, BrowserCapture):
             # the rendered DOM holds what scripts added; the requests, what they loaded
             html = page.dom[:PARSE_LIMIT] if page.dom else ""
@@ -328,7 +338,7 @@ class PageArchiver:
                 lambda: decoded_body(final.response, PARSE_LIMIT).decode("utf-8", "replace")
             )
         found: list[FoundMedia] = []
-        post = None
+        post = text = None
         if html:
             parsed = await budget.pool().run(
                 "archivers.extract.page:inspect",
@@ -340,7 +350,7 @@ class PageArchiver:
             if parsed.over_budget:
                 page.limits_hit.append(parsed.over_budget)
             else:
-                refs, post = parsed.value
+                refs, post, text = parsed.value
                 if refs is not None and self.recognises is not None:
                     found = await asyncio.to_thread(
                         choose, refs, final.url, recognises=self.recognises, limit=self.media_limit
@@ -349,7 +359,7 @@ class PageArchiver:
             known = {item.url for item in found}
             extra = [item for item in page.media_requests if item.url not in known]
             found = (found + extra)[: self.media_limit]
-        return found, post
+        return found, post, text
 
     def _write_warc(
         self,
@@ -360,6 +370,7 @@ class PageArchiver:
         mode: str = STATIC,
         session: dict[str, Any] | None = None,
         known: dict[str, PayloadRef] | None = None,
+        text: str | None = None,
     ) -> tuple[DigestingSpool, dict[str, Any], list[IndexEntry], list[PayloadRef]]:
         """The capture's WARC in a spool, its metadata, its CDXJ entries, and the
         full records of requisites the payload index may learn once it is stored.
@@ -468,6 +479,7 @@ class PageArchiver:
             },
             "tls": page.final.tls.summary() if page.final.tls else None,
             "post": post,
+            "page_text": text or None,
             "items": items(
                 html=not failed and content_type(page.final.response) in HTML_TYPES,
                 media=bool(found),

@@ -71,6 +71,10 @@ class Manifest:
     missing: list[str] = field(default_factory=list)
     post: dict[str, Any] | None = None
     """The post's identity as the page states it (``archivers.postmeta``), or None."""
+    page_text: str | None = None
+    """The page's readable text as captured (``archivers.extract.text``: title and
+    body text, no script, style or markup; its first 8,000 characters), what
+    full-text search indexes. None: not an HTML page, or captured before."""
     network: dict[str, str | None] | None = None
     """``local_address`` (the outgoing ``ip:port``) and ``remote_address`` of the
     connection that fetched the final page; ``proxy`` (``host:port``) when that

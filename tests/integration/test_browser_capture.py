@@ -137,6 +137,9 @@ def test_a_script_rendered_post_is_captured_with_what_its_scripts_fetched(site, 
     assert responses[site.url("/img/lazy.png")] == site.routes["/img/lazy.png"].body
     assert site.count("/img/lazy.png") == 1  # loaded only because the page was scrolled
 
+    # the page's text is the rendered DOM's: the post text the script put there
+    assert jsposts.JS_TEXT in manifest.page_text
+
     # the video the script created goes to the media agent, not into the page WARC
     assert [m["url"] for m in manifest.media] == [site.url(jsposts.JS_VIDEO)]
     assert site.url(jsposts.JS_VIDEO) not in responses

@@ -498,7 +498,9 @@ def test_search_finds_a_post_by_its_russian_text_author_and_tag(viewer_env):
         testmedia.post(
             "Казань",
             '<meta property="og:description" content="Мобилизованные вышли к казарме в Казани">'
-            '<meta name="author" content="Казанский очевидец">',
+            '<meta name="author" content="Казанский очевидец">'
+            "<p>Комментарий: колонна стоит у КПП</p>"  # only in the page's text
+            '<script>var hidden = "скрытоеслово";</script>',  # not the page's text
         )
     )
     url = site.url("/post/kazarma")
@@ -519,3 +521,9 @@ def test_search_finds_a_post_by_its_russian_text_author_and_tag(viewer_env):
     assert "<mark>казарме</mark>" in box and "Казанский очевидец" in box
     tagged = client.get("/api/search/text", params={"q": "tag:kzn-barracks"}).json()
     assert [r["url"] for r in tagged["results"]] == [url]
+    # the words of the page's readable text too, not what its scripts hold
+    for query in ("колонна", "page:кпп"):
+        found = json.loads(cli("search", query, "--json", env=env).stdout)["results"]
+        assert [r["url"] for r in found] == [url], query
+    hidden = cli("search", "скрытоеслово", "--json", env=env)
+    assert hidden.returncode == 0 and json.loads(hidden.stdout)["results"] == []

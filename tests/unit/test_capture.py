@@ -240,6 +240,18 @@ def test_the_posts_own_identity_is_kept_apart_from_the_capture_time(site):
     assert asyncio.run(archiver.capture(request_for(site.url("/gone"), 2))).manifest.post is None
 
 
+def test_the_pages_readable_text_is_in_the_manifest_and_the_warcs_metadata(site):
+    from tests.support.site import POST_TEXT
+
+    archiver, store = make(site)
+    manifest = asyncio.run(archiver.capture(request_for(site.url("/post/1")))).manifest
+    assert manifest.page_text == f"Post 1\n{POST_TEXT}"  # the title, the post; no script
+    meta = json.loads(records(store.get_bytes(manifest.warc_key))[-1][2])
+    assert meta["page_text"] == manifest.page_text  # rebuilt from the WARC, it is the same
+    gone = asyncio.run(archiver.capture(request_for(site.url("/gone"), 2))).manifest
+    assert gone.page_text is None  # an error page: nothing is read from it
+
+
 def test_the_tls_chain_of_the_captures_own_connection_is_in_the_warc(tmp_path):
     from archivers.net.resolver import StaticResolver
     from tests.support.site import TestSite

@@ -3,6 +3,8 @@ no query a syntax error (the pipeline test is in tests/integration/test_viewer.p
 
 from __future__ import annotations
 
+import json
+
 from archivers.extract.post import post_from_html
 from viewer.catalog import Catalog
 from viewer.textindex import TextIndex, TextRows, parse_query
@@ -144,3 +146,40 @@ def test_a_catalog_made_before_text_rows_replaces_its_old_rows_too(tmp_path):
     index = indexed(tmp_path, manifest("E" * 26, {"text": "new words"}))
     assert index.search("old") == []
     assert [h.capture_id for h in index.search("words")] == ["E" * 26]
+
+
+def test_words_only_in_the_pages_text_are_found_and_page_names_that_column(tmp_path):
+    doc = {**manifest("F" * 26, {"text": "short post"}), "page_text": "комментарии: казарма"}
+    index = indexed(tmp_path, doc)
+    [hit] = index.search("казарма")
+    assert hit.capture_id == "F" * 26 and "казарма" in hit.snippet
+    assert [h.capture_id for h in index.search("page:комментарии")] == ["F" * 26]
+    assert index.search("text:комментарии") == []  # the post's own text is another column
+
+
+def test_a_catalog_made_before_the_page_column_is_indexed_again_from_its_manifests(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "c.sqlite"
+    doc = {**manifest("G" * 26, {"text": "old post"}), "page_text": "страница казармы"}
+    Catalog(path).close()  # the captures table, as the last release made it
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE VIRTUAL TABLE texts USING fts5(capture_id UNINDEXED, url, author, tags, "
+        'case_id, note, body, tokenize = "unicode61 remove_diacritics 2");'
+        "CREATE TABLE text_rows (capture_id TEXT PRIMARY KEY, text_row INTEGER NOT NULL);"
+    )
+    old.execute(
+        "INSERT INTO captures VALUES (?, ?, 'k', 'stored', 'now', NULL, ?)",
+        ("G" * 26, doc["url"], json.dumps(doc)),
+    )
+    old.execute(
+        "INSERT INTO texts (capture_id, url, author, tags, case_id, note, body) "
+        "VALUES (?, '', '', '', '', '', 'old post')",
+        ("G" * 26,),
+    )
+    old.commit()
+    old.close()
+    index = TextIndex(Catalog(path, parts=(TextRows(),)).query)
+    assert [h.capture_id for h in index.search("казармы")] == ["G" * 26]
+    assert [h.capture_id for h in index.search("old post")] == ["G" * 26]  # one row, not two
