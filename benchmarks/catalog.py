@@ -27,12 +27,17 @@ EVENTS = 10_000_000
 TARGET_EVENTS_PER_S = 5000
 TARGET_P50_MS = 5.0
 TARGET_P95_MS = 20.0
+S3_EVENTS = 5000
+"""Events of the S3 sides (their objects are put into the bucket first)."""
 
 
-def run_side(side: str, events: int, db: Path, log: Callable[[str], None]) -> dict:
+def run_side(
+    side: str, events: int, db: Path, log: Callable[[str], None], extra: list[str] | None = None
+) -> dict:
     """One side's JSON result, with its peak RSS (``wait4``) and wall seconds."""
     start = time.perf_counter()
     argv = [sys.executable, "-m", "benchmarks.catalog_run", side, "--events", str(events)]
+    argv += extra or []
     proc = subprocess.Popen([*argv, "--db", str(db)], cwd=harness.ROOT, stdout=subprocess.PIPE)
     out = proc.stdout.read() if proc.stdout else b""
     _pid, status, usage = os.wait4(proc.pid, 0)
@@ -46,6 +51,27 @@ def run_side(side: str, events: int, db: Path, log: Callable[[str], None]) -> di
     return result
 
 
+def s3_sides(work: Path, events: int, log: Callable[[str], None]) -> dict:
+    """Catch-up reading from versitygw: one event at a time (the feed before) and
+    in batches (the feed now), on the same objects (put once, untimed)."""
+    from infra.processes import free_port
+    from tests.support.stack import TestStack
+
+    stack = TestStack(work / "home", free_port(), free_port())
+    log("catalog: starting versitygw for the S3 sides")
+    s3 = stack.start_s3()
+    try:
+        env_file = work / "s3-env.json"
+        env_file.write_text(json.dumps(stack.env(WARCFLOW_S3_BUCKET="catalog-bench")))
+        found = {}
+        for n, side in enumerate(("s3-one-by-one", "s3-batched")):
+            extra = ["--s3-env", str(env_file), *(["--upload"] if n == 0 else [])]
+            found[side] = run_side(side, events, work / side / "catalog.sqlite", log, extra)
+        return found
+    finally:
+        s3.stop()
+
+
 def bench(runs: int, log: Callable[[str], None] = print, events: int = EVENTS) -> dict:
     """``runs`` is ignored: one run per side (see the module docstring)."""
     with tempfile.TemporaryDirectory(prefix="warcflow-catalog-bench-") as tmp:
@@ -53,6 +79,7 @@ def bench(runs: int, log: Callable[[str], None] = print, events: int = EVENTS) -
             side: run_side(side, events, Path(tmp) / side / "catalog.sqlite", log)
             for side in ("warcflow", "floor")
         }
+        s3 = s3_sides(Path(tmp), min(events, S3_EVENTS), log)
     ours, floor = sides["warcflow"], sides["floor"]
     lookups = {
         name: {
@@ -81,6 +108,12 @@ def bench(runs: int, log: Callable[[str], None] = print, events: int = EVENTS) -
             "met": ours["events_per_s"] >= TARGET_EVENTS_PER_S,
         },
         "lookups": lookups,
+        "from_s3": {
+            **s3,
+            "ratio_batched_over_one_by_one": round(
+                s3["s3-batched"]["events_per_s"] / s3["s3-one-by-one"]["events_per_s"], 2
+            ),
+        },
     }
 
 
@@ -94,6 +127,14 @@ def lines(result: dict) -> list[str]:
         f"{c['floor_events_per_s']:,.0f} | ratio {c['ratio_over_floor']:.3f}x | target ≥ "
         f"{TARGET_EVENTS_PER_S:,}: {'met' if c['met'] else 'MISSED'}",
     ]
+    s3 = result.get("from_s3")
+    if s3:
+        one, many = s3["s3-one-by-one"], s3["s3-batched"]
+        out.append(
+            f"catch-up from versitygw ({many['events']:,} events): one by one "
+            f"{one['events_per_s']:,.0f} events/s | batched {many['events_per_s']:,.0f} | "
+            f"ratio {s3['ratio_batched_over_one_by_one']:.2f}x"
+        )
     for name, row in result["lookups"].items():
         w, f = row["warcflow"], row["floor"]
         out.append(

@@ -118,12 +118,72 @@ class Windows:
             self.events, self.seconds = 0, 0.0
 
 
+S3_SIDES = ("s3-one-by-one", "s3-batched")
+"""The catch-up reading manifests and indexes from a real S3 server (versitygw on
+loopback): one event at a time as the feed did before (``Catalog.apply``: read
+the manifest, then the index, then write), and as it does now
+(``Catalog.apply_batch`` on each poll)."""
+
+
+def s3_side(args: argparse.Namespace) -> dict:
+    """Catch-up from the S3 server of ``--s3-env``'s stack (its bucket holds the
+    events' objects: ``--upload`` puts them first, untimed)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from streams.messages.base import parse_json
+    from tests.support.stack import settings_of
+    from viewer.catalog import Catalog, Record
+    from viewer.phashes import HashRows
+    from viewer.textindex import TextRows
+    from warcflow import wiring
+
+    env = json.loads(args.s3_env.read_text())
+    store = wiring.store(settings_of(env, "admin", local_stack=True))
+    items = list(Synthetic(args.events).events())
+    if args.upload:
+        store.ensure_bucket()
+        objects = [(k, v) for item in items for k, v in item.objects.items()]
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda kv: store.put_state(kv[0], kv[1]), objects))
+    catalog = Catalog(args.db, parts=(HashRows(), TextRows()))
+    windows = Windows(max(1, args.events // 20))
+    busy = 0.0
+    for batch in batched(iter(items), POLL):
+        records = [Record(0, item.offset, parse_json(item.value)) for item in batch]
+        start = time.perf_counter()
+        if args.side == "s3-batched":
+            catalog.apply_batch(records, store)
+        else:
+            for record in records:
+                catalog.apply(record.partition, record.offset, record.event, store)
+        spent = time.perf_counter() - start
+        busy += spent
+        windows.add(len(batch), spent)
+    counts = catalog.counts()
+    catalog.close()
+    return {
+        "side": args.side,
+        "events": args.events,
+        "counts": counts,
+        "catch_up_seconds": round(busy, 2),
+        "events_per_s": round(args.events / busy, 1),
+        "events_per_s_by_twentieth": [round(r, 1) for r in windows.rates],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.catalog_run")
-    parser.add_argument("side", choices=("warcflow", "floor"))
+    parser.add_argument("side", choices=("warcflow", "floor", *S3_SIDES))
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--s3-env", type=Path, help="S3 sides: the stack's environment (JSON)")
+    parser.add_argument(
+        "--upload", action="store_true", help="S3 sides: put the events' objects first"
+    )
     args = parser.parse_args(argv)
+    if args.side in S3_SIDES:
+        print(json.dumps(s3_side(args)))
+        return 0
     synthetic = Synthetic(args.events)
     step = max(1, args.events // 20)
     windows = Windows(step)
