@@ -100,6 +100,17 @@ class _Slot:
     incarnation: int = 0
 
 
+STOP_MARGIN = 15.0
+"""Seconds past its drain time a child may take to exit after SIGTERM: two offset
+commits (``streams.app.COMMIT_TIMEOUT``, 2.5 s each) and 10 s to spare."""
+
+
+def stop_seconds(drain_seconds: float) -> float:
+    """How long the supervisor waits for its children after SIGTERM before it
+    kills them (``Supervisor.stop_seconds``); ``warcflow down`` waits longer."""
+    return drain_seconds + STOP_MARGIN
+
+
 @dataclass
 class Supervisor:
     """Run ``count`` children from ``spawn`` until told to stop (see the module

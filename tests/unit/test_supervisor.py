@@ -272,3 +272,38 @@ def test_one_per_core_means_the_cores_a_container_is_given(tmp_path):
     limit.write_text("50000 100000\n")
     assert usable_cores(limit) == 1
     assert usable_cores(tmp_path / "absent") == unlimited
+
+
+def test_warcflow_down_waits_for_the_supervisor_which_waits_for_the_drain(tmp_path, monkeypatch):
+    """SIGKILL never cuts a drain short: the supervisor waits the drain time and two
+    offset commits, and `warcflow down` waits longer than the supervisor."""
+    import argparse
+
+    from streams.app import COMMIT_TIMEOUT
+    from warcflow import supervisor
+    from warcflow.commands import services
+    from warcflow.settings import load_settings
+
+    assert supervisor.stop_seconds(20.0) >= 20.0 + 2 * COMMIT_TIMEOUT + 10
+    settings = load_settings({"WARCFLOW_HOME": str(tmp_path), "WARCFLOW_WORKER_DRAIN": "45"})
+    waited: dict[str, float] = {}
+
+    class Recorded:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def stop(self, timeout: float = 20.0) -> bool:
+            waited[self.name] = timeout
+            return False
+
+    class NoStack:
+        def __init__(self, services_settings) -> None:
+            pass
+
+        def down(self) -> list[str]:
+            return []
+
+    monkeypatch.setattr(services, "agent_process", lambda _settings, name: Recorded(name))
+    monkeypatch.setattr(services, "LocalStack", NoStack)
+    assert services.down(argparse.Namespace(json=True), settings) == 0
+    assert waited["worker"] > supervisor.stop_seconds(45.0) > 45.0

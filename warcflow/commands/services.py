@@ -12,6 +12,7 @@ from viewer.accounts import AccountError, Accounts
 from warcflow import credentials, exitcodes, wiring
 from warcflow.output import error, print_json, progress, table
 from warcflow.settings import Settings, SettingsError
+from warcflow.supervisor import stop_seconds
 
 
 def add_parsers(sub, common) -> None:
@@ -379,8 +380,15 @@ def _logged_since_start(process: ManagedProcess, text: str) -> bool:
         return False
 
 
+DOWN_MARGIN = 5.0
+"""Seconds ``down`` gives a worker's supervisor past its own wait for its children."""
+
+
 def down(args, settings: Settings) -> int:
-    stopped = [name for name in ("viewer", "worker") if agent_process(settings, name).stop()]
+    # the worker drains (WARCFLOW_WORKER_DRAIN) and its supervisor waits for that and
+    # more before it kills its children: SIGKILL from here comes only after both
+    waits = {"viewer": 20.0, "worker": stop_seconds(settings.streams.drain_seconds) + DOWN_MARGIN}
+    stopped = [name for name, wait in waits.items() if agent_process(settings, name).stop(wait)]
     stopped += LocalStack(settings.services).down()
     if args.json:
         print_json({"stopped": stopped})

@@ -160,7 +160,6 @@ def preflight(settings: Settings, *, warn: bool = True) -> int:
 
 def supervise(args, settings: Settings, count: int) -> int:
     """``count`` children under a ``warcflow.supervisor.Supervisor``; its exit code."""
-    from streams.app import COMMIT_TIMEOUT
 
     handler = logging.StreamHandler(sys.stderr)
     formatter = logging.Formatter(
@@ -182,7 +181,7 @@ def supervise(args, settings: Settings, count: int) -> int:
         supervisor.process_spawner(
             lambda i: supervisor.child_argv(argv, i, supervisor.metrics_of(address, i))
         ),
-        stop_seconds=settings.streams.drain_seconds + 2 * COMMIT_TIMEOUT + 10,
+        stop_seconds=supervisor.stop_seconds(settings.streams.drain_seconds),
     )
     supervisor.install_signals(sup)
     progress(
