@@ -361,11 +361,12 @@ class Catalog:
         - a URL, or a host with or without a path (``x.com/kazan_front``,
           ``127.0.0.1``: a dot before any slash, no space): the URLs under it,
           by their SURT (``www.`` and the scheme do not matter; a host without
-          a path includes its ports and subdomains);
+          a path includes its ports and subdomains); when nothing is under it
+          and it has no scheme (``index.html``), as other text;
         - any other text: the URLs that contain it, case-insensitively, from
           the trigram index of ``urls`` (text shorter than three characters
           reads every captured URL once)."""
-        text = text.strip()
+        text = text.replace("\x00", "").strip()  # FTS5 reads its query as a C string
         head = text.split("://", 1)[-1].split("/", 1)[0]
         if "://" in text or ("." in head and not any(c.isspace() for c in text)):
             try:
@@ -379,11 +380,15 @@ class Catalog:
                     starts = [host + ")", host + ":", host + ","]
                 else:
                     starts = [prefix.rstrip("/")]
-                return self._urls(
+                under = self._urls(
                     " OR ".join(["surt >= ? AND surt < ?"] * len(starts)),
                     [bound for start in starts for bound in (start, start + "\uffff")],
                     limit,
                 )
+                if under or "://" in text:
+                    return under
+                # nothing under it as a host: a file name (``index.html``, ``v1.2``)
+                # is looked for as text
         if len(text) >= 3:  # a quoted phrase of trigrams: the substring, from the index
             return self._urls(
                 "id IN (SELECT rowid FROM url_grams WHERE url_grams MATCH ?)",
@@ -487,7 +492,7 @@ class Catalog:
 
     def close(self) -> None:
         if self._readers is not None:
-            self._readers.shutdown()
+            self._readers.shutdown(cancel_futures=True)  # read-ahead nobody will write
         with self._lock:
             self._db.close()
 

@@ -76,8 +76,9 @@ _TERM = re.compile(r'(?:(\w+):)?(?:"([^"]*)"|(\S+))')
 
 
 def normalise(text: str) -> str:
-    """What is indexed and searched: ``ё`` as ``е`` (both cases)."""
-    return text.replace("ё", "е").replace("Ё", "Е")
+    """What is indexed and searched: ``ё`` as ``е`` (both cases), no NUL (FTS5
+    reads a query as a C string: a NUL would end it mid-phrase)."""
+    return text.replace("ё", "е").replace("Ё", "Е").replace("\x00", "")
 
 
 @dataclass(frozen=True)

@@ -222,6 +222,10 @@ class Supervisor:
     def _running(self) -> int:
         return sum(1 for s in self._slots if s.child is not None)
 
+    def forward(self, sig: int) -> None:
+        """Send ``sig`` to every running child (may be called from a signal handler)."""
+        self._signal_all(sig)
+
     def _signal_all(self, sig: int) -> None:
         for slot in self._slots:
             if slot.child is not None:
@@ -326,8 +330,12 @@ def metrics_of(address: str, index: int) -> str:
 
 
 def install_signals(supervisor: Supervisor) -> None:
+    """SIGTERM and SIGINT drain every child; SIGUSR1 is passed on to each, whose
+    stack dump (``streams.stackdump``) its log relays — the supervisor has no
+    stacks worth reading, and SIGUSR1 would otherwise end it."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda _sig, _frame: supervisor.stop())
+    signal.signal(signal.SIGUSR1, lambda _sig, _frame: supervisor.forward(signal.SIGUSR1))
 
 
 def watch_parent(on_orphaned: Callable[[], None], every: float = 1.0) -> None:

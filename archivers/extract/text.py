@@ -37,7 +37,7 @@ BLOCKS = frozenset(
 )  # fmt: skip
 """Elements that end a line of text."""
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
 
 

@@ -245,3 +245,15 @@ def test_a_batch_reads_its_manifests_from_the_store_at_once(site, tmp_path):
     catalog = Catalog(tmp_path / "c.sqlite")
     catalog.apply_batch([Record(0, n, e) for n, e in enumerate(events)], meeting)
     assert catalog.counts()["captures"] == 8 and catalog.counts()["quarantined"] == 0
+
+
+def test_a_file_name_is_searched_as_text_and_a_nul_is_no_error(site, tmp_path):
+    store, catalog = MemoryStore(), Catalog(tmp_path / "c.sqlite")
+    base = captured(site, store, "/post/1", 0)
+    url = "https://x.com/kazan_front/status/1/index.html"
+    catalog.apply(0, 1, moved(store, base, url, 1), store)
+    # "a dot before any slash", but no host of that name: looked for as text
+    assert [r["url"] for r in catalog.search("index.html")] == [url]
+    assert catalog.search("https://index.html") == []  # a URL is only what is under it
+    assert [r["url"] for r in catalog.search("kazan\x00_front")] == [url]
+    assert catalog.search("\x00") is not None

@@ -42,8 +42,8 @@ class FakeChild:
         self.signals.append(sig)
         if sig == signal.SIGKILL or self.signals.count(signal.SIGTERM) > 1:
             self.code = -sig if sig == signal.SIGKILL else 1
-        elif self.drain is not None and self.exit_at is None:
-            self.exit_at = self.clock() + self.drain
+        elif sig == signal.SIGTERM and self.drain is not None and self.exit_at is None:
+            self.exit_at = self.clock() + self.drain  # another signal (SIGUSR1) changes nothing
 
 
 class Harness:
@@ -307,3 +307,36 @@ def test_warcflow_down_waits_for_the_supervisor_which_waits_for_the_drain(tmp_pa
     monkeypatch.setattr(services, "LocalStack", NoStack)
     assert services.down(argparse.Namespace(json=True), settings) == 0
     assert waited["worker"] > supervisor.stop_seconds(45.0) > 45.0
+
+
+def test_sigusr1_to_the_supervisor_is_passed_on_to_every_child():
+    """`kill -USR1` of the worker's pid (the supervisor's) asks each process for
+    its stack dump, instead of ending the supervisor."""
+    harness = Harness(2)
+    harness.at[1.0] = lambda: harness.supervisor.forward(signal.SIGUSR1)
+    harness.at[2.0] = harness.supervisor.stop
+    assert harness.supervisor.run() == exitcodes.OK
+    for index in (0, 1):
+        [child] = harness.of(index)
+        assert child.signals[:1] == [signal.SIGUSR1] and signal.SIGTERM in child.signals
+
+
+def test_the_supervisor_handles_sigusr1_instead_of_dying_of_it(monkeypatch):
+    from warcflow import supervisor as module
+
+    installed: dict[int, Callable] = {}
+    monkeypatch.setattr(
+        module.signal, "signal", lambda sig, handler: installed.update({sig: handler})
+    )
+    forwarded: list[int] = []
+
+    class Recorder:
+        def stop(self) -> None:
+            forwarded.append(-1)
+
+        def forward(self, sig: int) -> None:
+            forwarded.append(sig)
+
+    module.install_signals(Recorder())  # type: ignore[arg-type]
+    installed[signal.SIGUSR1](signal.SIGUSR1, None)
+    assert forwarded == [signal.SIGUSR1]

@@ -183,3 +183,9 @@ def test_a_catalog_made_before_the_page_column_is_indexed_again_from_its_manifes
     index = TextIndex(Catalog(path, parts=(TextRows(),)).query)
     assert [h.capture_id for h in index.search("казармы")] == ["G" * 26]
     assert [h.capture_id for h in index.search("old post")] == ["G" * 26]  # one row, not two
+
+
+def test_a_nul_in_a_query_is_no_error(tmp_path):
+    index = indexed(tmp_path, manifest("H" * 26, {"text": "колонна у КПП"}))
+    assert [h.capture_id for h in index.search("колон\x00на")] == ["H" * 26]
+    assert index.search("\x00") == []

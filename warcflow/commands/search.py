@@ -23,14 +23,15 @@ def add_parsers(sub, common) -> None:
     p = sub.add_parser(
         "search",
         parents=[common],
-        help="find captured posts by their text, URL, author, tags or case",
+        help="find captured posts by their text, page text, URL, author, tags or case",
         description="Full-text search of the captured posts: the post's own text (as the "
-        "page's JSON-LD or description states it), its URL, its claimed author, the "
-        'submission\'s tags, case and note. Words are ANDed; "a phrase"; word* is a '
-        "prefix; author:, url:, tag:, case:, note:, text: look in one field. Case and "
-        "Latin diacritics do not matter; Cyrillic works (ё = е). Best matches first. Asks "
-        "the running viewer (WARCFLOW_VIEWER_*). Exit 3 if it cannot be reached. The page's "
-        "whole text and OCR of images are not searched yet.",
+        "page's JSON-LD or description states it), the page's readable text as captured "
+        "(its first 8,000 characters), its URL, its claimed author, the submission's "
+        'tags, case and note. Words are ANDed; "a phrase"; word* is a prefix; author:, '
+        "url:, tag:, case:, note:, text:, page: look in one field. Case and Latin "
+        "diacritics do not matter; Cyrillic works (ё = е). Best matches first. Asks the "
+        "running viewer (WARCFLOW_VIEWER_*). Exit 3 if it cannot be reached. OCR of "
+        "images is not searched yet.",
     )
     p.add_argument("words", nargs="+", metavar="WORDS")
     p.add_argument("--json", action="store_true", help="the search object (docs/api.md)")
