@@ -279,8 +279,10 @@ class AgentProcess:
     def stacks(self, timeout: float = 20.0) -> str:
         """Where the agent's tasks and threads are waiting, for a failure message:
         its SIGUSR1 dump (``streams.stackdump``), cut to the frames of warcflow's code."""
-        if self.proc is None or self.proc.poll() is not None:
-            return "(the agent is not running)"
+        if self.proc is None:
+            return "(the agent was never started)"
+        if self.proc.poll() is not None:  # a negative code: the signal that ended it
+            return f"(the agent is not running: it exited with {self.proc.returncode})"
         start = len(self.log_bytes())
         os.kill(self.proc.pid, signal.SIGUSR1)
         try:

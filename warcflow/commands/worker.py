@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import faulthandler
 import logging
 import os
 import signal
@@ -214,6 +215,8 @@ def run_one(args, settings: Settings) -> int:
         # a write to the supervisor's closed pipe must not kill it undrained
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         supervisor.watch_parent(lambda: os.kill(os.getpid(), signal.SIGTERM))
+    # a fatal signal (a crash in C code) writes every thread's Python stack to the log
+    faulthandler.enable()
     metrics = Metrics()
     app = wiring.faust_app(settings, metrics, datadir)
     log = logging.getLogger("warcflow.worker")
