@@ -212,9 +212,11 @@ def run_one(args, settings: Settings) -> int:
             settings = dataclasses.replace(
                 settings, streams=dataclasses.replace(settings.streams, canary_url="")
             )
-        # a write to the supervisor's closed pipe must not kill it undrained
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         supervisor.watch_parent(lambda: os.kill(os.getpid(), signal.SIGTERM))
+    # a write to a closed pipe or socket (the supervisor's pipe, an S3 connection the
+    # server reset) is an error to handle, never a silent death: the CLI's SIGPIPE
+    # default (quiet under `| head`) killed the worker when the S3 server went away
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     # a fatal signal (a crash in C code) writes every thread's Python stack to the log
     faulthandler.enable()
     metrics = Metrics()
